@@ -1,0 +1,433 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/switchboard-pbx/switchboard/actors/actorpb"
+	"github.com/switchboard-pbx/switchboard/persistence"
+)
+
+// versioned is a decoded record and the store version it was read or
+// written at.
+type versioned[T proto.Message] struct {
+	rec     T
+	version uint64
+}
+
+// account is the behavior of the account kind: the authority for an
+// account's configuration, groups and devices (with their HA1s).
+type account struct {
+	sys     *System
+	id      string
+	acct    *versioned[*actorpb.Account] // nil: the account does not exist
+	groups  map[string]*versioned[*actorpb.Group]
+	devices map[string]*versioned[*actorpb.Device]
+}
+
+func newAccount(sys *System, id string) *account { return &account{sys: sys, id: id} }
+
+func (a *account) store() persistence.Store { return a.sys.cfg.Store }
+
+func (a *account) load(ctx context.Context) error {
+	a.acct, a.groups, a.devices = nil, map[string]*versioned[*actorpb.Group]{}, map[string]*versioned[*actorpb.Device]{}
+	it, err := a.store().Get(ctx, accountKey(a.id))
+	if errors.Is(err, persistence.ErrNotFound) {
+		return nil // leftovers of a half-finished delete are ignored and cleaned on create
+	}
+	if err != nil {
+		return err
+	}
+	rec := &actorpb.Account{}
+	if err := proto.Unmarshal(it.Value, rec); err != nil {
+		return fmt.Errorf("decoding account %s: %w", a.id, err)
+	}
+	a.acct = &versioned[*actorpb.Account]{rec: rec, version: it.Version}
+	if err := loadAll(ctx, a.store(), groupPrefix(a.id), a.groups); err != nil {
+		return err
+	}
+	return loadAll(ctx, a.store(), devicePrefix(a.id), a.devices)
+}
+
+// loadAll decodes every record under prefix into into, keyed by the last
+// key segment.
+func loadAll[T proto.Message](ctx context.Context, s persistence.Store, prefix string, into map[string]*versioned[T]) error {
+	items, err := persistence.ScanAll(ctx, s, prefix)
+	if err != nil {
+		return err
+	}
+	for _, it := range items {
+		var rec T
+		rec = rec.ProtoReflect().Type().New().Interface().(T)
+		if err := proto.Unmarshal(it.Value, rec); err != nil {
+			return fmt.Errorf("decoding %s: %w", it.Key, err)
+		}
+		into[strings.TrimPrefix(it.Key, prefix)] = &versioned[T]{rec: rec, version: it.Version}
+	}
+	return nil
+}
+
+func (a *account) receive(t *turn, msg proto.Message) proto.Message {
+	switch m := msg.(type) {
+	case *actorpb.PutAccount:
+		return a.putAccount(t, m)
+	case *actorpb.GetAccount:
+		if a.acct == nil {
+			return &actorpb.AccountReply{Error: a.missing()}
+		}
+		return a.accountReply(false)
+	case *actorpb.DeleteAccount:
+		return a.deleteAccount(t, m)
+	}
+	if a.acct == nil {
+		return errorReply(msg, a.missing())
+	}
+	switch m := msg.(type) {
+	case *actorpb.PutGroup:
+		return a.putGroup(t, m)
+	case *actorpb.DeleteGroup:
+		return a.deleteGroup(t, m)
+	case *actorpb.DescribeGroup:
+		g, ok := a.groups[m.Group]
+		if !ok {
+			return &actorpb.GroupReply{Error: notFound("group", "group %q not found in account %q", m.Group, a.id)}
+		}
+		return &actorpb.GroupReply{Group: g.rec, Version: g.version, Members: a.members(m.Group)}
+	case *actorpb.ListGroups:
+		out := &actorpb.GroupListReply{}
+		for _, id := range sortedKeys(a.groups) {
+			g := a.groups[id]
+			out.Groups = append(out.Groups, &actorpb.GroupReply{Group: g.rec, Version: g.version})
+		}
+		return out
+	case *actorpb.PutDevice:
+		return a.putDevice(t, m)
+	case *actorpb.GetDevice:
+		d, ok := a.devices[m.Device]
+		if !ok {
+			return &actorpb.DeviceReply{Error: notFound("device", "device %q not found in account %q", m.Device, a.id)}
+		}
+		return &actorpb.DeviceReply{Device: redactDevice(d.rec), Version: d.version}
+	case *actorpb.DeleteDevice:
+		return a.deleteDevice(t, m)
+	case *actorpb.ListDevices:
+		return a.listDevices(m)
+	}
+	return errorReply(msg, invalid("", "account actor does not handle %T", msg))
+}
+
+func (a *account) missing() *actorpb.Error {
+	return notFound("account", "account %q not found", a.id)
+}
+
+func (a *account) accountReply(created bool) *actorpb.AccountReply {
+	return &actorpb.AccountReply{
+		Account: a.acct.rec, Version: a.acct.version, Created: created,
+		GroupCount: uint32(len(a.groups)), DeviceCount: uint32(len(a.devices)),
+	}
+}
+
+// ifMatch checks an optional If-Match against the current version (0: absent).
+func ifMatch(want *uint64, current uint64, what string) *actorpb.Error {
+	if want == nil || *want == current {
+		return nil
+	}
+	if current == 0 {
+		return conflict("version", "%s does not exist, so version %d cannot match", what, *want)
+	}
+	return conflict("version", "%s is at version %d, not %d", what, current, *want)
+}
+
+// storeFailed turns a store error during a write into a reply error; a lost
+// compare-and-set means another writer changed the record, so the actor
+// reloads before the next message.
+func storeFailed(t *turn, err error, what string) *actorpb.Error {
+	if errors.Is(err, persistence.ErrConflict) {
+		t.reload = true
+		return conflict("version", "%s was changed concurrently; read it again and retry", what)
+	}
+	t.reload = true // the write's outcome is unknown
+	return unavailable("storing %s failed; retry: %v", what, err)
+}
+
+func (a *account) putAccount(t *turn, m *actorpb.PutAccount) proto.Message {
+	var cur uint64
+	if a.acct != nil {
+		cur = a.acct.version
+	}
+	if e := ifMatch(m.IfMatch, cur, "account "+a.id); e != nil {
+		return &actorpb.AccountReply{Error: e}
+	}
+	now := timestamppb.New(a.sys.cfg.Clock.Now())
+	rec := &actorpb.Account{Id: a.id, DisplayName: m.DisplayName, DnsName: a.id + "." + a.sys.cfg.Zone, CreatedAt: now, UpdatedAt: now}
+	expect := persistence.MustNotExist
+	if a.acct != nil {
+		rec.CreatedAt = a.acct.rec.CreatedAt
+		expect = a.acct.version
+	} else if err := a.cleanLeftovers(t.ctx); err != nil {
+		return &actorpb.AccountReply{Error: storeFailed(t, err, "account "+a.id)}
+	}
+	v, err := a.put(t.ctx, accountKey(a.id), rec, expect)
+	if err != nil {
+		return &actorpb.AccountReply{Error: storeFailed(t, err, "account "+a.id)}
+	}
+	created := a.acct == nil
+	a.acct = &versioned[*actorpb.Account]{rec: rec, version: v}
+	return a.accountReply(created)
+}
+
+// cleanLeftovers removes what a half-finished delete of an earlier account
+// with this id may have left, before the id is used again.
+func (a *account) cleanLeftovers(ctx context.Context) error {
+	for _, p := range []string{accountChildren(a.id), deviceGroupPrefix(a.id)} {
+		items, err := persistence.ScanAll(ctx, a.store(), p)
+		if err != nil {
+			return err
+		}
+		for _, it := range items {
+			if err := a.store().Delete(ctx, it.Key, persistence.AnyVersion); err != nil && !errors.Is(err, persistence.ErrNotFound) {
+				return err
+			}
+		}
+	}
+	a.groups, a.devices = map[string]*versioned[*actorpb.Group]{}, map[string]*versioned[*actorpb.Device]{}
+	return nil
+}
+
+func (a *account) deleteAccount(t *turn, m *actorpb.DeleteAccount) proto.Message {
+	if a.acct == nil {
+		return &actorpb.AccountReply{Error: a.missing()}
+	}
+	if e := ifMatch(m.IfMatch, a.acct.version, "account "+a.id); e != nil {
+		return &actorpb.AccountReply{Error: e}
+	}
+	// Deleting the account record is the commit point; children left by a
+	// failure after it are invisible and cleaned when the id is reused.
+	if err := a.store().Delete(t.ctx, accountKey(a.id), a.acct.version); err != nil {
+		return &actorpb.AccountReply{Error: storeFailed(t, err, "account "+a.id)}
+	}
+	reply := a.accountReply(false)
+	groups := sortedKeys(a.groups)
+	a.acct = nil
+	if err := a.cleanLeftovers(t.ctx); err != nil {
+		a.sys.log.Warn("account deleted but some of its records remain; they are cleaned when the id is reused",
+			"account", a.id, "err", err)
+	}
+	for _, g := range groups {
+		a.sys.notify(KindDeviceGroup, deviceGroupIdentity(a.id, g), &actorpb.GroupChanged{Deleted: true})
+	}
+	return reply
+}
+
+func (a *account) putGroup(t *turn, m *actorpb.PutGroup) proto.Message {
+	in := m.GetGroup()
+	if in == nil || in.Id == "" {
+		return &actorpb.GroupReply{Error: invalid("group", "group id is required")}
+	}
+	cur := a.groups[in.Id]
+	var curVersion uint64
+	if cur != nil {
+		curVersion = cur.version
+	}
+	if e := ifMatch(m.IfMatch, curVersion, "group "+in.Id); e != nil {
+		return &actorpb.GroupReply{Error: e}
+	}
+	now := timestamppb.New(a.sys.cfg.Clock.Now())
+	rec := proto.Clone(in).(*actorpb.Group)
+	rec.CreatedAt, rec.UpdatedAt = now, now
+	expect := persistence.MustNotExist
+	if cur != nil {
+		rec.CreatedAt = cur.rec.CreatedAt
+		expect = cur.version
+	}
+	v, err := a.put(t.ctx, groupKey(a.id, in.Id), rec, expect)
+	if err != nil {
+		return &actorpb.GroupReply{Error: storeFailed(t, err, "group "+in.Id)}
+	}
+	a.groups[in.Id] = &versioned[*actorpb.Group]{rec: rec, version: v}
+	a.sys.notify(KindDeviceGroup, deviceGroupIdentity(a.id, in.Id), &actorpb.GroupChanged{Group: rec})
+	return &actorpb.GroupReply{Group: rec, Version: v, Created: cur == nil}
+}
+
+func (a *account) deleteGroup(t *turn, m *actorpb.DeleteGroup) proto.Message {
+	cur, ok := a.groups[m.Group]
+	if !ok {
+		return &actorpb.GroupReply{Error: notFound("group", "group %q not found in account %q", m.Group, a.id)}
+	}
+	if e := ifMatch(m.IfMatch, cur.version, "group "+m.Group); e != nil {
+		return &actorpb.GroupReply{Error: e}
+	}
+	if n := len(a.members(m.Group)); n > 0 {
+		return &actorpb.GroupReply{Error: conflict("group", "group %q still has %d devices; move or delete them first", m.Group, n)}
+	}
+	if err := a.store().Delete(t.ctx, groupKey(a.id, m.Group), cur.version); err != nil {
+		return &actorpb.GroupReply{Error: storeFailed(t, err, "group "+m.Group)}
+	}
+	delete(a.groups, m.Group)
+	if err := a.store().Delete(t.ctx, deviceGroupKey(a.id, m.Group), persistence.AnyVersion); err != nil && !errors.Is(err, persistence.ErrNotFound) {
+		a.sys.log.Warn("group deleted but its runtime state remains", "account", a.id, "group", m.Group, "err", err)
+	}
+	a.sys.notify(KindDeviceGroup, deviceGroupIdentity(a.id, m.Group), &actorpb.GroupChanged{Deleted: true})
+	return &actorpb.GroupReply{Group: cur.rec, Version: cur.version}
+}
+
+func (a *account) putDevice(t *turn, m *actorpb.PutDevice) proto.Message {
+	if m.Device == "" {
+		return &actorpb.DeviceReply{Error: invalid("device", "device id is required")}
+	}
+	if _, ok := a.groups[m.Group]; !ok {
+		return &actorpb.DeviceReply{Error: invalid("group", "group %q does not exist in account %q; create it first with PUT /v1/accounts/%s/groups/%s", m.Group, a.id, a.id, m.Group)}
+	}
+	setCreds := len(m.Ha1Md5) > 0 || len(m.Ha1Sha256) > 0
+	if setCreds && (len(m.Ha1Md5) != 16 || len(m.Ha1Sha256) != 32) {
+		return &actorpb.DeviceReply{Error: invalid("password", "credentials must carry both an MD5 and a SHA-256 HA1")}
+	}
+	cur := a.devices[m.Device]
+	var curVersion uint64
+	if cur != nil {
+		curVersion = cur.version
+	}
+	if e := ifMatch(m.IfMatch, curVersion, "device "+m.Device); e != nil {
+		return &actorpb.DeviceReply{Error: e}
+	}
+	if cur == nil && !setCreds {
+		return &actorpb.DeviceReply{Error: invalid("password", "a password is required for a new device")}
+	}
+	now := timestamppb.New(a.sys.cfg.Clock.Now())
+	rec := &actorpb.Device{Id: m.Device, Group: m.Group, DisplayName: m.DisplayName, Ha1Md5: m.Ha1Md5, Ha1Sha256: m.Ha1Sha256, CreatedAt: now, UpdatedAt: now}
+	expect := persistence.MustNotExist
+	if cur != nil {
+		rec.CreatedAt = cur.rec.CreatedAt
+		expect = cur.version
+		if !setCreds {
+			rec.Ha1Md5, rec.Ha1Sha256 = cur.rec.Ha1Md5, cur.rec.Ha1Sha256
+		}
+	}
+	v, err := a.put(t.ctx, deviceKey(a.id, m.Device), rec, expect)
+	if err != nil {
+		return &actorpb.DeviceReply{Error: storeFailed(t, err, "device "+m.Device)}
+	}
+	a.devices[m.Device] = &versioned[*actorpb.Device]{rec: rec, version: v}
+	if cur != nil && cur.rec.Group != m.Group {
+		a.sys.notify(KindDeviceGroup, deviceGroupIdentity(a.id, cur.rec.Group), &actorpb.GroupChanged{Removed: []string{m.Device}})
+	}
+	if cur == nil || cur.rec.Group != m.Group {
+		a.sys.notify(KindDeviceGroup, deviceGroupIdentity(a.id, m.Group), &actorpb.GroupChanged{Added: []string{m.Device}})
+	}
+	return &actorpb.DeviceReply{Device: redactDevice(rec), Version: v, Created: cur == nil}
+}
+
+func (a *account) deleteDevice(t *turn, m *actorpb.DeleteDevice) proto.Message {
+	cur, ok := a.devices[m.Device]
+	if !ok {
+		return &actorpb.DeviceReply{Error: notFound("device", "device %q not found in account %q", m.Device, a.id)}
+	}
+	if e := ifMatch(m.IfMatch, cur.version, "device "+m.Device); e != nil {
+		return &actorpb.DeviceReply{Error: e}
+	}
+	if err := a.store().Delete(t.ctx, deviceKey(a.id, m.Device), cur.version); err != nil {
+		return &actorpb.DeviceReply{Error: storeFailed(t, err, "device "+m.Device)}
+	}
+	delete(a.devices, m.Device)
+	a.sys.notify(KindDeviceGroup, deviceGroupIdentity(a.id, cur.rec.Group), &actorpb.GroupChanged{Removed: []string{m.Device}})
+	return &actorpb.DeviceReply{Device: redactDevice(cur.rec), Version: cur.version}
+}
+
+// Paging bounds for ListDevices.
+const (
+	defaultPageSize = 100
+	maxPageSize     = 1000
+)
+
+func (a *account) listDevices(m *actorpb.ListDevices) proto.Message {
+	if m.Group != "" {
+		if _, ok := a.groups[m.Group]; !ok {
+			return &actorpb.DeviceListReply{Error: notFound("group", "group %q not found in account %q", m.Group, a.id)}
+		}
+	}
+	limit := int(m.Limit)
+	if limit <= 0 {
+		limit = defaultPageSize
+	}
+	limit = min(limit, maxPageSize)
+	out := &actorpb.DeviceListReply{}
+	for _, id := range sortedKeys(a.devices) {
+		if id <= m.After {
+			continue
+		}
+		d := a.devices[id]
+		if m.Group != "" && d.rec.Group != m.Group {
+			continue
+		}
+		if len(out.Devices) == limit {
+			out.NextAfter = out.Devices[len(out.Devices)-1].Device.Id
+			break
+		}
+		out.Devices = append(out.Devices, &actorpb.DeviceReply{Device: redactDevice(d.rec), Version: d.version})
+	}
+	return out
+}
+
+// members lists the ids of group's devices, sorted.
+func (a *account) members(group string) []string {
+	var out []string
+	for id, d := range a.devices {
+		if d.rec.Group == group {
+			out = append(out, id)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (a *account) put(ctx context.Context, key string, rec proto.Message, expect uint64) (uint64, error) {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(rec)
+	if err != nil {
+		return 0, err
+	}
+	return a.store().Put(ctx, key, b, expect)
+}
+
+func (a *account) debug() proto.Message {
+	st := &actorpb.AccountDebug{}
+	if a.acct == nil {
+		return st
+	}
+	st.Account, st.Version = a.acct.rec, a.acct.version
+	for _, id := range sortedKeys(a.groups) {
+		st.Groups = append(st.Groups, a.groups[id].rec)
+	}
+	st.DeviceCount = uint32(len(a.devices))
+	for _, id := range sortedKeys(a.devices) {
+		if len(st.Devices) == debugDeviceLimit {
+			break
+		}
+		st.Devices = append(st.Devices, redactDevice(a.devices[id].rec))
+	}
+	return st
+}
+
+// debugDeviceLimit bounds the devices shown by the debug endpoint.
+const debugDeviceLimit = 100
+
+// redactDevice returns a copy of d without credentials.
+func redactDevice(d *actorpb.Device) *actorpb.Device {
+	c := proto.Clone(d).(*actorpb.Device)
+	c.Ha1Md5, c.Ha1Sha256 = nil, nil
+	return c
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

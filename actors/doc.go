@@ -1,0 +1,32 @@
+// Package actors owns Switchboard's virtual actors: one actor per identity,
+// activated on first use, loading its state from the persistence.Store,
+// writing through before it replies, and passivating when idle.
+//
+// Kinds (identities in parentheses):
+//
+//   - account (account id): the account's configuration, its device groups'
+//     provisioned configuration and its devices with their digest HA1s; the
+//     authority for which groups and devices exist.
+//   - devicegroup (account "/" group): a device group's runtime view: its
+//     members (a cache rebuilt from the account on activation and kept
+//     current by GroupChanged notices) and the state it persists itself.
+//
+// Messages are protobuf (package actorpb), so that they can cross nodes.
+// Actors never make a blocking request to an actor that may make a blocking
+// request back: a devicegroup asks its account, an account only notifies
+// its groups, so there is no request cycle.
+//
+// Where an activation lives is decided behind the Lookup seam. LocalLookup
+// keeps every activation in this process (one node); the gossip cluster
+// supplies its own Lookup without touching the actors.
+//
+// This package must not know about HTTP or SIP, and must not import badger or
+// pgx: it sees persistence.Store only.
+//
+// Metrics:
+//
+//	switchboard_actor_activations_total{kind}    activations started
+//	switchboard_actor_passivations_total{kind}   activations stopped
+//	switchboard_actor_active{kind}               activations alive now
+//	switchboard_actor_request_seconds{kind}      request/reply latency seen by callers
+package actors

@@ -1,0 +1,160 @@
+package actors
+
+import (
+	"errors"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+// ErrShuttingDown is returned for requests made while the system stops.
+var ErrShuttingDown = errors.New("actors: shutting down")
+
+// Activation is one live actor: its identity, where it runs and when it was
+// last used. The lookup creates it; the actor's shell keeps it current.
+type Activation struct {
+	Kind        string
+	Identity    string
+	PID         *actor.PID
+	ActivatedAt time.Time
+
+	lastMessage atomic.Int64 // unix nanoseconds
+	// pending counts messages handed out by the lookup but not yet handled
+	// by the actor; an activation passivates only when it is zero, so no
+	// message is ever dropped by a stopping actor.
+	pending atomic.Int64
+}
+
+// LastMessageAt is when the actor last handled a message (zero if never).
+func (a *Activation) LastMessageAt() time.Time {
+	n := a.lastMessage.Load()
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+// Spawner starts the actor process of a new activation. The lookup calls it
+// with its lock held; it must not call back into the lookup.
+type Spawner func(act *Activation) (*actor.PID, error)
+
+// Lookup finds the activation of (kind, identity), activating it when there
+// is none. It is the seam that the gossip cluster replaces. Implementations
+// are safe for concurrent use.
+type Lookup interface {
+	// Acquire returns the activation for (kind, identity), spawning it if
+	// needed, and counts one message as pending on it. The caller must send
+	// exactly one message to the returned PID.
+	Acquire(kind, identity string) (*Activation, error)
+	// Peek returns the live activation, if any, without activating and with
+	// the same pending count as Acquire when found.
+	Peek(kind, identity string) (*Activation, bool)
+	// TryRelease removes act from the lookup if no message is pending on it,
+	// and reports whether it did; the actor then stops itself.
+	TryRelease(act *Activation) bool
+	// Activations lists the live activations of kind ("" for all).
+	Activations(kind string) []*Activation
+	// Close refuses further acquisitions and returns every live activation.
+	Close() []*Activation
+}
+
+// LocalLookup keeps every activation in this process: the one-node Lookup.
+type LocalLookup struct {
+	spawn  Spawner
+	now    func() time.Time
+	mu     sync.Mutex
+	acts   map[string]*Activation
+	closed bool
+}
+
+// NewLocalLookup returns a LocalLookup that starts activations with spawn.
+func NewLocalLookup(spawn Spawner, now func() time.Time) *LocalLookup {
+	return &LocalLookup{spawn: spawn, now: now, acts: make(map[string]*Activation)}
+}
+
+func lookupKey(kind, identity string) string { return kind + "\x00" + identity }
+
+// Acquire implements Lookup.
+func (l *LocalLookup) Acquire(kind, identity string) (*Activation, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil, ErrShuttingDown
+	}
+	k := lookupKey(kind, identity)
+	if act, ok := l.acts[k]; ok {
+		act.pending.Add(1)
+		return act, nil
+	}
+	act := &Activation{Kind: kind, Identity: identity, ActivatedAt: l.now()}
+	pid, err := l.spawn(act)
+	if err != nil {
+		return nil, err
+	}
+	act.PID = pid
+	act.pending.Add(1)
+	l.acts[k] = act
+	return act, nil
+}
+
+// Peek implements Lookup.
+func (l *LocalLookup) Peek(kind, identity string) (*Activation, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	act, ok := l.acts[lookupKey(kind, identity)]
+	if ok && !l.closed {
+		act.pending.Add(1)
+		return act, true
+	}
+	return nil, false
+}
+
+// TryRelease implements Lookup.
+func (l *LocalLookup) TryRelease(act *Activation) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	k := lookupKey(act.Kind, act.Identity)
+	if cur, ok := l.acts[k]; !ok || cur != act {
+		return true // already gone (Close took it)
+	}
+	if act.pending.Load() != 0 {
+		return false
+	}
+	delete(l.acts, k)
+	return true
+}
+
+// Activations implements Lookup.
+func (l *LocalLookup) Activations(kind string) []*Activation {
+	l.mu.Lock()
+	out := make([]*Activation, 0, len(l.acts))
+	for _, a := range l.acts {
+		if kind == "" || a.Kind == kind {
+			out = append(out, a)
+		}
+	}
+	l.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Kind != out[j].Kind {
+			return out[i].Kind < out[j].Kind
+		}
+		return out[i].Identity < out[j].Identity
+	})
+	return out
+}
+
+// Close implements Lookup.
+func (l *LocalLookup) Close() []*Activation {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	out := make([]*Activation, 0, len(l.acts))
+	for k, a := range l.acts {
+		out = append(out, a)
+		delete(l.acts, k)
+	}
+	return out
+}

@@ -1,0 +1,148 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/switchboard-pbx/switchboard/actors/actorpb"
+)
+
+// behavior is what a kind does; the shell carries it out. A behavior is
+// used by one goroutine at a time (the actor's), so it needs no locks.
+type behavior interface {
+	// load reads the actor's state from its source. The shell calls it
+	// before the first message and again after a failure left the state
+	// in doubt. An error makes the shell answer CODE_UNAVAILABLE and try
+	// again on the next message.
+	load(ctx context.Context) error
+	// receive handles one message and returns the reply, or nil for a
+	// one-way message. It sets t.stop to passivate after replying.
+	receive(t *turn, msg proto.Message) proto.Message
+	// debug returns the state with secrets redacted, for the debug endpoint.
+	debug() proto.Message
+}
+
+// turn is one message's handling: its context and what the behavior asks
+// the shell to do afterwards.
+type turn struct {
+	ctx context.Context
+	// stop asks the shell to stop the activation after this message.
+	stop bool
+	// reload asks the shell to drop the state and load it again before the
+	// next message (after a write lost to a concurrent writer).
+	reload bool
+}
+
+// shell is the protoactor actor around a behavior: it loads state, counts
+// pending messages, recovers panics, and passivates when idle.
+type shell struct {
+	sys    *System
+	act    *Activation
+	b      behavior
+	loaded bool
+}
+
+func (s *shell) Receive(c actor.Context) {
+	switch msg := c.Message().(type) {
+	case *actor.Started:
+		s.sys.metrics.activated(s.act.Kind)
+		c.SetReceiveTimeout(s.sys.cfg.IdleTimeout)
+	case *actor.ReceiveTimeout:
+		if s.sys.lookup.TryRelease(s.act) {
+			c.Stop(c.Self())
+		}
+	case *actor.Stopped:
+		s.sys.metrics.passivated(s.act.Kind)
+	case proto.Message:
+		defer s.act.pending.Add(-1)
+		s.act.lastMessage.Store(s.sys.cfg.Clock.Now().UnixNano())
+		reply, stop := s.handle(msg)
+		if reply != nil && c.Sender() != nil {
+			c.Respond(reply)
+		}
+		if stop && s.sys.lookup.TryRelease(s.act) {
+			c.Stop(c.Self())
+		}
+	}
+}
+
+// handle runs one message through the behavior, loading state first if
+// needed, and turns a panic into an error reply and a reload.
+func (s *shell) handle(msg proto.Message) (reply proto.Message, stop bool) {
+	ctx, cancel := s.sys.opContext()
+	defer cancel()
+	defer func() {
+		if r := recover(); r != nil {
+			s.sys.log.Error("actor panicked; state will be reloaded",
+				"kind", s.act.Kind, "id", s.act.Identity, "panic", r, "stack", string(debug.Stack()))
+			s.loaded = false
+			reply = errorReply(msg, unavailable("internal error in %s actor", s.act.Kind))
+		}
+	}()
+	if !s.loaded {
+		if err := s.b.load(ctx); err != nil {
+			s.sys.log.Warn("actor could not load its state", "kind", s.act.Kind, "id", s.act.Identity, "err", err)
+			return errorReply(msg, unavailable("state of %s %s could not be loaded; retry", s.act.Kind, s.act.Identity)), false
+		}
+		s.loaded = true
+	}
+	if _, ok := msg.(*actorpb.DebugState); ok {
+		return s.debugReply(), false
+	}
+	t := &turn{ctx: ctx}
+	reply = s.b.receive(t, msg)
+	if t.reload {
+		s.loaded = false
+	}
+	return reply, t.stop
+}
+
+func (s *shell) debugReply() proto.Message {
+	js, err := debugJSON(s.b.debug())
+	if err != nil {
+		return &actorpb.DebugStateReply{Error: unavailable("encoding state: %v", err)}
+	}
+	return &actorpb.DebugStateReply{Json: js}
+}
+
+func unavailable(format string, args ...any) *actorpb.Error {
+	return &actorpb.Error{Code: actorpb.Code_CODE_UNAVAILABLE, Message: fmt.Sprintf(format, args...)}
+}
+
+func invalid(field, format string, args ...any) *actorpb.Error {
+	return &actorpb.Error{Code: actorpb.Code_CODE_INVALID, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+func notFound(field, format string, args ...any) *actorpb.Error {
+	return &actorpb.Error{Code: actorpb.Code_CODE_NOT_FOUND, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+func conflict(field, format string, args ...any) *actorpb.Error {
+	return &actorpb.Error{Code: actorpb.Code_CODE_CONFLICT, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// errorReply builds the reply type that msg expects, carrying e.
+func errorReply(msg proto.Message, e *actorpb.Error) proto.Message {
+	switch msg.(type) {
+	case *actorpb.PutAccount, *actorpb.GetAccount, *actorpb.DeleteAccount:
+		return &actorpb.AccountReply{Error: e}
+	case *actorpb.PutGroup, *actorpb.DeleteGroup, *actorpb.DescribeGroup:
+		return &actorpb.GroupReply{Error: e}
+	case *actorpb.ListGroups:
+		return &actorpb.GroupListReply{Error: e}
+	case *actorpb.PutDevice, *actorpb.GetDevice, *actorpb.DeleteDevice:
+		return &actorpb.DeviceReply{Error: e}
+	case *actorpb.ListDevices:
+		return &actorpb.DeviceListReply{Error: e}
+	case *actorpb.GetGroupView:
+		return &actorpb.GroupView{Error: e}
+	case *actorpb.DebugState:
+		return &actorpb.DebugStateReply{Error: e}
+	}
+	return nil // one-way messages get no reply
+}
+

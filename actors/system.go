@@ -1,0 +1,255 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/switchboard-pbx/switchboard/clock"
+	"github.com/switchboard-pbx/switchboard/persistence"
+)
+
+// Kinds of virtual actors.
+const (
+	KindAccount     = "account"
+	KindDeviceGroup = "devicegroup"
+)
+
+// Kinds lists every kind this package serves.
+var Kinds = []string{KindAccount, KindDeviceGroup}
+
+// Config configures a System.
+type Config struct {
+	// Store holds every actor's durable state. Required.
+	Store persistence.Store
+	// Zone is the DNS zone under which account DNS names live. Required.
+	Zone string
+	// Clock stamps records. Default: the wall clock.
+	Clock clock.Clock
+	// Logger receives the actors' logs. Default: discard.
+	Logger *slog.Logger
+	// Registerer receives the package's metrics. Default: none.
+	Registerer prometheus.Registerer
+	// IdleTimeout is how long an activation lives without a message before
+	// it passivates. Default 10 minutes.
+	IdleTimeout time.Duration
+	// RequestTimeout bounds a request when its context has no deadline.
+	// Default 5 seconds (protoactor's grain call default).
+	RequestTimeout time.Duration
+	// StoreTimeout bounds each store operation an actor makes. Default 5s.
+	StoreTimeout time.Duration
+	// NewLookup builds the Lookup; default NewLocalLookup. The gossip
+	// cluster supplies its own.
+	NewLookup func(spawn Spawner, now func() time.Time) Lookup
+}
+
+// DefaultConfig returns a Config with every default filled; Store and Zone
+// remain to be set.
+func DefaultConfig() Config {
+	return Config{
+		Clock:          clock.Real{},
+		Logger:         slog.New(slog.DiscardHandler),
+		IdleTimeout:    10 * time.Minute,
+		RequestTimeout: 5 * time.Second,
+		StoreTimeout:   5 * time.Second,
+	}
+}
+
+// Validate reports the first missing or invalid setting.
+func (c Config) Validate() error {
+	switch {
+	case c.Store == nil:
+		return errors.New("actors: Config.Store is required")
+	case c.Zone == "":
+		return errors.New("actors: Config.Zone is required")
+	case c.IdleTimeout <= 0:
+		return errors.New("actors: Config.IdleTimeout must be positive")
+	case c.RequestTimeout <= 0:
+		return errors.New("actors: Config.RequestTimeout must be positive")
+	case c.StoreTimeout <= 0:
+		return errors.New("actors: Config.StoreTimeout must be positive")
+	}
+	return nil
+}
+
+// System runs the virtual actors of one node.
+type System struct {
+	cfg     Config
+	log     *slog.Logger
+	as      *actor.ActorSystem
+	lookup  Lookup
+	metrics *metrics
+	seq     atomic.Uint64
+	closed  atomic.Bool
+}
+
+// New starts a System. Close stops it.
+func New(cfg Config) (*System, error) {
+	def := DefaultConfig()
+	if cfg.Clock == nil {
+		cfg.Clock = def.Clock
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = def.Logger
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = def.IdleTimeout
+	}
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = def.RequestTimeout
+	}
+	if cfg.StoreTimeout == 0 {
+		cfg.StoreTimeout = def.StoreTimeout
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	log := cfg.Logger.With("component", "actors")
+	s := &System{cfg: cfg, log: log, metrics: m}
+	s.as = actor.NewActorSystem(
+		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+			// protoactor logs routine events at info; keep only its warnings.
+			return slog.New(levelFilter{h: cfg.Logger.Handler(), min: slog.LevelWarn}).With("component", "protoactor")
+		}),
+		actor.WithDeadLetterRequestLogging(false),
+	)
+	newLookup := cfg.NewLookup
+	if newLookup == nil {
+		newLookup = func(spawn Spawner, now func() time.Time) Lookup { return NewLocalLookup(spawn, now) }
+	}
+	s.lookup = newLookup(s.spawn, cfg.Clock.Now)
+	return s, nil
+}
+
+// ActorSystem exposes the protoactor system (for the cluster layer).
+func (s *System) ActorSystem() *actor.ActorSystem { return s.as }
+
+// spawn starts the process of a new activation.
+func (s *System) spawn(act *Activation) (*actor.PID, error) {
+	b, err := s.behaviorFor(act.Kind, act.Identity)
+	if err != nil {
+		return nil, err
+	}
+	props := actor.PropsFromProducer(func() actor.Actor {
+		return &shell{sys: s, act: act, b: b()}
+	})
+	name := act.Kind + "/" + act.Identity + "$" + strconv.FormatUint(s.seq.Add(1), 36)
+	return s.as.Root.SpawnNamed(props, name)
+}
+
+// ErrUnknownKind is returned for a kind this package does not serve.
+var ErrUnknownKind = errors.New("actors: unknown kind")
+
+func (s *System) behaviorFor(kind, identity string) (func() behavior, error) {
+	switch kind {
+	case KindAccount:
+		return func() behavior { return newAccount(s, identity) }, nil
+	case KindDeviceGroup:
+		a, g, ok := splitGroupIdentity(identity)
+		if !ok {
+			return nil, fmt.Errorf("%w: devicegroup identity %q is not account/group", ErrUnknownKind, identity)
+		}
+		return func() behavior { return newDeviceGroup(s, a, g) }, nil
+	}
+	return nil, fmt.Errorf("%w: %q", ErrUnknownKind, kind)
+}
+
+// ErrTimeout is returned when an actor did not answer in time.
+var ErrTimeout = errors.New("actors: request timed out")
+
+// Request sends msg to the actor (kind, identity), activating it if needed,
+// and returns its reply. It gives up at ctx's deadline, or after
+// Config.RequestTimeout when ctx has none.
+func (s *System) Request(ctx context.Context, kind, identity string, msg proto.Message) (proto.Message, error) {
+	if s.closed.Load() {
+		return nil, ErrShuttingDown
+	}
+	start := time.Now()
+	defer func() { s.metrics.observeRequest(kind, time.Since(start)) }()
+	timeout := s.cfg.RequestTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	if timeout <= 0 {
+		return nil, context.DeadlineExceeded
+	}
+	act, err := s.lookup.Acquire(kind, identity)
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.as.Root.RequestFuture(act.PID, msg, timeout).Result()
+	switch {
+	case errors.Is(err, actor.ErrTimeout):
+		return nil, fmt.Errorf("%w: %s %s after %v", ErrTimeout, kind, identity, timeout)
+	case errors.Is(err, actor.ErrDeadLetter):
+		// Only Close stops an activation that may still be acquired.
+		return nil, ErrShuttingDown
+	case err != nil:
+		return nil, err
+	}
+	reply, ok := res.(proto.Message)
+	if !ok {
+		return nil, fmt.Errorf("actors: %s %s replied %T", kind, identity, res)
+	}
+	return reply, nil
+}
+
+// notify delivers msg to (kind, identity) only if it is active here; an
+// inactive actor reads the current state from its source when it activates.
+func (s *System) notify(kind, identity string, msg proto.Message) {
+	if act, ok := s.lookup.Peek(kind, identity); ok {
+		s.as.Root.Send(act.PID, msg)
+	}
+}
+
+// Activations lists this node's live activations of kind ("" for all).
+func (s *System) Activations(kind string) []*Activation { return s.lookup.Activations(kind) }
+
+// Close stops every activation and the actor system. Calls after the first
+// return nil.
+func (s *System) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	for _, act := range s.lookup.Close() {
+		if err := s.as.Root.StopFuture(act.PID).Wait(); err != nil {
+			s.log.Warn("activation did not stop in time", "kind", act.Kind, "id", act.Identity, "err", err)
+		}
+	}
+	s.as.Shutdown()
+	return nil
+}
+
+// opContext bounds one store operation of an actor.
+func (s *System) opContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), s.cfg.StoreTimeout)
+}
+
+// levelFilter drops records below min.
+type levelFilter struct {
+	h   slog.Handler
+	min slog.Level
+}
+
+func (f levelFilter) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= f.min && f.h.Enabled(ctx, l)
+}
+func (f levelFilter) Handle(ctx context.Context, r slog.Record) error { return f.h.Handle(ctx, r) }
+func (f levelFilter) WithAttrs(a []slog.Attr) slog.Handler {
+	return levelFilter{h: f.h.WithAttrs(a), min: f.min}
+}
+func (f levelFilter) WithGroup(n string) slog.Handler {
+	return levelFilter{h: f.h.WithGroup(n), min: f.min}
+}

@@ -1,0 +1,131 @@
+// Command switchboard runs a Switchboard node and its tools.
+//
+//	switchboard node [flags]   run a node
+//	switchboard version        print the version
+//
+// Every flag of a subcommand can also be set through the environment as
+// SWITCHBOARD_<FLAG>, with dashes as underscores (--admin-token ->
+// SWITCHBOARD_ADMIN_TOKEN); a flag on the command line wins.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/switchboard-pbx/switchboard/node"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	if err := newRootCommand(os.Stdout, os.Stderr).Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "switchboard:", err)
+		os.Exit(1)
+	}
+}
+
+func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "switchboard",
+		Short:         "Switchboard: a hosted VoIP PBX runtime on virtual actors",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(newNodeCommand(stdout, stderr), &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), version) },
+	})
+	return root
+}
+
+func newNodeCommand(stdout, stderr io.Writer) *cobra.Command {
+	cfg := node.DefaultConfig()
+	var logLevel, logFormat string
+	cmd := &cobra.Command{
+		Use:   "node",
+		Short: "Run a Switchboard node",
+		Long: `Run a Switchboard node: the HTTP provisioning and debug API, the actors,
+and the store (embedded badger in --data, or PostgreSQL with --store).
+
+Every flag may be set in the environment as SWITCHBOARD_<FLAG>.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyEnv(cmd.Flags(), os.LookupEnv); err != nil {
+				return err
+			}
+			log, err := newLogger(stderr, logLevel, logFormat)
+			if err != nil {
+				return err
+			}
+			cfg.Logger = log
+			cfg.Out = stdout
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			n, err := node.New(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			return n.Run(ctx)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Name, "name", cfg.Name, "node name shown in logs and debug replies")
+	f.StringVar(&cfg.HTTPAddr, "http", cfg.HTTPAddr, "HTTP listen address (API, debug, metrics)")
+	f.StringVar(&cfg.DataDir, "data", cfg.DataDir, "folder of the embedded badger store (used when --store is empty)")
+	f.StringVar(&cfg.StoreURL, "store", "", "shared PostgreSQL store, postgres://user:pass@host:5432/db")
+	f.StringVar(&cfg.Zone, "zone", cfg.Zone, "DNS zone of account DNS names (<account>.<zone>)")
+	f.StringVar(&cfg.AdminToken, "admin-token", "", "bearer token required by /v1 and /debug (required off loopback)")
+	f.BoolVar(&cfg.Demo, "demo", false, "provision the demo account acme with devices alice and bob, and print their credentials")
+	f.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "how long an actor stays active without messages")
+	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "bound on graceful shutdown")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	return cmd
+}
+
+// applyEnv sets every flag not given on the command line from
+// SWITCHBOARD_<FLAG> when that variable is set.
+func applyEnv(fs *pflag.FlagSet, lookup func(string) (string, bool)) error {
+	var errs []error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Changed {
+			return
+		}
+		name := "SWITCHBOARD_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := lookup(name); ok {
+			if err := f.Value.Set(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", name, err))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: use text or json", format)
+}

@@ -1,0 +1,119 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/switchboard-pbx/switchboard/actors"
+	"github.com/switchboard-pbx/switchboard/actors/actorpb"
+)
+
+type activationOut struct {
+	Kind          string     `json:"kind"`
+	ID            string     `json:"id"`
+	Node          string     `json:"node"`
+	ActivatedAt   time.Time  `json:"activated_at"`
+	LastMessageAt *time.Time `json:"last_message_at,omitempty"`
+}
+
+func (s *server) activationOut(a *actors.Activation) activationOut {
+	out := activationOut{Kind: a.Kind, ID: a.Identity, Node: s.cfg.Node, ActivatedAt: a.ActivatedAt.UTC()}
+	if t := a.LastMessageAt(); !t.IsZero() {
+		t = t.UTC()
+		out.LastMessageAt = &t
+	}
+	return out
+}
+
+func checkKind(kind string) *fieldError {
+	if !slices.Contains(actors.Kinds, kind) {
+		return badField("kind", "unknown actor kind %q; known kinds: %v", kind, actors.Kinds)
+	}
+	return nil
+}
+
+// listActivations answers GET /debug/actors?kind=&scope=local.
+func (s *server) listActivations(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	kind := q.Get("kind")
+	if kind != "" {
+		if fe := checkKind(kind); fe != nil {
+			writeFieldError(w, fe)
+			return
+		}
+	}
+	if sc := q.Get("scope"); sc != "" && sc != "local" {
+		writeFieldError(w, badField("scope", "scope %q is not served by this node; use scope=local", sc))
+		return
+	}
+	acts := s.cfg.Actors.Activations(kind)
+	out := make([]activationOut, 0, len(acts))
+	counts := map[string]int{}
+	for _, a := range acts {
+		out = append(out, s.activationOut(a))
+		counts[a.Kind]++
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"node":        s.cfg.Node,
+		"scope":       "local",
+		"counts":      map[string]map[string]int{s.cfg.Node: counts},
+		"activations": out,
+	})
+}
+
+// describeActor answers GET /debug/actors/{kind}/{id}: where the actor
+// lives and its state, secrets redacted. It activates the actor.
+func (s *server) describeActor(w http.ResponseWriter, r *http.Request) {
+	kind, id := r.PathValue("kind"), r.PathValue("id")
+	if fe := checkKind(kind); fe != nil {
+		writeFieldError(w, fe)
+		return
+	}
+	if fe := s.checkIdentity(kind, id); fe != nil {
+		writeFieldError(w, fe)
+		return
+	}
+	wasActive := s.find(kind, id) != nil
+	rep, ok := askAs[*actorpb.DebugStateReply](s, w, r, kind, id, &actorpb.DebugState{})
+	if !ok || replyError(w, rep.Error) {
+		return
+	}
+	body := map[string]any{
+		"kind":       kind,
+		"id":         id,
+		"node":       s.cfg.Node,
+		"was_active": wasActive,
+		"placement":  map[string]string{"strategy": "local", "reason": "single node: every actor lives here"},
+		"state":      json.RawMessage(rep.Json),
+	}
+	if a := s.find(kind, id); a != nil {
+		body["activation"] = s.activationOut(a)
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+func (s *server) find(kind, id string) *actors.Activation {
+	for _, a := range s.cfg.Actors.Activations(kind) {
+		if a.Identity == id {
+			return a
+		}
+	}
+	return nil
+}
+
+func (s *server) checkIdentity(kind, id string) *fieldError {
+	if kind == actors.KindDeviceGroup {
+		for i := range len(id) {
+			if id[i] == '/' {
+				if fe := checkID("id", id[:i]); fe != nil {
+					return fe
+				}
+				return checkID("id", id[i+1:])
+			}
+		}
+		return badField("id", "a devicegroup id is <account>/<group>")
+	}
+	return checkID("id", id)
+}

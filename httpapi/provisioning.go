@@ -1,0 +1,408 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/switchboard-pbx/switchboard/actors"
+	"github.com/switchboard-pbx/switchboard/actors/actorpb"
+	"github.com/switchboard-pbx/switchboard/credential"
+)
+
+// ---- wire shapes ----
+
+type accountIn struct {
+	DisplayName string `json:"display_name"`
+}
+
+type accountOut struct {
+	ID          string     `json:"id"`
+	DisplayName string     `json:"display_name,omitempty"`
+	DNSName     string     `json:"dns_name"`
+	Realm       string     `json:"realm"`
+	Version     uint64     `json:"version"`
+	Groups      uint32     `json:"groups"`
+	Devices     uint32     `json:"devices"`
+	CreatedAt   *time.Time `json:"created_at,omitempty"`
+	UpdatedAt   *time.Time `json:"updated_at,omitempty"`
+}
+
+type groupIn struct {
+	DisplayName string            `json:"display_name"`
+	Pool        string            `json:"pool"`
+	Labels      map[string]string `json:"labels"`
+}
+
+type groupOut struct {
+	ID          string            `json:"id"`
+	Account     string            `json:"account"`
+	DisplayName string            `json:"display_name,omitempty"`
+	Pool        string            `json:"pool,omitempty"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	Version     uint64            `json:"version"`
+	Members     []string          `json:"members,omitempty"`
+	CreatedAt   *time.Time        `json:"created_at,omitempty"`
+	UpdatedAt   *time.Time        `json:"updated_at,omitempty"`
+}
+
+type deviceIn struct {
+	Group string `json:"group"`
+	// Password is optional when updating a device: absent keeps its
+	// current credentials.
+	Password    *string `json:"password"`
+	DisplayName string  `json:"display_name"`
+}
+
+// deviceOut never carries a password or a hash.
+type deviceOut struct {
+	ID          string     `json:"id"`
+	Account     string     `json:"account"`
+	Group       string     `json:"group"`
+	DisplayName string     `json:"display_name,omitempty"`
+	Username    string     `json:"username"`
+	Realm       string     `json:"realm"`
+	Version     uint64     `json:"version"`
+	CreatedAt   *time.Time `json:"created_at,omitempty"`
+	UpdatedAt   *time.Time `json:"updated_at,omitempty"`
+}
+
+func ts(t *timestamppb.Timestamp) *time.Time {
+	if t == nil {
+		return nil
+	}
+	v := t.AsTime().UTC()
+	return &v
+}
+
+func (s *server) realm(account string) string { return account + "." + s.cfg.Zone }
+
+func toAccountOut(r *actorpb.AccountReply) accountOut {
+	a := r.Account
+	return accountOut{
+		ID: a.Id, DisplayName: a.DisplayName, DNSName: a.DnsName, Realm: a.DnsName, Version: r.Version,
+		Groups: r.GroupCount, Devices: r.DeviceCount, CreatedAt: ts(a.CreatedAt), UpdatedAt: ts(a.UpdatedAt),
+	}
+}
+
+func toGroupOut(account string, g *actorpb.Group, version uint64, members []string) groupOut {
+	return groupOut{
+		ID: g.Id, Account: account, DisplayName: g.DisplayName, Pool: g.Pool, Labels: g.Labels,
+		Version: version, Members: members, CreatedAt: ts(g.CreatedAt), UpdatedAt: ts(g.UpdatedAt),
+	}
+}
+
+func (s *server) toDeviceOut(account string, d *actorpb.Device, version uint64) deviceOut {
+	return deviceOut{
+		ID: d.Id, Account: account, Group: d.Group, DisplayName: d.DisplayName, Username: d.Id,
+		Realm: s.realm(account), Version: version, CreatedAt: ts(d.CreatedAt), UpdatedAt: ts(d.UpdatedAt),
+	}
+}
+
+// askAs sends msg and returns the reply as T, or writes the failure.
+func askAs[T proto.Message](s *server, w http.ResponseWriter, r *http.Request, kind, id string, msg proto.Message) (T, bool) {
+	var zero T
+	rep, ok := s.ask(w, r, kind, id, msg)
+	if !ok {
+		return zero, false
+	}
+	t, ok := rep.(T)
+	if !ok {
+		s.log.Error("actor replied with an unexpected type", "kind", kind, "id", id, "type", fmt.Sprintf("%T", rep))
+		writeError(w, http.StatusInternalServerError, "", "internal error")
+		return zero, false
+	}
+	return t, true
+}
+
+// pathIDs validates the named path values as ids.
+func pathIDs(w http.ResponseWriter, r *http.Request, names ...string) ([]string, bool) {
+	out := make([]string, len(names))
+	fields := map[string]string{"a": "account", "g": "group", "d": "device"}
+	for i, n := range names {
+		v := r.PathValue(n)
+		if fe := checkID(fields[n], v); fe != nil {
+			writeFieldError(w, fe)
+			return nil, false
+		}
+		out[i] = v
+	}
+	return out, true
+}
+
+// ---- accounts ----
+
+func (s *server) putAccount(w http.ResponseWriter, r *http.Request) {
+	ids, ok := pathIDs(w, r, "a")
+	if !ok {
+		return
+	}
+	var in accountIn
+	if fe := s.decode(w, r, &in); fe != nil {
+		writeFieldError(w, fe)
+		return
+	}
+	if fe := checkDisplayName(in.DisplayName); fe != nil {
+		writeFieldError(w, fe)
+		return
+	}
+	im, fe := ifMatch(r)
+	if fe != nil {
+		writeFieldError(w, fe)
+		return
+	}
+	rep, ok := askAs[*actorpb.AccountReply](s, w, r, actors.KindAccount, ids[0], &actorpb.PutAccount{DisplayName: in.DisplayName, IfMatch: im})
+	if !ok || replyError(w, rep.Error) {
+		return
+	}
+	setETag(w, rep.Version)
+	writeJSON(w, createdOrOK(rep.Created), toAccountOut(rep))
+}
+
+func createdOrOK(created bool) int {
+	if created {
+		return http.StatusCreated
+	}
+	return http.StatusOK
+}
+
+func (s *server) getAccount(w http.ResponseWriter, r *http.Request) {
+	ids, ok := pathIDs(w, r, "a")
+	if !ok {
+		return
+	}
+	rep, ok := askAs[*actorpb.AccountReply](s, w, r, actors.KindAccount, ids[0], &actorpb.GetAccount{})
+	if !ok || replyError(w, rep.Error) {
+		return
+	}
+	setETag(w, rep.Version)
+	writeJSON(w, http.StatusOK, toAccountOut(rep))
+}
+
+func (s *server) deleteAccount(w http.ResponseWriter, r *http.Request) {
+	ids, ok := pathIDs(w, r, "a")
+	if !ok {
+		return
+	}
+	im, fe := ifMatch(r)
+	if fe != nil {
+		writeFieldError(w, fe)
+		return
+	}
+	rep, ok := askAs[*actorpb.AccountReply](s, w, r, actors.KindAccount, ids[0], &actorpb.DeleteAccount{IfMatch: im})
+	if !ok || replyError(w, rep.Error) {
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// ---- groups ----
+
+func (s *server) listGroups(w http.ResponseWriter, r *http.Request) {
+	ids, ok := pathIDs(w, r, "a")
+	if !ok {
+		return
+	}
+	rep, ok := askAs[*actorpb.GroupListReply](s, w, r, actors.KindAccount, ids[0], &actorpb.ListGroups{})
+	if !ok || replyError(w, rep.Error) {
+		return
+	}
+	out := []groupOut{}
+	for _, g := range rep.Groups {
+		out = append(out, toGroupOut(ids[0], g.Group, g.Version, nil))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"groups": out})
+}
+
+func (s *server) putGroup(w http.ResponseWriter, r *http.Request) {
+	ids, ok := pathIDs(w, r, "a", "g")
+	if !ok {
+		return
+	}
+	var in groupIn
+	if fe := s.decode(w, r, &in); fe != nil {
+		writeFieldError(w, fe)
+		return
+	}
+	if fe := checkDisplayName(in.DisplayName); fe != nil {
+		writeFieldError(w, fe)
+		return
+	}
+	if in.Pool != "" {
+		if fe := checkID("pool", in.Pool); fe != nil {
+			writeFieldError(w, fe)
+			return
+		}
+	}
+	if fe := checkLabels(in.Labels); fe != nil {
+		writeFieldError(w, fe)
+		return
+	}
+	im, fe := ifMatch(r)
+	if fe != nil {
+		writeFieldError(w, fe)
+		return
+	}
+	g := &actorpb.Group{Id: ids[1], DisplayName: in.DisplayName, Pool: in.Pool, Labels: in.Labels}
+	rep, ok := askAs[*actorpb.GroupReply](s, w, r, actors.KindAccount, ids[0], &actorpb.PutGroup{Group: g, IfMatch: im})
+	if !ok || replyError(w, rep.Error) {
+		return
+	}
+	setETag(w, rep.Version)
+	writeJSON(w, createdOrOK(rep.Created), toGroupOut(ids[0], rep.Group, rep.Version, nil))
+}
+
+// getGroup asks the devicegroup actor, which holds the group's members.
+func (s *server) getGroup(w http.ResponseWriter, r *http.Request) {
+	ids, ok := pathIDs(w, r, "a", "g")
+	if !ok {
+		return
+	}
+	rep, ok := askAs[*actorpb.GroupView](s, w, r, actors.KindDeviceGroup, ids[0]+"/"+ids[1], &actorpb.GetGroupView{})
+	if !ok || replyError(w, rep.Error) {
+		return
+	}
+	setETag(w, rep.Version)
+	members := rep.Members
+	if members == nil {
+		members = []string{}
+	}
+	out := toGroupOut(ids[0], rep.Group, rep.Version, members)
+	writeJSON(w, http.StatusOK, struct {
+		groupOut
+		Members []string `json:"members"`
+	}{out, members})
+}
+
+func (s *server) deleteGroup(w http.ResponseWriter, r *http.Request) {
+	ids, ok := pathIDs(w, r, "a", "g")
+	if !ok {
+		return
+	}
+	im, fe := ifMatch(r)
+	if fe != nil {
+		writeFieldError(w, fe)
+		return
+	}
+	rep, ok := askAs[*actorpb.GroupReply](s, w, r, actors.KindAccount, ids[0], &actorpb.DeleteGroup{Group: ids[1], IfMatch: im})
+	if !ok || replyError(w, rep.Error) {
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// ---- devices ----
+
+func (s *server) putDevice(w http.ResponseWriter, r *http.Request) {
+	ids, ok := pathIDs(w, r, "a", "d")
+	if !ok {
+		return
+	}
+	var in deviceIn
+	if fe := s.decode(w, r, &in); fe != nil {
+		writeFieldError(w, fe)
+		return
+	}
+	if in.Group == "" {
+		writeFieldError(w, badField("group", "group is required: the device group this device belongs to"))
+		return
+	}
+	if fe := checkID("group", in.Group); fe != nil {
+		writeFieldError(w, fe)
+		return
+	}
+	if fe := checkDisplayName(in.DisplayName); fe != nil {
+		writeFieldError(w, fe)
+		return
+	}
+	im, fe := ifMatch(r)
+	if fe != nil {
+		writeFieldError(w, fe)
+		return
+	}
+	msg := &actorpb.PutDevice{Device: ids[1], Group: in.Group, DisplayName: in.DisplayName, IfMatch: im}
+	if in.Password != nil {
+		if err := credential.CheckPassword(*in.Password); err != nil {
+			writeFieldError(w, badField("password", "%s", err.Error()))
+			return
+		}
+		h := credential.Derive(ids[1], s.realm(ids[0]), *in.Password)
+		msg.Ha1Md5, msg.Ha1Sha256 = h.MD5, h.SHA256
+	}
+	rep, ok := askAs[*actorpb.DeviceReply](s, w, r, actors.KindAccount, ids[0], msg)
+	if !ok || replyError(w, rep.Error) {
+		return
+	}
+	setETag(w, rep.Version)
+	writeJSON(w, createdOrOK(rep.Created), s.toDeviceOut(ids[0], rep.Device, rep.Version))
+}
+
+func (s *server) getDevice(w http.ResponseWriter, r *http.Request) {
+	ids, ok := pathIDs(w, r, "a", "d")
+	if !ok {
+		return
+	}
+	rep, ok := askAs[*actorpb.DeviceReply](s, w, r, actors.KindAccount, ids[0], &actorpb.GetDevice{Device: ids[1]})
+	if !ok || replyError(w, rep.Error) {
+		return
+	}
+	setETag(w, rep.Version)
+	writeJSON(w, http.StatusOK, s.toDeviceOut(ids[0], rep.Device, rep.Version))
+}
+
+func (s *server) deleteDevice(w http.ResponseWriter, r *http.Request) {
+	ids, ok := pathIDs(w, r, "a", "d")
+	if !ok {
+		return
+	}
+	im, fe := ifMatch(r)
+	if fe != nil {
+		writeFieldError(w, fe)
+		return
+	}
+	rep, ok := askAs[*actorpb.DeviceReply](s, w, r, actors.KindAccount, ids[0], &actorpb.DeleteDevice{Device: ids[1], IfMatch: im})
+	if !ok || replyError(w, rep.Error) {
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *server) listDevices(w http.ResponseWriter, r *http.Request) {
+	ids, ok := pathIDs(w, r, "a")
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	msg := &actorpb.ListDevices{Group: q.Get("group"), After: q.Get("after")}
+	if msg.Group != "" {
+		if fe := checkID("group", msg.Group); fe != nil {
+			writeFieldError(w, fe)
+			return
+		}
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil || n == 0 || n > 1000 {
+			writeFieldError(w, badField("limit", "limit must be a whole number from 1 to 1000"))
+			return
+		}
+		msg.Limit = uint32(n)
+	}
+	rep, ok := askAs[*actorpb.DeviceListReply](s, w, r, actors.KindAccount, ids[0], msg)
+	if !ok || replyError(w, rep.Error) {
+		return
+	}
+	out := []deviceOut{}
+	for _, d := range rep.Devices {
+		out = append(out, s.toDeviceOut(ids[0], d.Device, d.Version))
+	}
+	body := map[string]any{"devices": out}
+	if rep.NextAfter != "" {
+		body["next_after"] = rep.NextAfter
+	}
+	writeJSON(w, http.StatusOK, body)
+}

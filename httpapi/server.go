@@ -1,0 +1,331 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/pprof"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/switchboard-pbx/switchboard/actors"
+	"github.com/switchboard-pbx/switchboard/actors/actorpb"
+)
+
+// Actors is what the API needs of the actor system.
+type Actors interface {
+	Request(ctx context.Context, kind, identity string, msg proto.Message) (proto.Message, error)
+	Activations(kind string) []*actors.Activation
+}
+
+// Health tells the node's state: "serving" answers 200, anything else
+// ("starting", "draining") answers 503.
+type Health func() string
+
+// Config configures the HTTP surface.
+type Config struct {
+	// Actors serves every provisioning and debug request. Required.
+	Actors Actors
+	// Zone is the DNS zone of account DNS names; it names the digest realm
+	// <account>.<zone>. Required.
+	Zone string
+	// Node is this node's name, shown in debug replies.
+	Node string
+	// AdminToken, when set, is required as a bearer token on /v1/ and /debug/.
+	AdminToken string
+	// Health reports the node's state for /healthz. Default: always serving.
+	Health Health
+	// Registerer receives this package's metrics; Gatherer serves /metrics.
+	// Default: none (metrics off, /metrics empty).
+	Registerer prometheus.Registerer
+	Gatherer   prometheus.Gatherer
+	// Logger receives request errors. Default: discard.
+	Logger *slog.Logger
+	// RequestTimeout bounds each actor request. Default 5s.
+	RequestTimeout time.Duration
+	// MaxBodyBytes bounds a request body. Default 1 MiB.
+	MaxBodyBytes int64
+}
+
+// New returns the node's HTTP handler.
+func New(cfg Config) (http.Handler, error) {
+	if cfg.Actors == nil || cfg.Zone == "" {
+		return nil, errors.New("httpapi: Config.Actors and Config.Zone are required")
+	}
+	if cfg.Health == nil {
+		cfg.Health = func() string { return "serving" }
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 5 * time.Second
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.Gatherer == nil {
+		cfg.Gatherer = prometheus.NewRegistry()
+	}
+	s := &server{cfg: cfg, log: cfg.Logger.With("component", "http")}
+	if err := s.initMetrics(); err != nil {
+		return nil, err
+	}
+	s.routes()
+	return s, nil
+}
+
+type server struct {
+	cfg      Config
+	log      *slog.Logger
+	mux      *http.ServeMux
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+func (s *server) initMetrics() error {
+	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchboard_http_requests_total",
+		Help: "HTTP requests served, by route pattern, method and status code.",
+	}, []string{"route", "method", "code"})
+	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "switchboard_http_request_seconds",
+		Help:    "HTTP request latency by route pattern.",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
+	}, []string{"route"})
+	if s.cfg.Registerer == nil {
+		return nil
+	}
+	for _, c := range []prometheus.Collector{s.requests, s.latency} {
+		if err := s.cfg.Registerer.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *server) routes() {
+	m := http.NewServeMux()
+	// Anything no other pattern matches gets a JSON 404 or 405.
+	m.HandleFunc("/", s.noRoute)
+	m.HandleFunc("GET /healthz", s.healthz)
+	m.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}))
+
+	admin := func(pattern string, h http.HandlerFunc) { m.Handle(pattern, s.authorized(h)) }
+	admin("/debug/pprof/", pprof.Index)
+	admin("/debug/pprof/cmdline", pprof.Cmdline)
+	admin("/debug/pprof/profile", pprof.Profile)
+	admin("/debug/pprof/symbol", pprof.Symbol)
+	admin("/debug/pprof/trace", pprof.Trace)
+	admin("GET /debug/actors", s.listActivations)
+	admin("GET /debug/actors/{kind}/{id...}", s.describeActor)
+
+	admin("PUT /v1/accounts/{a}", s.putAccount)
+	admin("GET /v1/accounts/{a}", s.getAccount)
+	admin("DELETE /v1/accounts/{a}", s.deleteAccount)
+	admin("GET /v1/accounts/{a}/groups", s.listGroups)
+	admin("PUT /v1/accounts/{a}/groups/{g}", s.putGroup)
+	admin("GET /v1/accounts/{a}/groups/{g}", s.getGroup)
+	admin("DELETE /v1/accounts/{a}/groups/{g}", s.deleteGroup)
+	admin("GET /v1/accounts/{a}/devices", s.listDevices)
+	admin("PUT /v1/accounts/{a}/devices/{d}", s.putDevice)
+	admin("GET /v1/accounts/{a}/devices/{d}", s.getDevice)
+	admin("DELETE /v1/accounts/{a}/devices/{d}", s.deleteDevice)
+	s.mux = m
+}
+
+// ServeHTTP routes r, answering unknown routes and methods with JSON, and
+// counts the request.
+func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+	s.mux.ServeHTTP(rec, r) // sets r.Pattern
+	pattern := r.Pattern
+	if pattern == "/" {
+		pattern = "unmatched"
+	}
+	s.requests.WithLabelValues(pattern, r.Method, strconv.Itoa(rec.code)).Inc()
+	s.latency.WithLabelValues(pattern).Observe(time.Since(start).Seconds())
+}
+
+func (s *server) noRoute(w http.ResponseWriter, r *http.Request) {
+	// Ask the mux whether another method would match, to tell 405 from 404.
+	for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodDelete, http.MethodPost, http.MethodPatch} {
+		if m == r.Method {
+			continue
+		}
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, p := s.mux.Handler(probe); p != "/" {
+			writeError(w, http.StatusMethodNotAllowed, "", fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path))
+			return
+		}
+	}
+	writeError(w, http.StatusNotFound, "", "no such resource: "+r.URL.Path)
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.code = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer (pprof).
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+func (s *server) authorized(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.AdminToken != "" {
+			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.AdminToken)) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="switchboard"`)
+				writeError(w, http.StatusUnauthorized, "Authorization", "an admin bearer token is required: send Authorization: Bearer <token>")
+				return
+			}
+		}
+		h(w, r)
+	})
+}
+
+func (s *server) healthz(w http.ResponseWriter, _ *http.Request) {
+	st := s.cfg.Health()
+	code := http.StatusOK
+	if st != "serving" {
+		code = http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, map[string]string{"status": st, "node": s.cfg.Node})
+}
+
+// ---- JSON helpers ----
+
+type errorBody struct {
+	Error string `json:"error"`
+	Field string `json:"field,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v) // the client went away; nothing to do
+}
+
+func writeError(w http.ResponseWriter, code int, field, msg string) {
+	writeJSON(w, code, errorBody{Error: msg, Field: field})
+}
+
+func writeFieldError(w http.ResponseWriter, fe *fieldError) {
+	writeError(w, http.StatusBadRequest, fe.field, fe.msg)
+}
+
+// decode reads a JSON body into v strictly: one object, known fields only.
+// An empty body decodes as {}.
+func (s *server) decode(w http.ResponseWriter, r *http.Request, v any) *fieldError {
+	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+	raw, err := io.ReadAll(body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return badField("body", "body is larger than %d bytes", s.cfg.MaxBodyBytes)
+		}
+		return badField("body", "reading body: %v", err)
+	}
+	if len(strings.TrimSpace(string(raw))) == 0 {
+		raw = []byte("{}")
+	}
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonFieldError(err)
+	}
+	if dec.More() {
+		return badField("body", "body must hold one JSON object")
+	}
+	return nil
+}
+
+func jsonFieldError(err error) *fieldError {
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &te):
+		return badField(te.Field, "must be a JSON %s, not %s", te.Type.Kind(), te.Value)
+	case errors.As(err, &se):
+		return badField("body", "malformed JSON at byte %d: %v", se.Offset, err)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return badField(f, "unknown field %q", f)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return badField("body", "malformed JSON: unexpected end of body")
+	}
+	return badField("body", "malformed JSON: %v", err)
+}
+
+// ifMatch parses an optional If-Match header holding a version.
+func ifMatch(r *http.Request) (*uint64, *fieldError) {
+	h := strings.TrimSpace(r.Header.Get("If-Match"))
+	if h == "" {
+		return nil, nil
+	}
+	h = strings.TrimPrefix(h, "W/")
+	v, err := strconv.ParseUint(strings.Trim(h, `"`), 10, 64)
+	if err != nil || v == 0 {
+		return nil, badField("If-Match", "If-Match must be a version number as returned in ETag, e.g. \"42\"")
+	}
+	return &v, nil
+}
+
+func setETag(w http.ResponseWriter, version uint64) {
+	w.Header().Set("ETag", `"`+strconv.FormatUint(version, 10)+`"`)
+}
+
+// ask sends msg to an actor and returns its reply, or writes the error.
+func (s *server) ask(w http.ResponseWriter, r *http.Request, kind, id string, msg proto.Message) (proto.Message, bool) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+	defer cancel()
+	rep, err := s.cfg.Actors.Request(ctx, kind, id, msg)
+	if err != nil {
+		s.log.Warn("actor request failed", "kind", kind, "id", id, "err", err)
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "", fmt.Sprintf("%s %s did not answer; retry: %v", kind, id, err))
+		return nil, false
+	}
+	return rep, true
+}
+
+// replyError writes e if set and reports whether it did.
+func replyError(w http.ResponseWriter, e *actorpb.Error) bool {
+	if e == nil {
+		return false
+	}
+	code := http.StatusInternalServerError
+	switch e.Code {
+	case actorpb.Code_CODE_INVALID:
+		code = http.StatusBadRequest
+	case actorpb.Code_CODE_NOT_FOUND:
+		code = http.StatusNotFound
+	case actorpb.Code_CODE_CONFLICT:
+		code = http.StatusConflict
+	case actorpb.Code_CODE_UNAVAILABLE:
+		code = http.StatusServiceUnavailable
+		w.Header().Set("Retry-After", "1")
+	}
+	writeError(w, code, e.Field, e.Message)
+	return true
+}

@@ -1,0 +1,75 @@
+package httpapi
+
+import (
+	"fmt"
+	"regexp"
+	"unicode"
+	"unicode/utf8"
+)
+
+var (
+	idPattern       = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+	labelKeyPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._/-]{0,62}$`)
+)
+
+// Limits on provisioned text.
+const (
+	maxDisplayName = 200
+	maxLabels      = 32
+	maxLabelValue  = 63
+)
+
+// fieldError is bad input: which field, and what is wrong with it.
+type fieldError struct {
+	field string
+	msg   string
+}
+
+func (e *fieldError) Error() string { return e.field + ": " + e.msg }
+
+func badField(field, format string, args ...any) *fieldError {
+	return &fieldError{field: field, msg: fmt.Sprintf(format, args...)}
+}
+
+// checkID validates an account, group, device or pool id.
+func checkID(field, v string) *fieldError {
+	if !idPattern.MatchString(v) {
+		return badField(field, "%q is not a valid id: use 1 to 63 characters from a-z, 0-9, '.', '_' and '-', starting with a letter or digit", v)
+	}
+	return nil
+}
+
+func checkDisplayName(v string) *fieldError {
+	switch {
+	case !utf8.ValidString(v):
+		return badField("display_name", "must be valid UTF-8")
+	case utf8.RuneCountInString(v) > maxDisplayName:
+		return badField("display_name", "must be at most %d characters", maxDisplayName)
+	}
+	for _, r := range v {
+		if unicode.IsControl(r) {
+			return badField("display_name", "must not contain control characters")
+		}
+	}
+	return nil
+}
+
+func checkLabels(labels map[string]string) *fieldError {
+	if len(labels) > maxLabels {
+		return badField("labels", "at most %d labels", maxLabels)
+	}
+	for k, v := range labels {
+		if !labelKeyPattern.MatchString(k) {
+			return badField("labels", "label key %q is not valid: 1 to 63 characters from a-z, 0-9, '.', '_', '/' and '-'", k)
+		}
+		if !utf8.ValidString(v) || utf8.RuneCountInString(v) > maxLabelValue {
+			return badField("labels", "label %q: value must be valid UTF-8 of at most %d characters", k, maxLabelValue)
+		}
+		for _, r := range v {
+			if unicode.IsControl(r) {
+				return badField("labels", "label %q: value must not contain control characters", k)
+			}
+		}
+	}
+	return nil
+}

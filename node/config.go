@@ -1,0 +1,115 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// Config configures a Node. Start from DefaultConfig.
+type Config struct {
+	// Name is the node's human name, shown in logs and debug replies.
+	// Default: the host name.
+	Name string
+	// HTTPAddr is the HTTP listen address. Default 127.0.0.1:8080; port 0
+	// picks a free port (see Node.HTTPAddr).
+	HTTPAddr string
+	// DataDir is the badger folder used when StoreURL is empty.
+	// Default "data".
+	DataDir string
+	// StoreURL selects the shared PostgreSQL store (postgres://...); empty
+	// uses the embedded badger store in DataDir.
+	StoreURL string
+	// Zone is the DNS zone under which account DNS names live.
+	// Default "sip.switchboard.test".
+	Zone string
+	// AdminToken, when set, is required as a bearer token by the
+	// provisioning and debug endpoints. Binding HTTP to a non-loopback
+	// address without one is refused.
+	AdminToken string
+	// Demo provisions account acme, group hq and devices alice and bob at
+	// start, and prints their credentials to Out.
+	Demo bool
+	// IdleTimeout is how long an actor lives without messages. Default 10m.
+	IdleTimeout time.Duration
+	// ShutdownTimeout bounds the graceful shutdown. Default 15s.
+	ShutdownTimeout time.Duration
+	// Logger receives the node's logs. Default: discard.
+	Logger *slog.Logger
+	// Out receives the demo's printout. Default os.Stdout.
+	Out io.Writer
+}
+
+// DefaultConfig returns the defaults documented on Config.
+func DefaultConfig() Config {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "switchboard"
+	}
+	return Config{
+		Name:            host,
+		HTTPAddr:        "127.0.0.1:8080",
+		DataDir:         "data",
+		Zone:            "sip.switchboard.test",
+		IdleTimeout:     10 * time.Minute,
+		ShutdownTimeout: 15 * time.Second,
+		Logger:          slog.New(slog.DiscardHandler),
+		Out:             os.Stdout,
+	}
+}
+
+// Validate reports the first setting a node cannot run with, saying what to
+// do about it.
+func (c Config) Validate() error {
+	if c.Name == "" {
+		return errors.New("node: --name must not be empty")
+	}
+	host, _, err := net.SplitHostPort(c.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("node: --http %q is not host:port: %w", c.HTTPAddr, err)
+	}
+	if c.AdminToken == "" && !isLoopback(host) {
+		return fmt.Errorf("node: refusing to serve HTTP on non-loopback address %s without an admin token; set --admin-token (or SWITCHBOARD_ADMIN_TOKEN) or bind to 127.0.0.1", c.HTTPAddr)
+	}
+	if c.StoreURL == "" && c.DataDir == "" {
+		return errors.New("node: set --data (a folder for the embedded store) or --store postgres://...")
+	}
+	if c.StoreURL != "" {
+		u, err := url.Parse(c.StoreURL)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			return fmt.Errorf("node: --store must be a postgres:// or postgresql:// URL (got scheme %q)", schemeOf(c.StoreURL))
+		}
+	}
+	if c.Zone == "" || strings.HasPrefix(c.Zone, ".") || strings.HasSuffix(c.Zone, ".") || strings.Contains(c.Zone, "..") {
+		return fmt.Errorf("node: --zone %q must be a DNS name such as sip.switchboard.test", c.Zone)
+	}
+	if c.IdleTimeout <= 0 || c.ShutdownTimeout <= 0 {
+		return errors.New("node: IdleTimeout and ShutdownTimeout must be positive")
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func schemeOf(s string) string {
+	if i := strings.Index(s, "://"); i > 0 {
+		return s[:i]
+	}
+	return ""
+}
+
+// httpReadHeaderTimeout bounds how long a client may take to send headers
+// (slowloris).
+const httpReadHeaderTimeout = 10 * time.Second

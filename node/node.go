@@ -1,0 +1,169 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/switchboard-pbx/switchboard/actors"
+	"github.com/switchboard-pbx/switchboard/httpapi"
+	"github.com/switchboard-pbx/switchboard/persistence"
+)
+
+// States reported by /healthz.
+const (
+	StateStarting = "starting"
+	StateServing  = "serving"
+	StateDraining = "draining"
+)
+
+// Node is one running Switchboard node.
+type Node struct {
+	cfg      Config
+	log      *slog.Logger
+	registry *prometheus.Registry
+	store    persistence.Store
+	actors   *actors.System
+	http     *http.Server
+	ln       net.Listener
+	state    atomic.Value // string
+	ran      atomic.Bool
+}
+
+// New opens the node's store, starts its actor system and binds its HTTP
+// listener. Run serves; Close releases a node that never ran.
+func New(ctx context.Context, cfg Config) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.Name), registry: prometheus.NewRegistry()}
+	n.state.Store(StateStarting)
+	n.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	store, engine, err := n.openStore(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n.store = persistence.Instrument(store, engine, n.registry)
+
+	n.actors, err = actors.New(actors.Config{
+		Store: n.store, Zone: cfg.Zone, Logger: n.log, Registerer: n.registry, IdleTimeout: cfg.IdleTimeout,
+	})
+	if err != nil {
+		_ = n.store.Close()
+		return nil, err
+	}
+	h, err := httpapi.New(httpapi.Config{
+		Actors: n.actors, Zone: cfg.Zone, Node: cfg.Name, AdminToken: cfg.AdminToken,
+		Health: n.State, Registerer: n.registry, Gatherer: n.registry, Logger: n.log,
+	})
+	if err != nil {
+		n.closeCore()
+		return nil, err
+	}
+	n.ln, err = net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		n.closeCore()
+		return nil, fmt.Errorf("node: listening for HTTP on %s: %w", cfg.HTTPAddr, err)
+	}
+	n.http = &http.Server{Handler: h, ReadHeaderTimeout: httpReadHeaderTimeout, ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelWarn)}
+	return n, nil
+}
+
+func (n *Node) openStore(ctx context.Context) (persistence.Store, string, error) {
+	if n.cfg.StoreURL != "" {
+		pc := persistence.DefaultPostgresConfig()
+		pc.Logger = n.log.With("component", "store")
+		s, err := persistence.OpenPostgres(ctx, n.cfg.StoreURL, pc)
+		if err != nil {
+			return nil, "", fmt.Errorf("node: opening the PostgreSQL store: %w", err)
+		}
+		n.log.Info("store opened", "engine", "postgres")
+		return s, "postgres", nil
+	}
+	bc := persistence.DefaultBadgerConfig()
+	bc.Logger = n.log.With("component", "store")
+	s, err := persistence.OpenBadger(n.cfg.DataDir, bc)
+	if err != nil {
+		return nil, "", fmt.Errorf("node: opening the embedded store in %s: %w", n.cfg.DataDir, err)
+	}
+	n.log.Info("store opened", "engine", "badger", "dir", n.cfg.DataDir)
+	return s, "badger", nil
+}
+
+// HTTPAddr is the address the HTTP listener is bound to.
+func (n *Node) HTTPAddr() string { return n.ln.Addr().String() }
+
+// State is the node's health state: starting, serving or draining.
+func (n *Node) State() string { return n.state.Load().(string) }
+
+// Actors is the node's actor system.
+func (n *Node) Actors() *actors.System { return n.actors }
+
+// Registry is the node's metrics registry.
+func (n *Node) Registry() *prometheus.Registry { return n.registry }
+
+// Run serves until ctx ends, then shuts the node down gracefully. It
+// returns nil after a clean shutdown.
+func (n *Node) Run(ctx context.Context) error {
+	if n.ran.Swap(true) {
+		return errors.New("node: Run called twice")
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- n.http.Serve(n.ln) }()
+
+	if n.cfg.Demo {
+		if err := n.provisionDemo(ctx); err != nil {
+			n.log.Error("demo provisioning failed", "err", err)
+		}
+	}
+	n.state.Store(StateServing)
+	n.log.Info("node serving", "http", n.HTTPAddr(), "zone", n.cfg.Zone)
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+		err = fmt.Errorf("node: HTTP server stopped: %w", err)
+	}
+	n.state.Store(StateDraining)
+	n.log.Info("node shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownTimeout)
+	defer cancel()
+	if serr := n.http.Shutdown(sctx); serr != nil {
+		n.log.Warn("HTTP shutdown did not finish in time", "err", serr)
+		_ = n.http.Close()
+	}
+	if err == nil {
+		if e := <-serveErr; e != nil && !errors.Is(e, http.ErrServerClosed) {
+			err = e
+		}
+	}
+	if cerr := n.closeCore(); cerr != nil && err == nil {
+		err = cerr
+	}
+	n.log.Info("node stopped")
+	return err
+}
+
+// Close releases a node whose Run was never called.
+func (n *Node) Close() error {
+	if n.ran.Swap(true) {
+		return nil
+	}
+	_ = n.ln.Close()
+	return n.closeCore()
+}
+
+func (n *Node) closeCore() error {
+	aerr := n.actors.Close()
+	serr := n.store.Close()
+	return errors.Join(aerr, serr)
+}
