@@ -28,13 +28,10 @@ type Activation struct {
 	pending atomic.Int64
 }
 
-// LastMessageAt is when the actor last handled a message (zero if never).
+// LastMessageAt is when the actor last handled a message, or when it was
+// activated if it has handled none.
 func (a *Activation) LastMessageAt() time.Time {
-	n := a.lastMessage.Load()
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n)
+	return time.Unix(0, a.lastMessage.Load())
 }
 
 // Spawner starts the actor process of a new activation. The lookup calls it
@@ -90,6 +87,7 @@ func (l *LocalLookup) Acquire(kind, identity string) (*Activation, error) {
 		return act, nil
 	}
 	act := &Activation{Kind: kind, Identity: identity, ActivatedAt: l.now()}
+	act.lastMessage.Store(act.ActivatedAt.UnixNano())
 	pid, err := l.spawn(act)
 	if err != nil {
 		return nil, err

@@ -37,8 +37,14 @@ type turn struct {
 	reload bool
 }
 
+// passivate asks an activation to stop if it is still idle. It never
+// crosses nodes: the reaper of the activation's own node sends it.
+type passivate struct{}
+
 // shell is the protoactor actor around a behavior: it loads state, counts
 // pending messages, recovers panics, and passivates when idle.
+// (protoactor's ReceiveTimeout is not used: its timer races with the
+// mailbox under -race.)
 type shell struct {
 	sys    *System
 	act    *Activation
@@ -50,9 +56,10 @@ func (s *shell) Receive(c actor.Context) {
 	switch msg := c.Message().(type) {
 	case *actor.Started:
 		s.sys.metrics.activated(s.act.Kind)
-		c.SetReceiveTimeout(s.sys.cfg.IdleTimeout)
-	case *actor.ReceiveTimeout:
-		if s.sys.lookup.TryRelease(s.act) {
+	case passivate:
+		// Sent by the reaper; a message may have arrived since it looked.
+		idle := s.sys.cfg.Clock.Now().Sub(s.act.LastMessageAt()) >= s.sys.cfg.IdleTimeout
+		if idle && s.sys.lookup.TryRelease(s.act) {
 			c.Stop(c.Self())
 		}
 	case *actor.Stopped:

@@ -89,6 +89,8 @@ type System struct {
 	metrics *metrics
 	seq     atomic.Uint64
 	closed  atomic.Bool
+	stop    chan struct{}
+	reaped  chan struct{}
 }
 
 // New starts a System. Close stops it.
@@ -130,7 +132,32 @@ func New(cfg Config) (*System, error) {
 		newLookup = func(spawn Spawner, now func() time.Time) Lookup { return NewLocalLookup(spawn, now) }
 	}
 	s.lookup = newLookup(s.spawn, cfg.Clock.Now)
+	s.stop, s.reaped = make(chan struct{}), make(chan struct{})
+	go s.reap()
 	return s, nil
+}
+
+// reap passivates idle activations: every quarter of the idle timeout
+// (at most every 30 s) it asks each activation idle for longer than
+// IdleTimeout to stop; the activation checks again before it does.
+func (s *System) reap() {
+	defer close(s.reaped)
+	every := min(max(s.cfg.IdleTimeout/4, time.Millisecond), 30*time.Second)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		now := s.cfg.Clock.Now()
+		for _, act := range s.lookup.Activations("") {
+			if now.Sub(act.LastMessageAt()) >= s.cfg.IdleTimeout && act.pending.Load() == 0 {
+				s.as.Root.Send(act.PID, passivate{})
+			}
+		}
+	}
 }
 
 // ActorSystem exposes the protoactor system (for the cluster layer).
@@ -223,6 +250,8 @@ func (s *System) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
+	close(s.stop)
+	<-s.reaped
 	for _, act := range s.lookup.Close() {
 		if err := s.as.Root.StopFuture(act.PID).Wait(); err != nil {
 			s.log.Warn("activation did not stop in time", "kind", act.Kind, "id", act.Identity, "err", err)
