@@ -152,4 +152,3 @@ func errorReply(msg proto.Message, e *actorpb.Error) proto.Message {
 	}
 	return nil // one-way messages get no reply
 }
-

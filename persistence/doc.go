@@ -9,6 +9,15 @@
 //   - memory (NewMemory): for tests and simulations.
 //
 // Every engine passes the conformance suite in persistence/storetest.
+// Keys follow the same rules everywhere (see MaxKeyLen): 1 to 1024 bytes of
+// UTF-8 without NUL, sorted bytewise; a bad key is ErrInvalidKey.
+//
+// Durability: badger fsyncs each commit (WithSyncWrites); PostgreSQL commits
+// each call on its own. The PostgreSQL schema (table switchboard_kv, sequence
+// switchboard_kv_version, migrations table switchboard_schema, in
+// PostgresConfig.Schema) is created or migrated by OpenPostgres under an
+// advisory lock, so nodes may start together.
+//
 // badger and pgx are used only here; the rest of Switchboard sees Store.
 // This package must not know about actors, SIP or HTTP: values are opaque
 // bytes.
