@@ -1,0 +1,321 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/goleak"
+
+	"github.com/switchboard-pbx/switchboard/actors"
+	"github.com/switchboard-pbx/switchboard/persistence"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/asynkron/protoactor-go/actor.NewThrottle.func1"))
+}
+
+type fixture struct {
+	t      *testing.T
+	srv    *httptest.Server
+	token  string
+	health *atomic.Value
+}
+
+func newFixture(t *testing.T, token string) *fixture {
+	t.Helper()
+	sys, err := actors.New(actors.Config{Store: persistence.NewMemory(), Zone: "sip.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sys.Close() })
+	reg := prometheus.NewRegistry()
+	health := &atomic.Value{}
+	health.Store("serving")
+	h, err := New(Config{
+		Actors: sys, Zone: "sip.test", Node: "n1", AdminToken: token,
+		Health: func() string { return health.Load().(string) }, Registerer: reg, Gatherer: reg,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return &fixture{t: t, srv: srv, token: token, health: health}
+}
+
+type response struct {
+	code   int
+	header http.Header
+	body   string
+}
+
+func (r response) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(r.body), &m); err != nil {
+		t.Fatalf("reply is not a JSON object: %q", r.body)
+	}
+	return m
+}
+
+func (f *fixture) do(method, path, body string, hdr ...string) response {
+	f.t.Helper()
+	req, err := http.NewRequest(method, f.srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if f.token != "" {
+		req.Header.Set("Authorization", "Bearer "+f.token)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	res, err := f.srv.Client().Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return response{code: res.StatusCode, header: res.Header, body: string(b)}
+}
+
+func (f *fixture) must(code int, method, path, body string) response {
+	f.t.Helper()
+	r := f.do(method, path, body)
+	if r.code != code {
+		f.t.Fatalf("%s %s: %d %s, want %d", method, path, r.code, r.body, code)
+	}
+	return r
+}
+
+func (f *fixture) seed() {
+	f.t.Helper()
+	f.must(201, "PUT", "/v1/accounts/acme", `{"display_name":"Acme"}`)
+	f.must(201, "PUT", "/v1/accounts/acme/groups/hq", `{"labels":{"region":"eu"}}`)
+	f.must(201, "PUT", "/v1/accounts/acme/devices/alice", `{"group":"hq","password":"s3cret-pass"}`)
+}
+
+func TestProvisioning_RoundTrip(t *testing.T) {
+	f := newFixture(t, "")
+	f.seed()
+	a := f.must(200, "GET", "/v1/accounts/acme", "").json(t)
+	if a["dns_name"] != "acme.sip.test" || a["devices"] != 1.0 || a["groups"] != 1.0 {
+		t.Fatalf("account: %v", a)
+	}
+	g := f.must(200, "GET", "/v1/accounts/acme/groups/hq", "").json(t)
+	if m, _ := g["members"].([]any); len(m) != 1 || m[0] != "alice" {
+		t.Fatalf("group members: %v", g)
+	}
+	d := f.must(200, "GET", "/v1/accounts/acme/devices/alice", "")
+	if d.header.Get("ETag") == "" {
+		t.Fatal("device GET without ETag")
+	}
+	if dm := d.json(t); dm["realm"] != "acme.sip.test" || dm["group"] != "hq" || dm["username"] != "alice" {
+		t.Fatalf("device: %v", dm)
+	}
+	f.must(200, "PUT", "/v1/accounts/acme/devices/alice", `{"group":"hq","display_name":"Alice"}`)
+	l := f.must(200, "GET", "/v1/accounts/acme/devices?group=hq&limit=10", "").json(t)
+	if devs, _ := l["devices"].([]any); len(devs) != 1 {
+		t.Fatalf("list: %v", l)
+	}
+	f.must(409, "DELETE", "/v1/accounts/acme/groups/hq", "")
+	f.must(204, "DELETE", "/v1/accounts/acme/devices/alice", "")
+	f.must(204, "DELETE", "/v1/accounts/acme/groups/hq", "")
+	f.must(204, "DELETE", "/v1/accounts/acme", "")
+	f.must(404, "GET", "/v1/accounts/acme", "")
+}
+
+func TestProvisioning_DeviceListPages(t *testing.T) {
+	f := newFixture(t, "")
+	f.seed()
+	for _, d := range []string{"d1", "d2", "d3", "d4", "d5"} {
+		f.must(201, "PUT", "/v1/accounts/acme/devices/"+d, `{"group":"hq","password":"password-`+d+`"}`)
+	}
+	var seen []string
+	after := ""
+	for range 10 {
+		l := f.must(200, "GET", "/v1/accounts/acme/devices?limit=2&after="+after, "").json(t)
+		for _, d := range l["devices"].([]any) {
+			seen = append(seen, d.(map[string]any)["id"].(string))
+		}
+		next, ok := l["next_after"].(string)
+		if !ok {
+			break
+		}
+		after = next
+	}
+	if got := strings.Join(seen, ","); got != "alice,d1,d2,d3,d4,d5" {
+		t.Fatalf("paged listing = %s", got)
+	}
+}
+
+// Every bad request gets 4xx with the field at fault and changes nothing.
+func TestProvisioning_BadInputChangesNothing(t *testing.T) {
+	f := newFixture(t, "")
+	f.seed()
+	snapshot := func() string {
+		return f.must(200, "GET", "/v1/accounts/acme", "").body +
+			f.must(200, "GET", "/v1/accounts/acme/groups/hq", "").body +
+			f.must(200, "GET", "/v1/accounts/acme/devices?limit=1000", "").body
+	}
+	before := snapshot()
+	stale := `"999999"`
+	tests := []struct {
+		name, method, path, body string
+		hdr                      []string
+		code                     int
+		field                    string
+	}{
+		{"malformed json", "PUT", "/v1/accounts/acme", `{"display_name":`, nil, 400, "body"},
+		{"two objects", "PUT", "/v1/accounts/acme", `{} {}`, nil, 400, "body"},
+		{"unknown field", "PUT", "/v1/accounts/acme", `{"colour":"red"}`, nil, 400, "colour"},
+		{"wrong type", "PUT", "/v1/accounts/acme/devices/alice", `{"group":7}`, nil, 400, "group"},
+		{"uppercase id", "PUT", "/v1/accounts/Acme", `{}`, nil, 400, "account"},
+		{"leading dash", "PUT", "/v1/accounts/-acme", `{}`, nil, 400, "account"},
+		{"64 characters", "PUT", "/v1/accounts/" + strings.Repeat("a", 64), `{}`, nil, 400, "account"},
+		{"unicode id", "PUT", "/v1/accounts/acme/groups/h%C3%A9", `{}`, nil, 400, "group"},
+		{"bad device id", "PUT", "/v1/accounts/acme/devices/a%20b", `{"group":"hq","password":"12345678"}`, nil, 400, "device"},
+		{"group missing", "PUT", "/v1/accounts/acme/devices/bob", `{"password":"12345678"}`, nil, 400, "group"},
+		{"group does not exist", "PUT", "/v1/accounts/acme/devices/bob", `{"group":"sales","password":"12345678"}`, nil, 400, "group"},
+		{"short password", "PUT", "/v1/accounts/acme/devices/alice", `{"group":"hq","password":"1234567"}`, nil, 400, "password"},
+		{"empty password", "PUT", "/v1/accounts/acme/devices/alice", `{"group":"hq","password":""}`, nil, 400, "password"},
+		{"new device without password", "PUT", "/v1/accounts/acme/devices/bob", `{"group":"hq"}`, nil, 400, "password"},
+		{"bad pool", "PUT", "/v1/accounts/acme/groups/hq", `{"pool":"EU West"}`, nil, 400, "pool"},
+		{"bad label", "PUT", "/v1/accounts/acme/groups/hq", `{"labels":{"Bad Key":"x"}}`, nil, 400, "labels"},
+		{"control char in name", "PUT", "/v1/accounts/acme", "{\"display_name\":\"a\\u0007b\"}", nil, 400, "display_name"},
+		{"stale If-Match", "PUT", "/v1/accounts/acme", `{"display_name":"x"}`, []string{"If-Match", stale}, 409, "version"},
+		{"garbage If-Match", "PUT", "/v1/accounts/acme", `{"display_name":"x"}`, []string{"If-Match", "abc"}, 400, "If-Match"},
+		{"bad limit", "GET", "/v1/accounts/acme/devices?limit=0", "", nil, 400, "limit"},
+		{"unknown account", "GET", "/v1/accounts/nobody", "", nil, 404, "account"},
+		{"unknown device", "GET", "/v1/accounts/acme/devices/nobody", "", nil, 404, "device"},
+		{"device of unknown account", "PUT", "/v1/accounts/nobody/devices/x", `{"group":"hq","password":"12345678"}`, nil, 404, "account"},
+		{"unknown route", "GET", "/v1/nothing", "", nil, 404, ""},
+		{"wrong method", "POST", "/v1/accounts/acme", "", nil, 405, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := f.do(tt.method, tt.path, tt.body, tt.hdr...)
+			if r.code != tt.code {
+				t.Fatalf("code %d (%s), want %d", r.code, r.body, tt.code)
+			}
+			m := r.json(t)
+			if msg, _ := m["error"].(string); msg == "" {
+				t.Fatalf("no error message: %s", r.body)
+			}
+			if got, _ := m["field"].(string); got != tt.field {
+				t.Fatalf("field %q, want %q (%s)", got, tt.field, r.body)
+			}
+		})
+	}
+	if after := snapshot(); after != before {
+		t.Fatalf("bad requests changed state:\nbefore %s\nafter  %s", before, after)
+	}
+}
+
+func TestProvisioning_IfMatchAndETag(t *testing.T) {
+	f := newFixture(t, "")
+	r := f.must(201, "PUT", "/v1/accounts/acme", `{}`)
+	etag := r.header.Get("ETag")
+	r2 := f.do("PUT", "/v1/accounts/acme", `{"display_name":"x"}`, "If-Match", etag)
+	if r2.code != 200 || r2.header.Get("ETag") == etag {
+		t.Fatalf("conditional PUT with the current ETag: %d %s", r2.code, r2.body)
+	}
+	if r3 := f.do("DELETE", "/v1/accounts/acme", "", "If-Match", etag); r3.code != 409 {
+		t.Fatalf("DELETE with a stale ETag: %d", r3.code)
+	}
+}
+
+func TestPasswordNeverInAReply(t *testing.T) {
+	f := newFixture(t, "")
+	f.seed()
+	const pw = "unique-PW-7f3a9"
+	var bodies []string
+	bodies = append(bodies, f.must(201, "PUT", "/v1/accounts/acme/devices/bob", `{"group":"hq","password":"`+pw+`"}`).body)
+	bodies = append(bodies, f.do("PUT", "/v1/accounts/acme/devices/carol", `{"group":"nope","password":"`+pw+`"}`).body)
+	for _, p := range []string{"/v1/accounts/acme/devices/bob", "/v1/accounts/acme/devices", "/debug/actors", "/debug/actors/account/acme", "/debug/actors/devicegroup/acme/hq"} {
+		bodies = append(bodies, f.must(200, "GET", p, "").body)
+	}
+	for _, b := range bodies {
+		if strings.Contains(b, pw) || strings.Contains(strings.ToLower(b), "ha1") {
+			t.Fatalf("a reply leaked a credential: %s", b)
+		}
+	}
+}
+
+func TestAuth_AdminAndDebugNeedTheToken(t *testing.T) {
+	f := newFixture(t, "tok-123")
+	for _, p := range []string{"/v1/accounts/acme", "/debug/actors", "/debug/pprof/"} {
+		req, _ := http.NewRequest("GET", f.srv.URL+p, nil)
+		req.Header.Set("Authorization", "Bearer wrong")
+		res, err := f.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 401 || res.Header.Get("WWW-Authenticate") == "" {
+			t.Fatalf("%s with a wrong token: %d", p, res.StatusCode)
+		}
+	}
+	f.must(404, "GET", "/v1/accounts/acme", "") // with the token
+	for _, p := range []string{"/healthz", "/metrics"} {
+		res, err := f.srv.Client().Get(f.srv.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			t.Fatalf("%s without a token: %d", p, res.StatusCode)
+		}
+	}
+}
+
+func TestHealthz_503UnlessServing(t *testing.T) {
+	f := newFixture(t, "")
+	for _, st := range []string{"starting", "draining"} {
+		f.health.Store(st)
+		r := f.do("GET", "/healthz", "")
+		if r.code != 503 || r.json(t)["status"] != st {
+			t.Fatalf("%s: %d %s", st, r.code, r.body)
+		}
+	}
+	f.health.Store("serving")
+	f.must(200, "GET", "/healthz", "")
+}
+
+func TestDebug_ActorsShowsActivations(t *testing.T) {
+	f := newFixture(t, "")
+	f.seed()
+	f.must(200, "GET", "/v1/accounts/acme/groups/hq", "")
+	l := f.must(200, "GET", "/debug/actors?kind=devicegroup", "").json(t)
+	acts := l["activations"].([]any)
+	if len(acts) != 1 || acts[0].(map[string]any)["id"] != "acme/hq" || acts[0].(map[string]any)["node"] != "n1" {
+		t.Fatalf("activations: %v", l)
+	}
+	d := f.must(200, "GET", "/debug/actors/account/acme", "").json(t)
+	st := d["state"].(map[string]any)
+	if st["account"].(map[string]any)["id"] != "acme" || d["node"] != "n1" {
+		t.Fatalf("describe: %v", d)
+	}
+	f.must(400, "GET", "/debug/actors?kind=nope", "")
+	f.must(400, "GET", "/debug/actors/devicegroup/no-slash", "")
+}
+
+func TestMetrics_CountRequestsByRoute(t *testing.T) {
+	f := newFixture(t, "")
+	f.seed()
+	body := f.must(200, "GET", "/metrics", "").body
+	for _, want := range []string{
+		`switchboard_http_requests_total{code="201",method="PUT",route="PUT /v1/accounts/{a}/devices/{d}"} 1`,
+		`switchboard_http_request_seconds_bucket`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Fatalf("metrics lack %s", want)
+		}
+	}
+}
