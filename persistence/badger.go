@@ -1,0 +1,384 @@
+package persistence
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// BadgerConfig configures OpenBadger. Start from DefaultBadgerConfig.
+type BadgerConfig struct {
+	// GCInterval is how often the value-log garbage collector runs. Badger
+	// keeps large values in append-only log files; GC rewrites a file once
+	// enough of it is stale. Default 5m. Zero disables GC.
+	GCInterval time.Duration
+	// GCDiscardRatio is the fraction of a value-log file that must be stale
+	// before GC rewrites it, in (0, 1). Lower reclaims disk sooner at the
+	// cost of more rewriting. Default 0.5, badger's own recommendation.
+	GCDiscardRatio float64
+	// Logger receives badger's warnings and errors (its info and debug
+	// chatter is dropped) and GC failures. Default nil: discard.
+	Logger *slog.Logger
+}
+
+// DefaultBadgerConfig returns the defaults documented on BadgerConfig.
+func DefaultBadgerConfig() BadgerConfig {
+	return BadgerConfig{
+		GCInterval:     5 * time.Minute,
+		GCDiscardRatio: 0.5,
+	}
+}
+
+// Validate reports the first setting that OpenBadger cannot use.
+func (c BadgerConfig) Validate() error {
+	if c.GCInterval < 0 {
+		return fmt.Errorf("persistence: badger GCInterval %v is negative; use 0 to disable GC", c.GCInterval)
+	}
+	if c.GCInterval > 0 && (c.GCDiscardRatio <= 0 || c.GCDiscardRatio >= 1) {
+		return fmt.Errorf("persistence: badger GCDiscardRatio %v must be between 0 and 1 (exclusive); 0.5 is a good start", c.GCDiscardRatio)
+	}
+	return nil
+}
+
+// Key layout inside badger. User keys live under dataPrefix so that the
+// store's own bookkeeping (the version sequence) can never collide with them.
+var (
+	dataPrefix  = []byte("k/")
+	versionSeq  = []byte("m/version")
+	seqLease    = uint64(1000) // versions leased per sequence write; a crash skips at most this many
+	maxTxnTries = 1000         // transaction conflicts tolerated before giving up on one call
+)
+
+// versionLen is the size of the big-endian version stored before each value.
+const versionLen = 8
+
+// Badger is the embedded Store: a badger database in one folder on local
+// disk. Every write is fsynced before it is acknowledged. Only one process
+// may open a folder at a time (badger locks it).
+type Badger struct {
+	gate gate
+	db   *badger.DB
+	seq  *badger.Sequence
+	log  *slog.Logger
+	dir  string
+
+	stopGC chan struct{}
+	gcDone sync.WaitGroup
+}
+
+var _ Store = (*Badger)(nil)
+
+// OpenBadger opens (creating if needed) the badger store in dir. Close it to
+// stop its background work and release the folder.
+func OpenBadger(dir string, cfg BadgerConfig) (*Badger, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("component", "persistence", "engine", "badger", "dir", dir)
+
+	opts := badger.DefaultOptions(dir).
+		// An acknowledged Put must survive SIGKILL and power loss.
+		WithSyncWrites(true).
+		WithLogger(badgerLogger{log}).
+		// Badger's metrics are process-global expvars; ours are per registry.
+		WithMetricsEnabled(false)
+	db, err := badger.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("persistence: open badger store in %s: %w (is another switchboard using this --data folder?)", dir, err)
+	}
+	seq, err := db.GetSequence(versionSeq, seqLease)
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("persistence: badger store in %s: read version sequence: %w", dir, err)
+	}
+	b := &Badger{db: db, seq: seq, log: log, dir: dir, stopGC: make(chan struct{})}
+	if cfg.GCInterval > 0 {
+		b.gcDone.Add(1)
+		go b.gcLoop(cfg.GCInterval, cfg.GCDiscardRatio)
+	}
+	return b, nil
+}
+
+// Get implements Store.
+func (b *Badger) Get(ctx context.Context, key string) (Item, error) {
+	if err := checkKey(key); err != nil {
+		return Item{}, err
+	}
+	if err := b.gate.enter(ctx); err != nil {
+		return Item{}, err
+	}
+	defer b.gate.exit()
+	var it Item
+	err := b.db.View(func(txn *badger.Txn) error {
+		bi, err := txn.Get(dataKey(key))
+		if err != nil {
+			return err
+		}
+		it, err = decodeItem(key, bi)
+		return err
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return Item{}, ErrNotFound
+	}
+	if err != nil {
+		return Item{}, fmt.Errorf("persistence: badger get %q: %w", key, err)
+	}
+	return it, nil
+}
+
+// Put implements Store.
+func (b *Badger) Put(ctx context.Context, key string, value []byte, expect uint64) (uint64, error) {
+	if err := checkKey(key); err != nil {
+		return 0, err
+	}
+	if err := b.gate.enter(ctx); err != nil {
+		return 0, err
+	}
+	defer b.gate.exit()
+	var version uint64
+	err := b.update(ctx, func(txn *badger.Txn) error {
+		k := dataKey(key)
+		cur, exists, err := readVersion(txn, k)
+		if err != nil {
+			return err
+		}
+		if !versionMatches(exists, cur, expect) {
+			return ErrConflict
+		}
+		// Drawn inside the transaction, after the read: if another writer
+		// commits this key first, our commit conflicts and the retry draws
+		// a newer version, so a key's versions rise in commit order.
+		v, err := b.nextVersion()
+		if err != nil {
+			return err
+		}
+		buf := make([]byte, versionLen+len(value))
+		binary.BigEndian.PutUint64(buf, v)
+		copy(buf[versionLen:], value)
+		if err := txn.SetEntry(badger.NewEntry(k, buf)); err != nil {
+			return err
+		}
+		version = v
+		return nil
+	})
+	if errors.Is(err, ErrConflict) {
+		return 0, ErrConflict
+	}
+	if err != nil {
+		return 0, fmt.Errorf("persistence: badger put %q: %w", key, err)
+	}
+	return version, nil
+}
+
+// Delete implements Store.
+func (b *Badger) Delete(ctx context.Context, key string, expect uint64) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	if err := b.gate.enter(ctx); err != nil {
+		return err
+	}
+	defer b.gate.exit()
+	err := b.update(ctx, func(txn *badger.Txn) error {
+		k := dataKey(key)
+		cur, exists, err := readVersion(txn, k)
+		switch {
+		case err != nil:
+			return err
+		case !exists:
+			return ErrNotFound
+		case expect != AnyVersion && expect != cur:
+			return ErrConflict
+		}
+		return txn.Delete(k)
+	})
+	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) {
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("persistence: badger delete %q: %w", key, err)
+	}
+	return nil
+}
+
+// Scan implements Store.
+func (b *Badger) Scan(ctx context.Context, prefix, after string, limit int) ([]Item, error) {
+	if err := checkScan(prefix, after); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		limit = DefaultScanLimit
+	}
+	if err := b.gate.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer b.gate.exit()
+	var page []Item
+	err := b.db.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = dataKey(prefix)
+		opts.PrefetchSize = min(limit, opts.PrefetchSize)
+		iter := txn.NewIterator(opts)
+		defer iter.Close()
+		afterKey := dataKey(after)
+		for iter.Seek(dataKey(max(prefix, after))); iter.Valid() && len(page) < limit; iter.Next() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			bi := iter.Item()
+			if bytes.Equal(bi.Key(), afterKey) {
+				continue
+			}
+			it, err := decodeItem(string(bi.Key()[len(dataPrefix):]), bi)
+			if err != nil {
+				return err
+			}
+			page = append(page, it)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("persistence: badger scan %q after %q: %w", prefix, after, err)
+	}
+	return page, nil
+}
+
+// Close stops value-log GC, waits for calls in flight, and closes the
+// database. Later calls return ErrClosed; Close again returns nil.
+func (b *Badger) Close() error {
+	return b.gate.close(func() error {
+		close(b.stopGC)
+		b.gcDone.Wait()
+		// Hand back the unused part of the lease, so a clean restart does
+		// not skip versions. Failing that only skips some; not worth
+		// failing Close for.
+		if err := b.seq.Release(); err != nil {
+			b.log.Warn("release version lease", "err", err)
+		}
+		if err := b.db.Close(); err != nil {
+			return fmt.Errorf("persistence: close badger store in %s: %w", b.dir, err)
+		}
+		return nil
+	})
+}
+
+// update runs fn in a read-write transaction, rerunning it (with a fresh
+// read) when badger reports that another transaction committed a key this
+// one read. fn's own errors end the call.
+func (b *Badger) update(ctx context.Context, fn func(*badger.Txn) error) error {
+	var err error
+	for range maxTxnTries {
+		err = b.db.Update(fn)
+		if !errors.Is(err, badger.ErrConflict) {
+			return err
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
+		}
+	}
+	return fmt.Errorf("gave up after %d transaction conflicts: %w", maxTxnTries, err)
+}
+
+// nextVersion draws from the store-wide sequence. It never returns
+// MustNotExist (0): the sequence starts at 0, versions at 1. The sequence
+// is persisted a lease ahead of use, so versions rise across restarts and
+// crashes alike and never repeat.
+func (b *Badger) nextVersion() (uint64, error) {
+	n, err := b.seq.Next()
+	if err != nil {
+		return 0, fmt.Errorf("next version: %w", err)
+	}
+	return n + 1, nil
+}
+
+func (b *Badger) gcLoop(interval time.Duration, discardRatio float64) {
+	defer b.gcDone.Done()
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-b.stopGC:
+			return
+		case <-tick.C:
+		}
+		// One call rewrites at most one file; keep going while it finds work.
+		for {
+			select {
+			case <-b.stopGC:
+				return
+			default:
+			}
+			err := b.db.RunValueLogGC(discardRatio)
+			if err == nil {
+				continue
+			}
+			if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
+				b.log.Warn("value-log GC failed; will retry at the next interval", "err", err)
+			}
+			break
+		}
+	}
+}
+
+func dataKey(key string) []byte {
+	k := make([]byte, 0, len(dataPrefix)+len(key))
+	return append(append(k, dataPrefix...), key...)
+}
+
+// readVersion reads key's version inside txn. Reading it also enrolls the
+// key in badger's conflict detection, which is what makes CAS safe.
+func readVersion(txn *badger.Txn, k []byte) (version uint64, exists bool, err error) {
+	bi, err := txn.Get(k)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	err = bi.Value(func(v []byte) error {
+		if len(v) < versionLen {
+			return fmt.Errorf("corrupt entry %q: %d bytes, shorter than its version", k, len(v))
+		}
+		version = binary.BigEndian.Uint64(v)
+		return nil
+	})
+	return version, err == nil, err
+}
+
+func decodeItem(key string, bi *badger.Item) (Item, error) {
+	v, err := bi.ValueCopy(nil)
+	if err != nil {
+		return Item{}, err
+	}
+	if len(v) < versionLen {
+		return Item{}, fmt.Errorf("corrupt entry %q: %d bytes, shorter than its version", key, len(v))
+	}
+	return Item{Key: key, Value: v[versionLen:], Version: binary.BigEndian.Uint64(v)}, nil
+}
+
+// badgerLogger routes badger's log to slog: errors and warnings are kept,
+// info and debug (startup banners, compaction progress) are dropped.
+type badgerLogger struct{ l *slog.Logger }
+
+func (b badgerLogger) Errorf(format string, args ...any) {
+	b.l.Error(strings.TrimSpace(fmt.Sprintf(format, args...)))
+}
+
+func (b badgerLogger) Warningf(format string, args ...any) {
+	b.l.Warn(strings.TrimSpace(fmt.Sprintf(format, args...)))
+}
+
+func (badgerLogger) Infof(string, ...any)  {}
+func (badgerLogger) Debugf(string, ...any) {}

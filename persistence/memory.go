@@ -1,0 +1,163 @@
+package persistence
+
+import (
+	"bytes"
+	"context"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Memory is a Store held in process memory, for tests and simulations. It
+// keeps the full Store contract, including the key rules and store-wide
+// versions, but nothing survives Close or the process. The zero value is not
+// usable; call NewMemory.
+type Memory struct {
+	gate gate
+
+	mu      sync.Mutex
+	items   map[string]memItem
+	keys    []string // sorted bytewise, for Scan
+	version uint64   // last version handed out
+}
+
+type memItem struct {
+	value   []byte
+	version uint64
+}
+
+var _ Store = (*Memory)(nil)
+
+// NewMemory returns an empty in-memory store.
+func NewMemory() *Memory {
+	return &Memory{items: make(map[string]memItem)}
+}
+
+// Get implements Store.
+func (m *Memory) Get(ctx context.Context, key string) (Item, error) {
+	if err := checkKey(key); err != nil {
+		return Item{}, err
+	}
+	if err := m.gate.enter(ctx); err != nil {
+		return Item{}, err
+	}
+	defer m.gate.exit()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	it, ok := m.items[key]
+	if !ok {
+		return Item{}, ErrNotFound
+	}
+	return Item{Key: key, Value: bytes.Clone(orEmpty(it.value)), Version: it.version}, nil
+}
+
+// Put implements Store.
+func (m *Memory) Put(ctx context.Context, key string, value []byte, expect uint64) (uint64, error) {
+	if err := checkKey(key); err != nil {
+		return 0, err
+	}
+	if err := m.gate.enter(ctx); err != nil {
+		return 0, err
+	}
+	defer m.gate.exit()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cur, exists := m.items[key]
+	if !versionMatches(exists, cur.version, expect) {
+		return 0, ErrConflict
+	}
+	m.version++
+	m.items[key] = memItem{value: bytes.Clone(orEmpty(value)), version: m.version}
+	if !exists {
+		i, _ := slices.BinarySearch(m.keys, key)
+		m.keys = slices.Insert(m.keys, i, key)
+	}
+	return m.version, nil
+}
+
+// Delete implements Store.
+func (m *Memory) Delete(ctx context.Context, key string, expect uint64) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	if err := m.gate.enter(ctx); err != nil {
+		return err
+	}
+	defer m.gate.exit()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cur, exists := m.items[key]
+	if !exists {
+		return ErrNotFound
+	}
+	if expect != AnyVersion && expect != cur.version {
+		return ErrConflict
+	}
+	delete(m.items, key)
+	i, _ := slices.BinarySearch(m.keys, key)
+	m.keys = slices.Delete(m.keys, i, i+1)
+	return nil
+}
+
+// Scan implements Store.
+func (m *Memory) Scan(ctx context.Context, prefix, after string, limit int) ([]Item, error) {
+	if err := checkScan(prefix, after); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		limit = DefaultScanLimit
+	}
+	if err := m.gate.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer m.gate.exit()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	// Start at the first key >= max(prefix, after), skipping after itself.
+	i, _ := slices.BinarySearch(m.keys, max(prefix, after))
+	var page []Item
+	for ; i < len(m.keys) && len(page) < limit; i++ {
+		k := m.keys[i]
+		if !strings.HasPrefix(k, prefix) {
+			break
+		}
+		if k == after {
+			continue
+		}
+		it := m.items[k]
+		page = append(page, Item{Key: k, Value: bytes.Clone(orEmpty(it.value)), Version: it.version})
+	}
+	return page, nil
+}
+
+// Close implements Store. It drops the data; later calls return ErrClosed.
+func (m *Memory) Close() error {
+	return m.gate.close(func() error {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		m.items, m.keys = nil, nil
+		return nil
+	})
+}
+
+// versionMatches reports whether a write conditioned on expect may proceed
+// when the key exists (at version cur) or not.
+func versionMatches(exists bool, cur, expect uint64) bool {
+	switch expect {
+	case AnyVersion:
+		return true
+	case MustNotExist:
+		return !exists
+	default:
+		return exists && cur == expect
+	}
+}
+
+// orEmpty turns a nil value into an empty one, so every engine returns a
+// non-nil Value.
+func orEmpty(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
