@@ -251,7 +251,7 @@ func (a *account) putGroup(t *turn, m *actorpb.PutGroup) proto.Message {
 		return &actorpb.GroupReply{Error: storeFailed(t, err, "group "+in.Id)}
 	}
 	a.groups[in.Id] = &versioned[*actorpb.Group]{rec: rec, version: v}
-	a.sys.notify(KindDeviceGroup, deviceGroupIdentity(a.id, in.Id), &actorpb.GroupChanged{Group: rec})
+	a.sys.notify(KindDeviceGroup, deviceGroupIdentity(a.id, in.Id), &actorpb.GroupChanged{Group: rec, Version: v})
 	return &actorpb.GroupReply{Group: rec, Version: v, Created: cur == nil}
 }
 

@@ -114,7 +114,7 @@ func (g *deviceGroup) apply(t *turn, m *actorpb.GroupChanged) {
 		return
 	}
 	if m.Group != nil {
-		g.cfg = m.Group
+		g.cfg, g.cfgVersion = m.Group, m.Version
 	}
 	for _, d := range m.Removed {
 		if i, ok := slices.BinarySearch(g.members, d); ok {

@@ -120,6 +120,13 @@ func TestProvisioning_RoundTrip(t *testing.T) {
 		t.Fatalf("device: %v", dm)
 	}
 	f.must(200, "PUT", "/v1/accounts/acme/devices/alice", `{"group":"hq","display_name":"Alice"}`)
+	// The group actor is active now; a change of the group shows with its
+	// new version and ETag at once.
+	put := f.must(200, "PUT", "/v1/accounts/acme/groups/hq", `{"display_name":"HQ"}`)
+	got := f.must(200, "GET", "/v1/accounts/acme/groups/hq", "")
+	if got.header.Get("ETag") != put.header.Get("ETag") || got.json(t)["display_name"] != "HQ" {
+		t.Fatalf("group after update: ETag %s vs %s, %s", got.header.Get("ETag"), put.header.Get("ETag"), got.body)
+	}
 	l := f.must(200, "GET", "/v1/accounts/acme/devices?group=hq&limit=10", "").json(t)
 	if devs, _ := l["devices"].([]any); len(devs) != 1 {
 		t.Fatalf("list: %v", l)
@@ -173,6 +180,10 @@ func TestProvisioning_BadInputChangesNothing(t *testing.T) {
 		field                    string
 	}{
 		{"malformed json", "PUT", "/v1/accounts/acme", `{"display_name":`, nil, 400, "body"},
+		{"array body", "PUT", "/v1/accounts/acme", `[1,2]`, nil, 400, "body"},
+		{"string body", "PUT", "/v1/accounts/acme", `"x"`, nil, 400, "body"},
+		{"null body", "PUT", "/v1/accounts/acme", `null`, nil, 400, "body"},
+		{"weak If-Match", "PUT", "/v1/accounts/acme", `{}`, []string{"If-Match", `W/"1"`}, 400, "If-Match"},
 		{"two objects", "PUT", "/v1/accounts/acme", `{} {}`, nil, 400, "body"},
 		{"unknown field", "PUT", "/v1/accounts/acme", `{"colour":"red"}`, nil, 400, "colour"},
 		{"wrong type", "PUT", "/v1/accounts/acme/devices/alice", `{"group":7}`, nil, 400, "group"},
@@ -263,6 +274,9 @@ func TestAuth_AdminAndDebugNeedTheToken(t *testing.T) {
 		}
 	}
 	f.must(404, "GET", "/v1/accounts/acme", "") // with the token
+	if r := f.do("GET", "/v1/accounts/acme", "", "Authorization", "bearer tok-123"); r.code != 404 {
+		t.Fatalf("lower-case bearer scheme: %d", r.code)
+	}
 	for _, p := range []string{"/healthz", "/metrics"} {
 		res, err := f.srv.Client().Get(f.srv.URL + p)
 		if err != nil {

@@ -190,8 +190,9 @@ func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter 
 func (s *server) authorized(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.cfg.AdminToken != "" {
-			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.AdminToken)) != 1 {
+			// The scheme is case-insensitive (RFC 7235 section 2.1).
+			scheme, got, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+			if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.AdminToken)) != 1 {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="switchboard"`)
 				writeError(w, http.StatusUnauthorized, "Authorization", "an admin bearer token is required: send Authorization: Bearer <token>")
 				return
@@ -246,8 +247,11 @@ func (s *server) decode(w http.ResponseWriter, r *http.Request, v any) *fieldErr
 		}
 		return badField("body", "reading body: %v", err)
 	}
-	if len(strings.TrimSpace(string(raw))) == 0 {
+	switch strings.TrimSpace(string(raw)) {
+	case "":
 		raw = []byte("{}")
+	case "null":
+		return badField("body", "body must be a JSON object, not null")
 	}
 	dec := json.NewDecoder(strings.NewReader(string(raw)))
 	dec.DisallowUnknownFields()
@@ -264,6 +268,8 @@ func jsonFieldError(err error) *fieldError {
 	var te *json.UnmarshalTypeError
 	var se *json.SyntaxError
 	switch {
+	case errors.As(err, &te) && te.Field == "":
+		return badField("body", "body must be a JSON object, not %s", te.Value)
 	case errors.As(err, &te):
 		return badField(te.Field, "must be a JSON %s, not %s", te.Type.Kind(), te.Value)
 	case errors.As(err, &se):
@@ -283,7 +289,7 @@ func ifMatch(r *http.Request) (*uint64, *fieldError) {
 	if h == "" {
 		return nil, nil
 	}
-	h = strings.TrimPrefix(h, "W/")
+	// If-Match compares strongly (RFC 9110 section 13.1.1): no weak tags.
 	v, err := strconv.ParseUint(strings.Trim(h, `"`), 10, 64)
 	if err != nil || v == 0 {
 		return nil, badField("If-Match", "If-Match must be a version number as returned in ETag, e.g. \"42\"")

@@ -1372,11 +1372,13 @@ func (x *DeviceListReply) GetNextAfter() string {
 // GroupChanged is sent (not requested) by the account actor to a
 // devicegroup actor after a write that concerns the group.
 type GroupChanged struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Group         *Group                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
-	Added         []string               `protobuf:"bytes,2,rep,name=added,proto3" json:"added,omitempty"`
-	Removed       []string               `protobuf:"bytes,3,rep,name=removed,proto3" json:"removed,omitempty"`
-	Deleted       bool                   `protobuf:"varint,4,opt,name=deleted,proto3" json:"deleted,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Group   *Group                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	Added   []string               `protobuf:"bytes,2,rep,name=added,proto3" json:"added,omitempty"`
+	Removed []string               `protobuf:"bytes,3,rep,name=removed,proto3" json:"removed,omitempty"`
+	Deleted bool                   `protobuf:"varint,4,opt,name=deleted,proto3" json:"deleted,omitempty"`
+	// version is the group configuration's version when group is set.
+	Version       uint64 `protobuf:"varint,5,opt,name=version,proto3" json:"version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1437,6 +1439,13 @@ func (x *GroupChanged) GetDeleted() bool {
 		return x.Deleted
 	}
 	return false
+}
+
+func (x *GroupChanged) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
 }
 
 type GetGroupView struct {
@@ -1831,12 +1840,13 @@ const file_actors_actorpb_actors_proto_rawDesc = "" +
 	"\x05error\x18\x01 \x01(\v2\x1c.switchboard.actors.v1.ErrorR\x05error\x12<\n" +
 	"\adevices\x18\x02 \x03(\v2\".switchboard.actors.v1.DeviceReplyR\adevices\x12\x1d\n" +
 	"\n" +
-	"next_after\x18\x03 \x01(\tR\tnextAfter\"\x8c\x01\n" +
+	"next_after\x18\x03 \x01(\tR\tnextAfter\"\xa6\x01\n" +
 	"\fGroupChanged\x122\n" +
 	"\x05group\x18\x01 \x01(\v2\x1c.switchboard.actors.v1.GroupR\x05group\x12\x14\n" +
 	"\x05added\x18\x02 \x03(\tR\x05added\x12\x18\n" +
 	"\aremoved\x18\x03 \x03(\tR\aremoved\x12\x18\n" +
-	"\adeleted\x18\x04 \x01(\bR\adeleted\"\x0e\n" +
+	"\adeleted\x18\x04 \x01(\bR\adeleted\x12\x18\n" +
+	"\aversion\x18\x05 \x01(\x04R\aversion\"\x0e\n" +
 	"\fGetGroupView\"\xe6\x01\n" +
 	"\tGroupView\x122\n" +
 	"\x05error\x18\x01 \x01(\v2\x1c.switchboard.actors.v1.ErrorR\x05error\x122\n" +

@@ -1,0 +1,148 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/asynkron/protoactor-go/actor.NewThrottle.func1"))
+}
+
+func TestConfig_Validate(t *testing.T) {
+	tests := []struct {
+		name string
+		mod  func(*Config)
+		want string // substring of the error; "" for valid
+	}{
+		{"defaults", func(*Config) {}, ""},
+		{"public bind without token", func(c *Config) { c.HTTPAddr = "0.0.0.0:8080" }, "admin token"},
+		{"public bind with token", func(c *Config) { c.HTTPAddr = "0.0.0.0:8080"; c.AdminToken = "t" }, ""},
+		{"bad http", func(c *Config) { c.HTTPAddr = "8080" }, "--http"},
+		{"mysql store", func(c *Config) { c.StoreURL = "mysql://x" }, "postgres://"},
+		{"bad zone", func(c *Config) { c.Zone = "a..b" }, "--zone"},
+		{"no store", func(c *Config) { c.DataDir = "" }, "--data"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := DefaultConfig()
+			tt.mod(&c)
+			err := c.Validate()
+			if (err == nil) != (tt.want == "") || (err != nil && !strings.Contains(err.Error(), tt.want)) {
+				t.Fatalf("Validate() = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent use.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func startNode(t *testing.T, name, dir string, demo bool) (*Node, context.CancelFunc, <-chan error, *syncBuffer) {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.Name, cfg.HTTPAddr, cfg.DataDir, cfg.Demo = name, "127.0.0.1:0", dir, demo
+	out := &syncBuffer{}
+	cfg.Out = out
+	ctx, cancel := context.WithCancel(context.Background())
+	n, err := New(ctx, cfg)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	stopped := make(chan struct{})
+	go func() {
+		done <- n.Run(ctx)
+		close(stopped)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-stopped
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for n.State() != StateServing {
+		if time.Now().After(deadline) {
+			t.Fatalf("node %s never served", name)
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval
+	}
+	return n, cancel, done, out
+}
+
+// Two nodes run as values in one process, each with its own store and
+// registry, and shut down cleanly (goleak checks that nothing is left).
+func TestNode_TwoInOneProcessServeAndShutDown(t *testing.T) {
+	a, cancelA, doneA, out := startNode(t, "a", t.TempDir(), true)
+	b, cancelB, doneB, _ := startNode(t, "b", t.TempDir(), false)
+	if !strings.Contains(out.String(), "alice-demo-1234") {
+		t.Fatalf("demo did not print credentials: %q", out.String())
+	}
+	get := func(n *Node, path string) int {
+		res, err := http.Get("http://" + n.HTTPAddr() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if c := get(a, "/v1/accounts/acme"); c != 200 {
+		t.Fatalf("demo account on a: %d", c)
+	}
+	if c := get(b, "/v1/accounts/acme"); c != 404 {
+		t.Fatalf("b has its own store, yet acme answered %d", c)
+	}
+	if c := get(b, "/metrics"); c != 200 {
+		t.Fatalf("metrics: %d", c)
+	}
+	cancelA()
+	cancelB()
+	for _, d := range []<-chan error{doneA, doneB} {
+		if err := <-d; err != nil {
+			t.Fatalf("Run returned %v after a clean shutdown", err)
+		}
+	}
+	if a.State() != StateDraining {
+		t.Fatalf("state after shutdown = %s", a.State())
+	}
+}
+
+func TestNode_DataSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	_, cancel, done, _ := startNode(t, "a", dir, true)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	n, _, _, _ := startNode(t, "a2", dir, false)
+	res, err := http.Get("http://" + n.HTTPAddr() + "/v1/accounts/acme/devices/bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("device after restart: %d", res.StatusCode)
+	}
+}
