@@ -31,6 +31,14 @@ type account struct {
 	devices map[string]*versioned[*actorpb.Device]
 }
 
+// ver is the version of v, or 0 when the record does not exist.
+func (v *versioned[T]) ver() uint64 {
+	if v == nil {
+		return 0
+	}
+	return v.version
+}
+
 func newAccount(sys *System, id string) *account { return &account{sys: sys, id: id} }
 
 func (a *account) store() persistence.Store { return a.sys.cfg.Store }
@@ -157,11 +165,7 @@ func storeFailed(t *turn, err error, what string) *actorpb.Error {
 }
 
 func (a *account) putAccount(t *turn, m *actorpb.PutAccount) proto.Message {
-	var cur uint64
-	if a.acct != nil {
-		cur = a.acct.version
-	}
-	if e := ifMatch(m.IfMatch, cur, "account "+a.id); e != nil {
+	if e := ifMatch(m.IfMatch, a.acct.ver(), "account "+a.id); e != nil {
 		return &actorpb.AccountReply{Error: e}
 	}
 	now := timestamppb.New(a.sys.cfg.Clock.Now())
@@ -231,11 +235,7 @@ func (a *account) putGroup(t *turn, m *actorpb.PutGroup) proto.Message {
 		return &actorpb.GroupReply{Error: invalid("group", "group id is required")}
 	}
 	cur := a.groups[in.Id]
-	var curVersion uint64
-	if cur != nil {
-		curVersion = cur.version
-	}
-	if e := ifMatch(m.IfMatch, curVersion, "group "+in.Id); e != nil {
+	if e := ifMatch(m.IfMatch, cur.ver(), "group "+in.Id); e != nil {
 		return &actorpb.GroupReply{Error: e}
 	}
 	now := timestamppb.New(a.sys.cfg.Clock.Now())
@@ -289,11 +289,7 @@ func (a *account) putDevice(t *turn, m *actorpb.PutDevice) proto.Message {
 		return &actorpb.DeviceReply{Error: invalid("password", "credentials must carry both an MD5 and a SHA-256 HA1")}
 	}
 	cur := a.devices[m.Device]
-	var curVersion uint64
-	if cur != nil {
-		curVersion = cur.version
-	}
-	if e := ifMatch(m.IfMatch, curVersion, "device "+m.Device); e != nil {
+	if e := ifMatch(m.IfMatch, cur.ver(), "device "+m.Device); e != nil {
 		return &actorpb.DeviceReply{Error: e}
 	}
 	if cur == nil && !setCreds {

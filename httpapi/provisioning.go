@@ -184,7 +184,13 @@ func (s *server) getAccount(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) deleteAccount(w http.ResponseWriter, r *http.Request) {
-	ids, ok := pathIDs(w, r, "a")
+	s.remove(w, r, []string{"a"}, func(_ []string, im *uint64) proto.Message { return &actorpb.DeleteAccount{IfMatch: im} })
+}
+
+// remove carries out a DELETE: the path ids are validated, If-Match is
+// honoured, the account actor is asked with msg, and 204 answers success.
+func (s *server) remove(w http.ResponseWriter, r *http.Request, names []string, msg func(ids []string, im *uint64) proto.Message) {
+	ids, ok := pathIDs(w, r, names...)
 	if !ok {
 		return
 	}
@@ -193,8 +199,8 @@ func (s *server) deleteAccount(w http.ResponseWriter, r *http.Request) {
 		writeFieldError(w, fe)
 		return
 	}
-	rep, ok := askAs[*actorpb.AccountReply](s, w, r, actors.KindAccount, ids[0], &actorpb.DeleteAccount{IfMatch: im})
-	if !ok || replyError(w, rep.Error) {
+	rep, ok := s.ask(w, r, actors.KindAccount, ids[0], msg(ids, im))
+	if !ok || replyError(w, rep.(interface{ GetError() *actorpb.Error }).GetError()) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -279,20 +285,9 @@ func (s *server) getGroup(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) deleteGroup(w http.ResponseWriter, r *http.Request) {
-	ids, ok := pathIDs(w, r, "a", "g")
-	if !ok {
-		return
-	}
-	im, fe := ifMatch(r)
-	if fe != nil {
-		writeFieldError(w, fe)
-		return
-	}
-	rep, ok := askAs[*actorpb.GroupReply](s, w, r, actors.KindAccount, ids[0], &actorpb.DeleteGroup{Group: ids[1], IfMatch: im})
-	if !ok || replyError(w, rep.Error) {
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	s.remove(w, r, []string{"a", "g"}, func(ids []string, im *uint64) proto.Message {
+		return &actorpb.DeleteGroup{Group: ids[1], IfMatch: im}
+	})
 }
 
 // ---- devices ----
@@ -355,20 +350,9 @@ func (s *server) getDevice(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) deleteDevice(w http.ResponseWriter, r *http.Request) {
-	ids, ok := pathIDs(w, r, "a", "d")
-	if !ok {
-		return
-	}
-	im, fe := ifMatch(r)
-	if fe != nil {
-		writeFieldError(w, fe)
-		return
-	}
-	rep, ok := askAs[*actorpb.DeviceReply](s, w, r, actors.KindAccount, ids[0], &actorpb.DeleteDevice{Device: ids[1], IfMatch: im})
-	if !ok || replyError(w, rep.Error) {
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	s.remove(w, r, []string{"a", "d"}, func(ids []string, im *uint64) proto.Message {
+		return &actorpb.DeleteDevice{Device: ids[1], IfMatch: im}
+	})
 }
 
 func (s *server) listDevices(w http.ResponseWriter, r *http.Request) {
