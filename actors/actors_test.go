@@ -281,7 +281,19 @@ func TestPassivation_IdleActorStopsAndReloadsItsState(t *testing.T) {
 // that passivates meanwhile: with a 1 ms idle timeout, thousands of
 // requests from many goroutines all get answers.
 func TestPassivation_NoRequestLostWhileActorsComeAndGo(t *testing.T) {
+	var live, overlaps atomic.Int64
 	s := newSystem(t, persistence.NewMemory(), func(c *Config) {
+		// At most one live activation of the identity at any time.
+		c.OnActivated = func(a *Activation) {
+			if a.Kind == KindAccount && live.Add(1) > 1 {
+				overlaps.Add(1)
+			}
+		}
+		c.OnStopped = func(a *Activation) {
+			if a.Kind == KindAccount {
+				live.Add(-1)
+			}
+		}
 		c.Clock = clock.Real{}
 		c.IdleTimeout = time.Millisecond
 		c.RequestTimeout = 10 * time.Second
@@ -310,6 +322,9 @@ func TestPassivation_NoRequestLostWhileActorsComeAndGo(t *testing.T) {
 	wg.Wait()
 	if failed.Load() > 0 {
 		t.Fatalf("%d requests failed", failed.Load())
+	}
+	if n := overlaps.Load(); n > 0 {
+		t.Fatalf("%d times two activations of one identity were live at once", n)
 	}
 	if n := testutilCount(s.metrics.activations.WithLabelValues(KindAccount)); n < 2 {
 		t.Fatalf("only %v activations: the idle timeout never fired during the run", n)

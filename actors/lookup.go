@@ -26,6 +26,8 @@ type Activation struct {
 	// by the actor; an activation passivates only when it is zero, so no
 	// message is ever dropped by a stopping actor.
 	pending atomic.Int64
+	// gone is closed when a released activation has stopped (LocalLookup).
+	gone chan struct{}
 }
 
 // LastMessageAt is when the actor last handled a message, or when it was
@@ -38,6 +40,14 @@ func (a *Activation) LastMessageAt() time.Time {
 // with its lock held; it must not call back into the lookup.
 type Spawner func(act *Activation) (*actor.PID, error)
 
+// NewActivation returns the record of an activation about to be spawned,
+// for Lookup implementations outside this package.
+func NewActivation(kind, identity string, at time.Time) *Activation {
+	act := &Activation{Kind: kind, Identity: identity, ActivatedAt: at}
+	act.lastMessage.Store(at.UnixNano())
+	return act
+}
+
 // Lookup finds the activation of (kind, identity), activating it when there
 // is none. It is the seam that the gossip cluster replaces. Implementations
 // are safe for concurrent use.
@@ -49,9 +59,18 @@ type Lookup interface {
 	// Peek returns the live activation, if any, without activating and with
 	// the same pending count as Acquire when found.
 	Peek(kind, identity string) (*Activation, bool)
-	// TryRelease removes act from the lookup if no message is pending on it,
-	// and reports whether it did; the actor then stops itself.
+	// Done tells that the activation handled one message (the shell calls
+	// it after each message it receives).
+	Done(act *Activation)
+	// TryRelease asks to passivate an idle activation and reports whether
+	// it may: no new message will be routed to it, and it must stop after
+	// the messages already queued. The shell calls it from the activation.
 	TryRelease(act *Activation) bool
+	// Stopped tells that the activation's process stopped.
+	Stopped(act *Activation)
+	// Invalidate tells that a message to act came back undelivered, so
+	// the route to it is stale.
+	Invalidate(act *Activation)
 	// Activations lists the live activations of kind ("" for all).
 	Activations(kind string) []*Activation
 	// Close refuses further acquisitions and returns every live activation.
@@ -82,12 +101,26 @@ func (l *LocalLookup) Acquire(kind, identity string) (*Activation, error) {
 		return nil, ErrShuttingDown
 	}
 	k := lookupKey(kind, identity)
-	if act, ok := l.acts[k]; ok {
-		act.pending.Add(1)
-		return act, nil
+	for {
+		act, ok := l.acts[k]
+		if !ok {
+			break
+		}
+		if act.gone == nil {
+			act.pending.Add(1)
+			return act, nil
+		}
+		// Released and stopping: wait until it is gone, so that two
+		// activations of one identity never live at once.
+		gone := act.gone
+		l.mu.Unlock()
+		<-gone
+		l.mu.Lock()
+		if l.closed {
+			return nil, ErrShuttingDown
+		}
 	}
-	act := &Activation{Kind: kind, Identity: identity, ActivatedAt: l.now()}
-	act.lastMessage.Store(act.ActivatedAt.UnixNano())
+	act := NewActivation(kind, identity, l.now())
 	pid, err := l.spawn(act)
 	if err != nil {
 		return nil, err
@@ -103,7 +136,7 @@ func (l *LocalLookup) Peek(kind, identity string) (*Activation, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	act, ok := l.acts[lookupKey(kind, identity)]
-	if ok && !l.closed {
+	if ok && !l.closed && act.gone == nil {
 		act.pending.Add(1)
 		return act, true
 	}
@@ -118,12 +151,37 @@ func (l *LocalLookup) TryRelease(act *Activation) bool {
 	if cur, ok := l.acts[k]; !ok || cur != act {
 		return true // already gone (Close took it)
 	}
-	if act.pending.Load() != 0 {
+	if act.pending.Load() != 0 || act.gone != nil {
 		return false
 	}
-	delete(l.acts, k)
+	act.gone = make(chan struct{})
 	return true
 }
+
+// Done implements Lookup: one pending message was handled.
+func (l *LocalLookup) Done(act *Activation) { act.pending.Add(-1) }
+
+// Stopped implements Lookup: a released activation is removed and those
+// waiting to activate its identity proceed.
+func (l *LocalLookup) Stopped(act *Activation) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	k := lookupKey(act.Kind, act.Identity)
+	if cur, ok := l.acts[k]; ok && cur == act {
+		delete(l.acts, k)
+	}
+	if act.gone != nil {
+		select {
+		case <-act.gone:
+		default:
+			close(act.gone)
+		}
+	}
+}
+
+// Invalidate implements Lookup. Locally a message is undelivered only
+// when the system is shutting down, which Close handles.
+func (l *LocalLookup) Invalidate(*Activation) {}
 
 // Activations implements Lookup.
 func (l *LocalLookup) Activations(kind string) []*Activation {
@@ -153,6 +211,9 @@ func (l *LocalLookup) Close() []*Activation {
 	for k, a := range l.acts {
 		out = append(out, a)
 		delete(l.acts, k)
+		if a.gone != nil {
+			close(a.gone) // wake waiters; they see closed
+		}
 	}
 	return out
 }

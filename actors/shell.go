@@ -56,23 +56,31 @@ func (s *shell) Receive(c actor.Context) {
 	switch msg := c.Message().(type) {
 	case *actor.Started:
 		s.sys.metrics.activated(s.act.Kind)
+		if h := s.sys.cfg.OnActivated; h != nil {
+			h(s.act)
+		}
 	case passivate:
 		// Sent by the reaper; a message may have arrived since it looked.
 		idle := s.sys.cfg.Clock.Now().Sub(s.act.LastMessageAt()) >= s.sys.cfg.IdleTimeout
 		if idle && s.sys.lookup.TryRelease(s.act) {
-			c.Stop(c.Self())
+			// Poison, not Stop: messages queued before it are handled.
+			c.Poison(c.Self())
 		}
 	case *actor.Stopped:
 		s.sys.metrics.passivated(s.act.Kind)
+		if h := s.sys.cfg.OnStopped; h != nil {
+			h(s.act)
+		}
+		s.sys.lookup.Stopped(s.act)
 	case proto.Message:
-		defer s.act.pending.Add(-1)
+		defer s.sys.lookup.Done(s.act)
 		s.act.lastMessage.Store(s.sys.cfg.Clock.Now().UnixNano())
 		reply, stop := s.handle(msg)
 		if reply != nil && c.Sender() != nil {
 			c.Respond(reply)
 		}
 		if stop && s.sys.lookup.TryRelease(s.act) {
-			c.Stop(c.Self())
+			c.Poison(c.Self())
 		}
 	}
 }

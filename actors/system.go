@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/remote"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
@@ -46,9 +47,15 @@ type Config struct {
 	RequestTimeout time.Duration
 	// StoreTimeout bounds each store operation an actor makes. Default 5s.
 	StoreTimeout time.Duration
-	// NewLookup builds the Lookup; default NewLocalLookup. The gossip
-	// cluster supplies its own.
-	NewLookup func(spawn Spawner, now func() time.Time) Lookup
+	// NewLookup builds the Lookup on the system's protoactor ActorSystem;
+	// default NewLocalLookup. The gossip cluster supplies its own.
+	NewLookup func(as *actor.ActorSystem, spawn Spawner, now func() time.Time) (Lookup, error)
+	// OnActivated and OnStopped, when set, are called from an activation's
+	// own goroutine when it starts and when it has stopped (for tests and
+	// instrumentation; they must not block).
+	OnActivated, OnStopped func(*Activation)
+	// ActorSystemOptions are passed to protoactor's NewActorSystem.
+	ActorSystemOptions []actor.ConfigOption
 }
 
 // DefaultConfig returns a Config with every default filled; Store and Zone
@@ -120,18 +127,26 @@ func New(cfg Config) (*System, error) {
 	}
 	log := cfg.Logger.With("component", "actors")
 	s := &System{cfg: cfg, log: log, metrics: m}
-	s.as = actor.NewActorSystem(
+	opts := append([]actor.ConfigOption{
 		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 			// protoactor logs routine events at info; keep only its warnings.
 			return slog.New(levelFilter{h: cfg.Logger.Handler(), min: slog.LevelWarn}).With("component", "protoactor")
 		}),
 		actor.WithDeadLetterRequestLogging(false),
-	)
+	}, cfg.ActorSystemOptions...)
+	s.as = actor.NewActorSystem(opts...)
 	newLookup := cfg.NewLookup
 	if newLookup == nil {
-		newLookup = func(spawn Spawner, now func() time.Time) Lookup { return NewLocalLookup(spawn, now) }
+		newLookup = func(_ *actor.ActorSystem, spawn Spawner, now func() time.Time) (Lookup, error) {
+			return NewLocalLookup(spawn, now), nil
+		}
 	}
-	s.lookup = newLookup(s.spawn, cfg.Clock.Now)
+	lk, err := newLookup(s.as, s.spawn, cfg.Clock.Now)
+	if err != nil {
+		s.as.Shutdown()
+		return nil, err
+	}
+	s.lookup = lk
 	s.stop, s.reaped = make(chan struct{}), make(chan struct{})
 	go s.reap()
 	return s, nil
@@ -153,7 +168,7 @@ func (s *System) reap() {
 		}
 		now := s.cfg.Clock.Now()
 		for _, act := range s.lookup.Activations("") {
-			if now.Sub(act.LastMessageAt()) >= s.cfg.IdleTimeout && act.pending.Load() == 0 {
+			if now.Sub(act.LastMessageAt()) >= s.cfg.IdleTimeout {
 				s.as.Root.Send(act.PID, passivate{})
 			}
 		}
@@ -212,25 +227,50 @@ func (s *System) Request(ctx context.Context, kind, identity string, msg proto.M
 	if timeout <= 0 {
 		return nil, context.DeadlineExceeded
 	}
-	act, err := s.lookup.Acquire(kind, identity)
-	if err != nil {
-		return nil, err
-	}
-	res, err := s.as.Root.RequestFuture(act.PID, msg, timeout).Result()
-	switch {
-	case errors.Is(err, actor.ErrTimeout):
-		return nil, fmt.Errorf("%w: %s %s after %v", ErrTimeout, kind, identity, timeout)
-	case errors.Is(err, actor.ErrDeadLetter):
-		// Only Close stops an activation that may still be acquired.
-		return nil, ErrShuttingDown
-	case err != nil:
-		return nil, err
+	deadline := time.Now().Add(timeout)
+	var res any
+	for attempt := 0; ; attempt++ {
+		act, err := s.lookup.Acquire(kind, identity)
+		if err != nil {
+			return nil, err
+		}
+		res, err = s.as.Root.RequestFuture(act.PID, msg, time.Until(deadline)).Result()
+		if err == nil {
+			break
+		}
+		switch {
+		case errors.Is(err, actor.ErrTimeout):
+			return nil, fmt.Errorf("%w: %s %s after %v", ErrTimeout, kind, identity, timeout)
+		case errors.Is(err, actor.ErrDeadLetter) || errors.Is(err, remote.ErrDeadLetter):
+			// The activation stopped or its node went away: route anew.
+			if s.closed.Load() {
+				return nil, ErrShuttingDown
+			}
+			s.lookup.Invalidate(act)
+			if time.Until(deadline) <= 0 {
+				return nil, fmt.Errorf("%w: %s %s after %v", ErrTimeout, kind, identity, timeout)
+			}
+			s.sleep(min(time.Duration(1<<min(attempt, 6))*time.Millisecond, time.Until(deadline)))
+			continue
+		default:
+			return nil, err
+		}
 	}
 	reply, ok := res.(proto.Message)
 	if !ok {
 		return nil, fmt.Errorf("actors: %s %s replied %T", kind, identity, res)
 	}
 	return reply, nil
+}
+
+// sleep pauses between retries of a request.
+func (s *System) sleep(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-s.stop:
+	}
 }
 
 // notify delivers msg to (kind, identity) only if it is active here; an
