@@ -10,22 +10,16 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/switchboard-pbx/switchboard/actors/actorpb"
 	"github.com/switchboard-pbx/switchboard/clock"
 	"github.com/switchboard-pbx/switchboard/credential"
+	"github.com/switchboard-pbx/switchboard/internal/leaktest"
 	"github.com/switchboard-pbx/switchboard/persistence"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// protoactor's dead-letter throttle starts a one-shot timer goroutine
-		// that ends on its own after a second.
-		goleak.IgnoreTopFunction("github.com/asynkron/protoactor-go/actor.NewThrottle.func1"),
-	)
-}
+func TestMain(m *testing.M) { leaktest.VerifyTestMain(m) }
 
 func newSystem(t *testing.T, store persistence.Store, mod func(*Config)) *System {
 	t.Helper()

@@ -39,7 +39,10 @@ type turn struct {
 
 // passivate asks an activation to stop if it is still idle. It never
 // crosses nodes: the reaper of the activation's own node sends it.
-type passivate struct{}
+type passivate struct {
+	// force passivates even when not idle (drain).
+	force bool
+}
 
 // shell is the protoactor actor around a behavior: it loads state, counts
 // pending messages, recovers panics, and passivates when idle.
@@ -60,9 +63,10 @@ func (s *shell) Receive(c actor.Context) {
 			h(s.act)
 		}
 	case passivate:
-		// Sent by the reaper; a message may have arrived since it looked.
+		// Sent by the reaper (a message may have arrived since it looked)
+		// or by a drain.
 		idle := s.sys.cfg.Clock.Now().Sub(s.act.LastMessageAt()) >= s.sys.cfg.IdleTimeout
-		if idle && s.sys.lookup.TryRelease(s.act) {
+		if (idle || msg.force) && s.sys.lookup.TryRelease(s.act) {
 			// Poison, not Stop: messages queued before it are handled.
 			c.Poison(c.Self())
 		}

@@ -281,6 +281,28 @@ func (s *System) notify(kind, identity string, msg proto.Message) {
 	}
 }
 
+// PassivateAll asks every activation on this node to passivate now (their
+// state is already stored: writes go through before replies) and waits
+// until none is left or ctx ends. A drain calls it.
+func (s *System) PassivateAll(ctx context.Context) error {
+	poll := time.NewTicker(10 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		acts := s.lookup.Activations("")
+		if len(acts) == 0 {
+			return nil
+		}
+		for _, act := range acts {
+			s.as.Root.Send(act.PID, passivate{force: true})
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("actors: %d activations still live: %w", len(acts), ctx.Err())
+		case <-poll.C:
+		}
+	}
+}
+
 // Activations lists this node's live activations of kind ("" for all).
 func (s *System) Activations(kind string) []*Activation { return s.lookup.Activations(kind) }
 

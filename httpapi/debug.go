@@ -44,8 +44,15 @@ func (s *server) listActivations(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if sc := q.Get("scope"); sc != "" && sc != "local" {
-		writeFieldError(w, badField("scope", "scope %q is not served by this node; use scope=local", sc))
+	switch sc := q.Get("scope"); sc {
+	case "", "local":
+	case "cluster":
+		if s.cfg.Cluster != nil {
+			s.listClusterActivations(w, r, kind)
+			return
+		}
+	default:
+		writeFieldError(w, badField("scope", "scope must be local or cluster, not %q", sc))
 		return
 	}
 	acts := s.cfg.Actors.Activations(kind)
@@ -61,6 +68,25 @@ func (s *server) listActivations(w http.ResponseWriter, r *http.Request) {
 		"counts":      map[string]map[string]int{s.cfg.Node: counts},
 		"activations": out,
 	})
+}
+
+func (s *server) listClusterActivations(w http.ResponseWriter, r *http.Request, kind string) {
+	acts, err := s.cfg.Cluster.Activations(r.Context(), kind)
+	counts := map[string]map[string]int{}
+	for _, a := range acts {
+		if counts[a.Node] == nil {
+			counts[a.Node] = map[string]int{}
+		}
+		counts[a.Node][a.Kind]++
+	}
+	if acts == nil {
+		acts = []ActivationView{}
+	}
+	body := map[string]any{"node": s.cfg.Node, "scope": "cluster", "counts": counts, "activations": acts}
+	if err != nil {
+		body["incomplete"] = err.Error()
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 // describeActor answers GET /debug/actors/{kind}/{id}: where the actor

@@ -10,15 +10,13 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"go.uber.org/goleak"
 
 	"github.com/switchboard-pbx/switchboard/actors"
+	"github.com/switchboard-pbx/switchboard/internal/leaktest"
 	"github.com/switchboard-pbx/switchboard/persistence"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/asynkron/protoactor-go/actor.NewThrottle.func1"))
-}
+func TestMain(m *testing.M) { leaktest.VerifyTestMain(m) }
 
 type fixture struct {
 	t      *testing.T

@@ -45,6 +45,11 @@ type Config struct {
 	AdminToken string
 	// Health reports the node's state for /healthz. Default: always serving.
 	Health Health
+	// Cluster serves /debug/cluster and the cluster scope of the debug
+	// endpoints. Default: none (this node only).
+	Cluster Cluster
+	// Drain starts the node's drain (POST /v1/admin/drain). Default: none.
+	Drain func()
 	// Registerer receives this package's metrics; Gatherer serves /metrics.
 	// Default: none (metrics off, /metrics empty).
 	Registerer prometheus.Registerer
@@ -127,6 +132,8 @@ func (s *server) routes() {
 	admin("/debug/pprof/profile", pprof.Profile)
 	admin("/debug/pprof/symbol", pprof.Symbol)
 	admin("/debug/pprof/trace", pprof.Trace)
+	admin("GET /debug/cluster", s.clusterView)
+	admin("POST /v1/admin/drain", s.drain)
 	admin("GET /debug/actors", s.listActivations)
 	admin("GET /debug/actors/{kind}/{id...}", s.describeActor)
 

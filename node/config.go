@@ -1,6 +1,7 @@
 package node
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +34,21 @@ type Config struct {
 	// provisioning and debug endpoints. Binding HTTP to a non-loopback
 	// address without one is refused.
 	AdminToken string
+	// Pool is the pool this node serves (--pool). Default "default".
+	Pool string
+	// GossipAddr is the gossip (memberlist) bind address. Default
+	// 127.0.0.1:7946; port 0 picks a free port.
+	GossipAddr string
+	// ActorAddr is the protoactor remote address. Default 127.0.0.1:8090;
+	// port 0 picks a free port.
+	ActorAddr string
+	// Join lists seed gossip addresses; empty starts a new cluster.
+	Join []string
+	// GossipKey is a base64 AES key (16, 24 or 32 bytes) that encrypts
+	// gossip; empty leaves gossip in clear text.
+	GossipKey string
+	// GossipProfile is "lan" (default) or "local" (fast timers for tests).
+	GossipProfile string
 	// Demo provisions account acme, group hq and devices alice and bob at
 	// start, and prints their credentials to Out.
 	Demo bool
@@ -57,6 +73,9 @@ func DefaultConfig() Config {
 		HTTPAddr:        "127.0.0.1:8080",
 		DataDir:         "data",
 		Zone:            "sip.switchboard.test",
+		Pool:            "default",
+		GossipAddr:      "127.0.0.1:7946",
+		ActorAddr:       "127.0.0.1:8090",
 		IdleTimeout:     10 * time.Minute,
 		ShutdownTimeout: 15 * time.Second,
 		Logger:          slog.New(slog.DiscardHandler),
@@ -88,6 +107,20 @@ func (c Config) Validate() error {
 	}
 	if c.Zone == "" || strings.HasPrefix(c.Zone, ".") || strings.HasSuffix(c.Zone, ".") || strings.Contains(c.Zone, "..") {
 		return fmt.Errorf("node: --zone %q must be a DNS name such as sip.switchboard.test", c.Zone)
+	}
+	if c.Pool == "" {
+		return errors.New("node: --pool must not be empty")
+	}
+	for _, a := range []struct{ flag, v string }{{"--gossip", c.GossipAddr}, {"--actor", c.ActorAddr}} {
+		if _, _, err := net.SplitHostPort(a.v); err != nil {
+			return fmt.Errorf("node: %s %q is not host:port: %w", a.flag, a.v, err)
+		}
+	}
+	if c.GossipKey != "" {
+		k, err := base64.StdEncoding.DecodeString(c.GossipKey)
+		if err != nil || (len(k) != 16 && len(k) != 24 && len(k) != 32) {
+			return errors.New("node: --gossip-key must be base64 of a 16, 24 or 32 byte key (e.g. head -c 32 /dev/urandom | base64)")
+		}
 	}
 	if c.IdleTimeout <= 0 || c.ShutdownTimeout <= 0 {
 		return errors.New("node: IdleTimeout and ShutdownTimeout must be positive")

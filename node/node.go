@@ -2,17 +2,23 @@ package node
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/switchboard-pbx/switchboard/actors"
+	"github.com/switchboard-pbx/switchboard/cluster"
 	"github.com/switchboard-pbx/switchboard/httpapi"
 	"github.com/switchboard-pbx/switchboard/persistence"
 )
@@ -20,6 +26,7 @@ import (
 // States reported by /healthz.
 const (
 	StateStarting = "starting"
+	StateJoining  = "joining"
 	StateServing  = "serving"
 	StateDraining = "draining"
 )
@@ -31,6 +38,9 @@ type Node struct {
 	registry *prometheus.Registry
 	store    persistence.Store
 	actors   *actors.System
+	member   *cluster.Member
+	drainReq chan struct{}
+	drainOne sync.Once
 	http     *http.Server
 	ln       net.Listener
 	state    atomic.Value // string
@@ -53,25 +63,49 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.store = persistence.Instrument(store, engine, n.registry)
 
+	if len(cfg.Join) > 0 && cfg.StoreURL == "" {
+		n.log.Warn("this node joins a cluster but keeps its state in the embedded store: state will not follow actors between nodes; clusters use --store postgres://...")
+	}
+	n.drainReq = make(chan struct{})
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		_ = n.store.Close()
+		return nil, fmt.Errorf("node: listening for HTTP on %s: %w", cfg.HTTPAddr, err)
+	}
+	n.ln = ln
+	var key []byte
+	if cfg.GossipKey != "" {
+		key, _ = base64.StdEncoding.DecodeString(cfg.GossipKey) // Validate checked it
+	}
+	ccfg := cluster.Config{
+		Name: cfg.Name, Pool: cfg.Pool, ActorAddr: cfg.ActorAddr, GossipAddr: cfg.GossipAddr, Join: cfg.Join,
+		GossipKey: key, HTTPAddr: ln.Addr().String(), Profile: cfg.GossipProfile, Logger: n.log, Registerer: n.registry,
+	}
 	n.actors, err = actors.New(actors.Config{
 		Store: n.store, Zone: cfg.Zone, Logger: n.log, Registerer: n.registry, IdleTimeout: cfg.IdleTimeout,
+		NewLookup: func(as *actor.ActorSystem, spawn actors.Spawner, now func() time.Time) (actors.Lookup, error) {
+			m, err := cluster.Start(as, spawn, now, ccfg)
+			if err != nil {
+				return nil, err
+			}
+			n.member = m
+			return m.Lookup(), nil
+		},
 	})
 	if err != nil {
+		_ = ln.Close()
 		_ = n.store.Close()
 		return nil, err
 	}
 	h, err := httpapi.New(httpapi.Config{
 		Actors: n.actors, Zone: cfg.Zone, Node: cfg.Name, AdminToken: cfg.AdminToken,
 		Health: n.State, Registerer: n.registry, Gatherer: n.registry, Logger: n.log,
+		Cluster: clusterView{m: n.member}, Drain: n.Drain,
 	})
 	if err != nil {
+		_ = ln.Close()
 		n.closeCore()
 		return nil, err
-	}
-	n.ln, err = net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		n.closeCore()
-		return nil, fmt.Errorf("node: listening for HTTP on %s: %w", cfg.HTTPAddr, err)
 	}
 	n.http = &http.Server{Handler: h, ReadHeaderTimeout: httpReadHeaderTimeout, ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelWarn)}
 	return n, nil
@@ -101,8 +135,22 @@ func (n *Node) openStore(ctx context.Context) (persistence.Store, string, error)
 // HTTPAddr is the address the HTTP listener is bound to.
 func (n *Node) HTTPAddr() string { return n.ln.Addr().String() }
 
-// State is the node's health state: starting, serving or draining.
-func (n *Node) State() string { return n.state.Load().(string) }
+// State is the node's health state: starting, joining, serving or
+// draining.
+func (n *Node) State() string {
+	st := n.state.Load().(string)
+	if st == StateServing && !n.member.Joined() {
+		return StateJoining
+	}
+	return st
+}
+
+// Member is the node's cluster membership.
+func (n *Node) Member() *cluster.Member { return n.member }
+
+// Drain asks the node to drain and stop, as SIGTERM does: it stops taking
+// placements, passivates its actors, leaves the cluster and shuts down.
+func (n *Node) Drain() { n.drainOne.Do(func() { close(n.drainReq) }) }
 
 // Actors is the node's actor system.
 func (n *Node) Actors() *actors.System { return n.actors }
@@ -130,13 +178,15 @@ func (n *Node) Run(ctx context.Context) error {
 	var err error
 	select {
 	case <-ctx.Done():
+	case <-n.drainReq:
 	case err = <-serveErr:
 		err = fmt.Errorf("node: HTTP server stopped: %w", err)
 	}
 	n.state.Store(StateDraining)
-	n.log.Info("node shutting down")
+	n.log.Info("node draining")
 	sctx, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownTimeout)
 	defer cancel()
+	n.drain(sctx)
 	if serr := n.http.Shutdown(sctx); serr != nil {
 		n.log.Warn("HTTP shutdown did not finish in time", "err", serr)
 		_ = n.http.Close()
@@ -162,8 +212,27 @@ func (n *Node) Close() error {
 	return n.closeCore()
 }
 
+// drain stops new placements here, passivates this node's actors (their
+// state is stored already) so that their next message activates them
+// elsewhere, and leaves the cluster.
+func (n *Node) drain(ctx context.Context) {
+	n.member.SetDraining()
+	pctx, cancel := context.WithTimeout(ctx, n.cfg.ShutdownTimeout/2)
+	defer cancel()
+	if err := n.actors.PassivateAll(pctx); err != nil {
+		n.log.Warn("drain: not every actor passivated in time", "err", err)
+	}
+	if err := n.member.Leave(2 * time.Second); err != nil {
+		n.log.Warn("drain: leaving the cluster", "err", err)
+	}
+}
+
 func (n *Node) closeCore() error {
 	aerr := n.actors.Close()
+	var merr error
+	if n.member != nil {
+		merr = n.member.Close()
+	}
 	serr := n.store.Close()
-	return errors.Join(aerr, serr)
+	return errors.Join(aerr, merr, serr)
 }

@@ -3,18 +3,15 @@ package node
 import (
 	"bytes"
 	"context"
+	"github.com/switchboard-pbx/switchboard/internal/leaktest"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/asynkron/protoactor-go/actor.NewThrottle.func1"))
-}
+func TestMain(m *testing.M) { leaktest.VerifyTestMain(m) }
 
 func TestConfig_Validate(t *testing.T) {
 	tests := []struct {
@@ -64,6 +61,7 @@ func startNode(t *testing.T, name, dir string, demo bool) (*Node, context.Cancel
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Name, cfg.HTTPAddr, cfg.DataDir, cfg.Demo = name, "127.0.0.1:0", dir, demo
+	cfg.GossipAddr, cfg.ActorAddr, cfg.GossipProfile = "127.0.0.1:0", "127.0.0.1:0", "local"
 	out := &syncBuffer{}
 	cfg.Out = out
 	ctx, cancel := context.WithCancel(context.Background())
@@ -90,43 +88,6 @@ func startNode(t *testing.T, name, dir string, demo bool) (*Node, context.Cancel
 		time.Sleep(5 * time.Millisecond) // polling interval
 	}
 	return n, cancel, done, out
-}
-
-// Two nodes run as values in one process, each with its own store and
-// registry, and shut down cleanly (goleak checks that nothing is left).
-func TestNode_TwoInOneProcessServeAndShutDown(t *testing.T) {
-	a, cancelA, doneA, out := startNode(t, "a", t.TempDir(), true)
-	b, cancelB, doneB, _ := startNode(t, "b", t.TempDir(), false)
-	if !strings.Contains(out.String(), "alice-demo-1234") {
-		t.Fatalf("demo did not print credentials: %q", out.String())
-	}
-	get := func(n *Node, path string) int {
-		res, err := http.Get("http://" + n.HTTPAddr() + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		return res.StatusCode
-	}
-	if c := get(a, "/v1/accounts/acme"); c != 200 {
-		t.Fatalf("demo account on a: %d", c)
-	}
-	if c := get(b, "/v1/accounts/acme"); c != 404 {
-		t.Fatalf("b has its own store, yet acme answered %d", c)
-	}
-	if c := get(b, "/metrics"); c != 200 {
-		t.Fatalf("metrics: %d", c)
-	}
-	cancelA()
-	cancelB()
-	for _, d := range []<-chan error{doneA, doneB} {
-		if err := <-d; err != nil {
-			t.Fatalf("Run returned %v after a clean shutdown", err)
-		}
-	}
-	if a.State() != StateDraining {
-		t.Fatalf("state after shutdown = %s", a.State())
-	}
 }
 
 func TestNode_DataSurvivesRestart(t *testing.T) {

@@ -268,9 +268,11 @@ func (x *Placement) GetAdopted() bool {
 // Lookup asks an identity's directory owner for its activation,
 // activating it if there is none.
 type Lookup struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Kind          string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
-	Identity      string                 `protobuf:"bytes,2,opt,name=identity,proto3" json:"identity,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Kind     string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Identity string                 `protobuf:"bytes,2,opt,name=identity,proto3" json:"identity,omitempty"`
+	// topology is the requester's view; the owner places only in the same one.
+	Topology      uint64 `protobuf:"varint,3,opt,name=topology,proto3" json:"topology,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -317,6 +319,13 @@ func (x *Lookup) GetIdentity() string {
 		return x.Identity
 	}
 	return ""
+}
+
+func (x *Lookup) GetTopology() uint64 {
+	if x != nil {
+		return x.Topology
+	}
+	return 0
 }
 
 type LookupReply struct {
@@ -392,10 +401,13 @@ func (x *LookupReply) GetNoCapacity() bool {
 
 // Activate asks a node's activator to spawn an activation.
 type Activate struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Kind          string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
-	Identity      string                 `protobuf:"bytes,2,opt,name=identity,proto3" json:"identity,omitempty"`
-	Placement     *Placement             `protobuf:"bytes,3,opt,name=placement,proto3" json:"placement,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Kind      string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Identity  string                 `protobuf:"bytes,2,opt,name=identity,proto3" json:"identity,omitempty"`
+	Placement *Placement             `protobuf:"bytes,3,opt,name=placement,proto3" json:"placement,omitempty"`
+	// topology is the directory's view; an activator in another view refuses,
+	// so that every activation is reported to the owner of its view.
+	Topology      uint64 `protobuf:"varint,4,opt,name=topology,proto3" json:"topology,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -449,6 +461,13 @@ func (x *Activate) GetPlacement() *Placement {
 		return x.Placement
 	}
 	return nil
+}
+
+func (x *Activate) GetTopology() uint64 {
+	if x != nil {
+		return x.Topology
+	}
+	return 0
 }
 
 type ActivateReply struct {
@@ -1192,20 +1211,22 @@ const file_cluster_clusterpb_cluster_proto_rawDesc = "" +
 	"\n" +
 	"candidates\x18\x06 \x03(\v2!.switchboard.cluster.v1.CandidateR\n" +
 	"candidates\x12\x18\n" +
-	"\aadopted\x18\a \x01(\bR\aadopted\"8\n" +
+	"\aadopted\x18\a \x01(\bR\aadopted\"T\n" +
 	"\x06Lookup\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x1a\n" +
-	"\bidentity\x18\x02 \x01(\tR\bidentity\"\x90\x01\n" +
+	"\bidentity\x18\x02 \x01(\tR\bidentity\x12\x1a\n" +
+	"\btopology\x18\x03 \x01(\x04R\btopology\"\x90\x01\n" +
 	"\vLookupReply\x12-\n" +
 	"\x03pid\x18\x01 \x01(\v2\x1b.switchboard.cluster.v1.RefR\x03pid\x12\x1b\n" +
 	"\tnot_owner\x18\x02 \x01(\bR\bnotOwner\x12\x14\n" +
 	"\x05error\x18\x03 \x01(\tR\x05error\x12\x1f\n" +
 	"\vno_capacity\x18\x04 \x01(\bR\n" +
-	"noCapacity\"{\n" +
+	"noCapacity\"\x97\x01\n" +
 	"\bActivate\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x1a\n" +
 	"\bidentity\x18\x02 \x01(\tR\bidentity\x12?\n" +
-	"\tplacement\x18\x03 \x01(\v2!.switchboard.cluster.v1.PlacementR\tplacement\"T\n" +
+	"\tplacement\x18\x03 \x01(\v2!.switchboard.cluster.v1.PlacementR\tplacement\x12\x1a\n" +
+	"\btopology\x18\x04 \x01(\x04R\btopology\"T\n" +
 	"\rActivateReply\x12-\n" +
 	"\x03pid\x18\x01 \x01(\v2\x1b.switchboard.cluster.v1.RefR\x03pid\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\"k\n" +

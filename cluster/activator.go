@@ -1,0 +1,88 @@
+package cluster
+
+import (
+	"errors"
+	"sort"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/switchboard-pbx/switchboard/actors"
+	"github.com/switchboard-pbx/switchboard/cluster/clusterpb"
+)
+
+// errOtherView is an activator's refusal to spawn for a directory that
+// placed in another topology than the activator's.
+var errOtherView = errors.New("cluster: activator is in another topology view")
+
+// hosted is one activation on this member, as its activator knows it.
+type hosted struct {
+	act       *actors.Activation
+	placement *clusterpb.Placement
+	stopping  bool
+}
+
+// activator is the actor, one per member, that spawns the activations the
+// directories place here and, after every topology change, reports all of
+// them (Claims) to their owners under the new view.
+type activator struct {
+	l    *Lookup
+	topo topology
+}
+
+func (a *activator) Receive(c actor.Context) {
+	switch m := c.Message().(type) {
+	case topologyChanged:
+		a.topo = m.topo
+		a.sendClaims(c)
+	case *clusterpb.Activate:
+		c.Respond(a.activate(m))
+	case *clusterpb.Evict:
+		if pid := fromRef(m.Pid); a.l.isLocal(m.Kind, m.Identity, pid) {
+			a.l.log.Warn("evicting a duplicate activation", "kind", m.Kind, "id", m.Identity)
+			c.Poison(pid)
+		}
+	case *clusterpb.ListActivations:
+		c.Respond(a.l.activationList(m.Kind))
+	}
+}
+
+func (a *activator) activate(m *clusterpb.Activate) *clusterpb.ActivateReply {
+	if m.Topology != a.topo.hash {
+		return &clusterpb.ActivateReply{Error: errOtherView.Error()}
+	}
+	act, err := a.l.spawnLocal(m.Kind, m.Identity, m.Placement)
+	if err != nil {
+		return &clusterpb.ActivateReply{Error: err.Error()}
+	}
+	return &clusterpb.ActivateReply{Pid: toRef(act.PID)}
+}
+
+// sendClaims reports every live activation here to its owner under the
+// current view; every member gets a batch, empty or not, so that its
+// directory knows this member has reported.
+func (a *activator) sendClaims(c actor.Context) {
+	batches := make(map[string]*clusterpb.Claims, len(a.topo.ids))
+	for _, id := range a.topo.ids {
+		batches[id] = &clusterpb.Claims{Topology: a.topo.hash, From: a.l.selfID}
+	}
+	for _, h := range a.l.hostedSnapshot() {
+		if h.stopping {
+			continue
+		}
+		owner := a.topo.owner(h.act.Kind, h.act.Identity)
+		b := batches[owner]
+		b.Claims = append(b.Claims, &clusterpb.Claim{Kind: h.act.Kind, Identity: h.act.Identity, Pid: toRef(h.act.PID), Placement: h.placement})
+	}
+	for id, b := range batches {
+		c.Send(a.topo.directory(id), b)
+	}
+}
+
+func sortActivations(list []*clusterpb.Activation) {
+	sort.Slice(list, func(i, j int) bool {
+		if list[i].Kind != list[j].Kind {
+			return list[i].Kind < list[j].Kind
+		}
+		return list[i].Identity < list[j].Identity
+	})
+}

@@ -1,0 +1,369 @@
+//go:build !race
+
+// The in-process cluster tests run several nodes in one process, which
+// protoactor-go does not support under the race detector: remote.Start
+// writes grpclog's global logger while other nodes' gRPC goroutines read
+// it, and its cluster gossip shares one math/rand source between members.
+// Multi-node behaviour under -race is covered by the process-level tests
+// (cmd/switchboard), whose nodes are separate processes. make test runs
+// these without -race.
+
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/switchboard-pbx/switchboard/actors"
+	"github.com/switchboard-pbx/switchboard/actors/actorpb"
+	"github.com/switchboard-pbx/switchboard/cluster/gossip"
+	"github.com/switchboard-pbx/switchboard/internal/leaktest"
+	"github.com/switchboard-pbx/switchboard/persistence"
+)
+
+func TestMain(m *testing.M) { leaktest.VerifyTestMain(m) }
+
+// testNode is one node of an in-process cluster: an actor system with the
+// cluster lookup, on a store shared by all (as PostgreSQL would be).
+type testNode struct {
+	name   string
+	sys    *actors.System
+	member *Member
+	closed atomic.Bool
+}
+
+// liveCounter checks that at most one activation of an identity is live
+// at any moment, across all nodes of a test.
+type liveCounter struct {
+	mu       sync.Mutex
+	live     map[string]int
+	started  atomic.Int64
+	overlaps atomic.Int64
+}
+
+func newLiveCounter() *liveCounter { return &liveCounter{live: map[string]int{}} }
+
+func (c *liveCounter) activated(a *actors.Activation) {
+	c.started.Add(1)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := a.Kind + "/" + a.Identity
+	c.live[k]++
+	if c.live[k] > 1 {
+		c.overlaps.Add(1)
+	}
+}
+
+func (c *liveCounter) stopped(a *actors.Activation) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.live[a.Kind+"/"+a.Identity]--
+}
+
+func startNode(t *testing.T, name string, store persistence.Store, live *liveCounter, join ...string) *testNode {
+	t.Helper()
+	n := &testNode{name: name}
+	cfg := actors.Config{
+		Store: store, Zone: "sip.test", IdleTimeout: time.Hour,
+		NewLookup: func(as *actor.ActorSystem, spawn actors.Spawner, now func() time.Time) (actors.Lookup, error) {
+			m, err := Start(as, spawn, now, Config{
+				Name: name, Pool: "default", ActorAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0", Join: join,
+				Profile: "local", LoadInterval: 100 * time.Millisecond,
+				Lookup: LookupConfig{HandoverTimeout: 2 * time.Second},
+			})
+			if err != nil {
+				return nil, err
+			}
+			n.member = m
+			return m.Lookup(), nil
+		},
+	}
+	if live != nil {
+		cfg.OnActivated, cfg.OnStopped = live.activated, live.stopped
+	}
+	sys, err := actors.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.sys = sys
+	t.Cleanup(func() { n.stop(true) })
+	return n
+}
+
+// stop shuts the node down; graceful leaves first, otherwise it vanishes
+// as a crashed node would (no leave, no goodbye).
+func (n *testNode) stop(graceful bool) {
+	if n.closed.Swap(true) {
+		return
+	}
+	if graceful {
+		// As a node drains: no new placements here, actors passivated
+		// (their next message activates them elsewhere), then leave.
+		n.member.SetDraining()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_ = n.sys.PassivateAll(ctx)
+		cancel()
+		_ = n.member.Leave(time.Second)
+	}
+	_ = n.sys.Close()
+	_ = n.member.Close()
+}
+
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval
+	}
+}
+
+// converged reports whether every node sees exactly want alive members in
+// its lookup's topology.
+func converged(nodes []*testNode, want int) bool {
+	for _, n := range nodes {
+		n.member.lookup.mu.Lock()
+		got := len(n.member.lookup.topo.ids)
+		n.member.lookup.mu.Unlock()
+		if got != want {
+			return false
+		}
+		alive := 0
+		for _, m := range n.member.Members() {
+			if m.Status == gossip.StatusAlive {
+				alive++
+			}
+		}
+		if alive != want {
+			return false
+		}
+	}
+	return true
+}
+
+func request[T proto.Message](t *testing.T, n *testNode, kind, id string, msg proto.Message) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rep, err := n.sys.Request(ctx, kind, id, msg)
+	if err != nil {
+		t.Fatalf("%s: %s %s: %v", n.name, kind, id, err)
+	}
+	out, ok := rep.(T)
+	if !ok {
+		t.Fatalf("%s: %s %s: reply %T", n.name, kind, id, rep)
+	}
+	return out
+}
+
+func startCluster(t *testing.T, store persistence.Store, live *liveCounter, names ...string) []*testNode {
+	t.Helper()
+	first := startNode(t, names[0], store, live)
+	nodes := []*testNode{first}
+	for _, name := range names[1:] {
+		nodes = append(nodes, startNode(t, name, store, live, first.member.GossipAddr()))
+	}
+	waitFor(t, fmt.Sprintf("%d nodes to converge", len(names)), 20*time.Second, func() bool { return converged(nodes, len(names)) })
+	return nodes
+}
+
+func TestCluster_ThreeNodesConvergeAndProvisioningReachesTheActor(t *testing.T) {
+	store := persistence.NewMemory()
+	nodes := startCluster(t, store, nil, "a", "b", "c")
+	for i := range 30 {
+		id := fmt.Sprintf("acct%d", i)
+		via := nodes[i%3]
+		if r := request[*actorpb.AccountReply](t, via, actors.KindAccount, id, &actorpb.PutAccount{DisplayName: id}); r.Error != nil {
+			t.Fatal(r.Error)
+		}
+		for _, n := range nodes {
+			r := request[*actorpb.AccountReply](t, n, actors.KindAccount, id, &actorpb.GetAccount{})
+			if r.Error != nil || r.Account.DisplayName != id {
+				t.Fatalf("%s reading %s: %+v", n.name, id, r)
+			}
+		}
+	}
+	// Every account lives on exactly one node, and all three host some.
+	lists, err := nodes[0].member.ClusterActivations(context.Background(), actors.KindAccount)
+	if err != nil {
+		t.Fatal(err)
+	}
+	where := map[string]string{}
+	perNode := map[string]int{}
+	for _, l := range lists {
+		for _, a := range l.Activations {
+			if prev, dup := where[a.Identity]; dup {
+				t.Fatalf("%s lives on %s and %s", a.Identity, prev, l.MemberId)
+			}
+			where[a.Identity] = l.MemberId
+			perNode[l.MemberId]++
+		}
+	}
+	if len(where) != 30 || len(perNode) != 3 {
+		t.Fatalf("30 accounts on %d distinct ids over %d nodes: %v", len(where), len(perNode), perNode)
+	}
+	// The directory owner can say why.
+	rep, err := nodes[1].member.Describe(context.Background(), actors.KindAccount, "acct7")
+	if err != nil || !rep.Found || rep.Placement.GetStrategy() == "" || rep.Placement.GetReason() == "" {
+		t.Fatalf("describe: %+v %v", rep, err)
+	}
+}
+
+// A join kills nothing: activations keep living where they are, with
+// their in-memory state, when a third node joins.
+func TestCluster_JoinKillsNoActivation(t *testing.T) {
+	store := persistence.NewMemory()
+	live := newLiveCounter()
+	nodes := startCluster(t, store, live, "a", "b")
+	const n = 1000
+	for i := range n {
+		request[*actorpb.AccountReply](t, nodes[i%2], actors.KindAccount, fmt.Sprintf("acct%d", i), &actorpb.GetAccount{})
+	}
+	if got := live.started.Load(); got != n {
+		t.Fatalf("%d activations for %d identities", got, n)
+	}
+	c := startNode(t, "c", store, live, nodes[0].member.GossipAddr())
+	nodes = append(nodes, c)
+	waitFor(t, "3 nodes to converge", 20*time.Second, func() bool { return converged(nodes, 3) })
+	for i := range n {
+		request[*actorpb.AccountReply](t, nodes[i%3], actors.KindAccount, fmt.Sprintf("acct%d", i), &actorpb.GetAccount{})
+	}
+	if got := live.started.Load(); got != n {
+		t.Fatalf("after the join, %d activations were started anew (some were killed or duplicated)", got-n)
+	}
+	if len(c.sys.Activations("")) != 0 {
+		t.Fatalf("the new node hosts %d old identities", len(c.sys.Activations("")))
+	}
+}
+
+// No duplicate activation: one identity hammered from every node while
+// nodes join and leave is never live twice at once.
+func TestCluster_NoDuplicateActivationWhileNodesComeAndGo(t *testing.T) {
+	store := persistence.NewMemory()
+	live := newLiveCounter()
+	nodes := startCluster(t, store, live, "a", "b", "c")
+	const hot = 24 // identities hammered; some change owner on a join
+	var mu sync.Mutex
+	current := append([]*testNode(nil), nodes...)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var ok, failed atomic.Int64
+	for w := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				mu.Lock()
+				n := current[(w+i)%len(current)]
+				mu.Unlock()
+				if n.closed.Load() {
+					continue
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				_, err := n.sys.Request(ctx, actors.KindAccount, fmt.Sprintf("hot%d", i%hot), &actorpb.GetAccount{})
+				cancel()
+				if err != nil {
+					failed.Add(1)
+				} else {
+					ok.Add(1)
+				}
+			}
+		}()
+	}
+	waitFor(t, "every hot identity to be active", 20*time.Second, func() bool { return live.started.Load() >= hot })
+	// Join d; then the node hosting most hot identities drains and
+	// leaves; then join e.
+	d := startNode(t, "d", store, live, nodes[0].member.GossipAddr())
+	mu.Lock()
+	current = append(current, d)
+	mu.Unlock()
+	all := []*testNode{nodes[0], nodes[1], nodes[2], d}
+	waitFor(t, "4 nodes", 20*time.Second, func() bool { return converged(all, 4) })
+	leaver, most := all[0], -1
+	for _, n := range all {
+		if k := len(n.sys.Activations(actors.KindAccount)); k > most {
+			leaver, most = n, k
+		}
+	}
+	var rest []*testNode
+	for _, n := range all {
+		if n != leaver {
+			rest = append(rest, n)
+		}
+	}
+	mu.Lock()
+	current = rest
+	mu.Unlock()
+	leaver.stop(true)
+	waitFor(t, "3 nodes after a leave", 20*time.Second, func() bool { return converged(rest, 3) })
+	e := startNode(t, "e", store, live, rest[0].member.GossipAddr())
+	mu.Lock()
+	current = append(current, e)
+	mu.Unlock()
+	waitFor(t, "4 nodes again", 20*time.Second, func() bool { return converged(append(rest, e), 4) })
+	close(stop)
+	wg.Wait()
+	if ok.Load() == 0 {
+		t.Fatal("no request succeeded")
+	}
+	if most <= 0 || live.started.Load() <= hot {
+		t.Fatalf("the leaver hosted %d identities and %d activations happened: nothing moved, the test proves nothing", most, live.started.Load())
+	}
+	if n := live.overlaps.Load(); n > 0 {
+		t.Fatalf("an identity was live twice at once %d times (%d activations in all)", n, live.started.Load())
+	}
+	t.Logf("%d requests answered, %d failed during membership changes, %d activations", ok.Load(), failed.Load(), live.started.Load())
+}
+
+// A crashed node's actors reactivate on the survivors from the shared
+// store on their next message.
+func TestCluster_CrashedNodesActorsReactivateElsewhere(t *testing.T) {
+	store := persistence.NewMemory()
+	nodes := startCluster(t, store, nil, "a", "b", "c")
+	for i := range 60 {
+		if r := request[*actorpb.AccountReply](t, nodes[0], actors.KindAccount, fmt.Sprintf("acct%d", i), &actorpb.PutAccount{DisplayName: "v1"}); r.Error != nil {
+			t.Fatal(r.Error)
+		}
+	}
+	victim := nodes[2]
+	hosted := len(victim.sys.Activations(actors.KindAccount))
+	if hosted == 0 {
+		t.Fatal("the victim hosts nothing; the test proves nothing")
+	}
+	victim.stop(false)
+	survivors := nodes[:2]
+	waitFor(t, "the survivors to mark the crashed node dead", 30*time.Second, func() bool {
+		for _, n := range survivors {
+			dead := false
+			for _, m := range n.member.Members() {
+				if m.ID == victim.member.ID() && m.Status == gossip.StatusDead {
+					dead = true
+				}
+			}
+			if !dead {
+				return false
+			}
+		}
+		return converged(survivors, 2)
+	})
+	for i := range 60 {
+		r := request[*actorpb.AccountReply](t, survivors[i%2], actors.KindAccount, fmt.Sprintf("acct%d", i), &actorpb.GetAccount{})
+		if r.Error != nil || r.Account.DisplayName != "v1" {
+			t.Fatalf("acct%d after the crash: %+v", i, r)
+		}
+	}
+}

@@ -1,0 +1,361 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	protocluster "github.com/asynkron/protoactor-go/cluster"
+	"github.com/asynkron/protoactor-go/remote"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/switchboard-pbx/switchboard/actors"
+	"github.com/switchboard-pbx/switchboard/cluster/clusterpb"
+	"github.com/switchboard-pbx/switchboard/cluster/gossip"
+	"github.com/switchboard-pbx/switchboard/placement"
+)
+
+// dialTimeout bounds a connection attempt to another member's remoting.
+const dialTimeout = time.Second
+
+// Config configures a cluster member.
+type Config struct {
+	// Name is the node's human name (--name); Pool its pool (--pool).
+	Name, Pool string
+	// ActorAddr is the protoactor remote listen address (--actor).
+	// Default 127.0.0.1:8090; port 0 picks one.
+	ActorAddr string
+	// GossipAddr is the memberlist bind address (--gossip). Default
+	// 127.0.0.1:7946; port 0 picks one.
+	GossipAddr string
+	// Join lists seed gossip addresses (--join); empty starts a new cluster.
+	Join []string
+	// GossipKey encrypts gossip (16, 24 or 32 bytes; --gossip-key).
+	GossipKey []byte
+	// SIPAddr, HTTPAddr and DNSAddr are advertised in the member's metadata.
+	SIPAddr, HTTPAddr, DNSAddr string
+	// Profile is gossip's timing profile: "lan" (default) or "local" (tests).
+	Profile string
+	// LoadInterval is how often the member gossips its load. Default 1s.
+	LoadInterval time.Duration
+	// Lookup configures the identity lookup.
+	Lookup LookupConfig
+	// Logger and Registerer receive the member's logs and metrics.
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+}
+
+// Member is this node's membership in the cluster: gossip, the protoactor
+// cluster on top of it, and the identity lookup.
+type Member struct {
+	cfg      Config
+	as       *actor.ActorSystem
+	pc       *protocluster.Cluster
+	g        *gossip.Gossip
+	lookup   *Lookup
+	metrics  *metrics
+	log      *slog.Logger
+	draining atomic.Bool
+	cpu      cpuSampler
+
+	runCancel context.CancelFunc
+	runDone   chan struct{}
+	closeOnce sync.Once
+}
+
+// Start joins this node's actor system to the cluster: it starts protoactor
+// remoting on cfg.ActorAddr, the identity lookup, and gossip on
+// cfg.GossipAddr (joining the seeds in the background; see Joined).
+func Start(as *actor.ActorSystem, spawn actors.Spawner, now func() time.Time, cfg Config) (m *Member, err error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ActorAddr == "" {
+		cfg.ActorAddr = "127.0.0.1:8090"
+	}
+	if cfg.LoadInterval <= 0 {
+		cfg.LoadInterval = time.Second
+	}
+	host, portStr, err := net.SplitHostPort(cfg.ActorAddr)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: --actor %q is not host:port: %w", cfg.ActorAddr, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: --actor %q: bad port", cfg.ActorAddr)
+	}
+	// protoactor's remote panics when it cannot listen; find out first.
+	if port != 0 {
+		ln, err := net.Listen("tcp", cfg.ActorAddr)
+		if err != nil {
+			return nil, fmt.Errorf("cluster: cannot listen for actors on %s: %w", cfg.ActorAddr, err)
+		}
+		_ = ln.Close()
+	}
+	mt, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	m = &Member{cfg: cfg, as: as, metrics: mt, log: cfg.Logger.With("component", "cluster")}
+	m.lookup = newLookup(as, spawn, now, cfg.Lookup, m, m.log, mt)
+
+	kinds := make([]*protocluster.Kind, 0, len(actors.Kinds))
+	for _, k := range actors.Kinds {
+		// Our activator spawns activations; the kind only advertises.
+		kinds = append(kinds, protocluster.NewKind(k, actor.PropsFromFunc(func(actor.Context) {})))
+	}
+	rcfg := remote.Configure(host, port, remote.WithDialOptions(
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		// Dial blocking and fail fast: protoactor's endpoint writer does
+		// not close a connection whose stream fails, so a lazy dial to a
+		// dead member would leak a reconnecting ClientConn per attempt.
+		grpc.WithBlock(), grpc.FailOnNonTempDialError(true), grpc.WithTimeout(dialTimeout), //nolint:staticcheck // the non-deprecated API has no blocking dial
+	))
+	// Each retry blocks the endpoint writer for two seconds; a member that
+	// does not answer twice is gone as far as this message is concerned.
+	rcfg.MaxRetryCount = 2
+	pcfg := protocluster.Configure("switchboard", &provider{m: m}, m.lookup, rcfg,
+		protocluster.WithKinds(kinds...))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("cluster: starting the member: %v", r)
+		}
+	}()
+	m.pc = protocluster.New(as, pcfg)
+	m.pc.StartMember()
+	return m, nil
+}
+
+// Lookup is the member's identity lookup.
+func (m *Member) Lookup() *Lookup { return m.lookup }
+
+// ID is this member's id: its actor system's id, new per process.
+func (m *Member) ID() string { return m.as.ID }
+
+// ActorAddr is the address protoactor remoting listens on.
+func (m *Member) ActorAddr() string { return m.as.Address() }
+
+// GossipAddr is the address gossip listens on.
+func (m *Member) GossipAddr() string {
+	if m.g == nil {
+		return ""
+	}
+	return m.g.Addr()
+}
+
+// Joined reports whether the member has joined its seeds (or needs none).
+func (m *Member) Joined() bool { return m.g != nil && m.g.Joined() }
+
+// SetDraining marks the member draining: placements avoid it from its
+// next load report on.
+func (m *Member) SetDraining() { m.draining.Store(true) }
+
+// Draining reports whether the member is draining.
+func (m *Member) Draining() bool { return m.draining.Load() }
+
+// Members lists every member this node knows of.
+func (m *Member) Members() []gossip.Member {
+	if m.g == nil {
+		return nil
+	}
+	return m.g.Members()
+}
+
+// provider is protoactor's ClusterProvider on gossip.
+type provider struct{ m *Member }
+
+func (p *provider) StartMember(c *protocluster.Cluster) error { return p.m.startGossip() }
+
+func (p *provider) StartClient(*protocluster.Cluster) error {
+	return errors.New("cluster: client members are not supported")
+}
+
+func (p *provider) Shutdown(bool) error { return nil } // Member.Close leaves and stops gossip
+
+func (m *Member) startGossip() error {
+	gc := gossip.DefaultConfig()
+	gc.ID = m.as.ID
+	if m.cfg.GossipAddr != "" {
+		gc.BindAddr = m.cfg.GossipAddr
+	}
+	gc.Join = m.cfg.Join
+	gc.SecretKey = m.cfg.GossipKey
+	gc.Meta = gossip.Meta{Name: m.cfg.Name, Pool: m.cfg.Pool, Actor: m.as.Address(), SIP: m.cfg.SIPAddr, HTTP: m.cfg.HTTPAddr, DNS: m.cfg.DNSAddr}
+	gc.LoadInterval = m.cfg.LoadInterval
+	gc.LoadFunc = m.load
+	gc.OnChange = m.publishTopology
+	gc.Logger = m.log
+	if m.cfg.Profile != "" {
+		gc.Profile = m.cfg.Profile
+	}
+	g, err := gossip.New(gc)
+	if err != nil {
+		return err
+	}
+	m.g = g
+	ctx, cancel := context.WithCancel(context.Background())
+	m.runCancel, m.runDone = cancel, make(chan struct{})
+	go func() {
+		defer close(m.runDone)
+		if err := g.Run(ctx); err != nil {
+			m.log.Error("gossip stopped", "err", err)
+		}
+	}()
+	m.publishTopology()
+	return nil
+}
+
+// publishTopology hands gossip's view to protoactor's MemberList, which
+// tells the lookup (ClusterTopology event). Alive and suspect members own
+// and host activations; dead and left ones do not.
+func (m *Member) publishTopology() {
+	if m.g == nil || m.pc == nil {
+		return
+	}
+	var members []*protocluster.Member
+	counts := map[string]float64{}
+	for _, g := range m.g.Members() {
+		st := string(g.Status)
+		if g.Load.Draining && (g.Status == gossip.StatusAlive || g.Status == gossip.StatusSuspect) {
+			st = "draining"
+		}
+		counts[st]++
+		if g.Status != gossip.StatusAlive && g.Status != gossip.StatusSuspect {
+			continue
+		}
+		host, portStr, err := net.SplitHostPort(g.Meta.Actor)
+		if err != nil {
+			continue
+		}
+		port, _ := strconv.Atoi(portStr)
+		members = append(members, &protocluster.Member{Id: g.ID, Host: host, Port: int32(port), Kinds: actors.Kinds})
+	}
+	for _, st := range []string{"alive", "suspect", "dead", "left", "draining"} {
+		m.metrics.members.WithLabelValues(st).Set(counts[st])
+	}
+	m.pc.MemberList.UpdateClusterTopology(members)
+}
+
+// load is this member's load report.
+func (m *Member) load() gossip.Load {
+	acts := map[string]int{}
+	for _, h := range m.lookup.hostedSnapshot() {
+		acts[h.act.Kind]++
+	}
+	return gossip.Load{Activations: acts, CPU: m.cpu.sample(), Draining: m.draining.Load()}
+}
+
+// PlacementMembers implements MemberSource from gossip.
+func (m *Member) PlacementMembers() []placement.Member {
+	var out []placement.Member
+	for _, g := range m.Members() {
+		if g.Status != gossip.StatusAlive && g.Status != gossip.StatusSuspect {
+			continue
+		}
+		out = append(out, placement.Member{
+			ID: g.ID, Name: g.Meta.Name, Pool: g.Meta.Pool, Draining: g.Load.Draining,
+			Load: placement.Load{Activations: g.Load.Activations, ActiveCalls: g.Load.ActiveCalls, CPU: g.Load.CPU},
+		})
+	}
+	return out
+}
+
+// LoadAt implements MemberSource.
+func (m *Member) LoadAt(id string) time.Time {
+	for _, g := range m.Members() {
+		if g.ID == id {
+			return g.LoadAt
+		}
+	}
+	return time.Time{}
+}
+
+// ClusterActivations asks every alive member's activator for its
+// activations of kind ("" for all).
+func (m *Member) ClusterActivations(ctx context.Context, kind string) ([]*clusterpb.ActivationList, error) {
+	m.lookup.mu.Lock()
+	topo := m.lookup.topo
+	m.lookup.mu.Unlock()
+	timeout := 2 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	futures := make([]*actor.Future, len(topo.ids))
+	for i, id := range topo.ids {
+		futures[i] = m.as.Root.RequestFuture(topo.activator(id), &clusterpb.ListActivations{Kind: kind}, timeout)
+	}
+	var out []*clusterpb.ActivationList
+	var errs []error
+	for i, f := range futures {
+		res, err := f.Result()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("member %s: %w", topo.ids[i], err))
+			continue
+		}
+		if l, ok := res.(*clusterpb.ActivationList); ok {
+			out = append(out, l)
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// Describe asks the identity's directory owner what it knows of it.
+func (m *Member) Describe(ctx context.Context, kind, identity string) (*clusterpb.DescribeReply, error) {
+	m.lookup.mu.Lock()
+	topo := m.lookup.topo
+	m.lookup.mu.Unlock()
+	if len(topo.ids) == 0 {
+		return nil, errors.New("cluster: no topology yet")
+	}
+	timeout := 2 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	res, err := m.as.Root.RequestFuture(topo.directory(topo.owner(kind, identity)), &clusterpb.Describe{Kind: kind, Identity: identity}, timeout).Result()
+	if err != nil {
+		return nil, err
+	}
+	rep, ok := res.(*clusterpb.DescribeReply)
+	if !ok {
+		return nil, fmt.Errorf("cluster: directory answered %T", res)
+	}
+	return rep, nil
+}
+
+// Leave tells the others this member is leaving (graceful).
+func (m *Member) Leave(timeout time.Duration) error {
+	if m.g == nil {
+		return nil
+	}
+	return m.g.Leave(timeout)
+}
+
+// Close stops gossip, the lookup's actors and remoting. Call it after the
+// actor system's activations have stopped.
+func (m *Member) Close() error {
+	var err error
+	m.closeOnce.Do(func() {
+		if m.runCancel != nil {
+			m.runCancel()
+			<-m.runDone
+		}
+		if m.g != nil {
+			err = m.g.Shutdown()
+		}
+		m.lookup.Shutdown()
+		if m.pc != nil {
+			m.pc.Gossip.Shutdown()
+			m.pc.Remote.Shutdown(true)
+		}
+	})
+	return err
+}

@@ -1,0 +1,49 @@
+package cluster
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	placements      *prometheus.CounterVec
+	handovers       prometheus.Counter
+	evictions       prometheus.Counter
+	dropped         prometheus.Counter
+	topologyChanges prometheus.Counter
+	members         *prometheus.GaugeVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		placements: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_cluster_placement_decisions_total",
+			Help: "Placement decisions made by this member's directory, by actor kind and strategy.",
+		}, []string{"kind", "strategy"}),
+		handovers: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "switchboard_cluster_directory_handovers_total",
+			Help: "Directory entries this member adopted from claims after a topology change.",
+		}),
+		evictions: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "switchboard_cluster_duplicate_evictions_total",
+			Help: "Duplicate activations found in claims and evicted.",
+		}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "switchboard_cluster_directory_dropped_total",
+			Help: "Directory entries dropped because their host left the topology.",
+		}),
+		topologyChanges: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "switchboard_cluster_topology_changes_total",
+			Help: "Topology views this member has seen.",
+		}),
+		members: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "switchboard_cluster_members",
+			Help: "Members this node knows of, by status (alive, suspect, dead, left, draining).",
+		}, []string{"status"}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.placements, m.handovers, m.evictions, m.dropped, m.topologyChanges, m.members} {
+			if err := reg.Register(c); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return m, nil
+}
