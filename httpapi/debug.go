@@ -111,11 +111,22 @@ func (s *server) describeActor(w http.ResponseWriter, r *http.Request) {
 		"id":         id,
 		"node":       s.cfg.Node,
 		"was_active": wasActive,
-		"placement":  map[string]string{"strategy": "local", "reason": "single node: every actor lives here"},
 		"state":      json.RawMessage(rep.Json),
 	}
 	if a := s.find(kind, id); a != nil {
 		body["activation"] = s.activationOut(a)
+	}
+	if s.cfg.Cluster == nil {
+		body["placement"] = map[string]string{"strategy": "local", "reason": "single node: every actor lives here"}
+	} else {
+		p, ok, err := s.cfg.Cluster.Placement(r.Context(), kind, id)
+		switch {
+		case err != nil:
+			body["placement_error"] = err.Error()
+		case ok:
+			body["placement"] = p
+			body["node"] = p.Node
+		}
 	}
 	writeJSON(w, http.StatusOK, body)
 }

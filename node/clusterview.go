@@ -23,7 +23,7 @@ func (v clusterView) Members() []httpapi.MemberView {
 		mv := httpapi.MemberView{
 			Name: g.Meta.Name, ID: g.ID, Pool: g.Meta.Pool, Status: st, Local: g.Local,
 			Addresses: map[string]string{"gossip": g.Addr, "actor": g.Meta.Actor, "http": g.Meta.HTTP, "sip": g.Meta.SIP, "dns": g.Meta.DNS},
-			Load:      httpapi.LoadView{Activations: g.Load.Activations, ActiveCalls: g.Load.ActiveCalls, CPU: g.Load.CPU, Draining: g.Load.Draining},
+			Load:      httpapi.LoadView{Activations: orEmpty(g.Load.Activations), ActiveCalls: g.Load.ActiveCalls, CPU: g.Load.CPU, Draining: g.Load.Draining},
 		}
 		for k, a := range mv.Addresses {
 			if a == "" {
@@ -103,4 +103,11 @@ func (v clusterView) Placement(ctx context.Context, kind, id string) (httpapi.Pl
 		}
 	}
 	return p, true, nil
+}
+
+func orEmpty(m map[string]int) map[string]int {
+	if m == nil {
+		return map[string]int{}
+	}
+	return m
 }
