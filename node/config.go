@@ -49,6 +49,9 @@ type Config struct {
 	GossipKey string
 	// GossipProfile is "lan" (default) or "local" (fast timers for tests).
 	GossipProfile string
+	// PlacementEpsilon is the bounded-load rendezvous slack: no node takes
+	// more than ceil((1+eps) * mean) activations of a kind. Default 0.25.
+	PlacementEpsilon float64
 	// Demo provisions account acme, group hq and devices alice and bob at
 	// start, and prints their credentials to Out.
 	Demo bool
@@ -69,17 +72,18 @@ func DefaultConfig() Config {
 		host = "switchboard"
 	}
 	return Config{
-		Name:            host,
-		HTTPAddr:        "127.0.0.1:8080",
-		DataDir:         "data",
-		Zone:            "sip.switchboard.test",
-		Pool:            "default",
-		GossipAddr:      "127.0.0.1:7946",
-		ActorAddr:       "127.0.0.1:8090",
-		IdleTimeout:     10 * time.Minute,
-		ShutdownTimeout: 15 * time.Second,
-		Logger:          slog.New(slog.DiscardHandler),
-		Out:             os.Stdout,
+		Name:             host,
+		HTTPAddr:         "127.0.0.1:8080",
+		DataDir:          "data",
+		Zone:             "sip.switchboard.test",
+		Pool:             "default",
+		GossipAddr:       "127.0.0.1:7946",
+		ActorAddr:        "127.0.0.1:8090",
+		PlacementEpsilon: 0.25,
+		IdleTimeout:      10 * time.Minute,
+		ShutdownTimeout:  15 * time.Second,
+		Logger:           slog.New(slog.DiscardHandler),
+		Out:              os.Stdout,
 	}
 }
 
@@ -115,6 +119,9 @@ func (c Config) Validate() error {
 		if _, _, err := net.SplitHostPort(a.v); err != nil {
 			return fmt.Errorf("node: %s %q is not host:port: %w", a.flag, a.v, err)
 		}
+	}
+	if c.PlacementEpsilon < 0 || c.PlacementEpsilon > 10 {
+		return fmt.Errorf("node: --placement-epsilon %v must be between 0 and 10; 0.25 is a good start", c.PlacementEpsilon)
 	}
 	if c.GossipKey != "" {
 		k, err := base64.StdEncoding.DecodeString(c.GossipKey)

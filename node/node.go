@@ -21,6 +21,7 @@ import (
 	"github.com/switchboard-pbx/switchboard/cluster"
 	"github.com/switchboard-pbx/switchboard/httpapi"
 	"github.com/switchboard-pbx/switchboard/persistence"
+	"github.com/switchboard-pbx/switchboard/placement"
 )
 
 // States reported by /healthz.
@@ -80,6 +81,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	ccfg := cluster.Config{
 		Name: cfg.Name, Pool: cfg.Pool, ActorAddr: cfg.ActorAddr, GossipAddr: cfg.GossipAddr, Join: cfg.Join,
 		GossipKey: key, HTTPAddr: ln.Addr().String(), Profile: cfg.GossipProfile, Logger: n.log, Registerer: n.registry,
+		Lookup: cluster.LookupConfig{Default: placement.NewBoundedLoad(cfg.PlacementEpsilon)},
 	}
 	n.actors, err = actors.New(actors.Config{
 		Store: n.store, Zone: cfg.Zone, Logger: n.log, Registerer: n.registry, IdleTimeout: cfg.IdleTimeout,

@@ -93,6 +93,7 @@ Every flag may be set in the environment as SWITCHBOARD_<FLAG>.`,
 	f.StringVar(&cfg.ActorAddr, "actor", cfg.ActorAddr, "actor remoting (protoactor) address")
 	f.StringVar(&cfg.GossipKey, "gossip-key", "", "base64 AES key (16, 24 or 32 bytes) that encrypts gossip")
 	f.StringVar(&cfg.GossipProfile, "gossip-profile", "lan", "gossip timers: lan, or local for fast failure detection on one host")
+	f.Float64Var(&cfg.PlacementEpsilon, "placement-epsilon", cfg.PlacementEpsilon, "bounded-load slack: no node takes more than ceil((1+eps)*mean) actors of a kind")
 	f.StringVar(&cfg.Zone, "zone", cfg.Zone, "DNS zone of account DNS names (<account>.<zone>)")
 	f.StringVar(&cfg.AdminToken, "admin-token", "", "bearer token required by /v1 and /debug (required off loopback)")
 	f.BoolVar(&cfg.Demo, "demo", false, "provision the demo account acme with devices alice and bob, and print their credentials")
