@@ -1,0 +1,120 @@
+package cluster
+
+import (
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/switchboard-pbx/switchboard/actors"
+	"github.com/switchboard-pbx/switchboard/cluster/clusterpb"
+	"github.com/switchboard-pbx/switchboard/placement"
+)
+
+// fakeMembers is a MemberSource with fixed members and no load reports.
+type fakeMembers []placement.Member
+
+func (f fakeMembers) PlacementMembers() []placement.Member { return f }
+func (fakeMembers) LoadAt(string) time.Time               { return time.Time{} }
+
+// directoryUnderTest runs one directory actor in a plain actor system. The
+// topology has this member (its address is the local system's) and a peer
+// at an address nobody serves.
+func directoryUnderTest(t *testing.T) (*actor.ActorSystem, *actor.PID, topology, string) {
+	t.Helper()
+	as := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) }))
+	t.Cleanup(as.Shutdown)
+	const peer = "peer-id"
+	members := fakeMembers{{ID: as.ID, Name: "self"}, {ID: peer, Name: "peer"}}
+	m, err := newMetrics(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spawn := func(*actors.Activation) (*actor.PID, error) { t.Error("nothing should be spawned"); return nil, nil }
+	l := newLookup(as, spawn, time.Now, LookupConfig{HandoverTimeout: time.Hour}, members, slog.New(slog.DiscardHandler), m)
+	dir := as.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return newDirectory(l) }))
+	t.Cleanup(func() { _ = as.Root.StopFuture(dir).Wait() })
+	topo := newTopology(map[string]string{as.ID: as.Address(), peer: "peer.invalid:1"})
+	as.Root.Send(dir, topologyChanged{topo: topo})
+	return as, dir, topo, peer
+}
+
+// ownedIdentity returns an account identity whose directory owner is self.
+func ownedIdentity(t *testing.T, topo topology, self string) string {
+	t.Helper()
+	for i := range 1000 {
+		id := "acct" + string(rune('a'+i%26)) + string(rune('a'+i/26%26))
+		if topo.owner(actors.KindAccount, id) == self {
+			return id
+		}
+	}
+	t.Fatal("no identity owned by self")
+	return ""
+}
+
+// After a topology change, a lookup of an identity the new owner does not
+// know waits for every member's claims, and is answered with the claimed
+// live activation instead of starting a second one.
+func TestDirectory_HandoverParksLookupsUntilEveryMemberClaimed(t *testing.T) {
+	as, dir, topo, peer := directoryUnderTest(t)
+	id := ownedIdentity(t, topo, as.ID)
+	f := as.Root.RequestFuture(dir, &clusterpb.Lookup{Kind: actors.KindAccount, Identity: id, Topology: topo.hash}, 5*time.Second)
+
+	// The peer hosts the identity and says so; then this member reports.
+	live := &clusterpb.Ref{Address: "peer.invalid:1", Id: "account/" + id + "$1"}
+	as.Root.Send(dir, &clusterpb.Claims{Topology: topo.hash, From: peer, Claims: []*clusterpb.Claim{
+		{Kind: actors.KindAccount, Identity: id, Pid: live},
+	}})
+	as.Root.Send(dir, &clusterpb.Claims{Topology: topo.hash, From: as.ID})
+
+	res, err := f.Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := res.(*clusterpb.LookupReply)
+	if rep.Pid.GetId() != live.Id || rep.Pid.GetAddress() != live.Address {
+		t.Fatalf("lookup answered %+v, want the claimed activation %+v", rep, live)
+	}
+	d, err := as.Root.RequestFuture(dir, &clusterpb.Describe{Kind: actors.KindAccount, Identity: id}, time.Second).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dr := d.(*clusterpb.DescribeReply); !dr.Found || !dr.Placement.GetAdopted() || dr.State != "active" {
+		t.Fatalf("describe after handover: %+v", dr)
+	}
+}
+
+// A lookup made in another topology view is refused, not placed.
+func TestDirectory_RefusesLookupsFromAnotherView(t *testing.T) {
+	as, dir, topo, _ := directoryUnderTest(t)
+	id := ownedIdentity(t, topo, as.ID)
+	res, err := as.Root.RequestFuture(dir, &clusterpb.Lookup{Kind: actors.KindAccount, Identity: id, Topology: topo.hash + 1}, time.Second).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep := res.(*clusterpb.LookupReply); !rep.NotOwner {
+		t.Fatalf("lookup from another view: %+v", rep)
+	}
+}
+
+// Claims of a view the directory has not reached yet are kept and applied
+// when it does.
+func TestDirectory_EarlyClaimsAreKept(t *testing.T) {
+	as, dir, _, peer := directoryUnderTest(t)
+	// A second view, with a third member the directory has not heard of.
+	next := newTopology(map[string]string{as.ID: as.Address(), peer: "peer.invalid:1", "third": "third.invalid:1"})
+	id := ownedIdentity(t, next, as.ID)
+	live := &clusterpb.Ref{Address: "third.invalid:1", Id: "account/" + id + "$7"}
+	as.Root.Send(dir, &clusterpb.Claims{Topology: next.hash, From: "third", Claims: []*clusterpb.Claim{{Kind: actors.KindAccount, Identity: id, Pid: live}}})
+	as.Root.Send(dir, &clusterpb.Claims{Topology: next.hash, From: peer})
+	as.Root.Send(dir, topologyChanged{topo: next})
+	as.Root.Send(dir, &clusterpb.Claims{Topology: next.hash, From: as.ID})
+	res, err := as.Root.RequestFuture(dir, &clusterpb.Lookup{Kind: actors.KindAccount, Identity: id, Topology: next.hash}, 5*time.Second).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep := res.(*clusterpb.LookupReply); rep.Pid.GetId() != live.Id {
+		t.Fatalf("lookup answered %+v, want the early claim %+v", rep, live)
+	}
+}
