@@ -16,7 +16,7 @@ import (
 type fakeMembers []placement.Member
 
 func (f fakeMembers) PlacementMembers() []placement.Member { return f }
-func (fakeMembers) LoadAt(string) time.Time               { return time.Time{} }
+func (fakeMembers) LoadAt(string) time.Time                { return time.Time{} }
 
 // directoryUnderTest runs one directory actor in a plain actor system. The
 // topology has this member (its address is the local system's) and a peer
