@@ -50,14 +50,17 @@
 //
 // # Load reports
 //
-// Each report carries the sender's ID, an epoch (its start time) and a
-// sequence number; a receiver keeps a report only when it is newer than the
-// one it holds, and passes newer ones on (a named broadcast: a sender's newer
-// report replaces its older one in every transmit queue). Push-pull
-// exchanges whole load tables, which also heals lost packets. A report must
-// fit a gossip packet (about 1 KB: a few dozen actor kinds); a larger one
-// spreads by push-pull only, with a warning. Bandwidth grows with the square
-// of the cluster size; it suits tens of nodes, not thousands.
+// Each report carries the sender's ID and gossip address, an epoch (its
+// start time) and a sequence number; a receiver keeps a report only when it
+// is newer than the one it holds, and passes newer ones on (a named
+// broadcast: a sender's newer report replaces its older one in every
+// transmit queue). Push-pull exchanges whole load tables, which also heals
+// lost packets. A report from a node that memberlist has not announced
+// (two nodes that joined through one seed at once may miss each other until
+// the next push-pull, 15-30s) starts a push-pull with its sender. A report
+// must fit a gossip packet (about 1 KB: a few dozen actor kinds); a larger
+// one spreads by push-pull only, with a warning. Bandwidth grows with the
+// square of the cluster size; it suits tens of nodes, not thousands.
 //
 // # Wire formats
 //

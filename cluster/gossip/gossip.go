@@ -263,7 +263,7 @@ func (g *Gossip) recordLocal(l Load, leaving bool) loadReport {
 	now := g.cfg.Clock.Now()
 	g.mu.Lock()
 	g.seq++
-	r := loadReport{ID: g.cfg.ID, Epoch: g.epoch, Seq: g.seq, Load: l, Leaving: leaving}
+	r := loadReport{ID: g.cfg.ID, Addr: g.addr, Epoch: g.epoch, Seq: g.seq, Load: l, Leaving: leaving}
 	changed := g.tbl.setLocal(r, now)
 	g.mu.Unlock()
 	if changed {
@@ -326,14 +326,25 @@ func (g *Gossip) observe(ev nodeEvent) {
 	}
 }
 
-// sweep ages the table: suspicion, retention.
+// sweep ages the table (suspicion, retention) and syncs with strangers:
+// nodes that send load reports but that memberlist has not announced. That
+// happens when two nodes join through the same seed at once: the seed's
+// push-pull answers predate each other, and its alive broadcast (a few
+// transmissions to random nodes) may miss one of them until the next
+// push-pull.
 func (g *Gossip) sweep() {
 	now := g.cfg.Clock.Now()
 	g.mu.Lock()
 	changed := g.tbl.tick(now)
+	strangers := g.tbl.strangers(now, 3*g.cfg.LoadInterval, 5*g.cfg.LoadInterval)
 	g.mu.Unlock()
 	if changed {
 		g.signal()
+	}
+	if len(strangers) > 0 && !g.left.Load() && !g.isClosed() {
+		n, err := g.ml.Join(strangers)
+		g.log.Debug("synced with nodes memberlist had not announced", slog.Any("addrs", strangers),
+			slog.Int("answered", n), slog.Any("error", err))
 	}
 }
 

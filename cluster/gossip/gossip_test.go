@@ -58,7 +58,7 @@ func startNode(t *testing.T, name string, mod func(*Config)) *testNode {
 		n.members = len(n.Members()) // OnChange may call back (no lock of ours held)
 		n.inChange.Store(false)
 	}
-	cfg.Logger = testLogger()
+	cfg.Logger = testLogger().With("node", cfg.ID)
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -357,6 +357,28 @@ func TestCluster_LeaveIsSeenAsLeft(t *testing.T) {
 	}
 	if s := statusOf(a, b.LocalID()); s != StatusLeft {
 		t.Errorf("after b's shutdown a sees it %s", s)
+	}
+}
+
+// memberlist may leave a member unaware of another until its next
+// push-pull (15-30s), e.g. when both joined through the same seed at once.
+// The other's load reports arrive all the same; one from a node memberlist
+// has not announced starts a state sync with its sender.
+func TestCluster_ReportFromUnannouncedNodeTriggersSync(t *testing.T) {
+	t.Parallel()
+	a := startNode(t, "a", nil)
+	b := startNode(t, "b", joinTo(a))
+	c := startNode(t, "c", nil) // a cluster of its own
+	for _, n := range []*testNode{a, b} {
+		eventually(t, 5*time.Second, n.LocalID()+" sees 2 alive", func() error { return allAlive(n, 2) })
+	}
+	if _, err := member(b, c.LocalID()); err == nil {
+		t.Fatal("test setup: b knows c")
+	}
+	// c's report reaches b as if relayed by gossip.
+	b.receive(encodeLoadReport(loadReport{ID: c.LocalID(), Addr: c.Addr(), Epoch: 1, Seq: 1}), false)
+	for _, n := range []*testNode{a, b, c} {
+		eventually(t, 3*time.Second, n.LocalID()+" sees 3 alive", func() error { return allAlive(n, 3) })
 	}
 }
 

@@ -40,6 +40,7 @@ const maxMessageSize = 1 << 20
 // the one it holds, whatever order gossip delivers them in.
 type loadReport struct {
 	ID    string // sender's memberlist node name
+	Addr  string // sender's gossip host:port, to sync with a sender memberlist has not announced
 	Epoch uint64 // sender's start time in Unix nanoseconds: orders reports across a restart that reused the ID
 	Seq   uint64 // sender's report counter within the epoch, from 1
 	Load  Load
@@ -67,6 +68,7 @@ const (
 	reportFieldDraining    protowire.Number = 6
 	reportFieldActivation  protowire.Number = 7 // repeated, embedded
 	reportFieldLeaving     protowire.Number = 8
+	reportFieldAddr        protowire.Number = 9
 
 	activationFieldKind  protowire.Number = 1
 	activationFieldCount protowire.Number = 2 // zigzag
@@ -161,6 +163,10 @@ func appendReport(b []byte, r loadReport) []byte {
 		b = protowire.AppendTag(b, reportFieldLeaving, protowire.VarintType)
 		b = protowire.AppendVarint(b, 1)
 	}
+	if r.Addr != "" {
+		b = protowire.AppendTag(b, reportFieldAddr, protowire.BytesType)
+		b = protowire.AppendString(b, r.Addr)
+	}
 	for _, kind := range sortedKeys(r.Load.Activations) {
 		var e []byte
 		e = protowire.AppendTag(e, activationFieldKind, protowire.BytesType)
@@ -196,11 +202,16 @@ func consumeReport(b []byte) (loadReport, error) {
 				return loadReport{}, fmt.Errorf("%w: load report field %d: %v", ErrMalformed, num, protowire.ParseError(n))
 			}
 			b = b[n:]
-			if num == reportFieldID {
+			switch num {
+			case reportFieldID, reportFieldAddr:
 				if !utf8.Valid(v) {
-					return loadReport{}, fmt.Errorf("%w: load report id is not UTF-8", ErrMalformed)
+					return loadReport{}, fmt.Errorf("%w: load report field %d is not UTF-8", ErrMalformed, num)
 				}
-				r.ID = string(v)
+				if num == reportFieldID {
+					r.ID = string(v)
+				} else {
+					r.Addr = string(v)
+				}
 				continue
 			}
 			kind, count, err := consumeActivation(v)
@@ -251,7 +262,7 @@ func consumeReport(b []byte) (loadReport, error) {
 // reportFieldType is the wire type of a known loadReport field.
 func reportFieldType(num protowire.Number) (protowire.Type, bool) {
 	switch num {
-	case reportFieldID, reportFieldActivation:
+	case reportFieldID, reportFieldAddr, reportFieldActivation:
 		return protowire.BytesType, true
 	case reportFieldEpoch, reportFieldSeq, reportFieldActiveCalls, reportFieldDraining, reportFieldLeaving:
 		return protowire.VarintType, true

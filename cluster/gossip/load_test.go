@@ -20,6 +20,7 @@ func TestLoadReport_RoundTrip(t *testing.T) {
 			ActiveCalls: 12, CPU: 0.75, Draining: true,
 		}}},
 		{"leaving", loadReport{ID: "n4", Epoch: 2, Seq: 3, Leaving: true}},
+		{"with gossip address", loadReport{ID: "n5", Addr: "127.0.0.1:7946", Epoch: 2, Seq: 3}},
 		{"negative figures survive", loadReport{ID: "n3", Seq: 1, Load: Load{ActiveCalls: -1, Activations: map[string]int{"x": -2}}}},
 	}
 	for _, tt := range tests {

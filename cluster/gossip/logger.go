@@ -22,7 +22,7 @@ var logLevels = []struct {
 	level  slog.Level
 	drop   bool
 }{
-	{[]byte("[DEBUG] "), slog.LevelDebug, false},
+	{[]byte("[DEBUG] "), slog.LevelDebug, true},
 	{[]byte("[INFO] "), slog.LevelInfo, false},
 	{[]byte("[WARN] "), slog.LevelWarn, false},
 	{[]byte("[ERR] "), slog.LevelError, false},

@@ -70,6 +70,7 @@ type entry struct {
 	report    loadReport
 	hasReport bool
 	loadAt    time.Time
+	syncAt    time.Time // last state sync started with it while unlisted
 }
 
 func newTable(self string, suspectAfter, retention time.Duration) *table {
@@ -142,6 +143,26 @@ func (t *table) setLocalMeta(m Meta) (changed bool) {
 	changed = e.meta != m
 	e.meta = m
 	return changed
+}
+
+// strangers returns the gossip addresses of nodes whose load reports
+// arrive (one within window) although memberlist has not announced them,
+// each at most once per retry. memberlist would learn of them at its next
+// push-pull (15-30s); a push-pull with them now closes the gap.
+func (t *table) strangers(now time.Time, window, retry time.Duration) []string {
+	var addrs []string
+	for _, e := range t.entries {
+		if e.listed || !e.hasReport || e.report.Addr == "" || now.Sub(e.loadAt) > window {
+			continue
+		}
+		if !e.syncAt.IsZero() && now.Sub(e.syncAt) < retry {
+			continue
+		}
+		e.syncAt = now
+		addrs = append(addrs, e.report.Addr)
+	}
+	slices.Sort(addrs)
+	return addrs
 }
 
 // tick recomputes suspicion and forgets dead and left members older than

@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -194,5 +195,39 @@ func TestTable_MembersShareNothing(t *testing.T) {
 	tbl.members()[0].Load.Activations["call"] = 99
 	if got := tbl.local().Load.Activations["call"]; got != 1 {
 		t.Fatalf("table changed through a returned Member: %d", got)
+	}
+}
+
+// A node whose reports arrive but that memberlist has not announced is
+// synced with, once per retry, while its reports are fresh.
+func TestTable_StrangersAreSyncedWithOncePerRetry(t *testing.T) {
+	const window, retry = 3 * time.Second, 5 * time.Second
+	tbl := newTable("self", 0, time.Hour)
+	tbl.observe(nodeEvent{ID: "known", State: StatusAlive}, t0)
+	tbl.applyReport(loadReport{ID: "known", Addr: "127.0.0.1:1", Seq: 1}, t0)
+	tbl.applyReport(loadReport{ID: "stranger", Addr: "127.0.0.1:2", Seq: 1}, t0)
+	tbl.applyReport(loadReport{ID: "no-addr", Seq: 1}, t0)
+
+	steps := []struct {
+		at   time.Duration
+		want []string
+	}{
+		{0, []string{"127.0.0.1:2"}},
+		{time.Second, nil},     // tried within retry
+		{5 * time.Second, nil}, // report older than window
+	}
+	for _, st := range steps {
+		if got := tbl.strangers(t0.Add(st.at), window, retry); !slices.Equal(got, st.want) {
+			t.Fatalf("at +%v: strangers = %v, want %v", st.at, got, st.want)
+		}
+	}
+	tbl.applyReport(loadReport{ID: "stranger", Addr: "127.0.0.1:2", Seq: 2}, t0.Add(6*time.Second))
+	if got := tbl.strangers(t0.Add(6*time.Second), window, retry); !slices.Equal(got, []string{"127.0.0.1:2"}) {
+		t.Fatalf("fresh report after retry: %v", got)
+	}
+	tbl.observe(nodeEvent{ID: "stranger", State: StatusAlive}, t0.Add(7*time.Second))
+	tbl.applyReport(loadReport{ID: "stranger", Addr: "127.0.0.1:2", Seq: 3}, t0.Add(20*time.Second))
+	if got := tbl.strangers(t0.Add(20*time.Second), window, retry); got != nil {
+		t.Fatalf("announced node still a stranger: %v", got)
 	}
 }
