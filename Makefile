@@ -8,7 +8,7 @@ VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 PROTOC_GEN_GO_VERSION := v1.36.12
 
-.PHONY: all build run test bench proto lint clean
+.PHONY: all build run test bench sim proto lint clean
 
 all: build
 
@@ -29,6 +29,13 @@ test:
 # Benchmarks report ratios against baselines run beside them.
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2000x ./persistence/ ./actors/
+
+# A seeded placement simulation: make sim [SCENARIO=steady] [SEED=1]
+# replays exactly the run that printed that seed.
+SCENARIO ?= steady
+SEED     ?= 1
+sim: build
+	./$(BIN) sim --scenario simulations/scenarios/$(SCENARIO).json --seed $(SEED) --out out/sim/$(SCENARIO)-$(SEED)
 
 # Regenerates the committed protobuf code (needs protoc; CI never does).
 proto:

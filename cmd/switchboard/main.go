@@ -1,6 +1,7 @@
 // Command switchboard runs a Switchboard node and its tools.
 //
 //	switchboard node [flags]   run a node
+//	switchboard sim [flags]    run a placement simulation
 //	switchboard version        print the version
 //
 // Every flag of a subcommand can also be set through the environment as
@@ -44,7 +45,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newNodeCommand(stdout, stderr), &cobra.Command{
+	root.AddCommand(newNodeCommand(stdout, stderr), newSimCommand(stdout, stderr), &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
 		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), version) },

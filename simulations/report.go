@@ -1,0 +1,228 @@
+package simulations
+
+import (
+	"encoding/json"
+	"fmt"
+	"image/color"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+)
+
+// Report is report.json: ours' measures at the top level, each baseline's
+// under baselines.<name>. Dashboards and scripts read these names.
+type Report struct {
+	Scenario         string  `json:"scenario"`
+	Seed             uint64  `json:"seed"`
+	Nodes            int     `json:"nodes"`
+	Groups           int     `json:"groups"`
+	Devices          int     `json:"devices"`
+	CallsPerSecond   float64 `json:"calls_per_second"`
+	StalenessSeconds float64 `json:"staleness_seconds"`
+	Strategy         string  `json:"strategy"`
+	Measures
+	Baselines map[string]Measures `json:"baselines"`
+}
+
+// Report returns the JSON report of r.
+func (r *Result) Report() Report {
+	nodes := 0
+	for _, p := range r.Scenario.Pools {
+		nodes += p.Nodes
+	}
+	rep := Report{
+		Scenario: r.Scenario.Name, Seed: r.Seed, Nodes: nodes, Groups: r.Scenario.Groups, Devices: r.Devices,
+		CallsPerSecond: round4(r.Rate), StalenessSeconds: r.Scenario.StalenessSeconds,
+		Strategy: fmt.Sprintf("tier 1 ChoosePool; tier 2 PowerOfTwo with overflow on %gs-stale load plus optimistic increments; device groups by BoundedLoad(eps %g)",
+			r.Scenario.StalenessSeconds, r.Scenario.ActivationEpsilon),
+		Baselines: map[string]Measures{},
+	}
+	for _, m := range r.Modes {
+		if m.Name == Ours {
+			rep.Measures = m.Measures
+		} else {
+			rep.Baselines[m.Name] = m.Measures
+		}
+	}
+	return rep
+}
+
+// JSON is report.json's bytes: the same seed gives the same bytes.
+func (r *Result) JSON() ([]byte, error) {
+	b, err := json.MarshalIndent(r.Report(), "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// Files written by Write.
+const (
+	FileJSON     = "report.json"
+	FileMarkdown = "report.md"
+)
+
+// Write writes report.json, report.md and the PNG plots into dir, creating
+// it, and returns the paths written.
+func (r *Result) Write(dir string) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("simulations: create output folder: %w", err)
+	}
+	b, err := r.JSON()
+	if err != nil {
+		return nil, err
+	}
+	var paths []string
+	write := func(name string, data []byte) error {
+		p := filepath.Join(dir, name)
+		paths = append(paths, p)
+		return os.WriteFile(p, data, 0o644)
+	}
+	if err := write(FileJSON, b); err != nil {
+		return nil, err
+	}
+	plots, err := r.plots(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := write(FileMarkdown, []byte(r.Markdown(plots))); err != nil {
+		return nil, err
+	}
+	return append(paths, plots...), nil
+}
+
+// Markdown is report.md: the measures of ours beside each baseline, and the
+// plots (file paths relative to the report).
+func (r *Result) Markdown(plots []string) string {
+	rep := r.Report()
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Simulation: %s (seed %d)\n\n", rep.Scenario, rep.Seed)
+	if r.Scenario.Description != "" {
+		fmt.Fprintf(&b, "%s\n\n", r.Scenario.Description)
+	}
+	fmt.Fprintf(&b, "%d nodes in %d pools, %d device groups (%d devices, Zipf sizes), %d calls at %.1f/s, mean hold %gs, load figures %gs stale.\n\n",
+		rep.Nodes, len(r.Scenario.Pools), rep.Groups, rep.Devices, rep.CallsTotal, rep.CallsPerSecond,
+		r.Scenario.MeanHoldSeconds, rep.StalenessSeconds)
+	fmt.Fprintf(&b, "Ours: %s.\n\n", rep.Strategy)
+	b.WriteString("| measure | target | ours |")
+	for _, name := range Baselines {
+		fmt.Fprintf(&b, " %s |", name)
+	}
+	b.WriteString("\n|---|---|---|")
+	for range Baselines {
+		b.WriteString("---|")
+	}
+	b.WriteString("\n")
+	rows := []struct {
+		name, target string
+		get          func(Measures) string
+	}{
+		{"max/mean activations per node", "<= 1.03", func(m Measures) string { return fmt.Sprintf("%.4f", m.MaxMeanActivations) }},
+		{"mean activations per node", ">= 1000", func(m Measures) string { return fmt.Sprintf("%.0f", m.MeanActivationsPerNode) }},
+		{"max/mean active calls in a pool (time average)", "<= 1.10", func(m Measures) string { return fmt.Sprintf("%.4f", m.MaxMeanCalls) }},
+		{"max/mean active calls, peak sample", "", func(m Measures) string { return fmt.Sprintf("%.4f", m.MaxMeanCallsPeak) }},
+		{"moved on join / (m/(n+1))", "<= 1.2", func(m Measures) string { return fmt.Sprintf("%.4f (%d)", m.MovedOnJoinRatio, m.MovedOnJoin) }},
+		{"rejected with headroom", "0", func(m Measures) string { return fmt.Sprint(m.RejectedWithHeadroom) }},
+		{"rejected", "", func(m Measures) string { return fmt.Sprint(m.Rejected) }},
+		{"overflowed", "", func(m Measures) string { return fmt.Sprint(m.Overflowed) }},
+		{"refused by a full node (stale figures)", "", func(m Measures) string { return fmt.Sprint(m.Refused) }},
+		{"dropped with a crashed node", "", func(m Measures) string { return fmt.Sprint(m.Dropped) }},
+		{"group pool changes", "", func(m Measures) string { return fmt.Sprint(m.GroupPoolChanges) }},
+		{"calls", "", func(m Measures) string { return fmt.Sprint(m.CallsTotal) }},
+	}
+	for _, row := range rows {
+		fmt.Fprintf(&b, "| %s | %s | %s |", row.name, row.target, row.get(rep.Measures))
+		for _, name := range Baselines {
+			fmt.Fprintf(&b, " %s |", row.get(rep.Baselines[name]))
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("\nThe same workload (seed) drives every column. Baselines place device-group actors and calls with\n" +
+		"one strategy over the group's pool, without overflow; a full node refuses the call.\n\n")
+	for _, p := range plots {
+		name := filepath.Base(p)
+		fmt.Fprintf(&b, "![%s](%s)\n\n", strings.TrimSuffix(name, ".png"), name)
+	}
+	fmt.Fprintf(&b, "Replay: `switchboard sim --scenario FILE --seed %d --out DIR`\n", rep.Seed)
+	return b.String()
+}
+
+// plots writes the PNGs and returns their paths.
+func (r *Result) plots(dir string) ([]string, error) {
+	var paths []string
+	save := func(p *plot.Plot, name string) error {
+		path := filepath.Join(dir, name)
+		if err := p.Save(10*vg.Inch, 5*vg.Inch, path); err != nil {
+			return fmt.Errorf("simulations: plot %s: %w", name, err)
+		}
+		paths = append(paths, path)
+		return nil
+	}
+	for _, m := range r.Modes {
+		p := plot.New()
+		p.Title.Text = fmt.Sprintf("%s: active calls per node (%s, seed %d)", m.Name, r.Scenario.Name, r.Seed)
+		p.X.Label.Text, p.Y.Label.Text = "virtual seconds", "active calls"
+		for i, ys := range m.Series.NodeCalls {
+			l, err := plotter.NewLine(xys(m.Series.Times, ys))
+			if err != nil {
+				return nil, err
+			}
+			l.Color = plotutil.Color(i)
+			l.Width = vg.Points(0.6)
+			p.Add(l)
+		}
+		if err := save(p, "calls-per-node-"+m.Name+".png"); err != nil {
+			return nil, err
+		}
+	}
+	for _, spec := range []struct {
+		file, title, y string
+		get            func(Series) []float64
+	}{
+		{"max-mean-calls.png", "worst pool's max/mean active calls", "max/mean", func(s Series) []float64 { return s.MaxMeanCalls }},
+		{"rejected-calls.png", "rejected calls (cumulative)", "calls", func(s Series) []float64 { return s.Rejected }},
+	} {
+		p := plot.New()
+		p.Title.Text = fmt.Sprintf("%s (%s, seed %d)", spec.title, r.Scenario.Name, r.Seed)
+		p.X.Label.Text, p.Y.Label.Text = "virtual seconds", spec.y
+		p.Legend.Top = true
+		for i, m := range r.Modes {
+			l, err := plotter.NewLine(xys(m.Series.Times, spec.get(m.Series)))
+			if err != nil {
+				return nil, err
+			}
+			l.Color = plotutil.Color(i)
+			l.Dashes = plotutil.Dashes(i)
+			l.Width = vg.Points(1.2)
+			if m.Name == Ours {
+				l.Color, l.Width = color.RGBA{R: 200, A: 255}, vg.Points(2)
+			}
+			p.Add(l)
+			p.Legend.Add(m.Name, l)
+		}
+		if err := save(p, spec.file); err != nil {
+			return nil, err
+		}
+	}
+	return paths, nil
+}
+
+// xys pairs times and values, skipping NaN (dead node, unsampled).
+func xys(ts, vs []float64) plotter.XYs {
+	out := make(plotter.XYs, 0, len(ts))
+	for i, t := range ts {
+		if i < len(vs) && !math.IsNaN(vs[i]) {
+			out = append(out, plotter.XY{X: t, Y: vs[i]})
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, plotter.XY{})
+	}
+	return out
+}

@@ -1,0 +1,944 @@
+package simulations
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"sort"
+	"strconv"
+	"sync"
+
+	"github.com/switchboard-pbx/switchboard/placement"
+)
+
+// Ours names our placement in results: tier 1 ChoosePool, tier 2
+// PowerOfTwo with overflow (PlaceCall), device-group actors by BoundedLoad.
+const Ours = "ours"
+
+// Baselines are the strategies every run compares against, on the same
+// workload: each places both device-group actors and calls (over the
+// group's pool, no overflow); a node at capacity refuses the call.
+var Baselines = []string{placement.NameRandom, placement.NameRendezvous, placement.NameLeastLoaded}
+
+// kindGroup is the device-group actor kind (actors.KindDeviceGroup; not
+// imported, so the simulator needs no actor runtime).
+const kindGroup = "devicegroup"
+
+// ErrInvariant is wrapped by Run's error when a run breaks an invariant.
+var ErrInvariant = errors.New("simulations: invariant broken")
+
+// Config is how to run a scenario.
+type Config struct {
+	Seed uint64
+	// Progress, if not nil, is told how many calls were simulated since its
+	// last call. It is called from several goroutines.
+	Progress func(calls int)
+	// Parallel is how many modes (ours and the baselines) run at once;
+	// 0 means GOMAXPROCS. Results do not depend on it.
+	Parallel int
+}
+
+// Result is a run of one scenario with one seed, ours and every baseline.
+type Result struct {
+	Scenario Scenario
+	Seed     uint64
+	Rate     float64 // call arrivals per second, before flash crowds
+	Devices  int
+	Modes    []ModeResult // Ours first, then Baselines in order
+}
+
+// ModeResult is one placement's measures and time series.
+type ModeResult struct {
+	Name     string
+	Measures Measures
+	Series   Series
+}
+
+// Measures are the figures issue 4 asks for; see the json names.
+type Measures struct {
+	// MaxMeanActivations is, at the end of the run, the largest over pools
+	// of (most device-group actors on a node) / (mean per node), over the
+	// alive, not draining nodes.
+	MaxMeanActivations     float64 `json:"max_mean_activations"`
+	MeanActivationsPerNode float64 `json:"mean_activations_per_node"`
+	// MaxMeanCalls is the time average, over the samples taken once per
+	// gossip interval after the warm-up, of the worst pool's (most active
+	// calls on a node) / (mean per node); pools under 10% utilization are
+	// not sampled. MaxMeanCallsPeak is its largest sample.
+	MaxMeanCalls     float64 `json:"max_mean_calls"`
+	MaxMeanCallsPeak float64 `json:"max_mean_calls_peak"`
+	// MovedOnJoin counts device-group actors moved because a node joined;
+	// MovedOnJoinRatio is MovedOnJoin / sum over joins of m/(n+1), m the
+	// pool's actors and n its nodes before the join; 0 without joins.
+	MovedOnJoin      int     `json:"moved_on_join"`
+	MovedOnJoinRatio float64 `json:"moved_on_join_ratio"`
+	// RejectedWithHeadroom counts calls rejected while some alive, not
+	// draining node of the group's pool or of its overflow pool had fewer
+	// active calls than its capacity.
+	RejectedWithHeadroom int `json:"rejected_with_headroom"`
+	Rejected             int `json:"rejected"`
+	Overflowed           int `json:"overflowed"`
+	Refused              int `json:"refused"` // chosen node was full on arrival (stale figures)
+	Dropped              int `json:"dropped"` // active calls lost with a crashed node
+	CallsTotal           int `json:"calls_total"`
+	// GroupPoolChanges counts groups that changed pool, with the reasons
+	// ChoosePool gave; GroupsUnplaced groups found no pool at some point.
+	GroupPoolChanges int `json:"group_pool_changes"`
+	GroupsUnplaced   int `json:"groups_unplaced"`
+}
+
+// Series are samples over virtual time, for the plots.
+type Series struct {
+	Times        []float64   // seconds
+	NodeNames    []string    // every node that ever existed
+	NodeCalls    [][]float64 // [node][sample] active calls; NaN when dead
+	MaxMeanCalls []float64   // worst pool's max/mean active calls; NaN when unsampled
+	Rejected     []float64   // cumulative rejected calls
+}
+
+// Run simulates sc with cfg.Seed for ours and every baseline. The same seed
+// gives the same Result, whatever cfg.Parallel. An invariant broken by ours
+// is an error that wraps ErrInvariant and names the seed.
+func Run(ctx context.Context, sc Scenario, cfg Config) (*Result, error) {
+	if err := sc.Validate(); err != nil {
+		return nil, err
+	}
+	sc = sc.WithDefaults()
+	modes := append([]string{Ours}, Baselines...)
+	res := &Result{Scenario: sc, Seed: cfg.Seed, Modes: make([]ModeResult, len(modes))}
+	errs := make([]error, len(modes))
+	par := cfg.Parallel
+	if par <= 0 {
+		par = runtime.GOMAXPROCS(0)
+	}
+	sem := make(chan struct{}, par)
+	var wg sync.WaitGroup
+	for i, mode := range modes {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			s := newSim(sc, mode, cfg)
+			errs[i] = s.run(ctx)
+			res.Modes[i] = ModeResult{Name: mode, Measures: s.measures(), Series: s.series}
+			if i == 0 {
+				res.Rate, res.Devices = s.rate, s.devices
+			}
+		}()
+	}
+	wg.Wait()
+	return res, errors.Join(errs...)
+}
+
+type simNode struct {
+	id, name  string
+	pool      int
+	alive     bool
+	draining  bool
+	calls     int // true active calls
+	acts      int // true device-group actors
+	epoch     int32
+	scratch   map[string]int // Activations handed to strategies
+	everAlive bool
+}
+
+type simPool struct {
+	spec     placement.PoolSpec
+	overflow int   // index, -1 for none
+	nodes    []int // alive nodes, draining included, in join order
+	pinned   float64
+	members  []placement.Member // tier-1 view cache
+	cacheVer int
+}
+
+type group struct {
+	id      string
+	size    int
+	pinned  string
+	pool    int // -1: none
+	host    int // -1: none
+	erlangs float64
+}
+
+type callEnd struct {
+	at    float64
+	seq   uint64
+	node  int32
+	epoch int32
+}
+
+type endHeap []callEnd
+
+func (h endHeap) Len() int { return len(h) }
+func (h endHeap) Less(i, j int) bool {
+	if h[i].at != h[j].at {
+		return h[i].at < h[j].at
+	}
+	return h[i].seq < h[j].seq
+}
+func (h endHeap) Swap(i, j int)   { h[i], h[j] = h[j], h[i] }
+func (h *endHeap) Push(x any)     { *h = append(*h, x.(callEnd)) }
+func (h *endHeap) Pop() any       { o := *h; x := o[len(o)-1]; *h = o[:len(o)-1]; return x }
+func (h endHeap) top() *callEnd   { return &h[0] }
+func (h *endHeap) push(e callEnd) { heap.Push(h, e) }
+
+type sim struct {
+	sc   Scenario
+	mode string
+	cfg  Config
+	wl   *rand.Rand // workload: the same draws in every mode
+	rng  *rand.Rand // placement decisions
+
+	nodes   []*simNode
+	byID    map[string]int
+	alive   []string // alive node IDs, for directory owners
+	pools   []*simPool
+	poolIdx map[string]int
+	groups  []group
+	cum     []int // cumulative group sizes
+	devices int
+	rate    float64
+
+	committed []float64 // per pool: expected concurrent calls of its groups
+
+	lag       int
+	tick      int
+	viewVer   int
+	snapCalls [][]int     // [slot][node]
+	snapActs  [][]int     // [slot][node]
+	incCalls  [][][]int32 // [owner][slot][node]
+	incActs   [][][]int32
+	sumCalls  [][]int32 // [owner][node]: sum over slots
+	sumActs   [][]int32
+
+	now      float64
+	seq      uint64
+	ends     endHeap
+	flashes  []Event
+	joinExp  float64
+	m        Measures
+	ratioSum float64
+	ratioN   int
+	series   Series
+	every    int
+	invalid  error
+	bufA     []placement.Member
+	bufB     []placement.Member
+	actStrat placement.Strategy
+}
+
+func newSim(sc Scenario, mode string, cfg Config) *sim {
+	s := &sim{sc: sc, mode: mode, cfg: cfg, byID: map[string]int{}, poolIdx: map[string]int{},
+		wl:  rand.New(rand.NewPCG(cfg.Seed, 0x3017_10ad)),
+		rng: rand.New(rand.NewPCG(cfg.Seed, 0x91ace)),
+		lag: int(math.Round(sc.StalenessSeconds / sc.GossipIntervalSeconds)),
+	}
+	switch mode {
+	case Ours:
+		s.actStrat = placement.NewBoundedLoad(sc.ActivationEpsilon)
+	default:
+		s.actStrat, _ = placement.ByName(mode)
+	}
+	maxNodes := 0
+	for i, pc := range sc.Pools {
+		spec := placement.PoolSpec{Name: pc.Name, CallCapacityPerNode: pc.CallCapacityPerNode,
+			HighWater: pc.HighWater, Labels: pc.Labels, Overflow: pc.Overflow}.WithDefaults()
+		s.pools = append(s.pools, &simPool{spec: spec, overflow: -1, pinned: pc.PinnedShare, cacheVer: -1})
+		s.poolIdx[pc.Name] = i
+		maxNodes += pc.Nodes
+	}
+	for _, p := range s.pools {
+		if p.spec.Overflow != "" {
+			p.overflow = s.poolIdx[p.spec.Overflow]
+		}
+	}
+	for _, e := range sc.Events {
+		if e.Kind == EventJoin {
+			maxNodes++
+		}
+	}
+	slots := s.lag + 1
+	s.snapCalls, s.snapActs = make([][]int, slots), make([][]int, slots)
+	for i := range slots {
+		s.snapCalls[i], s.snapActs[i] = make([]int, maxNodes), make([]int, maxNodes)
+	}
+	s.incCalls, s.incActs = make([][][]int32, maxNodes), make([][][]int32, maxNodes)
+	s.sumCalls, s.sumActs = make([][]int32, maxNodes), make([][]int32, maxNodes)
+	for o := range maxNodes {
+		s.incCalls[o], s.incActs[o] = make([][]int32, slots), make([][]int32, slots)
+		for sl := range slots {
+			s.incCalls[o][sl], s.incActs[o][sl] = make([]int32, maxNodes), make([]int32, maxNodes)
+		}
+		s.sumCalls[o], s.sumActs[o] = make([]int32, maxNodes), make([]int32, maxNodes)
+	}
+	for i, pc := range sc.Pools {
+		for range pc.Nodes {
+			s.addNode(i)
+		}
+	}
+	s.committed = make([]float64, len(s.pools))
+
+	// Workload: group sizes, pins, and the arrival rate.
+	z := rand.NewZipf(s.wl, sc.ZipfS, 1, uint64(sc.MaxGroupSize-1))
+	s.groups = make([]group, sc.Groups)
+	s.cum = make([]int, sc.Groups)
+	for i := range s.groups {
+		g := &s.groups[i]
+		g.id = "acct-" + strconv.Itoa(i/8) + "/grp-" + strconv.Itoa(i%8)
+		g.size = 1 + int(z.Uint64())
+		g.pool, g.host = -1, -1
+		u := s.wl.Float64()
+		for _, p := range s.pools {
+			if u < p.pinned {
+				g.pinned = p.spec.Name
+				break
+			}
+			u -= p.pinned
+		}
+		s.devices += g.size
+		s.cum[i] = s.devices
+	}
+	capacity := 0
+	for _, p := range s.pools {
+		capacity += len(p.nodes) * p.spec.CallCapacityPerNode
+	}
+	s.rate = sc.Utilization * float64(capacity) / sc.MeanHoldSeconds
+	for i := range s.groups {
+		s.groups[i].erlangs = s.rate * sc.MeanHoldSeconds * float64(s.groups[i].size) / float64(s.devices)
+	}
+	estTicks := int((sc.WarmupSeconds+float64(sc.Calls)/max(s.rate, 1e-9))/sc.GossipIntervalSeconds) + 1
+	s.every = max(1, estTicks/600)
+	return s
+}
+
+func (s *sim) addNode(pool int) int {
+	i := len(s.nodes)
+	p := s.pools[pool]
+	name := p.spec.Name + "-" + strconv.Itoa(len(p.nodes)+s.countDead(pool))
+	n := &simNode{id: fmt.Sprintf("%s#%d", name, i), name: name, pool: pool, alive: true, everAlive: true,
+		scratch: map[string]int{}}
+	s.nodes = append(s.nodes, n)
+	s.byID[n.id] = i
+	s.alive = append(s.alive, n.id)
+	p.nodes = append(p.nodes, i)
+	s.series.NodeNames = append(s.series.NodeNames, name)
+	s.series.NodeCalls = append(s.series.NodeCalls, nanSlice(len(s.series.Times)))
+	s.viewVer++
+	return i
+}
+
+func (s *sim) countDead(pool int) int {
+	c := 0
+	for _, n := range s.nodes {
+		if n.pool == pool && !n.alive {
+			c++
+		}
+	}
+	return c
+}
+
+func nanSlice(n int) []float64 {
+	out := make([]float64, n)
+	for i := range out {
+		out[i] = math.NaN()
+	}
+	return out
+}
+
+func (s *sim) broken(format string, args ...any) {
+	if s.invalid == nil {
+		s.invalid = fmt.Errorf("%w: scenario %s, seed %d, %s at t=%.3fs: %s; replay with: switchboard sim --scenario FILE --seed %d --out DIR",
+			ErrInvariant, s.sc.Name, s.cfg.Seed, s.mode, s.now, fmt.Sprintf(format, args...), s.cfg.Seed)
+	}
+}
+
+// run is the event loop: call ends, gossip ticks, scenario events, group
+// registrations and call arrivals, in that order on equal times.
+func (s *sim) run(ctx context.Context) error {
+	sc := s.sc
+	warm := sc.WarmupSeconds
+	nextArrival := warm + s.wl.ExpFloat64()/s.rate
+	events := sc.Events
+	gi, arrivals, reported := 0, 0, 0
+	for arrivals < sc.Calls {
+		tickAt := float64(s.tick) * sc.GossipIntervalSeconds
+		regAt := math.Inf(1)
+		if gi < len(s.groups) {
+			regAt = warm * float64(gi) / float64(len(s.groups))
+		}
+		evAt := math.Inf(1)
+		if len(events) > 0 {
+			evAt = warm + events[0].AtSeconds
+		}
+		endAt := math.Inf(1)
+		if len(s.ends) > 0 {
+			endAt = s.ends.top().at
+		}
+		switch {
+		case endAt <= tickAt && endAt <= evAt && endAt <= regAt && endAt <= nextArrival:
+			e := heap.Pop(&s.ends).(callEnd)
+			s.now = e.at
+			if n := s.nodes[e.node]; n.epoch == e.epoch {
+				n.calls--
+			}
+		case tickAt <= evAt && tickAt <= regAt && tickAt <= nextArrival:
+			s.now = tickAt
+			s.onTick()
+		case evAt <= regAt && evAt <= nextArrival:
+			s.now = evAt
+			s.onEvent(events[0])
+			events = events[1:]
+		case regAt <= nextArrival:
+			s.now = regAt
+			s.activate(gi)
+			gi++
+		default:
+			s.now = nextArrival
+			s.onArrival(arrivals)
+			arrivals++
+			nextArrival = s.now + s.wl.ExpFloat64()/(s.rate*s.flashFactor())
+			if arrivals%4096 == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				if s.cfg.Progress != nil {
+					s.cfg.Progress(arrivals - reported)
+					reported = arrivals
+				}
+			}
+		}
+		if s.invalid != nil && s.mode == Ours {
+			return s.invalid
+		}
+	}
+	if s.cfg.Progress != nil && arrivals > reported {
+		s.cfg.Progress(arrivals - reported)
+	}
+	s.sample(true)
+	s.m.CallsTotal = arrivals
+	if s.mode == Ours {
+		return s.invalid
+	}
+	return nil
+}
+
+func (s *sim) flashFactor() float64 {
+	f := 1.0
+	for _, e := range s.flashes {
+		if s.now >= s.sc.WarmupSeconds+e.AtSeconds && s.now < s.sc.WarmupSeconds+e.AtSeconds+e.DurationSeconds {
+			f *= e.Factor
+		}
+	}
+	return f
+}
+
+// onTick is a gossip round: every node's report as of now is recorded, and
+// placement from now on sees the reports of lag rounds ago plus its own
+// placements since then.
+func (s *sim) onTick() {
+	slots := s.lag + 1
+	slot := s.tick % slots
+	for i, n := range s.nodes {
+		s.snapCalls[slot][i], s.snapActs[slot][i] = n.calls, n.acts
+	}
+	for o := range s.incCalls {
+		ic, ia := s.incCalls[o][slot], s.incActs[o][slot]
+		sc, sa := s.sumCalls[o], s.sumActs[o]
+		for i := range ic {
+			sc[i] -= ic[i]
+			sa[i] -= ia[i]
+			ic[i], ia[i] = 0, 0
+		}
+	}
+	s.viewVer++
+	if s.tick%s.every == 0 {
+		s.sample(false)
+	}
+	s.tick++
+}
+
+// curSlot is the ring slot of the gossip interval now running, where
+// placements record their optimistic increments.
+func (s *sim) curSlot() int { return max(s.tick-1, 0) % (s.lag + 1) }
+
+// viewSlot is the ring slot of the reports placement currently sees.
+func (s *sim) viewSlot() int {
+	k := max(s.tick-1, 0) // the last tick processed
+	return max(k-s.lag, 0) % (s.lag + 1)
+}
+
+// sample records the series and the calls max/mean.
+func (s *sim) sample(final bool) {
+	worst := math.NaN()
+	if s.now >= s.sc.WarmupSeconds {
+		for _, p := range s.pools {
+			most, sum, n := 0, 0, 0
+			for _, i := range p.nodes {
+				nd := s.nodes[i]
+				if nd.draining {
+					continue
+				}
+				most, sum, n = max(most, nd.calls), sum+nd.calls, n+1
+			}
+			if n == 0 || float64(sum) < 0.1*float64(n*p.spec.CallCapacityPerNode) {
+				continue
+			}
+			r := float64(most) * float64(n) / float64(sum)
+			if math.IsNaN(worst) || r > worst {
+				worst = r
+			}
+		}
+		if !math.IsNaN(worst) && !final {
+			s.ratioSum += worst
+			s.ratioN++
+			s.m.MaxMeanCallsPeak = max(s.m.MaxMeanCallsPeak, worst)
+		}
+	}
+	if final && len(s.series.Times) > 0 && s.series.Times[len(s.series.Times)-1] == s.now {
+		return
+	}
+	s.series.Times = append(s.series.Times, s.now)
+	for i, n := range s.nodes {
+		v := math.NaN()
+		if n.alive {
+			v = float64(n.calls)
+		}
+		s.series.NodeCalls[i] = append(s.series.NodeCalls[i], v)
+	}
+	s.series.MaxMeanCalls = append(s.series.MaxMeanCalls, worst)
+	s.series.Rejected = append(s.series.Rejected, float64(s.m.Rejected))
+}
+
+// owner is the directory owner of key among the alive nodes.
+func (s *sim) owner(key string) int { return s.byID[placement.Owner(key, s.alive)] }
+
+// viewCalls is node i's active calls as directory owner o sees them.
+func (s *sim) viewCalls(o, i int) int {
+	return s.snapCalls[s.viewSlot()][i] + int(s.sumCalls[o][i])
+}
+
+func (s *sim) viewActs(o, i int) int {
+	return s.snapActs[s.viewSlot()][i] + int(s.sumActs[o][i])
+}
+
+func (s *sim) member(i int) placement.Member {
+	n := s.nodes[i]
+	return placement.Member{ID: n.id, Name: n.name, Pool: s.pools[n.pool].spec.Name, Draining: n.draining,
+		Load: placement.Load{Activations: n.scratch}}
+}
+
+// cpu models a node's CPU from its active calls: 5% idle, 90% at capacity.
+func cpu(calls, capacity int) float64 { return 0.05 + 0.85*float64(calls)/float64(capacity) }
+
+// callMembers fills buf with pool p's members as owner o sees them (fresh:
+// the true figures, as a probe of the activators would return).
+func (s *sim) callMembers(buf []placement.Member, p, o int, fresh bool) []placement.Member {
+	buf = buf[:0]
+	capacity := s.pools[p].spec.CallCapacityPerNode
+	for _, i := range s.pools[p].nodes {
+		m := s.member(i)
+		c := s.nodes[i].calls
+		if !fresh {
+			c = s.viewCalls(o, i)
+		}
+		m.Load.ActiveCalls, m.Load.CPU = c, cpu(c, capacity)
+		buf = append(buf, m)
+	}
+	return buf
+}
+
+// poolStates is tier 1's view: stale reports and, as Reserved, the expected
+// calls of the groups assigned to each pool that the reports do not show.
+func (s *sim) poolStates() []placement.PoolState {
+	out := make([]placement.PoolState, len(s.pools))
+	slot := s.viewSlot()
+	for pi, p := range s.pools {
+		if p.cacheVer != s.viewVer {
+			p.members = p.members[:0]
+			for _, i := range p.nodes {
+				m := s.member(i)
+				m.Load.Activations = nil
+				m.Load.ActiveCalls = s.snapCalls[slot][i]
+				p.members = append(p.members, m)
+			}
+			p.cacheVer = s.viewVer
+		}
+		reported := 0
+		for _, m := range p.members {
+			reported += m.Load.ActiveCalls
+		}
+		out[pi] = placement.PoolState{Spec: p.spec, Nodes: p.members,
+			Reserved: max(0, int(math.Ceil(s.committed[pi]))-reported)}
+	}
+	return out
+}
+
+// activate (re)activates group gi: tier 1 chooses (or keeps) its pool, then
+// its actor is placed on a node of the pool.
+func (s *sim) activate(gi int) {
+	g := &s.groups[gi]
+	cur := ""
+	if g.pool >= 0 {
+		cur = s.pools[g.pool].spec.Name
+	}
+	states := s.poolStates()
+	d, err := placement.ChoosePool(placement.GroupSpec{ID: g.id, Size: g.size, Pinned: g.pinned, Current: cur}, states)
+	if g.pool >= 0 && (err != nil || (d.Pool != cur && d.Pool != g.pinned)) {
+		// Independent check of "a group never leaves a pool that still
+		// meets its conditions", on the figures tier 1 was given.
+		st := states[g.pool]
+		alive, calls := 0, st.Reserved
+		for _, m := range st.Nodes {
+			if !m.Draining {
+				alive++
+				calls += m.Load.ActiveCalls
+			}
+		}
+		if alive > 0 && float64(calls) < st.Spec.HighWater*float64(alive*st.Spec.CallCapacityPerNode) {
+			s.broken("group %s left pool %s, which still meets its conditions (%d nodes, %d calls): %s",
+				g.id, cur, alive, calls, d.Reason)
+		}
+	}
+	if err != nil {
+		s.m.GroupsUnplaced++
+		s.setPool(g, -1)
+		g.host = -1
+		return
+	}
+	np := s.poolIdx[d.Pool]
+	if g.pool >= 0 && np != g.pool {
+		s.m.GroupPoolChanges++
+	}
+	s.setPool(g, np)
+	s.placeActor(g)
+}
+
+func (s *sim) setPool(g *group, p int) {
+	if g.pool >= 0 {
+		s.committed[g.pool] -= g.erlangs
+	}
+	g.pool = p
+	if p >= 0 {
+		s.committed[p] += g.erlangs
+	}
+}
+
+// placeActor places g's actor on a node of its pool with the mode's
+// strategy, at the directory owner of its key.
+func (s *sim) placeActor(g *group) {
+	o := s.owner(placement.Key(kindGroup, g.id))
+	buf := s.bufA[:0]
+	for _, i := range s.pools[g.pool].nodes {
+		m := s.member(i)
+		m.Load.Activations[kindGroup] = s.viewActs(o, i)
+		buf = append(buf, m)
+	}
+	s.bufA = buf
+	d, err := s.actStrat.Place(kindGroup, g.id, buf, s.rng)
+	if err != nil {
+		g.host = -1
+		s.m.GroupsUnplaced++
+		return
+	}
+	h := s.byID[d.Member]
+	if n := s.nodes[h]; !n.alive || n.draining {
+		s.broken("%s placed group %s on %s node %s", s.mode, g.id, map[bool]string{true: "draining", false: "dead"}[n.alive], n.name)
+	}
+	g.host = h
+	s.nodes[h].acts++
+	s.incActs[o][s.curSlot()][h]++
+	s.sumActs[o][h]++
+}
+
+func (s *sim) unhost(g *group) {
+	if g.host >= 0 {
+		s.nodes[g.host].acts--
+		g.host = -1
+	}
+}
+
+func (s *sim) onArrival(k int) {
+	dev := s.wl.IntN(s.devices)
+	hold := s.wl.ExpFloat64() * s.sc.MeanHoldSeconds
+	gi := sort.SearchInts(s.cum, dev+1)
+	g := &s.groups[gi]
+	if g.pool < 0 || g.host < 0 {
+		if g.pool >= 0 {
+			s.unhost(g)
+		}
+		s.activate(gi)
+	}
+	if g.pool < 0 {
+		s.reject(g)
+		return
+	}
+	id := "call-" + strconv.Itoa(k)
+	o := s.owner(placement.Key(placement.KindCall, id))
+	p := s.pools[g.pool]
+	var target int
+	if s.mode == Ours {
+		t, over, ok := s.placeOurs(id, g.pool, o, false)
+		if ok && s.nodes[t].calls >= s.pools[s.nodes[t].pool].spec.CallCapacityPerNode {
+			s.m.Refused++ // the node refuses; the directory probes and retries
+			ok = false
+		}
+		if !ok {
+			t, over, ok = s.placeOurs(id, g.pool, o, true)
+		}
+		if !ok {
+			s.reject(g)
+			return
+		}
+		if over {
+			s.m.Overflowed++
+		}
+		target = t
+	} else {
+		buf := s.callMembers(s.bufA, g.pool, o, false)
+		s.bufA = buf
+		placement.SetCallLoad(buf, placement.KindCall)
+		d, err := s.actStrat.Place(placement.KindCall, id, buf, s.rng)
+		if err != nil {
+			s.reject(g)
+			return
+		}
+		target = s.byID[d.Member]
+		if s.nodes[target].calls >= p.spec.CallCapacityPerNode {
+			s.m.Refused++
+			s.reject(g)
+			return
+		}
+	}
+	n := s.nodes[target]
+	if !n.alive || n.draining {
+		s.broken("call %s placed on %s, which is dead or draining", id, n.name)
+	}
+	n.calls++
+	s.incCalls[o][s.curSlot()][target]++
+	s.sumCalls[o][target]++
+	s.seq++
+	s.ends.push(callEnd{at: s.now + hold, seq: s.seq, node: int32(target), epoch: n.epoch})
+}
+
+// placeOurs is tier 2: PlaceCall over the pool and its overflow, as owner o
+// sees them (or with fresh figures).
+func (s *sim) placeOurs(id string, pool, o int, fresh bool) (int, bool, bool) {
+	p := s.pools[pool]
+	s.bufA = s.callMembers(s.bufA, pool, o, fresh)
+	cp := placement.CallPool{Policy: placement.PowerOfTwo{Capacity: p.spec.CallCapacityPerNode, CPULimit: s.sc.CPULimit}, Members: s.bufA}
+	var ov placement.CallPool
+	if p.overflow >= 0 {
+		s.bufB = s.callMembers(s.bufB, p.overflow, o, fresh)
+		ov = placement.CallPool{Policy: placement.PowerOfTwo{Capacity: s.pools[p.overflow].spec.CallCapacityPerNode, CPULimit: s.sc.CPULimit}, Members: s.bufB}
+	}
+	d, over, err := placement.PlaceCall(id, cp, ov, s.rng)
+	if err != nil {
+		if !errors.Is(err, placement.ErrNoCapacity) {
+			s.broken("PlaceCall %s: %v", id, err)
+		}
+		return -1, false, false
+	}
+	t := s.byID[d.Member]
+	if fresh && s.nodes[t].calls >= s.pools[s.nodes[t].pool].spec.CallCapacityPerNode {
+		s.broken("PlaceCall chose %s at capacity on fresh figures: %s", s.nodes[t].name, d.Reason)
+	}
+	return t, over, true
+}
+
+// reject counts a rejected call and whether its pool or overflow had room.
+func (s *sim) reject(g *group) {
+	s.m.Rejected++
+	if g.pool < 0 {
+		return
+	}
+	for _, p := range []int{g.pool, s.pools[g.pool].overflow} {
+		if p < 0 {
+			continue
+		}
+		for _, i := range s.pools[p].nodes {
+			if n := s.nodes[i]; !n.draining && n.calls < s.pools[p].spec.CallCapacityPerNode {
+				s.m.RejectedWithHeadroom++
+				if s.mode == Ours {
+					s.broken("call rejected while node %s of pool %s has %d of %d calls", n.name,
+						s.pools[p].spec.Name, n.calls, s.pools[p].spec.CallCapacityPerNode)
+				}
+				return
+			}
+		}
+	}
+}
+
+func (s *sim) onEvent(e Event) {
+	p := s.poolIdx[e.Pool]
+	switch e.Kind {
+	case EventFlash:
+		s.flashes = append(s.flashes, e)
+	case EventCrash:
+		if i, ok := s.nth(p, e.Node); ok {
+			s.crash(i)
+		}
+	case EventOut:
+		n := len(s.pools[p].nodes)
+		if e.Count > 0 {
+			n = min(n, e.Count)
+		}
+		for _, i := range append([]int(nil), s.pools[p].nodes[:n]...) {
+			s.crash(i)
+		}
+	case EventDrain:
+		if i, ok := s.nth(p, e.Node); ok {
+			s.nodes[i].draining = true
+			s.viewVer++
+			s.reactivateFrom(i)
+		}
+	case EventJoin:
+		s.join(p)
+	}
+}
+
+func (s *sim) nth(p, k int) (int, bool) {
+	ns := s.pools[p].nodes
+	if k < 0 || k >= len(ns) {
+		return 0, false
+	}
+	return ns[k], true
+}
+
+// crash kills node i: its calls drop, and its actors reactivate elsewhere
+// on their next message.
+func (s *sim) crash(i int) {
+	n := s.nodes[i]
+	if !n.alive {
+		return
+	}
+	n.alive = false
+	n.epoch++
+	s.m.Dropped += n.calls
+	n.calls = 0
+	s.alive = remove(s.alive, n.id)
+	p := s.pools[n.pool]
+	p.nodes = removeInt(p.nodes, i)
+	s.viewVer++
+	s.reactivateFrom(i)
+}
+
+// reactivateFrom passivates every group hosted on node i: each
+// reactivates (tier 1 again, then a new host) on its next call, as an
+// actor of a crashed or drained node does on its next message, so the
+// moves spread over time and gossip keeps up with them.
+func (s *sim) reactivateFrom(i int) {
+	for gi := range s.groups {
+		if g := &s.groups[gi]; g.host == i {
+			s.unhost(g)
+		}
+	}
+}
+
+// join adds a node to pool p and moves device-group actors to it as the
+// mode would: ours moves the actors the newcomer outranks their host for,
+// up to ceil((1+eps) * m/(n+1)); plain rendezvous moves those the newcomer
+// now owns (disthash); random and least-loaded move none.
+func (s *sim) join(p int) {
+	pool := s.pools[p]
+	n := 0
+	for _, i := range pool.nodes {
+		if !s.nodes[i].draining {
+			n++
+		}
+	}
+	m := 0
+	for gi := range s.groups {
+		if s.groups[gi].pool == p && s.groups[gi].host >= 0 {
+			m++
+		}
+	}
+	ni := s.addNode(p)
+	nw := s.nodes[ni]
+	s.joinExp += float64(m) / float64(n+1)
+	limit := int(math.Ceil((1 + s.sc.ActivationEpsilon) * float64(m) / float64(n+1)))
+	var ids []string
+	for _, i := range pool.nodes {
+		if !s.nodes[i].draining {
+			ids = append(ids, s.nodes[i].id)
+		}
+	}
+	moved := 0
+	for gi := range s.groups {
+		g := &s.groups[gi]
+		if g.pool != p || g.host < 0 {
+			continue
+		}
+		key := placement.Key(kindGroup, g.id)
+		move := false
+		switch s.mode {
+		case Ours:
+			move = nw.acts < limit && placement.Hash(key, nw.id) > placement.Hash(key, s.nodes[g.host].id)
+		case placement.NameRendezvous:
+			move = placement.Owner(key, ids) == nw.id
+		}
+		if move {
+			s.unhost(g)
+			g.host = ni
+			nw.acts++
+			moved++
+		}
+	}
+	s.m.MovedOnJoin += moved
+}
+
+func (s *sim) measures() Measures {
+	m := s.m
+	if s.ratioN > 0 {
+		m.MaxMeanCalls = s.ratioSum / float64(s.ratioN)
+	}
+	if s.joinExp > 0 {
+		m.MovedOnJoinRatio = float64(m.MovedOnJoin) / s.joinExp
+	}
+	total, nodes := 0, 0
+	for _, p := range s.pools {
+		most, sum, k := 0, 0, 0
+		for _, i := range p.nodes {
+			if nd := s.nodes[i]; !nd.draining {
+				most, sum, k = max(most, nd.acts), sum+nd.acts, k+1
+			}
+		}
+		if k == 0 || sum == 0 {
+			continue
+		}
+		total, nodes = total+sum, nodes+k
+		m.MaxMeanActivations = max(m.MaxMeanActivations, float64(most)*float64(k)/float64(sum))
+	}
+	if nodes > 0 {
+		m.MeanActivationsPerNode = float64(total) / float64(nodes)
+	}
+	m.MaxMeanCalls = round4(m.MaxMeanCalls)
+	m.MaxMeanCallsPeak = round4(m.MaxMeanCallsPeak)
+	m.MaxMeanActivations = round4(m.MaxMeanActivations)
+	m.MeanActivationsPerNode = round4(m.MeanActivationsPerNode)
+	m.MovedOnJoinRatio = round4(m.MovedOnJoinRatio)
+	return m
+}
+
+func round4(x float64) float64 { return math.Round(x*1e4) / 1e4 }
+
+func remove(xs []string, x string) []string {
+	for i, v := range xs {
+		if v == x {
+			return append(xs[:i], xs[i+1:]...)
+		}
+	}
+	return xs
+}
+
+func removeInt(xs []int, x int) []int {
+	for i, v := range xs {
+		if v == x {
+			return append(xs[:i], xs[i+1:]...)
+		}
+	}
+	return xs
+}
