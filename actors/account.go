@@ -12,6 +12,7 @@ import (
 
 	"github.com/switchboard-pbx/switchboard/actors/actorpb"
 	"github.com/switchboard-pbx/switchboard/persistence"
+	"github.com/switchboard-pbx/switchboard/placement"
 )
 
 // versioned is a decoded record and the store version it was read or
@@ -106,6 +107,9 @@ func (a *account) receive(t *turn, msg proto.Message) proto.Message {
 		if !ok {
 			return &actorpb.GroupReply{Error: notFound("group", "group %q not found in account %q", m.Group, a.id)}
 		}
+		// Tier 1 again: the group keeps its pool while the pool still
+		// meets the prescribed conditions.
+		a.assignPool(t, g)
 		return &actorpb.GroupReply{Group: g.rec, Version: g.version, Members: a.members(m.Group)}
 	case *actorpb.ListGroups:
 		out := &actorpb.GroupListReply{}
@@ -241,11 +245,14 @@ func (a *account) putGroup(t *turn, m *actorpb.PutGroup) proto.Message {
 	now := timestamppb.New(a.sys.cfg.Clock.Now())
 	rec := proto.Clone(in).(*actorpb.Group)
 	rec.CreatedAt, rec.UpdatedAt = now, now
+	rec.AssignedPool, rec.PoolReason, rec.PoolAssignedAt = "", "", nil
 	expect := persistence.MustNotExist
 	if cur != nil {
 		rec.CreatedAt = cur.rec.CreatedAt
+		rec.AssignedPool, rec.PoolReason, rec.PoolAssignedAt = cur.rec.AssignedPool, cur.rec.PoolReason, cur.rec.PoolAssignedAt
 		expect = cur.version
 	}
+	a.choosePool(t.ctx, in.Id, rec)
 	v, err := a.put(t.ctx, groupKey(a.id, in.Id), rec, expect)
 	if err != nil {
 		return &actorpb.GroupReply{Error: storeFailed(t, err, "group "+in.Id)}
@@ -368,6 +375,57 @@ func (a *account) listDevices(m *actorpb.ListDevices) proto.Message {
 		out.Devices = append(out.Devices, &actorpb.DeviceReply{Device: redactDevice(d.rec), Version: d.version})
 	}
 	return out
+}
+
+// choosePool is tier 1 of the two-tier balancing: it sets rec's assigned
+// pool by the prescribed conditions (placement.ChoosePool), keeping the
+// current one while it still meets them, and reports whether it changed.
+func (a *account) choosePool(ctx context.Context, group string, rec *actorpb.Group) bool {
+	var states []placement.PoolState
+	if a.sys.cfg.Pools != nil {
+		var err error
+		if states, err = a.sys.cfg.Pools.PoolStates(ctx); err != nil {
+			a.sys.log.Warn("tier 1: pool figures unavailable; the group keeps its pool", "account", a.id, "group", group, "err", err)
+			return false
+		}
+	} else {
+		// One node, no cluster: the pinned pool or "default".
+		name := rec.Pool
+		if name == "" {
+			name = "default"
+		}
+		states = []placement.PoolState{{Spec: placement.DefaultPoolSpec(name), Nodes: []placement.Member{{ID: "local", Name: "local", Pool: name}}}}
+	}
+	dec, err := placement.ChoosePool(placement.GroupSpec{
+		ID: group, Size: len(a.members(group)), Pinned: rec.Pool, Labels: rec.Labels, Current: rec.AssignedPool,
+	}, states)
+	if err != nil {
+		a.sys.log.Warn("tier 1: no pool meets the group's conditions; it keeps its pool", "account", a.id, "group", group, "err", err)
+		return false
+	}
+	if dec.Pool == rec.AssignedPool {
+		return false
+	}
+	if rec.AssignedPool != "" {
+		a.sys.log.Info("tier 1: group moves pool", "account", a.id, "group", group, "from", rec.AssignedPool, "to", dec.Pool, "reason", dec.Reason)
+	}
+	rec.AssignedPool, rec.PoolReason, rec.PoolAssignedAt = dec.Pool, dec.Reason, timestamppb.New(a.sys.cfg.Clock.Now())
+	return true
+}
+
+// assignPool re-checks a stored group's pool and persists a change.
+func (a *account) assignPool(t *turn, g *versioned[*actorpb.Group]) {
+	rec := proto.Clone(g.rec).(*actorpb.Group)
+	if !a.choosePool(t.ctx, rec.Id, rec) {
+		return
+	}
+	v, err := a.put(t.ctx, groupKey(a.id, rec.Id), rec, g.version)
+	if err != nil {
+		a.sys.log.Warn("tier 1: storing the group's new pool failed", "account", a.id, "group", rec.Id, "err", err)
+		t.reload = true
+		return
+	}
+	g.rec, g.version = rec, v
 }
 
 // members lists the ids of group's devices, sorted.

@@ -54,8 +54,9 @@ func NewActivation(kind, identity string, at time.Time) *Activation {
 type Lookup interface {
 	// Acquire returns the activation for (kind, identity), spawning it if
 	// needed, and counts one message as pending on it. The caller must send
-	// exactly one message to the returned PID.
-	Acquire(kind, identity string) (*Activation, error)
+	// exactly one message to the returned PID. hint, when not nil, is asked
+	// (at most once) where a new activation may be placed.
+	Acquire(kind, identity string, hint func() Hint) (*Activation, error)
 	// Peek returns the live activation, if any, without activating and with
 	// the same pending count as Acquire when found.
 	Peek(kind, identity string) (*Activation, bool)
@@ -93,8 +94,18 @@ func NewLocalLookup(spawn Spawner, now func() time.Time) *LocalLookup {
 
 func lookupKey(kind, identity string) string { return kind + "\x00" + identity }
 
-// Acquire implements Lookup.
-func (l *LocalLookup) Acquire(kind, identity string) (*Activation, error) {
+// Hint narrows where a new activation may be placed: tier 2 of the
+// two-tier balancing puts a call on a node of its group's pool (or of the
+// pool's overflow pool), and a device group's actor on a node of its pool.
+type Hint struct {
+	Pool, Overflow   string
+	CallCapacity     int // concurrent calls per node in Pool
+	OverflowCapacity int // and in Overflow
+}
+
+// Acquire implements Lookup. One node has no choice to make: hints are
+// ignored.
+func (l *LocalLookup) Acquire(kind, identity string, _ func() Hint) (*Activation, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {

@@ -35,6 +35,8 @@ type turn struct {
 	// reload asks the shell to drop the state and load it again before the
 	// next message (after a write lost to a concurrent writer).
 	reload bool
+	// self is the activation's own process, for timers it sets.
+	self *actor.PID
 }
 
 // passivate asks an activation to stop if it is still idle. It never
@@ -79,7 +81,7 @@ func (s *shell) Receive(c actor.Context) {
 	case proto.Message:
 		defer s.sys.lookup.Done(s.act)
 		s.act.lastMessage.Store(s.sys.cfg.Clock.Now().UnixNano())
-		reply, stop := s.handle(msg)
+		reply, stop := s.handle(msg, c.Self())
 		if reply != nil && c.Sender() != nil {
 			c.Respond(reply)
 		}
@@ -91,7 +93,7 @@ func (s *shell) Receive(c actor.Context) {
 
 // handle runs one message through the behavior, loading state first if
 // needed, and turns a panic into an error reply and a reload.
-func (s *shell) handle(msg proto.Message) (reply proto.Message, stop bool) {
+func (s *shell) handle(msg proto.Message, self *actor.PID) (reply proto.Message, stop bool) {
 	ctx, cancel := s.sys.opContext()
 	defer cancel()
 	defer func() {
@@ -112,7 +114,7 @@ func (s *shell) handle(msg proto.Message) (reply proto.Message, stop bool) {
 	if _, ok := msg.(*actorpb.DebugState); ok {
 		return s.debugReply(), false
 	}
-	t := &turn{ctx: ctx}
+	t := &turn{ctx: ctx, self: self}
 	reply = s.b.receive(t, msg)
 	if t.reload {
 		s.loaded = false
@@ -161,6 +163,10 @@ func errorReply(msg proto.Message, e *actorpb.Error) proto.Message {
 		return &actorpb.GroupView{Error: e}
 	case *actorpb.DebugState:
 		return &actorpb.DebugStateReply{Error: e}
+	case *actorpb.PutPool, *actorpb.GetPools:
+		return &actorpb.PoolsReply{Error: e}
+	case *actorpb.StartCall, *actorpb.EndCall, *actorpb.GetCall:
+		return &actorpb.CallReply{Error: e}
 	}
 	return nil // one-way messages get no reply
 }

@@ -16,16 +16,22 @@ import (
 
 	"github.com/switchboard-pbx/switchboard/clock"
 	"github.com/switchboard-pbx/switchboard/persistence"
+	"github.com/switchboard-pbx/switchboard/placement"
 )
 
 // Kinds of virtual actors.
 const (
 	KindAccount     = "account"
 	KindDeviceGroup = "devicegroup"
+	KindCall        = "call"
+	// KindPools is the one actor (identity PoolsIdentity) that holds every
+	// pool's prescribed conditions.
+	KindPools     = "pools"
+	PoolsIdentity = "all"
 )
 
 // Kinds lists every kind this package serves.
-var Kinds = []string{KindAccount, KindDeviceGroup}
+var Kinds = []string{KindAccount, KindDeviceGroup, KindCall, KindPools}
 
 // Config configures a System.
 type Config struct {
@@ -56,6 +62,17 @@ type Config struct {
 	OnActivated, OnStopped func(*Activation)
 	// ActorSystemOptions are passed to protoactor's NewActorSystem.
 	ActorSystemOptions []actor.ConfigOption
+	// Pools tells tier 1 the pools and their alive nodes with their loads.
+	// Default: one pool, "default", with no node figures.
+	Pools PoolSource
+	// Node is this node's name, written into call records.
+	Node string
+}
+
+// PoolSource tells the pools as tier 1 sees them: prescribed conditions
+// and alive nodes with their loads.
+type PoolSource interface {
+	PoolStates(ctx context.Context) ([]placement.PoolState, error)
 }
 
 // DefaultConfig returns a Config with every default filled; Store and Zone
@@ -204,6 +221,10 @@ func (s *System) behaviorFor(kind, identity string) (func() behavior, error) {
 			return nil, fmt.Errorf("%w: devicegroup identity %q is not account/group", ErrUnknownKind, identity)
 		}
 		return func() behavior { return newDeviceGroup(s, a, g) }, nil
+	case KindCall:
+		return func() behavior { return newCall(s, identity) }, nil
+	case KindPools:
+		return func() behavior { return newPools(s) }, nil
 	}
 	return nil, fmt.Errorf("%w: %q", ErrUnknownKind, kind)
 }
@@ -215,6 +236,20 @@ var ErrTimeout = errors.New("actors: request timed out")
 // and returns its reply. It gives up at ctx's deadline, or after
 // Config.RequestTimeout when ctx has none.
 func (s *System) Request(ctx context.Context, kind, identity string, msg proto.Message) (proto.Message, error) {
+	var hint func() Hint
+	if kind == KindDeviceGroup {
+		hint = func() Hint { return s.groupHint(ctx, identity) }
+	}
+	return s.request(ctx, kind, identity, hint, msg)
+}
+
+// RequestWithHint is Request for an actor whose first activation must be
+// placed by hint (a call in its group's pool).
+func (s *System) RequestWithHint(ctx context.Context, kind, identity string, hint Hint, msg proto.Message) (proto.Message, error) {
+	return s.request(ctx, kind, identity, func() Hint { return hint }, msg)
+}
+
+func (s *System) request(ctx context.Context, kind, identity string, hint func() Hint, msg proto.Message) (proto.Message, error) {
 	if s.closed.Load() {
 		return nil, ErrShuttingDown
 	}
@@ -230,7 +265,7 @@ func (s *System) Request(ctx context.Context, kind, identity string, msg proto.M
 	deadline := time.Now().Add(timeout)
 	var res any
 	for attempt := 0; ; attempt++ {
-		act, err := s.lookup.Acquire(kind, identity)
+		act, err := s.lookup.Acquire(kind, identity, hint)
 		if err != nil {
 			return nil, err
 		}

@@ -10,6 +10,9 @@ import (
 	"github.com/switchboard-pbx/switchboard/cluster/clusterpb"
 )
 
+// errFull is an activator's refusal of a call on a node at capacity.
+var errFull = errors.New("cluster: node is at its call capacity")
+
 // errOtherView is an activator's refusal to spawn for a directory that
 // placed in another topology than the activator's.
 var errOtherView = errors.New("cluster: activator is in another topology view")
@@ -49,6 +52,9 @@ func (a *activator) Receive(c actor.Context) {
 func (a *activator) activate(m *clusterpb.Activate) *clusterpb.ActivateReply {
 	if m.Topology != a.topo.hash {
 		return &clusterpb.ActivateReply{Error: errOtherView.Error()}
+	}
+	if m.CallCapacity > 0 && m.Kind == actors.KindCall && a.l.countLocal(actors.KindCall) >= int(m.CallCapacity) {
+		return &clusterpb.ActivateReply{Error: errFull.Error()}
 	}
 	act, err := a.l.spawnLocal(m.Kind, m.Identity, m.Placement)
 	if err != nil {

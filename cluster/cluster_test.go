@@ -12,6 +12,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -26,6 +27,7 @@ import (
 	"github.com/switchboard-pbx/switchboard/cluster/gossip"
 	"github.com/switchboard-pbx/switchboard/internal/leaktest"
 	"github.com/switchboard-pbx/switchboard/persistence"
+	"github.com/switchboard-pbx/switchboard/placement"
 )
 
 func TestMain(m *testing.M) { leaktest.VerifyTestMain(m) }
@@ -69,12 +71,17 @@ func (c *liveCounter) stopped(a *actors.Activation) {
 
 func startNode(t *testing.T, name string, store persistence.Store, live *liveCounter, join ...string) *testNode {
 	t.Helper()
+	return startPoolNode(t, name, "default", store, live, join...)
+}
+
+func startPoolNode(t *testing.T, name, pool string, store persistence.Store, live *liveCounter, join ...string) *testNode {
+	t.Helper()
 	n := &testNode{name: name}
 	cfg := actors.Config{
-		Store: store, Zone: "sip.test", IdleTimeout: time.Hour,
+		Store: store, Zone: "sip.test", IdleTimeout: time.Hour, Node: name,
 		NewLookup: func(as *actor.ActorSystem, spawn actors.Spawner, now func() time.Time) (actors.Lookup, error) {
 			m, err := Start(as, spawn, now, Config{
-				Name: name, Pool: "default", ActorAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0", Join: join,
+				Name: name, Pool: pool, ActorAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0", Join: join,
 				Profile: "local", LoadInterval: 100 * time.Millisecond,
 				Lookup: LookupConfig{HandoverTimeout: 2 * time.Second},
 			})
@@ -365,5 +372,85 @@ func TestCluster_CrashedNodesActorsReactivateElsewhere(t *testing.T) {
 		if r.Error != nil || r.Account.DisplayName != "v1" {
 			t.Fatalf("acct%d after the crash: %+v", i, r)
 		}
+	}
+}
+
+// Tier 2 (abstract 4): a call is placed on a node of its group's pool that
+// meets the predefined conditions, spread by power of two choices; a full
+// pool overflows to its overflow pool, or refuses; a crashed node's share
+// goes to the rest of the pool.
+func TestCluster_Tier2CallsStayInTheirPoolAndOverflow(t *testing.T) {
+	store := persistence.NewMemory()
+	a := startPoolNode(t, "a", "p1", store, nil)
+	b := startPoolNode(t, "b", "p1", store, nil, a.member.GossipAddr())
+	c := startPoolNode(t, "c", "p2", store, nil, a.member.GossipAddr())
+	nodes := []*testNode{a, b, c}
+	waitFor(t, "3 nodes", 20*time.Second, func() bool { return converged(nodes, 3) })
+	seq := 0
+	start := func(via *testNode, hint actors.Hint) (string, error) {
+		t.Helper()
+		seq++
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		rep, err := via.sys.RequestWithHint(ctx, actors.KindCall, fmt.Sprintf("call%d", seq), hint, &actorpb.StartCall{Call: &actorpb.CallRecord{Pool: hint.Pool}})
+		if err != nil {
+			return "", err
+		}
+		cr := rep.(*actorpb.CallReply)
+		if cr.Error != nil {
+			t.Fatalf("start call: %v", cr.Error)
+		}
+		return cr.Call.Node, nil
+	}
+	count := func() map[string]int {
+		out := map[string]int{}
+		for _, n := range nodes {
+			if !n.closed.Load() {
+				out[n.name] = len(n.sys.Activations(actors.KindCall))
+			}
+		}
+		return out
+	}
+	roomy := actors.Hint{Pool: "p1", CallCapacity: 100}
+	for i := range 30 {
+		if _, err := start(nodes[i%3], roomy); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := count()
+	if got["c"] != 0 || got["a"] < 5 || got["b"] < 5 {
+		t.Fatalf("30 calls of pool p1 landed %v: want all on a and b, spread", got)
+	}
+	// Capacity 20 per node: p1 holds at most 40; the rest overflow to p2.
+	tight := actors.Hint{Pool: "p1", CallCapacity: 20, Overflow: "p2", OverflowCapacity: 100}
+	for i := range 30 {
+		if _, err := start(nodes[i%3], tight); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got = count()
+	if got["a"] > 20 || got["b"] > 20 || got["a"]+got["b"]+got["c"] != 60 || got["c"] < 20 {
+		t.Fatalf("with capacity 20 per node and overflow p2: %v", got)
+	}
+	// No overflow pool: a full pool refuses with ErrNoCapacity.
+	if _, err := start(a, actors.Hint{Pool: "p1", CallCapacity: 20}); !errors.Is(err, placement.ErrNoCapacity) {
+		t.Fatalf("a call to a full pool without overflow: %v", err)
+	}
+	// b crashes: its calls are gone (calls never migrate), and new calls of
+	// p1 go to a alone.
+	b.stop(false)
+	waitFor(t, "2 nodes", 30*time.Second, func() bool { return converged([]*testNode{a, c}, 2) })
+	before := count()
+	for i := range 10 {
+		node, err := start([]*testNode{a, c}[i%2], roomy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if node != "a" {
+			t.Fatalf("a p1 call after b crashed landed on %s", node)
+		}
+	}
+	if after := count(); after["a"] != before["a"]+10 {
+		t.Fatalf("calls on a: %d then %d", before["a"], after["a"])
 	}
 }

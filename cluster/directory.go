@@ -7,6 +7,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/switchboard-pbx/switchboard/actors"
 	"github.com/switchboard-pbx/switchboard/cluster/clusterpb"
 	"github.com/switchboard-pbx/switchboard/placement"
 )
@@ -30,6 +31,7 @@ type entry struct {
 	pid            *actor.PID
 	member         string
 	placement      *clusterpb.Placement
+	hint           *clusterpb.Hint
 	waiters        []*actor.PID // requesters to answer when the entry settles
 }
 
@@ -126,14 +128,56 @@ func (d *directory) lookup(c actor.Context, m *clusterpb.Lookup, sender *actor.P
 		d.parked = append(d.parked, parked{msg: m, sender: sender})
 		return
 	}
-	d.place(c, m.Kind, m.Identity, []*actor.PID{sender})
+	d.place(c, m.Kind, m.Identity, m.Hint, []*actor.PID{sender})
 }
 
-func (d *directory) place(c actor.Context, kind, identity string, waiters []*actor.PID) {
-	key := entryKey(kind, identity)
+// decide runs the placement: tier 2 for a call (power of two choices over
+// the nodes of its pool, then of the overflow pool); the kind's strategy
+// otherwise, over the nodes of the hinted pool when it has any.
+func (d *directory) decide(kind, identity string, h *clusterpb.Hint) (placement.Decision, string, error) {
 	members := d.placementMembers()
-	strategy := d.l.strategy(kind)
-	dec, err := strategy.Place(kind, identity, members, d.rng)
+	if h.GetPool() == "" {
+		s := d.l.strategy(kind)
+		dec, err := s.Place(kind, identity, members, d.rng)
+		return dec, s.Name(), err
+	}
+	inPool := func(pool string) []placement.Member {
+		var out []placement.Member
+		for _, m := range members {
+			if m.Pool == pool {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+	if kind == actors.KindCall {
+		pool := placement.CallPool{Policy: placement.PowerOfTwo{Capacity: int(h.CallCapacity)}, Members: inPool(h.Pool)}
+		var over placement.CallPool
+		if h.Overflow != "" {
+			over = placement.CallPool{Policy: placement.PowerOfTwo{Capacity: int(h.OverflowCapacity)}, Members: inPool(h.Overflow)}
+		}
+		dec, _, err := placement.PlaceCall(identity, pool, over, d.rng)
+		return dec, placement.NamePowerOfTwo, err
+	}
+	s := d.l.strategy(kind)
+	if pm := inPool(h.Pool); len(pm) > 0 {
+		members = pm
+	}
+	dec, err := s.Place(kind, identity, members, d.rng)
+	return dec, s.Name(), err
+}
+
+// maxFullRefusals bounds how many nodes may refuse one call for being full
+// before the directory gives up on it.
+const maxFullRefusals = 4
+
+func (d *directory) place(c actor.Context, kind, identity string, hint *clusterpb.Hint, waiters []*actor.PID) {
+	d.placeAttempt(c, kind, identity, hint, waiters, 0)
+}
+
+func (d *directory) placeAttempt(c actor.Context, kind, identity string, hint *clusterpb.Hint, waiters []*actor.PID, refusals int) {
+	key := entryKey(kind, identity)
+	dec, strategyName, err := d.decide(kind, identity, hint)
 	if err != nil {
 		reply := &clusterpb.LookupReply{Error: err.Error(), NoCapacity: errors.Is(err, placement.ErrNoCapacity) || errors.Is(err, placement.ErrNoMembers)}
 		for _, w := range waiters {
@@ -143,11 +187,18 @@ func (d *directory) place(c actor.Context, kind, identity string, waiters []*act
 	}
 	pl := toPlacement(dec, d.l.now())
 	pl.MemberName = d.l.memberName(dec.Member)
-	e := &entry{kind: kind, identity: identity, state: activating, member: dec.Member, placement: pl, waiters: waiters}
+	e := &entry{kind: kind, identity: identity, state: activating, member: dec.Member, placement: pl, hint: hint, waiters: waiters}
 	d.entries[key] = e
 	d.increment(dec.Member, kind)
-	d.l.metrics.placements.WithLabelValues(kind, strategy.Name()).Inc()
-	f := c.RequestFuture(d.topo.activator(dec.Member), &clusterpb.Activate{Kind: kind, Identity: identity, Placement: pl, Topology: d.topo.hash}, d.l.cfg.ActivateTimeout)
+	d.l.metrics.placements.WithLabelValues(kind, strategyName).Inc()
+	act := &clusterpb.Activate{Kind: kind, Identity: identity, Placement: pl, Topology: d.topo.hash}
+	if kind == actors.KindCall && hint != nil {
+		act.CallCapacity = hint.CallCapacity
+		if pl.MemberId != "" && d.inPool(pl.MemberId, hint.Overflow) {
+			act.CallCapacity = hint.OverflowCapacity
+		}
+	}
+	f := c.RequestFuture(d.topo.activator(dec.Member), act, d.l.cfg.ActivateTimeout)
 	c.ReenterAfter(f, func(res any, err error) {
 		if d.entries[key] != e {
 			return // dropped by a topology change meanwhile; its waiters were told
@@ -167,6 +218,14 @@ func (d *directory) place(c actor.Context, kind, identity string, waiters []*act
 			if errors.Is(err, errOtherView) || err.Error() == errOtherView.Error() {
 				// The host moved to another view: retry there.
 				d.answer(c, e.waiters, &clusterpb.LookupReply{NotOwner: true})
+				return
+			}
+			if err.Error() == errFull.Error() && refusals < maxFullRefusals {
+				// Our figures were stale: the node is full. Count it full
+				// until its next load report, and place again.
+				d.l.metrics.refusedFull.Inc()
+				d.markFull(dec.Member, act.CallCapacity)
+				d.placeAttempt(c, kind, identity, hint, e.waiters, refusals+1)
 				return
 			}
 			d.l.log.Warn("activation failed", "kind", kind, "id", identity, "member", dec.Member, "err", err)
@@ -200,6 +259,7 @@ func (d *directory) placementMembers() []placement.Member {
 			delete(d.incr, m.ID)
 		}
 		if inc := d.incr[m.ID]; len(inc) > 0 {
+			m.Load.ActiveCalls += inc[actors.KindCall]
 			acts := make(map[string]int, len(m.Load.Activations)+len(inc))
 			for k, v := range m.Load.Activations {
 				acts[k] = v
@@ -212,6 +272,26 @@ func (d *directory) placementMembers() []placement.Member {
 		out = append(out, m)
 	}
 	return out
+}
+
+// markFull raises a member's optimistic call count to its capacity.
+func (d *directory) markFull(member string, capacity int32) {
+	if d.incr[member] == nil {
+		d.incr[member] = map[string]int{}
+	}
+	d.incr[member][actors.KindCall] += int(capacity)
+}
+
+func (d *directory) inPool(member, pool string) bool {
+	if pool == "" {
+		return false
+	}
+	for _, m := range d.l.members.PlacementMembers() {
+		if m.ID == member {
+			return m.Pool == pool
+		}
+	}
+	return false
 }
 
 func (d *directory) increment(member, kind string) {
@@ -243,7 +323,7 @@ func (d *directory) onGone(c actor.Context, m *clusterpb.Gone) {
 	}
 	delete(d.entries, key)
 	if len(e.waiters) > 0 && d.owns(m.Kind, m.Identity) {
-		d.place(c, m.Kind, m.Identity, e.waiters)
+		d.place(c, m.Kind, m.Identity, e.hint, e.waiters)
 	}
 }
 

@@ -32,4 +32,5 @@
 //	switchboard_cluster_duplicate_evictions_total         duplicates found in claims and evicted
 //	switchboard_cluster_directory_dropped_total           entries dropped with their dead host
 //	switchboard_cluster_topology_changes_total            topology views seen
+//	switchboard_cluster_calls_refused_full_total          calls a full node refused (stale figures)
 package cluster

@@ -156,7 +156,7 @@ func (l *Lookup) Shutdown() {
 // Get returns the PID of the identity's activation (nil if it cannot be
 // found in time). Switchboard's own callers use Acquire.
 func (l *Lookup) Get(ci *protocluster.ClusterIdentity) *actor.PID {
-	act, err := l.Acquire(ci.Kind, ci.Identity)
+	act, err := l.Acquire(ci.Kind, ci.Identity, nil)
 	if err != nil {
 		return nil
 	}
@@ -201,8 +201,9 @@ func (l *Lookup) onTopology(t *protocluster.ClusterTopology) {
 
 // Acquire implements actors.Lookup: the route to (kind, identity)'s
 // activation, activating it if needed.
-func (l *Lookup) Acquire(kind, identity string) (*actors.Activation, error) {
+func (l *Lookup) Acquire(kind, identity string, hint func() actors.Hint) (*actors.Activation, error) {
 	key := entryKey(kind, identity)
+	var h *clusterpb.Hint // asked once, on the first miss
 	deadline := time.Now().Add(l.cfg.LookupTimeout)
 	for attempt := 0; ; attempt++ {
 		l.mu.Lock()
@@ -226,8 +227,12 @@ func (l *Lookup) Acquire(kind, identity string) (*actors.Activation, error) {
 			return nil, fmt.Errorf("cluster: no activation of %s %s within %v", kind, identity, l.cfg.LookupTimeout)
 		}
 		if len(topo.ids) > 0 {
+			if h == nil && hint != nil {
+				hv := hint()
+				h = &clusterpb.Hint{Pool: hv.Pool, Overflow: hv.Overflow, CallCapacity: int32(hv.CallCapacity), OverflowCapacity: int32(hv.OverflowCapacity)}
+			}
 			owner := topo.owner(kind, identity)
-			res, err := l.as.Root.RequestFuture(topo.directory(owner), &clusterpb.Lookup{Kind: kind, Identity: identity, Topology: topo.hash}, min(remaining, 2*time.Second)).Result()
+			res, err := l.as.Root.RequestFuture(topo.directory(owner), &clusterpb.Lookup{Kind: kind, Identity: identity, Topology: topo.hash, Hint: h}, min(remaining, 2*time.Second)).Result()
 			if err == nil {
 				rep, _ := res.(*clusterpb.LookupReply)
 				switch {
@@ -400,6 +405,18 @@ func (l *Lookup) spawnLocal(kind, identity string, pl *clusterpb.Placement) (*ac
 	act.PID = pid
 	l.local[key] = &hosted{act: act, placement: pl}
 	return act, nil
+}
+
+func (l *Lookup) countLocal(kind string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, h := range l.local {
+		if h.act.Kind == kind && !h.stopping {
+			n++
+		}
+	}
+	return n
 }
 
 func (l *Lookup) isLocal(kind, identity string, pid *actor.PID) bool {

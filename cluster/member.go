@@ -251,7 +251,7 @@ func (m *Member) load() gossip.Load {
 	for _, h := range m.lookup.hostedSnapshot() {
 		acts[h.act.Kind]++
 	}
-	return gossip.Load{Activations: acts, CPU: m.cpu.sample(), Draining: m.draining.Load()}
+	return gossip.Load{Activations: acts, ActiveCalls: acts[actors.KindCall], CPU: m.cpu.sample(), Draining: m.draining.Load()}
 }
 
 // PlacementMembers implements MemberSource from gossip.
@@ -354,7 +354,20 @@ func (m *Member) Close() error {
 		m.lookup.Shutdown()
 		if m.pc != nil {
 			m.pc.Gossip.Shutdown()
-			m.pc.Remote.Shutdown(true)
+			// protoactor's graceful remote shutdown waits up to 10 s for
+			// peers to close their streams to us; by now our actors are
+			// stopped and we have left, so stop hard after a second.
+			done := make(chan struct{})
+			go func() {
+				m.pc.Remote.Shutdown(true)
+				close(done)
+			}()
+			select {
+			case <-done:
+			case <-time.After(time.Second):
+				m.pc.Remote.Shutdown(false)
+				<-done
+			}
 		}
 	})
 	return err

@@ -8,6 +8,7 @@ type metrics struct {
 	evictions       prometheus.Counter
 	dropped         prometheus.Counter
 	topologyChanges prometheus.Counter
+	refusedFull     prometheus.Counter
 	members         *prometheus.GaugeVec
 }
 
@@ -33,13 +34,17 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "switchboard_cluster_topology_changes_total",
 			Help: "Topology views this member has seen.",
 		}),
+		refusedFull: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "switchboard_cluster_calls_refused_full_total",
+			Help: "Call placements a node refused because it was at capacity (the placing directory's figures were stale).",
+		}),
 		members: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "switchboard_cluster_members",
 			Help: "Members this node knows of, by status (alive, suspect, dead, left, draining).",
 		}, []string{"status"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.placements, m.handovers, m.evictions, m.dropped, m.topologyChanges, m.members} {
+		for _, c := range []prometheus.Collector{m.placements, m.handovers, m.evictions, m.dropped, m.topologyChanges, m.refusedFull, m.members} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -20,11 +20,14 @@ import (
 
 	"github.com/switchboard-pbx/switchboard/actors"
 	"github.com/switchboard-pbx/switchboard/actors/actorpb"
+	"github.com/switchboard-pbx/switchboard/placement"
 )
 
 // Actors is what the API needs of the actor system.
 type Actors interface {
 	Request(ctx context.Context, kind, identity string, msg proto.Message) (proto.Message, error)
+	RequestWithHint(ctx context.Context, kind, identity string, hint actors.Hint, msg proto.Message) (proto.Message, error)
+	PoolSpecs(ctx context.Context) (map[string]placement.PoolSpec, error)
 	Activations(kind string) []*actors.Activation
 }
 
@@ -50,6 +53,8 @@ type Config struct {
 	Cluster Cluster
 	// Drain starts the node's drain (POST /v1/admin/drain). Default: none.
 	Drain func()
+	// Pools serves GET /v1/pools. Default: none.
+	Pools Pools
 	// Registerer receives this package's metrics; Gatherer serves /metrics.
 	// Default: none (metrics off, /metrics empty).
 	Registerer prometheus.Registerer
@@ -144,6 +149,10 @@ func (s *server) routes() {
 	admin("PUT /v1/accounts/{a}/groups/{g}", s.putGroup)
 	admin("GET /v1/accounts/{a}/groups/{g}", s.getGroup)
 	admin("DELETE /v1/accounts/{a}/groups/{g}", s.deleteGroup)
+	admin("PUT /v1/pools/{p}", s.putPool)
+	admin("GET /v1/pools", s.listPools)
+	admin("POST /v1/calls", s.startCall)
+	admin("GET /v1/calls/{id}", s.getCall)
 	admin("GET /v1/accounts/{a}/devices", s.listDevices)
 	admin("PUT /v1/accounts/{a}/devices/{d}", s.putDevice)
 	admin("GET /v1/accounts/{a}/devices/{d}", s.getDevice)

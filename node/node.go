@@ -85,6 +85,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.actors, err = actors.New(actors.Config{
 		Store: n.store, Zone: cfg.Zone, Logger: n.log, Registerer: n.registry, IdleTimeout: cfg.IdleTimeout,
+		Node: cfg.Name, Pools: poolSource{n},
 		NewLookup: func(as *actor.ActorSystem, spawn actors.Spawner, now func() time.Time) (actors.Lookup, error) {
 			m, err := cluster.Start(as, spawn, now, ccfg)
 			if err != nil {
@@ -102,7 +103,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	h, err := httpapi.New(httpapi.Config{
 		Actors: n.actors, Zone: cfg.Zone, Node: cfg.Name, AdminToken: cfg.AdminToken,
 		Health: n.State, Registerer: n.registry, Gatherer: n.registry, Logger: n.log,
-		Cluster: clusterView{m: n.member}, Drain: n.Drain,
+		Cluster: clusterView{m: n.member}, Drain: n.Drain, Pools: n.pools,
 	})
 	if err != nil {
 		_ = ln.Close()

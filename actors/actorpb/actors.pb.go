@@ -167,12 +167,18 @@ type Group struct {
 	Id          string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	DisplayName string                 `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
 	// pool pins the group to a pool; empty lets tier-1 placement choose.
-	Pool          string                 `protobuf:"bytes,3,opt,name=pool,proto3" json:"pool,omitempty"`
-	Labels        map[string]string      `protobuf:"bytes,4,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Pool      string                 `protobuf:"bytes,3,opt,name=pool,proto3" json:"pool,omitempty"`
+	Labels    map[string]string      `protobuf:"bytes,4,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// assigned_pool is tier 1's sticky choice (the pinned pool, or the pool
+	// chosen by prescribed conditions); it changes only when the pool stops
+	// meeting them, and pool_reason says why it was chosen.
+	AssignedPool   string                 `protobuf:"bytes,7,opt,name=assigned_pool,json=assignedPool,proto3" json:"assigned_pool,omitempty"`
+	PoolReason     string                 `protobuf:"bytes,8,opt,name=pool_reason,json=poolReason,proto3" json:"pool_reason,omitempty"`
+	PoolAssignedAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=pool_assigned_at,json=poolAssignedAt,proto3" json:"pool_assigned_at,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Group) Reset() {
@@ -243,6 +249,27 @@ func (x *Group) GetCreatedAt() *timestamppb.Timestamp {
 func (x *Group) GetUpdatedAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.UpdatedAt
+	}
+	return nil
+}
+
+func (x *Group) GetAssignedPool() string {
+	if x != nil {
+		return x.AssignedPool
+	}
+	return ""
+}
+
+func (x *Group) GetPoolReason() string {
+	if x != nil {
+		return x.PoolReason
+	}
+	return ""
+}
+
+func (x *Group) GetPoolAssignedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PoolAssignedAt
 	}
 	return nil
 }
@@ -1638,6 +1665,600 @@ func (x *AccountDebug) GetDevices() []*Device {
 	return nil
 }
 
+// Pool holds a pool's prescribed conditions.
+type Pool struct {
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	Name                string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	CallCapacityPerNode uint32                 `protobuf:"varint,2,opt,name=call_capacity_per_node,json=callCapacityPerNode,proto3" json:"call_capacity_per_node,omitempty"`
+	HighWater           float64                `protobuf:"fixed64,3,opt,name=high_water,json=highWater,proto3" json:"high_water,omitempty"`
+	Labels              map[string]string      `protobuf:"bytes,4,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Overflow            string                 `protobuf:"bytes,5,opt,name=overflow,proto3" json:"overflow,omitempty"`
+	UpdatedAt           *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *Pool) Reset() {
+	*x = Pool{}
+	mi := &file_actors_actorpb_actors_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Pool) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Pool) ProtoMessage() {}
+
+func (x *Pool) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_actors_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Pool.ProtoReflect.Descriptor instead.
+func (*Pool) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *Pool) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Pool) GetCallCapacityPerNode() uint32 {
+	if x != nil {
+		return x.CallCapacityPerNode
+	}
+	return 0
+}
+
+func (x *Pool) GetHighWater() float64 {
+	if x != nil {
+		return x.HighWater
+	}
+	return 0
+}
+
+func (x *Pool) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+func (x *Pool) GetOverflow() string {
+	if x != nil {
+		return x.Overflow
+	}
+	return ""
+}
+
+func (x *Pool) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
+type PoolSet struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pools         []*Pool                `protobuf:"bytes,1,rep,name=pools,proto3" json:"pools,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PoolSet) Reset() {
+	*x = PoolSet{}
+	mi := &file_actors_actorpb_actors_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PoolSet) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PoolSet) ProtoMessage() {}
+
+func (x *PoolSet) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_actors_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PoolSet.ProtoReflect.Descriptor instead.
+func (*PoolSet) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *PoolSet) GetPools() []*Pool {
+	if x != nil {
+		return x.Pools
+	}
+	return nil
+}
+
+type PutPool struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pool          *Pool                  `protobuf:"bytes,1,opt,name=pool,proto3" json:"pool,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutPool) Reset() {
+	*x = PutPool{}
+	mi := &file_actors_actorpb_actors_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutPool) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutPool) ProtoMessage() {}
+
+func (x *PutPool) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_actors_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutPool.ProtoReflect.Descriptor instead.
+func (*PutPool) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *PutPool) GetPool() *Pool {
+	if x != nil {
+		return x.Pool
+	}
+	return nil
+}
+
+type GetPools struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPools) Reset() {
+	*x = GetPools{}
+	mi := &file_actors_actorpb_actors_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPools) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPools) ProtoMessage() {}
+
+func (x *GetPools) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_actors_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPools.ProtoReflect.Descriptor instead.
+func (*GetPools) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{28}
+}
+
+type PoolsReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Error         *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	Pools         []*Pool                `protobuf:"bytes,2,rep,name=pools,proto3" json:"pools,omitempty"`
+	Version       uint64                 `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PoolsReply) Reset() {
+	*x = PoolsReply{}
+	mi := &file_actors_actorpb_actors_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PoolsReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PoolsReply) ProtoMessage() {}
+
+func (x *PoolsReply) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_actors_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PoolsReply.ProtoReflect.Descriptor instead.
+func (*PoolsReply) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *PoolsReply) GetError() *Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+func (x *PoolsReply) GetPools() []*Pool {
+	if x != nil {
+		return x.Pools
+	}
+	return nil
+}
+
+func (x *PoolsReply) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+// CallRecord is a call's state while it lasts and its record after.
+type CallRecord struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Id              string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Account         string                 `protobuf:"bytes,2,opt,name=account,proto3" json:"account,omitempty"`
+	Caller          string                 `protobuf:"bytes,3,opt,name=caller,proto3" json:"caller,omitempty"`
+	Callee          string                 `protobuf:"bytes,4,opt,name=callee,proto3" json:"callee,omitempty"`
+	Group           string                 `protobuf:"bytes,5,opt,name=group,proto3" json:"group,omitempty"`
+	Pool            string                 `protobuf:"bytes,6,opt,name=pool,proto3" json:"pool,omitempty"`
+	Node            string                 `protobuf:"bytes,7,opt,name=node,proto3" json:"node,omitempty"`
+	State           string                 `protobuf:"bytes,8,opt,name=state,proto3" json:"state,omitempty"` // active, ended
+	StartedAt       *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	EndedAt         *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=ended_at,json=endedAt,proto3" json:"ended_at,omitempty"`
+	DurationMs      int64                  `protobuf:"varint,11,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"`
+	Disposition     string                 `protobuf:"bytes,12,opt,name=disposition,proto3" json:"disposition,omitempty"`
+	PlacementReason string                 `protobuf:"bytes,13,opt,name=placement_reason,json=placementReason,proto3" json:"placement_reason,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *CallRecord) Reset() {
+	*x = CallRecord{}
+	mi := &file_actors_actorpb_actors_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CallRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CallRecord) ProtoMessage() {}
+
+func (x *CallRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_actors_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CallRecord.ProtoReflect.Descriptor instead.
+func (*CallRecord) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *CallRecord) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *CallRecord) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *CallRecord) GetCaller() string {
+	if x != nil {
+		return x.Caller
+	}
+	return ""
+}
+
+func (x *CallRecord) GetCallee() string {
+	if x != nil {
+		return x.Callee
+	}
+	return ""
+}
+
+func (x *CallRecord) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *CallRecord) GetPool() string {
+	if x != nil {
+		return x.Pool
+	}
+	return ""
+}
+
+func (x *CallRecord) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *CallRecord) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *CallRecord) GetStartedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartedAt
+	}
+	return nil
+}
+
+func (x *CallRecord) GetEndedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndedAt
+	}
+	return nil
+}
+
+func (x *CallRecord) GetDurationMs() int64 {
+	if x != nil {
+		return x.DurationMs
+	}
+	return 0
+}
+
+func (x *CallRecord) GetDisposition() string {
+	if x != nil {
+		return x.Disposition
+	}
+	return ""
+}
+
+func (x *CallRecord) GetPlacementReason() string {
+	if x != nil {
+		return x.PlacementReason
+	}
+	return ""
+}
+
+type StartCall struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Call          *CallRecord            `protobuf:"bytes,1,opt,name=call,proto3" json:"call,omitempty"`
+	HoldMs        int64                  `protobuf:"varint,2,opt,name=hold_ms,json=holdMs,proto3" json:"hold_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StartCall) Reset() {
+	*x = StartCall{}
+	mi := &file_actors_actorpb_actors_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartCall) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartCall) ProtoMessage() {}
+
+func (x *StartCall) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_actors_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartCall.ProtoReflect.Descriptor instead.
+func (*StartCall) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *StartCall) GetCall() *CallRecord {
+	if x != nil {
+		return x.Call
+	}
+	return nil
+}
+
+func (x *StartCall) GetHoldMs() int64 {
+	if x != nil {
+		return x.HoldMs
+	}
+	return 0
+}
+
+type EndCall struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Disposition   string                 `protobuf:"bytes,1,opt,name=disposition,proto3" json:"disposition,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EndCall) Reset() {
+	*x = EndCall{}
+	mi := &file_actors_actorpb_actors_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EndCall) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EndCall) ProtoMessage() {}
+
+func (x *EndCall) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_actors_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EndCall.ProtoReflect.Descriptor instead.
+func (*EndCall) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *EndCall) GetDisposition() string {
+	if x != nil {
+		return x.Disposition
+	}
+	return ""
+}
+
+type GetCall struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCall) Reset() {
+	*x = GetCall{}
+	mi := &file_actors_actorpb_actors_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCall) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCall) ProtoMessage() {}
+
+func (x *GetCall) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_actors_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCall.ProtoReflect.Descriptor instead.
+func (*GetCall) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{33}
+}
+
+type CallReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Error         *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	Call          *CallRecord            `protobuf:"bytes,2,opt,name=call,proto3" json:"call,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CallReply) Reset() {
+	*x = CallReply{}
+	mi := &file_actors_actorpb_actors_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CallReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CallReply) ProtoMessage() {}
+
+func (x *CallReply) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_actors_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CallReply.ProtoReflect.Descriptor instead.
+func (*CallReply) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *CallReply) GetError() *Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+func (x *CallReply) GetCall() *CallRecord {
+	if x != nil {
+		return x.Call
+	}
+	return nil
+}
+
 // DebugState asks an actor for its state with secrets redacted.
 type DebugState struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1647,7 +2268,7 @@ type DebugState struct {
 
 func (x *DebugState) Reset() {
 	*x = DebugState{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[25]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1659,7 +2280,7 @@ func (x *DebugState) String() string {
 func (*DebugState) ProtoMessage() {}
 
 func (x *DebugState) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[25]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1672,7 +2293,7 @@ func (x *DebugState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebugState.ProtoReflect.Descriptor instead.
 func (*DebugState) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{25}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{35}
 }
 
 type DebugStateReply struct {
@@ -1686,7 +2307,7 @@ type DebugStateReply struct {
 
 func (x *DebugStateReply) Reset() {
 	*x = DebugStateReply{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[26]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1698,7 +2319,7 @@ func (x *DebugStateReply) String() string {
 func (*DebugStateReply) ProtoMessage() {}
 
 func (x *DebugStateReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[26]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1711,7 +2332,7 @@ func (x *DebugStateReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebugStateReply.ProtoReflect.Descriptor instead.
 func (*DebugStateReply) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{26}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *DebugStateReply) GetError() *Error {
@@ -1740,7 +2361,7 @@ const file_actors_actorpb_actors_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xc1\x02\n" +
+	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xcd\x03\n" +
 	"\x05Group\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x12\n" +
@@ -1749,7 +2370,11 @@ const file_actors_actorpb_actors_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x1a9\n" +
+	"updated_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12#\n" +
+	"\rassigned_pool\x18\a \x01(\tR\fassignedPool\x12\x1f\n" +
+	"\vpool_reason\x18\b \x01(\tR\n" +
+	"poolReason\x12D\n" +
+	"\x10pool_assigned_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x0epoolAssignedAt\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xff\x01\n" +
@@ -1859,7 +2484,57 @@ const file_actors_actorpb_actors_proto_rawDesc = "" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\x124\n" +
 	"\x06groups\x18\x03 \x03(\v2\x1c.switchboard.actors.v1.GroupR\x06groups\x12!\n" +
 	"\fdevice_count\x18\x04 \x01(\rR\vdeviceCount\x127\n" +
-	"\adevices\x18\x05 \x03(\v2\x1d.switchboard.actors.v1.DeviceR\adevices\"\f\n" +
+	"\adevices\x18\x05 \x03(\v2\x1d.switchboard.actors.v1.DeviceR\adevices\"\xc1\x02\n" +
+	"\x04Pool\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x123\n" +
+	"\x16call_capacity_per_node\x18\x02 \x01(\rR\x13callCapacityPerNode\x12\x1d\n" +
+	"\n" +
+	"high_water\x18\x03 \x01(\x01R\thighWater\x12?\n" +
+	"\x06labels\x18\x04 \x03(\v2'.switchboard.actors.v1.Pool.LabelsEntryR\x06labels\x12\x1a\n" +
+	"\boverflow\x18\x05 \x01(\tR\boverflow\x129\n" +
+	"\n" +
+	"updated_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"<\n" +
+	"\aPoolSet\x121\n" +
+	"\x05pools\x18\x01 \x03(\v2\x1b.switchboard.actors.v1.PoolR\x05pools\":\n" +
+	"\aPutPool\x12/\n" +
+	"\x04pool\x18\x01 \x01(\v2\x1b.switchboard.actors.v1.PoolR\x04pool\"\n" +
+	"\n" +
+	"\bGetPools\"\x8d\x01\n" +
+	"\n" +
+	"PoolsReply\x122\n" +
+	"\x05error\x18\x01 \x01(\v2\x1c.switchboard.actors.v1.ErrorR\x05error\x121\n" +
+	"\x05pools\x18\x02 \x03(\v2\x1b.switchboard.actors.v1.PoolR\x05pools\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\x04R\aversion\"\x9a\x03\n" +
+	"\n" +
+	"CallRecord\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
+	"\aaccount\x18\x02 \x01(\tR\aaccount\x12\x16\n" +
+	"\x06caller\x18\x03 \x01(\tR\x06caller\x12\x16\n" +
+	"\x06callee\x18\x04 \x01(\tR\x06callee\x12\x14\n" +
+	"\x05group\x18\x05 \x01(\tR\x05group\x12\x12\n" +
+	"\x04pool\x18\x06 \x01(\tR\x04pool\x12\x12\n" +
+	"\x04node\x18\a \x01(\tR\x04node\x12\x14\n" +
+	"\x05state\x18\b \x01(\tR\x05state\x129\n" +
+	"\n" +
+	"started_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x125\n" +
+	"\bended_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\aendedAt\x12\x1f\n" +
+	"\vduration_ms\x18\v \x01(\x03R\n" +
+	"durationMs\x12 \n" +
+	"\vdisposition\x18\f \x01(\tR\vdisposition\x12)\n" +
+	"\x10placement_reason\x18\r \x01(\tR\x0fplacementReason\"[\n" +
+	"\tStartCall\x125\n" +
+	"\x04call\x18\x01 \x01(\v2!.switchboard.actors.v1.CallRecordR\x04call\x12\x17\n" +
+	"\ahold_ms\x18\x02 \x01(\x03R\x06holdMs\"+\n" +
+	"\aEndCall\x12 \n" +
+	"\vdisposition\x18\x01 \x01(\tR\vdisposition\"\t\n" +
+	"\aGetCall\"v\n" +
+	"\tCallReply\x122\n" +
+	"\x05error\x18\x01 \x01(\v2\x1c.switchboard.actors.v1.ErrorR\x05error\x125\n" +
+	"\x04call\x18\x02 \x01(\v2!.switchboard.actors.v1.CallRecordR\x04call\"\f\n" +
 	"\n" +
 	"DebugState\"Y\n" +
 	"\x0fDebugStateReply\x122\n" +
@@ -1885,7 +2560,7 @@ func file_actors_actorpb_actors_proto_rawDescGZIP() []byte {
 }
 
 var file_actors_actorpb_actors_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_actors_actorpb_actors_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_actors_actorpb_actors_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_actors_actorpb_actors_proto_goTypes = []any{
 	(Code)(0),                     // 0: switchboard.actors.v1.Code
 	(*Account)(nil),               // 1: switchboard.actors.v1.Account
@@ -1913,45 +2588,68 @@ var file_actors_actorpb_actors_proto_goTypes = []any{
 	(*GetGroupView)(nil),          // 23: switchboard.actors.v1.GetGroupView
 	(*GroupView)(nil),             // 24: switchboard.actors.v1.GroupView
 	(*AccountDebug)(nil),          // 25: switchboard.actors.v1.AccountDebug
-	(*DebugState)(nil),            // 26: switchboard.actors.v1.DebugState
-	(*DebugStateReply)(nil),       // 27: switchboard.actors.v1.DebugStateReply
-	nil,                           // 28: switchboard.actors.v1.Group.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 29: google.protobuf.Timestamp
+	(*Pool)(nil),                  // 26: switchboard.actors.v1.Pool
+	(*PoolSet)(nil),               // 27: switchboard.actors.v1.PoolSet
+	(*PutPool)(nil),               // 28: switchboard.actors.v1.PutPool
+	(*GetPools)(nil),              // 29: switchboard.actors.v1.GetPools
+	(*PoolsReply)(nil),            // 30: switchboard.actors.v1.PoolsReply
+	(*CallRecord)(nil),            // 31: switchboard.actors.v1.CallRecord
+	(*StartCall)(nil),             // 32: switchboard.actors.v1.StartCall
+	(*EndCall)(nil),               // 33: switchboard.actors.v1.EndCall
+	(*GetCall)(nil),               // 34: switchboard.actors.v1.GetCall
+	(*CallReply)(nil),             // 35: switchboard.actors.v1.CallReply
+	(*DebugState)(nil),            // 36: switchboard.actors.v1.DebugState
+	(*DebugStateReply)(nil),       // 37: switchboard.actors.v1.DebugStateReply
+	nil,                           // 38: switchboard.actors.v1.Group.LabelsEntry
+	nil,                           // 39: switchboard.actors.v1.Pool.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 40: google.protobuf.Timestamp
 }
 var file_actors_actorpb_actors_proto_depIdxs = []int32{
-	29, // 0: switchboard.actors.v1.Account.created_at:type_name -> google.protobuf.Timestamp
-	29, // 1: switchboard.actors.v1.Account.updated_at:type_name -> google.protobuf.Timestamp
-	28, // 2: switchboard.actors.v1.Group.labels:type_name -> switchboard.actors.v1.Group.LabelsEntry
-	29, // 3: switchboard.actors.v1.Group.created_at:type_name -> google.protobuf.Timestamp
-	29, // 4: switchboard.actors.v1.Group.updated_at:type_name -> google.protobuf.Timestamp
-	29, // 5: switchboard.actors.v1.Device.created_at:type_name -> google.protobuf.Timestamp
-	29, // 6: switchboard.actors.v1.Device.updated_at:type_name -> google.protobuf.Timestamp
-	29, // 7: switchboard.actors.v1.DeviceGroupState.first_activated_at:type_name -> google.protobuf.Timestamp
-	0,  // 8: switchboard.actors.v1.Error.code:type_name -> switchboard.actors.v1.Code
-	5,  // 9: switchboard.actors.v1.AccountReply.error:type_name -> switchboard.actors.v1.Error
-	1,  // 10: switchboard.actors.v1.AccountReply.account:type_name -> switchboard.actors.v1.Account
-	2,  // 11: switchboard.actors.v1.PutGroup.group:type_name -> switchboard.actors.v1.Group
-	5,  // 12: switchboard.actors.v1.GroupReply.error:type_name -> switchboard.actors.v1.Error
-	2,  // 13: switchboard.actors.v1.GroupReply.group:type_name -> switchboard.actors.v1.Group
-	5,  // 14: switchboard.actors.v1.GroupListReply.error:type_name -> switchboard.actors.v1.Error
-	14, // 15: switchboard.actors.v1.GroupListReply.groups:type_name -> switchboard.actors.v1.GroupReply
-	5,  // 16: switchboard.actors.v1.DeviceReply.error:type_name -> switchboard.actors.v1.Error
-	3,  // 17: switchboard.actors.v1.DeviceReply.device:type_name -> switchboard.actors.v1.Device
-	5,  // 18: switchboard.actors.v1.DeviceListReply.error:type_name -> switchboard.actors.v1.Error
-	20, // 19: switchboard.actors.v1.DeviceListReply.devices:type_name -> switchboard.actors.v1.DeviceReply
-	2,  // 20: switchboard.actors.v1.GroupChanged.group:type_name -> switchboard.actors.v1.Group
-	5,  // 21: switchboard.actors.v1.GroupView.error:type_name -> switchboard.actors.v1.Error
-	2,  // 22: switchboard.actors.v1.GroupView.group:type_name -> switchboard.actors.v1.Group
-	4,  // 23: switchboard.actors.v1.GroupView.state:type_name -> switchboard.actors.v1.DeviceGroupState
-	1,  // 24: switchboard.actors.v1.AccountDebug.account:type_name -> switchboard.actors.v1.Account
-	2,  // 25: switchboard.actors.v1.AccountDebug.groups:type_name -> switchboard.actors.v1.Group
-	3,  // 26: switchboard.actors.v1.AccountDebug.devices:type_name -> switchboard.actors.v1.Device
-	5,  // 27: switchboard.actors.v1.DebugStateReply.error:type_name -> switchboard.actors.v1.Error
-	28, // [28:28] is the sub-list for method output_type
-	28, // [28:28] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	40, // 0: switchboard.actors.v1.Account.created_at:type_name -> google.protobuf.Timestamp
+	40, // 1: switchboard.actors.v1.Account.updated_at:type_name -> google.protobuf.Timestamp
+	38, // 2: switchboard.actors.v1.Group.labels:type_name -> switchboard.actors.v1.Group.LabelsEntry
+	40, // 3: switchboard.actors.v1.Group.created_at:type_name -> google.protobuf.Timestamp
+	40, // 4: switchboard.actors.v1.Group.updated_at:type_name -> google.protobuf.Timestamp
+	40, // 5: switchboard.actors.v1.Group.pool_assigned_at:type_name -> google.protobuf.Timestamp
+	40, // 6: switchboard.actors.v1.Device.created_at:type_name -> google.protobuf.Timestamp
+	40, // 7: switchboard.actors.v1.Device.updated_at:type_name -> google.protobuf.Timestamp
+	40, // 8: switchboard.actors.v1.DeviceGroupState.first_activated_at:type_name -> google.protobuf.Timestamp
+	0,  // 9: switchboard.actors.v1.Error.code:type_name -> switchboard.actors.v1.Code
+	5,  // 10: switchboard.actors.v1.AccountReply.error:type_name -> switchboard.actors.v1.Error
+	1,  // 11: switchboard.actors.v1.AccountReply.account:type_name -> switchboard.actors.v1.Account
+	2,  // 12: switchboard.actors.v1.PutGroup.group:type_name -> switchboard.actors.v1.Group
+	5,  // 13: switchboard.actors.v1.GroupReply.error:type_name -> switchboard.actors.v1.Error
+	2,  // 14: switchboard.actors.v1.GroupReply.group:type_name -> switchboard.actors.v1.Group
+	5,  // 15: switchboard.actors.v1.GroupListReply.error:type_name -> switchboard.actors.v1.Error
+	14, // 16: switchboard.actors.v1.GroupListReply.groups:type_name -> switchboard.actors.v1.GroupReply
+	5,  // 17: switchboard.actors.v1.DeviceReply.error:type_name -> switchboard.actors.v1.Error
+	3,  // 18: switchboard.actors.v1.DeviceReply.device:type_name -> switchboard.actors.v1.Device
+	5,  // 19: switchboard.actors.v1.DeviceListReply.error:type_name -> switchboard.actors.v1.Error
+	20, // 20: switchboard.actors.v1.DeviceListReply.devices:type_name -> switchboard.actors.v1.DeviceReply
+	2,  // 21: switchboard.actors.v1.GroupChanged.group:type_name -> switchboard.actors.v1.Group
+	5,  // 22: switchboard.actors.v1.GroupView.error:type_name -> switchboard.actors.v1.Error
+	2,  // 23: switchboard.actors.v1.GroupView.group:type_name -> switchboard.actors.v1.Group
+	4,  // 24: switchboard.actors.v1.GroupView.state:type_name -> switchboard.actors.v1.DeviceGroupState
+	1,  // 25: switchboard.actors.v1.AccountDebug.account:type_name -> switchboard.actors.v1.Account
+	2,  // 26: switchboard.actors.v1.AccountDebug.groups:type_name -> switchboard.actors.v1.Group
+	3,  // 27: switchboard.actors.v1.AccountDebug.devices:type_name -> switchboard.actors.v1.Device
+	39, // 28: switchboard.actors.v1.Pool.labels:type_name -> switchboard.actors.v1.Pool.LabelsEntry
+	40, // 29: switchboard.actors.v1.Pool.updated_at:type_name -> google.protobuf.Timestamp
+	26, // 30: switchboard.actors.v1.PoolSet.pools:type_name -> switchboard.actors.v1.Pool
+	26, // 31: switchboard.actors.v1.PutPool.pool:type_name -> switchboard.actors.v1.Pool
+	5,  // 32: switchboard.actors.v1.PoolsReply.error:type_name -> switchboard.actors.v1.Error
+	26, // 33: switchboard.actors.v1.PoolsReply.pools:type_name -> switchboard.actors.v1.Pool
+	40, // 34: switchboard.actors.v1.CallRecord.started_at:type_name -> google.protobuf.Timestamp
+	40, // 35: switchboard.actors.v1.CallRecord.ended_at:type_name -> google.protobuf.Timestamp
+	31, // 36: switchboard.actors.v1.StartCall.call:type_name -> switchboard.actors.v1.CallRecord
+	5,  // 37: switchboard.actors.v1.CallReply.error:type_name -> switchboard.actors.v1.Error
+	31, // 38: switchboard.actors.v1.CallReply.call:type_name -> switchboard.actors.v1.CallRecord
+	5,  // 39: switchboard.actors.v1.DebugStateReply.error:type_name -> switchboard.actors.v1.Error
+	40, // [40:40] is the sub-list for method output_type
+	40, // [40:40] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_actors_actorpb_actors_proto_init() }
@@ -1971,7 +2669,7 @@ func file_actors_actorpb_actors_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_actors_actorpb_actors_proto_rawDesc), len(file_actors_actorpb_actors_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   28,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

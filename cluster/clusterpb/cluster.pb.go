@@ -272,7 +272,9 @@ type Lookup struct {
 	Kind     string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
 	Identity string                 `protobuf:"bytes,2,opt,name=identity,proto3" json:"identity,omitempty"`
 	// topology is the requester's view; the owner places only in the same one.
-	Topology      uint64 `protobuf:"varint,3,opt,name=topology,proto3" json:"topology,omitempty"`
+	Topology uint64 `protobuf:"varint,3,opt,name=topology,proto3" json:"topology,omitempty"`
+	// hint narrows placement (tier 2: the pool whose nodes may take it).
+	Hint          *Hint `protobuf:"bytes,4,opt,name=hint,proto3" json:"hint,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -328,6 +330,83 @@ func (x *Lookup) GetTopology() uint64 {
 	return 0
 }
 
+func (x *Lookup) GetHint() *Hint {
+	if x != nil {
+		return x.Hint
+	}
+	return nil
+}
+
+// Hint carries what the requester knows of where an activation may go.
+type Hint struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Pool     string                 `protobuf:"bytes,1,opt,name=pool,proto3" json:"pool,omitempty"`
+	Overflow string                 `protobuf:"bytes,2,opt,name=overflow,proto3" json:"overflow,omitempty"`
+	// call_capacity is the pool's concurrent-call capacity per node.
+	CallCapacity     int32 `protobuf:"varint,3,opt,name=call_capacity,json=callCapacity,proto3" json:"call_capacity,omitempty"`
+	OverflowCapacity int32 `protobuf:"varint,4,opt,name=overflow_capacity,json=overflowCapacity,proto3" json:"overflow_capacity,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *Hint) Reset() {
+	*x = Hint{}
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Hint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Hint) ProtoMessage() {}
+
+func (x *Hint) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Hint.ProtoReflect.Descriptor instead.
+func (*Hint) Descriptor() ([]byte, []int) {
+	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Hint) GetPool() string {
+	if x != nil {
+		return x.Pool
+	}
+	return ""
+}
+
+func (x *Hint) GetOverflow() string {
+	if x != nil {
+		return x.Overflow
+	}
+	return ""
+}
+
+func (x *Hint) GetCallCapacity() int32 {
+	if x != nil {
+		return x.CallCapacity
+	}
+	return 0
+}
+
+func (x *Hint) GetOverflowCapacity() int32 {
+	if x != nil {
+		return x.OverflowCapacity
+	}
+	return 0
+}
+
 type LookupReply struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Pid   *Ref                   `protobuf:"bytes,1,opt,name=pid,proto3" json:"pid,omitempty"`
@@ -343,7 +422,7 @@ type LookupReply struct {
 
 func (x *LookupReply) Reset() {
 	*x = LookupReply{}
-	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[4]
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -355,7 +434,7 @@ func (x *LookupReply) String() string {
 func (*LookupReply) ProtoMessage() {}
 
 func (x *LookupReply) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[4]
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -368,7 +447,7 @@ func (x *LookupReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupReply.ProtoReflect.Descriptor instead.
 func (*LookupReply) Descriptor() ([]byte, []int) {
-	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{4}
+	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *LookupReply) GetPid() *Ref {
@@ -407,14 +486,17 @@ type Activate struct {
 	Placement *Placement             `protobuf:"bytes,3,opt,name=placement,proto3" json:"placement,omitempty"`
 	// topology is the directory's view; an activator in another view refuses,
 	// so that every activation is reported to the owner of its view.
-	Topology      uint64 `protobuf:"varint,4,opt,name=topology,proto3" json:"topology,omitempty"`
+	Topology uint64 `protobuf:"varint,4,opt,name=topology,proto3" json:"topology,omitempty"`
+	// call_capacity, when set, makes the activator refuse a call when its
+	// node already has that many: placement saw stale figures.
+	CallCapacity  int32 `protobuf:"varint,5,opt,name=call_capacity,json=callCapacity,proto3" json:"call_capacity,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Activate) Reset() {
 	*x = Activate{}
-	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[5]
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -426,7 +508,7 @@ func (x *Activate) String() string {
 func (*Activate) ProtoMessage() {}
 
 func (x *Activate) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[5]
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -439,7 +521,7 @@ func (x *Activate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Activate.ProtoReflect.Descriptor instead.
 func (*Activate) Descriptor() ([]byte, []int) {
-	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{5}
+	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Activate) GetKind() string {
@@ -470,6 +552,13 @@ func (x *Activate) GetTopology() uint64 {
 	return 0
 }
 
+func (x *Activate) GetCallCapacity() int32 {
+	if x != nil {
+		return x.CallCapacity
+	}
+	return 0
+}
+
 type ActivateReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Pid           *Ref                   `protobuf:"bytes,1,opt,name=pid,proto3" json:"pid,omitempty"`
@@ -480,7 +569,7 @@ type ActivateReply struct {
 
 func (x *ActivateReply) Reset() {
 	*x = ActivateReply{}
-	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[6]
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -492,7 +581,7 @@ func (x *ActivateReply) String() string {
 func (*ActivateReply) ProtoMessage() {}
 
 func (x *ActivateReply) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[6]
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -505,7 +594,7 @@ func (x *ActivateReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivateReply.ProtoReflect.Descriptor instead.
 func (*ActivateReply) Descriptor() ([]byte, []int) {
-	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{6}
+	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ActivateReply) GetPid() *Ref {
@@ -536,7 +625,7 @@ type Deactivate struct {
 
 func (x *Deactivate) Reset() {
 	*x = Deactivate{}
-	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[7]
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -548,7 +637,7 @@ func (x *Deactivate) String() string {
 func (*Deactivate) ProtoMessage() {}
 
 func (x *Deactivate) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[7]
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -561,7 +650,7 @@ func (x *Deactivate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Deactivate.ProtoReflect.Descriptor instead.
 func (*Deactivate) Descriptor() ([]byte, []int) {
-	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{7}
+	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Deactivate) GetKind() string {
@@ -594,7 +683,7 @@ type DeactivateReply struct {
 
 func (x *DeactivateReply) Reset() {
 	*x = DeactivateReply{}
-	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[8]
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -606,7 +695,7 @@ func (x *DeactivateReply) String() string {
 func (*DeactivateReply) ProtoMessage() {}
 
 func (x *DeactivateReply) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[8]
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -619,7 +708,7 @@ func (x *DeactivateReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeactivateReply.ProtoReflect.Descriptor instead.
 func (*DeactivateReply) Descriptor() ([]byte, []int) {
-	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{8}
+	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DeactivateReply) GetOk() bool {
@@ -641,7 +730,7 @@ type Gone struct {
 
 func (x *Gone) Reset() {
 	*x = Gone{}
-	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[9]
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -653,7 +742,7 @@ func (x *Gone) String() string {
 func (*Gone) ProtoMessage() {}
 
 func (x *Gone) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[9]
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -666,7 +755,7 @@ func (x *Gone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Gone.ProtoReflect.Descriptor instead.
 func (*Gone) Descriptor() ([]byte, []int) {
-	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{9}
+	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Gone) GetKind() string {
@@ -704,7 +793,7 @@ type Claim struct {
 
 func (x *Claim) Reset() {
 	*x = Claim{}
-	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[10]
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -716,7 +805,7 @@ func (x *Claim) String() string {
 func (*Claim) ProtoMessage() {}
 
 func (x *Claim) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[10]
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -729,7 +818,7 @@ func (x *Claim) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Claim.ProtoReflect.Descriptor instead.
 func (*Claim) Descriptor() ([]byte, []int) {
-	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{10}
+	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Claim) GetKind() string {
@@ -773,7 +862,7 @@ type Claims struct {
 
 func (x *Claims) Reset() {
 	*x = Claims{}
-	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[11]
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -785,7 +874,7 @@ func (x *Claims) String() string {
 func (*Claims) ProtoMessage() {}
 
 func (x *Claims) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[11]
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -798,7 +887,7 @@ func (x *Claims) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Claims.ProtoReflect.Descriptor instead.
 func (*Claims) Descriptor() ([]byte, []int) {
-	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{11}
+	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Claims) GetTopology() uint64 {
@@ -834,7 +923,7 @@ type Evict struct {
 
 func (x *Evict) Reset() {
 	*x = Evict{}
-	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[12]
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -846,7 +935,7 @@ func (x *Evict) String() string {
 func (*Evict) ProtoMessage() {}
 
 func (x *Evict) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[12]
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -859,7 +948,7 @@ func (x *Evict) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Evict.ProtoReflect.Descriptor instead.
 func (*Evict) Descriptor() ([]byte, []int) {
-	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{12}
+	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Evict) GetKind() string {
@@ -894,7 +983,7 @@ type Describe struct {
 
 func (x *Describe) Reset() {
 	*x = Describe{}
-	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[13]
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -906,7 +995,7 @@ func (x *Describe) String() string {
 func (*Describe) ProtoMessage() {}
 
 func (x *Describe) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[13]
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -919,7 +1008,7 @@ func (x *Describe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Describe.ProtoReflect.Descriptor instead.
 func (*Describe) Descriptor() ([]byte, []int) {
-	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{13}
+	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Describe) GetKind() string {
@@ -949,7 +1038,7 @@ type DescribeReply struct {
 
 func (x *DescribeReply) Reset() {
 	*x = DescribeReply{}
-	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[14]
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -961,7 +1050,7 @@ func (x *DescribeReply) String() string {
 func (*DescribeReply) ProtoMessage() {}
 
 func (x *DescribeReply) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[14]
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -974,7 +1063,7 @@ func (x *DescribeReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeReply.ProtoReflect.Descriptor instead.
 func (*DescribeReply) Descriptor() ([]byte, []int) {
-	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{14}
+	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DescribeReply) GetFound() bool {
@@ -1022,7 +1111,7 @@ type ListActivations struct {
 
 func (x *ListActivations) Reset() {
 	*x = ListActivations{}
-	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[15]
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1034,7 +1123,7 @@ func (x *ListActivations) String() string {
 func (*ListActivations) ProtoMessage() {}
 
 func (x *ListActivations) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[15]
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1047,7 +1136,7 @@ func (x *ListActivations) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListActivations.ProtoReflect.Descriptor instead.
 func (*ListActivations) Descriptor() ([]byte, []int) {
-	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{15}
+	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListActivations) GetKind() string {
@@ -1070,7 +1159,7 @@ type Activation struct {
 
 func (x *Activation) Reset() {
 	*x = Activation{}
-	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[16]
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1082,7 +1171,7 @@ func (x *Activation) String() string {
 func (*Activation) ProtoMessage() {}
 
 func (x *Activation) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[16]
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1095,7 +1184,7 @@ func (x *Activation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Activation.ProtoReflect.Descriptor instead.
 func (*Activation) Descriptor() ([]byte, []int) {
-	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{16}
+	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Activation) GetKind() string {
@@ -1143,7 +1232,7 @@ type ActivationList struct {
 
 func (x *ActivationList) Reset() {
 	*x = ActivationList{}
-	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[17]
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1155,7 +1244,7 @@ func (x *ActivationList) String() string {
 func (*ActivationList) ProtoMessage() {}
 
 func (x *ActivationList) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[17]
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1168,7 +1257,7 @@ func (x *ActivationList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivationList.ProtoReflect.Descriptor instead.
 func (*ActivationList) Descriptor() ([]byte, []int) {
-	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{17}
+	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ActivationList) GetMemberId() string {
@@ -1211,22 +1300,29 @@ const file_cluster_clusterpb_cluster_proto_rawDesc = "" +
 	"\n" +
 	"candidates\x18\x06 \x03(\v2!.switchboard.cluster.v1.CandidateR\n" +
 	"candidates\x12\x18\n" +
-	"\aadopted\x18\a \x01(\bR\aadopted\"T\n" +
+	"\aadopted\x18\a \x01(\bR\aadopted\"\x86\x01\n" +
 	"\x06Lookup\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x1a\n" +
 	"\bidentity\x18\x02 \x01(\tR\bidentity\x12\x1a\n" +
-	"\btopology\x18\x03 \x01(\x04R\btopology\"\x90\x01\n" +
+	"\btopology\x18\x03 \x01(\x04R\btopology\x120\n" +
+	"\x04hint\x18\x04 \x01(\v2\x1c.switchboard.cluster.v1.HintR\x04hint\"\x88\x01\n" +
+	"\x04Hint\x12\x12\n" +
+	"\x04pool\x18\x01 \x01(\tR\x04pool\x12\x1a\n" +
+	"\boverflow\x18\x02 \x01(\tR\boverflow\x12#\n" +
+	"\rcall_capacity\x18\x03 \x01(\x05R\fcallCapacity\x12+\n" +
+	"\x11overflow_capacity\x18\x04 \x01(\x05R\x10overflowCapacity\"\x90\x01\n" +
 	"\vLookupReply\x12-\n" +
 	"\x03pid\x18\x01 \x01(\v2\x1b.switchboard.cluster.v1.RefR\x03pid\x12\x1b\n" +
 	"\tnot_owner\x18\x02 \x01(\bR\bnotOwner\x12\x14\n" +
 	"\x05error\x18\x03 \x01(\tR\x05error\x12\x1f\n" +
 	"\vno_capacity\x18\x04 \x01(\bR\n" +
-	"noCapacity\"\x97\x01\n" +
+	"noCapacity\"\xbc\x01\n" +
 	"\bActivate\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x1a\n" +
 	"\bidentity\x18\x02 \x01(\tR\bidentity\x12?\n" +
 	"\tplacement\x18\x03 \x01(\v2!.switchboard.cluster.v1.PlacementR\tplacement\x12\x1a\n" +
-	"\btopology\x18\x04 \x01(\x04R\btopology\"T\n" +
+	"\btopology\x18\x04 \x01(\x04R\btopology\x12#\n" +
+	"\rcall_capacity\x18\x05 \x01(\x05R\fcallCapacity\"T\n" +
 	"\rActivateReply\x12-\n" +
 	"\x03pid\x18\x01 \x01(\v2\x1b.switchboard.cluster.v1.RefR\x03pid\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\"k\n" +
@@ -1288,47 +1384,49 @@ func file_cluster_clusterpb_cluster_proto_rawDescGZIP() []byte {
 	return file_cluster_clusterpb_cluster_proto_rawDescData
 }
 
-var file_cluster_clusterpb_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_cluster_clusterpb_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_cluster_clusterpb_cluster_proto_goTypes = []any{
 	(*Ref)(nil),             // 0: switchboard.cluster.v1.Ref
 	(*Candidate)(nil),       // 1: switchboard.cluster.v1.Candidate
 	(*Placement)(nil),       // 2: switchboard.cluster.v1.Placement
 	(*Lookup)(nil),          // 3: switchboard.cluster.v1.Lookup
-	(*LookupReply)(nil),     // 4: switchboard.cluster.v1.LookupReply
-	(*Activate)(nil),        // 5: switchboard.cluster.v1.Activate
-	(*ActivateReply)(nil),   // 6: switchboard.cluster.v1.ActivateReply
-	(*Deactivate)(nil),      // 7: switchboard.cluster.v1.Deactivate
-	(*DeactivateReply)(nil), // 8: switchboard.cluster.v1.DeactivateReply
-	(*Gone)(nil),            // 9: switchboard.cluster.v1.Gone
-	(*Claim)(nil),           // 10: switchboard.cluster.v1.Claim
-	(*Claims)(nil),          // 11: switchboard.cluster.v1.Claims
-	(*Evict)(nil),           // 12: switchboard.cluster.v1.Evict
-	(*Describe)(nil),        // 13: switchboard.cluster.v1.Describe
-	(*DescribeReply)(nil),   // 14: switchboard.cluster.v1.DescribeReply
-	(*ListActivations)(nil), // 15: switchboard.cluster.v1.ListActivations
-	(*Activation)(nil),      // 16: switchboard.cluster.v1.Activation
-	(*ActivationList)(nil),  // 17: switchboard.cluster.v1.ActivationList
+	(*Hint)(nil),            // 4: switchboard.cluster.v1.Hint
+	(*LookupReply)(nil),     // 5: switchboard.cluster.v1.LookupReply
+	(*Activate)(nil),        // 6: switchboard.cluster.v1.Activate
+	(*ActivateReply)(nil),   // 7: switchboard.cluster.v1.ActivateReply
+	(*Deactivate)(nil),      // 8: switchboard.cluster.v1.Deactivate
+	(*DeactivateReply)(nil), // 9: switchboard.cluster.v1.DeactivateReply
+	(*Gone)(nil),            // 10: switchboard.cluster.v1.Gone
+	(*Claim)(nil),           // 11: switchboard.cluster.v1.Claim
+	(*Claims)(nil),          // 12: switchboard.cluster.v1.Claims
+	(*Evict)(nil),           // 13: switchboard.cluster.v1.Evict
+	(*Describe)(nil),        // 14: switchboard.cluster.v1.Describe
+	(*DescribeReply)(nil),   // 15: switchboard.cluster.v1.DescribeReply
+	(*ListActivations)(nil), // 16: switchboard.cluster.v1.ListActivations
+	(*Activation)(nil),      // 17: switchboard.cluster.v1.Activation
+	(*ActivationList)(nil),  // 18: switchboard.cluster.v1.ActivationList
 }
 var file_cluster_clusterpb_cluster_proto_depIdxs = []int32{
 	1,  // 0: switchboard.cluster.v1.Placement.candidates:type_name -> switchboard.cluster.v1.Candidate
-	0,  // 1: switchboard.cluster.v1.LookupReply.pid:type_name -> switchboard.cluster.v1.Ref
-	2,  // 2: switchboard.cluster.v1.Activate.placement:type_name -> switchboard.cluster.v1.Placement
-	0,  // 3: switchboard.cluster.v1.ActivateReply.pid:type_name -> switchboard.cluster.v1.Ref
-	0,  // 4: switchboard.cluster.v1.Deactivate.pid:type_name -> switchboard.cluster.v1.Ref
-	0,  // 5: switchboard.cluster.v1.Gone.pid:type_name -> switchboard.cluster.v1.Ref
-	0,  // 6: switchboard.cluster.v1.Claim.pid:type_name -> switchboard.cluster.v1.Ref
-	2,  // 7: switchboard.cluster.v1.Claim.placement:type_name -> switchboard.cluster.v1.Placement
-	10, // 8: switchboard.cluster.v1.Claims.claims:type_name -> switchboard.cluster.v1.Claim
-	0,  // 9: switchboard.cluster.v1.Evict.pid:type_name -> switchboard.cluster.v1.Ref
-	0,  // 10: switchboard.cluster.v1.DescribeReply.pid:type_name -> switchboard.cluster.v1.Ref
-	2,  // 11: switchboard.cluster.v1.DescribeReply.placement:type_name -> switchboard.cluster.v1.Placement
-	0,  // 12: switchboard.cluster.v1.Activation.pid:type_name -> switchboard.cluster.v1.Ref
-	16, // 13: switchboard.cluster.v1.ActivationList.activations:type_name -> switchboard.cluster.v1.Activation
-	14, // [14:14] is the sub-list for method output_type
-	14, // [14:14] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	4,  // 1: switchboard.cluster.v1.Lookup.hint:type_name -> switchboard.cluster.v1.Hint
+	0,  // 2: switchboard.cluster.v1.LookupReply.pid:type_name -> switchboard.cluster.v1.Ref
+	2,  // 3: switchboard.cluster.v1.Activate.placement:type_name -> switchboard.cluster.v1.Placement
+	0,  // 4: switchboard.cluster.v1.ActivateReply.pid:type_name -> switchboard.cluster.v1.Ref
+	0,  // 5: switchboard.cluster.v1.Deactivate.pid:type_name -> switchboard.cluster.v1.Ref
+	0,  // 6: switchboard.cluster.v1.Gone.pid:type_name -> switchboard.cluster.v1.Ref
+	0,  // 7: switchboard.cluster.v1.Claim.pid:type_name -> switchboard.cluster.v1.Ref
+	2,  // 8: switchboard.cluster.v1.Claim.placement:type_name -> switchboard.cluster.v1.Placement
+	11, // 9: switchboard.cluster.v1.Claims.claims:type_name -> switchboard.cluster.v1.Claim
+	0,  // 10: switchboard.cluster.v1.Evict.pid:type_name -> switchboard.cluster.v1.Ref
+	0,  // 11: switchboard.cluster.v1.DescribeReply.pid:type_name -> switchboard.cluster.v1.Ref
+	2,  // 12: switchboard.cluster.v1.DescribeReply.placement:type_name -> switchboard.cluster.v1.Placement
+	0,  // 13: switchboard.cluster.v1.Activation.pid:type_name -> switchboard.cluster.v1.Ref
+	17, // 14: switchboard.cluster.v1.ActivationList.activations:type_name -> switchboard.cluster.v1.Activation
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_cluster_clusterpb_cluster_proto_init() }
@@ -1342,7 +1440,7 @@ func file_cluster_clusterpb_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cluster_clusterpb_cluster_proto_rawDesc), len(file_cluster_clusterpb_cluster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,134 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/switchboard-pbx/switchboard/actors/actorpb"
+	"github.com/switchboard-pbx/switchboard/persistence"
+	"github.com/switchboard-pbx/switchboard/placement"
+)
+
+// poolsKey holds every pool's prescribed conditions (there are few pools).
+const poolsKey = "pools"
+
+// pools is the behavior of the pools kind: one actor that owns the
+// prescribed conditions of every pool (PUT /v1/pools/{p}).
+type pools struct {
+	sys     *System
+	set     *actorpb.PoolSet
+	version uint64
+}
+
+func newPools(sys *System) *pools { return &pools{sys: sys} }
+
+func (p *pools) load(ctx context.Context) error {
+	p.set, p.version = &actorpb.PoolSet{}, 0
+	it, err := p.sys.cfg.Store.Get(ctx, poolsKey)
+	if errors.Is(err, persistence.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := proto.Unmarshal(it.Value, p.set); err != nil {
+		return fmt.Errorf("decoding pools: %w", err)
+	}
+	p.version = it.Version
+	return nil
+}
+
+func (p *pools) receive(t *turn, msg proto.Message) proto.Message {
+	switch m := msg.(type) {
+	case *actorpb.GetPools:
+		return &actorpb.PoolsReply{Pools: p.set.Pools, Version: p.version}
+	case *actorpb.PutPool:
+		in := m.GetPool()
+		if in == nil || in.Name == "" {
+			return &actorpb.PoolsReply{Error: invalid("pool", "pool name is required")}
+		}
+		if err := PoolSpec(in).Validate(); err != nil {
+			return &actorpb.PoolsReply{Error: invalid("pool", "%v", err)}
+		}
+		next := proto.Clone(p.set).(*actorpb.PoolSet)
+		rec := proto.Clone(in).(*actorpb.Pool)
+		rec.UpdatedAt = timestamppb.New(p.sys.cfg.Clock.Now())
+		replaced := false
+		for i, q := range next.Pools {
+			if q.Name == rec.Name {
+				next.Pools[i], replaced = rec, true
+			}
+		}
+		if !replaced {
+			next.Pools = append(next.Pools, rec)
+			sort.Slice(next.Pools, func(i, j int) bool { return next.Pools[i].Name < next.Pools[j].Name })
+		}
+		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(next)
+		if err != nil {
+			return &actorpb.PoolsReply{Error: unavailable("encoding pools: %v", err)}
+		}
+		expect := p.version
+		if expect == 0 {
+			expect = persistence.MustNotExist
+		}
+		v, err := p.sys.cfg.Store.Put(t.ctx, poolsKey, b, expect)
+		if err != nil {
+			return &actorpb.PoolsReply{Error: storeFailed(t, err, "pools")}
+		}
+		p.set, p.version = next, v
+		return &actorpb.PoolsReply{Pools: []*actorpb.Pool{rec}, Version: v}
+	}
+	return errorReply(msg, invalid("", "pools actor does not handle %T", msg))
+}
+
+func (p *pools) debug() proto.Message { return &actorpb.PoolsReply{Pools: p.set.GetPools(), Version: p.version} }
+
+// PoolSpec converts a stored pool to placement's prescribed conditions,
+// defaults filled.
+func PoolSpec(p *actorpb.Pool) placement.PoolSpec {
+	return placement.PoolSpec{
+		Name: p.Name, CallCapacityPerNode: int(p.CallCapacityPerNode), HighWater: p.HighWater,
+		Labels: p.Labels, Overflow: p.Overflow,
+	}.WithDefaults()
+}
+
+// PoolSpecs asks the pools actor for every configured pool.
+func (s *System) PoolSpecs(ctx context.Context) (map[string]placement.PoolSpec, error) {
+	rep, err := s.Request(ctx, KindPools, PoolsIdentity, &actorpb.GetPools{})
+	if err != nil {
+		return nil, err
+	}
+	pr, ok := rep.(*actorpb.PoolsReply)
+	if !ok {
+		return nil, fmt.Errorf("actors: pools answered %T", rep)
+	}
+	if pr.Error != nil {
+		return nil, errors.New(pr.Error.Message)
+	}
+	out := make(map[string]placement.PoolSpec, len(pr.Pools))
+	for _, p := range pr.Pools {
+		out[p.Name] = PoolSpec(p)
+	}
+	return out, nil
+}
+
+// groupHint places a device group's actor in the pool tier 1 assigned it.
+func (s *System) groupHint(ctx context.Context, identity string) Hint {
+	a, g, ok := splitGroupIdentity(identity)
+	if !ok {
+		return Hint{}
+	}
+	rep, err := s.request(ctx, KindAccount, a, nil, &actorpb.DescribeGroup{Group: g})
+	if err != nil {
+		return Hint{}
+	}
+	if gr, ok := rep.(*actorpb.GroupReply); ok && gr.Error == nil {
+		return Hint{Pool: gr.Group.GetAssignedPool()}
+	}
+	return Hint{}
+}
