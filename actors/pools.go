@@ -86,7 +86,9 @@ func (p *pools) receive(t *turn, msg proto.Message) proto.Message {
 	return errorReply(msg, invalid("", "pools actor does not handle %T", msg))
 }
 
-func (p *pools) debug() proto.Message { return &actorpb.PoolsReply{Pools: p.set.GetPools(), Version: p.version} }
+func (p *pools) debug() proto.Message {
+	return &actorpb.PoolsReply{Pools: p.set.GetPools(), Version: p.version}
+}
 
 // PoolSpec converts a stored pool to placement's prescribed conditions,
 // defaults filled.
