@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -389,12 +390,14 @@ func (a *account) choosePool(ctx context.Context, group string, rec *actorpb.Gro
 			return false
 		}
 	} else {
-		// One node, no cluster: the pinned pool or "default".
-		name := rec.Pool
-		if name == "" {
-			name = "default"
+		// No pool figures (one node, no cluster): the pinned pool or "default".
+		name := cmp.Or(rec.Pool, "default")
+		if name == rec.AssignedPool {
+			return false
 		}
-		states = []placement.PoolState{{Spec: placement.DefaultPoolSpec(name), Nodes: []placement.Member{{ID: "local", Name: "local", Pool: name}}}}
+		rec.AssignedPool, rec.PoolReason = name, "no cluster pool figures: the pinned pool, else default"
+		rec.PoolAssignedAt = timestamppb.New(a.sys.cfg.Clock.Now())
+		return true
 	}
 	dec, err := placement.ChoosePool(placement.GroupSpec{
 		ID: group, Size: len(a.members(group)), Pinned: rec.Pool, Labels: rec.Labels, Current: rec.AssignedPool,

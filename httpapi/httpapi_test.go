@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -329,5 +330,74 @@ func TestMetrics_CountRequestsByRoute(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Fatalf("metrics lack %s", want)
 		}
+	}
+}
+
+func TestPools_PrescribedConditionsValidated(t *testing.T) {
+	f := newFixture(t, "")
+	tests := []struct {
+		name, body string
+		code       int
+		field      string
+	}{
+		{"zero capacity", `{"call_capacity_per_node":0}`, 400, "call_capacity_per_node"},
+		{"high water above 1", `{"high_water":1.5}`, 400, "high_water"},
+		{"overflow into itself", `{"overflow":"p1"}`, 400, "overflow"},
+		{"bad overflow id", `{"overflow":"P 2"}`, 400, "overflow"},
+		{"unknown field", `{"capacity":3}`, 400, "capacity"},
+		{"ok", `{"call_capacity_per_node":50,"high_water":0.8,"overflow":"p2","labels":{"region":"eu"}}`, 200, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := f.do("PUT", "/v1/pools/p1", tt.body)
+			if r.code != tt.code {
+				t.Fatalf("%d %s, want %d", r.code, r.body, tt.code)
+			}
+			if got, _ := r.json(t)["field"].(string); got != tt.field {
+				t.Fatalf("field %q, want %q", got, tt.field)
+			}
+		})
+	}
+	r := f.must(200, "PUT", "/v1/pools/p1", `{"call_capacity_per_node":60}`).json(t)
+	if r["call_capacity_per_node"] != 60.0 || r["high_water"] != 0.85 {
+		t.Fatalf("pool with defaults filled: %v", r)
+	}
+}
+
+// POST /v1/calls starts a call of a device in its group's pool; it ends by
+// itself after its hold time and leaves its record.
+func TestCalls_StartAndEnd(t *testing.T) {
+	f := newFixture(t, "")
+	f.seed()
+	for _, tt := range []struct{ body, field string }{
+		{`{"account":"acme","device":"alice","hold_seconds":1}`, "callee"},
+		{`{"account":"acme","device":"alice","callee":"100","hold_seconds":0}`, "hold_seconds"},
+		{`{"account":"Acme","device":"alice","callee":"100","hold_seconds":1}`, "account"},
+	} {
+		if r := f.do("POST", "/v1/calls", tt.body); r.code != 400 || r.json(t)["field"] != tt.field {
+			t.Fatalf("%s: %d %s", tt.body, r.code, r.body)
+		}
+	}
+	if r := f.do("POST", "/v1/calls", `{"account":"acme","device":"nobody","callee":"100","hold_seconds":1}`); r.code != 404 {
+		t.Fatalf("unknown device: %d %s", r.code, r.body)
+	}
+	c := f.must(201, "POST", "/v1/calls", `{"account":"acme","device":"alice","callee":"100","hold_seconds":0.05}`).json(t)
+	if c["state"] != "active" || c["pool"] != "default" || c["group"] != "hq" {
+		t.Fatalf("started call: %v", c)
+	}
+	id := c["id"].(string)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := f.must(200, "GET", "/v1/calls/"+id, "").json(t)
+		if got["state"] == "ended" {
+			if got["disposition"] != "completed" || got["duration_ms"].(float64) < 50 {
+				t.Fatalf("call record: %v", got)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("call never ended: %v", got)
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval
 	}
 }
