@@ -23,15 +23,42 @@ import (
 func newSimCommand(stdout, stderr io.Writer) *cobra.Command {
 	var scenario, out string
 	var seed uint64
+	live := liveConfig{Duration: 40 * time.Second, Rate: 20, Hold: 8 * time.Second, KillAt: 0.5}
 	cmd := &cobra.Command{
 		Use:   "sim",
 		Short: "Simulate placement over a modelled cluster and write a report",
 		Long: `Run a scenario (simulations/scenarios/*.json) in virtual time with the
 runtime's placement code, and the baselines (random, plain rendezvous,
 least-loaded on stale load) on the same workload. Writes DIR/report.json,
-DIR/report.md and PNG plots. The same seed gives the same report.json.`,
+DIR/report.md and PNG plots. The same seed gives the same report.json.
+
+With --live N, start N real node processes of pool p1 on loopback instead,
+drive Poisson calls through POST /v1/calls, SIGKILL one node part way, and
+report the same measures from what the nodes gossip (DIR/report.json,
+DIR/report.md, DIR/logs/). Real time and real processes: not byte-identical.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed("live") {
+				if scenario != "" {
+					return errors.New("--live and --scenario do not go together: --live runs real nodes, --scenario the modelled cluster")
+				}
+				ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+				defer stop()
+				live.Seed, live.Out, live.Log = seed, out, stderr
+				if live.Binary == "" {
+					exe, err := os.Executable()
+					if err != nil {
+						return fmt.Errorf("finding this binary to start the nodes with; pass --node-binary: %w", err)
+					}
+					live.Binary = exe
+				}
+				rep, err := runLive(ctx, live)
+				if err != nil {
+					return fmt.Errorf("live run, seed %d: %w", seed, err)
+				}
+				rep.summary(stdout, out)
+				return nil
+			}
 			if scenario == "" {
 				return errors.New("--scenario is required, e.g. --scenario simulations/scenarios/steady.json")
 			}
@@ -77,6 +104,16 @@ DIR/report.md and PNG plots. The same seed gives the same report.json.`,
 	f.StringVar(&scenario, "scenario", "", "scenario file, e.g. simulations/scenarios/steady.json")
 	f.Uint64Var(&seed, "seed", 1, "random seed; the same seed replays the same run")
 	f.StringVar(&out, "out", filepath.Join("sim-out"), "folder for report.json, report.md and the plots")
+	f.IntVar(&live.Nodes, "live", 0, "run N real node processes of pool p1 on loopback instead of a scenario")
+	f.StringVar(&live.Store, "store", "", "live: postgres:// DSN the nodes share; empty: a badger folder per node (state does not follow actors)")
+	f.DurationVar(&live.Duration, "duration", live.Duration, "live: how long calls are driven")
+	f.Float64Var(&live.Rate, "rate", live.Rate, "live: mean call arrivals per second")
+	f.DurationVar(&live.Hold, "hold", live.Hold, "live: mean call holding time")
+	f.Float64Var(&live.KillAt, "kill-at", live.KillAt, "live: fraction of --duration at which a node is SIGKILLed; 0: none")
+	f.IntVar(&live.Capacity, "capacity", 0, "live: call capacity per node; 0: twice the offered load over the nodes left after the kill")
+	f.BoolVar(&live.Overflow, "overflow", false, "live: start one more node in pool p2, p1's overflow")
+	f.StringVar(&live.Binary, "node-binary", "", "live: the switchboard binary the nodes run; default: this one")
+	_ = f.MarkHidden("node-binary")
 	return cmd
 }
 

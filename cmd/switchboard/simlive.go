@@ -1,0 +1,889 @@
+package main
+
+// The live mode of `switchboard sim`: real node processes on loopback, calls
+// driven through POST /v1/calls, one node killed part way, and the measures
+// of the virtual-time simulator read back from what the nodes gossip.
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// liveConfig is one live run. Flags of `switchboard sim --live N` fill it.
+type liveConfig struct {
+	Nodes    int           // nodes of pool p1; at least 2, so that one can be killed
+	Overflow bool          // one more node in pool p2, p1's overflow
+	Store    string        // postgres:// DSN shared by every node; "": a badger folder per node
+	Duration time.Duration // how long calls are driven
+	Rate     float64       // mean call arrivals per second (Poisson)
+	Hold     time.Duration // mean holding time (exponential)
+	KillAt   float64       // fraction of Duration at which a node of p1 is SIGKILLed; 0 or >= 1: none
+	Capacity int           // call_capacity_per_node of p1 (and p2); 0: twice the offered load over the survivors
+	Seed     uint64        // arrivals, holds, devices and target nodes
+	Out      string        // folder for report.json, report.md and the node logs
+	Binary   string        // the switchboard binary the nodes run
+	Log      io.Writer     // progress lines; nil: none
+}
+
+// Sampling and waiting figures of a live run.
+const (
+	liveSamplePeriod = 500 * time.Millisecond
+	liveStartWithin  = 30 * time.Second // every node serving and seeing every other alive
+	liveStopWithin   = 15 * time.Second // SIGTERM to exit, else SIGKILL
+	liveDevices      = 12
+	liveMinHold      = 100 * time.Millisecond
+)
+
+func (c *liveConfig) validate() error {
+	switch {
+	case c.Nodes < 2:
+		return errors.New("--live needs at least 2 nodes, so that one can be killed and its share taken over")
+	case c.Rate <= 0:
+		return errors.New("--rate must be above 0 calls per second")
+	case c.Hold <= 0:
+		return errors.New("--hold must be above 0, e.g. 8s")
+	case c.Duration < time.Second:
+		return errors.New("--duration must be at least 1s, e.g. 40s")
+	case c.KillAt < 0:
+		return errors.New("--kill-at is a fraction of --duration from 0 (no kill) to 1, e.g. 0.5")
+	case c.Binary == "":
+		return errors.New("no switchboard binary to start the nodes with (--node-binary)")
+	case c.Out == "":
+		return errors.New("--out is required")
+	}
+	return nil
+}
+
+// LiveReport is what a live run writes to report.json.
+type LiveReport struct {
+	Mode                   string         `json:"mode"`
+	Seed                   uint64         `json:"seed"`
+	Nodes                  int            `json:"nodes"`
+	Store                  string         `json:"store"`
+	DurationSeconds        float64        `json:"duration_seconds"`
+	Rate                   float64        `json:"rate"`
+	HoldSeconds            float64        `json:"hold_seconds"`
+	CapacityPerNode        int            `json:"capacity_per_node"`
+	CallsTotal             int            `json:"calls_total"`
+	Rejected               int            `json:"rejected"`
+	RejectedWithHeadroom   int            `json:"rejected_with_headroom"`
+	RejectedAfterKill      int            `json:"rejected_after_kill"`
+	Failed                 int            `json:"failed"`
+	FailedAfterKill        int            `json:"failed_after_kill"`
+	FailureSamples         []string       `json:"failure_samples,omitempty"`
+	RejectionSamples       []string       `json:"rejection_samples,omitempty"`
+	MaxMeanCalls           float64        `json:"max_mean_calls"`
+	MaxMeanCallsAfterKill  float64        `json:"max_mean_calls_after_kill"`
+	Samples                int            `json:"samples"`
+	MeanLoadAgeSeconds     float64        `json:"mean_load_age_seconds"`
+	CallsByNode            CallsByNode    `json:"calls_by_node"`
+	KilledNode             string         `json:"killed_node,omitempty"`
+	KilledAtSeconds        float64        `json:"killed_at_seconds,omitempty"`
+	KilledShareTakenOver   bool           `json:"killed_share_taken_over"`
+	FirstCallAfterKill     float64        `json:"first_call_after_kill_seconds,omitempty"`
+	Notes                  []string       `json:"notes,omitempty"`
+	activeByNodeAtKillTime map[string]int // for the Markdown only
+}
+
+// CallsByNode counts accepted calls (201) by the node that took them, for
+// calls sent before and after the kill.
+type CallsByNode struct {
+	BeforeKill map[string]int `json:"before_kill"`
+	AfterKill  map[string]int `json:"after_kill"`
+}
+
+// liveNode is one node process.
+type liveNode struct {
+	name, pool string
+	http       string // host:port
+	gossip     string // learned from its /debug/cluster
+	id         string
+	cmd        *exec.Cmd
+	done       chan struct{} // closed when the process has exited
+	log        *os.File
+}
+
+func (n *liveNode) running() bool {
+	select {
+	case <-n.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// liveCluster owns the processes of a run; stop ends all of them.
+type liveCluster struct {
+	cfg    liveConfig
+	client *http.Client
+	nodes  []*liveNode
+}
+
+// freeLoopbackPort picks a port by listening on 127.0.0.1:0 and closing.
+func freeLoopbackPort() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// start starts a node process; join is the seed's gossip address or "".
+func (lc *liveCluster) start(name, pool, join string) (*liveNode, error) {
+	addr, err := freeLoopbackPort()
+	if err != nil {
+		return nil, fmt.Errorf("picking a port for node %s: %w", name, err)
+	}
+	args := []string{"node", "--name", name, "--pool", pool, "--http", addr,
+		"--gossip", "127.0.0.1:0", "--actor", "127.0.0.1:0", "--gossip-profile", "local"}
+	if lc.cfg.Store != "" {
+		args = append(args, "--store", lc.cfg.Store)
+	} else {
+		args = append(args, "--data", filepath.Join(lc.cfg.Out, "data", name))
+	}
+	if join != "" {
+		args = append(args, "--join", join)
+	}
+	logf, err := os.Create(filepath.Join(lc.cfg.Out, "logs", name+".log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(lc.cfg.Binary, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "SWITCHBOARD_") })
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("starting node %s (%s): %w", name, lc.cfg.Binary, err)
+	}
+	n := &liveNode{name: name, pool: pool, http: addr, cmd: cmd, done: make(chan struct{}), log: logf}
+	go func() { _ = cmd.Wait(); close(n.done) }()
+	lc.nodes = append(lc.nodes, n)
+	return n, nil
+}
+
+// stop SIGTERMs every running node, waits, and SIGKILLs any that did not
+// exit within liveStopWithin. It returns once every process has exited.
+func (lc *liveCluster) stop() {
+	for _, n := range lc.nodes {
+		if n.running() {
+			_ = n.cmd.Process.Signal(syscall.SIGTERM)
+		}
+	}
+	deadline := time.After(liveStopWithin)
+	for _, n := range lc.nodes {
+		select {
+		case <-n.done:
+		case <-deadline:
+			_ = n.cmd.Process.Kill()
+			<-n.done
+		}
+		n.log.Close()
+	}
+	if t, ok := lc.client.Transport.(*http.Transport); ok {
+		t.CloseIdleConnections()
+	}
+}
+
+type liveReply struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (lc *liveCluster) do(ctx context.Context, n *liveNode, method, path string, body any) (liveReply, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return liveReply{}, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+n.http+path, rd)
+	if err != nil {
+		return liveReply{}, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := lc.client.Do(req)
+	if err != nil {
+		return liveReply{}, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return liveReply{status: resp.StatusCode, header: resp.Header, body: b}, err
+}
+
+// poll calls cond every 100 ms until it is true, ctx ends or within passes.
+func poll(ctx context.Context, within time.Duration, what string, cond func() (bool, string)) error {
+	ctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		ok, state := cond()
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: not within %v; last seen: %s", what, within, state)
+		case <-tick.C:
+		}
+	}
+}
+
+type liveMember struct {
+	Name      string            `json:"name"`
+	ID        string            `json:"id"`
+	Status    string            `json:"status"`
+	Local     bool              `json:"local"`
+	Addresses map[string]string `json:"addresses"`
+	Load      struct {
+		ActiveCalls int `json:"active_calls"`
+	} `json:"load"`
+	LoadAgeSeconds *float64 `json:"load_age_seconds"`
+}
+
+type liveClusterView struct {
+	Members []liveMember `json:"members"`
+}
+
+func getJSON[T any](ctx context.Context, lc *liveCluster, n *liveNode, path string) (T, error) {
+	var v T
+	r, err := lc.do(ctx, n, http.MethodGet, path, nil)
+	if err != nil {
+		return v, err
+	}
+	if r.status != http.StatusOK {
+		return v, fmt.Errorf("GET %s on %s: %d %s", path, n.name, r.status, bytes.TrimSpace(r.body))
+	}
+	return v, json.Unmarshal(r.body, &v)
+}
+
+// waitServing waits for the node's /healthz to answer 200 and learns its
+// id and gossip address.
+func (lc *liveCluster) waitServing(ctx context.Context, n *liveNode) error {
+	err := poll(ctx, liveStartWithin, "node "+n.name+" serving /healthz", func() (bool, string) {
+		if !n.running() {
+			return false, "the process exited; see " + n.log.Name()
+		}
+		r, err := lc.do(ctx, n, http.MethodGet, "/healthz", nil)
+		if err != nil {
+			return false, err.Error()
+		}
+		return r.status == http.StatusOK, fmt.Sprint(r.status)
+	})
+	if err != nil {
+		return err
+	}
+	v, err := getJSON[liveClusterView](ctx, lc, n, "/debug/cluster")
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(v.Members, func(m liveMember) bool { return m.Local })
+	if i < 0 || v.Members[i].Addresses["gossip"] == "" {
+		return fmt.Errorf("node %s: /debug/cluster shows no local member with a gossip address", n.name)
+	}
+	n.id, n.gossip = v.Members[i].ID, v.Members[i].Addresses["gossip"]
+	return nil
+}
+
+// waitAllAlive waits until every node lists every node as alive.
+func (lc *liveCluster) waitAllAlive(ctx context.Context) error {
+	for _, o := range lc.nodes {
+		err := poll(ctx, liveStartWithin, o.name+" sees every node alive", func() (bool, string) {
+			v, err := getJSON[liveClusterView](ctx, lc, o, "/debug/cluster")
+			if err != nil {
+				return false, err.Error()
+			}
+			alive := 0
+			for _, m := range v.Members {
+				if m.Status == "alive" {
+					alive++
+				}
+			}
+			return alive == len(lc.nodes), fmt.Sprintf("%d of %d alive", alive, len(lc.nodes))
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// put PUTs body to path through the running nodes in turn until one
+// answers 200 or 201.
+func (lc *liveCluster) put(ctx context.Context, path string, body any, within time.Duration) error {
+	i := 0
+	return poll(ctx, within, "PUT "+path, func() (bool, string) {
+		alive := lc.running()
+		n := alive[i%len(alive)]
+		i++
+		r, err := lc.do(ctx, n, http.MethodPut, path, body)
+		if err != nil {
+			return false, err.Error()
+		}
+		return r.status == http.StatusOK || r.status == http.StatusCreated, fmt.Sprintf("%s: %d %s", n.name, r.status, bytes.TrimSpace(r.body))
+	})
+}
+
+func (lc *liveCluster) running() []*liveNode {
+	return slices.DeleteFunc(slices.Clone(lc.nodes), func(n *liveNode) bool { return !n.running() })
+}
+
+func devName(i int) string { return fmt.Sprintf("d%03d", i) }
+
+// provision creates the account, its group pinned to p1, its devices, and
+// the pools' capacities. PUTs are idempotent, so a run on per-node stores
+// provisions again after the kill, for state that lived on the killed node.
+func (lc *liveCluster) provision(ctx context.Context, account string, within time.Duration) error {
+	pool := map[string]any{"call_capacity_per_node": lc.cfg.Capacity, "high_water": 0.85}
+	if lc.cfg.Overflow {
+		pool["overflow"] = "p2"
+		if err := lc.put(ctx, "/v1/pools/p2", map[string]any{"call_capacity_per_node": lc.cfg.Capacity, "high_water": 0.85}, within); err != nil {
+			return err
+		}
+	}
+	if err := lc.put(ctx, "/v1/pools/p1", pool, within); err != nil {
+		return err
+	}
+	if err := lc.put(ctx, "/v1/accounts/"+account, map[string]any{}, within); err != nil {
+		return err
+	}
+	if err := lc.put(ctx, "/v1/accounts/"+account+"/groups/g1", map[string]any{"pool": "p1"}, within); err != nil {
+		return err
+	}
+	for i := range liveDevices {
+		if err := lc.put(ctx, "/v1/accounts/"+account+"/devices/"+devName(i), map[string]any{"group": "g1", "password": "live-sim-password"}, within); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// liveSample is one reading of GET /v1/pools and /debug/cluster.
+type liveSample struct {
+	at       time.Duration
+	p1Calls  map[string]int // active calls by alive node of p1, as gossiped
+	headroom int            // p1's headroom plus its overflow's
+	loadAge  float64        // oldest load report among the members, seconds
+}
+
+type livePool struct {
+	Name     string `json:"name"`
+	Overflow string `json:"overflow"`
+	Headroom int    `json:"headroom"`
+	Nodes    []struct {
+		Name        string `json:"name"`
+		ActiveCalls int    `json:"active_calls"`
+	} `json:"nodes"`
+}
+
+// liveRun is the state shared by the driver, the sampler and the callers.
+type liveRun struct {
+	mu          sync.Mutex
+	start       time.Time
+	killedAt    time.Duration // 0: not yet
+	killed      string
+	samples     []liveSample
+	lastSample  *liveSample
+	before      map[string]int
+	after       map[string]int
+	calls       int
+	rejected    int
+	rejHeadroom int
+	failed      int
+	failedAfter int
+	failures    []string
+	rejections  []string
+	rejAfter    int
+	idToName    map[string]string
+	firstAfter  time.Duration // since the kill, the first call sent after it that was taken; 0: none
+}
+
+func (r *liveRun) failure(afterKill bool, msg string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.failed++
+	if afterKill {
+		r.failedAfter++
+	}
+	if len(r.failures) < 10 {
+		r.failures = append(r.failures, msg)
+	}
+}
+
+// runLive starts the cluster, drives the calls, kills a node and writes the
+// report. Every process it started has exited when it returns.
+func runLive(ctx context.Context, cfg liveConfig) (*LiveReport, error) {
+	if cfg.Capacity == 0 {
+		// Twice the offered load (Little's law: rate x hold) spread over the
+		// nodes left after the kill, so that no call need be rejected.
+		cfg.Capacity = max(10, int(math.Ceil(2*cfg.Rate*cfg.Hold.Seconds()/float64(cfg.Nodes-1))))
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	for _, d := range []string{"logs", "data"} {
+		if err := os.MkdirAll(filepath.Join(cfg.Out, d), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	logf := func(format string, a ...any) {
+		if cfg.Log != nil {
+			fmt.Fprintf(cfg.Log, format+"\n", a...)
+		}
+	}
+	lc := &liveCluster{cfg: cfg, client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 32}}}
+	defer lc.stop()
+
+	// Start the seed, then the others joining it.
+	seed, err := lc.start("n1", "p1", "")
+	if err != nil {
+		return nil, err
+	}
+	if err := lc.waitServing(ctx, seed); err != nil {
+		return nil, err
+	}
+	var p1 []*liveNode
+	p1 = append(p1, seed)
+	for i := 2; i <= cfg.Nodes; i++ {
+		n, err := lc.start(fmt.Sprintf("n%d", i), "p1", seed.gossip)
+		if err != nil {
+			return nil, err
+		}
+		p1 = append(p1, n)
+	}
+	if cfg.Overflow {
+		if _, err := lc.start("o1", "p2", seed.gossip); err != nil {
+			return nil, err
+		}
+	}
+	for _, n := range lc.nodes[1:] {
+		if err := lc.waitServing(ctx, n); err != nil {
+			return nil, err
+		}
+	}
+	if err := lc.waitAllAlive(ctx); err != nil {
+		return nil, err
+	}
+	logf("live: %d nodes alive (%s)", len(lc.nodes), cmp.Or(redactDSN(cfg.Store), "badger per node"))
+
+	rng := rand.New(rand.NewPCG(cfg.Seed, 0x6c697665)) // 0x6c697665: "live"
+	// The account id is unique per run, not per seed: a shared store may
+	// hold another run's account.
+	account := fmt.Sprintf("live-%d-%06d", cfg.Seed, rand.N(1_000_000))
+	if err := lc.provision(ctx, account, 20*time.Second); err != nil {
+		return nil, err
+	}
+	defer func() {
+		// Best effort: a shared store keeps no account of a finished run.
+		if alive := lc.running(); len(alive) > 0 {
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			_, _ = lc.do(dctx, alive[0], http.MethodDelete, "/v1/accounts/"+account, nil)
+		}
+	}()
+
+	run := &liveRun{before: map[string]int{}, after: map[string]int{}, idToName: map[string]string{}}
+	for _, n := range lc.nodes {
+		run.idToName[n.id] = n.name
+		run.idToName[n.name] = n.name
+	}
+	for _, n := range p1 {
+		run.before[n.name], run.after[n.name] = 0, 0
+	}
+
+	driveCtx, cancelDrive := context.WithCancel(ctx)
+	defer cancelDrive()
+	var wg sync.WaitGroup
+	run.start = time.Now()
+	wg.Add(1)
+	go func() { defer wg.Done(); lc.sample(driveCtx, run) }()
+
+	killAt := time.Duration(-1)
+	if cfg.KillAt > 0 && cfg.KillAt < 1 {
+		killAt = time.Duration(cfg.KillAt * float64(cfg.Duration))
+	}
+	next := time.Duration(0)
+	var driveErr error
+	for {
+		next += time.Duration(rng.ExpFloat64() / cfg.Rate * float64(time.Second))
+		if next >= cfg.Duration {
+			break
+		}
+		if killAt >= 0 && next >= killAt && run.killedSnapshot() == "" {
+			if err := sleepUntil(driveCtx, run.start.Add(killAt)); err != nil {
+				driveErr = err
+				break
+			}
+			victim := run.chooseVictim(p1)
+			_ = victim.cmd.Process.Kill()
+			run.mu.Lock()
+			run.killed, run.killedAt = victim.name, time.Since(run.start)
+			run.mu.Unlock()
+			logf("live: SIGKILLed %s at %.1fs", victim.name, run.killedAt.Seconds())
+			if cfg.Store == "" {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if err := lc.provision(driveCtx, account, 15*time.Second); err != nil {
+						logf("live: provisioning again after the kill: %v", err)
+					}
+				}()
+			}
+		}
+		if err := sleepUntil(driveCtx, run.start.Add(next)); err != nil {
+			driveErr = err
+			break
+		}
+		alive := lc.running()
+		target := alive[rng.IntN(len(alive))]
+		hold := max(liveMinHold, time.Duration(rng.ExpFloat64()*float64(cfg.Hold)))
+		body := map[string]any{"account": account, "device": devName(rng.IntN(liveDevices)), "callee": "+15550100", "hold_seconds": hold.Seconds()}
+		sent := time.Since(run.start)
+		wg.Add(1)
+		// A call in flight when the arrivals stop still counts: it runs on
+		// ctx, bounded by the client's timeout, not on driveCtx.
+		go func() { defer wg.Done(); lc.place(ctx, run, target, body, sent) }()
+	}
+	if driveErr == nil {
+		driveErr = sleepUntil(driveCtx, run.start.Add(cfg.Duration))
+	}
+	cancelDrive()
+	wg.Wait()
+	if driveErr != nil && ctx.Err() != nil {
+		return nil, fmt.Errorf("live run stopped: %w", ctx.Err())
+	}
+
+	rep := run.report(cfg, p1)
+	if err := rep.write(cfg.Out); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+func sleepUntil(ctx context.Context, t time.Time) error {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err()
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return nil
+	}
+}
+
+func (r *liveRun) killedSnapshot() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.killed
+}
+
+// chooseVictim picks the node of p1 other than the seed with the most
+// active calls in the last sample; ties go to the larger name.
+func (r *liveRun) chooseVictim(p1 []*liveNode) *liveNode {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	best := p1[len(p1)-1]
+	bestCalls := -1
+	for _, n := range p1[1:] {
+		c := 0
+		if r.lastSample != nil {
+			c = r.lastSample.p1Calls[n.name]
+		}
+		if c >= bestCalls {
+			best, bestCalls = n, c
+		}
+	}
+	return best
+}
+
+// place POSTs one call and files the answer.
+func (lc *liveCluster) place(ctx context.Context, run *liveRun, n *liveNode, body map[string]any, sent time.Duration) {
+	run.mu.Lock()
+	afterKill := run.killed != "" && sent >= run.killedAt
+	headroom := run.lastSample != nil && run.lastSample.headroom > 0
+	run.mu.Unlock()
+	r, err := lc.do(ctx, n, http.MethodPost, "/v1/calls", body)
+	if err != nil {
+		if ctx.Err() == nil {
+			run.failure(afterKill, fmt.Sprintf("%.1fs via %s: %v", sent.Seconds(), n.name, err))
+		}
+		return
+	}
+	switch {
+	case r.status == http.StatusCreated:
+		var out struct {
+			Node string `json:"node"`
+		}
+		if err := json.Unmarshal(r.body, &out); err != nil {
+			run.failure(afterKill, fmt.Sprintf("%.1fs via %s: 201 with a body that is not JSON: %v", sent.Seconds(), n.name, err))
+			return
+		}
+		run.mu.Lock()
+		defer run.mu.Unlock()
+		name := cmp.Or(run.idToName[out.Node], out.Node)
+		run.calls++
+		if afterKill {
+			run.after[name]++
+			if took := time.Since(run.start) - run.killedAt; run.firstAfter == 0 || took < run.firstAfter {
+				run.firstAfter = took
+			}
+		} else {
+			run.before[name]++
+		}
+	case r.status == http.StatusServiceUnavailable && bytes.Contains(r.body, []byte("can take the call")):
+		run.mu.Lock()
+		defer run.mu.Unlock()
+		run.rejected++
+		if afterKill {
+			run.rejAfter++
+		}
+		if headroom {
+			run.rejHeadroom++
+		}
+		if len(run.rejections) < 5 {
+			run.rejections = append(run.rejections, fmt.Sprintf("%.1fs via %s: %s", sent.Seconds(), n.name, oneLine(r.body)))
+		}
+	default:
+		run.failure(afterKill, fmt.Sprintf("%.1fs via %s: %d %s", sent.Seconds(), n.name, r.status, oneLine(r.body)))
+	}
+}
+
+// sample reads the pools' gossiped load and the members' load age every
+// liveSamplePeriod until ctx ends.
+func (lc *liveCluster) sample(ctx context.Context, run *liveRun) {
+	tick := time.NewTicker(liveSamplePeriod)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		alive := lc.running()
+		if len(alive) == 0 {
+			continue
+		}
+		n := alive[0]
+		sctx, cancel := context.WithTimeout(ctx, liveSamplePeriod)
+		pools, err := getJSON[struct {
+			Pools []livePool `json:"pools"`
+		}](sctx, lc, n, "/v1/pools")
+		var cl liveClusterView
+		if err == nil {
+			cl, err = getJSON[liveClusterView](sctx, lc, n, "/debug/cluster")
+		}
+		cancel()
+		if err != nil {
+			continue
+		}
+		s := liveSample{at: time.Since(run.start), p1Calls: map[string]int{}}
+		run.mu.Lock()
+		killed := run.killed
+		run.mu.Unlock()
+		overflow := ""
+		for _, p := range pools.Pools {
+			if p.Name == "p1" {
+				s.headroom += p.Headroom
+				overflow = p.Overflow
+				for _, pn := range p.Nodes {
+					if pn.Name != killed {
+						s.p1Calls[pn.Name] = pn.ActiveCalls
+					}
+				}
+			}
+		}
+		for _, p := range pools.Pools {
+			if overflow != "" && p.Name == overflow {
+				s.headroom += p.Headroom
+			}
+		}
+		for _, m := range cl.Members {
+			if m.Status == "alive" && m.LoadAgeSeconds != nil {
+				s.loadAge = max(s.loadAge, *m.LoadAgeSeconds)
+			}
+		}
+		run.mu.Lock()
+		run.samples = append(run.samples, s)
+		run.lastSample = &run.samples[len(run.samples)-1]
+		run.mu.Unlock()
+	}
+}
+
+// maxMean is the time-average of max/mean active calls over the samples in
+// [from, to) whose mean is at least one call.
+func maxMean(samples []liveSample, from, to time.Duration) float64 {
+	sum, k := 0.0, 0
+	for _, s := range samples {
+		if s.at < from || s.at >= to || len(s.p1Calls) == 0 {
+			continue
+		}
+		total, most := 0, 0
+		for _, c := range s.p1Calls {
+			total += c
+			most = max(most, c)
+		}
+		mean := float64(total) / float64(len(s.p1Calls))
+		if mean < 1 {
+			continue
+		}
+		sum += float64(most) / mean
+		k++
+	}
+	if k == 0 {
+		return 0
+	}
+	return sum / float64(k)
+}
+
+func (r *liveRun) report(cfg liveConfig, p1 []*liveNode) *LiveReport {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rep := &LiveReport{
+		Mode: "live", Seed: cfg.Seed, Nodes: cfg.Nodes, Store: cmp.Or(redactDSN(cfg.Store), "badger per node"),
+		DurationSeconds: cfg.Duration.Seconds(), Rate: cfg.Rate, HoldSeconds: cfg.Hold.Seconds(), CapacityPerNode: cfg.Capacity,
+		CallsTotal: r.calls, Rejected: r.rejected, RejectedWithHeadroom: r.rejHeadroom, RejectedAfterKill: r.rejAfter,
+		Failed: r.failed, FailedAfterKill: r.failedAfter, FailureSamples: r.failures, RejectionSamples: r.rejections,
+		Samples:     len(r.samples),
+		CallsByNode: CallsByNode{BeforeKill: r.before, AfterKill: r.after},
+		KilledNode:  r.killed,
+	}
+	end := cfg.Duration + time.Hour
+	if r.killed != "" {
+		rep.KilledAtSeconds = r.killedAt.Seconds()
+		rep.FirstCallAfterKill = r.firstAfter.Seconds()
+		rep.MaxMeanCalls = maxMean(r.samples, 0, r.killedAt)
+		rep.MaxMeanCallsAfterKill = maxMean(r.samples, r.killedAt, end)
+		taken := r.after[r.killed] == 0
+		for _, n := range p1 {
+			if n.name != r.killed && r.after[n.name] == 0 {
+				taken = false
+			}
+		}
+		rep.KilledShareTakenOver = taken
+	} else {
+		rep.MaxMeanCalls = maxMean(r.samples, 0, end)
+	}
+	ages := 0.0
+	for _, s := range r.samples {
+		ages += s.loadAge
+	}
+	if len(r.samples) > 0 {
+		rep.MeanLoadAgeSeconds = ages / float64(len(r.samples))
+	}
+	rep.Notes = append(rep.Notes,
+		"active calls per node are the gossiped figures of GET /v1/pools, sampled every 500 ms; they are up to mean_load_age_seconds stale",
+		"rejected counts 503s saying no node of the pool (or its overflow) can take the call; rejected_with_headroom those sent while the last sample showed headroom > 0, a figure as stale as the gossip",
+		"failed counts other errors (e.g. a node that died before the cluster noticed); calls are split before/after the kill by the time they were sent")
+	if cfg.Store == "" {
+		rep.Notes = append(rep.Notes, "no --store: each node keeps its own badger folder, so state does not follow actors; the run provisions again after the kill")
+	}
+	return rep
+}
+
+func (rep *LiveReport) write(dir string) error {
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "report.json"), append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "report.md"), []byte(rep.markdown()), 0o644)
+}
+
+func (rep *LiveReport) markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Live simulation, seed %d\n\n", rep.Seed)
+	fmt.Fprintf(&b, "%d nodes of pool p1 on loopback (%s), %.0f s of Poisson arrivals at %.1f/s, mean hold %.1f s, capacity %d calls per node.\n\n",
+		rep.Nodes, rep.Store, rep.DurationSeconds, rep.Rate, rep.HoldSeconds, rep.CapacityPerNode)
+	b.WriteString("| measure | value |\n|---|---|\n")
+	fmt.Fprintf(&b, "| calls taken | %d |\n| rejected | %d |\n| rejected with headroom | %d |\n| failed (other errors) | %d (%d after the kill) |\n",
+		rep.CallsTotal, rep.Rejected, rep.RejectedWithHeadroom, rep.Failed, rep.FailedAfterKill)
+	fmt.Fprintf(&b, "| max/mean active calls | %.3f |\n| max/mean active calls after the kill | %.3f |\n| samples | %d |\n| mean load age (s) | %.2f |\n",
+		rep.MaxMeanCalls, rep.MaxMeanCallsAfterKill, rep.Samples, rep.MeanLoadAgeSeconds)
+	if rep.KilledNode != "" {
+		fmt.Fprintf(&b, "| killed node | %s at %.1f s |\n| killed share taken over | %t |\n| first call taken after the kill | %.1f s after it |\n",
+			rep.KilledNode, rep.KilledAtSeconds, rep.KilledShareTakenOver, rep.FirstCallAfterKill)
+	}
+	b.WriteString("\n## Calls by node\n\n| node | before the kill | after the kill |\n|---|---|---|\n")
+	names := make([]string, 0, len(rep.CallsByNode.BeforeKill))
+	for n := range rep.CallsByNode.BeforeKill {
+		names = append(names, n)
+	}
+	for n := range rep.CallsByNode.AfterKill {
+		if !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		fmt.Fprintf(&b, "| %s | %d | %d |\n", n, rep.CallsByNode.BeforeKill[n], rep.CallsByNode.AfterKill[n])
+	}
+	if len(rep.Notes) > 0 {
+		b.WriteString("\n## Notes\n\n")
+		for _, n := range rep.Notes {
+			fmt.Fprintf(&b, "- %s\n", n)
+		}
+	}
+	if len(rep.FailureSamples) > 0 {
+		b.WriteString("\n## First failures\n\n")
+		for _, f := range rep.FailureSamples {
+			fmt.Fprintf(&b, "- %s\n", f)
+		}
+	}
+	return b.String()
+}
+
+// summary is the few lines printed after a run.
+func (rep *LiveReport) summary(w io.Writer, out string) {
+	fmt.Fprintf(w, "wrote report.json and report.md in %s\n", out)
+	fmt.Fprintf(w, "calls %d, rejected %d (with headroom %d), failed %d (%d after the kill)\n",
+		rep.CallsTotal, rep.Rejected, rep.RejectedWithHeadroom, rep.Failed, rep.FailedAfterKill)
+	fmt.Fprintf(w, "max/mean active calls %.3f before the kill, %.3f after (load %.2fs stale on average)\n",
+		rep.MaxMeanCalls, rep.MaxMeanCallsAfterKill, rep.MeanLoadAgeSeconds)
+	if rep.KilledNode != "" {
+		fmt.Fprintf(w, "killed %s at %.1fs; its share taken over: %t; first call taken %.1fs after the kill\n",
+			rep.KilledNode, rep.KilledAtSeconds, rep.KilledShareTakenOver, rep.FirstCallAfterKill)
+	}
+	fmt.Fprintf(w, "calls by node before %v, after %v\n", rep.CallsByNode.BeforeKill, rep.CallsByNode.AfterKill)
+}
+
+// redactDSN drops a password from a postgres:// DSN for reports.
+func redactDSN(dsn string) string {
+	if i, j := strings.Index(dsn, "://"), strings.LastIndex(dsn, "@"); i >= 0 && j > i {
+		if k := strings.Index(dsn[i+3:j], ":"); k >= 0 {
+			return dsn[:i+3+k] + ":***" + dsn[j:]
+		}
+	}
+	return dsn
+}
+
+// oneLine is a reply body on one line, for the report.
+func oneLine(b []byte) string { return strings.Join(strings.Fields(string(b)), " ") }
