@@ -269,7 +269,12 @@ func (s *System) request(ctx context.Context, kind, identity string, hint func()
 		if err != nil {
 			return nil, err
 		}
-		res, err = s.as.Root.RequestFuture(act.PID, msg, time.Until(deadline)).Result()
+		remaining := time.Until(deadline)
+		if remaining <= 0 {
+			// A future with no positive timeout would wait forever.
+			return nil, fmt.Errorf("%w: %s %s after %v", ErrTimeout, kind, identity, timeout)
+		}
+		res, err = s.as.Root.RequestFuture(act.PID, msg, remaining).Result()
 		if err == nil {
 			break
 		}

@@ -99,6 +99,12 @@ func New(cfg Config) (*Gossip, error) {
 		mc = memberlist.DefaultLANConfig()
 	}
 	mc.Name = cfg.ID
+	// Lifeguard stretches a suspicion to SuspicionMaxTimeoutMult times its
+	// minimum when no peer confirms it; in a small cluster a member that
+	// misses the one confirmation then waits 18 s (local) or 24 s (LAN) to
+	// declare a dead node dead, and its actors stay unreachable that long.
+	// Twice the minimum keeps Lifeguard's slack and bounds failover.
+	mc.SuspicionMaxTimeoutMult = 2
 	bindIP, bindPort, _ := splitIPPort(cfg.BindAddr) // validated
 	mc.BindAddr, mc.BindPort = bindIP.String(), bindPort
 	mc.AdvertiseAddr, mc.AdvertisePort = "", bindPort // memberlist replaces the port when bindPort is 0
