@@ -26,9 +26,14 @@ test:
 	$(GO) test -race -count=1 ./...
 	$(GO) test -count=1 -run 'TestCluster|TestNode_TwoInOneProcess' ./cluster/ ./node/
 
-# Benchmarks report ratios against baselines run beside them.
+# Benchmarks report ratios against baselines run beside them: the memory
+# store beside badger and PostgreSQL, a bare protoactor actor beside ours,
+# protoactor's disthash lookup beside ours. The failover benchmark (kill -9
+# to the first successful call, 20 trials) needs SWITCHBOARD_TEST_POSTGRES.
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 2000x ./persistence/ ./actors/
+	$(GO) test -run '^$$' -bench . -benchtime 2000x ./persistence/ ./actors/ ./placement/
+	$(GO) test -run '^$$' -bench . -benchtime 20000x ./cluster/
+	$(GO) test -run '^$$' -bench Failover ./cmd/switchboard/
 
 # A seeded placement simulation: make sim [SCENARIO=steady] [SEED=1]
 # replays exactly the run that printed that seed.
