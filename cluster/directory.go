@@ -186,7 +186,7 @@ func (d *directory) placeAttempt(c actor.Context, kind, identity string, hint *c
 		return
 	}
 	pl := toPlacement(dec, d.l.now())
-	pl.MemberName = d.l.memberName(dec.Member)
+	pl.MemberName = dec.MemberName
 	e := &entry{kind: kind, identity: identity, state: activating, member: dec.Member, placement: pl, hint: hint, waiters: waiters}
 	d.entries[key] = e
 	d.increment(dec.Member, kind)
@@ -247,13 +247,13 @@ func (d *directory) answer(c actor.Context, to []*actor.PID, reply *clusterpb.Lo
 // placementMembers are the members of the topology with their gossiped
 // loads plus this directory's optimistic increments.
 func (d *directory) placementMembers() []placement.Member {
-	all := d.l.members.PlacementMembers()
+	all, loadAt := d.l.members.PlacementSnapshot()
 	out := make([]placement.Member, 0, len(all))
 	for _, m := range all {
 		if !d.topo.has(m.ID) {
 			continue
 		}
-		if at := d.l.members.LoadAt(m.ID); at.After(d.seen[m.ID]) {
+		if at := loadAt[m.ID]; at.After(d.seen[m.ID]) {
 			// A fresh report already counts what we placed before it.
 			d.seen[m.ID] = at
 			delete(d.incr, m.ID)

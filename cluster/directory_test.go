@@ -17,6 +17,9 @@ type fakeMembers []placement.Member
 
 func (f fakeMembers) PlacementMembers() []placement.Member { return f }
 func (fakeMembers) LoadAt(string) time.Time                { return time.Time{} }
+func (f fakeMembers) PlacementSnapshot() ([]placement.Member, map[string]time.Time) {
+	return f, map[string]time.Time{}
+}
 
 // directoryUnderTest runs one directory actor in a plain actor system. The
 // topology has this member (its address is the local system's) and a peer

@@ -23,6 +23,9 @@ type MemberSource interface {
 	PlacementMembers() []placement.Member
 	// LoadAt is when the member's current load report arrived.
 	LoadAt(id string) time.Time
+	// PlacementSnapshot is PlacementMembers with each member's LoadAt, in
+	// one read of the gossip table (placement calls it once per decision).
+	PlacementSnapshot() ([]placement.Member, map[string]time.Time)
 }
 
 // LookupConfig configures the identity lookup.
@@ -109,15 +112,6 @@ func (l *Lookup) strategy(kind string) placement.Strategy {
 		return s
 	}
 	return l.cfg.Default
-}
-
-func (l *Lookup) memberName(id string) string {
-	for _, m := range l.members.PlacementMembers() {
-		if m.ID == id {
-			return m.Name
-		}
-	}
-	return ""
 }
 
 // ---- protoactor cluster.IdentityLookup ----

@@ -269,6 +269,23 @@ func (m *Member) PlacementMembers() []placement.Member {
 	return out
 }
 
+// PlacementSnapshot implements MemberSource.
+func (m *Member) PlacementSnapshot() ([]placement.Member, map[string]time.Time) {
+	var out []placement.Member
+	at := map[string]time.Time{}
+	for _, g := range m.Members() {
+		if g.Status != gossip.StatusAlive && g.Status != gossip.StatusSuspect {
+			continue
+		}
+		out = append(out, placement.Member{
+			ID: g.ID, Name: g.Meta.Name, Pool: g.Meta.Pool, Draining: g.Load.Draining,
+			Load: placement.Load{Activations: g.Load.Activations, ActiveCalls: g.Load.ActiveCalls, CPU: g.Load.CPU},
+		})
+		at[g.ID] = g.LoadAt
+	}
+	return out, at
+}
+
 // LoadAt implements MemberSource.
 func (m *Member) LoadAt(id string) time.Time {
 	for _, g := range m.Members() {
