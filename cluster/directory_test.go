@@ -16,7 +16,6 @@ import (
 type fakeMembers []placement.Member
 
 func (f fakeMembers) PlacementMembers() []placement.Member { return f }
-func (fakeMembers) LoadAt(string) time.Time                { return time.Time{} }
 func (f fakeMembers) PlacementSnapshot() ([]placement.Member, map[string]time.Time) {
 	return f, map[string]time.Time{}
 }

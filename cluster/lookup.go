@@ -21,8 +21,6 @@ import (
 // gossiped loads and draining flags.
 type MemberSource interface {
 	PlacementMembers() []placement.Member
-	// LoadAt is when the member's current load report arrived.
-	LoadAt(id string) time.Time
 	// PlacementSnapshot is PlacementMembers with each member's LoadAt, in
 	// one read of the gossip table (placement calls it once per decision).
 	PlacementSnapshot() ([]placement.Member, map[string]time.Time)

@@ -256,16 +256,7 @@ func (m *Member) load() gossip.Load {
 
 // PlacementMembers implements MemberSource from gossip.
 func (m *Member) PlacementMembers() []placement.Member {
-	var out []placement.Member
-	for _, g := range m.Members() {
-		if g.Status != gossip.StatusAlive && g.Status != gossip.StatusSuspect {
-			continue
-		}
-		out = append(out, placement.Member{
-			ID: g.ID, Name: g.Meta.Name, Pool: g.Meta.Pool, Draining: g.Load.Draining,
-			Load: placement.Load{Activations: g.Load.Activations, ActiveCalls: g.Load.ActiveCalls, CPU: g.Load.CPU},
-		})
-	}
+	out, _ := m.PlacementSnapshot()
 	return out
 }
 
@@ -284,16 +275,6 @@ func (m *Member) PlacementSnapshot() ([]placement.Member, map[string]time.Time) 
 		at[g.ID] = g.LoadAt
 	}
 	return out, at
-}
-
-// LoadAt implements MemberSource.
-func (m *Member) LoadAt(id string) time.Time {
-	for _, g := range m.Members() {
-		if g.ID == id {
-			return g.LoadAt
-		}
-	}
-	return time.Time{}
 }
 
 // ClusterActivations asks every alive member's activator for its
