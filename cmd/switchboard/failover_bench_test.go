@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -80,7 +79,7 @@ func runFailoverTrials(b *testing.B) []time.Duration {
 		}
 		trials = n
 	}
-	bin := failoverBinary(b)
+	bin := switchboardBinary(b)
 	run := randomID()
 	seq := 0
 	start := func(join string) *proc {
@@ -229,33 +228,6 @@ func failoverFirstGet(b *testing.B, via *proc, id string, t0 time.Time) (time.Du
 }
 
 // ---- a cluster of processes ----
-
-// failoverBinary is switchboardBinary for a benchmark: the same build, kept
-// in the same place (TestMain removes it).
-func failoverBinary(b *testing.B) string {
-	b.Helper()
-	build.once.Do(func() {
-		goTool, err := exec.LookPath("go")
-		if err != nil {
-			build.err = fmt.Errorf("the process benchmarks build the binary with the go command, which is not on PATH: %w", err)
-			return
-		}
-		build.dir, err = os.MkdirTemp("", "switchboard-process-test-")
-		if err != nil {
-			build.err = err
-			return
-		}
-		build.path = filepath.Join(build.dir, "switchboard")
-		out, err := exec.Command(goTool, "build", "-o", build.path, ".").CombinedOutput()
-		if err != nil {
-			build.err = fmt.Errorf("go build ./cmd/switchboard: %w\n%s", err, out)
-		}
-	})
-	if build.err != nil {
-		b.Fatal(build.err)
-	}
-	return build.path
-}
 
 // startFailoverNode starts `switchboard node` on PostgreSQL with fast
 // gossip timers, joining join if set, and waits until it serves. It is

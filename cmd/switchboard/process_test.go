@@ -83,7 +83,7 @@ func TestMain(m *testing.M) {
 // switchboardBinary builds ./cmd/switchboard once per test run with the go
 // command on PATH and returns the binary's path. A missing go command fails
 // the test: these tests are the only check of the shipped binary.
-func switchboardBinary(t *testing.T) string {
+func switchboardBinary(t testing.TB) string {
 	t.Helper()
 	build.once.Do(func() {
 		goTool, err := exec.LookPath("go")
