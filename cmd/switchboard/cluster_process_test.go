@@ -154,7 +154,26 @@ func startCluster(t *testing.T, dsn string, size int) []*clusterNode {
 		nodes = append(nodes, startClusterNode(t, fmt.Sprintf("n%d", i), store, nodes[0].gossip))
 	}
 	waitAllAlive(t, nodes, nodes)
+	waitServing(t, nodes)
 	return nodes
+}
+
+// waitServing polls until every node routes actor requests: gossip can
+// show every member alive a moment before each directory has heard every
+// member's claims for the new view, and until then a lookup may answer 503
+// (which tells a client to retry). A GET of an account that does not exist
+// goes through the lookup and answers 404 once it works.
+func waitServing(t *testing.T, nodes []*clusterNode) {
+	t.Helper()
+	for _, n := range nodes {
+		for i := range 6 {
+			path := fmt.Sprintf("/v1/accounts/probe-%s-%d", n.name, i)
+			eventually(t, clusterConverge, n.name+" routes "+path, func() (bool, string) {
+				r := n.call(t, http.MethodGet, path, nil)
+				return r.status == http.StatusNotFound, r.String()
+			})
+		}
+	}
 }
 
 // waitAllAlive polls until every node of observers lists every node of
