@@ -3,6 +3,7 @@ package cluster
 import (
 	"errors"
 	"sort"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -16,6 +17,12 @@ var errFull = errors.New("cluster: node is at its call capacity")
 // errOtherView is an activator's refusal to spawn for a directory that
 // placed in another topology than the activator's.
 var errOtherView = errors.New("cluster: activator is in another topology view")
+
+// claimsResendAfter is when an activator repeats its claims for a view.
+const claimsResendAfter = 500 * time.Millisecond
+
+// resendClaims asks the activator to repeat its claims for a view.
+type resendClaims struct{ hash uint64 }
 
 // hosted is one activation on this member, as its activator knows it.
 type hosted struct {
@@ -37,6 +44,16 @@ func (a *activator) Receive(c actor.Context) {
 	case topologyChanged:
 		a.topo = m.topo
 		a.sendClaims(c)
+		// Say it again shortly: a first message to a member can be lost
+		// while protoactor's remoting dials it, and a directory that misses
+		// a member's claims waits out the handover timeout. Directories
+		// take a repeated claim as the same claim.
+		self, sys, hash := c.Self(), c.ActorSystem(), m.topo.hash
+		time.AfterFunc(claimsResendAfter, func() { sys.Root.Send(self, resendClaims{hash: hash}) })
+	case resendClaims:
+		if m.hash == a.topo.hash {
+			a.sendClaims(c)
+		}
 	case *clusterpb.Activate:
 		c.Respond(a.activate(m))
 	case *clusterpb.Evict:

@@ -386,6 +386,9 @@ func (d *directory) onClaims(c actor.Context, m *clusterpb.Claims) {
 			continue
 		}
 		if e, ok := d.entries[key]; ok && !samePID(e.pid, pid) {
+			if e.state == activating && e.member == member {
+				continue // the activation this entry awaits, reported before its reply
+			}
 			if e.state == activating || d.topo.has(e.member) {
 				// Two activations: keep the one we know, evict the claim.
 				d.l.metrics.evictions.Inc()
