@@ -134,12 +134,14 @@ func (d *directory) lookup(c actor.Context, m *clusterpb.Lookup, sender *actor.P
 // decide runs the placement: tier 2 for a call (power of two choices over
 // the nodes of its pool, then of the overflow pool); the kind's strategy
 // otherwise, over the nodes of the hinted pool when it has any.
-func (d *directory) decide(kind, identity string, h *clusterpb.Hint) (placement.Decision, string, error) {
+// A call's decision also tells the chosen node's call capacity (its pool's,
+// or the overflow pool's), which the activator enforces.
+func (d *directory) decide(kind, identity string, h *clusterpb.Hint) (dec placement.Decision, strategy string, callCapacity int32, err error) {
 	members := d.placementMembers()
 	if h.GetPool() == "" {
 		s := d.l.strategy(kind)
 		dec, err := s.Place(kind, identity, members, d.rng)
-		return dec, s.Name(), err
+		return dec, s.Name(), 0, err
 	}
 	inPool := func(pool string) []placement.Member {
 		var out []placement.Member
@@ -156,15 +158,19 @@ func (d *directory) decide(kind, identity string, h *clusterpb.Hint) (placement.
 		if h.Overflow != "" {
 			over = placement.CallPool{Policy: placement.PowerOfTwo{Capacity: int(h.OverflowCapacity)}, Members: inPool(h.Overflow)}
 		}
-		dec, _, err := placement.PlaceCall(identity, pool, over, d.rng)
-		return dec, placement.NamePowerOfTwo, err
+		dec, overflowed, err := placement.PlaceCall(identity, pool, over, d.rng)
+		capacity := h.CallCapacity
+		if overflowed {
+			capacity = h.OverflowCapacity
+		}
+		return dec, placement.NamePowerOfTwo, capacity, err
 	}
 	s := d.l.strategy(kind)
 	if pm := inPool(h.Pool); len(pm) > 0 {
 		members = pm
 	}
-	dec, err := s.Place(kind, identity, members, d.rng)
-	return dec, s.Name(), err
+	dec, err = s.Place(kind, identity, members, d.rng)
+	return dec, s.Name(), 0, err
 }
 
 // maxFullRefusals bounds how many nodes may refuse one call for being full
@@ -177,7 +183,7 @@ func (d *directory) place(c actor.Context, kind, identity string, hint *clusterp
 
 func (d *directory) placeAttempt(c actor.Context, kind, identity string, hint *clusterpb.Hint, waiters []*actor.PID, refusals int) {
 	key := entryKey(kind, identity)
-	dec, strategyName, err := d.decide(kind, identity, hint)
+	dec, strategyName, callCapacity, err := d.decide(kind, identity, hint)
 	if err != nil {
 		reply := &clusterpb.LookupReply{Error: err.Error(), NoCapacity: errors.Is(err, placement.ErrNoCapacity) || errors.Is(err, placement.ErrNoMembers)}
 		for _, w := range waiters {
@@ -191,13 +197,7 @@ func (d *directory) placeAttempt(c actor.Context, kind, identity string, hint *c
 	d.entries[key] = e
 	d.increment(dec.Member, kind)
 	d.l.metrics.placements.WithLabelValues(kind, strategyName).Inc()
-	act := &clusterpb.Activate{Kind: kind, Identity: identity, Placement: pl, Topology: d.topo.hash}
-	if kind == actors.KindCall && hint != nil {
-		act.CallCapacity = hint.CallCapacity
-		if pl.MemberId != "" && d.inPool(pl.MemberId, hint.Overflow) {
-			act.CallCapacity = hint.OverflowCapacity
-		}
-	}
+	act := &clusterpb.Activate{Kind: kind, Identity: identity, Placement: pl, Topology: d.topo.hash, CallCapacity: callCapacity}
 	f := c.RequestFuture(d.topo.activator(dec.Member), act, d.l.cfg.ActivateTimeout)
 	c.ReenterAfter(f, func(res any, err error) {
 		if d.entries[key] != e {
@@ -215,7 +215,8 @@ func (d *directory) placeAttempt(c actor.Context, kind, identity string, hint *c
 		}
 		if pid == nil {
 			delete(d.entries, key)
-			if errors.Is(err, errOtherView) || err.Error() == errOtherView.Error() {
+			// Activators refuse with these errors' text (it crosses nodes).
+			if err.Error() == errOtherView.Error() {
 				// The host moved to another view: retry there.
 				d.answer(c, e.waiters, &clusterpb.LookupReply{NotOwner: true})
 				return
@@ -280,18 +281,6 @@ func (d *directory) markFull(member string, capacity int32) {
 		d.incr[member] = map[string]int{}
 	}
 	d.incr[member][actors.KindCall] += int(capacity)
-}
-
-func (d *directory) inPool(member, pool string) bool {
-	if pool == "" {
-		return false
-	}
-	for _, m := range d.l.members.PlacementMembers() {
-		if m.ID == member {
-			return m.Pool == pool
-		}
-	}
-	return false
 }
 
 func (d *directory) increment(member, kind string) {

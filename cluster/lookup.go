@@ -443,17 +443,6 @@ func (l *Lookup) activationList(kind string) *clusterpb.ActivationList {
 	return out
 }
 
-// Placement returns the placement record of a local activation.
-func (l *Lookup) Placement(kind, identity string) (*clusterpb.Placement, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	h, ok := l.local[entryKey(kind, identity)]
-	if !ok {
-		return nil, false
-	}
-	return h.placement, true
-}
-
 func sortActs(a []*actors.Activation) {
 	sort.Slice(a, func(i, j int) bool {
 		if a[i].Kind != a[j].Kind {

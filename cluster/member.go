@@ -159,9 +159,6 @@ func (m *Member) Joined() bool { return m.g != nil && m.g.Joined() }
 // next load report on.
 func (m *Member) SetDraining() { m.draining.Store(true) }
 
-// Draining reports whether the member is draining.
-func (m *Member) Draining() bool { return m.draining.Load() }
-
 // Members lists every member this node knows of.
 func (m *Member) Members() []gossip.Member {
 	if m.g == nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/switchboard-pbx/switchboard/actors"
@@ -142,15 +143,14 @@ func (s *server) find(kind, id string) *actors.Activation {
 
 func (s *server) checkIdentity(kind, id string) *fieldError {
 	if kind == actors.KindDeviceGroup {
-		for i := range len(id) {
-			if id[i] == '/' {
-				if fe := checkID("id", id[:i]); fe != nil {
-					return fe
-				}
-				return checkID("id", id[i+1:])
-			}
+		account, group, ok := strings.Cut(id, "/")
+		if !ok {
+			return badField("id", "a devicegroup id is <account>/<group>")
 		}
-		return badField("id", "a devicegroup id is <account>/<group>")
+		if fe := checkID("id", account); fe != nil {
+			return fe
+		}
+		return checkID("id", group)
 	}
 	return checkID("id", id)
 }
