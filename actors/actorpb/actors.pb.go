@@ -375,8 +375,11 @@ type DeviceGroupState struct {
 	Account          string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
 	Group            string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
 	FirstActivatedAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=first_activated_at,json=firstActivatedAt,proto3" json:"first_activated_at,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// bindings are the registrations (RFC 3261 section 10) of the group's
+	// devices, expired ones purged on the next write.
+	Bindings      []*Binding `protobuf:"bytes,4,rep,name=bindings,proto3" json:"bindings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DeviceGroupState) Reset() {
@@ -430,6 +433,477 @@ func (x *DeviceGroupState) GetFirstActivatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *DeviceGroupState) GetBindings() []*Binding {
+	if x != nil {
+		return x.Bindings
+	}
+	return nil
+}
+
+// Binding is one registered contact of a device.
+type Binding struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Device string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	// contact is the Contact URI the device registered.
+	Contact string `protobuf:"bytes,2,opt,name=contact,proto3" json:"contact,omitempty"`
+	// source is where the REGISTER came from, "transport:ip:port", used to
+	// reach a device behind NAT.
+	Source    string                 `protobuf:"bytes,3,opt,name=source,proto3" json:"source,omitempty"`
+	CallId    string                 `protobuf:"bytes,4,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	Cseq      uint32                 `protobuf:"varint,5,opt,name=cseq,proto3" json:"cseq,omitempty"`
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// q is the contact's preference, 0 to 1 (1000 = 1.0, stored in
+	// thousandths).
+	QMilli uint32 `protobuf:"varint,8,opt,name=q_milli,json=qMilli,proto3" json:"q_milli,omitempty"`
+	// edge_node is the node whose SIP edge took the registration.
+	EdgeNode      string `protobuf:"bytes,9,opt,name=edge_node,json=edgeNode,proto3" json:"edge_node,omitempty"`
+	UserAgent     string `protobuf:"bytes,10,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Binding) Reset() {
+	*x = Binding{}
+	mi := &file_actors_actorpb_actors_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Binding) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Binding) ProtoMessage() {}
+
+func (x *Binding) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_actors_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Binding.ProtoReflect.Descriptor instead.
+func (*Binding) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Binding) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *Binding) GetContact() string {
+	if x != nil {
+		return x.Contact
+	}
+	return ""
+}
+
+func (x *Binding) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *Binding) GetCallId() string {
+	if x != nil {
+		return x.CallId
+	}
+	return ""
+}
+
+func (x *Binding) GetCseq() uint32 {
+	if x != nil {
+		return x.Cseq
+	}
+	return 0
+}
+
+func (x *Binding) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *Binding) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
+func (x *Binding) GetQMilli() uint32 {
+	if x != nil {
+		return x.QMilli
+	}
+	return 0
+}
+
+func (x *Binding) GetEdgeNode() string {
+	if x != nil {
+		return x.EdgeNode
+	}
+	return ""
+}
+
+func (x *Binding) GetUserAgent() string {
+	if x != nil {
+		return x.UserAgent
+	}
+	return ""
+}
+
+// Trunk is a trusted SIP peer of an account: requests from its sources to
+// the account's domain skip digest authentication.
+type Trunk struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// sources are CIDR prefixes, e.g. "192.0.2.0/24".
+	Sources []string `protobuf:"bytes,2,rep,name=sources,proto3" json:"sources,omitempty"`
+	// group, when set, is the device group whose pool places the trunk's
+	// calls; empty places them in the edge node's pool.
+	Group         string                 `protobuf:"bytes,3,opt,name=group,proto3" json:"group,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Trunk) Reset() {
+	*x = Trunk{}
+	mi := &file_actors_actorpb_actors_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Trunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Trunk) ProtoMessage() {}
+
+func (x *Trunk) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_actors_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Trunk.ProtoReflect.Descriptor instead.
+func (*Trunk) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Trunk) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Trunk) GetSources() []string {
+	if x != nil {
+		return x.Sources
+	}
+	return nil
+}
+
+func (x *Trunk) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *Trunk) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *Trunk) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
+// Route maps a request type (method and request-URI user pattern) of an
+// account to a feature server. Rules are tried in order; the first match
+// wins.
+type Route struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// method is a SIP method (INVITE, MESSAGE, ...) or "*" for any.
+	Method string `protobuf:"bytes,1,opt,name=method,proto3" json:"method,omitempty"`
+	// user is the request-URI user pattern: an exact user ("*97"), a prefix
+	// ending in "*" ("9*"), or "*" for any user.
+	User          string `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"`
+	Feature       string `protobuf:"bytes,3,opt,name=feature,proto3" json:"feature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Route) Reset() {
+	*x = Route{}
+	mi := &file_actors_actorpb_actors_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Route) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Route) ProtoMessage() {}
+
+func (x *Route) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_actors_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Route.ProtoReflect.Descriptor instead.
+func (*Route) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Route) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *Route) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *Route) GetFeature() string {
+	if x != nil {
+		return x.Feature
+	}
+	return ""
+}
+
+// RouteSet is an account's ordered routing rules.
+type RouteSet struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Routes        []*Route               `protobuf:"bytes,1,rep,name=routes,proto3" json:"routes,omitempty"`
+	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RouteSet) Reset() {
+	*x = RouteSet{}
+	mi := &file_actors_actorpb_actors_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RouteSet) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RouteSet) ProtoMessage() {}
+
+func (x *RouteSet) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_actors_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RouteSet.ProtoReflect.Descriptor instead.
+func (*RouteSet) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *RouteSet) GetRoutes() []*Route {
+	if x != nil {
+		return x.Routes
+	}
+	return nil
+}
+
+func (x *RouteSet) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
+// FeatureTarget is one SIP server giving a feature.
+type FeatureTarget struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// address is host:port (an IP literal).
+	Address  string `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
+	Priority uint32 `protobuf:"varint,2,opt,name=priority,proto3" json:"priority,omitempty"`
+	Weight   uint32 `protobuf:"varint,3,opt,name=weight,proto3" json:"weight,omitempty"`
+	// transport is udp, tcp or tls.
+	Transport     string `protobuf:"bytes,4,opt,name=transport,proto3" json:"transport,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FeatureTarget) Reset() {
+	*x = FeatureTarget{}
+	mi := &file_actors_actorpb_actors_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FeatureTarget) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FeatureTarget) ProtoMessage() {}
+
+func (x *FeatureTarget) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_actors_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FeatureTarget.ProtoReflect.Descriptor instead.
+func (*FeatureTarget) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *FeatureTarget) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *FeatureTarget) GetPriority() uint32 {
+	if x != nil {
+		return x.Priority
+	}
+	return 0
+}
+
+func (x *FeatureTarget) GetWeight() uint32 {
+	if x != nil {
+		return x.Weight
+	}
+	return 0
+}
+
+func (x *FeatureTarget) GetTransport() string {
+	if x != nil {
+		return x.Transport
+	}
+	return ""
+}
+
+// FeatureServer is a feature (voicemail, conference, IVR, SMS gateway)
+// and its targets.
+type FeatureServer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Targets       []*FeatureTarget       `protobuf:"bytes,2,rep,name=targets,proto3" json:"targets,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FeatureServer) Reset() {
+	*x = FeatureServer{}
+	mi := &file_actors_actorpb_actors_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FeatureServer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FeatureServer) ProtoMessage() {}
+
+func (x *FeatureServer) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_actors_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FeatureServer.ProtoReflect.Descriptor instead.
+func (*FeatureServer) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *FeatureServer) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *FeatureServer) GetTargets() []*FeatureTarget {
+	if x != nil {
+		return x.Targets
+	}
+	return nil
+}
+
+func (x *FeatureServer) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *FeatureServer) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
 // Error is carried in a reply instead of a result.
 type Error struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -443,7 +917,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[4]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -455,7 +929,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[4]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -468,7 +942,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{4}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Error) GetCode() Code {
@@ -503,7 +977,7 @@ type PutAccount struct {
 
 func (x *PutAccount) Reset() {
 	*x = PutAccount{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[5]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -515,7 +989,7 @@ func (x *PutAccount) String() string {
 func (*PutAccount) ProtoMessage() {}
 
 func (x *PutAccount) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[5]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -528,7 +1002,7 @@ func (x *PutAccount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutAccount.ProtoReflect.Descriptor instead.
 func (*PutAccount) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{5}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PutAccount) GetDisplayName() string {
@@ -553,7 +1027,7 @@ type GetAccount struct {
 
 func (x *GetAccount) Reset() {
 	*x = GetAccount{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[6]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -565,7 +1039,7 @@ func (x *GetAccount) String() string {
 func (*GetAccount) ProtoMessage() {}
 
 func (x *GetAccount) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[6]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -578,7 +1052,7 @@ func (x *GetAccount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccount.ProtoReflect.Descriptor instead.
 func (*GetAccount) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{6}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{12}
 }
 
 type DeleteAccount struct {
@@ -590,7 +1064,7 @@ type DeleteAccount struct {
 
 func (x *DeleteAccount) Reset() {
 	*x = DeleteAccount{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[7]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -602,7 +1076,7 @@ func (x *DeleteAccount) String() string {
 func (*DeleteAccount) ProtoMessage() {}
 
 func (x *DeleteAccount) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[7]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -615,7 +1089,7 @@ func (x *DeleteAccount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAccount.ProtoReflect.Descriptor instead.
 func (*DeleteAccount) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{7}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DeleteAccount) GetIfMatch() uint64 {
@@ -639,7 +1113,7 @@ type AccountReply struct {
 
 func (x *AccountReply) Reset() {
 	*x = AccountReply{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[8]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -651,7 +1125,7 @@ func (x *AccountReply) String() string {
 func (*AccountReply) ProtoMessage() {}
 
 func (x *AccountReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[8]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -664,7 +1138,7 @@ func (x *AccountReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccountReply.ProtoReflect.Descriptor instead.
 func (*AccountReply) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{8}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *AccountReply) GetError() *Error {
@@ -719,7 +1193,7 @@ type PutGroup struct {
 
 func (x *PutGroup) Reset() {
 	*x = PutGroup{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[9]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -731,7 +1205,7 @@ func (x *PutGroup) String() string {
 func (*PutGroup) ProtoMessage() {}
 
 func (x *PutGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[9]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -744,7 +1218,7 @@ func (x *PutGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutGroup.ProtoReflect.Descriptor instead.
 func (*PutGroup) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{9}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PutGroup) GetGroup() *Group {
@@ -771,7 +1245,7 @@ type DeleteGroup struct {
 
 func (x *DeleteGroup) Reset() {
 	*x = DeleteGroup{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[10]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -783,7 +1257,7 @@ func (x *DeleteGroup) String() string {
 func (*DeleteGroup) ProtoMessage() {}
 
 func (x *DeleteGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[10]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -796,7 +1270,7 @@ func (x *DeleteGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteGroup.ProtoReflect.Descriptor instead.
 func (*DeleteGroup) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{10}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DeleteGroup) GetGroup() string {
@@ -821,7 +1295,7 @@ type ListGroups struct {
 
 func (x *ListGroups) Reset() {
 	*x = ListGroups{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[11]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -833,7 +1307,7 @@ func (x *ListGroups) String() string {
 func (*ListGroups) ProtoMessage() {}
 
 func (x *ListGroups) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[11]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -846,7 +1320,7 @@ func (x *ListGroups) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGroups.ProtoReflect.Descriptor instead.
 func (*ListGroups) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{11}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{17}
 }
 
 // DescribeGroup asks the account for a group's configuration and members;
@@ -860,7 +1334,7 @@ type DescribeGroup struct {
 
 func (x *DescribeGroup) Reset() {
 	*x = DescribeGroup{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[12]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -872,7 +1346,7 @@ func (x *DescribeGroup) String() string {
 func (*DescribeGroup) ProtoMessage() {}
 
 func (x *DescribeGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[12]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -885,7 +1359,7 @@ func (x *DescribeGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeGroup.ProtoReflect.Descriptor instead.
 func (*DescribeGroup) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{12}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *DescribeGroup) GetGroup() string {
@@ -908,7 +1382,7 @@ type GroupReply struct {
 
 func (x *GroupReply) Reset() {
 	*x = GroupReply{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[13]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -920,7 +1394,7 @@ func (x *GroupReply) String() string {
 func (*GroupReply) ProtoMessage() {}
 
 func (x *GroupReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[13]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -933,7 +1407,7 @@ func (x *GroupReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupReply.ProtoReflect.Descriptor instead.
 func (*GroupReply) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{13}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GroupReply) GetError() *Error {
@@ -981,7 +1455,7 @@ type GroupListReply struct {
 
 func (x *GroupListReply) Reset() {
 	*x = GroupListReply{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[14]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -993,7 +1467,7 @@ func (x *GroupListReply) String() string {
 func (*GroupListReply) ProtoMessage() {}
 
 func (x *GroupListReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[14]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1006,7 +1480,7 @@ func (x *GroupListReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupListReply.ProtoReflect.Descriptor instead.
 func (*GroupListReply) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{14}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GroupListReply) GetError() *Error {
@@ -1038,7 +1512,7 @@ type PutDevice struct {
 
 func (x *PutDevice) Reset() {
 	*x = PutDevice{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[15]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1050,7 +1524,7 @@ func (x *PutDevice) String() string {
 func (*PutDevice) ProtoMessage() {}
 
 func (x *PutDevice) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[15]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1063,7 +1537,7 @@ func (x *PutDevice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutDevice.ProtoReflect.Descriptor instead.
 func (*PutDevice) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{15}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PutDevice) GetDevice() string {
@@ -1117,7 +1591,7 @@ type GetDevice struct {
 
 func (x *GetDevice) Reset() {
 	*x = GetDevice{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[16]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1129,7 +1603,7 @@ func (x *GetDevice) String() string {
 func (*GetDevice) ProtoMessage() {}
 
 func (x *GetDevice) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[16]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1142,7 +1616,7 @@ func (x *GetDevice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDevice.ProtoReflect.Descriptor instead.
 func (*GetDevice) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{16}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetDevice) GetDevice() string {
@@ -1162,7 +1636,7 @@ type DeleteDevice struct {
 
 func (x *DeleteDevice) Reset() {
 	*x = DeleteDevice{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[17]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1174,7 +1648,7 @@ func (x *DeleteDevice) String() string {
 func (*DeleteDevice) ProtoMessage() {}
 
 func (x *DeleteDevice) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[17]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1187,7 +1661,7 @@ func (x *DeleteDevice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteDevice.ProtoReflect.Descriptor instead.
 func (*DeleteDevice) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{17}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DeleteDevice) GetDevice() string {
@@ -1217,7 +1691,7 @@ type ListDevices struct {
 
 func (x *ListDevices) Reset() {
 	*x = ListDevices{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[18]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1229,7 +1703,7 @@ func (x *ListDevices) String() string {
 func (*ListDevices) ProtoMessage() {}
 
 func (x *ListDevices) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[18]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1242,7 +1716,7 @@ func (x *ListDevices) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDevices.ProtoReflect.Descriptor instead.
 func (*ListDevices) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{18}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListDevices) GetGroup() string {
@@ -1279,7 +1753,7 @@ type DeviceReply struct {
 
 func (x *DeviceReply) Reset() {
 	*x = DeviceReply{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[19]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1291,7 +1765,7 @@ func (x *DeviceReply) String() string {
 func (*DeviceReply) ProtoMessage() {}
 
 func (x *DeviceReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[19]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1304,7 +1778,7 @@ func (x *DeviceReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceReply.ProtoReflect.Descriptor instead.
 func (*DeviceReply) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{19}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DeviceReply) GetError() *Error {
@@ -1347,7 +1821,7 @@ type DeviceListReply struct {
 
 func (x *DeviceListReply) Reset() {
 	*x = DeviceListReply{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[20]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1359,7 +1833,7 @@ func (x *DeviceListReply) String() string {
 func (*DeviceListReply) ProtoMessage() {}
 
 func (x *DeviceListReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[20]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1372,7 +1846,7 @@ func (x *DeviceListReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceListReply.ProtoReflect.Descriptor instead.
 func (*DeviceListReply) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{20}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *DeviceListReply) GetError() *Error {
@@ -1396,6 +1870,855 @@ func (x *DeviceListReply) GetNextAfter() string {
 	return ""
 }
 
+type PutTrunk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Trunk         *Trunk                 `protobuf:"bytes,1,opt,name=trunk,proto3" json:"trunk,omitempty"`
+	IfMatch       *uint64                `protobuf:"varint,2,opt,name=if_match,json=ifMatch,proto3,oneof" json:"if_match,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutTrunk) Reset() {
+	*x = PutTrunk{}
+	mi := &file_actors_actorpb_actors_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutTrunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutTrunk) ProtoMessage() {}
+
+func (x *PutTrunk) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_actors_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutTrunk.ProtoReflect.Descriptor instead.
+func (*PutTrunk) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *PutTrunk) GetTrunk() *Trunk {
+	if x != nil {
+		return x.Trunk
+	}
+	return nil
+}
+
+func (x *PutTrunk) GetIfMatch() uint64 {
+	if x != nil && x.IfMatch != nil {
+		return *x.IfMatch
+	}
+	return 0
+}
+
+type GetTrunk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Trunk         string                 `protobuf:"bytes,1,opt,name=trunk,proto3" json:"trunk,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetTrunk) Reset() {
+	*x = GetTrunk{}
+	mi := &file_actors_actorpb_actors_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTrunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTrunk) ProtoMessage() {}
+
+func (x *GetTrunk) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_actors_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTrunk.ProtoReflect.Descriptor instead.
+func (*GetTrunk) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *GetTrunk) GetTrunk() string {
+	if x != nil {
+		return x.Trunk
+	}
+	return ""
+}
+
+type DeleteTrunk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Trunk         string                 `protobuf:"bytes,1,opt,name=trunk,proto3" json:"trunk,omitempty"`
+	IfMatch       *uint64                `protobuf:"varint,2,opt,name=if_match,json=ifMatch,proto3,oneof" json:"if_match,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteTrunk) Reset() {
+	*x = DeleteTrunk{}
+	mi := &file_actors_actorpb_actors_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteTrunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteTrunk) ProtoMessage() {}
+
+func (x *DeleteTrunk) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_actors_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteTrunk.ProtoReflect.Descriptor instead.
+func (*DeleteTrunk) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *DeleteTrunk) GetTrunk() string {
+	if x != nil {
+		return x.Trunk
+	}
+	return ""
+}
+
+func (x *DeleteTrunk) GetIfMatch() uint64 {
+	if x != nil && x.IfMatch != nil {
+		return *x.IfMatch
+	}
+	return 0
+}
+
+type ListTrunks struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTrunks) Reset() {
+	*x = ListTrunks{}
+	mi := &file_actors_actorpb_actors_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTrunks) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTrunks) ProtoMessage() {}
+
+func (x *ListTrunks) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_actors_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTrunks.ProtoReflect.Descriptor instead.
+func (*ListTrunks) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{30}
+}
+
+type TrunkReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Error         *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	Trunk         *Trunk                 `protobuf:"bytes,2,opt,name=trunk,proto3" json:"trunk,omitempty"`
+	Version       uint64                 `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
+	Created       bool                   `protobuf:"varint,4,opt,name=created,proto3" json:"created,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrunkReply) Reset() {
+	*x = TrunkReply{}
+	mi := &file_actors_actorpb_actors_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrunkReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrunkReply) ProtoMessage() {}
+
+func (x *TrunkReply) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_actors_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrunkReply.ProtoReflect.Descriptor instead.
+func (*TrunkReply) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *TrunkReply) GetError() *Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+func (x *TrunkReply) GetTrunk() *Trunk {
+	if x != nil {
+		return x.Trunk
+	}
+	return nil
+}
+
+func (x *TrunkReply) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *TrunkReply) GetCreated() bool {
+	if x != nil {
+		return x.Created
+	}
+	return false
+}
+
+type TrunkListReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Error         *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	Trunks        []*TrunkReply          `protobuf:"bytes,2,rep,name=trunks,proto3" json:"trunks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrunkListReply) Reset() {
+	*x = TrunkListReply{}
+	mi := &file_actors_actorpb_actors_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrunkListReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrunkListReply) ProtoMessage() {}
+
+func (x *TrunkListReply) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_actors_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrunkListReply.ProtoReflect.Descriptor instead.
+func (*TrunkListReply) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *TrunkListReply) GetError() *Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+func (x *TrunkListReply) GetTrunks() []*TrunkReply {
+	if x != nil {
+		return x.Trunks
+	}
+	return nil
+}
+
+type PutRoutes struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Routes        *RouteSet              `protobuf:"bytes,1,opt,name=routes,proto3" json:"routes,omitempty"`
+	IfMatch       *uint64                `protobuf:"varint,2,opt,name=if_match,json=ifMatch,proto3,oneof" json:"if_match,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutRoutes) Reset() {
+	*x = PutRoutes{}
+	mi := &file_actors_actorpb_actors_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutRoutes) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutRoutes) ProtoMessage() {}
+
+func (x *PutRoutes) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_actors_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutRoutes.ProtoReflect.Descriptor instead.
+func (*PutRoutes) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *PutRoutes) GetRoutes() *RouteSet {
+	if x != nil {
+		return x.Routes
+	}
+	return nil
+}
+
+func (x *PutRoutes) GetIfMatch() uint64 {
+	if x != nil && x.IfMatch != nil {
+		return *x.IfMatch
+	}
+	return 0
+}
+
+type GetRoutes struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRoutes) Reset() {
+	*x = GetRoutes{}
+	mi := &file_actors_actorpb_actors_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRoutes) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRoutes) ProtoMessage() {}
+
+func (x *GetRoutes) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_actors_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRoutes.ProtoReflect.Descriptor instead.
+func (*GetRoutes) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{34}
+}
+
+type RoutesReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Error         *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	Routes        *RouteSet              `protobuf:"bytes,2,opt,name=routes,proto3" json:"routes,omitempty"`
+	Version       uint64                 `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoutesReply) Reset() {
+	*x = RoutesReply{}
+	mi := &file_actors_actorpb_actors_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoutesReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoutesReply) ProtoMessage() {}
+
+func (x *RoutesReply) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_actors_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoutesReply.ProtoReflect.Descriptor instead.
+func (*RoutesReply) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *RoutesReply) GetError() *Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+func (x *RoutesReply) GetRoutes() *RouteSet {
+	if x != nil {
+		return x.Routes
+	}
+	return nil
+}
+
+func (x *RoutesReply) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+// GetEdgeView asks the account for what its SIP edge needs to serve a
+// request: trunks, routes and, when device is set, that device with its
+// HA1s (the only reply that carries credentials; it never leaves the
+// nodes).
+type GetEdgeView struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetEdgeView) Reset() {
+	*x = GetEdgeView{}
+	mi := &file_actors_actorpb_actors_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetEdgeView) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetEdgeView) ProtoMessage() {}
+
+func (x *GetEdgeView) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_actors_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetEdgeView.ProtoReflect.Descriptor instead.
+func (*GetEdgeView) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *GetEdgeView) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+type EdgeView struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Error   *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	Account *Account               `protobuf:"bytes,2,opt,name=account,proto3" json:"account,omitempty"`
+	Trunks  []*Trunk               `protobuf:"bytes,3,rep,name=trunks,proto3" json:"trunks,omitempty"`
+	Routes  *RouteSet              `protobuf:"bytes,4,opt,name=routes,proto3" json:"routes,omitempty"`
+	// device is the requested device with its HA1s, or unset if unknown.
+	Device *Device `protobuf:"bytes,5,opt,name=device,proto3" json:"device,omitempty"`
+	// pools are the pools assigned to the account's groups (sorted), whose
+	// alive nodes the account DNS name resolves to.
+	Pools         []string `protobuf:"bytes,6,rep,name=pools,proto3" json:"pools,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EdgeView) Reset() {
+	*x = EdgeView{}
+	mi := &file_actors_actorpb_actors_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EdgeView) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EdgeView) ProtoMessage() {}
+
+func (x *EdgeView) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_actors_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EdgeView.ProtoReflect.Descriptor instead.
+func (*EdgeView) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *EdgeView) GetError() *Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+func (x *EdgeView) GetAccount() *Account {
+	if x != nil {
+		return x.Account
+	}
+	return nil
+}
+
+func (x *EdgeView) GetTrunks() []*Trunk {
+	if x != nil {
+		return x.Trunks
+	}
+	return nil
+}
+
+func (x *EdgeView) GetRoutes() *RouteSet {
+	if x != nil {
+		return x.Routes
+	}
+	return nil
+}
+
+func (x *EdgeView) GetDevice() *Device {
+	if x != nil {
+		return x.Device
+	}
+	return nil
+}
+
+func (x *EdgeView) GetPools() []string {
+	if x != nil {
+		return x.Pools
+	}
+	return nil
+}
+
+// Register applies one REGISTER of a device (RFC 3261 section 10.3).
+type Register struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Device string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	// contacts to add, refresh (expires > 0) or remove (expires 0).
+	Contacts []*ContactUpdate `protobuf:"bytes,2,rep,name=contacts,proto3" json:"contacts,omitempty"`
+	// remove_all is "Contact: *" with Expires 0.
+	RemoveAll     bool   `protobuf:"varint,3,opt,name=remove_all,json=removeAll,proto3" json:"remove_all,omitempty"`
+	CallId        string `protobuf:"bytes,4,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	Cseq          uint32 `protobuf:"varint,5,opt,name=cseq,proto3" json:"cseq,omitempty"`
+	Source        string `protobuf:"bytes,6,opt,name=source,proto3" json:"source,omitempty"`
+	EdgeNode      string `protobuf:"bytes,7,opt,name=edge_node,json=edgeNode,proto3" json:"edge_node,omitempty"`
+	UserAgent     string `protobuf:"bytes,8,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Register) Reset() {
+	*x = Register{}
+	mi := &file_actors_actorpb_actors_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Register) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Register) ProtoMessage() {}
+
+func (x *Register) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_actors_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Register.ProtoReflect.Descriptor instead.
+func (*Register) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *Register) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *Register) GetContacts() []*ContactUpdate {
+	if x != nil {
+		return x.Contacts
+	}
+	return nil
+}
+
+func (x *Register) GetRemoveAll() bool {
+	if x != nil {
+		return x.RemoveAll
+	}
+	return false
+}
+
+func (x *Register) GetCallId() string {
+	if x != nil {
+		return x.CallId
+	}
+	return ""
+}
+
+func (x *Register) GetCseq() uint32 {
+	if x != nil {
+		return x.Cseq
+	}
+	return 0
+}
+
+func (x *Register) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *Register) GetEdgeNode() string {
+	if x != nil {
+		return x.EdgeNode
+	}
+	return ""
+}
+
+func (x *Register) GetUserAgent() string {
+	if x != nil {
+		return x.UserAgent
+	}
+	return ""
+}
+
+type ContactUpdate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Uri           string                 `protobuf:"bytes,1,opt,name=uri,proto3" json:"uri,omitempty"`
+	Expires       uint32                 `protobuf:"varint,2,opt,name=expires,proto3" json:"expires,omitempty"`
+	QMilli        uint32                 `protobuf:"varint,3,opt,name=q_milli,json=qMilli,proto3" json:"q_milli,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContactUpdate) Reset() {
+	*x = ContactUpdate{}
+	mi := &file_actors_actorpb_actors_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContactUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContactUpdate) ProtoMessage() {}
+
+func (x *ContactUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_actors_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContactUpdate.ProtoReflect.Descriptor instead.
+func (*ContactUpdate) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *ContactUpdate) GetUri() string {
+	if x != nil {
+		return x.Uri
+	}
+	return ""
+}
+
+func (x *ContactUpdate) GetExpires() uint32 {
+	if x != nil {
+		return x.Expires
+	}
+	return 0
+}
+
+func (x *ContactUpdate) GetQMilli() uint32 {
+	if x != nil {
+		return x.QMilli
+	}
+	return 0
+}
+
+// RegisterReply carries the device's bindings after the change.
+type RegisterReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Error         *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	Bindings      []*Binding             `protobuf:"bytes,2,rep,name=bindings,proto3" json:"bindings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegisterReply) Reset() {
+	*x = RegisterReply{}
+	mi := &file_actors_actorpb_actors_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterReply) ProtoMessage() {}
+
+func (x *RegisterReply) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_actors_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterReply.ProtoReflect.Descriptor instead.
+func (*RegisterReply) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *RegisterReply) GetError() *Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+func (x *RegisterReply) GetBindings() []*Binding {
+	if x != nil {
+		return x.Bindings
+	}
+	return nil
+}
+
+// LookupBindings asks for a device's live bindings ("" for every device
+// of the group); the reply is a RegisterReply.
+type LookupBindings struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LookupBindings) Reset() {
+	*x = LookupBindings{}
+	mi := &file_actors_actorpb_actors_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LookupBindings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LookupBindings) ProtoMessage() {}
+
+func (x *LookupBindings) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_actors_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LookupBindings.ProtoReflect.Descriptor instead.
+func (*LookupBindings) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *LookupBindings) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
 // GroupChanged is sent (not requested) by the account actor to a
 // devicegroup actor after a write that concerns the group.
 type GroupChanged struct {
@@ -1412,7 +2735,7 @@ type GroupChanged struct {
 
 func (x *GroupChanged) Reset() {
 	*x = GroupChanged{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[21]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1424,7 +2747,7 @@ func (x *GroupChanged) String() string {
 func (*GroupChanged) ProtoMessage() {}
 
 func (x *GroupChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[21]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1437,7 +2760,7 @@ func (x *GroupChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupChanged.ProtoReflect.Descriptor instead.
 func (*GroupChanged) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{21}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *GroupChanged) GetGroup() *Group {
@@ -1483,7 +2806,7 @@ type GetGroupView struct {
 
 func (x *GetGroupView) Reset() {
 	*x = GetGroupView{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[22]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1495,7 +2818,7 @@ func (x *GetGroupView) String() string {
 func (*GetGroupView) ProtoMessage() {}
 
 func (x *GetGroupView) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[22]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1508,7 +2831,7 @@ func (x *GetGroupView) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetGroupView.ProtoReflect.Descriptor instead.
 func (*GetGroupView) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{22}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{43}
 }
 
 type GroupView struct {
@@ -1524,7 +2847,7 @@ type GroupView struct {
 
 func (x *GroupView) Reset() {
 	*x = GroupView{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[23]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1536,7 +2859,7 @@ func (x *GroupView) String() string {
 func (*GroupView) ProtoMessage() {}
 
 func (x *GroupView) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[23]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1549,7 +2872,7 @@ func (x *GroupView) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupView.ProtoReflect.Descriptor instead.
 func (*GroupView) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{23}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *GroupView) GetError() *Error {
@@ -1602,7 +2925,7 @@ type AccountDebug struct {
 
 func (x *AccountDebug) Reset() {
 	*x = AccountDebug{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[24]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1614,7 +2937,7 @@ func (x *AccountDebug) String() string {
 func (*AccountDebug) ProtoMessage() {}
 
 func (x *AccountDebug) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[24]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1627,7 +2950,7 @@ func (x *AccountDebug) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccountDebug.ProtoReflect.Descriptor instead.
 func (*AccountDebug) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{24}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *AccountDebug) GetAccount() *Account {
@@ -1665,6 +2988,206 @@ func (x *AccountDebug) GetDevices() []*Device {
 	return nil
 }
 
+type PutFeatureServer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Server        *FeatureServer         `protobuf:"bytes,1,opt,name=server,proto3" json:"server,omitempty"`
+	IfMatch       *uint64                `protobuf:"varint,2,opt,name=if_match,json=ifMatch,proto3,oneof" json:"if_match,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutFeatureServer) Reset() {
+	*x = PutFeatureServer{}
+	mi := &file_actors_actorpb_actors_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutFeatureServer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutFeatureServer) ProtoMessage() {}
+
+func (x *PutFeatureServer) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_actors_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutFeatureServer.ProtoReflect.Descriptor instead.
+func (*PutFeatureServer) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *PutFeatureServer) GetServer() *FeatureServer {
+	if x != nil {
+		return x.Server
+	}
+	return nil
+}
+
+func (x *PutFeatureServer) GetIfMatch() uint64 {
+	if x != nil && x.IfMatch != nil {
+		return *x.IfMatch
+	}
+	return 0
+}
+
+type GetFeatureServer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetFeatureServer) Reset() {
+	*x = GetFeatureServer{}
+	mi := &file_actors_actorpb_actors_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetFeatureServer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetFeatureServer) ProtoMessage() {}
+
+func (x *GetFeatureServer) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_actors_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetFeatureServer.ProtoReflect.Descriptor instead.
+func (*GetFeatureServer) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{47}
+}
+
+type DeleteFeatureServer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	IfMatch       *uint64                `protobuf:"varint,1,opt,name=if_match,json=ifMatch,proto3,oneof" json:"if_match,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteFeatureServer) Reset() {
+	*x = DeleteFeatureServer{}
+	mi := &file_actors_actorpb_actors_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteFeatureServer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteFeatureServer) ProtoMessage() {}
+
+func (x *DeleteFeatureServer) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_actors_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteFeatureServer.ProtoReflect.Descriptor instead.
+func (*DeleteFeatureServer) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *DeleteFeatureServer) GetIfMatch() uint64 {
+	if x != nil && x.IfMatch != nil {
+		return *x.IfMatch
+	}
+	return 0
+}
+
+type FeatureServerReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Error         *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	Server        *FeatureServer         `protobuf:"bytes,2,opt,name=server,proto3" json:"server,omitempty"`
+	Version       uint64                 `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
+	Created       bool                   `protobuf:"varint,4,opt,name=created,proto3" json:"created,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FeatureServerReply) Reset() {
+	*x = FeatureServerReply{}
+	mi := &file_actors_actorpb_actors_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FeatureServerReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FeatureServerReply) ProtoMessage() {}
+
+func (x *FeatureServerReply) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_actors_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FeatureServerReply.ProtoReflect.Descriptor instead.
+func (*FeatureServerReply) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *FeatureServerReply) GetError() *Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+func (x *FeatureServerReply) GetServer() *FeatureServer {
+	if x != nil {
+		return x.Server
+	}
+	return nil
+}
+
+func (x *FeatureServerReply) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *FeatureServerReply) GetCreated() bool {
+	if x != nil {
+		return x.Created
+	}
+	return false
+}
+
 // Pool holds a pool's prescribed conditions.
 type Pool struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
@@ -1680,7 +3203,7 @@ type Pool struct {
 
 func (x *Pool) Reset() {
 	*x = Pool{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[25]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1692,7 +3215,7 @@ func (x *Pool) String() string {
 func (*Pool) ProtoMessage() {}
 
 func (x *Pool) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[25]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1705,7 +3228,7 @@ func (x *Pool) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pool.ProtoReflect.Descriptor instead.
 func (*Pool) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{25}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *Pool) GetName() string {
@@ -1759,7 +3282,7 @@ type PoolSet struct {
 
 func (x *PoolSet) Reset() {
 	*x = PoolSet{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[26]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1771,7 +3294,7 @@ func (x *PoolSet) String() string {
 func (*PoolSet) ProtoMessage() {}
 
 func (x *PoolSet) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[26]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1784,7 +3307,7 @@ func (x *PoolSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PoolSet.ProtoReflect.Descriptor instead.
 func (*PoolSet) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{26}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *PoolSet) GetPools() []*Pool {
@@ -1803,7 +3326,7 @@ type PutPool struct {
 
 func (x *PutPool) Reset() {
 	*x = PutPool{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[27]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1815,7 +3338,7 @@ func (x *PutPool) String() string {
 func (*PutPool) ProtoMessage() {}
 
 func (x *PutPool) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[27]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1828,7 +3351,7 @@ func (x *PutPool) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutPool.ProtoReflect.Descriptor instead.
 func (*PutPool) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{27}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *PutPool) GetPool() *Pool {
@@ -1846,7 +3369,7 @@ type GetPools struct {
 
 func (x *GetPools) Reset() {
 	*x = GetPools{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[28]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1858,7 +3381,7 @@ func (x *GetPools) String() string {
 func (*GetPools) ProtoMessage() {}
 
 func (x *GetPools) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[28]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1871,7 +3394,7 @@ func (x *GetPools) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPools.ProtoReflect.Descriptor instead.
 func (*GetPools) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{28}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{53}
 }
 
 type PoolsReply struct {
@@ -1885,7 +3408,7 @@ type PoolsReply struct {
 
 func (x *PoolsReply) Reset() {
 	*x = PoolsReply{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[29]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1897,7 +3420,7 @@ func (x *PoolsReply) String() string {
 func (*PoolsReply) ProtoMessage() {}
 
 func (x *PoolsReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[29]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1910,7 +3433,7 @@ func (x *PoolsReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PoolsReply.ProtoReflect.Descriptor instead.
 func (*PoolsReply) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{29}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *PoolsReply) GetError() *Error {
@@ -1950,13 +3473,25 @@ type CallRecord struct {
 	DurationMs      int64                  `protobuf:"varint,11,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"`
 	Disposition     string                 `protobuf:"bytes,12,opt,name=disposition,proto3" json:"disposition,omitempty"`
 	PlacementReason string                 `protobuf:"bytes,13,opt,name=placement_reason,json=placementReason,proto3" json:"placement_reason,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// edge_node is the node whose SIP edge took the INVITE (node is the one
+	// that handled the call's signaling).
+	EdgeNode string `protobuf:"bytes,14,opt,name=edge_node,json=edgeNode,proto3" json:"edge_node,omitempty"`
+	// route is the feature the account's routes chose ("" for a call to a
+	// device), target the address that answered.
+	Route      string                 `protobuf:"bytes,15,opt,name=route,proto3" json:"route,omitempty"`
+	Target     string                 `protobuf:"bytes,16,opt,name=target,proto3" json:"target,omitempty"`
+	AnsweredAt *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=answered_at,json=answeredAt,proto3" json:"answered_at,omitempty"`
+	// status is the final SIP status the caller got (200 for answered).
+	Status uint32 `protobuf:"varint,18,opt,name=status,proto3" json:"status,omitempty"`
+	// ended_by is "caller", "callee", "cancel", "failure" or "timeout".
+	EndedBy       string `protobuf:"bytes,19,opt,name=ended_by,json=endedBy,proto3" json:"ended_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CallRecord) Reset() {
 	*x = CallRecord{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[30]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1968,7 +3503,7 @@ func (x *CallRecord) String() string {
 func (*CallRecord) ProtoMessage() {}
 
 func (x *CallRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[30]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1981,7 +3516,7 @@ func (x *CallRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallRecord.ProtoReflect.Descriptor instead.
 func (*CallRecord) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{30}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *CallRecord) GetId() string {
@@ -2075,6 +3610,48 @@ func (x *CallRecord) GetPlacementReason() string {
 	return ""
 }
 
+func (x *CallRecord) GetEdgeNode() string {
+	if x != nil {
+		return x.EdgeNode
+	}
+	return ""
+}
+
+func (x *CallRecord) GetRoute() string {
+	if x != nil {
+		return x.Route
+	}
+	return ""
+}
+
+func (x *CallRecord) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *CallRecord) GetAnsweredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AnsweredAt
+	}
+	return nil
+}
+
+func (x *CallRecord) GetStatus() uint32 {
+	if x != nil {
+		return x.Status
+	}
+	return 0
+}
+
+func (x *CallRecord) GetEndedBy() string {
+	if x != nil {
+		return x.EndedBy
+	}
+	return ""
+}
+
 type StartCall struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Call          *CallRecord            `protobuf:"bytes,1,opt,name=call,proto3" json:"call,omitempty"`
@@ -2085,7 +3662,7 @@ type StartCall struct {
 
 func (x *StartCall) Reset() {
 	*x = StartCall{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[31]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2097,7 +3674,7 @@ func (x *StartCall) String() string {
 func (*StartCall) ProtoMessage() {}
 
 func (x *StartCall) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[31]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2110,7 +3687,7 @@ func (x *StartCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartCall.ProtoReflect.Descriptor instead.
 func (*StartCall) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{31}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *StartCall) GetCall() *CallRecord {
@@ -2130,13 +3707,16 @@ func (x *StartCall) GetHoldMs() int64 {
 type EndCall struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Disposition   string                 `protobuf:"bytes,1,opt,name=disposition,proto3" json:"disposition,omitempty"`
+	Status        uint32                 `protobuf:"varint,2,opt,name=status,proto3" json:"status,omitempty"`
+	EndedBy       string                 `protobuf:"bytes,3,opt,name=ended_by,json=endedBy,proto3" json:"ended_by,omitempty"`
+	Target        string                 `protobuf:"bytes,4,opt,name=target,proto3" json:"target,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *EndCall) Reset() {
 	*x = EndCall{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[32]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2148,7 +3728,7 @@ func (x *EndCall) String() string {
 func (*EndCall) ProtoMessage() {}
 
 func (x *EndCall) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[32]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2161,12 +3741,78 @@ func (x *EndCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndCall.ProtoReflect.Descriptor instead.
 func (*EndCall) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{32}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *EndCall) GetDisposition() string {
 	if x != nil {
 		return x.Disposition
+	}
+	return ""
+}
+
+func (x *EndCall) GetStatus() uint32 {
+	if x != nil {
+		return x.Status
+	}
+	return 0
+}
+
+func (x *EndCall) GetEndedBy() string {
+	if x != nil {
+		return x.EndedBy
+	}
+	return ""
+}
+
+func (x *EndCall) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+// AnswerCall marks the call answered (2xx) by target.
+type AnswerCall struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Target        string                 `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AnswerCall) Reset() {
+	*x = AnswerCall{}
+	mi := &file_actors_actorpb_actors_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AnswerCall) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AnswerCall) ProtoMessage() {}
+
+func (x *AnswerCall) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_actors_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AnswerCall.ProtoReflect.Descriptor instead.
+func (*AnswerCall) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *AnswerCall) GetTarget() string {
+	if x != nil {
+		return x.Target
 	}
 	return ""
 }
@@ -2179,7 +3825,7 @@ type GetCall struct {
 
 func (x *GetCall) Reset() {
 	*x = GetCall{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[33]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2191,7 +3837,7 @@ func (x *GetCall) String() string {
 func (*GetCall) ProtoMessage() {}
 
 func (x *GetCall) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[33]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2204,7 +3850,7 @@ func (x *GetCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCall.ProtoReflect.Descriptor instead.
 func (*GetCall) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{33}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{59}
 }
 
 type CallReply struct {
@@ -2217,7 +3863,7 @@ type CallReply struct {
 
 func (x *CallReply) Reset() {
 	*x = CallReply{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[34]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2229,7 +3875,7 @@ func (x *CallReply) String() string {
 func (*CallReply) ProtoMessage() {}
 
 func (x *CallReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[34]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2242,7 +3888,7 @@ func (x *CallReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallReply.ProtoReflect.Descriptor instead.
 func (*CallReply) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{34}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *CallReply) GetError() *Error {
@@ -2268,7 +3914,7 @@ type DebugState struct {
 
 func (x *DebugState) Reset() {
 	*x = DebugState{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[35]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2280,7 +3926,7 @@ func (x *DebugState) String() string {
 func (*DebugState) ProtoMessage() {}
 
 func (x *DebugState) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[35]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2293,7 +3939,7 @@ func (x *DebugState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebugState.ProtoReflect.Descriptor instead.
 func (*DebugState) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{35}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{61}
 }
 
 type DebugStateReply struct {
@@ -2307,7 +3953,7 @@ type DebugStateReply struct {
 
 func (x *DebugStateReply) Reset() {
 	*x = DebugStateReply{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[36]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2319,7 +3965,7 @@ func (x *DebugStateReply) String() string {
 func (*DebugStateReply) ProtoMessage() {}
 
 func (x *DebugStateReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[36]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2332,7 +3978,7 @@ func (x *DebugStateReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebugStateReply.ProtoReflect.Descriptor instead.
 func (*DebugStateReply) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{36}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *DebugStateReply) GetError() *Error {
@@ -2388,11 +4034,55 @@ const file_actors_actorpb_actors_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\x8c\x01\n" +
+	"updated_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xc8\x01\n" +
 	"\x10DeviceGroupState\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\x12H\n" +
-	"\x12first_activated_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x10firstActivatedAt\"h\n" +
+	"\x12first_activated_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x10firstActivatedAt\x12:\n" +
+	"\bbindings\x18\x04 \x03(\v2\x1e.switchboard.actors.v1.BindingR\bbindings\"\xcb\x02\n" +
+	"\aBinding\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\x12\x18\n" +
+	"\acontact\x18\x02 \x01(\tR\acontact\x12\x16\n" +
+	"\x06source\x18\x03 \x01(\tR\x06source\x12\x17\n" +
+	"\acall_id\x18\x04 \x01(\tR\x06callId\x12\x12\n" +
+	"\x04cseq\x18\x05 \x01(\rR\x04cseq\x129\n" +
+	"\n" +
+	"expires_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x129\n" +
+	"\n" +
+	"updated_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x17\n" +
+	"\aq_milli\x18\b \x01(\rR\x06qMilli\x12\x1b\n" +
+	"\tedge_node\x18\t \x01(\tR\bedgeNode\x12\x1d\n" +
+	"\n" +
+	"user_agent\x18\n" +
+	" \x01(\tR\tuserAgent\"\xbd\x01\n" +
+	"\x05Trunk\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
+	"\asources\x18\x02 \x03(\tR\asources\x12\x14\n" +
+	"\x05group\x18\x03 \x01(\tR\x05group\x129\n" +
+	"\n" +
+	"created_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
+	"\n" +
+	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"M\n" +
+	"\x05Route\x12\x16\n" +
+	"\x06method\x18\x01 \x01(\tR\x06method\x12\x12\n" +
+	"\x04user\x18\x02 \x01(\tR\x04user\x12\x18\n" +
+	"\afeature\x18\x03 \x01(\tR\afeature\"{\n" +
+	"\bRouteSet\x124\n" +
+	"\x06routes\x18\x01 \x03(\v2\x1c.switchboard.actors.v1.RouteR\x06routes\x129\n" +
+	"\n" +
+	"updated_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"{\n" +
+	"\rFeatureTarget\x12\x18\n" +
+	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x1a\n" +
+	"\bpriority\x18\x02 \x01(\rR\bpriority\x12\x16\n" +
+	"\x06weight\x18\x03 \x01(\rR\x06weight\x12\x1c\n" +
+	"\ttransport\x18\x04 \x01(\tR\ttransport\"\xd5\x01\n" +
+	"\rFeatureServer\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12>\n" +
+	"\atargets\x18\x02 \x03(\v2$.switchboard.actors.v1.FeatureTargetR\atargets\x129\n" +
+	"\n" +
+	"created_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
+	"\n" +
+	"updated_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"h\n" +
 	"\x05Error\x12/\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x1b.switchboard.actors.v1.CodeR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x14\n" +
@@ -2465,7 +4155,66 @@ const file_actors_actorpb_actors_proto_rawDesc = "" +
 	"\x05error\x18\x01 \x01(\v2\x1c.switchboard.actors.v1.ErrorR\x05error\x12<\n" +
 	"\adevices\x18\x02 \x03(\v2\".switchboard.actors.v1.DeviceReplyR\adevices\x12\x1d\n" +
 	"\n" +
-	"next_after\x18\x03 \x01(\tR\tnextAfter\"\xa6\x01\n" +
+	"next_after\x18\x03 \x01(\tR\tnextAfter\"k\n" +
+	"\bPutTrunk\x122\n" +
+	"\x05trunk\x18\x01 \x01(\v2\x1c.switchboard.actors.v1.TrunkR\x05trunk\x12\x1e\n" +
+	"\bif_match\x18\x02 \x01(\x04H\x00R\aifMatch\x88\x01\x01B\v\n" +
+	"\t_if_match\" \n" +
+	"\bGetTrunk\x12\x14\n" +
+	"\x05trunk\x18\x01 \x01(\tR\x05trunk\"P\n" +
+	"\vDeleteTrunk\x12\x14\n" +
+	"\x05trunk\x18\x01 \x01(\tR\x05trunk\x12\x1e\n" +
+	"\bif_match\x18\x02 \x01(\x04H\x00R\aifMatch\x88\x01\x01B\v\n" +
+	"\t_if_match\"\f\n" +
+	"\n" +
+	"ListTrunks\"\xa8\x01\n" +
+	"\n" +
+	"TrunkReply\x122\n" +
+	"\x05error\x18\x01 \x01(\v2\x1c.switchboard.actors.v1.ErrorR\x05error\x122\n" +
+	"\x05trunk\x18\x02 \x01(\v2\x1c.switchboard.actors.v1.TrunkR\x05trunk\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\x04R\aversion\x12\x18\n" +
+	"\acreated\x18\x04 \x01(\bR\acreated\"\x7f\n" +
+	"\x0eTrunkListReply\x122\n" +
+	"\x05error\x18\x01 \x01(\v2\x1c.switchboard.actors.v1.ErrorR\x05error\x129\n" +
+	"\x06trunks\x18\x02 \x03(\v2!.switchboard.actors.v1.TrunkReplyR\x06trunks\"q\n" +
+	"\tPutRoutes\x127\n" +
+	"\x06routes\x18\x01 \x01(\v2\x1f.switchboard.actors.v1.RouteSetR\x06routes\x12\x1e\n" +
+	"\bif_match\x18\x02 \x01(\x04H\x00R\aifMatch\x88\x01\x01B\v\n" +
+	"\t_if_match\"\v\n" +
+	"\tGetRoutes\"\x94\x01\n" +
+	"\vRoutesReply\x122\n" +
+	"\x05error\x18\x01 \x01(\v2\x1c.switchboard.actors.v1.ErrorR\x05error\x127\n" +
+	"\x06routes\x18\x02 \x01(\v2\x1f.switchboard.actors.v1.RouteSetR\x06routes\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\x04R\aversion\"%\n" +
+	"\vGetEdgeView\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\"\xb4\x02\n" +
+	"\bEdgeView\x122\n" +
+	"\x05error\x18\x01 \x01(\v2\x1c.switchboard.actors.v1.ErrorR\x05error\x128\n" +
+	"\aaccount\x18\x02 \x01(\v2\x1e.switchboard.actors.v1.AccountR\aaccount\x124\n" +
+	"\x06trunks\x18\x03 \x03(\v2\x1c.switchboard.actors.v1.TrunkR\x06trunks\x127\n" +
+	"\x06routes\x18\x04 \x01(\v2\x1f.switchboard.actors.v1.RouteSetR\x06routes\x125\n" +
+	"\x06device\x18\x05 \x01(\v2\x1d.switchboard.actors.v1.DeviceR\x06device\x12\x14\n" +
+	"\x05pools\x18\x06 \x03(\tR\x05pools\"\x84\x02\n" +
+	"\bRegister\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\x12@\n" +
+	"\bcontacts\x18\x02 \x03(\v2$.switchboard.actors.v1.ContactUpdateR\bcontacts\x12\x1d\n" +
+	"\n" +
+	"remove_all\x18\x03 \x01(\bR\tremoveAll\x12\x17\n" +
+	"\acall_id\x18\x04 \x01(\tR\x06callId\x12\x12\n" +
+	"\x04cseq\x18\x05 \x01(\rR\x04cseq\x12\x16\n" +
+	"\x06source\x18\x06 \x01(\tR\x06source\x12\x1b\n" +
+	"\tedge_node\x18\a \x01(\tR\bedgeNode\x12\x1d\n" +
+	"\n" +
+	"user_agent\x18\b \x01(\tR\tuserAgent\"T\n" +
+	"\rContactUpdate\x12\x10\n" +
+	"\x03uri\x18\x01 \x01(\tR\x03uri\x12\x18\n" +
+	"\aexpires\x18\x02 \x01(\rR\aexpires\x12\x17\n" +
+	"\aq_milli\x18\x03 \x01(\rR\x06qMilli\"\x7f\n" +
+	"\rRegisterReply\x122\n" +
+	"\x05error\x18\x01 \x01(\v2\x1c.switchboard.actors.v1.ErrorR\x05error\x12:\n" +
+	"\bbindings\x18\x02 \x03(\v2\x1e.switchboard.actors.v1.BindingR\bbindings\"(\n" +
+	"\x0eLookupBindings\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\"\xa6\x01\n" +
 	"\fGroupChanged\x122\n" +
 	"\x05group\x18\x01 \x01(\v2\x1c.switchboard.actors.v1.GroupR\x05group\x12\x14\n" +
 	"\x05added\x18\x02 \x03(\tR\x05added\x12\x18\n" +
@@ -2484,7 +4233,20 @@ const file_actors_actorpb_actors_proto_rawDesc = "" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\x124\n" +
 	"\x06groups\x18\x03 \x03(\v2\x1c.switchboard.actors.v1.GroupR\x06groups\x12!\n" +
 	"\fdevice_count\x18\x04 \x01(\rR\vdeviceCount\x127\n" +
-	"\adevices\x18\x05 \x03(\v2\x1d.switchboard.actors.v1.DeviceR\adevices\"\xc1\x02\n" +
+	"\adevices\x18\x05 \x03(\v2\x1d.switchboard.actors.v1.DeviceR\adevices\"}\n" +
+	"\x10PutFeatureServer\x12<\n" +
+	"\x06server\x18\x01 \x01(\v2$.switchboard.actors.v1.FeatureServerR\x06server\x12\x1e\n" +
+	"\bif_match\x18\x02 \x01(\x04H\x00R\aifMatch\x88\x01\x01B\v\n" +
+	"\t_if_match\"\x12\n" +
+	"\x10GetFeatureServer\"B\n" +
+	"\x13DeleteFeatureServer\x12\x1e\n" +
+	"\bif_match\x18\x01 \x01(\x04H\x00R\aifMatch\x88\x01\x01B\v\n" +
+	"\t_if_match\"\xba\x01\n" +
+	"\x12FeatureServerReply\x122\n" +
+	"\x05error\x18\x01 \x01(\v2\x1c.switchboard.actors.v1.ErrorR\x05error\x12<\n" +
+	"\x06server\x18\x02 \x01(\v2$.switchboard.actors.v1.FeatureServerR\x06server\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\x04R\aversion\x12\x18\n" +
+	"\acreated\x18\x04 \x01(\bR\acreated\"\xc1\x02\n" +
 	"\x04Pool\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x123\n" +
 	"\x16call_capacity_per_node\x18\x02 \x01(\rR\x13callCapacityPerNode\x12\x1d\n" +
@@ -2507,7 +4269,7 @@ const file_actors_actorpb_actors_proto_rawDesc = "" +
 	"PoolsReply\x122\n" +
 	"\x05error\x18\x01 \x01(\v2\x1c.switchboard.actors.v1.ErrorR\x05error\x121\n" +
 	"\x05pools\x18\x02 \x03(\v2\x1b.switchboard.actors.v1.PoolR\x05pools\x12\x18\n" +
-	"\aversion\x18\x03 \x01(\x04R\aversion\"\x9a\x03\n" +
+	"\aversion\x18\x03 \x01(\x04R\aversion\"\xd5\x04\n" +
 	"\n" +
 	"CallRecord\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
@@ -2525,12 +4287,25 @@ const file_actors_actorpb_actors_proto_rawDesc = "" +
 	"\vduration_ms\x18\v \x01(\x03R\n" +
 	"durationMs\x12 \n" +
 	"\vdisposition\x18\f \x01(\tR\vdisposition\x12)\n" +
-	"\x10placement_reason\x18\r \x01(\tR\x0fplacementReason\"[\n" +
+	"\x10placement_reason\x18\r \x01(\tR\x0fplacementReason\x12\x1b\n" +
+	"\tedge_node\x18\x0e \x01(\tR\bedgeNode\x12\x14\n" +
+	"\x05route\x18\x0f \x01(\tR\x05route\x12\x16\n" +
+	"\x06target\x18\x10 \x01(\tR\x06target\x12;\n" +
+	"\vanswered_at\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"answeredAt\x12\x16\n" +
+	"\x06status\x18\x12 \x01(\rR\x06status\x12\x19\n" +
+	"\bended_by\x18\x13 \x01(\tR\aendedBy\"[\n" +
 	"\tStartCall\x125\n" +
 	"\x04call\x18\x01 \x01(\v2!.switchboard.actors.v1.CallRecordR\x04call\x12\x17\n" +
-	"\ahold_ms\x18\x02 \x01(\x03R\x06holdMs\"+\n" +
+	"\ahold_ms\x18\x02 \x01(\x03R\x06holdMs\"v\n" +
 	"\aEndCall\x12 \n" +
-	"\vdisposition\x18\x01 \x01(\tR\vdisposition\"\t\n" +
+	"\vdisposition\x18\x01 \x01(\tR\vdisposition\x12\x16\n" +
+	"\x06status\x18\x02 \x01(\rR\x06status\x12\x19\n" +
+	"\bended_by\x18\x03 \x01(\tR\aendedBy\x12\x16\n" +
+	"\x06target\x18\x04 \x01(\tR\x06target\"$\n" +
+	"\n" +
+	"AnswerCall\x12\x16\n" +
+	"\x06target\x18\x01 \x01(\tR\x06target\"\t\n" +
 	"\aGetCall\"v\n" +
 	"\tCallReply\x122\n" +
 	"\x05error\x18\x01 \x01(\v2\x1c.switchboard.actors.v1.ErrorR\x05error\x125\n" +
@@ -2560,96 +4335,152 @@ func file_actors_actorpb_actors_proto_rawDescGZIP() []byte {
 }
 
 var file_actors_actorpb_actors_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_actors_actorpb_actors_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_actors_actorpb_actors_proto_msgTypes = make([]protoimpl.MessageInfo, 65)
 var file_actors_actorpb_actors_proto_goTypes = []any{
 	(Code)(0),                     // 0: switchboard.actors.v1.Code
 	(*Account)(nil),               // 1: switchboard.actors.v1.Account
 	(*Group)(nil),                 // 2: switchboard.actors.v1.Group
 	(*Device)(nil),                // 3: switchboard.actors.v1.Device
 	(*DeviceGroupState)(nil),      // 4: switchboard.actors.v1.DeviceGroupState
-	(*Error)(nil),                 // 5: switchboard.actors.v1.Error
-	(*PutAccount)(nil),            // 6: switchboard.actors.v1.PutAccount
-	(*GetAccount)(nil),            // 7: switchboard.actors.v1.GetAccount
-	(*DeleteAccount)(nil),         // 8: switchboard.actors.v1.DeleteAccount
-	(*AccountReply)(nil),          // 9: switchboard.actors.v1.AccountReply
-	(*PutGroup)(nil),              // 10: switchboard.actors.v1.PutGroup
-	(*DeleteGroup)(nil),           // 11: switchboard.actors.v1.DeleteGroup
-	(*ListGroups)(nil),            // 12: switchboard.actors.v1.ListGroups
-	(*DescribeGroup)(nil),         // 13: switchboard.actors.v1.DescribeGroup
-	(*GroupReply)(nil),            // 14: switchboard.actors.v1.GroupReply
-	(*GroupListReply)(nil),        // 15: switchboard.actors.v1.GroupListReply
-	(*PutDevice)(nil),             // 16: switchboard.actors.v1.PutDevice
-	(*GetDevice)(nil),             // 17: switchboard.actors.v1.GetDevice
-	(*DeleteDevice)(nil),          // 18: switchboard.actors.v1.DeleteDevice
-	(*ListDevices)(nil),           // 19: switchboard.actors.v1.ListDevices
-	(*DeviceReply)(nil),           // 20: switchboard.actors.v1.DeviceReply
-	(*DeviceListReply)(nil),       // 21: switchboard.actors.v1.DeviceListReply
-	(*GroupChanged)(nil),          // 22: switchboard.actors.v1.GroupChanged
-	(*GetGroupView)(nil),          // 23: switchboard.actors.v1.GetGroupView
-	(*GroupView)(nil),             // 24: switchboard.actors.v1.GroupView
-	(*AccountDebug)(nil),          // 25: switchboard.actors.v1.AccountDebug
-	(*Pool)(nil),                  // 26: switchboard.actors.v1.Pool
-	(*PoolSet)(nil),               // 27: switchboard.actors.v1.PoolSet
-	(*PutPool)(nil),               // 28: switchboard.actors.v1.PutPool
-	(*GetPools)(nil),              // 29: switchboard.actors.v1.GetPools
-	(*PoolsReply)(nil),            // 30: switchboard.actors.v1.PoolsReply
-	(*CallRecord)(nil),            // 31: switchboard.actors.v1.CallRecord
-	(*StartCall)(nil),             // 32: switchboard.actors.v1.StartCall
-	(*EndCall)(nil),               // 33: switchboard.actors.v1.EndCall
-	(*GetCall)(nil),               // 34: switchboard.actors.v1.GetCall
-	(*CallReply)(nil),             // 35: switchboard.actors.v1.CallReply
-	(*DebugState)(nil),            // 36: switchboard.actors.v1.DebugState
-	(*DebugStateReply)(nil),       // 37: switchboard.actors.v1.DebugStateReply
-	nil,                           // 38: switchboard.actors.v1.Group.LabelsEntry
-	nil,                           // 39: switchboard.actors.v1.Pool.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 40: google.protobuf.Timestamp
+	(*Binding)(nil),               // 5: switchboard.actors.v1.Binding
+	(*Trunk)(nil),                 // 6: switchboard.actors.v1.Trunk
+	(*Route)(nil),                 // 7: switchboard.actors.v1.Route
+	(*RouteSet)(nil),              // 8: switchboard.actors.v1.RouteSet
+	(*FeatureTarget)(nil),         // 9: switchboard.actors.v1.FeatureTarget
+	(*FeatureServer)(nil),         // 10: switchboard.actors.v1.FeatureServer
+	(*Error)(nil),                 // 11: switchboard.actors.v1.Error
+	(*PutAccount)(nil),            // 12: switchboard.actors.v1.PutAccount
+	(*GetAccount)(nil),            // 13: switchboard.actors.v1.GetAccount
+	(*DeleteAccount)(nil),         // 14: switchboard.actors.v1.DeleteAccount
+	(*AccountReply)(nil),          // 15: switchboard.actors.v1.AccountReply
+	(*PutGroup)(nil),              // 16: switchboard.actors.v1.PutGroup
+	(*DeleteGroup)(nil),           // 17: switchboard.actors.v1.DeleteGroup
+	(*ListGroups)(nil),            // 18: switchboard.actors.v1.ListGroups
+	(*DescribeGroup)(nil),         // 19: switchboard.actors.v1.DescribeGroup
+	(*GroupReply)(nil),            // 20: switchboard.actors.v1.GroupReply
+	(*GroupListReply)(nil),        // 21: switchboard.actors.v1.GroupListReply
+	(*PutDevice)(nil),             // 22: switchboard.actors.v1.PutDevice
+	(*GetDevice)(nil),             // 23: switchboard.actors.v1.GetDevice
+	(*DeleteDevice)(nil),          // 24: switchboard.actors.v1.DeleteDevice
+	(*ListDevices)(nil),           // 25: switchboard.actors.v1.ListDevices
+	(*DeviceReply)(nil),           // 26: switchboard.actors.v1.DeviceReply
+	(*DeviceListReply)(nil),       // 27: switchboard.actors.v1.DeviceListReply
+	(*PutTrunk)(nil),              // 28: switchboard.actors.v1.PutTrunk
+	(*GetTrunk)(nil),              // 29: switchboard.actors.v1.GetTrunk
+	(*DeleteTrunk)(nil),           // 30: switchboard.actors.v1.DeleteTrunk
+	(*ListTrunks)(nil),            // 31: switchboard.actors.v1.ListTrunks
+	(*TrunkReply)(nil),            // 32: switchboard.actors.v1.TrunkReply
+	(*TrunkListReply)(nil),        // 33: switchboard.actors.v1.TrunkListReply
+	(*PutRoutes)(nil),             // 34: switchboard.actors.v1.PutRoutes
+	(*GetRoutes)(nil),             // 35: switchboard.actors.v1.GetRoutes
+	(*RoutesReply)(nil),           // 36: switchboard.actors.v1.RoutesReply
+	(*GetEdgeView)(nil),           // 37: switchboard.actors.v1.GetEdgeView
+	(*EdgeView)(nil),              // 38: switchboard.actors.v1.EdgeView
+	(*Register)(nil),              // 39: switchboard.actors.v1.Register
+	(*ContactUpdate)(nil),         // 40: switchboard.actors.v1.ContactUpdate
+	(*RegisterReply)(nil),         // 41: switchboard.actors.v1.RegisterReply
+	(*LookupBindings)(nil),        // 42: switchboard.actors.v1.LookupBindings
+	(*GroupChanged)(nil),          // 43: switchboard.actors.v1.GroupChanged
+	(*GetGroupView)(nil),          // 44: switchboard.actors.v1.GetGroupView
+	(*GroupView)(nil),             // 45: switchboard.actors.v1.GroupView
+	(*AccountDebug)(nil),          // 46: switchboard.actors.v1.AccountDebug
+	(*PutFeatureServer)(nil),      // 47: switchboard.actors.v1.PutFeatureServer
+	(*GetFeatureServer)(nil),      // 48: switchboard.actors.v1.GetFeatureServer
+	(*DeleteFeatureServer)(nil),   // 49: switchboard.actors.v1.DeleteFeatureServer
+	(*FeatureServerReply)(nil),    // 50: switchboard.actors.v1.FeatureServerReply
+	(*Pool)(nil),                  // 51: switchboard.actors.v1.Pool
+	(*PoolSet)(nil),               // 52: switchboard.actors.v1.PoolSet
+	(*PutPool)(nil),               // 53: switchboard.actors.v1.PutPool
+	(*GetPools)(nil),              // 54: switchboard.actors.v1.GetPools
+	(*PoolsReply)(nil),            // 55: switchboard.actors.v1.PoolsReply
+	(*CallRecord)(nil),            // 56: switchboard.actors.v1.CallRecord
+	(*StartCall)(nil),             // 57: switchboard.actors.v1.StartCall
+	(*EndCall)(nil),               // 58: switchboard.actors.v1.EndCall
+	(*AnswerCall)(nil),            // 59: switchboard.actors.v1.AnswerCall
+	(*GetCall)(nil),               // 60: switchboard.actors.v1.GetCall
+	(*CallReply)(nil),             // 61: switchboard.actors.v1.CallReply
+	(*DebugState)(nil),            // 62: switchboard.actors.v1.DebugState
+	(*DebugStateReply)(nil),       // 63: switchboard.actors.v1.DebugStateReply
+	nil,                           // 64: switchboard.actors.v1.Group.LabelsEntry
+	nil,                           // 65: switchboard.actors.v1.Pool.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 66: google.protobuf.Timestamp
 }
 var file_actors_actorpb_actors_proto_depIdxs = []int32{
-	40, // 0: switchboard.actors.v1.Account.created_at:type_name -> google.protobuf.Timestamp
-	40, // 1: switchboard.actors.v1.Account.updated_at:type_name -> google.protobuf.Timestamp
-	38, // 2: switchboard.actors.v1.Group.labels:type_name -> switchboard.actors.v1.Group.LabelsEntry
-	40, // 3: switchboard.actors.v1.Group.created_at:type_name -> google.protobuf.Timestamp
-	40, // 4: switchboard.actors.v1.Group.updated_at:type_name -> google.protobuf.Timestamp
-	40, // 5: switchboard.actors.v1.Group.pool_assigned_at:type_name -> google.protobuf.Timestamp
-	40, // 6: switchboard.actors.v1.Device.created_at:type_name -> google.protobuf.Timestamp
-	40, // 7: switchboard.actors.v1.Device.updated_at:type_name -> google.protobuf.Timestamp
-	40, // 8: switchboard.actors.v1.DeviceGroupState.first_activated_at:type_name -> google.protobuf.Timestamp
-	0,  // 9: switchboard.actors.v1.Error.code:type_name -> switchboard.actors.v1.Code
-	5,  // 10: switchboard.actors.v1.AccountReply.error:type_name -> switchboard.actors.v1.Error
-	1,  // 11: switchboard.actors.v1.AccountReply.account:type_name -> switchboard.actors.v1.Account
-	2,  // 12: switchboard.actors.v1.PutGroup.group:type_name -> switchboard.actors.v1.Group
-	5,  // 13: switchboard.actors.v1.GroupReply.error:type_name -> switchboard.actors.v1.Error
-	2,  // 14: switchboard.actors.v1.GroupReply.group:type_name -> switchboard.actors.v1.Group
-	5,  // 15: switchboard.actors.v1.GroupListReply.error:type_name -> switchboard.actors.v1.Error
-	14, // 16: switchboard.actors.v1.GroupListReply.groups:type_name -> switchboard.actors.v1.GroupReply
-	5,  // 17: switchboard.actors.v1.DeviceReply.error:type_name -> switchboard.actors.v1.Error
-	3,  // 18: switchboard.actors.v1.DeviceReply.device:type_name -> switchboard.actors.v1.Device
-	5,  // 19: switchboard.actors.v1.DeviceListReply.error:type_name -> switchboard.actors.v1.Error
-	20, // 20: switchboard.actors.v1.DeviceListReply.devices:type_name -> switchboard.actors.v1.DeviceReply
-	2,  // 21: switchboard.actors.v1.GroupChanged.group:type_name -> switchboard.actors.v1.Group
-	5,  // 22: switchboard.actors.v1.GroupView.error:type_name -> switchboard.actors.v1.Error
-	2,  // 23: switchboard.actors.v1.GroupView.group:type_name -> switchboard.actors.v1.Group
-	4,  // 24: switchboard.actors.v1.GroupView.state:type_name -> switchboard.actors.v1.DeviceGroupState
-	1,  // 25: switchboard.actors.v1.AccountDebug.account:type_name -> switchboard.actors.v1.Account
-	2,  // 26: switchboard.actors.v1.AccountDebug.groups:type_name -> switchboard.actors.v1.Group
-	3,  // 27: switchboard.actors.v1.AccountDebug.devices:type_name -> switchboard.actors.v1.Device
-	39, // 28: switchboard.actors.v1.Pool.labels:type_name -> switchboard.actors.v1.Pool.LabelsEntry
-	40, // 29: switchboard.actors.v1.Pool.updated_at:type_name -> google.protobuf.Timestamp
-	26, // 30: switchboard.actors.v1.PoolSet.pools:type_name -> switchboard.actors.v1.Pool
-	26, // 31: switchboard.actors.v1.PutPool.pool:type_name -> switchboard.actors.v1.Pool
-	5,  // 32: switchboard.actors.v1.PoolsReply.error:type_name -> switchboard.actors.v1.Error
-	26, // 33: switchboard.actors.v1.PoolsReply.pools:type_name -> switchboard.actors.v1.Pool
-	40, // 34: switchboard.actors.v1.CallRecord.started_at:type_name -> google.protobuf.Timestamp
-	40, // 35: switchboard.actors.v1.CallRecord.ended_at:type_name -> google.protobuf.Timestamp
-	31, // 36: switchboard.actors.v1.StartCall.call:type_name -> switchboard.actors.v1.CallRecord
-	5,  // 37: switchboard.actors.v1.CallReply.error:type_name -> switchboard.actors.v1.Error
-	31, // 38: switchboard.actors.v1.CallReply.call:type_name -> switchboard.actors.v1.CallRecord
-	5,  // 39: switchboard.actors.v1.DebugStateReply.error:type_name -> switchboard.actors.v1.Error
-	40, // [40:40] is the sub-list for method output_type
-	40, // [40:40] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	66, // 0: switchboard.actors.v1.Account.created_at:type_name -> google.protobuf.Timestamp
+	66, // 1: switchboard.actors.v1.Account.updated_at:type_name -> google.protobuf.Timestamp
+	64, // 2: switchboard.actors.v1.Group.labels:type_name -> switchboard.actors.v1.Group.LabelsEntry
+	66, // 3: switchboard.actors.v1.Group.created_at:type_name -> google.protobuf.Timestamp
+	66, // 4: switchboard.actors.v1.Group.updated_at:type_name -> google.protobuf.Timestamp
+	66, // 5: switchboard.actors.v1.Group.pool_assigned_at:type_name -> google.protobuf.Timestamp
+	66, // 6: switchboard.actors.v1.Device.created_at:type_name -> google.protobuf.Timestamp
+	66, // 7: switchboard.actors.v1.Device.updated_at:type_name -> google.protobuf.Timestamp
+	66, // 8: switchboard.actors.v1.DeviceGroupState.first_activated_at:type_name -> google.protobuf.Timestamp
+	5,  // 9: switchboard.actors.v1.DeviceGroupState.bindings:type_name -> switchboard.actors.v1.Binding
+	66, // 10: switchboard.actors.v1.Binding.expires_at:type_name -> google.protobuf.Timestamp
+	66, // 11: switchboard.actors.v1.Binding.updated_at:type_name -> google.protobuf.Timestamp
+	66, // 12: switchboard.actors.v1.Trunk.created_at:type_name -> google.protobuf.Timestamp
+	66, // 13: switchboard.actors.v1.Trunk.updated_at:type_name -> google.protobuf.Timestamp
+	7,  // 14: switchboard.actors.v1.RouteSet.routes:type_name -> switchboard.actors.v1.Route
+	66, // 15: switchboard.actors.v1.RouteSet.updated_at:type_name -> google.protobuf.Timestamp
+	9,  // 16: switchboard.actors.v1.FeatureServer.targets:type_name -> switchboard.actors.v1.FeatureTarget
+	66, // 17: switchboard.actors.v1.FeatureServer.created_at:type_name -> google.protobuf.Timestamp
+	66, // 18: switchboard.actors.v1.FeatureServer.updated_at:type_name -> google.protobuf.Timestamp
+	0,  // 19: switchboard.actors.v1.Error.code:type_name -> switchboard.actors.v1.Code
+	11, // 20: switchboard.actors.v1.AccountReply.error:type_name -> switchboard.actors.v1.Error
+	1,  // 21: switchboard.actors.v1.AccountReply.account:type_name -> switchboard.actors.v1.Account
+	2,  // 22: switchboard.actors.v1.PutGroup.group:type_name -> switchboard.actors.v1.Group
+	11, // 23: switchboard.actors.v1.GroupReply.error:type_name -> switchboard.actors.v1.Error
+	2,  // 24: switchboard.actors.v1.GroupReply.group:type_name -> switchboard.actors.v1.Group
+	11, // 25: switchboard.actors.v1.GroupListReply.error:type_name -> switchboard.actors.v1.Error
+	20, // 26: switchboard.actors.v1.GroupListReply.groups:type_name -> switchboard.actors.v1.GroupReply
+	11, // 27: switchboard.actors.v1.DeviceReply.error:type_name -> switchboard.actors.v1.Error
+	3,  // 28: switchboard.actors.v1.DeviceReply.device:type_name -> switchboard.actors.v1.Device
+	11, // 29: switchboard.actors.v1.DeviceListReply.error:type_name -> switchboard.actors.v1.Error
+	26, // 30: switchboard.actors.v1.DeviceListReply.devices:type_name -> switchboard.actors.v1.DeviceReply
+	6,  // 31: switchboard.actors.v1.PutTrunk.trunk:type_name -> switchboard.actors.v1.Trunk
+	11, // 32: switchboard.actors.v1.TrunkReply.error:type_name -> switchboard.actors.v1.Error
+	6,  // 33: switchboard.actors.v1.TrunkReply.trunk:type_name -> switchboard.actors.v1.Trunk
+	11, // 34: switchboard.actors.v1.TrunkListReply.error:type_name -> switchboard.actors.v1.Error
+	32, // 35: switchboard.actors.v1.TrunkListReply.trunks:type_name -> switchboard.actors.v1.TrunkReply
+	8,  // 36: switchboard.actors.v1.PutRoutes.routes:type_name -> switchboard.actors.v1.RouteSet
+	11, // 37: switchboard.actors.v1.RoutesReply.error:type_name -> switchboard.actors.v1.Error
+	8,  // 38: switchboard.actors.v1.RoutesReply.routes:type_name -> switchboard.actors.v1.RouteSet
+	11, // 39: switchboard.actors.v1.EdgeView.error:type_name -> switchboard.actors.v1.Error
+	1,  // 40: switchboard.actors.v1.EdgeView.account:type_name -> switchboard.actors.v1.Account
+	6,  // 41: switchboard.actors.v1.EdgeView.trunks:type_name -> switchboard.actors.v1.Trunk
+	8,  // 42: switchboard.actors.v1.EdgeView.routes:type_name -> switchboard.actors.v1.RouteSet
+	3,  // 43: switchboard.actors.v1.EdgeView.device:type_name -> switchboard.actors.v1.Device
+	40, // 44: switchboard.actors.v1.Register.contacts:type_name -> switchboard.actors.v1.ContactUpdate
+	11, // 45: switchboard.actors.v1.RegisterReply.error:type_name -> switchboard.actors.v1.Error
+	5,  // 46: switchboard.actors.v1.RegisterReply.bindings:type_name -> switchboard.actors.v1.Binding
+	2,  // 47: switchboard.actors.v1.GroupChanged.group:type_name -> switchboard.actors.v1.Group
+	11, // 48: switchboard.actors.v1.GroupView.error:type_name -> switchboard.actors.v1.Error
+	2,  // 49: switchboard.actors.v1.GroupView.group:type_name -> switchboard.actors.v1.Group
+	4,  // 50: switchboard.actors.v1.GroupView.state:type_name -> switchboard.actors.v1.DeviceGroupState
+	1,  // 51: switchboard.actors.v1.AccountDebug.account:type_name -> switchboard.actors.v1.Account
+	2,  // 52: switchboard.actors.v1.AccountDebug.groups:type_name -> switchboard.actors.v1.Group
+	3,  // 53: switchboard.actors.v1.AccountDebug.devices:type_name -> switchboard.actors.v1.Device
+	10, // 54: switchboard.actors.v1.PutFeatureServer.server:type_name -> switchboard.actors.v1.FeatureServer
+	11, // 55: switchboard.actors.v1.FeatureServerReply.error:type_name -> switchboard.actors.v1.Error
+	10, // 56: switchboard.actors.v1.FeatureServerReply.server:type_name -> switchboard.actors.v1.FeatureServer
+	65, // 57: switchboard.actors.v1.Pool.labels:type_name -> switchboard.actors.v1.Pool.LabelsEntry
+	66, // 58: switchboard.actors.v1.Pool.updated_at:type_name -> google.protobuf.Timestamp
+	51, // 59: switchboard.actors.v1.PoolSet.pools:type_name -> switchboard.actors.v1.Pool
+	51, // 60: switchboard.actors.v1.PutPool.pool:type_name -> switchboard.actors.v1.Pool
+	11, // 61: switchboard.actors.v1.PoolsReply.error:type_name -> switchboard.actors.v1.Error
+	51, // 62: switchboard.actors.v1.PoolsReply.pools:type_name -> switchboard.actors.v1.Pool
+	66, // 63: switchboard.actors.v1.CallRecord.started_at:type_name -> google.protobuf.Timestamp
+	66, // 64: switchboard.actors.v1.CallRecord.ended_at:type_name -> google.protobuf.Timestamp
+	66, // 65: switchboard.actors.v1.CallRecord.answered_at:type_name -> google.protobuf.Timestamp
+	56, // 66: switchboard.actors.v1.StartCall.call:type_name -> switchboard.actors.v1.CallRecord
+	11, // 67: switchboard.actors.v1.CallReply.error:type_name -> switchboard.actors.v1.Error
+	56, // 68: switchboard.actors.v1.CallReply.call:type_name -> switchboard.actors.v1.CallRecord
+	11, // 69: switchboard.actors.v1.DebugStateReply.error:type_name -> switchboard.actors.v1.Error
+	70, // [70:70] is the sub-list for method output_type
+	70, // [70:70] is the sub-list for method input_type
+	70, // [70:70] is the sub-list for extension type_name
+	70, // [70:70] is the sub-list for extension extendee
+	0,  // [0:70] is the sub-list for field type_name
 }
 
 func init() { file_actors_actorpb_actors_proto_init() }
@@ -2657,19 +4488,24 @@ func file_actors_actorpb_actors_proto_init() {
 	if File_actors_actorpb_actors_proto != nil {
 		return
 	}
-	file_actors_actorpb_actors_proto_msgTypes[5].OneofWrappers = []any{}
-	file_actors_actorpb_actors_proto_msgTypes[7].OneofWrappers = []any{}
-	file_actors_actorpb_actors_proto_msgTypes[9].OneofWrappers = []any{}
-	file_actors_actorpb_actors_proto_msgTypes[10].OneofWrappers = []any{}
+	file_actors_actorpb_actors_proto_msgTypes[11].OneofWrappers = []any{}
+	file_actors_actorpb_actors_proto_msgTypes[13].OneofWrappers = []any{}
 	file_actors_actorpb_actors_proto_msgTypes[15].OneofWrappers = []any{}
-	file_actors_actorpb_actors_proto_msgTypes[17].OneofWrappers = []any{}
+	file_actors_actorpb_actors_proto_msgTypes[16].OneofWrappers = []any{}
+	file_actors_actorpb_actors_proto_msgTypes[21].OneofWrappers = []any{}
+	file_actors_actorpb_actors_proto_msgTypes[23].OneofWrappers = []any{}
+	file_actors_actorpb_actors_proto_msgTypes[27].OneofWrappers = []any{}
+	file_actors_actorpb_actors_proto_msgTypes[29].OneofWrappers = []any{}
+	file_actors_actorpb_actors_proto_msgTypes[33].OneofWrappers = []any{}
+	file_actors_actorpb_actors_proto_msgTypes[46].OneofWrappers = []any{}
+	file_actors_actorpb_actors_proto_msgTypes[48].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_actors_actorpb_actors_proto_rawDesc), len(file_actors_actorpb_actors_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   39,
+			NumMessages:   65,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
