@@ -52,6 +52,32 @@ type Config struct {
 	// PlacementEpsilon is the bounded-load rendezvous slack: no node takes
 	// more than ceil((1+eps) * mean) activations of a kind. Default 0.25.
 	PlacementEpsilon float64
+	// SIPAddr is the SIP listen address, UDP and TCP (--sip). Default
+	// 127.0.0.1:5060; port 0 picks a free port (see Node.SIPAddr).
+	SIPAddr string
+	// SIPSAddr, SIPSCert and SIPSKey enable SIP over TLS (--sips,
+	// --sips-cert, --sips-key); empty SIPSAddr leaves TLS off.
+	SIPSAddr, SIPSCert, SIPSKey string
+	// SIPSecret keys digest nonces; nodes that share it accept each
+	// other's nonces. Default: derived from GossipKey, else random per
+	// process.
+	SIPSecret string
+	// SIPFloodLimit is the packets per 2 s one source may send before it
+	// is banned for a minute (like Kamailio's pike). Default 2000;
+	// negative disables.
+	SIPFloodLimit int
+	// SIPProbeInterval is how often feature-server targets get OPTIONS.
+	// Default 5s.
+	SIPProbeInterval time.Duration
+	// SIPFailoverTimeout is how long a silent target is waited for before
+	// the next one. Default 2s.
+	SIPFailoverTimeout time.Duration
+	// DNSAddr is the DNS responder's address, UDP and TCP (--dns).
+	// Default 127.0.0.1:5353; port 0 picks a free port.
+	DNSAddr string
+	// Resolver is the DNS server the proxy resolves forwarding names
+	// through (--resolver). Default: this node's own responder.
+	Resolver string
 	// Demo provisions account acme, group hq and devices alice and bob at
 	// start, and prints their credentials to Out.
 	Demo bool
@@ -79,6 +105,8 @@ func DefaultConfig() Config {
 		Pool:             "default",
 		GossipAddr:       "127.0.0.1:7946",
 		ActorAddr:        "127.0.0.1:8090",
+		SIPAddr:          "127.0.0.1:5060",
+		DNSAddr:          "127.0.0.1:5353",
 		PlacementEpsilon: 0.25,
 		IdleTimeout:      10 * time.Minute,
 		ShutdownTimeout:  15 * time.Second,
@@ -115,7 +143,13 @@ func (c Config) Validate() error {
 	if c.Pool == "" {
 		return errors.New("node: --pool must not be empty")
 	}
-	for _, a := range []struct{ flag, v string }{{"--gossip", c.GossipAddr}, {"--actor", c.ActorAddr}} {
+	if (c.SIPSAddr == "") != (c.SIPSCert == "" && c.SIPSKey == "") || (c.SIPSAddr != "" && (c.SIPSCert == "" || c.SIPSKey == "")) {
+		return errors.New("node: --sips needs --sips-cert and --sips-key (PEM files), and they need --sips")
+	}
+	if c.SIPSecret != "" && len(c.SIPSecret) < 16 {
+		return errors.New("node: --sip-secret must be at least 16 characters (e.g. head -c 24 /dev/urandom | base64)")
+	}
+	for _, a := range []struct{ flag, v string }{{"--gossip", c.GossipAddr}, {"--actor", c.ActorAddr}, {"--sip", c.SIPAddr}, {"--dns", c.DNSAddr}} {
 		if _, _, err := net.SplitHostPort(a.v); err != nil {
 			return fmt.Errorf("node: %s %q is not host:port: %w", a.flag, a.v, err)
 		}

@@ -19,9 +19,11 @@ import (
 
 	"github.com/switchboard-pbx/switchboard/actors"
 	"github.com/switchboard-pbx/switchboard/cluster"
+	"github.com/switchboard-pbx/switchboard/dnszone"
 	"github.com/switchboard-pbx/switchboard/httpapi"
 	"github.com/switchboard-pbx/switchboard/persistence"
 	"github.com/switchboard-pbx/switchboard/placement"
+	"github.com/switchboard-pbx/switchboard/sipedge"
 )
 
 // States reported by /healthz.
@@ -43,6 +45,9 @@ type Node struct {
 	drainReq chan struct{}
 	drainOne sync.Once
 	http     *http.Server
+	sip      *sipedge.Edge
+	dns      *dnszone.Server
+	sipDone  chan struct{}
 	ln       net.Listener
 	state    atomic.Value // string
 	ran      atomic.Bool
@@ -74,13 +79,18 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: listening for HTTP on %s: %w", cfg.HTTPAddr, err)
 	}
 	n.ln = ln
+	if err := n.startSIP(); err != nil {
+		_ = ln.Close()
+		_ = n.store.Close()
+		return nil, err
+	}
 	var key []byte
 	if cfg.GossipKey != "" {
 		key, _ = base64.StdEncoding.DecodeString(cfg.GossipKey) // Validate checked it
 	}
 	ccfg := cluster.Config{
 		Name: cfg.Name, Pool: cfg.Pool, ActorAddr: cfg.ActorAddr, GossipAddr: cfg.GossipAddr, Join: cfg.Join,
-		GossipKey: key, HTTPAddr: ln.Addr().String(), Profile: cfg.GossipProfile, Logger: n.log, Registerer: n.registry,
+		GossipKey: key, HTTPAddr: ln.Addr().String(), SIPAddr: n.sip.Addr(), DNSAddr: n.dns.Addr(), Profile: cfg.GossipProfile, Logger: n.log, Registerer: n.registry,
 		Lookup: cluster.LookupConfig{Default: placement.NewBoundedLoad(cfg.PlacementEpsilon)},
 	}
 	n.actors, err = actors.New(actors.Config{
@@ -97,6 +107,8 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	})
 	if err != nil {
 		_ = ln.Close()
+		n.sip.Close()
+		_ = n.dns.Close()
 		_ = n.store.Close()
 		return nil, err
 	}
@@ -135,6 +147,12 @@ func (n *Node) openStore(ctx context.Context) (persistence.Store, string, error)
 	return s, "badger", nil
 }
 
+// SIPAddr is the address the SIP edge is bound to (UDP and TCP).
+func (n *Node) SIPAddr() string { return n.sip.Addr() }
+
+// DNSAddr is the address the DNS responder is bound to (UDP and TCP).
+func (n *Node) DNSAddr() string { return n.dns.Addr() }
+
 // HTTPAddr is the address the HTTP listener is bound to.
 func (n *Node) HTTPAddr() string { return n.ln.Addr().String() }
 
@@ -169,6 +187,11 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- n.http.Serve(n.ln) }()
+	sipCtx, stopSIP := context.WithCancel(context.Background())
+	defer stopSIP()
+	sipErr := make(chan error, 2)
+	go func() { sipErr <- n.sip.Run(sipCtx) }()
+	go func() { sipErr <- n.dns.Run(sipCtx) }()
 
 	if n.cfg.Demo {
 		if err := n.provisionDemo(ctx); err != nil {
@@ -184,12 +207,17 @@ func (n *Node) Run(ctx context.Context) error {
 	case <-n.drainReq:
 	case err = <-serveErr:
 		err = fmt.Errorf("node: HTTP server stopped: %w", err)
+	case err = <-sipErr:
+		err = fmt.Errorf("node: SIP edge or DNS responder stopped: %w", err)
 	}
 	n.state.Store(StateDraining)
 	n.log.Info("node draining")
 	sctx, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownTimeout)
 	defer cancel()
 	n.drain(sctx)
+	stopSIP()
+	n.sip.Close()
+	_ = n.dns.Close()
 	if serr := n.http.Shutdown(sctx); serr != nil {
 		n.log.Warn("HTTP shutdown did not finish in time", "err", serr)
 		_ = n.http.Close()
@@ -212,6 +240,8 @@ func (n *Node) Close() error {
 		return nil
 	}
 	_ = n.ln.Close()
+	n.sip.Close()
+	_ = n.dns.Close()
 	return n.closeCore()
 }
 

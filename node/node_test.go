@@ -62,6 +62,7 @@ func startNode(t *testing.T, name, dir string, demo bool) (*Node, context.Cancel
 	cfg := DefaultConfig()
 	cfg.Name, cfg.HTTPAddr, cfg.DataDir, cfg.Demo = name, "127.0.0.1:0", dir, demo
 	cfg.GossipAddr, cfg.ActorAddr, cfg.GossipProfile = "127.0.0.1:0", "127.0.0.1:0", "local"
+	cfg.SIPAddr, cfg.DNSAddr = "127.0.0.1:0", "127.0.0.1:0"
 	out := &syncBuffer{}
 	cfg.Out = out
 	ctx, cancel := context.WithCancel(context.Background())

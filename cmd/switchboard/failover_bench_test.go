@@ -241,7 +241,7 @@ func startFailoverNode(b *testing.B, bin, name, dsn, join string) *proc {
 		}
 		addr := l.Addr().String()
 		_ = l.Close()
-		args := []string{"node", "--name", name, "--http", addr, "--gossip", "127.0.0.1:0", "--actor", "127.0.0.1:0",
+		args := []string{"node", "--name", name, "--http", addr, "--gossip", "127.0.0.1:0", "--actor", "127.0.0.1:0", "--sip", "127.0.0.1:0", "--dns", "127.0.0.1:0",
 			"--store", dsn, "--gossip-profile", "local"}
 		if join != "" {
 			args = append(args, "--join", join)

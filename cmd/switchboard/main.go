@@ -19,6 +19,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -95,6 +96,16 @@ Every flag may be set in the environment as SWITCHBOARD_<FLAG>.`,
 	f.StringVar(&cfg.GossipKey, "gossip-key", "", "base64 AES key (16, 24 or 32 bytes) that encrypts gossip")
 	f.StringVar(&cfg.GossipProfile, "gossip-profile", "lan", "gossip timers: lan, or local for fast failure detection on one host")
 	f.Float64Var(&cfg.PlacementEpsilon, "placement-epsilon", cfg.PlacementEpsilon, "bounded-load slack: no node takes more than ceil((1+eps)*mean) actors of a kind")
+	f.StringVar(&cfg.SIPAddr, "sip", cfg.SIPAddr, "SIP listen address, UDP and TCP")
+	f.StringVar(&cfg.SIPSAddr, "sips", "", "SIP over TLS listen address (needs --sips-cert and --sips-key)")
+	f.StringVar(&cfg.SIPSCert, "sips-cert", "", "PEM certificate for --sips")
+	f.StringVar(&cfg.SIPSKey, "sips-key", "", "PEM private key for --sips")
+	f.StringVar(&cfg.SIPSecret, "sip-secret", "", "secret keying digest nonces, shared by the nodes of a cluster (default: derived from --gossip-key, else random)")
+	f.IntVar(&cfg.SIPFloodLimit, "sip-flood-limit", 2000, "packets one source may send per 2 s before a 60 s ban (negative: off)")
+	f.DurationVar(&cfg.SIPProbeInterval, "sip-probe-interval", 5*time.Second, "how often feature-server targets are probed with OPTIONS")
+	f.DurationVar(&cfg.SIPFailoverTimeout, "sip-failover-timeout", 2*time.Second, "how long a silent target is waited for before the next")
+	f.StringVar(&cfg.DNSAddr, "dns", cfg.DNSAddr, "DNS responder address, UDP and TCP, for account DNS names and forwarding names")
+	f.StringVar(&cfg.Resolver, "resolver", "", "DNS server for resolving forwarding names (default: this node's --dns)")
 	f.StringVar(&cfg.Zone, "zone", cfg.Zone, "DNS zone of account DNS names (<account>.<zone>)")
 	f.StringVar(&cfg.AdminToken, "admin-token", "", "bearer token required by /v1 and /debug (required off loopback)")
 	f.BoolVar(&cfg.Demo, "demo", false, "provision the demo account acme with devices alice and bob, and print their credentials")

@@ -181,7 +181,7 @@ func launch(t *testing.T, o nodeOptions) (*proc, error) {
 	bin := switchboardBinary(t)
 	port := freePort(t)
 	args := append([]string{"node", "--name", "proc-test", "--http", net.JoinHostPort(cmp.Or(o.bind, "127.0.0.1"), port),
-		"--gossip", "127.0.0.1:0", "--actor", "127.0.0.1:0"}, o.args...)
+		"--gossip", "127.0.0.1:0", "--actor", "127.0.0.1:0", "--sip", "127.0.0.1:0", "--dns", "127.0.0.1:0"}, o.args...)
 	p := &proc{
 		addr:   net.JoinHostPort("127.0.0.1", port),
 		token:  o.token,
@@ -1224,7 +1224,7 @@ func TestProcess_AdminToken(t *testing.T) {
 	n.stop(t)
 
 	t.Run("non-loopback without a token is refused", func(t *testing.T) {
-		res := runToExit(t, 20*time.Second, nil, "node", "--name", "open", "--http", "0.0.0.0:"+freePort(t), "--data", t.TempDir(), "--gossip", "127.0.0.1:0", "--actor", "127.0.0.1:0")
+		res := runToExit(t, 20*time.Second, nil, "node", "--name", "open", "--http", "0.0.0.0:"+freePort(t), "--data", t.TempDir(), "--gossip", "127.0.0.1:0", "--actor", "127.0.0.1:0", "--sip", "127.0.0.1:0", "--dns", "127.0.0.1:0")
 		if res.code == 0 {
 			t.Fatalf("exited 0; want a refusal. stderr:\n%s", res.stderr)
 		}
@@ -1256,7 +1256,7 @@ func TestProcess_UnreachablePostgres(t *testing.T) {
 		{"environment", nil, []string{"SWITCHBOARD_STORE=" + dsn}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			args := append([]string{"node", "--name", "nopg", "--http", "127.0.0.1:" + freePort(t), "--gossip", "127.0.0.1:0", "--actor", "127.0.0.1:0"}, tc.args...)
+			args := append([]string{"node", "--name", "nopg", "--http", "127.0.0.1:" + freePort(t), "--gossip", "127.0.0.1:0", "--actor", "127.0.0.1:0", "--sip", "127.0.0.1:0", "--dns", "127.0.0.1:0"}, tc.args...)
 			res := runToExit(t, 30*time.Second, tc.env, args...)
 			if res.code == 0 {
 				t.Fatalf("exited 0 without its store; stderr:\n%s", res.stderr)

@@ -153,7 +153,7 @@ func (lc *liveCluster) start(name, pool, join string) (*liveNode, error) {
 		return nil, fmt.Errorf("picking a port for node %s: %w", name, err)
 	}
 	args := []string{"node", "--name", name, "--pool", pool, "--http", addr,
-		"--gossip", "127.0.0.1:0", "--actor", "127.0.0.1:0", "--gossip-profile", "local"}
+		"--gossip", "127.0.0.1:0", "--actor", "127.0.0.1:0", "--sip", "127.0.0.1:0", "--dns", "127.0.0.1:0", "--gossip-profile", "local"}
 	if lc.cfg.Store != "" {
 		args = append(args, "--store", lc.cfg.Store)
 	} else {

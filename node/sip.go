@@ -1,0 +1,212 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/switchboard-pbx/switchboard/actors"
+	"github.com/switchboard-pbx/switchboard/actors/actorpb"
+	"github.com/switchboard-pbx/switchboard/cluster/gossip"
+	"github.com/switchboard-pbx/switchboard/dnszone"
+	"github.com/switchboard-pbx/switchboard/sipauth"
+	"github.com/switchboard-pbx/switchboard/sipedge"
+)
+
+// startSIP binds the DNS responder and the SIP edge. They reach the actor
+// system and the cluster through the node, so they may be built before
+// either exists (the cluster advertises their addresses).
+func (n *Node) startSIP() error {
+	cfg := n.cfg
+	var err error
+	n.dns, err = dnszone.NewServer(dnszone.Config{
+		Zone: cfg.Zone, Addr: cfg.DNSAddr, Directory: directory{n}, Logger: n.log, Registerer: n.registry,
+	})
+	if err != nil {
+		return fmt.Errorf("node: starting the DNS responder on %s: %w", cfg.DNSAddr, err)
+	}
+	resolverAddr := cfg.Resolver
+	if resolverAddr == "" {
+		resolverAddr = n.dns.Addr()
+	}
+	resolver, err := dnszone.NewResolver(dnszone.ResolverConfig{Server: resolverAddr, Logger: n.log})
+	if err != nil {
+		_ = n.dns.Close()
+		return err
+	}
+	auth, err := sipauth.New(sipauth.Config{Secret: sipSecret(cfg)})
+	if err != nil {
+		_ = n.dns.Close()
+		return err
+	}
+	n.sip, err = sipedge.New(sipedge.Config{
+		Node: cfg.Name, Pool: cfg.Pool, Zone: cfg.Zone, Addr: cfg.SIPAddr,
+		TLSAddr: cfg.SIPSAddr, CertFile: cfg.SIPSCert, KeyFile: cfg.SIPSKey,
+		Actors: nodeActors{n}, Members: nodeMembers{n}, Resolver: resolver, Auth: auth,
+		Logger: n.log, Registerer: n.registry,
+		Flood:           sipedge.FloodConfig{Limit: cfg.SIPFloodLimit},
+		Health:          sipedge.HealthConfig{Interval: cfg.SIPProbeInterval},
+		FailoverTimeout: cfg.SIPFailoverTimeout,
+	})
+	if err != nil {
+		_ = n.dns.Close()
+		return err
+	}
+	return nil
+}
+
+// sipSecret keys the digest nonces: --sip-secret, else derived from the
+// gossip key (so every node of an encrypted cluster accepts the others'
+// nonces), else random for this process.
+func sipSecret(cfg Config) []byte {
+	switch {
+	case cfg.SIPSecret != "":
+		s := sha256.Sum256([]byte("switchboard sip nonce\x00" + cfg.SIPSecret))
+		return s[:]
+	case cfg.GossipKey != "":
+		k, _ := base64.StdEncoding.DecodeString(cfg.GossipKey)
+		s := sha256.Sum256(append([]byte("switchboard sip nonce\x00"), k...))
+		return s[:]
+	}
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return b
+}
+
+// nodeActors hands the edge the node's actor system once it exists.
+type nodeActors struct{ n *Node }
+
+func (a nodeActors) Request(ctx context.Context, kind, id string, msg proto.Message) (proto.Message, error) {
+	return a.n.actors.Request(ctx, kind, id, msg)
+}
+func (a nodeActors) RequestWithHint(ctx context.Context, kind, id string, hint actors.Hint, msg proto.Message) (proto.Message, error) {
+	return a.n.actors.RequestWithHint(ctx, kind, id, hint, msg)
+}
+func (a nodeActors) CallHint(ctx context.Context, pool string) (actors.Hint, error) {
+	return a.n.actors.CallHint(ctx, pool)
+}
+func (a nodeActors) IsLocal(kind, id string) bool { return a.n.actors.IsLocal(kind, id) }
+
+// nodeMembers tells the edge the alive nodes' SIP addresses.
+type nodeMembers struct{ n *Node }
+
+func (m nodeMembers) alive() []gossip.Member {
+	if m.n.member == nil {
+		return nil
+	}
+	var out []gossip.Member
+	for _, g := range m.n.member.Members() {
+		if g.Status == gossip.StatusAlive && g.Meta.SIP != "" {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+func (m nodeMembers) SIPAddr(node string) (string, bool) {
+	for _, g := range m.alive() {
+		if g.Meta.Name == node {
+			return g.Meta.SIP, true
+		}
+	}
+	return "", false
+}
+
+func (m nodeMembers) IsPeer(addr string) bool {
+	for _, g := range m.alive() {
+		if g.Meta.SIP == addr && !g.Local {
+			return true
+		}
+	}
+	return false
+}
+
+// directory answers the DNS responder: an account DNS name resolves to
+// the alive, not draining nodes of the account's pools (of the node's own
+// pool while the account has no group); a forwarding name <f>.<a>.<zone>
+// to the healthy targets of feature server f, only when account a routes
+// to f (a tenant never learns another's feature servers).
+type directory struct{ n *Node }
+
+func (d directory) Targets(ctx context.Context, name string) ([]dnszone.Target, bool, error) {
+	rest, ok := strings.CutSuffix(name, "."+d.n.cfg.Zone)
+	if !ok {
+		return nil, false, nil
+	}
+	labels := strings.Split(rest, ".")
+	account := labels[len(labels)-1]
+	if len(labels) > 2 || d.n.actors == nil {
+		return nil, false, nil
+	}
+	rep, err := d.n.actors.Request(ctx, actors.KindAccount, account, &actorpb.GetEdgeView{})
+	if err != nil {
+		return nil, false, err
+	}
+	view, ok := rep.(*actorpb.EdgeView)
+	if !ok {
+		return nil, false, fmt.Errorf("node: account %s answered %T", account, rep)
+	}
+	if view.Error != nil {
+		if view.Error.Code == actorpb.Code_CODE_NOT_FOUND {
+			return nil, false, nil
+		}
+		return nil, false, fmt.Errorf("node: account %s: %s", account, view.Error.Message)
+	}
+	if len(labels) == 1 {
+		return d.nodes(view.Pools), true, nil
+	}
+	feature := labels[0]
+	routed := false
+	for _, r := range view.GetRoutes().GetRoutes() {
+		routed = routed || r.Feature == feature
+	}
+	if !routed {
+		return nil, false, nil
+	}
+	rep, err = d.n.actors.Request(ctx, actors.KindFeatureServer, feature, &actorpb.GetFeatureServer{})
+	if err != nil {
+		return nil, false, err
+	}
+	fs, ok := rep.(*actorpb.FeatureServerReply)
+	if !ok || fs.Error != nil {
+		return nil, false, nil
+	}
+	var out []dnszone.Target
+	for _, t := range fs.Server.Targets {
+		ap, err := netip.ParseAddrPort(t.Address)
+		if err != nil || !d.n.sip.TargetUp(t.Address, t.Transport) {
+			continue
+		}
+		out = append(out, dnszone.Target{IP: ap.Addr(), Port: ap.Port(), Transport: t.Transport, Priority: uint16(t.Priority), Weight: uint16(t.Weight)})
+	}
+	return out, true, nil
+}
+
+// nodes are the SIP targets (UDP and TCP) of the alive, not draining
+// nodes of pools.
+func (d directory) nodes(pools []string) []dnszone.Target {
+	if len(pools) == 0 {
+		pools = []string{d.n.cfg.Pool}
+	}
+	var out []dnszone.Target
+	for _, g := range (nodeMembers{d.n}).alive() {
+		if g.Load.Draining || !slices.Contains(pools, g.Meta.Pool) {
+			continue
+		}
+		ap, err := netip.ParseAddrPort(g.Meta.SIP)
+		if err != nil {
+			continue
+		}
+		for _, tp := range []string{dnszone.TransportUDP, dnszone.TransportTCP} {
+			out = append(out, dnszone.Target{IP: ap.Addr(), Port: ap.Port(), Transport: tp, Priority: 10, Weight: 10})
+		}
+	}
+	return out
+}

@@ -1,0 +1,380 @@
+package sipedge
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strconv"
+	"strings"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/switchboard-pbx/switchboard/actors"
+	"github.com/switchboard-pbx/switchboard/actors/actorpb"
+	"github.com/switchboard-pbx/switchboard/placement"
+)
+
+// target is one next hop of a request.
+type target struct {
+	uri       sip.Uri // the request-URI to send
+	dest      string  // ip:port
+	transport string  // udp, tcp, tls
+	feature   bool    // a feature-server target: health-checked, failed over
+	hop       bool    // a peer node that hosts the call
+}
+
+// initial handles an out-of-dialog request other than REGISTER from an
+// authenticated caller: it picks the target by the account's routes or
+// the callee's registrations, places INVITEs by tier 2 and proxies.
+func (e *Edge) initial(ctx context.Context, req *sip.Request, tx sip.ServerTransaction, account string, c *caller) {
+	user := req.Recipient.User
+	feature := MatchRoute(c.view.GetRoutes().GetRoutes(), string(req.Method), user)
+	callee := ""
+	if feature == "" {
+		if req.Method == sip.OPTIONS {
+			e.respondOptions(req, tx)
+			return
+		}
+		if user == "" {
+			e.respond(req, tx, 404, "No User In Request-URI")
+			return
+		}
+		callee = user
+	}
+	if !req.IsInvite() {
+		targets, rej := e.targets(ctx, account, feature, callee, req)
+		if rej != nil {
+			e.rejectWith(req, tx, rej)
+			return
+		}
+		e.proxy(req, tx, targets, nil)
+		return
+	}
+	if callee != "" {
+		// Fail fast on an unknown callee, before a call is placed.
+		if _, rej := e.device(ctx, account, callee); rej != nil {
+			e.rejectWith(req, tx, rej)
+			return
+		}
+	}
+	e.startCall(ctx, req, tx, account, c, feature, callee)
+}
+
+// startCall places the call actor by tier 2 in the caller's group's pool
+// and hands the INVITE to the node that got it.
+func (e *Edge) startCall(ctx context.Context, req *sip.Request, tx sip.ServerTransaction, account string, c *caller, feature, callee string) {
+	group, pool := "", e.cfg.Pool
+	callerID := c.user
+	switch {
+	case c.device != nil:
+		group, callerID = c.device.Group, c.device.Id
+	case c.trunk != nil && c.trunk.Group != "":
+		group = c.trunk.Group
+	}
+	if group != "" {
+		rep, err := e.cfg.Actors.Request(ctx, actors.KindAccount, account, &actorpb.DescribeGroup{Group: group})
+		gr, ok := rep.(*actorpb.GroupReply)
+		if err != nil || !ok || gr.Error != nil {
+			e.respond(req, tx, 503, "Caller's Group Unavailable", [2]string{"Retry-After", "1"})
+			return
+		}
+		if p := gr.Group.GetAssignedPool(); p != "" {
+			pool = p
+		} else if p := gr.Group.GetPool(); p != "" {
+			pool = p
+		}
+	}
+	hint, err := e.cfg.Actors.CallHint(ctx, pool)
+	if err != nil {
+		e.respond(req, tx, 503, "Pool Conditions Unavailable", [2]string{"Retry-After", "1"})
+		return
+	}
+	id := CallIdentity(callID(req))
+	rec := &actorpb.CallRecord{
+		Account: account, Caller: callerID, Callee: callee, Group: group, Pool: pool,
+		EdgeNode: e.cfg.Node, Route: feature,
+	}
+	if c.trunk != nil {
+		rec.PlacementReason = "trunk " + c.trunk.Id
+	}
+	rep, err := e.cfg.Actors.RequestWithHint(ctx, actors.KindCall, id, hint, &actorpb.StartCall{Call: rec})
+	if errors.Is(err, placement.ErrNoCapacity) || errors.Is(err, placement.ErrNoMembers) {
+		e.respond(req, tx, 503, "No Capacity", [2]string{"Retry-After", "5"})
+		return
+	}
+	cr, ok := rep.(*actorpb.CallReply)
+	if err != nil || !ok || cr.Error != nil {
+		e.log.Warn("placing a call failed", "call_id", callID(req), "err", err)
+		e.respond(req, tx, 503, "Call Placement Failed", [2]string{"Retry-After", "1"})
+		return
+	}
+	if cr.Call.State != "active" || cr.Call.EdgeNode != e.cfg.Node {
+		e.respond(req, tx, 400, "Call-ID Already Used")
+		return
+	}
+	host := cr.Call.Node
+	if host == e.cfg.Node {
+		e.handleCall(req, tx, id, cr.Call)
+		return
+	}
+	addr, ok := e.cfg.Members.SIPAddr(host)
+	if !ok {
+		e.endCall(id, 503, "failure", "", "")
+		e.respond(req, tx, 503, "Call's Node Unreachable", [2]string{"Retry-After", "1"})
+		return
+	}
+	// A SIP hop to the node that hosts the call, as a dispatcher would.
+	req.AppendHeader(sip.NewHeader(hopHeader, e.cfg.Node))
+	uri := req.Recipient
+	e.proxy(req, tx, []target{{uri: uri, dest: addr, transport: "udp", hop: true}}, &callState{id: id, hopFailure: true})
+}
+
+// hostInvite takes an INVITE a peer's edge placed here: the call actor
+// (local, started by that edge) says what to reach.
+func (e *Edge) hostInvite(req *sip.Request, tx sip.ServerTransaction, account string) {
+	req.RemoveHeader(hopHeader)
+	ctx, cancel := e.actorCtx(context.Background())
+	defer cancel()
+	id := CallIdentity(callID(req))
+	rep, err := e.cfg.Actors.Request(ctx, actors.KindCall, id, &actorpb.GetCall{})
+	cr, ok := rep.(*actorpb.CallReply)
+	if err != nil || !ok || cr.Error != nil || cr.Call.Account != account {
+		e.respond(req, tx, 500, "Call Not Placed Here")
+		return
+	}
+	e.handleCall(req, tx, id, cr.Call)
+}
+
+// handleCall proxies a call's INVITE on the node that hosts the call.
+func (e *Edge) handleCall(req *sip.Request, tx sip.ServerTransaction, id string, rec *actorpb.CallRecord) {
+	ctx, cancel := e.actorCtx(context.Background())
+	targets, rej := e.targets(ctx, rec.Account, rec.Route, rec.Callee, req)
+	cancel()
+	if rej != nil {
+		e.endCall(id, rej.Code, "failure", "", "")
+		e.rejectWith(req, tx, rej)
+		return
+	}
+	e.metrics.activeCalls.Inc()
+	e.proxy(req, tx, targets, &callState{id: id, owner: true})
+}
+
+// device returns an account's device.
+func (e *Edge) device(ctx context.Context, account, id string) (*actorpb.Device, *Reject) {
+	rep, err := e.cfg.Actors.Request(ctx, actors.KindAccount, account, &actorpb.GetDevice{Device: id})
+	dr, ok := rep.(*actorpb.DeviceReply)
+	switch {
+	case err != nil || !ok:
+		return nil, reject(503, "Account Unavailable", [2]string{"Retry-After", "1"})
+	case dr.Error != nil && dr.Error.Code == actorpb.Code_CODE_NOT_FOUND:
+		return nil, reject(404, "Not Found")
+	case dr.Error != nil:
+		return nil, reject(503, "Account Unavailable", [2]string{"Retry-After", "1"})
+	}
+	return dr.Device, nil
+}
+
+// targets resolves where a request goes: a feature by its forwarding
+// name through DNS (SRV, then A), or a device of the same account by its
+// registrations.
+func (e *Edge) targets(ctx context.Context, account, feature, callee string, req *sip.Request) ([]target, *Reject) {
+	if feature != "" {
+		name := ForwardingName(feature, account, e.cfg.Zone)
+		ts, err := e.cfg.Resolver.Resolve(ctx, name, "udp")
+		if err != nil || len(ts) == 0 {
+			e.log.Warn("feature server unresolvable", "account", account, "feature", feature, "name", name, "err", err)
+			return nil, reject(503, "Feature Unavailable", [2]string{"Retry-After", "5"})
+		}
+		out := make([]target, 0, len(ts))
+		for _, t := range ts {
+			uri := req.Recipient
+			uri.Host, uri.Port, uri.UriParams = name, 0, nil
+			out = append(out, target{uri: uri, dest: net.JoinHostPort(t.IP.String(), strconv.Itoa(int(t.Port))),
+				transport: strings.ToLower(t.Transport), feature: true})
+		}
+		return out, nil
+	}
+	d, rej := e.device(ctx, account, callee)
+	if rej != nil {
+		return nil, rej
+	}
+	rep, err := e.cfg.Actors.Request(ctx, actors.KindDeviceGroup, account+"/"+d.Group, &actorpb.LookupBindings{Device: d.Id})
+	rr, ok := rep.(*actorpb.RegisterReply)
+	if err != nil || !ok || rr.Error != nil {
+		return nil, reject(503, "Registrar Unavailable", [2]string{"Retry-After", "1"})
+	}
+	var out []target
+	for _, b := range rr.Bindings {
+		var uri sip.Uri
+		if err := sip.ParseUri(b.Contact, &uri); err != nil {
+			continue
+		}
+		t := target{uri: uri, transport: "udp"}
+		// Reach the device where its REGISTER came from (it may be
+		// behind NAT), else at its contact.
+		if tp, src, ok := strings.Cut(b.Source, ":"); ok {
+			t.transport, t.dest = tp, src
+		} else {
+			t.dest = uri.HostPort()
+		}
+		out = append(out, t)
+	}
+	if len(out) == 0 {
+		return nil, reject(480, "Temporarily Unavailable")
+	}
+	return out, nil
+}
+
+// callState ties a proxied INVITE to its call actor.
+type callState struct {
+	id string
+	// owner: this node hosts the call and keeps its record.
+	owner bool
+	// hopFailure: this edge ends the call if the hop to its node fails.
+	hopFailure bool
+	// bye: the request is the BYE that ends the call.
+	bye bool
+}
+
+func (e *Edge) endCall(id string, status int, endedBy, target, disposition string) {
+	if disposition == "" {
+		disposition = dispositionOf(status)
+	}
+	ctx, cancel := e.actorCtx(context.Background())
+	defer cancel()
+	if _, err := e.cfg.Actors.Request(ctx, actors.KindCall, id, &actorpb.EndCall{Disposition: disposition, Status: uint32(status), EndedBy: endedBy, Target: target}); err != nil {
+		e.log.Warn("writing the call record failed", "call", id, "err", err)
+	}
+	e.metrics.calls.WithLabelValues(disposition).Inc()
+}
+
+func dispositionOf(status int) string {
+	switch {
+	case status >= 200 && status < 300:
+		return "completed"
+	case status == 487:
+		return "canceled"
+	case status == 486 || status == 600:
+		return "busy"
+	case status == 408 || status == 480:
+		return "no_answer"
+	}
+	return "failed"
+}
+
+func (e *Edge) answerCall(id, target string) {
+	ctx, cancel := e.actorCtx(context.Background())
+	defer cancel()
+	if _, err := e.cfg.Actors.Request(ctx, actors.KindCall, id, &actorpb.AnswerCall{Target: target}); err != nil {
+		e.log.Warn("marking the call answered failed", "call", id, "err", err)
+	}
+}
+
+// inDialog forwards a request inside a dialog along its route set (RFC
+// 3261 section 16.12, loose routing): this proxy's Route entry was
+// consumed on entry; the next one, or else the request-URI, says where it
+// goes. A BYE ends the call on the node that hosts it.
+func (e *Edge) inDialog(req *sip.Request, tx sip.ServerTransaction) {
+	t, ok := e.nextHop(req)
+	if !ok {
+		e.respond(req, tx, 404, "No Route For In-Dialog Request")
+		return
+	}
+	var cs *callState
+	if req.Method == sip.BYE {
+		id := CallIdentity(callID(req))
+		if e.cfg.Actors.IsLocal(actors.KindCall, id) {
+			cs = &callState{id: id, owner: true, bye: true}
+		}
+	}
+	e.proxy(req, tx, []target{t}, cs)
+}
+
+// nextHop is where an in-dialog request goes: the top Route, else its
+// request-URI.
+func (e *Edge) nextHop(req *sip.Request) (target, bool) {
+	uri := req.Recipient
+	if r := req.Route(); r != nil {
+		uri = r.Address
+	}
+	if uri.Host == "" {
+		return target{}, false
+	}
+	tp := "udp"
+	if v, ok := uri.UriParams.Get("transport"); ok && v != "" {
+		tp = strings.ToLower(v)
+	}
+	port := uri.Port
+	if port == 0 {
+		port = 5060
+	}
+	return target{uri: req.Recipient, dest: net.JoinHostPort(uri.Host, strconv.Itoa(port)), transport: tp}, true
+}
+
+// forwardAck relays an ACK for a 2xx (the ones for other responses end at
+// their transaction) statelessly along the route set.
+func (e *Edge) forwardAck(req *sip.Request) {
+	t, ok := e.nextHop(req)
+	if !ok {
+		return
+	}
+	out := req.Clone()
+	if mf := out.MaxForwards(); mf != nil {
+		mf.Dec()
+	}
+	out.SetDestination(t.dest)
+	out.SetTransport(strings.ToUpper(t.transport))
+	out.PrependHeader(e.via(out))
+	if err := e.cli.WriteRequest(out, noBuild); err != nil {
+		e.log.Debug("forwarding an ACK failed", "call_id", callID(req), "err", err)
+	}
+}
+
+// noBuild is a client option that leaves a forwarded request as it is.
+func noBuild(*sipgo.Client, *sip.Request) error { return nil }
+
+// via is this proxy's Via entry for out, with a fresh branch.
+func (e *Edge) via(out *sip.Request) *sip.ViaHeader {
+	v := &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: strings.ToUpper(out.Transport()), Host: e.advHost, Port: e.advPort,
+		Params: sip.HeaderParams{{K: "branch", V: sip.GenerateBranchN(16)}}}
+	return v
+}
+
+// strayResponse relays a response no client transaction matched (a 2xx
+// retransmitted after its transaction ended) along its Via, statelessly
+// (RFC 3261 section 16.11).
+func (e *Edge) strayResponse(res *sip.Response) {
+	v := res.Via()
+	if v == nil || !strings.EqualFold(v.Host, e.advHost) || v.Port != e.advPort {
+		return
+	}
+	out := res.Clone()
+	out.RemoveHeader("Via")
+	next := out.Via()
+	if next == nil {
+		return
+	}
+	out.SetDestination(viaDestination(next))
+	if err := e.srv.WriteResponse(out); err != nil {
+		e.log.Debug("relaying a stray response failed", "err", err)
+	}
+}
+
+// viaDestination is where a response to via goes (RFC 3261 section
+// 18.2.2 with RFC 3581 received/rport).
+func viaDestination(v *sip.ViaHeader) string {
+	host, port := v.Host, v.Port
+	if r, ok := v.Params.Get("received"); ok && r != "" {
+		host = r
+	}
+	if r, ok := v.Params.Get("rport"); ok && r != "" {
+		if p, err := strconv.Atoi(r); err == nil {
+			port = p
+		}
+	}
+	if port == 0 {
+		port = 5060
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port))
+}

@@ -1,0 +1,142 @@
+package sipedge
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/switchboard-pbx/switchboard/actors"
+	"github.com/switchboard-pbx/switchboard/clock"
+	"github.com/switchboard-pbx/switchboard/dnszone"
+	"github.com/switchboard-pbx/switchboard/sipauth"
+)
+
+// Actors is the actor system as the edge uses it (*actors.System).
+type Actors interface {
+	Request(ctx context.Context, kind, identity string, msg proto.Message) (proto.Message, error)
+	RequestWithHint(ctx context.Context, kind, identity string, hint actors.Hint, msg proto.Message) (proto.Message, error)
+	CallHint(ctx context.Context, pool string) (actors.Hint, error)
+	IsLocal(kind, identity string) bool
+}
+
+// Members is the cluster as the edge sees it. Implementations are called
+// from many goroutines.
+type Members interface {
+	// SIPAddr is the SIP address (host:port) of the alive node named node.
+	SIPAddr(node string) (string, bool)
+	// IsPeer says whether addr, the ip:port a request came from, is an
+	// alive node's SIP address: requests from peers carry calls the peer
+	// placed here and skip authentication.
+	IsPeer(addr string) bool
+}
+
+// Resolver resolves forwarding names (*dnszone.Resolver).
+type Resolver interface {
+	Resolve(ctx context.Context, name, transport string) ([]dnszone.Target, error)
+}
+
+// Authenticator checks digest credentials (*sipauth.Authenticator).
+type Authenticator interface {
+	Challenge(realm string, stale bool) ([]string, error)
+	Verify(header, method, realm string, ha1 sipauth.HA1Func) (sipauth.Result, error)
+}
+
+// Config configures an Edge.
+type Config struct {
+	// Node is this node's name (call records, registrations, the hop
+	// header). Required.
+	Node string
+	// Pool is this node's pool; trunk calls that name no group are placed
+	// in it. Default "default".
+	Pool string
+	// Zone is the DNS zone of account DNS names. Required.
+	Zone string
+	// Addr is the UDP and TCP listen address (--sip). Port 0 picks one.
+	// Required.
+	Addr string
+	// Advertise is the host:port written into Via and Record-Route.
+	// Default: the bound UDP address (which must then not be unspecified).
+	Advertise string
+	// TLSAddr, CertFile and KeyFile enable SIP over TLS (--sips).
+	TLSAddr, CertFile, KeyFile string
+	// Actors, Members, Resolver and Auth are required.
+	Actors   Actors
+	Members  Members
+	Resolver Resolver
+	Auth     Authenticator
+	// Clock stamps bans and health. Default: the wall clock.
+	Clock clock.Clock
+	// Logger receives the edge's logs. Default: discard.
+	Logger *slog.Logger
+	// Registerer receives the edge's metrics. Default: none.
+	Registerer prometheus.Registerer
+	// MaxMessageSize is the largest datagram read; larger ones get 513
+	// Message Too Large. Default 16 KiB.
+	MaxMessageSize int
+	// Flood is the per-source flood limit.
+	Flood FloodConfig
+	// Health is how feature-server targets are probed.
+	Health HealthConfig
+	// FailoverTimeout is how long a target may stay silent (no response,
+	// not even 100 Trying) before the next one is tried (Kamailio's
+	// fr_timer). Default 2 s.
+	FailoverTimeout time.Duration
+	// RingTimeout bounds an INVITE after a provisional response
+	// (fr_inv_timer); then it is cancelled and the caller gets 408.
+	// Default 60 s.
+	RingTimeout time.Duration
+	// ActorTimeout bounds each actor request. Default 3 s.
+	ActorTimeout time.Duration
+	// LogEvery limits logs about bad packets to one per source per
+	// interval. Default 1 min.
+	LogEvery time.Duration
+}
+
+func (c *Config) fill() {
+	if c.Pool == "" {
+		c.Pool = "default"
+	}
+	if c.Clock == nil {
+		c.Clock = clock.Real{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.MaxMessageSize <= 0 {
+		c.MaxMessageSize = 16 << 10
+	}
+	if c.FailoverTimeout <= 0 {
+		c.FailoverTimeout = 2 * time.Second
+	}
+	if c.RingTimeout <= 0 {
+		c.RingTimeout = 60 * time.Second
+	}
+	if c.ActorTimeout <= 0 {
+		c.ActorTimeout = 3 * time.Second
+	}
+	if c.LogEvery <= 0 {
+		c.LogEvery = time.Minute
+	}
+	c.Health.fill()
+}
+
+// Validate reports the first missing or invalid setting.
+func (c Config) Validate() error {
+	switch {
+	case c.Node == "":
+		return errors.New("sipedge: Config.Node is required")
+	case c.Zone == "":
+		return errors.New("sipedge: Config.Zone is required")
+	case c.Addr == "":
+		return errors.New("sipedge: Config.Addr is required")
+	case c.Actors == nil || c.Members == nil || c.Resolver == nil || c.Auth == nil:
+		return errors.New("sipedge: Config.Actors, Members, Resolver and Auth are required")
+	case c.TLSAddr != "" && (c.CertFile == "" || c.KeyFile == ""):
+		return errors.New("sipedge: --sips needs a certificate and a key (--sips-cert, --sips-key)")
+	}
+	return nil
+}

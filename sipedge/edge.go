@@ -1,0 +1,299 @@
+package sipedge
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+)
+
+// hopHeader marks an INVITE that a peer's edge placed on this node: its
+// value is the edge node's name. It is honoured only from a peer's SIP
+// address and removed before the request goes on.
+const hopHeader = "X-Switchboard-Hop"
+
+// Edge is one node's SIP edge: listeners, the registrar and the stateful
+// proxy.
+type Edge struct {
+	cfg      Config
+	log      *slog.Logger
+	metrics  *metrics
+	flood    *flood
+	health   *health
+	logLimit *limiter
+	parser   *sip.Parser
+
+	ua  *sipgo.UserAgent
+	srv *sipgo.Server
+	cli *sipgo.Client
+
+	udp      net.PacketConn
+	tcp      net.Listener
+	tls      net.Listener
+	advHost  string
+	advPort  int
+	closeOne sync.Once
+	done     chan struct{}
+	wg       sync.WaitGroup
+}
+
+// New binds the edge's listeners. Run serves them.
+func New(cfg Config) (*Edge, error) {
+	cfg.fill()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	e := &Edge{
+		cfg: cfg, log: cfg.Logger.With("component", "sipedge"), metrics: m,
+		flood: newFlood(cfg.Flood), health: newHealth(cfg.Health), logLimit: newLimiter(cfg.LogEvery),
+		parser: sip.NewParser(), done: make(chan struct{}),
+	}
+	if err := e.listen(); err != nil {
+		return nil, err
+	}
+	adv := cfg.Advertise
+	if adv == "" {
+		adv = e.udp.LocalAddr().String()
+	}
+	host, port, err := net.SplitHostPort(adv)
+	if err != nil {
+		e.closeListeners()
+		return nil, fmt.Errorf("sipedge: advertised address %q: %w", adv, err)
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		e.closeListeners()
+		return nil, fmt.Errorf("sipedge: --sip %s binds every address; set the address to advertise in Via and Record-Route", cfg.Addr)
+	}
+	e.advHost, e.advPort = host, atoiOr(port, 5060)
+
+	// sipgo logs routine events at info and below; keep its warnings.
+	sipLog := slog.New(levelFilter{h: cfg.Logger.Handler(), min: slog.LevelWarn}).With("component", "sipgo")
+	ua, err := sipgo.NewUA(
+		sipgo.WithUserAgent("switchboard"),
+		sipgo.WithUserAgentHostname(e.advHost),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerReadFilter(e.readFilter), sip.WithTransportLayerLogger(sipLog)),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(sipLog), sip.WithTransactionLayerUnhandledResponseHandler(e.strayResponse)),
+	)
+	if err != nil {
+		e.closeListeners()
+		return nil, err
+	}
+	e.ua = ua
+	if e.srv, err = sipgo.NewServer(ua, sipgo.WithServerLogger(sipLog)); err != nil {
+		e.closeListeners()
+		_ = ua.Close()
+		return nil, err
+	}
+	if e.cli, err = sipgo.NewClient(ua, sipgo.WithClientLogger(sipLog), sipgo.WithClientHostname(e.advHost), sipgo.WithClientPort(e.advPort)); err != nil {
+		e.closeListeners()
+		_ = ua.Close()
+		return nil, err
+	}
+	for _, m := range []sip.RequestMethod{sip.INVITE, sip.ACK, sip.BYE, sip.CANCEL, sip.REGISTER, sip.OPTIONS, sip.MESSAGE,
+		sip.INFO, sip.UPDATE, sip.PRACK, sip.REFER, sip.NOTIFY, sip.SUBSCRIBE, sip.PUBLISH} {
+		e.srv.OnRequest(m, e.onRequest)
+	}
+	e.srv.OnNoRoute(e.onRequest)
+	return e, nil
+}
+
+func (e *Edge) listen() error {
+	var err error
+	// UDP and TCP share one port; with port 0, TCP takes the port UDP got.
+	for range 5 {
+		if e.udp, err = net.ListenPacket("udp", e.cfg.Addr); err != nil {
+			return fmt.Errorf("sipedge: listening for SIP over UDP on %s: %w", e.cfg.Addr, err)
+		}
+		if e.tcp, err = net.Listen("tcp", e.udp.LocalAddr().String()); err == nil {
+			break
+		}
+		_ = e.udp.Close()
+		e.udp = nil
+		if !strings.HasSuffix(e.cfg.Addr, ":0") {
+			return fmt.Errorf("sipedge: listening for SIP over TCP on %s: %w", e.cfg.Addr, err)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("sipedge: no port free for both UDP and TCP near %s: %w", e.cfg.Addr, err)
+	}
+	if e.cfg.TLSAddr != "" {
+		cert, err := tls.LoadX509KeyPair(e.cfg.CertFile, e.cfg.KeyFile)
+		if err != nil {
+			e.closeListeners()
+			return fmt.Errorf("sipedge: loading the TLS certificate %s and key %s: %w", e.cfg.CertFile, e.cfg.KeyFile, err)
+		}
+		e.tls, err = tls.Listen("tcp", e.cfg.TLSAddr, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		if err != nil {
+			e.closeListeners()
+			return fmt.Errorf("sipedge: listening for SIP over TLS on %s: %w", e.cfg.TLSAddr, err)
+		}
+	}
+	return nil
+}
+
+func (e *Edge) closeListeners() {
+	if e.udp != nil {
+		_ = e.udp.Close()
+	}
+	if e.tcp != nil {
+		_ = e.tcp.Close()
+	}
+	if e.tls != nil {
+		_ = e.tls.Close()
+	}
+}
+
+// Addr is the bound UDP/TCP address.
+func (e *Edge) Addr() string { return e.udp.LocalAddr().String() }
+
+// TLSAddr is the bound TLS address, or "".
+func (e *Edge) TLSAddr() string {
+	if e.tls == nil {
+		return ""
+	}
+	return e.tls.Addr().String()
+}
+
+// Run serves until ctx ends, then stops the listeners and the transaction
+// layer. It returns nil after a clean stop.
+func (e *Edge) Run(ctx context.Context) error {
+	errc := make(chan error, 3)
+	serve := func(f func() error) {
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			if err := f(); err != nil && !errors.Is(err, net.ErrClosed) {
+				errc <- err
+			}
+		}()
+	}
+	serve(func() error { return e.srv.ServeUDP(e.udp) })
+	serve(func() error { return e.srv.ServeTCP(e.tcp) })
+	if e.tls != nil {
+		serve(func() error { return e.srv.ServeTLS(e.tls) })
+	}
+	e.wg.Add(1)
+	go func() { defer e.wg.Done(); e.probe(ctx) }()
+	e.log.Info("SIP edge serving", "udp_tcp", e.Addr(), "tls", e.TLSAddr())
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	e.Close()
+	return err
+}
+
+// Close stops the edge; Run returns after it.
+func (e *Edge) Close() {
+	e.closeOne.Do(func() {
+		close(e.done)
+		e.closeListeners()
+		if e.ua != nil {
+			_ = e.ua.Close()
+		}
+	})
+	e.wg.Wait()
+}
+
+// Bans lists the sources banned for flooding now.
+func (e *Edge) Bans() []Ban { return e.flood.Bans(e.cfg.Clock.Now()) }
+
+// Targets lists the feature-server targets this node probes.
+func (e *Edge) Targets() []TargetHealth { return e.health.Snapshot() }
+
+// TargetUp says whether this node considers a feature-server target up.
+func (e *Edge) TargetUp(addr, transport string) bool { return e.health.Up(addr, transport) }
+
+// isSelf says whether uri names this edge (a Route or Record-Route entry).
+func (e *Edge) isSelf(uri sip.Uri) bool {
+	port := uri.Port
+	if port == 0 {
+		port = 5060
+	}
+	return strings.EqualFold(uri.Host, e.advHost) && port == e.advPort
+}
+
+// recordRoute is this edge's Record-Route entry.
+func (e *Edge) recordRoute() *sip.RecordRouteHeader {
+	return &sip.RecordRouteHeader{Address: sip.Uri{Scheme: "sip", Host: e.advHost, Port: e.advPort,
+		UriParams: sip.HeaderParams{{K: "lr", V: ""}}}}
+}
+
+func (e *Edge) actorCtx(parent context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(parent, e.cfg.ActorTimeout)
+}
+
+// respond sends a final response the edge made itself.
+func (e *Edge) respond(req *sip.Request, tx sip.ServerTransaction, code int, reason string, headers ...[2]string) {
+	res := sip.NewResponseFromRequest(req, code, reason, nil)
+	for _, h := range headers {
+		res.AppendHeader(sip.NewHeader(h[0], h[1]))
+	}
+	e.send(req, tx, res)
+}
+
+func (e *Edge) rejectWith(req *sip.Request, tx sip.ServerTransaction, r *Reject) {
+	e.respond(req, tx, r.Code, r.Reason, r.Headers...)
+}
+
+func (e *Edge) send(req *sip.Request, tx sip.ServerTransaction, res *sip.Response) {
+	e.metrics.response(string(req.Method), res.StatusCode)
+	var err error
+	if tx != nil {
+		err = tx.Respond(res)
+	} else {
+		err = e.srv.WriteResponse(res)
+	}
+	if err != nil {
+		e.log.Debug("sending a response failed", "call_id", callID(req), "code", res.StatusCode, "err", err)
+	}
+}
+
+func callID(req *sip.Request) string {
+	if h := req.CallID(); h != nil {
+		return h.Value()
+	}
+	return ""
+}
+
+func atoiOr(s string, def int) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return def
+	}
+	return n
+}
+
+// levelFilter drops records below min.
+type levelFilter struct {
+	h   slog.Handler
+	min slog.Level
+}
+
+func (f levelFilter) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= f.min && f.h.Enabled(ctx, l)
+}
+func (f levelFilter) Handle(ctx context.Context, r slog.Record) error { return f.h.Handle(ctx, r) }
+func (f levelFilter) WithAttrs(a []slog.Attr) slog.Handler {
+	return levelFilter{h: f.h.WithAttrs(a), min: f.min}
+}
+func (f levelFilter) WithGroup(n string) slog.Handler {
+	return levelFilter{h: f.h.WithGroup(n), min: f.min}
+}
+
+// timeNow is the edge's clock.
+func (e *Edge) now() time.Time { return e.cfg.Clock.Now() }

@@ -1,0 +1,163 @@
+package sipedge
+
+import (
+	"bytes"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// readFilter sees every packet before sipgo parses it (sipgo logs the
+// whole payload of an unparsable datagram at error level; here nothing is
+// logged but one line per source per LogEvery). It drops what comes from
+// a banned source, answers oversized datagrams with 513 and unparsable
+// ones with 400 when a reply is possible, and passes the rest on.
+func (e *Edge) readFilter(p sip.TransportReadProps, data []byte) ([]byte, error) {
+	ip := addrIP(p.RemoteAddr)
+	now := e.cfg.Clock.Now()
+	if ok, banned := e.flood.Allow(ip, now); !ok {
+		e.metrics.dropped.WithLabelValues("banned").Inc()
+		if banned {
+			e.log.Warn("source banned for flooding", "source", ip.String(), "for", e.flood.cfg.BanFor)
+		}
+		return nil, nil
+	}
+	if p.Transport != "udp" {
+		// Streams are framed by sipgo's stream parser, bounded by its
+		// maximum message length.
+		return data, nil
+	}
+	if len(bytes.Trim(data, "\r\n")) == 0 {
+		return data, nil // keep-alive
+	}
+	if len(data) > e.cfg.MaxMessageSize {
+		e.metrics.dropped.WithLabelValues("oversized").Inc()
+		e.logBad(ip, "oversized datagram", len(data), nil)
+		e.replyRaw(p.RemoteAddr, data, 513, "Message Too Large")
+		return nil, nil
+	}
+	if _, err := e.parser.ParseSIP(data); err != nil {
+		e.metrics.dropped.WithLabelValues("unparsable").Inc()
+		e.logBad(ip, "unparsable datagram", len(data), err)
+		e.replyRaw(p.RemoteAddr, data, 400, "Bad Request")
+		return nil, nil
+	}
+	return data, nil
+}
+
+func addrIP(a net.Addr) netip.Addr {
+	switch v := a.(type) {
+	case *net.UDPAddr:
+		ip, _ := netip.AddrFromSlice(v.IP)
+		return ip.Unmap()
+	case *net.TCPAddr:
+		ip, _ := netip.AddrFromSlice(v.IP)
+		return ip.Unmap()
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// logBad logs a bad packet at most once per source per LogEvery, with its
+// size and the parse error but never its content.
+func (e *Edge) logBad(ip netip.Addr, what string, size int, err error) {
+	if !e.logLimit.allow(ip, e.cfg.Clock.Now()) {
+		return
+	}
+	args := []any{"source", ip.String(), "bytes", size, "next_log_after", e.cfg.LogEvery}
+	if err != nil {
+		args = append(args, "err", err)
+	}
+	e.log.Warn(what, args...)
+}
+
+// replyRaw answers a datagram that could not be parsed, when it looks
+// like a request other than ACK and carries the headers a response needs
+// (RFC 3261 section 8.2.6: Via, From, To, Call-ID, CSeq are copied).
+func (e *Edge) replyRaw(to net.Addr, data []byte, code int, reason string) {
+	head, _, _ := bytes.Cut(data, []byte("\r\n\r\n"))
+	lines := bytes.Split(head, []byte("\r\n"))
+	if len(lines) < 2 {
+		return
+	}
+	first := bytes.Fields(lines[0])
+	if len(first) != 3 || !bytes.HasPrefix(first[2], []byte("SIP/")) || bytes.HasPrefix(first[0], []byte("SIP/")) || string(first[0]) == "ACK" {
+		return
+	}
+	var b bytes.Buffer
+	b.WriteString("SIP/2.0 ")
+	b.WriteString(strconv.Itoa(code))
+	b.WriteString(" " + reason + "\r\n")
+	seen := map[string]bool{}
+	for _, l := range lines[1:] {
+		name, _, ok := bytes.Cut(l, []byte(":"))
+		if !ok {
+			continue
+		}
+		switch n := string(bytes.ToLower(bytes.TrimSpace(name))); n {
+		case "via", "v", "from", "f", "to", "t", "call-id", "i", "cseq":
+			b.Write(l)
+			b.WriteString("\r\n")
+			seen[canonical(n)] = true
+		}
+	}
+	if !seen["via"] || !seen["from"] || !seen["to"] || !seen["call-id"] || !seen["cseq"] {
+		return
+	}
+	b.WriteString("Content-Length: 0\r\n\r\n")
+	if e.udp != nil {
+		_, _ = e.udp.WriteTo(b.Bytes(), to)
+	}
+}
+
+func canonical(n string) string {
+	switch n {
+	case "v":
+		return "via"
+	case "f":
+		return "from"
+	case "t":
+		return "to"
+	case "i":
+		return "call-id"
+	}
+	return n
+}
+
+// limiter allows one event per key per interval, with bounded memory.
+type limiter struct {
+	every time.Duration
+	mu    sync.Mutex
+	last  map[netip.Addr]time.Time
+}
+
+func newLimiter(every time.Duration) *limiter {
+	return &limiter{every: every, last: map[netip.Addr]time.Time{}}
+}
+
+func (l *limiter) allow(k netip.Addr, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if t, ok := l.last[k]; ok && now.Sub(t) < l.every {
+		return false
+	}
+	if len(l.last) >= 4096 {
+		for k2, t := range l.last {
+			if now.Sub(t) >= l.every {
+				delete(l.last, k2)
+			}
+		}
+		if len(l.last) >= 4096 {
+			return false
+		}
+	}
+	l.last[k] = now
+	return true
+}

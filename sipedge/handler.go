@@ -1,0 +1,317 @@
+package sipedge
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/icholy/digest"
+
+	"github.com/switchboard-pbx/switchboard/actors"
+	"github.com/switchboard-pbx/switchboard/actors/actorpb"
+	"github.com/switchboard-pbx/switchboard/sipauth"
+)
+
+// onRequest is where every request enters the edge.
+func (e *Edge) onRequest(req *sip.Request, tx sip.ServerTransaction) {
+	e.metrics.requests.WithLabelValues(methodLabel(req.Method)).Inc()
+	account, rej := CheckRequest(req, e.cfg.Zone)
+	if rej != nil {
+		if !req.IsAck() {
+			e.rejectWith(req, tx, rej)
+		}
+		return
+	}
+	// A Route naming this proxy is consumed (RFC 3261 section 16.4).
+	if r := req.Route(); r != nil && e.isSelf(r.Address) {
+		req.RemoveHeader("Route")
+	}
+	switch {
+	case req.IsAck():
+		e.forwardAck(req)
+		return
+	case req.IsCancel():
+		// A CANCEL that matched no transaction (sipgo answers the ones that do).
+		e.respond(req, tx, 481, "Call/Transaction Does Not Exist")
+		return
+	case req.To().Params.Has("tag"):
+		e.inDialog(req, tx)
+		return
+	case req.Method == sip.OPTIONS && req.Recipient.User == "":
+		e.respondOptions(req, tx)
+		return
+	}
+	if account == "" {
+		e.respond(req, tx, 404, "Domain Not Served Here")
+		return
+	}
+	if req.GetHeader(hopHeader) != nil {
+		if !req.IsInvite() || !e.cfg.Members.IsPeer(req.Source()) {
+			e.respond(req, tx, 403, "Hop Header From A Stranger")
+			return
+		}
+		e.hostInvite(req, tx, account)
+		return
+	}
+	ctx, cancel := e.actorCtx(context.Background())
+	defer cancel()
+	c, ok := e.authenticate(ctx, req, tx, account)
+	if !ok {
+		return
+	}
+	if req.Method == sip.REGISTER {
+		e.register(ctx, req, tx, account, c)
+		return
+	}
+	e.initial(ctx, req, tx, account, c)
+}
+
+func methodLabel(m sip.RequestMethod) string {
+	switch m {
+	case sip.INVITE, sip.ACK, sip.BYE, sip.CANCEL, sip.REGISTER, sip.OPTIONS, sip.MESSAGE, sip.INFO,
+		sip.UPDATE, sip.PRACK, sip.REFER, sip.NOTIFY, sip.SUBSCRIBE, sip.PUBLISH:
+		return string(m)
+	}
+	return "other"
+}
+
+func (e *Edge) respondOptions(req *sip.Request, tx sip.ServerTransaction) {
+	e.respond(req, tx, 200, "OK",
+		[2]string{"Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, MESSAGE, INFO, UPDATE, PRACK, REFER, NOTIFY, SUBSCRIBE"},
+		[2]string{"Accept", "application/sdp, text/plain"})
+}
+
+// caller is who sent an initial request: a device that passed digest, or
+// a trusted trunk.
+type caller struct {
+	view   *actorpb.EdgeView
+	device *actorpb.Device // nil for a trunk
+	trunk  *actorpb.Trunk  // nil for a device
+	user   string          // the From user
+}
+
+// authenticate finds the account's edge view and checks who sends req:
+// a trusted trunk by source address (not for REGISTER), else a device by
+// digest (401 for REGISTER, 407 otherwise). Tenancy: a device speaks only
+// for itself (From user) in its own account (From domain).
+func (e *Edge) authenticate(ctx context.Context, req *sip.Request, tx sip.ServerTransaction, account string) (*caller, bool) {
+	authHdr, chalHdr, chalCode, chalReason := "Proxy-Authorization", "Proxy-Authenticate", 407, "Proxy Authentication Required"
+	if req.Method == sip.REGISTER {
+		authHdr, chalHdr, chalCode, chalReason = "Authorization", "WWW-Authenticate", 401, "Unauthorized"
+	}
+	realm := account + "." + e.cfg.Zone
+	// One request may carry credentials for several realms.
+	var values []string
+	for _, h := range req.GetHeaders(authHdr) {
+		values = append(values, h.Value())
+	}
+	creds, _ := sipauth.ForRealm(values, realm)
+	username := ""
+	if creds != "" {
+		if c, err := digest.ParseCredentials(creds); err == nil {
+			username = c.Username
+		}
+	}
+	view, ok := e.edgeView(ctx, req, tx, account, username)
+	if !ok {
+		return nil, false
+	}
+	c := &caller{view: view, user: req.From().Address.User}
+	if req.Method != sip.REGISTER {
+		if t := trunkFor(view.Trunks, req.Source()); t != nil {
+			c.trunk = t
+			return c, true
+		}
+	}
+	challenge := func(stale bool) {
+		values, err := e.cfg.Auth.Challenge(realm, stale)
+		if err != nil {
+			e.log.Error("making a digest challenge failed", "account", account, "err", err)
+			e.respond(req, tx, 500, "Server Internal Error")
+			return
+		}
+		res := sip.NewResponseFromRequest(req, chalCode, chalReason, nil)
+		for _, v := range values {
+			res.AppendHeader(sip.NewHeader(chalHdr, v))
+		}
+		e.send(req, tx, res)
+	}
+	if creds == "" {
+		challenge(false)
+		return nil, false
+	}
+	res, err := e.cfg.Auth.Verify(creds, string(req.Method), realm, func(user, alg string) ([]byte, error) {
+		d := view.Device
+		if d == nil || d.Id != user {
+			return nil, sipauth.ErrUnknownUser
+		}
+		switch strings.ToUpper(alg) {
+		case "", sipauth.MD5:
+			if len(d.Ha1Md5) > 0 {
+				return d.Ha1Md5, nil
+			}
+		case sipauth.SHA256:
+			if len(d.Ha1Sha256) > 0 {
+				return d.Ha1Sha256, nil
+			}
+		}
+		return nil, sipauth.ErrAlgorithm
+	})
+	if err == nil && !sameURIHost(res.URI, req.Recipient) {
+		e.metrics.authFailures.WithLabelValues("uri").Inc()
+		e.respond(req, tx, 400, "Digest URI Does Not Match The Request-URI")
+		return nil, false
+	}
+	if err != nil {
+		reason := authReason(err)
+		e.metrics.authFailures.WithLabelValues(reason).Inc()
+		switch {
+		case errors.Is(err, sipauth.ErrMalformed):
+			e.respond(req, tx, 400, "Malformed Credentials")
+		case errors.Is(err, sipauth.ErrStale):
+			challenge(true)
+		default:
+			e.log.Info("digest authentication failed", "account", account, "user", username, "source", req.Source(), "reason", reason)
+			challenge(false)
+		}
+		return nil, false
+	}
+	c.device = view.Device
+	// Tenancy: the device speaks for itself, in its own account.
+	from := req.From().Address
+	if AccountOf(from.Host, e.cfg.Zone) != account {
+		e.metrics.authFailures.WithLabelValues("tenancy").Inc()
+		e.respond(req, tx, 403, "From Domain Is Not The Account Of The Credentials")
+		return nil, false
+	}
+	if from.User != res.Username {
+		e.metrics.authFailures.WithLabelValues("identity").Inc()
+		e.respond(req, tx, 403, "From User Does Not Match The Credentials")
+		return nil, false
+	}
+	return c, true
+}
+
+// sameURIHost compares the digest-uri with the request-URI (RFC 2617
+// section 3.2.2.5) by scheme, user and host: proxies along the way may
+// add parameters.
+func sameURIHost(digestURI string, ruri sip.Uri) bool {
+	var u sip.Uri
+	if err := sip.ParseUri(digestURI, &u); err != nil {
+		return false
+	}
+	return strings.EqualFold(u.Host, ruri.Host) && u.User == ruri.User
+}
+
+func authReason(err error) string {
+	for _, r := range []struct {
+		err    error
+		reason string
+	}{
+		{sipauth.ErrMalformed, "malformed"}, {sipauth.ErrStale, "stale"}, {sipauth.ErrReplay, "replay"},
+		{sipauth.ErrRealm, "realm"}, {sipauth.ErrUnknownUser, "unknown_user"}, {sipauth.ErrBadResponse, "bad_response"},
+		{sipauth.ErrAlgorithm, "algorithm"},
+	} {
+		if errors.Is(err, r.err) {
+			return r.reason
+		}
+	}
+	return "other"
+}
+
+// edgeView asks the account actor for what the edge needs; it answers the
+// request itself when that fails.
+func (e *Edge) edgeView(ctx context.Context, req *sip.Request, tx sip.ServerTransaction, account, device string) (*actorpb.EdgeView, bool) {
+	rep, err := e.cfg.Actors.Request(ctx, actors.KindAccount, account, &actorpb.GetEdgeView{Device: device})
+	if err != nil {
+		e.log.Warn("account unavailable", "account", account, "err", err)
+		e.respond(req, tx, 503, "Account Unavailable", [2]string{"Retry-After", "1"})
+		return nil, false
+	}
+	view, ok := rep.(*actorpb.EdgeView)
+	if !ok {
+		e.respond(req, tx, 500, "Unexpected Account Reply")
+		return nil, false
+	}
+	if view.Error != nil {
+		if view.Error.Code == actorpb.Code_CODE_NOT_FOUND {
+			e.respond(req, tx, 404, "Domain Not Served Here")
+		} else {
+			e.respond(req, tx, 503, "Account Unavailable", [2]string{"Retry-After", "1"})
+		}
+		return nil, false
+	}
+	return view, true
+}
+
+// trunkFor returns the trunk whose sources contain the request's source
+// address.
+func trunkFor(trunks []*actorpb.Trunk, source string) *actorpb.Trunk {
+	if len(trunks) == 0 {
+		return nil
+	}
+	ap, err := netip.ParseAddrPort(source)
+	if err != nil {
+		return nil
+	}
+	ip := ap.Addr().Unmap()
+	for _, t := range trunks {
+		for _, s := range t.Sources {
+			if p, err := netip.ParsePrefix(s); err == nil && p.Contains(ip) {
+				return t
+			}
+		}
+	}
+	return nil
+}
+
+// register answers a REGISTER: the device's group actor keeps the
+// bindings (RFC 3261 section 10.3).
+func (e *Edge) register(ctx context.Context, req *sip.Request, tx sip.ServerTransaction, account string, c *caller) {
+	m, rej := RegisterRequest(req, c.device.Id, req.Source(), e.cfg.Node)
+	if rej != nil {
+		e.rejectWith(req, tx, rej)
+		return
+	}
+	group := c.device.Group
+	rep, err := e.cfg.Actors.Request(ctx, actors.KindDeviceGroup, account+"/"+group, m)
+	if err != nil {
+		e.log.Warn("registration failed", "account", account, "device", c.device.Id, "err", err)
+		e.respond(req, tx, 503, "Registrar Unavailable", [2]string{"Retry-After", "1"})
+		return
+	}
+	rr, ok := rep.(*actorpb.RegisterReply)
+	if !ok {
+		e.respond(req, tx, 500, "Unexpected Registrar Reply")
+		return
+	}
+	if rr.Error != nil {
+		switch rr.Error.Code {
+		case actorpb.Code_CODE_CONFLICT:
+			// Section 10.3 step 7: an old or repeated CSeq for this Call-ID.
+			e.respond(req, tx, 500, "Out Of Order CSeq", [2]string{"Retry-After", "1"})
+		case actorpb.Code_CODE_INVALID:
+			e.respond(req, tx, 403, rr.Error.Message)
+		case actorpb.Code_CODE_NOT_FOUND:
+			e.respond(req, tx, 404, "Device Not In Its Group")
+		default:
+			e.respond(req, tx, 503, "Registrar Unavailable", [2]string{"Retry-After", "1"})
+		}
+		return
+	}
+	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+	now := e.now()
+	for _, b := range rr.Bindings {
+		var uri sip.Uri
+		if err := sip.ParseUri(b.Contact, &uri); err != nil {
+			continue
+		}
+		left := int(b.ExpiresAt.AsTime().Sub(now).Seconds() + 0.5)
+		res.AppendHeader(&sip.ContactHeader{Address: uri, Params: sip.HeaderParams{{K: "expires", V: strconv.Itoa(max(left, 0))}}})
+	}
+	res.AppendHeader(sip.NewHeader("Date", now.UTC().Format("Mon, 02 Jan 2006 15:04:05 GMT")))
+	e.send(req, tx, res)
+}

@@ -1,0 +1,63 @@
+package sipedge
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	requests     *prometheus.CounterVec
+	responses    *prometheus.CounterVec
+	transactions prometheus.Gauge
+	activeCalls  prometheus.Gauge
+	calls        *prometheus.CounterVec
+	authFailures *prometheus.CounterVec
+	dropped      *prometheus.CounterVec
+	failovers    prometheus.Counter
+	probes       *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_sip_requests_total", Help: "SIP requests received, by method.",
+		}, []string{"method"}),
+		responses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_sip_responses_total", Help: "SIP final and provisional responses sent upstream, by request method and status code.",
+		}, []string{"method", "code"}),
+		transactions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "switchboard_sip_transactions", Help: "Proxied SIP transactions in progress.",
+		}),
+		activeCalls: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "switchboard_sip_active_calls", Help: "Calls whose signalling this node handles now.",
+		}),
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_sip_calls_total", Help: "Calls that ended here, by disposition (rate() of it is calls per second).",
+		}, []string{"disposition"}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_sip_auth_failures_total", Help: "Digest authentication failures, by reason.",
+		}, []string{"reason"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_sip_dropped_total", Help: "Packets dropped before parsing, by reason (banned, unparsable, oversized).",
+		}, []string{"reason"}),
+		failovers: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "switchboard_sip_failovers_total", Help: "Requests moved on to the next feature-server target after 503, 408 or silence.",
+		}),
+		probes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_sip_probes_total", Help: "OPTIONS health probes of feature-server targets, by result.",
+		}, []string{"result"}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.requests, m.responses, m.transactions, m.activeCalls, m.calls, m.authFailures, m.dropped, m.failovers, m.probes} {
+			if err := reg.Register(c); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return m, nil
+}
+
+func (m *metrics) response(method string, code int) {
+	m.responses.WithLabelValues(method, strconv.Itoa(code)).Inc()
+}

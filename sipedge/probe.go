@@ -1,0 +1,74 @@
+package sipedge
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// probe sends OPTIONS to every feature-server target in use, every
+// Health.Interval, feeding the answers to the health state machine (a 2xx
+// to 4xx answer means alive, as for Kamailio's dispatcher with
+// ds_ping_reply_codes="class=2;class=3;class=4").
+func (e *Edge) probe(ctx context.Context) {
+	t := time.NewTicker(e.cfg.Health.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-e.done:
+			return
+		case <-t.C:
+		}
+		var wg sync.WaitGroup
+		for _, th := range e.health.Due(e.now()) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ok, why := e.ping(ctx, th.Address, th.Transport)
+				result := "ok"
+				if !ok {
+					result = "failed"
+				}
+				e.metrics.probes.WithLabelValues(result).Inc()
+				if e.health.Record(th.Address, th.Transport, ok, why, e.now()) {
+					e.log.Warn("feature-server target changed state", "target", th.Address, "up", ok, "why", why)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+}
+
+// ping sends one OPTIONS to addr.
+func (e *Edge) ping(ctx context.Context, addr, transport string) (bool, string) {
+	host, port, ok := strings.Cut(addr, ":")
+	if i := strings.LastIndexByte(addr, ':'); i > 0 {
+		host, port, ok = addr[:i], addr[i+1:], true
+	}
+	if !ok {
+		return false, "bad address"
+	}
+	p, _ := strconv.Atoi(port)
+	req := sip.NewRequest(sip.OPTIONS, sip.Uri{Scheme: "sip", Host: host, Port: p})
+	req.SetTransport(strings.ToUpper(transport))
+	req.SetDestination(addr)
+	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "probe", Host: e.advHost, Port: e.advPort}, Params: sip.HeaderParams{{K: "tag", V: sip.GenerateTagN(10)}}}
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", Host: host, Port: p}})
+	pctx, cancel := context.WithTimeout(ctx, e.cfg.Health.Timeout)
+	defer cancel()
+	res, err := e.cli.Do(pctx, req)
+	if err != nil {
+		return false, err.Error()
+	}
+	if res.StatusCode >= 200 && res.StatusCode < 500 {
+		return true, ""
+	}
+	return false, "status " + strconv.Itoa(res.StatusCode)
+}

@@ -1,0 +1,299 @@
+package sipedge
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/switchboard-pbx/switchboard/actors"
+	"github.com/switchboard-pbx/switchboard/actors/actorpb"
+)
+
+// outcome of one attempt at a target.
+type outcome int
+
+const (
+	relayed outcome = iota // a final response went upstream
+	tryNext                // 503, 408 or silence: fail over
+)
+
+// proxy forwards req statefully (RFC 3261 section 16) to the first target
+// that answers, failing over on 503, 408 or silence, relaying
+// provisional and final responses upstream, and cancelling downstream
+// when the caller cancels.
+func (e *Edge) proxy(req *sip.Request, tx sip.ServerTransaction, targets []target, cs *callState) {
+	e.metrics.transactions.Inc()
+	defer e.metrics.transactions.Dec()
+	invite := req.IsInvite()
+	if cs != nil && cs.owner && !cs.bye {
+		defer e.metrics.activeCalls.Dec()
+	}
+	canceled := make(chan struct{})
+	if invite {
+		e.send(req, tx, sip.NewResponseFromRequest(req, 100, "Trying", nil))
+		var once sync.Once
+		tx.OnCancel(func(*sip.Request) { once.Do(func() { close(canceled) }) })
+	}
+	// Received and rport on the sender's Via (RFC 3261 section 18.2.1,
+	// RFC 3581) so responses find their way back.
+	if v := req.Via(); v != nil {
+		host, port, _ := strings.Cut(req.Source(), ":")
+		if i := strings.LastIndexByte(req.Source(), ':'); i > 0 {
+			host, port = req.Source()[:i], req.Source()[i+1:]
+		}
+		if v.Host != host {
+			v.Params.Add("received", host)
+		}
+		if v.Params.Has("rport") {
+			v.Params.Add("rport", port)
+		}
+	}
+	tried := 0
+	var lastCode int
+	for _, t := range targets {
+		if t.feature && !e.health.Use(t.dest, t.transport, e.now()) {
+			continue // down: skipped until its probes recover
+		}
+		tried++
+		out := e.prepare(req, t, invite)
+		oc, code := e.attempt(req, out, tx, t, cs, canceled)
+		if oc == relayed {
+			return
+		}
+		lastCode = code
+		e.metrics.failovers.Inc()
+		select {
+		case <-canceled:
+			if cs != nil && cs.owner {
+				e.endCall(cs.id, 487, "cancel", "", "")
+			}
+			return
+		default:
+		}
+	}
+	code, reason := 503, "Service Unavailable"
+	switch {
+	case tried == 0:
+		reason = "Every Target Is Down"
+	case lastCode == 408 || lastCode == 0:
+		reason = "No Target Answered"
+	default:
+		reason = "Every Target Failed"
+	}
+	if cs != nil && cs.owner && !cs.bye {
+		e.endCall(cs.id, code, "failure", "", "")
+	} else if cs != nil && cs.hopFailure {
+		e.endCall(cs.id, code, "failure", "", "")
+	}
+	if req.Method == sip.BYE && cs != nil && cs.bye {
+		// The callee is gone; the call has ended anyway.
+		e.endCall(cs.id, 200, e.endedBy(req), "", "completed")
+	}
+	e.respond(req, tx, code, reason, [2]string{"Retry-After", "5"})
+}
+
+// prepare makes the copy of req that goes to t: request-URI, Max-Forwards
+// decreased, Record-Route on dialog-creating requests, our Via on top.
+func (e *Edge) prepare(req *sip.Request, t target, invite bool) *sip.Request {
+	out := req.Clone()
+	out.Recipient = t.uri
+	if mf := out.MaxForwards(); mf != nil {
+		mf.Dec()
+	} else {
+		m := sip.MaxForwardsHeader(70)
+		out.AppendHeader(&m)
+	}
+	if invite && req.To().Params.Has("tag") == false {
+		out.PrependHeader(e.recordRoute())
+	}
+	out.SetTransport(strings.ToUpper(t.transport))
+	out.SetDestination(t.dest)
+	out.PrependHeader(e.via(out))
+	return out
+}
+
+// attempt sends out to t and follows its client transaction.
+func (e *Edge) attempt(req, out *sip.Request, tx sip.ServerTransaction, t target, cs *callState, canceled <-chan struct{}) (outcome, int) {
+	invite := req.IsInvite()
+	clTx, err := e.cli.TransactionRequest(context.Background(), out, noBuild)
+	if err != nil {
+		e.noteTarget(t, false, err.Error())
+		return tryNext, 0
+	}
+	if invite {
+		// 2xx retransmissions go upstream too (RFC 6026).
+		clTx.OnRetransmission(func(res *sip.Response) {
+			if res.IsSuccess() {
+				e.relayStateless(req, res)
+			}
+		})
+	}
+	timer := time.NewTimer(e.cfg.FailoverTimeout)
+	defer timer.Stop()
+	provisional := false
+	for {
+		select {
+		case res, ok := <-clTx.Responses():
+			if !ok {
+				e.noteTarget(t, false, "transaction ended")
+				return tryNext, 0
+			}
+			if res.IsProvisional() {
+				if !provisional {
+					provisional = true
+					timer.Reset(e.cfg.RingTimeout)
+				}
+				if res.StatusCode > 100 {
+					e.relay(req, tx, res)
+				}
+				continue
+			}
+			code := res.StatusCode
+			failover := (code == 503 || code == 408) && !t.hop
+			e.noteTarget(t, !failover, "status "+strconv.Itoa(code))
+			if failover {
+				return tryNext, code
+			}
+			e.relay(req, tx, res)
+			e.finish(req, cs, t, code)
+			return relayed, code
+		case <-clTx.Done():
+			e.noteTarget(t, false, errText(clTx.Err()))
+			return tryNext, 0
+		case <-timer.C:
+			if !provisional {
+				clTx.Terminate()
+				e.noteTarget(t, false, "no response in "+e.cfg.FailoverTimeout.String())
+				return tryNext, 0
+			}
+			// Rang too long (fr_inv_timer): cancel downstream, 408 up.
+			e.cancelDownstream(out)
+			e.respond(req, tx, 408, "Request Timeout")
+			if cs != nil && cs.owner {
+				e.endCall(cs.id, 408, "timeout", t.dest, "")
+			}
+			return relayed, 408
+		case <-canceled:
+			// sipgo has answered the CANCEL with 200 and the INVITE with
+			// 487; the CANCEL goes on downstream (section 16.10).
+			e.cancelDownstream(out)
+			if cs != nil && cs.owner {
+				e.endCall(cs.id, 487, "cancel", t.dest, "")
+			}
+			return relayed, 487
+		}
+	}
+}
+
+func errText(err error) string {
+	if err == nil {
+		return "transaction ended"
+	}
+	return err.Error()
+}
+
+// finish records what a final response means for the call.
+func (e *Edge) finish(req *sip.Request, cs *callState, t target, code int) {
+	if cs == nil || !cs.owner {
+		return
+	}
+	switch {
+	case cs.bye:
+		e.endCall(cs.id, 200, e.endedBy(req), "", "completed")
+	case req.IsInvite() && code >= 200 && code < 300:
+		e.answerCall(cs.id, t.dest)
+	case req.IsInvite():
+		e.endCall(cs.id, code, "failure", t.dest, "")
+	}
+}
+
+// endedBy says which side sent the BYE: the caller when its From user is
+// the call's caller.
+func (e *Edge) endedBy(req *sip.Request) string {
+	ctx, cancel := e.actorCtx(context.Background())
+	defer cancel()
+	rep, err := e.cfg.Actors.Request(ctx, actors.KindCall, CallIdentity(callID(req)), &actorpb.GetCall{})
+	if cr, ok := rep.(*actorpb.CallReply); err == nil && ok && cr.Call != nil && cr.Call.Caller == req.From().Address.User {
+		return "caller"
+	}
+	return "callee"
+}
+
+func (e *Edge) noteTarget(t target, ok bool, why string) {
+	if !t.feature {
+		return
+	}
+	if e.health.Record(t.dest, t.transport, ok, why, e.now()) {
+		e.log.Warn("feature-server target changed state", "target", t.dest, "up", ok, "why", why)
+	}
+}
+
+// relay sends a downstream response upstream in the server transaction,
+// without our Via.
+func (e *Edge) relay(req *sip.Request, tx sip.ServerTransaction, res *sip.Response) {
+	out := res.Clone()
+	out.RemoveHeader("Via")
+	out.SetDestination(req.Source())
+	e.send(req, tx, out)
+}
+
+// relayStateless sends a retransmitted 2xx upstream outside a
+// transaction.
+func (e *Edge) relayStateless(req *sip.Request, res *sip.Response) {
+	out := res.Clone()
+	out.RemoveHeader("Via")
+	out.SetDestination(req.Source())
+	if err := e.srv.WriteResponse(out); err != nil {
+		e.log.Debug("relaying a 2xx retransmission failed", "err", err)
+	}
+}
+
+// cancelDownstream sends CANCEL for out (RFC 3261 section 9.1: same
+// request-URI, Call-ID, From, To, CSeq number and top Via as the request
+// it cancels) and lets its transaction finish in the background.
+func (e *Edge) cancelDownstream(out *sip.Request) {
+	c := sip.NewRequest(sip.CANCEL, out.Recipient)
+	c.SipVersion = out.SipVersion
+	c.AppendHeader(sip.HeaderClone(out.Via()))
+	for _, h := range out.GetHeaders("Route") {
+		c.AppendHeader(sip.HeaderClone(h))
+	}
+	c.AppendHeader(sip.HeaderClone(out.From()))
+	c.AppendHeader(sip.HeaderClone(out.To()))
+	c.AppendHeader(sip.HeaderClone(out.CallID()))
+	c.AppendHeader(&sip.CSeqHeader{SeqNo: out.CSeq().SeqNo, MethodName: sip.CANCEL})
+	m := sip.MaxForwardsHeader(70)
+	c.AppendHeader(&m)
+	c.SetBody(nil)
+	c.SetTransport(out.Transport())
+	c.SetDestination(out.Destination())
+	ctx, cancel := context.WithTimeout(context.Background(), 32*time.Second)
+	clTx, err := e.cli.TransactionRequest(ctx, c, noBuild)
+	if err != nil {
+		cancel()
+		e.log.Debug("sending CANCEL failed", "call_id", callID(out), "err", err)
+		return
+	}
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		defer cancel()
+		defer clTx.Terminate()
+		for {
+			select {
+			case res := <-clTx.Responses():
+				if !res.IsProvisional() {
+					return
+				}
+			case <-clTx.Done():
+				return
+			case <-e.done:
+				return
+			}
+		}
+	}()
+}

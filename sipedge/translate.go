@@ -1,0 +1,191 @@
+package sipedge
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/switchboard-pbx/switchboard/actors/actorpb"
+)
+
+// This file translates SIP requests into the messages of the actors that
+// own them. It is pure: a parsed request in, a message or a SIP rejection
+// out; FuzzTranslate covers it.
+
+// Reject is a SIP final response the edge sends instead of going on.
+type Reject struct {
+	Code   int
+	Reason string
+	// Headers are added to the response (Retry-After, Min-Expires,
+	// Warning, ...).
+	Headers [][2]string
+}
+
+func (r *Reject) Error() string { return fmt.Sprintf("%d %s", r.Code, r.Reason) }
+
+func reject(code int, reason string, headers ...[2]string) *Reject {
+	return &Reject{Code: code, Reason: reason, Headers: headers}
+}
+
+// Registration limits (RFC 3261 section 10.3, steps 6 and 7).
+const (
+	// MinExpires is the shortest registration we accept (423 Interval Too
+	// Brief below it, with this in Min-Expires).
+	MinExpires = 60
+	// MaxExpires caps what a device asks for.
+	MaxExpires = 3600
+	// DefaultExpires applies when the request names none.
+	DefaultExpires = 3600
+	// maxContacts bounds one REGISTER's Contact list.
+	maxContacts = 10
+)
+
+// AccountOf returns the account whose DNS name host is (<a>.<zone>), or ""
+// when host is not one.
+func AccountOf(host, zone string) string {
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	a, ok := strings.CutSuffix(host, "."+zone)
+	if !ok || !validID(a) {
+		return ""
+	}
+	return a
+}
+
+// validID is the id rule of the HTTP API: [a-z0-9][a-z0-9-]{0,62}.
+func validID(s string) bool {
+	if s == "" || len(s) > 63 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case c == '-' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// ForwardingName is the account-based forwarding DNS name of feature f of
+// account a.
+func ForwardingName(feature, account, zone string) string {
+	return feature + "." + account + "." + zone
+}
+
+// CallIdentity is the call actor's identity for a Call-ID: the Call-ID
+// itself when it is short and made of safe characters, else a hash.
+func CallIdentity(callID string) string {
+	safe := len(callID) > 0 && len(callID) <= 128
+	for i := 0; safe && i < len(callID); i++ {
+		c := callID[i]
+		safe = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			strings.IndexByte(".-_@+~!%*", c) >= 0
+	}
+	if safe {
+		return callID
+	}
+	sum := sha256.Sum256([]byte(callID))
+	return "h-" + hex.EncodeToString(sum[:16])
+}
+
+// CheckRequest applies the checks every request gets before the edge looks
+// at what it asks (RFC 3261 section 16.3): mandatory headers and
+// Max-Forwards. It returns the account the request is for ("" when the
+// request-URI is not an account DNS name).
+func CheckRequest(req *sip.Request, zone string) (account string, rej *Reject) {
+	if req.CallID() == nil || req.CSeq() == nil || req.From() == nil || req.To() == nil || req.Via() == nil {
+		return "", reject(400, "Missing Mandatory Header")
+	}
+	if req.CSeq().MethodName != req.Method {
+		return "", reject(400, "CSeq Method Does Not Match")
+	}
+	if mf := req.MaxForwards(); mf != nil && mf.Val() == 0 && !req.IsAck() {
+		return "", reject(483, "Too Many Hops")
+	}
+	if req.Recipient.Scheme != "sip" && req.Recipient.Scheme != "sips" {
+		return "", reject(416, "Unsupported URI Scheme")
+	}
+	return AccountOf(req.Recipient.Host, zone), nil
+}
+
+// RegisterRequest translates a REGISTER from device (authenticated for
+// the account) into the devicegroup actor's Register message, or rejects
+// it (RFC 3261 section 10.3).
+func RegisterRequest(req *sip.Request, device, source, node string) (*actorpb.Register, *Reject) {
+	to := req.To()
+	if to == nil || to.Address.User != device {
+		return nil, reject(403, "To Does Not Match The Authenticated Device")
+	}
+	defExpires := uint32(DefaultExpires)
+	if h := req.GetHeader("Expires"); h != nil {
+		v, err := strconv.ParseUint(strings.TrimSpace(h.Value()), 10, 32)
+		if err != nil {
+			return nil, reject(400, "Bad Expires")
+		}
+		defExpires = uint32(v)
+	}
+	m := &actorpb.Register{
+		Device: device, CallId: req.CallID().Value(), Cseq: req.CSeq().SeqNo,
+		Source: strings.ToLower(req.Transport()) + ":" + source, EdgeNode: node,
+	}
+	if ua := req.GetHeader("User-Agent"); ua != nil {
+		m.UserAgent = truncate(ua.Value(), 128)
+	}
+	contacts := req.GetHeaders("Contact")
+	if len(contacts) > maxContacts {
+		return nil, reject(403, "Too Many Contacts")
+	}
+	for _, h := range contacts {
+		c, ok := h.(*sip.ContactHeader)
+		if !ok {
+			return nil, reject(400, "Bad Contact")
+		}
+		if c.Address.Wildcard {
+			// Contact: * only with Expires: 0 and alone (section 10.3 step 6).
+			if len(contacts) != 1 || defExpires != 0 || c.Params.Has("expires") {
+				return nil, reject(400, "Wildcard Contact Needs Expires 0 Alone")
+			}
+			m.RemoveAll = true
+			return m, nil
+		}
+		if c.Address.Scheme != "sip" && c.Address.Scheme != "sips" || c.Address.Host == "" {
+			return nil, reject(416, "Unsupported Contact URI Scheme")
+		}
+		expires := defExpires
+		if v, ok := c.Params.Get("expires"); ok {
+			n, err := strconv.ParseUint(v, 10, 32)
+			if err != nil {
+				return nil, reject(400, "Bad Contact Expires")
+			}
+			expires = uint32(n)
+		}
+		if expires != 0 && expires < MinExpires {
+			return nil, reject(423, "Interval Too Brief", [2]string{"Min-Expires", strconv.Itoa(MinExpires)})
+		}
+		expires = min(expires, MaxExpires)
+		q := uint32(1000)
+		if v, ok := c.Params.Get("q"); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f < 0 || f > 1 {
+				return nil, reject(400, "Bad Contact q")
+			}
+			q = uint32(f*1000 + 0.5)
+		}
+		uri := c.Address.Clone()
+		m.Contacts = append(m.Contacts, &actorpb.ContactUpdate{Uri: uri.String(), Expires: expires, QMilli: q})
+	}
+	return m, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
