@@ -1,5 +1,49 @@
-// Package sipedge will own SIP signalling: UDP, TCP and TLS listeners on
-// emiago/sipgo (its only home), the edge actors that requests enter,
-// digest authentication against the account's HA1s, and the stateful
-// proxying of calls and messages.
+// Package sipedge is a node's SIP edge: the UDP, TCP and TLS listeners on
+// emiago/sipgo (its only home), the checks every request gets on entry,
+// digest authentication, the registrar and the stateful proxy.
+//
+// Every request enters through a read filter that runs before sipgo's
+// parser: a per-source flood limit (after Kamailio's pike) drops what
+// banned sources send, oversized datagrams get 513, unparsable ones get
+// 400 when a reply is possible, and bad packets are logged once per source
+// per interval, never with their payload. Then CheckRequest
+// (Max-Forwards, mandatory headers) and the account: the request-URI's
+// host is the account DNS name <account>.<zone>; anything else is 404.
+//
+// The edge translates each request into a message for the virtual actor
+// that owns it (translate.go is pure and fuzzed): a REGISTER becomes a
+// Register for the device's devicegroup actor; an INVITE starts a call
+// actor placed by tier 2 in the caller's group's pool, and the call's
+// signalling is handled on the node that got it — the edge forwards the
+// INVITE there over SIP (with the X-Switchboard-Hop header, honoured only
+// from a peer node's SIP address) when it is another node. The target is
+// the feature server that the account's routes name for (method,
+// request-URI user), reached through its forwarding name
+// <feature>.<account>.<zone> resolved by DNS (SRV, then A), with failover
+// to the next target on 503, 408 or silence; or else the callee's
+// registered contacts in the same account. Targets are probed with
+// OPTIONS and skipped while down. In-dialog requests follow Record-Route
+// (loose routing); a BYE ends the call record on the node that hosts the
+// call.
+//
+// Authentication: devices answer a digest challenge (401 for REGISTER,
+// 407 otherwise; MD5 and SHA-256, package sipauth); requests from a
+// trusted trunk's source prefixes skip it. A device speaks only for itself
+// in its own account: a From user other than the credentials' user, or a
+// From domain of another account, is 403.
+//
+// It must not touch the store or the cluster directly: state lives in the
+// actors (Actors), membership comes through Members.
+//
+// # Metrics
+//
+//	switchboard_sip_requests_total{method}          requests received
+//	switchboard_sip_responses_total{method,code}    responses sent upstream
+//	switchboard_sip_transactions                    proxied transactions in progress
+//	switchboard_sip_active_calls                    calls whose signalling is handled here
+//	switchboard_sip_calls_total{disposition}        calls ended here (rate() = calls per second)
+//	switchboard_sip_auth_failures_total{reason}     digest failures (stale, replay, bad_response, tenancy, ...)
+//	switchboard_sip_dropped_total{reason}           packets dropped before parsing (banned, oversized, unparsable)
+//	switchboard_sip_failovers_total                 moves to the next feature-server target
+//	switchboard_sip_probes_total{result}            OPTIONS probes of targets
 package sipedge

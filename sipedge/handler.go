@@ -26,18 +26,27 @@ func (e *Edge) onRequest(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	// A Route naming this proxy is consumed (RFC 3261 section 16.4).
+	routed := false
 	if r := req.Route(); r != nil && e.isSelf(r.Address) {
 		req.RemoveHeader("Route")
+		routed = true
 	}
+	inDialog := req.To().Params.Has("tag")
 	switch {
 	case req.IsAck():
-		e.forwardAck(req)
+		if routed {
+			e.forwardAck(req)
+		}
 		return
 	case req.IsCancel():
 		// A CANCEL that matched no transaction (sipgo answers the ones that do).
 		e.respond(req, tx, 481, "Call/Transaction Does Not Exist")
 		return
-	case req.To().Params.Has("tag"):
+	case inDialog && !routed:
+		// Only dialogs this proxy record-routed go through it: no open relay.
+		e.respond(req, tx, 403, "Not Routed Through This Proxy")
+		return
+	case inDialog:
 		e.inDialog(req, tx)
 		return
 	case req.Method == sip.OPTIONS && req.Recipient.User == "":

@@ -172,6 +172,7 @@ func (e *Edge) attempt(req, out *sip.Request, tx sip.ServerTransaction, t target
 			}
 			// Rang too long (fr_inv_timer): cancel downstream, 408 up.
 			e.cancelDownstream(out)
+			e.drainTx(clTx)
 			e.respond(req, tx, 408, "Request Timeout")
 			if cs != nil && cs.owner {
 				e.endCall(cs.id, 408, "timeout", t.dest, "")
@@ -181,6 +182,7 @@ func (e *Edge) attempt(req, out *sip.Request, tx sip.ServerTransaction, t target
 			// sipgo has answered the CANCEL with 200 and the INVITE with
 			// 487; the CANCEL goes on downstream (section 16.10).
 			e.cancelDownstream(out)
+			e.drainTx(clTx)
 			if cs != nil && cs.owner {
 				e.endCall(cs.id, 487, "cancel", t.dest, "")
 			}
@@ -250,6 +252,34 @@ func (e *Edge) relayStateless(req *sip.Request, res *sip.Response) {
 	if err := e.srv.WriteResponse(out); err != nil {
 		e.log.Debug("relaying a 2xx retransmission failed", "err", err)
 	}
+}
+
+// drainTx reads what is left of a client transaction nobody follows any
+// more (the 487 after a CANCEL), so that sipgo, which hands responses over
+// on an unbuffered channel, can finish it: it ACKs a non-2xx final itself.
+func (e *Edge) drainTx(clTx sip.ClientTransaction) {
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		t := time.NewTimer(64 * 500 * time.Millisecond) // Timer B
+		defer t.Stop()
+		for {
+			select {
+			case res := <-clTx.Responses():
+				if !res.IsProvisional() {
+					return
+				}
+			case <-clTx.Done():
+				return
+			case <-t.C:
+				clTx.Terminate()
+				return
+			case <-e.done:
+				clTx.Terminate()
+				return
+			}
+		}
+	}()
 }
 
 // cancelDownstream sends CANCEL for out (RFC 3261 section 9.1: same

@@ -1,0 +1,35 @@
+// Package sipauth is the server side of SIP digest authentication
+// (RFC 3261 section 22, RFC 2617, RFC 7616 where it applies to SIP, and
+// RFC 8760 for SHA-256). It owns three things:
+//
+//   - the challenge: WWW-Authenticate / Proxy-Authenticate values, SHA-256
+//     first and then MD5 (RFC 8760 section 2.4), always with qop="auth"
+//     (RFC 3261 section 22.4);
+//   - the nonce: stateless, base64url(issue time | random | HMAC-SHA-256 of
+//     both and the realm). Every node that shares Config.Secret accepts the
+//     nonces of every other node; a nonce older than Config.NonceTTL is stale;
+//   - the check of one Authorization / Proxy-Authorization value against the
+//     stored HA1 (never a password), in constant time, and the per-nonce
+//     nonce-count (nc) replay table, which is the only mutable state.
+//
+// Verify answers with a sentinel error that tells the caller what to send:
+//
+//	ErrMalformed                       400 Bad Request
+//	ErrStale                           401/407 with a new challenge, stale=true
+//	ErrReplay, ErrRealm, ErrUnknownUser,
+//	ErrBadResponse, ErrAlgorithm       401/407 with a new challenge; count an auth failure
+//	any other error (HA1 lookup)       500/503; not an auth failure
+//
+// The caller must still compare Result.URI with the Request-URI
+// (RFC 2617 section 3.2.2.5) using SIP URI comparison (RFC 3261 section
+// 19.1.4); this package does not parse SIP URIs.
+//
+// The replay table is per Authenticator, so per node: a request replayed to
+// another node of the cluster within the nonce lifetime is not caught there.
+// Routing a device's requests to one edge node closes that gap.
+//
+// This package does no I/O, starts no goroutines, logs nothing and registers
+// no metrics: callers count outcomes by sentinel. It must not store, log or
+// return a password or an HA1. github.com/icholy/digest (header parsing and
+// formatting) is used only here.
+package sipauth
