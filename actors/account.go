@@ -24,13 +24,16 @@ type versioned[T proto.Message] struct {
 }
 
 // account is the behavior of the account kind: the authority for an
-// account's configuration, groups and devices (with their HA1s).
+// account's configuration, groups, devices (with their HA1s), trunks and
+// routes.
 type account struct {
 	sys     *System
 	id      string
 	acct    *versioned[*actorpb.Account] // nil: the account does not exist
 	groups  map[string]*versioned[*actorpb.Group]
 	devices map[string]*versioned[*actorpb.Device]
+	trunks  map[string]*versioned[*actorpb.Trunk]
+	routes  *versioned[*actorpb.RouteSet] // nil: never set
 }
 
 // ver is the version of v, or 0 when the record does not exist.
@@ -46,23 +49,53 @@ func newAccount(sys *System, id string) *account { return &account{sys: sys, id:
 func (a *account) store() persistence.Store { return a.sys.cfg.Store }
 
 func (a *account) load(ctx context.Context) error {
-	a.acct, a.groups, a.devices = nil, map[string]*versioned[*actorpb.Group]{}, map[string]*versioned[*actorpb.Device]{}
-	it, err := a.store().Get(ctx, accountKey(a.id))
-	if errors.Is(err, persistence.ErrNotFound) {
-		return nil // leftovers of a half-finished delete are ignored and cleaned on create
+	a.acct, a.routes = nil, nil
+	a.clearChildren()
+	acct, err := loadOne[*actorpb.Account](ctx, a.store(), accountKey(a.id))
+	if err != nil || acct == nil {
+		return err // leftovers of a half-finished delete are ignored and cleaned on create
 	}
-	if err != nil {
-		return err
-	}
-	rec := &actorpb.Account{}
-	if err := proto.Unmarshal(it.Value, rec); err != nil {
-		return fmt.Errorf("decoding account %s: %w", a.id, err)
-	}
-	a.acct = &versioned[*actorpb.Account]{rec: rec, version: it.Version}
+	a.acct = acct
 	if err := loadAll(ctx, a.store(), groupPrefix(a.id), a.groups); err != nil {
 		return err
 	}
-	return loadAll(ctx, a.store(), devicePrefix(a.id), a.devices)
+	if err := loadAll(ctx, a.store(), devicePrefix(a.id), a.devices); err != nil {
+		return err
+	}
+	if err := loadAll(ctx, a.store(), trunkPrefix(a.id), a.trunks); err != nil {
+		return err
+	}
+	a.routes, err = loadOne[*actorpb.RouteSet](ctx, a.store(), routesKey(a.id))
+	return err
+}
+
+// clearChildren forgets the account's groups, devices, trunks and routes.
+func (a *account) clearChildren() {
+	a.groups, a.devices = map[string]*versioned[*actorpb.Group]{}, map[string]*versioned[*actorpb.Device]{}
+	a.trunks, a.routes = map[string]*versioned[*actorpb.Trunk]{}, nil
+}
+
+// loadOne decodes the record at key, or returns nil when there is none.
+func loadOne[T proto.Message](ctx context.Context, s persistence.Store, key string) (*versioned[T], error) {
+	it, err := s.Get(ctx, key)
+	if errors.Is(err, persistence.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	it.Key = key
+	return decodeItem[T](it)
+}
+
+// decodeItem decodes a stored item as a T.
+func decodeItem[T proto.Message](it persistence.Item) (*versioned[T], error) {
+	var rec T
+	rec = rec.ProtoReflect().Type().New().Interface().(T)
+	if err := proto.Unmarshal(it.Value, rec); err != nil {
+		return nil, fmt.Errorf("decoding %s: %w", it.Key, err)
+	}
+	return &versioned[T]{rec: rec, version: it.Version}, nil
 }
 
 // loadAll decodes every record under prefix into into, keyed by the last
@@ -73,12 +106,11 @@ func loadAll[T proto.Message](ctx context.Context, s persistence.Store, prefix s
 		return err
 	}
 	for _, it := range items {
-		var rec T
-		rec = rec.ProtoReflect().Type().New().Interface().(T)
-		if err := proto.Unmarshal(it.Value, rec); err != nil {
-			return fmt.Errorf("decoding %s: %w", it.Key, err)
+		v, err := decodeItem[T](it)
+		if err != nil {
+			return err
 		}
-		into[strings.TrimPrefix(it.Key, prefix)] = &versioned[T]{rec: rec, version: it.Version}
+		into[strings.TrimPrefix(it.Key, prefix)] = v
 	}
 	return nil
 }
@@ -131,6 +163,20 @@ func (a *account) receive(t *turn, msg proto.Message) proto.Message {
 		return a.deleteDevice(t, m)
 	case *actorpb.ListDevices:
 		return a.listDevices(m)
+	case *actorpb.PutTrunk:
+		return a.putTrunk(t, m)
+	case *actorpb.GetTrunk:
+		return a.getTrunk(m)
+	case *actorpb.DeleteTrunk:
+		return a.deleteTrunk(t, m)
+	case *actorpb.ListTrunks:
+		return a.listTrunks()
+	case *actorpb.PutRoutes:
+		return a.putRoutes(t, m)
+	case *actorpb.GetRoutes:
+		return a.getRoutes()
+	case *actorpb.GetEdgeView:
+		return a.edgeView(m)
 	}
 	return errorReply(msg, invalid("", "account actor does not handle %T", msg))
 }
@@ -205,7 +251,7 @@ func (a *account) cleanLeftovers(ctx context.Context) error {
 			}
 		}
 	}
-	a.groups, a.devices = map[string]*versioned[*actorpb.Group]{}, map[string]*versioned[*actorpb.Device]{}
+	a.clearChildren()
 	return nil
 }
 
@@ -273,6 +319,9 @@ func (a *account) deleteGroup(t *turn, m *actorpb.DeleteGroup) proto.Message {
 	}
 	if n := len(a.members(m.Group)); n > 0 {
 		return &actorpb.GroupReply{Error: conflict("group", "group %q still has %d devices; move or delete them first", m.Group, n)}
+	}
+	if tr := a.trunkOf(m.Group); tr != "" {
+		return &actorpb.GroupReply{Error: conflict("group", "trunk %q places its calls by group %q; change or delete the trunk first", tr, m.Group)}
 	}
 	if err := a.store().Delete(t.ctx, groupKey(a.id, m.Group), cur.version); err != nil {
 		return &actorpb.GroupReply{Error: storeFailed(t, err, "group "+m.Group)}
@@ -444,11 +493,17 @@ func (a *account) members(group string) []string {
 }
 
 func (a *account) put(ctx context.Context, key string, rec proto.Message, expect uint64) (uint64, error) {
+	return putRecord(ctx, a.store(), key, rec, expect)
+}
+
+// putRecord encodes rec deterministically and writes it at key if the
+// key's version is expect.
+func putRecord(ctx context.Context, s persistence.Store, key string, rec proto.Message, expect uint64) (uint64, error) {
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(rec)
 	if err != nil {
 		return 0, err
 	}
-	return a.store().Put(ctx, key, b, expect)
+	return s.Put(ctx, key, b, expect)
 }
 
 func (a *account) debug() proto.Message {

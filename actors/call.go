@@ -2,8 +2,7 @@ package actors
 
 import (
 	"context"
-	"errors"
-	"fmt"
+	"slices"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -30,18 +29,11 @@ func newCall(sys *System, id string) *call { return &call{sys: sys, id: id} }
 
 func (c *call) load(ctx context.Context) error {
 	c.rec, c.version = nil, 0
-	it, err := c.sys.cfg.Store.Get(ctx, callKey(c.id))
-	if errors.Is(err, persistence.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
+	cur, err := loadOne[*actorpb.CallRecord](ctx, c.sys.cfg.Store, callKey(c.id))
+	if err != nil || cur == nil {
 		return err
 	}
-	rec := &actorpb.CallRecord{}
-	if err := proto.Unmarshal(it.Value, rec); err != nil {
-		return fmt.Errorf("decoding call %s: %w", c.id, err)
-	}
-	c.rec, c.version = rec, it.Version
+	c.rec, c.version = cur.rec, cur.version
 	return nil
 }
 
@@ -58,28 +50,18 @@ func (c *call) receive(t *turn, msg proto.Message) proto.Message {
 			return &actorpb.CallReply{Error: err}
 		}
 		if m.HoldMs > 0 {
-			self, root := t.self, c.sys.as.Root
+			// Through notify, so that the lookup counts the message as
+			// pending like any other.
+			sys, id := c.sys, c.id
 			c.timer = time.AfterFunc(time.Duration(m.HoldMs)*time.Millisecond, func() {
-				root.Send(self, &actorpb.EndCall{Disposition: "completed"})
+				sys.notify(KindCall, id, &actorpb.EndCall{Disposition: "completed"})
 			})
 		}
 		return &actorpb.CallReply{Call: c.rec}
+	case *actorpb.AnswerCall:
+		return c.answer(t, m)
 	case *actorpb.EndCall:
-		if c.rec == nil || c.rec.State != "active" {
-			return &actorpb.CallReply{Call: c.rec, Error: conflictOrMissing(c.rec, c.id)}
-		}
-		if c.timer != nil {
-			c.timer.Stop()
-		}
-		rec := proto.Clone(c.rec).(*actorpb.CallRecord)
-		now := c.sys.cfg.Clock.Now()
-		rec.State, rec.EndedAt, rec.Disposition = "ended", timestamppb.New(now), m.Disposition
-		rec.DurationMs = now.Sub(rec.StartedAt.AsTime()).Milliseconds()
-		if err := c.save(t, rec); err != nil {
-			return &actorpb.CallReply{Error: err}
-		}
-		t.stop = true // the record is written; the activation is done
-		return &actorpb.CallReply{Call: c.rec}
+		return c.end(t, m)
 	case *actorpb.GetCall:
 		if c.rec == nil {
 			return &actorpb.CallReply{Error: notFound("call", "call %q not found", c.id)}
@@ -87,6 +69,64 @@ func (c *call) receive(t *turn, msg proto.Message) proto.Message {
 		return &actorpb.CallReply{Call: c.rec}
 	}
 	return errorReply(msg, invalid("", "call actor does not handle %T", msg))
+}
+
+// answer marks the call answered: answered_at is the first answer's time
+// (a retransmitted 2xx does not move it), target the address that
+// answered, when given.
+func (c *call) answer(t *turn, m *actorpb.AnswerCall) proto.Message {
+	if c.rec == nil || c.rec.State != "active" {
+		return &actorpb.CallReply{Call: c.rec, Error: conflictOrMissing(c.rec, c.id)}
+	}
+	rec := proto.Clone(c.rec).(*actorpb.CallRecord)
+	if rec.AnsweredAt == nil {
+		rec.AnsweredAt = timestamppb.New(c.sys.cfg.Clock.Now())
+	}
+	if m.Target != "" {
+		rec.Target = m.Target
+	}
+	if proto.Equal(rec, c.rec) {
+		return &actorpb.CallReply{Call: c.rec}
+	}
+	if err := c.save(t, rec); err != nil {
+		return &actorpb.CallReply{Error: err}
+	}
+	return &actorpb.CallReply{Call: c.rec}
+}
+
+// endedBy lists the values EndCall.ended_by may take ("" when unknown).
+var endedBy = []string{"", "caller", "callee", "cancel", "failure", "timeout"}
+
+// end writes the call record. Its duration_ms is the talk time, ended_at
+// minus answered_at, for an answered call, and the time from started_at
+// to ended_at (ringing, failure) for one never answered.
+func (c *call) end(t *turn, m *actorpb.EndCall) proto.Message {
+	if c.rec == nil || c.rec.State != "active" {
+		return &actorpb.CallReply{Call: c.rec, Error: conflictOrMissing(c.rec, c.id)}
+	}
+	if !slices.Contains(endedBy, m.EndedBy) {
+		return &actorpb.CallReply{Error: invalid("ended_by", "ended_by must be one of caller, callee, cancel, failure or timeout, not %q", m.EndedBy)}
+	}
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	rec := proto.Clone(c.rec).(*actorpb.CallRecord)
+	now := c.sys.cfg.Clock.Now()
+	rec.State, rec.EndedAt, rec.Disposition = "ended", timestamppb.New(now), m.Disposition
+	rec.Status, rec.EndedBy = m.Status, m.EndedBy
+	if m.Target != "" {
+		rec.Target = m.Target
+	}
+	from := rec.StartedAt
+	if rec.AnsweredAt != nil {
+		from = rec.AnsweredAt
+	}
+	rec.DurationMs = now.Sub(from.AsTime()).Milliseconds()
+	if err := c.save(t, rec); err != nil {
+		return &actorpb.CallReply{Error: err}
+	}
+	t.stop = true // the record is written; the activation is done
+	return &actorpb.CallReply{Call: c.rec}
 }
 
 func conflictOrMissing(rec *actorpb.CallRecord, id string) *actorpb.Error {

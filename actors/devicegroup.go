@@ -2,7 +2,6 @@ package actors
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -17,7 +16,8 @@ import (
 // deviceGroup is the behavior of the devicegroup kind: a group's runtime
 // view. Its configuration and members come from the account actor (the
 // authority) at activation and from GroupChanged notices after; what it
-// owns itself (DeviceGroupState) it persists under dgrp/.
+// owns itself (DeviceGroupState: its devices' registrations) it persists
+// under dgrp/, with compare-and-set, before it replies.
 type deviceGroup struct {
 	sys          *System
 	account      string
@@ -56,35 +56,59 @@ func (g *deviceGroup) load(ctx context.Context) error {
 		return fmt.Errorf("account %s: %s", g.account, e.Message)
 	}
 	g.exists, g.cfg, g.cfgVersion, g.members = true, rep.Group, rep.Version, rep.Members
-	return g.loadState(ctx)
+	if err := g.loadState(ctx); err != nil {
+		return err
+	}
+	// Devices that left the group while this actor was not active (the
+	// account's notices reach active actors only) lose their bindings now.
+	return g.dropBindings(ctx, func(device string) bool { return !g.member(device) })
+}
+
+// dropBindings stores the state without the bindings of the devices that
+// gone reports (and without expired ones), when there are any.
+func (g *deviceGroup) dropBindings(ctx context.Context, gone func(device string) bool) error {
+	drop := func(b *actorpb.Binding) bool { return gone(b.Device) }
+	if !slices.ContainsFunc(g.state.Bindings, drop) {
+		return nil
+	}
+	return g.saveBindings(ctx, slices.DeleteFunc(LiveBindings(g.state.Bindings, "", g.sys.cfg.Clock.Now()), drop))
+}
+
+func (g *deviceGroup) member(device string) bool {
+	_, ok := slices.BinarySearch(g.members, device)
+	return ok
+}
+
+// saveBindings stores the state with bindings in place of the current
+// ones, compare-and-set on the version this actor last read or wrote.
+func (g *deviceGroup) saveBindings(ctx context.Context, bindings []*actorpb.Binding) error {
+	st := &actorpb.DeviceGroupState{Account: g.state.Account, Group: g.state.Group, FirstActivatedAt: g.state.FirstActivatedAt, Bindings: bindings}
+	v, err := putRecord(ctx, g.sys.cfg.Store, deviceGroupKey(g.account, g.group), st, g.stateVersion)
+	if err != nil {
+		return err
+	}
+	g.state, g.stateVersion = st, v
+	return nil
 }
 
 // loadState reads the group's own state, creating it on first activation.
 func (g *deviceGroup) loadState(ctx context.Context) error {
 	s := g.sys.cfg.Store
 	key := deviceGroupKey(g.account, g.group)
-	it, err := s.Get(ctx, key)
-	if errors.Is(err, persistence.ErrNotFound) {
-		st := &actorpb.DeviceGroupState{Account: g.account, Group: g.group, FirstActivatedAt: timestamppb.New(g.sys.cfg.Clock.Now())}
-		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(st)
-		if err != nil {
-			return err
-		}
-		v, err := s.Put(ctx, key, b, persistence.MustNotExist)
-		if err != nil {
-			return err
-		}
-		g.state, g.stateVersion = st, v
-		return nil
-	}
+	cur, err := loadOne[*actorpb.DeviceGroupState](ctx, s, key)
 	if err != nil {
 		return err
 	}
-	st := &actorpb.DeviceGroupState{}
-	if err := proto.Unmarshal(it.Value, st); err != nil {
-		return fmt.Errorf("decoding %s: %w", key, err)
+	if cur != nil {
+		g.state, g.stateVersion = cur.rec, cur.version
+		return nil
 	}
-	g.state, g.stateVersion = st, it.Version
+	st := &actorpb.DeviceGroupState{Account: g.account, Group: g.group, FirstActivatedAt: timestamppb.New(g.sys.cfg.Clock.Now())}
+	v, err := putRecord(ctx, s, key, st, persistence.MustNotExist)
+	if err != nil {
+		return err
+	}
+	g.state, g.stateVersion = st, v
 	return nil
 }
 
@@ -98,8 +122,49 @@ func (g *deviceGroup) receive(t *turn, msg proto.Message) proto.Message {
 			return &actorpb.GroupView{Error: notFound("group", "group %q not found in account %q", g.group, g.account)}
 		}
 		return g.view()
+	case *actorpb.Register:
+		return g.register(t, m)
+	case *actorpb.LookupBindings:
+		if e := g.checkDevice(m.Device); e != nil {
+			return &actorpb.RegisterReply{Error: e}
+		}
+		return &actorpb.RegisterReply{Bindings: LiveBindings(g.state.Bindings, m.Device, g.sys.cfg.Clock.Now())}
 	}
 	return errorReply(msg, invalid("", "devicegroup actor does not handle %T", msg))
+}
+
+// checkDevice reports a missing group, or a device ("" for any) that is
+// not a member.
+func (g *deviceGroup) checkDevice(device string) *actorpb.Error {
+	if !g.exists {
+		return notFound("group", "group %q not found in account %q", g.group, g.account)
+	}
+	if device != "" && !g.member(device) {
+		return notFound("device", "device %q is not in group %q of account %q", device, g.group, g.account)
+	}
+	return nil
+}
+
+// register applies a REGISTER (RFC 3261 section 10.3) and replies with the
+// device's live bindings; the change is stored before the reply.
+func (g *deviceGroup) register(t *turn, m *actorpb.Register) proto.Message {
+	if m.Device == "" {
+		return &actorpb.RegisterReply{Error: invalid("device", "device is required")}
+	}
+	if e := g.checkDevice(m.Device); e != nil {
+		return &actorpb.RegisterReply{Error: e}
+	}
+	now := g.sys.cfg.Clock.Now()
+	next, e := ApplyRegister(g.state.Bindings, m, now)
+	if e != nil {
+		return &actorpb.RegisterReply{Error: e}
+	}
+	if !sameBindings(next, g.state.Bindings) {
+		if err := g.saveBindings(t.ctx, next); err != nil {
+			return &actorpb.RegisterReply{Error: storeFailed(t, err, "registrations of group "+g.group)}
+		}
+	}
+	return &actorpb.RegisterReply{Bindings: LiveBindings(g.state.Bindings, m.Device, now)}
 }
 
 func (g *deviceGroup) apply(t *turn, m *actorpb.GroupChanged) {
@@ -126,10 +191,25 @@ func (g *deviceGroup) apply(t *turn, m *actorpb.GroupChanged) {
 			g.members = slices.Insert(g.members, i, d)
 		}
 	}
+	// A device that left the group loses its registrations.
+	if err := g.dropBindings(t.ctx, func(device string) bool { return slices.Contains(m.Removed, device) }); err != nil {
+		// Reloading drops them too: the account's members are the truth.
+		g.sys.log.Warn("dropping the bindings of devices that left the group failed; reloading",
+			"account", g.account, "group", g.group, "err", err)
+		t.reload = true
+	}
 }
 
+// view shows the group with its live bindings only.
 func (g *deviceGroup) view() *actorpb.GroupView {
-	return &actorpb.GroupView{Group: g.cfg, Version: g.cfgVersion, Members: g.members, State: g.state}
+	v := &actorpb.GroupView{Group: g.cfg, Version: g.cfgVersion, Members: g.members}
+	if st := g.state; st != nil {
+		v.State = &actorpb.DeviceGroupState{
+			Account: st.Account, Group: st.Group, FirstActivatedAt: st.FirstActivatedAt,
+			Bindings: LiveBindings(st.Bindings, "", g.sys.cfg.Clock.Now()),
+		}
+	}
+	return v
 }
 
 func (g *deviceGroup) debug() proto.Message { return g.view() }

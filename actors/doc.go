@@ -5,11 +5,17 @@
 // Kinds (identities in parentheses):
 //
 //   - account (account id): the account's configuration, its device groups'
-//     provisioned configuration and its devices with their digest HA1s; the
-//     authority for which groups and devices exist.
+//     provisioned configuration, its devices with their digest HA1s, its
+//     trunks and its routes; the authority for which groups and devices
+//     exist. GetEdgeView is the one reply that carries HA1s, for the SIP
+//     edge; every other reply and the debug state redact them.
 //   - devicegroup (account "/" group): a device group's runtime view: its
 //     members (a cache rebuilt from the account on activation and kept
-//     current by GroupChanged notices) and the state it persists itself.
+//     current by GroupChanged notices) and the state it persists itself:
+//     its devices' registrations (RFC 3261 section 10.3, ApplyRegister).
+//   - call (Call-ID): one call and then its call record.
+//   - featureserver (feature id): a feature and the SIP servers giving it.
+//   - pools ("all"): every pool's prescribed conditions.
 //
 // Messages are protobuf (package actorpb), so that they can cross nodes.
 // Actors never make a blocking request to an actor that may make a blocking

@@ -35,8 +35,6 @@ type turn struct {
 	// reload asks the shell to drop the state and load it again before the
 	// next message (after a write lost to a concurrent writer).
 	reload bool
-	// self is the activation's own process, for timers it sets.
-	self *actor.PID
 }
 
 // passivate asks an activation to stop if it is still idle. It never
@@ -79,12 +77,14 @@ func (s *shell) Receive(c actor.Context) {
 		}
 		s.sys.lookup.Stopped(s.act)
 	case proto.Message:
-		defer s.sys.lookup.Done(s.act)
 		s.act.lastMessage.Store(s.sys.cfg.Clock.Now().UnixNano())
-		reply, stop := s.handle(msg, c.Self())
+		reply, stop := s.handle(msg)
 		if reply != nil && c.Sender() != nil {
 			c.Respond(reply)
 		}
+		// Done before TryRelease: this message no longer counts as pending,
+		// so a behavior that asks to stop (t.stop) can.
+		s.sys.lookup.Done(s.act)
 		if stop && s.sys.lookup.TryRelease(s.act) {
 			c.Poison(c.Self())
 		}
@@ -93,7 +93,7 @@ func (s *shell) Receive(c actor.Context) {
 
 // handle runs one message through the behavior, loading state first if
 // needed, and turns a panic into an error reply and a reload.
-func (s *shell) handle(msg proto.Message, self *actor.PID) (reply proto.Message, stop bool) {
+func (s *shell) handle(msg proto.Message) (reply proto.Message, stop bool) {
 	ctx, cancel := s.sys.opContext()
 	defer cancel()
 	defer func() {
@@ -114,7 +114,7 @@ func (s *shell) handle(msg proto.Message, self *actor.PID) (reply proto.Message,
 	if _, ok := msg.(*actorpb.DebugState); ok {
 		return s.debugReply(), false
 	}
-	t := &turn{ctx: ctx, self: self}
+	t := &turn{ctx: ctx}
 	reply = s.b.receive(t, msg)
 	if t.reload {
 		s.loaded = false
@@ -165,8 +165,20 @@ func errorReply(msg proto.Message, e *actorpb.Error) proto.Message {
 		return &actorpb.DebugStateReply{Error: e}
 	case *actorpb.PutPool, *actorpb.GetPools:
 		return &actorpb.PoolsReply{Error: e}
-	case *actorpb.StartCall, *actorpb.EndCall, *actorpb.GetCall:
+	case *actorpb.StartCall, *actorpb.EndCall, *actorpb.AnswerCall, *actorpb.GetCall:
 		return &actorpb.CallReply{Error: e}
+	case *actorpb.PutTrunk, *actorpb.GetTrunk, *actorpb.DeleteTrunk:
+		return &actorpb.TrunkReply{Error: e}
+	case *actorpb.ListTrunks:
+		return &actorpb.TrunkListReply{Error: e}
+	case *actorpb.PutRoutes, *actorpb.GetRoutes:
+		return &actorpb.RoutesReply{Error: e}
+	case *actorpb.GetEdgeView:
+		return &actorpb.EdgeView{Error: e}
+	case *actorpb.Register, *actorpb.LookupBindings:
+		return &actorpb.RegisterReply{Error: e}
+	case *actorpb.PutFeatureServer, *actorpb.GetFeatureServer, *actorpb.DeleteFeatureServer:
+		return &actorpb.FeatureServerReply{Error: e}
 	}
 	return nil // one-way messages get no reply
 }

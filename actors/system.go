@@ -24,6 +24,8 @@ const (
 	KindAccount     = "account"
 	KindDeviceGroup = "devicegroup"
 	KindCall        = "call"
+	// KindFeatureServer is a feature server (identity: the feature id).
+	KindFeatureServer = "featureserver"
 	// KindPools is the one actor (identity PoolsIdentity) that holds every
 	// pool's prescribed conditions.
 	KindPools     = "pools"
@@ -31,7 +33,7 @@ const (
 )
 
 // Kinds lists every kind this package serves.
-var Kinds = []string{KindAccount, KindDeviceGroup, KindCall, KindPools}
+var Kinds = []string{KindAccount, KindDeviceGroup, KindCall, KindFeatureServer, KindPools}
 
 // Config configures a System.
 type Config struct {
@@ -223,6 +225,8 @@ func (s *System) behaviorFor(kind, identity string) (func() behavior, error) {
 		return func() behavior { return newDeviceGroup(s, a, g) }, nil
 	case KindCall:
 		return func() behavior { return newCall(s, identity) }, nil
+	case KindFeatureServer:
+		return func() behavior { return newFeatureServer(s, identity) }, nil
 	case KindPools:
 		return func() behavior { return newPools(s) }, nil
 	}

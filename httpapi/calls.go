@@ -222,6 +222,18 @@ func callOut(c *actorpb.CallRecord) map[string]any {
 	if c.EndedAt != nil {
 		out["ended_at"], out["duration_ms"], out["disposition"] = ts(c.EndedAt), c.DurationMs, c.Disposition
 	}
+	// What the SIP edge records, when it handled the call.
+	for k, v := range map[string]string{"edge_node": c.EdgeNode, "route": c.Route, "target": c.Target, "ended_by": c.EndedBy} {
+		if v != "" {
+			out[k] = v
+		}
+	}
+	if c.AnsweredAt != nil {
+		out["answered_at"] = ts(c.AnsweredAt)
+	}
+	if c.Status != 0 {
+		out["status"] = c.Status
+	}
 	return out
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/switchboard-pbx/switchboard/actors"
+	"github.com/switchboard-pbx/switchboard/clock"
 	"github.com/switchboard-pbx/switchboard/internal/leaktest"
 	"github.com/switchboard-pbx/switchboard/persistence"
 )
@@ -24,11 +25,20 @@ type fixture struct {
 	srv    *httptest.Server
 	token  string
 	health *atomic.Value
+	// sys is the actor system behind the API, for what has no HTTP route
+	// (the SIP edge's messages).
+	sys *actors.System
 }
 
 func newFixture(t *testing.T, token string) *fixture {
 	t.Helper()
-	sys, err := actors.New(actors.Config{Store: persistence.NewMemory(), Zone: "sip.test"})
+	return newFixtureOn(t, token, clock.Real{})
+}
+
+// newFixtureOn is newFixture with the actors and the API on clk.
+func newFixtureOn(t *testing.T, token string, clk clock.Clock) *fixture {
+	t.Helper()
+	sys, err := actors.New(actors.Config{Store: persistence.NewMemory(), Zone: "sip.test", Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,14 +48,14 @@ func newFixture(t *testing.T, token string) *fixture {
 	health.Store("serving")
 	h, err := New(Config{
 		Actors: sys, Zone: "sip.test", Node: "n1", AdminToken: token,
-		Health: func() string { return health.Load().(string) }, Registerer: reg, Gatherer: reg,
+		Health: func() string { return health.Load().(string) }, Registerer: reg, Gatherer: reg, Clock: clk,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &fixture{t: t, srv: srv, token: token, health: health}
+	return &fixture{t: t, srv: srv, token: token, health: health, sys: sys}
 }
 
 type response struct {
@@ -161,6 +171,35 @@ func TestProvisioning_DeviceListPages(t *testing.T) {
 	}
 }
 
+// badRequest is a request that must fail with code, naming field.
+type badRequest struct {
+	name, method, path, body string
+	hdr                      []string
+	code                     int
+	field                    string
+}
+
+// expectBad sends each request in a subtest and checks its code, that it
+// says what is wrong, and the field it names.
+func (f *fixture) expectBad(t *testing.T, tests []badRequest) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := f.do(tt.method, tt.path, tt.body, tt.hdr...)
+			if r.code != tt.code {
+				t.Fatalf("code %d (%s), want %d", r.code, r.body, tt.code)
+			}
+			m := r.json(t)
+			if msg, _ := m["error"].(string); msg == "" {
+				t.Fatalf("no error message: %s", r.body)
+			}
+			if got, _ := m["field"].(string); got != tt.field {
+				t.Fatalf("field %q, want %q (%s)", got, tt.field, r.body)
+			}
+		})
+	}
+}
+
 // Every bad request gets 4xx with the field at fault and changes nothing.
 func TestProvisioning_BadInputChangesNothing(t *testing.T) {
 	f := newFixture(t, "")
@@ -172,12 +211,7 @@ func TestProvisioning_BadInputChangesNothing(t *testing.T) {
 	}
 	before := snapshot()
 	stale := `"999999"`
-	tests := []struct {
-		name, method, path, body string
-		hdr                      []string
-		code                     int
-		field                    string
-	}{
+	f.expectBad(t, []badRequest{
 		{"malformed json", "PUT", "/v1/accounts/acme", `{"display_name":`, nil, 400, "body"},
 		{"array body", "PUT", "/v1/accounts/acme", `[1,2]`, nil, 400, "body"},
 		{"string body", "PUT", "/v1/accounts/acme", `"x"`, nil, 400, "body"},
@@ -207,22 +241,7 @@ func TestProvisioning_BadInputChangesNothing(t *testing.T) {
 		{"device of unknown account", "PUT", "/v1/accounts/nobody/devices/x", `{"group":"hq","password":"12345678"}`, nil, 404, "account"},
 		{"unknown route", "GET", "/v1/nothing", "", nil, 404, ""},
 		{"wrong method", "POST", "/v1/accounts/acme", "", nil, 405, ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := f.do(tt.method, tt.path, tt.body, tt.hdr...)
-			if r.code != tt.code {
-				t.Fatalf("code %d (%s), want %d", r.code, r.body, tt.code)
-			}
-			m := r.json(t)
-			if msg, _ := m["error"].(string); msg == "" {
-				t.Fatalf("no error message: %s", r.body)
-			}
-			if got, _ := m["field"].(string); got != tt.field {
-				t.Fatalf("field %q, want %q (%s)", got, tt.field, r.body)
-			}
-		})
-	}
+	})
 	if after := snapshot(); after != before {
 		t.Fatalf("bad requests changed state:\nbefore %s\nafter  %s", before, after)
 	}
@@ -248,7 +267,10 @@ func TestPasswordNeverInAReply(t *testing.T) {
 	var bodies []string
 	bodies = append(bodies, f.must(201, "PUT", "/v1/accounts/acme/devices/bob", `{"group":"hq","password":"`+pw+`"}`).body)
 	bodies = append(bodies, f.do("PUT", "/v1/accounts/acme/devices/carol", `{"group":"nope","password":"`+pw+`"}`).body)
-	for _, p := range []string{"/v1/accounts/acme/devices/bob", "/v1/accounts/acme/devices", "/debug/actors", "/debug/actors/account/acme", "/debug/actors/devicegroup/acme/hq"} {
+	for _, p := range []string{
+		"/v1/accounts/acme/devices/bob", "/v1/accounts/acme/devices", "/v1/accounts/acme/trunks", "/v1/accounts/acme/routes",
+		"/v1/accounts/acme/groups/hq/bindings", "/debug/actors", "/debug/actors/account/acme", "/debug/actors/devicegroup/acme/hq",
+	} {
 		bodies = append(bodies, f.must(200, "GET", p, "").body)
 	}
 	for _, b := range bodies {

@@ -119,10 +119,36 @@ func askAs[T proto.Message](s *server, w http.ResponseWriter, r *http.Request, k
 	return t, true
 }
 
+// versionedReply is an actor reply that carries an error, or a record at
+// a version.
+type versionedReply interface {
+	proto.Message
+	GetError() *actorpb.Error
+	GetVersion() uint64
+}
+
+// answer asks (kind, id) with msg and writes the reply: the actor's error,
+// or out(reply) with its version as ETag (none for version 0: no record
+// yet), 201 when the reply says the record was created, else 200.
+func answer[T versionedReply](s *server, w http.ResponseWriter, r *http.Request, kind, id string, msg proto.Message, out func(T) any) {
+	rep, ok := askAs[T](s, w, r, kind, id, msg)
+	if !ok || replyError(w, rep.GetError()) {
+		return
+	}
+	if v := rep.GetVersion(); v != 0 {
+		setETag(w, v)
+	}
+	code := http.StatusOK
+	if c, ok := any(rep).(interface{ GetCreated() bool }); ok && c.GetCreated() {
+		code = http.StatusCreated
+	}
+	writeJSON(w, code, out(rep))
+}
+
 // pathIDs validates the named path values as ids.
 func pathIDs(w http.ResponseWriter, r *http.Request, names ...string) ([]string, bool) {
 	out := make([]string, len(names))
-	fields := map[string]string{"a": "account", "g": "group", "d": "device"}
+	fields := map[string]string{"a": "account", "g": "group", "d": "device", "t": "trunk", "f": "feature"}
 	for i, n := range names {
 		v := r.PathValue(n)
 		if fe := checkID(fields[n], v); fe != nil {
@@ -155,19 +181,8 @@ func (s *server) putAccount(w http.ResponseWriter, r *http.Request) {
 		writeFieldError(w, fe)
 		return
 	}
-	rep, ok := askAs[*actorpb.AccountReply](s, w, r, actors.KindAccount, ids[0], &actorpb.PutAccount{DisplayName: in.DisplayName, IfMatch: im})
-	if !ok || replyError(w, rep.Error) {
-		return
-	}
-	setETag(w, rep.Version)
-	writeJSON(w, createdOrOK(rep.Created), toAccountOut(rep))
-}
-
-func createdOrOK(created bool) int {
-	if created {
-		return http.StatusCreated
-	}
-	return http.StatusOK
+	answer(s, w, r, actors.KindAccount, ids[0], &actorpb.PutAccount{DisplayName: in.DisplayName, IfMatch: im},
+		func(rep *actorpb.AccountReply) any { return toAccountOut(rep) })
 }
 
 func (s *server) getAccount(w http.ResponseWriter, r *http.Request) {
@@ -175,21 +190,17 @@ func (s *server) getAccount(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	rep, ok := askAs[*actorpb.AccountReply](s, w, r, actors.KindAccount, ids[0], &actorpb.GetAccount{})
-	if !ok || replyError(w, rep.Error) {
-		return
-	}
-	setETag(w, rep.Version)
-	writeJSON(w, http.StatusOK, toAccountOut(rep))
+	answer(s, w, r, actors.KindAccount, ids[0], &actorpb.GetAccount{}, func(rep *actorpb.AccountReply) any { return toAccountOut(rep) })
 }
 
 func (s *server) deleteAccount(w http.ResponseWriter, r *http.Request) {
-	s.remove(w, r, []string{"a"}, func(_ []string, im *uint64) proto.Message { return &actorpb.DeleteAccount{IfMatch: im} })
+	s.remove(w, r, actors.KindAccount, []string{"a"}, func(_ []string, im *uint64) proto.Message { return &actorpb.DeleteAccount{IfMatch: im} })
 }
 
 // remove carries out a DELETE: the path ids are validated, If-Match is
-// honoured, the account actor is asked with msg, and 204 answers success.
-func (s *server) remove(w http.ResponseWriter, r *http.Request, names []string, msg func(ids []string, im *uint64) proto.Message) {
+// honoured, the actor (kind, first path id) is asked with msg, and 204
+// answers success.
+func (s *server) remove(w http.ResponseWriter, r *http.Request, kind string, names []string, msg func(ids []string, im *uint64) proto.Message) {
 	ids, ok := pathIDs(w, r, names...)
 	if !ok {
 		return
@@ -199,7 +210,7 @@ func (s *server) remove(w http.ResponseWriter, r *http.Request, names []string, 
 		writeFieldError(w, fe)
 		return
 	}
-	rep, ok := s.ask(w, r, actors.KindAccount, ids[0], msg(ids, im))
+	rep, ok := s.ask(w, r, kind, ids[0], msg(ids, im))
 	if !ok || replyError(w, rep.(interface{ GetError() *actorpb.Error }).GetError()) {
 		return
 	}
@@ -254,12 +265,8 @@ func (s *server) putGroup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g := &actorpb.Group{Id: ids[1], DisplayName: in.DisplayName, Pool: in.Pool, Labels: in.Labels}
-	rep, ok := askAs[*actorpb.GroupReply](s, w, r, actors.KindAccount, ids[0], &actorpb.PutGroup{Group: g, IfMatch: im})
-	if !ok || replyError(w, rep.Error) {
-		return
-	}
-	setETag(w, rep.Version)
-	writeJSON(w, createdOrOK(rep.Created), toGroupOut(ids[0], rep.Group, rep.Version, nil))
+	answer(s, w, r, actors.KindAccount, ids[0], &actorpb.PutGroup{Group: g, IfMatch: im},
+		func(rep *actorpb.GroupReply) any { return toGroupOut(ids[0], rep.Group, rep.Version, nil) })
 }
 
 // getGroup asks the devicegroup actor, which holds the group's members.
@@ -285,7 +292,7 @@ func (s *server) getGroup(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) deleteGroup(w http.ResponseWriter, r *http.Request) {
-	s.remove(w, r, []string{"a", "g"}, func(ids []string, im *uint64) proto.Message {
+	s.remove(w, r, actors.KindAccount, []string{"a", "g"}, func(ids []string, im *uint64) proto.Message {
 		return &actorpb.DeleteGroup{Group: ids[1], IfMatch: im}
 	})
 }
@@ -328,12 +335,7 @@ func (s *server) putDevice(w http.ResponseWriter, r *http.Request) {
 		h := credential.Derive(ids[1], s.realm(ids[0]), *in.Password)
 		msg.Ha1Md5, msg.Ha1Sha256 = h.MD5, h.SHA256
 	}
-	rep, ok := askAs[*actorpb.DeviceReply](s, w, r, actors.KindAccount, ids[0], msg)
-	if !ok || replyError(w, rep.Error) {
-		return
-	}
-	setETag(w, rep.Version)
-	writeJSON(w, createdOrOK(rep.Created), s.toDeviceOut(ids[0], rep.Device, rep.Version))
+	answer(s, w, r, actors.KindAccount, ids[0], msg, func(rep *actorpb.DeviceReply) any { return s.toDeviceOut(ids[0], rep.Device, rep.Version) })
 }
 
 func (s *server) getDevice(w http.ResponseWriter, r *http.Request) {
@@ -341,16 +343,12 @@ func (s *server) getDevice(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	rep, ok := askAs[*actorpb.DeviceReply](s, w, r, actors.KindAccount, ids[0], &actorpb.GetDevice{Device: ids[1]})
-	if !ok || replyError(w, rep.Error) {
-		return
-	}
-	setETag(w, rep.Version)
-	writeJSON(w, http.StatusOK, s.toDeviceOut(ids[0], rep.Device, rep.Version))
+	answer(s, w, r, actors.KindAccount, ids[0], &actorpb.GetDevice{Device: ids[1]},
+		func(rep *actorpb.DeviceReply) any { return s.toDeviceOut(ids[0], rep.Device, rep.Version) })
 }
 
 func (s *server) deleteDevice(w http.ResponseWriter, r *http.Request) {
-	s.remove(w, r, []string{"a", "d"}, func(ids []string, im *uint64) proto.Message {
+	s.remove(w, r, actors.KindAccount, []string{"a", "d"}, func(ids []string, im *uint64) proto.Message {
 		return &actorpb.DeleteDevice{Device: ids[1], IfMatch: im}
 	})
 }

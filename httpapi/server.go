@@ -20,6 +20,7 @@ import (
 
 	"github.com/switchboard-pbx/switchboard/actors"
 	"github.com/switchboard-pbx/switchboard/actors/actorpb"
+	"github.com/switchboard-pbx/switchboard/clock"
 	"github.com/switchboard-pbx/switchboard/placement"
 )
 
@@ -61,6 +62,9 @@ type Config struct {
 	Gatherer   prometheus.Gatherer
 	// Logger receives request errors. Default: discard.
 	Logger *slog.Logger
+	// Clock tells the time for relative figures in replies (a binding's
+	// expires_in). Default: the wall clock.
+	Clock clock.Clock
 	// RequestTimeout bounds each actor request. Default 5s.
 	RequestTimeout time.Duration
 	// MaxBodyBytes bounds a request body. Default 1 MiB.
@@ -77,6 +81,9 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
 	}
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 5 * time.Second
@@ -157,6 +164,16 @@ func (s *server) routes() {
 	admin("PUT /v1/accounts/{a}/devices/{d}", s.putDevice)
 	admin("GET /v1/accounts/{a}/devices/{d}", s.getDevice)
 	admin("DELETE /v1/accounts/{a}/devices/{d}", s.deleteDevice)
+	admin("GET /v1/accounts/{a}/trunks", s.listTrunks)
+	admin("PUT /v1/accounts/{a}/trunks/{t}", s.putTrunk)
+	admin("GET /v1/accounts/{a}/trunks/{t}", s.getTrunk)
+	admin("DELETE /v1/accounts/{a}/trunks/{t}", s.deleteTrunk)
+	admin("PUT /v1/accounts/{a}/routes", s.putRoutes)
+	admin("GET /v1/accounts/{a}/routes", s.getRoutes)
+	admin("GET /v1/accounts/{a}/groups/{g}/bindings", s.listBindings)
+	admin("PUT /v1/feature-servers/{f}", s.putFeatureServer)
+	admin("GET /v1/feature-servers/{f}", s.getFeatureServer)
+	admin("DELETE /v1/feature-servers/{f}", s.deleteFeatureServer)
 	s.mux = m
 }
 

@@ -5,12 +5,12 @@ import (
 	"regexp"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/switchboard-pbx/switchboard/actors"
+	"github.com/switchboard-pbx/switchboard/actors/actorpb"
 )
 
-var (
-	idPattern       = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
-	labelKeyPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._/-]{0,62}$`)
-)
+var labelKeyPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._/-]{0,62}$`)
 
 // Limits on provisioned text.
 const (
@@ -31,9 +31,18 @@ func badField(field, format string, args ...any) *fieldError {
 	return &fieldError{field: field, msg: fmt.Sprintf(format, args...)}
 }
 
-// checkID validates an account, group, device or pool id.
+// fromActor turns an actor's validation error (the same checks run here
+// before the actor is asked) into a field error.
+func fromActor(e *actorpb.Error) *fieldError {
+	if e == nil {
+		return nil
+	}
+	return &fieldError{field: e.Field, msg: e.Message}
+}
+
+// checkID validates an account, group, device, trunk, feature or pool id.
 func checkID(field, v string) *fieldError {
-	if !idPattern.MatchString(v) {
+	if !actors.ValidID(v) {
 		return badField(field, "%q is not a valid id: use 1 to 63 characters from a-z, 0-9, '.', '_' and '-', starting with a letter or digit", v)
 	}
 	return nil

@@ -1,0 +1,168 @@
+package actors
+
+import (
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strings"
+
+	"github.com/switchboard-pbx/switchboard/actors/actorpb"
+)
+
+// The checks here are pure: the actors apply them to every write (defence
+// in depth) and the HTTP layer applies the same ones before it asks an
+// actor, so both name the same field for the same fault.
+
+// Limits on provisioned routing.
+const (
+	// MaxTrunkSources bounds the source prefixes of one trunk.
+	MaxTrunkSources = 64
+	// MaxRoutes bounds the rules of an account's route set.
+	MaxRoutes = 256
+	// MaxRouteUser bounds a route's user pattern, in bytes.
+	MaxRouteUser = 64
+	// MaxRouteMethod bounds a route's method, in bytes.
+	MaxRouteMethod = 32
+	// MaxFeatureTargets bounds the targets of one feature server.
+	MaxFeatureTargets = 32
+	// MaxTargetPriority bounds a feature target's priority and weight (the
+	// range of SRV's 16-bit fields, RFC 2782).
+	MaxTargetPriority = 65535
+)
+
+var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+
+// ValidID reports whether v is a valid id of an account, group, device,
+// trunk, pool or feature: 1 to 63 characters from a-z, 0-9, '.', '_' and
+// '-', starting with a letter or digit.
+func ValidID(v string) bool { return idPattern.MatchString(v) }
+
+// NormalizeTrunkSources checks a trunk's sources and returns them as
+// canonical, masked CIDR prefixes; a bare IP address stands for its /32 or
+// /128.
+func NormalizeTrunkSources(sources []string) ([]string, *actorpb.Error) {
+	if len(sources) == 0 || len(sources) > MaxTrunkSources {
+		return nil, invalid("sources", "a trunk needs 1 to %d source prefixes, e.g. \"192.0.2.0/24\"; got %d", MaxTrunkSources, len(sources))
+	}
+	out := make([]string, len(sources))
+	for i, s := range sources {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil || a.Zone() != "" {
+				return nil, invalid(fmt.Sprintf("sources[%d]", i), "%q is not a CIDR prefix or an IP address, e.g. \"192.0.2.0/24\"", s)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out[i] = p.Masked().String()
+	}
+	return out, nil
+}
+
+// CheckRoutes checks an account's route rules (syntax only: whether each
+// feature exists is for the caller to ask).
+func CheckRoutes(routes []*actorpb.Route) *actorpb.Error {
+	if len(routes) > MaxRoutes {
+		return invalid("routes", "at most %d routes; got %d", MaxRoutes, len(routes))
+	}
+	for i, r := range routes {
+		field := func(f string) string { return fmt.Sprintf("routes[%d].%s", i, f) }
+		if r == nil {
+			return invalid(fmt.Sprintf("routes[%d]", i), "a route must be an object with method, user and feature")
+		}
+		if !validMethod(r.Method) {
+			return invalid(field("method"), "%q is not a SIP method: use an upper-case method such as INVITE or MESSAGE, or \"*\" for any", r.Method)
+		}
+		if !validUserPattern(r.User) {
+			return invalid(field("user"), "%q is not a user pattern: use an exact user (\"*97\"), a prefix ending in \"*\" (\"9*\"), or \"*\" for any, at most %d characters allowed in a SIP user part", r.User, MaxRouteUser)
+		}
+		if !ValidID(r.Feature) {
+			return invalid(field("feature"), "%q is not a valid feature id: use 1 to 63 characters from a-z, 0-9, '.', '_' and '-', starting with a letter or digit", r.Feature)
+		}
+	}
+	return nil
+}
+
+// validMethod: "*" or an upper-case SIP token (RFC 3261 section 25.1:
+// Method = extension-method = token) without "*", which means "any".
+func validMethod(m string) bool {
+	if m == "*" {
+		return true
+	}
+	if m == "" || len(m) > MaxRouteMethod {
+		return false
+	}
+	for _, c := range []byte(m) {
+		if !('A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-.!%_+`'~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// validUserPattern: the characters of a SIP user part (RFC 3261 section
+// 25.1: unreserved, user-unreserved and %HH escapes), at most MaxRouteUser.
+// A trailing "*" makes it a prefix; "*" alone matches any user.
+func validUserPattern(u string) bool {
+	if u == "" || len(u) > MaxRouteUser {
+		return false
+	}
+	for i := 0; i < len(u); i++ {
+		c := u[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("-_.!~*'()&=+$,;?/", c) >= 0:
+		case c == '%' && i+2 < len(u) && isHex(u[i+1]) && isHex(u[i+2]):
+			i += 2
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// NormalizeFeatureTargets checks a feature server's targets and returns
+// copies with the transport defaulted to udp and the address in canonical
+// form.
+func NormalizeFeatureTargets(targets []*actorpb.FeatureTarget) ([]*actorpb.FeatureTarget, *actorpb.Error) {
+	if len(targets) == 0 || len(targets) > MaxFeatureTargets {
+		return nil, invalid("targets", "a feature server needs 1 to %d targets; got %d", MaxFeatureTargets, len(targets))
+	}
+	out := make([]*actorpb.FeatureTarget, len(targets))
+	seen := map[string]int{}
+	for i, t := range targets {
+		field := func(f string) string { return fmt.Sprintf("targets[%d].%s", i, f) }
+		if t == nil {
+			return nil, invalid(fmt.Sprintf("targets[%d]", i), "a target must be an object with address, priority, weight and transport")
+		}
+		ap, err := netip.ParseAddrPort(t.Address)
+		if err != nil || ap.Port() == 0 || ap.Addr().Zone() != "" {
+			return nil, invalid(field("address"), "%q is not an IP:port address with a port above 0, e.g. \"192.0.2.10:5060\" or \"[2001:db8::1]:5060\"", t.Address)
+		}
+		if t.Priority > MaxTargetPriority {
+			return nil, invalid(field("priority"), "priority must be from 0 to %d", MaxTargetPriority)
+		}
+		if t.Weight > MaxTargetPriority {
+			return nil, invalid(field("weight"), "weight must be from 0 to %d", MaxTargetPriority)
+		}
+		tr := t.Transport
+		switch tr {
+		case "":
+			tr = "udp"
+		case "udp", "tcp", "tls":
+		default:
+			return nil, invalid(field("transport"), "transport must be udp, tcp or tls, not %q", t.Transport)
+		}
+		c := &actorpb.FeatureTarget{Address: ap.String(), Priority: t.Priority, Weight: t.Weight, Transport: tr}
+		if j, dup := seen[c.Transport+" "+c.Address]; dup {
+			return nil, invalid(field("address"), "%s over %s is already targets[%d]", c.Address, c.Transport, j)
+		}
+		seen[c.Transport+" "+c.Address] = i
+		out[i] = c
+	}
+	return out, nil
+}

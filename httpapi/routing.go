@@ -1,0 +1,310 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/switchboard-pbx/switchboard/actors"
+	"github.com/switchboard-pbx/switchboard/actors/actorpb"
+)
+
+// This file serves what routes SIP traffic: an account's trunks and
+// routes, the feature servers the routes name, and a group's
+// registrations. The checks are the actors' own (actors.NormalizeTrunkSources,
+// CheckRoutes, NormalizeFeatureTargets), run here first so that bad input
+// reaches no actor.
+
+// ---- wire shapes ----
+
+type trunkIn struct {
+	Sources []string `json:"sources"`
+	Group   string   `json:"group"`
+}
+
+type trunkOut struct {
+	ID        string     `json:"id"`
+	Account   string     `json:"account"`
+	Sources   []string   `json:"sources"`
+	Group     string     `json:"group,omitempty"`
+	Version   uint64     `json:"version"`
+	CreatedAt *time.Time `json:"created_at,omitempty"`
+	UpdatedAt *time.Time `json:"updated_at,omitempty"`
+}
+
+type routeJSON struct {
+	Method  string `json:"method"`
+	User    string `json:"user"`
+	Feature string `json:"feature"`
+}
+
+type routesIn struct {
+	Routes []routeJSON `json:"routes"`
+}
+
+type routesOut struct {
+	Account   string      `json:"account"`
+	Routes    []routeJSON `json:"routes"`
+	Version   uint64      `json:"version"`
+	UpdatedAt *time.Time  `json:"updated_at,omitempty"`
+}
+
+type targetJSON struct {
+	Address   string `json:"address"`
+	Priority  int    `json:"priority"`
+	Weight    int    `json:"weight"`
+	Transport string `json:"transport"`
+}
+
+type featureServerIn struct {
+	Targets []targetJSON `json:"targets"`
+}
+
+type featureServerOut struct {
+	ID        string       `json:"id"`
+	Targets   []targetJSON `json:"targets"`
+	Version   uint64       `json:"version"`
+	CreatedAt *time.Time   `json:"created_at,omitempty"`
+	UpdatedAt *time.Time   `json:"updated_at,omitempty"`
+}
+
+type bindingOut struct {
+	Device    string    `json:"device"`
+	Contact   string    `json:"contact"`
+	Source    string    `json:"source"`
+	ExpiresAt time.Time `json:"expires_at"`
+	// ExpiresIn is the whole seconds left.
+	ExpiresIn int64  `json:"expires_in"`
+	EdgeNode  string `json:"edge_node,omitempty"`
+	UserAgent string `json:"user_agent,omitempty"`
+}
+
+func toTrunkOut(account string, r *actorpb.TrunkReply) trunkOut {
+	t := r.Trunk
+	return trunkOut{
+		ID: t.Id, Account: account, Sources: t.Sources, Group: t.Group, Version: r.Version,
+		CreatedAt: ts(t.CreatedAt), UpdatedAt: ts(t.UpdatedAt),
+	}
+}
+
+func toRoutesOut(account string, r *actorpb.RoutesReply) routesOut {
+	out := routesOut{Account: account, Routes: []routeJSON{}, Version: r.Version, UpdatedAt: ts(r.Routes.GetUpdatedAt())}
+	for _, rt := range r.Routes.GetRoutes() {
+		out.Routes = append(out.Routes, routeJSON{Method: rt.Method, User: rt.User, Feature: rt.Feature})
+	}
+	return out
+}
+
+func toFeatureServerOut(r *actorpb.FeatureServerReply) any {
+	f := r.Server
+	out := featureServerOut{ID: f.Id, Targets: []targetJSON{}, Version: r.Version, CreatedAt: ts(f.CreatedAt), UpdatedAt: ts(f.UpdatedAt)}
+	for _, t := range f.Targets {
+		out.Targets = append(out.Targets, targetJSON{Address: t.Address, Priority: int(t.Priority), Weight: int(t.Weight), Transport: t.Transport})
+	}
+	return out
+}
+
+// ---- trunks ----
+
+func (s *server) putTrunk(w http.ResponseWriter, r *http.Request) {
+	ids, ok := pathIDs(w, r, "a", "t")
+	if !ok {
+		return
+	}
+	var in trunkIn
+	if fe := s.decode(w, r, &in); fe != nil {
+		writeFieldError(w, fe)
+		return
+	}
+	sources, e := actors.NormalizeTrunkSources(in.Sources)
+	if e != nil {
+		writeFieldError(w, fromActor(e))
+		return
+	}
+	if in.Group != "" {
+		if fe := checkID("group", in.Group); fe != nil {
+			writeFieldError(w, fe)
+			return
+		}
+	}
+	im, fe := ifMatch(r)
+	if fe != nil {
+		writeFieldError(w, fe)
+		return
+	}
+	msg := &actorpb.PutTrunk{Trunk: &actorpb.Trunk{Id: ids[1], Sources: sources, Group: in.Group}, IfMatch: im}
+	answer(s, w, r, actors.KindAccount, ids[0], msg, func(rep *actorpb.TrunkReply) any { return toTrunkOut(ids[0], rep) })
+}
+
+func (s *server) getTrunk(w http.ResponseWriter, r *http.Request) {
+	ids, ok := pathIDs(w, r, "a", "t")
+	if !ok {
+		return
+	}
+	answer(s, w, r, actors.KindAccount, ids[0], &actorpb.GetTrunk{Trunk: ids[1]}, func(rep *actorpb.TrunkReply) any { return toTrunkOut(ids[0], rep) })
+}
+
+func (s *server) deleteTrunk(w http.ResponseWriter, r *http.Request) {
+	s.remove(w, r, actors.KindAccount, []string{"a", "t"}, func(ids []string, im *uint64) proto.Message {
+		return &actorpb.DeleteTrunk{Trunk: ids[1], IfMatch: im}
+	})
+}
+
+func (s *server) listTrunks(w http.ResponseWriter, r *http.Request) {
+	ids, ok := pathIDs(w, r, "a")
+	if !ok {
+		return
+	}
+	rep, ok := askAs[*actorpb.TrunkListReply](s, w, r, actors.KindAccount, ids[0], &actorpb.ListTrunks{})
+	if !ok || replyError(w, rep.Error) {
+		return
+	}
+	out := []trunkOut{}
+	for _, t := range rep.Trunks {
+		out = append(out, toTrunkOut(ids[0], t))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"trunks": out})
+}
+
+// ---- routes ----
+
+// putRoutes replaces an account's routes. Each feature a route names must
+// be a provisioned feature server: the feature servers are asked here,
+// since the account actor asks no other actor.
+func (s *server) putRoutes(w http.ResponseWriter, r *http.Request) {
+	ids, ok := pathIDs(w, r, "a")
+	if !ok {
+		return
+	}
+	var in routesIn
+	if fe := s.decode(w, r, &in); fe != nil {
+		writeFieldError(w, fe)
+		return
+	}
+	if in.Routes == nil {
+		writeFieldError(w, badField("routes", `routes is required: a list of {"method","user","feature"}; [] removes every rule`))
+		return
+	}
+	set := &actorpb.RouteSet{}
+	for _, rt := range in.Routes {
+		set.Routes = append(set.Routes, &actorpb.Route{Method: rt.Method, User: rt.User, Feature: rt.Feature})
+	}
+	if fe := fromActor(actors.CheckRoutes(set.Routes)); fe != nil {
+		writeFieldError(w, fe)
+		return
+	}
+	im, fe := ifMatch(r)
+	if fe != nil {
+		writeFieldError(w, fe)
+		return
+	}
+	checked := map[string]bool{}
+	for i, rt := range set.Routes {
+		if checked[rt.Feature] {
+			continue
+		}
+		checked[rt.Feature] = true
+		fs, ok := askAs[*actorpb.FeatureServerReply](s, w, r, actors.KindFeatureServer, rt.Feature, &actorpb.GetFeatureServer{})
+		if !ok {
+			return
+		}
+		if fs.Error.GetCode() == actorpb.Code_CODE_NOT_FOUND {
+			writeFieldError(w, badField(fmt.Sprintf("routes[%d].feature", i), "feature server %q does not exist; create it first with PUT /v1/feature-servers/%s", rt.Feature, rt.Feature))
+			return
+		}
+		if replyError(w, fs.Error) {
+			return
+		}
+	}
+	answer(s, w, r, actors.KindAccount, ids[0], &actorpb.PutRoutes{Routes: set, IfMatch: im}, func(rep *actorpb.RoutesReply) any { return toRoutesOut(ids[0], rep) })
+}
+
+// getRoutes answers with the account's routes; an account that never set
+// any has none, at version 0 and without an ETag.
+func (s *server) getRoutes(w http.ResponseWriter, r *http.Request) {
+	ids, ok := pathIDs(w, r, "a")
+	if !ok {
+		return
+	}
+	answer(s, w, r, actors.KindAccount, ids[0], &actorpb.GetRoutes{}, func(rep *actorpb.RoutesReply) any { return toRoutesOut(ids[0], rep) })
+}
+
+// ---- feature servers ----
+
+func (s *server) putFeatureServer(w http.ResponseWriter, r *http.Request) {
+	ids, ok := pathIDs(w, r, "f")
+	if !ok {
+		return
+	}
+	var in featureServerIn
+	if fe := s.decode(w, r, &in); fe != nil {
+		writeFieldError(w, fe)
+		return
+	}
+	fsrv := &actorpb.FeatureServer{Id: ids[0]}
+	for i, t := range in.Targets {
+		for _, f := range []struct {
+			name string
+			v    int
+		}{{"priority", t.Priority}, {"weight", t.Weight}} {
+			if f.v < 0 || f.v > actors.MaxTargetPriority {
+				writeFieldError(w, badField(fmt.Sprintf("targets[%d].%s", i, f.name), "%s must be from 0 to %d", f.name, actors.MaxTargetPriority))
+				return
+			}
+		}
+		fsrv.Targets = append(fsrv.Targets, &actorpb.FeatureTarget{Address: t.Address, Priority: uint32(t.Priority), Weight: uint32(t.Weight), Transport: t.Transport})
+	}
+	targets, e := actors.NormalizeFeatureTargets(fsrv.Targets)
+	if e != nil {
+		writeFieldError(w, fromActor(e))
+		return
+	}
+	fsrv.Targets = targets
+	im, fe := ifMatch(r)
+	if fe != nil {
+		writeFieldError(w, fe)
+		return
+	}
+	answer(s, w, r, actors.KindFeatureServer, ids[0], &actorpb.PutFeatureServer{Server: fsrv, IfMatch: im}, toFeatureServerOut)
+}
+
+func (s *server) getFeatureServer(w http.ResponseWriter, r *http.Request) {
+	ids, ok := pathIDs(w, r, "f")
+	if !ok {
+		return
+	}
+	answer(s, w, r, actors.KindFeatureServer, ids[0], &actorpb.GetFeatureServer{}, toFeatureServerOut)
+}
+
+func (s *server) deleteFeatureServer(w http.ResponseWriter, r *http.Request) {
+	s.remove(w, r, actors.KindFeatureServer, []string{"f"}, func(_ []string, im *uint64) proto.Message {
+		return &actorpb.DeleteFeatureServer{IfMatch: im}
+	})
+}
+
+// ---- registrations ----
+
+// listBindings answers GET /v1/accounts/{a}/groups/{g}/bindings: the
+// group's live registrations, most recently updated first.
+func (s *server) listBindings(w http.ResponseWriter, r *http.Request) {
+	ids, ok := pathIDs(w, r, "a", "g")
+	if !ok {
+		return
+	}
+	rep, ok := askAs[*actorpb.RegisterReply](s, w, r, actors.KindDeviceGroup, ids[0]+"/"+ids[1], &actorpb.LookupBindings{})
+	if !ok || replyError(w, rep.Error) {
+		return
+	}
+	now := s.cfg.Clock.Now()
+	out := []bindingOut{}
+	for _, b := range rep.Bindings {
+		at := b.ExpiresAt.AsTime().UTC()
+		out = append(out, bindingOut{
+			Device: b.Device, Contact: b.Contact, Source: b.Source, ExpiresAt: at,
+			ExpiresIn: max(0, int64(at.Sub(now)/time.Second)), EdgeNode: b.EdgeNode, UserAgent: b.UserAgent,
+		})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"account": ids[0], "group": ids[1], "bindings": out})
+}
