@@ -23,6 +23,8 @@ type call struct {
 	rec     *actorpb.CallRecord // nil before StartCall
 	version uint64
 	timer   *time.Timer
+	// atEnd: the call is written once, when it ends (StartCall.record_at_end).
+	atEnd bool
 }
 
 func newCall(sys *System, id string) *call { return &call{sys: sys, id: id} }
@@ -46,6 +48,7 @@ func (c *call) receive(t *turn, msg proto.Message) proto.Message {
 		rec := proto.Clone(m.GetCall()).(*actorpb.CallRecord)
 		rec.Id, rec.State, rec.Node = c.id, "active", c.sys.cfg.Node
 		rec.StartedAt = timestamppb.New(c.sys.cfg.Clock.Now())
+		c.atEnd = m.RecordAtEnd
 		if err := c.save(t, rec); err != nil {
 			return &actorpb.CallReply{Error: err}
 		}
@@ -129,6 +132,11 @@ func (c *call) end(t *turn, m *actorpb.EndCall) proto.Message {
 	return &actorpb.CallReply{Call: c.rec}
 }
 
+// pinned keeps an active call that is written only when it ends from
+// passivating while idle (a call with no re-INVITE can be silent for
+// hours).
+func (c *call) pinned() bool { return c.atEnd && c.rec != nil && c.rec.State == "active" }
+
 func conflictOrMissing(rec *actorpb.CallRecord, id string) *actorpb.Error {
 	if rec == nil {
 		return notFound("call", "call %q not found", id)
@@ -137,6 +145,10 @@ func conflictOrMissing(rec *actorpb.CallRecord, id string) *actorpb.Error {
 }
 
 func (c *call) save(t *turn, rec *actorpb.CallRecord) *actorpb.Error {
+	if c.atEnd && rec.State == "active" {
+		c.rec = rec // written when the call ends
+		return nil
+	}
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(rec)
 	if err != nil {
 		return unavailable("encoding call: %v", err)

@@ -26,6 +26,12 @@ type behavior interface {
 	debug() proto.Message
 }
 
+// pinner is a behavior that may refuse idle passivation: one whose
+// state is not in the store yet (a call that is written when it ends).
+type pinner interface {
+	pinned() bool
+}
+
 // turn is one message's handling: its context and what the behavior asks
 // the shell to do afterwards.
 type turn struct {
@@ -66,6 +72,9 @@ func (s *shell) Receive(c actor.Context) {
 		// Sent by the reaper (a message may have arrived since it looked)
 		// or by a drain.
 		idle := s.sys.cfg.Clock.Now().Sub(s.act.LastMessageAt()) >= s.sys.cfg.IdleTimeout
+		if p, ok := s.b.(pinner); ok && p.pinned() {
+			idle = false // its state exists only here until it ends
+		}
 		if (idle || msg.force) && s.sys.lookup.TryRelease(s.act) {
 			// Poison, not Stop: messages queued before it are handled.
 			c.Poison(c.Self())

@@ -56,6 +56,8 @@ type Config struct {
 	Drain func()
 	// Pools serves GET /v1/pools. Default: none.
 	Pools Pools
+	// SIP serves /debug/sip/bans and /debug/sip/targets. Default: none.
+	SIP SIPView
 	// Registerer receives this package's metrics; Gatherer serves /metrics.
 	// Default: none (metrics off, /metrics empty).
 	Registerer prometheus.Registerer
@@ -148,6 +150,8 @@ func (s *server) routes() {
 	admin("POST /v1/admin/drain", s.drain)
 	admin("GET /debug/actors", s.listActivations)
 	admin("GET /debug/actors/{kind}/{id...}", s.describeActor)
+	admin("GET /debug/sip/bans", s.sipBans)
+	admin("GET /debug/sip/targets", s.sipTargets)
 
 	admin("PUT /v1/accounts/{a}", s.putAccount)
 	admin("GET /v1/accounts/{a}", s.getAccount)

@@ -115,7 +115,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	h, err := httpapi.New(httpapi.Config{
 		Actors: n.actors, Zone: cfg.Zone, Node: cfg.Name, AdminToken: cfg.AdminToken,
 		Health: n.State, Registerer: n.registry, Gatherer: n.registry, Logger: n.log,
-		Cluster: clusterView{m: n.member}, Drain: n.Drain, Pools: n.pools,
+		Cluster: clusterView{m: n.member}, Drain: n.Drain, Pools: n.pools, SIP: sipView{n.sip},
 	})
 	if err != nil {
 		_ = ln.Close()

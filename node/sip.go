@@ -175,8 +175,14 @@ func (d directory) Targets(ctx context.Context, name string) ([]dnszone.Target, 
 		return nil, false, err
 	}
 	fs, ok := rep.(*actorpb.FeatureServerReply)
-	if !ok || fs.Error != nil {
+	switch {
+	case !ok:
+		return nil, false, fmt.Errorf("node: feature server %s answered %T", feature, rep)
+	case fs.Error != nil && fs.Error.Code == actorpb.Code_CODE_NOT_FOUND:
 		return nil, false, nil
+	case fs.Error != nil:
+		// SERVFAIL, which resolvers do not cache, rather than NXDOMAIN.
+		return nil, false, fmt.Errorf("node: feature server %s: %s", feature, fs.Error.Message)
 	}
 	var out []dnszone.Target
 	for _, t := range fs.Server.Targets {
@@ -210,3 +216,9 @@ func (d directory) nodes(pools []string) []dnszone.Target {
 	}
 	return out
 }
+
+// sipView shows the edge on the debug endpoints.
+type sipView struct{ e *sipedge.Edge }
+
+func (v sipView) Bans() any    { return v.e.Bans() }
+func (v sipView) Targets() any { return v.e.Targets() }

@@ -98,7 +98,7 @@ func (e *Edge) startCall(ctx context.Context, req *sip.Request, tx sip.ServerTra
 	if c.trunk != nil {
 		rec.PlacementReason = "trunk " + c.trunk.Id
 	}
-	rep, err := e.cfg.Actors.RequestWithHint(ctx, actors.KindCall, id, hint, &actorpb.StartCall{Call: rec})
+	rep, err := e.cfg.Actors.RequestWithHint(ctx, actors.KindCall, id, hint, &actorpb.StartCall{Call: rec, RecordAtEnd: true})
 	if errors.Is(err, placement.ErrNoCapacity) || errors.Is(err, placement.ErrNoMembers) {
 		e.respond(req, tx, 503, "No Capacity", [2]string{"Retry-After", "5"})
 		return

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,6 +32,9 @@ type Edge struct {
 	health   *health
 	logLimit *limiter
 	parser   *sip.Parser
+
+	trustMu    sync.Mutex
+	trustedIPs map[netip.Addr]time.Time
 
 	ua  *sipgo.UserAgent
 	srv *sipgo.Server
@@ -59,7 +63,7 @@ func New(cfg Config) (*Edge, error) {
 	e := &Edge{
 		cfg: cfg, log: cfg.Logger.With("component", "sipedge"), metrics: m,
 		flood: newFlood(cfg.Flood), health: newHealth(cfg.Health), logLimit: newLimiter(cfg.LogEvery),
-		parser: sip.NewParser(), done: make(chan struct{}),
+		parser: sip.NewParser(), done: make(chan struct{}), trustedIPs: map[netip.Addr]time.Time{},
 	}
 	if err := e.listen(); err != nil {
 		return nil, err

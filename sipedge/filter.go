@@ -19,12 +19,16 @@ import (
 func (e *Edge) readFilter(p sip.TransportReadProps, data []byte) ([]byte, error) {
 	ip := addrIP(p.RemoteAddr)
 	now := e.cfg.Clock.Now()
-	if ok, banned := e.flood.Allow(ip, now); !ok {
-		e.metrics.dropped.WithLabelValues("banned").Inc()
-		if banned {
-			e.log.Warn("source banned for flooding", "source", ip.String(), "for", e.flood.cfg.BanFor)
+	// Requests count against the flood limit; responses answer what this
+	// node sent, and trusted sources (peers, trunks) are exempt.
+	if !isResponse(data) && !e.trusted(ip, now) {
+		if ok, banned := e.flood.Allow(ip, now); !ok {
+			e.metrics.dropped.WithLabelValues("banned").Inc()
+			if banned {
+				e.log.Warn("source banned for flooding", "source", ip.String(), "for", e.flood.cfg.BanFor)
+			}
+			return nil, nil
 		}
-		return nil, nil
 	}
 	if p.Transport != "udp" {
 		// Streams are framed by sipgo's stream parser, bounded by its
@@ -48,6 +52,30 @@ func (e *Edge) readFilter(p sip.TransportReadProps, data []byte) ([]byte, error)
 	}
 	return data, nil
 }
+
+func isResponse(data []byte) bool { return bytes.HasPrefix(data, []byte("SIP/2.0 ")) }
+
+// trust exempts a source from the flood limit for trustFor: a trusted
+// trunk's address, or a peer node's.
+func (e *Edge) trust(ip netip.Addr, now time.Time) {
+	e.trustMu.Lock()
+	defer e.trustMu.Unlock()
+	if len(e.trustedIPs) >= 65536 {
+		clear(e.trustedIPs)
+	}
+	e.trustedIPs[ip] = now.Add(trustFor)
+}
+
+func (e *Edge) trusted(ip netip.Addr, now time.Time) bool {
+	e.trustMu.Lock()
+	defer e.trustMu.Unlock()
+	until, ok := e.trustedIPs[ip]
+	return ok && now.Before(until)
+}
+
+// trustFor is how long a source stays exempt after it was last seen as
+// a trunk or a peer.
+const trustFor = 10 * time.Minute
 
 func addrIP(a net.Addr) netip.Addr {
 	switch v := a.(type) {

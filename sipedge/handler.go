@@ -53,6 +53,11 @@ func (e *Edge) onRequest(req *sip.Request, tx sip.ServerTransaction) {
 		e.respondOptions(req, tx)
 		return
 	}
+	if req.IsInvite() {
+		// At once, so the caller stops retransmitting while the call is
+		// authenticated and placed (RFC 3261 section 16.2).
+		e.send(req, tx, sip.NewResponseFromRequest(req, 100, "Trying", nil))
+	}
 	if account == "" {
 		e.respond(req, tx, 404, "Domain Not Served Here")
 		return
@@ -61,6 +66,9 @@ func (e *Edge) onRequest(req *sip.Request, tx sip.ServerTransaction) {
 		if !req.IsInvite() || !e.cfg.Members.IsPeer(req.Source()) {
 			e.respond(req, tx, 403, "Hop Header From A Stranger")
 			return
+		}
+		if ap, err := netip.ParseAddrPort(req.Source()); err == nil {
+			e.trust(ap.Addr().Unmap(), e.now())
 		}
 		e.hostInvite(req, tx, account)
 		return
@@ -132,6 +140,9 @@ func (e *Edge) authenticate(ctx context.Context, req *sip.Request, tx sip.Server
 	if req.Method != sip.REGISTER {
 		if t := trunkFor(view.Trunks, req.Source()); t != nil {
 			c.trunk = t
+			if ap, err := netip.ParseAddrPort(req.Source()); err == nil {
+				e.trust(ap.Addr().Unmap(), e.now())
+			}
 			return c, true
 		}
 	}

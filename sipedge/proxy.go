@@ -34,7 +34,6 @@ func (e *Edge) proxy(req *sip.Request, tx sip.ServerTransaction, targets []targe
 	}
 	canceled := make(chan struct{})
 	if invite {
-		e.send(req, tx, sip.NewResponseFromRequest(req, 100, "Trying", nil))
 		var once sync.Once
 		tx.OnCancel(func(*sip.Request) { once.Do(func() { close(canceled) }) })
 	}

@@ -3653,9 +3653,13 @@ func (x *CallRecord) GetEndedBy() string {
 }
 
 type StartCall struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Call          *CallRecord            `protobuf:"bytes,1,opt,name=call,proto3" json:"call,omitempty"`
-	HoldMs        int64                  `protobuf:"varint,2,opt,name=hold_ms,json=holdMs,proto3" json:"hold_ms,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Call   *CallRecord            `protobuf:"bytes,1,opt,name=call,proto3" json:"call,omitempty"`
+	HoldMs int64                  `protobuf:"varint,2,opt,name=hold_ms,json=holdMs,proto3" json:"hold_ms,omitempty"`
+	// record_at_end keeps the call in the actor's memory while it lasts and
+	// writes its record once, when it ends (SIP calls: a call does not
+	// outlive its node, so only the record needs to be durable).
+	RecordAtEnd   bool `protobuf:"varint,3,opt,name=record_at_end,json=recordAtEnd,proto3" json:"record_at_end,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3702,6 +3706,13 @@ func (x *StartCall) GetHoldMs() int64 {
 		return x.HoldMs
 	}
 	return 0
+}
+
+func (x *StartCall) GetRecordAtEnd() bool {
+	if x != nil {
+		return x.RecordAtEnd
+	}
+	return false
 }
 
 type EndCall struct {
@@ -4294,10 +4305,11 @@ const file_actors_actorpb_actors_proto_rawDesc = "" +
 	"\vanswered_at\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"answeredAt\x12\x16\n" +
 	"\x06status\x18\x12 \x01(\rR\x06status\x12\x19\n" +
-	"\bended_by\x18\x13 \x01(\tR\aendedBy\"[\n" +
+	"\bended_by\x18\x13 \x01(\tR\aendedBy\"\x7f\n" +
 	"\tStartCall\x125\n" +
 	"\x04call\x18\x01 \x01(\v2!.switchboard.actors.v1.CallRecordR\x04call\x12\x17\n" +
-	"\ahold_ms\x18\x02 \x01(\x03R\x06holdMs\"v\n" +
+	"\ahold_ms\x18\x02 \x01(\x03R\x06holdMs\x12\"\n" +
+	"\rrecord_at_end\x18\x03 \x01(\bR\vrecordAtEnd\"v\n" +
 	"\aEndCall\x12 \n" +
 	"\vdisposition\x18\x01 \x01(\tR\vdisposition\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\rR\x06status\x12\x19\n" +
