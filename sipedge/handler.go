@@ -146,6 +146,13 @@ func (e *Edge) authenticate(ctx context.Context, req *sip.Request, tx sip.Server
 			return c, true
 		}
 	}
+	// Tenancy before credentials: a From in another account's domain is
+	// refused outright, whatever the device could answer.
+	if a := AccountOf(req.From().Address.Host, e.cfg.Zone); a != "" && a != account {
+		e.metrics.authFailures.WithLabelValues("tenancy").Inc()
+		e.respond(req, tx, 403, "Cross-Account Request Refused")
+		return nil, false
+	}
 	challenge := func(stale bool) {
 		values, err := e.cfg.Auth.Challenge(realm, stale)
 		if err != nil {

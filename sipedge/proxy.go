@@ -74,14 +74,21 @@ func (e *Edge) proxy(req *sip.Request, tx sip.ServerTransaction, targets []targe
 		default:
 		}
 	}
-	code, reason := 503, "Service Unavailable"
+	// RFC 3261 section 16.7 step 6: a 503 from downstream is not relayed
+	// as such (it would tell the caller that this proxy is out of
+	// service): every target refused -> 500, none answered -> 408, every
+	// target known down -> 503 with Retry-After.
+	code, reason := 500, "Every Target Failed"
+	var hdrs [][2]string
 	switch {
+	case len(targets) == 1 && targets[0].hop:
+		code, reason = 503, "Call's Node Did Not Answer"
+		hdrs = append(hdrs, [2]string{"Retry-After", "1"})
 	case tried == 0:
-		reason = "Every Target Is Down"
+		code, reason = 503, "Every Target Is Down"
+		hdrs = append(hdrs, [2]string{"Retry-After", "5"})
 	case lastCode == 408 || lastCode == 0:
-		reason = "No Target Answered"
-	default:
-		reason = "Every Target Failed"
+		code, reason = 408, "No Target Answered"
 	}
 	if cs != nil && cs.owner && !cs.bye {
 		e.endCall(cs.id, code, "failure", "", "")
@@ -92,7 +99,7 @@ func (e *Edge) proxy(req *sip.Request, tx sip.ServerTransaction, targets []targe
 		// The callee is gone; the call has ended anyway.
 		e.endCall(cs.id, 200, e.endedBy(req), "", "completed")
 	}
-	e.respond(req, tx, code, reason, [2]string{"Retry-After", "5"})
+	e.respond(req, tx, code, reason, hdrs...)
 }
 
 // prepare makes the copy of req that goes to t: request-URI, Max-Forwards
