@@ -53,7 +53,7 @@ func (n *Node) startSIP() error {
 		Logger: n.log, Registerer: n.registry,
 		Flood:           sipedge.FloodConfig{Limit: cfg.SIPFloodLimit},
 		Health:          sipedge.HealthConfig{Interval: cfg.SIPProbeInterval},
-		FailoverTimeout: cfg.SIPFailoverTimeout,
+		FailoverTimeout: cfg.SIPFailoverTimeout, DigestAlgorithms: cfg.SIPDigest,
 	})
 	if err != nil {
 		_ = n.dns.Close()

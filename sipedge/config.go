@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -89,6 +90,12 @@ type Config struct {
 	// (fr_inv_timer); then it is cancelled and the caller gets 408.
 	// Default 60 s.
 	RingTimeout time.Duration
+	// DigestAlgorithms are the digest algorithms challenged, in the order
+	// offered: "MD5", "SHA-256". Default MD5 first, then SHA-256: RFC 8760
+	// asks for the preferred first, but many user agents (SIPp 3.6
+	// among them) answer only the first challenge and know only MD5.
+	// ["SHA-256", "MD5"] is the RFC 8760 order; ["SHA-256"] refuses MD5.
+	DigestAlgorithms []string
 	// ActorTimeout bounds each actor request. Default 3 s.
 	ActorTimeout time.Duration
 	// LogEvery limits logs about bad packets to one per source per
@@ -115,6 +122,14 @@ func (c *Config) fill() {
 	if c.RingTimeout <= 0 {
 		c.RingTimeout = 60 * time.Second
 	}
+	algs := make([]string, 0, len(c.DigestAlgorithms))
+	for _, a := range c.DigestAlgorithms {
+		algs = append(algs, strings.ToUpper(strings.TrimSpace(a)))
+	}
+	c.DigestAlgorithms = algs
+	if len(c.DigestAlgorithms) == 0 {
+		c.DigestAlgorithms = []string{sipauth.MD5, sipauth.SHA256}
+	}
 	if c.ActorTimeout <= 0 {
 		c.ActorTimeout = 3 * time.Second
 	}
@@ -135,8 +150,21 @@ func (c Config) Validate() error {
 		return errors.New("sipedge: Config.Addr is required")
 	case c.Actors == nil || c.Members == nil || c.Resolver == nil || c.Auth == nil:
 		return errors.New("sipedge: Config.Actors, Members, Resolver and Auth are required")
+	case !validAlgorithms(c.DigestAlgorithms):
+		return errors.New("sipedge: digest algorithms must be MD5 and/or SHA-256, each once")
 	case c.TLSAddr != "" && (c.CertFile == "" || c.KeyFile == ""):
 		return errors.New("sipedge: --sips needs a certificate and a key (--sips-cert, --sips-key)")
 	}
 	return nil
+}
+
+func validAlgorithms(algs []string) bool {
+	seen := map[string]bool{}
+	for _, a := range algs {
+		if (a != sipauth.MD5 && a != sipauth.SHA256) || seen[a] {
+			return false
+		}
+		seen[a] = true
+	}
+	return len(algs) > 0
 }

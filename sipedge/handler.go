@@ -1,9 +1,11 @@
 package sipedge
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -161,7 +163,7 @@ func (e *Edge) authenticate(ctx context.Context, req *sip.Request, tx sip.Server
 			return
 		}
 		res := sip.NewResponseFromRequest(req, chalCode, chalReason, nil)
-		for _, v := range values {
+		for _, v := range e.offered(values) {
 			res.AppendHeader(sip.NewHeader(chalHdr, v))
 		}
 		e.send(req, tx, res)
@@ -174,6 +176,9 @@ func (e *Edge) authenticate(ctx context.Context, req *sip.Request, tx sip.Server
 		d := view.Device
 		if d == nil || d.Id != user {
 			return nil, sipauth.ErrUnknownUser
+		}
+		if !slices.Contains(e.cfg.DigestAlgorithms, cmp.Or(strings.ToUpper(alg), sipauth.MD5)) {
+			return nil, sipauth.ErrAlgorithm
 		}
 		switch strings.ToUpper(alg) {
 		case "", sipauth.MD5:
@@ -220,6 +225,20 @@ func (e *Edge) authenticate(ctx context.Context, req *sip.Request, tx sip.Server
 		return nil, false
 	}
 	return c, true
+}
+
+// offered orders the challenges by Config.DigestAlgorithms, leaving out
+// the algorithms not listed.
+func (e *Edge) offered(values []string) []string {
+	out := make([]string, 0, len(values))
+	for _, alg := range e.cfg.DigestAlgorithms {
+		for _, v := range values {
+			if c, err := digest.ParseChallenge(v); err == nil && strings.EqualFold(cmp.Or(c.Algorithm, sipauth.MD5), alg) {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
 }
 
 // sameURIHost compares the digest-uri with the request-URI (RFC 2617

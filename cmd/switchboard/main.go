@@ -101,6 +101,7 @@ Every flag may be set in the environment as SWITCHBOARD_<FLAG>.`,
 	f.StringVar(&cfg.SIPSCert, "sips-cert", "", "PEM certificate for --sips")
 	f.StringVar(&cfg.SIPSKey, "sips-key", "", "PEM private key for --sips")
 	f.StringVar(&cfg.SIPSecret, "sip-secret", "", "secret keying digest nonces, shared by the nodes of a cluster (default: derived from --gossip-key, else random)")
+	f.StringSliceVar(&cfg.SIPDigest, "sip-digest", []string{"MD5", "SHA-256"}, "digest algorithms challenged, in the order offered (MD5, SHA-256; RFC 8760 order: SHA-256,MD5)")
 	f.IntVar(&cfg.SIPFloodLimit, "sip-flood-limit", 2000, "packets one source may send per 2 s before a 60 s ban (negative: off)")
 	f.DurationVar(&cfg.SIPProbeInterval, "sip-probe-interval", 5*time.Second, "how often feature-server targets are probed with OPTIONS")
 	f.DurationVar(&cfg.SIPFailoverTimeout, "sip-failover-timeout", 2*time.Second, "how long a silent target is waited for before the next")
