@@ -326,6 +326,7 @@ func (e *Edge) forwardAck(req *sip.Request) {
 	out.SetDestination(t.dest)
 	out.SetTransport(strings.ToUpper(t.transport))
 	out.PrependHeader(e.via(out))
+	e.fromListener(out)
 	if err := e.cli.WriteRequest(out, noBuild); err != nil {
 		e.log.Debug("forwarding an ACK failed", "call_id", callID(req), "err", err)
 	}

@@ -61,6 +61,8 @@ func (e *Edge) ping(ctx context.Context, addr, transport string) (bool, string) 
 	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "probe", Host: e.advHost, Port: e.advPort}, Params: sip.HeaderParams{{K: "tag", V: sip.GenerateTagN(10)}}}
 	req.AppendHeader(from)
 	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", Host: host, Port: p}})
+	req.PrependHeader(e.via(req))
+	e.fromListener(req)
 	pctx, cancel := context.WithTimeout(ctx, e.cfg.Health.Timeout)
 	defer cancel()
 	res, err := e.cli.Do(pctx, req)

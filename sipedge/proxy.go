@@ -2,6 +2,7 @@ package sipedge
 
 import (
 	"context"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -119,7 +120,21 @@ func (e *Edge) prepare(req *sip.Request, t target, invite bool) *sip.Request {
 	out.SetTransport(strings.ToUpper(t.transport))
 	out.SetDestination(t.dest)
 	out.PrependHeader(e.via(out))
+	e.fromListener(out)
 	return out
+}
+
+// fromListener sends a UDP request from the listening socket (sipgo
+// would open an ephemeral one for a destination it has not heard from),
+// so that peers recognise this node by its source address and responses
+// come back to the advertised port.
+func (e *Edge) fromListener(req *sip.Request) {
+	if !strings.EqualFold(req.Transport(), "UDP") {
+		return
+	}
+	if a, ok := e.udp.LocalAddr().(*net.UDPAddr); ok {
+		req.Laddr = sip.Addr{IP: a.IP, Port: a.Port, Hostname: a.IP.String()}
+	}
 }
 
 // attempt sends out to t and follows its client transaction.
@@ -307,6 +322,7 @@ func (e *Edge) cancelDownstream(out *sip.Request) {
 	c.SetBody(nil)
 	c.SetTransport(out.Transport())
 	c.SetDestination(out.Destination())
+	c.Laddr = out.Laddr
 	ctx, cancel := context.WithTimeout(context.Background(), 32*time.Second)
 	clTx, err := e.cli.TransactionRequest(ctx, c, noBuild)
 	if err != nil {
