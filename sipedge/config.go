@@ -104,6 +104,7 @@ type Config struct {
 }
 
 func (c *Config) fill() {
+	c.Zone = strings.TrimSuffix(strings.ToLower(c.Zone), ".")
 	if c.Pool == "" {
 		c.Pool = "default"
 	}

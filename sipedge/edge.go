@@ -244,6 +244,7 @@ func (e *Edge) actorCtx(parent context.Context) (context.Context, context.Cancel
 // respond sends a final response the edge made itself.
 func (e *Edge) respond(req *sip.Request, tx sip.ServerTransaction, code int, reason string, headers ...[2]string) {
 	res := sip.NewResponseFromRequest(req, code, reason, nil)
+	res.SipVersion = "SIP/2.0"
 	for _, h := range headers {
 		res.AppendHeader(sip.NewHeader(h[0], h[1]))
 	}
@@ -291,7 +292,20 @@ type levelFilter struct {
 func (f levelFilter) Enabled(ctx context.Context, l slog.Level) bool {
 	return l >= f.min && f.h.Enabled(ctx, l)
 }
-func (f levelFilter) Handle(ctx context.Context, r slog.Record) error { return f.h.Handle(ctx, r) }
+
+// Handle passes r on without a "data" attribute: sipgo puts a whole
+// unparsable message there, and packets never reach the logs.
+func (f levelFilter) Handle(ctx context.Context, r slog.Record) error {
+	clean := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "data" {
+			a = slog.String("data", "[content withheld]")
+		}
+		clean.AddAttrs(a)
+		return true
+	})
+	return f.h.Handle(ctx, clean)
+}
 func (f levelFilter) WithAttrs(a []slog.Attr) slog.Handler {
 	return levelFilter{h: f.h.WithAttrs(a), min: f.min}
 }

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,9 +20,9 @@ import (
 func (e *Edge) readFilter(p sip.TransportReadProps, data []byte) ([]byte, error) {
 	ip := addrIP(p.RemoteAddr)
 	now := e.cfg.Clock.Now()
-	// Requests count against the flood limit; responses answer what this
-	// node sent, and trusted sources (peers, trunks) are exempt.
-	if !isResponse(data) && !e.trusted(ip, now) {
+	// Every packet counts against its source's flood limit, except from
+	// trusted sources: peers, trunks and the targets this node sends to.
+	if !e.trusted(ip, now) {
 		if ok, banned := e.flood.Allow(ip, now); !ok {
 			e.metrics.dropped.WithLabelValues("banned").Inc()
 			if banned {
@@ -30,7 +31,7 @@ func (e *Edge) readFilter(p sip.TransportReadProps, data []byte) ([]byte, error)
 			return nil, nil
 		}
 	}
-	if p.Transport != "udp" {
+	if !strings.EqualFold(p.Transport, "udp") {
 		// Streams are framed by sipgo's stream parser, bounded by its
 		// maximum message length.
 		return data, nil
@@ -52,8 +53,6 @@ func (e *Edge) readFilter(p sip.TransportReadProps, data []byte) ([]byte, error)
 	}
 	return data, nil
 }
-
-func isResponse(data []byte) bool { return bytes.HasPrefix(data, []byte("SIP/2.0 ")) }
 
 // trust exempts a source from the flood limit for trustFor: a trusted
 // trunk's address, or a peer node's.
@@ -101,9 +100,19 @@ func (e *Edge) logBad(ip netip.Addr, what string, size int, err error) {
 	}
 	args := []any{"source", ip.String(), "bytes", size, "next_log_after", e.cfg.LogEvery}
 	if err != nil {
-		args = append(args, "err", err)
+		args = append(args, "err", errorClass(err))
 	}
 	e.log.Warn(what, args...)
+}
+
+// errorClass is a parse error's text up to its first quote: sipgo's
+// messages quote the packet ("transmission beginning '...'").
+func errorClass(err error) string {
+	msg := err.Error()
+	if i := strings.IndexAny(msg, "'\"`"); i >= 0 {
+		msg = strings.TrimSpace(msg[:i]) + " [content withheld]"
+	}
+	return msg
 }
 
 // replyRaw answers a datagram that could not be parsed, when it looks

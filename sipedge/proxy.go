@@ -3,6 +3,7 @@ package sipedge
 import (
 	"context"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -121,6 +122,10 @@ func (e *Edge) prepare(req *sip.Request, t target, invite bool) *sip.Request {
 	out.SetDestination(t.dest)
 	out.PrependHeader(e.via(out))
 	e.fromListener(out)
+	if ap, err := netip.ParseAddrPort(t.dest); err == nil {
+		// Its answers are not a flood.
+		e.trust(ap.Addr().Unmap(), e.now())
+	}
 	return out
 }
 

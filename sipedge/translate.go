@@ -102,7 +102,10 @@ func CheckRequest(req *sip.Request, zone string) (account string, rej *Reject) {
 	if req.CallID() == nil || req.CSeq() == nil || req.From() == nil || req.To() == nil || req.Via() == nil {
 		return "", reject(400, "Missing Mandatory Header")
 	}
-	if req.CSeq().MethodName != req.Method {
+	if req.SipVersion != "SIP/2.0" {
+		return "", reject(505, "Version Not Supported")
+	}
+	if !strings.EqualFold(string(req.CSeq().MethodName), string(req.Method)) {
 		return "", reject(400, "CSeq Method Does Not Match")
 	}
 	if mf := req.MaxForwards(); mf != nil && mf.Val() == 0 && !req.IsAck() {
@@ -172,7 +175,7 @@ func RegisterRequest(req *sip.Request, device, source, node string) (*actorpb.Re
 		q := uint32(1000)
 		if v, ok := c.Params.Get("q"); ok {
 			f, err := strconv.ParseFloat(v, 64)
-			if err != nil || f < 0 || f > 1 {
+			if err != nil || !(f >= 0 && f <= 1) {
 				return nil, reject(400, "Bad Contact q")
 			}
 			q = uint32(f*1000 + 0.5)
