@@ -184,15 +184,24 @@ func (d directory) Targets(ctx context.Context, name string) ([]dnszone.Target, 
 		// SERVFAIL, which resolvers do not cache, rather than NXDOMAIN.
 		return nil, false, fmt.Errorf("node: feature server %s: %s", feature, fs.Error.Message)
 	}
-	var out []dnszone.Target
+	// Healthy targets only, unless none is: then all of them (the proxy
+	// tries them in turn rather than refusing on stale health).
+	var up, all []dnszone.Target
 	for _, t := range fs.Server.Targets {
 		ap, err := netip.ParseAddrPort(t.Address)
-		if err != nil || !d.n.sip.TargetUp(t.Address, t.Transport) {
+		if err != nil {
 			continue
 		}
-		out = append(out, dnszone.Target{IP: ap.Addr(), Port: ap.Port(), Transport: t.Transport, Priority: uint16(t.Priority), Weight: uint16(t.Weight)})
+		dt := dnszone.Target{IP: ap.Addr(), Port: ap.Port(), Transport: t.Transport, Priority: uint16(t.Priority), Weight: uint16(t.Weight)}
+		all = append(all, dt)
+		if d.n.sip.TargetUp(t.Address, t.Transport) {
+			up = append(up, dt)
+		}
 	}
-	return out, true, nil
+	if len(up) == 0 {
+		return all, true, nil
+	}
+	return up, true, nil
 }
 
 // nodes are the SIP targets (UDP and TCP) of the alive, not draining

@@ -53,13 +53,21 @@ func (e *Edge) proxy(req *sip.Request, tx sip.ServerTransaction, targets []targe
 			v.Params.Add("rport", port)
 		}
 	}
-	tried := 0
 	var lastCode int
+	// Targets known down go last: skipped while another is up, tried
+	// when none is (stale health must not turn overload into refusal).
+	up, down := make([]target, 0, len(targets)), []target(nil)
 	for _, t := range targets {
 		if t.feature && !e.health.Use(t.dest, t.transport, e.now()) {
-			continue // down: skipped until its probes recover
+			down = append(down, t)
+			continue
 		}
-		tried++
+		up = append(up, t)
+	}
+	if len(up) == 0 {
+		up = down
+	}
+	for _, t := range up {
 		out := e.prepare(req, t, invite)
 		oc, code := e.attempt(req, out, tx, t, cs, canceled)
 		if oc == relayed {
@@ -86,9 +94,6 @@ func (e *Edge) proxy(req *sip.Request, tx sip.ServerTransaction, targets []targe
 	case len(targets) == 1 && targets[0].hop:
 		code, reason = 503, "Call's Node Did Not Answer"
 		hdrs = append(hdrs, [2]string{"Retry-After", "1"})
-	case tried == 0:
-		code, reason = 503, "Every Target Is Down"
-		hdrs = append(hdrs, [2]string{"Retry-After", "5"})
 	case lastCode == 408 || lastCode == 0:
 		code, reason = 408, "No Target Answered"
 	}
