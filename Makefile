@@ -8,7 +8,7 @@ VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 PROTOC_GEN_GO_VERSION := v1.36.12
 
-.PHONY: all build run test bench sim proto lint clean
+.PHONY: all build run test bench bench-sip sim proto lint clean
 
 all: build
 
@@ -34,6 +34,15 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2000x ./persistence/ ./actors/ ./placement/
 	$(GO) test -run '^$$' -bench . -benchtime 20000x ./cluster/
 	$(GO) test -run '^$$' -bench Failover ./cmd/switchboard/
+
+# SIP proxying throughput: one Switchboard node beside Kamailio 5.6
+# (bench/sip/kamailio.cfg), the same SIPp client scenario stepped up in rate
+# through both; prints the highest rate each passes with no failed call and
+# the ratio. Needs apt-get install sip-tester kamailio. More flags with
+# BENCH_SIP_FLAGS, e.g. "--pprof out/pprof" or "--rates 400,800,1600".
+BENCH_SIP_FLAGS ?=
+bench-sip: build
+	$(GO) run ./bench/sip --switchboard ./$(BIN) $(BENCH_SIP_FLAGS)
 
 # A seeded placement simulation: make sim [SCENARIO=steady] [SEED=1]
 # replays exactly the run that printed that seed.
