@@ -117,6 +117,12 @@ func (c *call) end(t *turn, m *actorpb.EndCall) proto.Message {
 	now := c.sys.cfg.Clock.Now()
 	rec.State, rec.EndedAt, rec.Disposition = "ended", timestamppb.New(now), m.Disposition
 	rec.Status, rec.EndedBy = m.Status, m.EndedBy
+	if m.EndedBy == "" && m.ByeFrom != "" {
+		rec.EndedBy = "callee"
+		if m.ByeFrom == rec.Caller {
+			rec.EndedBy = "caller"
+		}
+	}
 	if m.Target != "" {
 		rec.Target = m.Target
 	}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
@@ -85,7 +86,7 @@ func (e *Edge) startCall(ctx context.Context, req *sip.Request, tx sip.ServerTra
 			pool = p
 		}
 	}
-	hint, err := e.cfg.Actors.CallHint(ctx, pool)
+	hint, err := e.callHint(ctx, pool)
 	if err != nil {
 		e.respond(req, tx, 503, "Pool Conditions Unavailable", [2]string{"Retry-After", "1"})
 		return
@@ -128,6 +129,39 @@ func (e *Edge) startCall(ctx context.Context, req *sip.Request, tx sip.ServerTra
 	req.AppendHeader(sip.NewHeader(hopHeader, e.cfg.Node))
 	uri := req.Recipient
 	e.proxy(req, tx, []target{{uri: uri, dest: addr, transport: "udp", hop: true}}, &callState{id: id, hopFailure: true})
+}
+
+// hintTTL is how long the edge reuses a pool's placement hint: pool
+// conditions change by provisioning, rarely, and a call placed on the
+// previous second's conditions is placed well.
+const hintTTL = time.Second
+
+type cachedHint struct {
+	hint actors.Hint
+	at   time.Time
+}
+
+// callHint is the tier-2 hint for pool, from the pools actor at most
+// once per hintTTL.
+func (e *Edge) callHint(ctx context.Context, pool string) (actors.Hint, error) {
+	now := e.now()
+	e.hintMu.Lock()
+	c, ok := e.hints[pool]
+	e.hintMu.Unlock()
+	if ok && now.Sub(c.at) < hintTTL {
+		return c.hint, nil
+	}
+	h, err := e.cfg.Actors.CallHint(ctx, pool)
+	if err != nil {
+		return h, err
+	}
+	e.hintMu.Lock()
+	if len(e.hints) > 1024 {
+		clear(e.hints)
+	}
+	e.hints[pool] = cachedHint{hint: h, at: now}
+	e.hintMu.Unlock()
+	return h, nil
 }
 
 // hostInvite takes an INVITE a peer's edge placed here: the call actor
@@ -238,12 +272,19 @@ type callState struct {
 }
 
 func (e *Edge) endCall(id string, status int, endedBy, target, disposition string) {
+	e.endCallMsg(id, &actorpb.EndCall{Status: uint32(status), EndedBy: endedBy, Target: target}, disposition)
+}
+
+// endCallMsg writes the call record with m, its disposition filled.
+func (e *Edge) endCallMsg(id string, m *actorpb.EndCall, disposition string) {
+	status := int(m.Status)
 	if disposition == "" {
 		disposition = dispositionOf(status)
 	}
 	ctx, cancel := e.actorCtx(context.Background())
 	defer cancel()
-	if _, err := e.cfg.Actors.Request(ctx, actors.KindCall, id, &actorpb.EndCall{Disposition: disposition, Status: uint32(status), EndedBy: endedBy, Target: target}); err != nil {
+	m.Disposition = disposition
+	if _, err := e.cfg.Actors.Request(ctx, actors.KindCall, id, m); err != nil {
 		e.log.Warn("writing the call record failed", "call", id, "err", err)
 	}
 	e.metrics.calls.WithLabelValues(disposition).Inc()

@@ -36,6 +36,9 @@ type Edge struct {
 	trustMu    sync.Mutex
 	trustedIPs map[netip.Addr]time.Time
 
+	hintMu sync.Mutex
+	hints  map[string]cachedHint
+
 	ua  *sipgo.UserAgent
 	srv *sipgo.Server
 	cli *sipgo.Client
@@ -63,7 +66,7 @@ func New(cfg Config) (*Edge, error) {
 	e := &Edge{
 		cfg: cfg, log: cfg.Logger.With("component", "sipedge"), metrics: m,
 		flood: newFlood(cfg.Flood), health: newHealth(cfg.Health), logLimit: newLimiter(cfg.LogEvery),
-		parser: sip.NewParser(), done: make(chan struct{}), trustedIPs: map[netip.Addr]time.Time{},
+		parser: sip.NewParser(), done: make(chan struct{}), trustedIPs: map[netip.Addr]time.Time{}, hints: map[string]cachedHint{},
 	}
 	if err := e.listen(); err != nil {
 		return nil, err

@@ -11,7 +11,6 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/switchboard-pbx/switchboard/actors"
 	"github.com/switchboard-pbx/switchboard/actors/actorpb"
 )
 
@@ -103,8 +102,8 @@ func (e *Edge) proxy(req *sip.Request, tx sip.ServerTransaction, targets []targe
 		e.endCall(cs.id, code, "failure", "", "")
 	}
 	if req.Method == sip.BYE && cs != nil && cs.bye {
-		// The callee is gone; the call has ended anyway.
-		e.endCall(cs.id, 200, e.endedBy(req), "", "completed")
+		// The other side is gone; the call has ended anyway.
+		e.endByBye(cs.id, req)
 	}
 	e.respond(req, tx, code, reason, hdrs...)
 }
@@ -236,7 +235,7 @@ func (e *Edge) finish(req *sip.Request, cs *callState, t target, code int) {
 	}
 	switch {
 	case cs.bye:
-		e.endCall(cs.id, 200, e.endedBy(req), "", "completed")
+		e.endByBye(cs.id, req)
 	case req.IsInvite() && code >= 200 && code < 300:
 		e.answerCall(cs.id, t.dest)
 	case req.IsInvite():
@@ -244,16 +243,11 @@ func (e *Edge) finish(req *sip.Request, cs *callState, t target, code int) {
 	}
 }
 
-// endedBy says which side sent the BYE: the caller when its From user is
-// the call's caller.
-func (e *Edge) endedBy(req *sip.Request) string {
-	ctx, cancel := e.actorCtx(context.Background())
-	defer cancel()
-	rep, err := e.cfg.Actors.Request(ctx, actors.KindCall, CallIdentity(callID(req)), &actorpb.GetCall{})
-	if cr, ok := rep.(*actorpb.CallReply); err == nil && ok && cr.Call != nil && cr.Call.Caller == req.From().Address.User {
-		return "caller"
-	}
-	return "callee"
+// endByBye writes the record of a call a BYE ended; the call actor says
+// which side sent it (the caller when the From user is the call's
+// caller).
+func (e *Edge) endByBye(id string, req *sip.Request) {
+	e.endCallMsg(id, &actorpb.EndCall{Status: 200, ByeFrom: req.From().Address.User}, "completed")
 }
 
 func (e *Edge) noteTarget(t target, ok bool, why string) {

@@ -3716,11 +3716,15 @@ func (x *StartCall) GetRecordAtEnd() bool {
 }
 
 type EndCall struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Disposition   string                 `protobuf:"bytes,1,opt,name=disposition,proto3" json:"disposition,omitempty"`
-	Status        uint32                 `protobuf:"varint,2,opt,name=status,proto3" json:"status,omitempty"`
-	EndedBy       string                 `protobuf:"bytes,3,opt,name=ended_by,json=endedBy,proto3" json:"ended_by,omitempty"`
-	Target        string                 `protobuf:"bytes,4,opt,name=target,proto3" json:"target,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Disposition string                 `protobuf:"bytes,1,opt,name=disposition,proto3" json:"disposition,omitempty"`
+	Status      uint32                 `protobuf:"varint,2,opt,name=status,proto3" json:"status,omitempty"`
+	EndedBy     string                 `protobuf:"bytes,3,opt,name=ended_by,json=endedBy,proto3" json:"ended_by,omitempty"`
+	Target      string                 `protobuf:"bytes,4,opt,name=target,proto3" json:"target,omitempty"`
+	// bye_from, when ended_by is empty, is the From user of the BYE that
+	// ended the call: ended_by becomes "caller" when it is the call's
+	// caller, else "callee".
+	ByeFrom       string `protobuf:"bytes,5,opt,name=bye_from,json=byeFrom,proto3" json:"bye_from,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3779,6 +3783,13 @@ func (x *EndCall) GetEndedBy() string {
 func (x *EndCall) GetTarget() string {
 	if x != nil {
 		return x.Target
+	}
+	return ""
+}
+
+func (x *EndCall) GetByeFrom() string {
+	if x != nil {
+		return x.ByeFrom
 	}
 	return ""
 }
@@ -4309,12 +4320,13 @@ const file_actors_actorpb_actors_proto_rawDesc = "" +
 	"\tStartCall\x125\n" +
 	"\x04call\x18\x01 \x01(\v2!.switchboard.actors.v1.CallRecordR\x04call\x12\x17\n" +
 	"\ahold_ms\x18\x02 \x01(\x03R\x06holdMs\x12\"\n" +
-	"\rrecord_at_end\x18\x03 \x01(\bR\vrecordAtEnd\"v\n" +
+	"\rrecord_at_end\x18\x03 \x01(\bR\vrecordAtEnd\"\x91\x01\n" +
 	"\aEndCall\x12 \n" +
 	"\vdisposition\x18\x01 \x01(\tR\vdisposition\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\rR\x06status\x12\x19\n" +
 	"\bended_by\x18\x03 \x01(\tR\aendedBy\x12\x16\n" +
-	"\x06target\x18\x04 \x01(\tR\x06target\"$\n" +
+	"\x06target\x18\x04 \x01(\tR\x06target\x12\x19\n" +
+	"\bbye_from\x18\x05 \x01(\tR\abyeFrom\"$\n" +
 	"\n" +
 	"AnswerCall\x12\x16\n" +
 	"\x06target\x18\x01 \x01(\tR\x06target\"\t\n" +

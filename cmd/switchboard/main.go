@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -75,6 +76,12 @@ Every flag may be set in the environment as SWITCHBOARD_<FLAG>.`,
 			}
 			cfg.Logger = log
 			cfg.Out = stdout
+			if _, set := os.LookupEnv("GOGC"); !set {
+				// A node's live heap is small and its garbage is per
+				// message: collecting at 4x the live heap instead of 2x
+				// halves the GC's share of a busy SIP edge (GOGC wins).
+				debug.SetGCPercent(400)
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			n, err := node.New(ctx, cfg)
