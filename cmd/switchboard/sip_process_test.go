@@ -427,6 +427,11 @@ func TestSIP_ThreeNodeCluster(t *testing.T) {
 	// A device registers at the first address the name gave.
 	wantAllSuccessful(t, "REGISTER through the cluster", runUAC(t, sipp.RegisterAuth, got[0], deviceCall(account, "alice", "alice")), 1)
 
+	// Calls by the account's DNS name reach the feature server.
+	byName := deviceCall(account, "alice", "*97")
+	byName.Calls = 2
+	wantAllSuccessful(t, "INVITE *97 at the address the account name gave", runUAC(t, sipp.UACInviteAuth, got[1], byName), 2)
+
 	// Calls enter at n3 and are handled on east nodes.
 	o := deviceCall(account, "bob", "*97")
 	o.Calls, o.Rate, o.CallLength = 8, 20, 300*time.Millisecond
