@@ -260,13 +260,13 @@ func (d *directory) placementMembers() []placement.Member {
 			delete(d.incr, m.ID)
 		}
 		if inc := d.incr[m.ID]; len(inc) > 0 {
-			m.Load.ActiveCalls += inc[actors.KindCall]
+			m.Load.ActiveCalls = max(0, m.Load.ActiveCalls+inc[actors.KindCall])
 			acts := make(map[string]int, len(m.Load.Activations)+len(inc))
 			for k, v := range m.Load.Activations {
 				acts[k] = v
 			}
 			for k, v := range inc {
-				acts[k] += v
+				acts[k] = max(0, acts[k]+v)
 			}
 			m.Load.Activations = acts
 		}
@@ -281,6 +281,16 @@ func (d *directory) markFull(member string, capacity int32) {
 		d.incr[member] = map[string]int{}
 	}
 	d.incr[member][actors.KindCall] += int(capacity)
+}
+
+// decrement takes back one activation of kind on member since its last
+// load report (which may count it): the estimate, report plus
+// increments, is kept at zero or above where it is used.
+func (d *directory) decrement(member, kind string) {
+	if d.incr[member] == nil {
+		d.incr[member] = map[string]int{}
+	}
+	d.incr[member][kind]--
 }
 
 func (d *directory) increment(member, kind string) {
@@ -311,6 +321,9 @@ func (d *directory) onGone(c actor.Context, m *clusterpb.Gone) {
 		return
 	}
 	delete(d.entries, key)
+	// The activation no longer loads its node: without this, short calls
+	// at a high rate would add up to "full" between two load reports.
+	d.decrement(e.member, e.kind)
 	if len(e.waiters) > 0 && d.owns(m.Kind, m.Identity) {
 		d.place(c, m.Kind, m.Identity, e.hint, e.waiters)
 	}

@@ -120,3 +120,42 @@ func TestDirectory_EarlyClaimsAreKept(t *testing.T) {
 		t.Fatalf("lookup answered %+v, want the early claim %+v", rep, live)
 	}
 }
+
+// Calls that ended since a member's last load report no longer count
+// against it: 600 short calls placed and ended within one report interval
+// leave the estimate at what is live, not at "full" (a pool's default
+// capacity is 500), and the estimate never goes below zero.
+func TestDirectory_EndedCallsLeaveTheOptimisticCount(t *testing.T) {
+	as, _, topo, _ := directoryUnderTest(t)
+	m, err := newMetrics(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	members := fakeMembers{{ID: as.ID, Name: "self"}}
+	l := newLookup(as, nil, time.Now, LookupConfig{HandoverTimeout: time.Hour}, members, slog.New(slog.DiscardHandler), m)
+	d := newDirectory(l)
+	d.topo = topo
+	calls := func() int {
+		for _, pm := range d.placementMembers() {
+			if pm.ID == as.ID {
+				return pm.Load.ActiveCalls
+			}
+		}
+		t.Fatal("self is not a placement member")
+		return 0
+	}
+	for range 600 {
+		d.increment(as.ID, actors.KindCall)
+		d.decrement(as.ID, actors.KindCall)
+	}
+	d.increment(as.ID, actors.KindCall)
+	if got := calls(); got != 1 {
+		t.Fatalf("after 600 ended calls and one live: estimate %d, want 1", got)
+	}
+	for range 3 {
+		d.decrement(as.ID, actors.KindCall) // ends the report already counted
+	}
+	if got := calls(); got != 0 {
+		t.Fatalf("estimate %d after more ends than starts, want 0", got)
+	}
+}
