@@ -72,7 +72,27 @@ type Badger struct {
 
 	stopGC chan struct{}
 	gcDone sync.WaitGroup
+
+	// Puts go through one committer that writes whatever is queued in one
+	// transaction: badger syncs its log once per transaction, so a batch
+	// of puts costs one sync instead of one each (group commit).
+	puts       chan *putOp
+	stopPuts   chan struct{}
+	committing sync.WaitGroup
 }
+
+// putOp is one Put waiting for the committer.
+type putOp struct {
+	key     string
+	value   []byte
+	expect  uint64
+	version uint64
+	err     error
+	done    chan struct{}
+}
+
+// maxPutBatch bounds the puts committed in one transaction.
+const maxPutBatch = 256
 
 var _ Store = (*Badger)(nil)
 
@@ -103,7 +123,10 @@ func OpenBadger(dir string, cfg BadgerConfig) (*Badger, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("persistence: badger store in %s: read version sequence: %w", dir, err)
 	}
-	b := &Badger{db: db, seq: seq, log: log, dir: dir, stopGC: make(chan struct{})}
+	b := &Badger{db: db, seq: seq, log: log, dir: dir, stopGC: make(chan struct{}),
+		puts: make(chan *putOp, maxPutBatch), stopPuts: make(chan struct{})}
+	b.committing.Add(1)
+	go b.commitLoop()
 	if cfg.GCInterval > 0 {
 		b.gcDone.Add(1)
 		go b.gcLoop(cfg.GCInterval, cfg.GCDiscardRatio)
@@ -138,7 +161,8 @@ func (b *Badger) Get(ctx context.Context, key string) (Item, error) {
 	return it, nil
 }
 
-// Put implements Store.
+// Put implements Store. It returns once the put is committed and synced,
+// in a transaction it may share with other puts queued at the same time.
 func (b *Badger) Put(ctx context.Context, key string, value []byte, expect uint64) (uint64, error) {
 	if err := checkKey(key); err != nil {
 		return 0, err
@@ -147,39 +171,95 @@ func (b *Badger) Put(ctx context.Context, key string, value []byte, expect uint6
 		return 0, err
 	}
 	defer b.gate.exit()
-	var version uint64
-	err := b.update(ctx, func(txn *badger.Txn) error {
-		k := dataKey(key)
-		cur, exists, err := readVersion(txn, k)
-		if err != nil {
-			return err
+	op := &putOp{key: key, value: value, expect: expect, done: make(chan struct{})}
+	select {
+	case b.puts <- op:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	select {
+	case <-op.done:
+	case <-ctx.Done():
+		// Not acknowledged; it may still be committed.
+		return 0, ctx.Err()
+	}
+	return op.version, op.err
+}
+
+// commitLoop commits queued puts until Close: each turn takes every put
+// waiting (up to maxPutBatch) into one transaction.
+func (b *Badger) commitLoop() {
+	defer b.committing.Done()
+	batch := make([]*putOp, 0, maxPutBatch)
+	for {
+		select {
+		case op := <-b.puts:
+			batch = append(batch[:0], op)
+		case <-b.stopPuts:
+			return
 		}
-		if !versionMatches(exists, cur, expect) {
-			return ErrConflict
+	more:
+		for len(batch) < maxPutBatch {
+			select {
+			case op := <-b.puts:
+				batch = append(batch, op)
+			default:
+				break more
+			}
 		}
-		// Drawn inside the transaction, after the read: if another writer
-		// commits this key first, our commit conflicts and the retry draws
-		// a newer version, so a key's versions rise in commit order.
-		v, err := b.nextVersion()
-		if err != nil {
-			return err
+		b.commit(batch)
+		for _, op := range batch {
+			close(op.done)
 		}
-		buf := make([]byte, versionLen+len(value))
-		binary.BigEndian.PutUint64(buf, v)
-		copy(buf[versionLen:], value)
-		if err := txn.SetEntry(badger.NewEntry(k, buf)); err != nil {
-			return err
+		clear(batch)
+	}
+}
+
+// commit writes batch in one transaction, each put checked against the
+// version it expects (a later put of the same key in the batch sees the
+// earlier one). A put whose check fails gets ErrConflict and the others
+// go on; a batch too big for one transaction is split.
+func (b *Badger) commit(batch []*putOp) {
+	err := b.update(context.Background(), func(txn *badger.Txn) error {
+		for _, op := range batch {
+			op.version, op.err = 0, nil // a rerun after a conflict starts over
+			k := dataKey(op.key)
+			cur, exists, err := readVersion(txn, k)
+			if err != nil {
+				return err
+			}
+			if !versionMatches(exists, cur, op.expect) {
+				op.err = ErrConflict
+				continue
+			}
+			// Drawn inside the transaction, after the read: if another
+			// writer commits this key first, the commit conflicts and the
+			// rerun draws a newer version, so a key's versions rise in
+			// commit order.
+			v, err := b.nextVersion()
+			if err != nil {
+				return err
+			}
+			buf := make([]byte, versionLen+len(op.value))
+			binary.BigEndian.PutUint64(buf, v)
+			copy(buf[versionLen:], op.value)
+			if err := txn.SetEntry(badger.NewEntry(k, buf)); err != nil {
+				return err
+			}
+			op.version = v
 		}
-		version = v
 		return nil
 	})
-	if errors.Is(err, ErrConflict) {
-		return 0, ErrConflict
+	if errors.Is(err, badger.ErrTxnTooBig) && len(batch) > 1 {
+		b.commit(batch[:len(batch)/2])
+		b.commit(batch[len(batch)/2:])
+		return
 	}
 	if err != nil {
-		return 0, fmt.Errorf("persistence: badger put %q: %w", key, err)
+		for _, op := range batch {
+			op.version, op.err = 0, fmt.Errorf("persistence: badger put %q: %w", op.key, err)
+		}
 	}
-	return version, nil
 }
 
 // Delete implements Store.
@@ -261,6 +341,9 @@ func (b *Badger) Close() error {
 	return b.gate.close(func() error {
 		close(b.stopGC)
 		b.gcDone.Wait()
+		// No put is in flight (the gate waited for them): stop the committer.
+		close(b.stopPuts)
+		b.committing.Wait()
 		// Hand back the unused part of the lease, so a clean restart does
 		// not skip versions. Failing that only skips some; not worth
 		// failing Close for.
