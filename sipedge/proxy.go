@@ -327,29 +327,10 @@ func (e *Edge) cancelDownstream(out *sip.Request) {
 	c.SetTransport(out.Transport())
 	c.SetDestination(out.Destination())
 	c.Laddr = out.Laddr
-	ctx, cancel := context.WithTimeout(context.Background(), 32*time.Second)
-	clTx, err := e.cli.TransactionRequest(ctx, c, noBuild)
+	clTx, err := e.cli.TransactionRequest(context.Background(), c, noBuild)
 	if err != nil {
-		cancel()
 		e.log.Debug("sending CANCEL failed", "call_id", callID(out), "err", err)
 		return
 	}
-	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
-		defer cancel()
-		defer clTx.Terminate()
-		for {
-			select {
-			case res := <-clTx.Responses():
-				if !res.IsProvisional() {
-					return
-				}
-			case <-clTx.Done():
-				return
-			case <-e.done:
-				return
-			}
-		}
-	}()
+	e.drainTx(clTx)
 }
