@@ -78,8 +78,9 @@ Every flag may be set in the environment as SWITCHBOARD_<FLAG>.`,
 			cfg.Out = stdout
 			if _, set := os.LookupEnv("GOGC"); !set {
 				// A node's live heap is small and its garbage is per
-				// message: collecting at 4x the live heap instead of 2x
-				// halves the GC's share of a busy SIP edge (GOGC wins).
+				// message: letting the heap grow to 5x the live heap
+				// before a collection (Go's default: 2x) cuts the GC's
+				// share of a busy SIP edge. GOGC, when set, wins.
 				debug.SetGCPercent(400)
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
