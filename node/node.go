@@ -119,6 +119,8 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	})
 	if err != nil {
 		_ = ln.Close()
+		n.sip.Close()
+		_ = n.dns.Close()
 		n.closeCore()
 		return nil, err
 	}
