@@ -37,6 +37,23 @@ var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 // '-', starting with a letter or digit.
 func ValidID(v string) bool { return idPattern.MatchString(v) }
 
+// ValidCallID is the rule for a call actor's identity: a SIP Call-ID made
+// of characters safe in store keys and URLs (A-Z, a-z, 0-9 and
+// .-_@+~!%*), at most 128 long. The SIP edge hashes any other Call-ID to
+// h-<hex>, which passes too.
+func ValidCallID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte(".-_@+~!%*", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
 // NormalizeTrunkSources checks a trunk's sources and returns them as
 // canonical, masked CIDR prefixes; a bare IP address stands for its /32 or
 // /128.

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/switchboard-pbx/switchboard/actors"
@@ -204,7 +203,7 @@ func (s *server) startCall(w http.ResponseWriter, r *http.Request) {
 // getCall answers GET /v1/calls/{id}.
 func (s *server) getCall(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if !validCallID(id) {
+	if !actors.ValidCallID(id) {
 		writeFieldError(w, badField("id", "a call id is 1 to 128 characters from A-Z, a-z, 0-9 and .-_@+~!%%* (a SIP Call-ID, or the h-<hex> name of a longer one)"))
 		return
 	}
@@ -242,20 +241,4 @@ func newCallID() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:]) // crypto/rand never fails on Linux
 	return hex.EncodeToString(b[:])
-}
-
-// validCallID is the call actor identity rule: a SIP Call-ID made of safe
-// characters, at most 128 long (longer or odd ones are hashed to h-<hex>
-// by the SIP edge).
-func validCallID(id string) bool {
-	if id == "" || len(id) > 128 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte(".-_@+~!%*", c) >= 0) {
-			return false
-		}
-	}
-	return true
 }

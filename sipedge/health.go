@@ -1,7 +1,9 @@
 package sipedge
 
 import (
+	"cmp"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -151,16 +153,7 @@ func (h *health) Snapshot() []TargetHealth {
 		out = append(out, *t)
 	}
 	slices.SortFunc(out, func(a, b TargetHealth) int {
-		if a.Address != b.Address {
-			if a.Address < b.Address {
-				return -1
-			}
-			return 1
-		}
-		if a.Transport < b.Transport {
-			return -1
-		}
-		return 0
+		return cmp.Or(strings.Compare(a.Address, b.Address), strings.Compare(a.Transport, b.Transport))
 	})
 	return out
 }

@@ -119,7 +119,7 @@ func (e *Edge) prepare(req *sip.Request, t target, invite bool) *sip.Request {
 		m := sip.MaxForwardsHeader(70)
 		out.AppendHeader(&m)
 	}
-	if invite && req.To().Params.Has("tag") == false {
+	if invite && !req.To().Params.Has("tag") {
 		out.PrependHeader(e.recordRoute())
 	}
 	out.SetTransport(strings.ToUpper(t.transport))

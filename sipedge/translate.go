@@ -9,6 +9,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/switchboard-pbx/switchboard/actors"
 	"github.com/switchboard-pbx/switchboard/actors/actorpb"
 )
 
@@ -81,13 +82,7 @@ func ForwardingName(feature, account, zone string) string {
 // CallIdentity is the call actor's identity for a Call-ID: the Call-ID
 // itself when it is short and made of safe characters, else a hash.
 func CallIdentity(callID string) string {
-	safe := len(callID) > 0 && len(callID) <= 128
-	for i := 0; safe && i < len(callID); i++ {
-		c := callID[i]
-		safe = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
-			strings.IndexByte(".-_@+~!%*", c) >= 0
-	}
-	if safe {
+	if actors.ValidCallID(callID) {
 		return callID
 	}
 	sum := sha256.Sum256([]byte(callID))

@@ -21,13 +21,14 @@ import (
 
 const sipZone = "sip.switchboard.test"
 
-// sipNode is a switchboard process with its SIP and DNS addresses.
+// sipNode is a switchboard process with its member id and its SIP, DNS
+// and gossip addresses.
 type sipNode struct {
 	*proc
-	name, sip, dns string
+	name, id, sip, dns, gossip string
 }
 
-// sipEndpoints reads a node's SIP and DNS addresses from its own entry in
+// sipEndpoints reads a node's id and addresses from its own entry in
 // /debug/cluster.
 func sipEndpoints(t *testing.T, p *proc, name string) *sipNode {
 	t.Helper()
@@ -36,7 +37,8 @@ func sipEndpoints(t *testing.T, p *proc, name string) *sipNode {
 	if i < 0 || v.Members[i].Addresses["sip"] == "" || v.Members[i].Addresses["dns"] == "" {
 		t.Fatalf("node %s advertises no SIP or DNS address: %+v", name, v)
 	}
-	return &sipNode{proc: p, name: name, sip: v.Members[i].Addresses["sip"], dns: v.Members[i].Addresses["dns"]}
+	self := v.Members[i]
+	return &sipNode{proc: p, name: name, id: self.ID, sip: self.Addresses["sip"], dns: self.Addresses["dns"], gossip: self.Addresses["gossip"]}
 }
 
 // sipArgs make failover and probing quick enough for a test.
@@ -385,12 +387,11 @@ func TestSIP_ThreeNodeCluster(t *testing.T) {
 		return sipEndpoints(t, startNode(t, nodeOptions{args: args}), name)
 	}
 	n1 := start("n1", "east")
-	seed := sipEndpointsGossip(t, n1)
-	n2 := start("n2", "east", seed)
-	n3 := start("n3", "west", seed)
-	cl := []*clusterNode{{proc: n1.proc, name: "n1"}, {proc: n2.proc, name: "n2"}, {proc: n3.proc, name: "n3"}}
-	for _, c := range cl {
-		c.id = selfID(t, c.proc)
+	n2 := start("n2", "east", n1.gossip)
+	n3 := start("n3", "west", n1.gossip)
+	var cl []*clusterNode
+	for _, n := range []*sipNode{n1, n2, n3} {
+		cl = append(cl, &clusterNode{proc: n.proc, name: n.name, id: n.id, gossip: n.gossip})
 	}
 	waitAllAlive(t, cl, cl)
 	waitServing(t, cl)
@@ -474,20 +475,4 @@ func TestSIP_ThreeNodeCluster(t *testing.T) {
 	if res := <-done; res.Successful != 1 {
 		t.Fatalf("the long call failed: %s", res)
 	}
-}
-
-// sipEndpointsGossip is a node's gossip address, for --join.
-func sipEndpointsGossip(t *testing.T, n *sipNode) string {
-	t.Helper()
-	v := decode[clView](t, n.call(t, http.MethodGet, "/debug/cluster", nil))
-	i := slices.IndexFunc(v.Members, func(m clMember) bool { return m.Local })
-	return v.Members[i].Addresses["gossip"]
-}
-
-// selfID is a node's member id.
-func selfID(t *testing.T, p *proc) string {
-	t.Helper()
-	v := decode[clView](t, p.call(t, http.MethodGet, "/debug/cluster", nil))
-	i := slices.IndexFunc(v.Members, func(m clMember) bool { return m.Local })
-	return v.Members[i].ID
 }
