@@ -17,9 +17,9 @@ const MinSecretLength = 16
 // DefaultConfig, except Secret, which has none.
 type Config struct {
 	// Secret keys the HMAC that makes nonces unforgeable. Required, at least
-	// MinSecretLength bytes. Every node of a cluster must share it so that a
-	// nonce issued by one is accepted by the others; changing it makes every
-	// outstanding nonce stale.
+	// MinSecretLength bytes. A nonce is accepted only by the Authenticator
+	// that issued it (its boot epoch is in the nonce), so nodes need not
+	// share it; changing it makes every outstanding nonce stale.
 	Secret []byte
 
 	// NonceTTL is how long a nonce is good for; after it Verify answers
@@ -77,7 +77,7 @@ func (c Config) withDefaults() Config {
 func (c Config) Validate() error {
 	var errs []error
 	if len(c.Secret) < MinSecretLength {
-		errs = append(errs, fmt.Errorf("sipauth: Secret is %d bytes; set at least %d random bytes, the same on every node", len(c.Secret), MinSecretLength))
+		errs = append(errs, fmt.Errorf("sipauth: Secret is %d bytes; set at least %d random bytes", len(c.Secret), MinSecretLength))
 	}
 	if c.NonceTTL < 0 {
 		errs = append(errs, fmt.Errorf("sipauth: NonceTTL is %v; use a positive duration or 0 for the default", c.NonceTTL))

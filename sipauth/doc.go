@@ -5,9 +5,13 @@
 //   - the challenge: WWW-Authenticate / Proxy-Authenticate values, SHA-256
 //     first and then MD5 (RFC 8760 section 2.4), always with qop="auth"
 //     (RFC 3261 section 22.4);
-//   - the nonce: stateless, base64url(issue time | random | HMAC-SHA-256 of
-//     both and the realm). Every node that shares Config.Secret accepts the
-//     nonces of every other node; a nonce older than Config.NonceTTL is stale;
+//   - the nonce: stateless, base64url(issue time | issuer epoch | random |
+//     HMAC-SHA-256 of those and the realm). The epoch is drawn at random when
+//     the Authenticator is made, so it names one boot of one node. Only the
+//     issuer accepts its nonces: a nonce presented to another node of the
+//     cluster, or to the issuer after a restart, is stale (the client gets
+//     a fresh challenge), because only the issuer's replay table knows its
+//     nonce counts. A nonce older than Config.NonceTTL is stale too;
 //   - the check of one Authorization / Proxy-Authorization value against the
 //     stored HA1 (never a password), in constant time, and the per-nonce
 //     nonce-count (nc) replay table, which is the only mutable state.
@@ -24,9 +28,10 @@
 // (RFC 2617 section 3.2.2.5) using SIP URI comparison (RFC 3261 section
 // 19.1.4); this package does not parse SIP URIs.
 //
-// The replay table is per Authenticator, so per node: a request replayed to
-// another node of the cluster within the nonce lifetime is not caught there.
-// Routing a device's requests to one edge node closes that gap.
+// The replay table is per Authenticator, so per node and per boot; binding
+// each nonce to its issuer's epoch is what makes that enough: an
+// Authorization captured at one node and replayed at another, or at the same
+// node after a restart, is answered stale and never authenticates.
 //
 // This package does no I/O, starts no goroutines, logs nothing and registers
 // no metrics: callers count outcomes by sentinel. It must not store, log or

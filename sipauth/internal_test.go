@@ -70,11 +70,11 @@ func TestNonce_RoundTripAndBinding(t *testing.T) {
 	if len(n) != nonceEncodedSz {
 		t.Fatalf("nonce %q has %d chars, want %d", n, len(n), nonceEncodedSz)
 	}
-	got, _, ok := a.decodeNonce(n, "acme.example")
-	if !ok || !got.Equal(issued) {
-		t.Fatalf("decodeNonce = %v, %v; want %v, true", got, ok, issued)
+	got, mine, _, ok := a.decodeNonce(n, "acme.example")
+	if !ok || !mine || !got.Equal(issued) {
+		t.Fatalf("decodeNonce = %v, mine %v, %v; want %v, mine, true", got, mine, ok, issued)
 	}
-	if _, _, ok := a.decodeNonce(n, "other.example"); ok {
+	if _, _, _, ok := a.decodeNonce(n, "other.example"); ok {
 		t.Error("nonce issued for acme.example accepted for other.example")
 	}
 	// A second spelling of the same bytes (non-zero trailing bits in the
@@ -85,7 +85,7 @@ func TestNonce_RoundTripAndBinding(t *testing.T) {
 			continue
 		}
 		alt := n[:len(n)-1] + string(c)
-		if _, _, ok := a.decodeNonce(alt, "acme.example"); ok {
+		if _, _, _, ok := a.decodeNonce(alt, "acme.example"); ok {
 			t.Errorf("altered nonce %q accepted", alt)
 		}
 	}
@@ -146,7 +146,27 @@ func TestNonce_TamperedIssueTimeRefused(t *testing.T) {
 	laterRaw, _ := nonceEncoding().DecodeString(later)
 	copy(raw[:nonceTimeLen], laterRaw[:nonceTimeLen]) // new time, old MAC
 	forged := nonceEncoding().EncodeToString(raw)
-	if _, _, ok := a.decodeNonce(forged, "acme.example"); ok {
+	if _, _, _, ok := a.decodeNonce(forged, "acme.example"); ok {
 		t.Error("nonce with a moved issue time accepted")
+	}
+}
+
+// A nonce names its issuer's boot: another Authenticator with the same
+// secret (another node, or this node restarted) decodes it as genuine
+// but not its own, and moving the epoch breaks the MAC.
+func TestNonce_BoundToTheIssuingBoot(t *testing.T) {
+	a, b := testAuthenticator(t), testAuthenticator(t)
+	if a.epoch == b.epoch {
+		t.Fatal("two Authenticators drew the same boot epoch")
+	}
+	issued := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	n := a.encodeNonce(issued, [nonceRandLen]byte{7}, "acme.example")
+	if _, mine, _, ok := b.decodeNonce(n, "acme.example"); !ok || mine {
+		t.Fatalf("another boot decodes a's nonce as ok=%v mine=%v, want ok and not mine", ok, mine)
+	}
+	raw, _ := nonceEncoding().DecodeString(n)
+	copy(raw[nonceTimeLen:nonceTimeLen+nonceEpochLen], b.epoch[:]) // b's epoch, a's MAC
+	if _, _, _, ok := b.decodeNonce(nonceEncoding().EncodeToString(raw), "acme.example"); ok {
+		t.Error("nonce with a rewritten epoch accepted")
 	}
 }

@@ -58,6 +58,7 @@ type Result struct {
 // concurrent use; its only mutable state is the replay table.
 type Authenticator struct {
 	secret []byte
+	epoch  [nonceEpochLen]byte // names this Authenticator in its nonces
 	ttl    time.Duration
 	clock  clock.Clock
 
@@ -74,13 +75,17 @@ func New(cfg Config) (*Authenticator, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	return &Authenticator{
+	a := &Authenticator{
 		secret: append([]byte(nil), cfg.Secret...),
 		ttl:    cfg.NonceTTL,
 		clock:  cfg.Clock,
 		rand:   cfg.Rand,
 		replay: newReplayTable(cfg.ReplayWindow),
-	}, nil
+	}
+	if _, err := io.ReadFull(a.rand, a.epoch[:]); err != nil {
+		return nil, fmt.Errorf("sipauth: reading the boot epoch: %w", err)
+	}
+	return a, nil
 }
 
 // Challenge returns the values of the WWW-Authenticate (401) or
@@ -204,9 +209,16 @@ func (a *Authenticator) Verify(header, method, realm string, ha1 HA1Func) (Resul
 	// The response is right for this nonce, so the client knows the
 	// password: any fault left is the nonce's, and RFC 7616 section 3.3
 	// has the server answer it with stale=true.
-	issued, nkey, ok := a.decodeNonce(c.Nonce, realm)
+	issued, mine, nkey, ok := a.decodeNonce(c.Nonce, realm)
 	if !ok {
 		return res, fmt.Errorf("%w: nonce was not issued for realm %q by a node with this secret", ErrStale, realm)
+	}
+	if !mine {
+		// Only the issuer holds the nonce's nc window: another node, or
+		// this one before a restart, issued it. A fresh nonce from here
+		// costs the client one round trip; accepting it would let a
+		// captured Authorization be replayed where its nc is unknown.
+		return res, fmt.Errorf("%w: nonce issued by another node or an earlier boot of this one", ErrStale)
 	}
 	age := a.clock.Now().Sub(issued)
 	if age > a.ttl || age < -a.ttl {

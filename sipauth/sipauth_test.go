@@ -169,7 +169,12 @@ func TestChallenge_Errors(t *testing.T) {
 			t.Errorf("Challenge(%q) succeeded, want an error", realm)
 		}
 	}
-	broken := newFixture(t, func(c *sipauth.Config) { c.Rand = strings.NewReader("short") })
+	// "short" fills no boot epoch: New itself fails.
+	if _, err := sipauth.New(sipauth.Config{Secret: []byte(strings.Repeat("s", 16)), Rand: strings.NewReader("short")}); err == nil {
+		t.Error("New with a failing Rand succeeded, want an error")
+	}
+	// Enough for the epoch, not for a nonce: Challenge fails.
+	broken := newFixture(t, func(c *sipauth.Config) { c.Rand = strings.NewReader("8 bytes!short") })
 	if _, err := broken.a.Challenge(testRealm, false); err == nil {
 		t.Error("Challenge with a failing Rand succeeded, want an error")
 	}
@@ -670,4 +675,34 @@ func parseChallenge(t *testing.T, value string) *digest.Challenge {
 		t.Fatalf("ParseChallenge(%q): %v", value, err)
 	}
 	return c
+}
+
+// Issue 9, hole 3: an Authorization captured at one node and replayed
+// verbatim at another node of the cluster (same secret), or at the same
+// node after a restart (a new Authenticator), must not authenticate: it
+// is stale there, so the client gets a fresh challenge. At the issuer the
+// replay is caught by the nc window (RFC 7616 section 3.4).
+func TestVerify_ReplayAtAnotherNodeOrAfterRestartIsStale(t *testing.T) {
+	issuer := newFixture(t)
+	creds := answer(t, issuer.challenge(t, sipauth.MD5), testUser, testPassword, 1)
+	if _, err := issuer.verify(creds); err != nil {
+		t.Fatalf("the issuer refused fresh credentials: %v", err)
+	}
+	for _, tc := range []struct {
+		name  string
+		other *fixture
+	}{
+		// Another node: same secret and clock, its own draw of randomness.
+		{"another node", newFixture(t, func(c *sipauth.Config) { c.Rand = rand.NewChaCha8([32]byte{2}) })},
+		// The same node restarted: same secret, a new boot's randomness
+		// (crypto/rand in production).
+		{"after restart", newFixture(t, func(c *sipauth.Config) { c.Rand = rand.NewChaCha8([32]byte{3}) })},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := tc.other.verify(creds)
+			wantErr(t, err, sipauth.ErrStale)
+		})
+	}
+	_, err := issuer.verify(creds)
+	wantErr(t, err, sipauth.ErrReplay)
 }
