@@ -216,11 +216,14 @@ func storeFailed(t *turn, err error, what string) *actorpb.Error {
 }
 
 func (a *account) putAccount(t *turn, m *actorpb.PutAccount) proto.Message {
+	if e := LabelIDError("account", "account", a.id); e != nil {
+		return &actorpb.AccountReply{Error: e}
+	}
 	if e := ifMatch(m.IfMatch, a.acct.ver(), "account "+a.id); e != nil {
 		return &actorpb.AccountReply{Error: e}
 	}
 	now := timestamppb.New(a.sys.cfg.Clock.Now())
-	rec := &actorpb.Account{Id: a.id, DisplayName: m.DisplayName, DnsName: a.id + "." + a.sys.cfg.Zone, CreatedAt: now, UpdatedAt: now}
+	rec := &actorpb.Account{Id: a.id, DisplayName: m.DisplayName, DnsName: AccountDNSName(a.id, a.sys.cfg.Zone), CreatedAt: now, UpdatedAt: now}
 	expect := persistence.MustNotExist
 	if a.acct != nil {
 		rec.CreatedAt = a.acct.rec.CreatedAt

@@ -17,6 +17,18 @@
 //   - featureserver (feature id): a feature and the SIP servers giving it.
 //   - pools ("all"): every pool's prescribed conditions.
 //
+// Ids (validate.go): an account or feature id is one DNS label
+// (CheckLabelID: [a-z0-9] or [a-z0-9][a-z0-9-]*[a-z0-9], at most 63, no
+// '-' in both the third and fourth places), because it names DNS names:
+// the account's <account>.<zone> and its forwarding names
+// <feature>.<account>.<zone> (AccountDNSName, ForwardingDNSName), which
+// must never equal or lie below another account's. Groups, devices,
+// trunks and pools keep ValidID ([a-z0-9][a-z0-9._-]{0,62}). The account
+// and featureserver actors refuse to write a record under an id that
+// breaks the rule; System.ReportInvalidIDs logs, at a node's start, the
+// records stored before it (FindInvalidIDs), which can still be read and
+// deleted.
+//
 // Messages are protobuf (package actorpb), so that they can cross nodes.
 // Actors never make a blocking request to an actor that may make a blocking
 // request back: a devicegroup asks its account, an account only notifies

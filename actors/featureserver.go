@@ -49,6 +49,9 @@ func (f *featureServer) missing() *actorpb.Error {
 }
 
 func (f *featureServer) put(t *turn, m *actorpb.PutFeatureServer) proto.Message {
+	if e := LabelIDError("feature", "feature", f.id); e != nil {
+		return &actorpb.FeatureServerReply{Error: e}
+	}
 	targets, e := NormalizeFeatureTargets(m.GetServer().GetTargets())
 	if e != nil {
 		return &actorpb.FeatureServerReply{Error: e}

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"regexp"
@@ -32,10 +33,83 @@ const (
 
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 
-// ValidID reports whether v is a valid id of an account, group, device,
-// trunk, pool or feature: 1 to 63 characters from a-z, 0-9, '.', '_' and
-// '-', starting with a letter or digit.
+// ValidID reports whether v is a valid id of a group, device, trunk or
+// pool: 1 to 63 characters from a-z, 0-9, '.', '_' and '-', starting with
+// a letter or digit. These ids never become DNS labels (a device id is a
+// SIP user, where dots are common). Accounts and features have the
+// stricter rule of CheckLabelID. Reading and deleting by id accept ValidID
+// for every kind, so that a record stored before the label rule can still
+// be read and removed.
 func ValidID(v string) bool { return idPattern.MatchString(v) }
+
+// IDRule is CheckLabelID's rule in words, for error messages.
+const IDRule = "1 to 63 characters from a-z, 0-9 and '-', starting and ending with a letter or digit, " +
+	"without '-' in both the third and fourth places: one DNS label, so no '.' and no '_'"
+
+// Errors of CheckLabelID; its error wraps one of them.
+var (
+	// ErrIDNotLabel: the id is not one DNS label.
+	ErrIDNotLabel = errors.New("not one DNS label")
+	// ErrIDReserved: the id has the form of a label reserved for another
+	// use.
+	ErrIDReserved = errors.New("reserved label")
+)
+
+// CheckLabelID checks an account or feature id, which names DNS labels:
+// the account's DNS name is <account>.<zone> and its forwarding names
+// <feature>.<account>.<zone> (AccountDNSName, ForwardingDNSName). With a
+// dot in either, names would collide across tenants: account "bfs.beta"
+// would own "bfs.beta.<zone>", which is also account beta's forwarding
+// name for feature bfs. So an id is exactly one label: a host name label
+// (RFC 1123 section 2.1), which is also a SIP domainlabel (RFC 3261
+// section 25.1), of 1 to 63 octets (RFC 1035 section 2.3.4). That leaves
+// out dots (and so empty labels and trailing dots), and underscores, which
+// the zone reserves for its service labels (_sip, _sips, _udp, _tcp) and
+// SRV target hosts (_ip4-..., _ip6-...). A '-' in both the third and
+// fourth places is reserved for IDNA (RFC 5891 section 4.2.3.1:
+// "xn--..." labels, which a phone or browser may display as look-alike
+// Unicode). It returns nil, or an error wrapping ErrIDNotLabel or
+// ErrIDReserved that says what is wrong.
+func CheckLabelID(v string) error {
+	switch {
+	case v == "":
+		return fmt.Errorf("%w: the id is empty", ErrIDNotLabel)
+	case len(v) > 63:
+		return fmt.Errorf("%w: %d characters, at most 63", ErrIDNotLabel, len(v))
+	case strings.Contains(v, "."):
+		return fmt.Errorf("%w: it contains '.', which would make its DNS names collide with other accounts' names", ErrIDNotLabel)
+	case strings.HasPrefix(v, "_"):
+		return fmt.Errorf("%w: a label starting with '_' is the zone's (_sip, _udp, _tcp, _ip4-...)", ErrIDReserved)
+	case len(v) >= 4 && v[2:4] == "--":
+		return fmt.Errorf("%w: '--' in the third and fourth places is reserved for IDNA labels such as \"xn--\" (RFC 5891)", ErrIDReserved)
+	}
+	for i, c := range v {
+		switch {
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+		case c == '-' && i > 0 && i < len(v)-1:
+		case c == '-':
+			return fmt.Errorf("%w: it starts or ends with '-'", ErrIDNotLabel)
+		default:
+			return fmt.Errorf("%w: %q is not allowed, only a-z, 0-9 and '-'", ErrIDNotLabel, c)
+		}
+	}
+	return nil
+}
+
+// ValidAccountID reports whether v may be an account id (CheckLabelID).
+// Whoever reads an account id out of a DNS name or SIP domain should use
+// it, so that no other rule can disagree.
+func ValidAccountID(v string) bool { return CheckLabelID(v) == nil }
+
+// LabelIDError is CheckLabelID as a reply's error: nil when v may be an id
+// of kind ("account" or "feature"), else an invalid-input error naming
+// field and saying what is wrong and what the rule is.
+func LabelIDError(field, kind, v string) *actorpb.Error {
+	if err := CheckLabelID(v); err != nil {
+		return invalid(field, "%q is not a valid %s id (%v): use %s", v, kind, err, IDRule)
+	}
+	return nil
+}
 
 // ValidCallID is the rule for a call actor's identity: a SIP Call-ID made
 // of characters safe in store keys and URLs (A-Z, a-z, 0-9 and
@@ -93,8 +167,8 @@ func CheckRoutes(routes []*actorpb.Route) *actorpb.Error {
 		if !validUserPattern(r.User) {
 			return invalid(field("user"), "%q is not a user pattern: use an exact user (\"*97\"), a prefix ending in \"*\" (\"9*\"), or \"*\" for any, at most %d characters allowed in a SIP user part", r.User, MaxRouteUser)
 		}
-		if !ValidID(r.Feature) {
-			return invalid(field("feature"), "%q is not a valid feature id: use 1 to 63 characters from a-z, 0-9, '.', '_' and '-', starting with a letter or digit", r.Feature)
+		if e := LabelIDError(field("feature"), "feature", r.Feature); e != nil {
+			return e
 		}
 	}
 	return nil
