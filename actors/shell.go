@@ -59,6 +59,7 @@ type shell struct {
 	act    *Activation
 	b      behavior
 	loaded bool
+	own    Claim // the activation's claim on its identity (fenced kinds)
 }
 
 func (s *shell) Receive(c actor.Context) {
@@ -80,6 +81,7 @@ func (s *shell) Receive(c actor.Context) {
 			c.Poison(c.Self())
 		}
 	case *actor.Stopped:
+		s.release()
 		s.sys.metrics.passivated(s.act.Kind)
 		if h := s.sys.cfg.OnStopped; h != nil {
 			h(s.act)
@@ -113,6 +115,17 @@ func (s *shell) handle(msg proto.Message) (reply proto.Message, stop bool) {
 			reply = errorReply(msg, unavailable("internal error in %s actor", s.act.Kind))
 		}
 	}()
+	if s.sys.cfg.Fence != nil && fenced(s.act.Kind) {
+		until, e := s.claim(ctx)
+		if e != nil {
+			// Stop, so that the identity is placed anew on its next message.
+			return errorReply(msg, e), true
+		}
+		// No write of this turn may land after the claim runs out.
+		var cancelClaim context.CancelFunc
+		ctx, cancelClaim = context.WithTimeout(ctx, until.Sub(s.sys.cfg.Clock.Now()))
+		defer cancelClaim()
+	}
 	if !s.loaded {
 		if err := s.b.load(ctx); err != nil {
 			s.sys.log.Warn("actor could not load its state", "kind", s.act.Kind, "id", s.act.Identity, "err", err)

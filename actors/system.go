@@ -69,6 +69,12 @@ type Config struct {
 	Pools PoolSource
 	// Node is this node's name, written into call records.
 	Node string
+	// Fence, when set, keeps each activation of a fenced kind (account,
+	// devicegroup) single across the nodes that share Store: an activation
+	// serves only while it holds a valid claim on its identity, and
+	// answers CODE_UNAVAILABLE (and stops) when it cannot get one. Default
+	// nil: no fencing (one node, tests).
+	Fence Fence
 }
 
 // PoolSource tells the pools as tier 1 sees them: prescribed conditions

@@ -49,6 +49,9 @@ type Config struct {
 	LoadInterval time.Duration
 	// Lookup configures the identity lookup.
 	Lookup LookupConfig
+	// Peers, when set, tells of nodes alive outside gossip; the member
+	// joins those gossip does not list (see PeerSource). Default nil.
+	Peers PeerSource
 	// Logger and Registerer receive the member's logs and metrics.
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
@@ -64,6 +67,7 @@ type Member struct {
 	lookup   *Lookup
 	metrics  *metrics
 	log      *slog.Logger
+	now      func() time.Time
 	draining atomic.Bool
 	cpu      cpuSampler
 
@@ -105,7 +109,7 @@ func Start(as *actor.ActorSystem, spawn actors.Spawner, now func() time.Time, cf
 	if err != nil {
 		return nil, err
 	}
-	m = &Member{cfg: cfg, as: as, metrics: mt, log: cfg.Logger.With("component", "cluster")}
+	m = &Member{cfg: cfg, as: as, metrics: mt, log: cfg.Logger.With("component", "cluster"), now: now}
 	m.lookup = newLookup(as, spawn, now, cfg.Lookup, m, m.log, mt)
 
 	kinds := make([]*protocluster.Kind, 0, len(actors.Kinds))
@@ -201,11 +205,19 @@ func (m *Member) startGossip() error {
 	m.g = g
 	ctx, cancel := context.WithCancel(context.Background())
 	m.runCancel, m.runDone = cancel, make(chan struct{})
-	go func() {
-		defer close(m.runDone)
+	var wg sync.WaitGroup
+	wg.Go(func() {
 		if err := g.Run(ctx); err != nil {
 			m.log.Error("gossip stopped", "err", err)
 		}
+	})
+	if m.cfg.Peers != nil {
+		r := &rejoiner{m: m, src: m.cfg.Peers, every: m.cfg.LoadInterval, now: m.now, tries: map[string]rejoinTry{}}
+		wg.Go(func() { r.run(ctx) })
+	}
+	go func() {
+		wg.Wait()
+		close(m.runDone)
 	}()
 	m.publishTopology()
 	return nil

@@ -84,6 +84,14 @@ type Config struct {
 	// Demo provisions account acme, group hq and devices alice and bob at
 	// start, and prints their credentials to Out.
 	Demo bool
+	// LeaseTTL is how long a renewal of this node's liveness record in the
+	// store vouches for it (--lease-ttl): the node stops serving accounts
+	// and device groups 1s before it runs out without a renewal, and
+	// others take them over once it has. Default 5s.
+	LeaseTTL time.Duration
+	// LeaseRenew is how often the node renews its liveness record and
+	// reads the others' (--lease-renew). Default 1s.
+	LeaseRenew time.Duration
 	// IdleTimeout is how long an actor lives without messages. Default 10m.
 	IdleTimeout time.Duration
 	// ShutdownTimeout bounds the graceful shutdown. Default 15s.
@@ -111,6 +119,8 @@ func DefaultConfig() Config {
 		SIPAddr:          "127.0.0.1:5060",
 		DNSAddr:          "127.0.0.1:5353",
 		PlacementEpsilon: 0.25,
+		LeaseTTL:         5 * time.Second,
+		LeaseRenew:       time.Second,
 		IdleTimeout:      10 * time.Minute,
 		ShutdownTimeout:  15 * time.Second,
 		Logger:           slog.New(slog.DiscardHandler),
@@ -165,6 +175,9 @@ func (c Config) Validate() error {
 		if err != nil || (len(k) != 16 && len(k) != 24 && len(k) != 32) {
 			return errors.New("node: --gossip-key must be base64 of a 16, 24 or 32 byte key (e.g. head -c 32 /dev/urandom | base64)")
 		}
+	}
+	if c.LeaseTTL < 2*time.Second || c.LeaseRenew <= 0 || 2*c.LeaseRenew > c.LeaseTTL-time.Second {
+		return fmt.Errorf("node: --lease-ttl %v and --lease-renew %v: the TTL must be at least 2s, and leave room for two renewals before its last second (e.g. --lease-ttl 5s --lease-renew 1s)", c.LeaseTTL, c.LeaseRenew)
 	}
 	if c.IdleTimeout <= 0 || c.ShutdownTimeout <= 0 {
 		return errors.New("node: IdleTimeout and ShutdownTimeout must be positive")

@@ -21,6 +21,7 @@ import (
 	"github.com/switchboard-pbx/switchboard/cluster"
 	"github.com/switchboard-pbx/switchboard/dnszone"
 	"github.com/switchboard-pbx/switchboard/httpapi"
+	"github.com/switchboard-pbx/switchboard/lease"
 	"github.com/switchboard-pbx/switchboard/persistence"
 	"github.com/switchboard-pbx/switchboard/placement"
 	"github.com/switchboard-pbx/switchboard/sipedge"
@@ -51,6 +52,9 @@ type Node struct {
 	ln       net.Listener
 	state    atomic.Value // string
 	ran      atomic.Bool
+
+	lease        *lease.Node // this node's liveness and claims in the store
+	stopRenewing func()      // stops the lease's renewals; set once registered
 }
 
 // New opens the node's store, starts its actor system and binds its HTTP
@@ -88,17 +92,29 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.GossipKey != "" {
 		key, _ = base64.StdEncoding.DecodeString(cfg.GossipKey) // Validate checked it
 	}
+	if n.lease, err = n.newLease(); err != nil {
+		_ = ln.Close()
+		n.sip.Close()
+		_ = n.dns.Close()
+		_ = n.store.Close()
+		return nil, err
+	}
 	ccfg := cluster.Config{
 		Name: cfg.Name, Pool: cfg.Pool, ActorAddr: cfg.ActorAddr, GossipAddr: cfg.GossipAddr, Join: cfg.Join,
 		GossipKey: key, HTTPAddr: ln.Addr().String(), SIPAddr: n.sip.Addr(), DNSAddr: n.dns.Addr(), Profile: cfg.GossipProfile, Logger: n.log, Registerer: n.registry,
 		Lookup: cluster.LookupConfig{Default: placement.NewBoundedLoad(cfg.PlacementEpsilon)},
+		Peers:  leasePeers{n.lease},
 	}
 	n.actors, err = actors.New(actors.Config{
 		Store: n.store, Zone: cfg.Zone, Logger: n.log, Registerer: n.registry, IdleTimeout: cfg.IdleTimeout,
-		Node: cfg.Name, Pools: poolSource{n},
+		Node: cfg.Name, Pools: poolSource{n}, Fence: leaseFence{n.lease},
 		NewLookup: func(as *actor.ActorSystem, spawn actors.Spawner, now func() time.Time) (actors.Lookup, error) {
 			m, err := cluster.Start(as, spawn, now, ccfg)
 			if err != nil {
+				return nil, err
+			}
+			if err := n.registerLease(ctx, m); err != nil {
+				_ = m.Close()
 				return nil, err
 			}
 			n.member = m
@@ -268,6 +284,7 @@ func (n *Node) closeCore() error {
 	if n.member != nil {
 		merr = n.member.Close()
 	}
+	lerr := n.stopLease()
 	serr := n.store.Close()
-	return errors.Join(aerr, merr, serr)
+	return errors.Join(aerr, merr, lerr, serr)
 }

@@ -377,6 +377,32 @@ func (g *Gossip) isClosed() bool {
 	}
 }
 
+// JoinMore contacts nodes learnt outside gossip (such as the liveness
+// records in the shared store) once, and reports how many answered. A node
+// that answers merges its cluster with this node's; addresses of this node
+// are skipped. It blocks for memberlist's join (bounded by its TCP
+// timeout per address) and may be called from any goroutine while Run
+// runs; after Leave or Shutdown it returns ErrClosed.
+func (g *Gossip) JoinMore(addrs []string) (int, error) {
+	if g.isClosed() || g.left.Load() {
+		return 0, ErrClosed
+	}
+	var out []string
+	for _, a := range addrs {
+		if !sameAddr(a, g.addr) && !sameAddr(a, g.cfg.BindAddr) {
+			out = append(out, a)
+		}
+	}
+	if len(out) == 0 {
+		return 0, nil
+	}
+	n, err := g.ml.Join(out)
+	if n > 0 {
+		g.joined.Store(true)
+	}
+	return n, err
+}
+
 // Joined tells whether this node has joined a cluster: at once when it has
 // no seeds, else once a seed answered or another node contacted it.
 func (g *Gossip) Joined() bool { return g.joined.Load() }

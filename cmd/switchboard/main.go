@@ -118,6 +118,8 @@ Every flag may be set in the environment as SWITCHBOARD_<FLAG>.`,
 	f.StringVar(&cfg.Zone, "zone", cfg.Zone, "DNS zone of account DNS names (<account>.<zone>)")
 	f.StringVar(&cfg.AdminToken, "admin-token", "", "bearer token required by /v1 and /debug (required off loopback)")
 	f.BoolVar(&cfg.Demo, "demo", false, "provision the demo account acme with devices alice and bob, and print their credentials")
+	f.DurationVar(&cfg.LeaseTTL, "lease-ttl", cfg.LeaseTTL, "how long a renewal of this node's liveness record in the store vouches for it; others take over its accounts this long after it stops renewing")
+	f.DurationVar(&cfg.LeaseRenew, "lease-renew", cfg.LeaseRenew, "how often this node renews its liveness record and reads the others' (finding its cluster without --join)")
 	f.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "how long an actor stays active without messages")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "bound on graceful shutdown")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
