@@ -10,8 +10,26 @@
 // replies, logs or actor messages. No route here asks for the account's
 // edge view, the one actor reply that carries HA1s.
 //
+// Ids: account and feature ids must be one DNS label to be written
+// (actors.CheckLabelID: no '.', no '_'), since they name the account's DNS
+// names; a GET or DELETE also takes the wider id rule of the other kinds
+// (actors.ValidID), so that a record stored before the label rule can be
+// read and removed.
+//
 // Authorization: when an admin token is set, every /v1/ and /debug/ route
-// needs "Authorization: Bearer <token>"; /healthz and /metrics stay open.
+// (POST /v1/admin/drain too) needs "Authorization: Bearer <token>";
+// /healthz and /metrics stay open.
+//
+// Cross-site writes are refused on every node, with a token or without
+// (a loopback node has none), before any route or token check: a write
+// (any method but GET, HEAD and OPTIONS) that the browser marks as coming
+// from another origin (Sec-Fetch-Site other than same-origin or none, or
+// an Origin whose host is not the Host; http.CrossOriginProtection) gets
+// 403, and a write with a body or a Content-Type other than
+// application/json or application/merge-patch+json gets 415, so that no
+// form or text/plain request of a web page reaches a handler. A body-less
+// write without a Content-Type (curl -X POST) passes. Both answer JSON
+// naming the header at fault.
 //
 // Metrics:
 //

@@ -28,6 +28,12 @@ type fixture struct {
 	// sys is the actor system behind the API, for what has no HTTP route
 	// (the SIP edge's messages).
 	sys *actors.System
+	// store is sys's store, for records no route can write.
+	store persistence.Store
+	// api is the handler under test.
+	api *server
+	// drains counts Config.Drain calls.
+	drains *atomic.Int32
 }
 
 func newFixture(t *testing.T, token string) *fixture {
@@ -38,7 +44,8 @@ func newFixture(t *testing.T, token string) *fixture {
 // newFixtureOn is newFixture with the actors and the API on clk.
 func newFixtureOn(t *testing.T, token string, clk clock.Clock) *fixture {
 	t.Helper()
-	sys, err := actors.New(actors.Config{Store: persistence.NewMemory(), Zone: "sip.test", Clock: clk})
+	store := persistence.NewMemory()
+	sys, err := actors.New(actors.Config{Store: store, Zone: "sip.test", Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,16 +53,18 @@ func newFixtureOn(t *testing.T, token string, clk clock.Clock) *fixture {
 	reg := prometheus.NewRegistry()
 	health := &atomic.Value{}
 	health.Store("serving")
+	drains := &atomic.Int32{}
 	h, err := New(Config{
 		Actors: sys, Zone: "sip.test", Node: "n1", AdminToken: token,
 		Health: func() string { return health.Load().(string) }, Registerer: reg, Gatherer: reg, Clock: clk,
+		Drain: func() { drains.Add(1) },
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &fixture{t: t, srv: srv, token: token, health: health, sys: sys}
+	return &fixture{t: t, srv: srv, token: token, health: health, sys: sys, store: store, api: h.(*server), drains: drains}
 }
 
 type response struct {
@@ -73,6 +82,9 @@ func (r response) json(t *testing.T) map[string]any {
 	return m
 }
 
+// do sends a request with the fixture's token and, with a body,
+// Content-Type: application/json; hdr (name, value, ...) sets more
+// headers or replaces those, and a value "" removes one.
 func (f *fixture) do(method, path, body string, hdr ...string) response {
 	f.t.Helper()
 	req, err := http.NewRequest(method, f.srv.URL+path, strings.NewReader(body))
@@ -82,8 +94,15 @@ func (f *fixture) do(method, path, body string, hdr ...string) response {
 	if f.token != "" {
 		req.Header.Set("Authorization", "Bearer "+f.token)
 	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
+		if hdr[i+1] == "" {
+			req.Header.Del(hdr[i])
+		} else {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
 	}
 	res, err := f.srv.Client().Do(req)
 	if err != nil {

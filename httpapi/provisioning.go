@@ -145,13 +145,20 @@ func answer[T versionedReply](s *server, w http.ResponseWriter, r *http.Request,
 	writeJSON(w, code, out(rep))
 }
 
-// pathIDs validates the named path values as ids.
+// pathIDs validates the named path values as ids: accounts ("a") and
+// features ("f") by checkLabelID, the others by checkID.
 func pathIDs(w http.ResponseWriter, r *http.Request, names ...string) ([]string, bool) {
 	out := make([]string, len(names))
 	fields := map[string]string{"a": "account", "g": "group", "d": "device", "t": "trunk", "f": "feature"}
 	for i, n := range names {
 		v := r.PathValue(n)
-		if fe := checkID(fields[n], v); fe != nil {
+		var fe *fieldError
+		if n == "a" || n == "f" {
+			fe = checkLabelID(r, fields[n], v)
+		} else {
+			fe = checkID(fields[n], v)
+		}
+		if fe != nil {
 			writeFieldError(w, fe)
 			return nil, false
 		}

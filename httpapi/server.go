@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/http/pprof"
 	"strconv"
@@ -96,7 +97,7 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.Gatherer == nil {
 		cfg.Gatherer = prometheus.NewRegistry()
 	}
-	s := &server{cfg: cfg, log: cfg.Logger.With("component", "http")}
+	s := &server{cfg: cfg, log: cfg.Logger.With("component", "http"), crossOrigin: http.NewCrossOriginProtection()}
 	if err := s.initMetrics(); err != nil {
 		return nil, err
 	}
@@ -105,11 +106,14 @@ func New(cfg Config) (http.Handler, error) {
 }
 
 type server struct {
-	cfg      Config
-	log      *slog.Logger
-	mux      *http.ServeMux
-	requests *prometheus.CounterVec
-	latency  *prometheus.HistogramVec
+	cfg         Config
+	log         *slog.Logger
+	mux         *http.ServeMux
+	crossOrigin *http.CrossOriginProtection
+	// adminRoutes are the patterns that need the admin token.
+	adminRoutes []string
+	requests    *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
 }
 
 func (s *server) initMetrics() error {
@@ -140,7 +144,10 @@ func (s *server) routes() {
 	m.HandleFunc("GET /healthz", s.healthz)
 	m.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}))
 
-	admin := func(pattern string, h http.HandlerFunc) { m.Handle(pattern, s.authorized(h)) }
+	admin := func(pattern string, h http.HandlerFunc) {
+		m.Handle(pattern, s.authorized(h))
+		s.adminRoutes = append(s.adminRoutes, pattern)
+	}
 	admin("/debug/pprof/", pprof.Index)
 	admin("/debug/pprof/cmdline", pprof.Cmdline)
 	admin("/debug/pprof/profile", pprof.Profile)
@@ -181,13 +188,18 @@ func (s *server) routes() {
 	s.mux = m
 }
 
-// ServeHTTP routes r, answering unknown routes and methods with JSON, and
-// counts the request.
+// ServeHTTP refuses cross-site writes (refuseCrossSite), routes the rest,
+// answering unknown routes and methods with JSON, and counts the request.
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
-	s.mux.ServeHTTP(rec, r) // sets r.Pattern
-	pattern := r.Pattern
+	var pattern string
+	if s.refuseCrossSite(rec, r) {
+		_, pattern = s.mux.Handler(r)
+	} else {
+		s.mux.ServeHTTP(rec, r) // sets r.Pattern
+		pattern = r.Pattern
+	}
 	if pattern == "/" {
 		pattern = "unmatched"
 	}
@@ -223,6 +235,55 @@ func (r *statusRecorder) WriteHeader(code int) {
 
 // Unwrap lets http.ResponseController reach the underlying writer (pprof).
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// Media types a request body may have.
+const (
+	mediaJSON       = "application/json"
+	mediaMergePatch = "application/merge-patch+json" // RFC 7396
+)
+
+// refuseCrossSite answers, and reports true for, a request that a web page
+// of another site could have sent through an operator's browser, on every
+// node, with or without an admin token (issue 9):
+//
+//   - 403 for a write (any method but GET, HEAD and OPTIONS) that the
+//     browser marks as cross-origin: Sec-Fetch-Site other than
+//     same-origin or none, or without it an Origin whose host is not the
+//     request's Host (http.CrossOriginProtection);
+//   - 415 for a write with a body, or with any Content-Type, that is not
+//     JSON (application/json or application/merge-patch+json): the content
+//     types a page may send cross-site without a CORS preflight
+//     (text/plain, forms) are never accepted, and this node answers no
+//     preflight.
+//
+// A body-less write without a Content-Type (curl -X POST) passes, and so
+// does anything from a client that sends no Origin or Sec-Fetch-Site.
+func (s *server) refuseCrossSite(w http.ResponseWriter, r *http.Request) bool {
+	if err := s.crossOrigin.Check(r); err != nil {
+		field := "Origin"
+		if r.Header.Get("Sec-Fetch-Site") != "" {
+			field = "Sec-Fetch-Site"
+		}
+		writeError(w, http.StatusForbidden, field, "cross-site request refused ("+err.Error()+"): a page of another origin may not write to this node")
+		return true
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return false
+	}
+	cts := r.Header.Values("Content-Type")
+	if len(cts) == 0 && r.ContentLength == 0 {
+		return false
+	}
+	if len(cts) == 1 {
+		if mt, _, err := mime.ParseMediaType(cts[0]); err == nil && (mt == mediaJSON || mt == mediaMergePatch) {
+			return false
+		}
+	}
+	writeError(w, http.StatusUnsupportedMediaType, "Content-Type",
+		fmt.Sprintf("a request body must be JSON: send one Content-Type: %s (or %s for a merge patch), not %q", mediaJSON, mediaMergePatch, strings.Join(cts, ", ")))
+	return true
+}
 
 func (s *server) authorized(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

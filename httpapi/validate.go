@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"fmt"
+	"net/http"
 	"regexp"
 	"unicode"
 	"unicode/utf8"
@@ -40,12 +41,32 @@ func fromActor(e *actorpb.Error) *fieldError {
 	return &fieldError{field: e.Field, msg: e.Message}
 }
 
-// checkID validates an account, group, device, trunk, feature or pool id.
+// checkID validates a group, device, trunk or pool id, or an account or
+// feature id that is only read (a call's account, a debug identity).
 func checkID(field, v string) *fieldError {
 	if !actors.ValidID(v) {
 		return badField(field, "%q is not a valid id: use 1 to 63 characters from a-z, 0-9, '.', '_' and '-', starting with a letter or digit", v)
 	}
 	return nil
+}
+
+// checkLabelID validates the account or feature id v in r's path (field
+// "account" or "feature"): one DNS label (actors.CheckLabelID), since it
+// names DNS names. A GET, HEAD or DELETE also accepts an id of checkID's
+// wider rule, so that a record stored before the label rule can be read
+// and removed.
+func checkLabelID(r *http.Request, field, v string) *fieldError {
+	e := actors.LabelIDError(field, field, v)
+	if e == nil {
+		return nil
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodDelete:
+		if actors.ValidID(v) {
+			return nil
+		}
+	}
+	return fromActor(e)
 }
 
 func checkDisplayName(v string) *fieldError {
