@@ -211,6 +211,9 @@ func (n *Node) Run(ctx context.Context) error {
 	go func() { sipErr <- n.sip.Run(sipCtx) }()
 	go func() { sipErr <- n.dns.Run(sipCtx) }()
 
+	// Log accounts and feature servers stored under ids that the DNS
+	// label rule now refuses (issue 9), while /healthz says starting.
+	n.actors.ReportInvalidIDs(ctx)
 	if n.cfg.Demo {
 		if err := n.provisionDemo(ctx); err != nil {
 			n.log.Error("demo provisioning failed", "err", err)
