@@ -6,6 +6,7 @@
 // feature servers stored under ids the DNS label rule refuses
 // (actors.System.ReportInvalidIDs), serves until its context ends, then
 // shuts down in order (health turns to draining, HTTP stops accepting and
-// finishes in-flight requests, actors stop, the store flushes and closes). Flags and environment variables only fill a Config;
-// this package reads neither.
+// finishes in-flight requests, actors stop, the store flushes and closes).
+// Flags and environment variables only fill a Config; this package reads
+// neither.
 package node
