@@ -41,7 +41,8 @@ func (n *Node) startSIP() error {
 		_ = n.dns.Close()
 		return err
 	}
-	auth, err := sipauth.New(sipauth.Config{Secret: sipSecret(cfg)})
+	secret := sipSecret(cfg)
+	auth, err := sipauth.New(sipauth.Config{Secret: secret})
 	if err != nil {
 		_ = n.dns.Close()
 		return err
@@ -49,7 +50,7 @@ func (n *Node) startSIP() error {
 	n.sip, err = sipedge.New(sipedge.Config{
 		Node: cfg.Name, Pool: cfg.Pool, Zone: cfg.Zone, Addr: cfg.SIPAddr,
 		TLSAddr: cfg.SIPSAddr, CertFile: cfg.SIPSCert, KeyFile: cfg.SIPSKey,
-		Actors: nodeActors{n}, Members: nodeMembers{n}, Resolver: resolver, Auth: auth,
+		Actors: nodeActors{n}, Members: nodeMembers{n}, Resolver: resolver, Auth: auth, RouteSecret: secret,
 		Logger: n.log, Registerer: n.registry,
 		Flood:           sipedge.FloodConfig{Limit: cfg.SIPFloodLimit},
 		Health:          sipedge.HealthConfig{Interval: cfg.SIPProbeInterval},
@@ -62,9 +63,10 @@ func (n *Node) startSIP() error {
 	return nil
 }
 
-// sipSecret keys the digest nonces: --sip-secret, else derived from the
-// gossip key (so every node of an encrypted cluster accepts the others'
-// nonces), else random for this process.
+// sipSecret keys the digest nonces and the signatures in the edge's
+// Record-Route entries: --sip-secret, else derived from the gossip key,
+// else random for this process. A stable secret keeps dialogs routable
+// through a node after it restarts (nonces are bound to one boot anyway).
 func sipSecret(cfg Config) []byte {
 	switch {
 	case cfg.SIPSecret != "":

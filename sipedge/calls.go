@@ -23,6 +23,10 @@ type target struct {
 	transport string  // udp, tcp, tls
 	feature   bool    // a feature-server target: health-checked, failed over
 	hop       bool    // a peer node that hosts the call
+	// trusted: a configured feature server, a peer node, or the source of
+	// a registered device's flow; sending to it exempts it from the flood
+	// limit. Targets taken from a request (in-dialog next hops) never are.
+	trusted bool
 }
 
 // initial handles an out-of-dialog request other than REGISTER from an
@@ -128,7 +132,7 @@ func (e *Edge) startCall(ctx context.Context, req *sip.Request, tx sip.ServerTra
 	// A SIP hop to the node that hosts the call, as a dispatcher would.
 	req.AppendHeader(sip.NewHeader(hopHeader, e.cfg.Node))
 	uri := req.Recipient
-	e.proxy(req, tx, []target{{uri: uri, dest: addr, transport: "udp", hop: true}}, &callState{id: id, hopFailure: true})
+	e.proxy(req, tx, []target{{uri: uri, dest: addr, transport: "udp", hop: true, trusted: true}}, &callState{id: id, hopFailure: true})
 }
 
 // hintTTL is how long the edge reuses a pool's placement hint: pool
@@ -225,7 +229,7 @@ func (e *Edge) targets(ctx context.Context, account, feature, callee string, req
 			uri := req.Recipient
 			uri.Host, uri.Port, uri.UriParams = name, 0, nil
 			out = append(out, target{uri: uri, dest: net.JoinHostPort(t.IP.String(), strconv.Itoa(int(t.Port))),
-				transport: strings.ToLower(t.Transport), feature: true})
+				transport: strings.ToLower(t.Transport), feature: true, trusted: true})
 		}
 		return out, nil
 	}
@@ -248,7 +252,7 @@ func (e *Edge) targets(ctx context.Context, account, feature, callee string, req
 		// Reach the device where its REGISTER came from (it may be
 		// behind NAT), else at its contact.
 		if tp, src, ok := strings.Cut(b.Source, ":"); ok {
-			t.transport, t.dest = tp, src
+			t.transport, t.dest, t.trusted = tp, src, true
 		} else {
 			t.dest = uri.HostPort()
 		}

@@ -2,6 +2,7 @@ package sipedge
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"log/slog"
 	"strings"
@@ -69,6 +70,12 @@ type Config struct {
 	Members  Members
 	Resolver Resolver
 	Auth     Authenticator
+	// RouteSecret keys the signature in this edge's Record-Route entries,
+	// which is how an in-dialog request proves its dialog went through
+	// this proxy. Keep it across restarts (node derives it from
+	// --sip-secret or the gossip key) so that dialogs outlive a restart.
+	// Default: random, for this Edge only.
+	RouteSecret []byte
 	// Clock stamps bans and health. Default: the wall clock.
 	Clock clock.Clock
 	// Logger receives the edge's logs. Default: discard.
@@ -80,6 +87,9 @@ type Config struct {
 	MaxMessageSize int
 	// Flood is the per-source flood limit.
 	Flood FloodConfig
+	// Streams bounds TCP and TLS connections: message and idle timeouts,
+	// connections per source.
+	Streams StreamConfig
 	// Health is how feature-server targets are probed.
 	Health HealthConfig
 	// FailoverTimeout is how long a target may stay silent (no response,
@@ -111,6 +121,10 @@ func (c *Config) fill() {
 	if c.Clock == nil {
 		c.Clock = clock.Real{}
 	}
+	if len(c.RouteSecret) == 0 {
+		c.RouteSecret = make([]byte, 32)
+		_, _ = rand.Read(c.RouteSecret)
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -138,6 +152,7 @@ func (c *Config) fill() {
 		c.LogEvery = time.Minute
 	}
 	c.Health.fill()
+	c.Streams.fill()
 }
 
 // Validate reports the first missing or invalid setting.

@@ -26,6 +26,30 @@
 // (loose routing); a BYE ends the call record on the node that hosts the
 // call.
 //
+// No open relay: the edge signs its Record-Route entry (an HMAC over the
+// Call-ID and the initiator's tag, keyed by Config.RouteSecret;
+// dialog.go), and relays an in-dialog request (ACK included) only when
+// the Route entry naming it carries that signature for the request's own
+// Call-ID and tags. A forged To tag and Route get 403 and go nowhere. Out
+// of dialog, the edge picks the target itself and drops any Route set the
+// sender preloaded. Credentials for the edge's own realms are consumed
+// before a request goes on (Kamailio's consume_credentials); other realms'
+// pass.
+//
+// Flood exemption: only configured trunks, peer nodes, feature-server
+// targets and the source of a registered device's flow are exempt from
+// the flood limit; sending to an address does not exempt it.
+//
+// Streams (TCP, TLS; stream.go): a message must arrive within
+// StreamConfig.MessageTimeout of its first byte (and a new connection's
+// first message within it of the accept), a connection idle longer than
+// IdleTimeout between messages is closed unless a device registered over
+// it (then it may idle until the registration expires, plus a grace; its
+// keep-alives count as traffic), and one IP address holds at most
+// MaxPerSource connections (trusted sources are exempt). sipgo's own log
+// records pass at most once per message and source per LogEvery, with
+// packet content withheld.
+//
 // Authentication: devices answer a digest challenge (401 for REGISTER,
 // 407 otherwise; MD5 and SHA-256, package sipauth); requests from a
 // trusted trunk's source prefixes skip it. A device speaks only for itself
@@ -42,8 +66,9 @@
 //	switchboard_sip_transactions                    proxied transactions in progress
 //	switchboard_sip_active_calls                    calls whose signalling is handled here
 //	switchboard_sip_calls_total{disposition}        calls ended here (rate() = calls per second)
-//	switchboard_sip_auth_failures_total{reason}     digest failures (stale, replay, bad_response, tenancy, ...)
-//	switchboard_sip_dropped_total{reason}           packets dropped before parsing (banned, oversized, unparsable)
+//	switchboard_sip_auth_failures_total{reason}     digest failures (stale, replay, bad_response, tenancy, ...) and forged dialogs (dialog)
+//	switchboard_sip_dropped_total{reason}           packets dropped before parsing (banned, oversized, unparsable) and
+//	                                                connections cut (connection_limit, message_timeout, idle_timeout)
 //	switchboard_sip_failovers_total                 moves to the next feature-server target
 //	switchboard_sip_probes_total{result}            OPTIONS probes of targets
 package sipedge

@@ -30,8 +30,10 @@ type Edge struct {
 	metrics  *metrics
 	flood    *flood
 	health   *health
-	logLimit *limiter
+	streams  *streams
+	logLimit *limiter[netip.Addr]
 	parser   *sip.Parser
+	routeKey []byte // signs this edge's Record-Route entries (dialog.go)
 
 	trustMu    sync.Mutex
 	trustedIPs map[netip.Addr]time.Time
@@ -65,9 +67,11 @@ func New(cfg Config) (*Edge, error) {
 	}
 	e := &Edge{
 		cfg: cfg, log: cfg.Logger.With("component", "sipedge"), metrics: m,
-		flood: newFlood(cfg.Flood), health: newHealth(cfg.Health), logLimit: newLimiter(cfg.LogEvery),
+		flood: newFlood(cfg.Flood), health: newHealth(cfg.Health), logLimit: newLimiter[netip.Addr](cfg.LogEvery),
 		parser: sip.NewParser(), done: make(chan struct{}), trustedIPs: map[netip.Addr]time.Time{}, hints: map[string]cachedHint{},
+		routeKey: routeKey(cfg.RouteSecret),
 	}
+	e.streams = newStreams(cfg.Streams, func(ip netip.Addr) bool { return e.trusted(ip, e.now()) }, e.streamClosed)
 	if err := e.listen(); err != nil {
 		return nil, err
 	}
@@ -87,7 +91,8 @@ func New(cfg Config) (*Edge, error) {
 	e.advHost, e.advPort = host, atoiOr(port, 5060)
 
 	// sipgo logs routine events at info and below; keep its warnings.
-	sipLog := slog.New(levelFilter{h: cfg.Logger.Handler(), min: slog.LevelWarn}).With("component", "sipgo")
+	sipLog := slog.New(levelFilter{h: cfg.Logger.Handler(), min: slog.LevelWarn,
+		limit: newLimiter[string](cfg.LogEvery), now: cfg.Clock.Now}).With("component", "sipgo")
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent("switchboard"),
 		sipgo.WithUserAgentHostname(e.advHost),
@@ -188,9 +193,9 @@ func (e *Edge) Run(ctx context.Context) error {
 		}()
 	}
 	serve(func() error { return e.srv.ServeUDP(e.udp) })
-	serve(func() error { return e.srv.ServeTCP(e.tcp) })
+	serve(func() error { return e.srv.ServeTCP(e.streams.listen(e.tcp)) })
 	if e.tls != nil {
-		serve(func() error { return e.srv.ServeTLS(e.tls) })
+		serve(func() error { return e.srv.ServeTLS(e.streams.listen(e.tls)) })
 	}
 	e.wg.Add(1)
 	go func() { defer e.wg.Done(); e.probe(ctx) }()
@@ -216,6 +221,15 @@ func (e *Edge) Close() {
 	e.wg.Wait()
 }
 
+// streamClosed counts and logs (once per source per LogEvery) a
+// connection the stream guard cut.
+func (e *Edge) streamClosed(ip netip.Addr, reason string) {
+	e.metrics.dropped.WithLabelValues(reason).Inc()
+	if e.logLimit.allow(ip, e.now()) {
+		e.log.Warn("SIP connection closed", "source", ip.String(), "reason", reason, "next_log_after", e.cfg.LogEvery)
+	}
+}
+
 // Bans lists the sources banned for flooding now.
 func (e *Edge) Bans() []Ban { return e.flood.Bans(e.cfg.Clock.Now()) }
 
@@ -232,12 +246,6 @@ func (e *Edge) isSelf(uri sip.Uri) bool {
 		port = 5060
 	}
 	return strings.EqualFold(uri.Host, e.advHost) && port == e.advPort
-}
-
-// recordRoute is this edge's Record-Route entry.
-func (e *Edge) recordRoute() *sip.RecordRouteHeader {
-	return &sip.RecordRouteHeader{Address: sip.Uri{Scheme: "sip", Host: e.advHost, Port: e.advPort,
-		UriParams: sip.HeaderParams{{K: "lr", V: ""}}}}
 }
 
 func (e *Edge) actorCtx(parent context.Context) (context.Context, context.CancelFunc) {
@@ -286,34 +294,49 @@ func atoiOr(s string, def int) int {
 	return n
 }
 
-// levelFilter drops records below min.
+// levelFilter passes sipgo's records at min and above to h, at most one
+// per source (its raddr) and message per limit interval, and never with
+// packet content: the "data" attribute (sipgo puts a whole unparsable
+// message there) is withheld, and an "error" is cut where it starts
+// quoting the packet.
 type levelFilter struct {
-	h   slog.Handler
-	min slog.Level
+	h     slog.Handler
+	min   slog.Level
+	limit *limiter[string]
+	now   func() time.Time
 }
 
 func (f levelFilter) Enabled(ctx context.Context, l slog.Level) bool {
 	return l >= f.min && f.h.Enabled(ctx, l)
 }
 
-// Handle passes r on without a "data" attribute: sipgo puts a whole
-// unparsable message there, and packets never reach the logs.
 func (f levelFilter) Handle(ctx context.Context, r slog.Record) error {
 	clean := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+	key := r.Message
 	r.Attrs(func(a slog.Attr) bool {
-		if a.Key == "data" {
+		switch a.Key {
+		case "data":
 			a = slog.String("data", "[content withheld]")
+		case "error", "err":
+			a = slog.String(a.Key, withheld(a.Value.String()))
+		case "raddr", "source":
+			if ap, err := netip.ParseAddrPort(a.Value.String()); err == nil {
+				key += "\x00" + ap.Addr().String()
+			}
 		}
 		clean.AddAttrs(a)
 		return true
 	})
+	if !f.limit.allow(key, f.now()) {
+		return nil
+	}
 	return f.h.Handle(ctx, clean)
 }
 func (f levelFilter) WithAttrs(a []slog.Attr) slog.Handler {
-	return levelFilter{h: f.h.WithAttrs(a), min: f.min}
+	return levelFilter{h: f.h.WithAttrs(a), min: f.min, limit: f.limit, now: f.now}
 }
 func (f levelFilter) WithGroup(n string) slog.Handler {
-	return levelFilter{h: f.h.WithGroup(n), min: f.min}
+	return levelFilter{h: f.h.WithGroup(n), min: f.min, limit: f.limit, now: f.now}
 }
 
 // timeNow is the edge's clock.

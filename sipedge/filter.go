@@ -21,7 +21,8 @@ func (e *Edge) readFilter(p sip.TransportReadProps, data []byte) ([]byte, error)
 	ip := addrIP(p.RemoteAddr)
 	now := e.cfg.Clock.Now()
 	// Every packet counts against its source's flood limit, except from
-	// trusted sources: peers, trunks and the targets this node sends to.
+	// trusted sources: peers, trunks, feature-server targets and the flows
+	// of registered devices.
 	if !e.trusted(ip, now) {
 		if ok, banned := e.flood.Allow(ip, now); !ok {
 			e.metrics.dropped.WithLabelValues("banned").Inc()
@@ -54,8 +55,17 @@ func (e *Edge) readFilter(p sip.TransportReadProps, data []byte) ([]byte, error)
 	return data, nil
 }
 
-// trust exempts a source from the flood limit for trustFor: a trusted
-// trunk's address, or a peer node's.
+// trustAddr exempts the IP of addr (ip:port) from the flood limit for
+// trustFor. Only what configuration or authentication vouches for is
+// trusted: a trunk's sources, a peer node, a feature-server target, the
+// flow of a registered device.
+func (e *Edge) trustAddr(addr string) {
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		e.trust(ap.Addr().Unmap(), e.now())
+	}
+}
+
+// trust exempts ip from the flood limit for trustFor.
 func (e *Edge) trust(ip netip.Addr, now time.Time) {
 	e.trustMu.Lock()
 	defer e.trustMu.Unlock()
@@ -73,7 +83,7 @@ func (e *Edge) trusted(ip netip.Addr, now time.Time) bool {
 }
 
 // trustFor is how long a source stays exempt after it was last seen as
-// a trunk or a peer.
+// a trunk, a peer, a feature-server target or a registered flow.
 const trustFor = 10 * time.Minute
 
 func addrIP(a net.Addr) netip.Addr {
@@ -107,8 +117,14 @@ func (e *Edge) logBad(ip netip.Addr, what string, size int, err error) {
 
 // errorClass is a parse error's text up to its first quote: sipgo's
 // messages quote the packet ("transmission beginning '...'").
-func errorClass(err error) string {
-	msg := err.Error()
+func errorClass(err error) string { return withheld(err.Error()) }
+
+// withheld is msg up to its first quote, where sipgo's messages start
+// quoting the packet, and at most 120 bytes.
+func withheld(msg string) string {
+	if len(msg) > 120 {
+		msg = msg[:120] + "... [content withheld]"
+	}
 	if i := strings.IndexAny(msg, "'\"`"); i >= 0 {
 		msg = strings.TrimSpace(msg[:i]) + " [content withheld]"
 	}
@@ -169,17 +185,17 @@ func canonical(n string) string {
 }
 
 // limiter allows one event per key per interval, with bounded memory.
-type limiter struct {
+type limiter[K comparable] struct {
 	every time.Duration
 	mu    sync.Mutex
-	last  map[netip.Addr]time.Time
+	last  map[K]time.Time
 }
 
-func newLimiter(every time.Duration) *limiter {
-	return &limiter{every: every, last: map[netip.Addr]time.Time{}}
+func newLimiter[K comparable](every time.Duration) *limiter[K] {
+	return &limiter[K]{every: every, last: map[K]time.Time{}}
 }
 
-func (l *limiter) allow(k netip.Addr, now time.Time) bool {
+func (l *limiter[K]) allow(k K, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if t, ok := l.last[k]; ok && now.Sub(t) < l.every {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
@@ -29,15 +30,23 @@ func (e *Edge) onRequest(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	// A Route naming this proxy is consumed (RFC 3261 section 16.4).
 	routed := false
+	var route sip.Uri
 	if r := req.Route(); r != nil && e.isSelf(r.Address) {
+		route = r.Address
 		req.RemoveHeader("Route")
 		routed = true
 	}
 	inDialog := req.To().Params.Has("tag")
+	// Only dialogs this proxy record-routed go through it, proved by the
+	// signature in its Route entry: a To tag and a Route naming this node
+	// prove nothing (no open relay).
+	ours := routed && e.ownsDialog(route, req)
 	switch {
 	case req.IsAck():
-		if routed {
+		if ours {
 			e.forwardAck(req)
+		} else if routed {
+			e.metrics.authFailures.WithLabelValues("dialog").Inc()
 		}
 		return
 	case req.IsCancel():
@@ -45,12 +54,21 @@ func (e *Edge) onRequest(req *sip.Request, tx sip.ServerTransaction) {
 		e.respond(req, tx, 481, "Call/Transaction Does Not Exist")
 		return
 	case inDialog && !routed:
-		// Only dialogs this proxy record-routed go through it: no open relay.
 		e.respond(req, tx, 403, "Not Routed Through This Proxy")
+		return
+	case inDialog && !ours:
+		e.metrics.authFailures.WithLabelValues("dialog").Inc()
+		e.respond(req, tx, 403, "Not A Dialog Of This Proxy")
 		return
 	case inDialog:
 		e.inDialog(req, tx)
 		return
+	}
+	// Out of dialog, this proxy picks the target itself: a route set the
+	// sender preloaded goes no further (else any Route would be relayed).
+	for req.RemoveHeader("Route") {
+	}
+	switch {
 	case req.Method == sip.OPTIONS && req.Recipient.User == "":
 		e.respondOptions(req, tx)
 		return
@@ -69,9 +87,7 @@ func (e *Edge) onRequest(req *sip.Request, tx sip.ServerTransaction) {
 			e.respond(req, tx, 403, "Hop Header From A Stranger")
 			return
 		}
-		if ap, err := netip.ParseAddrPort(req.Source()); err == nil {
-			e.trust(ap.Addr().Unmap(), e.now())
-		}
+		e.trustAddr(req.Source())
 		e.hostInvite(req, tx, account)
 		return
 	}
@@ -142,9 +158,7 @@ func (e *Edge) authenticate(ctx context.Context, req *sip.Request, tx sip.Server
 	if req.Method != sip.REGISTER {
 		if t := trunkFor(view.Trunks, req.Source()); t != nil {
 			c.trunk = t
-			if ap, err := netip.ParseAddrPort(req.Source()); err == nil {
-				e.trust(ap.Addr().Unmap(), e.now())
-			}
+			e.trustAddr(req.Source())
 			return c, true
 		}
 	}
@@ -360,4 +374,48 @@ func (e *Edge) register(ctx context.Context, req *sip.Request, tx sip.ServerTran
 	}
 	res.AppendHeader(sip.NewHeader("Date", now.UTC().Format("Mon, 02 Jan 2006 15:04:05 GMT")))
 	e.send(req, tx, res)
+	// A registered device's flow: exempt from the flood limit, and a
+	// stream it came on may idle until its registration runs out.
+	e.trustAddr(req.Source())
+	if !strings.EqualFold(req.Transport(), "UDP") {
+		left := time.Duration(0)
+		for _, b := range rr.Bindings {
+			left = max(left, b.ExpiresAt.AsTime().Sub(now))
+		}
+		e.streams.registered(req.Source(), left)
+	}
+}
+
+// consumeCredentials removes from out the Authorization and
+// Proxy-Authorization values for this edge's own realms (account DNS
+// names in the zone); credentials for other realms are left for the hop
+// they are meant for (RFC 3261 section 22.3).
+func (e *Edge) consumeCredentials(out *sip.Request) {
+	for _, name := range []string{"Proxy-Authorization", "Authorization"} {
+		hs := out.GetHeaders(name)
+		if len(hs) == 0 {
+			continue
+		}
+		keep := make([]string, 0, len(hs))
+		for _, h := range hs {
+			if c, err := digest.ParseCredentials(h.Value()); err == nil && e.ownRealm(c.Realm) {
+				continue
+			}
+			keep = append(keep, h.Value())
+		}
+		if len(keep) == len(hs) {
+			continue
+		}
+		for out.RemoveHeader(name) {
+		}
+		for _, v := range keep {
+			out.AppendHeader(sip.NewHeader(name, v))
+		}
+	}
+}
+
+// ownRealm says whether realm is this edge's: the zone or a name in it.
+func (e *Edge) ownRealm(realm string) bool {
+	realm = strings.TrimSuffix(strings.ToLower(realm), ".")
+	return realm == e.cfg.Zone || strings.HasSuffix(realm, "."+e.cfg.Zone)
 }

@@ -3,7 +3,6 @@ package sipedge
 import (
 	"context"
 	"net"
-	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -120,15 +119,21 @@ func (e *Edge) prepare(req *sip.Request, t target, invite bool) *sip.Request {
 		out.AppendHeader(&m)
 	}
 	if invite && !req.To().Params.Has("tag") {
-		out.PrependHeader(e.recordRoute())
+		out.PrependHeader(e.recordRoute(req))
 	}
+	// Our own realms' credentials are consumed here (Kamailio's
+	// consume_credentials): nobody downstream is to see a response, nonce
+	// and cnonce a device answered to us. Other realms' credentials pass.
+	e.consumeCredentials(out)
 	out.SetTransport(strings.ToUpper(t.transport))
 	out.SetDestination(t.dest)
 	out.PrependHeader(e.via(out))
 	e.fromListener(out)
-	if ap, err := netip.ParseAddrPort(t.dest); err == nil {
-		// Its answers are not a flood.
-		e.trust(ap.Addr().Unmap(), e.now())
+	if t.trusted {
+		// A configured feature server, a peer node or a registered
+		// device's flow: its answers are not a flood. Nothing else
+		// becomes exempt by being sent to.
+		e.trustAddr(t.dest)
 	}
 	return out
 }
