@@ -76,3 +76,15 @@ func (s *shell) release() {
 	}
 	s.own, s.loaded = nil, false
 }
+
+// vacancy is a behavior that may have nothing to serve: an account or a
+// group that does not exist. A fenced activation that is vacant after a
+// message stops, giving its claim back, so that requests for ids that do
+// not exist (a probe, a flood of made-up SIP domains) leave no owner
+// record and no activation behind.
+type vacancy interface {
+	vacant() bool
+}
+
+func (a *account) vacant() bool     { return a.acct == nil }
+func (g *deviceGroup) vacant() bool { return !g.exists }

@@ -125,3 +125,28 @@ func TestFence_PartitionedHalvesNeverBothServeAnAccount(t *testing.T) {
 		t.Fatalf("n1, back after a lapse, answers %v for acme; want CODE_UNAVAILABLE while n2 serves it", v)
 	}
 }
+
+// TestFence_MissingAccountLeavesNoClaim: a request for an account that
+// does not exist is answered (not found) and leaves neither an activation
+// nor an owner record behind, so made-up ids cannot fill the store.
+func TestFence_MissingAccountLeavesNoClaim(t *testing.T) {
+	store := persistence.NewMemory()
+	n1 := newHalf(t, store, clock.NewFake(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)), "n1")
+	if r := ask[*actorpb.AccountReply](t, n1.sys, KindAccount, "nobody", &actorpb.GetAccount{}); code(r.Error) != actorpb.Code_CODE_NOT_FOUND {
+		t.Fatalf("GetAccount of a missing account: %v; want CODE_NOT_FOUND", r)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(n1.sys.Activations(KindAccount)) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the missing account's activation is still live: %v", n1.sys.Activations(KindAccount))
+		}
+		time.Sleep(5 * time.Millisecond) // polling a condition with a deadline
+	}
+	owners, err := persistence.ScanAll(context.Background(), store, "lease/owner/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(owners) != 0 {
+		t.Fatalf("owner records left behind: %v", owners)
+	}
+}

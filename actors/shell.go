@@ -141,6 +141,9 @@ func (s *shell) handle(msg proto.Message) (reply proto.Message, stop bool) {
 	if t.reload {
 		s.loaded = false
 	}
+	if v, ok := s.b.(vacancy); ok && s.own != nil && v.vacant() {
+		t.stop = true // give the claim back: see vacancy
+	}
 	return reply, t.stop
 }
 
