@@ -38,6 +38,15 @@
 // keeps every activation in this process (one node); the gossip cluster
 // supplies its own Lookup without touching the actors.
 //
+// Fencing (Config.Fence, fence.go): an account or devicegroup activation
+// takes a claim on its identity before it loads its state, checks it
+// before every message (no I/O), bounds the message's store writes by the
+// claim's end, and answers CODE_UNAVAILABLE and stops when it has none, so
+// that nodes that share a store but not a gossip view never serve one
+// identity twice (see cluster/doc.go). A fenced activation left with
+// nothing to serve (no such account or group) stops and gives its claim
+// back.
+//
 // This package must not know about HTTP or SIP, and must not import badger or
 // pgx: it sees persistence.Store only.
 //

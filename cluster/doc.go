@@ -21,6 +21,64 @@
 // Activators refuse placements made in another topology view than theirs,
 // so every activation is reported to the owner of the view it was made in.
 //
+// Split brain. The directory keeps an identity single within one gossip
+// view; two views that cannot gossip (a partition, different gossip keys,
+// a seed restarted without --join before it finds the others) each have
+// their own directories. What keeps them from serving one identity twice
+// is the shared store (package lease):
+//
+//   - Guarantee: against one store, an account or devicegroup activation
+//     serves a message, reads or writes, only while it holds a claim on its
+//     identity (the owner record lease/owner/<kind>/<id>) and its node's
+//     lease is valid without a lapse since the claim was taken. A node's
+//     lease ends Margin (1s) before TTL (--lease-ttl, 5s) after its last
+//     successful renewal began; another node takes the claim over only
+//     when the owner released it, or its liveness record is gone, or the
+//     taker watched that record stay unchanged for TTL (or, for a taker
+//     that just started, the record's renewal time is older than TTL plus
+//     MaxClockSkew, 10s, by its wall clock). So the old activation has
+//     stopped serving before a new one loads the state, and every write of
+//     a turn is cancelled at the claim's end. Safety rests on clocks
+//     running at about the same rate (within Margin over a TTL) and, for
+//     the start-up rule only, on wall clocks within MaxClockSkew; not on
+//     gossip. A write that PostgreSQL commits after the client gave up at
+//     that deadline, and that the client was never told succeeded, can
+//     still land; every write is compare-and-set on the version the
+//     activation read, so it never overwrites a newer one.
+//   - The cost: one owner write per activation and one delete when it
+//     stops; one liveness write and one prefix scan per node per second;
+//     no store round trip per message. Failover after a crash waits for
+//     the dead node's lease (TTL after its last renewal) as well as for
+//     gossip to declare it dead; a clean stop releases at once.
+//
+// Each kind during a partition (or any time gossip views differ):
+//
+//   - account: served by the side that holds its claim; the other side's
+//     activation is refused, answers CODE_UNAVAILABLE (HTTP 503, SIP 503
+//     Account Unavailable) and stops, and tries again on the next message.
+//     A side cut off from the store stops serving when its lease ends, and
+//     the other side takes over TTL later with the state in the store. So
+//     a password rotated on one side is never served old by the other.
+//   - devicegroup: the same (its registrations are its state).
+//   - call: not fenced. A call lives on the node that handles its dialog
+//     and never migrates; requests of one dialog reach that node. Its
+//     record is written once, when it ends, with compare-and-set, so of
+//     two activations (a request routed by the other side) one write wins.
+//     Fencing would add two store writes per call on the hot path.
+//   - featureserver, pools: not fenced. They are configuration that every
+//     call reads; a duplicate on the other side serves the copy it loaded
+//     until it passivates, and its writes lose compare-and-set against
+//     newer ones. They hold no credentials. Fencing them is one line in
+//     actors.fenced, at the price of 503s for them while a crashed
+//     holder's lease runs out.
+//
+// Discovery: a member with a PeerSource (the liveness records in the
+// store) joins the nodes recorded alive that gossip does not list alive,
+// about once a second with a per-address backoff (30s at most: a node
+// with another gossip key never answers). So a node needs --join only for
+// the first start of a cluster, and two halves merge when they can reach
+// each other again.
+//
 // This package must not know about HTTP, SIP or the store; actors see it
 // only as an actors.Lookup.
 //

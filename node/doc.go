@@ -6,7 +6,13 @@
 // feature servers stored under ids the DNS label rule refuses
 // (actors.System.ReportInvalidIDs), serves until its context ends, then
 // shuts down in order (health turns to draining, HTTP stops accepting and
-// finishes in-flight requests, actors stop, the store flushes and closes).
+// finishes in-flight requests, actors stop, the node's liveness record is
+// deleted, the store flushes and closes). New also registers the node's
+// lease in the store (package lease) once its actor system has an id, and
+// renews it from its own goroutine until shutdown; the lease fences the
+// account and devicegroup activations (actors.Fence) and tells the cluster
+// the nodes recorded alive (cluster.PeerSource), so that a node started
+// without --join finds its cluster.
 // Flags and environment variables only fill a Config; this package reads
 // neither.
 package node
