@@ -388,6 +388,9 @@ func (p *proc) do(ctx context.Context, method, path string, body any, header htt
 	if p.token != "" {
 		req.Header.Set("Authorization", "Bearer "+p.token)
 	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json") // the API refuses other bodies (415)
+	}
 	for k, vs := range header {
 		req.Header[k] = vs
 	}
