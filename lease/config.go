@@ -24,7 +24,8 @@ type Config struct {
 	RenewEvery time.Duration
 	// Margin is how long before TTL runs out a node stops serving: it
 	// absorbs clocks that run at slightly different rates and a write that
-	// commits just after its deadline. Default 1s.
+	// commits just after its deadline. Default 1s, or a fifth of TTL when
+	// that is less.
 	Margin time.Duration
 	// MaxClockSkew is how far the nodes' wall clocks may disagree. A record
 	// whose renewal time is older than TTL + MaxClockSkew by the observer's

@@ -11,6 +11,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/switchboard-pbx/switchboard/lease"
 )
 
 // Config configures a Node. Start from DefaultConfig.
@@ -86,8 +88,9 @@ type Config struct {
 	Demo bool
 	// LeaseTTL is how long a renewal of this node's liveness record in the
 	// store vouches for it (--lease-ttl): the node stops serving accounts
-	// and device groups 1s before it runs out without a renewal, and
-	// others take them over once it has. Default 5s.
+	// and device groups shortly before it runs out without a renewal (1s,
+	// or a fifth of a shorter TTL), and others take them over once it has.
+	// Default 5s.
 	LeaseTTL time.Duration
 	// LeaseRenew is how often the node renews its liveness record and
 	// reads the others' (--lease-renew). Default 1s.
@@ -176,13 +179,24 @@ func (c Config) Validate() error {
 			return errors.New("node: --gossip-key must be base64 of a 16, 24 or 32 byte key (e.g. head -c 32 /dev/urandom | base64)")
 		}
 	}
-	if c.LeaseTTL < 2*time.Second || c.LeaseRenew <= 0 || 2*c.LeaseRenew > c.LeaseTTL-time.Second {
-		return fmt.Errorf("node: --lease-ttl %v and --lease-renew %v: the TTL must be at least 2s, and leave room for two renewals before its last second (e.g. --lease-ttl 5s --lease-renew 1s)", c.LeaseTTL, c.LeaseRenew)
+	if c.LeaseTTL <= 0 || c.LeaseRenew <= 0 {
+		return errors.New("node: --lease-ttl and --lease-renew must be positive (e.g. --lease-ttl 5s --lease-renew 1s)")
+	}
+	if err := c.leaseConfig().Validate(); err != nil {
+		return fmt.Errorf("node: --lease-ttl %v, --lease-renew %v: %w", c.LeaseTTL, c.LeaseRenew, err)
 	}
 	if c.IdleTimeout <= 0 || c.ShutdownTimeout <= 0 {
 		return errors.New("node: IdleTimeout and ShutdownTimeout must be positive")
 	}
 	return nil
+}
+
+// leaseConfig is the lease configuration the flags give.
+func (c Config) leaseConfig() lease.Config {
+	lc := lease.DefaultConfig()
+	lc.TTL, lc.RenewEvery = c.LeaseTTL, c.LeaseRenew
+	lc.Margin = 0 // its default for this TTL
+	return lc
 }
 
 func isLoopback(host string) bool {

@@ -16,8 +16,7 @@ const leaseRegisterTimeout = 10 * time.Second
 // newLease builds the node's lease on its store (registered later, once
 // the actor system has its id).
 func (n *Node) newLease() (*lease.Node, error) {
-	lc := lease.DefaultConfig()
-	lc.TTL, lc.RenewEvery = n.cfg.LeaseTTL, n.cfg.LeaseRenew
+	lc := n.cfg.leaseConfig()
 	lc.Logger, lc.Registerer = n.log, n.registry
 	return lease.New(n.store, lc)
 }

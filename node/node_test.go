@@ -26,6 +26,9 @@ func TestConfig_Validate(t *testing.T) {
 		{"mysql store", func(c *Config) { c.StoreURL = "mysql://x" }, "postgres://"},
 		{"bad zone", func(c *Config) { c.Zone = "a..b" }, "--zone"},
 		{"no store", func(c *Config) { c.DataDir = "" }, "--data"},
+		{"short lease", func(c *Config) { c.LeaseTTL, c.LeaseRenew = 2*time.Second, 100*time.Millisecond }, ""},
+		{"lease renewed too rarely", func(c *Config) { c.LeaseTTL, c.LeaseRenew = 5*time.Second, 3*time.Second }, "--lease-renew"},
+		{"no lease", func(c *Config) { c.LeaseTTL = 0 }, "--lease-ttl"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
