@@ -486,12 +486,20 @@ func TestServer_Lifecycle(t *testing.T) {
 			t.Fatalf("Close: %v", err)
 		}
 		select {
+		case <-s.done:
+		default:
+			t.Fatal("Close returned before Run did")
+		}
+		// done is closed by Run's deferred call; the goroutine's send of
+		// Run's result follows a moment later, so it is waited for with a
+		// deadline rather than expected at once.
+		select {
 		case err := <-errc:
 			if err != nil {
 				t.Errorf("Run = %v, want nil", err)
 			}
-		default:
-			t.Fatal("Close returned before Run did")
+		case <-time.After(5 * time.Second):
+			t.Fatal("Run did not return after Close")
 		}
 		if err := s.Close(); err != nil {
 			t.Errorf("second Close: %v", err)
