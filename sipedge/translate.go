@@ -50,33 +50,16 @@ const (
 func AccountOf(host, zone string) string {
 	host = strings.TrimSuffix(strings.ToLower(host), ".")
 	a, ok := strings.CutSuffix(host, "."+zone)
-	if !ok || !validID(a) {
+	if !ok || !actors.ValidAccountID(a) {
 		return ""
 	}
 	return a
 }
 
-// validID is the id rule of the HTTP API: [a-z0-9][a-z0-9-]{0,62}.
-func validID(s string) bool {
-	if s == "" || len(s) > 63 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
-		case c == '-' && i > 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
-
 // ForwardingName is the account-based forwarding DNS name of feature f of
 // account a.
 func ForwardingName(feature, account, zone string) string {
-	return feature + "." + account + "." + zone
+	return actors.ForwardingDNSName(feature, account, zone)
 }
 
 // CallIdentity is the call actor's identity for a Call-ID: the Call-ID

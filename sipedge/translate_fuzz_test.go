@@ -111,7 +111,8 @@ func checkCallIdentity(t *testing.T, callID string) {
 
 func checkAccount(t *testing.T, account, host string) {
 	t.Helper()
-	if len(account) > 63 || strings.Trim(account, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" || account[0] == '-' {
+	if len(account) > 63 || strings.Trim(account, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" || account[0] == '-' ||
+		account[len(account)-1] == '-' || strings.Contains(account, ".") {
 		t.Fatalf("account %q of host %q is not a valid id", account, host)
 	}
 	if h := strings.TrimSuffix(strings.ToLower(host), "."); h != account+"."+testZone {

@@ -23,6 +23,8 @@ func TestAccountOf_OneValidLabelLeftOfTheZone(t *testing.T) {
 		{label63 + ".sip.switchboard.test", label63},
 		{label63 + "a.sip.switchboard.test", ""},      // too long for a label
 		{"-acme.sip.switchboard.test", ""},            // leading hyphen
+		{"acme-.sip.switchboard.test", ""},            // trailing hyphen (RFC 1035 section 2.3.1)
+		{"xn--acme.sip.switchboard.test", ""},         // IDNA's reserved "--" (issue 9: one rule with the API)
 		{"ac_me.sip.switchboard.test", ""},            // not in [a-z0-9-]
 		{"ac%6De.sip.switchboard.test", ""},           // escapes are not decoded into ids
 		{"bob.acme.sip.switchboard.test", ""},         // nested labels are not accounts
