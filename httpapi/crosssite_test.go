@@ -145,3 +145,30 @@ func TestAdminRoutes_Issue9_EveryOneNeedsTheTokenAndRefusesCrossSiteWrites(t *te
 		}
 	}
 }
+
+// TestAdmin_DNSRebindingRefusedWithoutToken: a page of evil.example whose
+// name is rebound to 127.0.0.1 is same-origin to the browser, so Origin
+// checks pass; its requests carry Host: evil.example. A node without a
+// token answers only clients that name it by address or localhost; with
+// a token, the token decides.
+func TestAdmin_DNSRebindingRefusedWithoutToken(t *testing.T) {
+	f := newFixture(t, "")
+	for _, host := range []string{"evil.example:8080", "evil.example", "127.0.0.1.nip.example"} {
+		r := f.do("POST", "/v1/admin/drain", `{}`, "Host", host, "Origin", "http://"+host, "Sec-Fetch-Site", "same-origin")
+		if r.code != 403 || r.json(t)["field"] != "Host" || f.drains.Load() != 0 {
+			t.Fatalf("drain with Host %s: %d %s, %d drains; want 403 naming Host and none", host, r.code, r.body, f.drains.Load())
+		}
+		if r := f.do("GET", "/v1/accounts/acme", "", "Host", host); r.code != 403 {
+			t.Fatalf("GET with Host %s: %d %s, want 403", host, r.code, r.body)
+		}
+	}
+	for _, host := range []string{"127.0.0.1:8080", "[::1]:8080", "localhost:8080", "node.localhost"} {
+		if r := f.do("GET", "/v1/accounts/acme", "", "Host", host); r.code == 403 {
+			t.Fatalf("GET with Host %s: %d %s, want it served", host, r.code, r.body)
+		}
+	}
+	tok := newFixture(t, "tok-9")
+	if r := tok.do("GET", "/v1/accounts/acme", "", "Host", "node1.example:8080"); r.code == 403 || r.code == 401 {
+		t.Fatalf("with a token, GET by name: %d %s, want it served", r.code, r.body)
+	}
+}

@@ -29,7 +29,10 @@
 // application/json or application/merge-patch+json gets 415, so that no
 // form or text/plain request of a web page reaches a handler. A body-less
 // write without a Content-Type (curl -X POST) passes. Both answer JSON
-// naming the header at fault.
+// naming the header at fault. Against DNS rebinding (a page whose name is
+// rebound to this node is same-origin to the browser), a node without a
+// token serves /v1/ and /debug/ only to a Host that is an IP address,
+// localhost or a .localhost name: 403 naming Host otherwise.
 //
 // Metrics:
 //

@@ -9,8 +9,10 @@ import (
 	"io"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -287,6 +289,15 @@ func (s *server) refuseCrossSite(w http.ResponseWriter, r *http.Request) bool {
 
 func (s *server) authorized(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.AdminToken == "" && !addressHost(r.Host) {
+			// DNS rebinding: a page of evil.example whose name now
+			// resolves to this node is same-origin to the browser, and its
+			// requests carry Host: evil.example. Without a token, only a
+			// client that names the node by address (or localhost) is
+			// served.
+			writeError(w, http.StatusForbidden, "Host", fmt.Sprintf("Host %q is a name, not this node's address: a node without --admin-token answers only requests to an IP address or localhost (set --admin-token to be reached by name)", r.Host))
+			return
+		}
 		if s.cfg.AdminToken != "" {
 			// The scheme is case-insensitive (RFC 7235 section 2.1).
 			scheme, got, _ := strings.Cut(r.Header.Get("Authorization"), " ")
@@ -432,4 +443,18 @@ func replyError(w http.ResponseWriter, e *actorpb.Error) bool {
 	}
 	writeError(w, code, e.Field, e.Message)
 	return true
+}
+
+// addressHost says whether host (a Host header: host or host:port) is an
+// IP literal, localhost or a name under .localhost (RFC 6761 section 6.3),
+// none of which a DNS rebinding page can send.
+func addressHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if _, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
+		return true
+	}
+	return host == "localhost" || strings.HasSuffix(host, ".localhost")
 }
