@@ -144,7 +144,9 @@ func (d directory) Targets(ctx context.Context, name string) ([]dnszone.Target, 
 	}
 	labels := strings.Split(rest, ".")
 	account := labels[len(labels)-1]
-	if len(labels) > 2 || d.n.actors == nil {
+	if len(labels) > 2 || d.n.actors == nil || !actors.ValidAccountID(account) || len(labels) == 2 && !actors.ValidAccountID(labels[0]) {
+		// Not a name an account or a feature can have: answered without
+		// waking an actor.
 		return nil, false, nil
 	}
 	rep, err := d.n.actors.Request(ctx, actors.KindAccount, account, &actorpb.GetEdgeView{})
