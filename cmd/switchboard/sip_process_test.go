@@ -245,6 +245,12 @@ func TestSIP_InviteReachesFeatureServerByForwardingName(t *testing.T) {
 	if len(ids) != 3 {
 		t.Fatalf("traced Call-IDs %v, want 3", ids)
 	}
+	// Issue 9, hole 4: the callers answered 407 challenges, and their
+	// Proxy-Authorization (response, nonce, cnonce) stopped at the proxy;
+	// uas.xml logs any digest credentials that reach it.
+	if vmRes, err := vm.Stop(); err != nil || strings.Contains(vmRes.Errors, "matched but should not") {
+		t.Fatalf("the feature server saw the callers' credentials (%v):\n%s", err, vmRes.Errors)
+	}
 	for _, id := range ids {
 		c := endedCall(t, n, id)
 		if c.Account != "acme" || c.Caller != "alice" || c.Route != "voicemail" || c.Target != vm.Addr ||
