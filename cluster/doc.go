@@ -36,7 +36,8 @@
 //     when the owner released it, or its liveness record is gone, or the
 //     taker watched that record stay unchanged for TTL (or, for a taker
 //     that just started, the record's renewal time is older than TTL plus
-//     MaxClockSkew, 10s, by its wall clock). So the old activation has
+//     MaxClockSkew, 10s, by its wall clock; or at once, when the record's
+//     writer ran on this host and its process is gone). So the old activation has
 //     stopped serving before a new one loads the state, and every write of
 //     a turn is cancelled at the claim's end. Safety rests on clocks
 //     running at about the same rate (within Margin over a TTL) and, for

@@ -70,6 +70,11 @@ type Member struct {
 	now      func() time.Time
 	draining atomic.Bool
 	cpu      cpuSampler
+	// topoMu serializes publishTopology: gossip's OnChange and Start both
+	// publish, and a view read before a join but handed over after it
+	// would drop the members just joined (and protoactor blocks a member
+	// it saw leave, forever).
+	topoMu sync.Mutex
 
 	runCancel context.CancelFunc
 	runDone   chan struct{}
@@ -230,6 +235,8 @@ func (m *Member) publishTopology() {
 	if m.g == nil || m.pc == nil {
 		return
 	}
+	m.topoMu.Lock()
+	defer m.topoMu.Unlock()
 	var members []*protocluster.Member
 	counts := map[string]float64{}
 	for _, g := range m.g.Members() {

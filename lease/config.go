@@ -36,6 +36,12 @@ type Config struct {
 	// ForgetAfter is how long a record must stay unchanged before the
 	// other nodes delete it (a crashed node's). Default 1m.
 	ForgetAfter time.Duration
+	// Process is this node's process (written into its record), and
+	// ProcessExists tells whether a PID runs on this host: a record written
+	// by a process on this host that no longer runs is expired at once
+	// (DeadOnThisHost). Defaults ThisProcess() and a signal-0 probe.
+	Process       Process
+	ProcessExists func(pid int) bool
 	// Clock tells the time. Default the wall clock.
 	Clock clock.Clock
 	// Logger receives renewal failures and ownership changes. Default:
@@ -78,6 +84,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Clock == nil {
 		c.Clock = d.Clock
+	}
+	if c.Process == (Process{}) {
+		c.Process = ThisProcess()
+	}
+	if c.ProcessExists == nil {
+		c.ProcessExists = processExists
 	}
 	if c.Logger == nil {
 		c.Logger = d.Logger

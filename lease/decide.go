@@ -12,6 +12,8 @@ type NodeRecord struct {
 	Pool   string `json:"pool,omitempty"`
 	Gossip string `json:"gossip,omitempty"`
 	Actor  string `json:"actor,omitempty"`
+	// Process is the writer, for DeadOnThisHost.
+	Process Process `json:"process"`
 	// RenewedAt is the writer's wall time when the renewal began.
 	RenewedAt time.Time `json:"renewed_at"`
 }

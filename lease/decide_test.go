@@ -160,3 +160,31 @@ func TestConfig_Validate(t *testing.T) {
 		})
 	}
 }
+
+func TestDeadOnThisHost_OnlyWhenProvablyGone(t *testing.T) {
+	self := Process{Host: "h", Boot: "b1", PIDNS: "pid:[1]", PID: 100}
+	running := func(pid int) bool { return pid == 100 || pid == 200 }
+	tests := []struct {
+		name string
+		w    Process
+		want bool
+	}{
+		{"same host, pid gone", Process{Host: "h", Boot: "b1", PIDNS: "pid:[1]", PID: 300}, true},
+		{"same host, pid runs", Process{Host: "h", Boot: "b1", PIDNS: "pid:[1]", PID: 200}, false},
+		{"this very process (another node in it)", self, false},
+		{"another host", Process{Host: "other", Boot: "b1", PIDNS: "pid:[1]", PID: 300}, false},
+		{"before a reboot", Process{Host: "h", Boot: "b0", PIDNS: "pid:[1]", PID: 300}, false},
+		{"another PID namespace (a container)", Process{Host: "h", Boot: "b1", PIDNS: "pid:[2]", PID: 300}, false},
+		{"a record without a process", Process{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := DeadOnThisHost(tt.w, self, running); got != tt.want {
+				t.Fatalf("DeadOnThisHost = %v, want %v", got, tt.want)
+			}
+		})
+	}
+	if DeadOnThisHost(Process{Host: "h", PID: 300}, Process{Host: "h", PID: 100}, running) {
+		t.Fatal("without boot and namespace ids (not Linux) the rule must not apply")
+	}
+}

@@ -27,7 +27,11 @@
 // absorbs the difference); the third needs wall clocks within
 // MaxClockSkew (NTP keeps them within milliseconds; a negative
 // MaxClockSkew turns the rule off). So an expired node has stopped
-// serving before anyone takes over from it.
+// serving before anyone takes over from it. One more rule needs no time at
+// all: a record written by a process on this host (same host name, boot
+// id and PID namespace) whose PID no longer runs is gone at once
+// (DeadOnThisHost), so a node killed and started again, or a test's node
+// killed before the next test, does not hold its identities for a TTL.
 //
 // # Ownership
 //

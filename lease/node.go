@@ -104,6 +104,7 @@ func (n *Node) Register(ctx context.Context, self NodeRecord) error {
 	if self.ID == "" {
 		return errors.New("lease: Register needs the node's id")
 	}
+	self.Process = n.cfg.Process
 	n.mu.Lock()
 	n.self = self
 	n.mu.Unlock()
@@ -249,7 +250,7 @@ func (n *Node) LivePeers() []NodeRecord {
 	defer n.mu.Unlock()
 	var out []NodeRecord
 	for id, o := range n.seen {
-		if id != n.self.ID && !Expired(o, true, now, n.cfg) {
+		if id != n.self.ID && !n.gone(o, now) {
 			out = append(out, o.Record)
 		}
 	}
@@ -279,7 +280,13 @@ func (n *Node) expired(ctx context.Context, id string) (bool, error) {
 		n.seen[id] = o
 	}
 	n.mu.Unlock()
-	return Expired(o, true, now, n.cfg), nil
+	return n.gone(o, now), nil
+}
+
+// gone tells whether the node observed in o is expired, or provably dead
+// on this host.
+func (n *Node) gone(o Observation, now time.Time) bool {
+	return Expired(o, true, now, n.cfg) || DeadOnThisHost(o.Record.Process, n.cfg.Process, n.cfg.ProcessExists)
 }
 
 // Claim is one activation's ownership of an identity. Use it from one

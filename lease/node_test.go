@@ -160,3 +160,38 @@ func TestLivePeers_FindsOthersAndForgetsTheDead(t *testing.T) {
 		t.Fatalf("a's record a minute after its last renewal: %v, want it forgotten", err)
 	}
 }
+
+// TestOwnership_RestartedOnTheSameHostTakesOverAtOnce: a node whose
+// process no longer runs on this host is gone at once, without waiting
+// out its lease (a node killed and started again).
+func TestOwnership_RestartedOnTheSameHostTakesOverAtOnce(t *testing.T) {
+	clk := clock.NewFake(t0)
+	store := persistence.NewMemory()
+	t.Cleanup(func() { _ = store.Close() })
+	host := ThisProcess()
+	if host.Boot == "" || host.PIDNS == "" {
+		t.Skip("no boot or PID namespace id on this system (not Linux): the same-host rule does not apply")
+	}
+	start := func(id string, pid int) *Node {
+		cfg := DefaultConfig()
+		cfg.Clock = clk
+		cfg.Process = host
+		cfg.Process.PID = pid
+		cfg.ProcessExists = func(p int) bool { return p != 1111 } // 1111 was killed
+		n, err := New(store, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.Register(context.Background(), NodeRecord{ID: id, Name: "n1"}); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	old := start("old", 1111)
+	mustAcquire(t, old, "acme")
+	restarted := start("new", 2222)
+	mustAcquire(t, restarted, "acme")
+	if got := restarted.LivePeers(); len(got) != 0 {
+		t.Fatalf("the restarted node lists its dead predecessor as a live peer: %+v", got)
+	}
+}
