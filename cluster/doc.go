@@ -37,20 +37,22 @@
 //     taker watched that record stay unchanged for TTL (or, for a taker
 //     that just started, the record's renewal time is older than TTL plus
 //     MaxClockSkew, 10s, by its wall clock; or at once, when the record's
-//     writer ran on this host and its process is gone). So the old activation has
-//     stopped serving before a new one loads the state, and every write of
-//     a turn is cancelled at the claim's end. Safety rests on clocks
-//     running at about the same rate (within Margin over a TTL) and, for
-//     the start-up rule only, on wall clocks within MaxClockSkew; not on
-//     gossip. A write that PostgreSQL commits after the client gave up at
-//     that deadline, and that the client was never told succeeded, can
-//     still land; every write is compare-and-set on the version the
-//     activation read, so it never overwrites a newer one.
+//     writer ran on this host and its process is gone). So the old
+//     activation has stopped serving before a new one loads the state, and
+//     every write of a turn is cancelled at the claim's end. Safety rests
+//     on clocks running at about the same rate (within Margin over a TTL)
+//     and, for the start-up rule only, on wall clocks within MaxClockSkew;
+//     not on gossip. A write that PostgreSQL commits after the client gave
+//     up at that deadline, and that the client was never told succeeded,
+//     can still land; the actors' writes are compare-and-set on the
+//     version they read (clean-up deletes of a deleted account's leftovers
+//     aside), so even that one never overwrites a newer record.
 //   - The cost: one owner write per activation and one delete when it
 //     stops; one liveness write and one prefix scan per node per second;
-//     no store round trip per message. Failover after a crash waits for
-//     the dead node's lease (TTL after its last renewal) as well as for
-//     gossip to declare it dead; a clean stop releases at once.
+//     no store round trip per message. Failover after a crash of a node
+//     on another host waits for its lease (TTL after its last renewal, so
+//     5-6s) as well as for gossip to declare it dead; on the same host the
+//     process's exit is proof enough, and a clean stop releases at once.
 //
 // Each kind during a partition (or any time gossip views differ):
 //
