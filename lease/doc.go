@@ -47,9 +47,10 @@
 // on the claim's version), so that the next activation anywhere takes it
 // at once.
 //
-// Decisions (Valid, Expired, Decide) are pure functions of records,
-// observations and an injected clock; Node carries them out against the
-// store. Records are JSON, for operators reading the table.
+// Decisions (Valid, Expired, Decide, DeadOnThisHost) are pure functions of
+// records, observations, an injected clock and an injected process probe;
+// Node carries them out against the store. Records are JSON, for operators
+// reading the table.
 //
 // This package must not know about actors, gossip, HTTP or SIP; it sees
 // persistence.Store only.
