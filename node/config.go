@@ -1,6 +1,8 @@
 package node
 
 import (
+	"github.com/switchboard-pbx/switchboard/sipedge"
+
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -71,6 +73,10 @@ type Config struct {
 	// is banned for a minute (like Kamailio's pike). Default 2000;
 	// negative disables.
 	SIPFloodLimit int
+	// SIPStreams bounds SIP over TCP and TLS: the message (read-header)
+	// timeout, the idle timeout and the connections per source address.
+	// Zero fields take sipedge's defaults (10 s, 60 s, 32).
+	SIPStreams sipedge.StreamConfig
 	// SIPProbeInterval is how often feature-server targets get OPTIONS.
 	// Default 5s.
 	SIPProbeInterval time.Duration

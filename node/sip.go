@@ -53,6 +53,7 @@ func (n *Node) startSIP() error {
 		Actors: nodeActors{n}, Members: nodeMembers{n}, Resolver: resolver, Auth: auth, RouteSecret: secret,
 		Logger: n.log, Registerer: n.registry,
 		Flood:           sipedge.FloodConfig{Limit: cfg.SIPFloodLimit},
+		Streams:         cfg.SIPStreams,
 		Health:          sipedge.HealthConfig{Interval: cfg.SIPProbeInterval},
 		FailoverTimeout: cfg.SIPFailoverTimeout, DigestAlgorithms: cfg.SIPDigest,
 	})
