@@ -1,8 +1,6 @@
 package node
 
 import (
-	"github.com/switchboard-pbx/switchboard/sipedge"
-
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -15,6 +13,7 @@ import (
 	"time"
 
 	"github.com/switchboard-pbx/switchboard/lease"
+	"github.com/switchboard-pbx/switchboard/sipedge"
 )
 
 // Config configures a Node. Start from DefaultConfig.
