@@ -397,12 +397,14 @@ type QueueMessage struct {
 	MessageId string                 `protobuf:"bytes,1,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
 	Sender    string                 `protobuf:"bytes,2,opt,name=sender,proto3" json:"sender,omitempty"`
 	// destination is the device id the message waits for.
-	Destination   string                 `protobuf:"bytes,3,opt,name=destination,proto3" json:"destination,omitempty"`
-	From          string                 `protobuf:"bytes,4,opt,name=from,proto3" json:"from,omitempty"` // the From header value to deliver with
-	To            string                 `protobuf:"bytes,5,opt,name=to,proto3" json:"to,omitempty"`     // the To header value
-	ContentType   string                 `protobuf:"bytes,6,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
-	Body          []byte                 `protobuf:"bytes,7,opt,name=body,proto3" json:"body,omitempty"`
-	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	Destination string                 `protobuf:"bytes,3,opt,name=destination,proto3" json:"destination,omitempty"`
+	From        string                 `protobuf:"bytes,4,opt,name=from,proto3" json:"from,omitempty"` // the From header value to deliver with
+	To          string                 `protobuf:"bytes,5,opt,name=to,proto3" json:"to,omitempty"`     // the To header value
+	ContentType string                 `protobuf:"bytes,6,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	Body        []byte                 `protobuf:"bytes,7,opt,name=body,proto3" json:"body,omitempty"`
+	ExpiresAt   *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// queued_at is set by the supervisor when it stores the message.
+	QueuedAt      *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=queued_at,json=queuedAt,proto3" json:"queued_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -493,6 +495,14 @@ func (x *QueueMessage) GetExpiresAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *QueueMessage) GetQueuedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.QueuedAt
+	}
+	return nil
+}
+
+// QueueReply answers QueueMessage and DeliveredQueued.
 type QueueReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Error         *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
@@ -1315,6 +1325,162 @@ func (x *IncidentListReply) GetNext() string {
 	return ""
 }
 
+// ResetDeviceCredentials is asked of the account actor (not the
+// supervisor): give the device a new random secret, its HA1s derived from
+// random bytes that are neither stored nor shown, so that the old
+// password fails at once (the edge reads HA1s from the account's
+// EdgeView on every request). The reply is a DeviceReply, redacted.
+type ResetDeviceCredentials struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Device string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	// incident is the incident that asked, for the log.
+	Incident      string `protobuf:"bytes,2,opt,name=incident,proto3" json:"incident,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetDeviceCredentials) Reset() {
+	*x = ResetDeviceCredentials{}
+	mi := &file_actors_actorpb_messaging_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetDeviceCredentials) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetDeviceCredentials) ProtoMessage() {}
+
+func (x *ResetDeviceCredentials) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_messaging_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetDeviceCredentials.ProtoReflect.Descriptor instead.
+func (*ResetDeviceCredentials) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_messaging_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ResetDeviceCredentials) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *ResetDeviceCredentials) GetIncident() string {
+	if x != nil {
+		return x.Incident
+	}
+	return ""
+}
+
+// AuditEntry is one line of an account's fraud audit log: an incident
+// opened or resolved, or an action taken (or failed) for it.
+type AuditEntry struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	At       *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=at,proto3" json:"at,omitempty"`
+	Incident string                 `protobuf:"bytes,2,opt,name=incident,proto3" json:"incident,omitempty"`
+	// action: "incident.opened", "terminate_in_flight",
+	// "reset_credentials", "remove_bindings", "block_destinations",
+	// "incident.resolved", "blocks.expired", "queue.expired".
+	Action string `protobuf:"bytes,3,opt,name=action,proto3" json:"action,omitempty"`
+	Device string `protobuf:"bytes,4,opt,name=device,proto3" json:"device,omitempty"`
+	Detail string `protobuf:"bytes,5,opt,name=detail,proto3" json:"detail,omitempty"`
+	Node   string `protobuf:"bytes,6,opt,name=node,proto3" json:"node,omitempty"`
+	// ok is false when the action failed (detail says why).
+	Ok            bool `protobuf:"varint,7,opt,name=ok,proto3" json:"ok,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditEntry) Reset() {
+	*x = AuditEntry{}
+	mi := &file_actors_actorpb_messaging_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditEntry) ProtoMessage() {}
+
+func (x *AuditEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_messaging_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
+func (*AuditEntry) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_messaging_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *AuditEntry) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *AuditEntry) GetIncident() string {
+	if x != nil {
+		return x.Incident
+	}
+	return ""
+}
+
+func (x *AuditEntry) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *AuditEntry) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *AuditEntry) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+func (x *AuditEntry) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *AuditEntry) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
 // Block refuses messages from a sender (or the whole account, device
 // empty) to a destination until it expires.
 type Block struct {
@@ -1329,7 +1495,7 @@ type Block struct {
 
 func (x *Block) Reset() {
 	*x = Block{}
-	mi := &file_actors_actorpb_messaging_proto_msgTypes[18]
+	mi := &file_actors_actorpb_messaging_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1341,7 +1507,7 @@ func (x *Block) String() string {
 func (*Block) ProtoMessage() {}
 
 func (x *Block) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_messaging_proto_msgTypes[18]
+	mi := &file_actors_actorpb_messaging_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1354,7 +1520,7 @@ func (x *Block) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Block.ProtoReflect.Descriptor instead.
 func (*Block) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_messaging_proto_rawDescGZIP(), []int{18}
+	return file_actors_actorpb_messaging_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Block) GetDevice() string {
@@ -1405,7 +1571,7 @@ type MessageRecord struct {
 
 func (x *MessageRecord) Reset() {
 	*x = MessageRecord{}
-	mi := &file_actors_actorpb_messaging_proto_msgTypes[19]
+	mi := &file_actors_actorpb_messaging_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1417,7 +1583,7 @@ func (x *MessageRecord) String() string {
 func (*MessageRecord) ProtoMessage() {}
 
 func (x *MessageRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_messaging_proto_msgTypes[19]
+	mi := &file_actors_actorpb_messaging_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1430,7 +1596,7 @@ func (x *MessageRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageRecord.ProtoReflect.Descriptor instead.
 func (*MessageRecord) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_messaging_proto_rawDescGZIP(), []int{19}
+	return file_actors_actorpb_messaging_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *MessageRecord) GetId() string {
@@ -1541,7 +1707,7 @@ const file_actors_actorpb_messaging_proto_rawDesc = "" +
 	"\x06target\x18\x04 \x01(\tR\x06target\x12\x12\n" +
 	"\x04node\x18\x05 \x01(\tR\x04node\"F\n" +
 	"\x10MessageDoneReply\x122\n" +
-	"\x05error\x18\x01 \x01(\v2\x1c.switchboard.actors.v1.ErrorR\x05error\"\xfd\x01\n" +
+	"\x05error\x18\x01 \x01(\v2\x1c.switchboard.actors.v1.ErrorR\x05error\"\xb6\x02\n" +
 	"\fQueueMessage\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x01 \x01(\tR\tmessageId\x12\x16\n" +
@@ -1552,7 +1718,8 @@ const file_actors_actorpb_messaging_proto_rawDesc = "" +
 	"\fcontent_type\x18\x06 \x01(\tR\vcontentType\x12\x12\n" +
 	"\x04body\x18\a \x01(\fR\x04body\x129\n" +
 	"\n" +
-	"expires_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"@\n" +
+	"expires_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x127\n" +
+	"\tqueued_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\bqueuedAt\"@\n" +
 	"\n" +
 	"QueueReply\x122\n" +
 	"\x05error\x18\x01 \x01(\v2\x1c.switchboard.actors.v1.ErrorR\x05error\":\n" +
@@ -1614,7 +1781,19 @@ const file_actors_actorpb_messaging_proto_rawDesc = "" +
 	"\x11IncidentListReply\x122\n" +
 	"\x05error\x18\x01 \x01(\v2\x1c.switchboard.actors.v1.ErrorR\x05error\x12=\n" +
 	"\tincidents\x18\x02 \x03(\v2\x1f.switchboard.actors.v1.IncidentR\tincidents\x12\x12\n" +
-	"\x04next\x18\x03 \x01(\tR\x04next\"\x98\x01\n" +
+	"\x04next\x18\x03 \x01(\tR\x04next\"L\n" +
+	"\x16ResetDeviceCredentials\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\x12\x1a\n" +
+	"\bincident\x18\x02 \x01(\tR\bincident\"\xc0\x01\n" +
+	"\n" +
+	"AuditEntry\x12*\n" +
+	"\x02at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x1a\n" +
+	"\bincident\x18\x02 \x01(\tR\bincident\x12\x16\n" +
+	"\x06action\x18\x03 \x01(\tR\x06action\x12\x16\n" +
+	"\x06device\x18\x04 \x01(\tR\x06device\x12\x16\n" +
+	"\x06detail\x18\x05 \x01(\tR\x06detail\x12\x12\n" +
+	"\x04node\x18\x06 \x01(\tR\x04node\x12\x0e\n" +
+	"\x02ok\x18\a \x01(\bR\x02ok\"\x98\x01\n" +
 	"\x05Block\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12 \n" +
 	"\vdestination\x18\x02 \x01(\tR\vdestination\x12\x1a\n" +
@@ -1647,54 +1826,58 @@ func file_actors_actorpb_messaging_proto_rawDescGZIP() []byte {
 	return file_actors_actorpb_messaging_proto_rawDescData
 }
 
-var file_actors_actorpb_messaging_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_actors_actorpb_messaging_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_actors_actorpb_messaging_proto_goTypes = []any{
-	(*CheckMessage)(nil),          // 0: switchboard.actors.v1.CheckMessage
-	(*CheckReply)(nil),            // 1: switchboard.actors.v1.CheckReply
-	(*MessageDone)(nil),           // 2: switchboard.actors.v1.MessageDone
-	(*MessageDoneReply)(nil),      // 3: switchboard.actors.v1.MessageDoneReply
-	(*QueueMessage)(nil),          // 4: switchboard.actors.v1.QueueMessage
-	(*QueueReply)(nil),            // 5: switchboard.actors.v1.QueueReply
-	(*TakeQueued)(nil),            // 6: switchboard.actors.v1.TakeQueued
-	(*QueuedMessages)(nil),        // 7: switchboard.actors.v1.QueuedMessages
-	(*DeliveredQueued)(nil),       // 8: switchboard.actors.v1.DeliveredQueued
-	(*PutFraudPolicy)(nil),        // 9: switchboard.actors.v1.PutFraudPolicy
-	(*GetFraudPolicy)(nil),        // 10: switchboard.actors.v1.GetFraudPolicy
-	(*FraudPolicyReply)(nil),      // 11: switchboard.actors.v1.FraudPolicyReply
-	(*Incident)(nil),              // 12: switchboard.actors.v1.Incident
-	(*ListIncidents)(nil),         // 13: switchboard.actors.v1.ListIncidents
-	(*GetIncident)(nil),           // 14: switchboard.actors.v1.GetIncident
-	(*ResolveIncident)(nil),       // 15: switchboard.actors.v1.ResolveIncident
-	(*IncidentReply)(nil),         // 16: switchboard.actors.v1.IncidentReply
-	(*IncidentListReply)(nil),     // 17: switchboard.actors.v1.IncidentListReply
-	(*Block)(nil),                 // 18: switchboard.actors.v1.Block
-	(*MessageRecord)(nil),         // 19: switchboard.actors.v1.MessageRecord
-	(*Error)(nil),                 // 20: switchboard.actors.v1.Error
-	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
+	(*CheckMessage)(nil),           // 0: switchboard.actors.v1.CheckMessage
+	(*CheckReply)(nil),             // 1: switchboard.actors.v1.CheckReply
+	(*MessageDone)(nil),            // 2: switchboard.actors.v1.MessageDone
+	(*MessageDoneReply)(nil),       // 3: switchboard.actors.v1.MessageDoneReply
+	(*QueueMessage)(nil),           // 4: switchboard.actors.v1.QueueMessage
+	(*QueueReply)(nil),             // 5: switchboard.actors.v1.QueueReply
+	(*TakeQueued)(nil),             // 6: switchboard.actors.v1.TakeQueued
+	(*QueuedMessages)(nil),         // 7: switchboard.actors.v1.QueuedMessages
+	(*DeliveredQueued)(nil),        // 8: switchboard.actors.v1.DeliveredQueued
+	(*PutFraudPolicy)(nil),         // 9: switchboard.actors.v1.PutFraudPolicy
+	(*GetFraudPolicy)(nil),         // 10: switchboard.actors.v1.GetFraudPolicy
+	(*FraudPolicyReply)(nil),       // 11: switchboard.actors.v1.FraudPolicyReply
+	(*Incident)(nil),               // 12: switchboard.actors.v1.Incident
+	(*ListIncidents)(nil),          // 13: switchboard.actors.v1.ListIncidents
+	(*GetIncident)(nil),            // 14: switchboard.actors.v1.GetIncident
+	(*ResolveIncident)(nil),        // 15: switchboard.actors.v1.ResolveIncident
+	(*IncidentReply)(nil),          // 16: switchboard.actors.v1.IncidentReply
+	(*IncidentListReply)(nil),      // 17: switchboard.actors.v1.IncidentListReply
+	(*ResetDeviceCredentials)(nil), // 18: switchboard.actors.v1.ResetDeviceCredentials
+	(*AuditEntry)(nil),             // 19: switchboard.actors.v1.AuditEntry
+	(*Block)(nil),                  // 20: switchboard.actors.v1.Block
+	(*MessageRecord)(nil),          // 21: switchboard.actors.v1.MessageRecord
+	(*Error)(nil),                  // 22: switchboard.actors.v1.Error
+	(*timestamppb.Timestamp)(nil),  // 23: google.protobuf.Timestamp
 }
 var file_actors_actorpb_messaging_proto_depIdxs = []int32{
-	20, // 0: switchboard.actors.v1.CheckReply.error:type_name -> switchboard.actors.v1.Error
-	20, // 1: switchboard.actors.v1.MessageDoneReply.error:type_name -> switchboard.actors.v1.Error
-	21, // 2: switchboard.actors.v1.QueueMessage.expires_at:type_name -> google.protobuf.Timestamp
-	20, // 3: switchboard.actors.v1.QueueReply.error:type_name -> switchboard.actors.v1.Error
-	20, // 4: switchboard.actors.v1.QueuedMessages.error:type_name -> switchboard.actors.v1.Error
-	4,  // 5: switchboard.actors.v1.QueuedMessages.messages:type_name -> switchboard.actors.v1.QueueMessage
-	20, // 6: switchboard.actors.v1.FraudPolicyReply.error:type_name -> switchboard.actors.v1.Error
-	21, // 7: switchboard.actors.v1.Incident.opened_at:type_name -> google.protobuf.Timestamp
-	21, // 8: switchboard.actors.v1.Incident.resolved_at:type_name -> google.protobuf.Timestamp
-	21, // 9: switchboard.actors.v1.Incident.blocks_expire_at:type_name -> google.protobuf.Timestamp
-	20, // 10: switchboard.actors.v1.IncidentReply.error:type_name -> switchboard.actors.v1.Error
-	12, // 11: switchboard.actors.v1.IncidentReply.incident:type_name -> switchboard.actors.v1.Incident
-	20, // 12: switchboard.actors.v1.IncidentListReply.error:type_name -> switchboard.actors.v1.Error
-	12, // 13: switchboard.actors.v1.IncidentListReply.incidents:type_name -> switchboard.actors.v1.Incident
-	21, // 14: switchboard.actors.v1.Block.expires_at:type_name -> google.protobuf.Timestamp
-	21, // 15: switchboard.actors.v1.MessageRecord.received_at:type_name -> google.protobuf.Timestamp
-	21, // 16: switchboard.actors.v1.MessageRecord.ended_at:type_name -> google.protobuf.Timestamp
-	17, // [17:17] is the sub-list for method output_type
-	17, // [17:17] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	22, // 0: switchboard.actors.v1.CheckReply.error:type_name -> switchboard.actors.v1.Error
+	22, // 1: switchboard.actors.v1.MessageDoneReply.error:type_name -> switchboard.actors.v1.Error
+	23, // 2: switchboard.actors.v1.QueueMessage.expires_at:type_name -> google.protobuf.Timestamp
+	23, // 3: switchboard.actors.v1.QueueMessage.queued_at:type_name -> google.protobuf.Timestamp
+	22, // 4: switchboard.actors.v1.QueueReply.error:type_name -> switchboard.actors.v1.Error
+	22, // 5: switchboard.actors.v1.QueuedMessages.error:type_name -> switchboard.actors.v1.Error
+	4,  // 6: switchboard.actors.v1.QueuedMessages.messages:type_name -> switchboard.actors.v1.QueueMessage
+	22, // 7: switchboard.actors.v1.FraudPolicyReply.error:type_name -> switchboard.actors.v1.Error
+	23, // 8: switchboard.actors.v1.Incident.opened_at:type_name -> google.protobuf.Timestamp
+	23, // 9: switchboard.actors.v1.Incident.resolved_at:type_name -> google.protobuf.Timestamp
+	23, // 10: switchboard.actors.v1.Incident.blocks_expire_at:type_name -> google.protobuf.Timestamp
+	22, // 11: switchboard.actors.v1.IncidentReply.error:type_name -> switchboard.actors.v1.Error
+	12, // 12: switchboard.actors.v1.IncidentReply.incident:type_name -> switchboard.actors.v1.Incident
+	22, // 13: switchboard.actors.v1.IncidentListReply.error:type_name -> switchboard.actors.v1.Error
+	12, // 14: switchboard.actors.v1.IncidentListReply.incidents:type_name -> switchboard.actors.v1.Incident
+	23, // 15: switchboard.actors.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
+	23, // 16: switchboard.actors.v1.Block.expires_at:type_name -> google.protobuf.Timestamp
+	23, // 17: switchboard.actors.v1.MessageRecord.received_at:type_name -> google.protobuf.Timestamp
+	23, // 18: switchboard.actors.v1.MessageRecord.ended_at:type_name -> google.protobuf.Timestamp
+	19, // [19:19] is the sub-list for method output_type
+	19, // [19:19] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_actors_actorpb_messaging_proto_init() }
@@ -1709,7 +1892,7 @@ func file_actors_actorpb_messaging_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_actors_actorpb_messaging_proto_rawDesc), len(file_actors_actorpb_messaging_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
