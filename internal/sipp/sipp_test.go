@@ -68,7 +68,7 @@ func TestParseStats_RejectsWhatSIPpNeverWrites(t *testing.T) {
 // header naming it and saying what it proves, and the <Global> variables
 // are the ones RunUAC expects.
 func TestScenarios_CommittedAndDocumented(t *testing.T) {
-	known := []Scenario{UACInvite, UACInviteAuth, UACCancel, UACExpect, UACMessage, OptionsProbe,
+	known := []Scenario{UACInvite, UACInviteAuth, UACCancel, UACExpect, UACMessage, UACMessageAuth, OptionsProbe,
 		RegisterAuth, Unregister, UAS, UAS503, UASRing, UASMessage, UASAuth, RegistrarAuth}
 	root, err := RepoRoot()
 	if err != nil {
