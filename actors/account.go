@@ -3,8 +3,10 @@ package actors
 import (
 	"cmp"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 
@@ -12,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/switchboard-pbx/switchboard/actors/actorpb"
+	"github.com/switchboard-pbx/switchboard/credential"
 	"github.com/switchboard-pbx/switchboard/persistence"
 	"github.com/switchboard-pbx/switchboard/placement"
 )
@@ -177,6 +180,8 @@ func (a *account) receive(t *turn, msg proto.Message) proto.Message {
 		return a.getRoutes()
 	case *actorpb.GetEdgeView:
 		return a.edgeView(m)
+	case *actorpb.ResetDeviceCredentials:
+		return a.resetCredentials(t, m)
 	}
 	return errorReply(msg, invalid("", "account actor does not handle %T", msg))
 }
@@ -545,4 +550,32 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// resetCredentials gives a device a new random secret (fraud containment,
+// asked by the account's messaging supervisor): new HA1s derived from 32
+// random bytes that are neither stored nor shown, so that the old
+// password fails at the next digest check anywhere (the edge reads HA1s
+// from GetEdgeView on every request). The device's rightful user gets the
+// new secret through its provisioning document.
+func (a *account) resetCredentials(t *turn, m *actorpb.ResetDeviceCredentials) proto.Message {
+	cur, ok := a.devices[m.Device]
+	if !ok {
+		return &actorpb.DeviceReply{Error: notFound("device", "device %q not found in account %q", m.Device, a.id)}
+	}
+	secret := make([]byte, 32)
+	if _, err := io.ReadFull(a.sys.cfg.Random, secret); err != nil {
+		return &actorpb.DeviceReply{Error: unavailable("drawing a new secret failed: %v", err)}
+	}
+	h := credential.Derive(m.Device, a.acct.rec.DnsName, hex.EncodeToString(secret))
+	rec := proto.Clone(cur.rec).(*actorpb.Device)
+	rec.Ha1Md5, rec.Ha1Sha256 = h.MD5, h.SHA256
+	rec.UpdatedAt = timestamppb.New(a.sys.cfg.Clock.Now())
+	v, err := a.put(t.ctx, deviceKey(a.id, m.Device), rec, cur.version)
+	if err != nil {
+		return &actorpb.DeviceReply{Error: storeFailed(t, err, "device "+m.Device)}
+	}
+	a.devices[m.Device] = &versioned[*actorpb.Device]{rec: rec, version: v}
+	a.sys.log.Info("device credentials reset", "account", a.id, "device", m.Device, "incident", m.Incident)
+	return &actorpb.DeviceReply{Device: redactDevice(rec), Version: v}
 }

@@ -37,7 +37,14 @@ type Claim interface {
 // call; their writes are compare-and-set, so a duplicate during a
 // partition serves its last loaded copy but never overwrites a newer one
 // (see cluster/doc.go).
-func fenced(kind string) bool { return kind == KindAccount || kind == KindDeviceGroup }
+//
+// A messaging supervisor is fenced: its blocks, suspensions and
+// terminated messages live in its memory (loaded at activation), so a
+// second activation during a partition would not see the first one's
+// new incident and would deliver a blocked pair or a terminated message.
+func fenced(kind string) bool {
+	return kind == KindAccount || kind == KindDeviceGroup || kind == KindMessaging
+}
 
 // claim makes sure the activation holds a valid claim before it serves a
 // message, acquiring one when it has none. It returns until when the

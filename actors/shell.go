@@ -32,6 +32,13 @@ type pinner interface {
 	pinned() bool
 }
 
+// passivator is a behavior that keeps some state in memory only for a
+// while (bounded writes: a fraud supervisor's histories) and stores it
+// when its activation stops.
+type passivator interface {
+	passivating(ctx context.Context)
+}
+
 // turn is one message's handling: its context and what the behavior asks
 // the shell to do afterwards.
 type turn struct {
@@ -81,6 +88,11 @@ func (s *shell) Receive(c actor.Context) {
 			c.Poison(c.Self())
 		}
 	case *actor.Stopped:
+		if p, ok := s.b.(passivator); ok && s.loaded {
+			ctx, cancel := s.sys.opContext()
+			p.passivating(ctx)
+			cancel()
+		}
 		s.release()
 		s.sys.metrics.passivated(s.act.Kind)
 		if h := s.sys.cfg.OnStopped; h != nil {
@@ -204,6 +216,22 @@ func errorReply(msg proto.Message, e *actorpb.Error) proto.Message {
 		return &actorpb.RegisterReply{Error: e}
 	case *actorpb.PutFeatureServer, *actorpb.GetFeatureServer, *actorpb.DeleteFeatureServer:
 		return &actorpb.FeatureServerReply{Error: e}
+	case *actorpb.ResetDeviceCredentials:
+		return &actorpb.DeviceReply{Error: e}
+	case *actorpb.CheckMessage:
+		return &actorpb.CheckReply{Error: e}
+	case *actorpb.MessageDone:
+		return &actorpb.MessageDoneReply{Error: e}
+	case *actorpb.QueueMessage, *actorpb.DeliveredQueued:
+		return &actorpb.QueueReply{Error: e}
+	case *actorpb.TakeQueued:
+		return &actorpb.QueuedMessages{Error: e}
+	case *actorpb.PutFraudPolicy, *actorpb.GetFraudPolicy:
+		return &actorpb.FraudPolicyReply{Error: e}
+	case *actorpb.GetIncident, *actorpb.ResolveIncident:
+		return &actorpb.IncidentReply{Error: e}
+	case *actorpb.ListIncidents:
+		return &actorpb.IncidentListReply{Error: e}
 	}
 	return nil // one-way messages get no reply
 }

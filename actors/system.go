@@ -2,8 +2,10 @@ package actors
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strconv"
 	"sync/atomic"
@@ -30,10 +32,13 @@ const (
 	// pool's prescribed conditions.
 	KindPools     = "pools"
 	PoolsIdentity = "all"
+	// KindMessaging is an account's messaging supervisor (identity: the
+	// account id): fraud checks, messages in flight, the queue.
+	KindMessaging = "messaging"
 )
 
 // Kinds lists every kind this package serves.
-var Kinds = []string{KindAccount, KindDeviceGroup, KindCall, KindFeatureServer, KindPools}
+var Kinds = []string{KindAccount, KindDeviceGroup, KindCall, KindFeatureServer, KindPools, KindMessaging}
 
 // Config configures a System.
 type Config struct {
@@ -75,6 +80,13 @@ type Config struct {
 	// answers CODE_UNAVAILABLE (and stops) when it cannot get one. Default
 	// nil: no fencing (one node, tests).
 	Fence Fence
+	// Events, when set, receives the messaging supervisors' fraud events
+	// for the accounts' streams. Default nil: none (the audit log in the
+	// store still records every incident and action).
+	Events EventSink
+	// Random draws the new secrets of a credential reset. Default
+	// crypto/rand.Reader.
+	Random io.Reader
 }
 
 // PoolSource tells the pools as tier 1 sees them: prescribed conditions
@@ -92,6 +104,7 @@ func DefaultConfig() Config {
 		IdleTimeout:    10 * time.Minute,
 		RequestTimeout: 5 * time.Second,
 		StoreTimeout:   5 * time.Second,
+		Random:         rand.Reader,
 	}
 }
 
@@ -119,7 +132,10 @@ type System struct {
 	as      *actor.ActorSystem
 	lookup  Lookup
 	metrics *metrics
-	seq     atomic.Uint64
+	// fraud and detector serve the messaging supervisors.
+	fraud    *fraudMetrics
+	detector detector
+	seq      atomic.Uint64
 	closed  atomic.Bool
 	stop    chan struct{}
 	reaped  chan struct{}
@@ -143,6 +159,9 @@ func New(cfg Config) (*System, error) {
 	if cfg.StoreTimeout == 0 {
 		cfg.StoreTimeout = def.StoreTimeout
 	}
+	if cfg.Random == nil {
+		cfg.Random = def.Random
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -150,8 +169,12 @@ func New(cfg Config) (*System, error) {
 	if err != nil {
 		return nil, err
 	}
+	fm, err := newFraudMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
 	log := cfg.Logger.With("component", "actors")
-	s := &System{cfg: cfg, log: log, metrics: m}
+	s := &System{cfg: cfg, log: log, metrics: m, fraud: fm, detector: newDetector()}
 	opts := append([]actor.ConfigOption{
 		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 			// protoactor logs routine events at info; keep only its warnings.
@@ -235,6 +258,8 @@ func (s *System) behaviorFor(kind, identity string) (func() behavior, error) {
 		return func() behavior { return newFeatureServer(s, identity) }, nil
 	case KindPools:
 		return func() behavior { return newPools(s) }, nil
+	case KindMessaging:
+		return func() behavior { return newMessaging(s, identity) }, nil
 	}
 	return nil, fmt.Errorf("%w: %q", ErrUnknownKind, kind)
 }

@@ -910,8 +910,18 @@ type Incident struct {
 	OpenedAt       *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=opened_at,json=openedAt,proto3" json:"opened_at,omitempty"`
 	ResolvedAt     *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=resolved_at,json=resolvedAt,proto3" json:"resolved_at,omitempty"`
 	BlocksExpireAt *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=blocks_expire_at,json=blocksExpireAt,proto3" json:"blocks_expire_at,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// terminated_messages are the in-flight messages (ids) terminated by
+	// terminate_in_flight: their MessageDone answers CODE_CONFLICT, also
+	// after failover.
+	TerminatedMessages []string `protobuf:"bytes,18,rep,name=terminated_messages,json=terminatedMessages,proto3" json:"terminated_messages,omitempty"`
+	// credentials_reset_at is when reset_credentials succeeded: the
+	// sender's suspension ends there, since whoever authenticates after it
+	// holds the new secret.
+	CredentialsResetAt *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=credentials_reset_at,json=credentialsResetAt,proto3" json:"credentials_reset_at,omitempty"`
+	// trunk is the sender when it is a trusted trunk (device empty).
+	Trunk         string `protobuf:"bytes,20,opt,name=trunk,proto3" json:"trunk,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Incident) Reset() {
@@ -1061,6 +1071,27 @@ func (x *Incident) GetBlocksExpireAt() *timestamppb.Timestamp {
 		return x.BlocksExpireAt
 	}
 	return nil
+}
+
+func (x *Incident) GetTerminatedMessages() []string {
+	if x != nil {
+		return x.TerminatedMessages
+	}
+	return nil
+}
+
+func (x *Incident) GetCredentialsResetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CredentialsResetAt
+	}
+	return nil
+}
+
+func (x *Incident) GetTrunk() string {
+	if x != nil {
+		return x.Trunk
+	}
+	return ""
 }
 
 type ListIncidents struct {
@@ -1746,7 +1777,7 @@ const file_actors_actorpb_messaging_proto_rawDesc = "" +
 	"\x10FraudPolicyReply\x122\n" +
 	"\x05error\x18\x01 \x01(\v2\x1c.switchboard.actors.v1.ErrorR\x05error\x12\x1f\n" +
 	"\vpolicy_json\x18\x02 \x01(\fR\n" +
-	"policyJson\"\xd3\x04\n" +
+	"policyJson\"\xe8\x05\n" +
 	"\bIncident\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aaccount\x18\x02 \x01(\tR\aaccount\x12\x16\n" +
@@ -1766,7 +1797,10 @@ const file_actors_actorpb_messaging_proto_rawDesc = "" +
 	"\topened_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\bopenedAt\x12;\n" +
 	"\vresolved_at\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"resolvedAt\x12D\n" +
-	"\x10blocks_expire_at\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\x0eblocksExpireAt\"Q\n" +
+	"\x10blocks_expire_at\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\x0eblocksExpireAt\x12/\n" +
+	"\x13terminated_messages\x18\x12 \x03(\tR\x12terminatedMessages\x12L\n" +
+	"\x14credentials_reset_at\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\x12credentialsResetAt\x12\x14\n" +
+	"\x05trunk\x18\x14 \x01(\tR\x05trunk\"Q\n" +
 	"\rListIncidents\x12\x14\n" +
 	"\x05state\x18\x01 \x01(\tR\x05state\x12\x14\n" +
 	"\x05limit\x18\x02 \x01(\rR\x05limit\x12\x14\n" +
@@ -1865,19 +1899,20 @@ var file_actors_actorpb_messaging_proto_depIdxs = []int32{
 	23, // 8: switchboard.actors.v1.Incident.opened_at:type_name -> google.protobuf.Timestamp
 	23, // 9: switchboard.actors.v1.Incident.resolved_at:type_name -> google.protobuf.Timestamp
 	23, // 10: switchboard.actors.v1.Incident.blocks_expire_at:type_name -> google.protobuf.Timestamp
-	22, // 11: switchboard.actors.v1.IncidentReply.error:type_name -> switchboard.actors.v1.Error
-	12, // 12: switchboard.actors.v1.IncidentReply.incident:type_name -> switchboard.actors.v1.Incident
-	22, // 13: switchboard.actors.v1.IncidentListReply.error:type_name -> switchboard.actors.v1.Error
-	12, // 14: switchboard.actors.v1.IncidentListReply.incidents:type_name -> switchboard.actors.v1.Incident
-	23, // 15: switchboard.actors.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
-	23, // 16: switchboard.actors.v1.Block.expires_at:type_name -> google.protobuf.Timestamp
-	23, // 17: switchboard.actors.v1.MessageRecord.received_at:type_name -> google.protobuf.Timestamp
-	23, // 18: switchboard.actors.v1.MessageRecord.ended_at:type_name -> google.protobuf.Timestamp
-	19, // [19:19] is the sub-list for method output_type
-	19, // [19:19] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	23, // 11: switchboard.actors.v1.Incident.credentials_reset_at:type_name -> google.protobuf.Timestamp
+	22, // 12: switchboard.actors.v1.IncidentReply.error:type_name -> switchboard.actors.v1.Error
+	12, // 13: switchboard.actors.v1.IncidentReply.incident:type_name -> switchboard.actors.v1.Incident
+	22, // 14: switchboard.actors.v1.IncidentListReply.error:type_name -> switchboard.actors.v1.Error
+	12, // 15: switchboard.actors.v1.IncidentListReply.incidents:type_name -> switchboard.actors.v1.Incident
+	23, // 16: switchboard.actors.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
+	23, // 17: switchboard.actors.v1.Block.expires_at:type_name -> google.protobuf.Timestamp
+	23, // 18: switchboard.actors.v1.MessageRecord.received_at:type_name -> google.protobuf.Timestamp
+	23, // 19: switchboard.actors.v1.MessageRecord.ended_at:type_name -> google.protobuf.Timestamp
+	20, // [20:20] is the sub-list for method output_type
+	20, // [20:20] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_actors_actorpb_messaging_proto_init() }
