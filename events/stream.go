@@ -374,3 +374,11 @@ func (s *Stream) Prune(ctx context.Context, account string) (int, error) {
 	s.met.pruned.Add(float64(n))
 	return n, nil
 }
+
+// AppendEvent appends an event of type typ about user (may be empty) with
+// data (JSON, may be nil). It is Append for callers that set only those
+// fields, such as the messaging supervisors (actors.EventSink).
+func (s *Stream) AppendEvent(ctx context.Context, account, typ, user string, data []byte) error {
+	_, err := s.Append(ctx, account, Event{Type: typ, User: user, Data: data})
+	return err
+}
