@@ -44,8 +44,8 @@ type messaging struct {
 	exists bool
 	det    detector
 
-	policies map[string]*storedPolicy // by level key: "account", "grp/<g>", "dev/<d>"
-	eff      map[string]effectivePolicy          // by group "\x00" device
+	policies map[string]*storedPolicy   // by level key: "account", "grp/<g>", "dev/<d>"
+	eff      map[string]effectivePolicy // by group "\x00" device
 	senders  map[string]*sender
 	inflight map[string]*inflightMsg
 	order    []*inflightMsg // arrival order, for expiry
@@ -102,10 +102,18 @@ func (m *messaging) vacant() bool { return !m.exists }
 // passivation never forgets a termination (a drain still may: see doc.go).
 func (m *messaging) pinned() bool { return len(m.inflight) > 0 }
 
+// load reads the supervisor's state from the store. What lives only in
+// memory (the senders' windows, the messages in flight) survives a reload
+// of the same activation (after a write whose outcome is unknown): a
+// store hiccup must not give a flooding sender a fresh budget.
 func (m *messaging) load(ctx context.Context) error {
+	senders, inflight, order := m.senders, m.inflight, m.order
+	if senders == nil {
+		senders, inflight = map[string]*sender{}, map[string]*inflightMsg{}
+	}
 	*m = messaging{sys: m.sys, id: m.id, det: m.det,
 		policies: map[string]*storedPolicy{}, eff: map[string]effectivePolicy{},
-		senders: map[string]*sender{}, inflight: map[string]*inflightMsg{}, queued: map[string]*queuedMeta{},
+		senders: senders, inflight: inflight, order: order, queued: map[string]*queuedMeta{},
 		blocks: map[string]*versioned[*actorpb.Block]{}, open: map[string]*versioned[*actorpb.Incident]{},
 		bySender: map[string]string{}, killed: map[string]string{}, dirty: map[string]bool{},
 		swept: m.sys.cfg.Clock.Now(),

@@ -136,9 +136,9 @@ type System struct {
 	fraud    *fraudMetrics
 	detector detector
 	seq      atomic.Uint64
-	closed  atomic.Bool
-	stop    chan struct{}
-	reaped  chan struct{}
+	closed   atomic.Bool
+	stop     chan struct{}
+	reaped   chan struct{}
 }
 
 // New starts a System. Close stops it.
