@@ -1,0 +1,275 @@
+package fraud
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// FieldError is one problem in a policy: the JSON path of the field at
+// fault (e.g. "indicators.rate_per_minute.critical") and what is wrong.
+type FieldError struct {
+	Field  string
+	Reason string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
+
+// ValidationError is every problem Validate found, in field order. It
+// unwraps to its FieldErrors, so errors.As(err, &fieldErr) finds the
+// first.
+type ValidationError []*FieldError
+
+func (v ValidationError) Error() string {
+	parts := make([]string, len(v))
+	for i, e := range v {
+		parts[i] = e.Error()
+	}
+	return "fraud: invalid policy: " + strings.Join(parts, "; ")
+}
+
+// Unwrap returns the field errors.
+func (v ValidationError) Unwrap() []error {
+	out := make([]error, len(v))
+	for i, e := range v {
+		out[i] = e
+	}
+	return out
+}
+
+// ErrInvalidPolicy is matched (errors.Is) by every ValidationError.
+var ErrInvalidPolicy = errors.New("fraud: invalid policy")
+
+// Is makes errors.Is(err, ErrInvalidPolicy) true.
+func (v ValidationError) Is(target error) bool { return target == ErrInvalidPolicy }
+
+// Validate checks the fields p sets; it returns nil or a ValidationError
+// naming each field at fault. A layer is checked on its own (its warning
+// not above its critical, and so on); the HTTP API should also validate
+// the merged policy, so that a layer's critical under an inherited warning
+// is refused.
+func (p Policy) Validate() error {
+	var v validator
+	if p.UTCOffsetMinutes != nil && (*p.UTCOffsetMinutes < -14*60 || *p.UTCOffsetMinutes > 14*60) {
+		v.add("utc_offset_minutes", "must be within -840 and 840 (UTC-14:00 to UTC+14:00)")
+	}
+	for i, e := range p.SafeList {
+		v.entry(fmt.Sprintf("safe_list[%d]", i), e, true)
+	}
+	d := p.Destinations
+	for i, e := range d.PremiumPrefixes {
+		v.entry(fmt.Sprintf("destinations.premium_prefixes[%d]", i), e, false)
+	}
+	for i, e := range d.HighCostPrefixes {
+		v.entry(fmt.Sprintf("destinations.high_cost_prefixes[%d]", i), e, false)
+	}
+	for _, cc := range sortedKeys(d.Countries) {
+		f := "destinations.countries." + cc
+		if !countryCodes[cc] {
+			v.add(f, "not an assigned E.164 country code (write its digits, e.g. \"44\")")
+		}
+		v.permission(f, d.Countries[cc])
+	}
+	if d.DefaultCountry != nil {
+		v.permission("destinations.default_country", *d.DefaultCountry)
+	}
+	v.weight("destinations.premium_weight", d.PremiumWeight, math.Inf(1))
+	v.weight("destinations.high_cost_weight", d.HighCostWeight, math.Inf(1))
+	v.weight("destinations.monitor_weight", d.MonitorWeight, math.Inf(1))
+
+	ind := p.Indicators.list()
+	for i, in := range ind {
+		v.indicator(i, *in)
+	}
+
+	h := p.History
+	if h.RetentionDays != nil && (*h.RetentionDays < 1 || *h.RetentionDays > MaxRetentionDays) {
+		v.add("history.retention_days", fmt.Sprintf("must be 1 to %d", MaxRetentionDays))
+	}
+	v.positive("history.floor_per_hour", h.FloorPerHour)
+	v.positive("history.group_floor_per_hour", h.GroupFloorPerHour)
+	v.positive("history.account_floor_per_hour", h.AccountFloorPerHour)
+	v.weight("history.sigmas", h.Sigmas, 100)
+	v.weight("history.headroom", h.Headroom, 1000)
+	v.weight("history.known_destination_weight", h.KnownDestinationWeight, 1)
+	v.weight("history.new_source_partial_weight", h.NewSourcePartialWeight, 1)
+	if h.SequentialGap != nil && (*h.SequentialGap < 1 || *h.SequentialGap > 1000) {
+		v.add("history.sequential_gap", "must be 1 to 1000")
+	}
+
+	a := p.Actions
+	if a.BlockExpirySeconds != nil && (*a.BlockExpirySeconds < 0 || *a.BlockExpirySeconds > 30*86400) {
+		v.add("actions.block_expiry_seconds", "must be 0 to 2592000 (30 days); 0 blocks until the incident is resolved")
+	}
+	if a.IncidentWindowSeconds != nil && (*a.IncidentWindowSeconds < 1 || *a.IncidentWindowSeconds > 86400) {
+		v.add("actions.incident_window_seconds", "must be 1 to 86400")
+	}
+	if len(v) == 0 {
+		return nil
+	}
+	return ValidationError(v)
+}
+
+// MaxRetentionDays bounds history.retention_days (and so a History's size).
+const MaxRetentionDays = 92
+
+type validator ValidationError
+
+func (v *validator) add(field, reason string) {
+	*v = append(*v, &FieldError{Field: field, Reason: reason})
+}
+
+func (v *validator) number(field string, x *float64) bool {
+	if x == nil {
+		return false
+	}
+	if math.IsNaN(*x) || math.IsInf(*x, 0) {
+		v.add(field, "must be a finite number")
+		return false
+	}
+	if *x < 0 {
+		v.add(field, "must not be negative")
+		return false
+	}
+	return true
+}
+
+func (v *validator) weight(field string, x *float64, max float64) {
+	if v.number(field, x) && *x > max {
+		v.add(field, fmt.Sprintf("must not be above %g", max))
+	}
+}
+
+func (v *validator) positive(field string, x *float64) {
+	if v.number(field, x) && *x == 0 {
+		v.add(field, "must be above 0")
+	}
+}
+
+func (v *validator) permission(field, s string) {
+	switch s {
+	case CountryAllow, CountryMonitor, CountryBlock:
+	default:
+		v.add(field, fmt.Sprintf("%q is not a permission: allow, monitor or block", s))
+	}
+}
+
+// entry checks a safe-list or prefix-list entry: '+' and 1 to 15 digits,
+// optionally ending in '*' (a prefix); the safe list also takes a SIP
+// user (a device id).
+func (v *validator) entry(field, e string, user bool) {
+	body := strings.TrimSuffix(e, "*")
+	if strings.HasPrefix(body, "+") {
+		digits := body[1:]
+		if len(digits) >= 1 && len(digits) <= 15 && strings.Trim(digits, "0123456789") == "" {
+			return
+		}
+	} else if user && e != "" && !strings.HasSuffix(e, "*") && NormalizeDestination(e) == e &&
+		!parseDest(e).isNum {
+		return
+	}
+	if user {
+		v.add(field, fmt.Sprintf("%q: write a number as + and 1 to 15 digits, a prefix ending in *, or a lower-case SIP user", e))
+	} else {
+		v.add(field, fmt.Sprintf("%q: write a number as + and 1 to 15 digits, a prefix ending in *", e))
+	}
+}
+
+// windowed tells whether indicator i takes window_seconds.
+func windowed(i int) bool { return i != iRate && i != iBurst && i != iDeviation }
+
+func (v *validator) indicator(i int, in Indicator) {
+	f := "indicators." + indicatorNames[i]
+	max := math.Inf(1)
+	if i == iFailure {
+		max = 1
+	}
+	for _, t := range []struct {
+		name string
+		x    *float64
+	}{{"warning", in.Warning}, {"throttle", in.Throttle}, {"critical", in.Critical}} {
+		v.weight(f+"."+t.name, t.x, max)
+	}
+	v.levels(f, in.Warning, in.Throttle, in.Critical)
+	if in.WindowSeconds != nil {
+		if !windowed(i) {
+			v.add(f+".window_seconds", "this indicator's window is fixed; remove the field")
+		} else if v.number(f+".window_seconds", in.WindowSeconds) && (*in.WindowSeconds < 1 || *in.WindowSeconds > 86400) {
+			v.add(f+".window_seconds", "must be 1 to 86400")
+		}
+	}
+	v.weight(f+".known_weight", in.KnownWeight, 1)
+	v.weight(f+".min_count", in.MinCount, 1e6)
+	for k, s := range in.Schedules {
+		sf := fmt.Sprintf("%s.schedules[%d]", f, k)
+		for j, d := range s.Days {
+			if _, ok := weekdays[d]; !ok {
+				v.add(fmt.Sprintf("%s.days[%d]", sf, j), fmt.Sprintf("%q is not a day: mon, tue, wed, thu, fri, sat or sun", d))
+			}
+		}
+		from, okFrom := clockMinutes(s.From)
+		to, okTo := clockMinutes(s.To)
+		if !okFrom {
+			v.add(sf+".from", fmt.Sprintf("%q is not a time of day HH:MM (00:00 to 24:00)", s.From))
+		}
+		if !okTo {
+			v.add(sf+".to", fmt.Sprintf("%q is not a time of day HH:MM (00:00 to 24:00)", s.To))
+		}
+		if okFrom && okTo && from == to {
+			v.add(sf+".to", "equals from: the window would be empty")
+		}
+		for _, t := range []struct {
+			name string
+			x    *float64
+		}{{"warning", s.Warning}, {"throttle", s.Throttle}, {"critical", s.Critical}} {
+			v.weight(sf+"."+t.name, t.x, max)
+		}
+		pick := func(a, b *float64) *float64 {
+			if a != nil {
+				return a
+			}
+			return b
+		}
+		v.levels(sf, pick(s.Warning, in.Warning), pick(s.Throttle, in.Throttle), pick(s.Critical, in.Critical))
+	}
+}
+
+// levels checks warning <= throttle <= critical among those set.
+func (v *validator) levels(f string, w, t, c *float64) {
+	ok := func(x *float64) bool { return x != nil && !math.IsNaN(*x) }
+	switch {
+	case ok(w) && ok(c) && *w > *c:
+		v.add(f+".critical", fmt.Sprintf("%g is below warning %g", *c, *w))
+	case ok(w) && ok(t) && *w > *t:
+		v.add(f+".throttle", fmt.Sprintf("%g is below warning %g", *t, *w))
+	case ok(t) && ok(c) && *t > *c:
+		v.add(f+".critical", fmt.Sprintf("%g is below throttle %g", *c, *t))
+	}
+}
+
+var weekdays = map[string]int{"sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6}
+
+// clockMinutes parses "HH:MM" (00:00 to 24:00) into minutes of the day.
+func clockMinutes(s string) (int, bool) {
+	if len(s) != 5 || s[2] != ':' {
+		return 0, false
+	}
+	h, err1 := strconv.Atoi(s[:2])
+	m, err2 := strconv.Atoi(s[3:])
+	if err1 != nil || err2 != nil || h < 0 || m < 0 || m > 59 || h > 24 || (h == 24 && m != 0) {
+		return 0, false
+	}
+	return h*60 + m, true
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
