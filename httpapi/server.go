@@ -187,6 +187,21 @@ func (s *server) routes() {
 	admin("PUT /v1/feature-servers/{f}", s.putFeatureServer)
 	admin("GET /v1/feature-servers/{f}", s.getFeatureServer)
 	admin("DELETE /v1/feature-servers/{f}", s.deleteFeatureServer)
+	for _, lv := range []struct {
+		path  string
+		names []string
+	}{
+		{"/v1/accounts/{a}/fraud-policy", []string{"a"}},
+		{"/v1/accounts/{a}/groups/{g}/fraud-policy", []string{"a", "g"}},
+		{"/v1/accounts/{a}/devices/{d}/fraud-policy", []string{"a", "d"}},
+	} {
+		admin("PUT "+lv.path, s.putFraudPolicy(lv.names...))
+		admin("GET "+lv.path, s.getFraudPolicy(lv.names...))
+		admin("DELETE "+lv.path, s.deleteFraudPolicy(lv.names...))
+	}
+	admin("GET /v1/accounts/{a}/fraud/incidents", s.listIncidents)
+	admin("GET /v1/accounts/{a}/fraud/incidents/{id}", s.getIncident)
+	admin("POST /v1/accounts/{a}/fraud/incidents/{id}/resolve", s.resolveIncident)
 	s.mux = m
 }
 
