@@ -1,7 +1,9 @@
 // Package httpapi serves a node's HTTP surface: health, Prometheus metrics,
 // pprof, the debug endpoint that shows where actors live and what they hold,
 // and the provisioning API for accounts, device groups, devices, trunks,
-// routes and feature servers, with a group's registrations to read.
+// routes and feature servers, with a group's registrations to read, and
+// each account's event stream (Server-Sent Events, resumable by sequence;
+// package events) and webhook (events.go).
 //
 // It validates input and turns it into actor requests; it holds no state of
 // its own. Bad input gets a 4xx with {"error": "...", "field": "..."} and

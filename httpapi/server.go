@@ -24,6 +24,7 @@ import (
 	"github.com/switchboard-pbx/switchboard/actors"
 	"github.com/switchboard-pbx/switchboard/actors/actorpb"
 	"github.com/switchboard-pbx/switchboard/clock"
+	"github.com/switchboard-pbx/switchboard/events"
 	"github.com/switchboard-pbx/switchboard/placement"
 )
 
@@ -74,6 +75,12 @@ type Config struct {
 	RequestTimeout time.Duration
 	// MaxBodyBytes bounds a request body. Default 1 MiB.
 	MaxBodyBytes int64
+	// Events serves the accounts' event streams and webhooks (events.go).
+	// Default: none (those routes answer 404).
+	Events *events.Stream
+	// EventsHeartbeat is how often an idle event stream sends a comment
+	// line, so that proxies keep it open. Default 15s.
+	EventsHeartbeat time.Duration
 }
 
 // New returns the node's HTTP handler.
@@ -95,6 +102,9 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.EventsHeartbeat <= 0 {
+		cfg.EventsHeartbeat = defaultEventsHeartbeat
 	}
 	if cfg.Gatherer == nil {
 		cfg.Gatherer = prometheus.NewRegistry()
@@ -184,6 +194,10 @@ func (s *server) routes() {
 	admin("PUT /v1/accounts/{a}/routes", s.putRoutes)
 	admin("GET /v1/accounts/{a}/routes", s.getRoutes)
 	admin("GET /v1/accounts/{a}/groups/{g}/bindings", s.listBindings)
+	admin("GET /v1/accounts/{a}/events", s.accountEvents)
+	admin("PUT /v1/accounts/{a}/webhook", s.putWebhook)
+	admin("GET /v1/accounts/{a}/webhook", s.getWebhook)
+	admin("DELETE /v1/accounts/{a}/webhook", s.deleteWebhook)
 	admin("PUT /v1/feature-servers/{f}", s.putFeatureServer)
 	admin("GET /v1/feature-servers/{f}", s.getFeatureServer)
 	admin("DELETE /v1/feature-servers/{f}", s.deleteFeatureServer)
