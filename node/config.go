@@ -100,6 +100,9 @@ type Config struct {
 	// LeaseRenew is how often the node renews its liveness record and
 	// reads the others' (--lease-renew). Default 1s.
 	LeaseRenew time.Duration
+	// EventRetention is how long an account's events stay readable and
+	// resumable (package events). Default 24h.
+	EventRetention time.Duration
 	// IdleTimeout is how long an actor lives without messages. Default 10m.
 	IdleTimeout time.Duration
 	// ShutdownTimeout bounds the graceful shutdown. Default 15s.
@@ -129,6 +132,7 @@ func DefaultConfig() Config {
 		PlacementEpsilon: 0.25,
 		LeaseTTL:         5 * time.Second,
 		LeaseRenew:       time.Second,
+		EventRetention:   24 * time.Hour,
 		IdleTimeout:      10 * time.Minute,
 		ShutdownTimeout:  15 * time.Second,
 		Logger:           slog.New(slog.DiscardHandler),
@@ -189,6 +193,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.leaseConfig().Validate(); err != nil {
 		return fmt.Errorf("node: --lease-ttl %v, --lease-renew %v: %w", c.LeaseTTL, c.LeaseRenew, err)
+	}
+	if c.EventRetention <= 0 {
+		return fmt.Errorf("node: EventRetention %v must be positive; 24h is the default", c.EventRetention)
 	}
 	if c.IdleTimeout <= 0 || c.ShutdownTimeout <= 0 {
 		return errors.New("node: IdleTimeout and ShutdownTimeout must be positive")

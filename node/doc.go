@@ -12,7 +12,10 @@
 // renews it from its own goroutine until shutdown; the lease fences the
 // account and devicegroup activations (actors.Fence) and tells the cluster
 // the nodes recorded alive (cluster.PeerSource), so that a node started
-// without --join finds its cluster.
+// without --join finds its cluster. The node's events.Stream (Node.Events)
+// serves the accounts' event streams over HTTP and runs webhook delivery
+// and pruning from Run; at shutdown its streams end before HTTP stops, so
+// that open SSE responses do not hold the shutdown up.
 // Flags and environment variables only fill a Config; this package reads
 // neither.
 package node

@@ -20,6 +20,7 @@ import (
 	"github.com/switchboard-pbx/switchboard/actors"
 	"github.com/switchboard-pbx/switchboard/cluster"
 	"github.com/switchboard-pbx/switchboard/dnszone"
+	"github.com/switchboard-pbx/switchboard/events"
 	"github.com/switchboard-pbx/switchboard/httpapi"
 	"github.com/switchboard-pbx/switchboard/lease"
 	"github.com/switchboard-pbx/switchboard/persistence"
@@ -53,8 +54,9 @@ type Node struct {
 	state    atomic.Value // string
 	ran      atomic.Bool
 
-	lease        *lease.Node // this node's liveness and claims in the store
-	stopRenewing func()      // stops the lease's renewals; set once registered
+	lease        *lease.Node    // this node's liveness and claims in the store
+	events       *events.Stream // the accounts' event streams and webhooks
+	stopRenewing func()         // stops the lease's renewals; set once registered
 }
 
 // New opens the node's store, starts its actor system and binds its HTTP
@@ -75,6 +77,12 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 
 	if len(cfg.Join) > 0 && cfg.StoreURL == "" {
 		n.log.Warn("this node joins a cluster but keeps its state in the embedded store: state will not follow actors between nodes; clusters use --store postgres://...")
+	}
+	ecfg := events.DefaultConfig()
+	ecfg.Store, ecfg.Node, ecfg.Logger, ecfg.Registerer, ecfg.Retention = n.store, cfg.Name, n.log, n.registry, cfg.EventRetention
+	if n.events, err = events.New(ecfg); err != nil {
+		_ = n.store.Close()
+		return nil, fmt.Errorf("node: %w", err)
 	}
 	n.drainReq = make(chan struct{})
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -132,6 +140,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		Actors: n.actors, Zone: cfg.Zone, Node: cfg.Name, AdminToken: cfg.AdminToken,
 		Health: n.State, Registerer: n.registry, Gatherer: n.registry, Logger: n.log,
 		Cluster: clusterView{m: n.member}, Drain: n.Drain, Pools: n.pools, SIP: sipView{n.sip},
+		Events: n.events,
 	})
 	if err != nil {
 		_ = ln.Close()
@@ -194,6 +203,10 @@ func (n *Node) Drain() { n.drainOne.Do(func() { close(n.drainReq) }) }
 // Actors is the node's actor system.
 func (n *Node) Actors() *actors.System { return n.actors }
 
+// Events is the node's handle on the accounts' event streams: what
+// appends fraud, call and context events, and serves them.
+func (n *Node) Events() *events.Stream { return n.events }
+
 // Registry is the node's metrics registry.
 func (n *Node) Registry() *prometheus.Registry { return n.registry }
 
@@ -210,6 +223,9 @@ func (n *Node) Run(ctx context.Context) error {
 	sipErr := make(chan error, 2)
 	go func() { sipErr <- n.sip.Run(sipCtx) }()
 	go func() { sipErr <- n.dns.Run(sipCtx) }()
+	eventsCtx, stopEvents := context.WithCancel(context.Background())
+	eventsDone := make(chan error, 1)
+	go func() { eventsDone <- n.events.Run(eventsCtx) }()
 
 	// Log accounts and feature servers stored under ids that the DNS
 	// label rule now refuses (issue 9), while /healthz says starting.
@@ -239,6 +255,7 @@ func (n *Node) Run(ctx context.Context) error {
 	stopSIP()
 	n.sip.Close()
 	_ = n.dns.Close()
+	_ = n.events.Close() // ends the event streams, so that Shutdown need not wait for them
 	if serr := n.http.Shutdown(sctx); serr != nil {
 		n.log.Warn("HTTP shutdown did not finish in time", "err", serr)
 		_ = n.http.Close()
@@ -248,6 +265,8 @@ func (n *Node) Run(ctx context.Context) error {
 			err = e
 		}
 	}
+	stopEvents() // webhook deliveries: another node's sweep takes them over
+	<-eventsDone
 	if cerr := n.closeCore(); cerr != nil && err == nil {
 		err = cerr
 	}
