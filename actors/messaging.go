@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/switchboard-pbx/switchboard/actors/actorpb"
+	"github.com/switchboard-pbx/switchboard/fraud"
 	"github.com/switchboard-pbx/switchboard/persistence"
 )
 
@@ -42,21 +43,23 @@ type messaging struct {
 	sys    *System
 	id     string
 	exists bool
-	det    detector
 
-	policies map[string]*storedPolicy   // by level key: "account", "grp/<g>", "dev/<d>"
-	eff      map[string]effectivePolicy // by group "\x00" device
+	policies map[string]*storedPolicy // by level key: "account", "grp/<g>", "dev/<d>"
+	eff      map[string]*mergedPolicy // by group "\x00" device
 	senders  map[string]*sender
-	inflight map[string]*inflightMsg
-	order    []*inflightMsg // arrival order, for expiry
-	queued   map[string]*queuedMeta
-	blocks   map[string]*versioned[*actorpb.Block] // by store key
-	open     map[string]*versioned[*actorpb.Incident]
-	bySender map[string]string // sender key -> open incident id
-	killed   map[string]string // terminated message id -> incident id
-	dirty    map[string]bool   // open incidents to store again (messages_contained)
-	seq      uint64
-	swept    time.Time
+	// histories are the fraud histories of the senders, groups and the
+	// account, shared by the senders.
+	histories map[string]*history
+	inflight  map[string]*inflightMsg
+	order     []*inflightMsg // arrival order, for expiry
+	queued    map[string]*queuedMeta
+	blocks    map[string]*versioned[*actorpb.Block] // by store key
+	open      map[string]*versioned[*actorpb.Incident]
+	bySender  map[string]string // sender key -> open incident id
+	killed    map[string]string // terminated message id -> incident id
+	dirty     map[string]bool   // open incidents to store again (messages_contained)
+	seq       uint64
+	swept     time.Time
 }
 
 // storedPolicy is a stored policy: the JSON of a fraud policy (not a
@@ -66,13 +69,19 @@ type storedPolicy struct {
 	version uint64
 }
 
-// sender is one sender's detector and what the supervisor knows of it.
+// sender is one sender's detector state (fraud.Sender, in fixed memory)
+// and what the supervisor knows of it.
 type sender struct {
-	key       string
-	det       senderDetector
-	dirty     bool
-	flushedAt time.Time
-	warnedAt  time.Time
+	key      string
+	det      *fraud.Sender
+	hist     [3]*history   // device (or trunk), group, account
+	policy   *mergedPolicy // of its last check, to fold with
+	warnedAt time.Time
+	// pending is a critical verdict whose incident could not be stored
+	// (the detector has already emptied its windows): the sender's
+	// requests fail until it is.
+	pending *fraud.Verdict
+	who     who
 }
 
 // inflightMsg is a MESSAGE between its CheckMessage and its MessageDone.
@@ -91,7 +100,7 @@ type queuedMeta struct {
 }
 
 func newMessaging(sys *System, id string) *messaging {
-	return &messaging{sys: sys, id: id, det: sys.detector}
+	return &messaging{sys: sys, id: id}
 }
 
 func (m *messaging) store() persistence.Store { return m.sys.cfg.Store }
@@ -107,13 +116,13 @@ func (m *messaging) pinned() bool { return len(m.inflight) > 0 }
 // of the same activation (after a write whose outcome is unknown): a
 // store hiccup must not give a flooding sender a fresh budget.
 func (m *messaging) load(ctx context.Context) error {
-	senders, inflight, order := m.senders, m.inflight, m.order
+	senders, histories, inflight, order := m.senders, m.histories, m.inflight, m.order
 	if senders == nil {
-		senders, inflight = map[string]*sender{}, map[string]*inflightMsg{}
+		senders, histories, inflight = map[string]*sender{}, map[string]*history{}, map[string]*inflightMsg{}
 	}
-	*m = messaging{sys: m.sys, id: m.id, det: m.det,
-		policies: map[string]*storedPolicy{}, eff: map[string]effectivePolicy{},
-		senders: senders, inflight: inflight, order: order, queued: map[string]*queuedMeta{},
+	*m = messaging{sys: m.sys, id: m.id,
+		policies: map[string]*storedPolicy{}, eff: map[string]*mergedPolicy{},
+		senders: senders, histories: histories, inflight: inflight, order: order, queued: map[string]*queuedMeta{},
 		blocks: map[string]*versioned[*actorpb.Block]{}, open: map[string]*versioned[*actorpb.Incident]{},
 		bySender: map[string]string{}, killed: map[string]string{}, dirty: map[string]bool{},
 		swept: m.sys.cfg.Clock.Now(),
@@ -266,60 +275,79 @@ func (m *messaging) decide(t *turn, c *actorpb.CheckMessage, now time.Time) *act
 	key := senderKey(c.Device, c.Trunk)
 	if inc := m.suspension(key, now); inc != nil {
 		m.contained(inc)
-		return &actorpb.CheckReply{Verdict: verdictRefuse, Level: levelCritical, Indicator: inc.rec.Indicator, Incident: inc.rec.Id, Reason: "Sender Suspended"}
-	}
-	if b := m.blocked(c.Device, c.Destination, now); b != nil {
-		if inc := m.open[b.Incident]; inc != nil {
-			m.contained(inc)
-		}
-		return &actorpb.CheckReply{Verdict: verdictRefuse, Level: levelCritical, Incident: b.Incident, Reason: "Destination Blocked"}
+		return &actorpb.CheckReply{Verdict: verdictRefuse, Level: fraud.LevelCritical.String(), Indicator: inc.rec.Indicator, Incident: inc.rec.Id, Reason: "Sender Suspended"}
 	}
 	p, err := m.policyFor(c.Group, c.Device)
 	if err != nil {
 		return &actorpb.CheckReply{Error: unavailable("fraud policy of account %s: %v", m.id, err)}
 	}
-	if p.safe(c.Destination) {
-		return &actorpb.CheckReply{Verdict: verdictDeliver, Level: levelOK}
-	}
-	s, err := m.senderFor(t.ctx, key)
-	if err != nil {
-		t.reload = true
-		return &actorpb.CheckReply{Error: unavailable("history of sender %s: %v", key, err)}
-	}
-	v := s.det.check(p, fraudEvent{at: now, kind: c.Kind, destination: c.Destination, source: c.Source, userAgent: c.UserAgent, bodyHash: c.BodyHash})
-	s.dirty = true
-	m.flushSender(t.ctx, s, now, false)
-	rep := &actorpb.CheckReply{Verdict: verdictDeliver, Level: v.level, Indicator: v.indicator}
-	switch v.level {
-	case levelWarning:
-		m.warn(t, c, s, v, now)
-	case levelThrottle:
-		if !p.monitor() {
-			rep.Verdict, rep.Reason = verdictThrottle, "Rate Limited"
-			rep.RetryAfter = uint32(max(1, (v.retryAfter+time.Second-1)/time.Second))
-		}
-	case levelCritical:
-		if id, ok := m.bySender[key]; ok {
-			// Already contained (its suspension ended with the reset):
-			// refuse what still looks critical, open nothing new.
-			inc := m.open[id]
-			rep.Incident = id
-			if !inc.rec.Monitor {
+	if !p.safe(c.Destination) {
+		if b := m.blocked(c.Device, c.Destination, now); b != nil {
+			if inc := m.open[b.Incident]; inc != nil {
 				m.contained(inc)
-				rep.Verdict, rep.Reason = verdictRefuse, "Refused By Fraud Policy"
 			}
-			return rep
+			return &actorpb.CheckReply{Verdict: verdictRefuse, Level: fraud.LevelCritical.String(), Indicator: fraud.BlockedDestination, Incident: b.Incident, Reason: "Destination Blocked"}
 		}
-		inc, e := m.openIncident(t, c, s, p, v, now)
+	}
+	s, err := m.senderFor(t.ctx, c.Device, c.Group, c.Trunk, p)
+	if err != nil {
+		return &actorpb.CheckReply{Error: unavailable("fraud history of sender %s: %v", key, err)}
+	}
+	if v := s.pending; v != nil {
+		inc, e := m.critical(t, s.who, s, s.policy, *v, now)
 		if e != nil {
 			return &actorpb.CheckReply{Error: e}
 		}
-		rep.Incident = inc.Id
-		if !inc.Monitor {
-			rep.Verdict, rep.Reason = verdictRefuse, "Refused By Fraud Policy"
+		return &actorpb.CheckReply{Verdict: v.Decision(), Level: v.Level.String(), Indicator: v.Indicator, Incident: inc.GetId(), Reason: "Refused By Fraud Policy"}
+	}
+	v := s.det.Check(&p.p, fraudEvent(m.id, c, now))
+	if v.Folded {
+		m.folded(t.ctx, s)
+	}
+	rep := &actorpb.CheckReply{Verdict: v.Decision(), Level: v.Level.String(), Indicator: v.Indicator}
+	switch {
+	case v.Level == fraud.LevelCritical:
+		inc, e := m.critical(t, who{device: c.Device, group: c.Group, trunk: c.Trunk}, s, p, v, now)
+		if e != nil {
+			return &actorpb.CheckReply{Error: e}
 		}
+		rep.Incident = inc.GetId()
+		if rep.Verdict == verdictRefuse {
+			rep.Reason = "Refused By Fraud Policy"
+		}
+	case v.Throttle:
+		rep.Reason, rep.RetryAfter = "Rate Limited", uint32(throttleRetryAfter/time.Second)
+	case v.Refuse:
+		rep.Reason = "Destination Not Permitted"
+	case v.Level == fraud.LevelWarning:
+		m.warn(t, c, s, p, v, now)
 	}
 	return rep
+}
+
+// who is the sender of a request.
+type who struct{ device, group, trunk string }
+
+// critical handles a critical verdict: a new incident, or the sender's
+// open one counting one more message contained.
+func (m *messaging) critical(t *turn, w who, s *sender, p *mergedPolicy, v fraud.Verdict, now time.Time) (*actorpb.Incident, *actorpb.Error) {
+	if id, ok := m.bySender[s.key]; ok {
+		// Already contained (its suspension may have ended with the
+		// reset): open nothing new.
+		s.pending = nil
+		inc := m.open[id]
+		if !inc.rec.Monitor {
+			m.contained(inc)
+		}
+		return inc.rec, nil
+	}
+	inc, e := m.openIncident(t, w, s, p, v, now)
+	if e != nil && s.pending == nil {
+		s.pending, s.who = &v, w
+	} else if e == nil {
+		s.pending = nil
+	}
+	return inc, e
 }
 
 // suspension returns the open incident that suspends the sender now, if
@@ -372,12 +400,12 @@ func (m *messaging) track(c *actorpb.CheckMessage, now time.Time, refused bool) 
 
 // policyFor returns the merged policy of a sender, cached until a policy
 // changes.
-func (m *messaging) policyFor(group, device string) (effectivePolicy, error) {
+func (m *messaging) policyFor(group, device string) (*mergedPolicy, error) {
 	k := group + "\x00" + device
 	if p, ok := m.eff[k]; ok {
 		return p, nil
 	}
-	p, err := m.det.effective(m.levelsFor(group, device))
+	p, err := mergePolicy(m.levelsFor(group, device))
 	if err != nil {
 		return nil, err
 	}
@@ -403,58 +431,50 @@ func (m *messaging) levelsFor(group, device string) policyLevels {
 	return l
 }
 
-// senderFor returns the sender's state, resuming its history from the
-// store on its first request to this activation.
-func (m *messaging) senderFor(ctx context.Context, key string) (*sender, error) {
+// senderFor returns the sender's state, with its histories read from
+// the store on first use by this activation (one round trip per sender
+// and per group, not per request).
+func (m *messaging) senderFor(ctx context.Context, device, group, trunk string, p *mergedPolicy) (*sender, error) {
+	key := senderKey(device, trunk)
 	if s, ok := m.senders[key]; ok {
+		s.policy = p
 		return s, nil
 	}
-	var hist []byte
-	it, err := m.store().Get(ctx, fraudHistoryKey(m.id, key))
-	switch {
-	case err == nil:
-		hist = it.Value
-	case !errors.Is(err, persistence.ErrNotFound):
-		return nil, err
+	s := &sender{key: key, policy: p}
+	keys := [3]string{key, "", accountHistoryKey}
+	if group != "" {
+		keys[1] = groupHistoryKey(group)
 	}
-	d, err := m.det.newSender(hist)
-	if err != nil {
-		m.sys.log.Warn("a sender's fraud history could not be read; it starts anew", "account", m.id, "sender", key, "err", err)
-		if d, err = m.det.newSender(nil); err != nil {
+	for i, k := range keys {
+		if k == "" {
+			continue
+		}
+		h, err := m.historyFor(ctx, k, p)
+		if err != nil {
 			return nil, err
 		}
+		s.hist[i] = h
 	}
-	s := &sender{key: key, det: d, flushedAt: m.sys.cfg.Clock.Now()}
+	hs := [3]*fraud.History{}
+	for i, h := range s.hist {
+		if h != nil {
+			hs[i] = h.h
+		}
+	}
+	s.det = fraud.NewSender(hs[0], hs[1], hs[2])
 	m.senders[key] = s
 	return s, nil
 }
 
-// flushSender stores a sender's history when it changed, at most every
-// historyFlushEvery unless forced.
-func (m *messaging) flushSender(ctx context.Context, s *sender, now time.Time, force bool) {
-	if !s.dirty || (!force && now.Sub(s.flushedAt) < historyFlushEvery) {
-		return
-	}
-	b, err := s.det.history()
-	if err == nil && len(b) > 0 {
-		_, err = m.store().Put(ctx, fraudHistoryKey(m.id, s.key), b, persistence.AnyVersion)
-	}
-	if err != nil {
-		m.sys.log.Warn("storing a sender's fraud history failed; retried later", "account", m.id, "sender", s.key, "err", err)
-		return
-	}
-	s.dirty, s.flushedAt = false, now
-}
-
-func (m *messaging) warn(t *turn, c *actorpb.CheckMessage, s *sender, v verdict, now time.Time) {
-	m.sys.fraud.warnings.WithLabelValues(v.indicator).Inc()
+func (m *messaging) warn(t *turn, c *actorpb.CheckMessage, s *sender, p *mergedPolicy, v fraud.Verdict, now time.Time) {
+	m.sys.fraud.warnings.WithLabelValues(v.Indicator).Inc()
 	if now.Sub(s.warnedAt) < time.Minute {
 		return // one event per sender per minute
 	}
 	s.warnedAt = now
 	m.event(t.ctx, "fraud.warning", c.Device, map[string]any{
-		"device": c.Device, "trunk": c.Trunk, "group": c.Group, "indicator": v.indicator,
-		"value": v.value, "threshold": v.threshold, "policy_level": v.policyLevel,
+		"device": c.Device, "trunk": c.Trunk, "group": c.Group, "indicator": v.Indicator, "scope": v.Scope,
+		"value": v.Value, "threshold": v.Threshold, "policy_level": p.levelOf(v.Indicator, v.Level), "monitor": v.Monitor,
 	})
 }
 
@@ -462,18 +482,22 @@ func (m *messaging) warn(t *turn, c *actorpb.CheckMessage, s *sender, v verdict,
 
 // openIncident stores a new incident, its open marker and its blocks
 // before any of them takes effect, then takes the policy's actions.
-func (m *messaging) openIncident(t *turn, c *actorpb.CheckMessage, s *sender, p effectivePolicy, v verdict, now time.Time) (*actorpb.Incident, *actorpb.Error) {
+func (m *messaging) openIncident(t *turn, w who, s *sender, p *mergedPolicy, v fraud.Verdict, now time.Time) (*actorpb.Incident, *actorpb.Error) {
 	inc := &actorpb.Incident{
-		Account: m.id, Device: c.Device, Group: c.Group, Trunk: c.Trunk,
-		Indicator: v.indicator, Value: v.value, Threshold: v.threshold, PolicyLevel: v.policyLevel,
-		Node: m.sys.cfg.Node, State: incidentOpen, Monitor: p.monitor(),
-		OpenedAt: timestamppb.New(now), BlocksExpireAt: timestamppb.New(now.Add(p.blockFor())),
+		Account: m.id, Device: w.device, Group: w.group, Trunk: w.trunk,
+		Indicator: v.Indicator, Value: v.Value, Threshold: v.Threshold, PolicyLevel: p.levelOf(v.Indicator, v.Level),
+		Node: m.sys.cfg.Node, State: incidentOpen, Monitor: v.Monitor,
+		OpenedAt: timestamppb.New(now),
+	}
+	if v.BlockFor > 0 {
+		// Blocks and the suspension end then; 0: when resolved.
+		inc.BlocksExpireAt = timestamppb.New(now.Add(v.BlockFor))
 	}
 	var blocks []*actorpb.Block
 	if !inc.Monitor {
-		inc.Actions = slices.Clone(p.actions())
-		if slices.Contains(inc.Actions, actionBlock) {
-			for _, d := range s.det.targets(now.Add(-p.window())) {
+		inc.Actions = slices.Clone(v.Actions)
+		if slices.Contains(inc.Actions, fraud.ActionBlockDestinations) {
+			for _, d := range v.Targets {
 				if len(inc.BlockedDestinations) == maxBlockedPerIncident {
 					break
 				}
@@ -483,7 +507,7 @@ func (m *messaging) openIncident(t *turn, c *actorpb.CheckMessage, s *sender, p 
 				}
 			}
 		}
-		if slices.Contains(inc.Actions, actionTerminate) {
+		if slices.Contains(inc.Actions, fraud.ActionTerminateInFlight) {
 			for _, f := range m.order {
 				if f.sender == s.key && !f.done && !f.refused && len(inc.TerminatedMessages) < maxTerminatedPerIncident {
 					inc.TerminatedMessages = append(inc.TerminatedMessages, f.id)
@@ -532,18 +556,25 @@ func (m *messaging) openIncident(t *turn, c *actorpb.CheckMessage, s *sender, p 
 	for _, a := range inc.Actions {
 		ok, detail := true, ""
 		switch a {
-		case actionTerminate:
+		case fraud.ActionTerminateInFlight:
 			detail = m.terminate(t, cur, s.key, now)
-		case actionReset:
+		case fraud.ActionResetCredentials:
 			ok, detail = m.resetCredentials(t, cur, now)
-		case actionBlock:
-			detail = fmt.Sprintf("%d destinations until %s", len(inc.BlockedDestinations), inc.BlocksExpireAt.AsTime().Format(time.RFC3339))
+		case fraud.ActionBlockDestinations:
+			detail = fmt.Sprintf("%d destinations, until resolved", len(inc.BlockedDestinations))
+			if inc.BlocksExpireAt != nil {
+				detail = fmt.Sprintf("%d destinations until %s", len(inc.BlockedDestinations), inc.BlocksExpireAt.AsTime().Format(time.RFC3339))
+			}
+		case fraud.ActionRestore:
+			detail = "left to the SIP edge: check-sync NOTIFY to the removed bindings whose source the history knew"
 		}
 		m.sys.fraud.actions.WithLabelValues(a, map[bool]string{true: "ok", false: "failed"}[ok]).Inc()
 		m.audit(t.ctx, inc, a, ok, detail)
 		m.event(t.ctx, "fraud.action", inc.Device, map[string]any{"incident": inc.Id, "action": a, "ok": ok, "detail": detail})
 	}
-	m.contained(cur) // the message that tripped it
+	if !inc.Monitor {
+		m.contained(cur) // the message that tripped it
+	}
 	m.storeIncident(t.ctx, cur)
 	return inc, nil
 }
@@ -600,6 +631,12 @@ func (m *messaging) resetCredentials(t *turn, inc *versioned[*actorpb.Incident],
 	r.CredentialsResetAt = timestamppb.New(now)
 	detail := "new random secret"
 	if r.Group != "" {
+		// The bindings it had, for the restore path's check-sync NOTIFY.
+		if res, err := m.sys.Request(t.ctx, KindDeviceGroup, deviceGroupIdentity(m.id, r.Group), &actorpb.LookupBindings{Device: r.Device}); err == nil {
+			if rep, ok := res.(*actorpb.RegisterReply); ok && rep.Error == nil {
+				r.RemovedBindings = rep.Bindings
+			}
+		}
 		res, err := m.sys.Request(t.ctx, KindDeviceGroup, deviceGroupIdentity(m.id, r.Group),
 			&actorpb.Register{Device: r.Device, RemoveAll: true, CallId: "fraud-reset-" + r.Id, Cseq: 1, EdgeNode: m.sys.cfg.Node})
 		if rep, ok := res.(*actorpb.RegisterReply); err != nil || !ok || rep.Error != nil {
@@ -778,6 +815,10 @@ func (m *messaging) resolve(t *turn, r *actorpb.ResolveIncident, now time.Time) 
 	for _, id := range rec.TerminatedMessages {
 		delete(m.killed, id)
 	}
+	if s, ok := m.senders[senderKey(rec.Device, rec.Trunk)]; ok {
+		s.det.Reset() // the rightful user starts afresh
+		s.pending = nil
+	}
 	m.audit(t.ctx, rec, "incident.resolved", true, fmt.Sprintf("%d blocks lifted", lifted))
 	m.event(t.ctx, "fraud.incident.resolved", rec.Device, incidentJSON(rec))
 	_ = v
@@ -815,18 +856,40 @@ func (m *messaging) done(t *turn, r *actorpb.MessageDone, now time.Time) proto.M
 		}
 		return &actorpb.MessageDoneReply{Error: unavailable("storing the record of message %s failed; retry: %v", r.MessageId, err)}
 	}
-	if f != nil && !f.refused && r.Disposition != "queued" {
-		if s, ok := m.senders[f.sender]; ok {
-			if p, err := m.policyFor(f.group, f.device); err == nil {
-				s.det.outcome(p, now, r.Disposition == "failed")
-			}
-		}
+	if f != nil && !f.refused && !killed && (r.Disposition == "delivered" || r.Disposition == "failed") {
+		m.outcome(t, f, r.Disposition == "failed", now)
 	}
 	if killed {
 		delete(m.killed, r.MessageId)
 		return &actorpb.MessageDoneReply{Error: conflict("message_id", "message %s was terminated by fraud incident %s; do not deliver it", r.MessageId, incID)}
 	}
 	return &actorpb.MessageDoneReply{}
+}
+
+// outcome feeds a delivery's result to the sender's failure ratio, which
+// may reach critical by itself (SMS pumping: most messages fail).
+func (m *messaging) outcome(t *turn, f *inflightMsg, failed bool, now time.Time) {
+	s, ok := m.senders[f.sender]
+	if !ok {
+		return
+	}
+	p, err := m.policyFor(f.group, f.device)
+	if err != nil {
+		return
+	}
+	v := s.det.Outcome(&p.p, now, failed)
+	if v.Folded {
+		m.folded(t.ctx, s)
+	}
+	if v.Level == fraud.LevelCritical {
+		w := who{device: f.device, group: f.group}
+		if f.device == "" {
+			w.trunk = strings.TrimPrefix(f.sender, "trunk.")
+		}
+		if _, e := m.critical(t, w, s, p, v, now); e != nil {
+			m.sys.log.Warn("opening an incident from a delivery outcome failed", "account", m.id, "sender", f.sender, "err", e.Message)
+		}
+	}
 }
 
 // ---- maintenance ----
@@ -863,14 +926,11 @@ func (m *messaging) maintain(t *turn, now time.Time) {
 			}
 		}
 	}
-	m.flush(t.ctx, now)
+	m.flush(t.ctx)
 }
 
-// flush stores what changed in memory only: histories and incident counts.
-func (m *messaging) flush(ctx context.Context, now time.Time) {
-	for _, s := range m.senders {
-		m.flushSender(ctx, s, now, true)
-	}
+// flush stores the incident counts that changed in memory only.
+func (m *messaging) flush(ctx context.Context) {
 	for id := range m.dirty {
 		if inc, ok := m.open[id]; ok {
 			m.storeIncident(ctx, inc)
@@ -880,12 +940,27 @@ func (m *messaging) flush(ctx context.Context, now time.Time) {
 	}
 }
 
-// passivating stores the histories and counts before the activation
-// stops (the shell calls it).
+// passivating folds the senders' current hour into their histories and
+// stores them, and the incident counts, before the activation stops (the
+// shell calls it). A crash loses at most the current hour's learning.
 func (m *messaging) passivating(ctx context.Context) {
-	if m.exists {
-		m.flush(ctx, m.sys.cfg.Clock.Now())
+	if !m.exists {
+		return
 	}
+	for _, s := range m.senders {
+		if s.policy != nil {
+			s.det.Flush(&s.policy.p)
+			for _, h := range s.hist {
+				if h != nil {
+					h.dirty = true
+				}
+			}
+		}
+	}
+	for _, h := range m.histories {
+		m.storeHistory(ctx, h)
+	}
+	m.flush(ctx)
 }
 
 func (m *messaging) debug() proto.Message {

@@ -2,6 +2,8 @@ package actors
 
 import (
 	"bytes"
+	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -9,98 +11,19 @@ import (
 
 	"github.com/switchboard-pbx/switchboard/actors/actorpb"
 	"github.com/switchboard-pbx/switchboard/fraud"
+	"github.com/switchboard-pbx/switchboard/persistence"
 )
 
-// This file is the one seam between the messaging supervisor and the
-// fraud detector: the supervisor decides nothing about indicators itself.
+// This file is the one seam between the messaging supervisor and package
+// fraud, the pure detector: policies (decode, validate, merge), senders'
+// state and their histories. The supervisor decides nothing about
+// indicators itself.
 
-// policyLevels are the stored policies (fraud policy JSON) that apply to
+// policyLevels are the stored policies (fraud.Policy JSON) that apply to
 // one sender, nil where a level has none.
 type policyLevels struct {
 	account, group, device []byte
 }
-
-// detector is the fraud engine as the supervisor uses it. It is pure: no
-// clock, no store, no goroutine.
-type detector interface {
-	// validate checks one level's policy; the error names the field.
-	validate(policyJSON []byte) *actorpb.Error
-	// effective merges the defaults and the levels into the policy that
-	// applies to a sender.
-	effective(l policyLevels) (effectivePolicy, error)
-	// newSender starts a sender's detector state from its persisted
-	// history (nil: a new sender).
-	newSender(history []byte) (senderDetector, error)
-}
-
-// effectivePolicy is a merged policy.
-type effectivePolicy interface {
-	json() ([]byte, error)
-	monitor() bool
-	// safe tells a destination on the safe list: never checked, refused
-	// or blocked.
-	safe(destination string) bool
-	// actions are taken at critical: actionTerminate, actionReset,
-	// actionBlock.
-	actions() []string
-	// blockFor is how long blocks (and the sender's suspension) last.
-	blockFor() time.Duration
-	// window is how far back the destinations a sender targeted are
-	// blocked at critical.
-	window() time.Duration
-}
-
-// Actions at critical, as named in Incident.actions and the policy.
-const (
-	actionTerminate = "terminate_in_flight"
-	actionReset     = "reset_credentials"
-	actionBlock     = "block_destinations"
-)
-
-// fraudEvent is one request as the detector sees it.
-type fraudEvent struct {
-	at                                   time.Time
-	kind, destination, source, userAgent string
-	bodyHash                             []byte
-}
-
-// Detector levels.
-const (
-	levelOK       = "ok"
-	levelWarning  = "warning"
-	levelThrottle = "throttle"
-	levelCritical = "critical"
-)
-
-// verdict is the detector's answer for one request.
-type verdict struct {
-	level            string
-	indicator        string
-	value, threshold float64
-	// policyLevel is the level whose threshold fired: "default",
-	// "account", "group" or "device".
-	policyLevel string
-	retryAfter  time.Duration
-}
-
-// senderDetector is one sender's windows and history.
-type senderDetector interface {
-	check(p effectivePolicy, ev fraudEvent) verdict
-	// outcome feeds a delivery's result (the delivery-failure ratio).
-	outcome(p effectivePolicy, at time.Time, failed bool)
-	// targets lists the destinations the sender targeted since.
-	targets(since time.Time) []string
-	// history is what to persist so that another activation resumes.
-	history() ([]byte, error)
-}
-
-// ---- package fraud behind the seam ----
-
-// newDetector returns the detector the System's supervisors use.
-func newDetector() detector { return fraudDetector{} }
-
-// fraudDetector adapts package fraud.
-type fraudDetector struct{}
 
 // decodePolicy reads a policy level strictly (unknown fields refused).
 func decodePolicy(b []byte) (fraud.Policy, *actorpb.Error) {
@@ -136,7 +59,8 @@ func policyError(err error) *actorpb.Error {
 	return invalid("policy", "%v", err)
 }
 
-func (fraudDetector) validate(b []byte) *actorpb.Error {
+// validatePolicy checks one level's policy on its own.
+func validatePolicy(b []byte) *actorpb.Error {
 	p, e := decodePolicy(b)
 	if e != nil {
 		return e
@@ -144,8 +68,16 @@ func (fraudDetector) validate(b []byte) *actorpb.Error {
 	return policyError(p.Validate())
 }
 
-func (fraudDetector) effective(l policyLevels) (effectivePolicy, error) {
-	var layers []fraud.Policy
+// mergedPolicy is fraud.Merge's result and the layers it came from.
+type mergedPolicy struct {
+	p      fraud.Policy
+	layers []fraud.Policy
+	names  []string
+}
+
+// mergePolicy merges the defaults and the levels, and validates the
+// result (a layer's critical under an inherited warning is refused).
+func mergePolicy(l policyLevels) (*mergedPolicy, error) {
 	out := &mergedPolicy{}
 	for i, b := range [][]byte{l.account, l.group, l.device} {
 		if b == nil {
@@ -155,141 +87,112 @@ func (fraudDetector) effective(l policyLevels) (effectivePolicy, error) {
 		if e != nil {
 			return nil, errors.New(e.Message)
 		}
-		layers = append(layers, p)
-		out.levels = append(out.levels, namedLayer{name: []string{"account", "group", "device"}[i], raw: b})
+		out.layers = append(out.layers, p)
+		out.names = append(out.names, []string{"account", "group", "device"}[i])
 	}
-	out.p = fraud.Merge(layers...)
+	out.p = fraud.Merge(out.layers...)
 	if err := out.p.Validate(); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-// mergedPolicy is a fraud.Merge result and the layers it came from.
-type mergedPolicy struct {
-	p      fraud.Policy
-	levels []namedLayer
-}
-
-type namedLayer struct {
-	name string
-	raw  []byte
-}
-
 func (p *mergedPolicy) json() ([]byte, error) { return json.Marshal(p.p) }
 func (p *mergedPolicy) monitor() bool         { return p.p.Monitor != nil && *p.p.Monitor }
-func (p *mergedPolicy) actions() []string {
-	var out []string
-	a := p.p.Actions
-	for _, x := range []struct {
-		on   *bool
-		name string
-	}{{a.TerminateInFlight, actionTerminate}, {a.ResetCredentials, actionReset}, {a.BlockDestinations, actionBlock}} {
-		if x.on != nil && *x.on {
-			out = append(out, x.name)
-		}
-	}
-	return out
-}
-func (p *mergedPolicy) blockFor() time.Duration {
-	if s := p.p.Actions.BlockExpirySeconds; s != nil {
-		return time.Duration(*s) * time.Second
-	}
-	return time.Hour
-}
-func (p *mergedPolicy) window() time.Duration {
-	if s := p.p.Actions.IncidentWindowSeconds; s != nil {
-		return time.Duration(*s) * time.Second
-	}
-	return incidentWindow
-}
-func (p *mergedPolicy) safe(dest string) bool {
-	d := fraud.NormalizeDestination(dest)
-	for _, e := range p.p.SafeList {
-		e = strings.TrimSpace(e)
-		if strings.HasSuffix(e, "*") {
-			if strings.HasPrefix(d, fraud.NormalizeDestination(strings.TrimSuffix(e, "*"))) {
-				return true
-			}
-		} else if d == fraud.NormalizeDestination(e) {
-			return true
-		}
-	}
-	return false
-}
+func (p *mergedPolicy) safe(dest string) bool { return p.p.SafeListed(dest) }
 
-// levelOf names the most specific layer that sets the indicator's
-// thresholds ("default" when none does).
-func (p *mergedPolicy) levelOf(indicator string) string {
-	for i := len(p.levels) - 1; i >= 0; i-- {
-		var v struct {
-			Indicators map[string]map[string]json.RawMessage `json:"indicators"`
-		}
-		if json.Unmarshal(p.levels[i].raw, &v) != nil {
-			continue
-		}
-		in := v.Indicators[indicator]
-		for _, k := range []string{"warning", "throttle", "critical"} {
-			if _, ok := in[k]; ok {
-				return p.levels[i].name
-			}
-		}
+// levelOf names the layer whose threshold fired ("default" when none of
+// the account's layers sets it).
+func (p *mergedPolicy) levelOf(indicator string, l fraud.Level) string {
+	if i := fraud.Origin("indicators."+indicator+"."+l.String(), p.layers...); i >= 0 {
+		return p.names[i]
 	}
 	return "default"
 }
 
-// ---- interim sender detector (until fraud.Sender lands) ----
+// throttleRetryAfter is the Retry-After of a throttled request.
+const throttleRetryAfter = 10 * time.Second
 
-type rateSender struct{ sent []fraudEvent }
-
-func (fraudDetector) newSender([]byte) (senderDetector, error) { return &rateSender{}, nil }
-
-func (s *rateSender) check(ep effectivePolicy, ev fraudEvent) verdict {
-	p := ep.(*mergedPolicy)
-	in := p.p.Indicators.RatePerMinute
-	s.sent = append(s.sent, ev)
-	i := 0
-	for i < len(s.sent) && ev.at.Sub(s.sent[i].at) >= incidentWindow {
-		i++
+// fraudEvent builds the detector's view of a request.
+func fraudEvent(account string, c *actorpb.CheckMessage, now time.Time) fraud.Event {
+	ev := fraud.Event{
+		Kind: fraud.KindMessage, Account: account, Group: c.Group, Device: c.Device,
+		Destination: c.Destination, Internal: c.Internal, Network: fraud.NetworkOf(c.Source),
+		UserAgent: c.UserAgent, Time: now,
 	}
-	s.sent = s.sent[i:]
-	n := 0
-	for _, e := range s.sent {
-		if ev.at.Sub(e.at) < time.Minute {
-			n++
-		}
+	if c.Kind == "call" {
+		ev.Kind = fraud.KindCall
 	}
-	v := verdict{level: levelOK}
-	at := func(x *float64) bool { return x != nil && float64(n) >= *x }
+	if len(c.BodyHash) >= 8 {
+		ev.BodyHash = binary.BigEndian.Uint64(c.BodyHash[:8])
+	}
+	return ev
+}
+
+// ---- histories ----
+
+// history is a persisted fraud.History: a device's (or trunk's), a
+// group's or the account's, shared by the account's senders.
+type history struct {
+	key   string
+	h     *fraud.History
+	dirty bool
+}
+
+// historyKey names the history of a sender ("dev.<d>", "trunk.<t>"), a
+// group ("grp.<g>") or the account ("account").
+func groupHistoryKey(group string) string { return "grp." + group }
+
+const accountHistoryKey = "account"
+
+// historyFor returns a history, reading it from the store on first use
+// by this activation.
+func (m *messaging) historyFor(ctx context.Context, key string, p *mergedPolicy) (*history, error) {
+	if h, ok := m.histories[key]; ok {
+		return h, nil
+	}
+	retention := 28
+	if r := p.p.History.RetentionDays; r != nil {
+		retention = *r
+	}
+	h := &history{key: key, h: fraud.NewHistory(retention)}
+	it, err := m.store().Get(ctx, fraudHistoryKey(m.id, key))
 	switch {
-	case in.Enabled != nil && !*in.Enabled:
-		return v
-	case at(in.Critical):
-		v.level, v.threshold = levelCritical, *in.Critical
-	case at(in.Throttle):
-		v.level, v.threshold, v.retryAfter = levelThrottle, *in.Throttle, 10*time.Second
-	case at(in.Warning):
-		v.level, v.threshold = levelWarning, *in.Warning
-	default:
-		return v
+	case err == nil:
+		if err := h.h.UnmarshalBinary(it.Value); err != nil {
+			m.sys.log.Warn("a fraud history could not be decoded; it starts anew", "account", m.id, "history", key, "err", err)
+			h.h = fraud.NewHistory(retention)
+		}
+	case !errors.Is(err, persistence.ErrNotFound):
+		return nil, err
 	}
-	v.indicator, v.value = "rate_per_minute", float64(n)
-	v.policyLevel = p.levelOf(v.indicator)
-	return v
+	m.histories[key] = h
+	return h, nil
 }
 
-func (s *rateSender) outcome(effectivePolicy, time.Time, bool) {}
+// storeHistory writes a history that changed.
+func (m *messaging) storeHistory(ctx context.Context, h *history) {
+	if !h.dirty {
+		return
+	}
+	b, err := h.h.MarshalBinary()
+	if err == nil {
+		_, err = m.store().Put(ctx, fraudHistoryKey(m.id, h.key), b, persistence.AnyVersion)
+	}
+	if err != nil {
+		m.sys.log.Warn("storing a fraud history failed; retried at the next fold or passivation", "account", m.id, "history", h.key, "err", err)
+		return
+	}
+	h.dirty = false
+}
 
-func (s *rateSender) targets(since time.Time) []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, e := range s.sent {
-		if !e.at.Before(since) && !seen[e.destination] {
-			seen[e.destination] = true
-			out = append(out, e.destination)
+// folded stores the histories of a sender whose hour just folded into
+// them: at most once an hour per sender (bounded writes).
+func (m *messaging) folded(ctx context.Context, s *sender) {
+	for _, h := range s.hist {
+		if h != nil {
+			h.dirty = true
+			m.storeHistory(ctx, h)
 		}
 	}
-	return out
 }
-
-func (s *rateSender) history() ([]byte, error) { return nil, nil }

@@ -44,7 +44,7 @@ func (m *messaging) putPolicy(t *turn, r *actorpb.PutFraudPolicy) proto.Message 
 		clear(m.eff)
 		return &actorpb.FraudPolicyReply{}
 	}
-	if e := m.det.validate(r.PolicyJson); e != nil {
+	if e := validatePolicy(r.PolicyJson); e != nil {
 		return &actorpb.FraudPolicyReply{Error: e}
 	}
 	// The merged policy too: a layer's critical under an inherited
@@ -59,7 +59,7 @@ func (m *messaging) putPolicy(t *turn, r *actorpb.PutFraudPolicy) proto.Message 
 	default:
 		l.account = r.PolicyJson
 	}
-	if _, err := m.det.effective(l); err != nil {
+	if _, err := mergePolicy(l); err != nil {
 		return &actorpb.FraudPolicyReply{Error: policyError(err)}
 	}
 	expect := persistence.MustNotExist

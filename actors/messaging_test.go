@@ -14,6 +14,7 @@ import (
 
 	"github.com/switchboard-pbx/switchboard/actors/actorpb"
 	"github.com/switchboard-pbx/switchboard/clock"
+	"github.com/switchboard-pbx/switchboard/fraud"
 	"github.com/switchboard-pbx/switchboard/persistence"
 )
 
@@ -114,7 +115,7 @@ func TestMessaging_FloodContainsTheSender_Abstract3(t *testing.T) {
 
 	r, n := flood(t, s, 20)
 	// The in-flight one counts: the 5th message of the minute is refused.
-	if r == nil || n != 4 || r.Verdict != verdictRefuse || r.Level != levelCritical || r.Incident == "" {
+	if r == nil || n != 4 || r.Verdict != verdictRefuse || r.Level != fraud.LevelCritical.String() || r.Incident == "" {
 		t.Fatalf("flood: refused at message %d with %+v; want the 5th refused with an incident", n+1, r)
 	}
 	// Stored before the reply that refused.
@@ -122,7 +123,7 @@ func TestMessaging_FloodContainsTheSender_Abstract3(t *testing.T) {
 	if err != nil || inc == nil {
 		t.Fatalf("incident %s not stored when the refusal came: %v", r.Incident, err)
 	}
-	want := []string{actionTerminate, actionReset, actionBlock}
+	want := []string{fraud.ActionTerminateInFlight, fraud.ActionResetCredentials, fraud.ActionBlockDestinations, fraud.ActionRestore}
 	if fmt.Sprint(inc.rec.Actions) != fmt.Sprint(want) || inc.rec.Indicator != "rate_per_minute" || inc.rec.Threshold != 5 ||
 		inc.rec.PolicyLevel != "account" || inc.rec.Device != "d1" || inc.rec.State != incidentOpen {
 		t.Fatalf("incident: %+v", inc.rec)
@@ -170,7 +171,7 @@ func TestMessaging_FloodContainsTheSender_Abstract3(t *testing.T) {
 		e, _ := decodeItem[*actorpb.AuditEntry](it)
 		actions = append(actions, e.rec.Action)
 	}
-	if got := strings.Join(actions, ","); got != "incident.opened,terminate_in_flight,reset_credentials,block_destinations" {
+	if got := strings.Join(actions, ","); got != "incident.opened,terminate_in_flight,reset_credentials,block_destinations,restore" {
 		t.Fatalf("audit log: %s", got)
 	}
 }

@@ -132,13 +132,12 @@ type System struct {
 	as      *actor.ActorSystem
 	lookup  Lookup
 	metrics *metrics
-	// fraud and detector serve the messaging supervisors.
-	fraud    *fraudMetrics
-	detector detector
-	seq      atomic.Uint64
-	closed   atomic.Bool
-	stop     chan struct{}
-	reaped   chan struct{}
+	// fraud counts the messaging supervisors' work.
+	fraud  *fraudMetrics
+	seq    atomic.Uint64
+	closed atomic.Bool
+	stop   chan struct{}
+	reaped chan struct{}
 }
 
 // New starts a System. Close stops it.
@@ -174,7 +173,7 @@ func New(cfg Config) (*System, error) {
 		return nil, err
 	}
 	log := cfg.Logger.With("component", "actors")
-	s := &System{cfg: cfg, log: log, metrics: m, fraud: fm, detector: newDetector()}
+	s := &System{cfg: cfg, log: log, metrics: m, fraud: fm}
 	opts := append([]actor.ConfigOption{
 		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 			// protoactor logs routine events at info; keep only its warnings.

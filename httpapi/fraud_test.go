@@ -89,7 +89,7 @@ func TestFraudIncidents_Issue10_ListResolveAndTenancy(t *testing.T) {
 	}
 	got := incs[0].(map[string]any)
 	if got["id"] != incident || got["device"] != "alice" || got["indicator"] != "rate_per_minute" || got["state"] != "open" ||
-		fmt.Sprint(got["actions"]) != "[terminate_in_flight block_destinations]" || got["policy_level"] != "account" {
+		fmt.Sprint(got["actions"]) != "[terminate_in_flight block_destinations restore]" || got["policy_level"] != "account" {
 		t.Fatalf("incident: %v", got)
 	}
 	f.must(200, "GET", "/v1/accounts/acme/fraud/incidents/"+incident, "")

@@ -42,7 +42,9 @@ type CheckMessage struct {
 	// destination is the request-URI user (a number or a device id).
 	Destination string `protobuf:"bytes,5,opt,name=destination,proto3" json:"destination,omitempty"`
 	// body_hash is the hash of the normalized body (fraud indicators that
-	// look for one text sent to many destinations); empty for a call.
+	// look for one text sent to many destinations); empty for a call. Best
+	// sent as fraud.BodyHash(body) in 8 bytes, big-endian; any other hash
+	// is read from its first 8 bytes.
 	BodyHash []byte `protobuf:"bytes,6,opt,name=body_hash,json=bodyHash,proto3" json:"body_hash,omitempty"`
 	// source is where the request came from, "transport:ip:port".
 	Source    string `protobuf:"bytes,7,opt,name=source,proto3" json:"source,omitempty"`
@@ -50,8 +52,12 @@ type CheckMessage struct {
 	// message_id names the message in flight: the request's Call-ID.
 	MessageId string `protobuf:"bytes,9,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
 	// node is the edge node that holds the request's transaction.
-	Node          string `protobuf:"bytes,10,opt,name=node,proto3" json:"node,omitempty"`
-	Size          uint32 `protobuf:"varint,11,opt,name=size,proto3" json:"size,omitempty"`
+	Node string `protobuf:"bytes,10,opt,name=node,proto3" json:"node,omitempty"`
+	Size uint32 `protobuf:"varint,11,opt,name=size,proto3" json:"size,omitempty"`
+	// internal is true when the destination is a device of the same
+	// account (no cost, no country: destination_risk and
+	// sequential_destinations skip it).
+	Internal      bool `protobuf:"varint,12,opt,name=internal,proto3" json:"internal,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -161,6 +167,13 @@ func (x *CheckMessage) GetSize() uint32 {
 		return x.Size
 	}
 	return 0
+}
+
+func (x *CheckMessage) GetInternal() bool {
+	if x != nil {
+		return x.Internal
+	}
+	return false
 }
 
 type CheckReply struct {
@@ -919,9 +932,13 @@ type Incident struct {
 	// holds the new secret.
 	CredentialsResetAt *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=credentials_reset_at,json=credentialsResetAt,proto3" json:"credentials_reset_at,omitempty"`
 	// trunk is the sender when it is a trusted trunk (device empty).
-	Trunk         string `protobuf:"bytes,20,opt,name=trunk,proto3" json:"trunk,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Trunk string `protobuf:"bytes,20,opt,name=trunk,proto3" json:"trunk,omitempty"`
+	// removed_bindings are the device's bindings that reset_credentials
+	// removed: the restore path sends its check-sync NOTIFY to those whose
+	// source the device's history knew before the incident.
+	RemovedBindings []*Binding `protobuf:"bytes,21,rep,name=removed_bindings,json=removedBindings,proto3" json:"removed_bindings,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Incident) Reset() {
@@ -1092,6 +1109,13 @@ func (x *Incident) GetTrunk() string {
 		return x.Trunk
 	}
 	return ""
+}
+
+func (x *Incident) GetRemovedBindings() []*Binding {
+	if x != nil {
+		return x.RemovedBindings
+	}
+	return nil
 }
 
 type ListIncidents struct {
@@ -1704,7 +1728,7 @@ var File_actors_actorpb_messaging_proto protoreflect.FileDescriptor
 
 const file_actors_actorpb_messaging_proto_rawDesc = "" +
 	"\n" +
-	"\x1eactors/actorpb/messaging.proto\x12\x15switchboard.actors.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bactors/actorpb/actors.proto\"\xa3\x02\n" +
+	"\x1eactors/actorpb/messaging.proto\x12\x15switchboard.actors.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bactors/actorpb/actors.proto\"\xbf\x02\n" +
 	"\fCheckMessage\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x16\n" +
 	"\x06device\x18\x02 \x01(\tR\x06device\x12\x14\n" +
@@ -1719,7 +1743,8 @@ const file_actors_actorpb_messaging_proto_rawDesc = "" +
 	"message_id\x18\t \x01(\tR\tmessageId\x12\x12\n" +
 	"\x04node\x18\n" +
 	" \x01(\tR\x04node\x12\x12\n" +
-	"\x04size\x18\v \x01(\rR\x04size\"\xe3\x01\n" +
+	"\x04size\x18\v \x01(\rR\x04size\x12\x1a\n" +
+	"\binternal\x18\f \x01(\bR\binternal\"\xe3\x01\n" +
 	"\n" +
 	"CheckReply\x122\n" +
 	"\x05error\x18\x01 \x01(\v2\x1c.switchboard.actors.v1.ErrorR\x05error\x12\x18\n" +
@@ -1777,7 +1802,7 @@ const file_actors_actorpb_messaging_proto_rawDesc = "" +
 	"\x10FraudPolicyReply\x122\n" +
 	"\x05error\x18\x01 \x01(\v2\x1c.switchboard.actors.v1.ErrorR\x05error\x12\x1f\n" +
 	"\vpolicy_json\x18\x02 \x01(\fR\n" +
-	"policyJson\"\xe8\x05\n" +
+	"policyJson\"\xb3\x06\n" +
 	"\bIncident\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aaccount\x18\x02 \x01(\tR\aaccount\x12\x16\n" +
@@ -1800,7 +1825,8 @@ const file_actors_actorpb_messaging_proto_rawDesc = "" +
 	"\x10blocks_expire_at\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\x0eblocksExpireAt\x12/\n" +
 	"\x13terminated_messages\x18\x12 \x03(\tR\x12terminatedMessages\x12L\n" +
 	"\x14credentials_reset_at\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\x12credentialsResetAt\x12\x14\n" +
-	"\x05trunk\x18\x14 \x01(\tR\x05trunk\"Q\n" +
+	"\x05trunk\x18\x14 \x01(\tR\x05trunk\x12I\n" +
+	"\x10removed_bindings\x18\x15 \x03(\v2\x1e.switchboard.actors.v1.BindingR\x0fremovedBindings\"Q\n" +
 	"\rListIncidents\x12\x14\n" +
 	"\x05state\x18\x01 \x01(\tR\x05state\x12\x14\n" +
 	"\x05limit\x18\x02 \x01(\rR\x05limit\x12\x14\n" +
@@ -1886,6 +1912,7 @@ var file_actors_actorpb_messaging_proto_goTypes = []any{
 	(*MessageRecord)(nil),          // 21: switchboard.actors.v1.MessageRecord
 	(*Error)(nil),                  // 22: switchboard.actors.v1.Error
 	(*timestamppb.Timestamp)(nil),  // 23: google.protobuf.Timestamp
+	(*Binding)(nil),                // 24: switchboard.actors.v1.Binding
 }
 var file_actors_actorpb_messaging_proto_depIdxs = []int32{
 	22, // 0: switchboard.actors.v1.CheckReply.error:type_name -> switchboard.actors.v1.Error
@@ -1900,19 +1927,20 @@ var file_actors_actorpb_messaging_proto_depIdxs = []int32{
 	23, // 9: switchboard.actors.v1.Incident.resolved_at:type_name -> google.protobuf.Timestamp
 	23, // 10: switchboard.actors.v1.Incident.blocks_expire_at:type_name -> google.protobuf.Timestamp
 	23, // 11: switchboard.actors.v1.Incident.credentials_reset_at:type_name -> google.protobuf.Timestamp
-	22, // 12: switchboard.actors.v1.IncidentReply.error:type_name -> switchboard.actors.v1.Error
-	12, // 13: switchboard.actors.v1.IncidentReply.incident:type_name -> switchboard.actors.v1.Incident
-	22, // 14: switchboard.actors.v1.IncidentListReply.error:type_name -> switchboard.actors.v1.Error
-	12, // 15: switchboard.actors.v1.IncidentListReply.incidents:type_name -> switchboard.actors.v1.Incident
-	23, // 16: switchboard.actors.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
-	23, // 17: switchboard.actors.v1.Block.expires_at:type_name -> google.protobuf.Timestamp
-	23, // 18: switchboard.actors.v1.MessageRecord.received_at:type_name -> google.protobuf.Timestamp
-	23, // 19: switchboard.actors.v1.MessageRecord.ended_at:type_name -> google.protobuf.Timestamp
-	20, // [20:20] is the sub-list for method output_type
-	20, // [20:20] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	24, // 12: switchboard.actors.v1.Incident.removed_bindings:type_name -> switchboard.actors.v1.Binding
+	22, // 13: switchboard.actors.v1.IncidentReply.error:type_name -> switchboard.actors.v1.Error
+	12, // 14: switchboard.actors.v1.IncidentReply.incident:type_name -> switchboard.actors.v1.Incident
+	22, // 15: switchboard.actors.v1.IncidentListReply.error:type_name -> switchboard.actors.v1.Error
+	12, // 16: switchboard.actors.v1.IncidentListReply.incidents:type_name -> switchboard.actors.v1.Incident
+	23, // 17: switchboard.actors.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
+	23, // 18: switchboard.actors.v1.Block.expires_at:type_name -> google.protobuf.Timestamp
+	23, // 19: switchboard.actors.v1.MessageRecord.received_at:type_name -> google.protobuf.Timestamp
+	23, // 20: switchboard.actors.v1.MessageRecord.ended_at:type_name -> google.protobuf.Timestamp
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_actors_actorpb_messaging_proto_init() }
