@@ -32,18 +32,18 @@ Each test uses accounts of its own and deletes their records afterwards.`
 type engine struct {
 	name string
 	// open returns a new handle on the engine's shared data.
-	open func(t *testing.T) persistence.Store
+	open func(tb testing.TB) persistence.Store
 }
 
 // engines lists the memory store and, when SWITCHBOARD_TEST_POSTGRES is
 // set, PostgreSQL. Without it the PostgreSQL variant skips, except under
 // CI=true, where a missing database fails the test.
-func engines(t *testing.T) []engine {
-	t.Helper()
+func engines(tb testing.TB) []engine {
+	tb.Helper()
 	mem := persistence.NewMemory()
-	t.Cleanup(func() { _ = mem.Close() })
-	out := []engine{{"memory", func(*testing.T) persistence.Store { return mem }}}
-	out = append(out, engine{"postgres", func(t *testing.T) persistence.Store {
+	tb.Cleanup(func() { _ = mem.Close() })
+	out := []engine{{"memory", func(testing.TB) persistence.Store { return mem }}}
+	out = append(out, engine{"postgres", func(t testing.TB) persistence.Store {
 		t.Helper()
 		dsn := os.Getenv(postgresEnv)
 		if dsn == "" {
@@ -64,7 +64,7 @@ func engines(t *testing.T) []engine {
 
 // testAccount returns an account id no other test run uses, and deletes
 // its records from store when t ends.
-func testAccount(t *testing.T, store persistence.Store) string {
+func testAccount(t testing.TB, store persistence.Store) string {
 	t.Helper()
 	a := "t-" + strings.ToLower(rand.Text()[:12])
 	t.Cleanup(func() {
@@ -85,7 +85,7 @@ func testAccount(t *testing.T, store persistence.Store) string {
 }
 
 // newStream returns a Stream on store named node, configured by edit.
-func newStream(t *testing.T, store persistence.Store, node string, edit func(*events.Config)) *events.Stream {
+func newStream(t testing.TB, store persistence.Store, node string, edit func(*events.Config)) *events.Stream {
 	t.Helper()
 	cfg := events.DefaultConfig()
 	cfg.Store, cfg.Node = store, node
