@@ -47,6 +47,10 @@ func (e *Edge) initial(ctx context.Context, req *sip.Request, tx sip.ServerTrans
 		}
 		callee = user
 	}
+	if req.Method == sip.MESSAGE {
+		e.message(ctx, req, tx, account, c, feature, callee)
+		return
+	}
 	if !req.IsInvite() {
 		targets, rej := e.targets(ctx, account, feature, callee, req)
 		if rej != nil {
@@ -54,6 +58,11 @@ func (e *Edge) initial(ctx context.Context, req *sip.Request, tx sip.ServerTrans
 			return
 		}
 		e.proxy(req, tx, targets, nil)
+		return
+	}
+	// Toll fraud on calls is caught by the same engine as on messages.
+	if rej := e.check(ctx, req, account, c, "call", nil, callee != ""); rej != nil {
+		e.rejectWith(req, tx, rej)
 		return
 	}
 	if callee != "" {
@@ -273,6 +282,9 @@ type callState struct {
 	hopFailure bool
 	// bye: the request is the BYE that ends the call.
 	bye bool
+	// message: the request is a MESSAGE in flight at its account's
+	// supervisor (message.go); it is told how the message ended.
+	message *inFlight
 }
 
 func (e *Edge) endCall(id string, status int, endedBy, target, disposition string) {

@@ -90,6 +90,9 @@ type Config struct {
 	// Streams bounds TCP and TLS connections: message and idle timeouts,
 	// connections per source.
 	Streams StreamConfig
+	// Messages is what a MESSAGE must be to enter (size, media types) and
+	// how long one waits for a device that is not registered.
+	Messages MessageRules
 	// Health is how feature-server targets are probed.
 	Health HealthConfig
 	// FailoverTimeout is how long a target may stay silent (no response,
@@ -153,6 +156,7 @@ func (c *Config) fill() {
 	}
 	c.Health.fill()
 	c.Streams.fill()
+	c.Messages.fill()
 }
 
 // Validate reports the first missing or invalid setting.

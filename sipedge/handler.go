@@ -377,6 +377,10 @@ func (e *Edge) register(ctx context.Context, req *sip.Request, tx sip.ServerTran
 	// A registered device's flow: exempt from the flood limit, and a
 	// stream it came on may idle until its registration runs out.
 	e.trustAddr(req.Source())
+	if len(rr.Bindings) > 0 {
+		// Messages stored while it was away (RFC 3428 store-and-forward).
+		e.deliverQueued(account, c.device)
+	}
 	if !strings.EqualFold(req.Transport(), "UDP") {
 		left := time.Duration(0)
 		for _, b := range rr.Bindings {

@@ -16,6 +16,8 @@ type metrics struct {
 	dropped      *prometheus.CounterVec
 	failovers    prometheus.Counter
 	probes       *prometheus.CounterVec
+	fraudChecks  *prometheus.CounterVec
+	queued       *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -47,9 +49,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		probes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_sip_probes_total", Help: "OPTIONS health probes of feature-server targets, by result.",
 		}, []string{"result"}),
+		fraudChecks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_sip_fraud_checks_total", Help: "Requests checked by their account's messaging supervisor, by kind (message, call) and verdict (deliver, throttle, refuse, unavailable).",
+		}, []string{"kind", "verdict"}),
+		queued: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_sip_queued_messages_total", Help: "Stored MESSAGEs handed to devices that registered, by result (delivered, failed).",
+		}, []string{"result"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.requests, m.responses, m.transactions, m.activeCalls, m.calls, m.authFailures, m.dropped, m.failovers, m.probes} {
+		for _, c := range []prometheus.Collector{m.requests, m.responses, m.transactions, m.activeCalls, m.calls, m.authFailures, m.dropped, m.failovers, m.probes, m.fraudChecks, m.queued} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

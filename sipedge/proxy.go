@@ -104,6 +104,9 @@ func (e *Edge) proxy(req *sip.Request, tx sip.ServerTransaction, targets []targe
 		// The other side is gone; the call has ended anyway.
 		e.endByBye(cs.id, req)
 	}
+	if cs != nil && cs.message != nil {
+		e.messageDone(cs.message, code, "")
+	}
 	e.respond(req, tx, code, reason, hdrs...)
 }
 
@@ -192,6 +195,12 @@ func (e *Edge) attempt(req, out *sip.Request, tx sip.ServerTransaction, t target
 			e.noteTarget(t, !failover, "status "+strconv.Itoa(code))
 			if failover {
 				return tryNext, code
+			}
+			if cs != nil && cs.message != nil && !e.messageDone(cs.message, code, t.dest) {
+				// Terminated while in flight (fraud containment): the
+				// sender is told no, whatever the target said.
+				e.respond(req, tx, 403, "Message Terminated")
+				return relayed, 403
 			}
 			e.relay(req, tx, res)
 			e.finish(req, cs, t, code)
