@@ -26,6 +26,22 @@
 // (loose routing); a BYE ends the call record on the node that hosts the
 // call.
 //
+// Messages (RFC 3428; message.go): a MESSAGE over Config.Messages.MaxBody
+// is 513, one without a body or with a media type not accepted 415. Every
+// MESSAGE, and every INVITE, from an authenticated device or a trunk is
+// checked by its account's messaging supervisor (the fraud engine of
+// package fraud, run by the actor): "refuse" is 403, "throttle" 503 with
+// Retry-After. A MESSAGE whose supervisor cannot answer is refused (503);
+// an INVITE goes on (calls stay available, the failure is counted). A
+// MESSAGE then goes to the feature server a route names (an SMS gateway),
+// or to the callee device's contacts; with none registered it is queued
+// at the supervisor and answered 202, and delivered, oldest first, when
+// the device next registers. Until its final answer a MESSAGE is in
+// flight at the supervisor; a message terminated meanwhile (fraud
+// containment) is answered 403 whatever its target said. CheckSync sends
+// the NOTIFY (Event: check-sync) that makes a phone re-fetch its
+// provisioning document.
+//
 // No open relay: the edge signs its Record-Route entry (an HMAC over the
 // Call-ID and the initiator's tag, keyed by Config.RouteSecret;
 // dialog.go), and relays an in-dialog request (ACK included) only when
@@ -71,4 +87,6 @@
 //	                                                connections cut (connection_limit, message_timeout, idle_timeout)
 //	switchboard_sip_failovers_total                 moves to the next feature-server target
 //	switchboard_sip_probes_total{result}            OPTIONS probes of targets
+//	switchboard_sip_fraud_checks_total{kind,verdict} MESSAGE and INVITE checks by the account's supervisor
+//	switchboard_sip_queued_messages_total{result}   stored MESSAGEs handed to devices that registered
 package sipedge
