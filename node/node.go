@@ -115,7 +115,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.actors, err = actors.New(actors.Config{
 		Store: n.store, Zone: cfg.Zone, Logger: n.log, Registerer: n.registry, IdleTimeout: cfg.IdleTimeout,
-		Node: cfg.Name, Pools: poolSource{n}, Fence: leaseFence{n.lease},
+		Node: cfg.Name, Pools: poolSource{n}, Fence: leaseFence{n.lease}, Events: n.events,
 		NewLookup: func(as *actor.ActorSystem, spawn actors.Spawner, now func() time.Time) (actors.Lookup, error) {
 			m, err := cluster.Start(as, spawn, now, ccfg)
 			if err != nil {
