@@ -16,6 +16,38 @@
 //   - call (Call-ID): one call and then its call record.
 //   - featureserver (feature id): a feature and the SIP servers giving it.
 //   - pools ("all"): every pool's prescribed conditions.
+//   - messaging (account id): the account's messaging supervisor (issue
+//     10, the third abstract), messaging.go. It answers the SIP edge's
+//     CheckMessage from memory with package fraud's pure detector (one
+//     fraud.Sender per sender; policies merged defaults, account, group,
+//     device), holds the messages in flight until MessageDone, and the
+//     store-and-forward queue (QueueMessage, TakeQueued oldest first,
+//     DeliveredQueued). At critical it stores the incident (with its
+//     open marker) and the blocks before they take effect, then takes the
+//     policy's actions: terminate in flight (MessageDone answers
+//     CODE_CONFLICT; queued messages dropped), reset credentials
+//     (ResetDeviceCredentials to the account actor: a new random secret,
+//     HA1 only; the device's bindings removed through its devicegroup and
+//     kept on the incident for the restore path), block the destinations
+//     of the incident window for the account. Incidents and actions go to
+//     an audit log under the account's keys, and to Config.Events.
+//
+// In-flight messages are a table in the supervisor, not child actors:
+// the shell hands a behavior no protoactor context (so a behavior stays a
+// plain state machine that a test drives without a mailbox), a child
+// would hold no state of its own and serve no message (the edge holds the
+// transaction and speaks to the supervisor by identity, also from other
+// nodes), and children die with their parent's activation anyway.
+// Terminating one is marking it; its id is also stored on the incident,
+// so that a supervisor reactivated elsewhere still answers its
+// MessageDone with CODE_CONFLICT. The table is bounded by inflightTTL; a
+// supervisor with messages in flight does not passivate when idle.
+//
+// The supervisor's store writes are bounded: none per check in the
+// steady state (the senders' histories are read once per activation and
+// written when their hour folds, at most hourly, and at passivation;
+// incident counts once a minute), one record per ended message
+// (MessageDone), and the incident's writes at critical.
 //
 // Ids (validate.go): an account or feature id is one DNS label
 // (CheckLabelID: [a-z0-9] or [a-z0-9][a-z0-9-]*[a-z0-9], at most 63, no
@@ -32,18 +64,21 @@
 // Messages are protobuf (package actorpb), so that they can cross nodes.
 // Actors never make a blocking request to an actor that may make a blocking
 // request back: a devicegroup asks its account, an account only notifies
-// its groups, so there is no request cycle.
+// its groups, and the messaging supervisor asks its account and groups
+// (which never ask it), so there is no request cycle.
 //
 // Where an activation lives is decided behind the Lookup seam. LocalLookup
 // keeps every activation in this process (one node); the gossip cluster
 // supplies its own Lookup without touching the actors.
 //
-// Fencing (Config.Fence, fence.go): an account or devicegroup activation
-// takes a claim on its identity before it loads its state, checks it
-// before every message (no I/O), bounds the message's store writes by the
-// claim's end, and answers CODE_UNAVAILABLE and stops when it has none, so
-// that nodes that share a store but not a gossip view never serve one
-// identity twice (see cluster/doc.go). A fenced activation left with
+// Fencing (Config.Fence, fence.go): an account, devicegroup or messaging
+// activation takes a claim on its identity before it loads its state,
+// checks it before every message (no I/O), bounds the message's store
+// writes by the claim's end, and answers CODE_UNAVAILABLE and stops when
+// it has none, so that nodes that share a store but not a gossip view
+// never serve one identity twice (see cluster/doc.go): a second
+// messaging supervisor would not see the first one's new blocks and
+// terminations, which live in its memory. A fenced activation left with
 // nothing to serve (no such account or group) stops and gives its claim
 // back.
 //
@@ -56,4 +91,9 @@
 //	switchboard_actor_passivations_total{kind}   activations stopped
 //	switchboard_actor_active{kind}               activations alive now
 //	switchboard_actor_request_seconds{kind}      request/reply latency seen by callers
+//	switchboard_fraud_checks_total{kind,verdict}  fraud checks answered (deliver, throttle, refuse)
+//	switchboard_fraud_warnings_total{indicator}   requests at warning level
+//	switchboard_fraud_incidents_total{indicator}  incidents opened (critical)
+//	switchboard_fraud_actions_total{action,result} containment actions (ok, failed)
+//	switchboard_messaging_queue_total{event}      queued, delivered, failed, expired, terminated
 package actors

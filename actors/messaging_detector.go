@@ -59,6 +59,12 @@ func policyError(err error) *actorpb.Error {
 	return invalid("policy", "%v", err)
 }
 
+// ValidateFraudPolicy checks one level's fraud policy (fraud.Policy JSON)
+// on its own, as the supervisor does before storing it, so that the HTTP
+// API refuses bad input before it reaches an actor. The supervisor also
+// validates the merge with the levels above, which only it holds.
+func ValidateFraudPolicy(b []byte) *actorpb.Error { return validatePolicy(b) }
+
 // validatePolicy checks one level's policy on its own.
 func validatePolicy(b []byte) *actorpb.Error {
 	p, e := decodePolicy(b)

@@ -1,13 +1,17 @@
 // Package httpapi serves a node's HTTP surface: health, Prometheus metrics,
 // pprof, the debug endpoint that shows where actors live and what they hold,
 // and the provisioning API for accounts, device groups, devices, trunks,
-// routes and feature servers, with a group's registrations to read, and
+// routes and feature servers, with a group's registrations to read, the
+// fraud policies (account, group, device; ?effective=true for the merge)
+// and incidents (list, show, resolve) of fraud.go, and
 // each account's event stream (Server-Sent Events, resumable by sequence;
 // package events) and webhook (events.go).
 //
 // It validates input and turns it into actor requests; it holds no state of
 // its own. Bad input gets a 4xx with {"error": "...", "field": "..."} and
-// reaches no actor. Passwords are turned into digest HA1s here (package
+// reaches no actor (a fraud policy level is checked here with package
+// fraud; only its merge with the levels above, which the account's
+// messaging supervisor holds, is refused there, with the same shape). Passwords are turned into digest HA1s here (package
 // credential) and never leave this package in any other form: not in
 // replies, logs or actor messages. No route here asks for the account's
 // edge view, the one actor reply that carries HA1s.

@@ -48,13 +48,19 @@ func (s *server) policyLevel(w http.ResponseWriter, r *http.Request, names ...st
 
 func (s *server) putFraudPolicy(names ...string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		account, group, device, ok := s.policyLevel(w, r, names...)
-		if !ok {
+		if _, ok := pathIDs(w, r, names...); !ok {
 			return
 		}
 		raw, fe := s.readJSONObject(w, r)
+		if fe == nil {
+			fe = fromActor(actors.ValidateFraudPolicy(raw))
+		}
 		if fe != nil {
 			writeFieldError(w, fe)
+			return
+		}
+		account, group, device, ok := s.policyLevel(w, r, names...)
+		if !ok {
 			return
 		}
 		rep, ok := askAs[*actorpb.FraudPolicyReply](s, w, r, actors.KindMessaging, account, &actorpb.PutFraudPolicy{Group: group, Device: device, PolicyJson: raw})
