@@ -107,9 +107,15 @@ func (m *messaging) store() persistence.Store { return m.sys.cfg.Store }
 
 func (m *messaging) vacant() bool { return !m.exists }
 
-// pinned keeps the supervisor while messages are in flight, so that idle
-// passivation never forgets a termination (a drain still may: see doc.go).
-func (m *messaging) pinned() bool { return len(m.inflight) > 0 }
+// pinned keeps the supervisor while a message may still be in flight (the
+// newest is younger than inflightTTL), so that idle passivation never
+// drops the table (terminations are stored on their incident anyway).
+func (m *messaging) pinned() bool {
+	if len(m.inflight) == 0 || len(m.order) == 0 {
+		return false
+	}
+	return m.sys.cfg.Clock.Now().Sub(m.order[len(m.order)-1].at) < inflightTTL
+}
 
 // load reads the supervisor's state from the store. What lives only in
 // memory (the senders' windows, the messages in flight) survives a reload
@@ -368,8 +374,10 @@ func (m *messaging) suspension(key string, now time.Time) *versioned[*actorpb.In
 }
 
 // blocked returns the live block of (device, destination) or of the
-// whole account's destination.
+// whole account's destination. Destinations are compared normalized
+// (fraud.NormalizeDestination: "15550001" and "+1 555 0001" are one).
 func (m *messaging) blocked(device, dest string, now time.Time) *actorpb.Block {
+	dest = fraud.NormalizeDestination(dest)
 	for _, d := range []string{device, ""} {
 		if b, ok := m.blocks[fraudBlockKey(m.id, d, dest)]; ok && (b.rec.ExpiresAt == nil || now.Before(b.rec.ExpiresAt.AsTime())) {
 			return b.rec
@@ -501,7 +509,7 @@ func (m *messaging) openIncident(t *turn, w who, s *sender, p *mergedPolicy, v f
 				if len(inc.BlockedDestinations) == maxBlockedPerIncident {
 					break
 				}
-				if !p.safe(d) {
+				if d = fraud.NormalizeDestination(d); !p.safe(d) {
 					inc.BlockedDestinations = append(inc.BlockedDestinations, d)
 					blocks = append(blocks, &actorpb.Block{Destination: d, ExpiresAt: inc.BlocksExpireAt})
 				}

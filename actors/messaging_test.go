@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -387,5 +388,44 @@ func TestMessaging_PolicyValidationAndMerge(t *testing.T) {
 	}
 	if r := ask[*actorpb.CheckReply](t, s, KindMessaging, "nobody", &actorpb.CheckMessage{Kind: "message", MessageId: "x", Destination: "1"}); code(r.Error) != actorpb.Code_CODE_NOT_FOUND {
 		t.Fatalf("unknown account: %+v", r.Error)
+	}
+}
+
+// recordingSink keeps the events appended to it.
+type recordingSink struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (r *recordingSink) AppendEvent(_ context.Context, account, typ, user string, data []byte) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, account+" "+typ+" "+user)
+	return nil
+}
+
+func (r *recordingSink) list() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.events, ",")
+}
+
+// Issue 10 section 6: incidents and actions go out as events; a number
+// blocked in one form is refused in another.
+func TestMessaging_EventsAndNormalizedBlocks(t *testing.T) {
+	sink := &recordingSink{}
+	s := newSystem(t, persistence.NewMemory(), func(c *Config) { c.Events = sink })
+	messagingSetup(t, s, floodPolicy)
+	r, _ := flood(t, s, 20)
+	if r == nil {
+		t.Fatal("no incident")
+	}
+	if r2 := checkMsg(t, s, "d2", "1 555 000 0002", "other-form"); r2.Verdict != verdictRefuse {
+		t.Fatalf("blocked number in another form: %+v", r2)
+	}
+	ask[*actorpb.IncidentReply](t, s, KindMessaging, "acme", &actorpb.ResolveIncident{Id: r.Incident})
+	want := "acme fraud.warning d1,acme fraud.incident.opened d1,acme fraud.action d1,acme fraud.action d1,acme fraud.action d1,acme fraud.action d1,acme fraud.incident.resolved d1"
+	if got := sink.list(); got != want {
+		t.Fatalf("events:\n%s\nwant\n%s", got, want)
 	}
 }
