@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/switchboard-pbx/switchboard/actors/actorpb"
@@ -427,5 +428,19 @@ func TestMessaging_EventsAndNormalizedBlocks(t *testing.T) {
 	want := "acme fraud.warning d1,acme fraud.incident.opened d1,acme fraud.action d1,acme fraud.action d1,acme fraud.action d1,acme fraud.action d1,acme fraud.incident.resolved d1"
 	if got := sink.list(); got != want {
 		t.Fatalf("events:\n%s\nwant\n%s", got, want)
+	}
+	// And as metrics.
+	for _, c := range []struct {
+		name string
+		c    prometheus.Counter
+		want float64
+	}{
+		{"incidents", s.fraud.incidents.WithLabelValues("rate_per_minute"), 1},
+		{"refusals", s.fraud.checks.WithLabelValues("message", verdictRefuse), 2},
+		{"resets", s.fraud.actions.WithLabelValues(fraud.ActionResetCredentials, "ok"), 1},
+	} {
+		if got := testutilCount(c.c); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
 	}
 }
