@@ -9,6 +9,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -112,4 +114,122 @@ func TestMessaging_RFC3428_DeliveredStoredAndRouted(t *testing.T) {
 
 	// A number goes to the SMS gateway.
 	wantAllSuccessful(t, "MESSAGE to a number", runUAC(t, sipp.UACMessageAuth, n.sip, messageOptions("acme", "alice", "+15551234")), 1)
+}
+
+type incidentJSON struct {
+	ID                  string   `json:"id"`
+	Device              string   `json:"device"`
+	Indicator           string   `json:"indicator"`
+	Actions             []string `json:"actions"`
+	BlockedDestinations []string `json:"blocked_destinations"`
+	MessagesContained   uint32   `json:"messages_contained"`
+	State               string   `json:"state"`
+}
+
+// openIncidents lists the account's open incidents through n.
+func openIncidents(t *testing.T, n *sipNode, account string) []incidentJSON {
+	t.Helper()
+	r := n.call(t, http.MethodGet, "/v1/accounts/"+account+"/fraud/incidents?state=open", nil)
+	if r.status != http.StatusOK {
+		t.Fatalf("listing incidents: %s", r)
+	}
+	return decode[struct {
+		Incidents []incidentJSON `json:"incidents"`
+	}](t, r).Incidents
+}
+
+// TestMessaging_FloodContainedInACluster: in a three-node cluster on
+// PostgreSQL, a device floods MESSAGEs to a number. At the policy's
+// critical rate the account's supervisor opens an incident and contains
+// it: the flood is refused from there on, the device's stored messages
+// are dropped, its old password fails at once on another node, and the
+// account's other devices keep sending.
+func TestMessaging_FloodContainedInACluster(t *testing.T) {
+	sipp.Require(t)
+	dsn := postgresDSN(t)
+	start := func(name string, join ...string) *sipNode {
+		args := append([]string{"--name", name, "--store", dsn, "--gossip-profile", "local"}, sipArgs...)
+		if len(join) > 0 {
+			args = append(args, "--join", strings.Join(join, ","))
+		}
+		return sipEndpoints(t, startNode(t, nodeOptions{args: args}), name)
+	}
+	n1 := start("n1")
+	n2 := start("n2", n1.gossip)
+	n3 := start("n3", n1.gossip)
+	var cl []*clusterNode
+	for _, n := range []*sipNode{n1, n2, n3} {
+		cl = append(cl, &clusterNode{proc: n.proc, name: n.name, id: n.id, gossip: n.gossip})
+	}
+	waitAllAlive(t, cl, cl)
+	waitServing(t, cl)
+
+	account := "flood" + randomID()
+	provisionSIPAccount(t, n1, account, "")
+	n1.put(t, "/v1/accounts/"+account+"/devices/carol", map[string]string{"group": "hq", "password": "carol-password-1"})
+	sms := sipp.StartUAS(t, sipp.UASMessage, "127.0.0.1:0")
+	putFeature(t, n1, "sms"+account[5:], sms.Addr)
+	putRoutes(t, n1, account, [3]string{"MESSAGE", "+*", "sms" + account[5:]})
+	const critical = 10
+	n1.put(t, "/v1/accounts/"+account+"/fraud-policy", map[string]any{
+		"indicators": map[string]any{
+			"rate_per_minute":  map[string]any{"warning": 5, "critical": critical},
+			"burst_per_second": map[string]any{"enabled": false},
+		},
+		"actions": map[string]any{"terminate_in_flight": true, "reset_credentials": true, "block_destinations": true},
+	})
+
+	// Two messages for bob, away, wait in the store.
+	away := messageOptions(account, "alice", "bob")
+	away.Calls = 2
+	wantAllSuccessful(t, "MESSAGE to bob, not registered", runUAC(t, sipp.UACMessageAuth, n3.sip, away), 2)
+
+	// The flood, through n3.
+	flood := messageOptions(account, "alice", "+15550001234")
+	flood.Calls, flood.Rate = 30, 20
+	res, err := sipp.RunUAC(context.Background(), sipp.UACMessageAuth, n3.sip, flood)
+	if err != nil {
+		t.Fatalf("flood: %v", err)
+	}
+	if res.Successful+2 > critical || res.Successful < critical-3 || res.Failed != 30-res.Successful {
+		t.Fatalf("flood: %d delivered, %d refused; want the first %d or so delivered (2 were stored before), the rest refused\n%s",
+			res.Successful, res.Failed, critical-2, res.Errors)
+	}
+	incs := openIncidents(t, n2, account)
+	if len(incs) != 1 || incs[0].Device != "alice" || incs[0].Indicator != "rate_per_minute" || incs[0].MessagesContained < 2 ||
+		!slices.Contains(incs[0].Actions, "reset_credentials") || !slices.Contains(incs[0].Actions, "terminate_in_flight") {
+		t.Fatalf("open incidents %+v; want one for alice's rate, its 2 stored messages contained, credentials reset", incs)
+	}
+
+	// The old password fails at once on another node.
+	attacker := newSIPClient(t)
+	callID := randomID()
+	code, chal := attacker.register(n2.sip, account, "alice", callID, 1, "")
+	if code != 401 {
+		t.Fatalf("REGISTER at n2 got %d, want 401", code)
+	}
+	creds, err := digest.Digest(challengeIn(t, chal), digest.Options{Method: "REGISTER", URI: "sip:" + account + "." + sipZone,
+		Username: "alice", Password: "alice-password-1", Count: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, res := attacker.register(n2.sip, account, "alice", callID, 2, creds.String()); code == 200 {
+		t.Fatalf("alice's old password still registers at n2 after the reset:\n%s", res)
+	}
+
+	// Bob comes back: alice's stored messages were dropped. Carol, of the
+	// same account, sends on; her message to bob is the first he gets.
+	bob := newSIPClient(t)
+	bob.registerWithDigest(n1.sip, account, "bob", "bob-password-1")
+	done := make(chan sipp.Result, 1)
+	go func() {
+		res, _ := sipp.RunUAC(context.Background(), sipp.UACMessageAuth, n2.sip, messageOptions(account, "carol", "bob"))
+		done <- res
+	}()
+	got := bob.answerRequest("MESSAGE", 200, 10*time.Second)
+	if !strings.Contains(got, "sip:carol@") {
+		t.Fatalf("bob's first MESSAGE after the incident is not carol's (alice's stored ones must be dropped):\n%s", got)
+	}
+	wantAllSuccessful(t, "carol's MESSAGE to bob", <-done, 1)
+	wantAllSuccessful(t, "carol's MESSAGE to a number", runUAC(t, sipp.UACMessageAuth, n1.sip, messageOptions(account, "carol", "+15559990000")), 1)
 }
