@@ -444,3 +444,33 @@ func TestMessaging_EventsAndNormalizedBlocks(t *testing.T) {
 		}
 	}
 }
+
+// Issue 10: "a supervisor reactivated on another node resumes with its
+// history": histories are stored when their hour folds and when the
+// supervisor passivates, not per message.
+func TestMessaging_HistoriesStoredAtFoldAndPassivation(t *testing.T) {
+	store := persistence.NewMemory()
+	s := newSystem(t, store, nil)
+	messagingSetup(t, s, floodPolicy)
+	keys := func() int {
+		items, _ := persistence.ScanAll(context.Background(), store, fraudPrefix("acme")+"hist/")
+		return len(items)
+	}
+	checkMsg(t, s, "d1", "+4420111", "h1")
+	checkMsg(t, s, "d1", "+4420112", "h2")
+	if n := keys(); n != 0 {
+		t.Fatalf("%d histories stored by plain checks; want none (bounded writes)", n)
+	}
+	fakeClock(s).Advance(time.Hour)
+	checkMsg(t, s, "d1", "+4420113", "h3")
+	if n := keys(); n != 3 {
+		t.Fatalf("%d histories stored after the hour folded, want device, group and account", n)
+	}
+	_ = store.Delete(context.Background(), fraudHistoryKey("acme", "dev.d1"), persistence.AnyVersion)
+	if err := s.PassivateAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := keys(); n != 3 {
+		t.Fatalf("%d histories after passivation, want 3", n)
+	}
+}
