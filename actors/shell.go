@@ -88,7 +88,7 @@ func (s *shell) Receive(c actor.Context) {
 			c.Poison(c.Self())
 		}
 	case *actor.Stopped:
-		if p, ok := s.b.(passivator); ok && s.loaded {
+		if p, ok := s.b.(passivator); ok && s.loaded && s.owns() {
 			ctx, cancel := s.sys.opContext()
 			p.passivating(ctx)
 			cancel()
@@ -157,6 +157,16 @@ func (s *shell) handle(msg proto.Message) (reply proto.Message, stop bool) {
 		t.stop = true // give the claim back: see vacancy
 	}
 	return reply, t.stop
+}
+
+// owns tells whether the activation may still write: it is not fenced,
+// or its claim is still valid.
+func (s *shell) owns() bool {
+	if s.own == nil {
+		return s.sys.cfg.Fence == nil || !fenced(s.act.Kind)
+	}
+	_, err := s.own.Check()
+	return err == nil
 }
 
 func (s *shell) debugReply() proto.Message {
