@@ -7,6 +7,7 @@ package main
 // names.
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"net/http"
@@ -201,6 +202,15 @@ func TestMessaging_FloodContainedInACluster(t *testing.T) {
 		t.Fatalf("open incidents %+v; want one for alice's rate, its 2 stored messages contained, credentials reset", incs)
 	}
 
+	// The incident and its actions are on the account's event stream, read
+	// at another node than the one that saw the flood.
+	types := sseTypes(t, n1, "/v1/accounts/"+account+"/events?type=fraud.", func(ts []string) bool {
+		return slices.Contains(ts, "fraud.incident.opened") && slices.Contains(ts, "fraud.action")
+	})
+	if types[0] != "fraud.warning" && types[0] != "fraud.incident.opened" {
+		t.Fatalf("fraud events %v: want the warning or the incident first", types)
+	}
+
 	// The old password fails at once on another node.
 	attacker := newSIPClient(t)
 	callID := randomID()
@@ -232,4 +242,36 @@ func TestMessaging_FloodContainedInACluster(t *testing.T) {
 	}
 	wantAllSuccessful(t, "carol's MESSAGE to bob", <-done, 1)
 	wantAllSuccessful(t, "carol's MESSAGE to a number", runUAC(t, sipp.UACMessageAuth, n1.sip, messageOptions(account, "carol", "+15559990000")), 1)
+}
+
+// sseTypes reads the Server-Sent Events at path through n until enough
+// says the event types seen so far suffice, or fails after 15 s.
+func sseTypes(t *testing.T, n *sipNode, path string, enough func([]string) bool) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+n.addr+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", path, resp.Status)
+	}
+	var types []string
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if typ, ok := strings.CutPrefix(sc.Text(), "event: "); ok {
+			types = append(types, typ)
+			if enough(types) {
+				return types
+			}
+		}
+	}
+	t.Fatalf("the stream at %s ended (%v) with only %v", path, sc.Err(), types)
+	return nil
 }
