@@ -1,7 +1,6 @@
 package fraud
 
 import (
-	"hash/fnv"
 	"net/netip"
 	"strings"
 )
@@ -74,10 +73,13 @@ func parseDest(s string) dest {
 	return d
 }
 
+// hash32 is FNV-1a-32 of s, finalized by mix32.
 func hash32(s string) uint32 {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(s))
-	return mix32(h.Sum32())
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint32(s[i])) * 16777619
+	}
+	return mix32(h)
 }
 
 // mix32 finalizes a hash (murmur3's fmix32) so that bloom-filter probes

@@ -302,3 +302,16 @@ func (x *Indicators) list() [nIndicators]*Indicator {
 		&x.DestinationRisk, &x.SequentialDestinations, &x.SameBody, &x.HistoryDeviation, &x.NewSource,
 		&x.FailureRatio}
 }
+
+// SafeListed tells whether dest (any form NormalizeDestination accepts) is
+// on the policy's safe list: never scored, refused or blocked. Check
+// applies it itself; the supervisor asks it before consulting Blocks.
+func (p *Policy) SafeListed(dest string) bool {
+	d := NormalizeDestination(dest)
+	for _, e := range p.SafeList {
+		if matchPrefix(d, e) {
+			return true
+		}
+	}
+	return false
+}

@@ -117,10 +117,11 @@ const (
 
 // Sender is the detector state of one sender (a device, or a trunk): the
 // sliding windows of its indicators, its recent destinations and bodies,
-// and the current hour's aggregates, in fixed memory (about 2.5 KiB,
-// whatever it sends). Device, Group and Account are its histories, which
-// the caller loads and persists; Group and Account may be shared by the
-// Senders of one account. Not safe for concurrent use.
+// and the current hour's aggregates, in fixed memory (SenderBytes, whatever
+// it sends). Device, Group and Account are its histories, which the caller
+// loads and persists; Group and Account may be shared by the Senders of
+// one account, and may be nil (their deviation is then not checked); a nil
+// Device is created on first use. Not safe for concurrent use.
 type Sender struct {
 	Device, Group, Account *History
 
@@ -266,6 +267,9 @@ func (s Schedule) matches(local time.Time) bool {
 // ends the incident, and the hour is not learned into the history.
 func (s *Sender) Check(p *Policy, ev Event) Verdict {
 	var v Verdict
+	if s.Device == nil {
+		s.Device = NewHistory(derefInt(p.History.RetentionDays))
+	}
 	v.Folded = s.roll(p, ev.Time)
 	d := parseDest(ev.Destination)
 	for _, e := range p.SafeList {
@@ -403,8 +407,11 @@ func (s *Sender) Check(p *Policy, ev Event) Verdict {
 	}
 	if !v.Refuse && !v.Throttle {
 		s.msgs += float32(w(iDeviation))
-		s.Group.Observe(ev.Time, w(iDeviation))
-		s.Account.Observe(ev.Time, w(iDeviation))
+		for _, h := range [2]*History{s.Group, s.Account} {
+			if h != nil {
+				h.Observe(ev.Time, w(iDeviation))
+			}
+		}
 	}
 	return v
 }
@@ -513,9 +520,14 @@ func (s *Sender) Flush(p *Policy) {
 }
 
 func (s *Sender) fold(p *Policy) {
-	s.Device.SetRetention(derefInt(p.History.RetentionDays))
-	s.Group.SetRetention(derefInt(p.History.RetentionDays))
-	s.Account.SetRetention(derefInt(p.History.RetentionDays))
+	if s.Device == nil {
+		s.Device = NewHistory(derefInt(p.History.RetentionDays))
+	}
+	for _, h := range [3]*History{s.Device, s.Group, s.Account} {
+		if h != nil {
+			h.SetRetention(derefInt(p.History.RetentionDays))
+		}
+	}
 	start := time.Unix(s.hour*3600, 0)
 	if !s.tainted {
 		if s.msgs > 0 {
