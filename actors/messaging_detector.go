@@ -107,21 +107,7 @@ func (p *mergedPolicy) json() ([]byte, error) { return json.Marshal(p.p) }
 func (p *mergedPolicy) monitor() bool         { return p.p.Monitor != nil && *p.p.Monitor }
 
 // safe tells a destination on the safe list: never refused or blocked.
-// (Interim copy of fraud.Policy.SafeListed, which is not committed yet:
-// switch to it when it is.)
-func (p *mergedPolicy) safe(dest string) bool {
-	d := fraud.NormalizeDestination(dest)
-	for _, e := range p.p.SafeList {
-		if rest, ok := strings.CutSuffix(e, "*"); ok {
-			if strings.HasPrefix(d, rest) {
-				return true
-			}
-		} else if d == e {
-			return true
-		}
-	}
-	return false
-}
+func (p *mergedPolicy) safe(dest string) bool { return p.p.SafeListed(dest) }
 
 // levelOf names the layer whose threshold fired ("default" when none of
 // the account's layers sets it).
