@@ -242,6 +242,44 @@ func TestMessaging_FloodContainedInACluster(t *testing.T) {
 	}
 	wantAllSuccessful(t, "carol's MESSAGE to bob", <-done, 1)
 	wantAllSuccessful(t, "carol's MESSAGE to a number", runUAC(t, sipp.UACMessageAuth, n1.sip, messageOptions(account, "carol", "+15559990000")), 1)
+
+	// Kill -9 of the supervisor's node mid-incident: on the survivors the
+	// flood's destination stays blocked, for the account's other devices
+	// too, once the supervisor is back (the blocks were stored before they
+	// took effect).
+	where := decode[struct {
+		Node string `json:"node"`
+	}](t, n1.call(t, http.MethodGet, "/debug/actors/messaging/"+account, nil)).Node
+	nodes := map[string]*sipNode{"n1": n1, "n2": n2, "n3": n3}
+	victim, ok := nodes[where]
+	if !ok {
+		t.Fatalf("the supervisor lives on %q, not a node of this cluster", where)
+	}
+	victim.kill()
+	var survivor *sipNode
+	for name, n := range nodes {
+		if name != where {
+			survivor = n
+			break
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		res, err := sipp.RunUAC(context.Background(), sipp.UACMessageAuth, survivor.sip, messageOptions(account, "carol", "+15550001234"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Successful > 0 {
+			t.Fatalf("after the supervisor's node was killed, a MESSAGE to the blocked destination was delivered")
+		}
+		if strings.Contains(res.Errors, "403 Destination Blocked") {
+			break // refused by the reactivated supervisor: the block held
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no verdict from a reactivated supervisor within 30 s of the kill:\n%s", res.Errors)
+		}
+		time.Sleep(200 * time.Millisecond) // 503 while the cluster notices the death: retry as a client would
+	}
 }
 
 // sseTypes reads the Server-Sent Events at path through n until enough
