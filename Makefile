@@ -54,7 +54,7 @@ sim: build
 # Regenerates the committed protobuf code (needs protoc; CI never does).
 proto:
 	GOBIN=$(CURDIR)/bin $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
-	protoc --plugin=protoc-gen-go=$(CURDIR)/bin/protoc-gen-go --go_out=. --go_opt=paths=source_relative actors/actorpb/actors.proto actors/actorpb/messaging.proto cluster/clusterpb/cluster.proto
+	protoc --plugin=protoc-gen-go=$(CURDIR)/bin/protoc-gen-go --go_out=. --go_opt=paths=source_relative actors/actorpb/actors.proto actors/actorpb/messaging.proto actors/actorpb/callcontext.proto cluster/clusterpb/cluster.proto
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
