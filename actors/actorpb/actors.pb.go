@@ -278,16 +278,25 @@ func (x *Group) GetPoolAssignedAt() *timestamppb.Timestamp {
 // HA1 for the account's realm, H(username ":" realm ":" password), with MD5
 // (RFC 2617) and SHA-256 (RFC 8760).
 type Device struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Group         string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
-	DisplayName   string                 `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
-	Ha1Md5        []byte                 `protobuf:"bytes,4,opt,name=ha1_md5,json=ha1Md5,proto3" json:"ha1_md5,omitempty"`
-	Ha1Sha256     []byte                 `protobuf:"bytes,5,opt,name=ha1_sha256,json=ha1Sha256,proto3" json:"ha1_sha256,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Id          string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Group       string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	DisplayName string                 `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	Ha1Md5      []byte                 `protobuf:"bytes,4,opt,name=ha1_md5,json=ha1Md5,proto3" json:"ha1_md5,omitempty"`
+	Ha1Sha256   []byte                 `protobuf:"bytes,5,opt,name=ha1_sha256,json=ha1Sha256,proto3" json:"ha1_sha256,omitempty"`
+	CreatedAt   *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt   *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// provisioning_key is the X25519 public key derived from the device's
+	// provisioning secret (package provisioning); the secret is not stored.
+	ProvisioningKey []byte `protobuf:"bytes,8,opt,name=provisioning_key,json=provisioningKey,proto3" json:"provisioning_key,omitempty"`
+	// sealed_password is the SIP password sealed to provisioning_key: only
+	// the secret's holder opens it, through the provisioning document.
+	SealedPassword []byte `protobuf:"bytes,9,opt,name=sealed_password,json=sealedPassword,proto3" json:"sealed_password,omitempty"`
+	// credentials_reset_at is when fraud containment last reset the
+	// device's password.
+	CredentialsResetAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=credentials_reset_at,json=credentialsResetAt,proto3" json:"credentials_reset_at,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *Device) Reset() {
@@ -365,6 +374,27 @@ func (x *Device) GetCreatedAt() *timestamppb.Timestamp {
 func (x *Device) GetUpdatedAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.UpdatedAt
+	}
+	return nil
+}
+
+func (x *Device) GetProvisioningKey() []byte {
+	if x != nil {
+		return x.ProvisioningKey
+	}
+	return nil
+}
+
+func (x *Device) GetSealedPassword() []byte {
+	if x != nil {
+		return x.SealedPassword
+	}
+	return nil
+}
+
+func (x *Device) GetCredentialsResetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CredentialsResetAt
 	}
 	return nil
 }
@@ -1503,11 +1533,18 @@ type PutDevice struct {
 	Group       string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
 	DisplayName string                 `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
 	// Both HA1s are set together, or neither to keep the current credentials.
-	Ha1Md5        []byte  `protobuf:"bytes,4,opt,name=ha1_md5,json=ha1Md5,proto3" json:"ha1_md5,omitempty"`
-	Ha1Sha256     []byte  `protobuf:"bytes,5,opt,name=ha1_sha256,json=ha1Sha256,proto3" json:"ha1_sha256,omitempty"`
-	IfMatch       *uint64 `protobuf:"varint,6,opt,name=if_match,json=ifMatch,proto3,oneof" json:"if_match,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Ha1Md5    []byte  `protobuf:"bytes,4,opt,name=ha1_md5,json=ha1Md5,proto3" json:"ha1_md5,omitempty"`
+	Ha1Sha256 []byte  `protobuf:"bytes,5,opt,name=ha1_sha256,json=ha1Sha256,proto3" json:"ha1_sha256,omitempty"`
+	IfMatch   *uint64 `protobuf:"varint,6,opt,name=if_match,json=ifMatch,proto3,oneof" json:"if_match,omitempty"`
+	// provisioning_key sets a new provisioning key (a new secret was drawn);
+	// empty keeps the current one.
+	ProvisioningKey []byte `protobuf:"bytes,7,opt,name=provisioning_key,json=provisioningKey,proto3" json:"provisioning_key,omitempty"`
+	// sealed_password is the new password sealed to the device's
+	// provisioning key (the one set here, else the current one); set with
+	// the HA1s.
+	SealedPassword []byte `protobuf:"bytes,8,opt,name=sealed_password,json=sealedPassword,proto3" json:"sealed_password,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *PutDevice) Reset() {
@@ -1582,6 +1619,143 @@ func (x *PutDevice) GetIfMatch() uint64 {
 	return 0
 }
 
+func (x *PutDevice) GetProvisioningKey() []byte {
+	if x != nil {
+		return x.ProvisioningKey
+	}
+	return nil
+}
+
+func (x *PutDevice) GetSealedPassword() []byte {
+	if x != nil {
+		return x.SealedPassword
+	}
+	return nil
+}
+
+// GetProvisioning asks the account actor for what the provisioning
+// document needs (the device's key and sealed password); only the
+// provisioning route asks it.
+type GetProvisioning struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetProvisioning) Reset() {
+	*x = GetProvisioning{}
+	mi := &file_actors_actorpb_actors_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetProvisioning) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetProvisioning) ProtoMessage() {}
+
+func (x *GetProvisioning) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_actors_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetProvisioning.ProtoReflect.Descriptor instead.
+func (*GetProvisioning) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *GetProvisioning) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+type ProvisioningReply struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	Error              *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	Group              string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	ProvisioningKey    []byte                 `protobuf:"bytes,3,opt,name=provisioning_key,json=provisioningKey,proto3" json:"provisioning_key,omitempty"`
+	SealedPassword     []byte                 `protobuf:"bytes,4,opt,name=sealed_password,json=sealedPassword,proto3" json:"sealed_password,omitempty"`
+	CredentialsResetAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=credentials_reset_at,json=credentialsResetAt,proto3" json:"credentials_reset_at,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *ProvisioningReply) Reset() {
+	*x = ProvisioningReply{}
+	mi := &file_actors_actorpb_actors_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProvisioningReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProvisioningReply) ProtoMessage() {}
+
+func (x *ProvisioningReply) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_actors_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProvisioningReply.ProtoReflect.Descriptor instead.
+func (*ProvisioningReply) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ProvisioningReply) GetError() *Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+func (x *ProvisioningReply) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *ProvisioningReply) GetProvisioningKey() []byte {
+	if x != nil {
+		return x.ProvisioningKey
+	}
+	return nil
+}
+
+func (x *ProvisioningReply) GetSealedPassword() []byte {
+	if x != nil {
+		return x.SealedPassword
+	}
+	return nil
+}
+
+func (x *ProvisioningReply) GetCredentialsResetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CredentialsResetAt
+	}
+	return nil
+}
+
 type GetDevice struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
@@ -1591,7 +1765,7 @@ type GetDevice struct {
 
 func (x *GetDevice) Reset() {
 	*x = GetDevice{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[22]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1603,7 +1777,7 @@ func (x *GetDevice) String() string {
 func (*GetDevice) ProtoMessage() {}
 
 func (x *GetDevice) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[22]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1616,7 +1790,7 @@ func (x *GetDevice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDevice.ProtoReflect.Descriptor instead.
 func (*GetDevice) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{22}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetDevice) GetDevice() string {
@@ -1636,7 +1810,7 @@ type DeleteDevice struct {
 
 func (x *DeleteDevice) Reset() {
 	*x = DeleteDevice{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[23]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1648,7 +1822,7 @@ func (x *DeleteDevice) String() string {
 func (*DeleteDevice) ProtoMessage() {}
 
 func (x *DeleteDevice) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[23]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1661,7 +1835,7 @@ func (x *DeleteDevice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteDevice.ProtoReflect.Descriptor instead.
 func (*DeleteDevice) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{23}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DeleteDevice) GetDevice() string {
@@ -1691,7 +1865,7 @@ type ListDevices struct {
 
 func (x *ListDevices) Reset() {
 	*x = ListDevices{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[24]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1703,7 +1877,7 @@ func (x *ListDevices) String() string {
 func (*ListDevices) ProtoMessage() {}
 
 func (x *ListDevices) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[24]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1716,7 +1890,7 @@ func (x *ListDevices) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDevices.ProtoReflect.Descriptor instead.
 func (*ListDevices) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{24}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListDevices) GetGroup() string {
@@ -1753,7 +1927,7 @@ type DeviceReply struct {
 
 func (x *DeviceReply) Reset() {
 	*x = DeviceReply{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[25]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1765,7 +1939,7 @@ func (x *DeviceReply) String() string {
 func (*DeviceReply) ProtoMessage() {}
 
 func (x *DeviceReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[25]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1778,7 +1952,7 @@ func (x *DeviceReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceReply.ProtoReflect.Descriptor instead.
 func (*DeviceReply) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{25}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DeviceReply) GetError() *Error {
@@ -1821,7 +1995,7 @@ type DeviceListReply struct {
 
 func (x *DeviceListReply) Reset() {
 	*x = DeviceListReply{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[26]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1833,7 +2007,7 @@ func (x *DeviceListReply) String() string {
 func (*DeviceListReply) ProtoMessage() {}
 
 func (x *DeviceListReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[26]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1846,7 +2020,7 @@ func (x *DeviceListReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceListReply.ProtoReflect.Descriptor instead.
 func (*DeviceListReply) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{26}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *DeviceListReply) GetError() *Error {
@@ -1880,7 +2054,7 @@ type PutTrunk struct {
 
 func (x *PutTrunk) Reset() {
 	*x = PutTrunk{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[27]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1892,7 +2066,7 @@ func (x *PutTrunk) String() string {
 func (*PutTrunk) ProtoMessage() {}
 
 func (x *PutTrunk) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[27]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1905,7 +2079,7 @@ func (x *PutTrunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutTrunk.ProtoReflect.Descriptor instead.
 func (*PutTrunk) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{27}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *PutTrunk) GetTrunk() *Trunk {
@@ -1931,7 +2105,7 @@ type GetTrunk struct {
 
 func (x *GetTrunk) Reset() {
 	*x = GetTrunk{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[28]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1943,7 +2117,7 @@ func (x *GetTrunk) String() string {
 func (*GetTrunk) ProtoMessage() {}
 
 func (x *GetTrunk) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[28]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1956,7 +2130,7 @@ func (x *GetTrunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTrunk.ProtoReflect.Descriptor instead.
 func (*GetTrunk) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{28}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GetTrunk) GetTrunk() string {
@@ -1976,7 +2150,7 @@ type DeleteTrunk struct {
 
 func (x *DeleteTrunk) Reset() {
 	*x = DeleteTrunk{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[29]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1988,7 +2162,7 @@ func (x *DeleteTrunk) String() string {
 func (*DeleteTrunk) ProtoMessage() {}
 
 func (x *DeleteTrunk) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[29]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2001,7 +2175,7 @@ func (x *DeleteTrunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTrunk.ProtoReflect.Descriptor instead.
 func (*DeleteTrunk) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{29}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *DeleteTrunk) GetTrunk() string {
@@ -2026,7 +2200,7 @@ type ListTrunks struct {
 
 func (x *ListTrunks) Reset() {
 	*x = ListTrunks{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[30]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2038,7 +2212,7 @@ func (x *ListTrunks) String() string {
 func (*ListTrunks) ProtoMessage() {}
 
 func (x *ListTrunks) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[30]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2051,7 +2225,7 @@ func (x *ListTrunks) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTrunks.ProtoReflect.Descriptor instead.
 func (*ListTrunks) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{30}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{32}
 }
 
 type TrunkReply struct {
@@ -2066,7 +2240,7 @@ type TrunkReply struct {
 
 func (x *TrunkReply) Reset() {
 	*x = TrunkReply{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[31]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2078,7 +2252,7 @@ func (x *TrunkReply) String() string {
 func (*TrunkReply) ProtoMessage() {}
 
 func (x *TrunkReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[31]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2091,7 +2265,7 @@ func (x *TrunkReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrunkReply.ProtoReflect.Descriptor instead.
 func (*TrunkReply) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{31}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *TrunkReply) GetError() *Error {
@@ -2132,7 +2306,7 @@ type TrunkListReply struct {
 
 func (x *TrunkListReply) Reset() {
 	*x = TrunkListReply{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[32]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2144,7 +2318,7 @@ func (x *TrunkListReply) String() string {
 func (*TrunkListReply) ProtoMessage() {}
 
 func (x *TrunkListReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[32]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2157,7 +2331,7 @@ func (x *TrunkListReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrunkListReply.ProtoReflect.Descriptor instead.
 func (*TrunkListReply) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{32}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *TrunkListReply) GetError() *Error {
@@ -2184,7 +2358,7 @@ type PutRoutes struct {
 
 func (x *PutRoutes) Reset() {
 	*x = PutRoutes{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[33]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2196,7 +2370,7 @@ func (x *PutRoutes) String() string {
 func (*PutRoutes) ProtoMessage() {}
 
 func (x *PutRoutes) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[33]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2209,7 +2383,7 @@ func (x *PutRoutes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutRoutes.ProtoReflect.Descriptor instead.
 func (*PutRoutes) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{33}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *PutRoutes) GetRoutes() *RouteSet {
@@ -2234,7 +2408,7 @@ type GetRoutes struct {
 
 func (x *GetRoutes) Reset() {
 	*x = GetRoutes{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[34]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2246,7 +2420,7 @@ func (x *GetRoutes) String() string {
 func (*GetRoutes) ProtoMessage() {}
 
 func (x *GetRoutes) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[34]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2259,7 +2433,7 @@ func (x *GetRoutes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRoutes.ProtoReflect.Descriptor instead.
 func (*GetRoutes) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{34}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{36}
 }
 
 type RoutesReply struct {
@@ -2273,7 +2447,7 @@ type RoutesReply struct {
 
 func (x *RoutesReply) Reset() {
 	*x = RoutesReply{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[35]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2285,7 +2459,7 @@ func (x *RoutesReply) String() string {
 func (*RoutesReply) ProtoMessage() {}
 
 func (x *RoutesReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[35]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2298,7 +2472,7 @@ func (x *RoutesReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoutesReply.ProtoReflect.Descriptor instead.
 func (*RoutesReply) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{35}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *RoutesReply) GetError() *Error {
@@ -2335,7 +2509,7 @@ type GetEdgeView struct {
 
 func (x *GetEdgeView) Reset() {
 	*x = GetEdgeView{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[36]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2347,7 +2521,7 @@ func (x *GetEdgeView) String() string {
 func (*GetEdgeView) ProtoMessage() {}
 
 func (x *GetEdgeView) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[36]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2360,7 +2534,7 @@ func (x *GetEdgeView) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEdgeView.ProtoReflect.Descriptor instead.
 func (*GetEdgeView) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{36}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *GetEdgeView) GetDevice() string {
@@ -2387,7 +2561,7 @@ type EdgeView struct {
 
 func (x *EdgeView) Reset() {
 	*x = EdgeView{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[37]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2399,7 +2573,7 @@ func (x *EdgeView) String() string {
 func (*EdgeView) ProtoMessage() {}
 
 func (x *EdgeView) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[37]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2412,7 +2586,7 @@ func (x *EdgeView) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EdgeView.ProtoReflect.Descriptor instead.
 func (*EdgeView) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{37}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *EdgeView) GetError() *Error {
@@ -2476,7 +2650,7 @@ type Register struct {
 
 func (x *Register) Reset() {
 	*x = Register{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[38]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2488,7 +2662,7 @@ func (x *Register) String() string {
 func (*Register) ProtoMessage() {}
 
 func (x *Register) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[38]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2501,7 +2675,7 @@ func (x *Register) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Register.ProtoReflect.Descriptor instead.
 func (*Register) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{38}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Register) GetDevice() string {
@@ -2571,7 +2745,7 @@ type ContactUpdate struct {
 
 func (x *ContactUpdate) Reset() {
 	*x = ContactUpdate{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[39]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2583,7 +2757,7 @@ func (x *ContactUpdate) String() string {
 func (*ContactUpdate) ProtoMessage() {}
 
 func (x *ContactUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[39]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2596,7 +2770,7 @@ func (x *ContactUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactUpdate.ProtoReflect.Descriptor instead.
 func (*ContactUpdate) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{39}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ContactUpdate) GetUri() string {
@@ -2631,7 +2805,7 @@ type RegisterReply struct {
 
 func (x *RegisterReply) Reset() {
 	*x = RegisterReply{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[40]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2643,7 +2817,7 @@ func (x *RegisterReply) String() string {
 func (*RegisterReply) ProtoMessage() {}
 
 func (x *RegisterReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[40]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2656,7 +2830,7 @@ func (x *RegisterReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterReply.ProtoReflect.Descriptor instead.
 func (*RegisterReply) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{40}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *RegisterReply) GetError() *Error {
@@ -2684,7 +2858,7 @@ type LookupBindings struct {
 
 func (x *LookupBindings) Reset() {
 	*x = LookupBindings{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[41]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2696,7 +2870,7 @@ func (x *LookupBindings) String() string {
 func (*LookupBindings) ProtoMessage() {}
 
 func (x *LookupBindings) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[41]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2709,7 +2883,7 @@ func (x *LookupBindings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupBindings.ProtoReflect.Descriptor instead.
 func (*LookupBindings) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{41}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *LookupBindings) GetDevice() string {
@@ -2735,7 +2909,7 @@ type GroupChanged struct {
 
 func (x *GroupChanged) Reset() {
 	*x = GroupChanged{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[42]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2747,7 +2921,7 @@ func (x *GroupChanged) String() string {
 func (*GroupChanged) ProtoMessage() {}
 
 func (x *GroupChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[42]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2760,7 +2934,7 @@ func (x *GroupChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupChanged.ProtoReflect.Descriptor instead.
 func (*GroupChanged) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{42}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *GroupChanged) GetGroup() *Group {
@@ -2806,7 +2980,7 @@ type GetGroupView struct {
 
 func (x *GetGroupView) Reset() {
 	*x = GetGroupView{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[43]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2818,7 +2992,7 @@ func (x *GetGroupView) String() string {
 func (*GetGroupView) ProtoMessage() {}
 
 func (x *GetGroupView) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[43]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2831,7 +3005,7 @@ func (x *GetGroupView) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetGroupView.ProtoReflect.Descriptor instead.
 func (*GetGroupView) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{43}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{45}
 }
 
 type GroupView struct {
@@ -2847,7 +3021,7 @@ type GroupView struct {
 
 func (x *GroupView) Reset() {
 	*x = GroupView{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[44]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2859,7 +3033,7 @@ func (x *GroupView) String() string {
 func (*GroupView) ProtoMessage() {}
 
 func (x *GroupView) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[44]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2872,7 +3046,7 @@ func (x *GroupView) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupView.ProtoReflect.Descriptor instead.
 func (*GroupView) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{44}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *GroupView) GetError() *Error {
@@ -2925,7 +3099,7 @@ type AccountDebug struct {
 
 func (x *AccountDebug) Reset() {
 	*x = AccountDebug{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[45]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2937,7 +3111,7 @@ func (x *AccountDebug) String() string {
 func (*AccountDebug) ProtoMessage() {}
 
 func (x *AccountDebug) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[45]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2950,7 +3124,7 @@ func (x *AccountDebug) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccountDebug.ProtoReflect.Descriptor instead.
 func (*AccountDebug) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{45}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *AccountDebug) GetAccount() *Account {
@@ -2998,7 +3172,7 @@ type PutFeatureServer struct {
 
 func (x *PutFeatureServer) Reset() {
 	*x = PutFeatureServer{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[46]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3010,7 +3184,7 @@ func (x *PutFeatureServer) String() string {
 func (*PutFeatureServer) ProtoMessage() {}
 
 func (x *PutFeatureServer) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[46]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3023,7 +3197,7 @@ func (x *PutFeatureServer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutFeatureServer.ProtoReflect.Descriptor instead.
 func (*PutFeatureServer) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{46}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *PutFeatureServer) GetServer() *FeatureServer {
@@ -3048,7 +3222,7 @@ type GetFeatureServer struct {
 
 func (x *GetFeatureServer) Reset() {
 	*x = GetFeatureServer{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[47]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3060,7 +3234,7 @@ func (x *GetFeatureServer) String() string {
 func (*GetFeatureServer) ProtoMessage() {}
 
 func (x *GetFeatureServer) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[47]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3073,7 +3247,7 @@ func (x *GetFeatureServer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFeatureServer.ProtoReflect.Descriptor instead.
 func (*GetFeatureServer) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{47}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{49}
 }
 
 type DeleteFeatureServer struct {
@@ -3085,7 +3259,7 @@ type DeleteFeatureServer struct {
 
 func (x *DeleteFeatureServer) Reset() {
 	*x = DeleteFeatureServer{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[48]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3097,7 +3271,7 @@ func (x *DeleteFeatureServer) String() string {
 func (*DeleteFeatureServer) ProtoMessage() {}
 
 func (x *DeleteFeatureServer) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[48]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3110,7 +3284,7 @@ func (x *DeleteFeatureServer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteFeatureServer.ProtoReflect.Descriptor instead.
 func (*DeleteFeatureServer) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{48}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *DeleteFeatureServer) GetIfMatch() uint64 {
@@ -3132,7 +3306,7 @@ type FeatureServerReply struct {
 
 func (x *FeatureServerReply) Reset() {
 	*x = FeatureServerReply{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[49]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3144,7 +3318,7 @@ func (x *FeatureServerReply) String() string {
 func (*FeatureServerReply) ProtoMessage() {}
 
 func (x *FeatureServerReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[49]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3157,7 +3331,7 @@ func (x *FeatureServerReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeatureServerReply.ProtoReflect.Descriptor instead.
 func (*FeatureServerReply) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{49}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *FeatureServerReply) GetError() *Error {
@@ -3203,7 +3377,7 @@ type Pool struct {
 
 func (x *Pool) Reset() {
 	*x = Pool{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[50]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3215,7 +3389,7 @@ func (x *Pool) String() string {
 func (*Pool) ProtoMessage() {}
 
 func (x *Pool) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[50]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3228,7 +3402,7 @@ func (x *Pool) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pool.ProtoReflect.Descriptor instead.
 func (*Pool) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{50}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *Pool) GetName() string {
@@ -3282,7 +3456,7 @@ type PoolSet struct {
 
 func (x *PoolSet) Reset() {
 	*x = PoolSet{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[51]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3294,7 +3468,7 @@ func (x *PoolSet) String() string {
 func (*PoolSet) ProtoMessage() {}
 
 func (x *PoolSet) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[51]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3307,7 +3481,7 @@ func (x *PoolSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PoolSet.ProtoReflect.Descriptor instead.
 func (*PoolSet) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{51}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *PoolSet) GetPools() []*Pool {
@@ -3326,7 +3500,7 @@ type PutPool struct {
 
 func (x *PutPool) Reset() {
 	*x = PutPool{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[52]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3338,7 +3512,7 @@ func (x *PutPool) String() string {
 func (*PutPool) ProtoMessage() {}
 
 func (x *PutPool) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[52]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3351,7 +3525,7 @@ func (x *PutPool) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutPool.ProtoReflect.Descriptor instead.
 func (*PutPool) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{52}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *PutPool) GetPool() *Pool {
@@ -3369,7 +3543,7 @@ type GetPools struct {
 
 func (x *GetPools) Reset() {
 	*x = GetPools{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[53]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3381,7 +3555,7 @@ func (x *GetPools) String() string {
 func (*GetPools) ProtoMessage() {}
 
 func (x *GetPools) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[53]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3394,7 +3568,7 @@ func (x *GetPools) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPools.ProtoReflect.Descriptor instead.
 func (*GetPools) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{53}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{55}
 }
 
 type PoolsReply struct {
@@ -3408,7 +3582,7 @@ type PoolsReply struct {
 
 func (x *PoolsReply) Reset() {
 	*x = PoolsReply{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[54]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3420,7 +3594,7 @@ func (x *PoolsReply) String() string {
 func (*PoolsReply) ProtoMessage() {}
 
 func (x *PoolsReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[54]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3433,7 +3607,7 @@ func (x *PoolsReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PoolsReply.ProtoReflect.Descriptor instead.
 func (*PoolsReply) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{54}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *PoolsReply) GetError() *Error {
@@ -3491,7 +3665,7 @@ type CallRecord struct {
 
 func (x *CallRecord) Reset() {
 	*x = CallRecord{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[55]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3503,7 +3677,7 @@ func (x *CallRecord) String() string {
 func (*CallRecord) ProtoMessage() {}
 
 func (x *CallRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[55]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3516,7 +3690,7 @@ func (x *CallRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallRecord.ProtoReflect.Descriptor instead.
 func (*CallRecord) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{55}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *CallRecord) GetId() string {
@@ -3666,7 +3840,7 @@ type StartCall struct {
 
 func (x *StartCall) Reset() {
 	*x = StartCall{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[56]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3678,7 +3852,7 @@ func (x *StartCall) String() string {
 func (*StartCall) ProtoMessage() {}
 
 func (x *StartCall) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[56]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3691,7 +3865,7 @@ func (x *StartCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartCall.ProtoReflect.Descriptor instead.
 func (*StartCall) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{56}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *StartCall) GetCall() *CallRecord {
@@ -3731,7 +3905,7 @@ type EndCall struct {
 
 func (x *EndCall) Reset() {
 	*x = EndCall{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[57]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3743,7 +3917,7 @@ func (x *EndCall) String() string {
 func (*EndCall) ProtoMessage() {}
 
 func (x *EndCall) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[57]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3756,7 +3930,7 @@ func (x *EndCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndCall.ProtoReflect.Descriptor instead.
 func (*EndCall) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{57}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *EndCall) GetDisposition() string {
@@ -3804,7 +3978,7 @@ type AnswerCall struct {
 
 func (x *AnswerCall) Reset() {
 	*x = AnswerCall{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[58]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3816,7 +3990,7 @@ func (x *AnswerCall) String() string {
 func (*AnswerCall) ProtoMessage() {}
 
 func (x *AnswerCall) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[58]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3829,7 +4003,7 @@ func (x *AnswerCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnswerCall.ProtoReflect.Descriptor instead.
 func (*AnswerCall) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{58}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *AnswerCall) GetTarget() string {
@@ -3847,7 +4021,7 @@ type GetCall struct {
 
 func (x *GetCall) Reset() {
 	*x = GetCall{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[59]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3859,7 +4033,7 @@ func (x *GetCall) String() string {
 func (*GetCall) ProtoMessage() {}
 
 func (x *GetCall) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[59]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3872,7 +4046,7 @@ func (x *GetCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCall.ProtoReflect.Descriptor instead.
 func (*GetCall) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{59}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{61}
 }
 
 type CallReply struct {
@@ -3885,7 +4059,7 @@ type CallReply struct {
 
 func (x *CallReply) Reset() {
 	*x = CallReply{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[60]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3897,7 +4071,7 @@ func (x *CallReply) String() string {
 func (*CallReply) ProtoMessage() {}
 
 func (x *CallReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[60]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3910,7 +4084,7 @@ func (x *CallReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallReply.ProtoReflect.Descriptor instead.
 func (*CallReply) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{60}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *CallReply) GetError() *Error {
@@ -3936,7 +4110,7 @@ type DebugState struct {
 
 func (x *DebugState) Reset() {
 	*x = DebugState{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[61]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3948,7 +4122,7 @@ func (x *DebugState) String() string {
 func (*DebugState) ProtoMessage() {}
 
 func (x *DebugState) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[61]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3961,7 +4135,7 @@ func (x *DebugState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebugState.ProtoReflect.Descriptor instead.
 func (*DebugState) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{61}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{63}
 }
 
 type DebugStateReply struct {
@@ -3975,7 +4149,7 @@ type DebugStateReply struct {
 
 func (x *DebugStateReply) Reset() {
 	*x = DebugStateReply{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[62]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3987,7 +4161,7 @@ func (x *DebugStateReply) String() string {
 func (*DebugStateReply) ProtoMessage() {}
 
 func (x *DebugStateReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[62]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4000,7 +4174,7 @@ func (x *DebugStateReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebugStateReply.ProtoReflect.Descriptor instead.
 func (*DebugStateReply) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{62}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *DebugStateReply) GetError() *Error {
@@ -4045,7 +4219,7 @@ const file_actors_actorpb_actors_proto_rawDesc = "" +
 	"\x10pool_assigned_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x0epoolAssignedAt\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xff\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa1\x03\n" +
 	"\x06Device\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\x12!\n" +
@@ -4056,7 +4230,11 @@ const file_actors_actorpb_actors_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xc8\x01\n" +
+	"updated_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12)\n" +
+	"\x10provisioning_key\x18\b \x01(\fR\x0fprovisioningKey\x12'\n" +
+	"\x0fsealed_password\x18\t \x01(\fR\x0esealedPassword\x12L\n" +
+	"\x14credentials_reset_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\x12credentialsResetAt\"\xc8\x01\n" +
 	"\x10DeviceGroupState\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\x12H\n" +
@@ -4148,7 +4326,7 @@ const file_actors_actorpb_actors_proto_rawDesc = "" +
 	"\amembers\x18\x05 \x03(\tR\amembers\"\x7f\n" +
 	"\x0eGroupListReply\x122\n" +
 	"\x05error\x18\x01 \x01(\v2\x1c.switchboard.actors.v1.ErrorR\x05error\x129\n" +
-	"\x06groups\x18\x02 \x03(\v2!.switchboard.actors.v1.GroupReplyR\x06groups\"\xc1\x01\n" +
+	"\x06groups\x18\x02 \x03(\v2!.switchboard.actors.v1.GroupReplyR\x06groups\"\x95\x02\n" +
 	"\tPutDevice\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\x12!\n" +
@@ -4156,8 +4334,18 @@ const file_actors_actorpb_actors_proto_rawDesc = "" +
 	"\aha1_md5\x18\x04 \x01(\fR\x06ha1Md5\x12\x1d\n" +
 	"\n" +
 	"ha1_sha256\x18\x05 \x01(\fR\tha1Sha256\x12\x1e\n" +
-	"\bif_match\x18\x06 \x01(\x04H\x00R\aifMatch\x88\x01\x01B\v\n" +
-	"\t_if_match\"#\n" +
+	"\bif_match\x18\x06 \x01(\x04H\x00R\aifMatch\x88\x01\x01\x12)\n" +
+	"\x10provisioning_key\x18\a \x01(\fR\x0fprovisioningKey\x12'\n" +
+	"\x0fsealed_password\x18\b \x01(\fR\x0esealedPasswordB\v\n" +
+	"\t_if_match\")\n" +
+	"\x0fGetProvisioning\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\"\xff\x01\n" +
+	"\x11ProvisioningReply\x122\n" +
+	"\x05error\x18\x01 \x01(\v2\x1c.switchboard.actors.v1.ErrorR\x05error\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12)\n" +
+	"\x10provisioning_key\x18\x03 \x01(\fR\x0fprovisioningKey\x12'\n" +
+	"\x0fsealed_password\x18\x04 \x01(\fR\x0esealedPassword\x12L\n" +
+	"\x14credentials_reset_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x12credentialsResetAt\"#\n" +
 	"\tGetDevice\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\"S\n" +
 	"\fDeleteDevice\x12\x16\n" +
@@ -4359,7 +4547,7 @@ func file_actors_actorpb_actors_proto_rawDescGZIP() []byte {
 }
 
 var file_actors_actorpb_actors_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_actors_actorpb_actors_proto_msgTypes = make([]protoimpl.MessageInfo, 65)
+var file_actors_actorpb_actors_proto_msgTypes = make([]protoimpl.MessageInfo, 67)
 var file_actors_actorpb_actors_proto_goTypes = []any{
 	(Code)(0),                     // 0: switchboard.actors.v1.Code
 	(*Account)(nil),               // 1: switchboard.actors.v1.Account
@@ -4384,127 +4572,132 @@ var file_actors_actorpb_actors_proto_goTypes = []any{
 	(*GroupReply)(nil),            // 20: switchboard.actors.v1.GroupReply
 	(*GroupListReply)(nil),        // 21: switchboard.actors.v1.GroupListReply
 	(*PutDevice)(nil),             // 22: switchboard.actors.v1.PutDevice
-	(*GetDevice)(nil),             // 23: switchboard.actors.v1.GetDevice
-	(*DeleteDevice)(nil),          // 24: switchboard.actors.v1.DeleteDevice
-	(*ListDevices)(nil),           // 25: switchboard.actors.v1.ListDevices
-	(*DeviceReply)(nil),           // 26: switchboard.actors.v1.DeviceReply
-	(*DeviceListReply)(nil),       // 27: switchboard.actors.v1.DeviceListReply
-	(*PutTrunk)(nil),              // 28: switchboard.actors.v1.PutTrunk
-	(*GetTrunk)(nil),              // 29: switchboard.actors.v1.GetTrunk
-	(*DeleteTrunk)(nil),           // 30: switchboard.actors.v1.DeleteTrunk
-	(*ListTrunks)(nil),            // 31: switchboard.actors.v1.ListTrunks
-	(*TrunkReply)(nil),            // 32: switchboard.actors.v1.TrunkReply
-	(*TrunkListReply)(nil),        // 33: switchboard.actors.v1.TrunkListReply
-	(*PutRoutes)(nil),             // 34: switchboard.actors.v1.PutRoutes
-	(*GetRoutes)(nil),             // 35: switchboard.actors.v1.GetRoutes
-	(*RoutesReply)(nil),           // 36: switchboard.actors.v1.RoutesReply
-	(*GetEdgeView)(nil),           // 37: switchboard.actors.v1.GetEdgeView
-	(*EdgeView)(nil),              // 38: switchboard.actors.v1.EdgeView
-	(*Register)(nil),              // 39: switchboard.actors.v1.Register
-	(*ContactUpdate)(nil),         // 40: switchboard.actors.v1.ContactUpdate
-	(*RegisterReply)(nil),         // 41: switchboard.actors.v1.RegisterReply
-	(*LookupBindings)(nil),        // 42: switchboard.actors.v1.LookupBindings
-	(*GroupChanged)(nil),          // 43: switchboard.actors.v1.GroupChanged
-	(*GetGroupView)(nil),          // 44: switchboard.actors.v1.GetGroupView
-	(*GroupView)(nil),             // 45: switchboard.actors.v1.GroupView
-	(*AccountDebug)(nil),          // 46: switchboard.actors.v1.AccountDebug
-	(*PutFeatureServer)(nil),      // 47: switchboard.actors.v1.PutFeatureServer
-	(*GetFeatureServer)(nil),      // 48: switchboard.actors.v1.GetFeatureServer
-	(*DeleteFeatureServer)(nil),   // 49: switchboard.actors.v1.DeleteFeatureServer
-	(*FeatureServerReply)(nil),    // 50: switchboard.actors.v1.FeatureServerReply
-	(*Pool)(nil),                  // 51: switchboard.actors.v1.Pool
-	(*PoolSet)(nil),               // 52: switchboard.actors.v1.PoolSet
-	(*PutPool)(nil),               // 53: switchboard.actors.v1.PutPool
-	(*GetPools)(nil),              // 54: switchboard.actors.v1.GetPools
-	(*PoolsReply)(nil),            // 55: switchboard.actors.v1.PoolsReply
-	(*CallRecord)(nil),            // 56: switchboard.actors.v1.CallRecord
-	(*StartCall)(nil),             // 57: switchboard.actors.v1.StartCall
-	(*EndCall)(nil),               // 58: switchboard.actors.v1.EndCall
-	(*AnswerCall)(nil),            // 59: switchboard.actors.v1.AnswerCall
-	(*GetCall)(nil),               // 60: switchboard.actors.v1.GetCall
-	(*CallReply)(nil),             // 61: switchboard.actors.v1.CallReply
-	(*DebugState)(nil),            // 62: switchboard.actors.v1.DebugState
-	(*DebugStateReply)(nil),       // 63: switchboard.actors.v1.DebugStateReply
-	nil,                           // 64: switchboard.actors.v1.Group.LabelsEntry
-	nil,                           // 65: switchboard.actors.v1.Pool.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 66: google.protobuf.Timestamp
+	(*GetProvisioning)(nil),       // 23: switchboard.actors.v1.GetProvisioning
+	(*ProvisioningReply)(nil),     // 24: switchboard.actors.v1.ProvisioningReply
+	(*GetDevice)(nil),             // 25: switchboard.actors.v1.GetDevice
+	(*DeleteDevice)(nil),          // 26: switchboard.actors.v1.DeleteDevice
+	(*ListDevices)(nil),           // 27: switchboard.actors.v1.ListDevices
+	(*DeviceReply)(nil),           // 28: switchboard.actors.v1.DeviceReply
+	(*DeviceListReply)(nil),       // 29: switchboard.actors.v1.DeviceListReply
+	(*PutTrunk)(nil),              // 30: switchboard.actors.v1.PutTrunk
+	(*GetTrunk)(nil),              // 31: switchboard.actors.v1.GetTrunk
+	(*DeleteTrunk)(nil),           // 32: switchboard.actors.v1.DeleteTrunk
+	(*ListTrunks)(nil),            // 33: switchboard.actors.v1.ListTrunks
+	(*TrunkReply)(nil),            // 34: switchboard.actors.v1.TrunkReply
+	(*TrunkListReply)(nil),        // 35: switchboard.actors.v1.TrunkListReply
+	(*PutRoutes)(nil),             // 36: switchboard.actors.v1.PutRoutes
+	(*GetRoutes)(nil),             // 37: switchboard.actors.v1.GetRoutes
+	(*RoutesReply)(nil),           // 38: switchboard.actors.v1.RoutesReply
+	(*GetEdgeView)(nil),           // 39: switchboard.actors.v1.GetEdgeView
+	(*EdgeView)(nil),              // 40: switchboard.actors.v1.EdgeView
+	(*Register)(nil),              // 41: switchboard.actors.v1.Register
+	(*ContactUpdate)(nil),         // 42: switchboard.actors.v1.ContactUpdate
+	(*RegisterReply)(nil),         // 43: switchboard.actors.v1.RegisterReply
+	(*LookupBindings)(nil),        // 44: switchboard.actors.v1.LookupBindings
+	(*GroupChanged)(nil),          // 45: switchboard.actors.v1.GroupChanged
+	(*GetGroupView)(nil),          // 46: switchboard.actors.v1.GetGroupView
+	(*GroupView)(nil),             // 47: switchboard.actors.v1.GroupView
+	(*AccountDebug)(nil),          // 48: switchboard.actors.v1.AccountDebug
+	(*PutFeatureServer)(nil),      // 49: switchboard.actors.v1.PutFeatureServer
+	(*GetFeatureServer)(nil),      // 50: switchboard.actors.v1.GetFeatureServer
+	(*DeleteFeatureServer)(nil),   // 51: switchboard.actors.v1.DeleteFeatureServer
+	(*FeatureServerReply)(nil),    // 52: switchboard.actors.v1.FeatureServerReply
+	(*Pool)(nil),                  // 53: switchboard.actors.v1.Pool
+	(*PoolSet)(nil),               // 54: switchboard.actors.v1.PoolSet
+	(*PutPool)(nil),               // 55: switchboard.actors.v1.PutPool
+	(*GetPools)(nil),              // 56: switchboard.actors.v1.GetPools
+	(*PoolsReply)(nil),            // 57: switchboard.actors.v1.PoolsReply
+	(*CallRecord)(nil),            // 58: switchboard.actors.v1.CallRecord
+	(*StartCall)(nil),             // 59: switchboard.actors.v1.StartCall
+	(*EndCall)(nil),               // 60: switchboard.actors.v1.EndCall
+	(*AnswerCall)(nil),            // 61: switchboard.actors.v1.AnswerCall
+	(*GetCall)(nil),               // 62: switchboard.actors.v1.GetCall
+	(*CallReply)(nil),             // 63: switchboard.actors.v1.CallReply
+	(*DebugState)(nil),            // 64: switchboard.actors.v1.DebugState
+	(*DebugStateReply)(nil),       // 65: switchboard.actors.v1.DebugStateReply
+	nil,                           // 66: switchboard.actors.v1.Group.LabelsEntry
+	nil,                           // 67: switchboard.actors.v1.Pool.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 68: google.protobuf.Timestamp
 }
 var file_actors_actorpb_actors_proto_depIdxs = []int32{
-	66, // 0: switchboard.actors.v1.Account.created_at:type_name -> google.protobuf.Timestamp
-	66, // 1: switchboard.actors.v1.Account.updated_at:type_name -> google.protobuf.Timestamp
-	64, // 2: switchboard.actors.v1.Group.labels:type_name -> switchboard.actors.v1.Group.LabelsEntry
-	66, // 3: switchboard.actors.v1.Group.created_at:type_name -> google.protobuf.Timestamp
-	66, // 4: switchboard.actors.v1.Group.updated_at:type_name -> google.protobuf.Timestamp
-	66, // 5: switchboard.actors.v1.Group.pool_assigned_at:type_name -> google.protobuf.Timestamp
-	66, // 6: switchboard.actors.v1.Device.created_at:type_name -> google.protobuf.Timestamp
-	66, // 7: switchboard.actors.v1.Device.updated_at:type_name -> google.protobuf.Timestamp
-	66, // 8: switchboard.actors.v1.DeviceGroupState.first_activated_at:type_name -> google.protobuf.Timestamp
-	5,  // 9: switchboard.actors.v1.DeviceGroupState.bindings:type_name -> switchboard.actors.v1.Binding
-	66, // 10: switchboard.actors.v1.Binding.expires_at:type_name -> google.protobuf.Timestamp
-	66, // 11: switchboard.actors.v1.Binding.updated_at:type_name -> google.protobuf.Timestamp
-	66, // 12: switchboard.actors.v1.Trunk.created_at:type_name -> google.protobuf.Timestamp
-	66, // 13: switchboard.actors.v1.Trunk.updated_at:type_name -> google.protobuf.Timestamp
-	7,  // 14: switchboard.actors.v1.RouteSet.routes:type_name -> switchboard.actors.v1.Route
-	66, // 15: switchboard.actors.v1.RouteSet.updated_at:type_name -> google.protobuf.Timestamp
-	9,  // 16: switchboard.actors.v1.FeatureServer.targets:type_name -> switchboard.actors.v1.FeatureTarget
-	66, // 17: switchboard.actors.v1.FeatureServer.created_at:type_name -> google.protobuf.Timestamp
-	66, // 18: switchboard.actors.v1.FeatureServer.updated_at:type_name -> google.protobuf.Timestamp
-	0,  // 19: switchboard.actors.v1.Error.code:type_name -> switchboard.actors.v1.Code
-	11, // 20: switchboard.actors.v1.AccountReply.error:type_name -> switchboard.actors.v1.Error
-	1,  // 21: switchboard.actors.v1.AccountReply.account:type_name -> switchboard.actors.v1.Account
-	2,  // 22: switchboard.actors.v1.PutGroup.group:type_name -> switchboard.actors.v1.Group
-	11, // 23: switchboard.actors.v1.GroupReply.error:type_name -> switchboard.actors.v1.Error
-	2,  // 24: switchboard.actors.v1.GroupReply.group:type_name -> switchboard.actors.v1.Group
-	11, // 25: switchboard.actors.v1.GroupListReply.error:type_name -> switchboard.actors.v1.Error
-	20, // 26: switchboard.actors.v1.GroupListReply.groups:type_name -> switchboard.actors.v1.GroupReply
-	11, // 27: switchboard.actors.v1.DeviceReply.error:type_name -> switchboard.actors.v1.Error
-	3,  // 28: switchboard.actors.v1.DeviceReply.device:type_name -> switchboard.actors.v1.Device
-	11, // 29: switchboard.actors.v1.DeviceListReply.error:type_name -> switchboard.actors.v1.Error
-	26, // 30: switchboard.actors.v1.DeviceListReply.devices:type_name -> switchboard.actors.v1.DeviceReply
-	6,  // 31: switchboard.actors.v1.PutTrunk.trunk:type_name -> switchboard.actors.v1.Trunk
-	11, // 32: switchboard.actors.v1.TrunkReply.error:type_name -> switchboard.actors.v1.Error
-	6,  // 33: switchboard.actors.v1.TrunkReply.trunk:type_name -> switchboard.actors.v1.Trunk
-	11, // 34: switchboard.actors.v1.TrunkListReply.error:type_name -> switchboard.actors.v1.Error
-	32, // 35: switchboard.actors.v1.TrunkListReply.trunks:type_name -> switchboard.actors.v1.TrunkReply
-	8,  // 36: switchboard.actors.v1.PutRoutes.routes:type_name -> switchboard.actors.v1.RouteSet
-	11, // 37: switchboard.actors.v1.RoutesReply.error:type_name -> switchboard.actors.v1.Error
-	8,  // 38: switchboard.actors.v1.RoutesReply.routes:type_name -> switchboard.actors.v1.RouteSet
-	11, // 39: switchboard.actors.v1.EdgeView.error:type_name -> switchboard.actors.v1.Error
-	1,  // 40: switchboard.actors.v1.EdgeView.account:type_name -> switchboard.actors.v1.Account
-	6,  // 41: switchboard.actors.v1.EdgeView.trunks:type_name -> switchboard.actors.v1.Trunk
-	8,  // 42: switchboard.actors.v1.EdgeView.routes:type_name -> switchboard.actors.v1.RouteSet
-	3,  // 43: switchboard.actors.v1.EdgeView.device:type_name -> switchboard.actors.v1.Device
-	40, // 44: switchboard.actors.v1.Register.contacts:type_name -> switchboard.actors.v1.ContactUpdate
-	11, // 45: switchboard.actors.v1.RegisterReply.error:type_name -> switchboard.actors.v1.Error
-	5,  // 46: switchboard.actors.v1.RegisterReply.bindings:type_name -> switchboard.actors.v1.Binding
-	2,  // 47: switchboard.actors.v1.GroupChanged.group:type_name -> switchboard.actors.v1.Group
-	11, // 48: switchboard.actors.v1.GroupView.error:type_name -> switchboard.actors.v1.Error
-	2,  // 49: switchboard.actors.v1.GroupView.group:type_name -> switchboard.actors.v1.Group
-	4,  // 50: switchboard.actors.v1.GroupView.state:type_name -> switchboard.actors.v1.DeviceGroupState
-	1,  // 51: switchboard.actors.v1.AccountDebug.account:type_name -> switchboard.actors.v1.Account
-	2,  // 52: switchboard.actors.v1.AccountDebug.groups:type_name -> switchboard.actors.v1.Group
-	3,  // 53: switchboard.actors.v1.AccountDebug.devices:type_name -> switchboard.actors.v1.Device
-	10, // 54: switchboard.actors.v1.PutFeatureServer.server:type_name -> switchboard.actors.v1.FeatureServer
-	11, // 55: switchboard.actors.v1.FeatureServerReply.error:type_name -> switchboard.actors.v1.Error
-	10, // 56: switchboard.actors.v1.FeatureServerReply.server:type_name -> switchboard.actors.v1.FeatureServer
-	65, // 57: switchboard.actors.v1.Pool.labels:type_name -> switchboard.actors.v1.Pool.LabelsEntry
-	66, // 58: switchboard.actors.v1.Pool.updated_at:type_name -> google.protobuf.Timestamp
-	51, // 59: switchboard.actors.v1.PoolSet.pools:type_name -> switchboard.actors.v1.Pool
-	51, // 60: switchboard.actors.v1.PutPool.pool:type_name -> switchboard.actors.v1.Pool
-	11, // 61: switchboard.actors.v1.PoolsReply.error:type_name -> switchboard.actors.v1.Error
-	51, // 62: switchboard.actors.v1.PoolsReply.pools:type_name -> switchboard.actors.v1.Pool
-	66, // 63: switchboard.actors.v1.CallRecord.started_at:type_name -> google.protobuf.Timestamp
-	66, // 64: switchboard.actors.v1.CallRecord.ended_at:type_name -> google.protobuf.Timestamp
-	66, // 65: switchboard.actors.v1.CallRecord.answered_at:type_name -> google.protobuf.Timestamp
-	56, // 66: switchboard.actors.v1.StartCall.call:type_name -> switchboard.actors.v1.CallRecord
-	11, // 67: switchboard.actors.v1.CallReply.error:type_name -> switchboard.actors.v1.Error
-	56, // 68: switchboard.actors.v1.CallReply.call:type_name -> switchboard.actors.v1.CallRecord
-	11, // 69: switchboard.actors.v1.DebugStateReply.error:type_name -> switchboard.actors.v1.Error
-	70, // [70:70] is the sub-list for method output_type
-	70, // [70:70] is the sub-list for method input_type
-	70, // [70:70] is the sub-list for extension type_name
-	70, // [70:70] is the sub-list for extension extendee
-	0,  // [0:70] is the sub-list for field type_name
+	68, // 0: switchboard.actors.v1.Account.created_at:type_name -> google.protobuf.Timestamp
+	68, // 1: switchboard.actors.v1.Account.updated_at:type_name -> google.protobuf.Timestamp
+	66, // 2: switchboard.actors.v1.Group.labels:type_name -> switchboard.actors.v1.Group.LabelsEntry
+	68, // 3: switchboard.actors.v1.Group.created_at:type_name -> google.protobuf.Timestamp
+	68, // 4: switchboard.actors.v1.Group.updated_at:type_name -> google.protobuf.Timestamp
+	68, // 5: switchboard.actors.v1.Group.pool_assigned_at:type_name -> google.protobuf.Timestamp
+	68, // 6: switchboard.actors.v1.Device.created_at:type_name -> google.protobuf.Timestamp
+	68, // 7: switchboard.actors.v1.Device.updated_at:type_name -> google.protobuf.Timestamp
+	68, // 8: switchboard.actors.v1.Device.credentials_reset_at:type_name -> google.protobuf.Timestamp
+	68, // 9: switchboard.actors.v1.DeviceGroupState.first_activated_at:type_name -> google.protobuf.Timestamp
+	5,  // 10: switchboard.actors.v1.DeviceGroupState.bindings:type_name -> switchboard.actors.v1.Binding
+	68, // 11: switchboard.actors.v1.Binding.expires_at:type_name -> google.protobuf.Timestamp
+	68, // 12: switchboard.actors.v1.Binding.updated_at:type_name -> google.protobuf.Timestamp
+	68, // 13: switchboard.actors.v1.Trunk.created_at:type_name -> google.protobuf.Timestamp
+	68, // 14: switchboard.actors.v1.Trunk.updated_at:type_name -> google.protobuf.Timestamp
+	7,  // 15: switchboard.actors.v1.RouteSet.routes:type_name -> switchboard.actors.v1.Route
+	68, // 16: switchboard.actors.v1.RouteSet.updated_at:type_name -> google.protobuf.Timestamp
+	9,  // 17: switchboard.actors.v1.FeatureServer.targets:type_name -> switchboard.actors.v1.FeatureTarget
+	68, // 18: switchboard.actors.v1.FeatureServer.created_at:type_name -> google.protobuf.Timestamp
+	68, // 19: switchboard.actors.v1.FeatureServer.updated_at:type_name -> google.protobuf.Timestamp
+	0,  // 20: switchboard.actors.v1.Error.code:type_name -> switchboard.actors.v1.Code
+	11, // 21: switchboard.actors.v1.AccountReply.error:type_name -> switchboard.actors.v1.Error
+	1,  // 22: switchboard.actors.v1.AccountReply.account:type_name -> switchboard.actors.v1.Account
+	2,  // 23: switchboard.actors.v1.PutGroup.group:type_name -> switchboard.actors.v1.Group
+	11, // 24: switchboard.actors.v1.GroupReply.error:type_name -> switchboard.actors.v1.Error
+	2,  // 25: switchboard.actors.v1.GroupReply.group:type_name -> switchboard.actors.v1.Group
+	11, // 26: switchboard.actors.v1.GroupListReply.error:type_name -> switchboard.actors.v1.Error
+	20, // 27: switchboard.actors.v1.GroupListReply.groups:type_name -> switchboard.actors.v1.GroupReply
+	11, // 28: switchboard.actors.v1.ProvisioningReply.error:type_name -> switchboard.actors.v1.Error
+	68, // 29: switchboard.actors.v1.ProvisioningReply.credentials_reset_at:type_name -> google.protobuf.Timestamp
+	11, // 30: switchboard.actors.v1.DeviceReply.error:type_name -> switchboard.actors.v1.Error
+	3,  // 31: switchboard.actors.v1.DeviceReply.device:type_name -> switchboard.actors.v1.Device
+	11, // 32: switchboard.actors.v1.DeviceListReply.error:type_name -> switchboard.actors.v1.Error
+	28, // 33: switchboard.actors.v1.DeviceListReply.devices:type_name -> switchboard.actors.v1.DeviceReply
+	6,  // 34: switchboard.actors.v1.PutTrunk.trunk:type_name -> switchboard.actors.v1.Trunk
+	11, // 35: switchboard.actors.v1.TrunkReply.error:type_name -> switchboard.actors.v1.Error
+	6,  // 36: switchboard.actors.v1.TrunkReply.trunk:type_name -> switchboard.actors.v1.Trunk
+	11, // 37: switchboard.actors.v1.TrunkListReply.error:type_name -> switchboard.actors.v1.Error
+	34, // 38: switchboard.actors.v1.TrunkListReply.trunks:type_name -> switchboard.actors.v1.TrunkReply
+	8,  // 39: switchboard.actors.v1.PutRoutes.routes:type_name -> switchboard.actors.v1.RouteSet
+	11, // 40: switchboard.actors.v1.RoutesReply.error:type_name -> switchboard.actors.v1.Error
+	8,  // 41: switchboard.actors.v1.RoutesReply.routes:type_name -> switchboard.actors.v1.RouteSet
+	11, // 42: switchboard.actors.v1.EdgeView.error:type_name -> switchboard.actors.v1.Error
+	1,  // 43: switchboard.actors.v1.EdgeView.account:type_name -> switchboard.actors.v1.Account
+	6,  // 44: switchboard.actors.v1.EdgeView.trunks:type_name -> switchboard.actors.v1.Trunk
+	8,  // 45: switchboard.actors.v1.EdgeView.routes:type_name -> switchboard.actors.v1.RouteSet
+	3,  // 46: switchboard.actors.v1.EdgeView.device:type_name -> switchboard.actors.v1.Device
+	42, // 47: switchboard.actors.v1.Register.contacts:type_name -> switchboard.actors.v1.ContactUpdate
+	11, // 48: switchboard.actors.v1.RegisterReply.error:type_name -> switchboard.actors.v1.Error
+	5,  // 49: switchboard.actors.v1.RegisterReply.bindings:type_name -> switchboard.actors.v1.Binding
+	2,  // 50: switchboard.actors.v1.GroupChanged.group:type_name -> switchboard.actors.v1.Group
+	11, // 51: switchboard.actors.v1.GroupView.error:type_name -> switchboard.actors.v1.Error
+	2,  // 52: switchboard.actors.v1.GroupView.group:type_name -> switchboard.actors.v1.Group
+	4,  // 53: switchboard.actors.v1.GroupView.state:type_name -> switchboard.actors.v1.DeviceGroupState
+	1,  // 54: switchboard.actors.v1.AccountDebug.account:type_name -> switchboard.actors.v1.Account
+	2,  // 55: switchboard.actors.v1.AccountDebug.groups:type_name -> switchboard.actors.v1.Group
+	3,  // 56: switchboard.actors.v1.AccountDebug.devices:type_name -> switchboard.actors.v1.Device
+	10, // 57: switchboard.actors.v1.PutFeatureServer.server:type_name -> switchboard.actors.v1.FeatureServer
+	11, // 58: switchboard.actors.v1.FeatureServerReply.error:type_name -> switchboard.actors.v1.Error
+	10, // 59: switchboard.actors.v1.FeatureServerReply.server:type_name -> switchboard.actors.v1.FeatureServer
+	67, // 60: switchboard.actors.v1.Pool.labels:type_name -> switchboard.actors.v1.Pool.LabelsEntry
+	68, // 61: switchboard.actors.v1.Pool.updated_at:type_name -> google.protobuf.Timestamp
+	53, // 62: switchboard.actors.v1.PoolSet.pools:type_name -> switchboard.actors.v1.Pool
+	53, // 63: switchboard.actors.v1.PutPool.pool:type_name -> switchboard.actors.v1.Pool
+	11, // 64: switchboard.actors.v1.PoolsReply.error:type_name -> switchboard.actors.v1.Error
+	53, // 65: switchboard.actors.v1.PoolsReply.pools:type_name -> switchboard.actors.v1.Pool
+	68, // 66: switchboard.actors.v1.CallRecord.started_at:type_name -> google.protobuf.Timestamp
+	68, // 67: switchboard.actors.v1.CallRecord.ended_at:type_name -> google.protobuf.Timestamp
+	68, // 68: switchboard.actors.v1.CallRecord.answered_at:type_name -> google.protobuf.Timestamp
+	58, // 69: switchboard.actors.v1.StartCall.call:type_name -> switchboard.actors.v1.CallRecord
+	11, // 70: switchboard.actors.v1.CallReply.error:type_name -> switchboard.actors.v1.Error
+	58, // 71: switchboard.actors.v1.CallReply.call:type_name -> switchboard.actors.v1.CallRecord
+	11, // 72: switchboard.actors.v1.DebugStateReply.error:type_name -> switchboard.actors.v1.Error
+	73, // [73:73] is the sub-list for method output_type
+	73, // [73:73] is the sub-list for method input_type
+	73, // [73:73] is the sub-list for extension type_name
+	73, // [73:73] is the sub-list for extension extendee
+	0,  // [0:73] is the sub-list for field type_name
 }
 
 func init() { file_actors_actorpb_actors_proto_init() }
@@ -4517,19 +4710,19 @@ func file_actors_actorpb_actors_proto_init() {
 	file_actors_actorpb_actors_proto_msgTypes[15].OneofWrappers = []any{}
 	file_actors_actorpb_actors_proto_msgTypes[16].OneofWrappers = []any{}
 	file_actors_actorpb_actors_proto_msgTypes[21].OneofWrappers = []any{}
-	file_actors_actorpb_actors_proto_msgTypes[23].OneofWrappers = []any{}
-	file_actors_actorpb_actors_proto_msgTypes[27].OneofWrappers = []any{}
+	file_actors_actorpb_actors_proto_msgTypes[25].OneofWrappers = []any{}
 	file_actors_actorpb_actors_proto_msgTypes[29].OneofWrappers = []any{}
-	file_actors_actorpb_actors_proto_msgTypes[33].OneofWrappers = []any{}
-	file_actors_actorpb_actors_proto_msgTypes[46].OneofWrappers = []any{}
+	file_actors_actorpb_actors_proto_msgTypes[31].OneofWrappers = []any{}
+	file_actors_actorpb_actors_proto_msgTypes[35].OneofWrappers = []any{}
 	file_actors_actorpb_actors_proto_msgTypes[48].OneofWrappers = []any{}
+	file_actors_actorpb_actors_proto_msgTypes[50].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_actors_actorpb_actors_proto_rawDesc), len(file_actors_actorpb_actors_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   65,
+			NumMessages:   67,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
