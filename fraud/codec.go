@@ -12,7 +12,7 @@ import (
 //	"SBH1" retention_days
 //	first last_hour last_day bloom_epoch       (zig-zag varints)
 //	n_hours  { hour_index_delta float32 }*     (non-zero hours, ascending ring index)
-//	n_days   { day_index_delta 4*float32 }*    (non-zero days)
+//	n_days   { day_index_delta 5*float32 }*    (non-zero days)
 //	n_sources { network agent hour }*
 //	n_words  { word_index_delta uint64 }*      (non-zero Bloom words, both generations)
 //
@@ -56,7 +56,7 @@ func (h *History) MarshalBinary() ([]byte, error) {
 	for i, p := range h.peaks {
 		if p != (Peaks32{}) {
 			b = binary.AppendUvarint(b, uint64(i-prev))
-			for _, v := range [4]float32{p.PerMinute, p.PerSecond, p.Distinct, p.SameBody} {
+			for _, v := range [5]float32{p.PerMinute, p.PerSecond, p.Distinct, p.SameBody, p.PerHour} {
 				b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
 			}
 			prev = i
@@ -130,11 +130,11 @@ func (h *History) UnmarshalBinary(data []byte) error {
 	idx = -1
 	for range d.uvarint(uint64(len(out.peaks))) {
 		idx += int(d.uvarint(uint64(len(out.peaks))))
-		p := Peaks32{d.float(), d.float(), d.float(), d.float()}
+		p := Peaks32{d.float(), d.float(), d.float(), d.float(), d.float()}
 		if d.err != nil {
 			return d.err
 		}
-		if idx < 0 || idx >= len(out.peaks) || p.PerMinute < 0 || p.PerSecond < 0 || p.Distinct < 0 || p.SameBody < 0 {
+		if idx < 0 || idx >= len(out.peaks) || p.PerMinute < 0 || p.PerSecond < 0 || p.Distinct < 0 || p.SameBody < 0 || p.PerHour < 0 {
 			return fmt.Errorf("%w: day %d", ErrBadHistory, idx)
 		}
 		out.peaks[idx] = p

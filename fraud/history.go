@@ -33,16 +33,26 @@ type History struct {
 // Peaks are the highest values a device's counting indicators reached.
 type Peaks struct {
 	PerMinute, PerSecond, Distinct, SameBody float64
+	// PerHour is the most weighted messages in one hour.
+	PerHour float64
 }
 
 // Peaks32 is Peaks as stored.
 type Peaks32 struct {
-	PerMinute, PerSecond, Distinct, SameBody float32
+	PerMinute, PerSecond, Distinct, SameBody, PerHour float32
 }
 
 func (p Peaks32) max(q Peaks32) Peaks32 {
 	return Peaks32{max(p.PerMinute, q.PerMinute), max(p.PerSecond, q.PerSecond),
-		max(p.Distinct, q.Distinct), max(p.SameBody, q.SameBody)}
+		max(p.Distinct, q.Distinct), max(p.SameBody, q.SameBody), max(p.PerHour, q.PerHour)}
+}
+
+func (p Peaks32) wide() Peaks {
+	return Peaks{float64(p.PerMinute), float64(p.PerSecond), float64(p.Distinct), float64(p.SameBody), float64(p.PerHour)}
+}
+
+func (p Peaks) narrow() Peaks32 {
+	return Peaks32{float32(p.PerMinute), float32(p.PerSecond), float32(p.Distinct), float32(p.SameBody), float32(p.PerHour)}
 }
 
 type source struct {
@@ -175,7 +185,7 @@ func (h *History) AddPeaks(t time.Time, p Peaks) {
 		return
 	}
 	i := mod(d, len(h.peaks))
-	h.peaks[i] = h.peaks[i].max(Peaks32{float32(p.PerMinute), float32(p.PerSecond), float32(p.Distinct), float32(p.SameBody)})
+	h.peaks[i] = h.peaks[i].max(p.narrow())
 }
 
 // Peak is the highest of each peak over the retained days up to t.
@@ -185,7 +195,7 @@ func (h *History) Peak(t time.Time) Peaks {
 	for d := max(today-int64(len(h.peaks))+1, h.lastDay-int64(len(h.peaks))+1); d <= min(today, h.lastDay); d++ {
 		m = m.max(h.peaks[mod(d, len(h.peaks))])
 	}
-	return Peaks{float64(m.PerMinute), float64(m.PerSecond), float64(m.Distinct), float64(m.SameBody)}
+	return m.wide()
 }
 
 // Expected is the count the history expects for t's hour: the mean plus

@@ -78,9 +78,10 @@ type Indicators struct {
 	// normalized body.
 	SameBody Indicator `json:"same_body"`
 	// HistoryDeviation: weighted messages in the last hour over what the
-	// device's history expects for this hour of the week (never less than
-	// the floor); the group's and account's current hour likewise, which
-	// can raise a warning only.
+	// device's history expects: the most of the floor, the mean plus
+	// Sigmas deviations of this hour of the week, and its busiest hour
+	// retained; the group's and account's current hour likewise (floor
+	// and hour of the week), which can raise a warning only.
 	HistoryDeviation Indicator `json:"history_deviation"`
 	// NewSource: messages in the window from a source (network, user
 	// agent) the device's history has not seen, to destinations it has not

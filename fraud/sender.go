@@ -350,15 +350,17 @@ func (s *Sender) Check(p *Policy, ev Event) Verdict {
 	}
 	val[iNewSource] = s.newSrc.sum(now, nw)
 
+	// The expected hour: the floor, the same hour of earlier weeks, or
+	// the busiest hour retained, whichever is most.
+	peak := s.Device.Peak(ev.Time)
 	s.lastHour.add(now, widthOf(3600), w(iDeviation))
 	sigmas := f64(p.History.Sigmas, 3)
 	expected, _ := s.Device.Expected(ev.Time, sigmas)
-	val[iDeviation] = s.lastHour.sum(now, widthOf(3600)) / max(f64(p.History.FloorPerHour, 20), expected)
+	val[iDeviation] = s.lastHour.sum(now, widthOf(3600)) / max(f64(p.History.FloorPerHour, 20), expected, peak.PerHour)
 
 	val[iFailure] = s.failureRatio(now, c[iFailure])
 
 	// History headroom: a sender is judged against its own peaks.
-	peak := s.Device.Peak(ev.Time)
 	head := f64(p.History.Headroom, 0)
 	c[iRate].scale(head * peak.PerMinute)
 	c[iBurst].scale(head * peak.PerSecond)
@@ -396,7 +398,7 @@ func (s *Sender) Check(p *Policy, ev Event) Verdict {
 	}
 
 	s.remember(d, sec, body, chain)
-	s.acc = s.acc.max(Peaks32{float32(val[iRate]), float32(val[iBurst]), float32(val[iDistinct]), float32(val[iSameBody])})
+	s.acc = s.acc.max(Peaks32{float32(val[iRate]), float32(val[iBurst]), float32(val[iDistinct]), float32(val[iSameBody]), 0})
 	s.noteSource(netH, uaH)
 	if blocked && v.Level < LevelCritical && v.Indicator == "" {
 		v.Indicator = BlockedDestination
@@ -532,8 +534,9 @@ func (s *Sender) fold(p *Policy) {
 	if !s.tainted {
 		if s.msgs > 0 {
 			s.Device.Observe(start, float64(s.msgs))
-			s.Device.AddPeaks(start, Peaks{float64(s.acc.PerMinute), float64(s.acc.PerSecond),
-				float64(s.acc.Distinct), float64(s.acc.SameBody)})
+			acc := s.acc
+			acc.PerHour = s.msgs
+			s.Device.AddPeaks(start, acc.wide())
 		}
 		for _, src := range s.srcs[:s.nsrcs] {
 			s.Device.learnSource(src.network, src.agent, s.hour)

@@ -62,6 +62,11 @@ DIR/report.md, DIR/logs/). Real time and real processes: not byte-identical.`,
 			if scenario == "" {
 				return errors.New("--scenario is required, e.g. --scenario simulations/scenarios/steady.json")
 			}
+			if simulations.IsFraudScenario(scenario) {
+				ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+				defer stop()
+				return runFraudSim(ctx, stdout, scenario, seed, out)
+			}
 			sc, err := simulations.LoadScenario(scenario)
 			if err != nil {
 				return err
