@@ -3,10 +3,8 @@ package actors
 import (
 	"cmp"
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 
@@ -17,6 +15,7 @@ import (
 	"github.com/switchboard-pbx/switchboard/credential"
 	"github.com/switchboard-pbx/switchboard/persistence"
 	"github.com/switchboard-pbx/switchboard/placement"
+	"github.com/switchboard-pbx/switchboard/provisioning"
 )
 
 // versioned is a decoded record and the store version it was read or
@@ -182,6 +181,13 @@ func (a *account) receive(t *turn, msg proto.Message) proto.Message {
 		return a.edgeView(m)
 	case *actorpb.ResetDeviceCredentials:
 		return a.resetCredentials(t, m)
+	case *actorpb.GetProvisioning:
+		d, ok := a.devices[m.Device]
+		if !ok {
+			return &actorpb.ProvisioningReply{Error: notFound("device", "device %q not found in account %q", m.Device, a.id)}
+		}
+		return &actorpb.ProvisioningReply{Group: d.rec.Group, ProvisioningKey: d.rec.ProvisioningKey,
+			SealedPassword: d.rec.SealedPassword, CredentialsResetAt: d.rec.CredentialsResetAt}
 	}
 	return errorReply(msg, invalid("", "account actor does not handle %T", msg))
 }
@@ -361,14 +367,25 @@ func (a *account) putDevice(t *turn, m *actorpb.PutDevice) proto.Message {
 		return &actorpb.DeviceReply{Error: invalid("password", "a password is required for a new device")}
 	}
 	now := timestamppb.New(a.sys.cfg.Clock.Now())
-	rec := &actorpb.Device{Id: m.Device, Group: m.Group, DisplayName: m.DisplayName, Ha1Md5: m.Ha1Md5, Ha1Sha256: m.Ha1Sha256, CreatedAt: now, UpdatedAt: now}
+	rec := &actorpb.Device{Id: m.Device, Group: m.Group, DisplayName: m.DisplayName, Ha1Md5: m.Ha1Md5, Ha1Sha256: m.Ha1Sha256, CreatedAt: now, UpdatedAt: now,
+		ProvisioningKey: m.ProvisioningKey, SealedPassword: m.SealedPassword}
 	expect := persistence.MustNotExist
 	if cur != nil {
 		rec.CreatedAt = cur.rec.CreatedAt
+		rec.CredentialsResetAt = cur.rec.CredentialsResetAt
 		expect = cur.version
 		if !setCreds {
-			rec.Ha1Md5, rec.Ha1Sha256 = cur.rec.Ha1Md5, cur.rec.Ha1Sha256
+			rec.Ha1Md5, rec.Ha1Sha256, rec.SealedPassword = cur.rec.Ha1Md5, cur.rec.Ha1Sha256, cur.rec.SealedPassword
 		}
+		if len(m.ProvisioningKey) == 0 {
+			rec.ProvisioningKey = cur.rec.ProvisioningKey
+		}
+	}
+	if setCreds && len(m.SealedPassword) == 0 {
+		// A password the provisioning document cannot carry: the device
+		// keeps its key, and its document has no password until the next
+		// set or reset.
+		rec.SealedPassword = nil
 	}
 	v, err := a.put(t.ctx, deviceKey(a.id, m.Device), rec, expect)
 	if err != nil {
@@ -539,7 +556,7 @@ const debugDeviceLimit = 100
 // redactDevice returns a copy of d without credentials.
 func redactDevice(d *actorpb.Device) *actorpb.Device {
 	c := proto.Clone(d).(*actorpb.Device)
-	c.Ha1Md5, c.Ha1Sha256 = nil, nil
+	c.Ha1Md5, c.Ha1Sha256, c.SealedPassword = nil, nil, nil
 	return c
 }
 
@@ -554,23 +571,32 @@ func sortedKeys[V any](m map[string]V) []string {
 
 // resetCredentials gives a device a new random secret (fraud containment,
 // asked by the account's messaging supervisor): new HA1s derived from 32
-// random bytes that are neither stored nor shown, so that the old
-// password fails at the next digest check anywhere (the edge reads HA1s
-// from GetEdgeView on every request). The device's rightful user gets the
-// new secret through its provisioning document.
+// a random password that is never stored in clear nor shown, so that the
+// old password fails at the next digest check anywhere (the edge reads
+// HA1s from GetEdgeView on every request). The password is sealed to the
+// device's provisioning key: its rightful user, who holds the
+// provisioning secret, gets it from the provisioning document.
 func (a *account) resetCredentials(t *turn, m *actorpb.ResetDeviceCredentials) proto.Message {
 	cur, ok := a.devices[m.Device]
 	if !ok {
 		return &actorpb.DeviceReply{Error: notFound("device", "device %q not found in account %q", m.Device, a.id)}
 	}
-	secret := make([]byte, 32)
-	if _, err := io.ReadFull(a.sys.cfg.Random, secret); err != nil {
+	password, err := provisioning.NewPassword(a.sys.cfg.Random)
+	if err != nil {
 		return &actorpb.DeviceReply{Error: unavailable("drawing a new secret failed: %v", err)}
 	}
-	h := credential.Derive(m.Device, a.acct.rec.DnsName, hex.EncodeToString(secret))
+	h := credential.Derive(m.Device, a.acct.rec.DnsName, password)
 	rec := proto.Clone(cur.rec).(*actorpb.Device)
-	rec.Ha1Md5, rec.Ha1Sha256 = h.MD5, h.SHA256
+	rec.Ha1Md5, rec.Ha1Sha256, rec.SealedPassword = h.MD5, h.SHA256, nil
+	if len(rec.ProvisioningKey) > 0 {
+		// Only the holder of the provisioning secret (the real phone)
+		// reads the new password, from its provisioning document.
+		if rec.SealedPassword, err = provisioning.Seal(a.sys.cfg.Random, rec.ProvisioningKey, password); err != nil {
+			return &actorpb.DeviceReply{Error: unavailable("sealing the new password failed: %v", err)}
+		}
+	}
 	rec.UpdatedAt = timestamppb.New(a.sys.cfg.Clock.Now())
+	rec.CredentialsResetAt = rec.UpdatedAt
 	v, err := a.put(t.ctx, deviceKey(a.id, m.Device), rec, cur.version)
 	if err != nil {
 		return &actorpb.DeviceReply{Error: storeFailed(t, err, "device "+m.Device)}
