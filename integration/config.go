@@ -85,8 +85,9 @@ type Config struct {
 	// Sleep waits d or until ctx is done (backoff between reconnects).
 	// Default a timer. Tests advance a fake clock instead.
 	Sleep func(ctx context.Context, d time.Duration) error
-	// Client makes the upstream requests. Default a client with the
-	// default transport and no overall timeout (the event stream is long).
+	// Client makes the upstream requests. Default a client with a clone
+	// of the default transport and no overall timeout (the event stream
+	// is long); Run closes its idle connections when it returns.
 	Client *http.Client
 	// Logger logs. Default discards.
 	Logger *slog.Logger
@@ -184,7 +185,8 @@ func (c Config) withDefaults() Config {
 		c.Sleep = sleepCtx
 	}
 	if c.Client == nil {
-		c.Client = &http.Client{}
+		// Its own transport, so that Run can close its idle connections.
+		c.Client = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

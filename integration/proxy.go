@@ -173,6 +173,7 @@ func (p *Proxy) Run(ctx context.Context) error {
 		_ = srv.Close()
 	}
 	wg.Wait()
+	p.cfg.Client.CloseIdleConnections()
 	select {
 	case err := <-serveErr:
 		return fmt.Errorf("integration: serving: %w", err)

@@ -27,13 +27,33 @@ const maxFrameBytes = 4 << 20
 var errFrameTooLarge = errors.New("integration: upstream event larger than 4 MiB")
 
 // sseReader parses a text/event-stream (WHATWG HTML, "Server-sent events",
-// 9.2.6 "Interpreting an event stream"). Comments and "retry:" lines are
-// dropped: the proxy reconnects on its own schedule.
+// 9.2.5 and 9.2.6). Comments and "retry:" lines are dropped: the proxy
+// reconnects on its own schedule.
 type sseReader struct {
 	r *bufio.Reader
+	// pending are lines already read, split at lone CRs.
+	pending []string
 }
 
 func newSSEReader(r io.Reader) *sseReader { return &sseReader{r: bufio.NewReaderSize(r, 16<<10)} }
+
+// readLine returns the next line without its end: CRLF, LF or a lone CR.
+func (s *sseReader) readLine() (string, error) {
+	if len(s.pending) > 0 {
+		l := s.pending[0]
+		s.pending = s.pending[1:]
+		return l, nil
+	}
+	line, err := s.r.ReadString('\n')
+	if err != nil {
+		// A last line without its end, and so the event it is in, is
+		// discarded (9.2.6).
+		return "", err
+	}
+	parts := strings.Split(strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r"), "\r")
+	s.pending = parts[1:]
+	return parts[0], nil
+}
 
 // next returns the next event, or io.EOF at the end of the stream. onLine
 // is called for every line read, comments included (liveness).
@@ -42,22 +62,16 @@ func (s *sseReader) next(onLine func()) (frame, error) {
 	var data strings.Builder
 	hasData, size := false, 0
 	for {
-		line, err := s.r.ReadString('\n')
+		line, err := s.readLine()
 		if err != nil {
-			if err == io.EOF {
-				// A final event without its blank line is discarded (9.2.6).
-				return frame{}, io.EOF
-			}
 			return frame{}, err
 		}
 		if onLine != nil {
 			onLine()
 		}
-		size += len(line)
-		if size > maxFrameBytes {
+		if size += len(line) + 1; size > maxFrameBytes {
 			return frame{}, errFrameTooLarge
 		}
-		line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
 		if line == "" {
 			if !hasData && f.Event == "" && f.ID == "" {
 				continue
