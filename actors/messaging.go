@@ -240,6 +240,8 @@ func (m *messaging) receive(t *turn, msg proto.Message) proto.Message {
 		return m.getIncident(t, r)
 	case *actorpb.ResolveIncident:
 		return m.resolve(t, r, now)
+	case *actorpb.RestoreDevice:
+		return m.restoreDevice(t, r)
 	}
 	return errorReply(msg, invalid("", "messaging actor does not handle %T", msg))
 }
@@ -574,7 +576,7 @@ func (m *messaging) openIncident(t *turn, w who, s *sender, p *mergedPolicy, v f
 				detail = fmt.Sprintf("%d destinations until %s", len(inc.BlockedDestinations), inc.BlocksExpireAt.AsTime().Format(time.RFC3339))
 			}
 		case fraud.ActionRestore:
-			detail = "left to the SIP edge: check-sync NOTIFY to the removed bindings whose source the history knew"
+			ok, detail = m.restore(t, cur)
 		}
 		m.sys.fraud.actions.WithLabelValues(a, map[bool]string{true: "ok", false: "failed"}[ok]).Inc()
 		m.audit(t.ctx, inc, a, ok, detail)

@@ -238,6 +238,8 @@ func errorReply(msg proto.Message, e *actorpb.Error) proto.Message {
 		return &actorpb.QueuedMessages{Error: e}
 	case *actorpb.PutFraudPolicy, *actorpb.GetFraudPolicy:
 		return &actorpb.FraudPolicyReply{Error: e}
+	case *actorpb.RestoreDevice:
+		return &actorpb.RestoreReply{Error: e}
 	case *actorpb.GetIncident, *actorpb.ResolveIncident:
 		return &actorpb.IncidentReply{Error: e}
 	case *actorpb.ListIncidents:

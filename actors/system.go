@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -84,6 +85,10 @@ type Config struct {
 	// for the accounts' streams. Default nil: none (the audit log in the
 	// store still records every incident and action).
 	Events EventSink
+	// Notifier, when set, sends the check-sync NOTIFY of the restore path
+	// (the node's SIP edge). Default nil: a restore resets the device's
+	// credentials and removes its bindings, and notifies nobody.
+	Notifier Notifier
 	// Random draws the new secrets of a credential reset. Default
 	// crypto/rand.Reader.
 	Random io.Reader
@@ -133,11 +138,14 @@ type System struct {
 	lookup  Lookup
 	metrics *metrics
 	// fraud counts the messaging supervisors' work.
-	fraud  *fraudMetrics
-	seq    atomic.Uint64
-	closed atomic.Bool
-	stop   chan struct{}
-	reaped chan struct{}
+	fraud *fraudMetrics
+	seq   atomic.Uint64
+	// background counts work an actor handed off its mailbox (check-sync
+	// NOTIFYs); Close waits for it.
+	background sync.WaitGroup
+	closed     atomic.Bool
+	stop       chan struct{}
+	reaped     chan struct{}
 }
 
 // New starts a System. Close stops it.
@@ -388,6 +396,7 @@ func (s *System) Close() error {
 	}
 	close(s.stop)
 	<-s.reaped
+	s.background.Wait()
 	for _, act := range s.lookup.Close() {
 		if err := s.as.Root.StopFuture(act.PID).Wait(); err != nil {
 			s.log.Warn("activation did not stop in time", "kind", act.Kind, "id", act.Identity, "err", err)

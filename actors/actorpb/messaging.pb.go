@@ -1724,6 +1724,130 @@ func (x *MessageRecord) GetEndedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// RestoreDevice is the restore path by hand (POST
+// /v1/accounts/{a}/devices/{d}/restore), asked of the supervisor: reset
+// the device's credentials, remove its bindings, and send the check-sync
+// NOTIFY to those whose source its history knew.
+type RestoreDevice struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestoreDevice) Reset() {
+	*x = RestoreDevice{}
+	mi := &file_actors_actorpb_messaging_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestoreDevice) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestoreDevice) ProtoMessage() {}
+
+func (x *RestoreDevice) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_messaging_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestoreDevice.ProtoReflect.Descriptor instead.
+func (*RestoreDevice) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_messaging_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *RestoreDevice) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+type RestoreReply struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	Error              *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	CredentialsResetAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=credentials_reset_at,json=credentialsResetAt,proto3" json:"credentials_reset_at,omitempty"`
+	BindingsRemoved    uint32                 `protobuf:"varint,3,opt,name=bindings_removed,json=bindingsRemoved,proto3" json:"bindings_removed,omitempty"`
+	BindingsNotified   uint32                 `protobuf:"varint,4,opt,name=bindings_notified,json=bindingsNotified,proto3" json:"bindings_notified,omitempty"`
+	Detail             string                 `protobuf:"bytes,5,opt,name=detail,proto3" json:"detail,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *RestoreReply) Reset() {
+	*x = RestoreReply{}
+	mi := &file_actors_actorpb_messaging_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestoreReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestoreReply) ProtoMessage() {}
+
+func (x *RestoreReply) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_messaging_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestoreReply.ProtoReflect.Descriptor instead.
+func (*RestoreReply) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_messaging_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *RestoreReply) GetError() *Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+func (x *RestoreReply) GetCredentialsResetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CredentialsResetAt
+	}
+	return nil
+}
+
+func (x *RestoreReply) GetBindingsRemoved() uint32 {
+	if x != nil {
+		return x.BindingsRemoved
+	}
+	return 0
+}
+
+func (x *RestoreReply) GetBindingsNotified() uint32 {
+	if x != nil {
+		return x.BindingsNotified
+	}
+	return 0
+}
+
+func (x *RestoreReply) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
 var File_actors_actorpb_messaging_proto protoreflect.FileDescriptor
 
 const file_actors_actorpb_messaging_proto_rawDesc = "" +
@@ -1872,7 +1996,15 @@ const file_actors_actorpb_messaging_proto_rawDesc = "" +
 	"\vreceived_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"receivedAt\x125\n" +
 	"\bended_at\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\aendedAtB7Z5github.com/switchboard-pbx/switchboard/actors/actorpbb\x06proto3"
+	" \x01(\v2\x1a.google.protobuf.TimestampR\aendedAt\"'\n" +
+	"\rRestoreDevice\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\"\x80\x02\n" +
+	"\fRestoreReply\x122\n" +
+	"\x05error\x18\x01 \x01(\v2\x1c.switchboard.actors.v1.ErrorR\x05error\x12L\n" +
+	"\x14credentials_reset_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x12credentialsResetAt\x12)\n" +
+	"\x10bindings_removed\x18\x03 \x01(\rR\x0fbindingsRemoved\x12+\n" +
+	"\x11bindings_notified\x18\x04 \x01(\rR\x10bindingsNotified\x12\x16\n" +
+	"\x06detail\x18\x05 \x01(\tR\x06detailB7Z5github.com/switchboard-pbx/switchboard/actors/actorpbb\x06proto3"
 
 var (
 	file_actors_actorpb_messaging_proto_rawDescOnce sync.Once
@@ -1886,7 +2018,7 @@ func file_actors_actorpb_messaging_proto_rawDescGZIP() []byte {
 	return file_actors_actorpb_messaging_proto_rawDescData
 }
 
-var file_actors_actorpb_messaging_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_actors_actorpb_messaging_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_actors_actorpb_messaging_proto_goTypes = []any{
 	(*CheckMessage)(nil),           // 0: switchboard.actors.v1.CheckMessage
 	(*CheckReply)(nil),             // 1: switchboard.actors.v1.CheckReply
@@ -1910,37 +2042,41 @@ var file_actors_actorpb_messaging_proto_goTypes = []any{
 	(*AuditEntry)(nil),             // 19: switchboard.actors.v1.AuditEntry
 	(*Block)(nil),                  // 20: switchboard.actors.v1.Block
 	(*MessageRecord)(nil),          // 21: switchboard.actors.v1.MessageRecord
-	(*Error)(nil),                  // 22: switchboard.actors.v1.Error
-	(*timestamppb.Timestamp)(nil),  // 23: google.protobuf.Timestamp
-	(*Binding)(nil),                // 24: switchboard.actors.v1.Binding
+	(*RestoreDevice)(nil),          // 22: switchboard.actors.v1.RestoreDevice
+	(*RestoreReply)(nil),           // 23: switchboard.actors.v1.RestoreReply
+	(*Error)(nil),                  // 24: switchboard.actors.v1.Error
+	(*timestamppb.Timestamp)(nil),  // 25: google.protobuf.Timestamp
+	(*Binding)(nil),                // 26: switchboard.actors.v1.Binding
 }
 var file_actors_actorpb_messaging_proto_depIdxs = []int32{
-	22, // 0: switchboard.actors.v1.CheckReply.error:type_name -> switchboard.actors.v1.Error
-	22, // 1: switchboard.actors.v1.MessageDoneReply.error:type_name -> switchboard.actors.v1.Error
-	23, // 2: switchboard.actors.v1.QueueMessage.expires_at:type_name -> google.protobuf.Timestamp
-	23, // 3: switchboard.actors.v1.QueueMessage.queued_at:type_name -> google.protobuf.Timestamp
-	22, // 4: switchboard.actors.v1.QueueReply.error:type_name -> switchboard.actors.v1.Error
-	22, // 5: switchboard.actors.v1.QueuedMessages.error:type_name -> switchboard.actors.v1.Error
+	24, // 0: switchboard.actors.v1.CheckReply.error:type_name -> switchboard.actors.v1.Error
+	24, // 1: switchboard.actors.v1.MessageDoneReply.error:type_name -> switchboard.actors.v1.Error
+	25, // 2: switchboard.actors.v1.QueueMessage.expires_at:type_name -> google.protobuf.Timestamp
+	25, // 3: switchboard.actors.v1.QueueMessage.queued_at:type_name -> google.protobuf.Timestamp
+	24, // 4: switchboard.actors.v1.QueueReply.error:type_name -> switchboard.actors.v1.Error
+	24, // 5: switchboard.actors.v1.QueuedMessages.error:type_name -> switchboard.actors.v1.Error
 	4,  // 6: switchboard.actors.v1.QueuedMessages.messages:type_name -> switchboard.actors.v1.QueueMessage
-	22, // 7: switchboard.actors.v1.FraudPolicyReply.error:type_name -> switchboard.actors.v1.Error
-	23, // 8: switchboard.actors.v1.Incident.opened_at:type_name -> google.protobuf.Timestamp
-	23, // 9: switchboard.actors.v1.Incident.resolved_at:type_name -> google.protobuf.Timestamp
-	23, // 10: switchboard.actors.v1.Incident.blocks_expire_at:type_name -> google.protobuf.Timestamp
-	23, // 11: switchboard.actors.v1.Incident.credentials_reset_at:type_name -> google.protobuf.Timestamp
-	24, // 12: switchboard.actors.v1.Incident.removed_bindings:type_name -> switchboard.actors.v1.Binding
-	22, // 13: switchboard.actors.v1.IncidentReply.error:type_name -> switchboard.actors.v1.Error
+	24, // 7: switchboard.actors.v1.FraudPolicyReply.error:type_name -> switchboard.actors.v1.Error
+	25, // 8: switchboard.actors.v1.Incident.opened_at:type_name -> google.protobuf.Timestamp
+	25, // 9: switchboard.actors.v1.Incident.resolved_at:type_name -> google.protobuf.Timestamp
+	25, // 10: switchboard.actors.v1.Incident.blocks_expire_at:type_name -> google.protobuf.Timestamp
+	25, // 11: switchboard.actors.v1.Incident.credentials_reset_at:type_name -> google.protobuf.Timestamp
+	26, // 12: switchboard.actors.v1.Incident.removed_bindings:type_name -> switchboard.actors.v1.Binding
+	24, // 13: switchboard.actors.v1.IncidentReply.error:type_name -> switchboard.actors.v1.Error
 	12, // 14: switchboard.actors.v1.IncidentReply.incident:type_name -> switchboard.actors.v1.Incident
-	22, // 15: switchboard.actors.v1.IncidentListReply.error:type_name -> switchboard.actors.v1.Error
+	24, // 15: switchboard.actors.v1.IncidentListReply.error:type_name -> switchboard.actors.v1.Error
 	12, // 16: switchboard.actors.v1.IncidentListReply.incidents:type_name -> switchboard.actors.v1.Incident
-	23, // 17: switchboard.actors.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
-	23, // 18: switchboard.actors.v1.Block.expires_at:type_name -> google.protobuf.Timestamp
-	23, // 19: switchboard.actors.v1.MessageRecord.received_at:type_name -> google.protobuf.Timestamp
-	23, // 20: switchboard.actors.v1.MessageRecord.ended_at:type_name -> google.protobuf.Timestamp
-	21, // [21:21] is the sub-list for method output_type
-	21, // [21:21] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	25, // 17: switchboard.actors.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
+	25, // 18: switchboard.actors.v1.Block.expires_at:type_name -> google.protobuf.Timestamp
+	25, // 19: switchboard.actors.v1.MessageRecord.received_at:type_name -> google.protobuf.Timestamp
+	25, // 20: switchboard.actors.v1.MessageRecord.ended_at:type_name -> google.protobuf.Timestamp
+	24, // 21: switchboard.actors.v1.RestoreReply.error:type_name -> switchboard.actors.v1.Error
+	25, // 22: switchboard.actors.v1.RestoreReply.credentials_reset_at:type_name -> google.protobuf.Timestamp
+	23, // [23:23] is the sub-list for method output_type
+	23, // [23:23] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_actors_actorpb_messaging_proto_init() }
@@ -1955,7 +2091,7 @@ func file_actors_actorpb_messaging_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_actors_actorpb_messaging_proto_rawDesc), len(file_actors_actorpb_messaging_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
