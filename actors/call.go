@@ -52,6 +52,7 @@ func (c *call) receive(t *turn, msg proto.Message) proto.Message {
 		if err := c.save(t, rec); err != nil {
 			return &actorpb.CallReply{Error: err}
 		}
+		c.sys.callStarted(t.ctx, c.rec)
 		if m.HoldMs > 0 {
 			// Through notify, so that the lookup counts the message as
 			// pending like any other.
@@ -91,8 +92,12 @@ func (c *call) answer(t *turn, m *actorpb.AnswerCall) proto.Message {
 	if proto.Equal(rec, c.rec) {
 		return &actorpb.CallReply{Call: c.rec}
 	}
+	first := c.rec.AnsweredAt == nil
 	if err := c.save(t, rec); err != nil {
 		return &actorpb.CallReply{Error: err}
+	}
+	if first {
+		c.sys.callChanged(t.ctx, c.rec, "call.answered")
 	}
 	return &actorpb.CallReply{Call: c.rec}
 }
@@ -134,6 +139,8 @@ func (c *call) end(t *turn, m *actorpb.EndCall) proto.Message {
 	if err := c.save(t, rec); err != nil {
 		return &actorpb.CallReply{Error: err}
 	}
+	c.sys.indexCall(t.ctx, c.rec)
+	c.sys.callChanged(t.ctx, c.rec, "call.ended")
 	t.stop = true // the record is written; the activation is done
 	return &actorpb.CallReply{Call: c.rec}
 }

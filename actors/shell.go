@@ -244,6 +244,8 @@ func errorReply(msg proto.Message, e *actorpb.Error) proto.Message {
 		return &actorpb.IncidentReply{Error: e}
 	case *actorpb.ListIncidents:
 		return &actorpb.IncidentListReply{Error: e}
+	case *actorpb.GetContext, *actorpb.PatchContext:
+		return &actorpb.ContextReply{Error: e}
 	}
 	return nil // one-way messages get no reply
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/switchboard-pbx/switchboard/callcontext"
 	"github.com/switchboard-pbx/switchboard/clock"
 	"github.com/switchboard-pbx/switchboard/persistence"
 	"github.com/switchboard-pbx/switchboard/placement"
@@ -39,7 +40,7 @@ const (
 )
 
 // Kinds lists every kind this package serves.
-var Kinds = []string{KindAccount, KindDeviceGroup, KindCall, KindFeatureServer, KindPools, KindMessaging}
+var Kinds = []string{KindAccount, KindDeviceGroup, KindCall, KindFeatureServer, KindPools, KindMessaging, KindCallContext}
 
 // Config configures a System.
 type Config struct {
@@ -89,9 +90,20 @@ type Config struct {
 	// (the node's SIP edge). Default nil: a restore resets the device's
 	// credentials and removes its bindings, and notifies nobody.
 	Notifier Notifier
-	// Random draws the new secrets of a credential reset. Default
-	// crypto/rand.Reader.
+	// Random draws the new secrets of a credential reset and the app
+	// tokens. Default crypto/rand.Reader.
 	Random io.Reader
+	// ContextCacheBytes is this node's memory budget for cached call
+	// contexts (--context-cache-mb): over it, the least recently used are
+	// passivated. Default 256 MiB.
+	ContextCacheBytes int64
+	// ContextHotLease is how long a call's context stays cached, idle,
+	// after the call ended (Avaya Context Store's 2 h lease); it is
+	// reloaded from the store after that. Default 2 hours.
+	ContextHotLease time.Duration
+	// ContextLimits bound what an app keeps on a call. Default
+	// callcontext.DefaultLimits (64 KiB per app per call).
+	ContextLimits callcontext.Limits
 }
 
 // PoolSource tells the pools as tier 1 sees them: prescribed conditions
@@ -110,6 +122,10 @@ func DefaultConfig() Config {
 		RequestTimeout: 5 * time.Second,
 		StoreTimeout:   5 * time.Second,
 		Random:         rand.Reader,
+		// ContextCacheBytes: 256 MiB holds some 50,000 contexts of 1 KiB.
+		ContextCacheBytes: 256 << 20,
+		ContextHotLease:   2 * time.Hour,
+		ContextLimits:     callcontext.DefaultLimits(),
 	}
 }
 
@@ -126,6 +142,8 @@ func (c Config) Validate() error {
 		return errors.New("actors: Config.RequestTimeout must be positive")
 	case c.StoreTimeout <= 0:
 		return errors.New("actors: Config.StoreTimeout must be positive")
+	case c.ContextCacheBytes <= 0 || c.ContextHotLease < 0:
+		return errors.New("actors: Config.ContextCacheBytes must be positive and ContextHotLease not negative")
 	}
 	return nil
 }
@@ -139,7 +157,9 @@ type System struct {
 	metrics *metrics
 	// fraud counts the messaging supervisors' work.
 	fraud *fraudMetrics
-	seq   atomic.Uint64
+	// contexts is the node's memory budget for cached call contexts.
+	contexts *callcontext.Budget
+	seq      atomic.Uint64
 	// background counts work an actor handed off its mailbox (check-sync
 	// NOTIFYs); Close waits for it.
 	background sync.WaitGroup
@@ -169,6 +189,15 @@ func New(cfg Config) (*System, error) {
 	if cfg.Random == nil {
 		cfg.Random = def.Random
 	}
+	if cfg.ContextCacheBytes == 0 {
+		cfg.ContextCacheBytes = def.ContextCacheBytes
+	}
+	if cfg.ContextHotLease == 0 {
+		cfg.ContextHotLease = def.ContextHotLease
+	}
+	if cfg.ContextLimits == (callcontext.Limits{}) {
+		cfg.ContextLimits = def.ContextLimits
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -181,7 +210,10 @@ func New(cfg Config) (*System, error) {
 		return nil, err
 	}
 	log := cfg.Logger.With("component", "actors")
-	s := &System{cfg: cfg, log: log, metrics: m, fraud: fm}
+	s := &System{cfg: cfg, log: log, metrics: m, fraud: fm, contexts: callcontext.NewBudget(cfg.ContextCacheBytes)}
+	if err := registerContextMetrics(cfg.Registerer, s.contexts); err != nil {
+		return nil, err
+	}
 	opts := append([]actor.ConfigOption{
 		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 			// protoactor logs routine events at info; keep only its warnings.
@@ -240,7 +272,11 @@ func (s *System) spawn(act *Activation) (*actor.PID, error) {
 		return nil, err
 	}
 	props := actor.PropsFromProducer(func() actor.Actor {
-		return &shell{sys: s, act: act, b: b()}
+		beh := b()
+		if bb, ok := beh.(interface{ bind(*Activation) }); ok {
+			bb.bind(act)
+		}
+		return &shell{sys: s, act: act, b: beh}
 	})
 	name := act.Kind + "/" + act.Identity + "$" + strconv.FormatUint(s.seq.Add(1), 36)
 	return s.as.Root.SpawnNamed(props, name)
@@ -267,6 +303,8 @@ func (s *System) behaviorFor(kind, identity string) (func() behavior, error) {
 		return func() behavior { return newPools(s) }, nil
 	case KindMessaging:
 		return func() behavior { return newMessaging(s, identity) }, nil
+	case KindCallContext:
+		return func() behavior { return newCallContext(s, identity) }, nil
 	}
 	return nil, fmt.Errorf("%w: %q", ErrUnknownKind, kind)
 }

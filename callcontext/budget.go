@@ -24,6 +24,14 @@ type Budget struct {
 type budgetEntry struct {
 	id    string
 	bytes int64
+	owner any
+}
+
+// Evicted is a context the budget no longer accounts: its owner (as given
+// to Touch) should stop.
+type Evicted struct {
+	ID    string
+	Owner any
 }
 
 // EntryOverhead is what Budget adds to each context's reported payload:
@@ -38,21 +46,22 @@ func NewBudget(limit int64) *Budget {
 	return &Budget{limit: limit, lru: list.New(), byID: make(map[string]*list.Element)}
 }
 
-// Touch records that context id is used now and takes payload bytes, and
-// returns the ids to evict (least recently used first) so that the total
-// stays within the limit. The evicted ids are no longer accounted; their
-// owners should stop (a later Touch of one accounts it again).
-func (b *Budget) Touch(id string, payload int64) (evict []string) {
+// Touch records that context id, held by owner, is used now and takes
+// payload bytes, and returns the contexts to evict (least recently used
+// first) so that the total stays within the limit. The evicted are no
+// longer accounted; their owners should stop (a later Touch of one
+// accounts it again).
+func (b *Budget) Touch(id string, payload int64, owner any) (evict []Evicted) {
 	size := payload + EntryOverhead
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if el, ok := b.byID[id]; ok {
 		e := el.Value.(*budgetEntry)
 		b.bytes += size - e.bytes
-		e.bytes = size
+		e.bytes, e.owner = size, owner
 		b.lru.MoveToFront(el)
 	} else {
-		b.byID[id] = b.lru.PushFront(&budgetEntry{id: id, bytes: size})
+		b.byID[id] = b.lru.PushFront(&budgetEntry{id: id, bytes: size, owner: owner})
 		b.bytes += size
 	}
 	for b.bytes > b.limit && b.lru.Len() > 1 {
@@ -62,16 +71,17 @@ func (b *Budget) Touch(id string, payload int64) (evict []string) {
 		delete(b.byID, e.id)
 		b.bytes -= e.bytes
 		b.evictions++
-		evict = append(evict, e.id)
+		evict = append(evict, Evicted{ID: e.id, Owner: e.owner})
 	}
 	return evict
 }
 
-// Remove stops accounting id (its activation stopped).
-func (b *Budget) Remove(id string) {
+// Remove stops accounting id if owner still holds it (its activation
+// stopped).
+func (b *Budget) Remove(id string, owner any) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if el, ok := b.byID[id]; ok {
+	if el, ok := b.byID[id]; ok && el.Value.(*budgetEntry).owner == owner {
 		b.bytes -= el.Value.(*budgetEntry).bytes
 		b.lru.Remove(el)
 		delete(b.byID, id)

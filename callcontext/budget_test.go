@@ -9,18 +9,22 @@ import (
 func TestBudget_EvictsLeastRecentlyUsedFirst(t *testing.T) {
 	b := NewBudget(3 * (EntryOverhead + 100))
 	for _, id := range []string{"a", "b", "c"} {
-		if ev := b.Touch(id, 100); len(ev) != 0 {
+		if ev := b.Touch(id, 100, id); len(ev) != 0 {
 			t.Fatalf("Touch(%s) evicted %v within the budget", id, ev)
 		}
 	}
-	b.Touch("a", 100) // a is now the most recent; b the least
-	if ev := b.Touch("d", 100); !reflect.DeepEqual(ev, []string{"b"}) {
+	b.Touch("a", 100, "a") // a is now the most recent; b the least
+	if ev := b.Touch("d", 100, "d"); !reflect.DeepEqual(ev, []Evicted{{"b", "b"}}) {
 		t.Fatalf("evicted %v, want [b]", ev)
 	}
-	if ev := b.Touch("c", 100+2*(EntryOverhead+100)); !reflect.DeepEqual(ev, []string{"a", "d"}) {
+	if ev := b.Touch("c", 100+2*(EntryOverhead+100), "c"); !reflect.DeepEqual(ev, []Evicted{{"a", "a"}, {"d", "d"}}) {
 		t.Fatalf("a context grown past the rest evicted %v, want [a d]", ev)
 	}
-	b.Remove("c")
+	b.Remove("c", "x") // not its owner: kept
+	if st := b.Stats(); st.Contexts != 1 {
+		t.Fatalf("Remove by another owner dropped the entry: %+v", st)
+	}
+	b.Remove("c", "c")
 	if st := b.Stats(); st.Contexts != 0 || st.Bytes != 0 || st.Evictions != 3 {
 		t.Fatalf("stats after removing the last = %+v", st)
 	}
@@ -35,15 +39,15 @@ func TestBudget_100000ContextsStayWithinBudget(t *testing.T) {
 	for i := range 100_000 {
 		id := fmt.Sprintf("call-%d", i)
 		live[id] = true
-		for _, ev := range b.Touch(id, int64(200+i%1000)) {
-			delete(live, ev)
+		for _, ev := range b.Touch(id, int64(200+i%1000), nil) {
+			delete(live, ev.ID)
 		}
 		if i%7 == 0 && i > 0 {
 			// Re-reads keep some old ones warm.
 			old := fmt.Sprintf("call-%d", i/2)
 			live[old] = true
-			for _, ev := range b.Touch(old, 300) {
-				delete(live, ev)
+			for _, ev := range b.Touch(old, 300, nil) {
+				delete(live, ev.ID)
 			}
 		}
 		if st := b.Stats(); st.Bytes > limit {

@@ -214,28 +214,9 @@ func (s *server) getCall(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, callOut(rep.Call))
 }
 
-func callOut(c *actorpb.CallRecord) map[string]any {
-	out := map[string]any{
-		"id": c.Id, "account": c.Account, "caller": c.Caller, "callee": c.Callee, "group": c.Group,
-		"pool": c.Pool, "node": c.Node, "state": c.State, "started_at": ts(c.StartedAt),
-	}
-	if c.EndedAt != nil {
-		out["ended_at"], out["duration_ms"], out["disposition"] = ts(c.EndedAt), c.DurationMs, c.Disposition
-	}
-	// What the SIP edge records, when it handled the call.
-	for k, v := range map[string]string{"edge_node": c.EdgeNode, "route": c.Route, "target": c.Target, "ended_by": c.EndedBy} {
-		if v != "" {
-			out[k] = v
-		}
-	}
-	if c.AnsweredAt != nil {
-		out["answered_at"] = ts(c.AnsweredAt)
-	}
-	if c.Status != 0 {
-		out["status"] = c.Status
-	}
-	return out
-}
+// callOut is a call as the API shows it (the same shape in contexts and
+// call events: one home, actors.CallJSON).
+func callOut(c *actorpb.CallRecord) map[string]any { return actors.CallJSON(c) }
 
 func newCallID() string {
 	var b [12]byte

@@ -63,12 +63,17 @@ func (s *server) listActivations(w http.ResponseWriter, r *http.Request) {
 		out = append(out, s.activationOut(a))
 		counts[a.Kind]++
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
+	body := map[string]any{
 		"node":        s.cfg.Node,
 		"scope":       "local",
 		"counts":      map[string]map[string]int{s.cfg.Node: counts},
 		"activations": out,
-	})
+	}
+	if s.cfg.Apps != nil {
+		// The call context cache: count, bytes, budget, hit ratio.
+		body["context_cache"] = s.cfg.Apps.ContextStats()
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 func (s *server) listClusterActivations(w http.ResponseWriter, r *http.Request, kind string) {

@@ -81,6 +81,10 @@ type Config struct {
 	// EventsHeartbeat is how often an idle event stream sends a comment
 	// line, so that proxies keep it open. Default 15s.
 	EventsHeartbeat time.Duration
+	// Apps serves the app credentials and the integration API (apps.go,
+	// callcontext.go). Default: Actors, when it implements Apps; else
+	// none (those routes answer 404).
+	Apps Apps
 }
 
 // New returns the node's HTTP handler.
@@ -109,6 +113,9 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.Gatherer == nil {
 		cfg.Gatherer = prometheus.NewRegistry()
 	}
+	if a, ok := cfg.Actors.(Apps); ok && cfg.Apps == nil {
+		cfg.Apps = a
+	}
 	s := &server{cfg: cfg, log: cfg.Logger.With("component", "http"), crossOrigin: http.NewCrossOriginProtection()}
 	if err := s.initMetrics(); err != nil {
 		return nil, err
@@ -126,6 +133,8 @@ type server struct {
 	adminRoutes []string
 	requests    *prometheus.CounterVec
 	latency     *prometheus.HistogramVec
+	// provFails counts wrong provisioning secrets per address.
+	provFails provisionLimiter
 }
 
 func (s *server) initMetrics() error {
@@ -155,6 +164,8 @@ func (s *server) routes() {
 	m.HandleFunc("/", s.noRoute)
 	m.HandleFunc("GET /healthz", s.healthz)
 	m.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}))
+	// A device's own provisioning secret opens its document (provision.go).
+	m.HandleFunc("GET /provision/{a}/{d}", s.provision)
 
 	admin := func(pattern string, h http.HandlerFunc) {
 		m.Handle(pattern, s.authorized(h))
@@ -183,10 +194,19 @@ func (s *server) routes() {
 	admin("GET /v1/pools", s.listPools)
 	admin("POST /v1/calls", s.startCall)
 	admin("GET /v1/calls/{id}", s.getCall)
+	admin("POST /v1/accounts/{a}/apps", s.createApp)
+	admin("GET /v1/accounts/{a}/apps", s.listApps)
+	admin("DELETE /v1/accounts/{a}/apps/{id}", s.deleteApp)
+	// The integration API takes app tokens (callcontext.go).
+	m.Handle("GET /v1/calls", s.appAuthorized(actors.ScopeCallsRead, s.listUserCalls))
+	m.Handle("GET /v1/calls/{id}/context", s.appAuthorized(actors.ScopeCallsRead, s.getCallContext))
+	m.Handle("PATCH /v1/calls/{id}/context", s.appAuthorized(actors.ScopeContextWrite, s.patchCallContext))
+	m.Handle("GET /v1/events", s.appAuthorized(actors.ScopeEventsRead, s.appEvents))
 	admin("GET /v1/accounts/{a}/devices", s.listDevices)
 	admin("PUT /v1/accounts/{a}/devices/{d}", s.putDevice)
 	admin("GET /v1/accounts/{a}/devices/{d}", s.getDevice)
 	admin("DELETE /v1/accounts/{a}/devices/{d}", s.deleteDevice)
+	admin("POST /v1/accounts/{a}/devices/{d}/restore", s.restoreDevice)
 	admin("GET /v1/accounts/{a}/trunks", s.listTrunks)
 	admin("PUT /v1/accounts/{a}/trunks/{t}", s.putTrunk)
 	admin("GET /v1/accounts/{a}/trunks/{t}", s.getTrunk)
