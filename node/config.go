@@ -105,6 +105,12 @@ type Config struct {
 	EventRetention time.Duration
 	// IdleTimeout is how long an actor lives without messages. Default 10m.
 	IdleTimeout time.Duration
+	// ContextCacheMB is this node's memory budget for cached call
+	// contexts, in MiB (--context-cache-mb). Default 256.
+	ContextCacheMB int
+	// ContextHotLease is how long a call's context stays cached after the
+	// call ended (--context-hot-lease). Default 2h.
+	ContextHotLease time.Duration
 	// ShutdownTimeout bounds the graceful shutdown. Default 15s.
 	ShutdownTimeout time.Duration
 	// Logger receives the node's logs. Default: discard.
@@ -134,6 +140,8 @@ func DefaultConfig() Config {
 		LeaseRenew:       time.Second,
 		EventRetention:   24 * time.Hour,
 		IdleTimeout:      10 * time.Minute,
+		ContextCacheMB:   256,
+		ContextHotLease:  2 * time.Hour,
 		ShutdownTimeout:  15 * time.Second,
 		Logger:           slog.New(slog.DiscardHandler),
 		Out:              os.Stdout,
@@ -196,6 +204,9 @@ func (c Config) Validate() error {
 	}
 	if c.EventRetention <= 0 {
 		return fmt.Errorf("node: EventRetention %v must be positive; 24h is the default", c.EventRetention)
+	}
+	if c.ContextCacheMB <= 0 || c.ContextHotLease <= 0 {
+		return errors.New("node: ContextCacheMB and ContextHotLease must be positive")
 	}
 	if c.IdleTimeout <= 0 || c.ShutdownTimeout <= 0 {
 		return errors.New("node: IdleTimeout and ShutdownTimeout must be positive")

@@ -115,7 +115,9 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.actors, err = actors.New(actors.Config{
 		Store: n.store, Zone: cfg.Zone, Logger: n.log, Registerer: n.registry, IdleTimeout: cfg.IdleTimeout,
-		Node: cfg.Name, Pools: poolSource{n}, Fence: leaseFence{n.lease}, Events: n.events,
+		Node: cfg.Name, Pools: poolSource{n}, Fence: leaseFence{n.lease}, Events: callEventSink{n.events},
+		Notifier:          edgeNotifier{n},
+		ContextCacheBytes: int64(cfg.ContextCacheMB) << 20, ContextHotLease: cfg.ContextHotLease,
 		NewLookup: func(as *actor.ActorSystem, spawn actors.Spawner, now func() time.Time) (actors.Lookup, error) {
 			m, err := cluster.Start(as, spawn, now, ccfg)
 			if err != nil {

@@ -124,6 +124,8 @@ Every flag may be set in the environment as SWITCHBOARD_<FLAG>.`,
 	f.DurationVar(&cfg.LeaseTTL, "lease-ttl", cfg.LeaseTTL, "how long a renewal of this node's liveness record in the store vouches for it; others take over its accounts this long after it stops renewing")
 	f.DurationVar(&cfg.LeaseRenew, "lease-renew", cfg.LeaseRenew, "how often this node renews its liveness record and reads the others' (finding its cluster without --join)")
 	f.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "how long an actor stays active without messages")
+	f.IntVar(&cfg.ContextCacheMB, "context-cache-mb", cfg.ContextCacheMB, "memory budget for cached call contexts, MiB (least recently used evicted first)")
+	f.DurationVar(&cfg.ContextHotLease, "context-hot-lease", cfg.ContextHotLease, "how long a call's context stays cached after the call ends")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "bound on graceful shutdown")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
