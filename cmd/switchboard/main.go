@@ -2,6 +2,7 @@
 //
 //	switchboard node [flags]   run a node
 //	switchboard sim [flags]    run a placement simulation
+//	switchboard proxy [flags]  run the client-side integration proxy
 //	switchboard version        print the version
 //
 // Every flag of a subcommand can also be set through the environment as
@@ -47,7 +48,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newNodeCommand(stdout, stderr), newSimCommand(stdout, stderr), &cobra.Command{
+	root.AddCommand(newNodeCommand(stdout, stderr), newSimCommand(stdout, stderr), newProxyCommand(stdout, stderr), &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
 		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), version) },
