@@ -20,7 +20,7 @@ import (
 // retention. setDown(true) makes it drop every connection, as a dead
 // server would.
 type fakeServer struct {
-	t     *testing.T
+	t     testing.TB
 	srv   *httptest.Server
 	token string
 
@@ -49,7 +49,7 @@ type fakeEvent struct {
 	data string
 }
 
-func newFakeServer(t *testing.T) *fakeServer {
+func newFakeServer(t testing.TB) *fakeServer {
 	t.Helper()
 	f := &fakeServer{t: t, token: "app-token-1", contexts: map[string]*fakeContext{},
 		downCh: make(chan struct{}), wake: make(chan struct{})}

@@ -27,7 +27,7 @@ var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 // harness is a proxy in front of a fake server, with a fake clock that
 // the proxy's backoff advances instead of waiting.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	fake   *fakeServer
 	p      *Proxy
 	clk    *clock.Fake
@@ -38,7 +38,7 @@ type harness struct {
 }
 
 // startProxy runs a proxy against fake. edit adjusts its Config.
-func startProxy(t *testing.T, fake *fakeServer, edit func(*Config)) *harness {
+func startProxy(t testing.TB, fake *fakeServer, edit func(*Config)) *harness {
 	t.Helper()
 	h := &harness{t: t, fake: fake, clk: clock.NewFake(t0),
 		client: &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}}
@@ -103,7 +103,7 @@ func (h *harness) do(method, path, body string, hdr map[string]string) *http.Res
 }
 
 // readBody reads and closes resp's body.
-func readBody(t *testing.T, resp *http.Response) string {
+func readBody(t testing.TB, resp *http.Response) string {
 	t.Helper()
 	b, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
@@ -114,7 +114,7 @@ func readBody(t *testing.T, resp *http.Response) string {
 }
 
 // eventually polls cond until it holds or 10 s pass.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
@@ -168,7 +168,7 @@ func (h *harness) subscribe(lastID string) *localSub {
 
 // next returns the next frame that is not the proxy's own status, or
 // fails after 10 s.
-func (s *localSub) next(t *testing.T, skipProxy bool) frame {
+func (s *localSub) next(t testing.TB, skipProxy bool) frame {
 	t.Helper()
 	timeout := time.After(10 * time.Second)
 	for {
@@ -188,7 +188,7 @@ func (s *localSub) next(t *testing.T, skipProxy bool) frame {
 }
 
 // wantIDs reads frames and checks their ids in order.
-func (s *localSub) wantIDs(t *testing.T, ids ...uint64) {
+func (s *localSub) wantIDs(t testing.TB, ids ...uint64) {
 	t.Helper()
 	for _, want := range ids {
 		f := s.next(t, true)
