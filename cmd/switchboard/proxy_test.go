@@ -198,3 +198,70 @@ func TestProxyProcess_AppTokenFromEnvAndSIGTERM(t *testing.T) {
 		t.Errorf("discovery file left after SIGTERM: %v", err)
 	}
 }
+
+// TestProxyProcess_RealNode runs `switchboard node` and `switchboard
+// proxy` as a user would: an app registered with the admin API, its token
+// given to the proxy, and a local app talking to the proxy only. The
+// proxy holds one event stream on the node, passes the node's answers
+// through (404 for an unknown call), and says 503 once the node is gone.
+func TestProxyProcess_RealNode(t *testing.T) {
+	node := startNode(t, nodeOptions{args: []string{"--data", t.TempDir(), "--admin-token", "adm-proxy-test"}, token: "adm-proxy-test"})
+	account := "acme" + randomID()
+	provisionAccountAndGroup(t, node, account, "desk")
+	r := node.call(t, http.MethodPost, "/v1/accounts/"+account+"/apps",
+		map[string]any{"name": "crm", "scopes": []string{"calls:read", "context:write", "events:read"}})
+	want(t, r, http.StatusCreated, "POST app")
+	app := decode[struct{ Token string }](t, r)
+	if app.Token == "" {
+		t.Fatalf("no app token in %s", r)
+	}
+
+	dir := t.TempDir()
+	disc := filepath.Join(dir, "proxy.json")
+	cmd := exec.Command(switchboardBinary(t), "proxy", "--server", "http://"+node.addr, "--discovery", disc,
+		"--queue-file", filepath.Join(dir, "queue.json"))
+	cmd.Env = append(processEnv(), "SWITCHBOARD_APP_TOKEN="+app.Token)
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+		if t.Failed() {
+			t.Logf("proxy output:\n%s", tail(out.String()))
+		}
+	})
+	d := waitDiscovery(t, disc)
+	c := &http.Client{Transport: &http.Transport{}}
+	defer c.CloseIdleConnections()
+
+	if code, body := getWithToken(t, c, d.URL+"/v1/calls?user=alice&limit=5", d.Token); code != 200 || !strings.Contains(body, `"calls"`) {
+		t.Fatalf("GET /v1/calls through the proxy: %d %s", code, body)
+	}
+	if code, body := getWithToken(t, c, d.URL+"/v1/calls/no-such-call/context", d.Token); code != 404 {
+		t.Fatalf("unknown call through the proxy: %d %s, want the node's 404", code, body)
+	}
+	eventually(t, 10*time.Second, "the proxy's event stream open on the node", func() (bool, string) {
+		m := node.call(t, http.MethodGet, "/metrics", nil)
+		line := ""
+		for _, l := range strings.Split(string(m.body), "\n") {
+			if strings.HasPrefix(l, "switchboard_events_subscribers ") {
+				line = l
+			}
+		}
+		return line == "switchboard_events_subscribers 1", line
+	})
+
+	node.stop(t)
+	eventually(t, 10*time.Second, "the proxy to see the node gone", func() (bool, string) {
+		code, body := getWithToken(t, c, d.URL+"/proxy/status", d.Token)
+		return code == 200 && strings.Contains(body, `"online": false`), body
+	})
+	if code, body := getWithToken(t, c, d.URL+"/v1/calls?user=alice", d.Token); code != http.StatusServiceUnavailable {
+		t.Fatalf("GET /v1/calls with the node down: %d %s, want 503", code, body)
+	}
+}
