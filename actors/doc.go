@@ -32,6 +32,27 @@
 //     of the incident window for the account. Incidents and actions go to
 //     an audit log under the account's keys, and to Config.Events.
 //
+//   - callcontext (call id): a call's cached context (issue 11, the first
+//     abstract), callcontext.go: the apps' supplements (cctx/<call>) and
+//     the call, asked of its call actor only while that is active
+//     (System.requestIfActive: never activating a call, so reading a
+//     context is no call load; the call actor never asks a context) and
+//     else read from its record. GetContext and PatchContext (an RFC 7396
+//     merge into the app's namespace, package callcontext's rules,
+//     written through, then a context.changed event). Cached while the
+//     call is live and for Config.ContextHotLease after it ended; the
+//     node's budget (Config.ContextCacheBytes, callcontext.Budget) evicts
+//     the least recently used first.
+//
+// The call actor emits call.ringing (with the new call's context),
+// call.answered and call.ended to Config.Events (callevents.go), one per
+// party of the account (the caller, and the callee when the call went to
+// a device), and at the end writes each party's recent-calls index
+// (acct/<a>/ucalls/<user>/<newest first>-<call>, ListUserCalls). App
+// credentials (apps.go: acct/<a>/app/<id>, the token's SHA-256 only) are
+// store records, not actor state: AuthenticateApp reads the record on
+// every request, so DeleteApp revokes at once on every node.
+//
 // In-flight messages are a table in the supervisor, not child actors:
 // the shell hands a behavior no protoactor context (so a behavior stays a
 // plain state machine that a test drives without a mailbox), a child
@@ -96,4 +117,11 @@
 //	switchboard_fraud_incidents_total{indicator}  incidents opened (critical)
 //	switchboard_fraud_actions_total{action,result} containment actions (ok, failed)
 //	switchboard_messaging_queue_total{event}      queued, delivered, failed, expired, terminated
+//	switchboard_context_cached                    call contexts cached on this node
+//	switchboard_context_bytes                     bytes accounted to them (payload + callcontext.EntryOverhead each)
+//	switchboard_context_budget_bytes              the node's budget (--context-cache-mb)
+//	switchboard_context_hit_ratio                 requests served from memory / all context requests
+//	switchboard_context_hits_total                context requests served from memory
+//	switchboard_context_misses_total              context loads from the store
+//	switchboard_context_evictions_total           contexts evicted to stay within the budget
 package actors

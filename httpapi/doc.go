@@ -5,7 +5,14 @@
 // fraud policies (account, group, device; ?effective=true for the merge)
 // and incidents (list, show, resolve) of fraud.go, and
 // each account's event stream (Server-Sent Events, resumable by sequence;
-// package events) and webhook (events.go).
+// package events) and webhook (events.go), and the app credentials and
+// integration API of issue 11 (apps.go, callcontext.go): apps registered
+// by the admin get scoped bearer tokens (checked in the store on each
+// request, so a revocation holds at once on every node; admin and app
+// tokens are never interchangeable) for GET /v1/calls, GET and PATCH
+// /v1/calls/{id}/context (RFC 7396 merge patch, ETag / If-Match, 412,
+// 413) and GET /v1/events. /debug/actors shows the context cache's
+// figures (context_cache).
 //
 // It validates input and turns it into actor requests; it holds no state of
 // its own. Bad input gets a 4xx with {"error": "...", "field": "..."} and
