@@ -315,7 +315,7 @@ func (m *messaging) decide(t *turn, c *actorpb.CheckMessage, now time.Time) *act
 	rep := &actorpb.CheckReply{Verdict: v.Decision(), Level: v.Level.String(), Indicator: v.Indicator}
 	switch {
 	case v.Level == fraud.LevelCritical:
-		inc, e := m.critical(t, who{device: c.Device, group: c.Group, trunk: c.Trunk}, s, p, v, now)
+		inc, e := m.critical(t, who{device: c.Device, group: c.Group, trunk: c.Trunk, source: c.Source}, s, p, v, now)
 		if e != nil {
 			return &actorpb.CheckReply{Error: e}
 		}
@@ -334,7 +334,7 @@ func (m *messaging) decide(t *turn, c *actorpb.CheckMessage, now time.Time) *act
 }
 
 // who is the sender of a request.
-type who struct{ device, group, trunk string }
+type who struct{ device, group, trunk, source string }
 
 // critical handles a critical verdict: a new incident, or the sender's
 // open one counting one more message contained.
@@ -498,6 +498,9 @@ func (m *messaging) openIncident(t *turn, w who, s *sender, p *mergedPolicy, v f
 		Indicator: v.Indicator, Value: v.Value, Threshold: v.Threshold, PolicyLevel: p.levelOf(v.Indicator, v.Level),
 		Node: m.sys.cfg.Node, State: incidentOpen, Monitor: v.Monitor,
 		OpenedAt: timestamppb.New(now),
+	}
+	if w.source != "" {
+		inc.AttackNetworks = []string{fraud.NetworkOf(w.source)}
 	}
 	if v.BlockFor > 0 {
 		// Blocks and the suspension end then; 0: when resolved.

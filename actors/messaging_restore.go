@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -20,19 +21,25 @@ type Notifier interface {
 	CheckSync(ctx context.Context, account string, bindings []*actorpb.Binding) int
 }
 
-// knownGood keeps the bindings whose source network the device's history
-// knew before the incident: an hour with an incident is never learned
-// into a history (package fraud), so the attacker's sources are not
-// among them, and the rightful phone's are.
-func knownGood(h *fraud.History, bindings []*actorpb.Binding) []*actorpb.Binding {
-	if h == nil {
-		return nil
-	}
+// knownGood keeps the bindings the rightful phone may hold: never one in
+// a network the attack came from (attack), and, once the device's history
+// knows any source, only those whose source network it knew before the
+// incident (an hour with an incident is never learned into a history,
+// package fraud, so the attacker's sources are not among them). A device
+// with no history yet has only the first rule.
+func knownGood(h *fraud.History, attack []string, bindings []*actorpb.Binding) []*actorpb.Binding {
 	var out []*actorpb.Binding
 	for _, b := range bindings {
-		if net, _ := h.KnowsSource(fraud.NetworkOf(b.Source), b.UserAgent); net {
-			out = append(out, b)
+		net := fraud.NetworkOf(b.Source)
+		if slices.Contains(attack, net) {
+			continue
 		}
+		if h != nil && h.KnownSources() > 0 {
+			if known, _ := h.KnowsSource(net, b.UserAgent); !known {
+				continue
+			}
+		}
+		out = append(out, b)
 	}
 	return out
 }
@@ -52,7 +59,7 @@ func (m *messaging) restore(t *turn, inc *versioned[*actorpb.Incident]) (bool, s
 	if err != nil {
 		return false, "the device's history could not be read: " + err.Error()
 	}
-	good := knownGood(h, r.RemovedBindings)
+	good := knownGood(h, r.AttackNetworks, r.RemovedBindings)
 	m.checkSync(r.Device, good)
 	return true, fmt.Sprintf("check-sync NOTIFY to %d of %d removed bindings (sources known before the incident)", len(good), len(r.RemovedBindings))
 }
@@ -118,7 +125,7 @@ func (m *messaging) restoreDevice(t *turn, r *actorpb.RestoreDevice) proto.Messa
 	good := 0
 	if ok {
 		if h, err := m.deviceHistory(t.ctx, r.Device); err == nil {
-			good = len(knownGood(h, inc.rec.RemovedBindings))
+			good = len(knownGood(h, inc.rec.AttackNetworks, inc.rec.RemovedBindings))
 		}
 	}
 	return &actorpb.RestoreReply{CredentialsResetAt: timestamppb.New(now), BindingsRemoved: uint32(len(inc.rec.RemovedBindings)),

@@ -266,6 +266,10 @@ func (h *History) knowsSource(n, a uint32) (network, agent, any bool) {
 	return network, agent, len(h.sources) > 0
 }
 
+// KnownSources is how many sources the history remembers (0 for a device
+// whose credentials have no history yet).
+func (h *History) KnownSources() int { return len(h.sources) }
+
 // KnowsSource tells whether the network and the user agent have each been
 // seen in this history.
 func (h *History) KnowsSource(network, ua string) (knownNetwork, knownAgent bool) {

@@ -69,6 +69,10 @@ type deviceOut struct {
 	Version     uint64     `json:"version"`
 	CreatedAt   *time.Time `json:"created_at,omitempty"`
 	UpdatedAt   *time.Time `json:"updated_at,omitempty"`
+	// ProvisioningSecret is shown once, in the reply of the PUT that drew
+	// it (the device's first password): the phone's key to its
+	// provisioning document, GET /provision/{account}/{device}.
+	ProvisioningSecret string `json:"provisioning_secret,omitempty"`
 }
 
 func ts(t *timestamppb.Timestamp) *time.Time {
@@ -334,6 +338,7 @@ func (s *server) putDevice(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	msg := &actorpb.PutDevice{Device: ids[1], Group: in.Group, DisplayName: in.DisplayName, IfMatch: im}
+	secret := ""
 	if in.Password != nil {
 		if err := credential.CheckPassword(*in.Password); err != nil {
 			writeFieldError(w, badField("password", "%s", err.Error()))
@@ -341,8 +346,16 @@ func (s *server) putDevice(w http.ResponseWriter, r *http.Request) {
 		}
 		h := credential.Derive(ids[1], s.realm(ids[0]), *in.Password)
 		msg.Ha1Md5, msg.Ha1Sha256 = h.MD5, h.SHA256
+		// Sealed for the device's provisioning document (provision.go).
+		if secret, ok = s.sealForDevice(w, r, ids[0], msg, *in.Password); !ok {
+			return
+		}
 	}
-	answer(s, w, r, actors.KindAccount, ids[0], msg, func(rep *actorpb.DeviceReply) any { return s.toDeviceOut(ids[0], rep.Device, rep.Version) })
+	answer(s, w, r, actors.KindAccount, ids[0], msg, func(rep *actorpb.DeviceReply) any {
+		out := s.toDeviceOut(ids[0], rep.Device, rep.Version)
+		out.ProvisioningSecret = secret
+		return out
+	})
 }
 
 func (s *server) getDevice(w http.ResponseWriter, r *http.Request) {

@@ -236,3 +236,14 @@ type sipView struct{ e *sipedge.Edge }
 
 func (v sipView) Bans() any    { return v.e.Bans() }
 func (v sipView) Targets() any { return v.e.Targets() }
+
+// edgeNotifier sends the restore path's check-sync NOTIFYs through the
+// node's SIP edge (actors.Notifier).
+type edgeNotifier struct{ n *Node }
+
+func (e edgeNotifier) CheckSync(ctx context.Context, account string, bindings []*actorpb.Binding) int {
+	if e.n.sip == nil {
+		return 0
+	}
+	return e.n.sip.CheckSync(ctx, account, bindings)
+}

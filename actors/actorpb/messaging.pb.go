@@ -937,8 +937,12 @@ type Incident struct {
 	// removed: the restore path sends its check-sync NOTIFY to those whose
 	// source the device's history knew before the incident.
 	RemovedBindings []*Binding `protobuf:"bytes,21,rep,name=removed_bindings,json=removedBindings,proto3" json:"removed_bindings,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// attack_networks are the networks (fraud.NetworkOf) the sender's
+	// requests came from when the incident opened: the restore path never
+	// notifies a binding there.
+	AttackNetworks []string `protobuf:"bytes,22,rep,name=attack_networks,json=attackNetworks,proto3" json:"attack_networks,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Incident) Reset() {
@@ -1114,6 +1118,13 @@ func (x *Incident) GetTrunk() string {
 func (x *Incident) GetRemovedBindings() []*Binding {
 	if x != nil {
 		return x.RemovedBindings
+	}
+	return nil
+}
+
+func (x *Incident) GetAttackNetworks() []string {
+	if x != nil {
+		return x.AttackNetworks
 	}
 	return nil
 }
@@ -1926,7 +1937,7 @@ const file_actors_actorpb_messaging_proto_rawDesc = "" +
 	"\x10FraudPolicyReply\x122\n" +
 	"\x05error\x18\x01 \x01(\v2\x1c.switchboard.actors.v1.ErrorR\x05error\x12\x1f\n" +
 	"\vpolicy_json\x18\x02 \x01(\fR\n" +
-	"policyJson\"\xb3\x06\n" +
+	"policyJson\"\xdc\x06\n" +
 	"\bIncident\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aaccount\x18\x02 \x01(\tR\aaccount\x12\x16\n" +
@@ -1950,7 +1961,8 @@ const file_actors_actorpb_messaging_proto_rawDesc = "" +
 	"\x13terminated_messages\x18\x12 \x03(\tR\x12terminatedMessages\x12L\n" +
 	"\x14credentials_reset_at\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\x12credentialsResetAt\x12\x14\n" +
 	"\x05trunk\x18\x14 \x01(\tR\x05trunk\x12I\n" +
-	"\x10removed_bindings\x18\x15 \x03(\v2\x1e.switchboard.actors.v1.BindingR\x0fremovedBindings\"Q\n" +
+	"\x10removed_bindings\x18\x15 \x03(\v2\x1e.switchboard.actors.v1.BindingR\x0fremovedBindings\x12'\n" +
+	"\x0fattack_networks\x18\x16 \x03(\tR\x0eattackNetworks\"Q\n" +
 	"\rListIncidents\x12\x14\n" +
 	"\x05state\x18\x01 \x01(\tR\x05state\x12\x14\n" +
 	"\x05limit\x18\x02 \x01(\rR\x05limit\x12\x14\n" +

@@ -9,7 +9,9 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -118,13 +120,14 @@ func TestMessaging_RFC3428_DeliveredStoredAndRouted(t *testing.T) {
 }
 
 type incidentJSON struct {
-	ID                  string   `json:"id"`
-	Device              string   `json:"device"`
-	Indicator           string   `json:"indicator"`
-	Actions             []string `json:"actions"`
-	BlockedDestinations []string `json:"blocked_destinations"`
-	MessagesContained   uint32   `json:"messages_contained"`
-	State               string   `json:"state"`
+	ID                  string    `json:"id"`
+	Device              string    `json:"device"`
+	Indicator           string    `json:"indicator"`
+	Actions             []string  `json:"actions"`
+	BlockedDestinations []string  `json:"blocked_destinations"`
+	MessagesContained   uint32    `json:"messages_contained"`
+	State               string    `json:"state"`
+	CredentialsResetAt  time.Time `json:"credentials_reset_at"`
 }
 
 // openIncidents lists the account's open incidents through n.
@@ -312,4 +315,162 @@ func sseTypes(t *testing.T, n *sipNode, path string, enough func([]string) bool)
 	}
 	t.Fatalf("the stream at %s ended (%v) with only %v", path, sc.Err(), types)
 	return nil
+}
+
+// newSIPClientAt is a sipClient bound to ip (a loopback address).
+func newSIPClientAt(t *testing.T, ip string) *sipClient {
+	t.Helper()
+	c, err := net.ListenPacket("udp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return &sipClient{t: t, conn: c}
+}
+
+// fetchProvisioning GETs a device's provisioning document with secret.
+func fetchProvisioning(t *testing.T, n *sipNode, account, device, secret string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, "http://"+n.addr+"/provision/"+account+"/"+device, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth(device, secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var doc map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&doc)
+	return resp.StatusCode, doc
+}
+
+// TestMessaging_RestoreTheRightfulUser: an attacker with alice's SIP
+// password registers from its own network and floods. Containment resets
+// alice's password; the rightful phone, registered from the network it
+// always used, gets a check-sync NOTIFY, fetches its provisioning
+// document with its provisioning secret (which the attacker never had),
+// and registers with the new password. The attacker's binding gets no
+// NOTIFY and its password no longer works. The downtime, from the reset
+// to the phone's REGISTER, is logged.
+func TestMessaging_RestoreTheRightfulUser(t *testing.T) {
+	n := startSIPNode(t)
+	n.put(t, "/v1/accounts/acme", map[string]string{})
+	n.put(t, "/v1/accounts/acme/groups/hq", map[string]string{})
+	r := n.call(t, http.MethodPut, "/v1/accounts/acme/devices/alice", map[string]string{"group": "hq", "password": "alice-password-1"})
+	if r.status != http.StatusCreated {
+		t.Fatalf("PUT alice: %s", r)
+	}
+	secret := decode[struct {
+		Secret string `json:"provisioning_secret"`
+	}](t, r).Secret
+	if len(secret) < 40 {
+		t.Fatalf("PUT of a new device shows no provisioning secret: %s", r)
+	}
+	if r := n.call(t, http.MethodGet, "/v1/accounts/acme/devices/alice", nil); strings.Contains(string(r.body), secret) {
+		t.Fatalf("GET shows the provisioning secret again: %s", r)
+	}
+	sms := sipp.StartUAS(t, sipp.UASMessage, "127.0.0.1:0")
+	putFeature(t, n, "sms", sms.Addr)
+	putRoutes(t, n, "acme", [3]string{"MESSAGE", "+*", "sms"})
+	n.put(t, "/v1/accounts/acme/fraud-policy", map[string]any{
+		"indicators": map[string]any{
+			"rate_per_minute":  map[string]any{"warning": 3, "critical": 5},
+			"burst_per_second": map[string]any{"enabled": false},
+		},
+		"actions": map[string]any{"terminate_in_flight": true, "reset_credentials": true, "block_destinations": true, "restore": true},
+	})
+
+	// The document opens with the secret, and with nothing else.
+	if code, doc := fetchProvisioning(t, n, "acme", "alice", secret); code != 200 || doc["sip"].(map[string]any)["password"] != "alice-password-1" {
+		t.Fatalf("provisioning document: %d %v", code, doc)
+	}
+	if code, _ := fetchProvisioning(t, n, "acme", "alice", "alice-password-1"); code != 401 {
+		t.Fatalf("the SIP password opened the provisioning document: %d", code)
+	}
+
+	phone := newSIPClientAt(t, "127.0.0.1")
+	phone.registerWithDigest(n.sip, "acme", "alice", "alice-password-1")
+	attacker := newSIPClientAt(t, "127.0.1.1")
+	attacker.registerWithDigest(n.sip, "acme", "alice", "alice-password-1")
+
+	// The phone listens from now on, as a phone does.
+	type heard struct {
+		msg string
+		at  time.Time
+	}
+	notified := make(chan heard, 1)
+	go func() {
+		msg := phone.answerRequest("NOTIFY", 200, 30*time.Second)
+		notified <- heard{msg, time.Now()}
+	}()
+
+	flood := messageOptions("acme", "alice", "+15550004321")
+	flood.Calls, flood.Rate, flood.LocalIP = 12, 20, "127.0.1.1"
+	res, err := sipp.RunUAC(context.Background(), sipp.UACMessageAuth, n.sip, flood)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Failed == 0 {
+		t.Fatalf("the flood was never refused: %+v", res)
+	}
+	incs := openIncidents(t, n, "acme")
+	if len(incs) != 1 || !slices.Contains(incs[0].Actions, "restore") {
+		t.Fatalf("open incidents %+v, want one with the restore action", incs)
+	}
+	resetAt := incs[0].CredentialsResetAt
+	if resetAt.IsZero() {
+		t.Fatalf("the incident has no credentials_reset_at: %+v", incs[0])
+	}
+
+	// The phone hears check-sync, fetches its document, registers anew.
+	h := <-notified
+	if !strings.Contains(h.msg, "Event: check-sync") {
+		t.Fatalf("the rightful phone got no check-sync NOTIFY:\n%s", h.msg)
+	}
+	acting := time.Now()
+	code, doc := fetchProvisioning(t, n, "acme", "alice", secret)
+	newPassword, _ := doc["sip"].(map[string]any)["password"].(string)
+	if code != 200 || newPassword == "" || newPassword == "alice-password-1" {
+		t.Fatalf("after the reset the document is %d %v; want a new password", code, doc)
+	}
+	phone.registerWithDigest(n.sip, "acme", "alice", newPassword)
+	// Downtime: from the reset to the NOTIFY's arrival, plus the phone's
+	// own fetch and REGISTER (the test's wait between them is not the
+	// phone's).
+	downtime := h.at.Sub(resetAt) + time.Since(acting)
+	t.Logf("downtime of the rightful user, from the credential reset to its REGISTER with the new password: %v (NOTIFY after %v)",
+		downtime.Round(time.Millisecond), h.at.Sub(resetAt).Round(time.Millisecond))
+
+	// The attacker's binding got no NOTIFY, and its password fails.
+	if got := attacker.answerRequest("NOTIFY", 200, 500*time.Millisecond); got != "" {
+		t.Fatalf("the attacker's source got a NOTIFY:\n%s", got)
+	}
+	callID := randomID()
+	code, chal := attacker.register(n.sip, "acme", "alice", callID, 1, "")
+	creds, err := digest.Digest(challengeIn(t, chal), digest.Options{Method: "REGISTER", URI: "sip:acme." + sipZone,
+		Username: "alice", Password: "alice-password-1", Count: 1})
+	if err != nil || code != 401 {
+		t.Fatalf("REGISTER: %d %v", code, err)
+	}
+	if code, _ := attacker.register(n.sip, "acme", "alice", callID, 2, creds.String()); code == 200 {
+		t.Fatal("the old password still registers after the restore")
+	}
+
+	// Tenancy and brute force: another account's path is 404; ten wrong
+	// secrets from one address (the SIP password tried above was the
+	// first), then 429 even for the right one.
+	n.put(t, "/v1/accounts/other", map[string]string{})
+	if code, _ := fetchProvisioning(t, n, "other", "alice", secret); code != 404 {
+		t.Fatalf("alice's document under another account: %d, want 404", code)
+	}
+	for i := 1; i < 10; i++ {
+		if code, _ := fetchProvisioning(t, n, "acme", "alice", "wrong-secret-wrong-secret-wrong-secret-wro"); code != 401 {
+			t.Fatalf("wrong secret %d: %d, want 401", i+1, code)
+		}
+	}
+	if code, _ := fetchProvisioning(t, n, "acme", "alice", secret); code != 429 {
+		t.Fatalf("after 10 wrong secrets: %d, want 429", code)
+	}
 }
