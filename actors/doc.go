@@ -9,13 +9,18 @@
 //     trunks and its routes; the authority for which groups and devices
 //     exist. GetEdgeView is the one reply that carries HA1s, for the SIP
 //     edge; every other reply and the debug state redact them.
+//
 //   - devicegroup (account "/" group): a device group's runtime view: its
 //     members (a cache rebuilt from the account on activation and kept
 //     current by GroupChanged notices) and the state it persists itself:
 //     its devices' registrations (RFC 3261 section 10.3, ApplyRegister).
+//
 //   - call (Call-ID): one call and then its call record.
+//
 //   - featureserver (feature id): a feature and the SIP servers giving it.
+//
 //   - pools ("all"): every pool's prescribed conditions.
+//
 //   - messaging (account id): the account's messaging supervisor (issue
 //     10, the third abstract), messaging.go. It answers the SIP edge's
 //     CheckMessage from memory with package fraud's pure detector (one
