@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -191,5 +192,59 @@ func TestContext_Abstract1_SIPpCallPopsAndTwoAppsSupplementIt(t *testing.T) {
 	// The caller's recent calls list it.
 	if r := asApp(t, n.proc, crm, http.MethodGet, "/v1/calls", ""); !strings.Contains(string(r.body), id) {
 		t.Fatalf("alice's recent calls: %s", r)
+	}
+}
+
+// TestProcessCluster_ContextSurvivesSIGKILLOfItsNode: an acknowledged
+// PATCH is in PostgreSQL before its 200 (write-through), so when the node
+// that hosts the context is killed (-9), the context reactivates on a
+// survivor intact.
+func TestProcessCluster_ContextSurvivesSIGKILLOfItsNode(t *testing.T) {
+	dsn := postgresDSN(t)
+	nodes := startCluster(t, dsn, 3)
+	ledger := deleteAccountsAtEnd(t, nodes)
+	acct := clusterAccountPrefix("ctxkill") + "a"
+	ledger.add(acct)
+	want(t, nodes[0].call(t, http.MethodPut, "/v1/accounts/"+acct, map[string]string{}), http.StatusCreated, "PUT account")
+	want(t, nodes[0].call(t, http.MethodPut, "/v1/accounts/"+acct+"/groups/hq", map[string]string{}), http.StatusCreated, "PUT group")
+	want(t, nodes[0].call(t, http.MethodPut, "/v1/accounts/"+acct+"/devices/alice", map[string]string{"group": "hq", "password": "alice-password-1"}), http.StatusCreated, "PUT device")
+	crm := registerApp(t, nodes[0].proc, acct, map[string]any{"name": "crm", "scopes": []string{"calls:read", "context:write"}})
+	r := nodes[1].call(t, http.MethodPost, "/v1/calls", map[string]any{"account": acct, "device": "alice", "callee": "5551234", "hold_seconds": 0.2})
+	want(t, r, http.StatusCreated, "POST /v1/calls")
+	id := decode[callJSON](t, r).ID
+	path := "/v1/calls/" + id + "/context"
+	for i, n := range nodes {
+		want(t, asApp(t, n.proc, crm, http.MethodPatch, path, fmt.Sprintf(`{"k%d":"v%d"}`, i, i)), http.StatusOK, "PATCH through "+n.name)
+	}
+	var host string
+	r = nodes[0].call(t, http.MethodGet, "/debug/actors?scope=cluster&kind=callcontext", nil)
+	for _, a := range decode[clActivations](t, r).Activations {
+		if a.ID == id {
+			host = a.NodeID
+		}
+	}
+	victim := slices.IndexFunc(nodes, func(n *clusterNode) bool { return n.id == host })
+	if victim < 0 {
+		t.Fatalf("no node hosts the context of %s: %s", id, r)
+	}
+	nodes[victim].kill()
+	survivor := nodes[(victim+1)%len(nodes)]
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r = asApp(t, survivor.proc, crm, http.MethodGet, path, "")
+		if r.status == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the context of %s after killing %s: %s", id, nodes[victim].name, r)
+		}
+		time.Sleep(100 * time.Millisecond) // polling until the survivors route the identity anew
+	}
+	v := decode[struct {
+		Apps    map[string]map[string]string `json:"apps"`
+		Version int                          `json:"version"`
+	}](t, r)
+	if v.Version != 3 || len(v.Apps["crm"]) != 3 || v.Apps["crm"]["k2"] != "v2" {
+		t.Fatalf("context after kill -9 of its node: %s", r)
 	}
 }
