@@ -112,3 +112,33 @@ func FuzzSSEReader(f *testing.F) {
 		}
 	})
 }
+
+// TestCache_LRUBoundedByCountAndBytes: the abstract's "portion of a memory
+// cache" stays within its bounds, least recently used out first.
+func TestCache_LRUBoundedByCountAndBytes(t *testing.T) {
+	c := newCache(3, 10)
+	put := func(call string, n int) { c.put(cacheEntry{call: call, body: []byte(strings.Repeat("x", n))}) }
+	put("a", 2)
+	put("b", 2)
+	put("c", 2)
+	if _, ok := c.get("a"); !ok { // a is now the most recent
+		t.Fatal("a missing")
+	}
+	put("d", 2) // over 3 entries: b, the least recent, goes
+	if _, ok := c.get("b"); ok {
+		t.Error("b kept past the entry bound")
+	}
+	put("e", 6) // 2+2+2+6 > 10 bytes: c then a go
+	for _, gone := range []string{"c", "a"} {
+		if _, ok := c.get(gone); ok {
+			t.Errorf("%s kept past the byte bound", gone)
+		}
+	}
+	if n, b := c.stats(); n != 2 || b != 8 {
+		t.Errorf("stats %d entries %d bytes, want 2 and 8", n, b)
+	}
+	put("huge", 11)
+	if _, ok := c.get("huge"); ok {
+		t.Error("a body over the whole budget was kept")
+	}
+}
