@@ -240,6 +240,8 @@ func errorReply(msg proto.Message, e *actorpb.Error) proto.Message {
 		return &actorpb.FraudPolicyReply{Error: e}
 	case *actorpb.RestoreDevice:
 		return &actorpb.RestoreReply{Error: e}
+	case *actorpb.GetProvisioning:
+		return &actorpb.ProvisioningReply{Error: e}
 	case *actorpb.GetIncident, *actorpb.ResolveIncident:
 		return &actorpb.IncidentReply{Error: e}
 	case *actorpb.ListIncidents:
