@@ -149,24 +149,7 @@ func openIncidents(t *testing.T, n *sipNode, account string) []incidentJSON {
 // are dropped, its old password fails at once on another node, and the
 // account's other devices keep sending.
 func TestMessaging_FloodContainedInACluster(t *testing.T) {
-	sipp.Require(t)
-	dsn := postgresDSN(t)
-	start := func(name string, join ...string) *sipNode {
-		args := append([]string{"--name", name, "--store", dsn, "--gossip-profile", "local"}, sipArgs...)
-		if len(join) > 0 {
-			args = append(args, "--join", strings.Join(join, ","))
-		}
-		return sipEndpoints(t, startNode(t, nodeOptions{args: args}), name)
-	}
-	n1 := start("n1")
-	n2 := start("n2", n1.gossip)
-	n3 := start("n3", n1.gossip)
-	var cl []*clusterNode
-	for _, n := range []*sipNode{n1, n2, n3} {
-		cl = append(cl, &clusterNode{proc: n.proc, name: n.name, id: n.id, gossip: n.gossip})
-	}
-	waitAllAlive(t, cl, cl)
-	waitServing(t, cl)
+	n1, n2, n3 := startSIPCluster(t)
 
 	account := "flood" + randomID()
 	provisionSIPAccount(t, n1, account, "")
@@ -355,10 +338,14 @@ func fetchProvisioning(t *testing.T, n *sipNode, account, device, secret string)
 // NOTIFY and its password no longer works. The downtime, from the reset
 // to the phone's REGISTER, is logged.
 func TestMessaging_RestoreTheRightfulUser(t *testing.T) {
-	n := startSIPNode(t)
-	n.put(t, "/v1/accounts/acme", map[string]string{})
-	n.put(t, "/v1/accounts/acme/groups/hq", map[string]string{})
-	r := n.call(t, http.MethodPut, "/v1/accounts/acme/devices/alice", map[string]string{"group": "hq", "password": "alice-password-1"})
+	// The phone registers at n1, the attacker floods through n2, and the
+	// phone fetches its document from n3 and registers there.
+	n1, n2, n3 := startSIPCluster(t)
+	n := n1
+	acme := "restore" + randomID()
+	n.put(t, "/v1/accounts/"+acme, map[string]string{})
+	n.put(t, "/v1/accounts/"+acme+"/groups/hq", map[string]string{})
+	r := n.call(t, http.MethodPut, "/v1/accounts/"+acme+"/devices/alice", map[string]string{"group": "hq", "password": "alice-password-1"})
 	if r.status != http.StatusCreated {
 		t.Fatalf("PUT alice: %s", r)
 	}
@@ -368,13 +355,13 @@ func TestMessaging_RestoreTheRightfulUser(t *testing.T) {
 	if len(secret) < 40 {
 		t.Fatalf("PUT of a new device shows no provisioning secret: %s", r)
 	}
-	if r := n.call(t, http.MethodGet, "/v1/accounts/acme/devices/alice", nil); strings.Contains(string(r.body), secret) {
+	if r := n.call(t, http.MethodGet, "/v1/accounts/"+acme+"/devices/alice", nil); strings.Contains(string(r.body), secret) {
 		t.Fatalf("GET shows the provisioning secret again: %s", r)
 	}
 	sms := sipp.StartUAS(t, sipp.UASMessage, "127.0.0.1:0")
-	putFeature(t, n, "sms", sms.Addr)
-	putRoutes(t, n, "acme", [3]string{"MESSAGE", "+*", "sms"})
-	n.put(t, "/v1/accounts/acme/fraud-policy", map[string]any{
+	putFeature(t, n, "sms"+acme, sms.Addr)
+	putRoutes(t, n, acme, [3]string{"MESSAGE", "+*", "sms" + acme})
+	n.put(t, "/v1/accounts/"+acme+"/fraud-policy", map[string]any{
 		"indicators": map[string]any{
 			"rate_per_minute":  map[string]any{"warning": 3, "critical": 5},
 			"burst_per_second": map[string]any{"enabled": false},
@@ -383,17 +370,17 @@ func TestMessaging_RestoreTheRightfulUser(t *testing.T) {
 	})
 
 	// The document opens with the secret, and with nothing else.
-	if code, doc := fetchProvisioning(t, n, "acme", "alice", secret); code != 200 || doc["sip"].(map[string]any)["password"] != "alice-password-1" {
+	if code, doc := fetchProvisioning(t, n3, acme, "alice", secret); code != 200 || doc["sip"].(map[string]any)["password"] != "alice-password-1" {
 		t.Fatalf("provisioning document: %d %v", code, doc)
 	}
-	if code, _ := fetchProvisioning(t, n, "acme", "alice", "alice-password-1"); code != 401 {
+	if code, _ := fetchProvisioning(t, n3, acme, "alice", "alice-password-1"); code != 401 {
 		t.Fatalf("the SIP password opened the provisioning document: %d", code)
 	}
 
 	phone := newSIPClientAt(t, "127.0.0.1")
-	phone.registerWithDigest(n.sip, "acme", "alice", "alice-password-1")
+	phone.registerWithDigest(n1.sip, acme, "alice", "alice-password-1")
 	attacker := newSIPClientAt(t, "127.0.1.1")
-	attacker.registerWithDigest(n.sip, "acme", "alice", "alice-password-1")
+	attacker.registerWithDigest(n2.sip, acme, "alice", "alice-password-1")
 
 	// The phone listens from now on, as a phone does.
 	type heard struct {
@@ -406,16 +393,16 @@ func TestMessaging_RestoreTheRightfulUser(t *testing.T) {
 		notified <- heard{msg, time.Now()}
 	}()
 
-	flood := messageOptions("acme", "alice", "+15550004321")
+	flood := messageOptions(acme, "alice", "+15550004321")
 	flood.Calls, flood.Rate, flood.LocalIP = 12, 20, "127.0.1.1"
-	res, err := sipp.RunUAC(context.Background(), sipp.UACMessageAuth, n.sip, flood)
+	res, err := sipp.RunUAC(context.Background(), sipp.UACMessageAuth, n2.sip, flood)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Failed == 0 {
 		t.Fatalf("the flood was never refused: %+v", res)
 	}
-	incs := openIncidents(t, n, "acme")
+	incs := openIncidents(t, n3, acme)
 	if len(incs) != 1 || !slices.Contains(incs[0].Actions, "restore") {
 		t.Fatalf("open incidents %+v, want one with the restore action", incs)
 	}
@@ -430,12 +417,12 @@ func TestMessaging_RestoreTheRightfulUser(t *testing.T) {
 		t.Fatalf("the rightful phone got no check-sync NOTIFY:\n%s", h.msg)
 	}
 	acting := time.Now()
-	code, doc := fetchProvisioning(t, n, "acme", "alice", secret)
+	code, doc := fetchProvisioning(t, n3, acme, "alice", secret)
 	newPassword, _ := doc["sip"].(map[string]any)["password"].(string)
 	if code != 200 || newPassword == "" || newPassword == "alice-password-1" {
 		t.Fatalf("after the reset the document is %d %v; want a new password", code, doc)
 	}
-	phone.registerWithDigest(n.sip, "acme", "alice", newPassword)
+	phone.registerWithDigest(n3.sip, acme, "alice", newPassword)
 	// Downtime: from the reset to the NOTIFY's arrival, plus the phone's
 	// own fetch and REGISTER (the test's wait between them is not the
 	// phone's).
@@ -448,29 +435,55 @@ func TestMessaging_RestoreTheRightfulUser(t *testing.T) {
 		t.Fatalf("the attacker's source got a NOTIFY:\n%s", got)
 	}
 	callID := randomID()
-	code, chal := attacker.register(n.sip, "acme", "alice", callID, 1, "")
-	creds, err := digest.Digest(challengeIn(t, chal), digest.Options{Method: "REGISTER", URI: "sip:acme." + sipZone,
+	code, chal := attacker.register(n2.sip, acme, "alice", callID, 1, "")
+	creds, err := digest.Digest(challengeIn(t, chal), digest.Options{Method: "REGISTER", URI: "sip:" + acme + "." + sipZone,
 		Username: "alice", Password: "alice-password-1", Count: 1})
 	if err != nil || code != 401 {
 		t.Fatalf("REGISTER: %d %v", code, err)
 	}
-	if code, _ := attacker.register(n.sip, "acme", "alice", callID, 2, creds.String()); code == 200 {
+	if code, _ := attacker.register(n2.sip, acme, "alice", callID, 2, creds.String()); code == 200 {
 		t.Fatal("the old password still registers after the restore")
 	}
 
 	// Tenancy and brute force: another account's path is 404; ten wrong
 	// secrets from one address (the SIP password tried above was the
 	// first), then 429 even for the right one.
-	n.put(t, "/v1/accounts/other", map[string]string{})
-	if code, _ := fetchProvisioning(t, n, "other", "alice", secret); code != 404 {
+	other := "other" + randomID()
+	n.put(t, "/v1/accounts/"+other, map[string]string{})
+	if code, _ := fetchProvisioning(t, n3, other, "alice", secret); code != 404 {
 		t.Fatalf("alice's document under another account: %d, want 404", code)
 	}
 	for i := 1; i < 10; i++ {
-		if code, _ := fetchProvisioning(t, n, "acme", "alice", "wrong-secret-wrong-secret-wrong-secret-wro"); code != 401 {
+		if code, _ := fetchProvisioning(t, n3, acme, "alice", "wrong-secret-wrong-secret-wrong-secret-wro"); code != 401 {
 			t.Fatalf("wrong secret %d: %d, want 401", i+1, code)
 		}
 	}
-	if code, _ := fetchProvisioning(t, n, "acme", "alice", secret); code != 429 {
+	if code, _ := fetchProvisioning(t, n3, acme, "alice", secret); code != 429 {
 		t.Fatalf("after 10 wrong secrets: %d, want 429", code)
 	}
+}
+
+// startSIPCluster starts three nodes on PostgreSQL (n2 and n3 joining n1)
+// and returns once each sees all alive and routes actor requests.
+func startSIPCluster(t *testing.T) (n1, n2, n3 *sipNode) {
+	t.Helper()
+	sipp.Require(t)
+	dsn := postgresDSN(t)
+	start := func(name string, join ...string) *sipNode {
+		args := append([]string{"--name", name, "--store", dsn, "--gossip-profile", "local"}, sipArgs...)
+		if len(join) > 0 {
+			args = append(args, "--join", strings.Join(join, ","))
+		}
+		return sipEndpoints(t, startNode(t, nodeOptions{args: args}), name)
+	}
+	n1 = start("n1")
+	n2 = start("n2", n1.gossip)
+	n3 = start("n3", n1.gossip)
+	var cl []*clusterNode
+	for _, n := range []*sipNode{n1, n2, n3} {
+		cl = append(cl, &clusterNode{proc: n.proc, name: n.name, id: n.id, gossip: n.gossip})
+	}
+	waitAllAlive(t, cl, cl)
+	waitServing(t, cl)
+	return n1, n2, n3
 }
