@@ -17,7 +17,9 @@
 // the client through a trunk on 127.0.0.1/32). The Switchboard node is
 // started with --sip and provisioned over HTTP (account acme, trunk bench,
 // feature servers voicemail and sms, routes INVITE -> voicemail and
-// MESSAGE -> sms); both proxies get Request-URIs sip:bench@acme.sip.switchboard.test.
+// MESSAGE -> sms, and a fraud policy whose volume thresholds sit above the
+// ladder: every request is still scored by the account's messaging
+// supervisor); both proxies get Request-URIs sip:bench@acme.sip.switchboard.test.
 //
 // With --pprof DIR, the Switchboard node's CPU is profiled for 10 s while
 // the client runs again at its top rate, the profile saved in DIR and
@@ -584,6 +586,16 @@ func provision(ctx context.Context, httpAddr string, servers map[string]string) 
 		{"/v1/accounts/acme/routes", map[string]any{"routes": []map[string]string{
 			{"method": "INVITE", "user": "*", "feature": "voicemail"},
 			{"method": "MESSAGE", "user": "*", "feature": "sms"},
+		}}},
+		// Fraud checks stay on (every MESSAGE and INVITE is scored by the
+		// account's supervisor, which is what is measured); the volume
+		// thresholds sit above any rate of the ladder, and the bench
+		// trunk, a new sender, has no history to deviate from.
+		{"/v1/accounts/acme/fraud-policy", map[string]any{"indicators": map[string]any{
+			"rate_per_minute":   map[string]any{"warning": 1e7, "critical": 2e7},
+			"burst_per_second":  map[string]any{"warning": 1e6, "critical": 2e6},
+			"same_body":         map[string]any{"warning": 1e6, "critical": 2e6},
+			"history_deviation": map[string]any{"enabled": false},
 		}}},
 	} {
 		resp, err := httpDo(ctx, http.MethodPut, httpAddr, put.path, put.body)

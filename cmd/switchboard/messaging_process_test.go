@@ -117,6 +117,20 @@ func TestMessaging_RFC3428_DeliveredStoredAndRouted(t *testing.T) {
 
 	// A number goes to the SMS gateway.
 	wantAllSuccessful(t, "MESSAGE to a number", runUAC(t, sipp.UACMessageAuth, n.sip, messageOptions("acme", "alice", "+15551234")), 1)
+
+	// Ordinary traffic from several devices, on the default policy: a few
+	// messages each, to colleagues and to numbers, opens no incident.
+	n.put(t, "/v1/accounts/acme/devices/carol", map[string]string{"group": "hq", "password": "carol-password-1"})
+	for _, m := range []struct{ from, to string }{
+		{"alice", "carol"}, {"carol", "alice"}, {"bob", "+15551234"}, {"carol", "+442071234567"}, {"alice", "+15559876"},
+	} {
+		o := messageOptions("acme", m.from, m.to)
+		o.Calls, o.Rate = 3, 2
+		wantAllSuccessful(t, m.from+" to "+m.to, runUAC(t, sipp.UACMessageAuth, n.sip, o), 3)
+	}
+	if incs := openIncidents(t, n, "acme"); len(incs) != 0 {
+		t.Fatalf("ordinary traffic opened incidents: %+v", incs)
+	}
 }
 
 type incidentJSON struct {
