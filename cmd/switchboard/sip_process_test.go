@@ -404,6 +404,13 @@ func TestSIP_ThreeNodeCluster(t *testing.T) {
 
 	account := "acme" + randomID()
 	provisionSIPAccount(t, n3, account, "east")
+	// Eight calls in 0.4 s from one device is a machine, and the default
+	// fraud policy treats it as one (a burst of calls is how toll fraud
+	// looks): this test measures placement, so its account allows bursts.
+	n3.put(t, "/v1/accounts/"+account+"/fraud-policy", map[string]any{"indicators": map[string]any{
+		"rate_per_minute":  map[string]any{"warning": 1000, "critical": 2000},
+		"burst_per_second": map[string]any{"warning": 500, "critical": 1000},
+	}})
 	vm := sipp.StartUAS(t, sipp.UAS, "127.0.0.1:0")
 	putFeature(t, n3, "voicemail", vm.Addr)
 	putRoutes(t, n3, account, [3]string{"INVITE", "*97", "voicemail"})
