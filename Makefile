@@ -28,11 +28,15 @@ test:
 
 # Benchmarks report ratios against baselines run beside them: the memory
 # store beside badger and PostgreSQL, a bare protoactor actor beside ours,
-# protoactor's disthash lookup beside ours. The failover benchmark (kill -9
-# to the first successful call, 20 trials) needs SWITCHBOARD_TEST_POSTGRES.
+# protoactor's disthash lookup beside ours, GET /healthz beside a warm call
+# context at 2,000 requests/s (vegeta), the node's event stream beside a
+# proxy's. The failover benchmark (kill -9 to the first successful call,
+# 20 trials) needs SWITCHBOARD_TEST_POSTGRES.
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2000x ./persistence/ ./actors/ ./placement/
 	$(GO) test -run '^$$' -bench . -benchtime 20000x ./cluster/
+	$(GO) test -run '^$$' -bench WarmGet -benchtime 10000x ./node/
+	$(GO) test -run '^$$' -bench PatchToProxy -benchtime 2000x ./node/
 	$(GO) test -run '^$$' -bench Failover ./cmd/switchboard/
 
 # SIP proxying throughput: one Switchboard node beside Kamailio 5.6
