@@ -2,17 +2,119 @@ package node
 
 import (
 	"context"
+	"hash/maphash"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/switchboard-pbx/switchboard/events"
 )
 
-// callEventSink is the node's events.Stream as the actors see it: an
+// callEventQueue is the node's events.Stream as the actors see it: an
 // actors.EventSink that also names the call an event is about
 // (actors.CallEventSink), so that ?call= selects a call's events.
-type callEventSink struct{ *events.Stream }
+//
+// Call events are appended off the call actors' turns: an append is two
+// store writes serialized per account, and a call's signalling must not
+// wait for them (a busy account would cap the node's call rate at its
+// append rate). AppendCallEvent queues the event and returns; workers,
+// one per shard of accounts, append in queue order, so an account's
+// events keep their order. A full queue drops the event, counts it in
+// switchboard_events_call_dropped_total and logs once a minute: call
+// signalling is never slowed by the event stream. Fraud events
+// (AppendEvent) are appended at once, as before.
+type callEventQueue struct {
+	*events.Stream
+	log     *slog.Logger
+	shards  []chan queuedCallEvent
+	seed    maphash.Seed
+	dropped prometheus.Counter
 
-// AppendCallEvent implements actors.CallEventSink.
-func (s callEventSink) AppendCallEvent(ctx context.Context, account, typ, call, user string, data []byte) error {
-	_, err := s.Append(ctx, account, events.Event{Type: typ, Call: call, User: user, Data: data})
-	return err
+	mu       sync.Mutex
+	lastWarn time.Time
+	wg       sync.WaitGroup
+}
+
+type queuedCallEvent struct {
+	account string
+	ev      events.Event
+}
+
+const (
+	callEventShards = 4
+	// callEventQueueLen is each shard's queue: some seconds of a busy
+	// node's call events.
+	callEventQueueLen = 16384
+)
+
+func newCallEventQueue(s *events.Stream, log *slog.Logger, reg prometheus.Registerer) (*callEventQueue, error) {
+	q := &callEventQueue{Stream: s, log: log, seed: maphash.MakeSeed(),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "switchboard_events_call_dropped_total",
+			Help: "Call events dropped because the node's call-event queue was full (call signalling never waits for the event stream).",
+		})}
+	if err := reg.Register(q.dropped); err != nil {
+		return nil, err
+	}
+	for range callEventShards {
+		q.shards = append(q.shards, make(chan queuedCallEvent, callEventQueueLen))
+	}
+	return q, nil
+}
+
+// AppendCallEvent implements actors.CallEventSink: it queues the event.
+func (q *callEventQueue) AppendCallEvent(_ context.Context, account, typ, call, user string, data []byte) error {
+	shard := q.shards[maphash.String(q.seed, account)%uint64(len(q.shards))]
+	select {
+	case shard <- queuedCallEvent{account: account, ev: events.Event{Type: typ, Call: call, User: user, Data: append([]byte(nil), data...)}}:
+	default:
+		q.dropped.Inc()
+		q.mu.Lock()
+		warn := time.Since(q.lastWarn) > time.Minute
+		if warn {
+			q.lastWarn = time.Now()
+		}
+		q.mu.Unlock()
+		if warn {
+			q.log.Warn("call-event queue full: call events dropped", "account", account, "type", typ)
+		}
+	}
+	return nil
+}
+
+// run appends queued events until ctx ends, then what is still queued,
+// each within a short deadline, and returns.
+func (q *callEventQueue) run(ctx context.Context) {
+	for _, ch := range q.shards {
+		q.wg.Add(1)
+		go func() {
+			defer q.wg.Done()
+			for {
+				select {
+				case e := <-ch:
+					q.append(e)
+				case <-ctx.Done():
+					for {
+						select {
+						case e := <-ch:
+							q.append(e)
+						default:
+							return
+						}
+					}
+				}
+			}
+		}()
+	}
+	q.wg.Wait()
+}
+
+func (q *callEventQueue) append(e queuedCallEvent) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := q.Append(ctx, e.account, e.ev); err != nil {
+		q.log.Warn("appending a call event failed", "account", e.account, "type", e.ev.Type, "err", err)
+	}
 }

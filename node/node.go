@@ -54,9 +54,10 @@ type Node struct {
 	state    atomic.Value // string
 	ran      atomic.Bool
 
-	lease        *lease.Node    // this node's liveness and claims in the store
-	events       *events.Stream // the accounts' event streams and webhooks
-	stopRenewing func()         // stops the lease's renewals; set once registered
+	lease        *lease.Node     // this node's liveness and claims in the store
+	events       *events.Stream  // the accounts' event streams and webhooks
+	callEvents   *callEventQueue // call events, appended off the call actors' turns
+	stopRenewing func()          // stops the lease's renewals; set once registered
 }
 
 // New opens the node's store, starts its actor system and binds its HTTP
@@ -81,6 +82,10 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	ecfg := events.DefaultConfig()
 	ecfg.Store, ecfg.Node, ecfg.Logger, ecfg.Registerer, ecfg.Retention = n.store, cfg.Name, n.log, n.registry, cfg.EventRetention
 	if n.events, err = events.New(ecfg); err != nil {
+		_ = n.store.Close()
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	if n.callEvents, err = newCallEventQueue(n.events, n.log, n.registry); err != nil {
 		_ = n.store.Close()
 		return nil, fmt.Errorf("node: %w", err)
 	}
@@ -115,7 +120,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.actors, err = actors.New(actors.Config{
 		Store: n.store, Zone: cfg.Zone, Logger: n.log, Registerer: n.registry, IdleTimeout: cfg.IdleTimeout,
-		Node: cfg.Name, Pools: poolSource{n}, Fence: leaseFence{n.lease}, Events: callEventSink{n.events},
+		Node: cfg.Name, Pools: poolSource{n}, Fence: leaseFence{n.lease}, Events: n.callEvents,
 		Notifier:          edgeNotifier{n},
 		ContextCacheBytes: int64(cfg.ContextCacheMB) << 20, ContextHotLease: cfg.ContextHotLease,
 		NewLookup: func(as *actor.ActorSystem, spawn actors.Spawner, now func() time.Time) (actors.Lookup, error) {
@@ -228,6 +233,9 @@ func (n *Node) Run(ctx context.Context) error {
 	eventsCtx, stopEvents := context.WithCancel(context.Background())
 	eventsDone := make(chan error, 1)
 	go func() { eventsDone <- n.events.Run(eventsCtx) }()
+	callEventsCtx, stopCallEvents := context.WithCancel(context.Background())
+	callEventsDone := make(chan struct{})
+	go func() { n.callEvents.run(callEventsCtx); close(callEventsDone) }()
 
 	// Log accounts and feature servers stored under ids that the DNS
 	// label rule now refuses (issue 9), while /healthz says starting.
@@ -257,6 +265,8 @@ func (n *Node) Run(ctx context.Context) error {
 	stopSIP()
 	n.sip.Close()
 	_ = n.dns.Close()
+	stopCallEvents() // what is queued is appended before the streams end
+	<-callEventsDone
 	_ = n.events.Close() // ends the event streams, so that Shutdown need not wait for them
 	if serr := n.http.Shutdown(sctx); serr != nil {
 		n.log.Warn("HTTP shutdown did not finish in time", "err", serr)
