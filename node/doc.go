@@ -15,7 +15,12 @@
 // without --join finds its cluster. The node's events.Stream (Node.Events)
 // serves the accounts' event streams over HTTP and runs webhook delivery
 // and pruning from Run; at shutdown its streams end before HTTP stops, so
-// that open SSE responses do not hold the shutdown up.
+// that open SSE responses do not hold the shutdown up. Call events reach
+// the stream through a queue (callevents.go), off the call actors' turns,
+// in order per account; a full queue drops them and counts
+// switchboard_events_call_dropped_total, so that call signalling never
+// waits for the event stream.
+//
 // Flags and environment variables only fill a Config; this package reads
 // neither.
 package node
