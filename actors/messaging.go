@@ -862,12 +862,11 @@ func (m *messaging) done(t *turn, r *actorpb.MessageDone, now time.Time) proto.M
 	if killed {
 		rec.Disposition = "terminated"
 	}
-	if _, err := putRecord(t.ctx, m.store(), messageRecordKey(m.id, r.MessageId), rec, persistence.AnyVersion); err != nil {
-		if ok {
-			m.inflight[r.MessageId] = f // still in flight: the edge may retry
-			f.done = false
-		}
-		return &actorpb.MessageDoneReply{Error: unavailable("storing the record of message %s failed; retry: %v", r.MessageId, err)}
+	// Written behind (writebehind.go): the message has had its final
+	// answer, nobody waits for its record, and one store write per
+	// message in this mailbox would cap the account's message rate.
+	if err := m.sys.records.put(messageRecordKey(m.id, r.MessageId), rec); err != nil {
+		return &actorpb.MessageDoneReply{Error: unavailable("encoding the record of message %s failed: %v", r.MessageId, err)}
 	}
 	if f != nil && !f.refused && !killed && (r.Disposition == "delivered" || r.Disposition == "failed") {
 		m.outcome(t, f, r.Disposition == "failed", now)

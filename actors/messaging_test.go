@@ -155,6 +155,7 @@ func TestMessaging_FloodContainsTheSender_Abstract3(t *testing.T) {
 	if code(done.Error) != actorpb.Code_CODE_CONFLICT {
 		t.Fatalf("MessageDone of the terminated message: %v, want CONFLICT", done.Error)
 	}
+	s.records.flush() // records are written behind
 	rec, _ := loadOne[*actorpb.MessageRecord](context.Background(), store, messageRecordKey("acme", "in-flight"))
 	if rec == nil || rec.rec.Disposition != "terminated" || rec.rec.Sender != "d1" {
 		t.Fatalf("record of the terminated message: %+v", rec)

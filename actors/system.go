@@ -163,9 +163,11 @@ type System struct {
 	// background counts work an actor handed off its mailbox (check-sync
 	// NOTIFYs); Close waits for it.
 	background sync.WaitGroup
-	closed     atomic.Bool
-	stop       chan struct{}
-	reaped     chan struct{}
+	// records stores message records off the supervisors' mailboxes.
+	records *writeBehind
+	closed  atomic.Bool
+	stop    chan struct{}
+	reaped  chan struct{}
 }
 
 // New starts a System. Close stops it.
@@ -234,6 +236,7 @@ func New(cfg Config) (*System, error) {
 		return nil, err
 	}
 	s.lookup = lk
+	s.records = newWriteBehind(cfg.Store, log)
 	s.stop, s.reaped = make(chan struct{}), make(chan struct{})
 	go s.reap()
 	return s, nil
@@ -441,6 +444,7 @@ func (s *System) Close() error {
 		}
 	}
 	s.as.Shutdown()
+	s.records.close() // after the activations: nothing queues any more
 	return nil
 }
 

@@ -1,0 +1,130 @@
+package actors
+
+import (
+	"context"
+	"hash/maphash"
+	"log/slog"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/switchboard-pbx/switchboard/persistence"
+)
+
+// writeBehind stores records that no client waits for (the records of
+// messages that have already had their final answer) off the actors'
+// mailboxes: a busy account's messaging supervisor would otherwise wait
+// for one store write per message, and that caps the account's message
+// rate at the store's write rate. Each key's writes keep their order (a
+// key always goes to the same worker). A full queue makes the caller
+// write itself (backpressure, never loss). Writes still queued when the
+// process dies are lost: only such records go through here.
+type writeBehind struct {
+	store  persistence.Store
+	log    *slog.Logger
+	seed   maphash.Seed
+	shards []chan wbItem
+
+	mu     sync.RWMutex
+	closed bool
+	wg     sync.WaitGroup
+}
+
+type wbItem struct {
+	key     string
+	val     []byte
+	barrier chan struct{} // flush: closed when reached
+}
+
+const (
+	writeBehindShards = 4
+	writeBehindQueue  = 4096
+	writeBehindTimeout = 5 * time.Second
+)
+
+func newWriteBehind(store persistence.Store, log *slog.Logger) *writeBehind {
+	w := &writeBehind{store: store, log: log, seed: maphash.MakeSeed()}
+	for range writeBehindShards {
+		ch := make(chan wbItem, writeBehindQueue)
+		w.shards = append(w.shards, ch)
+		w.wg.Add(1)
+		go w.run(ch)
+	}
+	return w
+}
+
+func (w *writeBehind) run(ch chan wbItem) {
+	defer w.wg.Done()
+	for it := range ch {
+		if it.barrier != nil {
+			close(it.barrier)
+			continue
+		}
+		w.write(it)
+	}
+}
+
+func (w *writeBehind) write(it wbItem) {
+	ctx, cancel := context.WithTimeout(context.Background(), writeBehindTimeout)
+	defer cancel()
+	if _, err := w.store.Put(ctx, it.key, it.val, persistence.AnyVersion); err != nil {
+		w.log.Warn("a written-behind record was not stored", "key", it.key, "err", err)
+	}
+}
+
+// put queues rec under key, or writes it at once when the queue is full
+// or closed.
+func (w *writeBehind) put(key string, rec proto.Message) error {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	it := wbItem{key: key, val: b}
+	w.mu.RLock()
+	if !w.closed {
+		select {
+		case w.shards[maphash.String(w.seed, key)%uint64(len(w.shards))] <- it:
+			w.mu.RUnlock()
+			return nil
+		default:
+		}
+	}
+	w.mu.RUnlock()
+	w.write(it)
+	return nil
+}
+
+// flush returns once every record queued before it is written.
+func (w *writeBehind) flush() {
+	w.mu.RLock()
+	if w.closed {
+		w.mu.RUnlock()
+		return
+	}
+	var barriers []chan struct{}
+	for _, ch := range w.shards {
+		b := make(chan struct{})
+		barriers = append(barriers, b)
+		ch <- wbItem{barrier: b}
+	}
+	w.mu.RUnlock()
+	for _, b := range barriers {
+		<-b
+	}
+}
+
+// close writes what is queued and stops the workers.
+func (w *writeBehind) close() {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return
+	}
+	w.closed = true
+	for _, ch := range w.shards {
+		close(ch)
+	}
+	w.mu.Unlock()
+	w.wg.Wait()
+}
