@@ -73,7 +73,10 @@
 // steady state (the senders' histories are read once per activation and
 // written when their hour folds, at most hourly, and at passivation;
 // incident counts once a minute), one record per ended message
-// (MessageDone), and the incident's writes at critical.
+// (MessageDone; written behind, off the mailbox, by writebehind.go: the
+// message has had its final answer and nobody waits for its record, so a
+// crash may lose the last few records, never a block or an incident),
+// and the incident's writes at critical.
 //
 // Ids (validate.go): an account or feature id is one DNS label
 // (CheckLabelID: [a-z0-9] or [a-z0-9][a-z0-9-]*[a-z0-9], at most 63, no
