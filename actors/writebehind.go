@@ -38,8 +38,8 @@ type wbItem struct {
 }
 
 const (
-	writeBehindShards = 4
-	writeBehindQueue  = 4096
+	writeBehindShards  = 4
+	writeBehindQueue   = 4096
 	writeBehindTimeout = 5 * time.Second
 )
 
