@@ -108,11 +108,12 @@ func (s *server) provision(w http.ResponseWriter, r *http.Request) {
 		secret = tok
 	}
 	unauthorized := func() {
-		s.provFails.failed(ip, now)
 		w.Header().Set("WWW-Authenticate", `Basic realm="switchboard provisioning", charset="UTF-8"`)
 		writeError(w, http.StatusUnauthorized, "Authorization", "the device's provisioning secret is required: HTTP Basic with the device id as the user")
 	}
 	if secret == "" {
+		// An HTTP client's first try carries no credentials: a
+		// challenge, not a failure (a phone would lock itself out).
 		unauthorized()
 		return
 	}
@@ -125,6 +126,7 @@ func (s *server) provision(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !provisioning.Authenticate(secret, rep.ProvisioningKey) {
+		s.provFails.failed(ip, now)
 		unauthorized()
 		return
 	}
