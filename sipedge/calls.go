@@ -253,24 +253,29 @@ func (e *Edge) targets(ctx context.Context, account, feature, callee string, req
 	}
 	var out []target
 	for _, b := range rr.Bindings {
-		var uri sip.Uri
-		if err := sip.ParseUri(b.Contact, &uri); err != nil {
-			continue
+		if t, ok := bindingTarget(b); ok {
+			out = append(out, t)
 		}
-		t := target{uri: uri, transport: "udp"}
-		// Reach the device where its REGISTER came from (it may be
-		// behind NAT), else at its contact.
-		if tp, src, ok := strings.Cut(b.Source, ":"); ok {
-			t.transport, t.dest, t.trusted = tp, src, true
-		} else {
-			t.dest = uri.HostPort()
-		}
-		out = append(out, t)
 	}
 	if len(out) == 0 {
 		return nil, reject(480, "Temporarily Unavailable")
 	}
 	return out, nil
+}
+
+// bindingTarget is where a request for a registered contact goes: where
+// its REGISTER came from (the device may be behind NAT; a registered
+// flow, so trusted), else the contact itself.
+func bindingTarget(b *actorpb.Binding) (target, bool) {
+	var uri sip.Uri
+	if err := sip.ParseUri(b.Contact, &uri); err != nil {
+		return target{}, false
+	}
+	t := target{uri: uri, transport: "udp", dest: uri.HostPort()}
+	if tp, src, ok := strings.Cut(b.Source, ":"); ok {
+		t.transport, t.dest, t.trusted = tp, src, true
+	}
+	return t, true
 }
 
 // callState ties a proxied INVITE to its call actor.

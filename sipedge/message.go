@@ -277,25 +277,12 @@ func (e *Edge) deliverQueued(account string, dev *actorpb.Device) {
 // answers finally, and returns that answer's status (0: none answered).
 func (e *Edge) sendQueued(ctx context.Context, q *actorpb.QueueMessage, targets []target) int {
 	for _, t := range targets {
-		req := sip.NewRequest(sip.MESSAGE, t.uri)
-		req.SetTransport(strings.ToUpper(t.transport))
-		req.SetDestination(t.dest)
-		req.AppendHeader(e.via(req))
-		mf := sip.MaxForwardsHeader(70)
-		req.AppendHeader(&mf)
-		req.AppendHeader(sip.NewHeader("From", q.From))
-		req.AppendHeader(sip.NewHeader("To", q.To))
-		cid := sip.CallIDHeader(q.MessageId)
-		req.AppendHeader(&cid)
-		req.AppendHeader(&sip.CSeqHeader{SeqNo: 1, MethodName: sip.MESSAGE})
+		req := e.originate(sip.MESSAGE, t, q.From, q.To, q.MessageId)
 		if q.ContentType != "" {
 			req.AppendHeader(sip.NewHeader("Content-Type", q.ContentType))
 		}
 		req.SetBody(q.Body)
-		e.fromListener(req)
-		tctx, cancel := context.WithTimeout(ctx, e.cfg.FailoverTimeout*4)
-		res, err := e.cli.Do(tctx, req, noBuild)
-		cancel()
+		res, err := e.send1(ctx, req, e.cfg.FailoverTimeout*4)
 		if err != nil {
 			continue
 		}
@@ -313,34 +300,18 @@ func (e *Edge) sendQueued(ctx context.Context, q *actorpb.QueueMessage, targets 
 // forbids nothing here; there is no dialog to refresh).
 func (e *Edge) CheckSync(ctx context.Context, account string, bindings []*actorpb.Binding) int {
 	ok := 0
+	domain := account + "." + e.cfg.Zone
 	for _, b := range bindings {
-		var uri sip.Uri
-		if err := sip.ParseUri(b.Contact, &uri); err != nil {
+		t, found := bindingTarget(b)
+		if !found {
 			continue
 		}
-		t := target{uri: uri, transport: "udp", dest: uri.HostPort()}
-		if tp, src, found := strings.Cut(b.Source, ":"); found {
-			t.transport, t.dest = tp, src
-		}
-		domain := account + "." + e.cfg.Zone
-		req := sip.NewRequest(sip.NOTIFY, uri)
-		req.SetTransport(strings.ToUpper(t.transport))
-		req.SetDestination(t.dest)
-		req.AppendHeader(e.via(req))
-		mf := sip.MaxForwardsHeader(70)
-		req.AppendHeader(&mf)
-		req.AppendHeader(sip.NewHeader("From", "<sip:provisioning@"+domain+">;tag="+sip.GenerateTagN(16)))
-		req.AppendHeader(sip.NewHeader("To", "<sip:"+b.Device+"@"+domain+">"))
-		cid := sip.CallIDHeader(sip.GenerateTagN(24))
-		req.AppendHeader(&cid)
-		req.AppendHeader(&sip.CSeqHeader{SeqNo: 1, MethodName: sip.NOTIFY})
+		req := e.originate(sip.NOTIFY, t, "<sip:provisioning@"+domain+">;tag="+sip.GenerateTagN(16),
+			"<sip:"+b.Device+"@"+domain+">", sip.GenerateTagN(24))
 		req.AppendHeader(sip.NewHeader("Event", "check-sync"))
 		req.AppendHeader(sip.NewHeader("Subscription-State", "terminated"))
 		req.SetBody(nil)
-		e.fromListener(req)
-		tctx, cancel := context.WithTimeout(ctx, e.cfg.FailoverTimeout*2)
-		res, err := e.cli.Do(tctx, req, noBuild)
-		cancel()
+		res, err := e.send1(ctx, req, e.cfg.FailoverTimeout*2)
 		if err != nil {
 			e.log.Info("check-sync NOTIFY not answered", "account", account, "device", b.Device, "dest", t.dest, "err", err)
 			continue
@@ -350,4 +321,31 @@ func (e *Edge) CheckSync(ctx context.Context, account string, bindings []*actorp
 		}
 	}
 	return ok
+}
+
+// originate builds a request this edge sends as a user agent (not a
+// proxied one): method to t, with From, To and Call-ID given, CSeq 1, our
+// Via, sent from the listening socket.
+func (e *Edge) originate(method sip.RequestMethod, t target, from, to, callID string) *sip.Request {
+	req := sip.NewRequest(method, t.uri)
+	req.SetTransport(strings.ToUpper(t.transport))
+	req.SetDestination(t.dest)
+	req.AppendHeader(e.via(req))
+	mf := sip.MaxForwardsHeader(70)
+	req.AppendHeader(&mf)
+	req.AppendHeader(sip.NewHeader("From", from))
+	req.AppendHeader(sip.NewHeader("To", to))
+	cid := sip.CallIDHeader(callID)
+	req.AppendHeader(&cid)
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: 1, MethodName: method})
+	e.fromListener(req)
+	return req
+}
+
+// send1 sends req in a client transaction and returns its final response
+// within d.
+func (e *Edge) send1(ctx context.Context, req *sip.Request, d time.Duration) (*sip.Response, error) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	return e.cli.Do(ctx, req, noBuild)
 }
