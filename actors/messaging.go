@@ -579,7 +579,7 @@ func (m *messaging) openIncident(t *turn, w who, s *sender, p *mergedPolicy, v f
 				detail = fmt.Sprintf("%d destinations until %s", len(inc.BlockedDestinations), inc.BlocksExpireAt.AsTime().Format(time.RFC3339))
 			}
 		case fraud.ActionRestore:
-			ok, detail = m.restore(t, cur)
+			ok, detail, _ = m.restore(t, cur)
 		}
 		m.sys.fraud.actions.WithLabelValues(a, map[bool]string{true: "ok", false: "failed"}[ok]).Inc()
 		m.audit(t.ctx, inc, a, ok, detail)

@@ -50,18 +50,19 @@ func knownGood(h *fraud.History, attack []string, bindings []*actorpb.Binding) [
 // The phone re-fetches its provisioning document, which only its
 // provisioning secret opens, and registers with the new password; the
 // attacker, who had only the SIP password, stays out.
-func (m *messaging) restore(t *turn, inc *versioned[*actorpb.Incident]) (bool, string) {
+// It returns how many bindings it notifies.
+func (m *messaging) restore(t *turn, inc *versioned[*actorpb.Incident]) (ok bool, detail string, notified int) {
 	r := inc.rec
 	if r.CredentialsResetAt == nil {
-		return false, "the credentials were not reset: nothing to restore"
+		return false, "the credentials were not reset: nothing to restore", 0
 	}
 	h, err := m.deviceHistory(t.ctx, r.Device)
 	if err != nil {
-		return false, "the device's history could not be read: " + err.Error()
+		return false, "the device's history could not be read: " + err.Error(), 0
 	}
 	good := knownGood(h, r.AttackNetworks, r.RemovedBindings)
 	m.checkSync(r.Device, good)
-	return true, fmt.Sprintf("check-sync NOTIFY to %d of %d removed bindings (sources known before the incident)", len(good), len(r.RemovedBindings))
+	return true, fmt.Sprintf("check-sync NOTIFY to %d of %d removed bindings (sources known before the incident)", len(good), len(r.RemovedBindings)), len(good)
 }
 
 // deviceHistory is the fraud history of a device, from memory or the store.
@@ -119,15 +120,9 @@ func (m *messaging) restoreDevice(t *turn, r *actorpb.RestoreDevice) proto.Messa
 	if !ok {
 		return &actorpb.RestoreReply{Error: unavailable("resetting the credentials failed: %s", detail)}
 	}
-	ok, detail = m.restore(t, inc)
+	ok, detail, good := m.restore(t, inc)
 	m.audit(t.ctx, inc.rec, "restore", ok, "by hand: "+detail)
 	m.event(t.ctx, "fraud.action", r.Device, map[string]any{"action": "restore", "ok": ok, "detail": detail, "by_hand": true})
-	good := 0
-	if ok {
-		if h, err := m.deviceHistory(t.ctx, r.Device); err == nil {
-			good = len(knownGood(h, inc.rec.AttackNetworks, inc.rec.RemovedBindings))
-		}
-	}
 	return &actorpb.RestoreReply{CredentialsResetAt: timestamppb.New(now), BindingsRemoved: uint32(len(inc.rec.RemovedBindings)),
 		BindingsNotified: uint32(good), Detail: detail}
 }

@@ -78,9 +78,6 @@ func (s *streams) listen(l net.Listener) net.Listener { return &guardedListener{
 func (s *streams) registered(remote string, expiresIn time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.regged[remote]; !ok && expiresIn <= 0 {
-		return
-	}
 	if expiresIn <= 0 {
 		delete(s.regged, remote) // unregistered: back to the idle timeout
 		return
@@ -100,15 +97,10 @@ func (s *streams) idleUntil(remote string, now time.Time) time.Time {
 }
 
 func (s *streams) admit(ip netip.Addr) bool {
-	if s.exempt(ip) {
-		s.mu.Lock()
-		s.perIP[ip]++
-		s.mu.Unlock()
-		return true
-	}
+	exempt := s.exempt(ip)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.perIP[ip] >= s.cfg.MaxPerSource {
+	if !exempt && s.perIP[ip] >= s.cfg.MaxPerSource {
 		return false
 	}
 	s.perIP[ip]++
