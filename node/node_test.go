@@ -1,14 +1,14 @@
 package node
 
 import (
-	"bytes"
 	"context"
-	"github.com/switchboard-pbx/switchboard/internal/leaktest"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/switchboard-pbx/switchboard/internal/leaktest"
+	"github.com/switchboard-pbx/switchboard/internal/syncbuf"
 )
 
 func TestMain(m *testing.M) { leaktest.VerifyTestMain(m) }
@@ -42,23 +42,8 @@ func TestConfig_Validate(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is written by goroutines while the test reads it.
+type syncBuffer = syncbuf.Buffer
 
 func startNode(t *testing.T, name, dir string, demo bool) (*Node, context.CancelFunc, <-chan error, *syncBuffer) {
 	t.Helper()

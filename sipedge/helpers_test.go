@@ -1,7 +1,6 @@
 package sipedge_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 	"github.com/switchboard-pbx/switchboard/actors/actorpb"
 	"github.com/switchboard-pbx/switchboard/clock"
 	"github.com/switchboard-pbx/switchboard/dnszone"
+	"github.com/switchboard-pbx/switchboard/internal/syncbuf"
 	"github.com/switchboard-pbx/switchboard/sipauth"
 	"github.com/switchboard-pbx/switchboard/sipedge"
 )
@@ -121,23 +121,8 @@ type testEdge struct {
 	logs   *syncBuffer
 }
 
-// syncBuffer is a bytes.Buffer safe for the edge's goroutines to log into.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer is written by goroutines while the test reads it.
+type syncBuffer = syncbuf.Buffer
 
 // startEdge starts an Edge on 127.0.0.1 with a fake clock, fake actors and
 // a JSON log in a buffer, runs it until the test ends and checks that Run

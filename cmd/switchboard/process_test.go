@@ -42,6 +42,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/switchboard-pbx/switchboard/internal/syncbuf"
 	"github.com/switchboard-pbx/switchboard/persistence"
 )
 
@@ -117,24 +118,8 @@ func processEnv() []string {
 
 // ---- running a node ----
 
-// syncBuffer is a bytes.Buffer safe for concurrent use: the process writes
-// while a test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is written by goroutines while the test reads it.
+type syncBuffer = syncbuf.Buffer
 
 // nodeOptions says how to start a node.
 type nodeOptions struct {
