@@ -62,7 +62,7 @@ func (a *activator) Receive(c actor.Context) {
 			c.Poison(pid)
 		}
 	case *clusterpb.ListActivations:
-		c.Respond(a.l.activationList(m.Kind))
+		c.Respond(a.l.activationList(m.Kind, m.LiveOnly))
 	}
 }
 

@@ -89,9 +89,7 @@ func (d *directory) Receive(c actor.Context) {
 		d.onTopology(c, m.topo)
 	case handoverTimeout:
 		if m.hash == d.topo.hash && !d.ready {
-			d.l.log.Warn("handover: not every member reported its activations in time; serving anyway",
-				"reported", len(d.reported), "members", len(d.topo.ids))
-			d.setReady(c)
+			d.pullClaims(c)
 		}
 	case *clusterpb.Lookup:
 		d.lookup(c, m, c.Sender())
@@ -301,10 +299,21 @@ func (d *directory) increment(member, kind string) {
 }
 
 func (d *directory) onDeactivate(c actor.Context, m *clusterpb.Deactivate) {
-	e, ok := d.entries[entryKey(m.Kind, m.Identity)]
+	key := entryKey(m.Kind, m.Identity)
+	e, ok := d.entries[key]
 	switch {
-	case !ok || !samePID(e.pid, fromRef(m.Pid)):
-		// Unknown here (a duplicate, or the entry moved): it may stop.
+	case !ok:
+		// Unknown here: its claim has not arrived yet (a handover in
+		// progress), or it never will. It may stop, but until it is gone
+		// the entry stays "stopping", so that no lookup starts a second
+		// activation while this one still writes its state.
+		pid := fromRef(m.Pid)
+		if member, known := d.topo.memberOf(pid); known && d.owns(m.Kind, m.Identity) {
+			d.entries[key] = &entry{kind: m.Kind, identity: m.Identity, state: stopping, pid: pid, member: member, placement: &clusterpb.Placement{Adopted: true}}
+		}
+		c.Respond(&clusterpb.DeactivateReply{Ok: true})
+	case !samePID(e.pid, fromRef(m.Pid)):
+		// A duplicate (the entry knows another activation): it may stop.
 		c.Respond(&clusterpb.DeactivateReply{Ok: true})
 	case e.state == active:
 		e.state = stopping
@@ -410,6 +419,46 @@ func (d *directory) onClaims(c actor.Context, m *clusterpb.Claims) {
 	}
 	d.reported[m.From] = true
 	d.checkReady(c)
+}
+
+// pullClaims runs when the handover timeout ends the wait for claims:
+// rather than serving at once, the directory asks each member that has
+// not reported for its live activations (a claims message can be lost on
+// a first dial, and a member that is slow to see the new view has sent
+// none). A member that answers is taken as reported, with what it listed;
+// one that does not answer within the handover timeout is taken as gone
+// (gossip has not removed it yet), and the directory serves.
+func (d *directory) pullClaims(c actor.Context) {
+	hash := d.topo.hash
+	var missing []string
+	for _, id := range d.topo.ids {
+		if !d.reported[id] {
+			missing = append(missing, id)
+		}
+	}
+	d.l.log.Info("handover: asking the members that did not report for their activations",
+		"reported", len(d.reported), "members", len(d.topo.ids))
+	for _, id := range missing {
+		f := c.RequestFuture(d.topo.activator(id), &clusterpb.ListActivations{LiveOnly: true}, d.l.cfg.HandoverTimeout)
+		c.ReenterAfter(f, func(res any, err error) {
+			if d.topo.hash != hash || d.ready || d.reported[id] {
+				return
+			}
+			list, ok := res.(*clusterpb.ActivationList)
+			if err != nil || !ok {
+				d.l.log.Warn("handover: a member did not answer for its activations; serving without them",
+					"member", id, "err", err)
+				d.reported[id] = true
+				d.checkReady(c)
+				return
+			}
+			claims := &clusterpb.Claims{Topology: hash, From: id}
+			for _, a := range list.Activations {
+				claims.Claims = append(claims.Claims, &clusterpb.Claim{Kind: a.Kind, Identity: a.Identity, Pid: a.Pid})
+			}
+			d.onClaims(c, claims)
+		})
+	}
 }
 
 func (d *directory) checkReady(c actor.Context) {

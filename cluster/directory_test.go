@@ -159,3 +159,85 @@ func TestDirectory_EndedCallsLeaveTheOptimisticCount(t *testing.T) {
 		t.Fatalf("estimate %d after more ends than starts, want 0", got)
 	}
 }
+
+// fakeActivator answers a directory's ListActivations with a fixed list.
+type fakeActivator struct{ list *clusterpb.ActivationList }
+
+func (f *fakeActivator) Receive(c actor.Context) {
+	if _, ok := c.Message().(*clusterpb.ListActivations); ok {
+		c.Respond(f.list)
+	}
+}
+
+// When a member's claims do not come in time (lost on a first dial, or the
+// member has not seen the new view yet), the directory asks that member
+// for its activations instead of serving blind, and answers a lookup with
+// the live activation the member listed.
+func TestDirectory_HandoverTimeoutAsksTheSilentMember(t *testing.T) {
+	as := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) }))
+	t.Cleanup(as.Shutdown)
+	const peer = "peer-id"
+	m, err := newMetrics(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spawn := func(*actors.Activation) (*actor.PID, error) { t.Error("nothing should be spawned"); return nil, nil }
+	members := fakeMembers{{ID: as.ID, Name: "self"}, {ID: peer, Name: "peer"}}
+	l := newLookup(as, spawn, time.Now, LookupConfig{HandoverTimeout: 50 * time.Millisecond}, members, slog.New(slog.DiscardHandler), m)
+	// The peer's activator is served by this system (both members share
+	// its address), so the directory's pull reaches it.
+	topo := newTopology(map[string]string{as.ID: as.Address(), peer: as.Address()})
+	id := ownedIdentity(t, topo, as.ID)
+	live := &clusterpb.Ref{Address: as.Address(), Id: "account/" + id + "$3"}
+	if _, err := as.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
+		return &fakeActivator{list: &clusterpb.ActivationList{MemberId: peer, Activations: []*clusterpb.Activation{
+			{Kind: actors.KindAccount, Identity: id, Pid: live},
+		}}}
+	}), activatorName); err != nil {
+		t.Fatal(err)
+	}
+	dir := as.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return newDirectory(l) }))
+	t.Cleanup(func() { _ = as.Root.StopFuture(dir).Wait() })
+	as.Root.Send(dir, topologyChanged{topo: topo})
+	as.Root.Send(dir, &clusterpb.Claims{Topology: topo.hash, From: as.ID}) // the peer never sends its claims
+
+	res, err := as.Root.RequestFuture(dir, &clusterpb.Lookup{Kind: actors.KindAccount, Identity: id, Topology: topo.hash}, 5*time.Second).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep := res.(*clusterpb.LookupReply); rep.Pid.GetId() != live.Id {
+		t.Fatalf("lookup answered %+v, want the activation the silent member listed %+v", rep, live)
+	}
+}
+
+// An activation the directory does not know yet (its claim is still on
+// the way) may stop, but its entry stays "stopping" until it is gone, so
+// that no lookup starts a second activation while it writes its state.
+func TestDirectory_UnknownActivationStoppingBlocksANewOneUntilGone(t *testing.T) {
+	as, dir, topo, peer := directoryUnderTest(t)
+	as.Root.Send(dir, &clusterpb.Claims{Topology: topo.hash, From: as.ID})
+	as.Root.Send(dir, &clusterpb.Claims{Topology: topo.hash, From: peer})
+	id := ownedIdentity(t, topo, as.ID)
+	pid := &clusterpb.Ref{Address: "peer.invalid:1", Id: "account/" + id + "$9"}
+	res, err := as.Root.RequestFuture(dir, &clusterpb.Deactivate{Kind: actors.KindAccount, Identity: id, Pid: pid}, time.Second).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.(*clusterpb.DeactivateReply).Ok {
+		t.Fatal("an unknown activation was refused its stop")
+	}
+	describe := func() *clusterpb.DescribeReply {
+		d, err := as.Root.RequestFuture(dir, &clusterpb.Describe{Kind: actors.KindAccount, Identity: id}, time.Second).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.(*clusterpb.DescribeReply)
+	}
+	if d := describe(); !d.Found || d.State != "stopping" {
+		t.Fatalf("after the stop of an unknown activation: %+v, want a stopping entry", d)
+	}
+	as.Root.Send(dir, &clusterpb.Gone{Kind: actors.KindAccount, Identity: id, Pid: pid})
+	if d := describe(); d.Found {
+		t.Fatalf("after Gone: %+v, want no entry", d)
+	}
+}

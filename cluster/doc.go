@@ -13,8 +13,12 @@
 // identity is never live twice. On a topology change no activation is
 // killed: each member's activator reports its activations (Claims) to
 // their owners under the new view, and a directory serves identities it
-// does not know only after every member has reported (or a timeout), so
-// that a join does not start a second activation of a live identity. A
+// does not know only after every member has reported, so that a join does
+// not start a second activation of a live identity. When a member's claims
+// do not come within the handover timeout, the directory asks that member
+// for its live activations; only a member that does not answer either is
+// taken as gone. An activation the directory does not know yet that asks
+// to stop leaves a "stopping" entry until it is gone. A
 // dead member's entries are dropped; its actors reactivate elsewhere on
 // their next message and load their state from the shared store.
 //

@@ -428,10 +428,10 @@ func (l *Lookup) hostedSnapshot() []hosted {
 	return out
 }
 
-func (l *Lookup) activationList(kind string) *clusterpb.ActivationList {
+func (l *Lookup) activationList(kind string, liveOnly bool) *clusterpb.ActivationList {
 	out := &clusterpb.ActivationList{MemberId: l.selfID}
 	for _, h := range l.hostedSnapshot() {
-		if kind != "" && h.act.Kind != kind {
+		if kind != "" && h.act.Kind != kind || liveOnly && h.stopping {
 			continue
 		}
 		out.Activations = append(out.Activations, &clusterpb.Activation{

@@ -1103,8 +1103,11 @@ func (x *DescribeReply) GetOwnerId() string {
 
 // ListActivations asks an activator for its node's activations.
 type ListActivations struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Kind          string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Kind  string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	// live_only leaves out activations that are stopping (a directory's
+	// handover asks so).
+	LiveOnly      bool `protobuf:"varint,2,opt,name=live_only,json=liveOnly,proto3" json:"live_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1144,6 +1147,13 @@ func (x *ListActivations) GetKind() string {
 		return x.Kind
 	}
 	return ""
+}
+
+func (x *ListActivations) GetLiveOnly() bool {
+	if x != nil {
+		return x.LiveOnly
+	}
+	return false
 }
 
 type Activation struct {
@@ -1358,9 +1368,10 @@ const file_cluster_clusterpb_cluster_proto_rawDesc = "" +
 	"\x03pid\x18\x02 \x01(\v2\x1b.switchboard.cluster.v1.RefR\x03pid\x12\x14\n" +
 	"\x05state\x18\x03 \x01(\tR\x05state\x12?\n" +
 	"\tplacement\x18\x04 \x01(\v2!.switchboard.cluster.v1.PlacementR\tplacement\x12\x19\n" +
-	"\bowner_id\x18\x05 \x01(\tR\aownerId\"%\n" +
+	"\bowner_id\x18\x05 \x01(\tR\aownerId\"B\n" +
 	"\x0fListActivations\x12\x12\n" +
-	"\x04kind\x18\x01 \x01(\tR\x04kind\"\xd2\x01\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x1b\n" +
+	"\tlive_only\x18\x02 \x01(\bR\bliveOnly\"\xd2\x01\n" +
 	"\n" +
 	"Activation\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x1a\n" +
