@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,7 +40,7 @@ func checkKind(kind string) *fieldError {
 func (s *server) listActivations(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	kind := q.Get("kind")
-	if kind != "" {
+	if kind != "" && kind != KindEdge {
 		if fe := checkKind(kind); fe != nil {
 			writeFieldError(w, fe)
 			return
@@ -56,7 +57,10 @@ func (s *server) listActivations(w http.ResponseWriter, r *http.Request) {
 		writeFieldError(w, badField("scope", "scope must be local or cluster, not %q", sc))
 		return
 	}
-	acts := s.cfg.Actors.Activations(kind)
+	var acts []*actors.Activation
+	if kind != KindEdge {
+		acts = s.cfg.Actors.Activations(kind)
+	}
 	out := make([]activationOut, 0, len(acts))
 	counts := map[string]int{}
 	for _, a := range acts {
@@ -68,6 +72,21 @@ func (s *server) listActivations(w http.ResponseWriter, r *http.Request) {
 		"scope":       "local",
 		"counts":      map[string]map[string]int{s.cfg.Node: counts},
 		"activations": out,
+	}
+	if ev, ok := s.cfg.SIP.(EdgeActorsView); ok && (kind == "" || kind == KindEdge) {
+		limit := defaultEdgeLimit
+		if v := q.Get("limit"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				writeFieldError(w, badField("limit", "limit must be a positive integer, not %q", v))
+				return
+			}
+			limit = n
+		}
+		// The device flows this node's SIP edge holds, by node.
+		list, total := ev.EdgeActors(limit)
+		counts[KindEdge] = total
+		body["edge_actors"] = map[string]any{s.cfg.Node: list}
 	}
 	if s.cfg.Apps != nil {
 		// The call context cache: count, bytes, budget, hit ratio.

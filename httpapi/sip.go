@@ -12,6 +12,20 @@ type SIPView interface {
 	Targets() any
 }
 
+// EdgeActorsView is a SIPView that also lists the node's edge actors (the
+// device flows its SIP edge holds), for /debug/actors.
+type EdgeActorsView interface {
+	// EdgeActors returns at most limit of them, oldest first, and how many
+	// there are in all.
+	EdgeActors(limit int) (list any, total int)
+}
+
+// KindEdge names the edge actors in /debug/actors (?kind=edge).
+const KindEdge = "edge"
+
+// defaultEdgeLimit bounds the edge actors /debug/actors lists without ?limit.
+const defaultEdgeLimit = 1000
+
 // sipBans answers GET /debug/sip/bans.
 func (s *server) sipBans(w http.ResponseWriter, _ *http.Request) {
 	if s.cfg.SIP == nil {

@@ -258,6 +258,7 @@ func (n *Node) Run(ctx context.Context) error {
 		err = fmt.Errorf("node: SIP edge or DNS responder stopped: %w", err)
 	}
 	n.state.Store(StateDraining)
+	n.sip.StopTakingCalls() // 503 to new calls; calls in progress go on
 	n.log.Info("node draining")
 	sctx, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownTimeout)
 	defer cancel()

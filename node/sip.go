@@ -5,10 +5,12 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/switchboard-pbx/switchboard/actors/actorpb"
 	"github.com/switchboard-pbx/switchboard/cluster/gossip"
 	"github.com/switchboard-pbx/switchboard/dnszone"
+	"github.com/switchboard-pbx/switchboard/persistence"
 	"github.com/switchboard-pbx/switchboard/sipauth"
 	"github.com/switchboard-pbx/switchboard/sipedge"
 )
@@ -41,7 +44,11 @@ func (n *Node) startSIP() error {
 		_ = n.dns.Close()
 		return err
 	}
-	secret := sipSecret(cfg)
+	secret, err := sipSecret(cfg, n.store)
+	if err != nil {
+		_ = n.dns.Close()
+		return err
+	}
 	auth, err := sipauth.New(sipauth.Config{Secret: secret})
 	if err != nil {
 		_ = n.dns.Close()
@@ -65,23 +72,51 @@ func (n *Node) startSIP() error {
 }
 
 // sipSecret keys the digest nonces and the signatures in the edge's
-// Record-Route entries: --sip-secret, else derived from the gossip key,
-// else random for this process. A stable secret keeps dialogs routable
-// through a node after it restarts (nonces are bound to one boot anyway).
-func sipSecret(cfg Config) []byte {
+// Record-Route entries and hop headers: --sip-secret, else derived from
+// the gossip key, else one made once and kept in the store (so the nodes
+// of a cluster, which share their store, share it too). A stable secret
+// keeps dialogs routable through a node after it restarts (nonces are
+// bound to one boot anyway), and a shared one lets peers prove their hops.
+func sipSecret(cfg Config, store persistence.Store) ([]byte, error) {
 	switch {
 	case cfg.SIPSecret != "":
 		s := sha256.Sum256([]byte("switchboard sip nonce\x00" + cfg.SIPSecret))
-		return s[:]
+		return s[:], nil
 	case cfg.GossipKey != "":
 		k, _ := base64.StdEncoding.DecodeString(cfg.GossipKey)
 		s := sha256.Sum256(append([]byte("switchboard sip nonce\x00"), k...))
-		return s[:]
+		return s[:], nil
 	}
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	return b
+	// Neither: the cluster's secret is kept in the store the nodes share,
+	// made by the first node that needs it.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for range 3 {
+		it, err := store.Get(ctx, sipSecretKey)
+		if err == nil && len(it.Value) == 32 {
+			return it.Value, nil
+		}
+		if err != nil && !errors.Is(err, persistence.ErrNotFound) {
+			return nil, fmt.Errorf("node: reading the cluster's SIP secret: %w", err)
+		}
+		b := make([]byte, 32)
+		_, _ = rand.Read(b)
+		expect := persistence.MustNotExist
+		if err == nil {
+			expect = it.Version // a damaged one is replaced
+		}
+		if _, err := store.Put(ctx, sipSecretKey, b, expect); err == nil {
+			return b, nil
+		} else if !errors.Is(err, persistence.ErrConflict) {
+			return nil, fmt.Errorf("node: storing the cluster's SIP secret: %w", err)
+		}
+	}
+	return nil, errors.New("node: the cluster's SIP secret kept changing under this node")
 }
+
+// sipSecretKey holds the SIP secret of a cluster run without --sip-secret
+// or --gossip-key.
+const sipSecretKey = "cluster/sip-secret"
 
 // nodeActors hands the edge the node's actor system once it exists.
 type nodeActors struct{ n *Node }
@@ -236,6 +271,11 @@ type sipView struct{ e *sipedge.Edge }
 
 func (v sipView) Bans() any    { return v.e.Bans() }
 func (v sipView) Targets() any { return v.e.Targets() }
+
+func (v sipView) EdgeActors(limit int) (any, int) {
+	all := v.e.Flows(0)
+	return all[:min(limit, len(all))], len(all)
+}
 
 // edgeNotifier sends the restore path's check-sync NOTIFYs through the
 // node's SIP edge (actors.Notifier).

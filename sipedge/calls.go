@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -27,6 +28,11 @@ type target struct {
 	// a registered device's flow; sending to it exempts it from the flood
 	// limit. Targets taken from a request (in-dialog next hops) never are.
 	trusted bool
+	// flow: the target is a device flow this edge holds ("tcp:ip:port").
+	flow string
+	// deliver: the target is a device flow a peer node holds; the request
+	// goes to that node (dest), which sends it out on the flow.
+	deliver string
 }
 
 // initial handles an out-of-dialog request other than REGISTER from an
@@ -78,6 +84,10 @@ func (e *Edge) initial(ctx context.Context, req *sip.Request, tx sip.ServerTrans
 // startCall places the call actor by tier 2 in the caller's group's pool
 // and hands the INVITE to the node that got it.
 func (e *Edge) startCall(ctx context.Context, req *sip.Request, tx sip.ServerTransaction, account string, c *caller, feature, callee string) {
+	if e.draining.Load() {
+		e.respond(req, tx, 503, "Node Draining", [2]string{"Retry-After", "5"})
+		return
+	}
 	group, pool := "", e.cfg.Pool
 	callerID := c.user
 	switch {
@@ -128,8 +138,11 @@ func (e *Edge) startCall(ctx context.Context, req *sip.Request, tx sip.ServerTra
 		return
 	}
 	host := cr.Call.Node
+	// The caller's flow: requests in the dialog for the caller go out on
+	// it (this edge's Record-Route entry carries it).
+	up := flowKey(req.Transport(), req.Source())
 	if host == e.cfg.Node {
-		e.handleCall(req, tx, id, cr.Call)
+		e.handleCall(req, tx, id, cr.Call, up)
 		return
 	}
 	addr, ok := e.cfg.Members.SIPAddr(host)
@@ -138,10 +151,12 @@ func (e *Edge) startCall(ctx context.Context, req *sip.Request, tx sip.ServerTra
 		e.respond(req, tx, 503, "Call's Node Unreachable", [2]string{"Retry-After", "1"})
 		return
 	}
-	// A SIP hop to the node that hosts the call, as a dispatcher would.
-	req.AppendHeader(sip.NewHeader(hopHeader, e.cfg.Node))
+	// A SIP hop to the node that hosts the call, as a dispatcher would,
+	// over TCP: a softphone's INVITE often exceeds what UDP may carry
+	// (RFC 3261 section 18.1.1).
+	req.AppendHeader(sip.NewHeader(hopHeader, e.hopValue(req, "")))
 	uri := req.Recipient
-	e.proxy(req, tx, []target{{uri: uri, dest: addr, transport: "udp", hop: true, trusted: true}}, &callState{id: id, hopFailure: true})
+	e.proxy(req, tx, []target{{uri: uri, dest: addr, transport: "tcp", hop: true, trusted: true}}, &callState{id: id, hopFailure: true, up: up})
 }
 
 // hintTTL is how long the edge reuses a pool's placement hint: pool
@@ -190,11 +205,12 @@ func (e *Edge) hostInvite(req *sip.Request, tx sip.ServerTransaction, account st
 		e.respond(req, tx, 500, "Call Not Placed Here")
 		return
 	}
-	e.handleCall(req, tx, id, cr.Call)
+	e.handleCall(req, tx, id, cr.Call, "")
 }
 
-// handleCall proxies a call's INVITE on the node that hosts the call.
-func (e *Edge) handleCall(req *sip.Request, tx sip.ServerTransaction, id string, rec *actorpb.CallRecord) {
+// handleCall proxies a call's INVITE on the node that hosts the call; up
+// is the caller's flow when it reached this edge directly.
+func (e *Edge) handleCall(req *sip.Request, tx sip.ServerTransaction, id string, rec *actorpb.CallRecord, up string) {
 	ctx, cancel := e.actorCtx(context.Background())
 	targets, rej := e.targets(ctx, rec.Account, rec.Route, rec.Callee, req)
 	cancel()
@@ -203,8 +219,9 @@ func (e *Edge) handleCall(req *sip.Request, tx sip.ServerTransaction, id string,
 		e.rejectWith(req, tx, rej)
 		return
 	}
-	e.metrics.activeCalls.Inc()
-	e.proxy(req, tx, targets, &callState{id: id, owner: true})
+	e.live.add(id)
+	e.metrics.activeCalls.Set(float64(e.live.len()))
+	e.proxy(req, tx, targets, &callState{id: id, owner: true, up: up})
 }
 
 // device returns an account's device.
@@ -253,7 +270,7 @@ func (e *Edge) targets(ctx context.Context, account, feature, callee string, req
 	}
 	var out []target
 	for _, b := range rr.Bindings {
-		if t, ok := bindingTarget(b); ok {
+		if t, ok := e.bindingTarget(b); ok {
 			out = append(out, t)
 		}
 	}
@@ -263,19 +280,44 @@ func (e *Edge) targets(ctx context.Context, account, feature, callee string, req
 	return out, nil
 }
 
-// bindingTarget is where a request for a registered contact goes: where
-// its REGISTER came from (the device may be behind NAT; a registered
-// flow, so trusted), else the contact itself.
-func bindingTarget(b *actorpb.Binding) (target, bool) {
+// bindingTarget is where a request for a registered contact goes: out on
+// the flow its REGISTER came on (the device may be behind NAT, or on a
+// connection it opened; a registered flow, so trusted), through the node
+// that holds that flow when it is another; else the contact itself. A
+// stream flow whose node is gone is gone with it: no target.
+func (e *Edge) bindingTarget(b *actorpb.Binding) (target, bool) {
 	var uri sip.Uri
 	if err := sip.ParseUri(b.Contact, &uri); err != nil {
 		return target{}, false
 	}
 	t := target{uri: uri, transport: "udp", dest: uri.HostPort()}
-	if tp, src, ok := strings.Cut(b.Source, ":"); ok {
-		t.transport, t.dest, t.trusted = tp, src, true
+	tp, src, ok := strings.Cut(b.Source, ":")
+	if !ok {
+		return t, true
 	}
+	if b.EdgeNode != "" && b.EdgeNode != e.cfg.Node {
+		if addr, up := e.cfg.Members.SIPAddr(b.EdgeNode); up {
+			return target{uri: uri, transport: "tcp", dest: addr, trusted: true, deliver: b.Source}, true
+		}
+		if tp != "udp" {
+			return target{}, false
+		}
+	}
+	t.transport, t.dest, t.trusted, t.flow = tp, src, true, b.Source
 	return t, true
+}
+
+// deliver sends a request a peer node handed over (a hop with a flow to
+// deliver on) out on that flow, when this edge holds it; else 430 Flow
+// Failed (RFC 5626 section 5.3), and the peer tries the device's other
+// contacts.
+func (e *Edge) deliver(req *sip.Request, tx sip.ServerTransaction, flow string) {
+	if !e.flows.holds(flow, e.now()) {
+		e.respond(req, tx, 430, "Flow Failed")
+		return
+	}
+	tp, remote, _ := strings.Cut(flow, ":")
+	e.proxy(req, tx, []target{{uri: req.Recipient, dest: remote, transport: tp, trusted: true, flow: flow}}, nil)
 }
 
 // callState ties a proxied INVITE to its call actor.
@@ -290,6 +332,9 @@ type callState struct {
 	// message: the request is a MESSAGE in flight at its account's
 	// supervisor (message.go); it is told how the message ended.
 	message *inFlight
+	// up: the caller's flow, when the INVITE came to this edge directly
+	// from the caller.
+	up string
 }
 
 func (e *Edge) endCall(id string, status int, endedBy, target, disposition string) {
@@ -309,6 +354,43 @@ func (e *Edge) endCallMsg(id string, m *actorpb.EndCall, disposition string) {
 		e.log.Warn("writing the call record failed", "call", id, "err", err)
 	}
 	e.metrics.calls.WithLabelValues(disposition).Inc()
+	e.callGone(id)
+}
+
+// callGone drops a call whose signalling this node handled from the
+// calls in progress.
+func (e *Edge) callGone(id string) {
+	e.live.remove(id)
+	e.metrics.activeCalls.Set(float64(e.live.len()))
+}
+
+// liveCalls are the calls in progress whose signalling this node
+// handles: from the INVITE it proxies until the call ends (BYE, failure,
+// cancel, expiry).
+type liveCalls struct {
+	mu  sync.Mutex
+	ids map[string]struct{}
+}
+
+func (l *liveCalls) add(id string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ids == nil {
+		l.ids = map[string]struct{}{}
+	}
+	l.ids[id] = struct{}{}
+}
+
+func (l *liveCalls) remove(id string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.ids, id)
+}
+
+func (l *liveCalls) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.ids)
 }
 
 func dispositionOf(status int) string {
@@ -337,8 +419,8 @@ func (e *Edge) answerCall(id, target string) {
 // 3261 section 16.12, loose routing): this proxy's Route entry was
 // consumed on entry; the next one, or else the request-URI, says where it
 // goes. A BYE ends the call on the node that hosts it.
-func (e *Edge) inDialog(req *sip.Request, tx sip.ServerTransaction) {
-	t, ok := e.nextHop(req)
+func (e *Edge) inDialog(req *sip.Request, tx sip.ServerTransaction, d dialogRoute) {
+	t, ok := e.nextHop(req, d)
 	if !ok {
 		e.respond(req, tx, 404, "No Route For In-Dialog Request")
 		return
@@ -353,12 +435,17 @@ func (e *Edge) inDialog(req *sip.Request, tx sip.ServerTransaction) {
 	e.proxy(req, tx, []target{t}, cs)
 }
 
-// nextHop is where an in-dialog request goes: the top Route, else its
-// request-URI.
-func (e *Edge) nextHop(req *sip.Request) (target, bool) {
+// nextHop is where an in-dialog request goes: the top Route (over TCP
+// when it names a peer node), else the flow this edge holds for the side
+// the request is for (d), else its request-URI.
+func (e *Edge) nextHop(req *sip.Request, d dialogRoute) (target, bool) {
 	uri := req.Recipient
-	if r := req.Route(); r != nil {
+	r := req.Route()
+	if r != nil {
 		uri = r.Address
+	} else if f := d.flowOnward(); f != "" {
+		tp, remote, _ := strings.Cut(f, ":")
+		return target{uri: req.Recipient, dest: remote, transport: tp, trusted: true, flow: f}, true
 	}
 	if uri.Host == "" {
 		return target{}, false
@@ -371,13 +458,17 @@ func (e *Edge) nextHop(req *sip.Request) (target, bool) {
 	if port == 0 {
 		port = 5060
 	}
-	return target{uri: req.Recipient, dest: net.JoinHostPort(uri.Host, strconv.Itoa(port)), transport: tp}, true
+	dest := net.JoinHostPort(uri.Host, strconv.Itoa(port))
+	if r != nil && e.cfg.Members.IsPeer(dest) {
+		return target{uri: req.Recipient, dest: dest, transport: "tcp", hop: true, trusted: true}, true
+	}
+	return target{uri: req.Recipient, dest: dest, transport: tp}, true
 }
 
 // forwardAck relays an ACK for a 2xx (the ones for other responses end at
 // their transaction) statelessly along the route set.
-func (e *Edge) forwardAck(req *sip.Request) {
-	t, ok := e.nextHop(req)
+func (e *Edge) forwardAck(req *sip.Request, d dialogRoute) {
+	t, ok := e.nextHop(req, d)
 	if !ok {
 		return
 	}

@@ -66,7 +66,7 @@ Content-Length: 0
 // same entry for another Call-ID, tag or node secret proves nothing.
 func TestDialog_RFC3261_16_6_SignedRecordRouteProvesTheDialog(t *testing.T) {
 	e := bareEdge("node secret one")
-	rr := e.recordRoute(mustRequest(t, inviteText))
+	rr := e.recordRoute(mustRequest(t, inviteText), "", "")
 	route := "<" + rr.Address.String() + ">"
 	if !strings.Contains(route, ";lr") || !strings.Contains(route, routeParam+"=") {
 		t.Fatalf("Record-Route %s lacks lr or the signature", route)
@@ -86,7 +86,7 @@ func TestDialog_RFC3261_16_6_SignedRecordRouteProvesTheDialog(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req := mustRequest(t, tc.req)
-			if got := tc.e.ownsDialog(req.Route().Address, req); got != tc.want {
+			if _, got := tc.e.ownsDialog(req.Route().Address, req); got != tc.want {
 				t.Fatalf("ownsDialog = %v, want %v", got, tc.want)
 			}
 		})
@@ -101,7 +101,7 @@ func TestProxy_RFC3261_22_3_OwnRealmCredentialsConsumed(t *testing.T) {
 	e := bareEdge("node secret one")
 	req := mustRequest(t, inviteText)
 	uri := sip.Uri{Scheme: "sip", User: "vm", Host: "voicemail.acme.sip.switchboard.test"}
-	out := e.prepare(req, target{uri: uri, dest: "127.0.0.9:5090", transport: "tcp", feature: true, trusted: true}, true)
+	out := e.prepare(req, target{uri: uri, dest: "127.0.0.9:5090", transport: "tcp", feature: true, trusted: true}, true, nil)
 	var realms []string
 	for _, h := range out.GetHeaders("Proxy-Authorization") {
 		for _, p := range strings.Split(h.Value(), ",") {
@@ -120,5 +120,70 @@ func TestProxy_RFC3261_22_3_OwnRealmCredentialsConsumed(t *testing.T) {
 	// is prepared from it again).
 	if n := len(req.GetHeaders("Proxy-Authorization")); n != 2 {
 		t.Fatalf("the incoming request lost its credentials: %d left, want 2", n)
+	}
+}
+
+// RFC 5626 section 5.3: the edge's Record-Route entry carries, signed
+// with the dialog, the flows it holds for the caller (up) and the callee
+// (down). A request of the dialog whose route set ends here goes out on
+// the flow of the side it is for; a changed flow breaks the signature, so
+// nobody can point a dialog at another address.
+func TestDialog_RFC5626_FlowTokensInRecordRoute(t *testing.T) {
+	e := bareEdge("node secret one")
+	const up, down = "tcp:198.51.100.7:40001", "udp:203.0.113.9:5062"
+	rr := e.recordRoute(mustRequest(t, inviteText), up, down)
+	route := "<" + rr.Address.String() + ">"
+	for _, tc := range []struct {
+		name, from, to, want string
+	}{
+		{"the caller's BYE goes to the callee's flow", "alice-tag", "bob-tag", down},
+		{"the callee's BYE goes to the caller's flow", "bob-tag", "alice-tag", up},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := mustRequest(t, inDialogText("BYE", tc.from, tc.to, route))
+			d, ok := e.ownsDialog(req.Route().Address, req)
+			if !ok {
+				t.Fatal("the edge's own Record-Route entry was not recognised")
+			}
+			req.RemoveHeader("Route")
+			nh, ok := e.nextHop(req, d)
+			if !ok || nh.flow != tc.want || nh.dest != tc.want[4:] || nh.transport != tc.want[:3] {
+				t.Fatalf("next hop %+v, want the flow %s", nh, tc.want)
+			}
+		})
+	}
+	forged := strings.Replace(route, encodeFlow(down), encodeFlow("udp:192.0.2.66:5060"), 1)
+	req := mustRequest(t, inDialogText("BYE", "alice-tag", "bob-tag", forged))
+	if _, ok := e.ownsDialog(req.Route().Address, req); ok {
+		t.Fatal("a Record-Route entry with a changed flow was accepted")
+	}
+}
+
+// The hop header a node sends to a peer is signed with the cluster's route
+// key over the Call-ID, the sender and the flow to deliver on: a peer with
+// the same key accepts it; another key, another Call-ID or another flow do
+// not pass.
+func TestHop_SignedHeaderOnlyFromPeers(t *testing.T) {
+	sender := bareEdge("cluster secret")
+	sender.cfg.Node = "n2"
+	req := mustRequest(t, inviteText)
+	v := sender.hopValue(req, "tcp:198.51.100.7:40001")
+	peer := bareEdge("cluster secret")
+	if h, ok := peer.checkHop(req, v); !ok || h.from != "n2" || h.deliver != "tcp:198.51.100.7:40001" {
+		t.Fatalf("a peer's hop header was refused: %+v %v", h, ok)
+	}
+	if _, ok := bareEdge("another cluster").checkHop(req, v); ok {
+		t.Fatal("a hop header signed with another key was accepted")
+	}
+	other := mustRequest(t, strings.Replace(inviteText, "call-1", "call-2", 1))
+	if _, ok := peer.checkHop(other, v); ok {
+		t.Fatal("a hop header was accepted on another Call-ID")
+	}
+	moved := strings.Replace(v, encodeFlow("tcp:198.51.100.7:40001"), encodeFlow("udp:192.0.2.66:5060"), 1)
+	if _, ok := peer.checkHop(req, moved); ok {
+		t.Fatal("a hop header with a changed flow was accepted")
+	}
+	if _, ok := peer.checkHop(req, "n2"); ok {
+		t.Fatal("an unsigned hop header was accepted")
 	}
 }

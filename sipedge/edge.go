@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -34,6 +35,9 @@ type Edge struct {
 	logLimit *limiter[netip.Addr]
 	parser   *sip.Parser
 	routeKey []byte // signs this edge's Record-Route entries (dialog.go)
+	flows    *flows // the device flows this edge holds (flows.go)
+	live     liveCalls
+	draining atomic.Bool // new calls are refused (503) while the node drains
 
 	trustMu    sync.Mutex
 	trustedIPs map[netip.Addr]time.Time
@@ -69,9 +73,10 @@ func New(cfg Config) (*Edge, error) {
 		cfg: cfg, log: cfg.Logger.With("component", "sipedge"), metrics: m,
 		flood: newFlood(cfg.Flood), health: newHealth(cfg.Health), logLimit: newLimiter[netip.Addr](cfg.LogEvery),
 		parser: sip.NewParser(), done: make(chan struct{}), trustedIPs: map[netip.Addr]time.Time{}, hints: map[string]cachedHint{},
-		routeKey: routeKey(cfg.RouteSecret),
+		routeKey: routeKey(cfg.RouteSecret), flows: newFlows(),
 	}
 	e.streams = newStreams(cfg.Streams, func(ip netip.Addr) bool { return e.trusted(ip, e.now()) }, e.streamClosed)
+	e.streams.gone = e.flows.closed
 	if err := e.listen(); err != nil {
 		return nil, err
 	}
@@ -232,6 +237,19 @@ func (e *Edge) streamClosed(ip netip.Addr, reason string) {
 
 // Bans lists the sources banned for flooding now.
 func (e *Edge) Bans() []Ban { return e.flood.Bans(e.cfg.Clock.Now()) }
+
+// StopTakingCalls makes the edge answer new calls (out-of-dialog INVITEs
+// from devices and trunks) 503 with Retry-After, so that callers move to
+// another node of the account's name, while the calls in progress keep
+// their signalling. A node calls it when it starts to drain.
+func (e *Edge) StopTakingCalls() { e.draining.Store(true) }
+
+// LiveCalls is how many calls in progress this node handles.
+func (e *Edge) LiveCalls() int { return e.live.len() }
+
+// Flows lists the device flows this edge holds (its edge actors), oldest
+// first, at most limit (0: all).
+func (e *Edge) Flows(limit int) []Flow { return e.flows.list(e.now(), limit) }
 
 // Targets lists the feature-server targets this node probes.
 func (e *Edge) Targets() []TargetHealth { return e.health.Snapshot() }

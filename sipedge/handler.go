@@ -29,22 +29,24 @@ func (e *Edge) onRequest(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	// A Route naming this proxy is consumed (RFC 3261 section 16.4).
-	routed := false
-	var route sip.Uri
+	routed, ours := false, false
+	var d dialogRoute
 	if r := req.Route(); r != nil && e.isSelf(r.Address) {
-		route = r.Address
+		// Only dialogs this proxy record-routed go through it, proved by
+		// the signature in its Route entry: a To tag and a Route naming
+		// this node prove nothing (no open relay).
+		d, ours = e.ownsDialog(r.Address, req)
 		req.RemoveHeader("Route")
 		routed = true
 	}
 	inDialog := req.To().Params.Has("tag")
-	// Only dialogs this proxy record-routed go through it, proved by the
-	// signature in its Route entry: a To tag and a Route naming this node
-	// prove nothing (no open relay).
-	ours := routed && e.ownsDialog(route, req)
+	if ours {
+		e.flows.touch(flowKey(req.Transport(), req.Source()), e.now())
+	}
 	switch {
 	case req.IsAck():
 		if ours {
-			e.forwardAck(req)
+			e.forwardAck(req, d)
 		} else if routed {
 			e.metrics.authFailures.WithLabelValues("dialog").Inc()
 		}
@@ -61,7 +63,7 @@ func (e *Edge) onRequest(req *sip.Request, tx sip.ServerTransaction) {
 		e.respond(req, tx, 403, "Not A Dialog Of This Proxy")
 		return
 	case inDialog:
-		e.inDialog(req, tx)
+		e.inDialog(req, tx, d)
 		return
 	}
 	// Out of dialog, this proxy picks the target itself: a route set the
@@ -78,16 +80,29 @@ func (e *Edge) onRequest(req *sip.Request, tx sip.ServerTransaction) {
 		// authenticated and placed (RFC 3261 section 16.2).
 		e.send(req, tx, sip.NewResponseFromRequest(req, 100, "Trying", nil))
 	}
+	var h hop
+	if v := req.GetHeader(hopHeader); v != nil {
+		// From a peer node, proved by its signature (the cluster's route
+		// key): a call placed here, or a request for a flow held here
+		// (its request-URI is the device's contact).
+		var ok bool
+		if h, ok = e.checkHop(req, v.Value()); !ok || h.deliver == "" && !req.IsInvite() {
+			e.metrics.authFailures.WithLabelValues("hop").Inc()
+			e.respond(req, tx, 403, "Hop Header From A Stranger")
+			return
+		}
+		req.RemoveHeader(hopHeader)
+		e.trustAddr(req.Source())
+		if h.deliver != "" {
+			e.deliver(req, tx, h.deliver)
+			return
+		}
+	}
 	if account == "" {
 		e.respond(req, tx, 404, "Domain Not Served Here")
 		return
 	}
-	if req.GetHeader(hopHeader) != nil {
-		if !req.IsInvite() || !e.cfg.Members.IsPeer(req.Source()) {
-			e.respond(req, tx, 403, "Hop Header From A Stranger")
-			return
-		}
-		e.trustAddr(req.Source())
+	if h.from != "" {
 		e.hostInvite(req, tx, account)
 		return
 	}
@@ -381,11 +396,14 @@ func (e *Edge) register(ctx context.Context, req *sip.Request, tx sip.ServerTran
 		// Messages stored while it was away (RFC 3428 store-and-forward).
 		e.deliverQueued(account, c.device)
 	}
+	left := time.Duration(0)
+	for _, b := range rr.Bindings {
+		left = max(left, b.ExpiresAt.AsTime().Sub(now))
+	}
+	// The flow's edge actor: requests for the device, from any node, go
+	// out here.
+	e.flows.registered(flowKey(req.Transport(), req.Source()), account, c.device.Id, now, now.Add(left))
 	if !strings.EqualFold(req.Transport(), "UDP") {
-		left := time.Duration(0)
-		for _, b := range rr.Bindings {
-			left = max(left, b.ExpiresAt.AsTime().Sub(now))
-		}
 		e.streams.registered(req.Source(), left)
 	}
 }

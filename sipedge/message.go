@@ -302,7 +302,7 @@ func (e *Edge) CheckSync(ctx context.Context, account string, bindings []*actorp
 	ok := 0
 	domain := account + "." + e.cfg.Zone
 	for _, b := range bindings {
-		t, found := bindingTarget(b)
+		t, found := e.bindingTarget(b)
 		if !found {
 			continue
 		}
@@ -338,6 +338,9 @@ func (e *Edge) originate(method sip.RequestMethod, t target, from, to, callID st
 	cid := sip.CallIDHeader(callID)
 	req.AppendHeader(&cid)
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: 1, MethodName: method})
+	if t.deliver != "" {
+		req.AppendHeader(sip.NewHeader(hopHeader, e.hopValue(req, t.deliver)))
+	}
 	e.fromListener(req)
 	return req
 }

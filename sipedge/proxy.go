@@ -29,9 +29,6 @@ func (e *Edge) proxy(req *sip.Request, tx sip.ServerTransaction, targets []targe
 	e.metrics.transactions.Inc()
 	defer e.metrics.transactions.Dec()
 	invite := req.IsInvite()
-	if cs != nil && cs.owner && !cs.bye {
-		defer e.metrics.activeCalls.Dec()
-	}
 	canceled := make(chan struct{})
 	if invite {
 		var once sync.Once
@@ -66,7 +63,7 @@ func (e *Edge) proxy(req *sip.Request, tx sip.ServerTransaction, targets []targe
 		up = down
 	}
 	for _, t := range up {
-		out := e.prepare(req, t, invite)
+		out := e.prepare(req, t, invite, cs)
 		oc, code := e.attempt(req, out, tx, t, cs, canceled)
 		if oc == relayed {
 			return
@@ -111,8 +108,10 @@ func (e *Edge) proxy(req *sip.Request, tx sip.ServerTransaction, targets []targe
 }
 
 // prepare makes the copy of req that goes to t: request-URI, Max-Forwards
-// decreased, Record-Route on dialog-creating requests, our Via on top.
-func (e *Edge) prepare(req *sip.Request, t target, invite bool) *sip.Request {
+// decreased, Record-Route on dialog-creating requests (with the flows
+// this edge holds for either side), the hop header when a peer node
+// delivers it, our Via on top.
+func (e *Edge) prepare(req *sip.Request, t target, invite bool, cs *callState) *sip.Request {
 	out := req.Clone()
 	out.Recipient = t.uri
 	if mf := out.MaxForwards(); mf != nil {
@@ -122,7 +121,14 @@ func (e *Edge) prepare(req *sip.Request, t target, invite bool) *sip.Request {
 		out.AppendHeader(&m)
 	}
 	if invite && !req.To().Params.Has("tag") {
-		out.PrependHeader(e.recordRoute(req))
+		up := ""
+		if cs != nil {
+			up = cs.up
+		}
+		out.PrependHeader(e.recordRoute(req, up, t.flow))
+	}
+	if t.deliver != "" {
+		out.AppendHeader(sip.NewHeader(hopHeader, e.hopValue(req, t.deliver)))
 	}
 	// Our own realms' credentials are consumed here (Kamailio's
 	// consume_credentials): nobody downstream is to see a response, nonce
@@ -191,7 +197,9 @@ func (e *Edge) attempt(req, out *sip.Request, tx sip.ServerTransaction, t target
 				continue
 			}
 			code := res.StatusCode
-			failover := (code == 503 || code == 408) && !t.hop
+			// 430: the node that was to hold the device's flow no longer
+			// does; its other contacts may still answer.
+			failover := (code == 503 || code == 408) && !t.hop || code == 430 && t.deliver != ""
 			e.noteTarget(t, !failover, "status "+strconv.Itoa(code))
 			if failover {
 				return tryNext, code

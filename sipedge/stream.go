@@ -61,6 +61,9 @@ type streams struct {
 	// closed is told why a connection was cut.
 	closed func(ip netip.Addr, reason string)
 
+	// gone is told the remote address of every connection that ended.
+	gone func(remote string)
+
 	mu     sync.Mutex
 	perIP  map[netip.Addr]int
 	regged map[string]time.Time // remote ip:port -> may idle until
@@ -109,11 +112,14 @@ func (s *streams) admit(ip netip.Addr) bool {
 
 func (s *streams) release(ip netip.Addr, remote string) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.perIP[ip]--; s.perIP[ip] <= 0 {
 		delete(s.perIP, ip)
 	}
 	delete(s.regged, remote)
+	s.mu.Unlock()
+	if s.gone != nil {
+		s.gone(remote)
+	}
 }
 
 type guardedListener struct {

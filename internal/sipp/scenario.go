@@ -15,21 +15,22 @@ type Scenario string
 
 // The committed scenarios; each file's header says what it proves.
 const (
-	UACInvite      Scenario = "testdata/sipp/uac_invite.xml"       // INVITE, 200, ACK and BYE along the Record-Route set
-	UACInviteAuth  Scenario = "testdata/sipp/uac_invite_auth.xml"  // the same after a 407 challenge
-	UACCancel      Scenario = "testdata/sipp/uac_cancel.xml"       // INVITE, 180, CANCEL, 200 and 487
-	UACExpect      Scenario = "testdata/sipp/uac_expect.xml"       // INVITE refused with the status in Vars["expect"]
-	UACMessage     Scenario = "testdata/sipp/uac_message.xml"      // MESSAGE, 200
-	UACMessageAuth Scenario = "testdata/sipp/uac_message_auth.xml" // MESSAGE, 407, MESSAGE with digest, 200 or 202
-	OptionsProbe   Scenario = "testdata/sipp/uac_options.xml"      // OPTIONS, 200: a health probe
-	RegisterAuth   Scenario = "testdata/sipp/register_auth.xml"    // REGISTER, 401, REGISTER, 200 with the binding
-	Unregister     Scenario = "testdata/sipp/unregister.xml"       // REGISTER Contact: * Expires: 0, with digest
-	UAS            Scenario = "testdata/sipp/uas.xml"              // answers INVITE, MESSAGE and OPTIONS
-	UAS503         Scenario = "testdata/sipp/uas_503.xml"          // refuses INVITE with 503
-	UASRing        Scenario = "testdata/sipp/uas_ring.xml"         // rings until CANCEL, then 487
-	UASMessage     Scenario = "testdata/sipp/uas_message.xml"      // answers MESSAGE (text/plain) and OPTIONS
-	UASAuth        Scenario = "testdata/sipp/uas_auth.xml"         // stand-in: challenges INVITE with 407, then answers
-	RegistrarAuth  Scenario = "testdata/sipp/registrar_auth.xml"   // stand-in registrar checking MD5 digest
+	UACInvite      Scenario = "testdata/sipp/uac_invite.xml"        // INVITE, 200, ACK and BYE along the Record-Route set
+	UACInviteAuth  Scenario = "testdata/sipp/uac_invite_auth.xml"   // the same after a 407 challenge
+	UACInvitePad   Scenario = "testdata/sipp/uac_invite_padded.xml" // the same with an X-Pad header of Vars["pad"]
+	UACCancel      Scenario = "testdata/sipp/uac_cancel.xml"        // INVITE, 180, CANCEL, 200 and 487
+	UACExpect      Scenario = "testdata/sipp/uac_expect.xml"        // INVITE refused with the status in Vars["expect"]
+	UACMessage     Scenario = "testdata/sipp/uac_message.xml"       // MESSAGE, 200
+	UACMessageAuth Scenario = "testdata/sipp/uac_message_auth.xml"  // MESSAGE, 407, MESSAGE with digest, 200 or 202
+	OptionsProbe   Scenario = "testdata/sipp/uac_options.xml"       // OPTIONS, 200: a health probe
+	RegisterAuth   Scenario = "testdata/sipp/register_auth.xml"     // REGISTER, 401, REGISTER, 200 with the binding
+	Unregister     Scenario = "testdata/sipp/unregister.xml"        // REGISTER Contact: * Expires: 0, with digest
+	UAS            Scenario = "testdata/sipp/uas.xml"               // answers INVITE, MESSAGE and OPTIONS
+	UAS503         Scenario = "testdata/sipp/uas_503.xml"           // refuses INVITE with 503
+	UASRing        Scenario = "testdata/sipp/uas_ring.xml"          // rings until CANCEL, then 487
+	UASMessage     Scenario = "testdata/sipp/uas_message.xml"       // answers MESSAGE (text/plain) and OPTIONS
+	UASAuth        Scenario = "testdata/sipp/uas_auth.xml"          // stand-in: challenges INVITE with 407, then answers
+	RegistrarAuth  Scenario = "testdata/sipp/registrar_auth.xml"    // stand-in registrar checking MD5 digest
 )
 
 // ErrNoRepoRoot is returned when no go.mod is found above the working

@@ -1,0 +1,178 @@
+package main
+
+// Device flows across a cluster: a device is reachable wherever it
+// registered, whichever node handles the call (issue: edge actors own
+// device flows). Real processes on PostgreSQL, SIPp as the caller, and a
+// sipgo user agent on TCP as the callee (a connection it opened is the
+// only way to reach it).
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/switchboard-pbx/switchboard/internal/sipp"
+)
+
+// tcpPhone is a user agent that registers over one TCP connection it
+// opens and answers every INVITE with 200 and every BYE with 200, as a
+// softphone on TCP does. Its Contact names a port nobody listens on: only
+// its flow reaches it.
+type tcpPhone struct {
+	ua      *sipgo.UserAgent
+	cli     *sipgo.Client
+	invites atomic.Int64
+	byes    atomic.Int64
+}
+
+func startTCPPhone(t *testing.T) *tcpPhone {
+	t.Helper()
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("tcp-phone"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ua.Close() })
+	srv, err := sipgo.NewServer(ua)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &tcpPhone{ua: ua, cli: cli}
+	srv.OnInvite(func(req *sip.Request, tx sip.ServerTransaction) {
+		p.invites.Add(1)
+		res := sip.NewResponseFromRequest(req, 200, "OK", []byte("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"))
+		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		res.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "alice", Host: "127.0.0.1", Port: 9, UriParams: sip.HeaderParams{{K: "transport", V: "tcp"}}}})
+		_ = tx.Respond(res)
+	})
+	srv.OnAck(func(*sip.Request, sip.ServerTransaction) {})
+	srv.OnBye(func(req *sip.Request, tx sip.ServerTransaction) {
+		p.byes.Add(1)
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
+	})
+	return p
+}
+
+// register registers device dev of account over TCP at node with digest.
+func (p *tcpPhone) register(t *testing.T, node, account, dev, password string) {
+	t.Helper()
+	domain := account + "." + sipZone
+	req := sip.NewRequest(sip.REGISTER, sip.Uri{Scheme: "sip", Host: domain})
+	req.AppendHeader(sip.NewHeader("From", "<sip:"+dev+"@"+domain+">;tag="+sip.GenerateTagN(8)))
+	req.AppendHeader(sip.NewHeader("To", "<sip:"+dev+"@"+domain+">"))
+	req.AppendHeader(sip.NewHeader("Contact", "<sip:"+dev+"@127.0.0.1:9;transport=tcp>"))
+	req.AppendHeader(sip.NewHeader("Expires", "300"))
+	req.SetTransport("TCP")
+	req.SetDestination(node)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := p.cli.Do(ctx, req)
+	if err != nil {
+		t.Fatalf("REGISTER over TCP: %v", err)
+	}
+	if res.StatusCode == 401 {
+		res, err = p.cli.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: dev, Password: password})
+		if err != nil {
+			t.Fatalf("REGISTER over TCP with credentials: %v", err)
+		}
+	}
+	if res.StatusCode != 200 {
+		t.Fatalf("REGISTER over TCP: %d %s", res.StatusCode, res.Reason)
+	}
+}
+
+type edgeActorsJSON struct {
+	Counts     map[string]map[string]int `json:"counts"`
+	EdgeActors map[string][]struct {
+		Flow         string    `json:"flow"`
+		Transport    string    `json:"transport"`
+		Remote       string    `json:"remote"`
+		Account      string    `json:"account"`
+		Device       string    `json:"device"`
+		Since        time.Time `json:"since"`
+		LastActivity time.Time `json:"last_activity"`
+	} `json:"edge_actors"`
+}
+
+// A three-node cluster: alice registers over TCP at n1, bob over UDP at
+// n3, and bob calls alice through n2. Whichever node tier 2 places each
+// call on, alice's INVITE goes out on her TCP connection at n1 (a hop to
+// n1 with her flow when the call is elsewhere), the call is answered, and
+// bob's BYE ends it. Before edge actors, every call placed off n1 got 408
+// within a millisecond. A padded INVITE larger than a UDP hop may carry
+// crosses nodes too (the hop is TCP).
+func TestEdge_DeviceOnTCPReachableFromEveryNode(t *testing.T) {
+	n1, n2, n3 := startSIPCluster(t)
+	account := "flows" + randomID()
+	provisionSIPAccount(t, n1, account, "")
+	n1.put(t, "/v1/accounts/"+account+"/fraud-policy", map[string]any{"indicators": map[string]any{
+		"rate_per_minute":  map[string]any{"warning": 1000, "critical": 2000},
+		"burst_per_second": map[string]any{"warning": 500, "critical": 1000},
+	}})
+	alice := startTCPPhone(t)
+	alice.register(t, n1.sip, account, "alice", "alice-password-1")
+	wantAllSuccessful(t, "bob registers at n3 over UDP", runUAC(t, sipp.RegisterAuth, n3.sip, deviceCall(account, "bob", "bob")), 1)
+
+	// n1 shows alice's flow as an edge actor.
+	ea := decode[edgeActorsJSON](t, n1.call(t, http.MethodGet, "/debug/actors?kind=edge", nil))
+	found := false
+	for _, f := range ea.EdgeActors["n1"] {
+		if f.Account == account && f.Device == "alice" && f.Transport == "tcp" && strings.HasPrefix(f.Remote, "127.0.0.1:") && !f.Since.IsZero() {
+			found = true
+		}
+	}
+	if !found || ea.Counts["n1"]["edge"] < 1 {
+		t.Fatalf("n1's /debug/actors?kind=edge does not list alice's TCP flow: %+v", ea)
+	}
+
+	o := deviceCall(account, "bob", "alice")
+	o.CallLength = 100 * time.Millisecond
+	placed := map[string]int{}
+	for i := 0; i < 12 && (placed["n1"] == 0 || placed["n2"] == 0 || placed["n3"] == 0); i++ {
+		res := runUAC(t, sipp.UACInviteAuth, n2.sip, o)
+		wantAllSuccessful(t, fmt.Sprintf("call %d from bob at n2 to alice on TCP at n1", i+1), res, 1)
+		for _, id := range callIDs(res) {
+			c := endedCall(t, n2, id)
+			if c.Status != 200 || c.Disposition != "completed" {
+				t.Fatalf("call %s placed on %s: status %d, disposition %s", id, c.Node, c.Status, c.Disposition)
+			}
+			placed[c.Node]++
+		}
+	}
+	if placed["n2"]+placed["n3"] == 0 {
+		t.Fatalf("every call was placed on n1 (%v): the cross-node path was not exercised", placed)
+	}
+	if got := alice.invites.Load(); got < int64(placed["n1"]+placed["n2"]+placed["n3"]) {
+		t.Fatalf("alice saw %d INVITEs for %v calls", got, placed)
+	}
+	if alice.byes.Load() == 0 {
+		t.Fatal("alice never got a BYE")
+	}
+	t.Logf("calls placed by node: %v", placed)
+
+	// A padded INVITE (over 1,300 bytes, more than a UDP hop carries)
+	// crosses nodes: enters at n3, reaches alice at n1, wherever placed.
+	big := o
+	big.Vars = map[string]string{"pad": strings.Repeat("x", 1400)}
+	before := alice.invites.Load()
+	for i := range 3 {
+		res := runUAC(t, sipp.UACInvitePad, n3.sip, big)
+		wantAllSuccessful(t, fmt.Sprintf("padded call %d entering at n3", i+1), res, 1)
+		if !strings.Contains(res.Messages, "X-Pad: xxxx") {
+			t.Fatal("the padded INVITE was not sent padded")
+		}
+	}
+	if got := alice.invites.Load() - before; got < 3 {
+		t.Fatalf("alice saw %d of the 3 padded INVITEs", got)
+	}
+}
