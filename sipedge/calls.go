@@ -425,12 +425,20 @@ func (e *Edge) inDialog(req *sip.Request, tx sip.ServerTransaction, d dialogRout
 		e.respond(req, tx, 404, "No Route For In-Dialog Request")
 		return
 	}
+	// A request a peer node forwarded says so (signed); the first node a
+	// BYE meets ends the call's record, wherever the call actor lives (it
+	// reactivates from the store when its node is gone).
+	fromPeer := false
+	if v := req.GetHeader(hopHeader); v != nil {
+		_, fromPeer = e.checkHop(req, v.Value())
+		req.RemoveHeader(hopHeader)
+	}
+	if t.hop {
+		req.AppendHeader(sip.NewHeader(hopHeader, e.hopValue(req, "")))
+	}
 	var cs *callState
-	if req.Method == sip.BYE {
-		id := CallIdentity(callID(req))
-		if e.cfg.Actors.IsLocal(actors.KindCall, id) {
-			cs = &callState{id: id, owner: true, bye: true}
-		}
+	if req.Method == sip.BYE && !fromPeer {
+		cs = &callState{id: CallIdentity(callID(req)), owner: true, bye: true}
 	}
 	e.proxy(req, tx, []target{t}, cs)
 }
@@ -473,6 +481,7 @@ func (e *Edge) forwardAck(req *sip.Request, d dialogRoute) {
 		return
 	}
 	out := req.Clone()
+	out.RemoveHeader(hopHeader)
 	if mf := out.MaxForwards(); mf != nil {
 		mf.Dec()
 	}

@@ -121,11 +121,19 @@ func (e *Edge) prepare(req *sip.Request, t target, invite bool, cs *callState) *
 		out.AppendHeader(&m)
 	}
 	if invite && !req.To().Params.Has("tag") {
+		// An edge that holds a flow of the dialog, or that sends to a
+		// feature server (which answers where the INVITE came from), stays
+		// on its route. The node that hosts a call between devices but
+		// reaches neither directly is left out, so the dialog does not
+		// depend on it: its requests go from one party's edge to the
+		// other's, and the call's record is in the store.
 		up := ""
 		if cs != nil {
 			up = cs.up
 		}
-		out.PrependHeader(e.recordRoute(req, up, t.flow))
+		if up != "" || t.flow != "" || t.feature {
+			out.PrependHeader(e.recordRoute(req, up, t.flow))
+		}
 	}
 	if t.deliver != "" {
 		out.AppendHeader(sip.NewHeader(hopHeader, e.hopValue(req, t.deliver)))
