@@ -76,9 +76,12 @@
 // answer gets a new SHA-256 challenge). A device's first SHA-256 answer is
 // recorded by its account actor (DigestAnswered). Config.DigestAlgorithms
 // (--sip-digest) limits what the node accepts: MD5 not accepted becomes
-// SHA-256; a SHA-256 device on a node without SHA-256 gets 403. A device
-// speaks only for itself in its own account: a From user other than the
-// credentials' user, or a From domain of another account, is 403.
+// SHA-256; a SHA-256 device on a node without SHA-256 gets 403. (A
+// device whose algorithm differs from its account's shows that it exists
+// by the challenge it gets before any credentials; where that matters,
+// set the account instead.) A device speaks only for itself in its own
+// account: a From user other than the credentials' user, or a From domain
+// of another account, is 403.
 //
 // Registrar: a contact's expiry is its expires parameter, else the
 // Expires header, else DefaultExpires, capped at MaxExpires. One under
