@@ -16,6 +16,7 @@ import (
 	"github.com/switchboard-pbx/switchboard/persistence"
 	"github.com/switchboard-pbx/switchboard/placement"
 	"github.com/switchboard-pbx/switchboard/provisioning"
+	"github.com/switchboard-pbx/switchboard/sipauth"
 )
 
 // versioned is a decoded record and the store version it was read or
@@ -181,6 +182,8 @@ func (a *account) receive(t *turn, msg proto.Message) proto.Message {
 		return a.edgeView(m)
 	case *actorpb.ResetDeviceCredentials:
 		return a.resetCredentials(t, m)
+	case *actorpb.DigestAnswered:
+		return a.digestAnswered(t, m)
 	case *actorpb.GetProvisioning:
 		d, ok := a.devices[m.Device]
 		if !ok {
@@ -233,8 +236,13 @@ func (a *account) putAccount(t *turn, m *actorpb.PutAccount) proto.Message {
 	if e := ifMatch(m.IfMatch, a.acct.ver(), "account "+a.id); e != nil {
 		return &actorpb.AccountReply{Error: e}
 	}
+	alg, err := sipauth.ParseAlgorithm(m.DigestAlgorithm)
+	if err != nil {
+		return &actorpb.AccountReply{Error: invalid("digest_algorithm", "%v", err)}
+	}
 	now := timestamppb.New(a.sys.cfg.Clock.Now())
-	rec := &actorpb.Account{Id: a.id, DisplayName: m.DisplayName, DnsName: AccountDNSName(a.id, a.sys.cfg.Zone), CreatedAt: now, UpdatedAt: now}
+	rec := &actorpb.Account{Id: a.id, DisplayName: m.DisplayName, DnsName: AccountDNSName(a.id, a.sys.cfg.Zone), CreatedAt: now, UpdatedAt: now,
+		DigestAlgorithm: alg, StrictMinExpires: m.StrictMinExpires}
 	expect := persistence.MustNotExist
 	if a.acct != nil {
 		rec.CreatedAt = a.acct.rec.CreatedAt
@@ -359,6 +367,10 @@ func (a *account) putDevice(t *turn, m *actorpb.PutDevice) proto.Message {
 	if setCreds && (len(m.Ha1Md5) != 16 || len(m.Ha1Sha256) != 32) {
 		return &actorpb.DeviceReply{Error: invalid("password", "credentials must carry both an MD5 and a SHA-256 HA1")}
 	}
+	alg, err := sipauth.ParseAlgorithm(m.DigestAlgorithm)
+	if err != nil {
+		return &actorpb.DeviceReply{Error: invalid("digest_algorithm", "%v", err)}
+	}
 	cur := a.devices[m.Device]
 	if e := ifMatch(m.IfMatch, cur.ver(), "device "+m.Device); e != nil {
 		return &actorpb.DeviceReply{Error: e}
@@ -368,11 +380,14 @@ func (a *account) putDevice(t *turn, m *actorpb.PutDevice) proto.Message {
 	}
 	now := timestamppb.New(a.sys.cfg.Clock.Now())
 	rec := &actorpb.Device{Id: m.Device, Group: m.Group, DisplayName: m.DisplayName, Ha1Md5: m.Ha1Md5, Ha1Sha256: m.Ha1Sha256, CreatedAt: now, UpdatedAt: now,
-		ProvisioningKey: m.ProvisioningKey, SealedPassword: m.SealedPassword}
+		ProvisioningKey: m.ProvisioningKey, SealedPassword: m.SealedPassword, DigestAlgorithm: alg}
 	expect := persistence.MustNotExist
 	if cur != nil {
 		rec.CreatedAt = cur.rec.CreatedAt
 		rec.CredentialsResetAt = cur.rec.CredentialsResetAt
+		// What the device answered stays, unless it is set to MD5: the
+		// operator's way back for a phone replaced by one without SHA-256.
+		rec.Sha256Answered = cur.rec.Sha256Answered && alg != sipauth.MD5
 		expect = cur.version
 		if !setCreds {
 			rec.Ha1Md5, rec.Ha1Sha256, rec.SealedPassword = cur.rec.Ha1Md5, cur.rec.Ha1Sha256, cur.rec.SealedPassword
@@ -603,5 +618,27 @@ func (a *account) resetCredentials(t *turn, m *actorpb.ResetDeviceCredentials) p
 	}
 	a.devices[m.Device] = &versioned[*actorpb.Device]{rec: rec, version: v}
 	a.sys.log.Info("device credentials reset", "account", a.id, "device", m.Device, "incident", m.Incident)
+	return &actorpb.DeviceReply{Device: redactDevice(rec), Version: v}
+}
+
+// digestAnswered records that a device authenticated with SHA-256, once:
+// from then on it is challenged with SHA-256 alone (sipauth.Offer). The
+// write does not touch updated_at, which tells when the configuration
+// changed.
+func (a *account) digestAnswered(t *turn, m *actorpb.DigestAnswered) proto.Message {
+	cur, ok := a.devices[m.Device]
+	if !ok {
+		return &actorpb.DeviceReply{Error: notFound("device", "device %q not found in account %q", m.Device, a.id)}
+	}
+	if m.Algorithm != sipauth.SHA256 || cur.rec.Sha256Answered {
+		return &actorpb.DeviceReply{Device: redactDevice(cur.rec), Version: cur.version}
+	}
+	rec := proto.Clone(cur.rec).(*actorpb.Device)
+	rec.Sha256Answered = true
+	v, err := a.put(t.ctx, deviceKey(a.id, m.Device), rec, cur.version)
+	if err != nil {
+		return &actorpb.DeviceReply{Error: storeFailed(t, err, "device "+m.Device)}
+	}
+	a.devices[m.Device] = &versioned[*actorpb.Device]{rec: rec, version: v}
 	return &actorpb.DeviceReply{Device: redactDevice(rec), Version: v}
 }

@@ -8,7 +8,11 @@
 //     provisioned configuration, its devices with their digest HA1s, its
 //     trunks and its routes; the authority for which groups and devices
 //     exist. GetEdgeView is the one reply that carries HA1s, for the SIP
-//     edge; every other reply and the debug state redact them.
+//     edge; every other reply and the debug state redact them. The edge
+//     reports a device's first SHA-256 digest answer (DigestAnswered),
+//     which the device record keeps (sha256_answered) so that the device
+//     is never challenged with MD5 again; setting its digest_algorithm to
+//     "MD5" clears it.
 //
 //   - devicegroup (account "/" group): a device group's runtime view: its
 //     members (a cache rebuilt from the account on activation and kept

@@ -226,7 +226,7 @@ func errorReply(msg proto.Message, e *actorpb.Error) proto.Message {
 		return &actorpb.RegisterReply{Error: e}
 	case *actorpb.PutFeatureServer, *actorpb.GetFeatureServer, *actorpb.DeleteFeatureServer:
 		return &actorpb.FeatureServerReply{Error: e}
-	case *actorpb.ResetDeviceCredentials:
+	case *actorpb.ResetDeviceCredentials, *actorpb.DigestAnswered:
 		return &actorpb.DeviceReply{Error: e}
 	case *actorpb.CheckMessage:
 		return &actorpb.CheckReply{Error: e}

@@ -18,6 +18,12 @@ import (
 
 type accountIn struct {
 	DisplayName string `json:"display_name"`
+	// DigestAlgorithm is what the account's devices are challenged with
+	// when they name none: "MD5" (default, "") or "SHA-256".
+	DigestAlgorithm string `json:"digest_algorithm"`
+	// StrictMinExpires answers a too-short REGISTER with 423 instead of
+	// raising its expiry to the minimum.
+	StrictMinExpires bool `json:"strict_min_expires"`
 }
 
 type accountOut struct {
@@ -30,6 +36,9 @@ type accountOut struct {
 	Devices     uint32     `json:"devices"`
 	CreatedAt   *time.Time `json:"created_at,omitempty"`
 	UpdatedAt   *time.Time `json:"updated_at,omitempty"`
+	// DigestAlgorithm is the account's setting ("" for the default, MD5).
+	DigestAlgorithm  string `json:"digest_algorithm,omitempty"`
+	StrictMinExpires bool   `json:"strict_min_expires"`
 }
 
 type groupIn struct {
@@ -56,6 +65,9 @@ type deviceIn struct {
 	// current credentials.
 	Password    *string `json:"password"`
 	DisplayName string  `json:"display_name"`
+	// DigestAlgorithm is what the device is challenged with: "" (its
+	// history, then the account's setting), "MD5" or "SHA-256".
+	DigestAlgorithm string `json:"digest_algorithm"`
 }
 
 // deviceOut never carries a password or a hash.
@@ -69,6 +81,10 @@ type deviceOut struct {
 	Version     uint64     `json:"version"`
 	CreatedAt   *time.Time `json:"created_at,omitempty"`
 	UpdatedAt   *time.Time `json:"updated_at,omitempty"`
+	// DigestAlgorithm is the device's setting; SHA256Answered says it has
+	// answered SHA-256, so it is challenged with SHA-256 alone.
+	DigestAlgorithm string `json:"digest_algorithm,omitempty"`
+	SHA256Answered  bool   `json:"sha256_answered,omitempty"`
 	// ProvisioningSecret is shown once, in the reply of the PUT that drew
 	// it (the device's first password): the phone's key to its
 	// provisioning document, GET /provision/{account}/{device}.
@@ -90,6 +106,7 @@ func toAccountOut(r *actorpb.AccountReply) accountOut {
 	return accountOut{
 		ID: a.Id, DisplayName: a.DisplayName, DNSName: a.DnsName, Realm: a.DnsName, Version: r.Version,
 		Groups: r.GroupCount, Devices: r.DeviceCount, CreatedAt: ts(a.CreatedAt), UpdatedAt: ts(a.UpdatedAt),
+		DigestAlgorithm: a.DigestAlgorithm, StrictMinExpires: a.StrictMinExpires,
 	}
 }
 
@@ -104,6 +121,7 @@ func (s *server) toDeviceOut(account string, d *actorpb.Device, version uint64) 
 	return deviceOut{
 		ID: d.Id, Account: account, Group: d.Group, DisplayName: d.DisplayName, Username: d.Id,
 		Realm: s.realm(account), Version: version, CreatedAt: ts(d.CreatedAt), UpdatedAt: ts(d.UpdatedAt),
+		DigestAlgorithm: d.DigestAlgorithm, SHA256Answered: d.Sha256Answered,
 	}
 }
 
@@ -187,12 +205,18 @@ func (s *server) putAccount(w http.ResponseWriter, r *http.Request) {
 		writeFieldError(w, fe)
 		return
 	}
+	alg, fe := checkDigestAlgorithm(in.DigestAlgorithm)
+	if fe != nil {
+		writeFieldError(w, fe)
+		return
+	}
 	im, fe := ifMatch(r)
 	if fe != nil {
 		writeFieldError(w, fe)
 		return
 	}
-	answer(s, w, r, actors.KindAccount, ids[0], &actorpb.PutAccount{DisplayName: in.DisplayName, IfMatch: im},
+	answer(s, w, r, actors.KindAccount, ids[0], &actorpb.PutAccount{DisplayName: in.DisplayName, IfMatch: im,
+		DigestAlgorithm: alg, StrictMinExpires: in.StrictMinExpires},
 		func(rep *actorpb.AccountReply) any { return toAccountOut(rep) })
 }
 
@@ -332,12 +356,17 @@ func (s *server) putDevice(w http.ResponseWriter, r *http.Request) {
 		writeFieldError(w, fe)
 		return
 	}
+	alg, fe := checkDigestAlgorithm(in.DigestAlgorithm)
+	if fe != nil {
+		writeFieldError(w, fe)
+		return
+	}
 	im, fe := ifMatch(r)
 	if fe != nil {
 		writeFieldError(w, fe)
 		return
 	}
-	msg := &actorpb.PutDevice{Device: ids[1], Group: in.Group, DisplayName: in.DisplayName, IfMatch: im}
+	msg := &actorpb.PutDevice{Device: ids[1], Group: in.Group, DisplayName: in.DisplayName, IfMatch: im, DigestAlgorithm: alg}
 	secret := ""
 	if in.Password != nil {
 		if err := credential.CheckPassword(*in.Password); err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/switchboard-pbx/switchboard/actors"
 	"github.com/switchboard-pbx/switchboard/actors/actorpb"
+	"github.com/switchboard-pbx/switchboard/sipauth"
 )
 
 var labelKeyPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._/-]{0,62}$`)
@@ -67,6 +68,16 @@ func checkLabelID(r *http.Request, field, v string) *fieldError {
 		}
 	}
 	return fromActor(e)
+}
+
+// checkDigestAlgorithm returns the canonical digest_algorithm setting:
+// "", "MD5" or "SHA-256" (any case).
+func checkDigestAlgorithm(v string) (string, *fieldError) {
+	alg, err := sipauth.ParseAlgorithm(v)
+	if err != nil {
+		return "", badField("digest_algorithm", "%v; leave it out for the default (MD5 unless the device answered SHA-256 or its account is set to it)", err)
+	}
+	return alg, nil
 }
 
 func checkDisplayName(v string) *fieldError {

@@ -65,8 +65,9 @@ type Config struct {
 	// other's nonces. Default: derived from GossipKey, else random per
 	// process.
 	SIPSecret string
-	// SIPDigest lists the digest algorithms challenged, in order (MD5,
-	// SHA-256). Default MD5 then SHA-256 (see sipedge.Config).
+	// SIPDigest lists the digest algorithms accepted (MD5, SHA-256); each
+	// device is challenged with one of them (sipedge.Config
+	// DigestAlgorithms). Default both.
 	SIPDigest []string
 	// SIPFloodLimit is the packets per 2 s one source may send before it
 	// is banned for a minute (like Kamailio's pike). Default 2000;

@@ -2,9 +2,14 @@
 // (RFC 3261 section 22, RFC 2617, RFC 7616 where it applies to SIP, and
 // RFC 8760 for SHA-256). It owns three things:
 //
-//   - the challenge: WWW-Authenticate / Proxy-Authenticate values, SHA-256
-//     first and then MD5 (RFC 8760 section 2.4), always with qop="auth"
-//     (RFC 3261 section 22.4);
+//   - the challenge: WWW-Authenticate / Proxy-Authenticate values for the
+//     algorithms asked, always with qop="auth" (RFC 3261 section 22.4),
+//     and the rule of which one algorithm a device is offered (Offer):
+//     its own setting, else SHA-256 once it has answered SHA-256 (never a
+//     downgrade), else its account's setting, else MD5. One algorithm,
+//     because some phones fail on a challenge they cannot answer rather
+//     than pick the one beside it they can (baresip 1.0 on libre answers
+//     MD5 beside SHA-256 with "Function not implemented");
 //   - the nonce: stateless, base64url(issue time | issuer epoch | random |
 //     HMAC-SHA-256 of those and the realm). The epoch is drawn at random when
 //     the Authenticator is made, so it names one boot of one node. Only the

@@ -23,7 +23,7 @@ const corpusDir = "testdata/fuzz/FuzzVerify"
 func fuzzSeeds(t *testing.T) map[string]string {
 	t.Helper()
 	f := newFixture(t)
-	values, err := f.a.Challenge(testRealm, false)
+	values, err := f.a.Challenge(testRealm, false, sipauth.SHA256, sipauth.MD5)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,7 @@
 package sipauth
 
 import (
-	"crypto/md5" //nolint:gosec // MD5 is what RFC 2617 digest uses; SHA-256 is offered first (RFC 8760).
+	"crypto/md5" //nolint:gosec // MD5 is what RFC 2617 digest uses and most phones answer; SHA-256 is offered where set (Offer).
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -89,17 +89,30 @@ func New(cfg Config) (*Authenticator, error) {
 }
 
 // Challenge returns the values of the WWW-Authenticate (401) or
-// Proxy-Authenticate (407) header fields to send for realm, one field each:
-// SHA-256 first, then MD5 (RFC 8760 section 2.4), both with qop="auth"
-// (RFC 3261 section 22.4) and the same fresh nonce. stale=true goes in when
-// stale is set, that is, after Verify answered ErrStale. No opaque is sent:
-// the nonce carries all the state.
+// Proxy-Authenticate (407) header fields to send for realm: one field per
+// algorithm of algs (MD5, SHA256), in that order, all with qop="auth"
+// (RFC 3261 section 22.4) and the same fresh nonce. stale=true goes in
+// when stale is set, that is, after Verify answered ErrStale. No opaque is
+// sent: the nonce carries all the state.
+//
+// Offer one algorithm, the one Offer picks: some user agents fail on a
+// challenge they cannot answer even when another they can answer is
+// beside it (libre's, in baresip 1.0, with SHA-256 beside MD5).
 //
 // realm must be non-empty printable UTF-8; it is the account DNS name.
-// Challenge fails only on a bad realm or if Config.Rand fails.
-func (a *Authenticator) Challenge(realm string, stale bool) ([]string, error) {
+// Challenge fails on a bad realm, on no or unknown algorithms, or if
+// Config.Rand fails.
+func (a *Authenticator) Challenge(realm string, stale bool, algs ...string) ([]string, error) {
 	if err := checkRealm(realm); err != nil {
 		return nil, err
+	}
+	if len(algs) == 0 {
+		return nil, errors.New("sipauth: no algorithm to challenge with; name MD5 and/or SHA-256")
+	}
+	for _, alg := range algs {
+		if alg != MD5 && alg != SHA256 {
+			return nil, fmt.Errorf("sipauth: cannot challenge with algorithm %q; use MD5 or SHA-256", alg)
+		}
 	}
 	var rnd [nonceRandLen]byte
 	a.randMu.Lock()
@@ -109,8 +122,8 @@ func (a *Authenticator) Challenge(realm string, stale bool) ([]string, error) {
 		return nil, fmt.Errorf("sipauth: reading nonce randomness: %w", err)
 	}
 	nonce := a.encodeNonce(a.clock.Now(), rnd, realm)
-	out := make([]string, 0, 2)
-	for _, alg := range [...]string{SHA256, MD5} {
+	out := make([]string, 0, len(algs))
+	for _, alg := range algs {
 		c := digest.Challenge{
 			Realm:     realm,
 			Nonce:     nonce,

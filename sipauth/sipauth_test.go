@@ -77,7 +77,7 @@ func (f *fixture) verify(header string) (sipauth.Result, error) {
 // parsed as a client would.
 func (f *fixture) challenge(t *testing.T, alg string) *digest.Challenge {
 	t.Helper()
-	values, err := f.a.Challenge(testRealm, false)
+	values, err := f.a.Challenge(testRealm, false, sipauth.SHA256, sipauth.MD5)
 	if err != nil {
 		t.Fatalf("Challenge: %v", err)
 	}
@@ -121,11 +121,14 @@ func wantErr(t *testing.T, err, want error) {
 	}
 }
 
-func TestChallenge_RFC8760_2_4_SHA256FirstThenMD5WithQopAuth(t *testing.T) {
+// TestChallenge_RFC8760_2_4_OneFieldPerAlgorithmWithQopAuth: one field per
+// algorithm asked for, in the order asked (RFC 8760 section 2.4: the
+// preferred first), sharing one nonce, each with qop="auth".
+func TestChallenge_RFC8760_2_4_OneFieldPerAlgorithmWithQopAuth(t *testing.T) {
 	for _, stale := range []bool{false, true} {
 		t.Run(fmt.Sprintf("stale=%v", stale), func(t *testing.T) {
 			f := newFixture(t)
-			values, err := f.a.Challenge(testRealm, stale)
+			values, err := f.a.Challenge(testRealm, stale, sipauth.SHA256, sipauth.MD5)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -165,8 +168,13 @@ func TestChallenge_FreshNonceEachTime(t *testing.T) {
 func TestChallenge_Errors(t *testing.T) {
 	f := newFixture(t)
 	for _, realm := range []string{"", "bad\x00realm", "bad\nrealm", "\xff"} {
-		if _, err := f.a.Challenge(realm, false); err == nil {
+		if _, err := f.a.Challenge(realm, false, sipauth.MD5); err == nil {
 			t.Errorf("Challenge(%q) succeeded, want an error", realm)
+		}
+	}
+	for _, algs := range [][]string{nil, {"SHA-512"}, {sipauth.MD5, "md5"}} {
+		if values, err := f.a.Challenge(testRealm, false, algs...); err == nil {
+			t.Errorf("Challenge with algorithms %q = %q, want an error", algs, values)
 		}
 	}
 	// "short" fills no boot epoch: New itself fails.
@@ -175,7 +183,7 @@ func TestChallenge_Errors(t *testing.T) {
 	}
 	// Enough for the epoch, not for a nonce: Challenge fails.
 	broken := newFixture(t, func(c *sipauth.Config) { c.Rand = strings.NewReader("8 bytes!short") })
-	if _, err := broken.a.Challenge(testRealm, false); err == nil {
+	if _, err := broken.a.Challenge(testRealm, false, sipauth.SHA256, sipauth.MD5); err == nil {
 		t.Error("Challenge with a failing Rand succeeded, want an error")
 	}
 }
@@ -463,7 +471,7 @@ func TestVerify_ConcurrentChallengesAndVerifies(t *testing.T) {
 	for range 8 {
 		wg.Go(func() {
 			for nc := 1; nc <= 8; nc++ {
-				values, err := f.a.Challenge(testRealm, false)
+				values, err := f.a.Challenge(testRealm, false, sipauth.SHA256, sipauth.MD5)
 				if err != nil {
 					errs <- err
 					return
@@ -629,7 +637,7 @@ func BenchmarkVerify(b *testing.B) {
 			// iterations a fresh Authenticator with the same secret takes
 			// over, since the nonces are stateless but their nc are spent.
 			const n = 1024
-			values, err := issuer.Challenge(testRealm, false)
+			values, err := issuer.Challenge(testRealm, false, sipauth.SHA256, sipauth.MD5)
 			if err != nil {
 				b.Fatal(err)
 			}

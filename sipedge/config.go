@@ -43,7 +43,7 @@ type Resolver interface {
 
 // Authenticator checks digest credentials (*sipauth.Authenticator).
 type Authenticator interface {
-	Challenge(realm string, stale bool) ([]string, error)
+	Challenge(realm string, stale bool, algs ...string) ([]string, error)
 	Verify(header, method, realm string, ha1 sipauth.HA1Func) (sipauth.Result, error)
 }
 
@@ -103,11 +103,12 @@ type Config struct {
 	// (fr_inv_timer); then it is cancelled and the caller gets 408.
 	// Default 60 s.
 	RingTimeout time.Duration
-	// DigestAlgorithms are the digest algorithms challenged, in the order
-	// offered: "MD5", "SHA-256". Default MD5 first, then SHA-256: RFC 8760
-	// asks for the preferred first, but many user agents (SIPp 3.6
-	// among them) answer only the first challenge and know only MD5.
-	// ["SHA-256", "MD5"] is the RFC 8760 order; ["SHA-256"] refuses MD5.
+	// DigestAlgorithms are the digest algorithms this edge accepts:
+	// "MD5", "SHA-256". Each device is challenged with one of them, the
+	// one sipauth.Offer picks from its settings (MD5 unless it or its
+	// account is set to SHA-256, or it has answered SHA-256 before).
+	// Default both; ["SHA-256"] refuses MD5 (everyone gets SHA-256);
+	// ["MD5"] cannot serve a device set to SHA-256 (403).
 	DigestAlgorithms []string
 	// ActorTimeout bounds each actor request. Default 3 s.
 	ActorTimeout time.Duration

@@ -67,10 +67,28 @@
 // packet content withheld.
 //
 // Authentication: devices answer a digest challenge (401 for REGISTER,
-// 407 otherwise; MD5 and SHA-256, package sipauth); requests from a
-// trusted trunk's source prefixes skip it. A device speaks only for itself
-// in its own account: a From user other than the credentials' user, or a
-// From domain of another account, is 403.
+// 407 otherwise; package sipauth); requests from a trusted trunk's source
+// prefixes skip it. The challenge offers one algorithm, the one
+// sipauth.Offer picks for the device the credentials (or, before any,
+// the From user) name: MD5 unless the device or its account is set to
+// SHA-256 or the device has answered SHA-256 before, and only that
+// answer is accepted, so a SHA-256 device is never downgraded (an MD5
+// answer gets a new SHA-256 challenge). A device's first SHA-256 answer is
+// recorded by its account actor (DigestAnswered). Config.DigestAlgorithms
+// (--sip-digest) limits what the node accepts: MD5 not accepted becomes
+// SHA-256; a SHA-256 device on a node without SHA-256 gets 403. (A
+// device whose algorithm differs from its account's shows that it exists
+// by the challenge it gets before any credentials; where that matters,
+// set the account instead.) A device speaks only for itself in its own
+// account: a From user other than the credentials' user, or a From domain
+// of another account, is 403.
+//
+// Registrar: a contact's expiry is its expires parameter, else the
+// Expires header, else DefaultExpires, capped at MaxExpires. One under
+// MinExpires (and not 0) is raised to it and answered 200 with the raised
+// value in the Contact's expires, as Kamailio and OpenSIPS do; an account
+// with strict_min_expires answers 423 Interval Too Brief with Min-Expires
+// instead (RFC 3261 section 10.3 step 7).
 //
 // It must not touch the store or the cluster directly: state lives in the
 // actors (Actors), membership comes through Members.

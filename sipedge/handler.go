@@ -1,11 +1,9 @@
 package sipedge
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -159,7 +157,10 @@ func (e *Edge) authenticate(ctx context.Context, req *sip.Request, tx sip.Server
 		values = append(values, h.Value())
 	}
 	creds, _ := sipauth.ForRealm(values, realm)
-	username := ""
+	// Whom the challenge is for: the credentials' user, else the From
+	// user (who must match them), so that the challenge offers what that
+	// device can answer.
+	username := req.From().Address.User
 	if creds != "" {
 		if c, err := digest.ParseCredentials(creds); err == nil {
 			username = c.Username
@@ -184,15 +185,21 @@ func (e *Edge) authenticate(ctx context.Context, req *sip.Request, tx sip.Server
 		e.respond(req, tx, 403, "Cross-Account Request Refused")
 		return nil, false
 	}
+	alg, ok := sipauth.Offer(digestSettings(view), e.cfg.DigestAlgorithms)
+	if !ok {
+		e.log.Warn("device is set to a digest algorithm this node does not accept (--sip-digest)", "account", account, "user", username)
+		e.respond(req, tx, 403, "Digest Algorithm Not Accepted Here")
+		return nil, false
+	}
 	challenge := func(stale bool) {
-		values, err := e.cfg.Auth.Challenge(realm, stale)
+		values, err := e.cfg.Auth.Challenge(realm, stale, alg)
 		if err != nil {
 			e.log.Error("making a digest challenge failed", "account", account, "err", err)
 			e.respond(req, tx, 500, "Server Internal Error")
 			return
 		}
 		res := sip.NewResponseFromRequest(req, chalCode, chalReason, nil)
-		for _, v := range e.offered(values) {
+		for _, v := range values {
 			res.AppendHeader(sip.NewHeader(chalHdr, v))
 		}
 		e.send(req, tx, res)
@@ -201,23 +208,20 @@ func (e *Edge) authenticate(ctx context.Context, req *sip.Request, tx sip.Server
 		challenge(false)
 		return nil, false
 	}
-	res, err := e.cfg.Auth.Verify(creds, string(req.Method), realm, func(user, alg string) ([]byte, error) {
+	res, err := e.cfg.Auth.Verify(creds, string(req.Method), realm, func(user, answered string) ([]byte, error) {
 		d := view.Device
 		if d == nil || d.Id != user {
 			return nil, sipauth.ErrUnknownUser
 		}
-		if !slices.Contains(e.cfg.DigestAlgorithms, cmp.Or(strings.ToUpper(alg), sipauth.MD5)) {
+		// Only the offer is accepted: no downgrade of a SHA-256 device.
+		if answered != alg {
 			return nil, sipauth.ErrAlgorithm
 		}
-		switch strings.ToUpper(alg) {
-		case "", sipauth.MD5:
-			if len(d.Ha1Md5) > 0 {
-				return d.Ha1Md5, nil
-			}
-		case sipauth.SHA256:
-			if len(d.Ha1Sha256) > 0 {
-				return d.Ha1Sha256, nil
-			}
+		if answered == sipauth.SHA256 && len(d.Ha1Sha256) > 0 {
+			return d.Ha1Sha256, nil
+		}
+		if answered == sipauth.MD5 && len(d.Ha1Md5) > 0 {
+			return d.Ha1Md5, nil
 		}
 		return nil, sipauth.ErrAlgorithm
 	})
@@ -253,21 +257,35 @@ func (e *Edge) authenticate(ctx context.Context, req *sip.Request, tx sip.Server
 		e.respond(req, tx, 403, "From User Does Not Match The Credentials")
 		return nil, false
 	}
+	if res.Algorithm == sipauth.SHA256 && !c.device.Sha256Answered {
+		e.noteSHA256(ctx, account, c.device.Id)
+	}
 	return c, true
 }
 
-// offered orders the challenges by Config.DigestAlgorithms, leaving out
-// the algorithms not listed.
-func (e *Edge) offered(values []string) []string {
-	out := make([]string, 0, len(values))
-	for _, alg := range e.cfg.DigestAlgorithms {
-		for _, v := range values {
-			if c, err := digest.ParseChallenge(v); err == nil && strings.EqualFold(cmp.Or(c.Algorithm, sipauth.MD5), alg) {
-				out = append(out, v)
-			}
+// digestSettings is what sipauth.Offer needs of an edge view.
+func digestSettings(view *actorpb.EdgeView) sipauth.Settings {
+	s := sipauth.Settings{Account: view.Account.GetDigestAlgorithm()}
+	if d := view.Device; d != nil {
+		s.Device, s.AnsweredSHA256 = d.DigestAlgorithm, d.Sha256Answered
+	}
+	return s
+}
+
+// noteSHA256 has the account actor remember that the device answered
+// SHA-256, so that it is never offered MD5 again. A failure is logged
+// and the request goes on: the device is challenged as before until a
+// later answer is recorded.
+func (e *Edge) noteSHA256(ctx context.Context, account, device string) {
+	rep, err := e.cfg.Actors.Request(ctx, actors.KindAccount, account, &actorpb.DigestAnswered{Device: device, Algorithm: sipauth.SHA256})
+	if err == nil {
+		if r, ok := rep.(*actorpb.DeviceReply); ok && r.Error != nil {
+			err = errors.New(r.Error.Message)
 		}
 	}
-	return out
+	if err != nil {
+		e.log.Warn("recording a SHA-256 digest answer failed", "account", account, "device", device, "err", err)
+	}
 }
 
 // sameURIHost compares the digest-uri with the request-URI (RFC 2617
@@ -346,7 +364,11 @@ func trunkFor(trunks []*actorpb.Trunk, source string) *actorpb.Trunk {
 // register answers a REGISTER: the device's group actor keeps the
 // bindings (RFC 3261 section 10.3).
 func (e *Edge) register(ctx context.Context, req *sip.Request, tx sip.ServerTransaction, account string, c *caller) {
-	m, rej := RegisterRequest(req, c.device.Id, req.Source(), e.cfg.Node)
+	rule := RaiseToMinExpires
+	if c.view.Account.GetStrictMinExpires() {
+		rule = StrictMinExpires
+	}
+	m, rej := RegisterRequest(req, c.device.Id, req.Source(), e.cfg.Node, rule)
 	if rej != nil {
 		e.rejectWith(req, tx, rej)
 		return

@@ -34,8 +34,9 @@ func reject(code int, reason string, headers ...[2]string) *Reject {
 
 // Registration limits (RFC 3261 section 10.3, steps 6 and 7).
 const (
-	// MinExpires is the shortest registration we accept (423 Interval Too
-	// Brief below it, with this in Min-Expires).
+	// MinExpires is the shortest registration: a shorter one is raised
+	// to it, or, under StrictMinExpires, answered 423 Interval Too Brief
+	// with this in Min-Expires.
 	MinExpires = 60
 	// MaxExpires caps what a device asks for.
 	MaxExpires = 3600
@@ -43,6 +44,21 @@ const (
 	DefaultExpires = 3600
 	// maxContacts bounds one REGISTER's Contact list.
 	maxContacts = 10
+)
+
+// ExpiryRule is what the registrar does with a contact asking for less
+// than MinExpires (and more than 0).
+type ExpiryRule int
+
+const (
+	// RaiseToMinExpires registers it for MinExpires and answers 200 with
+	// that in the contact's expires, as Kamailio and OpenSIPS do: phones
+	// that ask for a short interval (sipsak, 15 s) and give up on 423
+	// still register, and refresh as often as the 200 tells them.
+	RaiseToMinExpires ExpiryRule = iota
+	// StrictMinExpires answers 423 Interval Too Brief with Min-Expires
+	// (RFC 3261 section 10.3 step 7); the account's strict_min_expires.
+	StrictMinExpires
 )
 
 // AccountOf returns the account whose DNS name host is (<a>.<zone>), or ""
@@ -97,8 +113,9 @@ func CheckRequest(req *sip.Request, zone string) (account string, rej *Reject) {
 
 // RegisterRequest translates a REGISTER from device (authenticated for
 // the account) into the devicegroup actor's Register message, or rejects
-// it (RFC 3261 section 10.3).
-func RegisterRequest(req *sip.Request, device, source, node string) (*actorpb.Register, *Reject) {
+// it (RFC 3261 section 10.3). rule says what an expiry under MinExpires
+// gets.
+func RegisterRequest(req *sip.Request, device, source, node string, rule ExpiryRule) (*actorpb.Register, *Reject) {
 	to := req.To()
 	if to == nil || to.Address.User != device {
 		return nil, reject(403, "To Does Not Match The Authenticated Device")
@@ -147,7 +164,10 @@ func RegisterRequest(req *sip.Request, device, source, node string) (*actorpb.Re
 			expires = uint32(n)
 		}
 		if expires != 0 && expires < MinExpires {
-			return nil, reject(423, "Interval Too Brief", [2]string{"Min-Expires", strconv.Itoa(MinExpires)})
+			if rule == StrictMinExpires {
+				return nil, reject(423, "Interval Too Brief", [2]string{"Min-Expires", strconv.Itoa(MinExpires)})
+			}
+			expires = MinExpires
 		}
 		expires = min(expires, MaxExpires)
 		q := uint32(1000)

@@ -17,8 +17,8 @@ import (
 //   - a Reject is a 4xx;
 //   - an account is a valid id whose DNS name is the request-URI host;
 //   - a call identity is at most 128 characters of safe characters;
-//   - a REGISTER accepted carries at most ten contacts, each with expires
-//     0 or within [MinExpires, MaxExpires], q at most 1, and a sip or sips
+//   - a REGISTER accepted, under either ExpiryRule, carries at most ten
+//     contacts, each with expires 0 or within [MinExpires, MaxExpires], q at most 1, and a sip or sips
 //     URI with a host that parses again; "*" removes all and lists none.
 //
 // The seed corpus is testdata/fuzz/FuzzTranslate.
@@ -48,9 +48,9 @@ func FuzzTranslate(f *testing.F) {
 		}
 		// The edge passes the digest username, which the tenancy checks
 		// tie to the From user; try the To user (the registering device)
-		// and a fixed one.
-		for _, device := range []string{req.To().Address.User, "alice"} {
-			m, rej := sipedge.RegisterRequest(req, device, "192.0.2.4:5060", "node-1")
+		// and a fixed one, under both expiry rules.
+		for i, device := range []string{req.To().Address.User, "alice", req.To().Address.User, "alice"} {
+			m, rej := sipedge.RegisterRequest(req, device, "192.0.2.4:5060", "node-1", sipedge.ExpiryRule(i/2))
 			if rej != nil {
 				if rej.Code < 400 || rej.Code > 499 || m != nil {
 					t.Fatalf("RegisterRequest = %v, %v; want a 4xx alone", m, rej)

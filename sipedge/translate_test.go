@@ -212,10 +212,18 @@ func register(extra ...string) string {
 	return strings.Join(lines, "\n")
 }
 
-// registerAs runs RegisterRequest for device alice from 192.0.2.4:5060.
+// registerAs runs RegisterRequest for device alice from 192.0.2.4:5060,
+// under StrictMinExpires (the RFC 3261 rules as written).
 func registerAs(t *testing.T, text string) (*sipRegister, *sipedge.Reject) {
 	t.Helper()
-	m, rej := sipedge.RegisterRequest(parseRequest(t, text), "alice", "192.0.2.4:5060", "node-1")
+	return registerUnder(t, text, sipedge.StrictMinExpires)
+}
+
+// registerUnder runs RegisterRequest for device alice from 192.0.2.4:5060
+// under rule.
+func registerUnder(t *testing.T, text string, rule sipedge.ExpiryRule) (*sipRegister, *sipedge.Reject) {
+	t.Helper()
+	m, rej := sipedge.RegisterRequest(parseRequest(t, text), "alice", "192.0.2.4:5060", "node-1", rule)
 	if m == nil {
 		return nil, rej
 	}
@@ -239,7 +247,7 @@ type sipRegister struct {
 
 func TestRegisterRequest_MessageDescribesTheRequest(t *testing.T) {
 	text := register("User-Agent: "+strings.Repeat("u", 200), "Contact: <sip:alice@192.0.2.4:5060;transport=udp>")
-	m, rej := sipedge.RegisterRequest(parseRequest(t, text), "alice", "192.0.2.4:5060", "node-1")
+	m, rej := sipedge.RegisterRequest(parseRequest(t, text), "alice", "192.0.2.4:5060", "node-1", sipedge.RaiseToMinExpires)
 	if rej != nil {
 		t.Fatalf("RegisterRequest rejected with %v", rej)
 	}
@@ -254,7 +262,7 @@ func TestRegisterRequest_MessageDescribesTheRequest(t *testing.T) {
 		t.Fatalf("Contacts = %v, want the one Contact URI as sent", m.Contacts)
 	}
 	// The transport comes from the request (the Via here).
-	m, _ = sipedge.RegisterRequest(parseRequest(t, edit(text, "Via:", "Via: SIP/2.0/TCP 192.0.2.4:5060;branch=z9hG4bKnashds7")), "alice", "192.0.2.4:5060", "node-1")
+	m, _ = sipedge.RegisterRequest(parseRequest(t, edit(text, "Via:", "Via: SIP/2.0/TCP 192.0.2.4:5060;branch=z9hG4bKnashds7")), "alice", "192.0.2.4:5060", "node-1", sipedge.RaiseToMinExpires)
 	if m.Source != "tcp:192.0.2.4:5060" {
 		t.Fatalf("Source over TCP = %q, want tcp:192.0.2.4:5060", m.Source)
 	}
@@ -299,9 +307,9 @@ func TestRegisterRequest_RFC3261_10_3_RegistrarRules(t *testing.T) {
 		{"expires exactly MinExpires", register("Contact: <" + c1 + ">;expires=60"), 0, []contact{{c1, 60, 1000}}, false},
 		{"RFC3261_10_3_7 longer than MaxExpires is shortened to 3600", register("Expires: 7200", "Contact: <"+c1+">"), 0, []contact{{c1, 3600, 1000}}, false},
 		{"RFC3261_10_3_7 largest expires param is shortened", register("Contact: <" + c1 + ">;expires=4294967295"), 0, []contact{{c1, 3600, 1000}}, false},
-		{"RFC3261_10_3_7 Expires below Min-Expires is 423", register("Expires: 59", "Contact: <"+c1+">"), 423, nil, false},
-		{"RFC3261_10_3_7 expires param below Min-Expires is 423", register("Contact: <" + c1 + ">;expires=1"), 423, nil, false},
-		{"RFC3261_10_3_7 423 when only one of the contacts is brief",
+		{"RFC3261_10_3_7 strict: Expires below Min-Expires is 423", register("Expires: 59", "Contact: <"+c1+">"), 423, nil, false},
+		{"RFC3261_10_3_7 strict: expires param below Min-Expires is 423", register("Contact: <" + c1 + ">;expires=1"), 423, nil, false},
+		{"RFC3261_10_3_7 strict: 423 when only one of the contacts is brief",
 			register("Contact: <"+c1+">", "Contact: <sip:alice@198.51.100.7>;expires=30"), 423, nil, false},
 		{"Expires not a number is 400", register("Expires: soon", "Contact: <"+c1+">"), 400, nil, false},
 		{"RFC4475_3_1_2_4 Expires over 2**32-1 is 400", register("Expires: 10000000000000000", "Contact: <"+c1+">"), 400, nil, false},
@@ -354,6 +362,38 @@ func TestRegisterRequest_RFC3261_10_3_RegistrarRules(t *testing.T) {
 			}
 			if got.removeAll != tc.wantAll {
 				t.Fatalf("RemoveAll = %v, want %v", got.removeAll, tc.wantAll)
+			}
+			if fmt.Sprint(got.contacts) != fmt.Sprint(tc.want) {
+				t.Fatalf("contacts = %v, want %v", got.contacts, tc.want)
+			}
+		})
+	}
+}
+
+// TestRegisterRequest_RFC3261_10_3_7_ShortExpiryRaisedByDefault: by
+// default an expiry under MinExpires is raised to it, as Kamailio's and
+// OpenSIPS's registrars do (section 10.3 step 7 lets the registrar
+// shorten; raising is what keeps phones that give up on 423 registered),
+// while 0 still removes and the other contacts keep theirs.
+func TestRegisterRequest_RFC3261_10_3_7_ShortExpiryRaisedByDefault(t *testing.T) {
+	const c1 = "sip:alice@192.0.2.4"
+	for _, tc := range []struct {
+		name string
+		text string
+		want []contact
+	}{
+		{"Expires 15 (sipsak -x 15)", register("Expires: 15", "Contact: <"+c1+">"), []contact{{c1, 60, 1000}}},
+		{"expires param 1", register("Contact: <" + c1 + ">;expires=1"), []contact{{c1, 60, 1000}}},
+		{"Expires 59", register("Expires: 59", "Contact: <"+c1+">"), []contact{{c1, 60, 1000}}},
+		{"only the brief contact is raised",
+			register("Contact: <"+c1+">", "Contact: <sip:alice@198.51.100.7>;expires=30"),
+			[]contact{{c1, 3600, 1000}, {"sip:alice@198.51.100.7", 60, 1000}}},
+		{"0 still removes", register("Expires: 0", "Contact: <"+c1+">"), []contact{{c1, 0, 1000}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, rej := registerUnder(t, tc.text, sipedge.RaiseToMinExpires)
+			if rej != nil {
+				t.Fatalf("RegisterRequest rejected with %v, want the expiry raised", rej)
 			}
 			if fmt.Sprint(got.contacts) != fmt.Sprint(tc.want) {
 				t.Fatalf("contacts = %v, want %v", got.contacts, tc.want)

@@ -88,11 +88,19 @@ type Account struct {
 	DisplayName string                 `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
 	// dns_name is the account DNS name <id>.<zone>; it is also the SIP digest
 	// realm of the account's devices.
-	DnsName       string                 `protobuf:"bytes,3,opt,name=dns_name,json=dnsName,proto3" json:"dns_name,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	DnsName   string                 `protobuf:"bytes,3,opt,name=dns_name,json=dnsName,proto3" json:"dns_name,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// digest_algorithm is the digest algorithm ("MD5" or "SHA-256") the
+	// account's devices are challenged with when the device names none and
+	// has never answered SHA-256; empty is MD5 (package sipauth, Offer).
+	DigestAlgorithm string `protobuf:"bytes,6,opt,name=digest_algorithm,json=digestAlgorithm,proto3" json:"digest_algorithm,omitempty"`
+	// strict_min_expires answers a REGISTER asking for less than the
+	// registrar's minimum with 423 Interval Too Brief; by default the
+	// expiry is raised to the minimum and answered 200.
+	StrictMinExpires bool `protobuf:"varint,7,opt,name=strict_min_expires,json=strictMinExpires,proto3" json:"strict_min_expires,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Account) Reset() {
@@ -158,6 +166,20 @@ func (x *Account) GetUpdatedAt() *timestamppb.Timestamp {
 		return x.UpdatedAt
 	}
 	return nil
+}
+
+func (x *Account) GetDigestAlgorithm() string {
+	if x != nil {
+		return x.DigestAlgorithm
+	}
+	return ""
+}
+
+func (x *Account) GetStrictMinExpires() bool {
+	if x != nil {
+		return x.StrictMinExpires
+	}
+	return false
 }
 
 // Group is a device group's provisioned configuration, stored by the
@@ -295,8 +317,16 @@ type Device struct {
 	// credentials_reset_at is when fraud containment last reset the
 	// device's password.
 	CredentialsResetAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=credentials_reset_at,json=credentialsResetAt,proto3" json:"credentials_reset_at,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// digest_algorithm is the digest algorithm ("MD5" or "SHA-256") the
+	// device is challenged with; empty follows sha256_answered, then the
+	// account's setting.
+	DigestAlgorithm string `protobuf:"bytes,11,opt,name=digest_algorithm,json=digestAlgorithm,proto3" json:"digest_algorithm,omitempty"`
+	// sha256_answered: the device has answered a SHA-256 challenge, so it is
+	// challenged with SHA-256 alone from then on (never downgraded) until
+	// digest_algorithm is set to "MD5".
+	Sha256Answered bool `protobuf:"varint,12,opt,name=sha256_answered,json=sha256Answered,proto3" json:"sha256_answered,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Device) Reset() {
@@ -397,6 +427,20 @@ func (x *Device) GetCredentialsResetAt() *timestamppb.Timestamp {
 		return x.CredentialsResetAt
 	}
 	return nil
+}
+
+func (x *Device) GetDigestAlgorithm() string {
+	if x != nil {
+		return x.DigestAlgorithm
+	}
+	return ""
+}
+
+func (x *Device) GetSha256Answered() bool {
+	if x != nil {
+		return x.Sha256Answered
+	}
+	return false
 }
 
 // DeviceGroupState is what a devicegroup actor persists of its own.
@@ -1000,9 +1044,12 @@ type PutAccount struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	DisplayName string                 `protobuf:"bytes,1,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
 	// if_match makes the write a compare-and-set on the account's version.
-	IfMatch       *uint64 `protobuf:"varint,2,opt,name=if_match,json=ifMatch,proto3,oneof" json:"if_match,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	IfMatch *uint64 `protobuf:"varint,2,opt,name=if_match,json=ifMatch,proto3,oneof" json:"if_match,omitempty"`
+	// digest_algorithm and strict_min_expires replace the account's.
+	DigestAlgorithm  string `protobuf:"bytes,3,opt,name=digest_algorithm,json=digestAlgorithm,proto3" json:"digest_algorithm,omitempty"`
+	StrictMinExpires bool   `protobuf:"varint,4,opt,name=strict_min_expires,json=strictMinExpires,proto3" json:"strict_min_expires,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *PutAccount) Reset() {
@@ -1047,6 +1094,20 @@ func (x *PutAccount) GetIfMatch() uint64 {
 		return *x.IfMatch
 	}
 	return 0
+}
+
+func (x *PutAccount) GetDigestAlgorithm() string {
+	if x != nil {
+		return x.DigestAlgorithm
+	}
+	return ""
+}
+
+func (x *PutAccount) GetStrictMinExpires() bool {
+	if x != nil {
+		return x.StrictMinExpires
+	}
+	return false
 }
 
 type GetAccount struct {
@@ -1543,8 +1604,11 @@ type PutDevice struct {
 	// provisioning key (the one set here, else the current one); set with
 	// the HA1s.
 	SealedPassword []byte `protobuf:"bytes,8,opt,name=sealed_password,json=sealedPassword,proto3" json:"sealed_password,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// digest_algorithm replaces the device's ("", "MD5" or "SHA-256");
+	// "MD5" also clears sha256_answered.
+	DigestAlgorithm string `protobuf:"bytes,9,opt,name=digest_algorithm,json=digestAlgorithm,proto3" json:"digest_algorithm,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *PutDevice) Reset() {
@@ -1633,6 +1697,68 @@ func (x *PutDevice) GetSealedPassword() []byte {
 	return nil
 }
 
+func (x *PutDevice) GetDigestAlgorithm() string {
+	if x != nil {
+		return x.DigestAlgorithm
+	}
+	return ""
+}
+
+// DigestAnswered tells the account actor that a device authenticated
+// with algorithm; the first SHA-256 answer sets the device's
+// sha256_answered. The reply is a DeviceReply.
+type DigestAnswered struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	Algorithm     string                 `protobuf:"bytes,2,opt,name=algorithm,proto3" json:"algorithm,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DigestAnswered) Reset() {
+	*x = DigestAnswered{}
+	mi := &file_actors_actorpb_actors_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DigestAnswered) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DigestAnswered) ProtoMessage() {}
+
+func (x *DigestAnswered) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_actors_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DigestAnswered.ProtoReflect.Descriptor instead.
+func (*DigestAnswered) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *DigestAnswered) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *DigestAnswered) GetAlgorithm() string {
+	if x != nil {
+		return x.Algorithm
+	}
+	return ""
+}
+
 // GetProvisioning asks the account actor for what the provisioning
 // document needs (the device's key and sealed password); only the
 // provisioning route asks it.
@@ -1645,7 +1771,7 @@ type GetProvisioning struct {
 
 func (x *GetProvisioning) Reset() {
 	*x = GetProvisioning{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[22]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1657,7 +1783,7 @@ func (x *GetProvisioning) String() string {
 func (*GetProvisioning) ProtoMessage() {}
 
 func (x *GetProvisioning) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[22]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1670,7 +1796,7 @@ func (x *GetProvisioning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProvisioning.ProtoReflect.Descriptor instead.
 func (*GetProvisioning) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{22}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetProvisioning) GetDevice() string {
@@ -1693,7 +1819,7 @@ type ProvisioningReply struct {
 
 func (x *ProvisioningReply) Reset() {
 	*x = ProvisioningReply{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[23]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1705,7 +1831,7 @@ func (x *ProvisioningReply) String() string {
 func (*ProvisioningReply) ProtoMessage() {}
 
 func (x *ProvisioningReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[23]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1718,7 +1844,7 @@ func (x *ProvisioningReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProvisioningReply.ProtoReflect.Descriptor instead.
 func (*ProvisioningReply) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{23}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ProvisioningReply) GetError() *Error {
@@ -1765,7 +1891,7 @@ type GetDevice struct {
 
 func (x *GetDevice) Reset() {
 	*x = GetDevice{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[24]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1777,7 +1903,7 @@ func (x *GetDevice) String() string {
 func (*GetDevice) ProtoMessage() {}
 
 func (x *GetDevice) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[24]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1790,7 +1916,7 @@ func (x *GetDevice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDevice.ProtoReflect.Descriptor instead.
 func (*GetDevice) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{24}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetDevice) GetDevice() string {
@@ -1810,7 +1936,7 @@ type DeleteDevice struct {
 
 func (x *DeleteDevice) Reset() {
 	*x = DeleteDevice{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[25]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1822,7 +1948,7 @@ func (x *DeleteDevice) String() string {
 func (*DeleteDevice) ProtoMessage() {}
 
 func (x *DeleteDevice) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[25]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1835,7 +1961,7 @@ func (x *DeleteDevice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteDevice.ProtoReflect.Descriptor instead.
 func (*DeleteDevice) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{25}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *DeleteDevice) GetDevice() string {
@@ -1865,7 +1991,7 @@ type ListDevices struct {
 
 func (x *ListDevices) Reset() {
 	*x = ListDevices{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[26]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1877,7 +2003,7 @@ func (x *ListDevices) String() string {
 func (*ListDevices) ProtoMessage() {}
 
 func (x *ListDevices) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[26]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1890,7 +2016,7 @@ func (x *ListDevices) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDevices.ProtoReflect.Descriptor instead.
 func (*ListDevices) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{26}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListDevices) GetGroup() string {
@@ -1927,7 +2053,7 @@ type DeviceReply struct {
 
 func (x *DeviceReply) Reset() {
 	*x = DeviceReply{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[27]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1939,7 +2065,7 @@ func (x *DeviceReply) String() string {
 func (*DeviceReply) ProtoMessage() {}
 
 func (x *DeviceReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[27]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1952,7 +2078,7 @@ func (x *DeviceReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceReply.ProtoReflect.Descriptor instead.
 func (*DeviceReply) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{27}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *DeviceReply) GetError() *Error {
@@ -1995,7 +2121,7 @@ type DeviceListReply struct {
 
 func (x *DeviceListReply) Reset() {
 	*x = DeviceListReply{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[28]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2007,7 +2133,7 @@ func (x *DeviceListReply) String() string {
 func (*DeviceListReply) ProtoMessage() {}
 
 func (x *DeviceListReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[28]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2020,7 +2146,7 @@ func (x *DeviceListReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceListReply.ProtoReflect.Descriptor instead.
 func (*DeviceListReply) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{28}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DeviceListReply) GetError() *Error {
@@ -2054,7 +2180,7 @@ type PutTrunk struct {
 
 func (x *PutTrunk) Reset() {
 	*x = PutTrunk{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[29]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2066,7 +2192,7 @@ func (x *PutTrunk) String() string {
 func (*PutTrunk) ProtoMessage() {}
 
 func (x *PutTrunk) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[29]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2079,7 +2205,7 @@ func (x *PutTrunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutTrunk.ProtoReflect.Descriptor instead.
 func (*PutTrunk) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{29}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *PutTrunk) GetTrunk() *Trunk {
@@ -2105,7 +2231,7 @@ type GetTrunk struct {
 
 func (x *GetTrunk) Reset() {
 	*x = GetTrunk{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[30]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2117,7 +2243,7 @@ func (x *GetTrunk) String() string {
 func (*GetTrunk) ProtoMessage() {}
 
 func (x *GetTrunk) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[30]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2130,7 +2256,7 @@ func (x *GetTrunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTrunk.ProtoReflect.Descriptor instead.
 func (*GetTrunk) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{30}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GetTrunk) GetTrunk() string {
@@ -2150,7 +2276,7 @@ type DeleteTrunk struct {
 
 func (x *DeleteTrunk) Reset() {
 	*x = DeleteTrunk{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[31]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2162,7 +2288,7 @@ func (x *DeleteTrunk) String() string {
 func (*DeleteTrunk) ProtoMessage() {}
 
 func (x *DeleteTrunk) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[31]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2175,7 +2301,7 @@ func (x *DeleteTrunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTrunk.ProtoReflect.Descriptor instead.
 func (*DeleteTrunk) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{31}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *DeleteTrunk) GetTrunk() string {
@@ -2200,7 +2326,7 @@ type ListTrunks struct {
 
 func (x *ListTrunks) Reset() {
 	*x = ListTrunks{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[32]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2212,7 +2338,7 @@ func (x *ListTrunks) String() string {
 func (*ListTrunks) ProtoMessage() {}
 
 func (x *ListTrunks) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[32]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2225,7 +2351,7 @@ func (x *ListTrunks) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTrunks.ProtoReflect.Descriptor instead.
 func (*ListTrunks) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{32}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{33}
 }
 
 type TrunkReply struct {
@@ -2240,7 +2366,7 @@ type TrunkReply struct {
 
 func (x *TrunkReply) Reset() {
 	*x = TrunkReply{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[33]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2252,7 +2378,7 @@ func (x *TrunkReply) String() string {
 func (*TrunkReply) ProtoMessage() {}
 
 func (x *TrunkReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[33]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2265,7 +2391,7 @@ func (x *TrunkReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrunkReply.ProtoReflect.Descriptor instead.
 func (*TrunkReply) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{33}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *TrunkReply) GetError() *Error {
@@ -2306,7 +2432,7 @@ type TrunkListReply struct {
 
 func (x *TrunkListReply) Reset() {
 	*x = TrunkListReply{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[34]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2318,7 +2444,7 @@ func (x *TrunkListReply) String() string {
 func (*TrunkListReply) ProtoMessage() {}
 
 func (x *TrunkListReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[34]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2331,7 +2457,7 @@ func (x *TrunkListReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrunkListReply.ProtoReflect.Descriptor instead.
 func (*TrunkListReply) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{34}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *TrunkListReply) GetError() *Error {
@@ -2358,7 +2484,7 @@ type PutRoutes struct {
 
 func (x *PutRoutes) Reset() {
 	*x = PutRoutes{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[35]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2370,7 +2496,7 @@ func (x *PutRoutes) String() string {
 func (*PutRoutes) ProtoMessage() {}
 
 func (x *PutRoutes) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[35]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2383,7 +2509,7 @@ func (x *PutRoutes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutRoutes.ProtoReflect.Descriptor instead.
 func (*PutRoutes) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{35}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *PutRoutes) GetRoutes() *RouteSet {
@@ -2408,7 +2534,7 @@ type GetRoutes struct {
 
 func (x *GetRoutes) Reset() {
 	*x = GetRoutes{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[36]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2420,7 +2546,7 @@ func (x *GetRoutes) String() string {
 func (*GetRoutes) ProtoMessage() {}
 
 func (x *GetRoutes) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[36]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2433,7 +2559,7 @@ func (x *GetRoutes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRoutes.ProtoReflect.Descriptor instead.
 func (*GetRoutes) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{36}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{37}
 }
 
 type RoutesReply struct {
@@ -2447,7 +2573,7 @@ type RoutesReply struct {
 
 func (x *RoutesReply) Reset() {
 	*x = RoutesReply{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[37]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2459,7 +2585,7 @@ func (x *RoutesReply) String() string {
 func (*RoutesReply) ProtoMessage() {}
 
 func (x *RoutesReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[37]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2472,7 +2598,7 @@ func (x *RoutesReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoutesReply.ProtoReflect.Descriptor instead.
 func (*RoutesReply) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{37}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *RoutesReply) GetError() *Error {
@@ -2509,7 +2635,7 @@ type GetEdgeView struct {
 
 func (x *GetEdgeView) Reset() {
 	*x = GetEdgeView{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[38]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2521,7 +2647,7 @@ func (x *GetEdgeView) String() string {
 func (*GetEdgeView) ProtoMessage() {}
 
 func (x *GetEdgeView) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[38]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2534,7 +2660,7 @@ func (x *GetEdgeView) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEdgeView.ProtoReflect.Descriptor instead.
 func (*GetEdgeView) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{38}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *GetEdgeView) GetDevice() string {
@@ -2561,7 +2687,7 @@ type EdgeView struct {
 
 func (x *EdgeView) Reset() {
 	*x = EdgeView{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[39]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2573,7 +2699,7 @@ func (x *EdgeView) String() string {
 func (*EdgeView) ProtoMessage() {}
 
 func (x *EdgeView) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[39]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2586,7 +2712,7 @@ func (x *EdgeView) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EdgeView.ProtoReflect.Descriptor instead.
 func (*EdgeView) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{39}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *EdgeView) GetError() *Error {
@@ -2650,7 +2776,7 @@ type Register struct {
 
 func (x *Register) Reset() {
 	*x = Register{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[40]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2662,7 +2788,7 @@ func (x *Register) String() string {
 func (*Register) ProtoMessage() {}
 
 func (x *Register) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[40]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2675,7 +2801,7 @@ func (x *Register) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Register.ProtoReflect.Descriptor instead.
 func (*Register) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{40}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *Register) GetDevice() string {
@@ -2745,7 +2871,7 @@ type ContactUpdate struct {
 
 func (x *ContactUpdate) Reset() {
 	*x = ContactUpdate{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[41]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2757,7 +2883,7 @@ func (x *ContactUpdate) String() string {
 func (*ContactUpdate) ProtoMessage() {}
 
 func (x *ContactUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[41]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2770,7 +2896,7 @@ func (x *ContactUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactUpdate.ProtoReflect.Descriptor instead.
 func (*ContactUpdate) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{41}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ContactUpdate) GetUri() string {
@@ -2805,7 +2931,7 @@ type RegisterReply struct {
 
 func (x *RegisterReply) Reset() {
 	*x = RegisterReply{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[42]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2817,7 +2943,7 @@ func (x *RegisterReply) String() string {
 func (*RegisterReply) ProtoMessage() {}
 
 func (x *RegisterReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[42]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2830,7 +2956,7 @@ func (x *RegisterReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterReply.ProtoReflect.Descriptor instead.
 func (*RegisterReply) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{42}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *RegisterReply) GetError() *Error {
@@ -2858,7 +2984,7 @@ type LookupBindings struct {
 
 func (x *LookupBindings) Reset() {
 	*x = LookupBindings{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[43]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2870,7 +2996,7 @@ func (x *LookupBindings) String() string {
 func (*LookupBindings) ProtoMessage() {}
 
 func (x *LookupBindings) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[43]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2883,7 +3009,7 @@ func (x *LookupBindings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupBindings.ProtoReflect.Descriptor instead.
 func (*LookupBindings) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{43}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *LookupBindings) GetDevice() string {
@@ -2909,7 +3035,7 @@ type GroupChanged struct {
 
 func (x *GroupChanged) Reset() {
 	*x = GroupChanged{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[44]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2921,7 +3047,7 @@ func (x *GroupChanged) String() string {
 func (*GroupChanged) ProtoMessage() {}
 
 func (x *GroupChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[44]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2934,7 +3060,7 @@ func (x *GroupChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupChanged.ProtoReflect.Descriptor instead.
 func (*GroupChanged) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{44}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *GroupChanged) GetGroup() *Group {
@@ -2980,7 +3106,7 @@ type GetGroupView struct {
 
 func (x *GetGroupView) Reset() {
 	*x = GetGroupView{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[45]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2992,7 +3118,7 @@ func (x *GetGroupView) String() string {
 func (*GetGroupView) ProtoMessage() {}
 
 func (x *GetGroupView) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[45]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3005,7 +3131,7 @@ func (x *GetGroupView) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetGroupView.ProtoReflect.Descriptor instead.
 func (*GetGroupView) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{45}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{46}
 }
 
 type GroupView struct {
@@ -3021,7 +3147,7 @@ type GroupView struct {
 
 func (x *GroupView) Reset() {
 	*x = GroupView{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[46]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3033,7 +3159,7 @@ func (x *GroupView) String() string {
 func (*GroupView) ProtoMessage() {}
 
 func (x *GroupView) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[46]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3046,7 +3172,7 @@ func (x *GroupView) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupView.ProtoReflect.Descriptor instead.
 func (*GroupView) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{46}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *GroupView) GetError() *Error {
@@ -3099,7 +3225,7 @@ type AccountDebug struct {
 
 func (x *AccountDebug) Reset() {
 	*x = AccountDebug{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[47]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3111,7 +3237,7 @@ func (x *AccountDebug) String() string {
 func (*AccountDebug) ProtoMessage() {}
 
 func (x *AccountDebug) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[47]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3124,7 +3250,7 @@ func (x *AccountDebug) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccountDebug.ProtoReflect.Descriptor instead.
 func (*AccountDebug) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{47}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *AccountDebug) GetAccount() *Account {
@@ -3172,7 +3298,7 @@ type PutFeatureServer struct {
 
 func (x *PutFeatureServer) Reset() {
 	*x = PutFeatureServer{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[48]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3184,7 +3310,7 @@ func (x *PutFeatureServer) String() string {
 func (*PutFeatureServer) ProtoMessage() {}
 
 func (x *PutFeatureServer) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[48]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3197,7 +3323,7 @@ func (x *PutFeatureServer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutFeatureServer.ProtoReflect.Descriptor instead.
 func (*PutFeatureServer) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{48}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *PutFeatureServer) GetServer() *FeatureServer {
@@ -3222,7 +3348,7 @@ type GetFeatureServer struct {
 
 func (x *GetFeatureServer) Reset() {
 	*x = GetFeatureServer{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[49]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3234,7 +3360,7 @@ func (x *GetFeatureServer) String() string {
 func (*GetFeatureServer) ProtoMessage() {}
 
 func (x *GetFeatureServer) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[49]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3247,7 +3373,7 @@ func (x *GetFeatureServer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFeatureServer.ProtoReflect.Descriptor instead.
 func (*GetFeatureServer) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{49}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{50}
 }
 
 type DeleteFeatureServer struct {
@@ -3259,7 +3385,7 @@ type DeleteFeatureServer struct {
 
 func (x *DeleteFeatureServer) Reset() {
 	*x = DeleteFeatureServer{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[50]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3271,7 +3397,7 @@ func (x *DeleteFeatureServer) String() string {
 func (*DeleteFeatureServer) ProtoMessage() {}
 
 func (x *DeleteFeatureServer) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[50]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3284,7 +3410,7 @@ func (x *DeleteFeatureServer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteFeatureServer.ProtoReflect.Descriptor instead.
 func (*DeleteFeatureServer) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{50}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *DeleteFeatureServer) GetIfMatch() uint64 {
@@ -3306,7 +3432,7 @@ type FeatureServerReply struct {
 
 func (x *FeatureServerReply) Reset() {
 	*x = FeatureServerReply{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[51]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3318,7 +3444,7 @@ func (x *FeatureServerReply) String() string {
 func (*FeatureServerReply) ProtoMessage() {}
 
 func (x *FeatureServerReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[51]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3331,7 +3457,7 @@ func (x *FeatureServerReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeatureServerReply.ProtoReflect.Descriptor instead.
 func (*FeatureServerReply) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{51}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *FeatureServerReply) GetError() *Error {
@@ -3377,7 +3503,7 @@ type Pool struct {
 
 func (x *Pool) Reset() {
 	*x = Pool{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[52]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3389,7 +3515,7 @@ func (x *Pool) String() string {
 func (*Pool) ProtoMessage() {}
 
 func (x *Pool) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[52]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3402,7 +3528,7 @@ func (x *Pool) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pool.ProtoReflect.Descriptor instead.
 func (*Pool) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{52}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *Pool) GetName() string {
@@ -3456,7 +3582,7 @@ type PoolSet struct {
 
 func (x *PoolSet) Reset() {
 	*x = PoolSet{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[53]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3468,7 +3594,7 @@ func (x *PoolSet) String() string {
 func (*PoolSet) ProtoMessage() {}
 
 func (x *PoolSet) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[53]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3481,7 +3607,7 @@ func (x *PoolSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PoolSet.ProtoReflect.Descriptor instead.
 func (*PoolSet) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{53}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *PoolSet) GetPools() []*Pool {
@@ -3500,7 +3626,7 @@ type PutPool struct {
 
 func (x *PutPool) Reset() {
 	*x = PutPool{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[54]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3512,7 +3638,7 @@ func (x *PutPool) String() string {
 func (*PutPool) ProtoMessage() {}
 
 func (x *PutPool) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[54]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3525,7 +3651,7 @@ func (x *PutPool) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutPool.ProtoReflect.Descriptor instead.
 func (*PutPool) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{54}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *PutPool) GetPool() *Pool {
@@ -3543,7 +3669,7 @@ type GetPools struct {
 
 func (x *GetPools) Reset() {
 	*x = GetPools{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[55]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3555,7 +3681,7 @@ func (x *GetPools) String() string {
 func (*GetPools) ProtoMessage() {}
 
 func (x *GetPools) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[55]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3568,7 +3694,7 @@ func (x *GetPools) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPools.ProtoReflect.Descriptor instead.
 func (*GetPools) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{55}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{56}
 }
 
 type PoolsReply struct {
@@ -3582,7 +3708,7 @@ type PoolsReply struct {
 
 func (x *PoolsReply) Reset() {
 	*x = PoolsReply{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[56]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3594,7 +3720,7 @@ func (x *PoolsReply) String() string {
 func (*PoolsReply) ProtoMessage() {}
 
 func (x *PoolsReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[56]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3607,7 +3733,7 @@ func (x *PoolsReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PoolsReply.ProtoReflect.Descriptor instead.
 func (*PoolsReply) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{56}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *PoolsReply) GetError() *Error {
@@ -3665,7 +3791,7 @@ type CallRecord struct {
 
 func (x *CallRecord) Reset() {
 	*x = CallRecord{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[57]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3677,7 +3803,7 @@ func (x *CallRecord) String() string {
 func (*CallRecord) ProtoMessage() {}
 
 func (x *CallRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[57]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3690,7 +3816,7 @@ func (x *CallRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallRecord.ProtoReflect.Descriptor instead.
 func (*CallRecord) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{57}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *CallRecord) GetId() string {
@@ -3840,7 +3966,7 @@ type StartCall struct {
 
 func (x *StartCall) Reset() {
 	*x = StartCall{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[58]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3852,7 +3978,7 @@ func (x *StartCall) String() string {
 func (*StartCall) ProtoMessage() {}
 
 func (x *StartCall) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[58]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3865,7 +3991,7 @@ func (x *StartCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartCall.ProtoReflect.Descriptor instead.
 func (*StartCall) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{58}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *StartCall) GetCall() *CallRecord {
@@ -3905,7 +4031,7 @@ type EndCall struct {
 
 func (x *EndCall) Reset() {
 	*x = EndCall{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[59]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3917,7 +4043,7 @@ func (x *EndCall) String() string {
 func (*EndCall) ProtoMessage() {}
 
 func (x *EndCall) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[59]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3930,7 +4056,7 @@ func (x *EndCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndCall.ProtoReflect.Descriptor instead.
 func (*EndCall) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{59}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *EndCall) GetDisposition() string {
@@ -3978,7 +4104,7 @@ type AnswerCall struct {
 
 func (x *AnswerCall) Reset() {
 	*x = AnswerCall{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[60]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3990,7 +4116,7 @@ func (x *AnswerCall) String() string {
 func (*AnswerCall) ProtoMessage() {}
 
 func (x *AnswerCall) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[60]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4003,7 +4129,7 @@ func (x *AnswerCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnswerCall.ProtoReflect.Descriptor instead.
 func (*AnswerCall) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{60}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *AnswerCall) GetTarget() string {
@@ -4021,7 +4147,7 @@ type GetCall struct {
 
 func (x *GetCall) Reset() {
 	*x = GetCall{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[61]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4033,7 +4159,7 @@ func (x *GetCall) String() string {
 func (*GetCall) ProtoMessage() {}
 
 func (x *GetCall) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[61]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4046,7 +4172,7 @@ func (x *GetCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCall.ProtoReflect.Descriptor instead.
 func (*GetCall) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{61}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{62}
 }
 
 type CallReply struct {
@@ -4059,7 +4185,7 @@ type CallReply struct {
 
 func (x *CallReply) Reset() {
 	*x = CallReply{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[62]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4071,7 +4197,7 @@ func (x *CallReply) String() string {
 func (*CallReply) ProtoMessage() {}
 
 func (x *CallReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[62]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4084,7 +4210,7 @@ func (x *CallReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallReply.ProtoReflect.Descriptor instead.
 func (*CallReply) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{62}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *CallReply) GetError() *Error {
@@ -4110,7 +4236,7 @@ type DebugState struct {
 
 func (x *DebugState) Reset() {
 	*x = DebugState{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[63]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4122,7 +4248,7 @@ func (x *DebugState) String() string {
 func (*DebugState) ProtoMessage() {}
 
 func (x *DebugState) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[63]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4135,7 +4261,7 @@ func (x *DebugState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebugState.ProtoReflect.Descriptor instead.
 func (*DebugState) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{63}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{64}
 }
 
 type DebugStateReply struct {
@@ -4149,7 +4275,7 @@ type DebugStateReply struct {
 
 func (x *DebugStateReply) Reset() {
 	*x = DebugStateReply{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[64]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4161,7 +4287,7 @@ func (x *DebugStateReply) String() string {
 func (*DebugStateReply) ProtoMessage() {}
 
 func (x *DebugStateReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[64]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4174,7 +4300,7 @@ func (x *DebugStateReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebugStateReply.ProtoReflect.Descriptor instead.
 func (*DebugStateReply) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{64}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *DebugStateReply) GetError() *Error {
@@ -4195,7 +4321,7 @@ var File_actors_actorpb_actors_proto protoreflect.FileDescriptor
 
 const file_actors_actorpb_actors_proto_rawDesc = "" +
 	"\n" +
-	"\x1bactors/actorpb/actors.proto\x12\x15switchboard.actors.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcd\x01\n" +
+	"\x1bactors/actorpb/actors.proto\x12\x15switchboard.actors.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa6\x02\n" +
 	"\aAccount\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x19\n" +
@@ -4203,7 +4329,9 @@ const file_actors_actorpb_actors_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xcd\x03\n" +
+	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12)\n" +
+	"\x10digest_algorithm\x18\x06 \x01(\tR\x0fdigestAlgorithm\x12,\n" +
+	"\x12strict_min_expires\x18\a \x01(\bR\x10strictMinExpires\"\xcd\x03\n" +
 	"\x05Group\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x12\n" +
@@ -4219,7 +4347,7 @@ const file_actors_actorpb_actors_proto_rawDesc = "" +
 	"\x10pool_assigned_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x0epoolAssignedAt\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa1\x03\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xf5\x03\n" +
 	"\x06Device\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\x12!\n" +
@@ -4234,7 +4362,9 @@ const file_actors_actorpb_actors_proto_rawDesc = "" +
 	"\x10provisioning_key\x18\b \x01(\fR\x0fprovisioningKey\x12'\n" +
 	"\x0fsealed_password\x18\t \x01(\fR\x0esealedPassword\x12L\n" +
 	"\x14credentials_reset_at\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\x12credentialsResetAt\"\xc8\x01\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\x12credentialsResetAt\x12)\n" +
+	"\x10digest_algorithm\x18\v \x01(\tR\x0fdigestAlgorithm\x12'\n" +
+	"\x0fsha256_answered\x18\f \x01(\bR\x0esha256Answered\"\xc8\x01\n" +
 	"\x10DeviceGroupState\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\x12H\n" +
@@ -4286,11 +4416,13 @@ const file_actors_actorpb_actors_proto_rawDesc = "" +
 	"\x05Error\x12/\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x1b.switchboard.actors.v1.CodeR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x14\n" +
-	"\x05field\x18\x03 \x01(\tR\x05field\"\\\n" +
+	"\x05field\x18\x03 \x01(\tR\x05field\"\xb5\x01\n" +
 	"\n" +
 	"PutAccount\x12!\n" +
 	"\fdisplay_name\x18\x01 \x01(\tR\vdisplayName\x12\x1e\n" +
-	"\bif_match\x18\x02 \x01(\x04H\x00R\aifMatch\x88\x01\x01B\v\n" +
+	"\bif_match\x18\x02 \x01(\x04H\x00R\aifMatch\x88\x01\x01\x12)\n" +
+	"\x10digest_algorithm\x18\x03 \x01(\tR\x0fdigestAlgorithm\x12,\n" +
+	"\x12strict_min_expires\x18\x04 \x01(\bR\x10strictMinExpiresB\v\n" +
 	"\t_if_match\"\f\n" +
 	"\n" +
 	"GetAccount\"<\n" +
@@ -4326,7 +4458,7 @@ const file_actors_actorpb_actors_proto_rawDesc = "" +
 	"\amembers\x18\x05 \x03(\tR\amembers\"\x7f\n" +
 	"\x0eGroupListReply\x122\n" +
 	"\x05error\x18\x01 \x01(\v2\x1c.switchboard.actors.v1.ErrorR\x05error\x129\n" +
-	"\x06groups\x18\x02 \x03(\v2!.switchboard.actors.v1.GroupReplyR\x06groups\"\x95\x02\n" +
+	"\x06groups\x18\x02 \x03(\v2!.switchboard.actors.v1.GroupReplyR\x06groups\"\xc0\x02\n" +
 	"\tPutDevice\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\x12!\n" +
@@ -4336,8 +4468,12 @@ const file_actors_actorpb_actors_proto_rawDesc = "" +
 	"ha1_sha256\x18\x05 \x01(\fR\tha1Sha256\x12\x1e\n" +
 	"\bif_match\x18\x06 \x01(\x04H\x00R\aifMatch\x88\x01\x01\x12)\n" +
 	"\x10provisioning_key\x18\a \x01(\fR\x0fprovisioningKey\x12'\n" +
-	"\x0fsealed_password\x18\b \x01(\fR\x0esealedPasswordB\v\n" +
-	"\t_if_match\")\n" +
+	"\x0fsealed_password\x18\b \x01(\fR\x0esealedPassword\x12)\n" +
+	"\x10digest_algorithm\x18\t \x01(\tR\x0fdigestAlgorithmB\v\n" +
+	"\t_if_match\"F\n" +
+	"\x0eDigestAnswered\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\x12\x1c\n" +
+	"\talgorithm\x18\x02 \x01(\tR\talgorithm\")\n" +
 	"\x0fGetProvisioning\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\"\xff\x01\n" +
 	"\x11ProvisioningReply\x122\n" +
@@ -4547,7 +4683,7 @@ func file_actors_actorpb_actors_proto_rawDescGZIP() []byte {
 }
 
 var file_actors_actorpb_actors_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_actors_actorpb_actors_proto_msgTypes = make([]protoimpl.MessageInfo, 67)
+var file_actors_actorpb_actors_proto_msgTypes = make([]protoimpl.MessageInfo, 68)
 var file_actors_actorpb_actors_proto_goTypes = []any{
 	(Code)(0),                     // 0: switchboard.actors.v1.Code
 	(*Account)(nil),               // 1: switchboard.actors.v1.Account
@@ -4572,74 +4708,75 @@ var file_actors_actorpb_actors_proto_goTypes = []any{
 	(*GroupReply)(nil),            // 20: switchboard.actors.v1.GroupReply
 	(*GroupListReply)(nil),        // 21: switchboard.actors.v1.GroupListReply
 	(*PutDevice)(nil),             // 22: switchboard.actors.v1.PutDevice
-	(*GetProvisioning)(nil),       // 23: switchboard.actors.v1.GetProvisioning
-	(*ProvisioningReply)(nil),     // 24: switchboard.actors.v1.ProvisioningReply
-	(*GetDevice)(nil),             // 25: switchboard.actors.v1.GetDevice
-	(*DeleteDevice)(nil),          // 26: switchboard.actors.v1.DeleteDevice
-	(*ListDevices)(nil),           // 27: switchboard.actors.v1.ListDevices
-	(*DeviceReply)(nil),           // 28: switchboard.actors.v1.DeviceReply
-	(*DeviceListReply)(nil),       // 29: switchboard.actors.v1.DeviceListReply
-	(*PutTrunk)(nil),              // 30: switchboard.actors.v1.PutTrunk
-	(*GetTrunk)(nil),              // 31: switchboard.actors.v1.GetTrunk
-	(*DeleteTrunk)(nil),           // 32: switchboard.actors.v1.DeleteTrunk
-	(*ListTrunks)(nil),            // 33: switchboard.actors.v1.ListTrunks
-	(*TrunkReply)(nil),            // 34: switchboard.actors.v1.TrunkReply
-	(*TrunkListReply)(nil),        // 35: switchboard.actors.v1.TrunkListReply
-	(*PutRoutes)(nil),             // 36: switchboard.actors.v1.PutRoutes
-	(*GetRoutes)(nil),             // 37: switchboard.actors.v1.GetRoutes
-	(*RoutesReply)(nil),           // 38: switchboard.actors.v1.RoutesReply
-	(*GetEdgeView)(nil),           // 39: switchboard.actors.v1.GetEdgeView
-	(*EdgeView)(nil),              // 40: switchboard.actors.v1.EdgeView
-	(*Register)(nil),              // 41: switchboard.actors.v1.Register
-	(*ContactUpdate)(nil),         // 42: switchboard.actors.v1.ContactUpdate
-	(*RegisterReply)(nil),         // 43: switchboard.actors.v1.RegisterReply
-	(*LookupBindings)(nil),        // 44: switchboard.actors.v1.LookupBindings
-	(*GroupChanged)(nil),          // 45: switchboard.actors.v1.GroupChanged
-	(*GetGroupView)(nil),          // 46: switchboard.actors.v1.GetGroupView
-	(*GroupView)(nil),             // 47: switchboard.actors.v1.GroupView
-	(*AccountDebug)(nil),          // 48: switchboard.actors.v1.AccountDebug
-	(*PutFeatureServer)(nil),      // 49: switchboard.actors.v1.PutFeatureServer
-	(*GetFeatureServer)(nil),      // 50: switchboard.actors.v1.GetFeatureServer
-	(*DeleteFeatureServer)(nil),   // 51: switchboard.actors.v1.DeleteFeatureServer
-	(*FeatureServerReply)(nil),    // 52: switchboard.actors.v1.FeatureServerReply
-	(*Pool)(nil),                  // 53: switchboard.actors.v1.Pool
-	(*PoolSet)(nil),               // 54: switchboard.actors.v1.PoolSet
-	(*PutPool)(nil),               // 55: switchboard.actors.v1.PutPool
-	(*GetPools)(nil),              // 56: switchboard.actors.v1.GetPools
-	(*PoolsReply)(nil),            // 57: switchboard.actors.v1.PoolsReply
-	(*CallRecord)(nil),            // 58: switchboard.actors.v1.CallRecord
-	(*StartCall)(nil),             // 59: switchboard.actors.v1.StartCall
-	(*EndCall)(nil),               // 60: switchboard.actors.v1.EndCall
-	(*AnswerCall)(nil),            // 61: switchboard.actors.v1.AnswerCall
-	(*GetCall)(nil),               // 62: switchboard.actors.v1.GetCall
-	(*CallReply)(nil),             // 63: switchboard.actors.v1.CallReply
-	(*DebugState)(nil),            // 64: switchboard.actors.v1.DebugState
-	(*DebugStateReply)(nil),       // 65: switchboard.actors.v1.DebugStateReply
-	nil,                           // 66: switchboard.actors.v1.Group.LabelsEntry
-	nil,                           // 67: switchboard.actors.v1.Pool.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 68: google.protobuf.Timestamp
+	(*DigestAnswered)(nil),        // 23: switchboard.actors.v1.DigestAnswered
+	(*GetProvisioning)(nil),       // 24: switchboard.actors.v1.GetProvisioning
+	(*ProvisioningReply)(nil),     // 25: switchboard.actors.v1.ProvisioningReply
+	(*GetDevice)(nil),             // 26: switchboard.actors.v1.GetDevice
+	(*DeleteDevice)(nil),          // 27: switchboard.actors.v1.DeleteDevice
+	(*ListDevices)(nil),           // 28: switchboard.actors.v1.ListDevices
+	(*DeviceReply)(nil),           // 29: switchboard.actors.v1.DeviceReply
+	(*DeviceListReply)(nil),       // 30: switchboard.actors.v1.DeviceListReply
+	(*PutTrunk)(nil),              // 31: switchboard.actors.v1.PutTrunk
+	(*GetTrunk)(nil),              // 32: switchboard.actors.v1.GetTrunk
+	(*DeleteTrunk)(nil),           // 33: switchboard.actors.v1.DeleteTrunk
+	(*ListTrunks)(nil),            // 34: switchboard.actors.v1.ListTrunks
+	(*TrunkReply)(nil),            // 35: switchboard.actors.v1.TrunkReply
+	(*TrunkListReply)(nil),        // 36: switchboard.actors.v1.TrunkListReply
+	(*PutRoutes)(nil),             // 37: switchboard.actors.v1.PutRoutes
+	(*GetRoutes)(nil),             // 38: switchboard.actors.v1.GetRoutes
+	(*RoutesReply)(nil),           // 39: switchboard.actors.v1.RoutesReply
+	(*GetEdgeView)(nil),           // 40: switchboard.actors.v1.GetEdgeView
+	(*EdgeView)(nil),              // 41: switchboard.actors.v1.EdgeView
+	(*Register)(nil),              // 42: switchboard.actors.v1.Register
+	(*ContactUpdate)(nil),         // 43: switchboard.actors.v1.ContactUpdate
+	(*RegisterReply)(nil),         // 44: switchboard.actors.v1.RegisterReply
+	(*LookupBindings)(nil),        // 45: switchboard.actors.v1.LookupBindings
+	(*GroupChanged)(nil),          // 46: switchboard.actors.v1.GroupChanged
+	(*GetGroupView)(nil),          // 47: switchboard.actors.v1.GetGroupView
+	(*GroupView)(nil),             // 48: switchboard.actors.v1.GroupView
+	(*AccountDebug)(nil),          // 49: switchboard.actors.v1.AccountDebug
+	(*PutFeatureServer)(nil),      // 50: switchboard.actors.v1.PutFeatureServer
+	(*GetFeatureServer)(nil),      // 51: switchboard.actors.v1.GetFeatureServer
+	(*DeleteFeatureServer)(nil),   // 52: switchboard.actors.v1.DeleteFeatureServer
+	(*FeatureServerReply)(nil),    // 53: switchboard.actors.v1.FeatureServerReply
+	(*Pool)(nil),                  // 54: switchboard.actors.v1.Pool
+	(*PoolSet)(nil),               // 55: switchboard.actors.v1.PoolSet
+	(*PutPool)(nil),               // 56: switchboard.actors.v1.PutPool
+	(*GetPools)(nil),              // 57: switchboard.actors.v1.GetPools
+	(*PoolsReply)(nil),            // 58: switchboard.actors.v1.PoolsReply
+	(*CallRecord)(nil),            // 59: switchboard.actors.v1.CallRecord
+	(*StartCall)(nil),             // 60: switchboard.actors.v1.StartCall
+	(*EndCall)(nil),               // 61: switchboard.actors.v1.EndCall
+	(*AnswerCall)(nil),            // 62: switchboard.actors.v1.AnswerCall
+	(*GetCall)(nil),               // 63: switchboard.actors.v1.GetCall
+	(*CallReply)(nil),             // 64: switchboard.actors.v1.CallReply
+	(*DebugState)(nil),            // 65: switchboard.actors.v1.DebugState
+	(*DebugStateReply)(nil),       // 66: switchboard.actors.v1.DebugStateReply
+	nil,                           // 67: switchboard.actors.v1.Group.LabelsEntry
+	nil,                           // 68: switchboard.actors.v1.Pool.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 69: google.protobuf.Timestamp
 }
 var file_actors_actorpb_actors_proto_depIdxs = []int32{
-	68, // 0: switchboard.actors.v1.Account.created_at:type_name -> google.protobuf.Timestamp
-	68, // 1: switchboard.actors.v1.Account.updated_at:type_name -> google.protobuf.Timestamp
-	66, // 2: switchboard.actors.v1.Group.labels:type_name -> switchboard.actors.v1.Group.LabelsEntry
-	68, // 3: switchboard.actors.v1.Group.created_at:type_name -> google.protobuf.Timestamp
-	68, // 4: switchboard.actors.v1.Group.updated_at:type_name -> google.protobuf.Timestamp
-	68, // 5: switchboard.actors.v1.Group.pool_assigned_at:type_name -> google.protobuf.Timestamp
-	68, // 6: switchboard.actors.v1.Device.created_at:type_name -> google.protobuf.Timestamp
-	68, // 7: switchboard.actors.v1.Device.updated_at:type_name -> google.protobuf.Timestamp
-	68, // 8: switchboard.actors.v1.Device.credentials_reset_at:type_name -> google.protobuf.Timestamp
-	68, // 9: switchboard.actors.v1.DeviceGroupState.first_activated_at:type_name -> google.protobuf.Timestamp
+	69, // 0: switchboard.actors.v1.Account.created_at:type_name -> google.protobuf.Timestamp
+	69, // 1: switchboard.actors.v1.Account.updated_at:type_name -> google.protobuf.Timestamp
+	67, // 2: switchboard.actors.v1.Group.labels:type_name -> switchboard.actors.v1.Group.LabelsEntry
+	69, // 3: switchboard.actors.v1.Group.created_at:type_name -> google.protobuf.Timestamp
+	69, // 4: switchboard.actors.v1.Group.updated_at:type_name -> google.protobuf.Timestamp
+	69, // 5: switchboard.actors.v1.Group.pool_assigned_at:type_name -> google.protobuf.Timestamp
+	69, // 6: switchboard.actors.v1.Device.created_at:type_name -> google.protobuf.Timestamp
+	69, // 7: switchboard.actors.v1.Device.updated_at:type_name -> google.protobuf.Timestamp
+	69, // 8: switchboard.actors.v1.Device.credentials_reset_at:type_name -> google.protobuf.Timestamp
+	69, // 9: switchboard.actors.v1.DeviceGroupState.first_activated_at:type_name -> google.protobuf.Timestamp
 	5,  // 10: switchboard.actors.v1.DeviceGroupState.bindings:type_name -> switchboard.actors.v1.Binding
-	68, // 11: switchboard.actors.v1.Binding.expires_at:type_name -> google.protobuf.Timestamp
-	68, // 12: switchboard.actors.v1.Binding.updated_at:type_name -> google.protobuf.Timestamp
-	68, // 13: switchboard.actors.v1.Trunk.created_at:type_name -> google.protobuf.Timestamp
-	68, // 14: switchboard.actors.v1.Trunk.updated_at:type_name -> google.protobuf.Timestamp
+	69, // 11: switchboard.actors.v1.Binding.expires_at:type_name -> google.protobuf.Timestamp
+	69, // 12: switchboard.actors.v1.Binding.updated_at:type_name -> google.protobuf.Timestamp
+	69, // 13: switchboard.actors.v1.Trunk.created_at:type_name -> google.protobuf.Timestamp
+	69, // 14: switchboard.actors.v1.Trunk.updated_at:type_name -> google.protobuf.Timestamp
 	7,  // 15: switchboard.actors.v1.RouteSet.routes:type_name -> switchboard.actors.v1.Route
-	68, // 16: switchboard.actors.v1.RouteSet.updated_at:type_name -> google.protobuf.Timestamp
+	69, // 16: switchboard.actors.v1.RouteSet.updated_at:type_name -> google.protobuf.Timestamp
 	9,  // 17: switchboard.actors.v1.FeatureServer.targets:type_name -> switchboard.actors.v1.FeatureTarget
-	68, // 18: switchboard.actors.v1.FeatureServer.created_at:type_name -> google.protobuf.Timestamp
-	68, // 19: switchboard.actors.v1.FeatureServer.updated_at:type_name -> google.protobuf.Timestamp
+	69, // 18: switchboard.actors.v1.FeatureServer.created_at:type_name -> google.protobuf.Timestamp
+	69, // 19: switchboard.actors.v1.FeatureServer.updated_at:type_name -> google.protobuf.Timestamp
 	0,  // 20: switchboard.actors.v1.Error.code:type_name -> switchboard.actors.v1.Code
 	11, // 21: switchboard.actors.v1.AccountReply.error:type_name -> switchboard.actors.v1.Error
 	1,  // 22: switchboard.actors.v1.AccountReply.account:type_name -> switchboard.actors.v1.Account
@@ -4649,16 +4786,16 @@ var file_actors_actorpb_actors_proto_depIdxs = []int32{
 	11, // 26: switchboard.actors.v1.GroupListReply.error:type_name -> switchboard.actors.v1.Error
 	20, // 27: switchboard.actors.v1.GroupListReply.groups:type_name -> switchboard.actors.v1.GroupReply
 	11, // 28: switchboard.actors.v1.ProvisioningReply.error:type_name -> switchboard.actors.v1.Error
-	68, // 29: switchboard.actors.v1.ProvisioningReply.credentials_reset_at:type_name -> google.protobuf.Timestamp
+	69, // 29: switchboard.actors.v1.ProvisioningReply.credentials_reset_at:type_name -> google.protobuf.Timestamp
 	11, // 30: switchboard.actors.v1.DeviceReply.error:type_name -> switchboard.actors.v1.Error
 	3,  // 31: switchboard.actors.v1.DeviceReply.device:type_name -> switchboard.actors.v1.Device
 	11, // 32: switchboard.actors.v1.DeviceListReply.error:type_name -> switchboard.actors.v1.Error
-	28, // 33: switchboard.actors.v1.DeviceListReply.devices:type_name -> switchboard.actors.v1.DeviceReply
+	29, // 33: switchboard.actors.v1.DeviceListReply.devices:type_name -> switchboard.actors.v1.DeviceReply
 	6,  // 34: switchboard.actors.v1.PutTrunk.trunk:type_name -> switchboard.actors.v1.Trunk
 	11, // 35: switchboard.actors.v1.TrunkReply.error:type_name -> switchboard.actors.v1.Error
 	6,  // 36: switchboard.actors.v1.TrunkReply.trunk:type_name -> switchboard.actors.v1.Trunk
 	11, // 37: switchboard.actors.v1.TrunkListReply.error:type_name -> switchboard.actors.v1.Error
-	34, // 38: switchboard.actors.v1.TrunkListReply.trunks:type_name -> switchboard.actors.v1.TrunkReply
+	35, // 38: switchboard.actors.v1.TrunkListReply.trunks:type_name -> switchboard.actors.v1.TrunkReply
 	8,  // 39: switchboard.actors.v1.PutRoutes.routes:type_name -> switchboard.actors.v1.RouteSet
 	11, // 40: switchboard.actors.v1.RoutesReply.error:type_name -> switchboard.actors.v1.Error
 	8,  // 41: switchboard.actors.v1.RoutesReply.routes:type_name -> switchboard.actors.v1.RouteSet
@@ -4667,7 +4804,7 @@ var file_actors_actorpb_actors_proto_depIdxs = []int32{
 	6,  // 44: switchboard.actors.v1.EdgeView.trunks:type_name -> switchboard.actors.v1.Trunk
 	8,  // 45: switchboard.actors.v1.EdgeView.routes:type_name -> switchboard.actors.v1.RouteSet
 	3,  // 46: switchboard.actors.v1.EdgeView.device:type_name -> switchboard.actors.v1.Device
-	42, // 47: switchboard.actors.v1.Register.contacts:type_name -> switchboard.actors.v1.ContactUpdate
+	43, // 47: switchboard.actors.v1.Register.contacts:type_name -> switchboard.actors.v1.ContactUpdate
 	11, // 48: switchboard.actors.v1.RegisterReply.error:type_name -> switchboard.actors.v1.Error
 	5,  // 49: switchboard.actors.v1.RegisterReply.bindings:type_name -> switchboard.actors.v1.Binding
 	2,  // 50: switchboard.actors.v1.GroupChanged.group:type_name -> switchboard.actors.v1.Group
@@ -4680,18 +4817,18 @@ var file_actors_actorpb_actors_proto_depIdxs = []int32{
 	10, // 57: switchboard.actors.v1.PutFeatureServer.server:type_name -> switchboard.actors.v1.FeatureServer
 	11, // 58: switchboard.actors.v1.FeatureServerReply.error:type_name -> switchboard.actors.v1.Error
 	10, // 59: switchboard.actors.v1.FeatureServerReply.server:type_name -> switchboard.actors.v1.FeatureServer
-	67, // 60: switchboard.actors.v1.Pool.labels:type_name -> switchboard.actors.v1.Pool.LabelsEntry
-	68, // 61: switchboard.actors.v1.Pool.updated_at:type_name -> google.protobuf.Timestamp
-	53, // 62: switchboard.actors.v1.PoolSet.pools:type_name -> switchboard.actors.v1.Pool
-	53, // 63: switchboard.actors.v1.PutPool.pool:type_name -> switchboard.actors.v1.Pool
+	68, // 60: switchboard.actors.v1.Pool.labels:type_name -> switchboard.actors.v1.Pool.LabelsEntry
+	69, // 61: switchboard.actors.v1.Pool.updated_at:type_name -> google.protobuf.Timestamp
+	54, // 62: switchboard.actors.v1.PoolSet.pools:type_name -> switchboard.actors.v1.Pool
+	54, // 63: switchboard.actors.v1.PutPool.pool:type_name -> switchboard.actors.v1.Pool
 	11, // 64: switchboard.actors.v1.PoolsReply.error:type_name -> switchboard.actors.v1.Error
-	53, // 65: switchboard.actors.v1.PoolsReply.pools:type_name -> switchboard.actors.v1.Pool
-	68, // 66: switchboard.actors.v1.CallRecord.started_at:type_name -> google.protobuf.Timestamp
-	68, // 67: switchboard.actors.v1.CallRecord.ended_at:type_name -> google.protobuf.Timestamp
-	68, // 68: switchboard.actors.v1.CallRecord.answered_at:type_name -> google.protobuf.Timestamp
-	58, // 69: switchboard.actors.v1.StartCall.call:type_name -> switchboard.actors.v1.CallRecord
+	54, // 65: switchboard.actors.v1.PoolsReply.pools:type_name -> switchboard.actors.v1.Pool
+	69, // 66: switchboard.actors.v1.CallRecord.started_at:type_name -> google.protobuf.Timestamp
+	69, // 67: switchboard.actors.v1.CallRecord.ended_at:type_name -> google.protobuf.Timestamp
+	69, // 68: switchboard.actors.v1.CallRecord.answered_at:type_name -> google.protobuf.Timestamp
+	59, // 69: switchboard.actors.v1.StartCall.call:type_name -> switchboard.actors.v1.CallRecord
 	11, // 70: switchboard.actors.v1.CallReply.error:type_name -> switchboard.actors.v1.Error
-	58, // 71: switchboard.actors.v1.CallReply.call:type_name -> switchboard.actors.v1.CallRecord
+	59, // 71: switchboard.actors.v1.CallReply.call:type_name -> switchboard.actors.v1.CallRecord
 	11, // 72: switchboard.actors.v1.DebugStateReply.error:type_name -> switchboard.actors.v1.Error
 	73, // [73:73] is the sub-list for method output_type
 	73, // [73:73] is the sub-list for method input_type
@@ -4710,19 +4847,19 @@ func file_actors_actorpb_actors_proto_init() {
 	file_actors_actorpb_actors_proto_msgTypes[15].OneofWrappers = []any{}
 	file_actors_actorpb_actors_proto_msgTypes[16].OneofWrappers = []any{}
 	file_actors_actorpb_actors_proto_msgTypes[21].OneofWrappers = []any{}
-	file_actors_actorpb_actors_proto_msgTypes[25].OneofWrappers = []any{}
-	file_actors_actorpb_actors_proto_msgTypes[29].OneofWrappers = []any{}
-	file_actors_actorpb_actors_proto_msgTypes[31].OneofWrappers = []any{}
-	file_actors_actorpb_actors_proto_msgTypes[35].OneofWrappers = []any{}
-	file_actors_actorpb_actors_proto_msgTypes[48].OneofWrappers = []any{}
-	file_actors_actorpb_actors_proto_msgTypes[50].OneofWrappers = []any{}
+	file_actors_actorpb_actors_proto_msgTypes[26].OneofWrappers = []any{}
+	file_actors_actorpb_actors_proto_msgTypes[30].OneofWrappers = []any{}
+	file_actors_actorpb_actors_proto_msgTypes[32].OneofWrappers = []any{}
+	file_actors_actorpb_actors_proto_msgTypes[36].OneofWrappers = []any{}
+	file_actors_actorpb_actors_proto_msgTypes[49].OneofWrappers = []any{}
+	file_actors_actorpb_actors_proto_msgTypes[51].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_actors_actorpb_actors_proto_rawDesc), len(file_actors_actorpb_actors_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   67,
+			NumMessages:   68,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -110,7 +110,7 @@ Every flag may be set in the environment as SWITCHBOARD_<FLAG>.`,
 	f.StringVar(&cfg.SIPSCert, "sips-cert", "", "PEM certificate for --sips")
 	f.StringVar(&cfg.SIPSKey, "sips-key", "", "PEM private key for --sips")
 	f.StringVar(&cfg.SIPSecret, "sip-secret", "", "secret keying digest nonces, shared by the nodes of a cluster (default: derived from --gossip-key, else random)")
-	f.StringSliceVar(&cfg.SIPDigest, "sip-digest", []string{"MD5", "SHA-256"}, "digest algorithms challenged, in the order offered (MD5, SHA-256; RFC 8760 order: SHA-256,MD5)")
+	f.StringSliceVar(&cfg.SIPDigest, "sip-digest", []string{"MD5", "SHA-256"}, "digest algorithms accepted (MD5, SHA-256); each device is challenged with one: MD5 unless it or its account is set to SHA-256 or it answered SHA-256 before")
 	f.IntVar(&cfg.SIPFloodLimit, "sip-flood-limit", 2000, "packets one source may send per 2 s before a 60 s ban (negative: off)")
 	f.DurationVar(&cfg.SIPStreams.MessageTimeout, "sip-message-timeout", 10*time.Second, "TCP/TLS: how long one SIP message may take to arrive once begun (and a new connection's first)")
 	f.DurationVar(&cfg.SIPStreams.IdleTimeout, "sip-idle-timeout", 60*time.Second, "TCP/TLS: how long a connection with no registered device may stay silent")
