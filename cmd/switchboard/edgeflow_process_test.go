@@ -176,3 +176,44 @@ func TestEdge_DeviceOnTCPReachableFromEveryNode(t *testing.T) {
 		t.Fatalf("alice saw %d of the 3 padded INVITEs", got)
 	}
 }
+
+// Real softphones across a cluster, as the issue saw them fail 5 of 5:
+// alice's baresip registers over TCP at n1, bob's over UDP at n3, and the
+// account's group is in pool west, whose only node is n2, so every call
+// is placed on n2: neither phone's node. bob calls alice, she answers
+// (auto), and bob's hang-up reaches her.
+func TestEdge_BaresipCallAcrossThreeNodes(t *testing.T) {
+	bin := requireTool(t, "baresip", "baresip")
+	sipp.Require(t)
+	dsn := postgresDSN(t)
+	start := func(name, pool string, join ...string) *sipNode {
+		args := append([]string{"--name", name, "--pool", pool, "--store", dsn, "--gossip-profile", "local"}, sipArgs...)
+		if len(join) > 0 {
+			args = append(args, "--join", strings.Join(join, ","))
+		}
+		return sipEndpoints(t, startNode(t, nodeOptions{args: args}), name)
+	}
+	n1 := start("n1", "east")
+	n2 := start("n2", "west", n1.gossip)
+	n3 := start("n3", "east", n1.gossip)
+	var cl []*clusterNode
+	for _, n := range []*sipNode{n1, n2, n3} {
+		cl = append(cl, &clusterNode{proc: n.proc, name: n.name, id: n.id, gossip: n.gossip})
+	}
+	waitAllAlive(t, cl, cl)
+	waitServing(t, cl)
+	account := "softx" + randomID()
+	provisionSIPAccount(t, n1, account, "west")
+
+	alice := startBaresip(t, bin, n1, account, "alice", `;answermode=auto;outbound="sip:`+n1.sip+`;transport=tcp"`)
+	waitBinding(t, n1, account, "alice", "baresip")
+	bob := startBaresip(t, bin, n3, account, "bob", `;outbound="sip:`+n3.sip+`"`, "/dial sip:alice@"+account+"."+sipZone)
+	waitOutput(t, alice.out, "Call established: sip:bob@", 20*time.Second)
+	waitOutput(t, bob.out, "Call established: sip:alice@", 20*time.Second)
+	bob.stop(t)
+	waitOutput(t, alice.out, "session closed", 20*time.Second)
+	// The call was handled on n2: it got the INVITE only by the hop.
+	if m := string(n2.call(t, http.MethodGet, "/metrics", nil).body); !strings.Contains(m, `switchboard_sip_requests_total{method="INVITE"} `) {
+		t.Fatalf("n2 never got an INVITE, so the call was not placed there:\n%s", m)
+	}
+}
