@@ -102,7 +102,7 @@
 //	switchboard_sip_calls_total{disposition}        calls ended here (rate() = calls per second)
 //	switchboard_sip_auth_failures_total{reason}     digest failures (stale, replay, bad_response, tenancy, ...) and forged dialogs (dialog)
 //	switchboard_sip_dropped_total{reason}           packets dropped before parsing (banned, oversized, unparsable) and
-//	                                                connections cut (connection_limit, message_timeout, idle_timeout)
+//	                                                connections cut (connection_limit, message_timeout, idle_timeout, keepalive_failed)
 //	switchboard_sip_failovers_total                 moves to the next feature-server target
 //	switchboard_sip_probes_total{result}            OPTIONS probes of targets
 //	switchboard_sip_fraud_checks_total{kind,verdict} MESSAGE and INVITE checks by the account's supervisor

@@ -204,6 +204,8 @@ func (e *Edge) Run(ctx context.Context) error {
 	}
 	e.wg.Add(1)
 	go func() { defer e.wg.Done(); e.probe(ctx) }()
+	e.wg.Add(1)
+	go func() { defer e.wg.Done(); e.keepAlive(ctx) }()
 	e.log.Info("SIP edge serving", "udp_tcp", e.Addr(), "tls", e.TLSAddr())
 	var err error
 	select {
@@ -237,6 +239,24 @@ func (e *Edge) streamClosed(ip netip.Addr, reason string) {
 
 // Bans lists the sources banned for flooding now.
 func (e *Edge) Bans() []Ban { return e.flood.Bans(e.cfg.Clock.Now()) }
+
+// keepAlive pings the silent connections of registered flows, every
+// quarter of the keep-alive interval (flows.go: a flow whose connection
+// dies is forgotten).
+func (e *Edge) keepAlive(ctx context.Context) {
+	t := time.NewTicker(e.cfg.Streams.KeepAlive / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-e.done:
+			return
+		case <-t.C:
+			e.streams.keepAlive(time.Now())
+		}
+	}
+}
 
 // StopTakingCalls makes the edge answer new calls (out-of-dialog INVITEs
 // from devices and trunks) 503 with Retry-After, so that callers move to

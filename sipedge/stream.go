@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -34,6 +35,12 @@ type StreamConfig struct {
 	// once; more are closed on accept. Peers, trunks, feature servers and
 	// registered devices' addresses are exempt. Default 32.
 	MaxPerSource int
+	// KeepAlive is how long a connection carrying a registered flow may
+	// stay silent before the edge pings it (a CRLFCRLF, RFC 5626 section
+	// 3.5.1; the device answers CRLF). The ping keeps NAT bindings open,
+	// and a connection it cannot be written to is closed, which ends the
+	// flow. Default 30 s.
+	KeepAlive time.Duration
 }
 
 func (c *StreamConfig) fill() {
@@ -48,6 +55,9 @@ func (c *StreamConfig) fill() {
 	}
 	if c.MaxPerSource <= 0 {
 		c.MaxPerSource = 32
+	}
+	if c.KeepAlive <= 0 {
+		c.KeepAlive = 30 * time.Second
 	}
 }
 
@@ -67,10 +77,11 @@ type streams struct {
 	mu     sync.Mutex
 	perIP  map[netip.Addr]int
 	regged map[string]time.Time // remote ip:port -> may idle until
+	conns  map[string]*guardedConn
 }
 
 func newStreams(cfg StreamConfig, exempt func(netip.Addr) bool, closed func(netip.Addr, string)) *streams {
-	return &streams{cfg: cfg, exempt: exempt, closed: closed, perIP: map[netip.Addr]int{}, regged: map[string]time.Time{}}
+	return &streams{cfg: cfg, exempt: exempt, closed: closed, perIP: map[netip.Addr]int{}, regged: map[string]time.Time{}, conns: map[string]*guardedConn{}}
 }
 
 // listen wraps l so that what it accepts is guarded.
@@ -116,6 +127,7 @@ func (s *streams) release(ip netip.Addr, remote string) {
 		delete(s.perIP, ip)
 	}
 	delete(s.regged, remote)
+	delete(s.conns, remote)
 	s.mu.Unlock()
 	if s.gone != nil {
 		s.gone(remote)
@@ -141,7 +153,12 @@ func (l *guardedListener) Accept() (net.Conn, error) {
 			l.s.closed(ip, "connection_limit")
 			continue
 		}
-		return &guardedConn{Conn: c, s: l.s, ip: ip, remote: c.RemoteAddr().String(), msgStart: time.Now()}, nil
+		gc := &guardedConn{Conn: c, s: l.s, ip: ip, remote: c.RemoteAddr().String(), msgStart: time.Now()}
+		gc.lastRead.Store(time.Now().UnixNano())
+		l.s.mu.Lock()
+		l.s.conns[gc.remote] = gc
+		l.s.mu.Unlock()
+		return gc, nil
 	}
 }
 
@@ -158,6 +175,32 @@ type guardedConn struct {
 	fr       framer    // only the reading goroutine touches fr and msgStart
 	msgStart time.Time // when the message in progress began
 	once     sync.Once
+	lastRead atomic.Int64 // unix ns of the last bytes read, for keep-alives
+}
+
+// pingWrite bounds the write of a keep-alive ping.
+const pingWrite = 5 * time.Second
+
+// keepAlive pings every connection carrying a registered flow that has
+// been silent for the keep-alive interval, and closes those the ping
+// cannot be written to. It returns how many it pinged.
+func (s *streams) keepAlive(now time.Time) int {
+	s.mu.Lock()
+	var due []*guardedConn
+	for remote := range s.regged {
+		if c, ok := s.conns[remote]; ok && now.Sub(time.Unix(0, c.lastRead.Load())) >= s.cfg.KeepAlive {
+			due = append(due, c)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range due {
+		_ = c.Conn.SetWriteDeadline(now.Add(pingWrite))
+		if _, err := c.Conn.Write([]byte("\r\n\r\n")); err != nil {
+			s.closed(c.ip, "keepalive_failed")
+			_ = c.Close()
+		}
+	}
+	return len(due)
 }
 
 // errStreamTimeout ends a connection the guard timed out. Read reports it
@@ -175,6 +218,7 @@ func (c *guardedConn) Read(b []byte) (int, error) {
 	}
 	n, err := c.Conn.Read(b)
 	if n > 0 {
+		c.lastRead.Store(time.Now().UnixNano())
 		if c.fr.feed(b[:n]) {
 			c.msgStart = time.Now()
 		}
