@@ -270,8 +270,13 @@ func (s *System) runCallTimers(tick time.Duration) {
 			return
 		case <-t.C:
 		}
-		for _, id := range s.timers.due(s.cfg.Clock.Now()) {
-			s.notify(KindCall, id, &actorpb.CallDeadline{})
-		}
+		s.fireDueCalls()
+	}
+}
+
+// fireDueCalls tells each live call whose deadline passed to check it.
+func (s *System) fireDueCalls() {
+	for _, id := range s.timers.due(s.cfg.Clock.Now()) {
+		s.notify(KindCall, id, &actorpb.CallDeadline{})
 	}
 }
