@@ -47,10 +47,19 @@ type syncBuffer = syncbuf.Buffer
 
 func startNode(t *testing.T, name, dir string, demo bool) (*Node, context.CancelFunc, <-chan error, *syncBuffer) {
 	t.Helper()
+	return startNodeWith(t, name, dir, demo, nil)
+}
+
+// startNodeWith is startNode with the Config changed by mod.
+func startNodeWith(t *testing.T, name, dir string, demo bool, mod func(*Config)) (*Node, context.CancelFunc, <-chan error, *syncBuffer) {
+	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Name, cfg.HTTPAddr, cfg.DataDir, cfg.Demo = name, "127.0.0.1:0", dir, demo
 	cfg.GossipAddr, cfg.ActorAddr, cfg.GossipProfile = "127.0.0.1:0", "127.0.0.1:0", "local"
 	cfg.SIPAddr, cfg.DNSAddr = "127.0.0.1:0", "127.0.0.1:0"
+	if mod != nil {
+		mod(&cfg)
+	}
 	out := &syncBuffer{}
 	cfg.Out = out
 	ctx, cancel := context.WithCancel(context.Background())
