@@ -29,6 +29,9 @@ func TestConfig_Validate(t *testing.T) {
 		{"short lease", func(c *Config) { c.LeaseTTL, c.LeaseRenew = 2*time.Second, 100*time.Millisecond }, ""},
 		{"lease renewed too rarely", func(c *Config) { c.LeaseTTL, c.LeaseRenew = 5*time.Second, 3*time.Second }, "--lease-renew"},
 		{"no lease", func(c *Config) { c.LeaseTTL = 0 }, "--lease-ttl"},
+		{"no call length limit", func(c *Config) { c.MaxCallDuration = 0 }, ""},
+		{"negative call length", func(c *Config) { c.MaxCallDuration = -time.Second }, "--max-call-duration"},
+		{"negative sweep grace", func(c *Config) { c.CallSweepGrace = -time.Second }, "--call-sweep-grace"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
