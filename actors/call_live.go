@@ -15,18 +15,22 @@ import (
 // and the store's index of active calls by process, so that no call
 // record stays active after its process is gone.
 //
-// callproc/<node id> = node name: a process that started calls (written
-// once per process, before its first call's entry).
-// calllive/<node id>/<call> = account: one call that process carries.
-// A call's entry is written before its active record and deleted after its
-// ended record, so that every active record has an entry (an entry whose
-// record is missing or ended is stale and is dropped by a sweep).
+// calllive/<node id>/<call> = node name: one call that process carries.
+// A call's entry is written before its active record and deleted after
+// its ended record, so that every active record has an entry (an entry
+// whose record is missing or ended is stale and is dropped by a sweep).
+// The processes with calls are found by skipping from one process's
+// entries to the next (CallProcesses): one scan per process, no list to
+// keep.
 
-const callProcPrefix = "callproc/"
+const liveCallsPrefix = "calllive/"
 
-func callProcKey(nodeID string) string         { return callProcPrefix + nodeID }
-func liveCallPrefix(nodeID string) string      { return "calllive/" + nodeID + "/" }
+func liveCallPrefix(nodeID string) string      { return liveCallsPrefix + nodeID + "/" }
 func liveCallKey(nodeID, callID string) string { return liveCallPrefix(nodeID) + callID }
+
+// pastLiveCalls sorts after every entry of process nodeID (call ids are
+// ASCII; U+10FFFF is the highest code point, valid UTF-8 for any store).
+func pastLiveCalls(nodeID string) string { return liveCallPrefix(nodeID) + "\U0010FFFF" }
 
 // CallHangup ends the SIP side of calls that the system ended by itself:
 // a session or maximum length that ran out (disposition expired) and the
@@ -64,20 +68,9 @@ func (s *System) setLiveCall(act *Activation, live bool) {
 }
 
 // indexLiveCall writes rec's entry in its process's index of active
-// calls, and the process's own entry before its first call.
+// calls.
 func (s *System) indexLiveCall(ctx context.Context, rec *actorpb.CallRecord) error {
-	if !s.procMarked.Load() {
-		s.procMu.Lock()
-		if !s.procMarked.Load() {
-			if _, err := s.cfg.Store.Put(ctx, callProcKey(rec.NodeId), []byte(s.cfg.Node), persistence.AnyVersion); err != nil {
-				s.procMu.Unlock()
-				return err
-			}
-			s.procMarked.Store(true)
-		}
-		s.procMu.Unlock()
-	}
-	_, err := s.cfg.Store.Put(ctx, liveCallKey(rec.NodeId, rec.Id), []byte(rec.Account), persistence.AnyVersion)
+	_, err := s.cfg.Store.Put(ctx, liveCallKey(rec.NodeId, rec.Id), []byte(s.cfg.Node), persistence.AnyVersion)
 	return err
 }
 
@@ -129,19 +122,24 @@ type CallProcess struct {
 	ID, Name string
 }
 
-// CallProcesses lists the processes that started calls and were not
-// forgotten yet (InterruptCalls forgets a gone one once its calls ended).
-// There are about as many as nodes.
+// CallProcesses lists the processes that have active calls in the store
+// (this one included), with the node name each ran under: one scan per
+// process.
 func (s *System) CallProcesses(ctx context.Context) ([]CallProcess, error) {
-	items, err := persistence.ScanAll(ctx, s.cfg.Store, callProcPrefix)
-	if err != nil {
-		return nil, err
+	var out []CallProcess
+	after := ""
+	for {
+		page, err := s.cfg.Store.Scan(ctx, liveCallsPrefix, after, 1)
+		if err != nil {
+			return nil, err
+		}
+		if len(page) == 0 {
+			return out, nil
+		}
+		id, _, _ := strings.Cut(strings.TrimPrefix(page[0].Key, liveCallsPrefix), "/")
+		out = append(out, CallProcess{ID: id, Name: string(page[0].Value)})
+		after = pastLiveCalls(id)
 	}
-	out := make([]CallProcess, 0, len(items))
-	for _, it := range items {
-		out = append(out, CallProcess{ID: strings.TrimPrefix(it.Key, callProcPrefix), Name: string(it.Value)})
-	}
-	return out, nil
 }
 
 // sweepPage is how many active calls of a gone process one scan reads.
@@ -151,17 +149,12 @@ const sweepPage = 100
 // caller found gone (its liveness record expired), with disposition
 // interrupted and ended_by "node", through each call's actor (so that a
 // BYE handled at the same moment and the sweep of another node are
-// serialized with it: the first end wins, the others find it ended). It
-// drops stale index entries and, once none is left, forgets the process.
-// It returns how many calls it ended. Work is bounded by the process's
-// calls.
+// serialized with it: the first end wins, the others find it ended), and
+// drops stale index entries. It returns how many calls it ended. Work is
+// bounded by the process's calls.
 func (s *System) InterruptCalls(ctx context.Context, nodeID string) (int, error) {
 	if nodeID == s.NodeID() {
 		return 0, fmt.Errorf("actors: process %s is this one; its calls are live", nodeID)
-	}
-	proc, err := s.cfg.Store.Get(ctx, callProcKey(nodeID))
-	if err != nil && !errors.Is(err, persistence.ErrNotFound) {
-		return 0, err
 	}
 	prefix, ended := liveCallPrefix(nodeID), 0
 	for {
@@ -179,11 +172,6 @@ func (s *System) InterruptCalls(ctx context.Context, nodeID string) (int, error)
 			if err != nil {
 				return ended, err
 			}
-		}
-	}
-	if proc.Key != "" {
-		if err := s.cfg.Store.Delete(ctx, proc.Key, proc.Version); err != nil && !errors.Is(err, persistence.ErrNotFound) {
-			return ended, err
 		}
 	}
 	return ended, nil
@@ -218,8 +206,7 @@ func (s *System) interruptOne(ctx context.Context, nodeID, callID string) (int, 
 // interrupted and ended_by "node", and hands each to Config.Hangup; from
 // then on this node starts no call. A drain calls it once the calls had
 // their time. It returns when they ended and their hang-ups returned, or
-// when ctx ends, and then forgets this process if none of its calls is
-// left in the store.
+// when ctx ends.
 func (s *System) EndLiveCalls(ctx context.Context) error {
 	s.shuttingDown.Store(true)
 	poll := time.NewTicker(10 * time.Millisecond)
@@ -244,16 +231,6 @@ func (s *System) EndLiveCalls(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		return fmt.Errorf("actors: hanging up the ended calls: %w", ctx.Err())
-	}
-	if !s.procMarked.Load() {
-		return nil
-	}
-	left, err := s.cfg.Store.Scan(ctx, liveCallPrefix(s.NodeID()), "", 1)
-	if err == nil && len(left) == 0 {
-		err = s.cfg.Store.Delete(ctx, callProcKey(s.NodeID()), persistence.AnyVersion)
-	}
-	if err != nil && !errors.Is(err, persistence.ErrNotFound) {
-		return err
 	}
 	return nil
 }

@@ -111,7 +111,7 @@ func TestCall_RecordStoredFromTheStart(t *testing.T) {
 	if rec.GetState() != "active" || rec.NodeId != s.NodeID() || rec.Node != "n1" || rec.ExpiresAt == nil {
 		t.Fatalf("record at start = %+v", rec)
 	}
-	if !hasKey(t, s.cfg.Store, liveCallKey(s.NodeID(), "c1")) || !hasKey(t, s.cfg.Store, callProcKey(s.NodeID())) {
+	if !hasKey(t, s.cfg.Store, liveCallKey(s.NodeID(), "c1")) {
 		t.Fatal("the call is not in its process's index of active calls")
 	}
 	if s.LiveCalls() != 1 || len(s.Activations(KindCall)) != 1 || !s.Activations(KindCall)[0].LiveCall() {
@@ -312,8 +312,8 @@ func TestCall_GoneProcessCallsAreInterrupted(t *testing.T) {
 	if rec := stored(t, b, "a3"); rec.Disposition != "completed" {
 		t.Fatalf("the sweep overwrote a3: %+v", rec)
 	}
-	if items, _ := persistence.ScanAll(context.Background(), store, liveCallPrefix(deadA)); len(items) != 0 || hasKey(t, store, callProcKey(deadA)) {
-		t.Fatalf("the gone process is still indexed: %d entries", len(items))
+	if procs, _ := b.CallProcesses(context.Background()); len(procs) != 1 || procs[0].ID != b.NodeID() {
+		t.Fatalf("processes with calls after the sweep = %+v; want only b's", procs)
 	}
 	if again, err := b.InterruptCalls(context.Background(), deadA); err != nil || again != 0 {
 		t.Fatalf("a second sweep ended %d (%v)", again, err)
@@ -343,8 +343,8 @@ func TestCall_EndLiveCallsAtShutdown(t *testing.T) {
 	if got := h.ids(); !slices.Equal(got, []string{"x", "y", "z"}) {
 		t.Fatalf("hung up %v", got)
 	}
-	if s.LiveCalls() != 0 || hasKey(t, s.cfg.Store, callProcKey(s.NodeID())) {
-		t.Fatal("live calls or the process's index left after the drain")
+	if procs, _ := s.CallProcesses(context.Background()); s.LiveCalls() != 0 || len(procs) != 0 {
+		t.Fatalf("after the drain: %d live calls, processes with calls %+v", s.LiveCalls(), procs)
 	}
 	if r := callReq(t, s, "late", &actorpb.StartCall{Call: &actorpb.CallRecord{Account: "acme"}}); code(r.Error) != actorpb.Code_CODE_UNAVAILABLE {
 		t.Fatalf("a call started during shutdown: %+v", r.Error)

@@ -31,9 +31,9 @@
 //     Config.MaxCallDuration runs out: disposition expired, ended_by
 //     "expiry", and Config.Hangup is told so that the edge sends BYE to
 //     both legs. The store indexes active calls by process (call_live.go:
-//     callproc/<node id>, calllive/<node id>/<call>; the entry is written
-//     before the active record and deleted after the ended one):
-//     InterruptCalls ends a gone process's calls through their actors
+//     calllive/<node id>/<call>, written before the active record and
+//     deleted after the ended one; CallProcesses skips from one process
+//     to the next): InterruptCalls ends a gone process's calls through their actors
 //     (InterruptCall: disposition interrupted, ended_by "node"), and
 //     EndLiveCalls ends a draining node's own live calls the same way
 //     (and tells Config.Hangup). ended_by is one of caller, callee,

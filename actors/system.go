@@ -194,8 +194,6 @@ type System struct {
 	hangups    sync.WaitGroup // Config.Hangup calls under way
 	// shuttingDown: EndLiveCalls was called; no call starts any more.
 	shuttingDown atomic.Bool
-	procMu       sync.Mutex  // serializes the first write of procMarked
-	procMarked   atomic.Bool // this process's callproc entry is stored
 }
 
 // New starts a System. Close stops it.
