@@ -3,10 +3,21 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
 )
+
+// callLoadView is the members' call load as /debug/cluster shows it.
+type callLoadView struct {
+	Members []struct {
+		Local bool `json:"local"`
+		Load  struct {
+			ActiveCalls int `json:"active_calls"`
+		} `json:"load"`
+	} `json:"members"`
+}
 
 // startHeldCall starts a call of device through POST /v1/calls that would
 // last an hour, and returns it.
@@ -53,6 +64,22 @@ func TestProcess_CallRecordSurvivesKillAndRestartEndsIt(t *testing.T) {
 
 	again := startNode(t, nodeOptions{args: []string{"--data", data}})
 	waitInterrupted(t, again, c.ID, 30*time.Second)
+
+	// Reading 1,000 ended and 1,000 unknown calls adds no call load.
+	for i := range 1000 {
+		want(t, again.call(t, http.MethodGet, "/v1/calls/"+c.ID, nil), http.StatusOK, "GET of the ended call")
+		want(t, again.call(t, http.MethodGet, fmt.Sprintf("/v1/calls/unknown-%04d", i), nil), http.StatusNotFound, "GET of an unknown call")
+	}
+	acts := decode[clActivations](t, again.call(t, http.MethodGet, "/debug/actors?kind=call&scope=local", nil))
+	if len(acts.Activations) != 0 {
+		t.Fatalf("2,000 reads left %d call activations: %+v", len(acts.Activations), acts.Activations)
+	}
+	load := decode[callLoadView](t, again.call(t, http.MethodGet, "/debug/cluster", nil))
+	for _, m := range load.Members {
+		if m.Local && m.Load.ActiveCalls != 0 {
+			t.Fatalf("active_calls after the reads = %d; want 0", m.Load.ActiveCalls)
+		}
+	}
 }
 
 // TestProcess_SurvivorEndsADeadNodesCalls: on the shared store, a node
