@@ -14,58 +14,83 @@ import (
 
 func callKey(id string) string { return "call/" + id }
 
+// Call dispositions and ended_by values that the system itself gives.
+const (
+	// DispositionExpired: the session timer (RFC 4028) or the maximum call
+	// length ran out; ended_by "expiry".
+	DispositionExpired = "expired"
+	// DispositionInterrupted: the process that carried the call died (a
+	// survivor ended it) or shut down; ended_by "node".
+	DispositionInterrupted = "interrupted"
+)
+
+// endedBy lists the values a call's ended_by may take ("" when unknown).
+// EndCall may give the first six; the system gives "expiry" and "node".
+var endedBy = []string{"", "caller", "callee", "cancel", "failure", "timeout", "expiry", "node"}
+
 // call is the behavior of the call kind: one call (dialog) from start to
-// end, then its call record. Calls never migrate: the activation lives
-// where tier 2 placed it until the call ends, and then passivates.
+// end, then its call record. The record is in the store from the start
+// (state active), written again at answer and at end, each time by
+// compare-and-set on its version. Calls never migrate: the activation that
+// started the call carries it (live) until it ends, and does not passivate
+// meanwhile. Any other activation of the identity (a read, a late BYE, a
+// sweep after its process died) works from the stored record and stops
+// after each message, so that only live calls count as call load.
 type call struct {
 	sys     *System
 	id      string
-	rec     *actorpb.CallRecord // nil before StartCall
+	act     *Activation
+	rec     *actorpb.CallRecord // nil: no such call (yet)
 	version uint64
-	timer   *time.Timer
-	// atEnd: the call is written once, when it ends (StartCall.record_at_end).
-	atEnd bool
+	// live: this activation started the call and carries it (active).
+	live bool
+	// holdUntil ends a test call started with hold_ms (zero: none).
+	holdUntil time.Time
 }
 
 func newCall(sys *System, id string) *call { return &call{sys: sys, id: id} }
 
+// bind gives the behavior its activation (live calls are counted on it).
+func (c *call) bind(act *Activation) { c.act = act }
+
 func (c *call) load(ctx context.Context) error {
 	c.rec, c.version = nil, 0
 	cur, err := loadOne[*actorpb.CallRecord](ctx, c.sys.cfg.Store, callKey(c.id))
-	if err != nil || cur == nil {
+	if err != nil {
 		return err
 	}
-	c.rec, c.version = cur.rec, cur.version
+	if cur != nil {
+		c.rec, c.version = cur.rec, cur.version
+	}
+	// A reload (after a lost write) keeps a live call live while its
+	// record still says this process carries it.
+	c.setLive(c.live && c.rec.GetState() == "active" && c.rec.GetNodeId() == c.sys.NodeID())
 	return nil
 }
 
 func (c *call) receive(t *turn, msg proto.Message) proto.Message {
+	reply := c.handle(t, msg)
+	if !c.live {
+		t.stop = true // nothing to carry: the record is in the store
+	}
+	return reply
+}
+
+func (c *call) handle(t *turn, msg proto.Message) proto.Message {
 	switch m := msg.(type) {
 	case *actorpb.StartCall:
-		if c.rec != nil {
-			return &actorpb.CallReply{Call: c.rec} // a retried start: the call exists
-		}
-		rec := proto.Clone(m.GetCall()).(*actorpb.CallRecord)
-		rec.Id, rec.State, rec.Node = c.id, "active", c.sys.cfg.Node
-		rec.StartedAt = timestamppb.New(c.sys.cfg.Clock.Now())
-		c.atEnd = m.RecordAtEnd
-		if err := c.save(t, rec); err != nil {
-			return &actorpb.CallReply{Error: err}
-		}
-		c.sys.callStarted(t.ctx, c.rec)
-		if m.HoldMs > 0 {
-			// Through notify, so that the lookup counts the message as
-			// pending like any other.
-			sys, id := c.sys, c.id
-			c.timer = time.AfterFunc(time.Duration(m.HoldMs)*time.Millisecond, func() {
-				sys.notify(KindCall, id, &actorpb.EndCall{Disposition: "completed"})
-			})
-		}
-		return &actorpb.CallReply{Call: c.rec}
+		return c.start(t, m)
 	case *actorpb.AnswerCall:
 		return c.answer(t, m)
+	case *actorpb.RefreshCall:
+		return c.refresh(m)
 	case *actorpb.EndCall:
 		return c.end(t, m)
+	case *actorpb.CallDeadline:
+		c.deadline(t)
+		return nil
+	case *actorpb.InterruptCall:
+		return c.interrupt(t, m)
 	case *actorpb.GetCall:
 		if c.rec == nil {
 			return &actorpb.CallReply{Error: notFound("call", "call %q not found", c.id)}
@@ -75,53 +100,206 @@ func (c *call) receive(t *turn, msg proto.Message) proto.Message {
 	return errorReply(msg, invalid("", "call actor does not handle %T", msg))
 }
 
+// start writes the new call's record (state active) after its entry in
+// the index of this process's active calls, so that a crash leaves no
+// active record that a sweep cannot find.
+func (c *call) start(t *turn, m *actorpb.StartCall) proto.Message {
+	if c.rec != nil {
+		return &actorpb.CallReply{Call: c.rec} // a retried start: the call exists
+	}
+	if c.sys.shuttingDown.Load() {
+		return &actorpb.CallReply{Error: unavailable("node %s is shutting down; place the call elsewhere", c.sys.cfg.Node)}
+	}
+	rec := proto.Clone(m.GetCall()).(*actorpb.CallRecord)
+	now := c.sys.cfg.Clock.Now()
+	rec.Id, rec.State, rec.Node, rec.NodeId = c.id, "active", c.sys.cfg.Node, c.sys.NodeID()
+	rec.StartedAt, rec.ExpiresAt = timestamppb.New(now), nil
+	if end := c.maxEnd(rec); !end.IsZero() {
+		rec.ExpiresAt = timestamppb.New(end)
+	}
+	if err := c.sys.indexLiveCall(t.ctx, rec); err != nil {
+		return &actorpb.CallReply{Error: unavailable("recording call %s failed; retry: %v", c.id, err)}
+	}
+	if err := c.save(t, rec); err != nil {
+		c.sys.unindexLiveCall(t.ctx, rec)
+		return &actorpb.CallReply{Error: err}
+	}
+	c.setLive(true)
+	if m.HoldMs > 0 {
+		c.holdUntil = now.Add(time.Duration(m.HoldMs) * time.Millisecond)
+	}
+	c.arm()
+	c.sys.callStarted(t.ctx, c.rec)
+	return &actorpb.CallReply{Call: c.rec}
+}
+
+// maxEnd is when rec reaches the maximum call length (zero: no limit).
+func (c *call) maxEnd(rec *actorpb.CallRecord) time.Time {
+	if c.sys.cfg.MaxCallDuration <= 0 {
+		return time.Time{}
+	}
+	return rec.StartedAt.AsTime().Add(c.sys.cfg.MaxCallDuration)
+}
+
+// expiry is when the call expires if its session lasts se from now: the
+// earlier of that and its maximum length.
+func (c *call) expiry(se time.Duration) *timestamppb.Timestamp {
+	at := c.sys.cfg.Clock.Now().Add(se)
+	if end := c.maxEnd(c.rec); !end.IsZero() && end.Before(at) {
+		at = end
+	}
+	return timestamppb.New(at)
+}
+
+// arm sets the call's next deadline on the node's timers.
+func (c *call) arm() {
+	var at time.Time
+	if c.live {
+		at = c.holdUntil
+		if e := c.rec.GetExpiresAt(); e != nil && (at.IsZero() || e.AsTime().Before(at)) {
+			at = e.AsTime()
+		}
+	}
+	c.sys.timers.set(c.id, at)
+}
+
 // answer marks the call answered: answered_at is the first answer's time
 // (a retransmitted 2xx does not move it), target the address that
-// answered, when given.
+// answered, when given; a session interval starts the session timer.
 func (c *call) answer(t *turn, m *actorpb.AnswerCall) proto.Message {
 	if c.rec == nil || c.rec.State != "active" {
 		return &actorpb.CallReply{Call: c.rec, Error: conflictOrMissing(c.rec, c.id)}
 	}
+	if m.SessionExpiresMs < 0 {
+		return &actorpb.CallReply{Error: invalid("session_expires_ms", "session_expires_ms must not be negative, not %d", m.SessionExpiresMs)}
+	}
 	rec := proto.Clone(c.rec).(*actorpb.CallRecord)
-	if rec.AnsweredAt == nil {
+	first := rec.AnsweredAt == nil
+	if first {
 		rec.AnsweredAt = timestamppb.New(c.sys.cfg.Clock.Now())
 	}
 	if m.Target != "" {
 		rec.Target = m.Target
 	}
-	if proto.Equal(rec, c.rec) {
+	if !first && rec.Target == c.rec.Target {
+		// A retransmitted 2xx: its session interval, if any, refreshes.
+		if m.SessionExpiresMs > 0 {
+			return c.refresh(&actorpb.RefreshCall{SessionExpiresMs: m.SessionExpiresMs})
+		}
 		return &actorpb.CallReply{Call: c.rec}
 	}
-	first := c.rec.AnsweredAt == nil
+	if m.SessionExpiresMs > 0 {
+		rec.ExpiresAt = c.expiry(time.Duration(m.SessionExpiresMs) * time.Millisecond)
+	}
 	if err := c.save(t, rec); err != nil {
 		return &actorpb.CallReply{Error: err}
 	}
+	c.arm()
 	if first {
 		c.sys.callChanged(t.ctx, c.rec, "call.answered")
 	}
 	return &actorpb.CallReply{Call: c.rec}
 }
 
-// endedBy lists the values EndCall.ended_by may take ("" when unknown).
-var endedBy = []string{"", "caller", "callee", "cancel", "failure", "timeout"}
+// refresh renews the session of a live call. It is not written to the
+// store (a refresh may come every 45 s): the stored expires_at is the one
+// of the last write, the live call's actor has the current one.
+func (c *call) refresh(m *actorpb.RefreshCall) proto.Message {
+	if c.rec == nil || c.rec.State != "active" {
+		return &actorpb.CallReply{Call: c.rec, Error: conflictOrMissing(c.rec, c.id)}
+	}
+	if m.SessionExpiresMs <= 0 {
+		return &actorpb.CallReply{Error: invalid("session_expires_ms", "session_expires_ms must be above 0, not %d", m.SessionExpiresMs)}
+	}
+	if !c.live {
+		return &actorpb.CallReply{Call: c.rec, Error: conflict("call", "call %q is not carried by a live node; it cannot be refreshed", c.id)}
+	}
+	rec := proto.Clone(c.rec).(*actorpb.CallRecord)
+	rec.ExpiresAt = c.expiry(time.Duration(m.SessionExpiresMs) * time.Millisecond)
+	c.rec = rec
+	c.arm()
+	return &actorpb.CallReply{Call: c.rec}
+}
 
-// end writes the call record. Its duration_ms is the talk time, ended_at
-// minus answered_at, for an answered call, and the time from started_at
-// to ended_at (ringing, failure) for one never answered.
+// deadline ends the call if its hold, its session or its maximum length
+// ran out; the system tells the edge to hang up an expired call.
+func (c *call) deadline(t *turn) {
+	if !c.live || c.rec.GetState() != "active" {
+		return
+	}
+	now := c.sys.cfg.Clock.Now()
+	var rep proto.Message
+	switch {
+	case !c.holdUntil.IsZero() && !now.Before(c.holdUntil):
+		rep = c.finish(t, &actorpb.EndCall{Disposition: "completed"})
+	case c.rec.ExpiresAt != nil && !now.Before(c.rec.ExpiresAt.AsTime()):
+		rep = c.finish(t, &actorpb.EndCall{Disposition: DispositionExpired, EndedBy: "expiry", Status: c.finalStatus()})
+		if r, ok := rep.(*actorpb.CallReply); ok && r.Error == nil {
+			c.sys.hangUp(r.Call)
+		}
+	default:
+		c.arm() // refreshed meanwhile
+		return
+	}
+	if r, ok := rep.(*actorpb.CallReply); ok && r.Error != nil {
+		c.sys.log.Warn("ending a call at its deadline failed; trying again", "call_id", c.id, "err", r.Error.Message)
+		c.sys.timers.set(c.id, now.Add(deadlineRetry))
+	}
+}
+
+// deadlineRetry is how soon a call whose end at its deadline failed (the
+// store did not answer) tries again.
+const deadlineRetry = 5 * time.Second
+
+// finalStatus is the status the caller got: 200 once answered, else none.
+func (c *call) finalStatus() uint32 {
+	if c.rec.GetAnsweredAt() != nil {
+		return 200
+	}
+	return 0
+}
+
+// interrupt ends an active call whose process is gone (the sweep of a
+// survivor, from the stored record) or is shutting down (its own live
+// activation, at the end of a drain).
+func (c *call) interrupt(t *turn, m *actorpb.InterruptCall) proto.Message {
+	if c.rec == nil || c.rec.State != "active" {
+		return &actorpb.CallReply{Call: c.rec, Error: conflictOrMissing(c.rec, c.id)}
+	}
+	if c.rec.NodeId != m.NodeId {
+		return &actorpb.CallReply{Call: c.rec, Error: conflict("node_id", "call %q is carried by process %s, not %s", c.id, c.rec.NodeId, m.NodeId)}
+	}
+	live := c.live
+	if live && !c.sys.shuttingDown.Load() {
+		return &actorpb.CallReply{Call: c.rec, Error: conflict("node_id", "call %q is carried by a live node", c.id)}
+	}
+	rep := c.finish(t, &actorpb.EndCall{Disposition: DispositionInterrupted, EndedBy: "node", Status: c.finalStatus()})
+	if r, ok := rep.(*actorpb.CallReply); ok && r.Error == nil && live {
+		c.sys.hangUp(r.Call)
+	}
+	return rep
+}
+
+// end ends the call as its signalling says (EndCall).
 func (c *call) end(t *turn, m *actorpb.EndCall) proto.Message {
 	if c.rec == nil || c.rec.State != "active" {
 		return &actorpb.CallReply{Call: c.rec, Error: conflictOrMissing(c.rec, c.id)}
 	}
 	if !slices.Contains(endedBy, m.EndedBy) {
-		return &actorpb.CallReply{Error: invalid("ended_by", "ended_by must be one of caller, callee, cancel, failure or timeout, not %q", m.EndedBy)}
+		return &actorpb.CallReply{Error: invalid("ended_by", "ended_by must be one of caller, callee, cancel, failure, timeout, expiry or node, not %q", m.EndedBy)}
 	}
-	if c.timer != nil {
-		c.timer.Stop()
-	}
+	return c.finish(t, m)
+}
+
+// finish writes the call record. Its duration_ms is the talk time, ended_at
+// minus answered_at, for an answered call, and the time from started_at
+// to ended_at (ringing, failure) for one never answered. The entry in the
+// index of its process's active calls goes after the record.
+func (c *call) finish(t *turn, m *actorpb.EndCall) proto.Message {
 	rec := proto.Clone(c.rec).(*actorpb.CallRecord)
 	now := c.sys.cfg.Clock.Now()
 	rec.State, rec.EndedAt, rec.Disposition = "ended", timestamppb.New(now), m.Disposition
-	rec.Status, rec.EndedBy = m.Status, m.EndedBy
+	rec.Status, rec.EndedBy, rec.ExpiresAt = m.Status, m.EndedBy, nil
 	if m.EndedBy == "" && m.ByeFrom != "" {
 		rec.EndedBy = "callee"
 		if m.ByeFrom == rec.Caller {
@@ -139,16 +317,25 @@ func (c *call) end(t *turn, m *actorpb.EndCall) proto.Message {
 	if err := c.save(t, rec); err != nil {
 		return &actorpb.CallReply{Error: err}
 	}
+	c.setLive(false)
+	c.sys.timers.set(c.id, time.Time{})
+	c.sys.unindexLiveCall(t.ctx, c.rec)
 	c.sys.indexCall(t.ctx, c.rec)
 	c.sys.callChanged(t.ctx, c.rec, "call.ended")
-	t.stop = true // the record is written; the activation is done
 	return &actorpb.CallReply{Call: c.rec}
 }
 
-// pinned keeps an active call that is written only when it ends from
-// passivating while idle (a call with no re-INVITE can be silent for
-// hours).
-func (c *call) pinned() bool { return c.atEnd && c.rec != nil && c.rec.State == "active" }
+// setLive marks whether this activation carries the call, and counts it.
+func (c *call) setLive(live bool) {
+	c.live = live
+	if c.act != nil {
+		c.sys.setLiveCall(c.act, live)
+	}
+}
+
+// pinned keeps a live call from passivating while idle (a call with no
+// re-INVITE can be silent for hours; its timers live here).
+func (c *call) pinned() bool { return c.live }
 
 func conflictOrMissing(rec *actorpb.CallRecord, id string) *actorpb.Error {
 	if rec == nil {
@@ -158,10 +345,6 @@ func conflictOrMissing(rec *actorpb.CallRecord, id string) *actorpb.Error {
 }
 
 func (c *call) save(t *turn, rec *actorpb.CallRecord) *actorpb.Error {
-	if c.atEnd && rec.State == "active" {
-		c.rec = rec // written when the call ends
-		return nil
-	}
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(rec)
 	if err != nil {
 		return unavailable("encoding call: %v", err)

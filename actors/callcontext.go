@@ -74,23 +74,13 @@ func (c *callContext) refreshCall(ctx context.Context) error {
 	if c.call != nil && !c.live {
 		return nil
 	}
-	rep, active, err := c.sys.requestIfActive(ctx, KindCall, c.id, &actorpb.GetCall{})
+	rec, live, err := c.sys.ReadCall(ctx, c.id)
 	if err != nil {
 		return err
 	}
-	if active {
-		if cr, ok := rep.(*actorpb.CallReply); ok && cr.Error == nil && cr.Call != nil {
-			c.call, c.live = cr.Call, cr.Call.State == "active"
-			return nil
-		}
-	}
-	cur, err := loadOne[*actorpb.CallRecord](ctx, c.sys.cfg.Store, callKey(c.id))
-	if err != nil {
-		return err
-	}
-	c.live = false // an active record whose actor is gone lost its node
-	if cur != nil {
-		c.call = cur.rec
+	c.live = live
+	if rec != nil {
+		c.call = rec
 	}
 	return nil
 }

@@ -69,7 +69,7 @@ func patchContext(t *testing.T, s *System, call, app, user, patch string, ifMatc
 func startCall(t *testing.T, s *System, id, caller, callee string) {
 	t.Helper()
 	rec := &actorpb.CallRecord{Account: "acme", Caller: caller, Callee: callee}
-	if r := ask[*actorpb.CallReply](t, s, KindCall, id, &actorpb.StartCall{Call: rec, RecordAtEnd: true}); r.Error != nil {
+	if r := ask[*actorpb.CallReply](t, s, KindCall, id, &actorpb.StartCall{Call: rec}); r.Error != nil {
 		t.Fatal(r.Error)
 	}
 }

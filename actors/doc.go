@@ -19,7 +19,29 @@
 //     current by GroupChanged notices) and the state it persists itself:
 //     its devices' registrations (RFC 3261 section 10.3, ApplyRegister).
 //
-//   - call (Call-ID): one call and then its call record.
+//   - call (Call-ID): one call and then its call record (call.go). The
+//     record is stored from StartCall on (state active, node_id: the
+//     process carrying it), written again at AnswerCall and at EndCall,
+//     each by compare-and-set on its version. The activation that started
+//     the call carries it (live: counted by System.LiveCalls and
+//     Activation.LiveCall, which is the node's active_calls load, and
+//     never passivated while idle); any other activation of a call id (a
+//     read, a late BYE, a sweep) works from the record and stops after
+//     each message. System.ReadCall (GET /v1/calls/{id}) asks a call only
+//     if it is active, else reads the store: reads never activate a call.
+//     A call ends by itself (call_timers.go, checked every
+//     Config.CallTimerTick by Config.Clock) when its session interval
+//     (AnswerCall.session_expires_ms, renewed by RefreshCall) or
+//     Config.MaxCallDuration runs out: disposition expired, ended_by
+//     "expiry", and Config.Hangup is told so that the edge sends BYE to
+//     both legs. The store indexes active calls by process (call_live.go:
+//     calllive/<node id>/<call>, written before the active record and
+//     deleted after the ended one; CallProcesses skips from one process
+//     to the next): InterruptCalls ends a gone process's calls through their actors
+//     (InterruptCall: disposition interrupted, ended_by "node"), and
+//     EndLiveCalls ends a draining node's own live calls the same way
+//     (and tells Config.Hangup). ended_by is one of caller, callee,
+//     cancel, failure, timeout (no answer in time), expiry or node.
 //
 //   - featureserver (feature id): a feature and the SIP servers giving it.
 //

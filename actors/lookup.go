@@ -28,7 +28,15 @@ type Activation struct {
 	pending atomic.Int64
 	// gone is closed when a released activation has stopped (LocalLookup).
 	gone chan struct{}
+	// liveCall: a call activation that carries its call (started here,
+	// not ended).
+	liveCall atomic.Bool
 }
+
+// LiveCall tells whether this is a call activation carrying a call in
+// progress: what a node's call load counts. A call activation that only
+// answers a read or a late message, or whose call ended, is not one.
+func (a *Activation) LiveCall() bool { return a.liveCall.Load() }
 
 // LastMessageAt is when the actor last handled a message, or when it was
 // activated if it has handled none.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"google.golang.org/protobuf/proto"
@@ -94,6 +95,10 @@ func (s *shell) Receive(c actor.Context) {
 			cancel()
 		}
 		s.release()
+		if s.act.LiveCall() { // stopped by force (a drain) while live
+			s.sys.setLiveCall(s.act, false)
+			s.sys.timers.set(s.act.Identity, time.Time{})
+		}
 		s.sys.metrics.passivated(s.act.Kind)
 		if h := s.sys.cfg.OnStopped; h != nil {
 			h(s.act)
@@ -212,7 +217,7 @@ func errorReply(msg proto.Message, e *actorpb.Error) proto.Message {
 		return &actorpb.DebugStateReply{Error: e}
 	case *actorpb.PutPool, *actorpb.GetPools:
 		return &actorpb.PoolsReply{Error: e}
-	case *actorpb.StartCall, *actorpb.EndCall, *actorpb.AnswerCall, *actorpb.GetCall:
+	case *actorpb.StartCall, *actorpb.EndCall, *actorpb.AnswerCall, *actorpb.GetCall, *actorpb.RefreshCall, *actorpb.InterruptCall:
 		return &actorpb.CallReply{Error: e}
 	case *actorpb.PutTrunk, *actorpb.GetTrunk, *actorpb.DeleteTrunk:
 		return &actorpb.TrunkReply{Error: e}

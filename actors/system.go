@@ -104,6 +104,18 @@ type Config struct {
 	// ContextLimits bound what an app keeps on a call. Default
 	// callcontext.DefaultLimits (64 KiB per app per call).
 	ContextLimits callcontext.Limits
+	// MaxCallDuration ends a call that lasts longer, from its start, with
+	// disposition expired (--max-call-duration). 0: no limit (the zero
+	// Config); DefaultConfig sets 4 hours.
+	MaxCallDuration time.Duration
+	// CallTimerTick is how often the node checks its live calls' deadlines
+	// (session expiry, maximum length) against Clock: a call ends at most
+	// this late. Default 1 second.
+	CallTimerTick time.Duration
+	// Hangup, when set, is told of the calls the system ended by itself
+	// (expired, or interrupted by a shutdown), so that the SIP edge sends
+	// BYE to both legs. Default nil: the record is written, nobody is told.
+	Hangup CallHangup
 }
 
 // PoolSource tells the pools as tier 1 sees them: prescribed conditions
@@ -126,6 +138,10 @@ func DefaultConfig() Config {
 		ContextCacheBytes: 256 << 20,
 		ContextHotLease:   2 * time.Hour,
 		ContextLimits:     callcontext.DefaultLimits(),
+		// MaxCallDuration: far beyond a business call, short of a line
+		// forgotten open over a weekend.
+		MaxCallDuration: 4 * time.Hour,
+		CallTimerTick:   time.Second,
 	}
 }
 
@@ -144,6 +160,8 @@ func (c Config) Validate() error {
 		return errors.New("actors: Config.StoreTimeout must be positive")
 	case c.ContextCacheBytes <= 0 || c.ContextHotLease < 0:
 		return errors.New("actors: Config.ContextCacheBytes must be positive and ContextHotLease not negative")
+	case c.MaxCallDuration < 0 || c.CallTimerTick <= 0:
+		return errors.New("actors: Config.MaxCallDuration must not be negative and CallTimerTick must be positive")
 	}
 	return nil
 }
@@ -168,6 +186,14 @@ type System struct {
 	closed  atomic.Bool
 	stop    chan struct{}
 	reaped  chan struct{}
+
+	// Live calls (call_live.go).
+	timers     *callTimers    // live calls' deadlines
+	timersDone chan struct{}  // closed when the timer loop returned
+	liveCalls  atomic.Int64   // activations carrying a live call
+	hangups    sync.WaitGroup // Config.Hangup calls under way
+	// shuttingDown: EndLiveCalls was called; no call starts any more.
+	shuttingDown atomic.Bool
 }
 
 // New starts a System. Close stops it.
@@ -196,6 +222,9 @@ func New(cfg Config) (*System, error) {
 	}
 	if cfg.ContextHotLease == 0 {
 		cfg.ContextHotLease = def.ContextHotLease
+	}
+	if cfg.CallTimerTick == 0 {
+		cfg.CallTimerTick = def.CallTimerTick
 	}
 	if cfg.ContextLimits == (callcontext.Limits{}) {
 		cfg.ContextLimits = def.ContextLimits
@@ -238,7 +267,9 @@ func New(cfg Config) (*System, error) {
 	s.lookup = lk
 	s.records = newWriteBehind(cfg.Store, log)
 	s.stop, s.reaped = make(chan struct{}), make(chan struct{})
+	s.timers, s.timersDone = newCallTimers(), make(chan struct{})
 	go s.reap()
+	go s.runCallTimers(cfg.CallTimerTick)
 	return s, nil
 }
 
@@ -437,7 +468,9 @@ func (s *System) Close() error {
 	}
 	close(s.stop)
 	<-s.reaped
+	<-s.timersDone
 	s.background.Wait()
+	s.hangups.Wait()
 	for _, act := range s.lookup.Close() {
 		if err := s.as.Root.StopFuture(act.PID).Wait(); err != nil {
 			s.log.Warn("activation did not stop in time", "kind", act.Kind, "id", act.Identity, "err", err)

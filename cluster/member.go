@@ -263,11 +263,14 @@ func (m *Member) publishTopology() {
 
 // load is this member's load report.
 func (m *Member) load() gossip.Load {
-	acts := map[string]int{}
+	acts, calls := map[string]int{}, 0
 	for _, h := range m.lookup.hostedSnapshot() {
 		acts[h.act.Kind]++
+		if h.act.LiveCall() { // calls in progress, not reads or ended calls
+			calls++
+		}
 	}
-	return gossip.Load{Activations: acts, ActiveCalls: acts[actors.KindCall], CPU: m.cpu.sample(), Draining: m.draining.Load()}
+	return gossip.Load{Activations: acts, ActiveCalls: calls, CPU: m.cpu.sample(), Draining: m.draining.Load()}
 }
 
 // PlacementMembers implements MemberSource from gossip.

@@ -45,7 +45,7 @@ func appFixture(t *testing.T) (*fixture, map[string]string) {
 		tokens[app.key] = tok
 	}
 	rec := &actorpb.CallRecord{Account: "acme", Caller: "alice", Callee: "bob"}
-	rep, err := f.sys.Request(context.Background(), actors.KindCall, "call-1", &actorpb.StartCall{Call: rec, RecordAtEnd: true})
+	rep, err := f.sys.Request(context.Background(), actors.KindCall, "call-1", &actorpb.StartCall{Call: rec})
 	if err != nil || rep.(*actorpb.CallReply).Error != nil {
 		t.Fatalf("starting a call: %v %v", err, rep)
 	}
@@ -212,7 +212,7 @@ func TestIntegrationAPI_RecentCallsPageFromTheIndex(t *testing.T) {
 	for i := range 5 {
 		id := fmt.Sprintf("past-%d", i)
 		rec := &actorpb.CallRecord{Account: "acme", Caller: "bob", Callee: "carol"}
-		if _, err := f.sys.Request(context.Background(), actors.KindCall, id, &actorpb.StartCall{Call: rec, RecordAtEnd: true}); err != nil {
+		if _, err := f.sys.Request(context.Background(), actors.KindCall, id, &actorpb.StartCall{Call: rec}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := f.sys.Request(context.Background(), actors.KindCall, id, &actorpb.EndCall{Status: 200, EndedBy: "caller"}); err != nil {

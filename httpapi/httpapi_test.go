@@ -44,8 +44,18 @@ func newFixture(t *testing.T, token string) *fixture {
 // newFixtureOn is newFixture with the actors and the API on clk.
 func newFixtureOn(t *testing.T, token string, clk clock.Clock) *fixture {
 	t.Helper()
+	return newFixtureWith(t, token, clk, nil)
+}
+
+// newFixtureWith is newFixtureOn with the actors' Config changed by mod.
+func newFixtureWith(t *testing.T, token string, clk clock.Clock, mod func(*actors.Config)) *fixture {
+	t.Helper()
 	store := persistence.NewMemory()
-	sys, err := actors.New(actors.Config{Store: store, Zone: "sip.test", Clock: clk})
+	acfg := actors.Config{Store: store, Zone: "sip.test", Clock: clk}
+	if mod != nil {
+		mod(&acfg)
+	}
+	sys, err := actors.New(acfg)
 	if err != nil {
 		t.Fatal(err)
 	}

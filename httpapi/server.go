@@ -34,6 +34,8 @@ type Actors interface {
 	RequestWithHint(ctx context.Context, kind, identity string, hint actors.Hint, msg proto.Message) (proto.Message, error)
 	PoolSpecs(ctx context.Context) (map[string]placement.PoolSpec, error)
 	Activations(kind string) []*actors.Activation
+	// ReadCall reads a call without activating it (actors.System.ReadCall).
+	ReadCall(ctx context.Context, id string) (rec *actorpb.CallRecord, live bool, err error)
 }
 
 // Health tells the node's state: "serving" answers 200, anything else

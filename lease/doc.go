@@ -47,6 +47,9 @@
 // on the claim's version), so that the next activation anywhere takes it
 // at once.
 //
+// Gone applies the same rules to any process by its id: what a node
+// checks before it ends the calls of another process (package node).
+//
 // Decisions (Valid, Expired, Decide, DeadOnThisHost) are pure functions of
 // records, observations, an injected clock and an injected process probe;
 // Node carries them out against the store. Records are JSON, for operators

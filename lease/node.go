@@ -257,6 +257,11 @@ func (n *Node) LivePeers() []NodeRecord {
 	return out
 }
 
+// Gone tells whether node id (a process: an actor system id) is expired
+// or provably dead on this host, so that what it carried may be taken
+// over. It reads the node's record from the store, as Acquire does.
+func (n *Node) Gone(ctx context.Context, id string) (bool, error) { return n.expired(ctx, id) }
+
 // expired tells whether node id is expired. Its record is read from the
 // store (a node may have closed, or registered, since the last scan); the
 // observation of the last scan gives its age when the version is the same.

@@ -112,8 +112,23 @@ type Config struct {
 	// ContextHotLease is how long a call's context stays cached after the
 	// call ended (--context-hot-lease). Default 2h.
 	ContextHotLease time.Duration
-	// ShutdownTimeout bounds the graceful shutdown. Default 15s.
+	// ShutdownTimeout bounds the graceful shutdown (--shutdown-timeout):
+	// live calls are served for the first half of it, then ended with
+	// disposition interrupted. Default 15s.
 	ShutdownTimeout time.Duration
+	// MaxCallDuration ends a call that lasts longer, from its start, with
+	// disposition expired (--max-call-duration); 0: no limit. Default 4h.
+	MaxCallDuration time.Duration
+	// CallSweepEvery is how often the node looks for calls whose process is
+	// gone (their node crashed) and ends them with disposition interrupted.
+	// Default 5s.
+	CallSweepEvery time.Duration
+	// CallSweepGrace is how long a process must have been gone (its
+	// liveness record expired) before its calls are ended by another
+	// node (--call-sweep-grace), so that a BYE can still end them with
+	// their true end. A node's own previous process (same --name) is not
+	// waited for. Default 30s.
+	CallSweepGrace time.Duration
 	// Logger receives the node's logs. Default: discard.
 	Logger *slog.Logger
 	// Out receives the demo's printout. Default os.Stdout.
@@ -144,6 +159,9 @@ func DefaultConfig() Config {
 		ContextCacheMB:   256,
 		ContextHotLease:  2 * time.Hour,
 		ShutdownTimeout:  15 * time.Second,
+		MaxCallDuration:  4 * time.Hour,
+		CallSweepEvery:   5 * time.Second,
+		CallSweepGrace:   30 * time.Second,
 		Logger:           slog.New(slog.DiscardHandler),
 		Out:              os.Stdout,
 	}
@@ -211,6 +229,12 @@ func (c Config) Validate() error {
 	}
 	if c.IdleTimeout <= 0 || c.ShutdownTimeout <= 0 {
 		return errors.New("node: IdleTimeout and ShutdownTimeout must be positive")
+	}
+	if c.MaxCallDuration < 0 {
+		return fmt.Errorf("node: --max-call-duration %v must not be negative (0: no limit)", c.MaxCallDuration)
+	}
+	if c.CallSweepEvery <= 0 || c.CallSweepGrace < 0 {
+		return fmt.Errorf("node: CallSweepEvery %v must be positive and --call-sweep-grace %v not negative", c.CallSweepEvery, c.CallSweepGrace)
 	}
 	return nil
 }

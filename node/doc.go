@@ -21,6 +21,17 @@
 // switchboard_events_call_dropped_total, so that call signalling never
 // waits for the event stream.
 //
+// Calls (calls.go): Run sweeps the store's index of active calls at start
+// and every CallSweepEvery, and ends (interrupted) the calls of processes
+// whose liveness record is gone: its own previous process (same Name) at
+// once, another node's after CallSweepGrace, by the one live node that
+// rendezvous hashing picks. A drain serves the live calls for half of
+// ShutdownTimeout, then ends those still up (actors.System.EndLiveCalls),
+// before the actors passivate. Calls the actors end by themselves
+// (expired, or interrupted by the drain) are handed to the SIP edge
+// (actors.CallHangup, when the edge implements it) to send BYE to both
+// legs; Node.Draining tells the edge that the node drains.
+//
 // Flags and environment variables only fill a Config; this package reads
 // neither.
 package node

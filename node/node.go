@@ -121,7 +121,8 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	n.actors, err = actors.New(actors.Config{
 		Store: n.store, Zone: cfg.Zone, Logger: n.log, Registerer: n.registry, IdleTimeout: cfg.IdleTimeout,
 		Node: cfg.Name, Pools: poolSource{n}, Fence: leaseFence{n.lease}, Events: n.callEvents,
-		Notifier:          edgeNotifier{n},
+		Notifier:        edgeNotifier{n},
+		MaxCallDuration: cfg.MaxCallDuration, Hangup: edgeHangup{n},
 		ContextCacheBytes: int64(cfg.ContextCacheMB) << 20, ContextHotLease: cfg.ContextHotLease,
 		NewLookup: func(as *actor.ActorSystem, spawn actors.Spawner, now func() time.Time) (actors.Lookup, error) {
 			m, err := cluster.Start(as, spawn, now, ccfg)
@@ -233,6 +234,9 @@ func (n *Node) Run(ctx context.Context) error {
 	eventsCtx, stopEvents := context.WithCancel(context.Background())
 	eventsDone := make(chan error, 1)
 	go func() { eventsDone <- n.events.Run(eventsCtx) }()
+	sweepCtx, stopSweep := context.WithCancel(context.Background())
+	sweepDone := make(chan struct{})
+	go func() { n.runCallSweeper(sweepCtx); close(sweepDone) }()
 	callEventsCtx, stopCallEvents := context.WithCancel(context.Background())
 	callEventsDone := make(chan struct{})
 	go func() { n.callEvents.run(callEventsCtx); close(callEventsDone) }()
@@ -262,6 +266,8 @@ func (n *Node) Run(ctx context.Context) error {
 	n.log.Info("node draining")
 	sctx, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownTimeout)
 	defer cancel()
+	stopSweep()
+	<-sweepDone
 	n.drain(sctx)
 	stopSIP()
 	n.sip.Close()
@@ -298,12 +304,14 @@ func (n *Node) Close() error {
 	return n.closeCore()
 }
 
-// drain stops new placements here, passivates this node's actors (their
-// state is stored already) so that their next message activates them
-// elsewhere, and leaves the cluster.
+// drain stops new placements here, serves the live calls for half the
+// shutdown timeout and ends those still up (interrupted), passivates this
+// node's actors (their state is stored already) so that their next
+// message activates them elsewhere, and leaves the cluster.
 func (n *Node) drain(ctx context.Context) {
 	n.member.SetDraining()
-	pctx, cancel := context.WithTimeout(ctx, n.cfg.ShutdownTimeout/2)
+	n.endCalls(ctx, time.Now().Add(n.cfg.ShutdownTimeout/2))
+	pctx, cancel := context.WithTimeout(ctx, n.cfg.ShutdownTimeout/4)
 	defer cancel()
 	if err := n.actors.PassivateAll(pctx); err != nil {
 		n.log.Warn("drain: not every actor passivated in time", "err", err)

@@ -29,6 +29,9 @@ func TestConfig_Validate(t *testing.T) {
 		{"short lease", func(c *Config) { c.LeaseTTL, c.LeaseRenew = 2*time.Second, 100*time.Millisecond }, ""},
 		{"lease renewed too rarely", func(c *Config) { c.LeaseTTL, c.LeaseRenew = 5*time.Second, 3*time.Second }, "--lease-renew"},
 		{"no lease", func(c *Config) { c.LeaseTTL = 0 }, "--lease-ttl"},
+		{"no call length limit", func(c *Config) { c.MaxCallDuration = 0 }, ""},
+		{"negative call length", func(c *Config) { c.MaxCallDuration = -time.Second }, "--max-call-duration"},
+		{"negative sweep grace", func(c *Config) { c.CallSweepGrace = -time.Second }, "--call-sweep-grace"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -47,10 +50,19 @@ type syncBuffer = syncbuf.Buffer
 
 func startNode(t *testing.T, name, dir string, demo bool) (*Node, context.CancelFunc, <-chan error, *syncBuffer) {
 	t.Helper()
+	return startNodeWith(t, name, dir, demo, nil)
+}
+
+// startNodeWith is startNode with the Config changed by mod.
+func startNodeWith(t *testing.T, name, dir string, demo bool, mod func(*Config)) (*Node, context.CancelFunc, <-chan error, *syncBuffer) {
+	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Name, cfg.HTTPAddr, cfg.DataDir, cfg.Demo = name, "127.0.0.1:0", dir, demo
 	cfg.GossipAddr, cfg.ActorAddr, cfg.GossipProfile = "127.0.0.1:0", "127.0.0.1:0", "local"
 	cfg.SIPAddr, cfg.DNSAddr = "127.0.0.1:0", "127.0.0.1:0"
+	if mod != nil {
+		mod(&cfg)
+	}
 	out := &syncBuffer{}
 	cfg.Out = out
 	ctx, cancel := context.WithCancel(context.Background())

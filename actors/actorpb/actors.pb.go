@@ -3783,8 +3783,17 @@ type CallRecord struct {
 	AnsweredAt *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=answered_at,json=answeredAt,proto3" json:"answered_at,omitempty"`
 	// status is the final SIP status the caller got (200 for answered).
 	Status uint32 `protobuf:"varint,18,opt,name=status,proto3" json:"status,omitempty"`
-	// ended_by is "caller", "callee", "cancel", "failure" or "timeout".
-	EndedBy       string `protobuf:"bytes,19,opt,name=ended_by,json=endedBy,proto3" json:"ended_by,omitempty"`
+	// ended_by is "caller", "callee", "cancel", "failure", "timeout" (no
+	// answer in time), "expiry" (the session timer or the maximum call
+	// length ran out) or "node" (the node that carried the call went away).
+	EndedBy string `protobuf:"bytes,19,opt,name=ended_by,json=endedBy,proto3" json:"ended_by,omitempty"`
+	// node_id is the process that carries the call (its actor system id, as
+	// in its liveness record): a call whose process is gone is interrupted.
+	NodeId string `protobuf:"bytes,20,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// expires_at is when the active call ends as expired unless refreshed:
+	// the earlier of its session expiry and its maximum length (unset: no
+	// limit).
+	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3952,13 +3961,28 @@ func (x *CallRecord) GetEndedBy() string {
 	return ""
 }
 
+func (x *CallRecord) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *CallRecord) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
 type StartCall struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Call   *CallRecord            `protobuf:"bytes,1,opt,name=call,proto3" json:"call,omitempty"`
 	HoldMs int64                  `protobuf:"varint,2,opt,name=hold_ms,json=holdMs,proto3" json:"hold_ms,omitempty"`
-	// record_at_end keeps the call in the actor's memory while it lasts and
-	// writes its record once, when it ends (SIP calls: a call does not
-	// outlive its node, so only the record needs to be durable).
+	// record_at_end is ignored: every call's record is written when it
+	// starts, updated at answer and written again when it ends.
+	//
+	// Deprecated: Marked as deprecated in actors/actorpb/actors.proto.
 	RecordAtEnd   bool `protobuf:"varint,3,opt,name=record_at_end,json=recordAtEnd,proto3" json:"record_at_end,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -4008,6 +4032,7 @@ func (x *StartCall) GetHoldMs() int64 {
 	return 0
 }
 
+// Deprecated: Marked as deprecated in actors/actorpb/actors.proto.
 func (x *StartCall) GetRecordAtEnd() bool {
 	if x != nil {
 		return x.RecordAtEnd
@@ -4096,10 +4121,14 @@ func (x *EndCall) GetByeFrom() string {
 
 // AnswerCall marks the call answered (2xx) by target.
 type AnswerCall struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Target        string                 `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Target string                 `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	// session_expires_ms, when above 0, is the session interval the 2xx
+	// negotiated (RFC 4028 Session-Expires): the call ends as expired that
+	// long after this answer unless a RefreshCall comes first.
+	SessionExpiresMs int64 `protobuf:"varint,2,opt,name=session_expires_ms,json=sessionExpiresMs,proto3" json:"session_expires_ms,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *AnswerCall) Reset() {
@@ -4139,6 +4168,146 @@ func (x *AnswerCall) GetTarget() string {
 	return ""
 }
 
+func (x *AnswerCall) GetSessionExpiresMs() int64 {
+	if x != nil {
+		return x.SessionExpiresMs
+	}
+	return 0
+}
+
+// RefreshCall tells that a session refresh (a re-INVITE or UPDATE the
+// other side accepted with a 2xx) renewed the call's session: it now
+// expires session_expires_ms from now (above 0; RFC 4028 section 10).
+type RefreshCall struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	SessionExpiresMs int64                  `protobuf:"varint,1,opt,name=session_expires_ms,json=sessionExpiresMs,proto3" json:"session_expires_ms,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *RefreshCall) Reset() {
+	*x = RefreshCall{}
+	mi := &file_actors_actorpb_actors_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RefreshCall) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RefreshCall) ProtoMessage() {}
+
+func (x *RefreshCall) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_actors_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RefreshCall.ProtoReflect.Descriptor instead.
+func (*RefreshCall) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *RefreshCall) GetSessionExpiresMs() int64 {
+	if x != nil {
+		return x.SessionExpiresMs
+	}
+	return 0
+}
+
+// CallDeadline tells a call actor that its expiry may have passed; it ends
+// the call if it has (sent by its own node's timer, never across nodes).
+type CallDeadline struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CallDeadline) Reset() {
+	*x = CallDeadline{}
+	mi := &file_actors_actorpb_actors_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CallDeadline) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CallDeadline) ProtoMessage() {}
+
+func (x *CallDeadline) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_actors_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CallDeadline.ProtoReflect.Descriptor instead.
+func (*CallDeadline) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{63}
+}
+
+// InterruptCall ends an active call, with disposition interrupted and
+// ended_by "node", whose process node_id is gone (a survivor's sweep) or
+// is shutting down (its own node, at the end of a drain). A call carried
+// by a live process that is not shutting down refuses it (CODE_CONFLICT).
+type InterruptCall struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InterruptCall) Reset() {
+	*x = InterruptCall{}
+	mi := &file_actors_actorpb_actors_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InterruptCall) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InterruptCall) ProtoMessage() {}
+
+func (x *InterruptCall) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_actors_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InterruptCall.ProtoReflect.Descriptor instead.
+func (*InterruptCall) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *InterruptCall) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
 type GetCall struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -4147,7 +4316,7 @@ type GetCall struct {
 
 func (x *GetCall) Reset() {
 	*x = GetCall{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[62]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4159,7 +4328,7 @@ func (x *GetCall) String() string {
 func (*GetCall) ProtoMessage() {}
 
 func (x *GetCall) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[62]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4172,7 +4341,7 @@ func (x *GetCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCall.ProtoReflect.Descriptor instead.
 func (*GetCall) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{62}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{65}
 }
 
 type CallReply struct {
@@ -4185,7 +4354,7 @@ type CallReply struct {
 
 func (x *CallReply) Reset() {
 	*x = CallReply{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[63]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4197,7 +4366,7 @@ func (x *CallReply) String() string {
 func (*CallReply) ProtoMessage() {}
 
 func (x *CallReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[63]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4210,7 +4379,7 @@ func (x *CallReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallReply.ProtoReflect.Descriptor instead.
 func (*CallReply) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{63}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *CallReply) GetError() *Error {
@@ -4236,7 +4405,7 @@ type DebugState struct {
 
 func (x *DebugState) Reset() {
 	*x = DebugState{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[64]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4248,7 +4417,7 @@ func (x *DebugState) String() string {
 func (*DebugState) ProtoMessage() {}
 
 func (x *DebugState) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[64]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4261,7 +4430,7 @@ func (x *DebugState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebugState.ProtoReflect.Descriptor instead.
 func (*DebugState) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{64}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{67}
 }
 
 type DebugStateReply struct {
@@ -4275,7 +4444,7 @@ type DebugStateReply struct {
 
 func (x *DebugStateReply) Reset() {
 	*x = DebugStateReply{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[65]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4287,7 +4456,7 @@ func (x *DebugStateReply) String() string {
 func (*DebugStateReply) ProtoMessage() {}
 
 func (x *DebugStateReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[65]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4300,7 +4469,7 @@ func (x *DebugStateReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebugStateReply.ProtoReflect.Descriptor instead.
 func (*DebugStateReply) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{65}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *DebugStateReply) GetError() *Error {
@@ -4615,7 +4784,7 @@ const file_actors_actorpb_actors_proto_rawDesc = "" +
 	"PoolsReply\x122\n" +
 	"\x05error\x18\x01 \x01(\v2\x1c.switchboard.actors.v1.ErrorR\x05error\x121\n" +
 	"\x05pools\x18\x02 \x03(\v2\x1b.switchboard.actors.v1.PoolR\x05pools\x12\x18\n" +
-	"\aversion\x18\x03 \x01(\x04R\aversion\"\xd5\x04\n" +
+	"\aversion\x18\x03 \x01(\x04R\aversion\"\xa9\x05\n" +
 	"\n" +
 	"CallRecord\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
@@ -4640,20 +4809,29 @@ const file_actors_actorpb_actors_proto_rawDesc = "" +
 	"\vanswered_at\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"answeredAt\x12\x16\n" +
 	"\x06status\x18\x12 \x01(\rR\x06status\x12\x19\n" +
-	"\bended_by\x18\x13 \x01(\tR\aendedBy\"\x7f\n" +
+	"\bended_by\x18\x13 \x01(\tR\aendedBy\x12\x17\n" +
+	"\anode_id\x18\x14 \x01(\tR\x06nodeId\x129\n" +
+	"\n" +
+	"expires_at\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\x83\x01\n" +
 	"\tStartCall\x125\n" +
 	"\x04call\x18\x01 \x01(\v2!.switchboard.actors.v1.CallRecordR\x04call\x12\x17\n" +
-	"\ahold_ms\x18\x02 \x01(\x03R\x06holdMs\x12\"\n" +
-	"\rrecord_at_end\x18\x03 \x01(\bR\vrecordAtEnd\"\x91\x01\n" +
+	"\ahold_ms\x18\x02 \x01(\x03R\x06holdMs\x12&\n" +
+	"\rrecord_at_end\x18\x03 \x01(\bB\x02\x18\x01R\vrecordAtEnd\"\x91\x01\n" +
 	"\aEndCall\x12 \n" +
 	"\vdisposition\x18\x01 \x01(\tR\vdisposition\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\rR\x06status\x12\x19\n" +
 	"\bended_by\x18\x03 \x01(\tR\aendedBy\x12\x16\n" +
 	"\x06target\x18\x04 \x01(\tR\x06target\x12\x19\n" +
-	"\bbye_from\x18\x05 \x01(\tR\abyeFrom\"$\n" +
+	"\bbye_from\x18\x05 \x01(\tR\abyeFrom\"R\n" +
 	"\n" +
 	"AnswerCall\x12\x16\n" +
-	"\x06target\x18\x01 \x01(\tR\x06target\"\t\n" +
+	"\x06target\x18\x01 \x01(\tR\x06target\x12,\n" +
+	"\x12session_expires_ms\x18\x02 \x01(\x03R\x10sessionExpiresMs\";\n" +
+	"\vRefreshCall\x12,\n" +
+	"\x12session_expires_ms\x18\x01 \x01(\x03R\x10sessionExpiresMs\"\x0e\n" +
+	"\fCallDeadline\"(\n" +
+	"\rInterruptCall\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"\t\n" +
 	"\aGetCall\"v\n" +
 	"\tCallReply\x122\n" +
 	"\x05error\x18\x01 \x01(\v2\x1c.switchboard.actors.v1.ErrorR\x05error\x125\n" +
@@ -4683,7 +4861,7 @@ func file_actors_actorpb_actors_proto_rawDescGZIP() []byte {
 }
 
 var file_actors_actorpb_actors_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_actors_actorpb_actors_proto_msgTypes = make([]protoimpl.MessageInfo, 68)
+var file_actors_actorpb_actors_proto_msgTypes = make([]protoimpl.MessageInfo, 71)
 var file_actors_actorpb_actors_proto_goTypes = []any{
 	(Code)(0),                     // 0: switchboard.actors.v1.Code
 	(*Account)(nil),               // 1: switchboard.actors.v1.Account
@@ -4748,35 +4926,38 @@ var file_actors_actorpb_actors_proto_goTypes = []any{
 	(*StartCall)(nil),             // 60: switchboard.actors.v1.StartCall
 	(*EndCall)(nil),               // 61: switchboard.actors.v1.EndCall
 	(*AnswerCall)(nil),            // 62: switchboard.actors.v1.AnswerCall
-	(*GetCall)(nil),               // 63: switchboard.actors.v1.GetCall
-	(*CallReply)(nil),             // 64: switchboard.actors.v1.CallReply
-	(*DebugState)(nil),            // 65: switchboard.actors.v1.DebugState
-	(*DebugStateReply)(nil),       // 66: switchboard.actors.v1.DebugStateReply
-	nil,                           // 67: switchboard.actors.v1.Group.LabelsEntry
-	nil,                           // 68: switchboard.actors.v1.Pool.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 69: google.protobuf.Timestamp
+	(*RefreshCall)(nil),           // 63: switchboard.actors.v1.RefreshCall
+	(*CallDeadline)(nil),          // 64: switchboard.actors.v1.CallDeadline
+	(*InterruptCall)(nil),         // 65: switchboard.actors.v1.InterruptCall
+	(*GetCall)(nil),               // 66: switchboard.actors.v1.GetCall
+	(*CallReply)(nil),             // 67: switchboard.actors.v1.CallReply
+	(*DebugState)(nil),            // 68: switchboard.actors.v1.DebugState
+	(*DebugStateReply)(nil),       // 69: switchboard.actors.v1.DebugStateReply
+	nil,                           // 70: switchboard.actors.v1.Group.LabelsEntry
+	nil,                           // 71: switchboard.actors.v1.Pool.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 72: google.protobuf.Timestamp
 }
 var file_actors_actorpb_actors_proto_depIdxs = []int32{
-	69, // 0: switchboard.actors.v1.Account.created_at:type_name -> google.protobuf.Timestamp
-	69, // 1: switchboard.actors.v1.Account.updated_at:type_name -> google.protobuf.Timestamp
-	67, // 2: switchboard.actors.v1.Group.labels:type_name -> switchboard.actors.v1.Group.LabelsEntry
-	69, // 3: switchboard.actors.v1.Group.created_at:type_name -> google.protobuf.Timestamp
-	69, // 4: switchboard.actors.v1.Group.updated_at:type_name -> google.protobuf.Timestamp
-	69, // 5: switchboard.actors.v1.Group.pool_assigned_at:type_name -> google.protobuf.Timestamp
-	69, // 6: switchboard.actors.v1.Device.created_at:type_name -> google.protobuf.Timestamp
-	69, // 7: switchboard.actors.v1.Device.updated_at:type_name -> google.protobuf.Timestamp
-	69, // 8: switchboard.actors.v1.Device.credentials_reset_at:type_name -> google.protobuf.Timestamp
-	69, // 9: switchboard.actors.v1.DeviceGroupState.first_activated_at:type_name -> google.protobuf.Timestamp
+	72, // 0: switchboard.actors.v1.Account.created_at:type_name -> google.protobuf.Timestamp
+	72, // 1: switchboard.actors.v1.Account.updated_at:type_name -> google.protobuf.Timestamp
+	70, // 2: switchboard.actors.v1.Group.labels:type_name -> switchboard.actors.v1.Group.LabelsEntry
+	72, // 3: switchboard.actors.v1.Group.created_at:type_name -> google.protobuf.Timestamp
+	72, // 4: switchboard.actors.v1.Group.updated_at:type_name -> google.protobuf.Timestamp
+	72, // 5: switchboard.actors.v1.Group.pool_assigned_at:type_name -> google.protobuf.Timestamp
+	72, // 6: switchboard.actors.v1.Device.created_at:type_name -> google.protobuf.Timestamp
+	72, // 7: switchboard.actors.v1.Device.updated_at:type_name -> google.protobuf.Timestamp
+	72, // 8: switchboard.actors.v1.Device.credentials_reset_at:type_name -> google.protobuf.Timestamp
+	72, // 9: switchboard.actors.v1.DeviceGroupState.first_activated_at:type_name -> google.protobuf.Timestamp
 	5,  // 10: switchboard.actors.v1.DeviceGroupState.bindings:type_name -> switchboard.actors.v1.Binding
-	69, // 11: switchboard.actors.v1.Binding.expires_at:type_name -> google.protobuf.Timestamp
-	69, // 12: switchboard.actors.v1.Binding.updated_at:type_name -> google.protobuf.Timestamp
-	69, // 13: switchboard.actors.v1.Trunk.created_at:type_name -> google.protobuf.Timestamp
-	69, // 14: switchboard.actors.v1.Trunk.updated_at:type_name -> google.protobuf.Timestamp
+	72, // 11: switchboard.actors.v1.Binding.expires_at:type_name -> google.protobuf.Timestamp
+	72, // 12: switchboard.actors.v1.Binding.updated_at:type_name -> google.protobuf.Timestamp
+	72, // 13: switchboard.actors.v1.Trunk.created_at:type_name -> google.protobuf.Timestamp
+	72, // 14: switchboard.actors.v1.Trunk.updated_at:type_name -> google.protobuf.Timestamp
 	7,  // 15: switchboard.actors.v1.RouteSet.routes:type_name -> switchboard.actors.v1.Route
-	69, // 16: switchboard.actors.v1.RouteSet.updated_at:type_name -> google.protobuf.Timestamp
+	72, // 16: switchboard.actors.v1.RouteSet.updated_at:type_name -> google.protobuf.Timestamp
 	9,  // 17: switchboard.actors.v1.FeatureServer.targets:type_name -> switchboard.actors.v1.FeatureTarget
-	69, // 18: switchboard.actors.v1.FeatureServer.created_at:type_name -> google.protobuf.Timestamp
-	69, // 19: switchboard.actors.v1.FeatureServer.updated_at:type_name -> google.protobuf.Timestamp
+	72, // 18: switchboard.actors.v1.FeatureServer.created_at:type_name -> google.protobuf.Timestamp
+	72, // 19: switchboard.actors.v1.FeatureServer.updated_at:type_name -> google.protobuf.Timestamp
 	0,  // 20: switchboard.actors.v1.Error.code:type_name -> switchboard.actors.v1.Code
 	11, // 21: switchboard.actors.v1.AccountReply.error:type_name -> switchboard.actors.v1.Error
 	1,  // 22: switchboard.actors.v1.AccountReply.account:type_name -> switchboard.actors.v1.Account
@@ -4786,7 +4967,7 @@ var file_actors_actorpb_actors_proto_depIdxs = []int32{
 	11, // 26: switchboard.actors.v1.GroupListReply.error:type_name -> switchboard.actors.v1.Error
 	20, // 27: switchboard.actors.v1.GroupListReply.groups:type_name -> switchboard.actors.v1.GroupReply
 	11, // 28: switchboard.actors.v1.ProvisioningReply.error:type_name -> switchboard.actors.v1.Error
-	69, // 29: switchboard.actors.v1.ProvisioningReply.credentials_reset_at:type_name -> google.protobuf.Timestamp
+	72, // 29: switchboard.actors.v1.ProvisioningReply.credentials_reset_at:type_name -> google.protobuf.Timestamp
 	11, // 30: switchboard.actors.v1.DeviceReply.error:type_name -> switchboard.actors.v1.Error
 	3,  // 31: switchboard.actors.v1.DeviceReply.device:type_name -> switchboard.actors.v1.Device
 	11, // 32: switchboard.actors.v1.DeviceListReply.error:type_name -> switchboard.actors.v1.Error
@@ -4817,24 +4998,25 @@ var file_actors_actorpb_actors_proto_depIdxs = []int32{
 	10, // 57: switchboard.actors.v1.PutFeatureServer.server:type_name -> switchboard.actors.v1.FeatureServer
 	11, // 58: switchboard.actors.v1.FeatureServerReply.error:type_name -> switchboard.actors.v1.Error
 	10, // 59: switchboard.actors.v1.FeatureServerReply.server:type_name -> switchboard.actors.v1.FeatureServer
-	68, // 60: switchboard.actors.v1.Pool.labels:type_name -> switchboard.actors.v1.Pool.LabelsEntry
-	69, // 61: switchboard.actors.v1.Pool.updated_at:type_name -> google.protobuf.Timestamp
+	71, // 60: switchboard.actors.v1.Pool.labels:type_name -> switchboard.actors.v1.Pool.LabelsEntry
+	72, // 61: switchboard.actors.v1.Pool.updated_at:type_name -> google.protobuf.Timestamp
 	54, // 62: switchboard.actors.v1.PoolSet.pools:type_name -> switchboard.actors.v1.Pool
 	54, // 63: switchboard.actors.v1.PutPool.pool:type_name -> switchboard.actors.v1.Pool
 	11, // 64: switchboard.actors.v1.PoolsReply.error:type_name -> switchboard.actors.v1.Error
 	54, // 65: switchboard.actors.v1.PoolsReply.pools:type_name -> switchboard.actors.v1.Pool
-	69, // 66: switchboard.actors.v1.CallRecord.started_at:type_name -> google.protobuf.Timestamp
-	69, // 67: switchboard.actors.v1.CallRecord.ended_at:type_name -> google.protobuf.Timestamp
-	69, // 68: switchboard.actors.v1.CallRecord.answered_at:type_name -> google.protobuf.Timestamp
-	59, // 69: switchboard.actors.v1.StartCall.call:type_name -> switchboard.actors.v1.CallRecord
-	11, // 70: switchboard.actors.v1.CallReply.error:type_name -> switchboard.actors.v1.Error
-	59, // 71: switchboard.actors.v1.CallReply.call:type_name -> switchboard.actors.v1.CallRecord
-	11, // 72: switchboard.actors.v1.DebugStateReply.error:type_name -> switchboard.actors.v1.Error
-	73, // [73:73] is the sub-list for method output_type
-	73, // [73:73] is the sub-list for method input_type
-	73, // [73:73] is the sub-list for extension type_name
-	73, // [73:73] is the sub-list for extension extendee
-	0,  // [0:73] is the sub-list for field type_name
+	72, // 66: switchboard.actors.v1.CallRecord.started_at:type_name -> google.protobuf.Timestamp
+	72, // 67: switchboard.actors.v1.CallRecord.ended_at:type_name -> google.protobuf.Timestamp
+	72, // 68: switchboard.actors.v1.CallRecord.answered_at:type_name -> google.protobuf.Timestamp
+	72, // 69: switchboard.actors.v1.CallRecord.expires_at:type_name -> google.protobuf.Timestamp
+	59, // 70: switchboard.actors.v1.StartCall.call:type_name -> switchboard.actors.v1.CallRecord
+	11, // 71: switchboard.actors.v1.CallReply.error:type_name -> switchboard.actors.v1.Error
+	59, // 72: switchboard.actors.v1.CallReply.call:type_name -> switchboard.actors.v1.CallRecord
+	11, // 73: switchboard.actors.v1.DebugStateReply.error:type_name -> switchboard.actors.v1.Error
+	74, // [74:74] is the sub-list for method output_type
+	74, // [74:74] is the sub-list for method input_type
+	74, // [74:74] is the sub-list for extension type_name
+	74, // [74:74] is the sub-list for extension extendee
+	0,  // [0:74] is the sub-list for field type_name
 }
 
 func init() { file_actors_actorpb_actors_proto_init() }
@@ -4859,7 +5041,7 @@ func file_actors_actorpb_actors_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_actors_actorpb_actors_proto_rawDesc), len(file_actors_actorpb_actors_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   68,
+			NumMessages:   71,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

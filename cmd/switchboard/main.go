@@ -127,7 +127,9 @@ Every flag may be set in the environment as SWITCHBOARD_<FLAG>.`,
 	f.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "how long an actor stays active without messages")
 	f.IntVar(&cfg.ContextCacheMB, "context-cache-mb", cfg.ContextCacheMB, "memory budget for cached call contexts, MiB (least recently used evicted first)")
 	f.DurationVar(&cfg.ContextHotLease, "context-hot-lease", cfg.ContextHotLease, "how long a call's context stays cached after the call ends")
-	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "bound on graceful shutdown")
+	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "bound on graceful shutdown; live calls are served for its first half, then ended (interrupted)")
+	f.DurationVar(&cfg.MaxCallDuration, "max-call-duration", cfg.MaxCallDuration, "a call lasting longer is ended with disposition expired (0: no limit)")
+	f.DurationVar(&cfg.CallSweepGrace, "call-sweep-grace", cfg.CallSweepGrace, "how long after its node is gone a call is ended (interrupted) by another node")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	return cmd
