@@ -181,6 +181,9 @@ func (c *call) answer(t *turn, m *actorpb.AnswerCall) proto.Message {
 	if m.Target != "" {
 		rec.Target = m.Target
 	}
+	if first && m.Dialog != nil {
+		rec.Dialog = m.Dialog
+	}
 	if !first && rec.Target == c.rec.Target {
 		// A retransmitted 2xx: its session interval, if any, refreshes.
 		if m.SessionExpiresMs > 0 {

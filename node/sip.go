@@ -58,6 +58,12 @@ func (n *Node) startSIP() error {
 		Node: cfg.Name, Pool: cfg.Pool, Zone: cfg.Zone, Addr: cfg.SIPAddr,
 		TLSAddr: cfg.SIPSAddr, CertFile: cfg.SIPSCert, KeyFile: cfg.SIPSKey,
 		Actors: nodeActors{n}, Members: nodeMembers{n}, Resolver: resolver, Auth: auth, RouteSecret: secret,
+		LiveCalls: func() int {
+			if n.actors == nil {
+				return 0
+			}
+			return n.actors.LiveCalls()
+		},
 		Logger: n.log, Registerer: n.registry,
 		Flood:           sipedge.FloodConfig{Limit: cfg.SIPFloodLimit},
 		Streams:         cfg.SIPStreams,

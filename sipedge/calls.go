@@ -6,7 +6,6 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -122,7 +121,7 @@ func (e *Edge) startCall(ctx context.Context, req *sip.Request, tx sip.ServerTra
 	if c.trunk != nil {
 		rec.PlacementReason = "trunk " + c.trunk.Id
 	}
-	rep, err := e.cfg.Actors.RequestWithHint(ctx, actors.KindCall, id, hint, &actorpb.StartCall{Call: rec, RecordAtEnd: true})
+	rep, err := e.cfg.Actors.RequestWithHint(ctx, actors.KindCall, id, hint, &actorpb.StartCall{Call: rec})
 	if errors.Is(err, placement.ErrNoCapacity) || errors.Is(err, placement.ErrNoMembers) {
 		e.respond(req, tx, 503, "No Capacity", [2]string{"Retry-After", "5"})
 		return
@@ -219,8 +218,6 @@ func (e *Edge) handleCall(req *sip.Request, tx sip.ServerTransaction, id string,
 		e.rejectWith(req, tx, rej)
 		return
 	}
-	e.live.add(id)
-	e.metrics.activeCalls.Set(float64(e.live.len()))
 	e.proxy(req, tx, targets, &callState{id: id, owner: true, up: up})
 }
 
@@ -335,6 +332,9 @@ type callState struct {
 	// up: the caller's flow, when the INVITE came to this edge directly
 	// from the caller.
 	up string
+	// refresh: the request is a re-INVITE or UPDATE in the call's dialog;
+	// its 2xx renews the call's session.
+	refresh bool
 }
 
 func (e *Edge) endCall(id string, status int, endedBy, target, disposition string) {
@@ -354,43 +354,6 @@ func (e *Edge) endCallMsg(id string, m *actorpb.EndCall, disposition string) {
 		e.log.Warn("writing the call record failed", "call", id, "err", err)
 	}
 	e.metrics.calls.WithLabelValues(disposition).Inc()
-	e.callGone(id)
-}
-
-// callGone drops a call whose signalling this node handled from the
-// calls in progress.
-func (e *Edge) callGone(id string) {
-	e.live.remove(id)
-	e.metrics.activeCalls.Set(float64(e.live.len()))
-}
-
-// liveCalls are the calls in progress whose signalling this node
-// handles: from the INVITE it proxies until the call ends (BYE, failure,
-// cancel, expiry).
-type liveCalls struct {
-	mu  sync.Mutex
-	ids map[string]struct{}
-}
-
-func (l *liveCalls) add(id string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.ids == nil {
-		l.ids = map[string]struct{}{}
-	}
-	l.ids[id] = struct{}{}
-}
-
-func (l *liveCalls) remove(id string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.ids, id)
-}
-
-func (l *liveCalls) len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.ids)
 }
 
 func dispositionOf(status int) string {
@@ -407,11 +370,28 @@ func dispositionOf(status int) string {
 	return "failed"
 }
 
-func (e *Edge) answerCall(id, target string) {
+// answerCall marks the call answered by target, with the session
+// interval its 2xx negotiated (0: none) and its dialog.
+func (e *Edge) answerCall(id, target string, se time.Duration, d *actorpb.CallDialog) {
 	ctx, cancel := e.actorCtx(context.Background())
 	defer cancel()
-	if _, err := e.cfg.Actors.Request(ctx, actors.KindCall, id, &actorpb.AnswerCall{Target: target}); err != nil {
+	m := &actorpb.AnswerCall{Target: target, SessionExpiresMs: se.Milliseconds(), Dialog: d}
+	if _, err := e.cfg.Actors.Request(ctx, actors.KindCall, id, m); err != nil {
 		e.log.Warn("marking the call answered failed", "call", id, "err", err)
+	}
+}
+
+// refreshCall tells the call that a re-INVITE or UPDATE renewed its
+// session (RFC 4028 section 10), when the 2xx carries a session interval.
+func (e *Edge) refreshCall(id string, req *sip.Request, res *sip.Response) {
+	se := sessionExpires(req, res)
+	if se <= 0 {
+		return
+	}
+	ctx, cancel := e.actorCtx(context.Background())
+	defer cancel()
+	if _, err := e.cfg.Actors.Request(ctx, actors.KindCall, id, &actorpb.RefreshCall{SessionExpiresMs: se.Milliseconds()}); err != nil {
+		e.log.Warn("refreshing the call's session failed", "call", id, "err", err)
 	}
 }
 
@@ -437,8 +417,13 @@ func (e *Edge) inDialog(req *sip.Request, tx sip.ServerTransaction, d dialogRout
 		req.AppendHeader(sip.NewHeader(hopHeader, e.hopValue(req, "")))
 	}
 	var cs *callState
-	if req.Method == sip.BYE && !fromPeer {
+	switch {
+	case fromPeer:
+	case req.Method == sip.BYE:
 		cs = &callState{id: CallIdentity(callID(req)), owner: true, bye: true}
+	case req.IsInvite() || req.Method == sip.UPDATE:
+		// A session refresh, when its 2xx carries Session-Expires.
+		cs = &callState{id: CallIdentity(callID(req)), refresh: true}
 	}
 	e.proxy(req, tx, []target{t}, cs)
 }

@@ -76,6 +76,11 @@ type Config struct {
 	// --sip-secret or the gossip key) so that dialogs outlive a restart.
 	// Default: random, for this Edge only.
 	RouteSecret []byte
+	// LiveCalls tells how many calls in progress this node carries, for
+	// switchboard_sip_active_calls (the actor system's count: a call is
+	// carried where tier 2 placed it, which may be off its dialog's
+	// route). Default: none, the gauge reads 0.
+	LiveCalls func() int
 	// Clock stamps bans and health. Default: the wall clock.
 	Clock clock.Clock
 	// Logger receives the edge's logs. Default: discard.

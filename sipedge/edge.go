@@ -36,7 +36,6 @@ type Edge struct {
 	parser   *sip.Parser
 	routeKey []byte // signs this edge's Record-Route entries (dialog.go)
 	flows    *flows // the device flows this edge holds (flows.go)
-	live     liveCalls
 	draining atomic.Bool // new calls are refused (503) while the node drains
 
 	trustMu    sync.Mutex
@@ -65,7 +64,7 @@ func New(cfg Config) (*Edge, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	m, err := newMetrics(cfg.Registerer)
+	m, err := newMetrics(cfg.Registerer, cfg.LiveCalls)
 	if err != nil {
 		return nil, err
 	}
@@ -263,9 +262,6 @@ func (e *Edge) keepAlive(ctx context.Context) {
 // another node of the account's name, while the calls in progress keep
 // their signalling. A node calls it when it starts to drain.
 func (e *Edge) StopTakingCalls() { e.draining.Store(true) }
-
-// LiveCalls is how many calls in progress this node handles.
-func (e *Edge) LiveCalls() int { return e.live.len() }
 
 // Flows lists the device flows this edge holds (its edge actors), oldest
 // first, at most limit (0: all).

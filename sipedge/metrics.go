@@ -10,7 +10,7 @@ type metrics struct {
 	requests     *prometheus.CounterVec
 	responses    *prometheus.CounterVec
 	transactions prometheus.Gauge
-	activeCalls  prometheus.Gauge
+	activeCalls  prometheus.GaugeFunc
 	calls        *prometheus.CounterVec
 	authFailures *prometheus.CounterVec
 	dropped      *prometheus.CounterVec
@@ -20,7 +20,7 @@ type metrics struct {
 	queued       *prometheus.CounterVec
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, liveCalls func() int) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_sip_requests_total", Help: "SIP requests received, by method.",
@@ -31,8 +31,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		transactions: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "switchboard_sip_transactions", Help: "Proxied SIP transactions in progress.",
 		}),
-		activeCalls: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "switchboard_sip_active_calls", Help: "Calls whose signalling this node handles now.",
+		activeCalls: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "switchboard_sip_active_calls", Help: "Calls in progress that this node carries (placed here by tier 2, not yet ended).",
+		}, func() float64 {
+			if liveCalls == nil {
+				return 0
+			}
+			return float64(liveCalls())
 		}),
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_sip_calls_total", Help: "Calls that ended here, by disposition (rate() of it is calls per second).",

@@ -219,7 +219,7 @@ func (e *Edge) attempt(req, out *sip.Request, tx sip.ServerTransaction, t target
 				return relayed, 403
 			}
 			e.relay(req, tx, res)
-			e.finish(req, cs, t, code)
+			e.finish(req, res, cs, t, code)
 			return relayed, code
 		case <-clTx.Done():
 			e.noteTarget(t, false, errText(clTx.Err()))
@@ -258,8 +258,12 @@ func errText(err error) string {
 	return err.Error()
 }
 
-// finish records what a final response means for the call.
-func (e *Edge) finish(req *sip.Request, cs *callState, t target, code int) {
+// finish records what res, a final response, means for the call.
+func (e *Edge) finish(req *sip.Request, res *sip.Response, cs *callState, t target, code int) {
+	if cs != nil && cs.refresh && code >= 200 && code < 300 {
+		e.refreshCall(cs.id, req, res)
+		return
+	}
 	if cs == nil || !cs.owner {
 		return
 	}
@@ -267,7 +271,7 @@ func (e *Edge) finish(req *sip.Request, cs *callState, t target, code int) {
 	case cs.bye:
 		e.endByBye(cs.id, req)
 	case req.IsInvite() && code >= 200 && code < 300:
-		e.answerCall(cs.id, t.dest)
+		e.answerCall(cs.id, t.dest, sessionExpires(req, res), dialogOf(req, res))
 	case req.IsInvite():
 		e.endCall(cs.id, code, "failure", t.dest, "")
 	}

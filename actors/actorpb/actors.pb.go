@@ -3793,7 +3793,10 @@ type CallRecord struct {
 	// expires_at is when the active call ends as expired unless refreshed:
 	// the earlier of its session expiry and its maximum length (unset: no
 	// limit).
-	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// dialog is the call's dialog as its answer established it: what any
+	// node needs to end both legs (a BYE to each).
+	Dialog        *CallDialog `protobuf:"bytes,22,opt,name=dialog,proto3" json:"dialog,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3975,6 +3978,114 @@ func (x *CallRecord) GetExpiresAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *CallRecord) GetDialog() *CallDialog {
+	if x != nil {
+		return x.Dialog
+	}
+	return nil
+}
+
+// CallDialog is the SIP dialog of an answered call, as the node that
+// handled its INVITE saw the 2xx (RFC 3261 section 12.1).
+type CallDialog struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	CallId string                 `protobuf:"bytes,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	// caller_from is the caller's From header value, with its tag;
+	// callee_to the To of the 2xx, with the callee's tag.
+	CallerFrom string `protobuf:"bytes,2,opt,name=caller_from,json=callerFrom,proto3" json:"caller_from,omitempty"`
+	CalleeTo   string `protobuf:"bytes,3,opt,name=callee_to,json=calleeTo,proto3" json:"callee_to,omitempty"`
+	// caller_contact and callee_contact are the parties' Contact URIs (the
+	// INVITE's and the 2xx's).
+	CallerContact string `protobuf:"bytes,4,opt,name=caller_contact,json=callerContact,proto3" json:"caller_contact,omitempty"`
+	CalleeContact string `protobuf:"bytes,5,opt,name=callee_contact,json=calleeContact,proto3" json:"callee_contact,omitempty"`
+	// record_route is the 2xx's Record-Route entries, topmost first: the
+	// callee's route set in that order, the caller's reversed.
+	RecordRoute []string `protobuf:"bytes,6,rep,name=record_route,json=recordRoute,proto3" json:"record_route,omitempty"`
+	// invite_cseq is the CSeq number of the INVITE.
+	InviteCseq    uint32 `protobuf:"varint,7,opt,name=invite_cseq,json=inviteCseq,proto3" json:"invite_cseq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CallDialog) Reset() {
+	*x = CallDialog{}
+	mi := &file_actors_actorpb_actors_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CallDialog) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CallDialog) ProtoMessage() {}
+
+func (x *CallDialog) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_actors_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CallDialog.ProtoReflect.Descriptor instead.
+func (*CallDialog) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *CallDialog) GetCallId() string {
+	if x != nil {
+		return x.CallId
+	}
+	return ""
+}
+
+func (x *CallDialog) GetCallerFrom() string {
+	if x != nil {
+		return x.CallerFrom
+	}
+	return ""
+}
+
+func (x *CallDialog) GetCalleeTo() string {
+	if x != nil {
+		return x.CalleeTo
+	}
+	return ""
+}
+
+func (x *CallDialog) GetCallerContact() string {
+	if x != nil {
+		return x.CallerContact
+	}
+	return ""
+}
+
+func (x *CallDialog) GetCalleeContact() string {
+	if x != nil {
+		return x.CalleeContact
+	}
+	return ""
+}
+
+func (x *CallDialog) GetRecordRoute() []string {
+	if x != nil {
+		return x.RecordRoute
+	}
+	return nil
+}
+
+func (x *CallDialog) GetInviteCseq() uint32 {
+	if x != nil {
+		return x.InviteCseq
+	}
+	return 0
+}
+
 type StartCall struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Call   *CallRecord            `protobuf:"bytes,1,opt,name=call,proto3" json:"call,omitempty"`
@@ -3990,7 +4101,7 @@ type StartCall struct {
 
 func (x *StartCall) Reset() {
 	*x = StartCall{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[59]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4002,7 +4113,7 @@ func (x *StartCall) String() string {
 func (*StartCall) ProtoMessage() {}
 
 func (x *StartCall) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[59]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4015,7 +4126,7 @@ func (x *StartCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartCall.ProtoReflect.Descriptor instead.
 func (*StartCall) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{59}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *StartCall) GetCall() *CallRecord {
@@ -4056,7 +4167,7 @@ type EndCall struct {
 
 func (x *EndCall) Reset() {
 	*x = EndCall{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[60]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4068,7 +4179,7 @@ func (x *EndCall) String() string {
 func (*EndCall) ProtoMessage() {}
 
 func (x *EndCall) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[60]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4081,7 +4192,7 @@ func (x *EndCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndCall.ProtoReflect.Descriptor instead.
 func (*EndCall) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{60}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *EndCall) GetDisposition() string {
@@ -4127,13 +4238,15 @@ type AnswerCall struct {
 	// negotiated (RFC 4028 Session-Expires): the call ends as expired that
 	// long after this answer unless a RefreshCall comes first.
 	SessionExpiresMs int64 `protobuf:"varint,2,opt,name=session_expires_ms,json=sessionExpiresMs,proto3" json:"session_expires_ms,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// dialog, when set, is stored in the call's record (CallRecord.dialog).
+	Dialog        *CallDialog `protobuf:"bytes,3,opt,name=dialog,proto3" json:"dialog,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AnswerCall) Reset() {
 	*x = AnswerCall{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[61]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4145,7 +4258,7 @@ func (x *AnswerCall) String() string {
 func (*AnswerCall) ProtoMessage() {}
 
 func (x *AnswerCall) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[61]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4158,7 +4271,7 @@ func (x *AnswerCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnswerCall.ProtoReflect.Descriptor instead.
 func (*AnswerCall) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{61}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *AnswerCall) GetTarget() string {
@@ -4175,6 +4288,13 @@ func (x *AnswerCall) GetSessionExpiresMs() int64 {
 	return 0
 }
 
+func (x *AnswerCall) GetDialog() *CallDialog {
+	if x != nil {
+		return x.Dialog
+	}
+	return nil
+}
+
 // RefreshCall tells that a session refresh (a re-INVITE or UPDATE the
 // other side accepted with a 2xx) renewed the call's session: it now
 // expires session_expires_ms from now (above 0; RFC 4028 section 10).
@@ -4187,7 +4307,7 @@ type RefreshCall struct {
 
 func (x *RefreshCall) Reset() {
 	*x = RefreshCall{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[62]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4199,7 +4319,7 @@ func (x *RefreshCall) String() string {
 func (*RefreshCall) ProtoMessage() {}
 
 func (x *RefreshCall) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[62]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4212,7 +4332,7 @@ func (x *RefreshCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshCall.ProtoReflect.Descriptor instead.
 func (*RefreshCall) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{62}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *RefreshCall) GetSessionExpiresMs() int64 {
@@ -4232,7 +4352,7 @@ type CallDeadline struct {
 
 func (x *CallDeadline) Reset() {
 	*x = CallDeadline{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[63]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4244,7 +4364,7 @@ func (x *CallDeadline) String() string {
 func (*CallDeadline) ProtoMessage() {}
 
 func (x *CallDeadline) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[63]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4257,7 +4377,7 @@ func (x *CallDeadline) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallDeadline.ProtoReflect.Descriptor instead.
 func (*CallDeadline) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{63}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{64}
 }
 
 // InterruptCall ends an active call, with disposition interrupted and
@@ -4273,7 +4393,7 @@ type InterruptCall struct {
 
 func (x *InterruptCall) Reset() {
 	*x = InterruptCall{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[64]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4285,7 +4405,7 @@ func (x *InterruptCall) String() string {
 func (*InterruptCall) ProtoMessage() {}
 
 func (x *InterruptCall) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[64]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4298,7 +4418,7 @@ func (x *InterruptCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InterruptCall.ProtoReflect.Descriptor instead.
 func (*InterruptCall) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{64}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *InterruptCall) GetNodeId() string {
@@ -4316,7 +4436,7 @@ type GetCall struct {
 
 func (x *GetCall) Reset() {
 	*x = GetCall{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[65]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4328,7 +4448,7 @@ func (x *GetCall) String() string {
 func (*GetCall) ProtoMessage() {}
 
 func (x *GetCall) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[65]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4341,7 +4461,7 @@ func (x *GetCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCall.ProtoReflect.Descriptor instead.
 func (*GetCall) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{65}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{66}
 }
 
 type CallReply struct {
@@ -4354,7 +4474,7 @@ type CallReply struct {
 
 func (x *CallReply) Reset() {
 	*x = CallReply{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[66]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4366,7 +4486,7 @@ func (x *CallReply) String() string {
 func (*CallReply) ProtoMessage() {}
 
 func (x *CallReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[66]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4379,7 +4499,7 @@ func (x *CallReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallReply.ProtoReflect.Descriptor instead.
 func (*CallReply) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{66}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *CallReply) GetError() *Error {
@@ -4405,7 +4525,7 @@ type DebugState struct {
 
 func (x *DebugState) Reset() {
 	*x = DebugState{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[67]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4417,7 +4537,7 @@ func (x *DebugState) String() string {
 func (*DebugState) ProtoMessage() {}
 
 func (x *DebugState) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[67]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4430,7 +4550,7 @@ func (x *DebugState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebugState.ProtoReflect.Descriptor instead.
 func (*DebugState) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{67}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{68}
 }
 
 type DebugStateReply struct {
@@ -4444,7 +4564,7 @@ type DebugStateReply struct {
 
 func (x *DebugStateReply) Reset() {
 	*x = DebugStateReply{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[68]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4456,7 +4576,7 @@ func (x *DebugStateReply) String() string {
 func (*DebugStateReply) ProtoMessage() {}
 
 func (x *DebugStateReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[68]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4469,7 +4589,7 @@ func (x *DebugStateReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebugStateReply.ProtoReflect.Descriptor instead.
 func (*DebugStateReply) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{68}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *DebugStateReply) GetError() *Error {
@@ -4784,7 +4904,7 @@ const file_actors_actorpb_actors_proto_rawDesc = "" +
 	"PoolsReply\x122\n" +
 	"\x05error\x18\x01 \x01(\v2\x1c.switchboard.actors.v1.ErrorR\x05error\x121\n" +
 	"\x05pools\x18\x02 \x03(\v2\x1b.switchboard.actors.v1.PoolR\x05pools\x12\x18\n" +
-	"\aversion\x18\x03 \x01(\x04R\aversion\"\xa9\x05\n" +
+	"\aversion\x18\x03 \x01(\x04R\aversion\"\xe4\x05\n" +
 	"\n" +
 	"CallRecord\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
@@ -4812,7 +4932,19 @@ const file_actors_actorpb_actors_proto_rawDesc = "" +
 	"\bended_by\x18\x13 \x01(\tR\aendedBy\x12\x17\n" +
 	"\anode_id\x18\x14 \x01(\tR\x06nodeId\x129\n" +
 	"\n" +
-	"expires_at\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\x83\x01\n" +
+	"expires_at\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x129\n" +
+	"\x06dialog\x18\x16 \x01(\v2!.switchboard.actors.v1.CallDialogR\x06dialog\"\xf5\x01\n" +
+	"\n" +
+	"CallDialog\x12\x17\n" +
+	"\acall_id\x18\x01 \x01(\tR\x06callId\x12\x1f\n" +
+	"\vcaller_from\x18\x02 \x01(\tR\n" +
+	"callerFrom\x12\x1b\n" +
+	"\tcallee_to\x18\x03 \x01(\tR\bcalleeTo\x12%\n" +
+	"\x0ecaller_contact\x18\x04 \x01(\tR\rcallerContact\x12%\n" +
+	"\x0ecallee_contact\x18\x05 \x01(\tR\rcalleeContact\x12!\n" +
+	"\frecord_route\x18\x06 \x03(\tR\vrecordRoute\x12\x1f\n" +
+	"\vinvite_cseq\x18\a \x01(\rR\n" +
+	"inviteCseq\"\x83\x01\n" +
 	"\tStartCall\x125\n" +
 	"\x04call\x18\x01 \x01(\v2!.switchboard.actors.v1.CallRecordR\x04call\x12\x17\n" +
 	"\ahold_ms\x18\x02 \x01(\x03R\x06holdMs\x12&\n" +
@@ -4822,11 +4954,12 @@ const file_actors_actorpb_actors_proto_rawDesc = "" +
 	"\x06status\x18\x02 \x01(\rR\x06status\x12\x19\n" +
 	"\bended_by\x18\x03 \x01(\tR\aendedBy\x12\x16\n" +
 	"\x06target\x18\x04 \x01(\tR\x06target\x12\x19\n" +
-	"\bbye_from\x18\x05 \x01(\tR\abyeFrom\"R\n" +
+	"\bbye_from\x18\x05 \x01(\tR\abyeFrom\"\x8d\x01\n" +
 	"\n" +
 	"AnswerCall\x12\x16\n" +
 	"\x06target\x18\x01 \x01(\tR\x06target\x12,\n" +
-	"\x12session_expires_ms\x18\x02 \x01(\x03R\x10sessionExpiresMs\";\n" +
+	"\x12session_expires_ms\x18\x02 \x01(\x03R\x10sessionExpiresMs\x129\n" +
+	"\x06dialog\x18\x03 \x01(\v2!.switchboard.actors.v1.CallDialogR\x06dialog\";\n" +
 	"\vRefreshCall\x12,\n" +
 	"\x12session_expires_ms\x18\x01 \x01(\x03R\x10sessionExpiresMs\"\x0e\n" +
 	"\fCallDeadline\"(\n" +
@@ -4861,7 +4994,7 @@ func file_actors_actorpb_actors_proto_rawDescGZIP() []byte {
 }
 
 var file_actors_actorpb_actors_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_actors_actorpb_actors_proto_msgTypes = make([]protoimpl.MessageInfo, 71)
+var file_actors_actorpb_actors_proto_msgTypes = make([]protoimpl.MessageInfo, 72)
 var file_actors_actorpb_actors_proto_goTypes = []any{
 	(Code)(0),                     // 0: switchboard.actors.v1.Code
 	(*Account)(nil),               // 1: switchboard.actors.v1.Account
@@ -4923,41 +5056,42 @@ var file_actors_actorpb_actors_proto_goTypes = []any{
 	(*GetPools)(nil),              // 57: switchboard.actors.v1.GetPools
 	(*PoolsReply)(nil),            // 58: switchboard.actors.v1.PoolsReply
 	(*CallRecord)(nil),            // 59: switchboard.actors.v1.CallRecord
-	(*StartCall)(nil),             // 60: switchboard.actors.v1.StartCall
-	(*EndCall)(nil),               // 61: switchboard.actors.v1.EndCall
-	(*AnswerCall)(nil),            // 62: switchboard.actors.v1.AnswerCall
-	(*RefreshCall)(nil),           // 63: switchboard.actors.v1.RefreshCall
-	(*CallDeadline)(nil),          // 64: switchboard.actors.v1.CallDeadline
-	(*InterruptCall)(nil),         // 65: switchboard.actors.v1.InterruptCall
-	(*GetCall)(nil),               // 66: switchboard.actors.v1.GetCall
-	(*CallReply)(nil),             // 67: switchboard.actors.v1.CallReply
-	(*DebugState)(nil),            // 68: switchboard.actors.v1.DebugState
-	(*DebugStateReply)(nil),       // 69: switchboard.actors.v1.DebugStateReply
-	nil,                           // 70: switchboard.actors.v1.Group.LabelsEntry
-	nil,                           // 71: switchboard.actors.v1.Pool.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 72: google.protobuf.Timestamp
+	(*CallDialog)(nil),            // 60: switchboard.actors.v1.CallDialog
+	(*StartCall)(nil),             // 61: switchboard.actors.v1.StartCall
+	(*EndCall)(nil),               // 62: switchboard.actors.v1.EndCall
+	(*AnswerCall)(nil),            // 63: switchboard.actors.v1.AnswerCall
+	(*RefreshCall)(nil),           // 64: switchboard.actors.v1.RefreshCall
+	(*CallDeadline)(nil),          // 65: switchboard.actors.v1.CallDeadline
+	(*InterruptCall)(nil),         // 66: switchboard.actors.v1.InterruptCall
+	(*GetCall)(nil),               // 67: switchboard.actors.v1.GetCall
+	(*CallReply)(nil),             // 68: switchboard.actors.v1.CallReply
+	(*DebugState)(nil),            // 69: switchboard.actors.v1.DebugState
+	(*DebugStateReply)(nil),       // 70: switchboard.actors.v1.DebugStateReply
+	nil,                           // 71: switchboard.actors.v1.Group.LabelsEntry
+	nil,                           // 72: switchboard.actors.v1.Pool.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 73: google.protobuf.Timestamp
 }
 var file_actors_actorpb_actors_proto_depIdxs = []int32{
-	72, // 0: switchboard.actors.v1.Account.created_at:type_name -> google.protobuf.Timestamp
-	72, // 1: switchboard.actors.v1.Account.updated_at:type_name -> google.protobuf.Timestamp
-	70, // 2: switchboard.actors.v1.Group.labels:type_name -> switchboard.actors.v1.Group.LabelsEntry
-	72, // 3: switchboard.actors.v1.Group.created_at:type_name -> google.protobuf.Timestamp
-	72, // 4: switchboard.actors.v1.Group.updated_at:type_name -> google.protobuf.Timestamp
-	72, // 5: switchboard.actors.v1.Group.pool_assigned_at:type_name -> google.protobuf.Timestamp
-	72, // 6: switchboard.actors.v1.Device.created_at:type_name -> google.protobuf.Timestamp
-	72, // 7: switchboard.actors.v1.Device.updated_at:type_name -> google.protobuf.Timestamp
-	72, // 8: switchboard.actors.v1.Device.credentials_reset_at:type_name -> google.protobuf.Timestamp
-	72, // 9: switchboard.actors.v1.DeviceGroupState.first_activated_at:type_name -> google.protobuf.Timestamp
+	73, // 0: switchboard.actors.v1.Account.created_at:type_name -> google.protobuf.Timestamp
+	73, // 1: switchboard.actors.v1.Account.updated_at:type_name -> google.protobuf.Timestamp
+	71, // 2: switchboard.actors.v1.Group.labels:type_name -> switchboard.actors.v1.Group.LabelsEntry
+	73, // 3: switchboard.actors.v1.Group.created_at:type_name -> google.protobuf.Timestamp
+	73, // 4: switchboard.actors.v1.Group.updated_at:type_name -> google.protobuf.Timestamp
+	73, // 5: switchboard.actors.v1.Group.pool_assigned_at:type_name -> google.protobuf.Timestamp
+	73, // 6: switchboard.actors.v1.Device.created_at:type_name -> google.protobuf.Timestamp
+	73, // 7: switchboard.actors.v1.Device.updated_at:type_name -> google.protobuf.Timestamp
+	73, // 8: switchboard.actors.v1.Device.credentials_reset_at:type_name -> google.protobuf.Timestamp
+	73, // 9: switchboard.actors.v1.DeviceGroupState.first_activated_at:type_name -> google.protobuf.Timestamp
 	5,  // 10: switchboard.actors.v1.DeviceGroupState.bindings:type_name -> switchboard.actors.v1.Binding
-	72, // 11: switchboard.actors.v1.Binding.expires_at:type_name -> google.protobuf.Timestamp
-	72, // 12: switchboard.actors.v1.Binding.updated_at:type_name -> google.protobuf.Timestamp
-	72, // 13: switchboard.actors.v1.Trunk.created_at:type_name -> google.protobuf.Timestamp
-	72, // 14: switchboard.actors.v1.Trunk.updated_at:type_name -> google.protobuf.Timestamp
+	73, // 11: switchboard.actors.v1.Binding.expires_at:type_name -> google.protobuf.Timestamp
+	73, // 12: switchboard.actors.v1.Binding.updated_at:type_name -> google.protobuf.Timestamp
+	73, // 13: switchboard.actors.v1.Trunk.created_at:type_name -> google.protobuf.Timestamp
+	73, // 14: switchboard.actors.v1.Trunk.updated_at:type_name -> google.protobuf.Timestamp
 	7,  // 15: switchboard.actors.v1.RouteSet.routes:type_name -> switchboard.actors.v1.Route
-	72, // 16: switchboard.actors.v1.RouteSet.updated_at:type_name -> google.protobuf.Timestamp
+	73, // 16: switchboard.actors.v1.RouteSet.updated_at:type_name -> google.protobuf.Timestamp
 	9,  // 17: switchboard.actors.v1.FeatureServer.targets:type_name -> switchboard.actors.v1.FeatureTarget
-	72, // 18: switchboard.actors.v1.FeatureServer.created_at:type_name -> google.protobuf.Timestamp
-	72, // 19: switchboard.actors.v1.FeatureServer.updated_at:type_name -> google.protobuf.Timestamp
+	73, // 18: switchboard.actors.v1.FeatureServer.created_at:type_name -> google.protobuf.Timestamp
+	73, // 19: switchboard.actors.v1.FeatureServer.updated_at:type_name -> google.protobuf.Timestamp
 	0,  // 20: switchboard.actors.v1.Error.code:type_name -> switchboard.actors.v1.Code
 	11, // 21: switchboard.actors.v1.AccountReply.error:type_name -> switchboard.actors.v1.Error
 	1,  // 22: switchboard.actors.v1.AccountReply.account:type_name -> switchboard.actors.v1.Account
@@ -4967,7 +5101,7 @@ var file_actors_actorpb_actors_proto_depIdxs = []int32{
 	11, // 26: switchboard.actors.v1.GroupListReply.error:type_name -> switchboard.actors.v1.Error
 	20, // 27: switchboard.actors.v1.GroupListReply.groups:type_name -> switchboard.actors.v1.GroupReply
 	11, // 28: switchboard.actors.v1.ProvisioningReply.error:type_name -> switchboard.actors.v1.Error
-	72, // 29: switchboard.actors.v1.ProvisioningReply.credentials_reset_at:type_name -> google.protobuf.Timestamp
+	73, // 29: switchboard.actors.v1.ProvisioningReply.credentials_reset_at:type_name -> google.protobuf.Timestamp
 	11, // 30: switchboard.actors.v1.DeviceReply.error:type_name -> switchboard.actors.v1.Error
 	3,  // 31: switchboard.actors.v1.DeviceReply.device:type_name -> switchboard.actors.v1.Device
 	11, // 32: switchboard.actors.v1.DeviceListReply.error:type_name -> switchboard.actors.v1.Error
@@ -4998,25 +5132,27 @@ var file_actors_actorpb_actors_proto_depIdxs = []int32{
 	10, // 57: switchboard.actors.v1.PutFeatureServer.server:type_name -> switchboard.actors.v1.FeatureServer
 	11, // 58: switchboard.actors.v1.FeatureServerReply.error:type_name -> switchboard.actors.v1.Error
 	10, // 59: switchboard.actors.v1.FeatureServerReply.server:type_name -> switchboard.actors.v1.FeatureServer
-	71, // 60: switchboard.actors.v1.Pool.labels:type_name -> switchboard.actors.v1.Pool.LabelsEntry
-	72, // 61: switchboard.actors.v1.Pool.updated_at:type_name -> google.protobuf.Timestamp
+	72, // 60: switchboard.actors.v1.Pool.labels:type_name -> switchboard.actors.v1.Pool.LabelsEntry
+	73, // 61: switchboard.actors.v1.Pool.updated_at:type_name -> google.protobuf.Timestamp
 	54, // 62: switchboard.actors.v1.PoolSet.pools:type_name -> switchboard.actors.v1.Pool
 	54, // 63: switchboard.actors.v1.PutPool.pool:type_name -> switchboard.actors.v1.Pool
 	11, // 64: switchboard.actors.v1.PoolsReply.error:type_name -> switchboard.actors.v1.Error
 	54, // 65: switchboard.actors.v1.PoolsReply.pools:type_name -> switchboard.actors.v1.Pool
-	72, // 66: switchboard.actors.v1.CallRecord.started_at:type_name -> google.protobuf.Timestamp
-	72, // 67: switchboard.actors.v1.CallRecord.ended_at:type_name -> google.protobuf.Timestamp
-	72, // 68: switchboard.actors.v1.CallRecord.answered_at:type_name -> google.protobuf.Timestamp
-	72, // 69: switchboard.actors.v1.CallRecord.expires_at:type_name -> google.protobuf.Timestamp
-	59, // 70: switchboard.actors.v1.StartCall.call:type_name -> switchboard.actors.v1.CallRecord
-	11, // 71: switchboard.actors.v1.CallReply.error:type_name -> switchboard.actors.v1.Error
-	59, // 72: switchboard.actors.v1.CallReply.call:type_name -> switchboard.actors.v1.CallRecord
-	11, // 73: switchboard.actors.v1.DebugStateReply.error:type_name -> switchboard.actors.v1.Error
-	74, // [74:74] is the sub-list for method output_type
-	74, // [74:74] is the sub-list for method input_type
-	74, // [74:74] is the sub-list for extension type_name
-	74, // [74:74] is the sub-list for extension extendee
-	0,  // [0:74] is the sub-list for field type_name
+	73, // 66: switchboard.actors.v1.CallRecord.started_at:type_name -> google.protobuf.Timestamp
+	73, // 67: switchboard.actors.v1.CallRecord.ended_at:type_name -> google.protobuf.Timestamp
+	73, // 68: switchboard.actors.v1.CallRecord.answered_at:type_name -> google.protobuf.Timestamp
+	73, // 69: switchboard.actors.v1.CallRecord.expires_at:type_name -> google.protobuf.Timestamp
+	60, // 70: switchboard.actors.v1.CallRecord.dialog:type_name -> switchboard.actors.v1.CallDialog
+	59, // 71: switchboard.actors.v1.StartCall.call:type_name -> switchboard.actors.v1.CallRecord
+	60, // 72: switchboard.actors.v1.AnswerCall.dialog:type_name -> switchboard.actors.v1.CallDialog
+	11, // 73: switchboard.actors.v1.CallReply.error:type_name -> switchboard.actors.v1.Error
+	59, // 74: switchboard.actors.v1.CallReply.call:type_name -> switchboard.actors.v1.CallRecord
+	11, // 75: switchboard.actors.v1.DebugStateReply.error:type_name -> switchboard.actors.v1.Error
+	76, // [76:76] is the sub-list for method output_type
+	76, // [76:76] is the sub-list for method input_type
+	76, // [76:76] is the sub-list for extension type_name
+	76, // [76:76] is the sub-list for extension extendee
+	0,  // [0:76] is the sub-list for field type_name
 }
 
 func init() { file_actors_actorpb_actors_proto_init() }
@@ -5041,7 +5177,7 @@ func file_actors_actorpb_actors_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_actors_actorpb_actors_proto_rawDesc), len(file_actors_actorpb_actors_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   71,
+			NumMessages:   72,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -32,7 +32,7 @@ type tcpPhone struct {
 	byes    atomic.Int64
 }
 
-func startTCPPhone(t *testing.T) *tcpPhone {
+func startTCPPhone(t *testing.T, answerHeaders ...sip.Header) *tcpPhone {
 	t.Helper()
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("tcp-phone"))
 	if err != nil {
@@ -52,6 +52,9 @@ func startTCPPhone(t *testing.T) *tcpPhone {
 		p.invites.Add(1)
 		res := sip.NewResponseFromRequest(req, 200, "OK", []byte("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"))
 		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		for _, h := range answerHeaders {
+			res.AppendHeader(h)
+		}
 		res.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "alice", Host: "127.0.0.1", Port: 9, UriParams: sip.HeaderParams{{K: "transport", V: "tcp"}}}})
 		_ = tx.Respond(res)
 	})
@@ -215,5 +218,81 @@ func TestEdge_BaresipCallAcrossThreeNodes(t *testing.T) {
 	// The call was handled on n2: it got the INVITE only by the hop.
 	if m := string(n2.call(t, http.MethodGet, "/metrics", nil).body); !strings.Contains(m, `switchboard_sip_requests_total{method="INVITE"} `) {
 		t.Fatalf("n2 never got an INVITE, so the call was not placed there:\n%s", m)
+	}
+}
+
+// RFC 4028: a call whose 2xx set a session interval and that nobody
+// refreshes ends at its expiry, disposition expired, and both legs get a
+// BYE from the node (the caller vanished without one; before, the call
+// stayed "active" for good). alice answers on TCP with Session-Expires: 2;
+// bob calls over UDP, ACKs, and then never refreshes nor hangs up.
+func TestEdge_SessionNotRefreshedEndsExpiredAndBothLegsGetBye(t *testing.T) {
+	n := startSIPNode(t)
+	account := "timer" + randomID()
+	provisionSIPAccount(t, n, account, "")
+	alice := startTCPPhone(t, sip.NewHeader("Session-Expires", "2;refresher=uac"), sip.NewHeader("Require", "timer"))
+	alice.register(t, n.sip, account, "alice", "alice-password-1")
+
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("udp-phone"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ua.Close() })
+	srv, err := sipgo.NewServer(ua)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	domain := account + "." + sipZone
+	dc := sipgo.NewDialogClientCache(cli, sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "bob", Host: "127.0.0.1", Port: 9}})
+	var bobByes atomic.Int64
+	srv.OnBye(func(req *sip.Request, tx sip.ServerTransaction) {
+		bobByes.Add(1)
+		if err := dc.ReadBye(req, tx); err != nil {
+			_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
+		}
+	})
+	req := sip.NewRequest(sip.INVITE, sip.Uri{Scheme: "sip", User: "alice", Host: domain})
+	req.AppendHeader(sip.NewHeader("From", "<sip:bob@"+domain+">;tag="+sip.GenerateTagN(8)))
+	req.AppendHeader(sip.NewHeader("To", "<sip:alice@"+domain+">"))
+	req.AppendHeader(sip.NewHeader("Supported", "timer"))
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	req.SetBody([]byte("v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4002 RTP/AVP 0\r\n"))
+	req.SetDestination(n.sip)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sess, err := dc.WriteInvite(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.WaitAnswer(ctx, sipgo.AnswerOptions{Username: "bob", Password: "bob-password-1"}); err != nil {
+		t.Fatalf("the call was not answered: %v", err)
+	}
+	if err := sess.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	id := req.CallID().Value()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		c := decode[callJSON](t, n.call(t, http.MethodGet, "/v1/calls/"+id, nil))
+		if c.State == "ended" {
+			if c.Disposition != "expired" {
+				t.Fatalf("the call ended %s, want expired: %+v", c.Disposition, c)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the call is still %s 15 s after a 2 s session was answered", c.State)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the record
+	}
+	for alice.byes.Load() == 0 || bobByes.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after expiry alice got %d BYEs and bob %d; want one each", alice.byes.Load(), bobByes.Load())
+		}
+		time.Sleep(20 * time.Millisecond) // polling the counters
 	}
 }
