@@ -34,8 +34,8 @@ type Edge struct {
 	streams  *streams
 	logLimit *limiter[netip.Addr]
 	parser   *sip.Parser
-	routeKey []byte // signs this edge's Record-Route entries (dialog.go)
-	flows    *flows // the device flows this edge holds (flows.go)
+	routeKey []byte      // signs this edge's Record-Route entries (dialog.go)
+	flows    *flows      // the device flows this edge holds (flows.go)
 	draining atomic.Bool // new calls are refused (503) while the node drains
 
 	trustMu    sync.Mutex
