@@ -296,3 +296,68 @@ func TestEdge_SessionNotRefreshedEndsExpiredAndBothLegsGetBye(t *testing.T) {
 		time.Sleep(20 * time.Millisecond) // polling the counters
 	}
 }
+
+// A call outlives its node: alice on TCP at n1, bob (SIPp) at n3, the call
+// placed on n2 (the only node of the group's pool). Once alice answered,
+// n2 is killed with SIGKILL. bob's BYE still reaches alice through the
+// survivors (the call's node was never on the dialog's route: the edges
+// of the two parties are), gets 200, and the call's record, which was in
+// the store from its start, is completed by the survivors.
+func TestEdge_CallSurvivesSIGKILLOfItsNode(t *testing.T) {
+	sipp.Require(t)
+	dsn := postgresDSN(t)
+	start := func(name, pool string, join ...string) *sipNode {
+		args := append([]string{"--name", name, "--pool", pool, "--store", dsn, "--gossip-profile", "local"}, sipArgs...)
+		if len(join) > 0 {
+			args = append(args, "--join", strings.Join(join, ","))
+		}
+		return sipEndpoints(t, startNode(t, nodeOptions{args: args}), name)
+	}
+	n1 := start("n1", "east")
+	n2 := start("n2", "west", n1.gossip)
+	n3 := start("n3", "east", n1.gossip)
+	var cl []*clusterNode
+	for _, n := range []*sipNode{n1, n2, n3} {
+		cl = append(cl, &clusterNode{proc: n.proc, name: n.name, id: n.id, gossip: n.gossip})
+	}
+	waitAllAlive(t, cl, cl)
+	waitServing(t, cl)
+	account := "survive" + randomID()
+	provisionSIPAccount(t, n1, account, "west")
+	alice := startTCPPhone(t)
+	alice.register(t, n1.sip, account, "alice", "alice-password-1")
+
+	o := deviceCall(account, "bob", "alice")
+	o.CallLength = 4 * time.Second
+	done := make(chan sipp.Result, 1)
+	go func() {
+		res, _ := sipp.RunUAC(context.Background(), sipp.UACInviteAuth, n3.sip, o)
+		done <- res
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for alice.invites.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("alice never got the INVITE")
+		}
+		time.Sleep(10 * time.Millisecond) // polling the phone
+	}
+	n2.kill()
+	var res sipp.Result
+	select {
+	case res = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("SIPp did not finish 30 s after the call's node was killed")
+	}
+	wantAllSuccessful(t, "the call whose node was killed, ended by bob's BYE", res, 1)
+	if alice.byes.Load() == 0 {
+		t.Fatal("alice never got bob's BYE")
+	}
+	ids := callIDs(res)
+	if len(ids) != 1 {
+		t.Fatalf("SIPp used Call-IDs %v, want one", ids)
+	}
+	c := endedCall(t, n1, ids[0])
+	if c.Node != "n2" || c.Disposition != "completed" || c.Status != 200 || c.EndedBy != "caller" {
+		t.Fatalf("the record after the BYE: %+v; want placed on n2, completed by the caller with 200", c)
+	}
+}
