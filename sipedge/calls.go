@@ -347,14 +347,47 @@ func (e *Edge) endCallMsg(id string, m *actorpb.EndCall, disposition string) {
 	if disposition == "" {
 		disposition = dispositionOf(status)
 	}
-	ctx, cancel := e.actorCtx(context.Background())
-	defer cancel()
 	m.Disposition = disposition
-	if _, err := e.cfg.Actors.Request(ctx, actors.KindCall, id, m); err != nil {
-		e.log.Warn("writing the call record failed", "call", id, "err", err)
-	}
 	e.metrics.calls.WithLabelValues(disposition).Inc()
+	ctx, cancel := e.actorCtx(context.Background())
+	_, err := e.cfg.Actors.Request(ctx, actors.KindCall, id, m)
+	cancel()
+	if err == nil {
+		return
+	}
+	// The call's actor is unreachable: its node may just have died, and
+	// the cluster not yet know (its next activation, on a survivor, loads
+	// the record from the store). Try again in the background, for a
+	// while, rather than leave the record to the sweep of dead nodes'
+	// calls (which would call it interrupted).
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		wait := 250 * time.Millisecond
+		deadline := time.NewTimer(endCallRetryFor)
+		defer deadline.Stop()
+		for {
+			select {
+			case <-e.done:
+				return
+			case <-deadline.C:
+				e.log.Warn("writing the call record failed", "call", id, "err", err)
+				return
+			case <-time.After(wait):
+			}
+			ctx, cancel := e.actorCtx(context.Background())
+			_, err = e.cfg.Actors.Request(ctx, actors.KindCall, id, m)
+			cancel()
+			if err == nil {
+				return
+			}
+			wait = min(2*wait, 2*time.Second)
+		}
+	}()
 }
+
+// endCallRetryFor bounds the retries of a call record's end.
+const endCallRetryFor = time.Minute
 
 func dispositionOf(status int) string {
 	switch {

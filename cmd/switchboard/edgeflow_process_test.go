@@ -29,6 +29,7 @@ type tcpPhone struct {
 	ua      *sipgo.UserAgent
 	cli     *sipgo.Client
 	invites atomic.Int64
+	acks    atomic.Int64
 	byes    atomic.Int64
 }
 
@@ -58,7 +59,7 @@ func startTCPPhone(t *testing.T, answerHeaders ...sip.Header) *tcpPhone {
 		res.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "alice", Host: "127.0.0.1", Port: 9, UriParams: sip.HeaderParams{{K: "transport", V: "tcp"}}}})
 		_ = tx.Respond(res)
 	})
-	srv.OnAck(func(*sip.Request, sip.ServerTransaction) {})
+	srv.OnAck(func(*sip.Request, sip.ServerTransaction) { p.acks.Add(1) })
 	srv.OnBye(func(req *sip.Request, tx sip.ServerTransaction) {
 		p.byes.Add(1)
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
@@ -298,8 +299,8 @@ func TestEdge_SessionNotRefreshedEndsExpiredAndBothLegsGetBye(t *testing.T) {
 }
 
 // A call outlives its node: alice on TCP at n1, bob (SIPp) at n3, the call
-// placed on n2 (the only node of the group's pool). Once alice answered,
-// n2 is killed with SIGKILL. bob's BYE still reaches alice through the
+// placed on n2 (the only node of the group's pool). Once alice answered
+// and bob's ACK reached her, n2 is killed with SIGKILL. bob's BYE still reaches alice through the
 // survivors (the call's node was never on the dialog's route: the edges
 // of the two parties are), gets 200, and the call's record, which was in
 // the store from its start, is completed by the survivors.
@@ -335,9 +336,9 @@ func TestEdge_CallSurvivesSIGKILLOfItsNode(t *testing.T) {
 		done <- res
 	}()
 	deadline := time.Now().Add(10 * time.Second)
-	for alice.invites.Load() == 0 {
+	for alice.acks.Load() == 0 { // answered, and bob's ACK came through
 		if time.Now().After(deadline) {
-			t.Fatal("alice never got the INVITE")
+			t.Fatal("alice never got the ACK of her answer")
 		}
 		time.Sleep(10 * time.Millisecond) // polling the phone
 	}
