@@ -32,6 +32,8 @@ type target struct {
 	// deliver: the target is a device flow a peer node holds; the request
 	// goes to that node (dest), which sends it out on the flow.
 	deliver string
+	// q: a registered contact's preference in thousandths (1000 = 1.0).
+	q int
 }
 
 // initial handles an out-of-dialog request other than REGISTER from an
@@ -268,6 +270,7 @@ func (e *Edge) targets(ctx context.Context, account, feature, callee string, req
 	var out []target
 	for _, b := range rr.Bindings {
 		if t, ok := e.bindingTarget(b); ok {
+			t.q = int(b.QMilli)
 			out = append(out, t)
 		}
 	}

@@ -26,6 +26,26 @@
 // (loose routing); a BYE ends the call record on the node that hosts the
 // call.
 //
+// Forking (RFC 3261 section 16.7; fork.go): an INVITE to a device with
+// several contacts calls them in parallel, in groups of equal q, highest
+// first (a contact registered without q has 1.0); the next group starts
+// only when every branch of the one before ended without a 2xx, and a
+// 6xx ends the fork. Ringing (180, 183) of every branch goes upstream.
+// The first 2xx wins and goes upstream; every other branch is
+// cancelled, one that has had no provisional response yet once it has
+// (section 16.10), or dropped without a CANCEL if it stays silent for
+// FailoverTimeout. A 2xx from a branch that lost is not
+// relayed: the edge sends it ACK and BYE itself, so the caller and the
+// call's record know one dialog. The caller's CANCEL cancels every
+// branch; RingTimeout, from the first provisional response of any
+// branch, bounds the whole fork (then 408). When every branch failed the
+// caller gets the best final response (section 16.7 step 6: a 6xx, else
+// the lowest class, preferring one about the callee to 408 and 503; a
+// 503 becomes 500; none at all is 408). A MESSAGE, and any other
+// request, goes to the contacts one after another, as it goes to
+// feature-server targets, and failovers counts moves between
+// feature-server targets only.
+//
 // Messages (RFC 3428; message.go): a MESSAGE over Config.Messages.MaxBody
 // is 513, one without a body or with a media type not accepted 415. Every
 // MESSAGE, and every INVITE, from an authenticated device or a trunk is

@@ -255,9 +255,8 @@ func (p *udpPeer) read(d time.Duration) []byte {
 	return buf[:n]
 }
 
-// final waits up to d for the final response whose Call-ID is callID,
-// skipping provisional responses and anything else; nil if none came.
-func (p *udpPeer) final(callID string, d time.Duration) *sip.Response {
+// await returns the first datagram that match accepts within d, or nil.
+func (p *udpPeer) await(d time.Duration, match func([]byte) bool) []byte {
 	p.t.Helper()
 	deadline := time.Now().Add(d)
 	for {
@@ -265,16 +264,20 @@ func (p *udpPeer) final(callID string, d time.Duration) *sip.Response {
 		if left <= 0 {
 			return nil
 		}
-		data := p.read(left)
-		if data == nil {
-			return nil
+		if data := p.read(left); data == nil || match(data) {
+			return data
 		}
-		res := parseResponse(data)
-		if res == nil || res.CallID() == nil || res.CallID().Value() != callID || res.IsProvisional() {
-			continue
-		}
-		return res
 	}
+}
+
+// final waits up to d for the final response whose Call-ID is callID,
+// skipping provisional responses and anything else; nil if none came.
+func (p *udpPeer) final(callID string, d time.Duration) *sip.Response {
+	p.t.Helper()
+	return parseResponse(p.await(d, func(data []byte) bool {
+		res := parseResponse(data)
+		return res != nil && res.CallID() != nil && res.CallID().Value() == callID && !res.IsProvisional()
+	}))
 }
 
 // parseResponse parses data as a response, or returns nil.

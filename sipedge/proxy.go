@@ -24,7 +24,8 @@ const (
 // proxy forwards req statefully (RFC 3261 section 16) to the first target
 // that answers, failing over on 503, 408 or silence, relaying
 // provisional and final responses upstream, and cancelling downstream
-// when the caller cancels.
+// when the caller cancels. An INVITE to several contacts of a device is
+// forked instead (fork.go).
 func (e *Edge) proxy(req *sip.Request, tx sip.ServerTransaction, targets []target, cs *callState) {
 	e.metrics.transactions.Inc()
 	defer e.metrics.transactions.Dec()
@@ -48,6 +49,10 @@ func (e *Edge) proxy(req *sip.Request, tx sip.ServerTransaction, targets []targe
 			v.Params.Add("rport", port)
 		}
 	}
+	if forks(req, targets) {
+		e.fork(req, tx, targets, cs, canceled)
+		return
+	}
 	var lastCode int
 	// Targets known down go last: skipped while another is up, tried
 	// when none is (stale health must not turn overload into refusal).
@@ -62,21 +67,18 @@ func (e *Edge) proxy(req *sip.Request, tx sip.ServerTransaction, targets []targe
 	if len(up) == 0 {
 		up = down
 	}
-	for _, t := range up {
+	for i, t := range up {
 		out := e.prepare(req, t, invite, cs)
 		oc, code := e.attempt(req, out, tx, t, cs, canceled)
 		if oc == relayed {
 			return
 		}
 		lastCode = code
-		e.metrics.failovers.Inc()
-		select {
-		case <-canceled:
-			if cs != nil && cs.owner {
-				e.endCall(cs.id, 487, "cancel", "", "")
-			}
+		if t.feature && i < len(up)-1 {
+			e.metrics.failovers.Inc()
+		}
+		if e.callerCanceled(canceled, cs) {
 			return
-		default:
 		}
 	}
 	// RFC 3261 section 16.7 step 6: a 503 from downstream is not relayed
@@ -105,6 +107,21 @@ func (e *Edge) proxy(req *sip.Request, tx sip.ServerTransaction, targets []targe
 		e.messageDone(cs.message, code, "")
 	}
 	e.respond(req, tx, code, reason, hdrs...)
+}
+
+// callerCanceled says whether the caller has cancelled the INVITE, and
+// then ends the call's record as cancelled: sipgo has answered the CANCEL
+// with 200 and the INVITE with 487.
+func (e *Edge) callerCanceled(canceled <-chan struct{}, cs *callState) bool {
+	select {
+	case <-canceled:
+		if cs != nil && cs.owner {
+			e.endCall(cs.id, 487, "cancel", "", "")
+		}
+		return true
+	default:
+		return false
+	}
 }
 
 // prepare makes the copy of req that goes to t: request-URI, Max-Forwards
@@ -320,7 +337,7 @@ func (e *Edge) drainTx(clTx sip.ClientTransaction) {
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
-		t := time.NewTimer(64 * 500 * time.Millisecond) // Timer B
+		t := time.NewTimer(timerB)
 		defer t.Stop()
 		for {
 			select {
