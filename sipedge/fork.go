@@ -150,7 +150,7 @@ groups:
 					ev.b.won.Store(true)
 					leave(ev.b)
 					e.relay(req, tx, res)
-					e.finish(req, cs, ev.b.t, res.StatusCode)
+					e.finish(req, res, cs, ev.b.t, res.StatusCode)
 					return
 				}
 				if best == nil || finalRank(res.StatusCode) < finalRank(best.StatusCode) {
@@ -195,7 +195,7 @@ func (e *Edge) forkFailed(req *sip.Request, tx sip.ServerTransaction, cs *callSt
 		code, reason = 408, "No Target Answered"
 	case best.StatusCode != 503 && best.StatusCode != 430:
 		e.relay(req, tx, best)
-		e.finish(req, cs, t, best.StatusCode)
+		e.finish(req, best, cs, t, best.StatusCode)
 		return
 	}
 	if cs != nil && cs.owner {
