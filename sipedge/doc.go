@@ -14,17 +14,56 @@
 // that owns it (translate.go is pure and fuzzed): a REGISTER becomes a
 // Register for the device's devicegroup actor; an INVITE starts a call
 // actor placed by tier 2 in the caller's group's pool, and the call's
-// signalling is handled on the node that got it — the edge forwards the
-// INVITE there over SIP (with the X-Switchboard-Hop header, honoured only
-// from a peer node's SIP address) when it is another node. The target is
-// the feature server that the account's routes name for (method,
-// request-URI user), reached through its forwarding name
-// <feature>.<account>.<zone> resolved by DNS (SRV, then A), with failover
-// to the next target on 503, 408 or silence; or else the callee's
-// registered contacts in the same account. Targets are probed with
-// OPTIONS and skipped while down. In-dialog requests follow Record-Route
-// (loose routing); a BYE ends the call record on the node that hosts the
-// call.
+// INVITE is handled on the node that got it — the edge forwards the
+// INVITE there over SIP when it is another node. The target is the
+// feature server that the account's routes name for (method, request-URI
+// user), reached through its forwarding name <feature>.<account>.<zone>
+// resolved by DNS (SRV, then A), with failover to the next target on 503,
+// 408 or silence; or else the callee's registered contacts in the same
+// account. Targets are probed with OPTIONS and skipped while down.
+//
+// Edge actors (flows.go). Each device flow — a TCP or TLS connection the
+// device opened, or the UDP address it registers from (RFC 5626) — is an
+// edge actor of the node that holds it: an entry of the edge's flow table
+// with its device, transport, remote address, age and last activity
+// (Edge.Flows; /debug/actors?kind=edge). Only that node can reach the
+// device (a connection cannot be dialled back, NAT drops what another
+// address sends), so a binding names it (edge_node), and a request for
+// the device, from whichever node handles the call, goes to that node
+// with the flow to deliver on, and out on the flow there; a flow the node
+// no longer holds is 430 Flow Failed, and the device's other contacts are
+// tried. The edge pings a registered connection that has been silent for
+// StreamConfig.KeepAlive (CRLFCRLF) and closes one it cannot write to; a
+// closed connection ends its flow.
+//
+// Hops between nodes carry X-Switchboard-Hop: the sending node's name, the
+// flow to deliver on (if any) and an HMAC over them and the Call-ID with
+// the cluster's route key (Config.RouteSecret, which peers share), so
+// only a peer can send one. They go over TCP (or the flow's transport
+// to a device): a softphone's INVITE is often larger than UDP may carry
+// (RFC 3261 section 18.1.1).
+//
+// Dialogs. An edge record-routes a dialog when it holds a flow of it (the
+// caller's, when the INVITE came to it directly; the callee's, when it
+// sends to it directly) or when it sends to a feature server, and its
+// Record-Route entry carries those flows (sbu, sbc) under the dialog's
+// signature (dialog.go). A request of the dialog whose route set ends at
+// an edge goes out on the flow of the party it is for. The node that
+// hosts a call between two devices but holds neither's flow is not on
+// the dialog's route: its loss does not break the dialog. The first node
+// a BYE meets (not from a peer) ends the call's record through the call's
+// actor, wherever it is (it reactivates from the store when its node
+// died; the end is retried while the actor is unreachable).
+//
+// Session timers (RFC 4028) and hang-up. The session interval of the 2xx
+// (Session-Expires) is given to the call's actor with the answer, and so
+// are the dialog's Call-ID, tags, contacts, CSeq and Record-Route set
+// (stored in the call's record); a 2xx to a re-INVITE or UPDATE in the
+// dialog refreshes the session. A call whose session (or maximum length)
+// runs out, or that is still up when its node has drained, is ended by
+// its actor, and Edge.HangUp sends a BYE to each party along its route
+// set. While its node drains (StopTakingCalls) the edge answers new
+// calls 503 with Retry-After; calls in progress go on.
 //
 // Forking (RFC 3261 section 16.7; fork.go): an INVITE to a device with
 // several contacts calls them in parallel, in groups of equal q, highest
@@ -118,9 +157,9 @@
 //	switchboard_sip_requests_total{method}          requests received
 //	switchboard_sip_responses_total{method,code}    responses sent upstream
 //	switchboard_sip_transactions                    proxied transactions in progress
-//	switchboard_sip_active_calls                    calls whose signalling is handled here
+//	switchboard_sip_active_calls                    calls in progress this node carries (Config.LiveCalls)
 //	switchboard_sip_calls_total{disposition}        calls ended here (rate() = calls per second)
-//	switchboard_sip_auth_failures_total{reason}     digest failures (stale, replay, bad_response, tenancy, ...) and forged dialogs (dialog)
+//	switchboard_sip_auth_failures_total{reason}     digest failures (stale, replay, bad_response, tenancy, ...), forged dialogs (dialog) and hops (hop)
 //	switchboard_sip_dropped_total{reason}           packets dropped before parsing (banned, oversized, unparsable) and
 //	                                                connections cut (connection_limit, message_timeout, idle_timeout, keepalive_failed)
 //	switchboard_sip_failovers_total                 moves to the next feature-server target
