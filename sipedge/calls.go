@@ -85,10 +85,6 @@ func (e *Edge) initial(ctx context.Context, req *sip.Request, tx sip.ServerTrans
 // startCall places the call actor by tier 2 in the caller's group's pool
 // and hands the INVITE to the node that got it.
 func (e *Edge) startCall(ctx context.Context, req *sip.Request, tx sip.ServerTransaction, account string, c *caller, feature, callee string) {
-	if e.draining.Load() {
-		e.respond(req, tx, 503, "Node Draining", [2]string{"Retry-After", "5"})
-		return
-	}
 	group, pool := "", e.cfg.Pool
 	callerID := c.user
 	switch {

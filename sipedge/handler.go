@@ -104,6 +104,12 @@ func (e *Edge) onRequest(req *sip.Request, tx sip.ServerTransaction) {
 		e.hostInvite(req, tx, account)
 		return
 	}
+	if req.IsInvite() && e.draining.Load() {
+		// The node is going away: the caller tries another address of
+		// the account's name, before any challenge.
+		e.respond(req, tx, 503, "Node Draining", [2]string{"Retry-After", "5"})
+		return
+	}
 	ctx, cancel := e.actorCtx(context.Background())
 	defer cancel()
 	c, ok := e.authenticate(ctx, req, tx, account)

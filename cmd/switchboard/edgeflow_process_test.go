@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -26,7 +27,10 @@ import (
 // softphone on TCP does. Its Contact names a port nobody listens on: only
 // its flow reaches it.
 type tcpPhone struct {
-	ua      *sipgo.UserAgent
+	// transport of its flow: "TCP" (default) or "UDP" (a phone behind
+	// NAT: its Contact names an address nobody can reach).
+	transport string
+	ua        *sipgo.UserAgent
 	cli     *sipgo.Client
 	invites atomic.Int64
 	acks    atomic.Int64
@@ -48,7 +52,7 @@ func startTCPPhone(t *testing.T, answerHeaders ...sip.Header) *tcpPhone {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &tcpPhone{ua: ua, cli: cli}
+	p := &tcpPhone{transport: "TCP", ua: ua, cli: cli}
 	srv.OnInvite(func(req *sip.Request, tx sip.ServerTransaction) {
 		p.invites.Add(1)
 		res := sip.NewResponseFromRequest(req, 200, "OK", []byte("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"))
@@ -74,9 +78,13 @@ func (p *tcpPhone) register(t *testing.T, node, account, dev, password string) {
 	req := sip.NewRequest(sip.REGISTER, sip.Uri{Scheme: "sip", Host: domain})
 	req.AppendHeader(sip.NewHeader("From", "<sip:"+dev+"@"+domain+">;tag="+sip.GenerateTagN(8)))
 	req.AppendHeader(sip.NewHeader("To", "<sip:"+dev+"@"+domain+">"))
-	req.AppendHeader(sip.NewHeader("Contact", "<sip:"+dev+"@127.0.0.1:9;transport=tcp>"))
+	contact := "<sip:" + dev + "@127.0.0.1:9;transport=tcp>"
+	if p.transport == "UDP" {
+		contact = "<sip:" + dev + "@10.0.0.9:5060>" // a private address behind NAT
+	}
+	req.AppendHeader(sip.NewHeader("Contact", contact))
 	req.AppendHeader(sip.NewHeader("Expires", "300"))
-	req.SetTransport("TCP")
+	req.SetTransport(p.transport)
 	req.SetDestination(node)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -109,7 +117,8 @@ type edgeActorsJSON struct {
 }
 
 // A three-node cluster: alice registers over TCP at n1, bob over UDP at
-// n3, and bob calls alice through n2. Whichever node tier 2 places each
+// n3, carol over UDP from behind NAT at n3, and bob calls alice and carol
+// through n2. Whichever node tier 2 places each
 // call on, alice's INVITE goes out on her TCP connection at n1 (a hop to
 // n1 with her flow when the call is elsewhere), the call is answered, and
 // bob's BYE ends it. Before edge actors, every call placed off n1 got 408
@@ -126,6 +135,11 @@ func TestEdge_DeviceOnTCPReachableFromEveryNode(t *testing.T) {
 	alice := startTCPPhone(t)
 	alice.register(t, n1.sip, account, "alice", "alice-password-1")
 	wantAllSuccessful(t, "bob registers at n3 over UDP", runUAC(t, sipp.RegisterAuth, n3.sip, deviceCall(account, "bob", "bob")), 1)
+	// carol is behind NAT: her UDP source is not her Contact.
+	n1.put(t, "/v1/accounts/"+account+"/devices/carol", map[string]string{"group": "hq", "password": "carol-password-1"})
+	carol := startTCPPhone(t)
+	carol.transport = "UDP"
+	carol.register(t, n3.sip, account, "carol", "carol-password-1")
 
 	// n1 shows alice's flow as an edge actor.
 	ea := decode[edgeActorsJSON](t, n1.call(t, http.MethodGet, "/debug/actors?kind=edge", nil))
@@ -156,6 +170,21 @@ func TestEdge_DeviceOnTCPReachableFromEveryNode(t *testing.T) {
 	if placed["n2"]+placed["n3"] == 0 {
 		t.Fatalf("every call was placed on n1 (%v): the cross-node path was not exercised", placed)
 	}
+	// carol, behind NAT at n3, is reached at her source from every node.
+	toCarol := deviceCall(account, "bob", "carol")
+	toCarol.CallLength = 100 * time.Millisecond
+	natPlaced := map[string]int{}
+	for i := 0; i < 12 && (natPlaced["n1"] == 0 || natPlaced["n2"] == 0 || natPlaced["n3"] == 0); i++ {
+		res := runUAC(t, sipp.UACInviteAuth, n2.sip, toCarol)
+		wantAllSuccessful(t, fmt.Sprintf("call %d from bob at n2 to carol behind NAT at n3", i+1), res, 1)
+		for _, id := range callIDs(res) {
+			natPlaced[endedCall(t, n2, id).Node]++
+		}
+	}
+	if natPlaced["n1"]+natPlaced["n2"] == 0 {
+		t.Fatalf("every call to carol was placed on n3 (%v): the cross-node path was not exercised", natPlaced)
+	}
+	t.Logf("calls to carol placed by node: %v", natPlaced)
 	if got := alice.invites.Load(); got < int64(placed["n1"]+placed["n2"]+placed["n3"]) {
 		t.Fatalf("alice saw %d INVITEs for %v calls", got, placed)
 	}
@@ -360,5 +389,67 @@ func TestEdge_CallSurvivesSIGKILLOfItsNode(t *testing.T) {
 	c := endedCall(t, n1, ids[0])
 	if c.Node != "n2" || c.Disposition != "completed" || c.Status != 200 || c.EndedBy != "caller" {
 		t.Fatalf("the record after the BYE: %+v; want placed on n2, completed by the caller with 200", c)
+	}
+}
+
+// SIGTERM mid-call: bob (SIPp) calls alice (TCP at n1) through n2, where
+// the call is placed; once the call is up n2 gets SIGTERM. While it
+// drains, a new INVITE to it is 503 with Retry-After, and the call in
+// progress keeps its signalling: bob's BYE, through n2, reaches alice and
+// the record is completed.
+func TestEdge_SIGTERMMidCallKeepsItsSignalling(t *testing.T) {
+	sipp.Require(t)
+	dsn := postgresDSN(t)
+	start := func(name, pool string, join ...string) *sipNode {
+		args := append([]string{"--name", name, "--pool", pool, "--store", dsn, "--gossip-profile", "local", "--shutdown-timeout", "20s"}, sipArgs...)
+		if len(join) > 0 {
+			args = append(args, "--join", strings.Join(join, ","))
+		}
+		return sipEndpoints(t, startNode(t, nodeOptions{args: args}), name)
+	}
+	n1 := start("n1", "east")
+	n2 := start("n2", "west", n1.gossip)
+	cl := []*clusterNode{{proc: n1.proc, name: n1.name, id: n1.id, gossip: n1.gossip}, {proc: n2.proc, name: n2.name, id: n2.id, gossip: n2.gossip}}
+	waitAllAlive(t, cl, cl)
+	waitServing(t, cl)
+	account := "drain" + randomID()
+	provisionSIPAccount(t, n1, account, "west")
+	alice := startTCPPhone(t)
+	alice.register(t, n1.sip, account, "alice", "alice-password-1")
+
+	o := deviceCall(account, "bob", "alice")
+	o.CallLength = 3 * time.Second
+	done := make(chan sipp.Result, 1)
+	go func() {
+		res, _ := sipp.RunUAC(context.Background(), sipp.UACInviteAuth, n2.sip, o)
+		done <- res
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for alice.acks.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("alice never got the ACK of her answer")
+		}
+		time.Sleep(10 * time.Millisecond) // polling the phone
+	}
+	if err := n2.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "n2 to say it is draining", func() (bool, string) {
+		r, err := n2.do(context.Background(), http.MethodGet, "/healthz", nil, nil)
+		return err == nil && strings.Contains(string(r.body), "draining"), fmt.Sprint(r, err)
+	})
+	refused := sipp.UACOptions{Service: "alice", Domain: account + "." + sipZone, FromUser: "bob", TraceMessages: true,
+		Vars: map[string]string{"expect": "503"}}
+	if res, err := sipp.RunUAC(context.Background(), sipp.UACExpect, n2.sip, refused); err != nil || res.Successful != 1 {
+		t.Fatalf("a new INVITE to the draining node: want 503: %v %s\n%s", err, res, tail(res.Messages))
+	}
+	res := <-done
+	wantAllSuccessful(t, "the call in progress on the draining node", res, 1)
+	if alice.byes.Load() == 0 {
+		t.Fatal("alice never got bob's BYE")
+	}
+	c := endedCall(t, n1, callIDs(res)[0])
+	if c.Node != "n2" || c.Disposition != "completed" || c.EndedBy != "caller" {
+		t.Fatalf("the record: %+v; want placed on n2, completed by the caller", c)
 	}
 }
