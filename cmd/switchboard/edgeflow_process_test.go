@@ -31,10 +31,10 @@ type tcpPhone struct {
 	// NAT: its Contact names an address nobody can reach).
 	transport string
 	ua        *sipgo.UserAgent
-	cli     *sipgo.Client
-	invites atomic.Int64
-	acks    atomic.Int64
-	byes    atomic.Int64
+	cli       *sipgo.Client
+	invites   atomic.Int64
+	acks      atomic.Int64
+	byes      atomic.Int64
 }
 
 func startTCPPhone(t *testing.T, answerHeaders ...sip.Header) *tcpPhone {
