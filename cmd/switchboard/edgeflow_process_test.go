@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net/http"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/switchboard-pbx/switchboard/internal/sipp"
+	"github.com/switchboard-pbx/switchboard/internal/testcert"
 )
 
 // tcpPhone is a user agent that registers over one TCP connection it
@@ -39,7 +41,9 @@ type tcpPhone struct {
 
 func startTCPPhone(t *testing.T, answerHeaders ...sip.Header) *tcpPhone {
 	t.Helper()
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent("tcp-phone"))
+	// For a phone on TLS (transport "TLS"): the node's certificate is
+	// self-signed.
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("tcp-phone"), sipgo.WithUserAgenTLSConfig(&tls.Config{InsecureSkipVerify: true}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +82,7 @@ func (p *tcpPhone) register(t *testing.T, node, account, dev, password string) {
 	req := sip.NewRequest(sip.REGISTER, sip.Uri{Scheme: "sip", Host: domain})
 	req.AppendHeader(sip.NewHeader("From", "<sip:"+dev+"@"+domain+">;tag="+sip.GenerateTagN(8)))
 	req.AppendHeader(sip.NewHeader("To", "<sip:"+dev+"@"+domain+">"))
-	contact := "<sip:" + dev + "@127.0.0.1:9;transport=tcp>"
+	contact := "<sip:" + dev + "@127.0.0.1:9;transport=" + strings.ToLower(p.transport) + ">"
 	if p.transport == "UDP" {
 		contact = "<sip:" + dev + "@10.0.0.9:5060>" // a private address behind NAT
 	}
@@ -451,5 +455,47 @@ func TestEdge_SIGTERMMidCallKeepsItsSignalling(t *testing.T) {
 	c := endedCall(t, n1, callIDs(res)[0])
 	if c.Node != "n2" || c.Disposition != "completed" || c.EndedBy != "caller" {
 		t.Fatalf("the record: %+v; want placed on n2, completed by the caller", c)
+	}
+}
+
+// A phone on TLS is reachable the same way: alice registers over TLS at
+// n1 and bob (SIPp) calls her through n2, where the call is placed (the
+// only node of the group's pool): the hop to n1 carries her flow, and n1
+// sends the INVITE out on her TLS connection.
+func TestEdge_DeviceOnTLSReachableFromAnotherNode(t *testing.T) {
+	sipp.Require(t)
+	dsn := postgresDSN(t)
+	cert, key := testcert.SelfSigned(t, t.TempDir())
+	tlsAddr := "127.0.0.1:" + freePort(t)
+	start := func(name, pool string, extra []string, join ...string) *sipNode {
+		args := append(append([]string{"--name", name, "--pool", pool, "--store", dsn, "--gossip-profile", "local"}, extra...), sipArgs...)
+		if len(join) > 0 {
+			args = append(args, "--join", strings.Join(join, ","))
+		}
+		return sipEndpoints(t, startNode(t, nodeOptions{args: args}), name)
+	}
+	n1 := start("n1", "east", []string{"--sips", tlsAddr, "--sips-cert", cert, "--sips-key", key})
+	n2 := start("n2", "west", nil, n1.gossip)
+	cl := []*clusterNode{{proc: n1.proc, name: n1.name, id: n1.id, gossip: n1.gossip}, {proc: n2.proc, name: n2.name, id: n2.id, gossip: n2.gossip}}
+	waitAllAlive(t, cl, cl)
+	waitServing(t, cl)
+	account := "tls" + randomID()
+	provisionSIPAccount(t, n1, account, "west")
+	alice := startTCPPhone(t)
+	alice.transport = "TLS"
+	alice.register(t, tlsAddr, account, "alice", "alice-password-1")
+	ea := decode[edgeActorsJSON](t, n1.call(t, http.MethodGet, "/debug/actors?kind=edge", nil))
+	if len(ea.EdgeActors["n1"]) != 1 || ea.EdgeActors["n1"][0].Transport != "tls" {
+		t.Fatalf("n1's edge actors: %+v, want alice's TLS flow", ea.EdgeActors)
+	}
+	o := deviceCall(account, "bob", "alice")
+	o.CallLength = 100 * time.Millisecond
+	res := runUAC(t, sipp.UACInviteAuth, n2.sip, o)
+	wantAllSuccessful(t, "bob at n2 calls alice on TLS at n1", res, 1)
+	if c := endedCall(t, n2, callIDs(res)[0]); c.Node != "n2" || c.Status != 200 {
+		t.Fatalf("the call's record: %+v; want placed on n2, answered", c)
+	}
+	if alice.invites.Load() != 1 || alice.byes.Load() != 1 {
+		t.Fatalf("alice got %d INVITEs and %d BYEs over TLS, want one each", alice.invites.Load(), alice.byes.Load())
 	}
 }
