@@ -204,7 +204,12 @@ func (e *Edge) Run(ctx context.Context) error {
 	e.wg.Add(1)
 	go func() { defer e.wg.Done(); e.probe(ctx) }()
 	e.wg.Add(1)
-	go func() { defer e.wg.Done(); e.keepAlive(ctx) }()
+	go func() {
+		defer e.wg.Done()
+		// Pings the silent connections of registered flows (a flow whose
+		// connection dies is forgotten, flows.go).
+		e.every(ctx, e.cfg.Streams.KeepAlive/4, func() { e.streams.keepAlive(time.Now()) })
+	}()
 	e.log.Info("SIP edge serving", "udp_tcp", e.Addr(), "tls", e.TLSAddr())
 	var err error
 	select {
@@ -239,11 +244,9 @@ func (e *Edge) streamClosed(ip netip.Addr, reason string) {
 // Bans lists the sources banned for flooding now.
 func (e *Edge) Bans() []Ban { return e.flood.Bans(e.cfg.Clock.Now()) }
 
-// keepAlive pings the silent connections of registered flows, every
-// quarter of the keep-alive interval (flows.go: a flow whose connection
-// dies is forgotten).
-func (e *Edge) keepAlive(ctx context.Context) {
-	t := time.NewTicker(e.cfg.Streams.KeepAlive / 4)
+// every runs f every d until ctx ends or the edge closes.
+func (e *Edge) every(ctx context.Context, d time.Duration, f func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
@@ -252,7 +255,7 @@ func (e *Edge) keepAlive(ctx context.Context) {
 		case <-e.done:
 			return
 		case <-t.C:
-			e.streams.keepAlive(time.Now())
+			f()
 		}
 	}
 }

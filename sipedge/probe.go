@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/emiago/sipgo/sip"
 )
@@ -15,16 +14,7 @@ import (
 // to 4xx answer means alive, as for Kamailio's dispatcher with
 // ds_ping_reply_codes="class=2;class=3;class=4").
 func (e *Edge) probe(ctx context.Context) {
-	t := time.NewTicker(e.cfg.Health.Interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-e.done:
-			return
-		case <-t.C:
-		}
+	e.every(ctx, e.cfg.Health.Interval, func() {
 		var wg sync.WaitGroup
 		for _, th := range e.health.Due(e.now()) {
 			wg.Add(1)
@@ -42,7 +32,7 @@ func (e *Edge) probe(ctx context.Context) {
 			}()
 		}
 		wg.Wait()
-	}
+	})
 }
 
 // ping sends one OPTIONS to addr.

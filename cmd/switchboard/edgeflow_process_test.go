@@ -221,24 +221,8 @@ func TestEdge_DeviceOnTCPReachableFromEveryNode(t *testing.T) {
 // (auto), and bob's hang-up reaches her.
 func TestEdge_BaresipCallAcrossThreeNodes(t *testing.T) {
 	bin := requireTool(t, "baresip", "baresip")
-	sipp.Require(t)
-	dsn := postgresDSN(t)
-	start := func(name, pool string, join ...string) *sipNode {
-		args := append([]string{"--name", name, "--pool", pool, "--store", dsn, "--gossip-profile", "local"}, sipArgs...)
-		if len(join) > 0 {
-			args = append(args, "--join", strings.Join(join, ","))
-		}
-		return sipEndpoints(t, startNode(t, nodeOptions{args: args}), name)
-	}
-	n1 := start("n1", "east")
-	n2 := start("n2", "west", n1.gossip)
-	n3 := start("n3", "east", n1.gossip)
-	var cl []*clusterNode
-	for _, n := range []*sipNode{n1, n2, n3} {
-		cl = append(cl, &clusterNode{proc: n.proc, name: n.name, id: n.id, gossip: n.gossip})
-	}
-	waitAllAlive(t, cl, cl)
-	waitServing(t, cl)
+	ns := startPooledSIPCluster(t, poolNode{name: "n1", pool: "east"}, poolNode{name: "n2", pool: "west"}, poolNode{name: "n3", pool: "east"})
+	n1, n2, n3 := ns[0], ns[1], ns[2]
 	account := "softx" + randomID()
 	provisionSIPAccount(t, n1, account, "west")
 
@@ -338,24 +322,8 @@ func TestEdge_SessionNotRefreshedEndsExpiredAndBothLegsGetBye(t *testing.T) {
 // of the two parties are), gets 200, and the call's record, which was in
 // the store from its start, is completed by the survivors.
 func TestEdge_CallSurvivesSIGKILLOfItsNode(t *testing.T) {
-	sipp.Require(t)
-	dsn := postgresDSN(t)
-	start := func(name, pool string, join ...string) *sipNode {
-		args := append([]string{"--name", name, "--pool", pool, "--store", dsn, "--gossip-profile", "local"}, sipArgs...)
-		if len(join) > 0 {
-			args = append(args, "--join", strings.Join(join, ","))
-		}
-		return sipEndpoints(t, startNode(t, nodeOptions{args: args}), name)
-	}
-	n1 := start("n1", "east")
-	n2 := start("n2", "west", n1.gossip)
-	n3 := start("n3", "east", n1.gossip)
-	var cl []*clusterNode
-	for _, n := range []*sipNode{n1, n2, n3} {
-		cl = append(cl, &clusterNode{proc: n.proc, name: n.name, id: n.id, gossip: n.gossip})
-	}
-	waitAllAlive(t, cl, cl)
-	waitServing(t, cl)
+	ns := startPooledSIPCluster(t, poolNode{name: "n1", pool: "east"}, poolNode{name: "n2", pool: "west"}, poolNode{name: "n3", pool: "east"})
+	n1, n2, n3 := ns[0], ns[1], ns[2]
 	account := "survive" + randomID()
 	provisionSIPAccount(t, n1, account, "west")
 	alice := startTCPPhone(t)
@@ -402,20 +370,9 @@ func TestEdge_CallSurvivesSIGKILLOfItsNode(t *testing.T) {
 // progress keeps its signalling: bob's BYE, through n2, reaches alice and
 // the record is completed.
 func TestEdge_SIGTERMMidCallKeepsItsSignalling(t *testing.T) {
-	sipp.Require(t)
-	dsn := postgresDSN(t)
-	start := func(name, pool string, join ...string) *sipNode {
-		args := append([]string{"--name", name, "--pool", pool, "--store", dsn, "--gossip-profile", "local", "--shutdown-timeout", "20s"}, sipArgs...)
-		if len(join) > 0 {
-			args = append(args, "--join", strings.Join(join, ","))
-		}
-		return sipEndpoints(t, startNode(t, nodeOptions{args: args}), name)
-	}
-	n1 := start("n1", "east")
-	n2 := start("n2", "west", n1.gossip)
-	cl := []*clusterNode{{proc: n1.proc, name: n1.name, id: n1.id, gossip: n1.gossip}, {proc: n2.proc, name: n2.name, id: n2.id, gossip: n2.gossip}}
-	waitAllAlive(t, cl, cl)
-	waitServing(t, cl)
+	wait := []string{"--shutdown-timeout", "20s"}
+	ns := startPooledSIPCluster(t, poolNode{name: "n1", pool: "east", args: wait}, poolNode{name: "n2", pool: "west", args: wait})
+	n1, n2 := ns[0], ns[1]
 	account := "drain" + randomID()
 	provisionSIPAccount(t, n1, account, "west")
 	alice := startTCPPhone(t)
@@ -463,22 +420,10 @@ func TestEdge_SIGTERMMidCallKeepsItsSignalling(t *testing.T) {
 // only node of the group's pool): the hop to n1 carries her flow, and n1
 // sends the INVITE out on her TLS connection.
 func TestEdge_DeviceOnTLSReachableFromAnotherNode(t *testing.T) {
-	sipp.Require(t)
-	dsn := postgresDSN(t)
 	cert, key := testcert.SelfSigned(t, t.TempDir())
 	tlsAddr := "127.0.0.1:" + freePort(t)
-	start := func(name, pool string, extra []string, join ...string) *sipNode {
-		args := append(append([]string{"--name", name, "--pool", pool, "--store", dsn, "--gossip-profile", "local"}, extra...), sipArgs...)
-		if len(join) > 0 {
-			args = append(args, "--join", strings.Join(join, ","))
-		}
-		return sipEndpoints(t, startNode(t, nodeOptions{args: args}), name)
-	}
-	n1 := start("n1", "east", []string{"--sips", tlsAddr, "--sips-cert", cert, "--sips-key", key})
-	n2 := start("n2", "west", nil, n1.gossip)
-	cl := []*clusterNode{{proc: n1.proc, name: n1.name, id: n1.id, gossip: n1.gossip}, {proc: n2.proc, name: n2.name, id: n2.id, gossip: n2.gossip}}
-	waitAllAlive(t, cl, cl)
-	waitServing(t, cl)
+	ns := startPooledSIPCluster(t, poolNode{name: "n1", pool: "east", args: []string{"--sips", tlsAddr, "--sips-cert", cert, "--sips-key", key}}, poolNode{name: "n2", pool: "west"})
+	n1, n2 := ns[0], ns[1]
 	account := "tls" + randomID()
 	provisionSIPAccount(t, n1, account, "west")
 	alice := startTCPPhone(t)

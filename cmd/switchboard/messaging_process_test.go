@@ -481,23 +481,6 @@ func TestMessaging_RestoreTheRightfulUser(t *testing.T) {
 // and returns once each sees all alive and routes actor requests.
 func startSIPCluster(t *testing.T) (n1, n2, n3 *sipNode) {
 	t.Helper()
-	sipp.Require(t)
-	dsn := postgresDSN(t)
-	start := func(name string, join ...string) *sipNode {
-		args := append([]string{"--name", name, "--store", dsn, "--gossip-profile", "local"}, sipArgs...)
-		if len(join) > 0 {
-			args = append(args, "--join", strings.Join(join, ","))
-		}
-		return sipEndpoints(t, startNode(t, nodeOptions{args: args}), name)
-	}
-	n1 = start("n1")
-	n2 = start("n2", n1.gossip)
-	n3 = start("n3", n1.gossip)
-	var cl []*clusterNode
-	for _, n := range []*sipNode{n1, n2, n3} {
-		cl = append(cl, &clusterNode{proc: n.proc, name: n.name, id: n.id, gossip: n.gossip})
-	}
-	waitAllAlive(t, cl, cl)
-	waitServing(t, cl)
-	return n1, n2, n3
+	ns := startPooledSIPCluster(t, poolNode{name: "n1"}, poolNode{name: "n2"}, poolNode{name: "n3"})
+	return ns[0], ns[1], ns[2]
 }

@@ -381,26 +381,43 @@ func TestSIP_TenancyAndBadRequests(t *testing.T) {
 // to the east nodes; a device registers at one of them and calls the
 // feature server through n3; each call lands on a node of east (its
 // record and the debug endpoint say so), and n3 was its edge.
-func TestSIP_ThreeNodeCluster(t *testing.T) {
+// poolNode is one node of startPooledSIPCluster: its name, its pool ("":
+// the default) and more command-line arguments.
+type poolNode struct {
+	name, pool string
+	args       []string
+}
+
+// startPooledSIPCluster starts the nodes on PostgreSQL, each after the
+// first joining it, and returns once each sees all alive and routes actor
+// requests.
+func startPooledSIPCluster(t *testing.T, nodes ...poolNode) []*sipNode {
+	t.Helper()
 	sipp.Require(t)
 	dsn := postgresDSN(t)
-	store := []string{"--store", dsn}
-	start := func(name, pool string, join ...string) *sipNode {
-		args := append(append([]string{"--name", name, "--pool", pool, "--gossip-profile", "local"}, store...), sipArgs...)
-		if len(join) > 0 {
-			args = append(args, "--join", strings.Join(join, ","))
-		}
-		return sipEndpoints(t, startNode(t, nodeOptions{args: args}), name)
-	}
-	n1 := start("n1", "east")
-	n2 := start("n2", "east", n1.gossip)
-	n3 := start("n3", "west", n1.gossip)
+	var out []*sipNode
 	var cl []*clusterNode
-	for _, n := range []*sipNode{n1, n2, n3} {
+	for i, pn := range nodes {
+		args := append([]string{"--name", pn.name, "--store", dsn, "--gossip-profile", "local"}, sipArgs...)
+		if pn.pool != "" {
+			args = append(args, "--pool", pn.pool)
+		}
+		args = append(args, pn.args...)
+		if i > 0 {
+			args = append(args, "--join", out[0].gossip)
+		}
+		n := sipEndpoints(t, startNode(t, nodeOptions{args: args}), pn.name)
+		out = append(out, n)
 		cl = append(cl, &clusterNode{proc: n.proc, name: n.name, id: n.id, gossip: n.gossip})
 	}
 	waitAllAlive(t, cl, cl)
 	waitServing(t, cl)
+	return out
+}
+
+func TestSIP_ThreeNodeCluster(t *testing.T) {
+	ns := startPooledSIPCluster(t, poolNode{name: "n1", pool: "east"}, poolNode{name: "n2", pool: "east"}, poolNode{name: "n3", pool: "west"})
+	n1, n2, n3 := ns[0], ns[1], ns[2]
 
 	account := "acme" + randomID()
 	provisionSIPAccount(t, n3, account, "east")
