@@ -283,7 +283,10 @@ func (s *System) requestIfActive(ctx context.Context, kind, identity string, msg
 	}
 	timeout := s.cfg.RequestTimeout
 	if dl, ok := ctx.Deadline(); ok {
-		timeout = time.Until(dl)
+		// Half of what is left: an activation on a node that just died
+		// does not answer, and the caller still has time to read the
+		// store instead.
+		timeout = min(timeout, time.Until(dl)/2)
 	}
 	if timeout <= 0 {
 		return nil, false, context.DeadlineExceeded
