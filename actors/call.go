@@ -276,11 +276,46 @@ func (c *call) interrupt(t *turn, m *actorpb.InterruptCall) proto.Message {
 	if live && !c.sys.shuttingDown.Load() {
 		return &actorpb.CallReply{Call: c.rec, Error: conflict("node_id", "call %q is carried by a live node", c.id)}
 	}
+	if !live && carriedOn(c.rec) && !c.sys.shuttingDown.Load() {
+		return c.adopt(t)
+	}
 	rep := c.finish(t, &actorpb.EndCall{Disposition: DispositionInterrupted, EndedBy: "node", Status: c.finalStatus()})
 	if r, ok := rep.(*actorpb.CallReply); ok && r.Error == nil && live {
 		c.sys.hangUp(r.Call)
 	}
 	return rep
+}
+
+// carriedOn says whether an answered call goes on without the process
+// that carried it: its dialog (stored with the answer) runs between the
+// parties' edges, and the node that hosted the call was not the caller's
+// edge (the node a callee's flow is on is not recorded; if that one died,
+// the call still ends at its expiry).
+func carriedOn(rec *actorpb.CallRecord) bool {
+	return rec.GetAnsweredAt() != nil && rec.GetDialog() != nil && rec.GetEdgeNode() != "" && rec.GetEdgeNode() != rec.GetNode()
+}
+
+// adopt makes this activation carry a call whose process is gone but
+// whose dialog goes on (carriedOn): its record names this process and
+// node, it counts here, and its expiry (session, maximum length) runs
+// here, so that a BYE completes it, and a call whose parties vanished
+// still ends, expired, with a BYE to each.
+func (c *call) adopt(t *turn) proto.Message {
+	old := c.rec
+	rec := proto.Clone(c.rec).(*actorpb.CallRecord)
+	rec.NodeId, rec.Node = c.sys.NodeID(), c.sys.cfg.Node
+	if err := c.sys.indexLiveCall(t.ctx, rec); err != nil {
+		return &actorpb.CallReply{Error: unavailable("adopting call %s failed; retry: %v", c.id, err)}
+	}
+	if err := c.save(t, rec); err != nil {
+		c.sys.unindexLiveCall(t.ctx, rec)
+		return &actorpb.CallReply{Error: err}
+	}
+	c.sys.unindexLiveCall(t.ctx, old)
+	c.setLive(true)
+	c.arm()
+	c.sys.log.Info("adopted a call whose process is gone; its dialog goes on", "call_id", c.id, "process", old.NodeId, "node", old.Node)
+	return &actorpb.CallReply{Call: c.rec}
 }
 
 // end ends the call as its signalling says (EndCall).

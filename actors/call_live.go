@@ -188,6 +188,8 @@ func (s *System) interruptOne(ctx context.Context, nodeID, callID string) (int, 
 	switch {
 	case !ok:
 		return 0, fmt.Errorf("actors: call %s replied %T", callID, rep)
+	case cr.Error == nil && cr.Call.GetState() == "active":
+		return 0, nil // adopted: its dialog goes on (call.adopt)
 	case cr.Error == nil:
 		s.log.Info("ended a call of a gone process", "call_id", callID, "process", nodeID, "disposition", DispositionInterrupted)
 		return 1, nil // the actor dropped the entry

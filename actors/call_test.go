@@ -388,3 +388,45 @@ func TestCallTimers_DueInOrderReplacedSkipped(t *testing.T) {
 		t.Fatalf("due at 10 s = %v, %d left", got, ct.len())
 	}
 }
+
+// TestCall_GoneProcessCallWhoseDialogGoesOnIsAdopted: an answered call
+// whose dialog runs between the parties' edges (its dialog stored with
+// the answer; the caller's edge was another node) goes on when the
+// process that carried it dies: the sweep of a survivor adopts it instead
+// of interrupting it. It counts there, and its session expiry runs there:
+// not refreshed, it ends expired and is hung up. A call never answered
+// is interrupted as before.
+func TestCall_GoneProcessCallWhoseDialogGoesOnIsAdopted(t *testing.T) {
+	store := persistence.NewMemory()
+	a, _, _ := callSystem(t, store, nil)
+	b, clk, hb := callSystem(t, store, func(c *Config) { c.Node = "n2" })
+	if r := callReq(t, a, "x", &actorpb.StartCall{Call: &actorpb.CallRecord{Account: "acme", Caller: "alice", Callee: "bob", EdgeNode: "n3"}}); r.Error != nil {
+		t.Fatal(r.Error)
+	}
+	if r := callReq(t, a, "x", &actorpb.AnswerCall{Target: "127.0.0.1:5062", SessionExpiresMs: 90_000, Dialog: &actorpb.CallDialog{CallId: "x", InviteCseq: 2}}); r.Error != nil {
+		t.Fatal(r.Error)
+	}
+	startCallOn(t, a, "y")
+	deadA := a.NodeID()
+	_ = a.Close()
+	ended, err := b.InterruptCalls(context.Background(), deadA)
+	if err != nil || ended != 1 {
+		t.Fatalf("InterruptCalls = %d, %v; want 1 (y; x is adopted)", ended, err)
+	}
+	if rec := stored(t, b, "y"); rec.Disposition != DispositionInterrupted {
+		t.Fatalf("the unanswered call after the sweep: %+v", rec)
+	}
+	rec := stored(t, b, "x")
+	if rec.State != "active" || rec.NodeId != b.NodeID() || rec.Node != "n2" || rec.GetDialog().GetCallId() != "x" {
+		t.Fatalf("the answered call after the sweep: %+v; want active, carried by b", rec)
+	}
+	if procs, _ := b.CallProcesses(context.Background()); b.LiveCalls() != 1 || len(procs) != 1 || procs[0].ID != b.NodeID() {
+		t.Fatalf("after the adoption: %d live calls, processes with calls %+v; want x at b only", b.LiveCalls(), procs)
+	}
+	clk.Advance(91 * time.Second)
+	fire(t, b, "x")
+	if rec := stored(t, b, "x"); rec.State != "ended" || rec.Disposition != DispositionExpired {
+		t.Fatalf("the adopted call past its session: %+v; want expired", rec)
+	}
+	waitFor(t, "the edge to be told to hang the adopted call up", func() bool { return slices.Equal(hb.ids(), []string{"x"}) })
+}

@@ -38,7 +38,12 @@
 //     calllive/<node id>/<call>, written before the active record and
 //     deleted after the ended one; CallProcesses skips from one process
 //     to the next): InterruptCalls ends a gone process's calls through their actors
-//     (InterruptCall: disposition interrupted, ended_by "node"), and
+//     (InterruptCall: disposition interrupted, ended_by "node"), except
+//     an answered call whose dialog goes on between the parties' edges
+//     (its dialog stored with the answer, the caller's edge another node):
+//     that one is adopted by the activation the sweep reached, which
+//     carries it from then on (a BYE completes it; its expiry runs
+//     there), and
 //     EndLiveCalls ends a draining node's own live calls the same way
 //     (and tells Config.Hangup). ended_by is one of caller, callee,
 //     cancel, failure, timeout (no answer in time), expiry or node.

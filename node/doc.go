@@ -23,7 +23,8 @@
 //
 // Calls (calls.go): Run sweeps the store's index of active calls at start
 // and every CallSweepEvery, and ends (interrupted) the calls of processes
-// whose liveness record is gone: its own previous process (same Name) at
+// whose liveness record is gone (an answered call whose dialog goes on
+// between the parties' edges is adopted instead, actors' call.adopt): its own previous process (same Name) at
 // once, another node's after CallSweepGrace, by the one live node that
 // rendezvous hashing picks. A drain serves the live calls for half of
 // ShutdownTimeout, then ends those still up (actors.System.EndLiveCalls),
