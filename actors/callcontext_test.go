@@ -203,9 +203,9 @@ func TestCallContext_ReadingNeverActivatesACall(t *testing.T) {
 		t.Fatalf("%d call activations after reading contexts; want 0", n)
 	}
 	waitFor(t, "the unknown call's context to stop", func() bool {
-		_, ok := s.lookup.Peek(KindCallContext, "nosuchcall")
+		act, ok := s.lookup.Peek(KindCallContext, "nosuchcall")
 		if ok {
-			s.lookup.Done(&Activation{}) // balance Peek's pending count (LocalLookup)
+			s.lookup.Done(act) // balance Peek's pending count (LocalLookup), or it never stops
 		}
 		return !ok
 	})
