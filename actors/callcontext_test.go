@@ -240,10 +240,11 @@ func TestCallContext_BudgetEvictsLeastRecentlyUsed(t *testing.T) {
 		}
 	}
 	waitFor(t, "evicted contexts to passivate", func() bool { return len(s.Activations(KindCallContext)) <= fit })
-	if _, ok := s.lookup.Peek(KindCallContext, "call199"); !ok {
+	act, ok := s.lookup.Peek(KindCallContext, "call199")
+	if !ok {
 		t.Fatal("the most recently used context was evicted")
 	}
-	s.lookup.Done(&Activation{})
+	s.lookup.Done(act)
 	st := s.ContextStats()
 	if st.Evictions < 200-fit || st.Misses != 200 {
 		t.Fatalf("stats = %+v", st)
