@@ -416,23 +416,23 @@ func (e *Edge) register(ctx context.Context, req *sip.Request, tx sip.ServerTran
 		res.AppendHeader(&sip.ContactHeader{Address: uri, Params: sip.HeaderParams{{K: "expires", V: strconv.Itoa(max(left, 0))}}})
 	}
 	res.AppendHeader(sip.NewHeader("Date", now.UTC().Format("Mon, 02 Jan 2006 15:04:05 GMT")))
-	e.send(req, tx, res)
-	// A registered device's flow: exempt from the flood limit, and a
-	// stream it came on may idle until its registration runs out.
+	// Before the 200, so that a call right after it finds the device:
+	// a registered device's flow is exempt from the flood limit, a stream
+	// it came on may idle until its registration runs out, and the flow's
+	// edge actor sends out here what any node has for the device.
 	e.trustAddr(req.Source())
-	if len(rr.Bindings) > 0 {
-		// Messages stored while it was away (RFC 3428 store-and-forward).
-		e.deliverQueued(account, c.device)
-	}
 	left := time.Duration(0)
 	for _, b := range rr.Bindings {
 		left = max(left, b.ExpiresAt.AsTime().Sub(now))
 	}
-	// The flow's edge actor: requests for the device, from any node, go
-	// out here.
 	e.flows.registered(flowKey(req.Transport(), req.Source()), account, c.device.Id, now, now.Add(left))
 	if !strings.EqualFold(req.Transport(), "UDP") {
 		e.streams.registered(req.Source(), left)
+	}
+	e.send(req, tx, res)
+	if len(rr.Bindings) > 0 {
+		// Messages stored while it was away (RFC 3428 store-and-forward).
+		e.deliverQueued(account, c.device)
 	}
 }
 
