@@ -240,9 +240,13 @@ func (a *account) putAccount(t *turn, m *actorpb.PutAccount) proto.Message {
 	if err != nil {
 		return &actorpb.AccountReply{Error: invalid("digest_algorithm", "%v", err)}
 	}
+	trusted, err := ParseTrustedSources(m.SipTrustedSources)
+	if err != nil {
+		return &actorpb.AccountReply{Error: invalid("sip_trusted_sources", "%v", err)}
+	}
 	now := timestamppb.New(a.sys.cfg.Clock.Now())
 	rec := &actorpb.Account{Id: a.id, DisplayName: m.DisplayName, DnsName: AccountDNSName(a.id, a.sys.cfg.Zone), CreatedAt: now, UpdatedAt: now,
-		DigestAlgorithm: alg, StrictMinExpires: m.StrictMinExpires}
+		DigestAlgorithm: alg, StrictMinExpires: m.StrictMinExpires, SipTrustedSources: PrefixStrings(trusted)}
 	expect := persistence.MustNotExist
 	if a.acct != nil {
 		rec.CreatedAt = a.acct.rec.CreatedAt

@@ -24,6 +24,10 @@ type accountIn struct {
 	// StrictMinExpires answers a too-short REGISTER with 423 instead of
 	// raising its expiry to the minimum.
 	StrictMinExpires bool `json:"strict_min_expires"`
+	// SIPTrustedSources are CIDR prefixes (an SBC, a site's NAT) exempt
+	// from the SIP edge's per-source flood limit; they share the limit of
+	// all trusted sources instead.
+	SIPTrustedSources []string `json:"sip_trusted_sources"`
 }
 
 type accountOut struct {
@@ -39,6 +43,9 @@ type accountOut struct {
 	// DigestAlgorithm is the account's setting ("" for the default, MD5).
 	DigestAlgorithm  string `json:"digest_algorithm,omitempty"`
 	StrictMinExpires bool   `json:"strict_min_expires"`
+	// SIPTrustedSources are the account's declared trusted SIP sources,
+	// canonical (masked, sorted).
+	SIPTrustedSources []string `json:"sip_trusted_sources,omitempty"`
 }
 
 type groupIn struct {
@@ -106,7 +113,7 @@ func toAccountOut(r *actorpb.AccountReply) accountOut {
 	return accountOut{
 		ID: a.Id, DisplayName: a.DisplayName, DNSName: a.DnsName, Realm: a.DnsName, Version: r.Version,
 		Groups: r.GroupCount, Devices: r.DeviceCount, CreatedAt: ts(a.CreatedAt), UpdatedAt: ts(a.UpdatedAt),
-		DigestAlgorithm: a.DigestAlgorithm, StrictMinExpires: a.StrictMinExpires,
+		DigestAlgorithm: a.DigestAlgorithm, StrictMinExpires: a.StrictMinExpires, SIPTrustedSources: a.SipTrustedSources,
 	}
 }
 
@@ -210,13 +217,18 @@ func (s *server) putAccount(w http.ResponseWriter, r *http.Request) {
 		writeFieldError(w, fe)
 		return
 	}
+	trusted, fe := checkTrustedSources(in.SIPTrustedSources)
+	if fe != nil {
+		writeFieldError(w, fe)
+		return
+	}
 	im, fe := ifMatch(r)
 	if fe != nil {
 		writeFieldError(w, fe)
 		return
 	}
 	answer(s, w, r, actors.KindAccount, ids[0], &actorpb.PutAccount{DisplayName: in.DisplayName, IfMatch: im,
-		DigestAlgorithm: alg, StrictMinExpires: in.StrictMinExpires},
+		DigestAlgorithm: alg, StrictMinExpires: in.StrictMinExpires, SipTrustedSources: trusted},
 		func(rep *actorpb.AccountReply) any { return toAccountOut(rep) })
 }
 

@@ -80,6 +80,16 @@ func checkDigestAlgorithm(v string) (string, *fieldError) {
 	return alg, nil
 }
 
+// checkTrustedSources checks an account's sip_trusted_sources and returns
+// them canonical (actors.ParseTrustedSources).
+func checkTrustedSources(v []string) ([]string, *fieldError) {
+	ps, err := actors.ParseTrustedSources(v)
+	if err != nil {
+		return nil, badField("sip_trusted_sources", "%v", err)
+	}
+	return actors.PrefixStrings(ps), nil
+}
+
 func checkDisplayName(v string) *fieldError {
 	switch {
 	case !utf8.ValidString(v):

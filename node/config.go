@@ -73,6 +73,11 @@ type Config struct {
 	// is banned for a minute (like Kamailio's pike). Default 2000;
 	// negative disables.
 	SIPFloodLimit int
+	// SIPTrust declares trusted SIP sources (--sip-trusted-source: SBCs,
+	// NATs) that skip the per-source flood limit and share one rate
+	// instead (--sip-trusted-rate, --sip-trusted-burst). Zero fields take
+	// sipedge's defaults (5000 packets/s, a burst of two seconds' worth).
+	SIPTrust sipedge.TrustConfig
 	// SIPStreams bounds SIP over TCP and TLS: the message (read-header)
 	// timeout, the idle timeout and the connections per source address.
 	// Zero fields take sipedge's defaults (10 s, 60 s, 32).

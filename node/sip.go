@@ -66,6 +66,7 @@ func (n *Node) startSIP() error {
 		},
 		Logger: n.log, Registerer: n.registry,
 		Flood:           sipedge.FloodConfig{Limit: cfg.SIPFloodLimit},
+		Trust:           cfg.SIPTrust,
 		Streams:         cfg.SIPStreams,
 		Health:          sipedge.HealthConfig{Interval: cfg.SIPProbeInterval},
 		FailoverTimeout: cfg.SIPFailoverTimeout, DigestAlgorithms: cfg.SIPDigest,

@@ -92,6 +92,9 @@ type Config struct {
 	MaxMessageSize int
 	// Flood is the per-source flood limit.
 	Flood FloodConfig
+	// Trust declares trusted sources (SBCs, NATs) and the rate they
+	// share instead of the per-source flood limit.
+	Trust TrustConfig
 	// Streams bounds TCP and TLS connections: message and idle timeouts,
 	// connections per source.
 	Streams StreamConfig
@@ -160,6 +163,7 @@ func (c *Config) fill() {
 	if c.LogEvery <= 0 {
 		c.LogEvery = time.Minute
 	}
+	c.Trust.fill()
 	c.Health.fill()
 	c.Streams.fill()
 	c.Messages.fill()

@@ -4,7 +4,8 @@
 //
 // Every request enters through a read filter that runs before sipgo's
 // parser: a per-source flood limit (after Kamailio's pike) drops what
-// banned sources send, oversized datagrams get 513, unparsable ones get
+// banned sources send (declared trusted sources, SBCs and NATs, share
+// one rate instead), oversized datagrams get 513, unparsable ones get
 // 400 when a reply is possible, and bad packets are logged once per source
 // per interval, never with their payload. Then CheckRequest
 // (Max-Forwards, mandatory headers) and the account: the request-URI's
@@ -115,6 +116,23 @@
 // targets and the source of a registered device's flow are exempt from
 // the flood limit; sending to an address does not exempt it.
 //
+// Declared trusted sources (trust.go, TrustConfig): an SBC or a site's
+// NAT, declared by the operator (--sip-trusted-source) or by an account
+// (sip_trusted_sources), is not counted against the per-source limit and
+// never banned; all declared sources share one token bucket instead
+// (TrustConfig.Rate, Burst), and what goes over it is dropped
+// (trusted_rate). This holds even after a device behind it registered,
+// so a flood from an SBC stays bounded; only a peer node inside a
+// declared prefix takes nothing from the bucket. The read filter runs
+// before parsing, with no account known, so the edge gathers account
+// prefixes from the edge views it reads (every request for an account
+// reads one) and applies them to every packet from them. An account thus
+// moves its prefixes from the per-source bans to the shared bucket, for
+// everyone's traffic from them, and no further: it can never make an
+// address unlimited, and package actors allows it only a few narrow
+// prefixes. Its prefixes lapse TrustConfig.TTL after its view was last
+// read; a view without them, or an account that is gone, withdraws them.
+//
 // Streams (TCP, TLS; stream.go): a message must arrive within
 // StreamConfig.MessageTimeout of its first byte (and a new connection's
 // first message within it of the accept), a connection idle longer than
@@ -160,7 +178,7 @@
 //	switchboard_sip_active_calls                    calls in progress this node carries (Config.LiveCalls)
 //	switchboard_sip_calls_total{disposition}        calls ended here (rate() = calls per second)
 //	switchboard_sip_auth_failures_total{reason}     digest failures (stale, replay, bad_response, tenancy, ...), forged dialogs (dialog) and hops (hop)
-//	switchboard_sip_dropped_total{reason}           packets dropped before parsing (banned, oversized, unparsable) and
+//	switchboard_sip_dropped_total{reason}           packets dropped before parsing (banned, trusted_rate, oversized, unparsable) and
 //	                                                connections cut (connection_limit, message_timeout, idle_timeout, keepalive_failed)
 //	switchboard_sip_failovers_total                 moves to the next feature-server target
 //	switchboard_sip_probes_total{result}            OPTIONS probes of targets

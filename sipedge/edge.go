@@ -16,6 +16,7 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+	"golang.org/x/time/rate"
 )
 
 // hopHeader marks an INVITE that a peer's edge placed on this node: its
@@ -30,6 +31,9 @@ type Edge struct {
 	log      *slog.Logger
 	metrics  *metrics
 	flood    *flood
+	declared *declared     // declared trusted sources (trust.go)
+	shared   *rate.Limiter // the rate all declared sources share
+	rateLog  *limiter[netip.Addr]
 	health   *health
 	streams  *streams
 	logLimit *limiter[netip.Addr]
@@ -73,7 +77,10 @@ func New(cfg Config) (*Edge, error) {
 		flood: newFlood(cfg.Flood), health: newHealth(cfg.Health), logLimit: newLimiter[netip.Addr](cfg.LogEvery),
 		parser: sip.NewParser(), done: make(chan struct{}), trustedIPs: map[netip.Addr]time.Time{}, hints: map[string]cachedHint{},
 		routeKey: routeKey(cfg.RouteSecret), flows: newFlows(),
+		declared: newDeclared(cfg.Trust.Sources, cfg.Trust.TTL), shared: rate.NewLimiter(cfg.Trust.limit(), cfg.Trust.Burst),
+		rateLog: newLimiter[netip.Addr](cfg.LogEvery),
 	}
+	e.cfg.Actors = viewTap{Actors: cfg.Actors, seen: e.accountView}
 	e.streams = newStreams(cfg.Streams, func(ip netip.Addr) bool { return e.trusted(ip, e.now()) }, e.streamClosed)
 	e.streams.gone = e.flows.closed
 	if err := e.listen(); err != nil {

@@ -15,22 +15,13 @@ import (
 // readFilter sees every packet before sipgo parses it (sipgo logs the
 // whole payload of an unparsable datagram at error level; here nothing is
 // logged but one line per source per LogEvery). It drops what comes from
-// a banned source, answers oversized datagrams with 513 and unparsable
+// a banned source, or from a declared trusted source beyond the rate they
+// share (admit), answers oversized datagrams with 513 and unparsable
 // ones with 400 when a reply is possible, and passes the rest on.
 func (e *Edge) readFilter(p sip.TransportReadProps, data []byte) ([]byte, error) {
 	ip := addrIP(p.RemoteAddr)
-	now := e.cfg.Clock.Now()
-	// Every packet counts against its source's flood limit, except from
-	// trusted sources: peers, trunks, feature-server targets and the flows
-	// of registered devices.
-	if !e.trusted(ip, now) {
-		if ok, banned := e.flood.Allow(ip, now); !ok {
-			e.metrics.dropped.WithLabelValues("banned").Inc()
-			if banned {
-				e.log.Warn("source banned for flooding", "source", ip.String(), "for", e.flood.cfg.BanFor)
-			}
-			return nil, nil
-		}
+	if !e.admit(p.RemoteAddr, ip, e.cfg.Clock.Now()) {
+		return nil, nil
 	}
 	if !strings.EqualFold(p.Transport, "udp") {
 		// Streams are framed by sipgo's stream parser, bounded by its
@@ -53,6 +44,38 @@ func (e *Edge) readFilter(p sip.TransportReadProps, data []byte) ([]byte, error)
 		return nil, nil
 	}
 	return data, nil
+}
+
+// admit decides whether a packet from addr (whose IP is ip) is read. A
+// declared trusted source (an SBC, a NAT; trust.go) takes a token from
+// the bucket all of them share, and is never banned; a peer node is
+// exempt even there. Every other packet counts against its source's
+// flood limit, except from the sources configuration or authentication
+// vouched for: trunks, peers, feature-server targets and the flows of
+// registered devices.
+func (e *Edge) admit(addr net.Addr, ip netip.Addr, now time.Time) bool {
+	if e.declared.contains(ip, now) && !e.cfg.Members.IsPeer(addr.String()) {
+		if e.shared.AllowN(now, 1) {
+			return true
+		}
+		e.metrics.dropped.WithLabelValues("trusted_rate").Inc()
+		if e.rateLog.allow(ip, now) {
+			e.log.Warn("packet from a trusted source dropped: trusted sources are over their shared rate", "source", ip.String(),
+				"rate", e.cfg.Trust.Rate, "burst", e.cfg.Trust.Burst, "next_log_after", e.cfg.LogEvery)
+		}
+		return false
+	}
+	if e.trusted(ip, now) {
+		return true
+	}
+	ok, banned := e.flood.Allow(ip, now)
+	if !ok {
+		e.metrics.dropped.WithLabelValues("banned").Inc()
+		if banned {
+			e.log.Warn("source banned for flooding", "source", ip.String(), "for", e.flood.cfg.BanFor)
+		}
+	}
+	return ok
 }
 
 // trustAddr exempts the IP of addr (ip:port) from the flood limit for

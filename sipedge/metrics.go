@@ -46,7 +46,7 @@ func newMetrics(reg prometheus.Registerer, liveCalls func() int) (*metrics, erro
 			Name: "switchboard_sip_auth_failures_total", Help: "Digest authentication failures, by reason.",
 		}, []string{"reason"}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "switchboard_sip_dropped_total", Help: "Packets dropped before parsing, by reason (banned, unparsable, oversized).",
+			Name: "switchboard_sip_dropped_total", Help: "Packets dropped before parsing, by reason (banned: a source over the flood limit; trusted_rate: declared trusted sources over their shared rate; unparsable, oversized) and connections cut.",
 		}, []string{"reason"}),
 		failovers: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "switchboard_sip_failovers_total", Help: "Requests moved on to the next feature-server target after 503, 408 or silence.",

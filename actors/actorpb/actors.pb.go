@@ -99,8 +99,14 @@ type Account struct {
 	// registrar's minimum with 423 Interval Too Brief; by default the
 	// expiry is raised to the minimum and answered 200.
 	StrictMinExpires bool `protobuf:"varint,7,opt,name=strict_min_expires,json=strictMinExpires,proto3" json:"strict_min_expires,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// sip_trusted_sources are CIDR prefixes (an SBC, a site's NAT) whose
+	// packets the SIP edge counts against the limit all trusted sources
+	// share instead of the per-source flood limit (package sipedge); at
+	// most actors.MaxTrustedSources, none wider than /24 (IPv4) or /48
+	// (IPv6).
+	SipTrustedSources []string `protobuf:"bytes,8,rep,name=sip_trusted_sources,json=sipTrustedSources,proto3" json:"sip_trusted_sources,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Account) Reset() {
@@ -180,6 +186,13 @@ func (x *Account) GetStrictMinExpires() bool {
 		return x.StrictMinExpires
 	}
 	return false
+}
+
+func (x *Account) GetSipTrustedSources() []string {
+	if x != nil {
+		return x.SipTrustedSources
+	}
+	return nil
 }
 
 // Group is a device group's provisioned configuration, stored by the
@@ -1048,8 +1061,10 @@ type PutAccount struct {
 	// digest_algorithm and strict_min_expires replace the account's.
 	DigestAlgorithm  string `protobuf:"bytes,3,opt,name=digest_algorithm,json=digestAlgorithm,proto3" json:"digest_algorithm,omitempty"`
 	StrictMinExpires bool   `protobuf:"varint,4,opt,name=strict_min_expires,json=strictMinExpires,proto3" json:"strict_min_expires,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// sip_trusted_sources replaces the account's.
+	SipTrustedSources []string `protobuf:"bytes,5,rep,name=sip_trusted_sources,json=sipTrustedSources,proto3" json:"sip_trusted_sources,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *PutAccount) Reset() {
@@ -1108,6 +1123,13 @@ func (x *PutAccount) GetStrictMinExpires() bool {
 		return x.StrictMinExpires
 	}
 	return false
+}
+
+func (x *PutAccount) GetSipTrustedSources() []string {
+	if x != nil {
+		return x.SipTrustedSources
+	}
+	return nil
 }
 
 type GetAccount struct {
@@ -4610,7 +4632,7 @@ var File_actors_actorpb_actors_proto protoreflect.FileDescriptor
 
 const file_actors_actorpb_actors_proto_rawDesc = "" +
 	"\n" +
-	"\x1bactors/actorpb/actors.proto\x12\x15switchboard.actors.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa6\x02\n" +
+	"\x1bactors/actorpb/actors.proto\x12\x15switchboard.actors.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd6\x02\n" +
 	"\aAccount\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x19\n" +
@@ -4620,7 +4642,8 @@ const file_actors_actorpb_actors_proto_rawDesc = "" +
 	"\n" +
 	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12)\n" +
 	"\x10digest_algorithm\x18\x06 \x01(\tR\x0fdigestAlgorithm\x12,\n" +
-	"\x12strict_min_expires\x18\a \x01(\bR\x10strictMinExpires\"\xcd\x03\n" +
+	"\x12strict_min_expires\x18\a \x01(\bR\x10strictMinExpires\x12.\n" +
+	"\x13sip_trusted_sources\x18\b \x03(\tR\x11sipTrustedSources\"\xcd\x03\n" +
 	"\x05Group\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x12\n" +
@@ -4705,13 +4728,14 @@ const file_actors_actorpb_actors_proto_rawDesc = "" +
 	"\x05Error\x12/\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x1b.switchboard.actors.v1.CodeR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x14\n" +
-	"\x05field\x18\x03 \x01(\tR\x05field\"\xb5\x01\n" +
+	"\x05field\x18\x03 \x01(\tR\x05field\"\xe5\x01\n" +
 	"\n" +
 	"PutAccount\x12!\n" +
 	"\fdisplay_name\x18\x01 \x01(\tR\vdisplayName\x12\x1e\n" +
 	"\bif_match\x18\x02 \x01(\x04H\x00R\aifMatch\x88\x01\x01\x12)\n" +
 	"\x10digest_algorithm\x18\x03 \x01(\tR\x0fdigestAlgorithm\x12,\n" +
-	"\x12strict_min_expires\x18\x04 \x01(\bR\x10strictMinExpiresB\v\n" +
+	"\x12strict_min_expires\x18\x04 \x01(\bR\x10strictMinExpires\x12.\n" +
+	"\x13sip_trusted_sources\x18\x05 \x03(\tR\x11sipTrustedSourcesB\v\n" +
 	"\t_if_match\"\f\n" +
 	"\n" +
 	"GetAccount\"<\n" +

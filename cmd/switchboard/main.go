@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -26,6 +27,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/switchboard-pbx/switchboard/actors"
 	"github.com/switchboard-pbx/switchboard/node"
 )
 
@@ -112,6 +114,9 @@ Every flag may be set in the environment as SWITCHBOARD_<FLAG>.`,
 	f.StringVar(&cfg.SIPSecret, "sip-secret", "", "secret keying digest nonces, shared by the nodes of a cluster (default: derived from --gossip-key, else random)")
 	f.StringSliceVar(&cfg.SIPDigest, "sip-digest", []string{"MD5", "SHA-256"}, "digest algorithms accepted (MD5, SHA-256); each device is challenged with one: MD5 unless it or its account is set to SHA-256 or it answered SHA-256 before")
 	f.IntVar(&cfg.SIPFloodLimit, "sip-flood-limit", 2000, "packets one source may send per 2 s before a 60 s ban (negative: off)")
+	f.Var(prefixList{&cfg.SIPTrust.Sources}, "sip-trusted-source", "CIDR prefix of a trusted SIP source (an SBC, a NAT): no per-source flood limit, the trusted rate instead (repeatable or comma-separated)")
+	f.Float64Var(&cfg.SIPTrust.Rate, "sip-trusted-rate", 5000, "packets per second all trusted SIP sources together may send (negative: no limit)")
+	f.IntVar(&cfg.SIPTrust.Burst, "sip-trusted-burst", 0, "packets trusted SIP sources may send at once above --sip-trusted-rate (0: two seconds' worth)")
 	f.DurationVar(&cfg.SIPStreams.MessageTimeout, "sip-message-timeout", 10*time.Second, "TCP/TLS: how long one SIP message may take to arrive once begun (and a new connection's first)")
 	f.DurationVar(&cfg.SIPStreams.IdleTimeout, "sip-idle-timeout", 60*time.Second, "TCP/TLS: how long a connection with no registered device may stay silent")
 	f.IntVar(&cfg.SIPStreams.MaxPerSource, "sip-conns-per-source", 32, "TCP/TLS: connections one IP address may hold at once (trunks, peers and registered devices exempt)")
@@ -134,6 +139,30 @@ Every flag may be set in the environment as SWITCHBOARD_<FLAG>.`,
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	return cmd
 }
+
+// prefixList is a repeatable flag of CIDR prefixes, each value one or
+// more, comma-separated.
+type prefixList struct{ to *[]netip.Prefix }
+
+func (l prefixList) Set(v string) error {
+	for s := range strings.SplitSeq(v, ",") {
+		p, err := actors.ParsePrefix(strings.TrimSpace(s))
+		if err != nil {
+			return err
+		}
+		*l.to = append(*l.to, p)
+	}
+	return nil
+}
+
+func (l prefixList) String() string {
+	if l.to == nil {
+		return ""
+	}
+	return strings.Join(actors.PrefixStrings(*l.to), ",")
+}
+
+func (prefixList) Type() string { return "cidr" }
 
 // applyEnv sets every flag not given on the command line from
 // SWITCHBOARD_<FLAG> when that variable is set.

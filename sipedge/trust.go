@@ -1,0 +1,244 @@
+package sipedge
+
+import (
+	"context"
+	"math"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/switchboard-pbx/switchboard/actors"
+	"github.com/switchboard-pbx/switchboard/actors/actorpb"
+)
+
+// TrustConfig declares trusted SIP sources: an SBC or a site's NAT is one
+// address carrying many devices, so the per-source flood limit would ban
+// it. A packet from a declared source is not counted against its source's
+// flood limit; all declared sources share one token bucket instead, so a
+// flood from one of them is still bounded.
+//
+// Sources come from the operator (Sources, --sip-trusted-source) and from
+// accounts (sip_trusted_sources). The read filter runs before a packet is
+// parsed, when no account is known, so the edge gathers the prefixes of
+// the accounts whose edge views it reads (every request for an account
+// reads it) and applies them to every packet from those prefixes, for
+// any account. That is safe because of the shared bucket: what an account
+// declares moves its prefixes out of the per-source bans into a limit
+// that bounds all trusted traffic together, so an account can never make
+// an address unlimited; and package actors allows an account only a few,
+// narrow prefixes (actors.ParseTrustedSources). An account's prefixes
+// count until TTL after the edge last read its view; a view that names
+// no prefix, or an account that is gone, withdraws them at once.
+type TrustConfig struct {
+	// Sources are the operator's trusted prefixes, for every account.
+	Sources []netip.Prefix
+	// Rate is the packets per second all trusted sources together may
+	// send (--sip-trusted-rate). Default 5000; negative: no limit.
+	Rate float64
+	// Burst is how many packets they may send at once above Rate.
+	// Default: two seconds' worth (the flood limit's window).
+	Burst int
+	// TTL is how long an account's prefixes count after the edge last
+	// read the account's view. Default 10 min.
+	TTL time.Duration
+}
+
+func (c *TrustConfig) fill() {
+	if c.Rate == 0 {
+		c.Rate = 5000
+	}
+	if c.Burst <= 0 {
+		c.Burst = int(min(2*max(c.Rate, 1), math.MaxInt32))
+	}
+	if c.TTL <= 0 {
+		c.TTL = trustFor
+	}
+}
+
+func (c TrustConfig) limit() rate.Limit {
+	if c.Rate < 0 {
+		return rate.Inf
+	}
+	return rate.Limit(c.Rate)
+}
+
+// maxTrustAccounts bounds how many accounts' prefixes an edge keeps.
+const maxTrustAccounts = 100000
+
+// declared is the set of declared trusted prefixes: the operator's and
+// those gathered from accounts. Looking an address up costs one map
+// lookup per distinct prefix length in the set, not one per prefix.
+type declared struct {
+	ttl      time.Duration
+	mu       sync.Mutex
+	operator map[netip.Prefix]bool
+	owners   map[netip.Prefix]map[string]bool // prefix → accounts declaring it
+	accounts map[string]*accountSources
+	bits     map[int]int // prefix length (IPv6 lengths + 1000) → prefixes of it
+	lens     []int       // the keys of bits, longest first
+	sweptAt  time.Time
+}
+
+type accountSources struct {
+	prefixes []netip.Prefix
+	seen     time.Time
+}
+
+func newDeclared(operator []netip.Prefix, ttl time.Duration) *declared {
+	d := &declared{ttl: ttl, operator: map[netip.Prefix]bool{}, owners: map[netip.Prefix]map[string]bool{},
+		accounts: map[string]*accountSources{}, bits: map[int]int{}}
+	for _, p := range operator {
+		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-unmapBits(p)).Masked()
+		if !d.operator[p] {
+			d.operator[p] = true
+			d.addLen(p)
+		}
+	}
+	return d
+}
+
+// unmapBits is what a prefix of IPv4-mapped IPv6 loses when unmapped.
+func unmapBits(p netip.Prefix) int {
+	if p.Addr().Is4In6() {
+		return 96
+	}
+	return 0
+}
+
+func lenKey(p netip.Prefix) int {
+	if p.Addr().Is6() {
+		return 1000 + p.Bits()
+	}
+	return p.Bits()
+}
+
+func (d *declared) addLen(p netip.Prefix) {
+	k := lenKey(p)
+	d.bits[k]++
+	if d.bits[k] == 1 {
+		d.lens = append(d.lens, k)
+		slices.SortFunc(d.lens, func(a, b int) int { return b - a })
+	}
+}
+
+func (d *declared) dropLen(p netip.Prefix) {
+	k := lenKey(p)
+	if d.bits[k]--; d.bits[k] <= 0 {
+		delete(d.bits, k)
+		d.lens = slices.DeleteFunc(d.lens, func(l int) bool { return l == k })
+	}
+}
+
+// contains says whether ip is in a declared prefix at now.
+func (d *declared) contains(ip netip.Addr, now time.Time) bool {
+	if !ip.IsValid() {
+		return false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, k := range d.lens {
+		bits := k
+		if ip.Is6() {
+			if k < 1000 {
+				continue
+			}
+			bits -= 1000
+		} else if k >= 1000 {
+			continue
+		}
+		p, err := ip.Prefix(bits)
+		if err != nil {
+			continue
+		}
+		if d.operator[p] {
+			return true
+		}
+		for acct := range d.owners[p] {
+			if now.Sub(d.accounts[acct].seen) < d.ttl {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// account records what account declares, as read at now; nil or empty
+// withdraws its prefixes.
+func (d *declared) account(account string, prefixes []netip.Prefix, now time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if now.Sub(d.sweptAt) >= d.ttl {
+		d.sweptAt = now
+		for a, s := range d.accounts {
+			if now.Sub(s.seen) >= d.ttl {
+				d.forget(a)
+			}
+		}
+	}
+	if s, ok := d.accounts[account]; ok && slices.Equal(s.prefixes, prefixes) {
+		s.seen = now
+		return
+	}
+	d.forget(account)
+	if len(prefixes) == 0 || len(d.accounts) >= maxTrustAccounts {
+		return
+	}
+	d.accounts[account] = &accountSources{prefixes: prefixes, seen: now}
+	for _, p := range prefixes {
+		if d.owners[p] == nil {
+			d.owners[p] = map[string]bool{}
+			d.addLen(p)
+		}
+		d.owners[p][account] = true
+	}
+}
+
+func (d *declared) forget(account string) {
+	s, ok := d.accounts[account]
+	if !ok {
+		return
+	}
+	delete(d.accounts, account)
+	for _, p := range s.prefixes {
+		delete(d.owners[p], account)
+		if len(d.owners[p]) == 0 {
+			delete(d.owners, p)
+			d.dropLen(p)
+		}
+	}
+}
+
+// viewTap is the edge's way to the actors: every account edge view the
+// edge reads refreshes the trusted prefixes it gathered from that
+// account.
+type viewTap struct {
+	Actors
+	seen func(account string, view *actorpb.EdgeView)
+}
+
+func (t viewTap) Request(ctx context.Context, kind, identity string, msg proto.Message) (proto.Message, error) {
+	rep, err := t.Actors.Request(ctx, kind, identity, msg)
+	if v, ok := rep.(*actorpb.EdgeView); ok && err == nil && kind == actors.KindAccount {
+		t.seen(identity, v)
+	}
+	return rep, err
+}
+
+// accountView takes the trusted sources of account from its edge view.
+// A view the store could not give changes nothing; an account that is
+// gone withdraws its prefixes.
+func (e *Edge) accountView(account string, v *actorpb.EdgeView) {
+	if v.Error != nil && v.Error.Code != actorpb.Code_CODE_NOT_FOUND {
+		return
+	}
+	prefixes, err := actors.ParseTrustedSources(v.GetAccount().GetSipTrustedSources())
+	if err != nil {
+		e.log.Warn("account's trusted SIP sources ignored", "account", account, "err", err)
+		prefixes = nil
+	}
+	e.declared.account(account, prefixes, e.now())
+}
