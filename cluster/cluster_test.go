@@ -24,6 +24,7 @@ import (
 
 	"github.com/switchboard-pbx/switchboard/actors"
 	"github.com/switchboard-pbx/switchboard/actors/actorpb"
+	"github.com/switchboard-pbx/switchboard/cluster/clusterpb"
 	"github.com/switchboard-pbx/switchboard/cluster/gossip"
 	"github.com/switchboard-pbx/switchboard/internal/leaktest"
 	"github.com/switchboard-pbx/switchboard/persistence"
@@ -200,7 +201,7 @@ func TestCluster_ThreeNodesConvergeAndProvisioningReachesTheActor(t *testing.T) 
 		}
 	}
 	// Every account lives on exactly one node, and all three host some.
-	lists, err := nodes[0].member.ClusterActivations(context.Background(), actors.KindAccount)
+	lists, err := nodes[0].member.ClusterActivations(context.Background(), &clusterpb.ListActivations{Kind: actors.KindAccount})
 	if err != nil {
 		t.Fatal(err)
 	}
