@@ -3,7 +3,6 @@ package httpapi
 import (
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -415,14 +414,18 @@ func (s *server) listDevices(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 32)
-		if err != nil || n == 0 || n > 1000 {
-			writeFieldError(w, badField("limit", "limit must be a whole number from 1 to 1000"))
+	if msg.After != "" {
+		if fe := checkID("after", msg.After); fe != nil {
+			writeFieldError(w, fe)
 			return
 		}
-		msg.Limit = uint32(n)
 	}
+	limit, fe := parseLimit(q, defaultDeviceLimit, maxDeviceLimit)
+	if fe != nil {
+		writeFieldError(w, fe)
+		return
+	}
+	msg.Limit = uint32(limit)
 	rep, ok := askAs[*actorpb.DeviceListReply](s, w, r, actors.KindAccount, ids[0], msg)
 	if !ok || replyError(w, rep.Error) {
 		return
@@ -433,7 +436,8 @@ func (s *server) listDevices(w http.ResponseWriter, r *http.Request) {
 	}
 	body := map[string]any{"devices": out}
 	if rep.NextAfter != "" {
-		body["next_after"] = rep.NextAfter
+		// next is what every list page answers; next_after its older name.
+		body["next"], body["next_after"] = rep.NextAfter, rep.NextAfter
 	}
 	writeJSON(w, http.StatusOK, body)
 }
