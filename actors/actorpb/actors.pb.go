@@ -2922,9 +2922,11 @@ func (x *ContactUpdate) GetQMilli() uint32 {
 
 // RegisterReply carries the device's bindings after the change.
 type RegisterReply struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Error         *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
-	Bindings      []*Binding             `protobuf:"bytes,2,rep,name=bindings,proto3" json:"bindings,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Error    *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	Bindings []*Binding             `protobuf:"bytes,2,rep,name=bindings,proto3" json:"bindings,omitempty"`
+	// more tells that a LookupBindings limit left live bindings out.
+	More          bool `protobuf:"varint,3,opt,name=more,proto3" json:"more,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2973,11 +2975,24 @@ func (x *RegisterReply) GetBindings() []*Binding {
 	return nil
 }
 
+func (x *RegisterReply) GetMore() bool {
+	if x != nil {
+		return x.More
+	}
+	return false
+}
+
 // LookupBindings asks for a device's live bindings ("" for every device
-// of the group); the reply is a RegisterReply.
+// of the group); the reply is a RegisterReply. Without a limit it has
+// them all, most recently updated first (SortBindings); with one, a page
+// of at most limit in (device, contact) order after (after_device,
+// after_contact).
 type LookupBindings struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	AfterDevice   string                 `protobuf:"bytes,2,opt,name=after_device,json=afterDevice,proto3" json:"after_device,omitempty"`
+	AfterContact  string                 `protobuf:"bytes,3,opt,name=after_contact,json=afterContact,proto3" json:"after_contact,omitempty"`
+	Limit         uint32                 `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3017,6 +3032,27 @@ func (x *LookupBindings) GetDevice() string {
 		return x.Device
 	}
 	return ""
+}
+
+func (x *LookupBindings) GetAfterDevice() string {
+	if x != nil {
+		return x.AfterDevice
+	}
+	return ""
+}
+
+func (x *LookupBindings) GetAfterContact() string {
+	if x != nil {
+		return x.AfterContact
+	}
+	return ""
+}
+
+func (x *LookupBindings) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
 }
 
 // GroupChanged is sent (not requested) by the account actor to a
@@ -3135,12 +3171,16 @@ func (*GetGroupView) Descriptor() ([]byte, []int) {
 }
 
 type GroupView struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Error         *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
-	Group         *Group                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
-	Version       uint64                 `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
-	Members       []string               `protobuf:"bytes,4,rep,name=members,proto3" json:"members,omitempty"`
-	State         *DeviceGroupState      `protobuf:"bytes,5,opt,name=state,proto3" json:"state,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Error   *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	Group   *Group                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	Version uint64                 `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
+	Members []string               `protobuf:"bytes,4,rep,name=members,proto3" json:"members,omitempty"`
+	State   *DeviceGroupState      `protobuf:"bytes,5,opt,name=state,proto3" json:"state,omitempty"`
+	// member_count and binding_count are set in the debug view, which cuts
+	// members and bindings to the first hundred.
+	MemberCount   uint32 `protobuf:"varint,6,opt,name=member_count,json=memberCount,proto3" json:"member_count,omitempty"`
+	BindingCount  uint32 `protobuf:"varint,7,opt,name=binding_count,json=bindingCount,proto3" json:"binding_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3208,6 +3248,20 @@ func (x *GroupView) GetState() *DeviceGroupState {
 		return x.State
 	}
 	return nil
+}
+
+func (x *GroupView) GetMemberCount() uint32 {
+	if x != nil {
+		return x.MemberCount
+	}
+	return 0
+}
+
+func (x *GroupView) GetBindingCount() uint32 {
+	if x != nil {
+		return x.BindingCount
+	}
+	return 0
 }
 
 // AccountDebug is the account actor's state for the debug endpoint, with
@@ -4844,25 +4898,31 @@ const file_actors_actorpb_actors_proto_rawDesc = "" +
 	"\rContactUpdate\x12\x10\n" +
 	"\x03uri\x18\x01 \x01(\tR\x03uri\x12\x18\n" +
 	"\aexpires\x18\x02 \x01(\rR\aexpires\x12\x17\n" +
-	"\aq_milli\x18\x03 \x01(\rR\x06qMilli\"\x7f\n" +
+	"\aq_milli\x18\x03 \x01(\rR\x06qMilli\"\x93\x01\n" +
 	"\rRegisterReply\x122\n" +
 	"\x05error\x18\x01 \x01(\v2\x1c.switchboard.actors.v1.ErrorR\x05error\x12:\n" +
-	"\bbindings\x18\x02 \x03(\v2\x1e.switchboard.actors.v1.BindingR\bbindings\"(\n" +
+	"\bbindings\x18\x02 \x03(\v2\x1e.switchboard.actors.v1.BindingR\bbindings\x12\x12\n" +
+	"\x04more\x18\x03 \x01(\bR\x04more\"\x86\x01\n" +
 	"\x0eLookupBindings\x12\x16\n" +
-	"\x06device\x18\x01 \x01(\tR\x06device\"\xa6\x01\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\x12!\n" +
+	"\fafter_device\x18\x02 \x01(\tR\vafterDevice\x12#\n" +
+	"\rafter_contact\x18\x03 \x01(\tR\fafterContact\x12\x14\n" +
+	"\x05limit\x18\x04 \x01(\rR\x05limit\"\xa6\x01\n" +
 	"\fGroupChanged\x122\n" +
 	"\x05group\x18\x01 \x01(\v2\x1c.switchboard.actors.v1.GroupR\x05group\x12\x14\n" +
 	"\x05added\x18\x02 \x03(\tR\x05added\x12\x18\n" +
 	"\aremoved\x18\x03 \x03(\tR\aremoved\x12\x18\n" +
 	"\adeleted\x18\x04 \x01(\bR\adeleted\x12\x18\n" +
 	"\aversion\x18\x05 \x01(\x04R\aversion\"\x0e\n" +
-	"\fGetGroupView\"\xe6\x01\n" +
+	"\fGetGroupView\"\xae\x02\n" +
 	"\tGroupView\x122\n" +
 	"\x05error\x18\x01 \x01(\v2\x1c.switchboard.actors.v1.ErrorR\x05error\x122\n" +
 	"\x05group\x18\x02 \x01(\v2\x1c.switchboard.actors.v1.GroupR\x05group\x12\x18\n" +
 	"\aversion\x18\x03 \x01(\x04R\aversion\x12\x18\n" +
 	"\amembers\x18\x04 \x03(\tR\amembers\x12=\n" +
-	"\x05state\x18\x05 \x01(\v2'.switchboard.actors.v1.DeviceGroupStateR\x05state\"\xf4\x01\n" +
+	"\x05state\x18\x05 \x01(\v2'.switchboard.actors.v1.DeviceGroupStateR\x05state\x12!\n" +
+	"\fmember_count\x18\x06 \x01(\rR\vmemberCount\x12#\n" +
+	"\rbinding_count\x18\a \x01(\rR\fbindingCount\"\xf4\x01\n" +
 	"\fAccountDebug\x128\n" +
 	"\aaccount\x18\x01 \x01(\v2\x1e.switchboard.actors.v1.AccountR\aaccount\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\x124\n" +
