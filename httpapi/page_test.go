@@ -40,6 +40,9 @@ func readPages(t *testing.T, f *fixture, path string, limit int, read func(map[s
 		}
 		l := f.must(200, "GET", fmt.Sprintf("%s%slimit=%d&after=%s", path, sep, limit, url.QueryEscape(after)), "").json(t)
 		keys := read(l)
+		if len(keys) > limit {
+			t.Fatalf("a page of limit %d has %d items", limit, len(keys))
+		}
 		all = append(all, keys...)
 		next, ok := l["next"].(string)
 		if !ok {
