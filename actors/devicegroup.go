@@ -221,9 +221,6 @@ func (g *deviceGroup) view() *actorpb.GroupView {
 	return v
 }
 
-// debugListLimit bounds the members and bindings the debug view shows.
-const debugListLimit = 100
-
 // debug shows the group as view does, its members and live bindings cut
 // to the first debugListLimit of each (members by id, bindings by device
 // and contact), with their counts.

@@ -23,11 +23,34 @@ const (
 	// bindings.
 	defaultBindingLimit = 1000
 	maxBindingLimit     = 10000
-	// defaultDeviceLimit and maxDeviceLimit bound a page of devices (the
-	// account actor holds the same bounds).
-	defaultDeviceLimit = 100
-	maxDeviceLimit     = 1000
+	// defaultAccountListLimit and maxAccountListLimit bound a page of an
+	// account's devices, groups or trunks (the account actor holds the
+	// same bounds).
+	defaultAccountListLimit = 100
+	maxAccountListLimit     = 1000
 )
+
+// parseIDPage reads ?limit= and ?after= of a list of an account's records,
+// whose cursor is the last id of the previous page.
+func parseIDPage(q url.Values) (after string, limit uint32, fe *fieldError) {
+	after = q.Get("after")
+	if after != "" {
+		if fe := checkID("after", after); fe != nil {
+			return "", 0, fe
+		}
+	}
+	n, fe := parseLimit(q, defaultAccountListLimit, maxAccountListLimit)
+	return after, uint32(n), fe
+}
+
+// pageBody adds next (and next_after, its older name) to a page's body
+// when more follow.
+func pageBody(body map[string]any, next string) map[string]any {
+	if next != "" {
+		body["next"], body["next_after"] = next, next
+	}
+	return body
+}
 
 // parseLimit reads ?limit=: def when absent, else a whole number from 1
 // to most.

@@ -204,6 +204,70 @@ func TestDevices_PagesEveryDeviceOnce(t *testing.T) {
 	everyOnceInOrder(t, readPages(t, f, "/v1/accounts/acme/devices?group=sales", 3, ids), sales)
 }
 
+// The account's groups and trunks page like its devices.
+func TestGroupsAndTrunks_PageEveryOneOnce(t *testing.T) {
+	f := newFixture(t, "")
+	f.seed()
+	groups, trunks := []string{"hq"}, []string{}
+	for i := range 12 {
+		g, tr := fmt.Sprintf("g%02d", i), fmt.Sprintf("t%02d", i)
+		f.must(201, "PUT", "/v1/accounts/acme/groups/"+g, `{}`)
+		f.must(201, "PUT", "/v1/accounts/acme/trunks/"+tr, `{"sources":["192.0.2.1"],"group":"hq"}`)
+		groups, trunks = append(groups, g), append(trunks, tr)
+	}
+	slices.Sort(groups)
+	ids := func(list string) func(map[string]any) []string {
+		return func(l map[string]any) []string {
+			var out []string
+			for _, d := range l[list].([]any) {
+				out = append(out, d.(map[string]any)["id"].(string))
+			}
+			return out
+		}
+	}
+	everyOnceInOrder(t, readPages(t, f, "/v1/accounts/acme/groups", 5, ids("groups")), groups)
+	everyOnceInOrder(t, readPages(t, f, "/v1/accounts/acme/trunks", 4, ids("trunks")), trunks)
+	f.expectBad(t, []badRequest{
+		{name: "groups: limit 0", method: "GET", path: "/v1/accounts/acme/groups?limit=0", code: 400, field: "limit"},
+		{name: "trunks: bad after", method: "GET", path: "/v1/accounts/acme/trunks?after=a%2Fb", code: 400, field: "after"},
+	})
+}
+
+// The account's debug view shows its first hundred devices by id, with
+// the count of all.
+func TestDebugActors_AccountDebugIsBounded(t *testing.T) {
+	f := newFixture(t, "")
+	f.seed()
+	for i := range 120 {
+		id := fmt.Sprintf("d%03d", i)
+		f.must(201, "PUT", "/v1/accounts/acme/devices/"+id, `{"group":"hq","password":"password-`+id+`"}`)
+	}
+	st := f.must(200, "GET", "/debug/actors/account/acme", "").json(t)["state"].(map[string]any)
+	devs := st["devices"].([]any)
+	first, last := devs[0].(map[string]any)["id"], devs[len(devs)-1].(map[string]any)["id"]
+	if len(devs) != 100 || st["device_count"] != 121.0 || st["group_count"] != 1.0 || first != "alice" || last != "d098" {
+		t.Fatalf("account debug: %d devices (%v to %v), device_count %v, group_count %v", len(devs), first, last, st["device_count"], st["group_count"])
+	}
+}
+
+// registerContacts provisions dev in group hq and registers n contacts
+// for it (120 s); it returns their keys, <device>/<contact>.
+func registerContacts(t *testing.T, f *fixture, dev string, n int) []string {
+	t.Helper()
+	f.must(201, "PUT", "/v1/accounts/acme/devices/"+dev, `{"group":"hq","password":"password-`+dev+`"}`)
+	reg := &actorpb.Register{Device: dev, CallId: "c" + dev, Cseq: 1, Source: "udp:192.0.2.7:5060"}
+	var keys []string
+	for j := range n {
+		uri := fmt.Sprintf("sip:%s@192.0.2.%d", dev, j)
+		reg.Contacts = append(reg.Contacts, &actorpb.ContactUpdate{Uri: uri, Expires: 120, QMilli: 1000})
+		keys = append(keys, dev+"/"+uri)
+	}
+	if r := actor[*actorpb.RegisterReply](f, actors.KindDeviceGroup, "acme/hq", reg); r.Error != nil {
+		t.Fatal(r.Error)
+	}
+	return keys
+}
+
 // A group's bindings page in (device, contact) order, each once; expired
 // ones are left out.
 func TestBindings_PagesEveryBindingOnce(t *testing.T) {
@@ -213,16 +277,7 @@ func TestBindings_PagesEveryBindingOnce(t *testing.T) {
 	var want []string
 	for i := range 6 {
 		dev := fmt.Sprintf("p%d", i)
-		f.must(201, "PUT", "/v1/accounts/acme/devices/"+dev, `{"group":"hq","password":"password-`+dev+`"}`)
-		reg := &actorpb.Register{Device: dev, CallId: "c" + dev, Cseq: 1, Source: "udp:192.0.2.7:5060"}
-		for j := range 3 {
-			uri := fmt.Sprintf("sip:%s@192.0.2.%d", dev, j)
-			reg.Contacts = append(reg.Contacts, &actorpb.ContactUpdate{Uri: uri, Expires: 120, QMilli: 1000})
-			want = append(want, dev+"/"+uri)
-		}
-		if r := actor[*actorpb.RegisterReply](f, actors.KindDeviceGroup, "acme/hq", reg); r.Error != nil {
-			t.Fatal(r.Error)
-		}
+		want = append(want, registerContacts(t, f, dev, 3)...)
 	}
 	slices.Sort(want)
 	keys := func(l map[string]any) []string {
@@ -248,15 +303,7 @@ func TestDebugActors_GroupDebugIsBounded(t *testing.T) {
 	f := newFixture(t, "")
 	f.seed()
 	for i := range 40 {
-		dev := fmt.Sprintf("p%02d", i)
-		f.must(201, "PUT", "/v1/accounts/acme/devices/"+dev, `{"group":"hq","password":"password-`+dev+`"}`)
-		reg := &actorpb.Register{Device: dev, CallId: "c" + dev, Cseq: 1, Source: "udp:192.0.2.7:5060"}
-		for j := range 3 {
-			reg.Contacts = append(reg.Contacts, &actorpb.ContactUpdate{Uri: fmt.Sprintf("sip:%s@192.0.2.%d", dev, j), Expires: 120, QMilli: 1000})
-		}
-		if r := actor[*actorpb.RegisterReply](f, actors.KindDeviceGroup, "acme/hq", reg); r.Error != nil {
-			t.Fatal(r.Error)
-		}
+		registerContacts(t, f, fmt.Sprintf("p%02d", i), 3)
 	}
 	d := f.must(200, "GET", "/debug/actors/devicegroup/acme/hq", "").json(t)
 	st := d["state"].(map[string]any)

@@ -158,7 +158,12 @@ func (s *server) listTrunks(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	rep, ok := askAs[*actorpb.TrunkListReply](s, w, r, actors.KindAccount, ids[0], &actorpb.ListTrunks{})
+	after, limit, fe := parseIDPage(r.URL.Query())
+	if fe != nil {
+		writeFieldError(w, fe)
+		return
+	}
+	rep, ok := askAs[*actorpb.TrunkListReply](s, w, r, actors.KindAccount, ids[0], &actorpb.ListTrunks{After: after, Limit: limit})
 	if !ok || replyError(w, rep.Error) {
 		return
 	}
@@ -166,7 +171,7 @@ func (s *server) listTrunks(w http.ResponseWriter, r *http.Request) {
 	for _, t := range rep.Trunks {
 		out = append(out, toTrunkOut(ids[0], t))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"trunks": out})
+	writeJSON(w, http.StatusOK, pageBody(map[string]any{"trunks": out}, rep.NextAfter))
 }
 
 // ---- routes ----
