@@ -134,9 +134,10 @@
 // that the debug endpoint pages them (ActivationPage), finds one (Find)
 // and counts them by kind without listing or sorting them all.
 //
-// The account actor pages its devices from the store's key order (Scan
-// after the cursor; a group filter reads at most ten pages' worth of
-// records and may answer a short page with a cursor). A devicegroup
+// The account actor pages its devices, groups and trunks from the store's
+// key order (listing.go: Scan after the cursor; a group filter reads at
+// most ten pages' worth of records and may answer a short page with a
+// cursor); its debug state shows its first hundred groups and devices. A devicegroup
 // pages its bindings in (device, contact) order from a copy it sorts
 // once per state change; its debug state shows the first hundred
 // members and bindings with their counts.
