@@ -132,6 +132,7 @@ func BenchmarkDevicePage(b *testing.B) {
 			}
 			b.Cleanup(func() { _ = s.Close() })
 			msg := &actorpb.ListDevices{After: fmt.Sprintf("d%05d", n/2), Limit: 100}
+			b.ReportAllocs()
 			b.ResetTimer()
 			for range b.N {
 				rep, err := s.Request(context.Background(), KindAccount, "big", msg)

@@ -458,7 +458,7 @@ func (l *Lookup) activationList(m *clusterpb.ListActivations) *clusterpb.Activat
 	defer l.mu.Unlock()
 	page, more := l.index.Page(m.Kind, actors.ActivationKey{Kind: m.AfterKind, Identity: m.AfterIdentity}, int(m.Limit))
 	for _, a := range page {
-		if m.LiveOnly && l.local[entryKey(a.Kind, a.Identity)].stopping {
+		if h := l.local[entryKey(a.Kind, a.Identity)]; m.LiveOnly && (h == nil || h.stopping) {
 			continue
 		}
 		out.Activations = append(out.Activations, &clusterpb.Activation{
