@@ -115,7 +115,7 @@ func (s *server) listClusterActivations(w http.ResponseWriter, r *http.Request, 
 	}
 	acts, more := mergeActivations(pages, q.Limit)
 	body := map[string]any{"node": s.cfg.Node, "scope": "cluster", "counts": counts, "activations": acts}
-	if more {
+	if more && len(acts) > 0 {
 		last := acts[len(acts)-1]
 		body["next"] = activationCursor(actors.ActivationKey{Kind: last.Kind, Identity: last.ID})
 	}
