@@ -35,6 +35,7 @@ test:
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2000x ./persistence/ ./actors/ ./placement/
 	$(GO) test -run '^$$' -bench . -benchtime 20000x ./cluster/
+	$(GO) test -run '^$$' -bench DebugActors -benchtime 500x ./httpapi/
 	$(GO) test -run '^$$' -bench WarmGet -benchtime 10000x ./node/
 	$(GO) test -run '^$$' -bench PatchToProxy -benchtime 2000x ./node/
 	$(GO) test -run '^$$' -bench Failover ./cmd/switchboard/

@@ -148,12 +148,7 @@ func (a *account) receive(t *turn, msg proto.Message) proto.Message {
 		a.assignPool(t, g)
 		return &actorpb.GroupReply{Group: g.rec, Version: g.version, Members: a.members(m.Group)}
 	case *actorpb.ListGroups:
-		out := &actorpb.GroupListReply{}
-		for _, id := range sortedKeys(a.groups) {
-			g := a.groups[id]
-			out.Groups = append(out.Groups, &actorpb.GroupReply{Group: g.rec, Version: g.version})
-		}
-		return out
+		return a.listGroups(t, m)
 	case *actorpb.PutDevice:
 		return a.putDevice(t, m)
 	case *actorpb.GetDevice:
@@ -165,7 +160,7 @@ func (a *account) receive(t *turn, msg proto.Message) proto.Message {
 	case *actorpb.DeleteDevice:
 		return a.deleteDevice(t, m)
 	case *actorpb.ListDevices:
-		return a.listDevices(m)
+		return a.listDevices(t, m)
 	case *actorpb.PutTrunk:
 		return a.putTrunk(t, m)
 	case *actorpb.GetTrunk:
@@ -173,7 +168,7 @@ func (a *account) receive(t *turn, msg proto.Message) proto.Message {
 	case *actorpb.DeleteTrunk:
 		return a.deleteTrunk(t, m)
 	case *actorpb.ListTrunks:
-		return a.listTrunks()
+		return a.listTrunks(t, m)
 	case *actorpb.PutRoutes:
 		return a.putRoutes(t, m)
 	case *actorpb.GetRoutes:
@@ -436,39 +431,57 @@ func (a *account) deleteDevice(t *turn, m *actorpb.DeleteDevice) proto.Message {
 	return &actorpb.DeviceReply{Device: redactDevice(cur.rec), Version: cur.version}
 }
 
-// Paging bounds for ListDevices.
-const (
-	defaultPageSize = 100
-	maxPageSize     = 1000
-)
-
-func (a *account) listDevices(m *actorpb.ListDevices) proto.Message {
+// listDevices pages the account's devices in id order from the store's
+// key order (scanIDs): a page costs O(limit), or at most maxListScan
+// records with a group filter.
+func (a *account) listDevices(t *turn, m *actorpb.ListDevices) proto.Message {
 	if m.Group != "" {
 		if _, ok := a.groups[m.Group]; !ok {
 			return &actorpb.DeviceListReply{Error: notFound("group", "group %q not found in account %q", m.Group, a.id)}
 		}
 	}
-	limit := int(m.Limit)
-	if limit <= 0 {
-		limit = defaultPageSize
-	}
-	limit = min(limit, maxPageSize)
-	out := &actorpb.DeviceListReply{}
-	for _, id := range sortedKeys(a.devices) {
-		if id <= m.After {
-			continue
-		}
+	ids, next, e := pageOf(t, a, "device", a.devices, devicePrefix(a.id), m.After, uint32(pageSize(m.Limit)), func(d *versioned[*actorpb.Device]) bool {
+		return m.Group == "" || d.rec.Group == m.Group
+	})
+	out := &actorpb.DeviceListReply{Error: e, NextAfter: next}
+	for _, id := range ids {
 		d := a.devices[id]
-		if m.Group != "" && d.rec.Group != m.Group {
-			continue
-		}
-		if len(out.Devices) == limit {
-			out.NextAfter = out.Devices[len(out.Devices)-1].Device.Id
-			break
-		}
 		out.Devices = append(out.Devices, &actorpb.DeviceReply{Device: redactDevice(d.rec), Version: d.version})
 	}
 	return out
+}
+
+// listGroups pages the account's groups like listDevices; without a
+// limit it answers them all.
+func (a *account) listGroups(t *turn, m *actorpb.ListGroups) proto.Message {
+	ids, next, e := pageOf(t, a, "group", a.groups, groupPrefix(a.id), m.After, m.Limit, nil)
+	out := &actorpb.GroupListReply{Error: e, NextAfter: next}
+	for _, id := range ids {
+		g := a.groups[id]
+		out.Groups = append(out.Groups, &actorpb.GroupReply{Group: g.rec, Version: g.version})
+	}
+	return out
+}
+
+// pageOf pages the account's records of one kind (what), held in recs and
+// under prefix in the store, that keep (nil: every one) accepts: a page
+// of at most limit ids after after (scanIDs), or, without a limit, every
+// id in order.
+func pageOf[V any](t *turn, a *account, what string, recs map[string]V, prefix, after string, limit uint32, keep func(V) bool) (ids []string, next string, e *actorpb.Error) {
+	if limit == 0 {
+		return sortedKeys(recs), "", nil
+	}
+	if after != "" && !ValidID(after) {
+		return nil, "", invalid("after", "after must be the id of the last %s of the previous page, not %q", what, after)
+	}
+	ids, next, err := scanIDs(t.ctx, a.store(), prefix, after, pageSize(limit), func(id string) bool {
+		r, ok := recs[id]
+		return ok && (keep == nil || keep(r))
+	})
+	if err != nil {
+		return nil, "", unavailable("listing the %ss of account %q: %v", what, a.id, err)
+	}
+	return ids, next, nil
 }
 
 // choosePool is tier 1 of the two-tier balancing: it sets rec's assigned
@@ -550,27 +563,34 @@ func putRecord(ctx context.Context, s persistence.Store, key string, rec proto.M
 	return s.Put(ctx, key, b, expect)
 }
 
-func (a *account) debug() proto.Message {
+// debugAt shows the account with its first debugListLimit groups and
+// devices by id (scanIDs: no sort of every id) and their counts.
+func (a *account) debugAt(ctx context.Context) proto.Message {
 	st := &actorpb.AccountDebug{}
 	if a.acct == nil {
 		return st
 	}
 	st.Account, st.Version = a.acct.rec, a.acct.version
-	for _, id := range sortedKeys(a.groups) {
+	st.GroupCount, st.DeviceCount = uint32(len(a.groups)), uint32(len(a.devices))
+	groups, _, err := scanIDs(ctx, a.store(), groupPrefix(a.id), "", debugListLimit, func(id string) bool { return a.groups[id] != nil })
+	if err != nil {
+		a.sys.log.Warn("debug view: listing groups failed", "account", a.id, "err", err)
+	}
+	for _, id := range groups {
 		st.Groups = append(st.Groups, a.groups[id].rec)
 	}
-	st.DeviceCount = uint32(len(a.devices))
-	for _, id := range sortedKeys(a.devices) {
-		if len(st.Devices) == debugDeviceLimit {
-			break
-		}
+	devices, _, err := scanIDs(ctx, a.store(), devicePrefix(a.id), "", debugListLimit, func(id string) bool { return a.devices[id] != nil })
+	if err != nil {
+		a.sys.log.Warn("debug view: listing devices failed", "account", a.id, "err", err)
+	}
+	for _, id := range devices {
 		st.Devices = append(st.Devices, redactDevice(a.devices[id].rec))
 	}
 	return st
 }
 
-// debugDeviceLimit bounds the devices shown by the debug endpoint.
-const debugDeviceLimit = 100
+// debug is debugAt without a deadline; the shell calls debugAt.
+func (a *account) debug() proto.Message { return a.debugAt(context.Background()) }
 
 // redactDevice returns a copy of d without credentials.
 func redactDevice(d *actorpb.Device) *actorpb.Device {

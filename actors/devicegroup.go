@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -28,6 +29,11 @@ type deviceGroup struct {
 	members      []string // sorted
 	state        *actorpb.DeviceGroupState
 	stateVersion uint64
+	// byKey is state's bindings in (device, contact) order, for pages of
+	// them; byKeyOf is the state it was built from (rebuilt once per
+	// state change, on the first page read after it).
+	byKey   []*actorpb.Binding
+	byKeyOf *actorpb.DeviceGroupState
 }
 
 func newDeviceGroup(sys *System, account, group string) *deviceGroup {
@@ -128,6 +134,9 @@ func (g *deviceGroup) receive(t *turn, msg proto.Message) proto.Message {
 		if e := g.checkDevice(m.Device); e != nil {
 			return &actorpb.RegisterReply{Error: e}
 		}
+		if m.Limit > 0 {
+			return g.bindingPage(m)
+		}
 		return &actorpb.RegisterReply{Bindings: LiveBindings(g.state.Bindings, m.Device, g.sys.cfg.Clock.Now())}
 	}
 	return errorReply(msg, invalid("", "devicegroup actor does not handle %T", msg))
@@ -212,4 +221,58 @@ func (g *deviceGroup) view() *actorpb.GroupView {
 	return v
 }
 
-func (g *deviceGroup) debug() proto.Message { return g.view() }
+// debug shows the group as view does, its members and live bindings cut
+// to the first debugListLimit of each (members by id, bindings by device
+// and contact), with their counts.
+func (g *deviceGroup) debug() proto.Message {
+	v := &actorpb.GroupView{Group: g.cfg, Version: g.cfgVersion, MemberCount: uint32(len(g.members))}
+	v.Members = g.members[:min(len(g.members), debugListLimit)]
+	if st := g.state; st != nil {
+		page := g.bindingPage(&actorpb.LookupBindings{Limit: debugListLimit})
+		v.BindingCount = uint32(len(st.Bindings)) // expired ones too, until the next write purges them
+		v.State = &actorpb.DeviceGroupState{Account: st.Account, Group: st.Group, FirstActivatedAt: st.FirstActivatedAt, Bindings: page.Bindings}
+	}
+	return v
+}
+
+// bindingPage answers a LookupBindings with a limit: at most m.Limit live
+// bindings (of m.Device, or of every device) in (device, contact) order
+// after the cursor, and whether more follow. It reads byKey, so a page
+// costs O(log n + limit) between writes, not a sort of every binding.
+func (g *deviceGroup) bindingPage(m *actorpb.LookupBindings) *actorpb.RegisterReply {
+	if g.byKeyOf != g.state {
+		g.byKey = slices.Clone(g.state.Bindings)
+		slices.SortFunc(g.byKey, compareBindingKeys)
+		g.byKeyOf = g.state
+	}
+	after := &actorpb.Binding{Device: m.AfterDevice, Contact: m.AfterContact}
+	if m.Device != "" && m.AfterDevice < m.Device {
+		after = &actorpb.Binding{Device: m.Device}
+	}
+	i, found := slices.BinarySearchFunc(g.byKey, after, compareBindingKeys)
+	if found {
+		i++
+	}
+	now := g.sys.cfg.Clock.Now()
+	out := &actorpb.RegisterReply{}
+	for _, b := range g.byKey[i:] {
+		if m.Device != "" && b.Device != m.Device {
+			break
+		}
+		if !b.ExpiresAt.AsTime().After(now) {
+			continue
+		}
+		if len(out.Bindings) == int(m.Limit) {
+			out.More = true
+			break
+		}
+		out.Bindings = append(out.Bindings, b)
+	}
+	return out
+}
+
+// compareBindingKeys orders bindings by device, then contact: their
+// order in a page.
+func compareBindingKeys(a, b *actorpb.Binding) int {
+	return cmp.Or(strings.Compare(a.Device, b.Device), strings.Compare(a.Contact, b.Contact))
+}

@@ -129,7 +129,18 @@
 //
 // Where an activation lives is decided behind the Lookup seam. LocalLookup
 // keeps every activation in this process (one node); the gossip cluster
-// supplies its own Lookup without touching the actors.
+// supplies its own Lookup without touching the actors. Each keeps its
+// activations in an ActivationIndex (key order: kind, then identity), so
+// that the debug endpoint pages them (ActivationPage), finds one (Find)
+// and counts them by kind without listing or sorting them all.
+//
+// The account actor pages its devices, groups and trunks from the store's
+// key order (listing.go: Scan after the cursor; a group filter reads at
+// most ten pages' worth of records and may answer a short page with a
+// cursor); its debug state shows its first hundred groups and devices. A devicegroup
+// pages its bindings in (device, contact) order from a copy it sorts
+// once per state change; its debug state shows the first hundred
+// members and bindings with their counts.
 //
 // Fencing (Config.Fence, fence.go): an account, devicegroup or messaging
 // activation takes a claim on its identity before it loads its state,

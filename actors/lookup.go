@@ -2,7 +2,6 @@ package actors
 
 import (
 	"errors"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -80,8 +79,18 @@ type Lookup interface {
 	// Invalidate tells that a message to act came back undelivered, so
 	// the route to it is stale.
 	Invalidate(act *Activation)
-	// Activations lists the live activations of kind ("" for all).
+	// Activations lists the live activations of kind ("" for all), in
+	// key order.
 	Activations(kind string) []*Activation
+	// ActivationPage lists, in key order, at most limit of this node's
+	// activations of kind ("" for all) whose keys sort after after, and
+	// tells whether more follow: O(log n + limit).
+	ActivationPage(kind string, after ActivationKey, limit int) (page []*Activation, more bool)
+	// Find returns this node's activation of (kind, identity), if any,
+	// without activating it or counting a message on it.
+	Find(kind, identity string) (*Activation, bool)
+	// ActivationCounts counts this node's activations by kind.
+	ActivationCounts() map[string]int
 	// Close refuses further acquisitions and returns every live activation.
 	Close() []*Activation
 }
@@ -92,12 +101,13 @@ type LocalLookup struct {
 	now    func() time.Time
 	mu     sync.Mutex
 	acts   map[string]*Activation
+	index  *ActivationIndex // acts in key order
 	closed bool
 }
 
 // NewLocalLookup returns a LocalLookup that starts activations with spawn.
 func NewLocalLookup(spawn Spawner, now func() time.Time) *LocalLookup {
-	return &LocalLookup{spawn: spawn, now: now, acts: make(map[string]*Activation)}
+	return &LocalLookup{spawn: spawn, now: now, acts: make(map[string]*Activation), index: NewActivationIndex()}
 }
 
 func lookupKey(kind, identity string) string { return kind + "\x00" + identity }
@@ -147,6 +157,7 @@ func (l *LocalLookup) Acquire(kind, identity string, _ func() Hint) (*Activation
 	act.PID = pid
 	act.pending.Add(1)
 	l.acts[k] = act
+	l.index.Put(act)
 	return act, nil
 }
 
@@ -188,6 +199,7 @@ func (l *LocalLookup) Stopped(act *Activation) {
 	k := lookupKey(act.Kind, act.Identity)
 	if cur, ok := l.acts[k]; ok && cur == act {
 		delete(l.acts, k)
+		l.index.Remove(act)
 	}
 	if act.gone != nil {
 		select {
@@ -204,21 +216,30 @@ func (l *LocalLookup) Invalidate(*Activation) {}
 
 // Activations implements Lookup.
 func (l *LocalLookup) Activations(kind string) []*Activation {
+	page, _ := l.ActivationPage(kind, ActivationKey{}, 0)
+	return page
+}
+
+// ActivationPage implements Lookup.
+func (l *LocalLookup) ActivationPage(kind string, after ActivationKey, limit int) ([]*Activation, bool) {
 	l.mu.Lock()
-	out := make([]*Activation, 0, len(l.acts))
-	for _, a := range l.acts {
-		if kind == "" || a.Kind == kind {
-			out = append(out, a)
-		}
-	}
-	l.mu.Unlock()
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Kind != out[j].Kind {
-			return out[i].Kind < out[j].Kind
-		}
-		return out[i].Identity < out[j].Identity
-	})
-	return out
+	defer l.mu.Unlock()
+	return l.index.Page(kind, after, limit)
+}
+
+// Find implements Lookup.
+func (l *LocalLookup) Find(kind, identity string) (*Activation, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	act, ok := l.acts[lookupKey(kind, identity)]
+	return act, ok
+}
+
+// ActivationCounts implements Lookup.
+func (l *LocalLookup) ActivationCounts() map[string]int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.index.Counts()
 }
 
 // Close implements Lookup.
@@ -230,6 +251,7 @@ func (l *LocalLookup) Close() []*Activation {
 	for k, a := range l.acts {
 		out = append(out, a)
 		delete(l.acts, k)
+		l.index.Remove(a)
 		if a.gone != nil {
 			close(a.gone) // wake waiters; they see closed
 		}

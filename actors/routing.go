@@ -73,9 +73,12 @@ func (a *account) deleteTrunk(t *turn, m *actorpb.DeleteTrunk) proto.Message {
 	return &actorpb.TrunkReply{Trunk: cur.rec, Version: cur.version}
 }
 
-func (a *account) listTrunks() *actorpb.TrunkListReply {
-	out := &actorpb.TrunkListReply{}
-	for _, id := range sortedKeys(a.trunks) {
+// listTrunks pages the account's trunks like listDevices; without a
+// limit it answers them all.
+func (a *account) listTrunks(t *turn, m *actorpb.ListTrunks) *actorpb.TrunkListReply {
+	ids, next, e := pageOf(t, a, "trunk", a.trunks, trunkPrefix(a.id), m.After, m.Limit, nil)
+	out := &actorpb.TrunkListReply{Error: e, NextAfter: next}
+	for _, id := range ids {
 		tr := a.trunks[id]
 		out.Trunks = append(out.Trunks, &actorpb.TrunkReply{Trunk: tr.rec, Version: tr.version})
 	}

@@ -151,7 +151,7 @@ func (s *shell) handle(msg proto.Message) (reply proto.Message, stop bool) {
 		s.loaded = true
 	}
 	if _, ok := msg.(*actorpb.DebugState); ok {
-		return s.debugReply(), false
+		return s.debugReply(ctx), false
 	}
 	t := &turn{ctx: ctx}
 	reply = s.b.receive(t, msg)
@@ -174,8 +174,18 @@ func (s *shell) owns() bool {
 	return err == nil
 }
 
-func (s *shell) debugReply() proto.Message {
-	js, err := debugJSON(s.b.debug())
+// ctxDebugger is a behavior whose debug state reads the store (the
+// account's first devices), within the request's context.
+type ctxDebugger interface {
+	debugAt(ctx context.Context) proto.Message
+}
+
+func (s *shell) debugReply(ctx context.Context) proto.Message {
+	st := s.b.debug
+	if d, ok := s.b.(ctxDebugger); ok {
+		st = func() proto.Message { return d.debugAt(ctx) }
+	}
+	js, err := debugJSON(st())
 	if err != nil {
 		return &actorpb.DebugStateReply{Error: unavailable("encoding state: %v", err)}
 	}

@@ -460,6 +460,22 @@ func (s *System) PassivateAll(ctx context.Context) error {
 // Activations lists this node's live activations of kind ("" for all).
 func (s *System) Activations(kind string) []*Activation { return s.lookup.Activations(kind) }
 
+// ActivationPage lists, in key order, at most limit of this node's
+// activations of kind ("" for all) after after, and whether more follow
+// (Lookup.ActivationPage).
+func (s *System) ActivationPage(kind string, after ActivationKey, limit int) ([]*Activation, bool) {
+	return s.lookup.ActivationPage(kind, after, limit)
+}
+
+// FindActivation returns this node's activation of (kind, identity), if
+// any, without activating it.
+func (s *System) FindActivation(kind, identity string) (*Activation, bool) {
+	return s.lookup.Find(kind, identity)
+}
+
+// ActivationCounts counts this node's activations by kind.
+func (s *System) ActivationCounts() map[string]int { return s.lookup.ActivationCounts() }
+
 // Close stops every activation and the actor system. Calls after the first
 // return nil.
 func (s *System) Close() error {

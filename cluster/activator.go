@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"errors"
-	"sort"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -62,7 +61,7 @@ func (a *activator) Receive(c actor.Context) {
 			c.Poison(pid)
 		}
 	case *clusterpb.ListActivations:
-		c.Respond(a.l.activationList(m.Kind, m.LiveOnly))
+		c.Respond(a.l.activationList(m))
 	}
 }
 
@@ -99,13 +98,4 @@ func (a *activator) sendClaims(c actor.Context) {
 	for id, b := range batches {
 		c.Send(a.topo.directory(id), b)
 	}
-}
-
-func sortActivations(list []*clusterpb.Activation) {
-	sort.Slice(list, func(i, j int) bool {
-		if list[i].Kind != list[j].Kind {
-			return list[i].Kind < list[j].Kind
-		}
-		return list[i].Identity < list[j].Identity
-	})
 }

@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/switchboard-pbx/switchboard/actors"
 	"github.com/switchboard-pbx/switchboard/actors/actorpb"
+	"github.com/switchboard-pbx/switchboard/cluster/clusterpb"
 	"github.com/switchboard-pbx/switchboard/cluster/gossip"
 	"github.com/switchboard-pbx/switchboard/internal/leaktest"
 	"github.com/switchboard-pbx/switchboard/persistence"
@@ -200,7 +202,7 @@ func TestCluster_ThreeNodesConvergeAndProvisioningReachesTheActor(t *testing.T) 
 		}
 	}
 	// Every account lives on exactly one node, and all three host some.
-	lists, err := nodes[0].member.ClusterActivations(context.Background(), actors.KindAccount)
+	lists, err := nodes[0].member.ClusterActivations(context.Background(), &clusterpb.ListActivations{Kind: actors.KindAccount})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,6 +219,47 @@ func TestCluster_ThreeNodesConvergeAndProvisioningReachesTheActor(t *testing.T) 
 	}
 	if len(where) != 30 || len(perNode) != 3 {
 		t.Fatalf("30 accounts on %d distinct ids over %d nodes: %v", len(where), len(perNode), perNode)
+	}
+	// Paged, four a page: each member answers its first four after the
+	// cursor in key order and its counts; merged, every account comes
+	// once.
+	seen, after := map[string]int{}, ""
+	for range 30 {
+		lists, err := nodes[1].member.ClusterActivations(context.Background(), &clusterpb.ListActivations{Kind: actors.KindAccount, AfterKind: actors.KindAccount, AfterIdentity: after, Limit: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var merged []string
+		more := false
+		for _, l := range lists {
+			if len(l.Activations) > 4 || l.Counts[actors.KindAccount] != int64(perNode[l.MemberId]) {
+				t.Fatalf("member %s: a page of %d, counts %v (hosts %d)", l.MemberId, len(l.Activations), l.Counts, perNode[l.MemberId])
+			}
+			for _, a := range l.Activations {
+				if a.Identity <= after {
+					t.Fatalf("member %s listed %s after the cursor %s", l.MemberId, a.Identity, after)
+				}
+				merged = append(merged, a.Identity)
+			}
+			more = more || l.More
+		}
+		slices.Sort(merged)
+		merged = merged[:min(4, len(merged))]
+		for _, id := range merged {
+			seen[id]++
+		}
+		if !more && len(merged) < 4 || len(merged) == 0 {
+			break
+		}
+		after = merged[len(merged)-1]
+	}
+	for id, n := range seen {
+		if n != 1 || where[id] == "" {
+			t.Fatalf("paged: %s listed %d times", id, n)
+		}
+	}
+	if len(seen) != 30 {
+		t.Fatalf("paged: %d of 30 accounts listed", len(seen))
 	}
 	// The directory owner can say why.
 	rep, err := nodes[1].member.Describe(context.Background(), actors.KindAccount, "acct7")

@@ -86,6 +86,12 @@
 // the first start of a cluster, and two halves merge when they can reach
 // each other again.
 //
+// Listing: a member keeps its activations in an actors.ActivationIndex;
+// ListActivations (Member.ClusterActivations) answers a page of them in
+// (kind, identity) order after a cursor, with the member's counts by
+// kind, so that the cluster scope of the debug endpoint costs each member
+// O(page). A directory's handover asks for all of them (no limit).
+//
 // This package must not know about HTTP, SIP or the store; actors see it
 // only as an actors.Lookup.
 //

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"sync"
 	"time"
 
@@ -89,6 +88,7 @@ type Lookup struct {
 	topo   topology
 	cache  map[string]*actor.PID
 	local  map[string]*hosted
+	index  *actors.ActivationIndex // local's activations in key order
 	closed bool
 }
 
@@ -101,7 +101,7 @@ func newLookup(as *actor.ActorSystem, spawn actors.Spawner, now func() time.Time
 	cfg.fill()
 	return &Lookup{
 		as: as, spawn: spawn, now: now, cfg: cfg, members: members, log: log, metrics: m, selfID: as.ID,
-		cache: map[string]*actor.PID{}, local: map[string]*hosted{},
+		cache: map[string]*actor.PID{}, local: map[string]*hosted{}, index: actors.NewActivationIndex(),
 	}
 }
 
@@ -329,6 +329,7 @@ func (l *Lookup) Stopped(act *actors.Activation) {
 	l.mu.Lock()
 	if h, ok := l.local[key]; ok && h.act == act {
 		delete(l.local, key)
+		l.index.Remove(act)
 	}
 	if samePID(l.cache[key], act.PID) {
 		delete(l.cache, key)
@@ -352,14 +353,33 @@ func (l *Lookup) Invalidate(act *actors.Activation) {
 
 // Activations implements actors.Lookup: this member's activations.
 func (l *Lookup) Activations(kind string) []*actors.Activation {
-	var out []*actors.Activation
-	for _, h := range l.hostedSnapshot() {
-		if kind == "" || h.act.Kind == kind {
-			out = append(out, h.act)
-		}
+	page, _ := l.ActivationPage(kind, actors.ActivationKey{}, 0)
+	return page
+}
+
+// ActivationPage implements actors.Lookup.
+func (l *Lookup) ActivationPage(kind string, after actors.ActivationKey, limit int) ([]*actors.Activation, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.index.Page(kind, after, limit)
+}
+
+// Find implements actors.Lookup: this member's activation only.
+func (l *Lookup) Find(kind, identity string) (*actors.Activation, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	h, ok := l.local[entryKey(kind, identity)]
+	if !ok {
+		return nil, false
 	}
-	sortActs(out)
-	return out
+	return h.act, true
+}
+
+// ActivationCounts implements actors.Lookup.
+func (l *Lookup) ActivationCounts() map[string]int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.index.Counts()
 }
 
 // Close implements actors.Lookup.
@@ -396,6 +416,7 @@ func (l *Lookup) spawnLocal(kind, identity string, pl *clusterpb.Placement) (*ac
 	}
 	act.PID = pid
 	l.local[key] = &hosted{act: act, placement: pl}
+	l.index.Put(act)
 	return act, nil
 }
 
@@ -428,26 +449,28 @@ func (l *Lookup) hostedSnapshot() []hosted {
 	return out
 }
 
-func (l *Lookup) activationList(kind string, liveOnly bool) *clusterpb.ActivationList {
-	out := &clusterpb.ActivationList{MemberId: l.selfID}
-	for _, h := range l.hostedSnapshot() {
-		if kind != "" && h.act.Kind != kind || liveOnly && h.stopping {
+// activationList answers ListActivations from the index: at most m.Limit
+// activations (0: all) after the asked key, in key order, without the
+// stopping ones when m.LiveOnly.
+func (l *Lookup) activationList(m *clusterpb.ListActivations) *clusterpb.ActivationList {
+	out := &clusterpb.ActivationList{MemberId: l.selfID, Counts: map[string]int64{}}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	page, more := l.index.Page(m.Kind, actors.ActivationKey{Kind: m.AfterKind, Identity: m.AfterIdentity}, int(m.Limit))
+	for _, a := range page {
+		if h := l.local[entryKey(a.Kind, a.Identity)]; m.LiveOnly && (h == nil || h.stopping) {
 			continue
 		}
 		out.Activations = append(out.Activations, &clusterpb.Activation{
-			Kind: h.act.Kind, Identity: h.act.Identity, Pid: toRef(h.act.PID),
-			ActivatedAtUnixMs: h.act.ActivatedAt.UnixMilli(), LastMessageAtUnixMs: h.act.LastMessageAt().UnixMilli(),
+			Kind: a.Kind, Identity: a.Identity, Pid: toRef(a.PID),
+			ActivatedAtUnixMs: a.ActivatedAt.UnixMilli(), LastMessageAtUnixMs: a.LastMessageAt().UnixMilli(),
 		})
 	}
-	sortActivations(out.Activations)
-	return out
-}
-
-func sortActs(a []*actors.Activation) {
-	sort.Slice(a, func(i, j int) bool {
-		if a[i].Kind != a[j].Kind {
-			return a[i].Kind < a[j].Kind
+	out.More = more
+	for k, n := range l.index.Counts() {
+		if m.Kind == "" || k == m.Kind {
+			out.Counts[k] = int64(n)
 		}
-		return a[i].Identity < a[j].Identity
-	})
+	}
+	return out
 }

@@ -296,9 +296,10 @@ func (m *Member) PlacementSnapshot() ([]placement.Member, map[string]time.Time) 
 	return out, at
 }
 
-// ClusterActivations asks every alive member's activator for its
-// activations of kind ("" for all).
-func (m *Member) ClusterActivations(ctx context.Context, kind string) ([]*clusterpb.ActivationList, error) {
+// ClusterActivations asks every alive member's activator for a page of its
+// activations: of q.Kind ("" for all), after q.AfterKind and
+// q.AfterIdentity, at most q.Limit (0: all), in key order.
+func (m *Member) ClusterActivations(ctx context.Context, q *clusterpb.ListActivations) ([]*clusterpb.ActivationList, error) {
 	m.lookup.mu.Lock()
 	topo := m.lookup.topo
 	m.lookup.mu.Unlock()
@@ -308,7 +309,7 @@ func (m *Member) ClusterActivations(ctx context.Context, kind string) ([]*cluste
 	}
 	futures := make([]*actor.Future, len(topo.ids))
 	for i, id := range topo.ids {
-		futures[i] = m.as.Root.RequestFuture(topo.activator(id), &clusterpb.ListActivations{Kind: kind}, timeout)
+		futures[i] = m.as.Root.RequestFuture(topo.activator(id), q, timeout)
 	}
 	var out []*clusterpb.ActivationList
 	var errs []error

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"time"
+
+	"github.com/switchboard-pbx/switchboard/actors"
 )
 
 // Cluster is what the debug endpoints need of the node's cluster
@@ -11,13 +13,33 @@ import (
 type Cluster interface {
 	// Members lists every member this node knows of, itself included.
 	Members() []MemberView
-	// Activations lists the activations of kind ("" for all) on every
-	// alive member; err reports members that did not answer (the others
-	// are still listed).
-	Activations(ctx context.Context, kind string) ([]ActivationView, error)
+	// Activations asks every alive member for a page of its activations
+	// (ActivationQuery); err reports members that did not answer (the
+	// others are still listed).
+	Activations(ctx context.Context, q ActivationQuery) ([]MemberActivations, error)
 	// Placement tells where (kind, id) lives and why, from its directory
 	// owner; ok is false when it has no activation.
 	Placement(ctx context.Context, kind, id string) (p PlacementView, ok bool, err error)
+}
+
+// ActivationQuery asks each member for at most Limit of its activations
+// of Kind ("" for all) whose keys sort after After, in key order.
+type ActivationQuery struct {
+	Kind  string
+	After actors.ActivationKey
+	Limit int
+}
+
+// MemberActivations is one member's answer to an ActivationQuery.
+type MemberActivations struct {
+	// Node and NodeID name the member.
+	Node, NodeID string
+	// Activations are in key order, at most the query's limit.
+	Activations []ActivationView
+	// Counts are all its activations (of the query's kind, if any) by kind.
+	Counts map[string]int
+	// More tells that the limit left some out.
+	More bool
 }
 
 // MemberView is one member as /debug/cluster shows it.

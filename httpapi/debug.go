@@ -1,10 +1,10 @@
 package httpapi
 
 import (
+	"cmp"
 	"encoding/json"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -36,7 +36,12 @@ func checkKind(kind string) *fieldError {
 	return nil
 }
 
-// listActivations answers GET /debug/actors?kind=&scope=local.
+// listActivations answers GET /debug/actors?kind=&scope=&limit=&after=:
+// a page of the activations in key order (kind, then id), with "next" to
+// pass as after while more follow, and the counts by kind. The edge
+// actors of this node's SIP edge (kind "" or edge) come on the first
+// page, at most limit of them, oldest first; counts tell how many there
+// are.
 func (s *server) listActivations(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	kind := q.Get("kind")
@@ -46,43 +51,50 @@ func (s *server) listActivations(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	limit, fe := parseLimit(q, defaultActivationLimit, maxActivationLimit)
+	if fe != nil {
+		writeFieldError(w, fe)
+		return
+	}
+	after, fe := s.parseActivationCursor(q.Get("after"))
+	if fe == nil && kind == KindEdge && q.Get("after") != "" {
+		fe = badField("after", "edge actors are listed oldest first without a cursor: leave after out and raise limit (at most %d)", maxActivationLimit)
+	}
+	if fe != nil {
+		writeFieldError(w, fe)
+		return
+	}
 	switch sc := q.Get("scope"); sc {
 	case "", "local":
 	case "cluster":
 		if s.cfg.Cluster != nil {
-			s.listClusterActivations(w, r, kind)
+			s.listClusterActivations(w, r, ActivationQuery{Kind: kind, After: after, Limit: limit})
 			return
 		}
 	default:
 		writeFieldError(w, badField("scope", "scope must be local or cluster, not %q", sc))
 		return
 	}
-	var acts []*actors.Activation
-	if kind != KindEdge {
-		acts = s.cfg.Actors.Activations(kind)
-	}
-	out := make([]activationOut, 0, len(acts))
+	out := []activationOut{}
 	counts := map[string]int{}
-	for _, a := range acts {
-		out = append(out, s.activationOut(a))
-		counts[a.Kind]++
-	}
-	body := map[string]any{
-		"node":        s.cfg.Node,
-		"scope":       "local",
-		"counts":      map[string]map[string]int{s.cfg.Node: counts},
-		"activations": out,
-	}
-	if ev, ok := s.cfg.SIP.(EdgeActorsView); ok && (kind == "" || kind == KindEdge) {
-		limit := defaultEdgeLimit
-		if v := q.Get("limit"); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 {
-				writeFieldError(w, badField("limit", "limit must be a positive integer, not %q", v))
-				return
-			}
-			limit = n
+	body := map[string]any{"node": s.cfg.Node, "scope": "local"}
+	if kind != KindEdge {
+		acts, more := s.cfg.Actors.ActivationPage(kind, after, limit)
+		for _, a := range acts {
+			out = append(out, s.activationOut(a))
 		}
+		if more {
+			body["next"] = activationCursor(acts[len(acts)-1].Key())
+		}
+		for k, n := range s.cfg.Actors.ActivationCounts() {
+			if kind == "" || k == kind {
+				counts[k] = n
+			}
+		}
+	}
+	body["counts"] = map[string]map[string]int{s.cfg.Node: counts}
+	body["activations"] = out
+	if ev, ok := s.cfg.SIP.(EdgeActorsView); ok && (kind == "" && q.Get("after") == "" || kind == KindEdge) {
 		// The device flows this node's SIP edge holds, by node.
 		list, total := ev.EdgeActors(limit)
 		counts[KindEdge] = total
@@ -95,23 +107,46 @@ func (s *server) listActivations(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, body)
 }
 
-func (s *server) listClusterActivations(w http.ResponseWriter, r *http.Request, kind string) {
-	acts, err := s.cfg.Cluster.Activations(r.Context(), kind)
+func (s *server) listClusterActivations(w http.ResponseWriter, r *http.Request, q ActivationQuery) {
+	pages, err := s.cfg.Cluster.Activations(r.Context(), q)
 	counts := map[string]map[string]int{}
-	for _, a := range acts {
-		if counts[a.Node] == nil {
-			counts[a.Node] = map[string]int{}
-		}
-		counts[a.Node][a.Kind]++
+	for _, p := range pages {
+		counts[cmp.Or(p.Node, p.NodeID)] = p.Counts
 	}
-	if acts == nil {
-		acts = []ActivationView{}
-	}
+	acts, more := mergeActivations(pages, q.Limit)
 	body := map[string]any{"node": s.cfg.Node, "scope": "cluster", "counts": counts, "activations": acts}
+	if more && len(acts) > 0 {
+		last := acts[len(acts)-1]
+		body["next"] = activationCursor(actors.ActivationKey{Kind: last.Kind, Identity: last.ID})
+	}
 	if err != nil {
 		body["incomplete"] = err.Error()
 	}
 	writeJSON(w, http.StatusOK, body)
+}
+
+// mergeActivations merges the members' pages into the cluster's first
+// limit activations in key order (then by member), and tells whether more
+// follow. Each member answered its own first limit, so the cluster's
+// first limit are among them: the merge costs O(members x limit), never
+// the size of the cluster. An identity found on two members (a duplicate
+// about to be evicted) is not split across pages.
+func mergeActivations(pages []MemberActivations, limit int) ([]ActivationView, bool) {
+	all := []ActivationView{}
+	more := false
+	for _, p := range pages {
+		all = append(all, p.Activations...)
+		more = more || p.More
+	}
+	key := func(a ActivationView) actors.ActivationKey { return actors.ActivationKey{Kind: a.Kind, Identity: a.ID} }
+	slices.SortFunc(all, func(a, b ActivationView) int {
+		return cmp.Or(key(a).Compare(key(b)), strings.Compare(a.NodeID, b.NodeID))
+	})
+	n := min(limit, len(all))
+	for n > 0 && n < len(all) && key(all[n]) == key(all[n-1]) {
+		n++
+	}
+	return all[:n], more || n < len(all)
 }
 
 // describeActor answers GET /debug/actors/{kind}/{id}: where the actor
@@ -126,7 +161,7 @@ func (s *server) describeActor(w http.ResponseWriter, r *http.Request) {
 		writeFieldError(w, fe)
 		return
 	}
-	wasActive := s.find(kind, id) != nil
+	_, wasActive := s.cfg.Actors.FindActivation(kind, id)
 	rep, ok := askAs[*actorpb.DebugStateReply](s, w, r, kind, id, &actorpb.DebugState{})
 	if !ok || replyError(w, rep.Error) {
 		return
@@ -138,7 +173,7 @@ func (s *server) describeActor(w http.ResponseWriter, r *http.Request) {
 		"was_active": wasActive,
 		"state":      json.RawMessage(rep.Json),
 	}
-	if a := s.find(kind, id); a != nil {
+	if a, ok := s.cfg.Actors.FindActivation(kind, id); ok {
 		body["activation"] = s.activationOut(a)
 	}
 	if s.cfg.Cluster == nil {
@@ -154,15 +189,6 @@ func (s *server) describeActor(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, body)
-}
-
-func (s *server) find(kind, id string) *actors.Activation {
-	for _, a := range s.cfg.Actors.Activations(kind) {
-		if a.Identity == id {
-			return a
-		}
-	}
-	return nil
 }
 
 func (s *server) checkIdentity(kind, id string) *fieldError {

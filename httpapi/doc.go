@@ -23,6 +23,19 @@
 // replies, logs or actor messages. No route here asks for the account's
 // edge view, the one actor reply that carries HA1s.
 //
+// Lists page (page.go): ?limit= (each list's default and maximum) and
+// ?after= (the "next" of the previous page, present while more follow);
+// a bad one gets 400 naming it. A page costs O(limit), not the size of
+// the list: /debug/actors pages the node's activation index (scope=
+// cluster asks each member for its first limit after the cursor and
+// merges them), describing an actor finds its activation directly,
+// devices page from the store's key order and bindings from the group's
+// sorted copy. Replies of 32 KiB and more are compact JSON, smaller ones
+// indented; list and debug routes are gzipped for a client that sends
+// Accept-Encoding: gzip (klauspost/compress/gzhttp). Edge actors come on
+// the first page of /debug/actors, at most limit of them, with their
+// total in counts.
+//
 // Ids: account and feature ids must be one DNS label to be written
 // (actors.CheckLabelID: no '.', no '_'), since they name the account's DNS
 // names; a GET or DELETE also takes the wider id rule of the other kinds

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -271,7 +270,12 @@ func (s *server) listGroups(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	rep, ok := askAs[*actorpb.GroupListReply](s, w, r, actors.KindAccount, ids[0], &actorpb.ListGroups{})
+	after, limit, fe := parseIDPage(r.URL.Query())
+	if fe != nil {
+		writeFieldError(w, fe)
+		return
+	}
+	rep, ok := askAs[*actorpb.GroupListReply](s, w, r, actors.KindAccount, ids[0], &actorpb.ListGroups{After: after, Limit: limit})
 	if !ok || replyError(w, rep.Error) {
 		return
 	}
@@ -279,7 +283,7 @@ func (s *server) listGroups(w http.ResponseWriter, r *http.Request) {
 	for _, g := range rep.Groups {
 		out = append(out, toGroupOut(ids[0], g.Group, g.Version, nil))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"groups": out})
+	writeJSON(w, http.StatusOK, pageBody(map[string]any{"groups": out}, rep.NextAfter))
 }
 
 func (s *server) putGroup(w http.ResponseWriter, r *http.Request) {
@@ -420,20 +424,17 @@ func (s *server) listDevices(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	msg := &actorpb.ListDevices{Group: q.Get("group"), After: q.Get("after")}
+	msg := &actorpb.ListDevices{Group: q.Get("group")}
 	if msg.Group != "" {
 		if fe := checkID("group", msg.Group); fe != nil {
 			writeFieldError(w, fe)
 			return
 		}
 	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 32)
-		if err != nil || n == 0 || n > 1000 {
-			writeFieldError(w, badField("limit", "limit must be a whole number from 1 to 1000"))
-			return
-		}
-		msg.Limit = uint32(n)
+	var fe *fieldError
+	if msg.After, msg.Limit, fe = parseIDPage(q); fe != nil {
+		writeFieldError(w, fe)
+		return
 	}
 	rep, ok := askAs[*actorpb.DeviceListReply](s, w, r, actors.KindAccount, ids[0], msg)
 	if !ok || replyError(w, rep.Error) {
@@ -443,9 +444,5 @@ func (s *server) listDevices(w http.ResponseWriter, r *http.Request) {
 	for _, d := range rep.Devices {
 		out = append(out, s.toDeviceOut(ids[0], d.Device, d.Version))
 	}
-	body := map[string]any{"devices": out}
-	if rep.NextAfter != "" {
-		body["next_after"] = rep.NextAfter
-	}
-	writeJSON(w, http.StatusOK, body)
+	writeJSON(w, http.StatusOK, pageBody(map[string]any{"devices": out}, rep.NextAfter))
 }

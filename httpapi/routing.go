@@ -3,6 +3,7 @@ package httpapi
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -157,7 +158,12 @@ func (s *server) listTrunks(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	rep, ok := askAs[*actorpb.TrunkListReply](s, w, r, actors.KindAccount, ids[0], &actorpb.ListTrunks{})
+	after, limit, fe := parseIDPage(r.URL.Query())
+	if fe != nil {
+		writeFieldError(w, fe)
+		return
+	}
+	rep, ok := askAs[*actorpb.TrunkListReply](s, w, r, actors.KindAccount, ids[0], &actorpb.ListTrunks{After: after, Limit: limit})
 	if !ok || replyError(w, rep.Error) {
 		return
 	}
@@ -165,7 +171,7 @@ func (s *server) listTrunks(w http.ResponseWriter, r *http.Request) {
 	for _, t := range rep.Trunks {
 		out = append(out, toTrunkOut(ids[0], t))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"trunks": out})
+	writeJSON(w, http.StatusOK, pageBody(map[string]any{"trunks": out}, rep.NextAfter))
 }
 
 // ---- routes ----
@@ -293,7 +299,23 @@ func (s *server) listBindings(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	rep, ok := askAs[*actorpb.RegisterReply](s, w, r, actors.KindDeviceGroup, ids[0]+"/"+ids[1], &actorpb.LookupBindings{})
+	q := r.URL.Query()
+	limit, fe := parseLimit(q, defaultBindingLimit, maxBindingLimit)
+	if fe != nil {
+		writeFieldError(w, fe)
+		return
+	}
+	msg := &actorpb.LookupBindings{Limit: uint32(limit)}
+	if v := q.Get("after"); v != "" {
+		// <device>/<contact> of the last binding of the previous page.
+		dev, contact, ok := strings.Cut(v, "/")
+		if !ok || contact == "" || checkID("after", dev) != nil {
+			writeFieldError(w, badField("after", "after must be the \"next\" of the previous page, <device>/<contact>, not %q", v))
+			return
+		}
+		msg.AfterDevice, msg.AfterContact = dev, contact
+	}
+	rep, ok := askAs[*actorpb.RegisterReply](s, w, r, actors.KindDeviceGroup, ids[0]+"/"+ids[1], msg)
 	if !ok || replyError(w, rep.Error) {
 		return
 	}
@@ -306,5 +328,10 @@ func (s *server) listBindings(w http.ResponseWriter, r *http.Request) {
 			ExpiresIn: max(0, int64(at.Sub(now)/time.Second)), EdgeNode: b.EdgeNode, UserAgent: b.UserAgent,
 		})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"account": ids[0], "group": ids[1], "bindings": out})
+	body := map[string]any{"account": ids[0], "group": ids[1], "bindings": out}
+	if rep.More && len(rep.Bindings) > 0 {
+		last := rep.Bindings[len(rep.Bindings)-1]
+		body["next"] = last.Device + "/" + last.Contact
+	}
+	writeJSON(w, http.StatusOK, body)
 }

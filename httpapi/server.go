@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -17,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/klauspost/compress/gzhttp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/protobuf/proto"
@@ -33,7 +35,11 @@ type Actors interface {
 	Request(ctx context.Context, kind, identity string, msg proto.Message) (proto.Message, error)
 	RequestWithHint(ctx context.Context, kind, identity string, hint actors.Hint, msg proto.Message) (proto.Message, error)
 	PoolSpecs(ctx context.Context) (map[string]placement.PoolSpec, error)
-	Activations(kind string) []*actors.Activation
+	// ActivationPage, FindActivation and ActivationCounts read this
+	// node's activations without listing them all (actors.Lookup).
+	ActivationPage(kind string, after actors.ActivationKey, limit int) ([]*actors.Activation, bool)
+	FindActivation(kind, identity string) (*actors.Activation, bool)
+	ActivationCounts() map[string]int
 	// ReadCall reads a call without activating it (actors.System.ReadCall).
 	ReadCall(ctx context.Context, id string) (rec *actorpb.CallRecord, live bool, err error)
 }
@@ -119,6 +125,11 @@ func New(cfg Config) (http.Handler, error) {
 		cfg.Apps = a
 	}
 	s := &server{cfg: cfg, log: cfg.Logger.With("component", "http"), crossOrigin: http.NewCrossOriginProtection()}
+	gz, err := gzhttp.NewWrapper(gzhttp.EnableZstd(false))
+	if err != nil {
+		return nil, err
+	}
+	s.gzip = gz
 	if err := s.initMetrics(); err != nil {
 		return nil, err
 	}
@@ -131,6 +142,8 @@ type server struct {
 	log         *slog.Logger
 	mux         *http.ServeMux
 	crossOrigin *http.CrossOriginProtection
+	// gzip compresses a reply for a client that accepts it (compressed).
+	gzip func(http.Handler) http.HandlerFunc
 	// adminRoutes are the patterns that need the admin token.
 	adminRoutes []string
 	requests    *prometheus.CounterVec
@@ -178,19 +191,19 @@ func (s *server) routes() {
 	admin("/debug/pprof/profile", pprof.Profile)
 	admin("/debug/pprof/symbol", pprof.Symbol)
 	admin("/debug/pprof/trace", pprof.Trace)
-	admin("GET /debug/cluster", s.clusterView)
+	admin("GET /debug/cluster", s.compressed(s.clusterView))
 	admin("POST /v1/admin/drain", s.drain)
-	admin("GET /debug/actors", s.listActivations)
-	admin("GET /debug/actors/{kind}/{id...}", s.describeActor)
+	admin("GET /debug/actors", s.compressed(s.listActivations))
+	admin("GET /debug/actors/{kind}/{id...}", s.compressed(s.describeActor))
 	admin("GET /debug/sip/bans", s.sipBans)
 	admin("GET /debug/sip/targets", s.sipTargets)
 
 	admin("PUT /v1/accounts/{a}", s.putAccount)
 	admin("GET /v1/accounts/{a}", s.getAccount)
 	admin("DELETE /v1/accounts/{a}", s.deleteAccount)
-	admin("GET /v1/accounts/{a}/groups", s.listGroups)
+	admin("GET /v1/accounts/{a}/groups", s.compressed(s.listGroups))
 	admin("PUT /v1/accounts/{a}/groups/{g}", s.putGroup)
-	admin("GET /v1/accounts/{a}/groups/{g}", s.getGroup)
+	admin("GET /v1/accounts/{a}/groups/{g}", s.compressed(s.getGroup))
 	admin("DELETE /v1/accounts/{a}/groups/{g}", s.deleteGroup)
 	admin("PUT /v1/pools/{p}", s.putPool)
 	admin("GET /v1/pools", s.listPools)
@@ -204,18 +217,18 @@ func (s *server) routes() {
 	m.Handle("GET /v1/calls/{id}/context", s.appAuthorized(actors.ScopeCallsRead, s.getCallContext))
 	m.Handle("PATCH /v1/calls/{id}/context", s.appAuthorized(actors.ScopeContextWrite, s.patchCallContext))
 	m.Handle("GET /v1/events", s.appAuthorized(actors.ScopeEventsRead, s.appEvents))
-	admin("GET /v1/accounts/{a}/devices", s.listDevices)
+	admin("GET /v1/accounts/{a}/devices", s.compressed(s.listDevices))
 	admin("PUT /v1/accounts/{a}/devices/{d}", s.putDevice)
 	admin("GET /v1/accounts/{a}/devices/{d}", s.getDevice)
 	admin("DELETE /v1/accounts/{a}/devices/{d}", s.deleteDevice)
 	admin("POST /v1/accounts/{a}/devices/{d}/restore", s.restoreDevice)
-	admin("GET /v1/accounts/{a}/trunks", s.listTrunks)
+	admin("GET /v1/accounts/{a}/trunks", s.compressed(s.listTrunks))
 	admin("PUT /v1/accounts/{a}/trunks/{t}", s.putTrunk)
 	admin("GET /v1/accounts/{a}/trunks/{t}", s.getTrunk)
 	admin("DELETE /v1/accounts/{a}/trunks/{t}", s.deleteTrunk)
 	admin("PUT /v1/accounts/{a}/routes", s.putRoutes)
 	admin("GET /v1/accounts/{a}/routes", s.getRoutes)
-	admin("GET /v1/accounts/{a}/groups/{g}/bindings", s.listBindings)
+	admin("GET /v1/accounts/{a}/groups/{g}/bindings", s.compressed(s.listBindings))
 	admin("GET /v1/accounts/{a}/events", s.accountEvents)
 	admin("PUT /v1/accounts/{a}/webhook", s.putWebhook)
 	admin("GET /v1/accounts/{a}/webhook", s.getWebhook)
@@ -378,13 +391,29 @@ type errorBody struct {
 	Field string `json:"field,omitempty"`
 }
 
+// indentBelow is the size under which a reply is indented for a reader;
+// a larger one (a big page) goes out compact.
+const indentBelow = 32 << 10
+
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	if err := enc.Encode(v); err != nil {
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = fmt.Fprintf(w, "{\"error\": %q}\n", "encoding the reply: "+err.Error())
+		return
+	}
+	body := buf.Bytes()
+	if len(body) < indentBelow {
+		var ind bytes.Buffer
+		if json.Indent(&ind, body, "", "  ") == nil {
+			body = ind.Bytes()
+		}
+	}
 	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v) // the client went away; nothing to do
+	_, _ = w.Write(body) // the client went away; nothing to do
 }
 
 func writeError(w http.ResponseWriter, code int, field, msg string) {

@@ -23,9 +23,6 @@ type EdgeActorsView interface {
 // KindEdge names the edge actors in /debug/actors (?kind=edge).
 const KindEdge = "edge"
 
-// defaultEdgeLimit bounds the edge actors /debug/actors lists without ?limit.
-const defaultEdgeLimit = 1000
-
 // sipBans answers GET /debug/sip/bans.
 func (s *server) sipBans(w http.ResponseWriter, _ *http.Request) {
 	if s.cfg.SIP == nil {

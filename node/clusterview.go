@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/switchboard-pbx/switchboard/cluster"
+	"github.com/switchboard-pbx/switchboard/cluster/clusterpb"
 	"github.com/switchboard-pbx/switchboard/cluster/gossip"
 	"github.com/switchboard-pbx/switchboard/httpapi"
 )
@@ -51,22 +52,27 @@ func (v clusterView) names() map[string]string {
 	return names
 }
 
-func (v clusterView) Activations(ctx context.Context, kind string) ([]httpapi.ActivationView, error) {
-	lists, err := v.m.ClusterActivations(ctx, kind)
+func (v clusterView) Activations(ctx context.Context, q httpapi.ActivationQuery) ([]httpapi.MemberActivations, error) {
+	lists, err := v.m.ClusterActivations(ctx, &clusterpb.ListActivations{Kind: q.Kind, AfterKind: q.After.Kind, AfterIdentity: q.After.Identity, Limit: uint32(q.Limit)})
 	names := v.names()
-	var out []httpapi.ActivationView
+	var out []httpapi.MemberActivations
 	for _, l := range lists {
+		ma := httpapi.MemberActivations{Node: names[l.MemberId], NodeID: l.MemberId, More: l.More, Counts: map[string]int{}}
+		for k, n := range l.Counts {
+			ma.Counts[k] = int(n)
+		}
 		for _, a := range l.Activations {
 			av := httpapi.ActivationView{
-				Kind: a.Kind, ID: a.Identity, Node: names[l.MemberId], NodeID: l.MemberId,
+				Kind: a.Kind, ID: a.Identity, Node: ma.Node, NodeID: l.MemberId,
 				ActivatedAt: time.UnixMilli(a.ActivatedAtUnixMs).UTC(),
 			}
 			if a.LastMessageAtUnixMs > 0 {
 				t := time.UnixMilli(a.LastMessageAtUnixMs).UTC()
 				av.LastMessageAt = &t
 			}
-			out = append(out, av)
+			ma.Activations = append(ma.Activations, av)
 		}
+		out = append(out, ma)
 	}
 	return out, err
 }

@@ -1400,8 +1400,12 @@ func (x *DeleteGroup) GetIfMatch() uint64 {
 	return 0
 }
 
+// ListGroups pages the account's groups in id order: after the id after,
+// at most limit (0: all of them).
 type ListGroups struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
+	After         string                 `protobuf:"bytes,1,opt,name=after,proto3" json:"after,omitempty"`
+	Limit         uint32                 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1434,6 +1438,20 @@ func (x *ListGroups) ProtoReflect() protoreflect.Message {
 // Deprecated: Use ListGroups.ProtoReflect.Descriptor instead.
 func (*ListGroups) Descriptor() ([]byte, []int) {
 	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ListGroups) GetAfter() string {
+	if x != nil {
+		return x.After
+	}
+	return ""
+}
+
+func (x *ListGroups) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
 }
 
 // DescribeGroup asks the account for a group's configuration and members;
@@ -1559,9 +1577,11 @@ func (x *GroupReply) GetMembers() []string {
 }
 
 type GroupListReply struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Error         *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
-	Groups        []*GroupReply          `protobuf:"bytes,2,rep,name=groups,proto3" json:"groups,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Error  *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	Groups []*GroupReply          `protobuf:"bytes,2,rep,name=groups,proto3" json:"groups,omitempty"`
+	// next_after is the cursor for the next page; empty when this was the last.
+	NextAfter     string `protobuf:"bytes,3,opt,name=next_after,json=nextAfter,proto3" json:"next_after,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1608,6 +1628,13 @@ func (x *GroupListReply) GetGroups() []*GroupReply {
 		return x.Groups
 	}
 	return nil
+}
+
+func (x *GroupListReply) GetNextAfter() string {
+	if x != nil {
+		return x.NextAfter
+	}
+	return ""
 }
 
 type PutDevice struct {
@@ -2340,8 +2367,12 @@ func (x *DeleteTrunk) GetIfMatch() uint64 {
 	return 0
 }
 
+// ListTrunks pages the account's trunks in id order: after the id after,
+// at most limit (0: all of them).
 type ListTrunks struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
+	After         string                 `protobuf:"bytes,1,opt,name=after,proto3" json:"after,omitempty"`
+	Limit         uint32                 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2374,6 +2405,20 @@ func (x *ListTrunks) ProtoReflect() protoreflect.Message {
 // Deprecated: Use ListTrunks.ProtoReflect.Descriptor instead.
 func (*ListTrunks) Descriptor() ([]byte, []int) {
 	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *ListTrunks) GetAfter() string {
+	if x != nil {
+		return x.After
+	}
+	return ""
+}
+
+func (x *ListTrunks) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
 }
 
 type TrunkReply struct {
@@ -2445,9 +2490,11 @@ func (x *TrunkReply) GetCreated() bool {
 }
 
 type TrunkListReply struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Error         *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
-	Trunks        []*TrunkReply          `protobuf:"bytes,2,rep,name=trunks,proto3" json:"trunks,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Error  *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	Trunks []*TrunkReply          `protobuf:"bytes,2,rep,name=trunks,proto3" json:"trunks,omitempty"`
+	// next_after is the cursor for the next page; empty when this was the last.
+	NextAfter     string `protobuf:"bytes,3,opt,name=next_after,json=nextAfter,proto3" json:"next_after,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2494,6 +2541,13 @@ func (x *TrunkListReply) GetTrunks() []*TrunkReply {
 		return x.Trunks
 	}
 	return nil
+}
+
+func (x *TrunkListReply) GetNextAfter() string {
+	if x != nil {
+		return x.NextAfter
+	}
+	return ""
 }
 
 type PutRoutes struct {
@@ -2944,9 +2998,11 @@ func (x *ContactUpdate) GetQMilli() uint32 {
 
 // RegisterReply carries the device's bindings after the change.
 type RegisterReply struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Error         *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
-	Bindings      []*Binding             `protobuf:"bytes,2,rep,name=bindings,proto3" json:"bindings,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Error    *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	Bindings []*Binding             `protobuf:"bytes,2,rep,name=bindings,proto3" json:"bindings,omitempty"`
+	// more tells that a LookupBindings limit left live bindings out.
+	More          bool `protobuf:"varint,3,opt,name=more,proto3" json:"more,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2995,11 +3051,24 @@ func (x *RegisterReply) GetBindings() []*Binding {
 	return nil
 }
 
+func (x *RegisterReply) GetMore() bool {
+	if x != nil {
+		return x.More
+	}
+	return false
+}
+
 // LookupBindings asks for a device's live bindings ("" for every device
-// of the group); the reply is a RegisterReply.
+// of the group); the reply is a RegisterReply. Without a limit it has
+// them all, most recently updated first (SortBindings); with one, a page
+// of at most limit in (device, contact) order after (after_device,
+// after_contact).
 type LookupBindings struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	AfterDevice   string                 `protobuf:"bytes,2,opt,name=after_device,json=afterDevice,proto3" json:"after_device,omitempty"`
+	AfterContact  string                 `protobuf:"bytes,3,opt,name=after_contact,json=afterContact,proto3" json:"after_contact,omitempty"`
+	Limit         uint32                 `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3039,6 +3108,27 @@ func (x *LookupBindings) GetDevice() string {
 		return x.Device
 	}
 	return ""
+}
+
+func (x *LookupBindings) GetAfterDevice() string {
+	if x != nil {
+		return x.AfterDevice
+	}
+	return ""
+}
+
+func (x *LookupBindings) GetAfterContact() string {
+	if x != nil {
+		return x.AfterContact
+	}
+	return ""
+}
+
+func (x *LookupBindings) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
 }
 
 // GroupChanged is sent (not requested) by the account actor to a
@@ -3157,12 +3247,16 @@ func (*GetGroupView) Descriptor() ([]byte, []int) {
 }
 
 type GroupView struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Error         *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
-	Group         *Group                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
-	Version       uint64                 `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
-	Members       []string               `protobuf:"bytes,4,rep,name=members,proto3" json:"members,omitempty"`
-	State         *DeviceGroupState      `protobuf:"bytes,5,opt,name=state,proto3" json:"state,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Error   *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	Group   *Group                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	Version uint64                 `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
+	Members []string               `protobuf:"bytes,4,rep,name=members,proto3" json:"members,omitempty"`
+	State   *DeviceGroupState      `protobuf:"bytes,5,opt,name=state,proto3" json:"state,omitempty"`
+	// member_count and binding_count are set in the debug view, which cuts
+	// members and bindings to the first hundred.
+	MemberCount   uint32 `protobuf:"varint,6,opt,name=member_count,json=memberCount,proto3" json:"member_count,omitempty"`
+	BindingCount  uint32 `protobuf:"varint,7,opt,name=binding_count,json=bindingCount,proto3" json:"binding_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3232,15 +3326,31 @@ func (x *GroupView) GetState() *DeviceGroupState {
 	return nil
 }
 
+func (x *GroupView) GetMemberCount() uint32 {
+	if x != nil {
+		return x.MemberCount
+	}
+	return 0
+}
+
+func (x *GroupView) GetBindingCount() uint32 {
+	if x != nil {
+		return x.BindingCount
+	}
+	return 0
+}
+
 // AccountDebug is the account actor's state for the debug endpoint, with
 // credentials removed and devices cut to the first hundred.
 type AccountDebug struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Account       *Account               `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
-	Version       uint64                 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
-	Groups        []*Group               `protobuf:"bytes,3,rep,name=groups,proto3" json:"groups,omitempty"`
-	DeviceCount   uint32                 `protobuf:"varint,4,opt,name=device_count,json=deviceCount,proto3" json:"device_count,omitempty"`
-	Devices       []*Device              `protobuf:"bytes,5,rep,name=devices,proto3" json:"devices,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Account *Account               `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	Version uint64                 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	// groups and devices are the first hundred of each, by id.
+	Groups        []*Group  `protobuf:"bytes,3,rep,name=groups,proto3" json:"groups,omitempty"`
+	DeviceCount   uint32    `protobuf:"varint,4,opt,name=device_count,json=deviceCount,proto3" json:"device_count,omitempty"`
+	Devices       []*Device `protobuf:"bytes,5,rep,name=devices,proto3" json:"devices,omitempty"`
+	GroupCount    uint32    `protobuf:"varint,6,opt,name=group_count,json=groupCount,proto3" json:"group_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3308,6 +3418,13 @@ func (x *AccountDebug) GetDevices() []*Device {
 		return x.Devices
 	}
 	return nil
+}
+
+func (x *AccountDebug) GetGroupCount() uint32 {
+	if x != nil {
+		return x.GroupCount
+	}
+	return 0
 }
 
 type PutFeatureServer struct {
@@ -4757,9 +4874,11 @@ const file_actors_actorpb_actors_proto_rawDesc = "" +
 	"\vDeleteGroup\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12\x1e\n" +
 	"\bif_match\x18\x02 \x01(\x04H\x00R\aifMatch\x88\x01\x01B\v\n" +
-	"\t_if_match\"\f\n" +
+	"\t_if_match\"8\n" +
 	"\n" +
-	"ListGroups\"%\n" +
+	"ListGroups\x12\x14\n" +
+	"\x05after\x18\x01 \x01(\tR\x05after\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\rR\x05limit\"%\n" +
 	"\rDescribeGroup\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\"\xc2\x01\n" +
 	"\n" +
@@ -4768,10 +4887,12 @@ const file_actors_actorpb_actors_proto_rawDesc = "" +
 	"\x05group\x18\x02 \x01(\v2\x1c.switchboard.actors.v1.GroupR\x05group\x12\x18\n" +
 	"\aversion\x18\x03 \x01(\x04R\aversion\x12\x18\n" +
 	"\acreated\x18\x04 \x01(\bR\acreated\x12\x18\n" +
-	"\amembers\x18\x05 \x03(\tR\amembers\"\x7f\n" +
+	"\amembers\x18\x05 \x03(\tR\amembers\"\x9e\x01\n" +
 	"\x0eGroupListReply\x122\n" +
 	"\x05error\x18\x01 \x01(\v2\x1c.switchboard.actors.v1.ErrorR\x05error\x129\n" +
-	"\x06groups\x18\x02 \x03(\v2!.switchboard.actors.v1.GroupReplyR\x06groups\"\xc0\x02\n" +
+	"\x06groups\x18\x02 \x03(\v2!.switchboard.actors.v1.GroupReplyR\x06groups\x12\x1d\n" +
+	"\n" +
+	"next_after\x18\x03 \x01(\tR\tnextAfter\"\xc0\x02\n" +
 	"\tPutDevice\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\x12!\n" +
@@ -4824,18 +4945,22 @@ const file_actors_actorpb_actors_proto_rawDesc = "" +
 	"\vDeleteTrunk\x12\x14\n" +
 	"\x05trunk\x18\x01 \x01(\tR\x05trunk\x12\x1e\n" +
 	"\bif_match\x18\x02 \x01(\x04H\x00R\aifMatch\x88\x01\x01B\v\n" +
-	"\t_if_match\"\f\n" +
+	"\t_if_match\"8\n" +
 	"\n" +
-	"ListTrunks\"\xa8\x01\n" +
+	"ListTrunks\x12\x14\n" +
+	"\x05after\x18\x01 \x01(\tR\x05after\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\rR\x05limit\"\xa8\x01\n" +
 	"\n" +
 	"TrunkReply\x122\n" +
 	"\x05error\x18\x01 \x01(\v2\x1c.switchboard.actors.v1.ErrorR\x05error\x122\n" +
 	"\x05trunk\x18\x02 \x01(\v2\x1c.switchboard.actors.v1.TrunkR\x05trunk\x12\x18\n" +
 	"\aversion\x18\x03 \x01(\x04R\aversion\x12\x18\n" +
-	"\acreated\x18\x04 \x01(\bR\acreated\"\x7f\n" +
+	"\acreated\x18\x04 \x01(\bR\acreated\"\x9e\x01\n" +
 	"\x0eTrunkListReply\x122\n" +
 	"\x05error\x18\x01 \x01(\v2\x1c.switchboard.actors.v1.ErrorR\x05error\x129\n" +
-	"\x06trunks\x18\x02 \x03(\v2!.switchboard.actors.v1.TrunkReplyR\x06trunks\"q\n" +
+	"\x06trunks\x18\x02 \x03(\v2!.switchboard.actors.v1.TrunkReplyR\x06trunks\x12\x1d\n" +
+	"\n" +
+	"next_after\x18\x03 \x01(\tR\tnextAfter\"q\n" +
 	"\tPutRoutes\x127\n" +
 	"\x06routes\x18\x01 \x01(\v2\x1f.switchboard.actors.v1.RouteSetR\x06routes\x12\x1e\n" +
 	"\bif_match\x18\x02 \x01(\x04H\x00R\aifMatch\x88\x01\x01B\v\n" +
@@ -4868,31 +4993,39 @@ const file_actors_actorpb_actors_proto_rawDesc = "" +
 	"\rContactUpdate\x12\x10\n" +
 	"\x03uri\x18\x01 \x01(\tR\x03uri\x12\x18\n" +
 	"\aexpires\x18\x02 \x01(\rR\aexpires\x12\x17\n" +
-	"\aq_milli\x18\x03 \x01(\rR\x06qMilli\"\x7f\n" +
+	"\aq_milli\x18\x03 \x01(\rR\x06qMilli\"\x93\x01\n" +
 	"\rRegisterReply\x122\n" +
 	"\x05error\x18\x01 \x01(\v2\x1c.switchboard.actors.v1.ErrorR\x05error\x12:\n" +
-	"\bbindings\x18\x02 \x03(\v2\x1e.switchboard.actors.v1.BindingR\bbindings\"(\n" +
+	"\bbindings\x18\x02 \x03(\v2\x1e.switchboard.actors.v1.BindingR\bbindings\x12\x12\n" +
+	"\x04more\x18\x03 \x01(\bR\x04more\"\x86\x01\n" +
 	"\x0eLookupBindings\x12\x16\n" +
-	"\x06device\x18\x01 \x01(\tR\x06device\"\xa6\x01\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\x12!\n" +
+	"\fafter_device\x18\x02 \x01(\tR\vafterDevice\x12#\n" +
+	"\rafter_contact\x18\x03 \x01(\tR\fafterContact\x12\x14\n" +
+	"\x05limit\x18\x04 \x01(\rR\x05limit\"\xa6\x01\n" +
 	"\fGroupChanged\x122\n" +
 	"\x05group\x18\x01 \x01(\v2\x1c.switchboard.actors.v1.GroupR\x05group\x12\x14\n" +
 	"\x05added\x18\x02 \x03(\tR\x05added\x12\x18\n" +
 	"\aremoved\x18\x03 \x03(\tR\aremoved\x12\x18\n" +
 	"\adeleted\x18\x04 \x01(\bR\adeleted\x12\x18\n" +
 	"\aversion\x18\x05 \x01(\x04R\aversion\"\x0e\n" +
-	"\fGetGroupView\"\xe6\x01\n" +
+	"\fGetGroupView\"\xae\x02\n" +
 	"\tGroupView\x122\n" +
 	"\x05error\x18\x01 \x01(\v2\x1c.switchboard.actors.v1.ErrorR\x05error\x122\n" +
 	"\x05group\x18\x02 \x01(\v2\x1c.switchboard.actors.v1.GroupR\x05group\x12\x18\n" +
 	"\aversion\x18\x03 \x01(\x04R\aversion\x12\x18\n" +
 	"\amembers\x18\x04 \x03(\tR\amembers\x12=\n" +
-	"\x05state\x18\x05 \x01(\v2'.switchboard.actors.v1.DeviceGroupStateR\x05state\"\xf4\x01\n" +
+	"\x05state\x18\x05 \x01(\v2'.switchboard.actors.v1.DeviceGroupStateR\x05state\x12!\n" +
+	"\fmember_count\x18\x06 \x01(\rR\vmemberCount\x12#\n" +
+	"\rbinding_count\x18\a \x01(\rR\fbindingCount\"\x95\x02\n" +
 	"\fAccountDebug\x128\n" +
 	"\aaccount\x18\x01 \x01(\v2\x1e.switchboard.actors.v1.AccountR\aaccount\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\x124\n" +
 	"\x06groups\x18\x03 \x03(\v2\x1c.switchboard.actors.v1.GroupR\x06groups\x12!\n" +
 	"\fdevice_count\x18\x04 \x01(\rR\vdeviceCount\x127\n" +
-	"\adevices\x18\x05 \x03(\v2\x1d.switchboard.actors.v1.DeviceR\adevices\"}\n" +
+	"\adevices\x18\x05 \x03(\v2\x1d.switchboard.actors.v1.DeviceR\adevices\x12\x1f\n" +
+	"\vgroup_count\x18\x06 \x01(\rR\n" +
+	"groupCount\"}\n" +
 	"\x10PutFeatureServer\x12<\n" +
 	"\x06server\x18\x01 \x01(\v2$.switchboard.actors.v1.FeatureServerR\x06server\x12\x1e\n" +
 	"\bif_match\x18\x02 \x01(\x04H\x00R\aifMatch\x88\x01\x01B\v\n" +

@@ -1107,7 +1107,12 @@ type ListActivations struct {
 	Kind  string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
 	// live_only leaves out activations that are stopping (a directory's
 	// handover asks so).
-	LiveOnly      bool `protobuf:"varint,2,opt,name=live_only,json=liveOnly,proto3" json:"live_only,omitempty"`
+	LiveOnly bool `protobuf:"varint,2,opt,name=live_only,json=liveOnly,proto3" json:"live_only,omitempty"`
+	// after_kind and after_identity page the list: only activations whose
+	// (kind, identity) sorts after them. limit bounds it (0: no bound).
+	AfterKind     string `protobuf:"bytes,3,opt,name=after_kind,json=afterKind,proto3" json:"after_kind,omitempty"`
+	AfterIdentity string `protobuf:"bytes,4,opt,name=after_identity,json=afterIdentity,proto3" json:"after_identity,omitempty"`
+	Limit         uint32 `protobuf:"varint,5,opt,name=limit,proto3" json:"limit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1154,6 +1159,27 @@ func (x *ListActivations) GetLiveOnly() bool {
 		return x.LiveOnly
 	}
 	return false
+}
+
+func (x *ListActivations) GetAfterKind() string {
+	if x != nil {
+		return x.AfterKind
+	}
+	return ""
+}
+
+func (x *ListActivations) GetAfterIdentity() string {
+	if x != nil {
+		return x.AfterIdentity
+	}
+	return ""
+}
+
+func (x *ListActivations) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
 }
 
 type Activation struct {
@@ -1233,9 +1259,15 @@ func (x *Activation) GetLastMessageAtUnixMs() int64 {
 }
 
 type ActivationList struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	MemberId      string                 `protobuf:"bytes,1,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
-	Activations   []*Activation          `protobuf:"bytes,2,rep,name=activations,proto3" json:"activations,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	MemberId string                 `protobuf:"bytes,1,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	// activations are in (kind, identity) order.
+	Activations []*Activation `protobuf:"bytes,2,rep,name=activations,proto3" json:"activations,omitempty"`
+	// counts are the member's activations by kind (of the asked kind only,
+	// when one was asked), paged or not.
+	Counts map[string]int64 `protobuf:"bytes,3,rep,name=counts,proto3" json:"counts,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// more tells that a limit left activations out.
+	More          bool `protobuf:"varint,4,opt,name=more,proto3" json:"more,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1282,6 +1314,20 @@ func (x *ActivationList) GetActivations() []*Activation {
 		return x.Activations
 	}
 	return nil
+}
+
+func (x *ActivationList) GetCounts() map[string]int64 {
+	if x != nil {
+		return x.Counts
+	}
+	return nil
+}
+
+func (x *ActivationList) GetMore() bool {
+	if x != nil {
+		return x.More
+	}
+	return false
 }
 
 var File_cluster_clusterpb_cluster_proto protoreflect.FileDescriptor
@@ -1368,20 +1414,29 @@ const file_cluster_clusterpb_cluster_proto_rawDesc = "" +
 	"\x03pid\x18\x02 \x01(\v2\x1b.switchboard.cluster.v1.RefR\x03pid\x12\x14\n" +
 	"\x05state\x18\x03 \x01(\tR\x05state\x12?\n" +
 	"\tplacement\x18\x04 \x01(\v2!.switchboard.cluster.v1.PlacementR\tplacement\x12\x19\n" +
-	"\bowner_id\x18\x05 \x01(\tR\aownerId\"B\n" +
+	"\bowner_id\x18\x05 \x01(\tR\aownerId\"\x9e\x01\n" +
 	"\x0fListActivations\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x1b\n" +
-	"\tlive_only\x18\x02 \x01(\bR\bliveOnly\"\xd2\x01\n" +
+	"\tlive_only\x18\x02 \x01(\bR\bliveOnly\x12\x1d\n" +
+	"\n" +
+	"after_kind\x18\x03 \x01(\tR\tafterKind\x12%\n" +
+	"\x0eafter_identity\x18\x04 \x01(\tR\rafterIdentity\x12\x14\n" +
+	"\x05limit\x18\x05 \x01(\rR\x05limit\"\xd2\x01\n" +
 	"\n" +
 	"Activation\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x1a\n" +
 	"\bidentity\x18\x02 \x01(\tR\bidentity\x12-\n" +
 	"\x03pid\x18\x03 \x01(\v2\x1b.switchboard.cluster.v1.RefR\x03pid\x12/\n" +
 	"\x14activated_at_unix_ms\x18\x04 \x01(\x03R\x11activatedAtUnixMs\x124\n" +
-	"\x17last_message_at_unix_ms\x18\x05 \x01(\x03R\x13lastMessageAtUnixMs\"s\n" +
+	"\x17last_message_at_unix_ms\x18\x05 \x01(\x03R\x13lastMessageAtUnixMs\"\x8e\x02\n" +
 	"\x0eActivationList\x12\x1b\n" +
 	"\tmember_id\x18\x01 \x01(\tR\bmemberId\x12D\n" +
-	"\vactivations\x18\x02 \x03(\v2\".switchboard.cluster.v1.ActivationR\vactivationsB:Z8github.com/switchboard-pbx/switchboard/cluster/clusterpbb\x06proto3"
+	"\vactivations\x18\x02 \x03(\v2\".switchboard.cluster.v1.ActivationR\vactivations\x12J\n" +
+	"\x06counts\x18\x03 \x03(\v22.switchboard.cluster.v1.ActivationList.CountsEntryR\x06counts\x12\x12\n" +
+	"\x04more\x18\x04 \x01(\bR\x04more\x1a9\n" +
+	"\vCountsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01B:Z8github.com/switchboard-pbx/switchboard/cluster/clusterpbb\x06proto3"
 
 var (
 	file_cluster_clusterpb_cluster_proto_rawDescOnce sync.Once
@@ -1395,7 +1450,7 @@ func file_cluster_clusterpb_cluster_proto_rawDescGZIP() []byte {
 	return file_cluster_clusterpb_cluster_proto_rawDescData
 }
 
-var file_cluster_clusterpb_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_cluster_clusterpb_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_cluster_clusterpb_cluster_proto_goTypes = []any{
 	(*Ref)(nil),             // 0: switchboard.cluster.v1.Ref
 	(*Candidate)(nil),       // 1: switchboard.cluster.v1.Candidate
@@ -1416,6 +1471,7 @@ var file_cluster_clusterpb_cluster_proto_goTypes = []any{
 	(*ListActivations)(nil), // 16: switchboard.cluster.v1.ListActivations
 	(*Activation)(nil),      // 17: switchboard.cluster.v1.Activation
 	(*ActivationList)(nil),  // 18: switchboard.cluster.v1.ActivationList
+	nil,                     // 19: switchboard.cluster.v1.ActivationList.CountsEntry
 }
 var file_cluster_clusterpb_cluster_proto_depIdxs = []int32{
 	1,  // 0: switchboard.cluster.v1.Placement.candidates:type_name -> switchboard.cluster.v1.Candidate
@@ -1433,11 +1489,12 @@ var file_cluster_clusterpb_cluster_proto_depIdxs = []int32{
 	2,  // 12: switchboard.cluster.v1.DescribeReply.placement:type_name -> switchboard.cluster.v1.Placement
 	0,  // 13: switchboard.cluster.v1.Activation.pid:type_name -> switchboard.cluster.v1.Ref
 	17, // 14: switchboard.cluster.v1.ActivationList.activations:type_name -> switchboard.cluster.v1.Activation
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	19, // 15: switchboard.cluster.v1.ActivationList.counts:type_name -> switchboard.cluster.v1.ActivationList.CountsEntry
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_cluster_clusterpb_cluster_proto_init() }
@@ -1451,7 +1508,7 @@ func file_cluster_clusterpb_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cluster_clusterpb_cluster_proto_rawDesc), len(file_cluster_clusterpb_cluster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
