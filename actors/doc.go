@@ -131,6 +131,11 @@
 // keeps every activation in this process (one node); the gossip cluster
 // supplies its own Lookup without touching the actors.
 //
+// Memory follows the live activations: a passivated activation leaves
+// nothing behind (registry.go: protoactor's process registry is cut from
+// 32,768 map shards, each keeping its storage once a fresh process id has
+// landed in it, to 256 that every node fills at once).
+//
 // Fencing (Config.Fence, fence.go): an account, devicegroup or messaging
 // activation takes a claim on its identity before it loads its state,
 // checks it before every message (no I/O), bounds the message's store
