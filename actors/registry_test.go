@@ -1,22 +1,13 @@
 package actors
 
 import (
-	"runtime"
 	"testing"
 	"time"
 
 	"github.com/switchboard-pbx/switchboard/actors/actorpb"
+	"github.com/switchboard-pbx/switchboard/internal/memstat"
 	"github.com/switchboard-pbx/switchboard/persistence"
 )
-
-// liveHeap is the heap in use after two full collections.
-func liveHeap() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
-}
 
 // Activating and passivating an account 5,000 times leaves the heap where
 // it was: nothing of a stopped activation stays behind (protoactor's
@@ -58,9 +49,9 @@ func TestPassivation_NoHeapCreepAcrossActivations(t *testing.T) {
 		}
 	}
 	cycle(1000) // warm up: pools, metrics, the registry's shards
-	before := liveHeap()
+	before := memstat.LiveHeap()
 	cycle(5000)
-	after := liveHeap()
+	after := memstat.LiveHeap()
 	const bound = 256 << 10
 	t.Logf("live heap %d -> %d bytes over 5,000 activate/passivate cycles", before, after)
 	if after > before+bound {
