@@ -31,9 +31,8 @@ import (
 // copies all lost) is handled as a new request: a replayed REGISTER
 // changes nothing (RFC 3261 section 10.3 step 7: its CSeq is not above
 // the binding's), and its client, which had its answer, ignores the
-// second one.
-// Over TCP and TLS Timer J is zero: a reliable transport does not
-// retransmit.
+// second one. Over TCP and TLS Timer J is zero (sipgo's own rule): a
+// reliable transport does not retransmit.
 //
 // sipgo keeps its timers in package globals, so this is process-wide:
 // the first New sets it, once (setTransactionTimers), before any edge of
