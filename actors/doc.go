@@ -142,6 +142,11 @@
 // once per state change; its debug state shows the first hundred
 // members and bindings with their counts.
 //
+// Memory follows the live activations: a passivated activation leaves
+// nothing behind (registry.go: protoactor's process registry is cut from
+// 32,768 map shards, each keeping its storage once a fresh process id has
+// landed in it, to 256 that every node fills at once).
+//
 // Fencing (Config.Fence, fence.go): an account, devicegroup or messaging
 // activation takes a claim on its identity before it loads its state,
 // checks it before every message (no I/O), bounds the message's store

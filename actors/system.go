@@ -253,6 +253,7 @@ func New(cfg Config) (*System, error) {
 		actor.WithDeadLetterRequestLogging(false),
 	}, cfg.ActorSystemOptions...)
 	s.as = actor.NewActorSystem(opts...)
+	compactRegistry(s.as)
 	newLookup := cfg.NewLookup
 	if newLookup == nil {
 		newLookup = func(_ *actor.ActorSystem, spawn Spawner, now func() time.Time) (Lookup, error) {

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -134,6 +136,16 @@ type Config struct {
 	// their true end. A node's own previous process (same --name) is not
 	// waited for. Default 30s.
 	CallSweepGrace time.Duration
+	// MemoryLimit is the process's soft memory limit in bytes
+	// (--memory-limit; runtime/debug.SetMemoryLimit, GOMEMLIMIT's
+	// semantics): the garbage collector runs as often as it must to keep
+	// the Go runtime's memory under it, and otherwise at Go's default pace
+	// (GOGC, 100 unless set: the heap grows to twice the live heap). New
+	// sets it when positive; NoMemoryLimit lifts a GOMEMLIMIT from the
+	// environment. It is process-wide: nodes in one process share the
+	// last one set. Default 0: leave the runtime's (GOMEMLIMIT, else none).
+	// ParseMemoryLimit reads the flag's sizes.
+	MemoryLimit int64
 	// Logger receives the node's logs. Default: discard.
 	Logger *slog.Logger
 	// Out receives the demo's printout. Default os.Stdout.
@@ -238,10 +250,48 @@ func (c Config) Validate() error {
 	if c.MaxCallDuration < 0 {
 		return fmt.Errorf("node: --max-call-duration %v must not be negative (0: no limit)", c.MaxCallDuration)
 	}
+	if c.MemoryLimit < 0 {
+		return fmt.Errorf("node: --memory-limit %d must not be negative; use a size such as 512MiB or 2GiB, or off", c.MemoryLimit)
+	}
 	if c.CallSweepEvery <= 0 || c.CallSweepGrace < 0 {
 		return fmt.Errorf("node: CallSweepEvery %v must be positive and --call-sweep-grace %v not negative", c.CallSweepEvery, c.CallSweepGrace)
 	}
 	return nil
+}
+
+// NoMemoryLimit as Config.MemoryLimit lifts any limit (--memory-limit off).
+const NoMemoryLimit = math.MaxInt64
+
+// memoryUnits are the suffixes GOMEMLIMIT accepts, and their sizes.
+var memoryUnits = []struct {
+	suffix string
+	size   int64
+}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}}
+
+// ParseMemoryLimit reads a memory limit as GOMEMLIMIT writes it: a whole
+// number of bytes with an optional suffix B, KiB, MiB, GiB or TiB
+// ("512MiB", "2GiB", "1073741824"), or "off" for NoMemoryLimit. The empty
+// string is 0 (leave the runtime's limit).
+func ParseMemoryLimit(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	switch s {
+	case "":
+		return 0, nil
+	case "off":
+		return NoMemoryLimit, nil
+	}
+	num, unit := s, int64(1)
+	for _, u := range memoryUnits {
+		if n, ok := strings.CutSuffix(s, u.suffix); ok {
+			num, unit = n, u.size
+			break
+		}
+	}
+	v, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || v <= 0 || v > math.MaxInt64/unit {
+		return 0, fmt.Errorf("memory limit %q: want a positive whole number of bytes with an optional unit B, KiB, MiB, GiB or TiB (e.g. 512MiB, 2GiB), or off", s)
+	}
+	return v * unit, nil
 }
 
 // leaseConfig is the lease configuration the flags give.

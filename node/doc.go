@@ -33,6 +33,12 @@
 // (actors.CallHangup, when the edge implements it) to send BYE to both
 // legs; Node.Draining tells the edge that the node drains.
 //
+// Memory: Config.MemoryLimit (--memory-limit) is the process's soft memory
+// limit (runtime/debug.SetMemoryLimit), which New sets when given; the
+// collector otherwise runs at Go's default pace (GOGC, 100), so that the
+// heap stays within twice the live state rather than five times. Run
+// logs the limit and GC percent in effect ("node serving").
+//
 // Flags and environment variables only fill a Config; this package reads
 // neither.
 package node

@@ -6,8 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
+	"runtime/debug"
+	"runtime/metrics"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,6 +71,9 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.Name), registry: prometheus.NewRegistry()}
+	if cfg.MemoryLimit > 0 {
+		debug.SetMemoryLimit(cfg.MemoryLimit)
+	}
 	n.state.Store(StateStarting)
 	n.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -250,7 +257,8 @@ func (n *Node) Run(ctx context.Context) error {
 		}
 	}
 	n.state.Store(StateServing)
-	n.log.Info("node serving", "http", n.HTTPAddr(), "zone", n.cfg.Zone)
+	limit, gcPercent := collectorSettings()
+	n.log.Info("node serving", "http", n.HTTPAddr(), "zone", n.cfg.Zone, "memory_limit", limit, "gc_percent", gcPercent)
 
 	var err error
 	select {
@@ -330,4 +338,19 @@ func (n *Node) closeCore() error {
 	lerr := n.stopLease()
 	serr := n.store.Close()
 	return errors.Join(aerr, merr, lerr, serr)
+}
+
+// collectorSettings reads the process's memory limit ("none" when there is
+// none) and GC percent ("off" when disabled), for the log.
+func collectorSettings() (limit, gcPercent string) {
+	ms := []metrics.Sample{{Name: "/gc/gomemlimit:bytes"}, {Name: "/gc/gogc:percent"}}
+	metrics.Read(ms)
+	limit, gcPercent = "none", "off"
+	if ms[0].Value.Kind() == metrics.KindUint64 && ms[0].Value.Uint64() < math.MaxInt64 {
+		limit = strconv.FormatUint(ms[0].Value.Uint64(), 10)
+	}
+	if ms[1].Value.Kind() == metrics.KindUint64 && int64(ms[1].Value.Uint64()) >= 0 {
+		gcPercent = strconv.FormatInt(int64(ms[1].Value.Uint64()), 10)
+	}
+	return limit, gcPercent
 }

@@ -122,15 +122,21 @@ func (r *registrar) register(callID, expires, authorization string) *sip.Respons
 	if authorization != "" {
 		extra = "Authorization: " + authorization + "\n"
 	}
-	r.phone.send(crlf(fmt.Sprintf("REGISTER sip:%[1]s SIP/2.0\nVia: SIP/2.0/UDP %[2]s;branch=z9hG4bK%[3]s\nMax-Forwards: 70\n"+
-		"From: <sip:%[4]s@%[1]s>;tag=t1\nTo: <sip:%[4]s@%[1]s>\nCall-ID: %[5]s\nCSeq: %[6]d REGISTER\n"+
-		"Contact: <sip:%[4]s@%[2]s>\nExpires: %[7]s\n%[8]sContent-Length: 0\n\n",
-		authDomain, r.phone.addr(), unique("b"), authDevice, callID, r.cseq, expires, extra)))
+	r.phone.send(aliceRegister(r.phone.addr(), unique("b"), callID, r.cseq, expires, extra))
 	res := r.phone.final(callID, replyWait)
 	if res == nil {
 		r.t.Fatalf("no final response to REGISTER %s", callID)
 	}
 	return res
+}
+
+// aliceRegister is alice's REGISTER from addr, with the given Via branch
+// (after the magic cookie), Call-ID, CSeq, Expires and extra header lines.
+func aliceRegister(addr, branch, callID string, cseq int, expires, extra string) []byte {
+	return crlf(fmt.Sprintf("REGISTER sip:%[1]s SIP/2.0\nVia: SIP/2.0/UDP %[2]s;branch=z9hG4bK%[3]s\nMax-Forwards: 70\n"+
+		"From: <sip:%[4]s@%[1]s>;tag=t1\nTo: <sip:%[4]s@%[1]s>\nCall-ID: %[5]s\nCSeq: %[6]d REGISTER\n"+
+		"Contact: <sip:%[4]s@%[2]s>\nExpires: %[7]s\n%[8]sContent-Length: 0\n\n",
+		authDomain, addr, branch, authDevice, callID, cseq, expires, extra))
 }
 
 // challenges returns the parsed WWW-Authenticate fields of a 401.

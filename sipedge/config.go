@@ -6,8 +6,10 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/emiago/sipgo/sip"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
@@ -16,6 +18,36 @@ import (
 	"github.com/switchboard-pbx/switchboard/dnszone"
 	"github.com/switchboard-pbx/switchboard/sipauth"
 )
+
+// UDPTimerJ is how long a finished non-INVITE server transaction over UDP
+// is kept to answer its request's retransmissions with the same final
+// response (RFC 3261 section 17.2.2, Timer J). The RFC's 64*T1 (32 s)
+// covers a client that retransmits until its own Timer F; we keep
+// Kamailio's wait timer, 5 s, instead: a kept transaction holds about
+// 4 KB of live heap (sipgo's parsed request and response, its timers;
+// BenchmarkFinishedTransactions), so at 800 REGISTER/s (two transactions
+// each, with the challenge) 32 s keep some 200 MiB of live heap, which
+// 5 s cut to 31 MiB. A retransmission later than that (its first five
+// copies all lost) is handled as a new request: a replayed REGISTER
+// changes nothing (RFC 3261 section 10.3 step 7: its CSeq is not above
+// the binding's), and its client, which had its answer, ignores the
+// second one. Over TCP and TLS Timer J is zero (sipgo's own rule): a
+// reliable transport does not retransmit.
+//
+// sipgo keeps its timers in package globals, so this is process-wide:
+// the first New sets it, once (setTransactionTimers), before any edge of
+// the process serves.
+const UDPTimerJ = 5 * time.Second
+
+var transactionTimers sync.Once
+
+// setTransactionTimers sets sipgo's Timer J to UDPTimerJ once per
+// process. sync.Once orders the write before every edge's first server
+// transaction, which reads it, so edges started concurrently (several
+// nodes in one test process) do not race.
+func setTransactionTimers() {
+	transactionTimers.Do(func() { sip.Timer_J = UDPTimerJ })
+}
 
 // Actors is the actor system as the edge uses it (*actors.System).
 type Actors interface {

@@ -167,6 +167,13 @@
 // with strict_min_expires answers 423 Interval Too Brief with Min-Expires
 // instead (RFC 3261 section 10.3 step 7).
 //
+// Transactions: a finished non-INVITE server transaction over UDP is
+// kept UDPTimerJ (5 s, Kamailio's wait timer; RFC 3261's 64*T1 is 32 s)
+// to answer its request's retransmissions, over TCP and TLS not at all
+// (Timer J zero), so that what finished transactions hold follows the
+// request rate over 5 s. sipgo's timers are process globals: the first
+// New sets Timer J once for the whole process.
+//
 // It must not touch the store or the cluster directly: state lives in the
 // actors (Actors), membership comes through Members.
 //

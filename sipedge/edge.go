@@ -64,6 +64,7 @@ type Edge struct {
 
 // New binds the edge's listeners. Run serves them.
 func New(cfg Config) (*Edge, error) {
+	setTransactionTimers()
 	cfg.fill()
 	if err := cfg.Validate(); err != nil {
 		return nil, err

@@ -127,7 +127,7 @@ type syncBuffer = syncbuf.Buffer
 // startEdge starts an Edge on 127.0.0.1 with a fake clock, fake actors and
 // a JSON log in a buffer, runs it until the test ends and checks that Run
 // then returns nil.
-func startEdge(t *testing.T, mutate ...func(*sipedge.Config)) *testEdge {
+func startEdge(t testing.TB, mutate ...func(*sipedge.Config)) *testEdge {
 	t.Helper()
 	auth, err := sipauth.New(sipauth.Config{Secret: []byte("sipedge tests: 32 bytes secret!!")})
 	if err != nil {
@@ -178,7 +178,7 @@ func startEdge(t *testing.T, mutate ...func(*sipedge.Config)) *testEdge {
 
 // counter reads a counter of the edge's registry (0 when the series does
 // not exist yet).
-func (te *testEdge) counter(t *testing.T, name string, labels map[string]string) float64 {
+func (te *testEdge) counter(t testing.TB, name string, labels map[string]string) float64 {
 	t.Helper()
 	mfs, err := te.reg.Gather()
 	if err != nil {
@@ -207,14 +207,14 @@ func (te *testEdge) counter(t *testing.T, name string, labels map[string]string)
 
 // udpPeer is a SIP client socket bound to one loopback address.
 type udpPeer struct {
-	t    *testing.T
+	t    testing.TB
 	conn net.PacketConn
 	to   net.Addr
 }
 
 // newUDPPeer binds a socket on ip (127.0.0.1, 127.0.0.2, ...) that talks
 // to the edge.
-func newUDPPeer(t *testing.T, te *testEdge, ip string) *udpPeer {
+func newUDPPeer(t testing.TB, te *testEdge, ip string) *udpPeer {
 	t.Helper()
 	conn, err := net.ListenPacket("udp", net.JoinHostPort(ip, "0"))
 	if err != nil {

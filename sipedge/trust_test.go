@@ -53,7 +53,7 @@ func (p *udpPeer) flood(te *testEdge, n int, step time.Duration) (answered int) 
 }
 
 // dropped is every packet the read filter dropped for a flood reason.
-func (te *testEdge) dropped(t *testing.T) float64 {
+func (te *testEdge) dropped(t testing.TB) float64 {
 	t.Helper()
 	return te.counter(t, "switchboard_sip_dropped_total", map[string]string{"reason": "banned"}) +
 		te.counter(t, "switchboard_sip_dropped_total", map[string]string{"reason": "trusted_rate"})

@@ -19,7 +19,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
-	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -79,13 +79,6 @@ Every flag may be set in the environment as SWITCHBOARD_<FLAG>.`,
 			}
 			cfg.Logger = log
 			cfg.Out = stdout
-			if _, set := os.LookupEnv("GOGC"); !set {
-				// A node's live heap is small and its garbage is per
-				// message: letting the heap grow to 5x the live heap
-				// before a collection (Go's default: 2x) cuts the GC's
-				// share of a busy SIP edge. GOGC, when set, wins.
-				debug.SetGCPercent(400)
-			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			n, err := node.New(ctx, cfg)
@@ -135,6 +128,7 @@ Every flag may be set in the environment as SWITCHBOARD_<FLAG>.`,
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "bound on graceful shutdown; live calls are served for its first half, then ended (interrupted)")
 	f.DurationVar(&cfg.MaxCallDuration, "max-call-duration", cfg.MaxCallDuration, "a call lasting longer is ended with disposition expired (0: no limit)")
 	f.DurationVar(&cfg.CallSweepGrace, "call-sweep-grace", cfg.CallSweepGrace, "how long after its node is gone a call is ended (interrupted) by another node")
+	f.Var((*memoryLimit)(&cfg.MemoryLimit), "memory-limit", "soft memory limit of the process, as GOMEMLIMIT: 512MiB, 2GiB, or off (default: GOMEMLIMIT, else none); the GC keeps under it, and otherwise runs at GOGC (default 100)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	return cmd
@@ -163,6 +157,31 @@ func (l prefixList) String() string {
 }
 
 func (prefixList) Type() string { return "cidr" }
+
+// memoryLimit is --memory-limit: node.ParseMemoryLimit's sizes, checked
+// when the flag (or SWITCHBOARD_MEMORY_LIMIT) is set.
+type memoryLimit int64
+
+func (m *memoryLimit) Set(s string) error {
+	v, err := node.ParseMemoryLimit(s)
+	if err != nil {
+		return err
+	}
+	*m = memoryLimit(v)
+	return nil
+}
+
+func (m *memoryLimit) String() string {
+	switch *m {
+	case 0:
+		return ""
+	case node.NoMemoryLimit:
+		return "off"
+	}
+	return strconv.FormatInt(int64(*m), 10) + "B"
+}
+
+func (m *memoryLimit) Type() string { return "size" }
 
 // applyEnv sets every flag not given on the command line from
 // SWITCHBOARD_<FLAG> when that variable is set.
