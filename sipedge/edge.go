@@ -215,8 +215,12 @@ func (e *Edge) Run(ctx context.Context) error {
 	go func() {
 		defer e.wg.Done()
 		// Pings the silent connections of registered flows (a flow whose
-		// connection dies is forgotten, flows.go).
-		e.every(ctx, e.cfg.Streams.KeepAlive/4, func() { e.streams.keepAlive(time.Now()) })
+		// connection dies is forgotten, flows.go), and forgets the flows
+		// long past their registration.
+		e.every(ctx, e.cfg.Streams.KeepAlive/4, func() {
+			e.streams.keepAlive(time.Now())
+			e.flows.sweep(e.now())
+		})
 	}()
 	e.log.Info("SIP edge serving", "udp_tcp", e.Addr(), "tls", e.TLSAddr())
 	var err error

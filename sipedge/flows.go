@@ -59,7 +59,6 @@ func (f *flows) registered(key, account, device string, now, expires time.Time) 
 		f.m[key] = fl
 	}
 	fl.LastActivity, fl.Expires = now, expires
-	f.sweepLocked(now)
 }
 
 // touch notes a request that came on the flow key.
@@ -90,11 +89,11 @@ func (f *flows) holds(key string, now time.Time) bool {
 	return ok && now.Before(fl.Expires.Add(flowGrace))
 }
 
-// sweepLocked forgets flows long past their registration.
-func (f *flows) sweepLocked(now time.Time) {
-	if len(f.m)%64 != 0 {
-		return // amortised: a sweep every 64 registrations of new flows
-	}
+// sweep forgets flows long past their registration (the edge runs it
+// with its keep-alives).
+func (f *flows) sweep(now time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	for k, fl := range f.m {
 		if now.After(fl.Expires.Add(flowGrace)) {
 			delete(f.m, k)

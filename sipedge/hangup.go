@@ -18,7 +18,7 @@ var _ actors.CallHangup = (*Edge)(nil)
 // sessionExpires is the session interval of a call or refresh (RFC 4028):
 // the 2xx's Session-Expires, else 0 (the UAS did not agree to a session
 // timer; the call's maximum length still applies).
-func sessionExpires(_ *sip.Request, res *sip.Response) time.Duration {
+func sessionExpires(res *sip.Response) time.Duration {
 	for _, name := range []string{"Session-Expires", "x"} {
 		h := res.GetHeader(name)
 		if h == nil {
@@ -102,6 +102,7 @@ func (e *Edge) sendBye(ctx context.Context, callID, from, to, contact string, ro
 		return err
 	}
 	t := target{uri: ruri, transport: "udp", dest: ruri.HostPort()}
+	toPeer := false // the next hop is another node of this cluster
 	for len(routes) > 0 {
 		var first sip.Uri
 		if err := sip.ParseUri(strings.Trim(routes[0], "<>"), &first); err != nil {
@@ -112,8 +113,8 @@ func (e *Edge) sendBye(ctx context.Context, callID, from, to, contact string, ro
 			if v, ok := first.UriParams.Get("transport"); ok && v != "" {
 				t.transport = strings.ToLower(v)
 			}
-			if e.cfg.Members.IsPeer(t.dest) {
-				t.transport = "tcp" // a node of this cluster: as any hop between nodes
+			if toPeer = e.cfg.Members.IsPeer(t.dest); toPeer {
+				t.transport = "tcp" // as any hop between nodes
 			}
 			break
 		}
@@ -135,9 +136,11 @@ func (e *Edge) sendBye(ctx context.Context, callID, from, to, contact string, ro
 	for _, r := range routes {
 		req.AppendHeader(sip.NewHeader("Route", r))
 	}
-	// Our own nodes on the route set take it as a hop from a peer: none
-	// of them ends the record again.
-	req.AppendHeader(sip.NewHeader(hopHeader, e.hopValue(req, "")))
+	if toPeer {
+		// Our other nodes on the route set take it as a hop from a peer:
+		// none of them ends the record again. A party never sees it.
+		req.AppendHeader(sip.NewHeader(hopHeader, e.hopValue(req, "")))
+	}
 	_, err := e.send1(ctx, req, e.cfg.FailoverTimeout*4)
 	return err
 }

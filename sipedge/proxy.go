@@ -288,7 +288,7 @@ func (e *Edge) finish(req *sip.Request, res *sip.Response, cs *callState, t targ
 	case cs.bye:
 		e.endByBye(cs.id, req)
 	case req.IsInvite() && code >= 200 && code < 300:
-		e.answerCall(cs.id, t.dest, sessionExpires(req, res), dialogOf(req, res))
+		e.answerCall(cs.id, t.dest, sessionExpires(res), dialogOf(req, res))
 	case req.IsInvite():
 		e.endCall(cs.id, code, "failure", t.dest, "")
 	}

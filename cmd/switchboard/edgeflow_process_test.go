@@ -24,11 +24,11 @@ import (
 	"github.com/switchboard-pbx/switchboard/internal/testcert"
 )
 
-// tcpPhone is a user agent that registers over one TCP connection it
-// opens and answers every INVITE with 200 and every BYE with 200, as a
-// softphone on TCP does. Its Contact names a port nobody listens on: only
-// its flow reaches it.
-type tcpPhone struct {
+// phone is a user agent that registers over one flow it opens (a TCP or
+// TLS connection, or a UDP socket) and answers every INVITE with 200 and
+// every BYE with 200, as a softphone does. Its Contact names an address
+// nobody listens on: only its flow reaches it.
+type phone struct {
 	// transport of its flow: "TCP" (default) or "UDP" (a phone behind
 	// NAT: its Contact names an address nobody can reach).
 	transport string
@@ -39,7 +39,7 @@ type tcpPhone struct {
 	byes      atomic.Int64
 }
 
-func startTCPPhone(t *testing.T, answerHeaders ...sip.Header) *tcpPhone {
+func startPhone(t *testing.T, answerHeaders ...sip.Header) *phone {
 	t.Helper()
 	// For a phone on TLS (transport "TLS"): the node's certificate is
 	// self-signed.
@@ -56,7 +56,7 @@ func startTCPPhone(t *testing.T, answerHeaders ...sip.Header) *tcpPhone {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &tcpPhone{transport: "TCP", ua: ua, cli: cli}
+	p := &phone{transport: "TCP", ua: ua, cli: cli}
 	srv.OnInvite(func(req *sip.Request, tx sip.ServerTransaction) {
 		p.invites.Add(1)
 		res := sip.NewResponseFromRequest(req, 200, "OK", []byte("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"))
@@ -76,7 +76,7 @@ func startTCPPhone(t *testing.T, answerHeaders ...sip.Header) *tcpPhone {
 }
 
 // register registers device dev of account over TCP at node with digest.
-func (p *tcpPhone) register(t *testing.T, node, account, dev, password string) {
+func (p *phone) register(t *testing.T, node, account, dev, password string) {
 	t.Helper()
 	domain := account + "." + sipZone
 	req := sip.NewRequest(sip.REGISTER, sip.Uri{Scheme: "sip", Host: domain})
@@ -105,6 +105,26 @@ func (p *tcpPhone) register(t *testing.T, node, account, dev, password string) {
 	if res.StatusCode != 200 {
 		t.Fatalf("REGISTER over TCP: %d %s", res.StatusCode, res.Reason)
 	}
+}
+
+// callUntilAnswered starts a SIPp call (o) into node n for callee, and
+// returns once callee answered and the caller's ACK reached it; the
+// call's result comes on the channel when SIPp ends it.
+func callUntilAnswered(t *testing.T, n *sipNode, o sipp.UACOptions, callee *phone) <-chan sipp.Result {
+	t.Helper()
+	done := make(chan sipp.Result, 1)
+	go func() {
+		res, _ := sipp.RunUAC(context.Background(), sipp.UACInviteAuth, n.sip, o)
+		done <- res
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for callee.acks.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the callee never got the ACK of its answer")
+		}
+		time.Sleep(10 * time.Millisecond) // polling the phone
+	}
+	return done
 }
 
 type edgeActorsJSON struct {
@@ -136,12 +156,12 @@ func TestEdge_DeviceOnTCPReachableFromEveryNode(t *testing.T) {
 		"rate_per_minute":  map[string]any{"warning": 1000, "critical": 2000},
 		"burst_per_second": map[string]any{"warning": 500, "critical": 1000},
 	}})
-	alice := startTCPPhone(t)
+	alice := startPhone(t)
 	alice.register(t, n1.sip, account, "alice", "alice-password-1")
 	wantAllSuccessful(t, "bob registers at n3 over UDP", runUAC(t, sipp.RegisterAuth, n3.sip, deviceCall(account, "bob", "bob")), 1)
 	// carol is behind NAT: her UDP source is not her Contact.
 	n1.put(t, "/v1/accounts/"+account+"/devices/carol", map[string]string{"group": "hq", "password": "carol-password-1"})
-	carol := startTCPPhone(t)
+	carol := startPhone(t)
 	carol.transport = "UDP"
 	carol.register(t, n3.sip, account, "carol", "carol-password-1")
 
@@ -248,7 +268,7 @@ func TestEdge_SessionNotRefreshedEndsExpiredAndBothLegsGetBye(t *testing.T) {
 	n := startSIPNode(t)
 	account := "timer" + randomID()
 	provisionSIPAccount(t, n, account, "")
-	alice := startTCPPhone(t, sip.NewHeader("Session-Expires", "2;refresher=uac"), sip.NewHeader("Require", "timer"))
+	alice := startPhone(t, sip.NewHeader("Session-Expires", "2;refresher=uac"), sip.NewHeader("Require", "timer"))
 	alice.register(t, n.sip, account, "alice", "alice-password-1")
 
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("udp-phone"))
@@ -326,23 +346,12 @@ func TestEdge_CallSurvivesSIGKILLOfItsNode(t *testing.T) {
 	n1, n2, n3 := ns[0], ns[1], ns[2]
 	account := "survive" + randomID()
 	provisionSIPAccount(t, n1, account, "west")
-	alice := startTCPPhone(t)
+	alice := startPhone(t)
 	alice.register(t, n1.sip, account, "alice", "alice-password-1")
 
 	o := deviceCall(account, "bob", "alice")
 	o.CallLength = 4 * time.Second
-	done := make(chan sipp.Result, 1)
-	go func() {
-		res, _ := sipp.RunUAC(context.Background(), sipp.UACInviteAuth, n3.sip, o)
-		done <- res
-	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for alice.acks.Load() == 0 { // answered, and bob's ACK came through
-		if time.Now().After(deadline) {
-			t.Fatal("alice never got the ACK of her answer")
-		}
-		time.Sleep(10 * time.Millisecond) // polling the phone
-	}
+	done := callUntilAnswered(t, n3, o, alice)
 	n2.kill()
 	var res sipp.Result
 	select {
@@ -375,23 +384,12 @@ func TestEdge_SIGTERMMidCallKeepsItsSignalling(t *testing.T) {
 	n1, n2 := ns[0], ns[1]
 	account := "drain" + randomID()
 	provisionSIPAccount(t, n1, account, "west")
-	alice := startTCPPhone(t)
+	alice := startPhone(t)
 	alice.register(t, n1.sip, account, "alice", "alice-password-1")
 
 	o := deviceCall(account, "bob", "alice")
 	o.CallLength = 3 * time.Second
-	done := make(chan sipp.Result, 1)
-	go func() {
-		res, _ := sipp.RunUAC(context.Background(), sipp.UACInviteAuth, n2.sip, o)
-		done <- res
-	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for alice.acks.Load() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("alice never got the ACK of her answer")
-		}
-		time.Sleep(10 * time.Millisecond) // polling the phone
-	}
+	done := callUntilAnswered(t, n2, o, alice)
 	if err := n2.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -426,7 +424,7 @@ func TestEdge_DeviceOnTLSReachableFromAnotherNode(t *testing.T) {
 	n1, n2 := ns[0], ns[1]
 	account := "tls" + randomID()
 	provisionSIPAccount(t, n1, account, "west")
-	alice := startTCPPhone(t)
+	alice := startPhone(t)
 	alice.transport = "TLS"
 	alice.register(t, tlsAddr, account, "alice", "alice-password-1")
 	ea := decode[edgeActorsJSON](t, n1.call(t, http.MethodGet, "/debug/actors?kind=edge", nil))
