@@ -37,6 +37,9 @@ type account struct {
 	devices map[string]*versioned[*actorpb.Device]
 	trunks  map[string]*versioned[*actorpb.Trunk]
 	routes  *versioned[*actorpb.RouteSet] // nil: never set
+	// sizes counts each group's devices, for tier 1 without a pass over
+	// every device.
+	sizes map[string]int
 }
 
 // ver is the version of v, or 0 when the record does not exist.
@@ -65,6 +68,9 @@ func (a *account) load(ctx context.Context) error {
 	if err := loadAll(ctx, a.store(), devicePrefix(a.id), a.devices); err != nil {
 		return err
 	}
+	for _, d := range a.devices {
+		a.sizes[d.rec.Group]++
+	}
 	if err := loadAll(ctx, a.store(), trunkPrefix(a.id), a.trunks); err != nil {
 		return err
 	}
@@ -76,6 +82,7 @@ func (a *account) load(ctx context.Context) error {
 func (a *account) clearChildren() {
 	a.groups, a.devices = map[string]*versioned[*actorpb.Group]{}, map[string]*versioned[*actorpb.Device]{}
 	a.trunks, a.routes = map[string]*versioned[*actorpb.Trunk]{}, nil
+	a.sizes = map[string]int{}
 }
 
 // loadOne decodes the record at key, or returns nil when there is none.
@@ -119,6 +126,36 @@ func loadAll[T proto.Message](ctx context.Context, s persistence.Store, prefix s
 }
 
 func (a *account) receive(t *turn, msg proto.Message) proto.Message {
+	rep := a.handle(t, msg)
+	ch := EdgeChange{Account: a.id, All: t.reload}
+	if e, ok := rep.(interface{ GetError() *actorpb.Error }); !ok || e.GetError() == nil {
+		switch m := msg.(type) {
+		case *actorpb.PutAccount, *actorpb.DeleteAccount:
+			ch.All = true
+		case *actorpb.PutGroup, *actorpb.DeleteGroup, *actorpb.PutTrunk, *actorpb.DeleteTrunk, *actorpb.PutRoutes:
+			ch.Level = true
+		case *actorpb.PutDevice:
+			ch.Devices = []string{m.Device}
+		case *actorpb.DeleteDevice:
+			ch.Devices = []string{m.Device}
+		case *actorpb.ResetDeviceCredentials:
+			ch.Devices = []string{m.Device}
+		case *actorpb.DigestAnswered:
+			ch.Devices = []string{m.Device}
+		}
+	}
+	a.edgeChanged(ch)
+	return rep
+}
+
+// edgeChanged tells the nodes' snapshots what changed, when anything did.
+func (a *account) edgeChanged(ch EdgeChange) {
+	if f := a.sys.cfg.EdgeChanged; f != nil && (ch.All || ch.Level || len(ch.Devices) > 0) {
+		f(ch)
+	}
+}
+
+func (a *account) handle(t *turn, msg proto.Message) proto.Message {
 	switch m := msg.(type) {
 	case *actorpb.PutAccount:
 		return a.putAccount(t, m)
@@ -174,7 +211,7 @@ func (a *account) receive(t *turn, msg proto.Message) proto.Message {
 	case *actorpb.GetRoutes:
 		return a.getRoutes()
 	case *actorpb.GetEdgeView:
-		return a.edgeView(m)
+		return a.edgeView(t, m)
 	case *actorpb.ResetDeviceCredentials:
 		return a.resetCredentials(t, m)
 	case *actorpb.DigestAnswered:
@@ -406,6 +443,10 @@ func (a *account) putDevice(t *turn, m *actorpb.PutDevice) proto.Message {
 		return &actorpb.DeviceReply{Error: storeFailed(t, err, "device "+m.Device)}
 	}
 	a.devices[m.Device] = &versioned[*actorpb.Device]{rec: rec, version: v}
+	if cur != nil {
+		a.sizes[cur.rec.Group]--
+	}
+	a.sizes[m.Group]++
 	if cur != nil && cur.rec.Group != m.Group {
 		a.sys.notify(KindDeviceGroup, deviceGroupIdentity(a.id, cur.rec.Group), &actorpb.GroupChanged{Removed: []string{m.Device}})
 	}
@@ -427,6 +468,7 @@ func (a *account) deleteDevice(t *turn, m *actorpb.DeleteDevice) proto.Message {
 		return &actorpb.DeviceReply{Error: storeFailed(t, err, "device "+m.Device)}
 	}
 	delete(a.devices, m.Device)
+	a.sizes[cur.rec.Group]--
 	a.sys.notify(KindDeviceGroup, deviceGroupIdentity(a.id, cur.rec.Group), &actorpb.GroupChanged{Removed: []string{m.Device}})
 	return &actorpb.DeviceReply{Device: redactDevice(cur.rec), Version: cur.version}
 }
@@ -506,7 +548,7 @@ func (a *account) choosePool(ctx context.Context, group string, rec *actorpb.Gro
 		return true
 	}
 	dec, err := placement.ChoosePool(placement.GroupSpec{
-		ID: group, Size: len(a.members(group)), Pinned: rec.Pool, Labels: rec.Labels, Current: rec.AssignedPool,
+		ID: group, Size: a.sizes[group], Pinned: rec.Pool, Labels: rec.Labels, Current: rec.AssignedPool,
 	}, states)
 	if err != nil {
 		a.sys.log.Warn("tier 1: no pool meets the group's conditions; it keeps its pool", "account", a.id, "group", group, "err", err)
@@ -535,6 +577,7 @@ func (a *account) assignPool(t *turn, g *versioned[*actorpb.Group]) {
 		return
 	}
 	g.rec, g.version = rec, v
+	a.edgeChanged(EdgeChange{Account: a.id, Level: true})
 }
 
 // members lists the ids of group's devices, sorted.

@@ -133,21 +133,34 @@ func (a *account) getRoutes() *actorpb.RoutesReply {
 
 // edgeView is what the SIP edge needs for a request to the account. It is
 // the only reply that carries a device's HA1s; it never leaves the nodes.
-func (a *account) edgeView(m *actorpb.GetEdgeView) *actorpb.EdgeView {
-	out := &actorpb.EdgeView{Account: a.acct.rec, Routes: a.getRoutes().Routes}
+// Asked for the account level, it checks tier 1 again for every group (a
+// group keeps its pool while the pool still meets the prescribed
+// conditions): each node asks for it when its snapshot is missing or
+// older than accountview's MaxAge, so pools are re-checked that often.
+func (a *account) edgeView(t *turn, m *actorpb.GetEdgeView) *actorpb.EdgeView {
+	d, found := a.devices[m.Device]
+	found = found && m.Device != ""
+	var dev *actorpb.Device
+	if found {
+		// A copy: the caller may redact it in place.
+		dev = proto.Clone(d.rec).(*actorpb.Device)
+	}
+	if m.DeviceOnly {
+		return &actorpb.EdgeView{Device: dev, Found: found}
+	}
+	out := &actorpb.EdgeView{Account: a.acct.rec, Routes: a.getRoutes().Routes, Device: dev, Found: found, GroupPools: map[string]string{}}
 	for _, id := range sortedKeys(a.trunks) {
 		out.Trunks = append(out.Trunks, a.trunks[id].rec)
 	}
 	pools := map[string]bool{}
-	for _, g := range a.groups {
+	for _, id := range sortedKeys(a.groups) {
+		g := a.groups[id]
+		a.assignPool(t, g)
 		if p := cmp.Or(g.rec.AssignedPool, g.rec.Pool); p != "" {
 			pools[p] = true
+			out.GroupPools[id] = p
 		}
 	}
 	out.Pools = sortedKeys(pools)
-	if d, ok := a.devices[m.Device]; ok && m.Device != "" {
-		// A copy: the caller may redact it in place.
-		out.Device = proto.Clone(d.rec).(*actorpb.Device)
-	}
 	return out
 }

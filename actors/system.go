@@ -116,6 +116,23 @@ type Config struct {
 	// (expired, or interrupted by a shutdown), so that the SIP edge sends
 	// BYE to both legs. Default nil: the record is written, nobody is told.
 	Hangup CallHangup
+	// EdgeChanged, when set, is told after each account write what of the
+	// account's edge view it changed, so that every node's snapshot of it
+	// (package accountview) drops the stale part. Called from the account
+	// actor's goroutine: it must not block.
+	EdgeChanged func(EdgeChange)
+}
+
+// EdgeChange says what of an account's edge view a write changed.
+type EdgeChange struct {
+	Account string
+	// All: anything may have changed (the account was created, replaced or
+	// deleted, or the actor reloaded its state).
+	All bool
+	// Level: the account level (routes, trunks, groups and their pools).
+	Level bool
+	// Devices whose records changed.
+	Devices []string
 }
 
 // PoolSource tells the pools as tier 1 sees them: prescribed conditions

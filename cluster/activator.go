@@ -62,6 +62,10 @@ func (a *activator) Receive(c actor.Context) {
 		}
 	case *clusterpb.ListActivations:
 		c.Respond(a.l.activationList(m))
+	case *clusterpb.Invalidate:
+		if f := a.l.cfg.OnInvalidate; f != nil {
+			f(m.Keys)
+		}
 	}
 }
 

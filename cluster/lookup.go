@@ -42,6 +42,10 @@ type LookupConfig struct {
 	HandoverTimeout time.Duration
 	// DeactivateTimeout bounds an idle activation's request to stop. Default 1s.
 	DeactivateTimeout time.Duration
+	// OnInvalidate, when set, gets the keys another member's Invalidate
+	// named (see Lookup.Invalidate). Called from the activator: it must
+	// not block.
+	OnInvalidate func(keys []string)
 }
 
 func (c *LookupConfig) fill() {

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/switchboard-pbx/switchboard/accountview"
 	"github.com/switchboard-pbx/switchboard/actors"
 	"github.com/switchboard-pbx/switchboard/cluster"
 	"github.com/switchboard-pbx/switchboard/dnszone"
@@ -53,6 +54,7 @@ type Node struct {
 	http     *http.Server
 	sip      *sipedge.Edge
 	dns      *dnszone.Server
+	views    *accountview.Cache // the edge's and DNS's account snapshots
 	sipDone  chan struct{}
 	ln       net.Listener
 	state    atomic.Value // string
@@ -122,14 +124,14 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	ccfg := cluster.Config{
 		Name: cfg.Name, Pool: cfg.Pool, ActorAddr: cfg.ActorAddr, GossipAddr: cfg.GossipAddr, Join: cfg.Join,
 		GossipKey: key, HTTPAddr: ln.Addr().String(), SIPAddr: n.sip.Addr(), DNSAddr: n.dns.Addr(), Profile: cfg.GossipProfile, Logger: n.log, Registerer: n.registry,
-		Lookup: cluster.LookupConfig{Default: placement.NewBoundedLoad(cfg.PlacementEpsilon)},
+		Lookup: cluster.LookupConfig{Default: placement.NewBoundedLoad(cfg.PlacementEpsilon), OnInvalidate: n.invalidateLocal},
 		Peers:  leasePeers{n.lease},
 	}
 	n.actors, err = actors.New(actors.Config{
 		Store: n.store, Zone: cfg.Zone, Logger: n.log, Registerer: n.registry, IdleTimeout: cfg.IdleTimeout,
 		Node: cfg.Name, Pools: poolSource{n}, Fence: leaseFence{n.lease}, Events: n.callEvents,
 		Notifier:        edgeNotifier{n},
-		MaxCallDuration: cfg.MaxCallDuration, Hangup: edgeHangup{n},
+		MaxCallDuration: cfg.MaxCallDuration, Hangup: edgeHangup{n}, EdgeChanged: n.edgeChanged,
 		ContextCacheBytes: int64(cfg.ContextCacheMB) << 20, ContextHotLease: cfg.ContextHotLease,
 		NewLookup: func(as *actor.ActorSystem, spawn actors.Spawner, now func() time.Time) (actors.Lookup, error) {
 			m, err := cluster.Start(as, spawn, now, ccfg)

@@ -14,6 +14,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/switchboard-pbx/switchboard/accountview"
 	"github.com/switchboard-pbx/switchboard/actors"
 	"github.com/switchboard-pbx/switchboard/actors/actorpb"
 	"github.com/switchboard-pbx/switchboard/cluster/gossip"
@@ -54,10 +55,14 @@ func (n *Node) startSIP() error {
 		_ = n.dns.Close()
 		return err
 	}
+	if n.views, err = n.newViews(); err != nil {
+		_ = n.dns.Close()
+		return err
+	}
 	n.sip, err = sipedge.New(sipedge.Config{
 		Node: cfg.Name, Pool: cfg.Pool, Zone: cfg.Zone, Addr: cfg.SIPAddr,
 		TLSAddr: cfg.SIPSAddr, CertFile: cfg.SIPSCert, KeyFile: cfg.SIPSKey,
-		Actors: nodeActors{n}, Members: nodeMembers{n}, Resolver: resolver, Auth: auth, RouteSecret: secret,
+		Actors: nodeActors{n}, Accounts: n.views, Members: nodeMembers{n}, Resolver: resolver, Auth: auth, RouteSecret: secret,
 		LiveCalls: func() int {
 			if n.actors == nil {
 				return 0
@@ -192,32 +197,25 @@ func (d directory) Targets(ctx context.Context, name string) ([]dnszone.Target, 
 		// waking an actor.
 		return nil, false, nil
 	}
-	rep, err := d.n.actors.Request(ctx, actors.KindAccount, account, &actorpb.GetEdgeView{})
+	view, err := d.n.views.Account(ctx, account)
+	if errors.Is(err, accountview.ErrNotFound) {
+		return nil, false, nil
+	}
 	if err != nil {
 		return nil, false, err
-	}
-	view, ok := rep.(*actorpb.EdgeView)
-	if !ok {
-		return nil, false, fmt.Errorf("node: account %s answered %T", account, rep)
-	}
-	if view.Error != nil {
-		if view.Error.Code == actorpb.Code_CODE_NOT_FOUND {
-			return nil, false, nil
-		}
-		return nil, false, fmt.Errorf("node: account %s: %s", account, view.Error.Message)
 	}
 	if len(labels) == 1 {
 		return d.nodes(view.Pools), true, nil
 	}
 	feature := labels[0]
 	routed := false
-	for _, r := range view.GetRoutes().GetRoutes() {
+	for _, r := range view.Routes {
 		routed = routed || r.Feature == feature
 	}
 	if !routed {
 		return nil, false, nil
 	}
-	rep, err = d.n.actors.Request(ctx, actors.KindFeatureServer, feature, &actorpb.GetFeatureServer{})
+	rep, err := d.n.actors.Request(ctx, actors.KindFeatureServer, feature, &actorpb.GetFeatureServer{})
 	if err != nil {
 		return nil, false, err
 	}

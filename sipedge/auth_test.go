@@ -54,8 +54,11 @@ func (f *registrarActors) Request(ctx context.Context, kind, identity string, ms
 	switch m := msg.(type) {
 	case *actorpb.GetEdgeView:
 		v := &actorpb.EdgeView{Account: proto.Clone(f.account).(*actorpb.Account)}
+		if m.DeviceOnly {
+			v = &actorpb.EdgeView{}
+		}
 		if m.Device == f.device.Id {
-			v.Device = proto.Clone(f.device).(*actorpb.Device)
+			v.Device, v.Found = proto.Clone(f.device).(*actorpb.Device), true
 		}
 		return v, nil
 	case *actorpb.DigestAnswered:

@@ -11,6 +11,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/switchboard-pbx/switchboard/accountview"
 	"github.com/switchboard-pbx/switchboard/actors"
 	"github.com/switchboard-pbx/switchboard/actors/actorpb"
 	"github.com/switchboard-pbx/switchboard/placement"
@@ -41,7 +42,7 @@ type target struct {
 // the callee's registrations, places INVITEs by tier 2 and proxies.
 func (e *Edge) initial(ctx context.Context, req *sip.Request, tx sip.ServerTransaction, account string, c *caller) {
 	user := req.Recipient.User
-	feature := MatchRoute(c.view.GetRoutes().GetRoutes(), string(req.Method), user)
+	feature := MatchRoute(c.acct.Routes, string(req.Method), user)
 	callee := ""
 	if feature == "" {
 		if req.Method == sip.OPTIONS {
@@ -93,18 +94,8 @@ func (e *Edge) startCall(ctx context.Context, req *sip.Request, tx sip.ServerTra
 	case c.trunk != nil && c.trunk.Group != "":
 		group = c.trunk.Group
 	}
-	if group != "" {
-		rep, err := e.cfg.Actors.Request(ctx, actors.KindAccount, account, &actorpb.DescribeGroup{Group: group})
-		gr, ok := rep.(*actorpb.GroupReply)
-		if err != nil || !ok || gr.Error != nil {
-			e.respond(req, tx, 503, "Caller's Group Unavailable", [2]string{"Retry-After", "1"})
-			return
-		}
-		if p := gr.Group.GetAssignedPool(); p != "" {
-			pool = p
-		} else if p := gr.Group.GetPool(); p != "" {
-			pool = p
-		}
+	if p := c.acct.PoolOf(group); p != "" {
+		pool = p
 	}
 	hint, err := e.callHint(ctx, pool)
 	if err != nil {
@@ -219,19 +210,16 @@ func (e *Edge) handleCall(req *sip.Request, tx sip.ServerTransaction, id string,
 	e.proxy(req, tx, targets, &callState{id: id, owner: true, up: up})
 }
 
-// device returns an account's device.
+// device returns an account's device, from the node's snapshot.
 func (e *Edge) device(ctx context.Context, account, id string) (*actorpb.Device, *Reject) {
-	rep, err := e.cfg.Actors.Request(ctx, actors.KindAccount, account, &actorpb.GetDevice{Device: id})
-	dr, ok := rep.(*actorpb.DeviceReply)
+	d, err := e.cfg.Accounts.Device(ctx, account, id)
 	switch {
-	case err != nil || !ok:
-		return nil, reject(503, "Account Unavailable", [2]string{"Retry-After", "1"})
-	case dr.Error != nil && dr.Error.Code == actorpb.Code_CODE_NOT_FOUND:
+	case errors.Is(err, accountview.ErrNotFound):
 		return nil, reject(404, "Not Found")
-	case dr.Error != nil:
+	case err != nil:
 		return nil, reject(503, "Account Unavailable", [2]string{"Retry-After", "1"})
 	}
-	return dr.Device, nil
+	return d, nil
 }
 
 // targets resolves where a request goes: a feature by its forwarding

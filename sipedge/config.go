@@ -13,7 +13,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/switchboard-pbx/switchboard/accountview"
 	"github.com/switchboard-pbx/switchboard/actors"
+	"github.com/switchboard-pbx/switchboard/actors/actorpb"
 	"github.com/switchboard-pbx/switchboard/clock"
 	"github.com/switchboard-pbx/switchboard/dnszone"
 	"github.com/switchboard-pbx/switchboard/sipauth"
@@ -57,6 +59,13 @@ type Actors interface {
 	IsLocal(kind, identity string) bool
 }
 
+// Accounts are the node's account snapshots (*accountview.Cache): what
+// the edge reads for each request instead of asking the account actor.
+type Accounts interface {
+	Account(ctx context.Context, account string) (*accountview.Account, error)
+	Device(ctx context.Context, account, device string) (*actorpb.Device, error)
+}
+
 // Members is the cluster as the edge sees it. Implementations are called
 // from many goroutines.
 type Members interface {
@@ -97,8 +106,9 @@ type Config struct {
 	Advertise string
 	// TLSAddr, CertFile and KeyFile enable SIP over TLS (--sips).
 	TLSAddr, CertFile, KeyFile string
-	// Actors, Members, Resolver and Auth are required.
+	// Actors, Accounts, Members, Resolver and Auth are required.
 	Actors   Actors
+	Accounts Accounts
 	Members  Members
 	Resolver Resolver
 	Auth     Authenticator

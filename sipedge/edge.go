@@ -17,6 +17,8 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 	"golang.org/x/time/rate"
+
+	"github.com/switchboard-pbx/switchboard/accountview"
 )
 
 // hopHeader marks an INVITE that a peer's edge placed on this node: its
@@ -31,16 +33,19 @@ type Edge struct {
 	log      *slog.Logger
 	metrics  *metrics
 	flood    *flood
-	declared *declared     // declared trusted sources (trust.go)
-	shared   *rate.Limiter // the rate all declared sources share
-	rateLog  *limiter[netip.Addr]
-	health   *health
-	streams  *streams
-	logLimit *limiter[netip.Addr]
-	parser   *sip.Parser
-	routeKey []byte      // signs this edge's Record-Route entries (dialog.go)
-	flows    *flows      // the device flows this edge holds (flows.go)
-	draining atomic.Bool // new calls are refused (503) while the node drains
+	declared *declared // declared trusted sources (trust.go)
+	// seenViews holds the account snapshot each account's declared
+	// sources were last taken from (trust.go).
+	seenViews sync.Map
+	shared    *rate.Limiter // the rate all declared sources share
+	rateLog   *limiter[netip.Addr]
+	health    *health
+	streams   *streams
+	logLimit  *limiter[netip.Addr]
+	parser    *sip.Parser
+	routeKey  []byte      // signs this edge's Record-Route entries (dialog.go)
+	flows     *flows      // the device flows this edge holds (flows.go)
+	draining  atomic.Bool // new calls are refused (503) while the node drains
 
 	trustMu    sync.Mutex
 	trustedIPs map[netip.Addr]time.Time
@@ -81,7 +86,14 @@ func New(cfg Config) (*Edge, error) {
 		declared: newDeclared(cfg.Trust.Sources, cfg.Trust.TTL), shared: rate.NewLimiter(cfg.Trust.limit(), cfg.Trust.Burst),
 		rateLog: newLimiter[netip.Addr](cfg.LogEvery),
 	}
-	e.cfg.Actors = viewTap{Actors: cfg.Actors, seen: e.accountView}
+	if e.cfg.Accounts == nil {
+		// Standalone (tests): snapshots of its own, which only age out.
+		vc := accountview.DefaultConfig()
+		vc.Actors, vc.Clock = cfg.Actors, cfg.Clock
+		if e.cfg.Accounts, err = accountview.New(vc); err != nil {
+			return nil, err
+		}
+	}
 	e.streams = newStreams(cfg.Streams, func(ip netip.Addr) bool { return e.trusted(ip, e.now()) }, e.streamClosed)
 	e.streams.gone = e.flows.closed
 	if err := e.listen(); err != nil {

@@ -371,7 +371,7 @@ func TestEdge_InviteOutsideServedAccountsIs404(t *testing.T) {
 		// The account that exists: the caller must prove who it is
 		// (RFC 3261 section 22.3).
 		{"account served here challenges", "sip:bob@acme.sip.switchboard.test",
-			[]string{"account/acme: *actorpb.GetEdgeView"}, 407, []string{"Proxy-Authenticate"}},
+			[]string{"account/acme: *actorpb.GetEdgeView", "account/acme: *actorpb.GetEdgeView"}, 407, []string{"Proxy-Authenticate"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			te := startEdge(t)

@@ -39,6 +39,12 @@ func (f *callActors) Request(ctx context.Context, kind, identity string, msg pro
 	defer f.mu.Unlock()
 	switch m := msg.(type) {
 	case *actorpb.GetEdgeView:
+		if m.DeviceOnly {
+			if m.Device != "bob" {
+				return &actorpb.EdgeView{}, nil
+			}
+			return &actorpb.EdgeView{Device: &actorpb.Device{Id: "bob", Group: "hq"}, Found: true}, nil
+		}
 		return &actorpb.EdgeView{
 			Account: &actorpb.Account{Id: testAccount, DnsName: authDomain},
 			Trunks:  []*actorpb.Trunk{{Id: "pbx", Sources: []string{"127.0.0.1/32"}}},

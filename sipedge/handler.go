@@ -11,6 +11,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
 
+	"github.com/switchboard-pbx/switchboard/accountview"
 	"github.com/switchboard-pbx/switchboard/actors"
 	"github.com/switchboard-pbx/switchboard/actors/actorpb"
 	"github.com/switchboard-pbx/switchboard/sipauth"
@@ -141,7 +142,7 @@ func (e *Edge) respondOptions(req *sip.Request, tx sip.ServerTransaction) {
 // caller is who sent an initial request: a device that passed digest, or
 // a trusted trunk.
 type caller struct {
-	view   *actorpb.EdgeView
+	acct   *accountview.Account
 	device *actorpb.Device // nil for a trunk
 	trunk  *actorpb.Trunk  // nil for a device
 	user   string          // the From user
@@ -172,16 +173,18 @@ func (e *Edge) authenticate(ctx context.Context, req *sip.Request, tx sip.Server
 			username = c.Username
 		}
 	}
-	view, ok := e.edgeView(ctx, req, tx, account, username)
+	acct, ok := e.account(ctx, req, tx, account)
 	if !ok {
 		return nil, false
 	}
-	c := &caller{view: view, user: req.From().Address.User}
+	c := &caller{acct: acct, user: req.From().Address.User}
 	if req.Method != sip.REGISTER {
-		if t := trunkFor(view.Trunks, req.Source()); t != nil {
-			c.trunk = t
-			e.trustAddr(req.Source())
-			return c, true
+		if ap, err := netip.ParseAddrPort(req.Source()); err == nil {
+			if t := acct.TrunkFor(ap.Addr()); t != nil {
+				c.trunk = t
+				e.trustAddr(req.Source())
+				return c, true
+			}
 		}
 	}
 	// Tenancy before credentials: a From in another account's domain is
@@ -191,7 +194,16 @@ func (e *Edge) authenticate(ctx context.Context, req *sip.Request, tx sip.Server
 		e.respond(req, tx, 403, "Cross-Account Request Refused")
 		return nil, false
 	}
-	alg, ok := sipauth.Offer(digestSettings(view), e.cfg.DigestAlgorithms)
+	dev, err := e.cfg.Accounts.Device(ctx, account, username)
+	switch {
+	case errors.Is(err, accountview.ErrNotFound):
+		dev = nil // challenged alike, so that a scan learns nothing
+	case err != nil:
+		e.log.Warn("account unavailable", "account", account, "err", err)
+		e.respond(req, tx, 503, "Account Unavailable", [2]string{"Retry-After", "1"})
+		return nil, false
+	}
+	alg, ok := sipauth.Offer(digestSettings(acct, dev), e.cfg.DigestAlgorithms)
 	if !ok {
 		e.log.Warn("device is set to a digest algorithm this node does not accept (--sip-digest)", "account", account, "user", username)
 		e.respond(req, tx, 403, "Digest Algorithm Not Accepted Here")
@@ -215,7 +227,7 @@ func (e *Edge) authenticate(ctx context.Context, req *sip.Request, tx sip.Server
 		return nil, false
 	}
 	res, err := e.cfg.Auth.Verify(creds, string(req.Method), realm, func(user, answered string) ([]byte, error) {
-		d := view.Device
+		d := dev
 		if d == nil || d.Id != user {
 			return nil, sipauth.ErrUnknownUser
 		}
@@ -250,7 +262,7 @@ func (e *Edge) authenticate(ctx context.Context, req *sip.Request, tx sip.Server
 		}
 		return nil, false
 	}
-	c.device = view.Device
+	c.device = dev
 	// Tenancy: the device speaks for itself, in its own account.
 	from := req.From().Address
 	if AccountOf(from.Host, e.cfg.Zone) != account {
@@ -269,10 +281,11 @@ func (e *Edge) authenticate(ctx context.Context, req *sip.Request, tx sip.Server
 	return c, true
 }
 
-// digestSettings is what sipauth.Offer needs of an edge view.
-func digestSettings(view *actorpb.EdgeView) sipauth.Settings {
-	s := sipauth.Settings{Account: view.Account.GetDigestAlgorithm()}
-	if d := view.Device; d != nil {
+// digestSettings is what sipauth.Offer needs of an account and a device
+// (nil when unknown).
+func digestSettings(acct *accountview.Account, d *actorpb.Device) sipauth.Settings {
+	s := sipauth.Settings{Account: acct.Record.GetDigestAlgorithm()}
+	if d != nil {
 		s.Device, s.AnsweredSHA256 = d.DigestAlgorithm, d.Sha256Answered
 	}
 	return s
@@ -321,57 +334,28 @@ func authReason(err error) string {
 	return "other"
 }
 
-// edgeView asks the account actor for what the edge needs; it answers the
-// request itself when that fails.
-func (e *Edge) edgeView(ctx context.Context, req *sip.Request, tx sip.ServerTransaction, account, device string) (*actorpb.EdgeView, bool) {
-	rep, err := e.cfg.Actors.Request(ctx, actors.KindAccount, account, &actorpb.GetEdgeView{Device: device})
-	if err != nil {
+// account reads the account's snapshot; it answers the request itself
+// when that fails.
+func (e *Edge) account(ctx context.Context, req *sip.Request, tx sip.ServerTransaction, account string) (*accountview.Account, bool) {
+	acct, err := e.cfg.Accounts.Account(ctx, account)
+	e.accountSeen(account, acct, err)
+	switch {
+	case errors.Is(err, accountview.ErrNotFound):
+		e.respond(req, tx, 404, "Domain Not Served Here")
+		return nil, false
+	case err != nil:
 		e.log.Warn("account unavailable", "account", account, "err", err)
 		e.respond(req, tx, 503, "Account Unavailable", [2]string{"Retry-After", "1"})
 		return nil, false
 	}
-	view, ok := rep.(*actorpb.EdgeView)
-	if !ok {
-		e.respond(req, tx, 500, "Unexpected Account Reply")
-		return nil, false
-	}
-	if view.Error != nil {
-		if view.Error.Code == actorpb.Code_CODE_NOT_FOUND {
-			e.respond(req, tx, 404, "Domain Not Served Here")
-		} else {
-			e.respond(req, tx, 503, "Account Unavailable", [2]string{"Retry-After", "1"})
-		}
-		return nil, false
-	}
-	return view, true
-}
-
-// trunkFor returns the trunk whose sources contain the request's source
-// address.
-func trunkFor(trunks []*actorpb.Trunk, source string) *actorpb.Trunk {
-	if len(trunks) == 0 {
-		return nil
-	}
-	ap, err := netip.ParseAddrPort(source)
-	if err != nil {
-		return nil
-	}
-	ip := ap.Addr().Unmap()
-	for _, t := range trunks {
-		for _, s := range t.Sources {
-			if p, err := netip.ParsePrefix(s); err == nil && p.Contains(ip) {
-				return t
-			}
-		}
-	}
-	return nil
+	return acct, true
 }
 
 // register answers a REGISTER: the device's group actor keeps the
 // bindings (RFC 3261 section 10.3).
 func (e *Edge) register(ctx context.Context, req *sip.Request, tx sip.ServerTransaction, account string, c *caller) {
 	rule := RaiseToMinExpires
-	if c.view.Account.GetStrictMinExpires() {
+	if c.acct.Record.GetStrictMinExpires() {
 		rule = StrictMinExpires
 	}
 	m, rej := RegisterRequest(req, c.device.Id, req.Source(), e.cfg.Node, rule)

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/switchboard-pbx/switchboard/actors"
+	"github.com/switchboard-pbx/switchboard/accountview"
 	"github.com/switchboard-pbx/switchboard/actors/actorpb"
 	"github.com/switchboard-pbx/switchboard/clock"
 	"github.com/switchboard-pbx/switchboard/dnszone"
@@ -112,11 +113,28 @@ func (fakeResolver) Resolve(context.Context, string, string) ([]dnszone.Target, 
 	return nil, errors.New("fakeResolver: no DNS in this test")
 }
 
+// changeNotices stands in for the account actor's change notices
+// (actors.Config.EdgeChanged): any request to an account actor other than
+// a read of its edge view drops what the edge's snapshots hold of it.
+type changeNotices struct {
+	sipedge.Actors
+	views *accountview.Cache
+}
+
+func (c changeNotices) Request(ctx context.Context, kind, identity string, msg proto.Message) (proto.Message, error) {
+	rep, err := c.Actors.Request(ctx, kind, identity, msg)
+	if _, read := msg.(*actorpb.GetEdgeView); kind == actors.KindAccount && !read {
+		c.views.Invalidate(accountview.AllKey(identity))
+	}
+	return rep, err
+}
+
 // testEdge is a running Edge on loopback with fakes behind it.
 type testEdge struct {
 	*sipedge.Edge
 	clock  *clock.Fake
 	actors *fakeActors
+	views  *accountview.Cache // the edge's account snapshots (nil: the test set its own)
 	reg    *prometheus.Registry
 	logs   *syncBuffer
 }
@@ -153,6 +171,15 @@ func startEdge(t testing.TB, mutate ...func(*sipedge.Config)) *testEdge {
 	}
 	for _, m := range mutate {
 		m(&cfg)
+	}
+	if cfg.Accounts == nil {
+		vc := accountview.DefaultConfig()
+		vc.Actors, vc.Clock = cfg.Actors, cfg.Clock
+		if te.views, err = accountview.New(vc); err != nil {
+			t.Fatalf("accountview.New: %v", err)
+		}
+		cfg.Actors = changeNotices{Actors: cfg.Actors, views: te.views}
+		cfg.Accounts = te.views
 	}
 	e, err := sipedge.New(cfg)
 	if err != nil {

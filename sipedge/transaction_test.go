@@ -7,37 +7,40 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
-	"github.com/switchboard-pbx/switchboard/actors/actorpb"
+	"github.com/switchboard-pbx/switchboard/accountview"
 	"github.com/switchboard-pbx/switchboard/internal/memstat"
 	"github.com/switchboard-pbx/switchboard/sipedge"
 )
 
-// viewCounter counts the edge views asked for: one per REGISTER the edge
-// handles, none for a retransmission its transaction answers.
+// viewCounter counts the account snapshots the edge reads: one per
+// REGISTER the edge handles, none for a retransmission its transaction
+// answers.
 type viewCounter struct {
-	sipedge.Actors
+	sipedge.Accounts
 	views atomic.Int64
 }
 
-func (c *viewCounter) Request(ctx context.Context, kind, identity string, msg proto.Message) (proto.Message, error) {
-	if _, ok := msg.(*actorpb.GetEdgeView); ok {
-		c.views.Add(1)
-	}
-	return c.Actors.Request(ctx, kind, identity, msg)
+func (c *viewCounter) Account(ctx context.Context, account string) (*accountview.Account, error) {
+	c.views.Add(1)
+	return c.Accounts.Account(ctx, account)
 }
 
 // startCountedRegistrar is an edge in front of registrarActors, counting
-// the edge views it asks for.
+// the account snapshots it reads.
 func startCountedRegistrar(t testing.TB, mutate ...func(*sipedge.Config)) (*testEdge, *viewCounter) {
 	t.Helper()
 	var vc *viewCounter
 	te := startEdge(t, append([]func(*sipedge.Config){func(c *sipedge.Config) {
 		fa := newRegistrarActors()
 		fa.clock = c.Clock
-		vc = &viewCounter{Actors: fa}
-		c.Actors = vc
+		cfg := accountview.DefaultConfig()
+		cfg.Actors, cfg.Clock = fa, c.Clock
+		views, err := accountview.New(cfg)
+		if err != nil {
+			t.Fatalf("accountview.New: %v", err)
+		}
+		vc = &viewCounter{Accounts: views}
+		c.Actors, c.Accounts = fa, vc
 	}}, mutate...)...)
 	return te, vc
 }

@@ -1,7 +1,7 @@
 package sipedge
 
 import (
-	"context"
+	"errors"
 	"math"
 	"net/netip"
 	"slices"
@@ -9,10 +9,9 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
-	"google.golang.org/protobuf/proto"
 
+	"github.com/switchboard-pbx/switchboard/accountview"
 	"github.com/switchboard-pbx/switchboard/actors"
-	"github.com/switchboard-pbx/switchboard/actors/actorpb"
 )
 
 // TrustConfig declares trusted SIP sources: an SBC or a site's NAT is one
@@ -212,32 +211,28 @@ func (d *declared) forget(account string) {
 	}
 }
 
-// viewTap is the edge's way to the actors: every account edge view the
-// edge reads refreshes the trusted prefixes it gathered from that
-// account.
-type viewTap struct {
-	Actors
-	seen func(account string, view *actorpb.EdgeView)
-}
-
-func (t viewTap) Request(ctx context.Context, kind, identity string, msg proto.Message) (proto.Message, error) {
-	rep, err := t.Actors.Request(ctx, kind, identity, msg)
-	if v, ok := rep.(*actorpb.EdgeView); ok && err == nil && kind == actors.KindAccount {
-		t.seen(identity, v)
-	}
-	return rep, err
-}
-
-// accountView takes the trusted sources of account from its edge view.
-// A view the store could not give changes nothing; an account that is
+// accountSeen takes the trusted sources of account from each snapshot of
+// it the edge reads anew (snapshots are reloaded at least every
+// accountview MaxAge while used, which keeps the prefixes counting). A
+// snapshot the node could not get changes nothing; an account that is
 // gone withdraws its prefixes.
-func (e *Edge) accountView(account string, v *actorpb.EdgeView) {
-	if v.Error != nil && v.Error.Code != actorpb.Code_CODE_NOT_FOUND {
+func (e *Edge) accountSeen(account string, acct *accountview.Account, err error) {
+	switch {
+	case errors.Is(err, accountview.ErrNotFound):
+		if _, ok := e.seenViews.LoadAndDelete(account); ok {
+			e.declared.account(account, nil, e.now())
+		}
+		return
+	case err != nil:
 		return
 	}
-	prefixes, err := actors.ParseTrustedSources(v.GetAccount().GetSipTrustedSources())
-	if err != nil {
-		e.log.Warn("account's trusted SIP sources ignored", "account", account, "err", err)
+	if prev, ok := e.seenViews.Load(account); ok && prev == acct {
+		return
+	}
+	e.seenViews.Store(account, acct)
+	prefixes, perr := actors.ParseTrustedSources(acct.Record.GetSipTrustedSources())
+	if perr != nil {
+		e.log.Warn("account's trusted SIP sources ignored", "account", account, "err", perr)
 		prefixes = nil
 	}
 	e.declared.account(account, prefixes, e.now())

@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/switchboard-pbx/switchboard/accountview"
 	"github.com/switchboard-pbx/switchboard/actors/actorpb"
 	"github.com/switchboard-pbx/switchboard/sipedge"
 )
@@ -217,6 +218,7 @@ func TestTrust_AccountDeclaredSource(t *testing.T) {
 	// The account withdraws the declaration: the next view the edge reads
 	// (any request for the account) takes it back.
 	declaring.set()
+	te.views.Invalidate(accountview.AllKey(testAccount)) // the account actor's change notice
 	if code := newUDPPeer(t, te, "127.0.0.5").registerTo(); code != 401 {
 		t.Fatalf("REGISTER without credentials got %d, want 401", code)
 	}

@@ -2703,8 +2703,11 @@ func (x *RoutesReply) GetVersion() uint64 {
 // HA1s (the only reply that carries credentials; it never leaves the
 // nodes).
 type GetEdgeView struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Device string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	// device_only answers the device alone (account-level fields unset): a
+	// node's snapshot loads each device it needs this way, in O(1).
+	DeviceOnly    bool `protobuf:"varint,2,opt,name=device_only,json=deviceOnly,proto3" json:"device_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2746,6 +2749,13 @@ func (x *GetEdgeView) GetDevice() string {
 	return ""
 }
 
+func (x *GetEdgeView) GetDeviceOnly() bool {
+	if x != nil {
+		return x.DeviceOnly
+	}
+	return false
+}
+
 type EdgeView struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Error   *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
@@ -2756,7 +2766,12 @@ type EdgeView struct {
 	Device *Device `protobuf:"bytes,5,opt,name=device,proto3" json:"device,omitempty"`
 	// pools are the pools assigned to the account's groups (sorted), whose
 	// alive nodes the account DNS name resolves to.
-	Pools         []string `protobuf:"bytes,6,rep,name=pools,proto3" json:"pools,omitempty"`
+	Pools []string `protobuf:"bytes,6,rep,name=pools,proto3" json:"pools,omitempty"`
+	// group_pools maps each group to its pool (assigned, else pinned; a
+	// group with neither is absent): where a caller's calls are placed.
+	GroupPools map[string]string `protobuf:"bytes,7,rep,name=group_pools,json=groupPools,proto3" json:"group_pools,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// found is set when device is asked for and exists (device_only).
+	Found         bool `protobuf:"varint,8,opt,name=found,proto3" json:"found,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2831,6 +2846,20 @@ func (x *EdgeView) GetPools() []string {
 		return x.Pools
 	}
 	return nil
+}
+
+func (x *EdgeView) GetGroupPools() map[string]string {
+	if x != nil {
+		return x.GroupPools
+	}
+	return nil
+}
+
+func (x *EdgeView) GetFound() bool {
+	if x != nil {
+		return x.Found
+	}
+	return false
 }
 
 // Register applies one REGISTER of a device (RFC 3261 section 10.3).
@@ -4969,16 +4998,24 @@ const file_actors_actorpb_actors_proto_rawDesc = "" +
 	"\vRoutesReply\x122\n" +
 	"\x05error\x18\x01 \x01(\v2\x1c.switchboard.actors.v1.ErrorR\x05error\x127\n" +
 	"\x06routes\x18\x02 \x01(\v2\x1f.switchboard.actors.v1.RouteSetR\x06routes\x12\x18\n" +
-	"\aversion\x18\x03 \x01(\x04R\aversion\"%\n" +
+	"\aversion\x18\x03 \x01(\x04R\aversion\"F\n" +
 	"\vGetEdgeView\x12\x16\n" +
-	"\x06device\x18\x01 \x01(\tR\x06device\"\xb4\x02\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\x12\x1f\n" +
+	"\vdevice_only\x18\x02 \x01(\bR\n" +
+	"deviceOnly\"\xdb\x03\n" +
 	"\bEdgeView\x122\n" +
 	"\x05error\x18\x01 \x01(\v2\x1c.switchboard.actors.v1.ErrorR\x05error\x128\n" +
 	"\aaccount\x18\x02 \x01(\v2\x1e.switchboard.actors.v1.AccountR\aaccount\x124\n" +
 	"\x06trunks\x18\x03 \x03(\v2\x1c.switchboard.actors.v1.TrunkR\x06trunks\x127\n" +
 	"\x06routes\x18\x04 \x01(\v2\x1f.switchboard.actors.v1.RouteSetR\x06routes\x125\n" +
 	"\x06device\x18\x05 \x01(\v2\x1d.switchboard.actors.v1.DeviceR\x06device\x12\x14\n" +
-	"\x05pools\x18\x06 \x03(\tR\x05pools\"\x84\x02\n" +
+	"\x05pools\x18\x06 \x03(\tR\x05pools\x12P\n" +
+	"\vgroup_pools\x18\a \x03(\v2/.switchboard.actors.v1.EdgeView.GroupPoolsEntryR\n" +
+	"groupPools\x12\x14\n" +
+	"\x05found\x18\b \x01(\bR\x05found\x1a=\n" +
+	"\x0fGroupPoolsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x84\x02\n" +
 	"\bRegister\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12@\n" +
 	"\bcontacts\x18\x02 \x03(\v2$.switchboard.actors.v1.ContactUpdateR\bcontacts\x12\x1d\n" +
@@ -5151,7 +5188,7 @@ func file_actors_actorpb_actors_proto_rawDescGZIP() []byte {
 }
 
 var file_actors_actorpb_actors_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_actors_actorpb_actors_proto_msgTypes = make([]protoimpl.MessageInfo, 72)
+var file_actors_actorpb_actors_proto_msgTypes = make([]protoimpl.MessageInfo, 73)
 var file_actors_actorpb_actors_proto_goTypes = []any{
 	(Code)(0),                     // 0: switchboard.actors.v1.Code
 	(*Account)(nil),               // 1: switchboard.actors.v1.Account
@@ -5225,30 +5262,31 @@ var file_actors_actorpb_actors_proto_goTypes = []any{
 	(*DebugState)(nil),            // 69: switchboard.actors.v1.DebugState
 	(*DebugStateReply)(nil),       // 70: switchboard.actors.v1.DebugStateReply
 	nil,                           // 71: switchboard.actors.v1.Group.LabelsEntry
-	nil,                           // 72: switchboard.actors.v1.Pool.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 73: google.protobuf.Timestamp
+	nil,                           // 72: switchboard.actors.v1.EdgeView.GroupPoolsEntry
+	nil,                           // 73: switchboard.actors.v1.Pool.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 74: google.protobuf.Timestamp
 }
 var file_actors_actorpb_actors_proto_depIdxs = []int32{
-	73, // 0: switchboard.actors.v1.Account.created_at:type_name -> google.protobuf.Timestamp
-	73, // 1: switchboard.actors.v1.Account.updated_at:type_name -> google.protobuf.Timestamp
+	74, // 0: switchboard.actors.v1.Account.created_at:type_name -> google.protobuf.Timestamp
+	74, // 1: switchboard.actors.v1.Account.updated_at:type_name -> google.protobuf.Timestamp
 	71, // 2: switchboard.actors.v1.Group.labels:type_name -> switchboard.actors.v1.Group.LabelsEntry
-	73, // 3: switchboard.actors.v1.Group.created_at:type_name -> google.protobuf.Timestamp
-	73, // 4: switchboard.actors.v1.Group.updated_at:type_name -> google.protobuf.Timestamp
-	73, // 5: switchboard.actors.v1.Group.pool_assigned_at:type_name -> google.protobuf.Timestamp
-	73, // 6: switchboard.actors.v1.Device.created_at:type_name -> google.protobuf.Timestamp
-	73, // 7: switchboard.actors.v1.Device.updated_at:type_name -> google.protobuf.Timestamp
-	73, // 8: switchboard.actors.v1.Device.credentials_reset_at:type_name -> google.protobuf.Timestamp
-	73, // 9: switchboard.actors.v1.DeviceGroupState.first_activated_at:type_name -> google.protobuf.Timestamp
+	74, // 3: switchboard.actors.v1.Group.created_at:type_name -> google.protobuf.Timestamp
+	74, // 4: switchboard.actors.v1.Group.updated_at:type_name -> google.protobuf.Timestamp
+	74, // 5: switchboard.actors.v1.Group.pool_assigned_at:type_name -> google.protobuf.Timestamp
+	74, // 6: switchboard.actors.v1.Device.created_at:type_name -> google.protobuf.Timestamp
+	74, // 7: switchboard.actors.v1.Device.updated_at:type_name -> google.protobuf.Timestamp
+	74, // 8: switchboard.actors.v1.Device.credentials_reset_at:type_name -> google.protobuf.Timestamp
+	74, // 9: switchboard.actors.v1.DeviceGroupState.first_activated_at:type_name -> google.protobuf.Timestamp
 	5,  // 10: switchboard.actors.v1.DeviceGroupState.bindings:type_name -> switchboard.actors.v1.Binding
-	73, // 11: switchboard.actors.v1.Binding.expires_at:type_name -> google.protobuf.Timestamp
-	73, // 12: switchboard.actors.v1.Binding.updated_at:type_name -> google.protobuf.Timestamp
-	73, // 13: switchboard.actors.v1.Trunk.created_at:type_name -> google.protobuf.Timestamp
-	73, // 14: switchboard.actors.v1.Trunk.updated_at:type_name -> google.protobuf.Timestamp
+	74, // 11: switchboard.actors.v1.Binding.expires_at:type_name -> google.protobuf.Timestamp
+	74, // 12: switchboard.actors.v1.Binding.updated_at:type_name -> google.protobuf.Timestamp
+	74, // 13: switchboard.actors.v1.Trunk.created_at:type_name -> google.protobuf.Timestamp
+	74, // 14: switchboard.actors.v1.Trunk.updated_at:type_name -> google.protobuf.Timestamp
 	7,  // 15: switchboard.actors.v1.RouteSet.routes:type_name -> switchboard.actors.v1.Route
-	73, // 16: switchboard.actors.v1.RouteSet.updated_at:type_name -> google.protobuf.Timestamp
+	74, // 16: switchboard.actors.v1.RouteSet.updated_at:type_name -> google.protobuf.Timestamp
 	9,  // 17: switchboard.actors.v1.FeatureServer.targets:type_name -> switchboard.actors.v1.FeatureTarget
-	73, // 18: switchboard.actors.v1.FeatureServer.created_at:type_name -> google.protobuf.Timestamp
-	73, // 19: switchboard.actors.v1.FeatureServer.updated_at:type_name -> google.protobuf.Timestamp
+	74, // 18: switchboard.actors.v1.FeatureServer.created_at:type_name -> google.protobuf.Timestamp
+	74, // 19: switchboard.actors.v1.FeatureServer.updated_at:type_name -> google.protobuf.Timestamp
 	0,  // 20: switchboard.actors.v1.Error.code:type_name -> switchboard.actors.v1.Code
 	11, // 21: switchboard.actors.v1.AccountReply.error:type_name -> switchboard.actors.v1.Error
 	1,  // 22: switchboard.actors.v1.AccountReply.account:type_name -> switchboard.actors.v1.Account
@@ -5258,7 +5296,7 @@ var file_actors_actorpb_actors_proto_depIdxs = []int32{
 	11, // 26: switchboard.actors.v1.GroupListReply.error:type_name -> switchboard.actors.v1.Error
 	20, // 27: switchboard.actors.v1.GroupListReply.groups:type_name -> switchboard.actors.v1.GroupReply
 	11, // 28: switchboard.actors.v1.ProvisioningReply.error:type_name -> switchboard.actors.v1.Error
-	73, // 29: switchboard.actors.v1.ProvisioningReply.credentials_reset_at:type_name -> google.protobuf.Timestamp
+	74, // 29: switchboard.actors.v1.ProvisioningReply.credentials_reset_at:type_name -> google.protobuf.Timestamp
 	11, // 30: switchboard.actors.v1.DeviceReply.error:type_name -> switchboard.actors.v1.Error
 	3,  // 31: switchboard.actors.v1.DeviceReply.device:type_name -> switchboard.actors.v1.Device
 	11, // 32: switchboard.actors.v1.DeviceListReply.error:type_name -> switchboard.actors.v1.Error
@@ -5276,40 +5314,41 @@ var file_actors_actorpb_actors_proto_depIdxs = []int32{
 	6,  // 44: switchboard.actors.v1.EdgeView.trunks:type_name -> switchboard.actors.v1.Trunk
 	8,  // 45: switchboard.actors.v1.EdgeView.routes:type_name -> switchboard.actors.v1.RouteSet
 	3,  // 46: switchboard.actors.v1.EdgeView.device:type_name -> switchboard.actors.v1.Device
-	43, // 47: switchboard.actors.v1.Register.contacts:type_name -> switchboard.actors.v1.ContactUpdate
-	11, // 48: switchboard.actors.v1.RegisterReply.error:type_name -> switchboard.actors.v1.Error
-	5,  // 49: switchboard.actors.v1.RegisterReply.bindings:type_name -> switchboard.actors.v1.Binding
-	2,  // 50: switchboard.actors.v1.GroupChanged.group:type_name -> switchboard.actors.v1.Group
-	11, // 51: switchboard.actors.v1.GroupView.error:type_name -> switchboard.actors.v1.Error
-	2,  // 52: switchboard.actors.v1.GroupView.group:type_name -> switchboard.actors.v1.Group
-	4,  // 53: switchboard.actors.v1.GroupView.state:type_name -> switchboard.actors.v1.DeviceGroupState
-	1,  // 54: switchboard.actors.v1.AccountDebug.account:type_name -> switchboard.actors.v1.Account
-	2,  // 55: switchboard.actors.v1.AccountDebug.groups:type_name -> switchboard.actors.v1.Group
-	3,  // 56: switchboard.actors.v1.AccountDebug.devices:type_name -> switchboard.actors.v1.Device
-	10, // 57: switchboard.actors.v1.PutFeatureServer.server:type_name -> switchboard.actors.v1.FeatureServer
-	11, // 58: switchboard.actors.v1.FeatureServerReply.error:type_name -> switchboard.actors.v1.Error
-	10, // 59: switchboard.actors.v1.FeatureServerReply.server:type_name -> switchboard.actors.v1.FeatureServer
-	72, // 60: switchboard.actors.v1.Pool.labels:type_name -> switchboard.actors.v1.Pool.LabelsEntry
-	73, // 61: switchboard.actors.v1.Pool.updated_at:type_name -> google.protobuf.Timestamp
-	54, // 62: switchboard.actors.v1.PoolSet.pools:type_name -> switchboard.actors.v1.Pool
-	54, // 63: switchboard.actors.v1.PutPool.pool:type_name -> switchboard.actors.v1.Pool
-	11, // 64: switchboard.actors.v1.PoolsReply.error:type_name -> switchboard.actors.v1.Error
-	54, // 65: switchboard.actors.v1.PoolsReply.pools:type_name -> switchboard.actors.v1.Pool
-	73, // 66: switchboard.actors.v1.CallRecord.started_at:type_name -> google.protobuf.Timestamp
-	73, // 67: switchboard.actors.v1.CallRecord.ended_at:type_name -> google.protobuf.Timestamp
-	73, // 68: switchboard.actors.v1.CallRecord.answered_at:type_name -> google.protobuf.Timestamp
-	73, // 69: switchboard.actors.v1.CallRecord.expires_at:type_name -> google.protobuf.Timestamp
-	60, // 70: switchboard.actors.v1.CallRecord.dialog:type_name -> switchboard.actors.v1.CallDialog
-	59, // 71: switchboard.actors.v1.StartCall.call:type_name -> switchboard.actors.v1.CallRecord
-	60, // 72: switchboard.actors.v1.AnswerCall.dialog:type_name -> switchboard.actors.v1.CallDialog
-	11, // 73: switchboard.actors.v1.CallReply.error:type_name -> switchboard.actors.v1.Error
-	59, // 74: switchboard.actors.v1.CallReply.call:type_name -> switchboard.actors.v1.CallRecord
-	11, // 75: switchboard.actors.v1.DebugStateReply.error:type_name -> switchboard.actors.v1.Error
-	76, // [76:76] is the sub-list for method output_type
-	76, // [76:76] is the sub-list for method input_type
-	76, // [76:76] is the sub-list for extension type_name
-	76, // [76:76] is the sub-list for extension extendee
-	0,  // [0:76] is the sub-list for field type_name
+	72, // 47: switchboard.actors.v1.EdgeView.group_pools:type_name -> switchboard.actors.v1.EdgeView.GroupPoolsEntry
+	43, // 48: switchboard.actors.v1.Register.contacts:type_name -> switchboard.actors.v1.ContactUpdate
+	11, // 49: switchboard.actors.v1.RegisterReply.error:type_name -> switchboard.actors.v1.Error
+	5,  // 50: switchboard.actors.v1.RegisterReply.bindings:type_name -> switchboard.actors.v1.Binding
+	2,  // 51: switchboard.actors.v1.GroupChanged.group:type_name -> switchboard.actors.v1.Group
+	11, // 52: switchboard.actors.v1.GroupView.error:type_name -> switchboard.actors.v1.Error
+	2,  // 53: switchboard.actors.v1.GroupView.group:type_name -> switchboard.actors.v1.Group
+	4,  // 54: switchboard.actors.v1.GroupView.state:type_name -> switchboard.actors.v1.DeviceGroupState
+	1,  // 55: switchboard.actors.v1.AccountDebug.account:type_name -> switchboard.actors.v1.Account
+	2,  // 56: switchboard.actors.v1.AccountDebug.groups:type_name -> switchboard.actors.v1.Group
+	3,  // 57: switchboard.actors.v1.AccountDebug.devices:type_name -> switchboard.actors.v1.Device
+	10, // 58: switchboard.actors.v1.PutFeatureServer.server:type_name -> switchboard.actors.v1.FeatureServer
+	11, // 59: switchboard.actors.v1.FeatureServerReply.error:type_name -> switchboard.actors.v1.Error
+	10, // 60: switchboard.actors.v1.FeatureServerReply.server:type_name -> switchboard.actors.v1.FeatureServer
+	73, // 61: switchboard.actors.v1.Pool.labels:type_name -> switchboard.actors.v1.Pool.LabelsEntry
+	74, // 62: switchboard.actors.v1.Pool.updated_at:type_name -> google.protobuf.Timestamp
+	54, // 63: switchboard.actors.v1.PoolSet.pools:type_name -> switchboard.actors.v1.Pool
+	54, // 64: switchboard.actors.v1.PutPool.pool:type_name -> switchboard.actors.v1.Pool
+	11, // 65: switchboard.actors.v1.PoolsReply.error:type_name -> switchboard.actors.v1.Error
+	54, // 66: switchboard.actors.v1.PoolsReply.pools:type_name -> switchboard.actors.v1.Pool
+	74, // 67: switchboard.actors.v1.CallRecord.started_at:type_name -> google.protobuf.Timestamp
+	74, // 68: switchboard.actors.v1.CallRecord.ended_at:type_name -> google.protobuf.Timestamp
+	74, // 69: switchboard.actors.v1.CallRecord.answered_at:type_name -> google.protobuf.Timestamp
+	74, // 70: switchboard.actors.v1.CallRecord.expires_at:type_name -> google.protobuf.Timestamp
+	60, // 71: switchboard.actors.v1.CallRecord.dialog:type_name -> switchboard.actors.v1.CallDialog
+	59, // 72: switchboard.actors.v1.StartCall.call:type_name -> switchboard.actors.v1.CallRecord
+	60, // 73: switchboard.actors.v1.AnswerCall.dialog:type_name -> switchboard.actors.v1.CallDialog
+	11, // 74: switchboard.actors.v1.CallReply.error:type_name -> switchboard.actors.v1.Error
+	59, // 75: switchboard.actors.v1.CallReply.call:type_name -> switchboard.actors.v1.CallRecord
+	11, // 76: switchboard.actors.v1.DebugStateReply.error:type_name -> switchboard.actors.v1.Error
+	77, // [77:77] is the sub-list for method output_type
+	77, // [77:77] is the sub-list for method input_type
+	77, // [77:77] is the sub-list for extension type_name
+	77, // [77:77] is the sub-list for extension extendee
+	0,  // [0:77] is the sub-list for field type_name
 }
 
 func init() { file_actors_actorpb_actors_proto_init() }
@@ -5334,7 +5373,7 @@ func file_actors_actorpb_actors_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_actors_actorpb_actors_proto_rawDesc), len(file_actors_actorpb_actors_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   72,
+			NumMessages:   73,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

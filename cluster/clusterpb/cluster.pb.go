@@ -1330,6 +1330,53 @@ func (x *ActivationList) GetMore() bool {
 	return false
 }
 
+// Invalidate tells a member that what it caches under keys changed (the
+// key format is its user's: see accountview). Best effort: a cache also
+// ages entries out.
+type Invalidate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Keys          []string               `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Invalidate) Reset() {
+	*x = Invalidate{}
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Invalidate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Invalidate) ProtoMessage() {}
+
+func (x *Invalidate) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_clusterpb_cluster_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Invalidate.ProtoReflect.Descriptor instead.
+func (*Invalidate) Descriptor() ([]byte, []int) {
+	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *Invalidate) GetKeys() []string {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
 var File_cluster_clusterpb_cluster_proto protoreflect.FileDescriptor
 
 const file_cluster_clusterpb_cluster_proto_rawDesc = "" +
@@ -1436,7 +1483,10 @@ const file_cluster_clusterpb_cluster_proto_rawDesc = "" +
 	"\x04more\x18\x04 \x01(\bR\x04more\x1a9\n" +
 	"\vCountsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01B:Z8github.com/switchboard-pbx/switchboard/cluster/clusterpbb\x06proto3"
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\" \n" +
+	"\n" +
+	"Invalidate\x12\x12\n" +
+	"\x04keys\x18\x01 \x03(\tR\x04keysB:Z8github.com/switchboard-pbx/switchboard/cluster/clusterpbb\x06proto3"
 
 var (
 	file_cluster_clusterpb_cluster_proto_rawDescOnce sync.Once
@@ -1450,7 +1500,7 @@ func file_cluster_clusterpb_cluster_proto_rawDescGZIP() []byte {
 	return file_cluster_clusterpb_cluster_proto_rawDescData
 }
 
-var file_cluster_clusterpb_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_cluster_clusterpb_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_cluster_clusterpb_cluster_proto_goTypes = []any{
 	(*Ref)(nil),             // 0: switchboard.cluster.v1.Ref
 	(*Candidate)(nil),       // 1: switchboard.cluster.v1.Candidate
@@ -1471,7 +1521,8 @@ var file_cluster_clusterpb_cluster_proto_goTypes = []any{
 	(*ListActivations)(nil), // 16: switchboard.cluster.v1.ListActivations
 	(*Activation)(nil),      // 17: switchboard.cluster.v1.Activation
 	(*ActivationList)(nil),  // 18: switchboard.cluster.v1.ActivationList
-	nil,                     // 19: switchboard.cluster.v1.ActivationList.CountsEntry
+	(*Invalidate)(nil),      // 19: switchboard.cluster.v1.Invalidate
+	nil,                     // 20: switchboard.cluster.v1.ActivationList.CountsEntry
 }
 var file_cluster_clusterpb_cluster_proto_depIdxs = []int32{
 	1,  // 0: switchboard.cluster.v1.Placement.candidates:type_name -> switchboard.cluster.v1.Candidate
@@ -1489,7 +1540,7 @@ var file_cluster_clusterpb_cluster_proto_depIdxs = []int32{
 	2,  // 12: switchboard.cluster.v1.DescribeReply.placement:type_name -> switchboard.cluster.v1.Placement
 	0,  // 13: switchboard.cluster.v1.Activation.pid:type_name -> switchboard.cluster.v1.Ref
 	17, // 14: switchboard.cluster.v1.ActivationList.activations:type_name -> switchboard.cluster.v1.Activation
-	19, // 15: switchboard.cluster.v1.ActivationList.counts:type_name -> switchboard.cluster.v1.ActivationList.CountsEntry
+	20, // 15: switchboard.cluster.v1.ActivationList.counts:type_name -> switchboard.cluster.v1.ActivationList.CountsEntry
 	16, // [16:16] is the sub-list for method output_type
 	16, // [16:16] is the sub-list for method input_type
 	16, // [16:16] is the sub-list for extension type_name
@@ -1508,7 +1559,7 @@ func file_cluster_clusterpb_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cluster_clusterpb_cluster_proto_rawDesc), len(file_cluster_clusterpb_cluster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
