@@ -16,8 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/switchboard-pbx/switchboard/actors"
 	"github.com/switchboard-pbx/switchboard/accountview"
+	"github.com/switchboard-pbx/switchboard/actors"
 	"github.com/switchboard-pbx/switchboard/actors/actorpb"
 	"github.com/switchboard-pbx/switchboard/clock"
 	"github.com/switchboard-pbx/switchboard/dnszone"
