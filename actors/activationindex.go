@@ -69,6 +69,9 @@ func (x *ActivationIndex) Get(k ActivationKey) (*Activation, bool) {
 // Len is how many activations the index holds.
 func (x *ActivationIndex) Len() int { return x.tree.Len() }
 
+// Count is the number of activations of kind.
+func (x *ActivationIndex) Count(kind string) int { return x.counts[kind] }
+
 // Counts returns how many activations of each kind the index holds.
 func (x *ActivationIndex) Counts() map[string]int {
 	out := make(map[string]int, len(x.counts))

@@ -435,6 +435,21 @@ func (s *System) request(ctx context.Context, kind, identity string, hint func()
 	return reply, nil
 }
 
+// Tell delivers msg to (kind, identity)'s activation, activating it if
+// needed, and does not wait for it to be handled: for what needs no
+// reply. nil means it was sent, not that it was handled.
+func (s *System) Tell(kind, identity string, msg proto.Message) error {
+	if s.closed.Load() {
+		return ErrShuttingDown
+	}
+	act, err := s.lookup.Acquire(kind, identity, nil)
+	if err != nil {
+		return err
+	}
+	s.as.Root.Send(act.PID, msg)
+	return nil
+}
+
 // sleep pauses between retries of a request.
 func (s *System) sleep(d time.Duration) {
 	t := time.NewTimer(d)

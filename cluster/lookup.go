@@ -93,6 +93,9 @@ type Lookup struct {
 	cache  map[string]*actor.PID
 	local  map[string]*hosted
 	index  *actors.ActivationIndex // local's activations in key order
+	// stoppingByKind counts local's stopping activations per kind, so that
+	// countLocal is O(1).
+	stoppingByKind map[string]int
 	closed bool
 }
 
@@ -105,7 +108,7 @@ func newLookup(as *actor.ActorSystem, spawn actors.Spawner, now func() time.Time
 	cfg.fill()
 	return &Lookup{
 		as: as, spawn: spawn, now: now, cfg: cfg, members: members, log: log, metrics: m, selfID: as.ID,
-		cache: map[string]*actor.PID{}, local: map[string]*hosted{}, index: actors.NewActivationIndex(),
+		cache: map[string]*actor.PID{}, local: map[string]*hosted{}, index: actors.NewActivationIndex(), stoppingByKind: map[string]int{},
 	}
 }
 
@@ -320,7 +323,10 @@ func (l *Lookup) TryRelease(act *actors.Activation) bool {
 		return false
 	}
 	l.mu.Lock()
-	h.stopping = true
+	if !h.stopping {
+		h.stopping = true
+		l.stoppingByKind[h.act.Kind]++
+	}
 	delete(l.cache, key)
 	l.mu.Unlock()
 	return true
@@ -334,6 +340,9 @@ func (l *Lookup) Stopped(act *actors.Activation) {
 	if h, ok := l.local[key]; ok && h.act == act {
 		delete(l.local, key)
 		l.index.Remove(act)
+		if h.stopping {
+			l.stoppingByKind[act.Kind]--
+		}
 	}
 	if samePID(l.cache[key], act.PID) {
 		delete(l.cache, key)
@@ -427,13 +436,7 @@ func (l *Lookup) spawnLocal(kind, identity string, pl *clusterpb.Placement) (*ac
 func (l *Lookup) countLocal(kind string) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	n := 0
-	for _, h := range l.local {
-		if h.act.Kind == kind && !h.stopping {
-			n++
-		}
-	}
-	return n
+	return l.index.Count(kind) - l.stoppingByKind[kind]
 }
 
 func (l *Lookup) isLocal(kind, identity string, pid *actor.PID) bool {

@@ -136,6 +136,9 @@ type nodeActors struct{ n *Node }
 func (a nodeActors) Request(ctx context.Context, kind, id string, msg proto.Message) (proto.Message, error) {
 	return a.n.actors.Request(ctx, kind, id, msg)
 }
+func (a nodeActors) Tell(kind, id string, msg proto.Message) error {
+	return a.n.actors.Tell(kind, id, msg)
+}
 func (a nodeActors) RequestWithHint(ctx context.Context, kind, id string, hint actors.Hint, msg proto.Message) (proto.Message, error) {
 	return a.n.actors.RequestWithHint(ctx, kind, id, hint, msg)
 }

@@ -80,6 +80,11 @@ func (f *registrarActors) Request(ctx context.Context, kind, identity string, ms
 	return f.fakeActors.Request(ctx, kind, identity, msg)
 }
 
+func (f *registrarActors) Tell(kind, identity string, msg proto.Message) error {
+	_, err := f.Request(context.Background(), kind, identity, msg)
+	return err
+}
+
 func (f *registrarActors) RequestWithHint(ctx context.Context, kind, identity string, _ actors.Hint, msg proto.Message) (proto.Message, error) {
 	return f.Request(ctx, kind, identity, msg)
 }

@@ -392,11 +392,11 @@ func dispositionOf(status int) string {
 
 // answerCall marks the call answered by target, with the session
 // interval its 2xx negotiated (0: none) and its dialog.
+// It is told, not asked: the call actor is on this node (the one that
+// hosts the call handles its INVITE's answer).
 func (e *Edge) answerCall(id, target string, se time.Duration, d *actorpb.CallDialog) {
-	ctx, cancel := e.actorCtx(context.Background())
-	defer cancel()
 	m := &actorpb.AnswerCall{Target: target, SessionExpiresMs: se.Milliseconds(), Dialog: d}
-	if _, err := e.cfg.Actors.Request(ctx, actors.KindCall, id, m); err != nil {
+	if err := e.cfg.Actors.Tell(actors.KindCall, id, m); err != nil {
 		e.log.Warn("marking the call answered failed", "call", id, "err", err)
 	}
 }
@@ -408,9 +408,7 @@ func (e *Edge) refreshCall(id string, req *sip.Request, res *sip.Response) {
 	if se <= 0 {
 		return
 	}
-	ctx, cancel := e.actorCtx(context.Background())
-	defer cancel()
-	if _, err := e.cfg.Actors.Request(ctx, actors.KindCall, id, &actorpb.RefreshCall{SessionExpiresMs: se.Milliseconds()}); err != nil {
+	if err := e.cfg.Actors.Tell(actors.KindCall, id, &actorpb.RefreshCall{SessionExpiresMs: se.Milliseconds()}); err != nil {
 		e.log.Warn("refreshing the call's session failed", "call", id, "err", err)
 	}
 }

@@ -55,6 +55,8 @@ func setTransactionTimers() {
 type Actors interface {
 	Request(ctx context.Context, kind, identity string, msg proto.Message) (proto.Message, error)
 	RequestWithHint(ctx context.Context, kind, identity string, hint actors.Hint, msg proto.Message) (proto.Message, error)
+	// Tell sends what needs no reply; nil means sent, not handled.
+	Tell(kind, identity string, msg proto.Message) error
 	CallHint(ctx context.Context, pool string) (actors.Hint, error)
 	IsLocal(kind, identity string) bool
 }

@@ -72,6 +72,11 @@ func (f *callActors) Request(ctx context.Context, kind, identity string, msg pro
 	return f.fakeActors.Request(ctx, kind, identity, msg)
 }
 
+func (f *callActors) Tell(kind, identity string, msg proto.Message) error {
+	_, err := f.Request(context.Background(), kind, identity, msg)
+	return err
+}
+
 func (f *callActors) RequestWithHint(ctx context.Context, kind, identity string, _ actors.Hint, msg proto.Message) (proto.Message, error) {
 	return f.Request(ctx, kind, identity, msg)
 }

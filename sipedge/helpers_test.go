@@ -83,6 +83,11 @@ func (f *fakeActors) Request(_ context.Context, kind, identity string, msg proto
 	return nil, fmt.Errorf("fakeActors: %s %s %T is not wired in this test", kind, identity, msg)
 }
 
+func (f *fakeActors) Tell(kind, identity string, msg proto.Message) error {
+	_, err := f.Request(context.Background(), kind, identity, msg)
+	return err
+}
+
 func (f *fakeActors) RequestWithHint(ctx context.Context, kind, identity string, _ actors.Hint, msg proto.Message) (proto.Message, error) {
 	return f.Request(ctx, kind, identity, msg)
 }
