@@ -7,8 +7,14 @@
 //   - account (account id): the account's configuration, its device groups'
 //     provisioned configuration, its devices with their digest HA1s, its
 //     trunks and its routes; the authority for which groups and devices
-//     exist. GetEdgeView is the one reply that carries HA1s, for the SIP
-//     edge; every other reply and the debug state redact them. The edge
+//     exist. GetEdgeView is the one reply that carries HA1s, for the
+//     nodes' account snapshots (package accountview; device_only answers
+//     one device in O(1)); every other reply and the debug state redact
+//     them. After every write it says what of the edge view changed
+//     (Config.EdgeChanged), so that every node drops the stale part of
+//     its snapshot. Tier 1 is checked again for every group each time a
+//     node loads the account level (at most every accountview MaxAge per
+//     node, and after each change). The edge
 //     reports a device's first SHA-256 digest answer (DigestAnswered),
 //     which the device record keeps (sha256_answered) so that the device
 //     is never challenged with MD5 again; setting its digest_algorithm to

@@ -25,6 +25,12 @@
 // Activators refuse placements made in another topology view than theirs,
 // so every activation is reported to the owner of the view it was made in.
 //
+// Invalidation. Lookup.InvalidateOthers sends a clusterpb.Invalidate
+// (opaque keys) to every other member's activator, now and again 250 ms
+// later (a first message to a member not dialled yet can be lost), and
+// each hands the keys to its LookupConfig.OnInvalidate: how an account
+// written on one node reaches every node's account snapshots.
+//
 // Split brain. The directory keeps an identity single within one gossip
 // view; two views that cannot gossip (a partition, different gossip keys,
 // a seed restarted without --join before it finds the others) each have

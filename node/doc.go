@@ -33,6 +33,12 @@
 // (actors.CallHangup, when the edge implements it) to send BYE to both
 // legs; Node.Draining tells the edge that the node drains.
 //
+// Account snapshots (views.go): the node's accountview.Cache serves the
+// SIP edge and the DNS responder. The account actors' EdgeChanged drops
+// the stale part here and, through the cluster (InvalidateOthers), on
+// every other member; switchboard_account_view_{hits,loads,invalidations}_total
+// count its work.
+//
 // Memory: Config.MemoryLimit (--memory-limit) is the process's soft memory
 // limit (runtime/debug.SetMemoryLimit), which New sets when given; the
 // collector otherwise runs at Go's default pace (GOGC, 100), so that the

@@ -10,6 +10,10 @@
 // per interval, never with their payload. Then CheckRequest
 // (Max-Forwards, mandatory headers) and the account: the request-URI's
 // host is the account DNS name <account>.<zone>; anything else is 404.
+// What the edge knows of an account (routes, trunks, each group's pool,
+// a device's HA1s and group) it reads from the node's snapshots
+// (Config.Accounts, package accountview), never with a round trip to the
+// account's actor per request.
 //
 // The edge translates each request into a message for the virtual actor
 // that owns it (translate.go is pure and fuzzed): a REGISTER becomes a
@@ -125,13 +129,14 @@
 // so a flood from an SBC stays bounded; only a peer node inside a
 // declared prefix takes nothing from the bucket. The read filter runs
 // before parsing, with no account known, so the edge gathers account
-// prefixes from the edge views it reads (every request for an account
-// reads one) and applies them to every packet from them. An account thus
+// prefixes from the account snapshots it reads (every request for an
+// account reads one; a snapshot is reloaded at least every accountview
+// MaxAge while used) and applies them to every packet from them. An account thus
 // moves its prefixes from the per-source bans to the shared bucket, for
 // everyone's traffic from them, and no further: it can never make an
 // address unlimited, and package actors allows it only a few narrow
 // prefixes. Its prefixes lapse TrustConfig.TTL after its view was last
-// read; a view without them, or an account that is gone, withdraws them.
+// read; a snapshot without them, or an account that is gone, withdraws them.
 //
 // Streams (TCP, TLS; stream.go): a message must arrive within
 // StreamConfig.MessageTimeout of its first byte (and a new connection's
