@@ -148,137 +148,92 @@ type caller struct {
 	user   string          // the From user
 }
 
-// authenticate finds the account's edge view and checks who sends req:
-// a trusted trunk by source address (not for REGISTER), else a device by
-// digest (401 for REGISTER, 407 otherwise). Tenancy: a device speaks only
-// for itself (From user) in its own account (From domain).
+// authenticate checks who sends req: a trusted trunk by source address
+// (not for REGISTER), else a device by digest (401 for REGISTER, 407
+// otherwise). Tenancy: a device speaks only for itself (From user) in its
+// own account (From domain). It reads the node's snapshots, decides
+// (decideCaller, decideDigest in authdecide.go), then carries the
+// decision out.
 func (e *Edge) authenticate(ctx context.Context, req *sip.Request, tx sip.ServerTransaction, account string) (*caller, bool) {
-	authHdr, chalHdr, chalCode, chalReason := "Proxy-Authorization", "Proxy-Authenticate", 407, "Proxy Authentication Required"
+	authHdr := "Proxy-Authorization"
 	if req.Method == sip.REGISTER {
-		authHdr, chalHdr, chalCode, chalReason = "Authorization", "WWW-Authenticate", 401, "Unauthorized"
+		authHdr = "Authorization"
 	}
-	realm := account + "." + e.cfg.Zone
+	r := authRequest{method: req.Method, account: account, zone: e.cfg.Zone, from: req.From().Address, ruri: req.Recipient, accepted: e.cfg.DigestAlgorithms}
+	if ap, err := netip.ParseAddrPort(req.Source()); err == nil {
+		r.source = ap.Addr().Unmap()
+	}
 	// One request may carry credentials for several realms.
 	var values []string
 	for _, h := range req.GetHeaders(authHdr) {
 		values = append(values, h.Value())
 	}
-	creds, _ := sipauth.ForRealm(values, realm)
-	// Whom the challenge is for: the credentials' user, else the From
-	// user (who must match them), so that the challenge offers what that
-	// device can answer.
-	username := req.From().Address.User
-	if creds != "" {
-		if c, err := digest.ParseCredentials(creds); err == nil {
-			username = c.Username
-		}
-	}
+	r.creds, _ = sipauth.ForRealm(values, account+"."+e.cfg.Zone)
 	acct, ok := e.account(ctx, req, tx, account)
 	if !ok {
 		return nil, false
 	}
-	c := &caller{acct: acct, user: req.From().Address.User}
-	if req.Method != sip.REGISTER {
-		if ap, err := netip.ParseAddrPort(req.Source()); err == nil {
-			if t := acct.TrunkFor(ap.Addr()); t != nil {
-				c.trunk = t
-				e.trustAddr(req.Source())
-				return c, true
-			}
+	d := decideCaller(r, acct)
+	if d.needDevice {
+		// Whom the challenge is for: the credentials' user, else the From
+		// user (who must match them), so that the challenge offers what
+		// that device can answer.
+		username := r.from.User
+		if c, err := digest.ParseCredentials(r.creds); r.creds != "" && err == nil {
+			username = c.Username
+		}
+		dev, err := e.cfg.Accounts.Device(ctx, account, username)
+		if err != nil && !errors.Is(err, accountview.ErrNotFound) {
+			e.log.Warn("account unavailable", "account", account, "err", err)
+			e.respond(req, tx, 503, "Account Unavailable", [2]string{"Retry-After", "1"})
+			return nil, false
+		}
+		d = decideDigest(r, acct, dev, e.cfg.Auth.Verify)
+		if d.warn != "" {
+			e.log.Warn(d.warn, "account", account, "user", username)
+		}
+		if d.info != "" {
+			e.log.Info(d.info, "account", account, "user", username, "source", req.Source())
 		}
 	}
-	// Tenancy before credentials: a From in another account's domain is
-	// refused outright, whatever the device could answer.
-	if a := AccountOf(req.From().Address.Host, e.cfg.Zone); a != "" && a != account {
-		e.metrics.authFailures.WithLabelValues("tenancy").Inc()
-		e.respond(req, tx, 403, "Cross-Account Request Refused")
-		return nil, false
+	if d.failure != "" {
+		e.metrics.authFailures.WithLabelValues(d.failure).Inc()
 	}
-	dev, err := e.cfg.Accounts.Device(ctx, account, username)
 	switch {
-	case errors.Is(err, accountview.ErrNotFound):
-		dev = nil // challenged alike, so that a scan learns nothing
-	case err != nil:
-		e.log.Warn("account unavailable", "account", account, "err", err)
-		e.respond(req, tx, 503, "Account Unavailable", [2]string{"Retry-After", "1"})
-		return nil, false
+	case d.caller != nil:
+		if d.caller.trunk != nil {
+			e.trustAddr(req.Source())
+		}
+		if d.noteSHA256 {
+			e.noteSHA256(ctx, account, d.caller.device.Id)
+		}
+		return d.caller, true
+	case d.challenge:
+		e.challenge(req, tx, account, d.alg, d.stale)
+	default:
+		e.respond(req, tx, d.code, d.reason)
 	}
-	alg, ok := sipauth.Offer(digestSettings(acct, dev), e.cfg.DigestAlgorithms)
-	if !ok {
-		e.log.Warn("device is set to a digest algorithm this node does not accept (--sip-digest)", "account", account, "user", username)
-		e.respond(req, tx, 403, "Digest Algorithm Not Accepted Here")
-		return nil, false
+	return nil, false
+}
+
+// challenge answers req with a digest challenge for the account's realm
+// offering alg: 401 for REGISTER, 407 otherwise.
+func (e *Edge) challenge(req *sip.Request, tx sip.ServerTransaction, account, alg string, stale bool) {
+	chalHdr, chalCode, chalReason := "Proxy-Authenticate", 407, "Proxy Authentication Required"
+	if req.Method == sip.REGISTER {
+		chalHdr, chalCode, chalReason = "WWW-Authenticate", 401, "Unauthorized"
 	}
-	challenge := func(stale bool) {
-		values, err := e.cfg.Auth.Challenge(realm, stale, alg)
-		if err != nil {
-			e.log.Error("making a digest challenge failed", "account", account, "err", err)
-			e.respond(req, tx, 500, "Server Internal Error")
-			return
-		}
-		res := sip.NewResponseFromRequest(req, chalCode, chalReason, nil)
-		for _, v := range values {
-			res.AppendHeader(sip.NewHeader(chalHdr, v))
-		}
-		e.send(req, tx, res)
-	}
-	if creds == "" {
-		challenge(false)
-		return nil, false
-	}
-	res, err := e.cfg.Auth.Verify(creds, string(req.Method), realm, func(user, answered string) ([]byte, error) {
-		d := dev
-		if d == nil || d.Id != user {
-			return nil, sipauth.ErrUnknownUser
-		}
-		// Only the offer is accepted: no downgrade of a SHA-256 device.
-		if answered != alg {
-			return nil, sipauth.ErrAlgorithm
-		}
-		if answered == sipauth.SHA256 && len(d.Ha1Sha256) > 0 {
-			return d.Ha1Sha256, nil
-		}
-		if answered == sipauth.MD5 && len(d.Ha1Md5) > 0 {
-			return d.Ha1Md5, nil
-		}
-		return nil, sipauth.ErrAlgorithm
-	})
-	if err == nil && !sameURIHost(res.URI, req.Recipient) {
-		e.metrics.authFailures.WithLabelValues("uri").Inc()
-		e.respond(req, tx, 400, "Digest URI Does Not Match The Request-URI")
-		return nil, false
-	}
+	values, err := e.cfg.Auth.Challenge(account+"."+e.cfg.Zone, stale, alg)
 	if err != nil {
-		reason := authReason(err)
-		e.metrics.authFailures.WithLabelValues(reason).Inc()
-		switch {
-		case errors.Is(err, sipauth.ErrMalformed):
-			e.respond(req, tx, 400, "Malformed Credentials")
-		case errors.Is(err, sipauth.ErrStale):
-			challenge(true)
-		default:
-			e.log.Info("digest authentication failed", "account", account, "user", username, "source", req.Source(), "reason", reason)
-			challenge(false)
-		}
-		return nil, false
+		e.log.Error("making a digest challenge failed", "account", account, "err", err)
+		e.respond(req, tx, 500, "Server Internal Error")
+		return
 	}
-	c.device = dev
-	// Tenancy: the device speaks for itself, in its own account.
-	from := req.From().Address
-	if AccountOf(from.Host, e.cfg.Zone) != account {
-		e.metrics.authFailures.WithLabelValues("tenancy").Inc()
-		e.respond(req, tx, 403, "From Domain Is Not The Account Of The Credentials")
-		return nil, false
+	res := sip.NewResponseFromRequest(req, chalCode, chalReason, nil)
+	for _, v := range values {
+		res.AppendHeader(sip.NewHeader(chalHdr, v))
 	}
-	if from.User != res.Username {
-		e.metrics.authFailures.WithLabelValues("identity").Inc()
-		e.respond(req, tx, 403, "From User Does Not Match The Credentials")
-		return nil, false
-	}
-	if res.Algorithm == sipauth.SHA256 && !c.device.Sha256Answered {
-		e.noteSHA256(ctx, account, c.device.Id)
-	}
-	return c, true
+	e.send(req, tx, res)
 }
 
 // digestSettings is what sipauth.Offer needs of an account and a device
