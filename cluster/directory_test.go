@@ -145,15 +145,15 @@ func TestDirectory_EndedCallsLeaveTheOptimisticCount(t *testing.T) {
 		return 0
 	}
 	for range 600 {
-		d.increment(as.ID, actors.KindCall)
-		d.decrement(as.ID, actors.KindCall)
+		d.loads.Add(as.ID, actors.KindCall, 1, l.now())
+		d.loads.Add(as.ID, actors.KindCall, -1, l.now())
 	}
-	d.increment(as.ID, actors.KindCall)
+	d.loads.Add(as.ID, actors.KindCall, 1, l.now())
 	if got := calls(); got != 1 {
 		t.Fatalf("after 600 ended calls and one live: estimate %d, want 1", got)
 	}
 	for range 3 {
-		d.decrement(as.ID, actors.KindCall) // ends the report already counted
+		d.loads.Add(as.ID, actors.KindCall, -1, l.now()) // ends the report already counted
 	}
 	if got := calls(); got != 0 {
 		t.Fatalf("estimate %d after more ends than starts, want 0", got)
