@@ -164,3 +164,11 @@ const MaxFullRefusals = 4
 // caller has marked that node full with MarkFull), the call is placed again
 // while refused is at most MaxFullRefusals; then it is rejected (503).
 func RetryAfterFull(refused int) bool { return refused <= MaxFullRefusals }
+
+// CPU is member's reported CPU share; increments do not change it.
+func (v *LoadView) CPU(member string) float64 {
+	if vm := v.m[member]; vm != nil {
+		return vm.report.CPU
+	}
+	return 0
+}
