@@ -174,11 +174,11 @@ type simPool struct {
 }
 
 type group struct {
-	id      string
-	size    int
-	pinned  string
-	pool    int // -1: none
-	host    int // -1: none
+	id     string
+	size   int
+	pinned string
+	pool   int // -1: none
+	host   int // -1: none
 }
 
 type callEnd struct {
