@@ -133,16 +133,13 @@ func (r *Result) Markdown(plots []string) string {
 			if m.MovedOnJoinRatio == nil {
 				return "n/a"
 			}
-			return fmt.Sprintf("%.4f (%d)", *m.MovedOnJoinRatio, m.MovedOnJoin)
+			return fmt.Sprintf("%s (%d)", OrNA(m.MovedOnJoinRatio, "%.4f"), m.MovedOnJoin)
 		}},
 		{"a joined node reaches 90% of its pool's mean active calls", "", func(m Measures) string {
-			switch {
-			case m.JoinsBelow90 > 0:
+			if m.JoinsBelow90 > 0 {
 				return fmt.Sprintf("%d joined nodes never did", m.JoinsBelow90)
-			case m.JoinTo90Seconds == nil:
-				return "n/a"
 			}
-			return fmt.Sprintf("%.0f s", *m.JoinTo90Seconds)
+			return OrNA(m.JoinTo90Seconds, "%.0f s")
 		}},
 		{"rejected with headroom", "0", func(m Measures) string { return fmt.Sprint(m.RejectedWithHeadroom) }},
 		{"rejected", "", func(m Measures) string { return fmt.Sprint(m.Rejected) }},
@@ -169,6 +166,15 @@ func (r *Result) Markdown(plots []string) string {
 	}
 	fmt.Fprintf(&b, "Replay: `switchboard sim --scenario FILE --seed %d --out DIR`\n", rep.Seed)
 	return b.String()
+}
+
+// OrNA formats v with format, or says "n/a" when v is nil: a measure that
+// does not apply, such as moves on join in a scenario without a join.
+func OrNA(v *float64, format string) string {
+	if v == nil {
+		return "n/a"
+	}
+	return fmt.Sprintf(format, *v)
 }
 
 // plots writes the PNGs and returns their paths.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -63,7 +62,7 @@ func TestScenarios_Issue4Measures(t *testing.T) {
 			ours := r.Report()
 			m := ours.Measures
 			t.Logf("seed %d ours: act %.4f (%.0f/node) calls %.4f moved %d join90 %s rejected %d (with headroom %d) overflowed %d refused %d",
-				seed, m.MaxMeanActivations, m.MeanActivationsPerNode, m.MaxMeanCalls, m.MovedOnJoin, fmtOpt(m.JoinTo90Seconds),
+				seed, m.MaxMeanActivations, m.MeanActivationsPerNode, m.MaxMeanCalls, m.MovedOnJoin, OrNA(m.JoinTo90Seconds, "%.0fs"),
 				m.Rejected, m.RejectedWithHeadroom, m.Overflowed, m.Refused)
 			for _, b := range Baselines {
 				bm := ours.Baselines[b]
@@ -79,13 +78,13 @@ func TestScenarios_Issue4Measures(t *testing.T) {
 				// so activations stay uneven; calls must catch up instead.
 				if m.JoinTo90Seconds == nil || *m.JoinTo90Seconds > 300 {
 					t.Errorf("seed %d: a joined node reached 90%% of its pool's mean calls after %s (%d never did); want within 300 s",
-						seed, fmtOpt(m.JoinTo90Seconds), m.JoinsBelow90)
+						seed, OrNA(m.JoinTo90Seconds, "%.0fs"), m.JoinsBelow90)
 				}
 				if m.MovedOnJoinRatio == nil {
 					t.Errorf("seed %d: moved_on_join_ratio is n/a in a scenario with joins", seed)
 				}
 			} else if m.JoinTo90Seconds != nil || m.MovedOnJoinRatio != nil {
-				t.Errorf("seed %d: join measures %s and %v in a scenario without a join; want n/a", seed, fmtOpt(m.JoinTo90Seconds), m.MovedOnJoinRatio)
+				t.Errorf("seed %d: join measures %s and %v in a scenario without a join; want n/a", seed, OrNA(m.JoinTo90Seconds, "%.0fs"), m.MovedOnJoinRatio)
 			} else if m.MaxMeanActivations > 1.03 {
 				t.Errorf("seed %d: max/mean activations %.4f > 1.03", seed, m.MaxMeanActivations)
 			}
@@ -233,11 +232,4 @@ func BenchmarkScale_64Nodes100kGroups1MCalls(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-}
-
-func fmtOpt(v *float64) string {
-	if v == nil {
-		return "n/a"
-	}
-	return fmt.Sprintf("%.0fs", *v)
 }
