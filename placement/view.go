@@ -98,7 +98,8 @@ func (v *LoadView) Add(member, kind string, n int, at time.Time) {
 // next report: a node that refused a call for being full is not chosen
 // again on the figures that sent the call there.
 func (v *LoadView) MarkFull(member string, capacity int, at time.Time) {
-	if short := capacity - v.ActiveCalls(member); short > 0 {
+	vm := v.get(member)
+	if short := capacity - (vm.report.ActiveCalls + vm.calls); short > 0 {
 		v.Add(member, KindCall, short, at)
 	}
 }
