@@ -14,11 +14,12 @@ import (
 	"github.com/switchboard-pbx/switchboard/actors/actorpb"
 	"github.com/switchboard-pbx/switchboard/callcontext"
 	"github.com/switchboard-pbx/switchboard/persistence"
+	"github.com/switchboard-pbx/switchboard/placement"
 )
 
 // KindCallContext is a call's cached context (identity: the call id): the
 // call's record or live state plus the apps' supplements (issue 11).
-const KindCallContext = "callcontext"
+const KindCallContext = placement.KindCallContext
 
 func callContextKey(call string) string { return "cctx/" + call }
 

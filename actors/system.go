@@ -23,24 +23,25 @@ import (
 	"github.com/switchboard-pbx/switchboard/placement"
 )
 
-// Kinds of virtual actors.
+// Kinds of virtual actors: placement's table of kinds, under the names
+// the actors use.
 const (
-	KindAccount     = "account"
-	KindDeviceGroup = "devicegroup"
-	KindCall        = "call"
+	KindAccount     = placement.KindAccount
+	KindDeviceGroup = placement.KindDeviceGroup
+	KindCall        = placement.KindCall
 	// KindFeatureServer is a feature server (identity: the feature id).
-	KindFeatureServer = "featureserver"
+	KindFeatureServer = placement.KindFeatureServer
 	// KindPools is the one actor (identity PoolsIdentity) that holds every
 	// pool's prescribed conditions.
-	KindPools     = "pools"
+	KindPools     = placement.KindPools
 	PoolsIdentity = "all"
 	// KindMessaging is an account's messaging supervisor (identity: the
 	// account id): fraud checks, messages in flight, the queue.
-	KindMessaging = "messaging"
+	KindMessaging = placement.KindMessaging
 )
 
 // Kinds lists every kind this package serves.
-var Kinds = []string{KindAccount, KindDeviceGroup, KindCall, KindFeatureServer, KindPools, KindMessaging, KindCallContext}
+var Kinds = placement.Kinds()
 
 // Config configures a System.
 type Config struct {

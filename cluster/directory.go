@@ -3,11 +3,11 @@ package cluster
 import (
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/switchboard-pbx/switchboard/actors"
 	"github.com/switchboard-pbx/switchboard/cluster/clusterpb"
 	"github.com/switchboard-pbx/switchboard/placement"
 )
@@ -56,11 +56,10 @@ type directory struct {
 	reported map[string]bool
 	ready    bool
 	parked   []parked
-	// optimistic increments: placements made per member and kind since
-	// that member's last load report (Orleans' trick against herding).
-	incr map[string]map[string]int
-	seen map[string]time.Time // member -> LoadAt the increments are relative to
-	rng  *rand.Rand
+	// loads: the members' gossiped reports plus this directory's
+	// placements they do not count yet (optimistic increments).
+	loads *placement.LoadView
+	rng   *rand.Rand
 	// early holds claims sent for a view this directory has not reached
 	// yet; they are applied when it does.
 	early map[uint64][]*clusterpb.Claims
@@ -77,7 +76,7 @@ type parked struct {
 func newDirectory(l *Lookup) *directory {
 	return &directory{
 		l: l, entries: map[string]*entry{}, reported: map[string]bool{},
-		incr: map[string]map[string]int{}, seen: map[string]time.Time{},
+		loads: placement.NewLoadView(),
 		rng:   rand.New(rand.NewPCG(l.cfg.Seed, 0x5b)),
 		early: map[uint64][]*clusterpb.Claims{},
 	}
@@ -129,51 +128,32 @@ func (d *directory) lookup(c actor.Context, m *clusterpb.Lookup, sender *actor.P
 	d.place(c, m.Kind, m.Identity, m.Hint, []*actor.PID{sender})
 }
 
-// decide runs the placement: tier 2 for a call (power of two choices over
-// the nodes of its pool, then of the overflow pool); the kind's strategy
-// otherwise, over the nodes of the hinted pool when it has any.
-// A call's decision also tells the chosen node's call capacity (its pool's,
-// or the overflow pool's), which the activator enforces.
+// decide runs the placement: tier 2 for a call (placement.CallRoute: power
+// of two choices over the nodes of its pool, then of the overflow pool);
+// the kind's strategy otherwise, over the nodes of the hinted pool when it
+// has any. A call's decision also tells the chosen node's call capacity
+// (its pool's, or the overflow pool's), which the activator enforces.
 func (d *directory) decide(kind, identity string, h *clusterpb.Hint) (dec placement.Decision, strategy string, callCapacity int32, err error) {
 	members := d.placementMembers()
-	if h.GetPool() == "" {
-		s := d.l.strategy(kind)
-		dec, err := s.Place(kind, identity, members, d.rng)
-		return dec, s.Name(), 0, err
-	}
-	inPool := func(pool string) []placement.Member {
-		var out []placement.Member
-		for _, m := range members {
-			if m.Pool == pool {
-				out = append(out, m)
-			}
-		}
-		return out
-	}
-	if kind == actors.KindCall {
-		pool := placement.CallPool{Policy: placement.PowerOfTwo{Capacity: int(h.CallCapacity)}, Members: inPool(h.Pool)}
-		var over placement.CallPool
-		if h.Overflow != "" {
-			over = placement.CallPool{Policy: placement.PowerOfTwo{Capacity: int(h.OverflowCapacity)}, Members: inPool(h.Overflow)}
-		}
-		dec, overflowed, err := placement.PlaceCall(identity, pool, over, d.rng)
-		capacity := h.CallCapacity
-		if overflowed {
-			capacity = h.OverflowCapacity
-		}
-		return dec, placement.NamePowerOfTwo, capacity, err
+	if kind == placement.KindCall && h.GetPool() != "" {
+		dec, _, capacity, err := routeOf(h).Place(identity, members, d.rng)
+		return dec, placement.NamePowerOfTwo, int32(capacity), err
 	}
 	s := d.l.strategy(kind)
-	if pm := inPool(h.Pool); len(pm) > 0 {
-		members = pm
+	if h.GetPool() != "" {
+		if pm := slices.DeleteFunc(slices.Clone(members), func(m placement.Member) bool { return m.Pool != h.Pool }); len(pm) > 0 {
+			members = pm
+		}
 	}
 	dec, err = s.Place(kind, identity, members, d.rng)
 	return dec, s.Name(), 0, err
 }
 
-// maxFullRefusals bounds how many nodes may refuse one call for being full
-// before the directory gives up on it.
-const maxFullRefusals = 4
+// routeOf is a call's route as its hint names it. The runtime has no CPU
+// limit setting: PowerOfTwo's default applies.
+func routeOf(h *clusterpb.Hint) placement.CallRoute {
+	return placement.CallRoute{Pool: h.Pool, Capacity: int(h.CallCapacity), Overflow: h.Overflow, OverflowCapacity: int(h.OverflowCapacity)}
+}
 
 func (d *directory) place(c actor.Context, kind, identity string, hint *clusterpb.Hint, waiters []*actor.PID) {
 	d.placeAttempt(c, kind, identity, hint, waiters, 0)
@@ -193,7 +173,7 @@ func (d *directory) placeAttempt(c actor.Context, kind, identity string, hint *c
 	pl.MemberName = dec.MemberName
 	e := &entry{kind: kind, identity: identity, state: activating, member: dec.Member, placement: pl, hint: hint, waiters: waiters}
 	d.entries[key] = e
-	d.increment(dec.Member, kind)
+	d.loads.Add(dec.Member, kind, 1, d.l.now())
 	d.l.metrics.placements.WithLabelValues(kind, strategyName).Inc()
 	act := &clusterpb.Activate{Kind: kind, Identity: identity, Placement: pl, Topology: d.topo.hash, CallCapacity: callCapacity}
 	f := c.RequestFuture(d.topo.activator(dec.Member), act, d.l.cfg.ActivateTimeout)
@@ -219,13 +199,15 @@ func (d *directory) placeAttempt(c actor.Context, kind, identity string, hint *c
 				d.answer(c, e.waiters, &clusterpb.LookupReply{NotOwner: true})
 				return
 			}
-			if err.Error() == errFull.Error() && refusals < maxFullRefusals {
+			if err.Error() == errFull.Error() {
 				// Our figures were stale: the node is full. Count it full
 				// until its next load report, and place again.
 				d.l.metrics.refusedFull.Inc()
-				d.markFull(dec.Member, act.CallCapacity)
-				d.placeAttempt(c, kind, identity, hint, e.waiters, refusals+1)
-				return
+				d.loads.MarkFull(dec.Member, int(act.CallCapacity), d.l.now())
+				if placement.RetryAfterFull(refusals + 1) {
+					d.placeAttempt(c, kind, identity, hint, e.waiters, refusals+1)
+					return
+				}
 			}
 			d.l.log.Warn("activation failed", "kind", kind, "id", identity, "member", dec.Member, "err", err)
 			d.answer(c, e.waiters, &clusterpb.LookupReply{Error: "activation failed: " + err.Error()})
@@ -243,8 +225,9 @@ func (d *directory) answer(c actor.Context, to []*actor.PID, reply *clusterpb.Lo
 	}
 }
 
-// placementMembers are the members of the topology with their gossiped
-// loads plus this directory's optimistic increments.
+// placementMembers are the members of the topology with the loads of the
+// directory's view: their gossiped reports (as of when gossip received
+// them) plus this directory's optimistic increments.
 func (d *directory) placementMembers() []placement.Member {
 	all, loadAt := d.l.members.PlacementSnapshot()
 	out := make([]placement.Member, 0, len(all))
@@ -252,50 +235,11 @@ func (d *directory) placementMembers() []placement.Member {
 		if !d.topo.has(m.ID) {
 			continue
 		}
-		if at := loadAt[m.ID]; at.After(d.seen[m.ID]) {
-			// A fresh report already counts what we placed before it.
-			d.seen[m.ID] = at
-			delete(d.incr, m.ID)
-		}
-		if inc := d.incr[m.ID]; len(inc) > 0 {
-			m.Load.ActiveCalls = max(0, m.Load.ActiveCalls+inc[actors.KindCall])
-			acts := make(map[string]int, len(m.Load.Activations)+len(inc))
-			for k, v := range m.Load.Activations {
-				acts[k] = v
-			}
-			for k, v := range inc {
-				acts[k] = max(0, acts[k]+v)
-			}
-			m.Load.Activations = acts
-		}
+		d.loads.Report(m.ID, m.Load, loadAt[m.ID])
+		m.Load = d.loads.Load(m.ID)
 		out = append(out, m)
 	}
 	return out
-}
-
-// markFull raises a member's optimistic call count to its capacity.
-func (d *directory) markFull(member string, capacity int32) {
-	if d.incr[member] == nil {
-		d.incr[member] = map[string]int{}
-	}
-	d.incr[member][actors.KindCall] += int(capacity)
-}
-
-// decrement takes back one activation of kind on member since its last
-// load report (which may count it): the estimate, report plus
-// increments, is kept at zero or above where it is used.
-func (d *directory) decrement(member, kind string) {
-	if d.incr[member] == nil {
-		d.incr[member] = map[string]int{}
-	}
-	d.incr[member][kind]--
-}
-
-func (d *directory) increment(member, kind string) {
-	if d.incr[member] == nil {
-		d.incr[member] = map[string]int{}
-	}
-	d.incr[member][kind]++
 }
 
 func (d *directory) onDeactivate(c actor.Context, m *clusterpb.Deactivate) {
@@ -332,7 +276,7 @@ func (d *directory) onGone(c actor.Context, m *clusterpb.Gone) {
 	delete(d.entries, key)
 	// The activation no longer loads its node: without this, short calls
 	// at a high rate would add up to "full" between two load reports.
-	d.decrement(e.member, e.kind)
+	d.loads.Add(e.member, e.kind, -1, d.l.now())
 	if len(e.waiters) > 0 && d.owns(m.Kind, m.Identity) {
 		d.place(c, m.Kind, m.Identity, e.hint, e.waiters)
 	}
@@ -358,12 +302,7 @@ func (d *directory) onTopology(c actor.Context, t topology) {
 	}
 	d.reported = map[string]bool{}
 	d.ready = false
-	for id := range d.incr {
-		if !t.has(id) {
-			delete(d.incr, id)
-			delete(d.seen, id)
-		}
-	}
+	d.loads.Retain(t.has)
 	hash := t.hash
 	early := d.early[hash]
 	d.early = map[uint64][]*clusterpb.Claims{}

@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"log/slog"
+	"math/rand/v2"
+	"reflect"
 	"testing"
 	"time"
 
@@ -145,15 +147,15 @@ func TestDirectory_EndedCallsLeaveTheOptimisticCount(t *testing.T) {
 		return 0
 	}
 	for range 600 {
-		d.increment(as.ID, actors.KindCall)
-		d.decrement(as.ID, actors.KindCall)
+		d.loads.Add(as.ID, actors.KindCall, 1, l.now())
+		d.loads.Add(as.ID, actors.KindCall, -1, l.now())
 	}
-	d.increment(as.ID, actors.KindCall)
+	d.loads.Add(as.ID, actors.KindCall, 1, l.now())
 	if got := calls(); got != 1 {
 		t.Fatalf("after 600 ended calls and one live: estimate %d, want 1", got)
 	}
 	for range 3 {
-		d.decrement(as.ID, actors.KindCall) // ends the report already counted
+		d.loads.Add(as.ID, actors.KindCall, -1, l.now()) // ends the report already counted
 	}
 	if got := calls(); got != 0 {
 		t.Fatalf("estimate %d after more ends than starts, want 0", got)
@@ -239,5 +241,37 @@ func TestDirectory_UnknownActivationStoppingBlocksANewOneUntilGone(t *testing.T)
 	as.Root.Send(dir, &clusterpb.Gone{Kind: actors.KindAccount, Identity: id, Pid: pid})
 	if d := describe(); d.Found {
 		t.Fatalf("after Gone: %+v, want no entry", d)
+	}
+}
+
+// The directory places a call with placement's shared builders, as the
+// simulator does: for the same members, hint and random source, decide
+// gives what placement.RouteOf(...).Place gives, conditions included (the
+// peer's CPU is over the default limit, so it is passed over).
+func TestDirectory_CallPlacementIsTheSharedBuilder(t *testing.T) {
+	as, _, topo, peer := directoryUnderTest(t)
+	m, err := newMetrics(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	members := fakeMembers{
+		{ID: as.ID, Name: "self", Pool: "p", Load: placement.Load{ActiveCalls: 3, CPU: 0.2}},
+		{ID: peer, Name: "peer", Pool: "p", Load: placement.Load{ActiveCalls: 1, CPU: 0.95}},
+	}
+	l := newLookup(as, nil, time.Now, LookupConfig{HandoverTimeout: time.Hour, Seed: 9}, members, slog.New(slog.DiscardHandler), m)
+	d := newDirectory(l)
+	d.topo = topo
+	dec, _, capacity, err := d.decide(actors.KindCall, "c1", &clusterpb.Hint{Pool: "p", CallCapacity: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	route := placement.RouteOf(placement.PoolSpec{Name: "p", CallCapacityPerNode: 10}, nil, 0)
+	want, _, wantCap, err := route.Place("c1", members, rand.New(rand.NewPCG(9, 0x5b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dec.Member != as.ID || dec.Member != want.Member || int(capacity) != wantCap || !reflect.DeepEqual(dec.Candidates, want.Candidates) {
+		t.Fatalf("directory chose %s (capacity %d, %+v); the shared builder %s (capacity %d, %+v)",
+			dec.Member, capacity, dec.Candidates, want.Member, wantCap, want.Candidates)
 	}
 }

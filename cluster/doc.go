@@ -8,7 +8,10 @@
 // well-mixed 64-bit hash). The owner merges concurrent lookups of one
 // identity, asks the kind's placement strategy (a pure function, shared
 // with the simulator) for a target member, and has that member's activator
-// spawn the activation. Idle activations ask their owner before they stop,
+// spawn the activation. The owner judges loads, builds a call's candidates
+// and retries a full node's refusal with placement's shared layer
+// (LoadView, CallRoute, RetryAfterFull), as the simulator does. Idle
+// activations ask their owner before they stop,
 // and the owner keeps the entry "stopping" until they are gone, so an
 // identity is never live twice. On a topology change no activation is
 // killed: each member's activator reports its activations (Claims) to

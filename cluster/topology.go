@@ -62,7 +62,8 @@ func (t topology) memberOf(pid *actor.PID) (string, bool) {
 	return "", false
 }
 
-func entryKey(kind, identity string) string { return kind + "/" + identity }
+// entryKey is an identity's directory key: placement.Key, the one rule.
+func entryKey(kind, identity string) string { return placement.Key(kind, identity) }
 
 func toRef(pid *actor.PID) *clusterpb.Ref {
 	if pid == nil {

@@ -2,15 +2,16 @@ package node
 
 import (
 	"context"
-	"sort"
 
 	"github.com/switchboard-pbx/switchboard/httpapi"
 	"github.com/switchboard-pbx/switchboard/placement"
 )
 
-// poolSource tells tier 1 the pools as this node sees them: each pool's
-// prescribed conditions (the pools actor; defaults for a pool never
-// configured) and its alive, not draining nodes with their gossiped loads.
+// poolSource tells tier 1 the pools as this node sees them, built by
+// placement.PoolStates: each pool's prescribed conditions (the pools actor;
+// defaults for a pool never configured) and its alive, not draining nodes
+// with their gossiped loads. It reserves nothing: a node does not learn the
+// pools that tier 1 chose elsewhere until the calls show in the reports.
 type poolSource struct{ n *Node }
 
 func (p poolSource) PoolStates(ctx context.Context) ([]placement.PoolState, error) {
@@ -18,29 +19,7 @@ func (p poolSource) PoolStates(ctx context.Context) ([]placement.PoolState, erro
 	if err != nil {
 		return nil, err
 	}
-	nodes := map[string][]placement.Member{}
-	for _, m := range p.n.member.PlacementMembers() {
-		if !m.Draining {
-			nodes[m.Pool] = append(nodes[m.Pool], m)
-		}
-	}
-	names := map[string]bool{}
-	for name := range specs {
-		names[name] = true
-	}
-	for name := range nodes {
-		names[name] = true
-	}
-	out := make([]placement.PoolState, 0, len(names))
-	for name := range names {
-		spec, ok := specs[name]
-		if !ok {
-			spec = placement.DefaultPoolSpec(name)
-		}
-		out = append(out, placement.PoolState{Spec: spec, Nodes: nodes[name]})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Spec.Name < out[j].Spec.Name })
-	return out, nil
+	return placement.PoolStates(specs, p.n.member.PlacementMembers(), nil), nil
 }
 
 // pools answers GET /v1/pools.

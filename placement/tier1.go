@@ -7,6 +7,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/cespare/xxhash/v2"
 )
 
 // Tier 1 of two-tier load balancing (abstract 4: "a cluster of computing
@@ -118,7 +120,11 @@ type PoolCandidate struct {
 //     utilization under its high-water mark, the group's labels matching;
 //  3. else, among the pools meeting the conditions, the one with the most
 //     headroom (capacity - active calls), which is also the best fit for the
-//     group's size; equal headroom goes to the smaller name;
+//     group's size; equal headroom (pools of equal capacity before any
+//     call) goes to the pool that ranks first for the group by rendezvous
+//     (Hash(Key(KindDeviceGroup, g.ID), pool name)), so that groups created
+//     in a burst, before the reports show their calls, spread over the
+//     pools instead of all taking the same one;
 //  4. else ErrNoCapacity.
 //
 // A pool's zero spec fields take their defaults. ChoosePool is pure and does
@@ -182,12 +188,14 @@ func ChoosePool(g GroupSpec, pools []PoolState) (PoolDecision, error) {
 	}
 
 	best, eligible := -1, 0
+	hk := xxhash.Sum64String(Key(KindDeviceGroup, g.ID))
 	for i, c := range d.Candidates {
 		if !c.Eligible {
 			continue
 		}
 		eligible++
-		if best < 0 || c.Headroom > d.Candidates[best].Headroom {
+		if best < 0 || c.Headroom > d.Candidates[best].Headroom ||
+			c.Headroom == d.Candidates[best].Headroom && weight(hk, c.Pool) > weight(hk, d.Candidates[best].Pool) {
 			best = i
 		}
 	}

@@ -14,10 +14,6 @@ import (
 // call on a node of the group's pool, PlaceCall falls back to the overflow
 // pool.
 
-// KindCall is the actor kind of a call; its load figure is
-// Load.ActiveCalls, not Activations.
-const KindCall = "call"
-
 // NamePowerOfTwo is PowerOfTwo's Name.
 const NamePowerOfTwo = "power-of-two"
 

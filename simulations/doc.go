@@ -12,22 +12,27 @@
 //   - nodes in pools with their prescribed conditions (scenarios/*.json);
 //     membership changes are seen at once, load figures are not: every
 //     gossip interval each node's report (active calls, device-group
-//     actors) is recorded, and placement sees the reports of
-//     staleness_seconds ago plus the optimistic increments of the directory
-//     owner that places (placement.Owner of the key among alive nodes);
+//     actors, CPU) is recorded, and each directory owner's
+//     placement.LoadView holds the reports of staleness_seconds ago plus
+//     that owner's optimistic increments, as the runtime's directory does;
 //   - device groups with 1 + Zipf sizes register over the warm-up; tier 1
-//     chooses their pool (the expected concurrent calls of assigned groups
-//     are passed as PoolState.Reserved until the reports show them), then
-//     their actor is placed in the pool;
+//     chooses their pool from placement.PoolStates built as the runtime
+//     builds it (reported calls, nothing reserved), then their actor is
+//     placed in the pool;
 //   - calls arrive as a Poisson process (a flash crowd multiplies the
 //     rate), from a device drawn uniformly, and hold for an exponential
-//     time; a node at capacity refuses a call placed on stale figures, and
-//     ours then probes the pool's true figures and retries once;
+//     time; ours places them by the group's placement.CallRoute; a node
+//     at capacity refuses a call placed on stale figures, and ours counts
+//     it full and places again while placement.RetryAfterFull allows;
 //   - a crash drops the node's calls; its actors, and a draining node's,
-//     reactivate (tier 1 again) on their next call; a join moves actors to
-//     the newcomer: ours those the newcomer outranks their host for, up to
-//     ceil((1+eps)*m/(n+1)); plain rendezvous those the newcomer now owns;
-//     random and least-loaded none.
+//     reactivate (tier 1 again) on their next call; a join moves no live
+//     actor in ours (as the runtime), and the time until the joined node
+//     carries 90% of its pool's mean active calls is measured; plain
+//     rendezvous moves the actors the newcomer now owns (disthash); random
+//     and least-loaded move none. Idle passivation is not modelled.
+//
+// MaxMeanCalls is the one definition of "max/mean active calls", which
+// `switchboard sim --live` uses too.
 //
 // Ours breaking an invariant (a call on a dead, draining or full node, a
 // call rejected while its pool or overflow has headroom, a group leaving a

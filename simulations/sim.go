@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/switchboard-pbx/switchboard/placement"
 )
@@ -24,9 +25,15 @@ const Ours = "ours"
 // group's pool, no overflow); a node at capacity refuses the call.
 var Baselines = []string{placement.NameRandom, placement.NameRendezvous, placement.NameLeastLoaded}
 
-// kindGroup is the device-group actor kind (actors.KindDeviceGroup; not
-// imported, so the simulator needs no actor runtime).
-const kindGroup = "devicegroup"
+// kindGroup is the device-group actor kind, from placement's table of
+// kinds (the simulator needs no actor runtime).
+const kindGroup = placement.KindDeviceGroup
+
+// epoch is virtual time 0, for the times a placement.LoadView takes.
+var epoch = time.Unix(0, 0).UTC()
+
+// at is virtual time t (seconds) as a time.Time.
+func at(t float64) time.Time { return epoch.Add(time.Duration(t * float64(time.Second))) }
 
 // ErrInvariant is wrapped by Run's error when a run breaks an invariant.
 var ErrInvariant = errors.New("simulations: invariant broken")
@@ -66,16 +73,25 @@ type Measures struct {
 	MaxMeanActivations     float64 `json:"max_mean_activations"`
 	MeanActivationsPerNode float64 `json:"mean_activations_per_node"`
 	// MaxMeanCalls is the time average, over the samples taken once per
-	// gossip interval after the warm-up, of the worst pool's (most active
-	// calls on a node) / (mean per node); pools under 10% utilization are
-	// not sampled. MaxMeanCallsPeak is its largest sample.
+	// gossip interval after the warm-up, of the worst pool's MaxMeanCalls
+	// ratio (see the function: pools whose mean is below its threshold are
+	// not sampled). MaxMeanCallsPeak is its largest sample.
 	MaxMeanCalls     float64 `json:"max_mean_calls"`
 	MaxMeanCallsPeak float64 `json:"max_mean_calls_peak"`
-	// MovedOnJoin counts device-group actors moved because a node joined;
-	// MovedOnJoinRatio is MovedOnJoin / sum over joins of m/(n+1), m the
-	// pool's actors and n its nodes before the join; 0 without joins.
-	MovedOnJoin      int     `json:"moved_on_join"`
-	MovedOnJoinRatio float64 `json:"moved_on_join_ratio"`
+	// MovedOnJoin counts live device-group actors moved (killed and
+	// reactivated) because a node joined. Ours moves none, as the runtime
+	// does; plain rendezvous moves those the newcomer now owns, as
+	// protoactor-go's disthash does. MovedOnJoinRatio is MovedOnJoin / sum
+	// over joins of m/(n+1), m the pool's actors and n its nodes before the
+	// join; null (n/a) without a join.
+	MovedOnJoin      int      `json:"moved_on_join"`
+	MovedOnJoinRatio *float64 `json:"moved_on_join_ratio"`
+	// JoinTo90Seconds is, over the nodes that joined, the longest time from
+	// the join until the node carried at least 90% of its pool's mean active
+	// calls (checked every gossip interval); null (n/a) without a join, or
+	// when a joined node never got there (JoinsBelow90 counts those).
+	JoinTo90Seconds *float64 `json:"join_to_90pct_mean_calls_seconds"`
+	JoinsBelow90    int      `json:"joins_below_90pct_mean_calls"`
 	// RejectedWithHeadroom counts calls rejected while some alive, not
 	// draining node of the group's pool or of its overflow pool had fewer
 	// active calls than its capacity.
@@ -144,6 +160,8 @@ type simNode struct {
 	epoch     int32
 	scratch   map[string]int // Activations handed to strategies
 	everAlive bool
+	joinedAt  float64 // virtual time it joined; -1 for a node of the start
+	reached90 float64 // seconds from its join to 90% of the pool's mean calls; -1 not yet
 }
 
 type simPool struct {
@@ -156,12 +174,11 @@ type simPool struct {
 }
 
 type group struct {
-	id      string
-	size    int
-	pinned  string
-	pool    int // -1: none
-	host    int // -1: none
-	erlangs float64
+	id     string
+	size   int
+	pinned string
+	pool   int // -1: none
+	host   int // -1: none
 }
 
 type callEnd struct {
@@ -169,6 +186,7 @@ type callEnd struct {
 	seq   uint64
 	node  int32
 	epoch int32
+	owner int32 // the directory owner that placed it
 }
 
 type endHeap []callEnd
@@ -203,23 +221,25 @@ type sim struct {
 	devices int
 	rate    float64
 
-	committed []float64 // per pool: expected concurrent calls of its groups
-
-	lag       int
-	tick      int
-	viewVer   int
-	snapCalls [][]int     // [slot][node]
-	snapActs  [][]int     // [slot][node]
-	incCalls  [][][]int32 // [owner][slot][node]
-	incActs   [][][]int32
-	sumCalls  [][]int32 // [owner][node]: sum over slots
-	sumActs   [][]int32
+	lag     int
+	tick    int
+	vslot   int // the ring slot of the reports placement sees
+	viewVer int
+	// reports of the last lag+1 gossip rounds, [slot][node]; a slot's
+	// Activations maps are reused (see onTick).
+	reports  [][]placement.Load
+	reportAt []float64 // [slot]: when that round was measured
+	// views are the directory owners' load views, [owner node]: the
+	// reports placement sees plus each owner's optimistic increments.
+	views []*placement.LoadView
+	specs map[string]placement.PoolSpec
 
 	now      float64
 	seq      uint64
 	ends     endHeap
 	flashes  []Event
 	joinExp  float64
+	joins    int
 	m        Measures
 	ratioSum float64
 	ratioN   int
@@ -227,7 +247,8 @@ type sim struct {
 	every    int
 	invalid  error
 	bufA     []placement.Member
-	bufB     []placement.Member
+	tier1    []placement.Member // tier 1's members, as of tier1Ver
+	tier1Ver int
 	actStrat placement.Strategy
 }
 
@@ -262,25 +283,22 @@ func newSim(sc Scenario, mode string, cfg Config) *sim {
 		}
 	}
 	slots := s.lag + 1
-	s.snapCalls, s.snapActs = make([][]int, slots), make([][]int, slots)
+	s.reports, s.reportAt = make([][]placement.Load, slots), make([]float64, slots)
 	for i := range slots {
-		s.snapCalls[i], s.snapActs[i] = make([]int, maxNodes), make([]int, maxNodes)
-	}
-	s.incCalls, s.incActs = make([][][]int32, maxNodes), make([][][]int32, maxNodes)
-	s.sumCalls, s.sumActs = make([][]int32, maxNodes), make([][]int32, maxNodes)
-	for o := range maxNodes {
-		s.incCalls[o], s.incActs[o] = make([][]int32, slots), make([][]int32, slots)
-		for sl := range slots {
-			s.incCalls[o][sl], s.incActs[o][sl] = make([]int32, maxNodes), make([]int32, maxNodes)
+		s.reports[i] = make([]placement.Load, maxNodes)
+		for n := range maxNodes {
+			s.reports[i][n].Activations = map[string]int{}
 		}
-		s.sumCalls[o], s.sumActs[o] = make([]int32, maxNodes), make([]int32, maxNodes)
+	}
+	s.specs = map[string]placement.PoolSpec{}
+	for _, p := range s.pools {
+		s.specs[p.spec.Name] = p.spec
 	}
 	for i, pc := range sc.Pools {
 		for range pc.Nodes {
 			s.addNode(i)
 		}
 	}
-	s.committed = make([]float64, len(s.pools))
 
 	// Workload: group sizes, pins, and the arrival rate.
 	z := rand.NewZipf(s.wl, sc.ZipfS, 1, uint64(sc.MaxGroupSize-1))
@@ -307,9 +325,6 @@ func newSim(sc Scenario, mode string, cfg Config) *sim {
 		capacity += len(p.nodes) * p.spec.CallCapacityPerNode
 	}
 	s.rate = sc.Utilization * float64(capacity) / sc.MeanHoldSeconds
-	for i := range s.groups {
-		s.groups[i].erlangs = s.rate * sc.MeanHoldSeconds * float64(s.groups[i].size) / float64(s.devices)
-	}
 	estTicks := int((sc.WarmupSeconds+float64(sc.Calls)/max(s.rate, 1e-9))/sc.GossipIntervalSeconds) + 1
 	s.every = max(1, estTicks/600)
 	return s
@@ -320,8 +335,9 @@ func (s *sim) addNode(pool int) int {
 	p := s.pools[pool]
 	name := p.spec.Name + "-" + strconv.Itoa(len(p.nodes)+s.countDead(pool))
 	n := &simNode{id: fmt.Sprintf("%s#%d", name, i), name: name, pool: pool, alive: true, everAlive: true,
-		scratch: map[string]int{}}
+		scratch: map[string]int{}, joinedAt: -1, reached90: -1}
 	s.nodes = append(s.nodes, n)
+	s.views = append(s.views, placement.NewLoadView())
 	s.byID[n.id] = i
 	s.alive = append(s.alive, n.id)
 	p.nodes = append(p.nodes, i)
@@ -384,6 +400,9 @@ func (s *sim) run(ctx context.Context) error {
 			s.now = e.at
 			if n := s.nodes[e.node]; n.epoch == e.epoch {
 				n.calls--
+				// The call's activation is gone: its directory owner
+				// takes it back from its view (the runtime's Gone).
+				s.views[e.owner].Add(n.id, placement.KindCall, -1, at(s.now))
 			}
 		case tickAt <= evAt && tickAt <= regAt && tickAt <= nextArrival:
 			s.now = tickAt
@@ -437,57 +456,85 @@ func (s *sim) flashFactor() float64 {
 }
 
 // onTick is a gossip round: every node's report as of now is recorded, and
-// placement from now on sees the reports of lag rounds ago plus its own
-// placements since then.
+// every directory owner's view from now on holds the reports of lag rounds
+// ago (placement.LoadView.Report), which retires the owner's increments
+// those reports count.
+//
+// The slot written is the oldest, whose Activations maps the views hold
+// until the Report calls below replace them with the next slot's: nothing
+// reads a view in between.
 func (s *sim) onTick() {
-	slots := s.lag + 1
-	slot := s.tick % slots
+	slot := s.tick % (s.lag + 1)
 	for i, n := range s.nodes {
-		s.snapCalls[slot][i], s.snapActs[slot][i] = n.calls, n.acts
+		r := &s.reports[slot][i]
+		r.ActiveCalls, r.Activations[kindGroup] = n.calls, n.acts
+		r.CPU = cpu(n.calls, s.pools[n.pool].spec.CallCapacityPerNode)
 	}
-	for o := range s.incCalls {
-		ic, ia := s.incCalls[o][slot], s.incActs[o][slot]
-		sc, sa := s.sumCalls[o], s.sumActs[o]
-		for i := range ic {
-			sc[i] -= ic[i]
-			sa[i] -= ia[i]
-			ic[i], ia[i] = 0, 0
+	s.reportAt[slot] = s.now
+	s.vslot = max(s.tick-s.lag, 0) % (s.lag + 1)
+	vs := s.vslot
+	asOf := at(s.reportAt[vs])
+	for o, owner := range s.nodes {
+		if !owner.alive {
+			continue
+		}
+		for i, n := range s.nodes {
+			if n.alive {
+				s.views[o].Report(n.id, s.reports[vs][i], asOf)
+			}
 		}
 	}
 	s.viewVer++
+	s.watchJoins()
 	if s.tick%s.every == 0 {
 		s.sample(false)
 	}
 	s.tick++
 }
 
-// curSlot is the ring slot of the gossip interval now running, where
-// placements record their optimistic increments.
-func (s *sim) curSlot() int { return max(s.tick-1, 0) % (s.lag + 1) }
+// viewSlot is the ring slot of the reports placement sees: those of lag
+// rounds before the last round processed.
+func (s *sim) viewSlot() int { return s.vslot }
 
-// viewSlot is the ring slot of the reports placement currently sees.
-func (s *sim) viewSlot() int {
-	k := max(s.tick-1, 0) // the last tick processed
-	return max(k-s.lag, 0) % (s.lag + 1)
+// watchJoins records, for each joined node not there yet, when it first
+// carries 90% of its pool's mean active calls.
+func (s *sim) watchJoins() {
+	for _, n := range s.nodes {
+		if n.joinedAt < 0 || n.reached90 >= 0 || !n.alive || n.draining {
+			continue
+		}
+		sum, k := 0, 0
+		for _, i := range s.pools[n.pool].nodes {
+			if nd := s.nodes[i]; !nd.draining {
+				sum, k = sum+nd.calls, k+1
+			}
+		}
+		if sum > 0 && float64(n.calls) >= JoinReachShare*float64(sum)/float64(k) {
+			n.reached90 = s.now - n.joinedAt
+		}
+	}
 }
+
+// JoinReachShare is the share of its pool's mean active calls a joined
+// node must carry to count as having caught up.
+const JoinReachShare = 0.9
 
 // sample records the series and the calls max/mean.
 func (s *sim) sample(final bool) {
 	worst := math.NaN()
 	if s.now >= s.sc.WarmupSeconds {
+		var calls []int
 		for _, p := range s.pools {
-			most, sum, n := 0, 0, 0
+			calls = calls[:0]
 			for _, i := range p.nodes {
-				nd := s.nodes[i]
-				if nd.draining {
-					continue
+				if nd := s.nodes[i]; !nd.draining {
+					calls = append(calls, nd.calls)
 				}
-				most, sum, n = max(most, nd.calls), sum+nd.calls, n+1
 			}
-			if n == 0 || float64(sum) < 0.1*float64(n*p.spec.CallCapacityPerNode) {
+			r, ok := MaxMeanCalls(calls, p.spec.CallCapacityPerNode)
+			if !ok {
 				continue
 			}
-			r := float64(most) * float64(n) / float64(sum)
 			if math.IsNaN(worst) || r > worst {
 				worst = r
 			}
@@ -516,15 +563,6 @@ func (s *sim) sample(final bool) {
 // owner is the directory owner of key among the alive nodes.
 func (s *sim) owner(key string) int { return s.byID[placement.Owner(key, s.alive)] }
 
-// viewCalls is node i's active calls as directory owner o sees them.
-func (s *sim) viewCalls(o, i int) int {
-	return s.snapCalls[s.viewSlot()][i] + int(s.sumCalls[o][i])
-}
-
-func (s *sim) viewActs(o, i int) int {
-	return s.snapActs[s.viewSlot()][i] + int(s.sumActs[o][i])
-}
-
 func (s *sim) member(i int) placement.Member {
 	n := s.nodes[i]
 	return placement.Member{ID: n.id, Name: n.name, Pool: s.pools[n.pool].spec.Name, Draining: n.draining,
@@ -534,47 +572,35 @@ func (s *sim) member(i int) placement.Member {
 // cpu models a node's CPU from its active calls: 5% idle, 90% at capacity.
 func cpu(calls, capacity int) float64 { return 0.05 + 0.85*float64(calls)/float64(capacity) }
 
-// callMembers fills buf with pool p's members as owner o sees them (fresh:
-// the true figures, as a probe of the activators would return).
-func (s *sim) callMembers(buf []placement.Member, p, o int, fresh bool) []placement.Member {
-	buf = buf[:0]
-	capacity := s.pools[p].spec.CallCapacityPerNode
+// callMembers appends to buf pool p's members with their active calls and
+// CPU as owner o's view holds them.
+func (s *sim) callMembers(buf []placement.Member, p, o int) []placement.Member {
+	v := s.views[o]
 	for _, i := range s.pools[p].nodes {
 		m := s.member(i)
-		c := s.nodes[i].calls
-		if !fresh {
-			c = s.viewCalls(o, i)
-		}
-		m.Load.ActiveCalls, m.Load.CPU = c, cpu(c, capacity)
+		m.Load.ActiveCalls, m.Load.CPU = v.ActiveCalls(m.ID), v.CPU(m.ID)
 		buf = append(buf, m)
 	}
 	return buf
 }
 
-// poolStates is tier 1's view: stale reports and, as Reserved, the expected
-// calls of the groups assigned to each pool that the reports do not show.
+// poolStates is tier 1's view, built as the runtime builds it
+// (placement.PoolStates): the pools' specs and their nodes with the
+// reported active calls, nothing reserved.
 func (s *sim) poolStates() []placement.PoolState {
-	out := make([]placement.PoolState, len(s.pools))
-	slot := s.viewSlot()
-	for pi, p := range s.pools {
-		if p.cacheVer != s.viewVer {
-			p.members = p.members[:0]
+	if s.tier1Ver != s.viewVer {
+		vs := s.viewSlot()
+		s.tier1 = s.tier1[:0]
+		for _, p := range s.pools {
 			for _, i := range p.nodes {
 				m := s.member(i)
-				m.Load.Activations = nil
-				m.Load.ActiveCalls = s.snapCalls[slot][i]
-				p.members = append(p.members, m)
+				m.Load = s.reports[vs][i] // the slot's maps outlive this cache (rebuilt every round)
+				s.tier1 = append(s.tier1, m)
 			}
-			p.cacheVer = s.viewVer
 		}
-		reported := 0
-		for _, m := range p.members {
-			reported += m.Load.ActiveCalls
-		}
-		out[pi] = placement.PoolState{Spec: p.spec, Nodes: p.members,
-			Reserved: max(0, int(math.Ceil(s.committed[pi]))-reported)}
+		s.tier1Ver = s.viewVer
 	}
-	return out
+	return placement.PoolStates(s.specs, s.tier1, nil)
 }
 
 // activate (re)activates group gi: tier 1 chooses (or keeps) its pool, then
@@ -617,15 +643,7 @@ func (s *sim) activate(gi int) {
 	s.placeActor(g)
 }
 
-func (s *sim) setPool(g *group, p int) {
-	if g.pool >= 0 {
-		s.committed[g.pool] -= g.erlangs
-	}
-	g.pool = p
-	if p >= 0 {
-		s.committed[p] += g.erlangs
-	}
-}
+func (s *sim) setPool(g *group, p int) { g.pool = p }
 
 // placeActor places g's actor on a node of its pool with the mode's
 // strategy, at the directory owner of its key.
@@ -634,7 +652,7 @@ func (s *sim) placeActor(g *group) {
 	buf := s.bufA[:0]
 	for _, i := range s.pools[g.pool].nodes {
 		m := s.member(i)
-		m.Load.Activations[kindGroup] = s.viewActs(o, i)
+		m.Load.Activations[kindGroup] = s.views[o].Activations(m.ID, kindGroup)
 		buf = append(buf, m)
 	}
 	s.bufA = buf
@@ -650,8 +668,7 @@ func (s *sim) placeActor(g *group) {
 	}
 	g.host = h
 	s.nodes[h].acts++
-	s.incActs[o][s.curSlot()][h]++
-	s.sumActs[o][h]++
+	s.views[o].Add(s.nodes[h].id, kindGroup, 1, at(s.now))
 }
 
 func (s *sim) unhost(g *group) {
@@ -681,14 +698,7 @@ func (s *sim) onArrival(k int) {
 	p := s.pools[g.pool]
 	var target int
 	if s.mode == Ours {
-		t, over, ok := s.placeOurs(id, g.pool, o, false)
-		if ok && s.nodes[t].calls >= s.pools[s.nodes[t].pool].spec.CallCapacityPerNode {
-			s.m.Refused++ // the node refuses; the directory probes and retries
-			ok = false
-		}
-		if !ok {
-			t, over, ok = s.placeOurs(id, g.pool, o, true)
-		}
+		t, over, ok := s.placeOurs(id, g.pool, o)
 		if !ok {
 			s.reject(g)
 			return
@@ -698,7 +708,7 @@ func (s *sim) onArrival(k int) {
 		}
 		target = t
 	} else {
-		buf := s.callMembers(s.bufA, g.pool, o, false)
+		buf := s.callMembers(s.bufA[:0], g.pool, o)
 		s.bufA = buf
 		placement.SetCallLoad(buf, placement.KindCall)
 		d, err := s.actStrat.Place(placement.KindCall, id, buf, s.rng)
@@ -718,35 +728,48 @@ func (s *sim) onArrival(k int) {
 		s.broken("call %s placed on %s, which is dead or draining", id, n.name)
 	}
 	n.calls++
-	s.incCalls[o][s.curSlot()][target]++
-	s.sumCalls[o][target]++
+	s.views[o].Add(n.id, placement.KindCall, 1, at(s.now))
 	s.seq++
-	s.ends.push(callEnd{at: s.now + hold, seq: s.seq, node: int32(target), epoch: n.epoch})
+	s.ends.push(callEnd{at: s.now + hold, seq: s.seq, node: int32(target), epoch: n.epoch, owner: int32(o)})
 }
 
-// placeOurs is tier 2: PlaceCall over the pool and its overflow, as owner o
-// sees them (or with fresh figures).
-func (s *sim) placeOurs(id string, pool, o int, fresh bool) (int, bool, bool) {
+// placeOurs is tier 2 as the runtime's directory owner o runs it: the
+// group's call route (placement.RouteOf) over the pool and its overflow as
+// o's view holds them; a node that is full on arrival refuses the call,
+// which o counts full (LoadView.MarkFull) and places again while
+// placement.RetryAfterFull allows.
+func (s *sim) placeOurs(id string, pool, o int) (int, bool, bool) {
 	p := s.pools[pool]
-	s.bufA = s.callMembers(s.bufA, pool, o, fresh)
-	cp := placement.CallPool{Policy: placement.PowerOfTwo{Capacity: p.spec.CallCapacityPerNode, CPULimit: s.sc.CPULimit}, Members: s.bufA}
-	var ov placement.CallPool
+	var ov *placement.PoolSpec
+	s.bufA = s.callMembers(s.bufA[:0], pool, o)
 	if p.overflow >= 0 {
-		s.bufB = s.callMembers(s.bufB, p.overflow, o, fresh)
-		ov = placement.CallPool{Policy: placement.PowerOfTwo{Capacity: s.pools[p.overflow].spec.CallCapacityPerNode, CPULimit: s.sc.CPULimit}, Members: s.bufB}
+		ov = &s.pools[p.overflow].spec
+		s.bufA = s.callMembers(s.bufA, p.overflow, o)
 	}
-	d, over, err := placement.PlaceCall(id, cp, ov, s.rng)
-	if err != nil {
-		if !errors.Is(err, placement.ErrNoCapacity) {
-			s.broken("PlaceCall %s: %v", id, err)
+	route := placement.RouteOf(p.spec, ov, s.sc.CPULimit)
+	for refused := 1; ; refused++ {
+		d, over, capacity, err := route.Place(id, s.bufA, s.rng)
+		if err != nil {
+			if !errors.Is(err, placement.ErrNoCapacity) {
+				s.broken("PlaceCall %s: %v", id, err)
+			}
+			return -1, false, false
 		}
-		return -1, false, false
+		t := s.byID[d.Member]
+		if s.nodes[t].calls < capacity {
+			return t, over, true
+		}
+		s.m.Refused++
+		s.views[o].MarkFull(d.Member, capacity, at(s.now))
+		if !placement.RetryAfterFull(refused) {
+			return -1, false, false
+		}
+		for i := range s.bufA {
+			if s.bufA[i].ID == d.Member {
+				s.bufA[i].Load.ActiveCalls = s.views[o].ActiveCalls(d.Member)
+			}
+		}
 	}
-	t := s.byID[d.Member]
-	if fresh && s.nodes[t].calls >= s.pools[s.nodes[t].pool].spec.CallCapacityPerNode {
-		s.broken("PlaceCall chose %s at capacity on fresh figures: %s", s.nodes[t].name, d.Reason)
-	}
-	return t, over, true
 }
 
 // reject counts a rejected call and whether its pool or overflow had room.
@@ -838,10 +861,11 @@ func (s *sim) reactivateFrom(i int) {
 	}
 }
 
-// join adds a node to pool p and moves device-group actors to it as the
-// mode would: ours moves the actors the newcomer outranks their host for,
-// up to ceil((1+eps) * m/(n+1)); plain rendezvous moves those the newcomer
-// now owns (disthash); random and least-loaded move none.
+// join adds a node to pool p. Ours moves no live actor to it, as the
+// runtime does not: new work lands on it by placement, calls at once (they
+// compare active calls), device-group actors as they (re)activate. Plain
+// rendezvous moves the actors the newcomer now owns, as protoactor-go's
+// disthash kills them; random and least-loaded move none.
 func (s *sim) join(p int) {
 	pool := s.pools[p]
 	n := 0
@@ -858,36 +882,30 @@ func (s *sim) join(p int) {
 	}
 	ni := s.addNode(p)
 	nw := s.nodes[ni]
+	nw.joinedAt = s.now
+	s.joins++
 	s.joinExp += float64(m) / float64(n+1)
-	limit := int(math.Ceil((1 + s.sc.ActivationEpsilon) * float64(m) / float64(n+1)))
+	if s.mode != placement.NameRendezvous {
+		return
+	}
 	var ids []string
 	for _, i := range pool.nodes {
 		if !s.nodes[i].draining {
 			ids = append(ids, s.nodes[i].id)
 		}
 	}
-	moved := 0
 	for gi := range s.groups {
 		g := &s.groups[gi]
 		if g.pool != p || g.host < 0 {
 			continue
 		}
-		key := placement.Key(kindGroup, g.id)
-		move := false
-		switch s.mode {
-		case Ours:
-			move = nw.acts < limit && placement.Hash(key, nw.id) > placement.Hash(key, s.nodes[g.host].id)
-		case placement.NameRendezvous:
-			move = placement.Owner(key, ids) == nw.id
-		}
-		if move {
+		if placement.Owner(placement.Key(kindGroup, g.id), ids) == nw.id {
 			s.unhost(g)
 			g.host = ni
 			nw.acts++
-			moved++
+			s.m.MovedOnJoin++
 		}
 	}
-	s.m.MovedOnJoin += moved
 }
 
 func (s *sim) measures() Measures {
@@ -895,8 +913,25 @@ func (s *sim) measures() Measures {
 	if s.ratioN > 0 {
 		m.MaxMeanCalls = s.ratioSum / float64(s.ratioN)
 	}
-	if s.joinExp > 0 {
-		m.MovedOnJoinRatio = float64(m.MovedOnJoin) / s.joinExp
+	if s.joins > 0 {
+		r := 0.0
+		if s.joinExp > 0 {
+			r = round4(float64(m.MovedOnJoin) / s.joinExp)
+		}
+		m.MovedOnJoinRatio = &r
+		slowest := 0.0
+		for _, n := range s.nodes {
+			switch {
+			case n.joinedAt < 0:
+			case n.reached90 < 0:
+				m.JoinsBelow90++
+			default:
+				slowest = max(slowest, n.reached90)
+			}
+		}
+		if m.JoinsBelow90 == 0 {
+			m.JoinTo90Seconds = &slowest
+		}
 	}
 	total, nodes := 0, 0
 	for _, p := range s.pools {
@@ -919,7 +954,6 @@ func (s *sim) measures() Measures {
 	m.MaxMeanCallsPeak = round4(m.MaxMeanCallsPeak)
 	m.MaxMeanActivations = round4(m.MaxMeanActivations)
 	m.MeanActivationsPerNode = round4(m.MeanActivationsPerNode)
-	m.MovedOnJoinRatio = round4(m.MovedOnJoinRatio)
 	return m
 }
 

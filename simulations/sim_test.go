@@ -42,8 +42,10 @@ func small(t *testing.T, name string) Scenario {
 
 // TestScenarios_Issue4Measures runs every scenario (shrunk) on a fixed seed
 // and asserts the measures issue 4 lists for ours: max/mean activations per
-// node <= 1.03 with at least 1,000 per node; max/mean active calls in a pool
-// <= 1.10 on 2 s stale figures; moved on join <= 1.2 m/(n+1); no call
+// node <= 1.03 with at least 1,000 per node (but for node-join: no live
+// actor moves on join, and a joined node reaches 90% of its pool's mean
+// active calls within 300 s); max/mean active calls in a pool <= 1.10 on
+// 2 s stale figures; no call
 // rejected while its pool or overflow has headroom; and (checked inside
 // Run, an error otherwise) no group leaving a pool that still meets its
 // conditions, no placement on a draining, dead or full node.
@@ -59,28 +61,38 @@ func TestScenarios_Issue4Measures(t *testing.T) {
 			}
 			ours := r.Report()
 			m := ours.Measures
-			t.Logf("seed %d ours: act %.4f (%.0f/node) calls %.4f moved %.4f rejected %d (with headroom %d) overflowed %d",
-				seed, m.MaxMeanActivations, m.MeanActivationsPerNode, m.MaxMeanCalls, m.MovedOnJoinRatio,
-				m.Rejected, m.RejectedWithHeadroom, m.Overflowed)
+			t.Logf("seed %d ours: act %.4f (%.0f/node) calls %.4f moved %d join90 %s rejected %d (with headroom %d) overflowed %d refused %d",
+				seed, m.MaxMeanActivations, m.MeanActivationsPerNode, m.MaxMeanCalls, m.MovedOnJoin, OrNA(m.JoinTo90Seconds, "%.0fs"),
+				m.Rejected, m.RejectedWithHeadroom, m.Overflowed, m.Refused)
 			for _, b := range Baselines {
 				bm := ours.Baselines[b]
-				t.Logf("seed %d %s: act %.4f calls %.4f moved %.4f rejected with headroom %d", seed, b,
-					bm.MaxMeanActivations, bm.MaxMeanCalls, bm.MovedOnJoinRatio, bm.RejectedWithHeadroom)
+				t.Logf("seed %d %s: act %.4f calls %.4f moved %d rejected with headroom %d", seed, b,
+					bm.MaxMeanActivations, bm.MaxMeanCalls, bm.MovedOnJoin, bm.RejectedWithHeadroom)
 			}
 			if m.MeanActivationsPerNode < 1000 {
 				t.Errorf("seed %d: only %.0f activations per node; the measure needs 1,000", seed, m.MeanActivationsPerNode)
 			}
-			if m.MaxMeanActivations > 1.03 {
+			if name == "node-join" {
+				// No live actor moves on join (as in the runtime): the
+				// joined nodes hold only the actors that activated since,
+				// so activations stay uneven; calls must catch up instead.
+				if m.JoinTo90Seconds == nil || *m.JoinTo90Seconds > 300 {
+					t.Errorf("seed %d: a joined node reached 90%% of its pool's mean calls after %s (%d never did); want within 300 s",
+						seed, OrNA(m.JoinTo90Seconds, "%.0fs"), m.JoinsBelow90)
+				}
+				if m.MovedOnJoinRatio == nil {
+					t.Errorf("seed %d: moved_on_join_ratio is n/a in a scenario with joins", seed)
+				}
+			} else if m.JoinTo90Seconds != nil || m.MovedOnJoinRatio != nil {
+				t.Errorf("seed %d: join measures %s and %v in a scenario without a join; want n/a", seed, OrNA(m.JoinTo90Seconds, "%.0fs"), m.MovedOnJoinRatio)
+			} else if m.MaxMeanActivations > 1.03 {
 				t.Errorf("seed %d: max/mean activations %.4f > 1.03", seed, m.MaxMeanActivations)
 			}
 			if m.MaxMeanCalls > 1.10 {
 				t.Errorf("seed %d: max/mean active calls %.4f > 1.10", seed, m.MaxMeanCalls)
 			}
-			if m.MovedOnJoinRatio > 1.2 {
-				t.Errorf("seed %d: moved on join %.4f * m/(n+1) > 1.2", seed, m.MovedOnJoinRatio)
-			}
-			if name == "node-join" && m.MovedOnJoin == 0 {
-				t.Errorf("seed %d: nothing moved to the joining nodes", seed)
+			if m.MovedOnJoin != 0 {
+				t.Errorf("seed %d: %d live actors moved on join; the runtime moves none", seed, m.MovedOnJoin)
 			}
 			if m.RejectedWithHeadroom != 0 {
 				t.Errorf("seed %d: %d calls rejected with headroom", seed, m.RejectedWithHeadroom)
@@ -150,7 +162,7 @@ func TestWrite_ReportFilesAndKeys(t *testing.T) {
 	if err := json.Unmarshal(b, &doc); err != nil {
 		t.Fatal(err)
 	}
-	keys := []string{"max_mean_activations", "max_mean_calls", "moved_on_join_ratio", "rejected_with_headroom", "calls_total"}
+	keys := []string{"max_mean_activations", "max_mean_calls", "moved_on_join_ratio", "join_to_90pct_mean_calls_seconds", "rejected_with_headroom", "calls_total"}
 	for _, k := range keys {
 		if _, ok := doc[k]; !ok {
 			t.Errorf("report.json lacks %s", k)

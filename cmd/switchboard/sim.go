@@ -93,10 +93,10 @@ DIR/report.md, DIR/logs/). Real time and real processes: not byte-identical.`,
 			rep := res.Report()
 			fmt.Fprintf(stdout, "wrote %s, %s and plots in %s (simulated in %s)\n",
 				simulations.FileJSON, simulations.FileMarkdown, out, elapsed.Round(10*time.Millisecond))
-			fmt.Fprintf(stdout, "%-13s %10s %10s %10s %10s %10s\n", "", "act max/mn", "call max/mn", "moved/join", "rej+room", "calls")
+			fmt.Fprintf(stdout, "%-13s %10s %10s %10s %10s %10s %10s\n", "", "act max/mn", "call max/mn", "moved/join", "join->90%", "rej+room", "calls")
 			line := func(name string, m simulations.Measures) {
-				fmt.Fprintf(stdout, "%-13s %10.4f %10.4f %10.4f %10d %10d\n", name, m.MaxMeanActivations, m.MaxMeanCalls,
-					m.MovedOnJoinRatio, m.RejectedWithHeadroom, m.CallsTotal)
+				fmt.Fprintf(stdout, "%-13s %10.4f %10.4f %10s %10s %10d %10d\n", name, m.MaxMeanActivations, m.MaxMeanCalls,
+					simulations.OrNA(m.MovedOnJoinRatio, "%.4f"), simulations.OrNA(m.JoinTo90Seconds, "%.0fs"), m.RejectedWithHeadroom, m.CallsTotal)
 			}
 			line(simulations.Ours, rep.Measures)
 			for _, b := range simulations.Baselines {
@@ -115,6 +115,7 @@ DIR/report.md, DIR/logs/). Real time and real processes: not byte-identical.`,
 	f.Float64Var(&live.Rate, "rate", live.Rate, "live: mean call arrivals per second")
 	f.DurationVar(&live.Hold, "hold", live.Hold, "live: mean call holding time")
 	f.Float64Var(&live.KillAt, "kill-at", live.KillAt, "live: fraction of --duration at which a node is SIGKILLed; 0: none")
+	f.Float64Var(&live.JoinAt, "join-at", 0, "live: fraction of --duration at which a new node joins p1; 0: none")
 	f.IntVar(&live.Capacity, "capacity", 0, "live: call capacity per node; 0: twice the offered load over the nodes left after the kill")
 	f.BoolVar(&live.Overflow, "overflow", false, "live: start one more node in pool p2, p1's overflow")
 	f.StringVar(&live.Binary, "node-binary", "", "live: the switchboard binary the nodes run; default: this one")

@@ -24,6 +24,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/switchboard-pbx/switchboard/simulations"
 )
 
 // liveConfig is one live run. Flags of `switchboard sim --live N` fill it.
@@ -35,6 +37,7 @@ type liveConfig struct {
 	Rate     float64       // mean call arrivals per second (Poisson)
 	Hold     time.Duration // mean holding time (exponential)
 	KillAt   float64       // fraction of Duration at which a node of p1 is SIGKILLed; 0 or >= 1: none
+	JoinAt   float64       // fraction of Duration at which a new node joins p1; 0 or >= 1: none
 	Capacity int           // call_capacity_per_node of p1 (and p2); 0: twice the offered load over the survivors
 	Seed     uint64        // arrivals, holds, devices and target nodes
 	Out      string        // folder for report.json, report.md and the node logs
@@ -63,6 +66,8 @@ func (c *liveConfig) validate() error {
 		return errors.New("--duration must be at least 1s, e.g. 40s")
 	case c.KillAt < 0:
 		return errors.New("--kill-at is a fraction of --duration from 0 (no kill) to 1, e.g. 0.5")
+	case c.JoinAt < 0:
+		return errors.New("--join-at is a fraction of --duration from 0 (no join) to 1, e.g. 0.6")
 	case c.Binary == "":
 		return errors.New("no switchboard binary to start the nodes with (--node-binary)")
 	case c.Out == "":
@@ -73,31 +78,37 @@ func (c *liveConfig) validate() error {
 
 // LiveReport is what a live run writes to report.json.
 type LiveReport struct {
-	Mode                   string         `json:"mode"`
-	Seed                   uint64         `json:"seed"`
-	Nodes                  int            `json:"nodes"`
-	Store                  string         `json:"store"`
-	DurationSeconds        float64        `json:"duration_seconds"`
-	Rate                   float64        `json:"rate"`
-	HoldSeconds            float64        `json:"hold_seconds"`
-	CapacityPerNode        int            `json:"capacity_per_node"`
-	CallsTotal             int            `json:"calls_total"`
-	Rejected               int            `json:"rejected"`
-	RejectedWithHeadroom   int            `json:"rejected_with_headroom"`
-	RejectedAfterKill      int            `json:"rejected_after_kill"`
-	Failed                 int            `json:"failed"`
-	FailedAfterKill        int            `json:"failed_after_kill"`
-	FailureSamples         []string       `json:"failure_samples,omitempty"`
-	RejectionSamples       []string       `json:"rejection_samples,omitempty"`
-	MaxMeanCalls           float64        `json:"max_mean_calls"`
-	MaxMeanCallsAfterKill  float64        `json:"max_mean_calls_after_kill"`
-	Samples                int            `json:"samples"`
-	MeanLoadAgeSeconds     float64        `json:"mean_load_age_seconds"`
-	CallsByNode            CallsByNode    `json:"calls_by_node"`
-	KilledNode             string         `json:"killed_node,omitempty"`
-	KilledAtSeconds        float64        `json:"killed_at_seconds,omitempty"`
-	KilledShareTakenOver   bool           `json:"killed_share_taken_over"`
-	FirstCallAfterKill     float64        `json:"first_call_after_kill_seconds,omitempty"`
+	Mode                  string      `json:"mode"`
+	Seed                  uint64      `json:"seed"`
+	Nodes                 int         `json:"nodes"`
+	Store                 string      `json:"store"`
+	DurationSeconds       float64     `json:"duration_seconds"`
+	Rate                  float64     `json:"rate"`
+	HoldSeconds           float64     `json:"hold_seconds"`
+	CapacityPerNode       int         `json:"capacity_per_node"`
+	CallsTotal            int         `json:"calls_total"`
+	Rejected              int         `json:"rejected"`
+	RejectedWithHeadroom  int         `json:"rejected_with_headroom"`
+	RejectedAfterKill     int         `json:"rejected_after_kill"`
+	Failed                int         `json:"failed"`
+	FailedAfterKill       int         `json:"failed_after_kill"`
+	FailureSamples        []string    `json:"failure_samples,omitempty"`
+	RejectionSamples      []string    `json:"rejection_samples,omitempty"`
+	MaxMeanCalls          float64     `json:"max_mean_calls"`
+	MaxMeanCallsAfterKill float64     `json:"max_mean_calls_after_kill"`
+	Samples               int         `json:"samples"`
+	MeanLoadAgeSeconds    float64     `json:"mean_load_age_seconds"`
+	CallsByNode           CallsByNode `json:"calls_by_node"`
+	KilledNode            string      `json:"killed_node,omitempty"`
+	KilledAtSeconds       float64     `json:"killed_at_seconds,omitempty"`
+	KilledShareTakenOver  bool        `json:"killed_share_taken_over"`
+	FirstCallAfterKill    float64     `json:"first_call_after_kill_seconds,omitempty"`
+	JoinedNode            string      `json:"joined_node,omitempty"`
+	JoinedAtSeconds       float64     `json:"joined_at_seconds,omitempty"`
+	// JoinTo90Seconds is the time from the join until the joined node's
+	// gossiped active calls first reached 90% of p1's mean (the simulator's
+	// measure); null without a join or when it never did.
+	JoinTo90Seconds        *float64       `json:"join_to_90pct_mean_calls_seconds"`
 	Notes                  []string       `json:"notes,omitempty"`
 	activeByNodeAtKillTime map[string]int // for the Markdown only
 }
@@ -133,6 +144,7 @@ func (n *liveNode) running() bool {
 type liveCluster struct {
 	cfg    liveConfig
 	client *http.Client
+	mu     sync.Mutex // guards nodes: a node joins while the sampler reads them
 	nodes  []*liveNode
 }
 
@@ -175,7 +187,9 @@ func (lc *liveCluster) start(name, pool, join string) (*liveNode, error) {
 	}
 	n := &liveNode{name: name, pool: pool, http: addr, cmd: cmd, done: make(chan struct{}), log: logf}
 	go func() { _ = cmd.Wait(); close(n.done) }()
+	lc.mu.Lock()
 	lc.nodes = append(lc.nodes, n)
+	lc.mu.Unlock()
 	return n, nil
 }
 
@@ -348,6 +362,8 @@ func (lc *liveCluster) put(ctx context.Context, path string, body any, within ti
 }
 
 func (lc *liveCluster) running() []*liveNode {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
 	return slices.DeleteFunc(slices.Clone(lc.nodes), func(n *liveNode) bool { return !n.running() })
 }
 
@@ -405,6 +421,8 @@ type liveRun struct {
 	start       time.Time
 	killedAt    time.Duration // 0: not yet
 	killed      string
+	joinedAt    time.Duration // 0: not yet
+	joined      string
 	samples     []liveSample
 	lastSample  *liveSample
 	before      map[string]int
@@ -525,12 +543,44 @@ func runLive(ctx context.Context, cfg liveConfig) (*LiveReport, error) {
 	if cfg.KillAt > 0 && cfg.KillAt < 1 {
 		killAt = time.Duration(cfg.KillAt * float64(cfg.Duration))
 	}
+	joinAt := time.Duration(-1)
+	if cfg.JoinAt > 0 && cfg.JoinAt < 1 {
+		joinAt = time.Duration(cfg.JoinAt * float64(cfg.Duration))
+	}
 	next := time.Duration(0)
 	var driveErr error
 	for {
 		next += time.Duration(rng.ExpFloat64() / cfg.Rate * float64(time.Second))
 		if next >= cfg.Duration {
 			break
+		}
+		if joinAt >= 0 && next >= joinAt && run.joinedSnapshot() == "" {
+			if err := sleepUntil(driveCtx, run.start.Add(joinAt)); err != nil {
+				driveErr = err
+				break
+			}
+			name := fmt.Sprintf("n%d", cfg.Nodes+1)
+			n, err := lc.start(name, "p1", seed.gossip)
+			if err != nil {
+				driveErr = err
+				break
+			}
+			run.mu.Lock()
+			run.joined, run.joinedAt = name, time.Since(run.start)
+			run.idToName[name] = name
+			run.mu.Unlock()
+			logf("live: %s joins p1 at %.1fs", name, run.joinedAt.Seconds())
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := lc.waitServing(driveCtx, n); err != nil {
+					logf("live: the joined node: %v", err)
+					return
+				}
+				run.mu.Lock()
+				run.idToName[n.id] = name
+				run.mu.Unlock()
+			}()
 		}
 		if killAt >= 0 && next >= killAt && run.killedSnapshot() == "" {
 			if err := sleepUntil(driveCtx, run.start.Add(killAt)); err != nil {
@@ -596,6 +646,12 @@ func sleepUntil(ctx context.Context, t time.Time) error {
 	case <-timer.C:
 		return nil
 	}
+}
+
+func (r *liveRun) joinedSnapshot() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.joined
 }
 
 func (r *liveRun) killedSnapshot() string {
@@ -737,29 +793,49 @@ func (lc *liveCluster) sample(ctx context.Context, run *liveRun) {
 }
 
 // maxMean is the time-average of max/mean active calls over the samples in
-// [from, to) whose mean is at least one call.
-func maxMean(samples []liveSample, from, to time.Duration) float64 {
+// [from, to) that count by simulations.MaxMeanCalls, the simulator's
+// definition of the measure.
+func maxMean(samples []liveSample, capacity int, from, to time.Duration) float64 {
 	sum, k := 0.0, 0
+	calls := make([]int, 0, 8)
 	for _, s := range samples {
-		if s.at < from || s.at >= to || len(s.p1Calls) == 0 {
+		if s.at < from || s.at >= to {
 			continue
 		}
-		total, most := 0, 0
+		calls = calls[:0]
 		for _, c := range s.p1Calls {
-			total += c
-			most = max(most, c)
+			calls = append(calls, c)
 		}
-		mean := float64(total) / float64(len(s.p1Calls))
-		if mean < 1 {
-			continue
+		if r, ok := simulations.MaxMeanCalls(calls, capacity); ok {
+			sum += r
+			k++
 		}
-		sum += float64(most) / mean
-		k++
 	}
 	if k == 0 {
 		return 0
 	}
 	return sum / float64(k)
+}
+
+// joinTo90 is the time from the join until the first sample in which the
+// joined node carried at least simulations.JoinReachShare of p1's mean
+// active calls; nil if none did.
+func joinTo90(samples []liveSample, joined string, joinedAt time.Duration) *float64 {
+	for _, s := range samples {
+		c, ok := s.p1Calls[joined]
+		if s.at < joinedAt || !ok {
+			continue
+		}
+		total := 0
+		for _, n := range s.p1Calls {
+			total += n
+		}
+		if mean := float64(total) / float64(len(s.p1Calls)); total > 0 && float64(c) >= simulations.JoinReachShare*mean {
+			d := (s.at - joinedAt).Seconds()
+			return &d
+		}
+	}
+	return nil
 }
 
 func (r *liveRun) report(cfg liveConfig, p1 []*liveNode) *LiveReport {
@@ -778,8 +854,8 @@ func (r *liveRun) report(cfg liveConfig, p1 []*liveNode) *LiveReport {
 	if r.killed != "" {
 		rep.KilledAtSeconds = r.killedAt.Seconds()
 		rep.FirstCallAfterKill = r.firstAfter.Seconds()
-		rep.MaxMeanCalls = maxMean(r.samples, 0, r.killedAt)
-		rep.MaxMeanCallsAfterKill = maxMean(r.samples, r.killedAt, end)
+		rep.MaxMeanCalls = maxMean(r.samples, cfg.Capacity, 0, r.killedAt)
+		rep.MaxMeanCallsAfterKill = maxMean(r.samples, cfg.Capacity, r.killedAt, end)
 		taken := r.after[r.killed] == 0
 		for _, n := range p1 {
 			if n.name != r.killed && r.after[n.name] == 0 {
@@ -788,7 +864,11 @@ func (r *liveRun) report(cfg liveConfig, p1 []*liveNode) *LiveReport {
 		}
 		rep.KilledShareTakenOver = taken
 	} else {
-		rep.MaxMeanCalls = maxMean(r.samples, 0, end)
+		rep.MaxMeanCalls = maxMean(r.samples, cfg.Capacity, 0, end)
+	}
+	if r.joined != "" {
+		rep.JoinedNode, rep.JoinedAtSeconds = r.joined, r.joinedAt.Seconds()
+		rep.JoinTo90Seconds = joinTo90(r.samples, r.joined, r.joinedAt)
 	}
 	ages := 0.0
 	for _, s := range r.samples {
@@ -801,6 +881,7 @@ func (r *liveRun) report(cfg liveConfig, p1 []*liveNode) *LiveReport {
 		"active calls per node are the gossiped figures of GET /v1/pools, sampled every 500 ms; they are up to mean_load_age_seconds stale",
 		"rejected counts 503s saying no node of the pool (or its overflow) can take the call; rejected_with_headroom those sent while the last sample showed headroom > 0, a figure as stale as the gossip",
 		"failed counts other errors (e.g. a node that died before the cluster noticed); calls are split before/after the kill by the time they were sent")
+	rep.Notes = append(rep.Notes, "max/mean active calls counts the samples whose mean is at least one call and 10% of the capacity per node, as the simulator does (simulations.MaxMeanCalls)")
 	if cfg.Store == "" {
 		rep.Notes = append(rep.Notes, "no --store: each node keeps its own badger folder, so state does not follow actors; the run provisions again after the kill")
 	}
@@ -828,6 +909,13 @@ func (rep *LiveReport) markdown() string {
 		rep.CallsTotal, rep.Rejected, rep.RejectedWithHeadroom, rep.Failed, rep.FailedAfterKill)
 	fmt.Fprintf(&b, "| max/mean active calls | %.3f |\n| max/mean active calls after the kill | %.3f |\n| samples | %d |\n| mean load age (s) | %.2f |\n",
 		rep.MaxMeanCalls, rep.MaxMeanCallsAfterKill, rep.Samples, rep.MeanLoadAgeSeconds)
+	if rep.JoinedNode != "" {
+		reached := "never"
+		if rep.JoinTo90Seconds != nil {
+			reached = fmt.Sprintf("%.1f s after it", *rep.JoinTo90Seconds)
+		}
+		fmt.Fprintf(&b, "| joined node | %s at %.1f s |\n| joined node at 90%% of p1's mean active calls | %s |\n", rep.JoinedNode, rep.JoinedAtSeconds, reached)
+	}
 	if rep.KilledNode != "" {
 		fmt.Fprintf(&b, "| killed node | %s at %.1f s |\n| killed share taken over | %t |\n| first call taken after the kill | %.1f s after it |\n",
 			rep.KilledNode, rep.KilledAtSeconds, rep.KilledShareTakenOver, rep.FirstCallAfterKill)

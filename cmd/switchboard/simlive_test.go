@@ -13,7 +13,8 @@ import (
 // through POST /v1/calls, one node SIGKILLed at 30 % of the run. It proves
 // the live mode's promise (issue 4, item 5): calls spread across the pool's
 // real nodes, and once a node is killed no call lands on it and each
-// survivor takes calls.
+// survivor takes calls; a node that joins at half time catches up with
+// the pool's mean active calls (the simulator's join measure).
 //
 // With SWITCHBOARD_TEST_POSTGRES the nodes share PostgreSQL; without it each
 // keeps its own badger folder, which calls do not need, but then state that
@@ -31,7 +32,8 @@ func TestSimLive_CallsSpreadAndKilledShareTakenOver(t *testing.T) {
 		Rate:     15,
 		Hold:     2 * time.Second,
 		KillAt:   0.3,
-		Capacity: 200, // generous: nothing may be rejected
+		JoinAt:   0.5,
+		Capacity: 60, // generous (about 30 calls are up at once): nothing may be rejected
 		Seed:     seed,
 		Out:      t.TempDir(),
 		Binary:   switchboardBinary(t),
@@ -80,6 +82,12 @@ func TestSimLive_CallsSpreadAndKilledShareTakenOver(t *testing.T) {
 	}
 	if !rep.KilledShareTakenOver {
 		t.Errorf("seed %d: killed_share_taken_over is false", seed)
+	}
+
+	if rep.JoinedNode == "" || rep.JoinTo90Seconds == nil {
+		t.Errorf("seed %d: joined node %q never carried 90%% of p1's mean active calls (joined at %.1fs)", seed, rep.JoinedNode, rep.JoinedAtSeconds)
+	} else if rep.MaxMeanCalls == 0 {
+		t.Errorf("seed %d: no sample counted for max/mean active calls", seed)
 	}
 
 	rejected := rep.Rejected
