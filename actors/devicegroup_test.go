@@ -123,7 +123,23 @@ func TestRegister_StoreWritesDoNotGrowWithTheGroup(t *testing.T) {
 // device (members only, live only), keeps the rest of the state, and
 // empties the state record's bindings; the registrar goes on from them.
 func TestDeviceGroup_OlderStateRecordIsSplitIntoDeviceRecords(t *testing.T) {
-	store := persistence.NewMemory()
+	stores := map[string]func(t *testing.T) persistence.Store{
+		"memory": func(*testing.T) persistence.Store { return persistence.NewMemory() },
+		"badger": func(t *testing.T) persistence.Store {
+			st, err := persistence.OpenBadger(t.TempDir(), persistence.DefaultBadgerConfig())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = st.Close() })
+			return st
+		},
+	}
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) { testOlderStateRecordIsSplit(t, open(t)) })
+	}
+}
+
+func testOlderStateRecordIsSplit(t *testing.T, store persistence.Store) {
 	r := newRegistrar(t, store)
 	now := r.clk.Now()
 	first := timestamppb.New(now.Add(-24 * time.Hour))
@@ -205,17 +221,17 @@ func TestDeviceGroup_SplitCutShortIsFinished(t *testing.T) {
 // deletes them.
 func TestDeviceGroup_LeftoverBindingsOfADeletedGroupAreDeleted(t *testing.T) {
 	store := persistence.NewMemory()
-	ctx := context.Background()
-	left := &actorpb.DeviceGroupState{Bindings: []*actorpb.Binding{{Device: "alice", Contact: "sip:alice@192.0.2.1", CallId: "c1", Cseq: 1,
-		ExpiresAt: timestamppb.New(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)), UpdatedAt: timestamppb.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))}}}
-	if _, err := putRecord(ctx, store, deviceBindingsKey("acme", "hq", "alice"), left, persistence.MustNotExist); err != nil {
+	r := newRegistrar(t, store)
+	left := &actorpb.DeviceGroupState{Bindings: []*actorpb.Binding{{Device: "dave", Contact: "sip:dave@192.0.2.1", CallId: "c1", Cseq: 1,
+		ExpiresAt: timestamppb.New(r.clk.Now().Add(time.Hour)), UpdatedAt: timestamppb.New(r.clk.Now())}}}
+	if _, err := putRecord(context.Background(), store, deviceBindingsKey("acme", "ops", "dave"), left, persistence.MustNotExist); err != nil {
 		t.Fatal(err)
 	}
-	r := newRegistrar(t, store)
-	if got := r.lookup("hq", "alice"); len(got) != 0 {
+	provision(t, r.s, "acme", "ops", "dave")
+	if got := r.lookup("ops", "dave"); len(got) != 0 {
 		t.Fatalf("a new group shows the bindings of an old one: %s", contacts(got))
 	}
-	if got := r.stored("hq"); len(got) != 0 {
+	if got := r.stored("ops"); len(got) != 0 {
 		t.Fatalf("the old group's bindings are still stored: %s", contacts(got))
 	}
 }
