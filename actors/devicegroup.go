@@ -68,7 +68,10 @@ func splitGroupIdentity(id string) (account, group string, ok bool) {
 
 func (g *deviceGroup) load(ctx context.Context) error {
 	g.exists, g.cfg, g.members, g.state = false, nil, nil, nil
-	g.devices, g.byKey = map[string]*deviceBindings{}, btree.NewG(32, lessBindingKey)
+	// No free list of nodes: most groups are small, and a free list would
+	// cost each activation 32 pointers.
+	g.devices = map[string]*deviceBindings{}
+	g.byKey = btree.NewWithFreeListG(32, lessBindingKey, btree.NewFreeListG[*actorpb.Binding](0))
 	res, err := g.sys.Request(ctx, KindAccount, g.account, &actorpb.DescribeGroup{Group: g.group})
 	if err != nil {
 		return fmt.Errorf("asking account %s for group %s: %w", g.account, g.group, err)
