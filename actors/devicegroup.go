@@ -217,16 +217,16 @@ func (g *deviceGroup) loadDevices(ctx context.Context) error {
 	return nil
 }
 
-// migrate moves the bindings of a state record of the older layout into
-// one record per device (those that have none yet: a split cut short
-// before the state record lost its bindings left them), then stores the
-// state record without them. The device records are written
+// migrate moves the live bindings of a state record of the older layout
+// into one record per member device (those that have none yet: a split
+// cut short before the state record lost its bindings left them), then
+// stores the state record without them. The device records are written
 // concurrently, so that a large group's split takes one batch of store
 // commits per migrateConcurrency devices.
 func (g *deviceGroup) migrate(ctx context.Context) error {
 	byDevice := map[string][]*actorpb.Binding{}
 	for _, b := range LiveBindings(g.state.Bindings, "", g.sys.cfg.Clock.Now()) {
-		if _, done := g.devices[b.Device]; !done {
+		if _, done := g.devices[b.Device]; !done && g.member(b.Device) {
 			byDevice[b.Device] = append(byDevice[b.Device], b)
 		}
 	}
