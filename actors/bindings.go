@@ -13,7 +13,9 @@ import (
 
 // This file is the registrar's decision (RFC 3261 section 10.3, steps 6
 // to 8) as pure functions of the stored bindings, the request and the
-// time; the devicegroup actor stores what they return.
+// time; the devicegroup actor stores what they return. It passes one
+// device's bindings (its record), so a decision costs that device's
+// bindings, not the group's.
 
 // MaxBindingsPerDevice bounds the contacts one device may have registered.
 const MaxBindingsPerDevice = 10

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -44,17 +45,46 @@ func (r *registrar) lookup(group, device string) []*actorpb.Binding {
 	return rep.Bindings
 }
 
+// stored reads the group's bindings from the store: its devices' records
+// (the state record holds none), in SortBindings order.
 func (r *registrar) stored(group string) []*actorpb.Binding {
 	r.t.Helper()
-	it, err := r.s.cfg.Store.Get(context.Background(), deviceGroupKey("acme", group))
+	return storedBindings(r.t, r.s.cfg.Store, "acme", group)
+}
+
+func storedBindings(t testing.TB, store persistence.Store, account, group string) []*actorpb.Binding {
+	t.Helper()
+	ctx := context.Background()
+	var all []*actorpb.Binding
+	if it, err := store.Get(ctx, deviceGroupKey(account, group)); err == nil {
+		var st actorpb.DeviceGroupState
+		if err := proto.Unmarshal(it.Value, &st); err != nil {
+			t.Fatal(err)
+		}
+		if len(st.Bindings) > 0 {
+			t.Fatalf("the state record of group %s holds %d bindings", group, len(st.Bindings))
+		}
+	} else if !errors.Is(err, persistence.ErrNotFound) {
+		t.Fatal(err)
+	}
+	items, err := persistence.ScanAll(ctx, store, deviceBindingsPrefix(account, group))
 	if err != nil {
-		r.t.Fatal(err)
+		t.Fatal(err)
 	}
-	var st actorpb.DeviceGroupState
-	if err := proto.Unmarshal(it.Value, &st); err != nil {
-		r.t.Fatal(err)
+	for _, it := range items {
+		var st actorpb.DeviceGroupState
+		if err := proto.Unmarshal(it.Value, &st); err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range st.Bindings {
+			if it.Key != deviceBindingsKey(account, group, b.Device) {
+				t.Fatalf("record %s holds a binding of device %s", it.Key, b.Device)
+			}
+		}
+		all = append(all, st.Bindings...)
 	}
-	return st.Bindings
+	SortBindings(all)
+	return all
 }
 
 func reg(device, callID string, cseq uint32, contacts ...*actorpb.ContactUpdate) *actorpb.Register {
@@ -174,7 +204,10 @@ func TestRegister_RFC3261_10_3_Step7_ReplayedCSeqRefused(t *testing.T) {
 	}
 }
 
-func TestRegister_ExpiredBindingsNeverReturnedAndPurgedOnWrite(t *testing.T) {
+// Expired bindings are never returned; they stay stored until their
+// device's next write, which purges them, and no other device's write
+// touches them.
+func TestRegister_ExpiredBindingsNeverReturnedAndPurgedOnTheirDevicesWrite(t *testing.T) {
 	r := newRegistrar(t, persistence.NewMemory())
 	r.register("hq", reg("alice", "c1", 1, contact("sip:short@192.0.2.7", 60), contact("sip:long@192.0.2.7", 3600)))
 	r.clk.Advance(59 * time.Second)
@@ -189,12 +222,22 @@ func TestRegister_ExpiredBindingsNeverReturnedAndPurgedOnWrite(t *testing.T) {
 	if got := contacts(v.State.Bindings); got != "[alice>sip:long@192.0.2.7]" {
 		t.Fatalf("group view shows %s", got)
 	}
+	if page := ask[*actorpb.RegisterReply](t, r.s, KindDeviceGroup, "acme/hq", &actorpb.LookupBindings{Limit: 10}); contacts(page.Bindings) != "[alice>sip:long@192.0.2.7]" || page.More {
+		t.Fatalf("a page shows %s (more: %v)", contacts(page.Bindings), page.More)
+	}
 	if len(r.stored("hq")) != 2 {
 		t.Fatal("a read wrote")
 	}
 	r.register("hq", reg("bob", "b1", 1, contact("sip:bob@192.0.2.8", 3600)))
+	if got := contacts(r.stored("hq")); got != "[bob>sip:bob@192.0.2.8 alice>sip:long@192.0.2.7 alice>sip:short@192.0.2.7]" {
+		t.Fatalf("after bob's write the store holds %s", got)
+	}
+	// A query (no contacts) by alice stores her record without it.
+	if rep := r.register("hq", reg("alice", "c1", 2)); rep.Error != nil || contacts(rep.Bindings) != "[alice>sip:long@192.0.2.7]" {
+		t.Fatalf("alice's query: %+v", rep)
+	}
 	if got := contacts(r.stored("hq")); got != "[bob>sip:bob@192.0.2.8 alice>sip:long@192.0.2.7]" {
-		t.Fatalf("after a write the store holds %s", got)
+		t.Fatalf("after alice's write the store holds %s", got)
 	}
 }
 

@@ -23,7 +23,17 @@
 //   - devicegroup (account "/" group): a device group's runtime view: its
 //     members (a cache rebuilt from the account on activation and kept
 //     current by GroupChanged notices) and the state it persists itself:
-//     its devices' registrations (RFC 3261 section 10.3, ApplyRegister).
+//     its devices' registrations (RFC 3261 section 10.3, ApplyRegister),
+//     one record per device with bindings (dgrp/<a>/<g>/b/<device>, below
+//     the group's state record dgrp/<a>/<g>), each written by
+//     compare-and-set on its own version. A REGISTER, a lookup of one
+//     device, the expiry of a device's bindings (purged at that device's
+//     next write) and a device leaving the group cost that device's
+//     bindings and record, whatever the size of the group or the account.
+//     A state record of the older layout, which held every device's
+//     bindings, is split into device records at the group's activation.
+//     Device records without a state record (left by a deleted group)
+//     are deleted when a group of that id is activated again.
 //
 //   - call (Call-ID): one call and then its call record (call.go). The
 //     record is stored from StartCall on (state active, node_id: the
@@ -144,9 +154,9 @@
 // key order (listing.go: Scan after the cursor; a group filter reads at
 // most ten pages' worth of records and may answer a short page with a
 // cursor); its debug state shows its first hundred groups and devices. A devicegroup
-// pages its bindings in (device, contact) order from a copy it sorts
-// once per state change; its debug state shows the first hundred
-// members and bindings with their counts.
+// pages its bindings in (device, contact) order from a btree that each
+// device's write updates (O(log n) per binding); its debug state shows
+// the first hundred members and bindings with their counts.
 //
 // Memory follows the live activations: a passivated activation leaves
 // nothing behind (registry.go: protoactor's process registry is cut from

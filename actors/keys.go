@@ -25,6 +25,12 @@ func deviceGroupKey(a, g string) string      { return deviceGroupPrefix(a) + g }
 func deviceGroupIdentity(a, g string) string { return a + "/" + g }
 func featureKey(f string) string             { return "feat/" + f }
 
+// A group's bindings: one record per device below the group's state record
+// (deviceGroupKey), under deviceGroupPrefix so that they go with the
+// account, and one device's only written by its REGISTER.
+func deviceBindingsPrefix(a, g string) string { return deviceGroupKey(a, g) + "/b/" }
+func deviceBindingsKey(a, g, d string) string { return deviceBindingsPrefix(a, g) + d }
+
 // The messaging supervisor's keys (messaging.go), under the account so
 // that they go with it. Destinations and message ids are escaped
 // (url.PathEscape), since they may hold "/".

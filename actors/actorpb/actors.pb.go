@@ -456,14 +456,18 @@ func (x *Device) GetSha256Answered() bool {
 	return false
 }
 
-// DeviceGroupState is what a devicegroup actor persists of its own.
+// DeviceGroupState is what a devicegroup actor persists of its own: the
+// group's state record (account, group, first_activated_at; no bindings)
+// and, one per device, a record of that device's bindings alone. In a
+// GroupView it is the group with the bindings shown.
 type DeviceGroupState struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
 	Account          string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
 	Group            string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
 	FirstActivatedAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=first_activated_at,json=firstActivatedAt,proto3" json:"first_activated_at,omitempty"`
-	// bindings are the registrations (RFC 3261 section 10) of the group's
-	// devices, expired ones purged on the next write.
+	// bindings are registrations (RFC 3261 section 10): one device's, expired
+	// ones purged on that device's next write. A state record stored by an
+	// earlier version holds every device's; activation moves them out.
 	Bindings      []*Binding `protobuf:"bytes,4,rep,name=bindings,proto3" json:"bindings,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
