@@ -29,19 +29,27 @@ const (
 var endedBy = []string{"", "caller", "callee", "cancel", "failure", "timeout", "expiry", "node"}
 
 // call is the behavior of the call kind: one call (dialog) from start to
-// end, then its call record. The record is in the store from the start
-// (state active), written again at answer and at end, each time by
-// compare-and-set on its version. Calls never migrate: the activation that
+// end, then its call record. The record is written from the start (state
+// active), again at answer and at end, each time through the node's
+// committer (committer.go): the call replies without waiting for the
+// sync, the record is durable within Config.RecordFlushInterval plus a
+// commit or two, each write by compare-and-set on the version the
+// previous one wrote. The activation does not stop while its writes are
+// pending, so that it stays the record's only writer and the one that
+// answers for it. Calls never migrate: the activation that
 // started the call carries it (live) until it ends, and does not passivate
 // meanwhile. Any other activation of the identity (a read, a late BYE, a
 // sweep after its process died) works from the stored record and stops
 // after each message, so that only live calls count as call load.
 type call struct {
-	sys     *System
-	id      string
-	act     *Activation
-	rec     *actorpb.CallRecord // nil: no such call (yet)
+	sys *System
+	id  string
+	act *Activation
+	rec *actorpb.CallRecord // nil: no such call (yet)
+	// version is the stored version the record was loaded at (0: none);
+	// ck carries the writes since (the committer chains their versions).
 	version uint64
+	ck      *commitKey
 	// live: this activation started the call and carries it (active).
 	live bool
 	// holdUntil ends a test call started with hold_ms (zero: none).
@@ -55,12 +63,22 @@ func (c *call) bind(act *Activation) { c.act = act }
 
 func (c *call) load(ctx context.Context) error {
 	c.rec, c.version = nil, 0
-	cur, err := loadOne[*actorpb.CallRecord](ctx, c.sys.cfg.Store, callKey(c.id))
+	// Writes of an earlier activation still pending here are taken over.
+	c.ck = c.sys.commits.lookup(callKey(c.id))
+	rec, pending, err := c.sys.pendingCall(c.id)
 	if err != nil {
 		return err
 	}
-	if cur != nil {
-		c.rec, c.version = cur.rec, cur.version
+	if pending {
+		c.rec = rec
+	} else {
+		cur, err := loadOne[*actorpb.CallRecord](ctx, c.sys.cfg.Store, callKey(c.id))
+		if err != nil {
+			return err
+		}
+		if cur != nil {
+			c.rec, c.version = cur.rec, cur.version
+		}
 	}
 	// A reload (after a lost write) keeps a live call live while its
 	// record still says this process carries it.
@@ -69,12 +87,26 @@ func (c *call) load(ctx context.Context) error {
 }
 
 func (c *call) receive(t *turn, msg proto.Message) proto.Message {
+	if err := c.sys.commits.failed(c.ck); err != nil {
+		// Another process wrote the record: carry on from what it wrote.
+		c.ck = nil
+		if err := c.load(t.ctx); err != nil {
+			t.reload = true
+			return errorReply(msg, unavailable("call %s could not be reloaded; retry: %v", c.id, err))
+		}
+	}
 	reply := c.handle(t, msg)
-	if !c.live {
-		t.stop = true // nothing to carry: the record is in the store
+	// Nothing to carry once the record is in the store: stop, or, while
+	// its writes are pending, once they are durable (the committer's wake
+	// is a CallDeadline, which an ended call answers by stopping).
+	if !c.live && !c.sys.commits.busy(c.ck, c.wake) {
+		t.stop = true
 	}
 	return reply
 }
+
+// wake tells the activation that its writes are durable.
+func (c *call) wake() { c.sys.notify(KindCall, c.id, &actorpb.CallDeadline{}) }
 
 func (c *call) handle(t *turn, msg proto.Message) proto.Message {
 	switch m := msg.(type) {
@@ -372,8 +404,9 @@ func (c *call) setLive(live bool) {
 }
 
 // pinned keeps a live call from passivating while idle (a call with no
-// re-INVITE can be silent for hours; its timers live here).
-func (c *call) pinned() bool { return c.live }
+// re-INVITE can be silent for hours; its timers live here), and any call
+// while its writes are pending.
+func (c *call) pinned() bool { return c.live || c.sys.commits.busy(c.ck, nil) }
 
 func conflictOrMissing(rec *actorpb.CallRecord, id string) *actorpb.Error {
 	if rec == nil {
@@ -391,11 +424,11 @@ func (c *call) save(t *turn, rec *actorpb.CallRecord) *actorpb.Error {
 	if expect == 0 {
 		expect = persistence.MustNotExist
 	}
-	v, err := c.sys.cfg.Store.Put(t.ctx, callKey(c.id), b, expect)
+	ck, err := c.sys.commits.put(t.ctx, c.ck, persistence.Write{Key: callKey(c.id), Value: b, Expect: expect})
 	if err != nil {
 		return storeFailed(t, err, "call "+c.id)
 	}
-	c.rec, c.version = rec, v
+	c.rec, c.ck = rec, ck
 	return nil
 }
 

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/switchboard-pbx/switchboard/actors/actorpb"
 	"github.com/switchboard-pbx/switchboard/persistence"
 )
@@ -68,19 +70,35 @@ func (s *System) setLiveCall(act *Activation, live bool) {
 }
 
 // indexLiveCall writes rec's entry in its process's index of active
-// calls.
+// calls, through the committer: it is queued before the active record,
+// so it is durable no later than the record.
 func (s *System) indexLiveCall(ctx context.Context, rec *actorpb.CallRecord) error {
-	_, err := s.cfg.Store.Put(ctx, liveCallKey(rec.NodeId, rec.Id), []byte(s.cfg.Node), persistence.AnyVersion)
+	_, err := s.commits.put(ctx, nil, persistence.Write{Key: liveCallKey(rec.NodeId, rec.Id), Value: []byte(s.cfg.Node), Expect: persistence.AnyVersion})
 	return err
 }
 
-// unindexLiveCall drops rec's entry; a failure is logged (the entry is
-// stale and a sweep drops it once the process is gone).
+// unindexLiveCall drops rec's entry, queued after the ended record; a
+// failure (when writing through) is logged: the entry is stale and a
+// sweep drops it once the process is gone.
 func (s *System) unindexLiveCall(ctx context.Context, rec *actorpb.CallRecord) {
-	err := s.cfg.Store.Delete(ctx, liveCallKey(rec.NodeId, rec.Id), persistence.AnyVersion)
-	if err != nil && !errors.Is(err, persistence.ErrNotFound) {
+	_, err := s.commits.put(ctx, nil, persistence.Write{Key: liveCallKey(rec.NodeId, rec.Id), Expect: persistence.AnyVersion, Delete: true})
+	if err != nil {
 		s.log.Warn("dropping an ended call from the active calls index failed", "call_id", rec.Id, "err", err)
 	}
+}
+
+// pendingCall returns call id's record as last written on this node and
+// not yet durable: pending false when there is none.
+func (s *System) pendingCall(id string) (rec *actorpb.CallRecord, pending bool, err error) {
+	wr, ok := s.commits.pending(callKey(id))
+	if !ok || wr.Delete {
+		return nil, ok, nil
+	}
+	rec = &actorpb.CallRecord{}
+	if err := proto.Unmarshal(wr.Value, rec); err != nil {
+		return nil, false, fmt.Errorf("actors: decoding pending call %s: %w", id, err)
+	}
+	return rec, true, nil
 }
 
 // hangUp hands an ended call to Config.Hangup off the call's turn.
@@ -100,7 +118,8 @@ func (s *System) hangUp(rec *actorpb.CallRecord) {
 
 // ReadCall returns call id as it is now, and whether a live activation
 // carries it: from its call actor when one is active (asked only if
-// active), else from the store. It never activates a call, so reading
+// active), else from the writes pending on this node, else from the
+// store. It never activates a call, so reading
 // calls adds no call load. A missing call is (nil, false, nil).
 func (s *System) ReadCall(ctx context.Context, id string) (*actorpb.CallRecord, bool, error) {
 	rep, active, err := s.requestIfActive(ctx, KindCall, id, &actorpb.GetCall{})
@@ -109,6 +128,9 @@ func (s *System) ReadCall(ctx context.Context, id string) (*actorpb.CallRecord, 
 	}
 	if cr, ok := rep.(*actorpb.CallReply); active && ok && cr.Error == nil && cr.Call != nil {
 		return cr.Call, cr.Call.State == "active", nil
+	}
+	if rec, pending, err := s.pendingCall(id); err != nil || pending {
+		return rec, false, err
 	}
 	cur, err := loadOne[*actorpb.CallRecord](ctx, s.cfg.Store, callKey(id))
 	if err != nil || cur == nil {
@@ -173,6 +195,11 @@ func (s *System) InterruptCalls(ctx context.Context, nodeID string) (int, error)
 				return ended, err
 			}
 		}
+		// The calls' writes (their entries' deletes) go through the
+		// committer: the next page is read once they are durable.
+		if err := s.commits.sync(ctx); err != nil {
+			return ended, err
+		}
 	}
 	return ended, nil
 }
@@ -207,8 +234,8 @@ func (s *System) interruptOne(ctx context.Context, nodeID, callID string) (int, 
 // EndLiveCalls ends every call this node still carries, with disposition
 // interrupted and ended_by "node", and hands each to Config.Hangup; from
 // then on this node starts no call. A drain calls it once the calls had
-// their time. It returns when they ended and their hang-ups returned, or
-// when ctx ends.
+// their time. It returns when they ended, their records are durable and
+// their hang-ups returned, or when ctx ends.
 func (s *System) EndLiveCalls(ctx context.Context) error {
 	s.shuttingDown.Store(true)
 	poll := time.NewTicker(10 * time.Millisecond)
@@ -226,6 +253,9 @@ func (s *System) EndLiveCalls(ctx context.Context) error {
 			return fmt.Errorf("actors: %d calls still live: %w", s.LiveCalls(), ctx.Err())
 		case <-poll.C:
 		}
+	}
+	if err := s.commits.sync(ctx); err != nil {
+		return fmt.Errorf("actors: writing the ended calls' records: %w", err)
 	}
 	done := make(chan struct{})
 	go func() { s.hangups.Wait(); close(done) }()

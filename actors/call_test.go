@@ -81,9 +81,13 @@ func fire(t *testing.T, s *System, ids ...string) {
 	}
 }
 
-// stored reads a call's record from the store (nil when absent).
+// stored reads a call's record from the store (nil when absent), once
+// the writes queued on s are durable.
 func stored(t *testing.T, s *System, id string) *actorpb.CallRecord {
 	t.Helper()
+	if err := s.commits.sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	cur, err := loadOne[*actorpb.CallRecord](context.Background(), s.cfg.Store, callKey(id))
 	if err != nil {
 		t.Fatal(err)
@@ -94,9 +98,14 @@ func stored(t *testing.T, s *System, id string) *actorpb.CallRecord {
 	return cur.rec
 }
 
-func hasKey(t *testing.T, store persistence.Store, key string) bool {
+// hasKey tells whether key is in s's store, once the writes queued on s
+// are durable.
+func hasKey(t *testing.T, s *System, key string) bool {
 	t.Helper()
-	_, err := store.Get(context.Background(), key)
+	if err := s.commits.sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.cfg.Store.Get(context.Background(), key)
 	return err == nil
 }
 
@@ -111,7 +120,7 @@ func TestCall_RecordStoredFromTheStart(t *testing.T) {
 	if rec.GetState() != "active" || rec.NodeId != s.NodeID() || rec.Node != "n1" || rec.ExpiresAt == nil {
 		t.Fatalf("record at start = %+v", rec)
 	}
-	if !hasKey(t, s.cfg.Store, liveCallKey(s.NodeID(), "c1")) {
+	if !hasKey(t, s, liveCallKey(s.NodeID(), "c1")) {
 		t.Fatal("the call is not in its process's index of active calls")
 	}
 	if s.LiveCalls() != 1 || len(s.Activations(KindCall)) != 1 || !s.Activations(KindCall)[0].LiveCall() {
@@ -131,7 +140,7 @@ func TestCall_RecordStoredFromTheStart(t *testing.T) {
 	if rec := stored(t, s, "c1"); rec.State != "ended" || rec.DurationMs != 5000 || rec.ExpiresAt != nil {
 		t.Fatalf("record after end = %+v", rec)
 	}
-	if hasKey(t, s.cfg.Store, liveCallKey(s.NodeID(), "c1")) {
+	if hasKey(t, s, liveCallKey(s.NodeID(), "c1")) {
 		t.Fatal("an ended call stays in the index of active calls")
 	}
 	if s.LiveCalls() != 0 {
@@ -222,7 +231,7 @@ func TestCall_RFC4028_10_SessionNotRefreshedExpires(t *testing.T) {
 		t.Fatalf("expired call's record = %+v", rec)
 	}
 	waitFor(t, "the edge to be told to hang up", func() bool { return slices.Equal(h.ids(), []string{"c1"}) })
-	if s.LiveCalls() != 0 || hasKey(t, s.cfg.Store, liveCallKey(s.NodeID(), "c1")) {
+	if s.LiveCalls() != 0 || hasKey(t, s, liveCallKey(s.NodeID(), "c1")) {
 		t.Fatal("the expired call is still counted or indexed")
 	}
 }

@@ -115,12 +115,12 @@ var cursorPattern = regexp.MustCompile(`^[0-9]{20}-[A-Za-z0-9.\-_@+~!%*]{1,128}$
 func ValidCallsCursor(after string) bool { return cursorPattern.MatchString(after) }
 
 // indexCall writes rec into the recent-calls index of each party, when
-// the call has ended (its record is stored first).
+// the call has ended, through the committer (queued after the record).
 func (s *System) indexCall(ctx context.Context, rec *actorpb.CallRecord) {
 	for _, p := range callParties(rec) {
 		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(&actorpb.CallIndexEntry{Call: rec.Id, Role: p.role, Record: rec})
 		if err == nil {
-			_, err = s.cfg.Store.Put(ctx, userCallKey(rec.Account, p.user, rec.StartedAt.AsTime(), rec.Id), b, persistence.AnyVersion)
+			_, err = s.commits.put(ctx, nil, persistence.Write{Key: userCallKey(rec.Account, p.user, rec.StartedAt.AsTime(), rec.Id), Value: b, Expect: persistence.AnyVersion})
 		}
 		if err != nil {
 			s.log.Warn("indexing a call failed", "account", rec.Account, "call_id", rec.Id, "user", p.user, "err", err)
@@ -142,10 +142,14 @@ var ErrBadCursor = errors.New("actors: bad cursor")
 // ListUserCalls returns up to limit of user's ended calls in account,
 // newest first, started at or after since (zero: any), after the cursor
 // after ("" for the start). It reads one page of the user's index: work
-// bounded by limit, not by the account's calls.
+// bounded by limit, not by the account's calls. Calls that ended on this
+// node are in it: it first waits for the entries queued here.
 func (s *System) ListUserCalls(ctx context.Context, account, user string, since time.Time, after string, limit int) ([]UserCall, error) {
 	if after != "" && !ValidCallsCursor(after) {
 		return nil, ErrBadCursor
+	}
+	if err := s.commits.sync(ctx); err != nil {
+		return nil, err
 	}
 	prefix := userCallsPrefix(account, user)
 	from := ""

@@ -38,7 +38,23 @@
 //   - call (Call-ID): one call and then its call record (call.go). The
 //     record is stored from StartCall on (state active, node_id: the
 //     process carrying it), written again at AnswerCall and at EndCall,
-//     each by compare-and-set on its version. The activation that started
+//     each by compare-and-set on the version the previous write got. The
+//     call replies without waiting for the sync: its record and index
+//     entries go through the node's committer (committer.go), which
+//     writes everything queued in one Store.Batch (one atomic commit, one
+//     sync) at most Config.RecordFlushInterval (10ms) after the first
+//     queued write, sooner at 256 keys. A record is durable within that
+//     interval plus the commit in flight and its own (BenchmarkCallLifecycle
+//     reports it: on badger, 2 cores, p50 9 ms, p99 45 ms). A key's
+//     states are stored in order, never a later one under an earlier
+//     one; a store failure is logged and retried, never dropped; Close
+//     writes what is queued; a crash loses what was queued or in flight
+//     (that window at most). Reads see pending writes (ReadCall, a call's
+//     load; ListUserCalls and the sweep wait for them), and a call's
+//     activation does not stop while its writes are pending, so that it
+//     stays the record's only writer. Everything a client is told is
+//     stored (accounts, devices, groups, incidents, queued messages) is
+//     still written through before the reply. The activation that started
 //     the call carries it (live: counted by System.LiveCalls and
 //     Activation.LiveCall, which is the node's active_calls load, and
 //     never passivated while idle); any other activation of a call id (a

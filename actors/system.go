@@ -113,6 +113,12 @@ type Config struct {
 	// (session expiry, maximum length) against Clock: a call ends at most
 	// this late. Default 1 second.
 	CallTimerTick time.Duration
+	// RecordFlushInterval is how long a call record (and its index
+	// entries) may wait in memory before the committer writes it with the
+	// others queued, in one batch and one sync (committer.go): a record is
+	// durable within this plus the commit in flight and its own. Default
+	// 10ms. Negative: written through before the call replies.
+	RecordFlushInterval time.Duration
 	// Hangup, when set, is told of the calls the system ended by itself
 	// (expired, or interrupted by a shutdown), so that the SIP edge sends
 	// BYE to both legs. Default nil: the record is written, nobody is told.
@@ -201,6 +207,8 @@ type System struct {
 	background sync.WaitGroup
 	// records stores message records off the supervisors' mailboxes.
 	records *writeBehind
+	// commits writes call records off the calls' turns (group commit).
+	commits *committer
 	closed  atomic.Bool
 	stop    chan struct{}
 	reaped  chan struct{}
@@ -244,6 +252,9 @@ func New(cfg Config) (*System, error) {
 	if cfg.CallTimerTick == 0 {
 		cfg.CallTimerTick = def.CallTimerTick
 	}
+	if cfg.RecordFlushInterval == 0 {
+		cfg.RecordFlushInterval = defaultRecordFlush
+	}
 	if cfg.ContextLimits == (callcontext.Limits{}) {
 		cfg.ContextLimits = def.ContextLimits
 	}
@@ -259,8 +270,13 @@ func New(cfg Config) (*System, error) {
 		return nil, err
 	}
 	log := cfg.Logger.With("component", "actors")
-	s := &System{cfg: cfg, log: log, metrics: m, fraud: fm, contexts: callcontext.NewBudget(cfg.ContextCacheBytes)}
+	commits, err := newCommitter(cfg.Store, log, cfg.RecordFlushInterval, cfg.StoreTimeout, cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	s := &System{commits: commits, cfg: cfg, log: log, metrics: m, fraud: fm, contexts: callcontext.NewBudget(cfg.ContextCacheBytes)}
 	if err := registerContextMetrics(cfg.Registerer, s.contexts); err != nil {
+		commits.close()
 		return nil, err
 	}
 	opts := append([]actor.ConfigOption{
@@ -281,6 +297,7 @@ func New(cfg Config) (*System, error) {
 	lk, err := newLookup(s.as, s.spawn, cfg.Clock.Now)
 	if err != nil {
 		s.as.Shutdown()
+		commits.close()
 		return nil, err
 	}
 	s.lookup = lk
@@ -528,6 +545,7 @@ func (s *System) Close() error {
 	}
 	s.as.Shutdown()
 	s.records.close() // after the activations: nothing queues any more
+	s.commits.close() // likewise: the call records queued are written
 	return nil
 }
 

@@ -73,25 +73,32 @@ type Badger struct {
 	stopGC chan struct{}
 	gcDone sync.WaitGroup
 
-	// Puts go through one committer that writes whatever is queued in one
-	// transaction: badger syncs its log once per transaction, so a batch
-	// of puts costs one sync instead of one each (group commit).
-	puts       chan *putOp
+	// Writes (Put, Delete, Batch) go through one committer that writes
+	// whatever is queued in one transaction: badger syncs its log once per
+	// transaction, so a batch of writes costs one sync instead of one each
+	// (group commit).
+	groups     chan *writeGroup
 	stopPuts   chan struct{}
 	committing sync.WaitGroup
 }
 
-// putOp is one Put waiting for the committer.
-type putOp struct {
-	key     string
-	value   []byte
-	expect  uint64
-	version uint64
-	err     error
-	done    chan struct{}
+// writeGroup is the writes of one call (Put and Delete: one; Batch: its
+// own) waiting for the committer. A group is never split across
+// transactions.
+type writeGroup struct {
+	ops  []writeOp
+	err  error // the transaction failed: no op applied
+	done chan struct{}
 }
 
-// maxPutBatch bounds the puts committed in one transaction.
+// writeOp is one write of a group and, once committed, what it did.
+type writeOp struct {
+	Write
+	WriteResult
+}
+
+// maxPutBatch bounds the writes committed in one transaction (a larger
+// Batch is committed alone).
 const maxPutBatch = 256
 
 var _ Store = (*Badger)(nil)
@@ -124,7 +131,7 @@ func OpenBadger(dir string, cfg BadgerConfig) (*Badger, error) {
 		return nil, fmt.Errorf("persistence: badger store in %s: read version sequence: %w", dir, err)
 	}
 	b := &Badger{db: db, seq: seq, log: log, dir: dir, stopGC: make(chan struct{}),
-		puts: make(chan *putOp, maxPutBatch), stopPuts: make(chan struct{})}
+		groups: make(chan *writeGroup, maxPutBatch), stopPuts: make(chan struct{})}
 	b.committing.Add(1)
 	go b.commitLoop()
 	if cfg.GCInterval > 0 {
@@ -162,134 +169,170 @@ func (b *Badger) Get(ctx context.Context, key string) (Item, error) {
 }
 
 // Put implements Store. It returns once the put is committed and synced,
-// in a transaction it may share with other puts queued at the same time.
+// in a transaction it may share with other writes queued at the same time.
 func (b *Badger) Put(ctx context.Context, key string, value []byte, expect uint64) (uint64, error) {
 	if err := checkKey(key); err != nil {
 		return 0, err
 	}
-	if err := b.gate.enter(ctx); err != nil {
+	res, err := b.submit(ctx, []Write{{Key: key, Value: value, Expect: expect}})
+	if err != nil {
 		return 0, err
 	}
-	defer b.gate.exit()
-	op := &putOp{key: key, value: value, expect: expect, done: make(chan struct{})}
-	select {
-	case b.puts <- op:
-	case <-ctx.Done():
-		return 0, ctx.Err()
-	}
-	select {
-	case <-op.done:
-	case <-ctx.Done():
-		// Not acknowledged; it may still be committed.
-		return 0, ctx.Err()
-	}
-	return op.version, op.err
+	return res[0].Version, res[0].Err
 }
 
-// commitLoop commits queued puts until Close: each turn takes every put
-// waiting (up to maxPutBatch) into one transaction.
+// Delete implements Store. Like Put, it shares its transaction (and its
+// sync) with the writes queued at the same time.
+func (b *Badger) Delete(ctx context.Context, key string, expect uint64) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	res, err := b.submit(ctx, []Write{{Key: key, Expect: expect, Delete: true}})
+	if err != nil {
+		return err
+	}
+	return res[0].Err
+}
+
+// Batch implements Store: its writes are one group, committed in one
+// transaction (with other writes queued at the same time) and one sync.
+func (b *Badger) Batch(ctx context.Context, writes []Write) ([]WriteResult, error) {
+	if err := checkWrites(writes); err != nil {
+		return nil, err
+	}
+	if len(writes) == 0 {
+		return nil, ctx.Err()
+	}
+	return b.submit(ctx, writes)
+}
+
+// submit hands writes to the committer as one group and waits for it.
+func (b *Badger) submit(ctx context.Context, writes []Write) ([]WriteResult, error) {
+	if err := b.gate.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer b.gate.exit()
+	g := &writeGroup{ops: make([]writeOp, len(writes)), done: make(chan struct{})}
+	for i, w := range writes {
+		g.ops[i].Write = w
+	}
+	select {
+	case b.groups <- g:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case <-g.done:
+	case <-ctx.Done():
+		// Not acknowledged; it may still be committed.
+		return nil, ctx.Err()
+	}
+	if g.err != nil {
+		return nil, g.err
+	}
+	res := make([]WriteResult, len(g.ops))
+	for i, op := range g.ops {
+		res[i] = op.WriteResult
+	}
+	return res, nil
+}
+
+// commitLoop commits queued groups until Close: each turn takes every
+// group waiting (up to maxPutBatch writes) into one transaction.
 func (b *Badger) commitLoop() {
 	defer b.committing.Done()
-	batch := make([]*putOp, 0, maxPutBatch)
+	batch := make([]*writeGroup, 0, maxPutBatch)
 	for {
 		select {
-		case op := <-b.puts:
-			batch = append(batch[:0], op)
+		case g := <-b.groups:
+			batch = append(batch[:0], g)
 		case <-b.stopPuts:
 			return
 		}
+		n := len(batch[0].ops)
 	more:
-		for len(batch) < maxPutBatch {
+		for n < maxPutBatch {
 			select {
-			case op := <-b.puts:
-				batch = append(batch, op)
+			case g := <-b.groups:
+				batch = append(batch, g)
+				n += len(g.ops)
 			default:
 				break more
 			}
 		}
 		b.commit(batch)
-		for _, op := range batch {
-			close(op.done)
+		for _, g := range batch {
+			close(g.done)
 		}
 		clear(batch)
 	}
 }
 
-// commit writes batch in one transaction, each put checked against the
-// version it expects (a later put of the same key in the batch sees the
-// earlier one). A put whose check fails gets ErrConflict and the others
-// go on; a batch too big for one transaction is split.
-func (b *Badger) commit(batch []*putOp) {
+// commit writes the groups in one transaction, each write checked against
+// the version it expects (a later write of the same key sees the earlier
+// one). A write whose check fails gets ErrConflict or ErrNotFound and the
+// others go on; groups too big for one transaction together are split
+// (a group alone too big fails).
+func (b *Badger) commit(groups []*writeGroup) {
 	err := b.update(context.Background(), func(txn *badger.Txn) error {
-		for _, op := range batch {
-			op.version, op.err = 0, nil // a rerun after a conflict starts over
-			k := dataKey(op.key)
-			cur, exists, err := readVersion(txn, k)
-			if err != nil {
-				return err
+		for _, g := range groups {
+			for i := range g.ops {
+				if err := b.apply(txn, &g.ops[i]); err != nil {
+					return err
+				}
 			}
-			if !versionMatches(exists, cur, op.expect) {
-				op.err = ErrConflict
-				continue
-			}
-			// Drawn inside the transaction, after the read: if another
-			// writer commits this key first, the commit conflicts and the
-			// rerun draws a newer version, so a key's versions rise in
-			// commit order.
-			v, err := b.nextVersion()
-			if err != nil {
-				return err
-			}
-			buf := make([]byte, versionLen+len(op.value))
-			binary.BigEndian.PutUint64(buf, v)
-			copy(buf[versionLen:], op.value)
-			if err := txn.SetEntry(badger.NewEntry(k, buf)); err != nil {
-				return err
-			}
-			op.version = v
 		}
 		return nil
 	})
-	if errors.Is(err, badger.ErrTxnTooBig) && len(batch) > 1 {
-		b.commit(batch[:len(batch)/2])
-		b.commit(batch[len(batch)/2:])
+	if errors.Is(err, badger.ErrTxnTooBig) && len(groups) > 1 {
+		b.commit(groups[:len(groups)/2])
+		b.commit(groups[len(groups)/2:])
 		return
 	}
 	if err != nil {
-		for _, op := range batch {
-			op.version, op.err = 0, fmt.Errorf("persistence: badger put %q: %w", op.key, err)
+		for _, g := range groups {
+			g.err = fmt.Errorf("persistence: badger write %q: %w", g.ops[0].Key, err)
 		}
 	}
 }
 
-// Delete implements Store.
-func (b *Badger) Delete(ctx context.Context, key string, expect uint64) error {
-	if err := checkKey(key); err != nil {
-		return err
-	}
-	if err := b.gate.enter(ctx); err != nil {
-		return err
-	}
-	defer b.gate.exit()
-	err := b.update(ctx, func(txn *badger.Txn) error {
-		k := dataKey(key)
-		cur, exists, err := readVersion(txn, k)
-		switch {
-		case err != nil:
-			return err
-		case !exists:
-			return ErrNotFound
-		case expect != AnyVersion && expect != cur:
-			return ErrConflict
-		}
-		return txn.Delete(k)
-	})
-	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) {
-		return err
-	}
+// apply does one write inside txn, recording its result on op.
+func (b *Badger) apply(txn *badger.Txn, op *writeOp) error {
+	op.WriteResult = WriteResult{} // a rerun after a conflict starts over
+	k := dataKey(op.Key)
+	cur, exists, err := readVersion(txn, k)
 	if err != nil {
-		return fmt.Errorf("persistence: badger delete %q: %w", key, err)
+		return err
 	}
+	if op.Delete {
+		switch {
+		case !exists:
+			op.Err = ErrNotFound
+		case op.Expect != AnyVersion && op.Expect != cur:
+			op.Err = ErrConflict
+		default:
+			return txn.Delete(k)
+		}
+		return nil
+	}
+	if !versionMatches(exists, cur, op.Expect) {
+		op.Err = ErrConflict
+		return nil
+	}
+	// Drawn inside the transaction, after the read: if another writer
+	// commits this key first, the commit conflicts and the rerun draws a
+	// newer version, so a key's versions rise in commit order.
+	v, err := b.nextVersion()
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, versionLen+len(op.Value))
+	binary.BigEndian.PutUint64(buf, v)
+	copy(buf[versionLen:], op.Value)
+	if err := txn.SetEntry(badger.NewEntry(k, buf)); err != nil {
+		return err
+	}
+	op.Version = v
 	return nil
 }
 

@@ -62,6 +62,33 @@ func (m *Memory) Put(ctx context.Context, key string, value []byte, expect uint6
 	defer m.gate.exit()
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.putLocked(key, value, expect)
+}
+
+// Batch implements Store: the writes apply under one lock, so no reader
+// sees part of them.
+func (m *Memory) Batch(ctx context.Context, writes []Write) ([]WriteResult, error) {
+	if err := checkWrites(writes); err != nil {
+		return nil, err
+	}
+	if err := m.gate.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer m.gate.exit()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	res := make([]WriteResult, len(writes))
+	for i, w := range writes {
+		if w.Delete {
+			res[i].Err = m.deleteLocked(w.Key, w.Expect)
+		} else {
+			res[i].Version, res[i].Err = m.putLocked(w.Key, w.Value, w.Expect)
+		}
+	}
+	return res, nil
+}
+
+func (m *Memory) putLocked(key string, value []byte, expect uint64) (uint64, error) {
 	cur, exists := m.items[key]
 	if !versionMatches(exists, cur.version, expect) {
 		return 0, ErrConflict
@@ -75,17 +102,7 @@ func (m *Memory) Put(ctx context.Context, key string, value []byte, expect uint6
 	return m.version, nil
 }
 
-// Delete implements Store.
-func (m *Memory) Delete(ctx context.Context, key string, expect uint64) error {
-	if err := checkKey(key); err != nil {
-		return err
-	}
-	if err := m.gate.enter(ctx); err != nil {
-		return err
-	}
-	defer m.gate.exit()
-	m.mu.Lock()
-	defer m.mu.Unlock()
+func (m *Memory) deleteLocked(key string, expect uint64) error {
 	cur, exists := m.items[key]
 	if !exists {
 		return ErrNotFound
@@ -97,6 +114,20 @@ func (m *Memory) Delete(ctx context.Context, key string, expect uint64) error {
 	i, _ := slices.BinarySearch(m.keys, key)
 	m.keys = slices.Delete(m.keys, i, i+1)
 	return nil
+}
+
+// Delete implements Store.
+func (m *Memory) Delete(ctx context.Context, key string, expect uint64) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	if err := m.gate.enter(ctx); err != nil {
+		return err
+	}
+	defer m.gate.exit()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.deleteLocked(key, expect)
 }
 
 // Scan implements Store.

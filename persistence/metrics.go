@@ -11,7 +11,8 @@ import (
 
 // Instrument wraps s so that every call is observed in the histogram
 // switchboard_store_op_seconds{engine,op,result} registered on reg:
-// op is get, put, delete or scan; result is ok, not_found, conflict or
+// op is get, put, delete, scan or batch (whose result is error only when
+// the whole batch failed); result is ok, not_found, conflict or
 // error. Closing the wrapper closes s.
 //
 // Stores instrumented on the same registry share the histogram (told apart
@@ -57,6 +58,7 @@ const (
 	opPut
 	opDelete
 	opScan
+	opBatch
 	numOps
 )
 
@@ -69,7 +71,7 @@ const (
 )
 
 var (
-	opNames     = [numOps]string{"get", "put", "delete", "scan"}
+	opNames     = [numOps]string{"get", "put", "delete", "scan", "batch"}
 	resultNames = [numResults]string{"ok", "not_found", "conflict", "error"}
 )
 
@@ -118,6 +120,13 @@ func (in *instrumented) Scan(ctx context.Context, prefix, after string, limit in
 	page, err := in.s.Scan(ctx, prefix, after, limit)
 	in.observe(opScan, start, err)
 	return page, err
+}
+
+func (in *instrumented) Batch(ctx context.Context, writes []Write) ([]WriteResult, error) {
+	start := time.Now()
+	res, err := in.s.Batch(ctx, writes)
+	in.observe(opBatch, start, err)
+	return res, err
 }
 
 func (in *instrumented) Close() error { return in.s.Close() }

@@ -313,6 +313,90 @@ func (p *Postgres) Delete(ctx context.Context, key string, expect uint64) error 
 	}
 }
 
+// Batch implements Store: one transaction, its statements sent in one
+// pipeline (one round trip) and committed once. A conditional write that
+// does not match returns no row, which aborts nothing: the others apply.
+func (p *Postgres) Batch(ctx context.Context, writes []Write) ([]WriteResult, error) {
+	if err := checkWrites(writes); err != nil {
+		return nil, err
+	}
+	if len(writes) == 0 {
+		return nil, ctx.Err()
+	}
+	if err := p.gate.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer p.gate.exit()
+	res := make([]WriteResult, len(writes))
+	err := p.retry(ctx, func() error {
+		return pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
+			var q pgx.Batch
+			for _, w := range writes {
+				p.queueWrite(&q, w)
+			}
+			br := tx.SendBatch(ctx, &q)
+			for i, w := range writes {
+				res[i] = readWrite(br, w)
+				if res[i].Err != nil && !errors.Is(res[i].Err, ErrConflict) && !errors.Is(res[i].Err, ErrNotFound) {
+					_ = br.Close()
+					return res[i].Err
+				}
+			}
+			return br.Close()
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("persistence: postgres batch of %d writes (first %q): %w", len(writes), writes[0].Key, err)
+	}
+	return res, nil
+}
+
+// queueWrite adds w's statement to q: the same ones Put and Delete run.
+func (p *Postgres) queueWrite(q *pgx.Batch, w Write) {
+	switch {
+	case w.Delete && w.Expect == AnyVersion:
+		q.Queue(p.q.del, w.Key)
+	case w.Delete:
+		q.Queue(p.q.casDel, w.Key, int64(w.Expect))
+	case w.Expect == MustNotExist:
+		q.Queue(p.q.insert, w.Key, orEmpty(w.Value))
+	case w.Expect == AnyVersion:
+		q.Queue(p.q.upsert, w.Key, orEmpty(w.Value))
+	default:
+		q.Queue(p.q.cas, w.Key, orEmpty(w.Value), int64(w.Expect))
+	}
+}
+
+// readWrite reads the result of w's statement (queued by queueWrite).
+func readWrite(br pgx.BatchResults, w Write) WriteResult {
+	switch {
+	case w.Delete && w.Expect == AnyVersion:
+		tag, err := br.Exec()
+		if err == nil && tag.RowsAffected() == 0 {
+			err = ErrNotFound
+		}
+		return WriteResult{Err: err}
+	case w.Delete:
+		var deleted, existed bool
+		err := br.QueryRow().Scan(&deleted, &existed)
+		switch {
+		case err != nil:
+		case deleted:
+		case existed:
+			err = ErrConflict
+		default:
+			err = ErrNotFound
+		}
+		return WriteResult{Err: err}
+	}
+	var version int64
+	err := br.QueryRow().Scan(&version)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return WriteResult{Err: ErrConflict}
+	}
+	return WriteResult{Version: uint64(version), Err: err}
+}
+
 // likeEscaper escapes LIKE's metacharacters (with '\' as the ESCAPE
 // character) so that a prefix matches only itself.
 var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)

@@ -53,8 +53,45 @@ type Store interface {
 	// key of a page as after to read the next page; an empty page ends the
 	// scan. limit <= 0 means DefaultScanLimit.
 	Scan(ctx context.Context, prefix, after string, limit int) ([]Item, error)
+	// Batch applies writes in one atomic commit, made durable by one sync
+	// (one transaction for PostgreSQL), in order: a later write of a key
+	// sees the earlier ones. Each write is conditioned on its Expect like
+	// Put and Delete; one whose condition fails gets ErrConflict (or, a
+	// delete of an absent key, ErrNotFound) in its WriteResult and changes
+	// nothing, while the others apply. A returned error means none applied
+	// (or, when ctx ended after the batch was handed over, that it is not
+	// known). An empty batch does nothing. A bad key fails the whole batch
+	// with ErrInvalidKey.
+	Batch(ctx context.Context, writes []Write) ([]WriteResult, error)
 	// Close flushes and releases the store. Calls after Close return ErrClosed.
 	Close() error
+}
+
+// Write is one change of a Batch: a put of Value at Key, or, when Delete
+// is set, a delete of Key. Expect conditions it as it does Put and Delete.
+type Write struct {
+	Key    string
+	Value  []byte
+	Expect uint64
+	Delete bool
+}
+
+// WriteResult is what one Write of a Batch did: the version a put wrote
+// (0 for a delete), or why it changed nothing (Err: ErrConflict,
+// ErrNotFound).
+type WriteResult struct {
+	Version uint64
+	Err     error
+}
+
+// checkWrites enforces the key rules on every write of a batch.
+func checkWrites(writes []Write) error {
+	for _, w := range writes {
+		if err := checkKey(w.Key); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // DefaultScanLimit is the page size used when Scan is given limit <= 0.

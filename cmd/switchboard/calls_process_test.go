@@ -3,10 +3,16 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"testing"
 	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/switchboard-pbx/switchboard/actors/actorpb"
+	"github.com/switchboard-pbx/switchboard/persistence"
 )
 
 // callLoadView is the members' call load as /debug/cluster shows it.
@@ -121,9 +127,36 @@ func TestProcess_SurvivorEndsADeadNodesCalls(t *testing.T) {
 	if onA.ID == "" {
 		t.Fatal("tier 2 placed none of 40 calls on node a")
 	}
+	waitCallStored(t, dsn, onA.ID, func(*actorpb.CallRecord) bool { return true })
 	a.kill()
 	if r := b.call(t, http.MethodGet, "/v1/calls/"+onA.ID, nil); r.status != http.StatusOK || decode[callJSON](t, r).State == "" {
 		t.Fatalf("the dead node's call is not readable on the survivor: %s", r)
 	}
 	waitInterrupted(t, b.proc, onA.ID, 60*time.Second)
+}
+
+// waitCallStored waits until call id's record in the shared store (dsn)
+// satisfies ok: call records are group-committed, durable some
+// milliseconds after the call's reply, and a test that kills the node
+// must not kill it inside that window (a crash loses it, by design).
+func waitCallStored(t *testing.T, dsn, id string, ok func(*actorpb.CallRecord) bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	store, err := persistence.OpenPostgres(ctx, dsn, persistence.DefaultPostgresConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	eventually(t, 10*time.Second, "call "+id+"'s record to be durable", func() (bool, string) {
+		it, err := store.Get(ctx, "call/"+id)
+		if err != nil {
+			return false, err.Error()
+		}
+		rec := &actorpb.CallRecord{}
+		if err := proto.Unmarshal(it.Value, rec); err != nil {
+			return false, err.Error()
+		}
+		return ok(rec), rec.String()
+	})
 }

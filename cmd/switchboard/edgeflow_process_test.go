@@ -20,6 +20,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/switchboard-pbx/switchboard/actors/actorpb"
 	"github.com/switchboard-pbx/switchboard/internal/sipp"
 	"github.com/switchboard-pbx/switchboard/internal/testcert"
 )
@@ -37,6 +38,8 @@ type phone struct {
 	invites   atomic.Int64
 	acks      atomic.Int64
 	byes      atomic.Int64
+	// callID is the Call-ID of the last INVITE it got.
+	callID atomic.Value
 }
 
 func startPhone(t *testing.T, answerHeaders ...sip.Header) *phone {
@@ -59,6 +62,7 @@ func startPhone(t *testing.T, answerHeaders ...sip.Header) *phone {
 	p := &phone{transport: "TCP", ua: ua, cli: cli}
 	srv.OnInvite(func(req *sip.Request, tx sip.ServerTransaction) {
 		p.invites.Add(1)
+		p.callID.Store(req.CallID().Value())
 		res := sip.NewResponseFromRequest(req, 200, "OK", []byte("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"))
 		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 		for _, h := range answerHeaders {
@@ -352,6 +356,8 @@ func TestEdge_CallSurvivesSIGKILLOfItsNode(t *testing.T) {
 	o := deviceCall(account, "bob", "alice")
 	o.CallLength = 4 * time.Second
 	done := callUntilAnswered(t, n3, o, alice)
+	id, _ := alice.callID.Load().(string)
+	waitCallStored(t, postgresDSN(t), id, func(r *actorpb.CallRecord) bool { return r.AnsweredAt != nil })
 	n2.kill()
 	var res sipp.Result
 	select {

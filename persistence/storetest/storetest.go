@@ -56,6 +56,9 @@ func Run(t *testing.T, open func(t *testing.T) persistence.Store, reopen func(t 
 		{"UseAfterCloseIsErrClosed", testUseAfterClose},
 		{"CloseWaitsForCallsInFlight", testCloseWhileBusy},
 		{"CancelledContextDoesNothing", testCancelledContext},
+		{"BatchAppliesInOrderEachWriteChecked", testBatch},
+		{"BatchBadKeyOrCancelledChangesNothing", testBatchRejected},
+		{"BatchIsAllOrNothingToReaders", testBatchAtomic},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open, reopen) })
@@ -584,6 +587,16 @@ func testReopen(t *testing.T, open, reopen opener) {
 		t.Fatalf("Delete: %v", err)
 	}
 	delete(want, "r/07")
+	// A batch is as durable as a Put.
+	res, err := s.Batch(t.Context(), []persistence.Write{
+		{Key: "r/20", Value: []byte("r/20"), Expect: persistence.MustNotExist},
+		{Key: "r/21", Value: []byte("r/21"), Expect: persistence.AnyVersion},
+	})
+	if err != nil || res[0].Err != nil || res[1].Err != nil {
+		t.Fatalf("Batch: %v %v", res, err)
+	}
+	want["r/20"], want["r/21"] = res[0].Version, res[1].Version
+	maxV = max(maxV, res[0].Version, res[1].Version)
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
@@ -598,7 +611,7 @@ func testReopen(t *testing.T, open, reopen opener) {
 			t.Fatalf("after reopen: (%q, %q, v%d), want value = key at v%d", it.Key, it.Value, it.Version, v)
 		}
 	}
-	_, err := s.Get(t.Context(), "r/07")
+	_, err = s.Get(t.Context(), "r/07")
 	wantErr(t, "Get of a key deleted before reopen", err, persistence.ErrNotFound)
 	// Versions from before the restart still work for CAS...
 	v := put(t, s, "r/00", []byte("after"), want["r/00"])
@@ -695,4 +708,116 @@ func testCancelledContext(t *testing.T, open, _ opener) {
 	_, err = s.Get(t.Context(), "new")
 	wantErr(t, "Get of a key whose Put was cancelled", err, persistence.ErrNotFound)
 	wantItem(t, s, "k", []byte("x"), v)
+}
+
+func batch(t *testing.T, s persistence.Store, writes ...persistence.Write) []persistence.WriteResult {
+	t.Helper()
+	res, err := s.Batch(t.Context(), writes)
+	if err != nil {
+		t.Fatalf("Batch of %d writes: %v", len(writes), err)
+	}
+	if len(res) != len(writes) {
+		t.Fatalf("Batch of %d writes returned %d results", len(writes), len(res))
+	}
+	return res
+}
+
+func testBatch(t *testing.T, open, _ opener) {
+	s := open(t)
+	v1 := put(t, s, "k", []byte("one"), persistence.MustNotExist)
+	gone := put(t, s, "gone", []byte("x"), persistence.MustNotExist)
+	res := batch(t, s,
+		persistence.Write{Key: "new", Value: []byte("n1"), Expect: persistence.MustNotExist},
+		persistence.Write{Key: "k", Value: []byte("two"), Expect: v1},
+		persistence.Write{Key: "k", Value: []byte("stale"), Expect: v1}, // sees the write before it
+		persistence.Write{Key: "new", Value: []byte("n2"), Expect: persistence.AnyVersion},
+		persistence.Write{Key: "absent", Expect: persistence.AnyVersion, Delete: true},
+		persistence.Write{Key: "gone", Expect: gone + 1000, Delete: true},
+		persistence.Write{Key: "gone", Expect: gone, Delete: true},
+		persistence.Write{Key: "born", Value: []byte("b"), Expect: persistence.MustNotExist},
+		persistence.Write{Key: "born", Expect: persistence.AnyVersion, Delete: true},
+	)
+	wantErrs := []error{nil, nil, persistence.ErrConflict, nil, persistence.ErrNotFound, persistence.ErrConflict, nil, nil, nil}
+	for i, want := range wantErrs {
+		if !errors.Is(res[i].Err, want) || (want != nil && res[i].Err == nil) {
+			t.Fatalf("write %d: error %v, want %v", i, res[i].Err, want)
+		}
+	}
+	if !(v1 < res[0].Version && res[0].Version < res[1].Version && res[1].Version < res[3].Version) {
+		t.Fatalf("versions %d, %d, %d after %d do not rise in batch order", res[0].Version, res[1].Version, res[3].Version, v1)
+	}
+	if res[2].Version != 0 {
+		t.Fatalf("a conflicting write returned version %d", res[2].Version)
+	}
+	wantItem(t, s, "k", []byte("two"), res[1].Version)
+	wantItem(t, s, "new", []byte("n2"), res[3].Version)
+	for _, k := range []string{"gone", "born", "absent"} {
+		_, err := s.Get(t.Context(), k)
+		wantErr(t, "Get of "+k+" deleted in the batch", err, persistence.ErrNotFound)
+	}
+	if res, err := s.Batch(t.Context(), nil); err != nil || len(res) != 0 {
+		t.Fatalf("empty Batch = %v, %v", res, err)
+	}
+}
+
+func testBatchRejected(t *testing.T, open, _ opener) {
+	s := open(t)
+	v := put(t, s, "k", []byte("x"), persistence.MustNotExist)
+	_, err := s.Batch(t.Context(), []persistence.Write{
+		{Key: "k", Value: []byte("y"), Expect: v},
+		{Key: "bad\x00key", Value: []byte("y"), Expect: persistence.AnyVersion},
+	})
+	wantErr(t, "Batch with a bad key", err, persistence.ErrInvalidKey)
+	wantItem(t, s, "k", []byte("x"), v)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err = s.Batch(ctx, []persistence.Write{{Key: "k", Value: []byte("y"), Expect: v}, {Key: "n", Expect: persistence.MustNotExist}})
+	wantErr(t, "Batch with a cancelled context", err, context.Canceled)
+	wantItem(t, s, "k", []byte("x"), v)
+	_, err = s.Get(t.Context(), "n")
+	wantErr(t, "Get of a key whose Batch was cancelled", err, persistence.ErrNotFound)
+
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	_, err = s.Batch(t.Context(), []persistence.Write{{Key: "k", Expect: persistence.AnyVersion}})
+	wantErr(t, "Batch after Close", err, persistence.ErrClosed)
+}
+
+// testBatchAtomic writes pairs of keys in batches while readers scan them:
+// a reader must always find both keys of a pair at the same round.
+func testBatchAtomic(t *testing.T, open, _ opener) {
+	const rounds = 60
+	s := open(t)
+	batch(t, s,
+		persistence.Write{Key: "pair/a", Value: []byte("0"), Expect: persistence.MustNotExist},
+		persistence.Write{Key: "pair/b", Value: []byte("0"), Expect: persistence.MustNotExist})
+	var (
+		wg   sync.WaitGroup
+		done atomic.Bool
+	)
+	for range 2 {
+		wg.Go(func() {
+			for !done.Load() {
+				page, err := s.Scan(t.Context(), "pair/", "", 10)
+				if err != nil {
+					t.Errorf("Scan: %v", err)
+					return
+				}
+				if len(page) != 2 || !bytes.Equal(page[0].Value, page[1].Value) {
+					t.Errorf("a reader saw half a batch: %v", page)
+					return
+				}
+			}
+		})
+	}
+	for i := 1; i <= rounds && !t.Failed(); i++ {
+		v := []byte(strconv.Itoa(i))
+		batch(t, s,
+			persistence.Write{Key: "pair/a", Value: v, Expect: persistence.AnyVersion},
+			persistence.Write{Key: "pair/b", Value: v, Expect: persistence.AnyVersion})
+	}
+	done.Store(true)
+	wg.Wait()
 }
