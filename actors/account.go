@@ -375,7 +375,7 @@ func (a *account) deleteGroup(t *turn, m *actorpb.DeleteGroup) proto.Message {
 	if e := ifMatch(m.IfMatch, cur.version, "group "+m.Group); e != nil {
 		return &actorpb.GroupReply{Error: e}
 	}
-	if n := len(a.members(m.Group)); n > 0 {
+	if n := a.sizes[m.Group]; n > 0 {
 		return &actorpb.GroupReply{Error: conflict("group", "group %q still has %d devices; move or delete them first", m.Group, n)}
 	}
 	if tr := a.trunkOf(m.Group); tr != "" {
@@ -385,7 +385,7 @@ func (a *account) deleteGroup(t *turn, m *actorpb.DeleteGroup) proto.Message {
 		return &actorpb.GroupReply{Error: storeFailed(t, err, "group "+m.Group)}
 	}
 	delete(a.groups, m.Group)
-	if err := a.store().Delete(t.ctx, deviceGroupKey(a.id, m.Group), persistence.AnyVersion); err != nil && !errors.Is(err, persistence.ErrNotFound) {
+	if err := a.dropGroupState(t.ctx, m.Group); err != nil {
 		a.sys.log.Warn("group deleted but its runtime state remains", "account", a.id, "group", m.Group, "err", err)
 	}
 	a.sys.notify(KindDeviceGroup, deviceGroupIdentity(a.id, m.Group), &actorpb.GroupChanged{Deleted: true})
@@ -524,6 +524,25 @@ func pageOf[V any](t *turn, a *account, what string, recs map[string]V, prefix, 
 		return nil, "", unavailable("listing the %ss of account %q: %v", what, a.id, err)
 	}
 	return ids, next, nil
+}
+
+// dropGroupState deletes what group's devicegroup actor stored: its state
+// record and the bindings records of devices that left it while it was
+// not active (an active one deletes a leaving device's record itself).
+func (a *account) dropGroupState(ctx context.Context, group string) error {
+	items, err := persistence.ScanAll(ctx, a.store(), deviceBindingsPrefix(a.id, group))
+	if err != nil {
+		return err
+	}
+	for _, it := range items {
+		if err := a.store().Delete(ctx, it.Key, persistence.AnyVersion); err != nil && !errors.Is(err, persistence.ErrNotFound) {
+			return err
+		}
+	}
+	if err := a.store().Delete(ctx, deviceGroupKey(a.id, group), persistence.AnyVersion); err != nil && !errors.Is(err, persistence.ErrNotFound) {
+		return err
+	}
+	return nil
 }
 
 // choosePool is tier 1 of the two-tier balancing: it sets rec's assigned

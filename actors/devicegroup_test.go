@@ -271,3 +271,26 @@ func TestLookupBindings_PagesFollowWrites(t *testing.T) {
 		t.Fatalf("bob's page: %s, more %v", got, more)
 	}
 }
+
+// Deleting a group deletes what its actor stored, bindings records of
+// devices that left while it was not active included.
+func TestDeviceGroup_DeletingTheGroupDeletesItsBindingsRecords(t *testing.T) {
+	store := persistence.NewMemory()
+	r := newRegistrar(t, store)
+	provision(t, r.s, "acme", "ops")
+	left := &actorpb.DeviceGroupState{Bindings: []*actorpb.Binding{{Device: "dave", Contact: "sip:dave@192.0.2.1", CallId: "c1", Cseq: 1,
+		ExpiresAt: timestamppb.New(r.clk.Now().Add(time.Hour)), UpdatedAt: timestamppb.New(r.clk.Now())}}}
+	if _, err := putRecord(context.Background(), store, deviceBindingsKey("acme", "ops", "dave"), left, persistence.MustNotExist); err != nil {
+		t.Fatal(err)
+	}
+	if rep := ask[*actorpb.GroupReply](t, r.s, KindAccount, "acme", &actorpb.DeleteGroup{Group: "ops"}); rep.Error != nil {
+		t.Fatal(rep.Error)
+	}
+	items, err := persistence.ScanAll(context.Background(), store, deviceGroupKey("acme", "ops"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items) != 0 {
+		t.Fatalf("a deleted group left %d records, the first %s", len(items), items[0].Key)
+	}
+}
