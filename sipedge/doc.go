@@ -5,9 +5,11 @@
 // Every request enters through a read filter that runs before sipgo's
 // parser: a per-source flood limit (after Kamailio's pike) drops what
 // banned sources send (declared trusted sources, SBCs and NATs, share
-// one rate instead), oversized datagrams get 513, unparsable ones get
-// 400 when a reply is possible, and bad packets are logged once per source
-// per interval, never with their payload. Then CheckRequest
+// one rate instead) and oversized datagrams get 513. Each datagram is
+// parsed once, by sipgo; one it cannot parse is answered from sipgo's log
+// record of it (parseFailures in filter.go) with 400 when a reply is
+// possible, and bad packets are logged once per source per interval,
+// never with their payload. Then CheckRequest
 // (Max-Forwards, mandatory headers) and the account: the request-URI's
 // host is the account DNS name <account>.<zone>; anything else is 404.
 // What the edge knows of an account (routes, trunks, each group's pool,

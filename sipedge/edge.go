@@ -42,10 +42,16 @@ type Edge struct {
 	health    *health
 	streams   *streams
 	logLimit  *limiter[netip.Addr]
-	parser    *sip.Parser
-	routeKey  []byte      // signs this edge's Record-Route entries (dialog.go)
-	flows     *flows      // the device flows this edge holds (flows.go)
-	draining  atomic.Bool // new calls are refused (503) while the node drains
+	// passed is the datagram the read filter passed last, with its source:
+	// sipgo's record of a parse failure names only the data (filter.go).
+	passed struct {
+		sync.Mutex
+		from net.Addr
+		data []byte
+	}
+	routeKey []byte      // signs this edge's Record-Route entries (dialog.go)
+	flows    *flows      // the device flows this edge holds (flows.go)
+	draining atomic.Bool // new calls are refused (503) while the node drains
 
 	trustMu    sync.Mutex
 	trustedIPs map[netip.Addr]time.Time
@@ -81,7 +87,7 @@ func New(cfg Config) (*Edge, error) {
 	e := &Edge{
 		cfg: cfg, log: cfg.Logger.With("component", "sipedge"), metrics: m,
 		flood: newFlood(cfg.Flood), health: newHealth(cfg.Health), logLimit: newLimiter[netip.Addr](cfg.LogEvery),
-		parser: sip.NewParser(), done: make(chan struct{}), trustedIPs: map[netip.Addr]time.Time{}, hints: map[string]cachedHint{},
+		done: make(chan struct{}), trustedIPs: map[netip.Addr]time.Time{}, hints: map[string]cachedHint{},
 		routeKey: routeKey(cfg.RouteSecret), flows: newFlows(),
 		declared: newDeclared(cfg.Trust.Sources, cfg.Trust.TTL), shared: rate.NewLimiter(cfg.Trust.limit(), cfg.Trust.Burst),
 		rateLog: newLimiter[netip.Addr](cfg.LogEvery),
@@ -115,8 +121,10 @@ func New(cfg Config) (*Edge, error) {
 	e.advHost, e.advPort = host, atoiOr(port, 5060)
 
 	// sipgo logs routine events at info and below; keep its warnings.
-	sipLog := slog.New(levelFilter{h: cfg.Logger.Handler(), min: slog.LevelWarn,
-		limit: newLimiter[string](cfg.LogEvery), now: cfg.Clock.Now}).With("component", "sipgo")
+	// parseFailures first: an unparsable datagram is answered from
+	// sipgo's record of it (filter.go).
+	sipLog := slog.New(parseFailures{e: e, next: levelFilter{h: cfg.Logger.Handler(), min: slog.LevelWarn,
+		limit: newLimiter[string](cfg.LogEvery), now: cfg.Clock.Now}}).With("component", "sipgo")
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent("switchboard"),
 		sipgo.WithUserAgentHostname(e.advHost),

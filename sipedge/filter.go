@@ -2,6 +2,9 @@ package sipedge
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strconv"
@@ -12,12 +15,12 @@ import (
 	"github.com/emiago/sipgo/sip"
 )
 
-// readFilter sees every packet before sipgo parses it (sipgo logs the
-// whole payload of an unparsable datagram at error level; here nothing is
-// logged but one line per source per LogEvery). It drops what comes from
-// a banned source, or from a declared trusted source beyond the rate they
-// share (admit), answers oversized datagrams with 513 and unparsable
-// ones with 400 when a reply is possible, and passes the rest on.
+// readFilter sees every packet before sipgo parses it. It drops what
+// comes from a banned source, or from a declared trusted source beyond the
+// rate they share (admit), answers oversized datagrams with 513, and
+// passes the rest on. It does not parse: each datagram is parsed once, by
+// sipgo, and one sipgo cannot parse is answered from its log record
+// (parseFailures), which is why the filter keeps the datagram it passed.
 func (e *Edge) readFilter(p sip.TransportReadProps, data []byte) ([]byte, error) {
 	ip := addrIP(p.RemoteAddr)
 	if !e.admit(p.RemoteAddr, ip, e.cfg.Clock.Now()) {
@@ -37,13 +40,68 @@ func (e *Edge) readFilter(p sip.TransportReadProps, data []byte) ([]byte, error)
 		e.replyRaw(p.RemoteAddr, data, 513, "Message Too Large")
 		return nil, nil
 	}
-	if _, err := e.parser.ParseSIP(data); err != nil {
-		e.metrics.dropped.WithLabelValues("unparsable").Inc()
-		e.logBad(ip, "unparsable datagram", len(data), err)
-		e.replyRaw(p.RemoteAddr, data, 400, "Bad Request")
-		return nil, nil
-	}
+	e.passed.Lock()
+	e.passed.from, e.passed.data = p.RemoteAddr, data
+	e.passed.Unlock()
 	return data, nil
+}
+
+// unparsable answers a datagram sipgo could not parse with 400 when a
+// reply is possible, counts it and logs it once per source per LogEvery,
+// never with its content.
+func (e *Edge) unparsable(from net.Addr, data []byte, err error) {
+	e.metrics.dropped.WithLabelValues("unparsable").Inc()
+	e.logBad(addrIP(from), "unparsable datagram", len(data), err)
+	e.replyRaw(from, data, 400, "Bad Request")
+}
+
+// parseFailures sees sipgo's log records before levelFilter does. sipgo
+// parses each datagram the read filter passes, on the goroutine that ran
+// the filter, and logs one it cannot parse ("failed to parse", with the
+// datagram in "data"): that record is how the edge learns of it. When its
+// data is the datagram the filter passed last, the edge answers it
+// (Edge.unparsable) and the record goes no further.
+type parseFailures struct {
+	next slog.Handler
+	e    *Edge
+}
+
+func (p parseFailures) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelError || p.next.Enabled(ctx, l)
+}
+
+func (p parseFailures) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelError && r.Message == "failed to parse" {
+		var data, perr string
+		r.Attrs(func(a slog.Attr) bool {
+			switch a.Key {
+			case "data":
+				data = a.Value.String()
+			case "error":
+				perr = a.Value.String()
+			}
+			return true
+		})
+		p.e.passed.Lock()
+		from, ok := p.e.passed.from, p.e.passed.from != nil && string(p.e.passed.data) == data
+		p.e.passed.Unlock()
+		if ok {
+			p.e.unparsable(from, []byte(data), errors.New(perr))
+			return nil
+		}
+	}
+	if !p.next.Enabled(ctx, r.Level) {
+		return nil
+	}
+	return p.next.Handle(ctx, r)
+}
+
+func (p parseFailures) WithAttrs(a []slog.Attr) slog.Handler {
+	return parseFailures{next: p.next.WithAttrs(a), e: p.e}
+}
+
+func (p parseFailures) WithGroup(n string) slog.Handler {
+	return parseFailures{next: p.next.WithGroup(n), e: p.e}
 }
 
 // admit decides whether a packet from addr (whose IP is ip) is read. A
