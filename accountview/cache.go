@@ -200,7 +200,7 @@ func get[T any](ctx context.Context, c *Cache, m *lru.Cache[string, entry[T]], a
 }
 
 func (c *Cache) loadAccount(ctx context.Context, account string) (*Account, error) {
-	view, err := c.request(ctx, account, &actorpb.GetEdgeView{})
+	view, err := c.request(ctx, account, &actorpb.GetSecretEdgeView{})
 	if err != nil {
 		return nil, err
 	}
@@ -221,7 +221,7 @@ func (c *Cache) loadAccount(ctx context.Context, account string) (*Account, erro
 }
 
 func (c *Cache) loadDevice(ctx context.Context, account, device string) (*actorpb.Device, error) {
-	view, err := c.request(ctx, account, &actorpb.GetEdgeView{Device: device, DeviceOnly: true})
+	view, err := c.request(ctx, account, &actorpb.GetSecretEdgeView{Device: device, DeviceOnly: true})
 	if err != nil {
 		return nil, err
 	}
@@ -231,12 +231,12 @@ func (c *Cache) loadDevice(ctx context.Context, account, device string) (*actorp
 	return view.Device, nil
 }
 
-func (c *Cache) request(ctx context.Context, account string, m *actorpb.GetEdgeView) (*actorpb.EdgeView, error) {
+func (c *Cache) request(ctx context.Context, account string, m *actorpb.GetSecretEdgeView) (*actorpb.SecretEdgeView, error) {
 	rep, err := c.cfg.Actors.Request(ctx, actors.KindAccount, account, m)
 	if err != nil {
 		return nil, err
 	}
-	view, ok := rep.(*actorpb.EdgeView)
+	view, ok := rep.(*actorpb.SecretEdgeView)
 	if !ok {
 		return nil, fmt.Errorf("accountview: account %s answered %T", account, rep)
 	}

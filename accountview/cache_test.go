@@ -17,12 +17,12 @@ import (
 	"github.com/switchboard-pbx/switchboard/clock"
 )
 
-// fakeAccounts answers GetEdgeView as the account actor does, for the
+// fakeAccounts answers GetSecretEdgeView as the account actor does, for the
 // accounts and devices it holds, counting the requests. block, when set,
 // holds each request until it is closed.
 type fakeAccounts struct {
 	mu       sync.Mutex
-	accounts map[string]*actorpb.EdgeView
+	accounts map[string]*actorpb.SecretEdgeView
 	devices  map[string]*actorpb.Device // account/device
 	requests int
 	block    chan struct{}
@@ -31,7 +31,7 @@ type fakeAccounts struct {
 
 func newFake() *fakeAccounts {
 	return &fakeAccounts{
-		accounts: map[string]*actorpb.EdgeView{
+		accounts: map[string]*actorpb.SecretEdgeView{
 			"acme": {
 				Account:    &actorpb.Account{Id: "acme"},
 				Routes:     &actorpb.RouteSet{Routes: []*actorpb.Route{{Method: "MESSAGE", Feature: "sms"}}},
@@ -55,7 +55,7 @@ func (f *fakeAccounts) Request(_ context.Context, kind, identity string, msg pro
 	if block != nil {
 		<-block
 	}
-	m, ok := msg.(*actorpb.GetEdgeView)
+	m, ok := msg.(*actorpb.GetSecretEdgeView)
 	if kind != actors.KindAccount || !ok {
 		return nil, fmt.Errorf("unexpected %s %T", kind, msg)
 	}
@@ -63,11 +63,11 @@ func (f *fakeAccounts) Request(_ context.Context, kind, identity string, msg pro
 	defer f.mu.Unlock()
 	v, ok := f.accounts[identity]
 	if !ok {
-		return &actorpb.EdgeView{Error: &actorpb.Error{Code: actorpb.Code_CODE_NOT_FOUND}}, nil
+		return &actorpb.SecretEdgeView{Error: &actorpb.Error{Code: actorpb.Code_CODE_NOT_FOUND}}, nil
 	}
-	out := &actorpb.EdgeView{}
+	out := &actorpb.SecretEdgeView{}
 	if !m.DeviceOnly {
-		out = proto.Clone(v).(*actorpb.EdgeView)
+		out = proto.Clone(v).(*actorpb.SecretEdgeView)
 	}
 	if d, ok := f.devices[identity+"/"+m.Device]; ok {
 		out.Device, out.Found = proto.Clone(d).(*actorpb.Device), true

@@ -29,6 +29,6 @@
 // A hit is a map lookup under a read lock (devices: an LRU bounded by
 // MaxDevices). A miss is one request to the account actor, shared by all
 // concurrent requests for the same key (singleflight); a device is loaded
-// alone (GetEdgeView.device_only), so its cost does not grow with the
+// alone (GetSecretEdgeView.device_only), so its cost does not grow with the
 // account.
 package accountview

@@ -210,7 +210,7 @@ func (a *account) handle(t *turn, msg proto.Message) proto.Message {
 		return a.putRoutes(t, m)
 	case *actorpb.GetRoutes:
 		return a.getRoutes()
-	case *actorpb.GetEdgeView:
+	case *actorpb.GetSecretEdgeView:
 		return a.edgeView(t, m)
 	case *actorpb.ResetDeviceCredentials:
 		return a.resetCredentials(t, m)
@@ -674,7 +674,7 @@ func sortedKeys[V any](m map[string]V) []string {
 // asked by the account's messaging supervisor): new HA1s derived from 32
 // a random password that is never stored in clear nor shown, so that the
 // old password fails at the next digest check anywhere (the edge reads
-// HA1s from GetEdgeView on every request). The password is sealed to the
+// HA1s from GetSecretEdgeView on every request). The password is sealed to the
 // device's provisioning key: its rightful user, who holds the
 // provisioning secret, gets it from the provisioning document.
 func (a *account) resetCredentials(t *turn, m *actorpb.ResetDeviceCredentials) proto.Message {

@@ -7,7 +7,7 @@
 //   - account (account id): the account's configuration, its device groups'
 //     provisioned configuration, its devices with their digest HA1s, its
 //     trunks and its routes; the authority for which groups and devices
-//     exist. GetEdgeView is the one reply that carries HA1s, for the
+//     exist. GetSecretEdgeView is the one reply that carries HA1s, for the
 //     nodes' account snapshots (package accountview; device_only answers
 //     one device in O(1)); every other reply and the debug state redact
 //     them. After every write it says what of the edge view changed

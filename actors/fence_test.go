@@ -47,9 +47,9 @@ func newHalf(t *testing.T, store persistence.Store, clk *clock.Fake, id string) 
 }
 
 // edgeView asks for carol's edge view as the SIP edge does on REGISTER.
-func edgeView(t *testing.T, h half) *actorpb.EdgeView {
+func edgeView(t *testing.T, h half) *actorpb.SecretEdgeView {
 	t.Helper()
-	return ask[*actorpb.EdgeView](t, h.sys, KindAccount, "acme", &actorpb.GetEdgeView{Device: "carol"})
+	return ask[*actorpb.SecretEdgeView](t, h.sys, KindAccount, "acme", &actorpb.GetSecretEdgeView{Device: "carol"})
 }
 
 // TestFence_PartitionedHalvesNeverBothServeAnAccount is issue 9's split

@@ -64,7 +64,7 @@ func checkMsg(t *testing.T, s *System, device, dest, id string) *actorpb.CheckRe
 
 func ha1(t *testing.T, s *System, device string) []byte {
 	t.Helper()
-	v := ask[*actorpb.EdgeView](t, s, KindAccount, "acme", &actorpb.GetEdgeView{Device: device})
+	v := ask[*actorpb.SecretEdgeView](t, s, KindAccount, "acme", &actorpb.GetSecretEdgeView{Device: device})
 	if v.Error != nil || v.Device == nil {
 		t.Fatalf("edge view of %s: %+v", device, v)
 	}

@@ -137,7 +137,7 @@ func (a *account) getRoutes() *actorpb.RoutesReply {
 // group keeps its pool while the pool still meets the prescribed
 // conditions): each node asks for it when its snapshot is missing or
 // older than accountview's MaxAge, so pools are re-checked that often.
-func (a *account) edgeView(t *turn, m *actorpb.GetEdgeView) *actorpb.EdgeView {
+func (a *account) edgeView(t *turn, m *actorpb.GetSecretEdgeView) *actorpb.SecretEdgeView {
 	d, found := a.devices[m.Device]
 	found = found && m.Device != ""
 	var dev *actorpb.Device
@@ -146,9 +146,9 @@ func (a *account) edgeView(t *turn, m *actorpb.GetEdgeView) *actorpb.EdgeView {
 		dev = proto.Clone(d.rec).(*actorpb.Device)
 	}
 	if m.DeviceOnly {
-		return &actorpb.EdgeView{Device: dev, Found: found}
+		return &actorpb.SecretEdgeView{Device: dev, Found: found}
 	}
-	out := &actorpb.EdgeView{Account: a.acct.rec, Routes: a.getRoutes().Routes, Device: dev, Found: found, GroupPools: map[string]string{}}
+	out := &actorpb.SecretEdgeView{Account: a.acct.rec, Routes: a.getRoutes().Routes, Device: dev, Found: found, GroupPools: map[string]string{}}
 	for _, id := range sortedKeys(a.trunks) {
 		out.Trunks = append(out.Trunks, a.trunks[id].rec)
 	}

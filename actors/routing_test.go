@@ -201,7 +201,7 @@ func TestEdgeView_CarriesHA1sPoolsTrunksAndRoutes(t *testing.T) {
 	ask[*actorpb.RoutesReply](t, s, KindAccount, "acme", &actorpb.PutRoutes{Routes: &actorpb.RouteSet{Routes: []*actorpb.Route{{Method: "INVITE", User: "*97", Feature: "vm"}}}})
 	h := credential.Derive("alice", "acme.sip.test", "password-alice")
 
-	v := ask[*actorpb.EdgeView](t, s, KindAccount, "acme", &actorpb.GetEdgeView{Device: "alice"})
+	v := ask[*actorpb.SecretEdgeView](t, s, KindAccount, "acme", &actorpb.GetSecretEdgeView{Device: "alice"})
 	if v.Error != nil || v.Account.GetId() != "acme" {
 		t.Fatalf("edge view: %+v", v)
 	}
@@ -216,13 +216,13 @@ func TestEdgeView_CarriesHA1sPoolsTrunksAndRoutes(t *testing.T) {
 	}
 	// Redacting the returned copy in place leaves the actor's record whole.
 	v.Device.Ha1Md5 = nil
-	if v2 := ask[*actorpb.EdgeView](t, s, KindAccount, "acme", &actorpb.GetEdgeView{Device: "alice"}); !bytes.Equal(v2.Device.GetHa1Md5(), h.MD5) {
+	if v2 := ask[*actorpb.SecretEdgeView](t, s, KindAccount, "acme", &actorpb.GetSecretEdgeView{Device: "alice"}); !bytes.Equal(v2.Device.GetHa1Md5(), h.MD5) {
 		t.Fatal("the edge view shares the actor's device record")
 	}
-	if v := ask[*actorpb.EdgeView](t, s, KindAccount, "acme", &actorpb.GetEdgeView{Device: "nobody"}); v.Error != nil || v.Device != nil {
+	if v := ask[*actorpb.SecretEdgeView](t, s, KindAccount, "acme", &actorpb.GetSecretEdgeView{Device: "nobody"}); v.Error != nil || v.Device != nil {
 		t.Fatalf("unknown device: %+v", v)
 	}
-	if v := ask[*actorpb.EdgeView](t, s, KindAccount, "nobody", &actorpb.GetEdgeView{}); code(v.Error) != actorpb.Code_CODE_NOT_FOUND {
+	if v := ask[*actorpb.SecretEdgeView](t, s, KindAccount, "nobody", &actorpb.GetSecretEdgeView{}); code(v.Error) != actorpb.Code_CODE_NOT_FOUND {
 		t.Fatalf("unknown account: %+v", v)
 	}
 

@@ -235,8 +235,8 @@ func errorReply(msg proto.Message, e *actorpb.Error) proto.Message {
 		return &actorpb.TrunkListReply{Error: e}
 	case *actorpb.PutRoutes, *actorpb.GetRoutes:
 		return &actorpb.RoutesReply{Error: e}
-	case *actorpb.GetEdgeView:
-		return &actorpb.EdgeView{Error: e}
+	case *actorpb.GetSecretEdgeView:
+		return &actorpb.SecretEdgeView{Error: e}
 	case *actorpb.Register, *actorpb.LookupBindings:
 		return &actorpb.RegisterReply{Error: e}
 	case *actorpb.PutFeatureServer, *actorpb.GetFeatureServer, *actorpb.DeleteFeatureServer:

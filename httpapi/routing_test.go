@@ -249,7 +249,7 @@ func TestEdgeView_HA1sNeverLeaveOverHTTP(t *testing.T) {
 	f := newFixture(t, "")
 	f.seed()
 	f.must(201, "PUT", "/v1/accounts/acme/trunks/pstn", `{"sources":["192.0.2.1"],"group":"hq"}`)
-	v := actor[*actorpb.EdgeView](f, actors.KindAccount, "acme", &actorpb.GetEdgeView{Device: "alice"})
+	v := actor[*actorpb.SecretEdgeView](f, actors.KindAccount, "acme", &actorpb.GetSecretEdgeView{Device: "alice"})
 	if len(v.Device.GetHa1Md5()) != 16 || len(v.Device.GetHa1Sha256()) != 32 {
 		t.Fatalf("the edge view lacks the HA1s: %v", v.Device)
 	}

@@ -21,11 +21,11 @@ func TestProvisioning_TrustedSourcesRoundTrip(t *testing.T) {
 	if got := stringList(a["sip_trusted_sources"]); !slices.Equal(got, want) {
 		t.Fatalf("sip_trusted_sources = %v, want %v", a["sip_trusted_sources"], want)
 	}
-	rep, err := f.sys.Request(context.Background(), actors.KindAccount, "acme", &actorpb.GetEdgeView{})
+	rep, err := f.sys.Request(context.Background(), actors.KindAccount, "acme", &actorpb.GetSecretEdgeView{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := rep.(*actorpb.EdgeView).GetAccount().GetSipTrustedSources(); !slices.Equal(got, want) {
+	if got := rep.(*actorpb.SecretEdgeView).GetAccount().GetSipTrustedSources(); !slices.Equal(got, want) {
 		t.Fatalf("edge view's trusted sources = %v, want %v", got, want)
 	}
 	a = f.must(200, "PUT", "/v1/accounts/acme", `{}`).json(t)

@@ -52,10 +52,10 @@ func (f *registrarActors) Request(ctx context.Context, kind, identity string, ms
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	switch m := msg.(type) {
-	case *actorpb.GetEdgeView:
-		v := &actorpb.EdgeView{Account: proto.Clone(f.account).(*actorpb.Account)}
+	case *actorpb.GetSecretEdgeView:
+		v := &actorpb.SecretEdgeView{Account: proto.Clone(f.account).(*actorpb.Account)}
 		if m.DeviceOnly {
-			v = &actorpb.EdgeView{}
+			v = &actorpb.SecretEdgeView{}
 		}
 		if m.Device == f.device.Id {
 			v.Device, v.Found = proto.Clone(f.device).(*actorpb.Device), true

@@ -37,10 +37,10 @@ type target struct {
 	q int
 }
 
-// initial handles an out-of-dialog request other than REGISTER from an
+// routeInitial handles an out-of-dialog request other than REGISTER from an
 // authenticated caller: it picks the target by the account's routes or
 // the callee's registrations, places INVITEs by tier 2 and proxies.
-func (e *Edge) initial(ctx context.Context, req *sip.Request, tx sip.ServerTransaction, account string, c *caller) {
+func (e *Edge) routeInitial(ctx context.Context, req *sip.Request, tx sip.ServerTransaction, account string, c *caller) {
 	user := req.Recipient.User
 	feature := MatchRoute(c.acct.Routes, string(req.Method), user)
 	callee := ""
@@ -492,13 +492,14 @@ func (e *Edge) forwardAck(req *sip.Request, d dialogRoute) {
 	out.SetTransport(strings.ToUpper(t.transport))
 	out.PrependHeader(e.via(out))
 	e.fromListener(out)
-	if err := e.cli.WriteRequest(out, noBuild); err != nil {
+	if err := e.cli.WriteRequest(out, sendAsIs); err != nil {
 		e.log.Debug("forwarding an ACK failed", "call_id", callID(req), "err", err)
 	}
 }
 
-// noBuild is a client option that leaves a forwarded request as it is.
-func noBuild(*sipgo.Client, *sip.Request) error { return nil }
+// sendAsIs is a client option that sends a forwarded request as it is:
+// sipgo would otherwise fill in its own Via, From, To and Contact.
+func sendAsIs(*sipgo.Client, *sip.Request) error { return nil }
 
 // via is this proxy's Via entry for out, with a fresh branch.
 func (e *Edge) via(out *sip.Request) *sip.ViaHeader {

@@ -118,7 +118,7 @@ func New(cfg Config) (*Edge, error) {
 		e.closeListeners()
 		return nil, fmt.Errorf("sipedge: --sip %s binds every address; set the address to advertise in Via and Record-Route", cfg.Addr)
 	}
-	e.advHost, e.advPort = host, atoiOr(port, 5060)
+	e.advHost, e.advPort = host, portOr(port, 5060)
 
 	// sipgo logs routine events at info and below; keep its warnings.
 	// parseFailures first: an unparsable datagram is answered from
@@ -355,7 +355,8 @@ func callID(req *sip.Request) string {
 	return ""
 }
 
-func atoiOr(s string, def int) int {
+// portOr is the port number s names, or def when s is not a number.
+func portOr(s string, def int) int {
 	n, err := strconv.Atoi(s)
 	if err != nil {
 		return def

@@ -367,11 +367,11 @@ func TestEdge_InviteOutsideServedAccountsIs404(t *testing.T) {
 		{"IP literal host", "sip:bob@192.0.2.1", nil, 404, nil},
 		{"nested name in the zone", "sip:bob@sales.acme.sip.switchboard.test", nil, 404, nil},
 		{"account the actors do not know", "sip:bob@nobody.sip.switchboard.test",
-			[]string{"account/nobody: *actorpb.GetEdgeView"}, 404, nil},
+			[]string{"account/nobody: *actorpb.GetSecretEdgeView"}, 404, nil},
 		// The account that exists: the caller must prove who it is
 		// (RFC 3261 section 22.3).
 		{"account served here challenges", "sip:bob@acme.sip.switchboard.test",
-			[]string{"account/acme: *actorpb.GetEdgeView", "account/acme: *actorpb.GetEdgeView"}, 407, []string{"Proxy-Authenticate"}},
+			[]string{"account/acme: *actorpb.GetSecretEdgeView", "account/acme: *actorpb.GetSecretEdgeView"}, 407, []string{"Proxy-Authenticate"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			te := startEdge(t)

@@ -208,7 +208,7 @@ func (e *Edge) forkFailed(req *sip.Request, tx sip.ServerTransaction, cs *callSt
 // by runBranch; nil when it could not be sent.
 func (e *Edge) startBranch(req *sip.Request, t target, cs *callState, events chan<- branchEvent, over <-chan struct{}) *branch {
 	out := e.prepare(req, t, true, cs)
-	clTx, err := e.cli.TransactionRequest(context.Background(), out, noBuild)
+	clTx, err := e.cli.TransactionRequest(context.Background(), out, sendAsIs)
 	if err != nil {
 		e.log.Debug("sending a branch of a fork failed", "call_id", callID(req), "target", t.dest, "err", err)
 		return nil
@@ -321,7 +321,7 @@ func (e *Edge) hangUp(b *branch, res *sip.Response) {
 	b.ack.Store(ack)
 	e.write(ack)
 	bye := e.branchRequest(b, res, sip.BYE, seq+1)
-	clTx, err := e.cli.TransactionRequest(context.Background(), bye, noBuild)
+	clTx, err := e.cli.TransactionRequest(context.Background(), bye, sendAsIs)
 	if err != nil {
 		e.log.Debug("ending a branch's dialog failed", "call_id", callID(b.out), "err", err)
 		return
@@ -374,7 +374,7 @@ func (e *Edge) branchRequest(b *branch, res *sip.Response, method sip.RequestMet
 
 // write sends a request outside a transaction (an ACK).
 func (e *Edge) write(req *sip.Request) {
-	if err := e.cli.WriteRequest(req, noBuild); err != nil {
+	if err := e.cli.WriteRequest(req, sendAsIs); err != nil {
 		e.log.Debug("sending a request failed", "call_id", callID(req), "method", req.Method, "err", err)
 	}
 }

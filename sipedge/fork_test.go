@@ -38,14 +38,14 @@ func (f *callActors) Request(ctx context.Context, kind, identity string, msg pro
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	switch m := msg.(type) {
-	case *actorpb.GetEdgeView:
+	case *actorpb.GetSecretEdgeView:
 		if m.DeviceOnly {
 			if m.Device != "bob" {
-				return &actorpb.EdgeView{}, nil
+				return &actorpb.SecretEdgeView{}, nil
 			}
-			return &actorpb.EdgeView{Device: &actorpb.Device{Id: "bob", Group: "hq"}, Found: true}, nil
+			return &actorpb.SecretEdgeView{Device: &actorpb.Device{Id: "bob", Group: "hq"}, Found: true}, nil
 		}
-		return &actorpb.EdgeView{
+		return &actorpb.SecretEdgeView{
 			Account: &actorpb.Account{Id: testAccount, DnsName: authDomain},
 			Trunks:  []*actorpb.Trunk{{Id: "pbx", Sources: []string{"127.0.0.1/32"}}},
 		}, nil

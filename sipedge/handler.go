@@ -121,7 +121,7 @@ func (e *Edge) onRequest(req *sip.Request, tx sip.ServerTransaction) {
 		e.register(ctx, req, tx, account, c)
 		return
 	}
-	e.initial(ctx, req, tx, account, c)
+	e.routeInitial(ctx, req, tx, account, c)
 }
 
 func methodLabel(m sip.RequestMethod) string {

@@ -63,7 +63,7 @@ func parseRequest(t *testing.T, text string) *sip.Request {
 }
 
 // fakeActors stands in for the actor system: the account actor of
-// testAccount answers GetEdgeView with an empty view, every other account
+// testAccount answers GetSecretEdgeView with an empty view, every other account
 // answers CODE_NOT_FOUND, and anything else fails.
 type fakeActors struct {
 	mu       sync.Mutex
@@ -74,11 +74,11 @@ func (f *fakeActors) Request(_ context.Context, kind, identity string, msg proto
 	f.mu.Lock()
 	f.requests = append(f.requests, fmt.Sprintf("%s/%s: %T", kind, identity, msg))
 	f.mu.Unlock()
-	if _, ok := msg.(*actorpb.GetEdgeView); ok && kind == actors.KindAccount {
+	if _, ok := msg.(*actorpb.GetSecretEdgeView); ok && kind == actors.KindAccount {
 		if identity != testAccount {
-			return &actorpb.EdgeView{Error: &actorpb.Error{Code: actorpb.Code_CODE_NOT_FOUND, Message: "no account " + identity}}, nil
+			return &actorpb.SecretEdgeView{Error: &actorpb.Error{Code: actorpb.Code_CODE_NOT_FOUND, Message: "no account " + identity}}, nil
 		}
-		return &actorpb.EdgeView{Account: &actorpb.Account{Id: identity, DnsName: identity + "." + testZone}}, nil
+		return &actorpb.SecretEdgeView{Account: &actorpb.Account{Id: identity, DnsName: identity + "." + testZone}}, nil
 	}
 	return nil, fmt.Errorf("fakeActors: %s %s %T is not wired in this test", kind, identity, msg)
 }
@@ -128,7 +128,7 @@ type changeNotices struct {
 
 func (c changeNotices) Request(ctx context.Context, kind, identity string, msg proto.Message) (proto.Message, error) {
 	rep, err := c.Actors.Request(ctx, kind, identity, msg)
-	if _, read := msg.(*actorpb.GetEdgeView); kind == actors.KindAccount && !read {
+	if _, read := msg.(*actorpb.GetSecretEdgeView); kind == actors.KindAccount && !read {
 		c.views.Invalidate(accountview.AllKey(identity))
 	}
 	return rep, err

@@ -350,5 +350,5 @@ func (e *Edge) originate(method sip.RequestMethod, t target, from, to, callID st
 func (e *Edge) send1(ctx context.Context, req *sip.Request, d time.Duration) (*sip.Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	return e.cli.Do(ctx, req, noBuild)
+	return e.cli.Do(ctx, req, sendAsIs)
 }

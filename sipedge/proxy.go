@@ -188,7 +188,7 @@ func (e *Edge) fromListener(req *sip.Request) {
 // attempt sends out to t and follows its client transaction.
 func (e *Edge) attempt(req, out *sip.Request, tx sip.ServerTransaction, t target, cs *callState, canceled <-chan struct{}) (outcome, int) {
 	invite := req.IsInvite()
-	clTx, err := e.cli.TransactionRequest(context.Background(), out, noBuild)
+	clTx, err := e.cli.TransactionRequest(context.Background(), out, sendAsIs)
 	if err != nil {
 		e.noteTarget(t, false, err.Error())
 		return tryNext, 0
@@ -378,7 +378,7 @@ func (e *Edge) cancelDownstream(out *sip.Request) {
 	c.SetTransport(out.Transport())
 	c.SetDestination(out.Destination())
 	c.Laddr = out.Laddr
-	clTx, err := e.cli.TransactionRequest(context.Background(), c, noBuild)
+	clTx, err := e.cli.TransactionRequest(context.Background(), c, sendAsIs)
 	if err != nil {
 		e.log.Debug("sending CANCEL failed", "call_id", callID(out), "err", err)
 		return

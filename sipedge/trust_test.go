@@ -159,7 +159,7 @@ func (d *declaringActors) set(sources ...string) {
 
 func (d *declaringActors) Request(ctx context.Context, kind, identity string, msg proto.Message) (proto.Message, error) {
 	rep, err := d.Actors.Request(ctx, kind, identity, msg)
-	if v, ok := rep.(*actorpb.EdgeView); ok && v.Account != nil {
+	if v, ok := rep.(*actorpb.SecretEdgeView); ok && v.Account != nil {
 		d.mu.Lock()
 		v.Account.SipTrustedSources = d.sources
 		d.mu.Unlock()

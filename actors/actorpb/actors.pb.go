@@ -2702,11 +2702,11 @@ func (x *RoutesReply) GetVersion() uint64 {
 	return 0
 }
 
-// GetEdgeView asks the account for what its SIP edge needs to serve a
+// GetSecretEdgeView asks the account for what its SIP edge needs to serve a
 // request: trunks, routes and, when device is set, that device with its
 // HA1s (the only reply that carries credentials; it never leaves the
 // nodes).
-type GetEdgeView struct {
+type GetSecretEdgeView struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Device string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
 	// device_only answers the device alone (account-level fields unset): a
@@ -2716,20 +2716,20 @@ type GetEdgeView struct {
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *GetEdgeView) Reset() {
-	*x = GetEdgeView{}
+func (x *GetSecretEdgeView) Reset() {
+	*x = GetSecretEdgeView{}
 	mi := &file_actors_actorpb_actors_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *GetEdgeView) String() string {
+func (x *GetSecretEdgeView) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*GetEdgeView) ProtoMessage() {}
+func (*GetSecretEdgeView) ProtoMessage() {}
 
-func (x *GetEdgeView) ProtoReflect() protoreflect.Message {
+func (x *GetSecretEdgeView) ProtoReflect() protoreflect.Message {
 	mi := &file_actors_actorpb_actors_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -2741,26 +2741,29 @@ func (x *GetEdgeView) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use GetEdgeView.ProtoReflect.Descriptor instead.
-func (*GetEdgeView) Descriptor() ([]byte, []int) {
+// Deprecated: Use GetSecretEdgeView.ProtoReflect.Descriptor instead.
+func (*GetSecretEdgeView) Descriptor() ([]byte, []int) {
 	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{39}
 }
 
-func (x *GetEdgeView) GetDevice() string {
+func (x *GetSecretEdgeView) GetDevice() string {
 	if x != nil {
 		return x.Device
 	}
 	return ""
 }
 
-func (x *GetEdgeView) GetDeviceOnly() bool {
+func (x *GetSecretEdgeView) GetDeviceOnly() bool {
 	if x != nil {
 		return x.DeviceOnly
 	}
 	return false
 }
 
-type EdgeView struct {
+// SecretEdgeView is a node's snapshot source (package accountview). It is
+// secret: it carries HA1s, and is never logged, listed or sent outside the
+// cluster.
+type SecretEdgeView struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Error   *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
 	Account *Account               `protobuf:"bytes,2,opt,name=account,proto3" json:"account,omitempty"`
@@ -2780,20 +2783,20 @@ type EdgeView struct {
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *EdgeView) Reset() {
-	*x = EdgeView{}
+func (x *SecretEdgeView) Reset() {
+	*x = SecretEdgeView{}
 	mi := &file_actors_actorpb_actors_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *EdgeView) String() string {
+func (x *SecretEdgeView) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*EdgeView) ProtoMessage() {}
+func (*SecretEdgeView) ProtoMessage() {}
 
-func (x *EdgeView) ProtoReflect() protoreflect.Message {
+func (x *SecretEdgeView) ProtoReflect() protoreflect.Message {
 	mi := &file_actors_actorpb_actors_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -2805,61 +2808,61 @@ func (x *EdgeView) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use EdgeView.ProtoReflect.Descriptor instead.
-func (*EdgeView) Descriptor() ([]byte, []int) {
+// Deprecated: Use SecretEdgeView.ProtoReflect.Descriptor instead.
+func (*SecretEdgeView) Descriptor() ([]byte, []int) {
 	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{40}
 }
 
-func (x *EdgeView) GetError() *Error {
+func (x *SecretEdgeView) GetError() *Error {
 	if x != nil {
 		return x.Error
 	}
 	return nil
 }
 
-func (x *EdgeView) GetAccount() *Account {
+func (x *SecretEdgeView) GetAccount() *Account {
 	if x != nil {
 		return x.Account
 	}
 	return nil
 }
 
-func (x *EdgeView) GetTrunks() []*Trunk {
+func (x *SecretEdgeView) GetTrunks() []*Trunk {
 	if x != nil {
 		return x.Trunks
 	}
 	return nil
 }
 
-func (x *EdgeView) GetRoutes() *RouteSet {
+func (x *SecretEdgeView) GetRoutes() *RouteSet {
 	if x != nil {
 		return x.Routes
 	}
 	return nil
 }
 
-func (x *EdgeView) GetDevice() *Device {
+func (x *SecretEdgeView) GetDevice() *Device {
 	if x != nil {
 		return x.Device
 	}
 	return nil
 }
 
-func (x *EdgeView) GetPools() []string {
+func (x *SecretEdgeView) GetPools() []string {
 	if x != nil {
 		return x.Pools
 	}
 	return nil
 }
 
-func (x *EdgeView) GetGroupPools() map[string]string {
+func (x *SecretEdgeView) GetGroupPools() map[string]string {
 	if x != nil {
 		return x.GroupPools
 	}
 	return nil
 }
 
-func (x *EdgeView) GetFound() bool {
+func (x *SecretEdgeView) GetFound() bool {
 	if x != nil {
 		return x.Found
 	}
@@ -5002,19 +5005,19 @@ const file_actors_actorpb_actors_proto_rawDesc = "" +
 	"\vRoutesReply\x122\n" +
 	"\x05error\x18\x01 \x01(\v2\x1c.switchboard.actors.v1.ErrorR\x05error\x127\n" +
 	"\x06routes\x18\x02 \x01(\v2\x1f.switchboard.actors.v1.RouteSetR\x06routes\x12\x18\n" +
-	"\aversion\x18\x03 \x01(\x04R\aversion\"F\n" +
-	"\vGetEdgeView\x12\x16\n" +
+	"\aversion\x18\x03 \x01(\x04R\aversion\"L\n" +
+	"\x11GetSecretEdgeView\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12\x1f\n" +
 	"\vdevice_only\x18\x02 \x01(\bR\n" +
-	"deviceOnly\"\xdb\x03\n" +
-	"\bEdgeView\x122\n" +
+	"deviceOnly\"\xe7\x03\n" +
+	"\x0eSecretEdgeView\x122\n" +
 	"\x05error\x18\x01 \x01(\v2\x1c.switchboard.actors.v1.ErrorR\x05error\x128\n" +
 	"\aaccount\x18\x02 \x01(\v2\x1e.switchboard.actors.v1.AccountR\aaccount\x124\n" +
 	"\x06trunks\x18\x03 \x03(\v2\x1c.switchboard.actors.v1.TrunkR\x06trunks\x127\n" +
 	"\x06routes\x18\x04 \x01(\v2\x1f.switchboard.actors.v1.RouteSetR\x06routes\x125\n" +
 	"\x06device\x18\x05 \x01(\v2\x1d.switchboard.actors.v1.DeviceR\x06device\x12\x14\n" +
-	"\x05pools\x18\x06 \x03(\tR\x05pools\x12P\n" +
-	"\vgroup_pools\x18\a \x03(\v2/.switchboard.actors.v1.EdgeView.GroupPoolsEntryR\n" +
+	"\x05pools\x18\x06 \x03(\tR\x05pools\x12V\n" +
+	"\vgroup_pools\x18\a \x03(\v25.switchboard.actors.v1.SecretEdgeView.GroupPoolsEntryR\n" +
 	"groupPools\x12\x14\n" +
 	"\x05found\x18\b \x01(\bR\x05found\x1a=\n" +
 	"\x0fGroupPoolsEntry\x12\x10\n" +
@@ -5234,8 +5237,8 @@ var file_actors_actorpb_actors_proto_goTypes = []any{
 	(*PutRoutes)(nil),             // 37: switchboard.actors.v1.PutRoutes
 	(*GetRoutes)(nil),             // 38: switchboard.actors.v1.GetRoutes
 	(*RoutesReply)(nil),           // 39: switchboard.actors.v1.RoutesReply
-	(*GetEdgeView)(nil),           // 40: switchboard.actors.v1.GetEdgeView
-	(*EdgeView)(nil),              // 41: switchboard.actors.v1.EdgeView
+	(*GetSecretEdgeView)(nil),     // 40: switchboard.actors.v1.GetSecretEdgeView
+	(*SecretEdgeView)(nil),        // 41: switchboard.actors.v1.SecretEdgeView
 	(*Register)(nil),              // 42: switchboard.actors.v1.Register
 	(*ContactUpdate)(nil),         // 43: switchboard.actors.v1.ContactUpdate
 	(*RegisterReply)(nil),         // 44: switchboard.actors.v1.RegisterReply
@@ -5266,7 +5269,7 @@ var file_actors_actorpb_actors_proto_goTypes = []any{
 	(*DebugState)(nil),            // 69: switchboard.actors.v1.DebugState
 	(*DebugStateReply)(nil),       // 70: switchboard.actors.v1.DebugStateReply
 	nil,                           // 71: switchboard.actors.v1.Group.LabelsEntry
-	nil,                           // 72: switchboard.actors.v1.EdgeView.GroupPoolsEntry
+	nil,                           // 72: switchboard.actors.v1.SecretEdgeView.GroupPoolsEntry
 	nil,                           // 73: switchboard.actors.v1.Pool.LabelsEntry
 	(*timestamppb.Timestamp)(nil), // 74: google.protobuf.Timestamp
 }
@@ -5313,12 +5316,12 @@ var file_actors_actorpb_actors_proto_depIdxs = []int32{
 	8,  // 39: switchboard.actors.v1.PutRoutes.routes:type_name -> switchboard.actors.v1.RouteSet
 	11, // 40: switchboard.actors.v1.RoutesReply.error:type_name -> switchboard.actors.v1.Error
 	8,  // 41: switchboard.actors.v1.RoutesReply.routes:type_name -> switchboard.actors.v1.RouteSet
-	11, // 42: switchboard.actors.v1.EdgeView.error:type_name -> switchboard.actors.v1.Error
-	1,  // 43: switchboard.actors.v1.EdgeView.account:type_name -> switchboard.actors.v1.Account
-	6,  // 44: switchboard.actors.v1.EdgeView.trunks:type_name -> switchboard.actors.v1.Trunk
-	8,  // 45: switchboard.actors.v1.EdgeView.routes:type_name -> switchboard.actors.v1.RouteSet
-	3,  // 46: switchboard.actors.v1.EdgeView.device:type_name -> switchboard.actors.v1.Device
-	72, // 47: switchboard.actors.v1.EdgeView.group_pools:type_name -> switchboard.actors.v1.EdgeView.GroupPoolsEntry
+	11, // 42: switchboard.actors.v1.SecretEdgeView.error:type_name -> switchboard.actors.v1.Error
+	1,  // 43: switchboard.actors.v1.SecretEdgeView.account:type_name -> switchboard.actors.v1.Account
+	6,  // 44: switchboard.actors.v1.SecretEdgeView.trunks:type_name -> switchboard.actors.v1.Trunk
+	8,  // 45: switchboard.actors.v1.SecretEdgeView.routes:type_name -> switchboard.actors.v1.RouteSet
+	3,  // 46: switchboard.actors.v1.SecretEdgeView.device:type_name -> switchboard.actors.v1.Device
+	72, // 47: switchboard.actors.v1.SecretEdgeView.group_pools:type_name -> switchboard.actors.v1.SecretEdgeView.GroupPoolsEntry
 	43, // 48: switchboard.actors.v1.Register.contacts:type_name -> switchboard.actors.v1.ContactUpdate
 	11, // 49: switchboard.actors.v1.RegisterReply.error:type_name -> switchboard.actors.v1.Error
 	5,  // 50: switchboard.actors.v1.RegisterReply.bindings:type_name -> switchboard.actors.v1.Binding

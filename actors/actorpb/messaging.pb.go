@@ -1395,7 +1395,7 @@ func (x *IncidentListReply) GetNext() string {
 // supervisor): give the device a new random secret, its HA1s derived from
 // random bytes that are neither stored nor shown, so that the old
 // password fails at once (the edge reads HA1s from the account's
-// EdgeView on every request). The reply is a DeviceReply, redacted.
+// SecretEdgeView on every request). The reply is a DeviceReply, redacted.
 type ResetDeviceCredentials struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Device string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
