@@ -88,15 +88,15 @@ type Lookup struct {
 	dirPID, actPID *actor.PID
 	sub            *eventstream.Subscription
 
-	mu     sync.Mutex
-	topo   topology
-	cache  map[string]*actor.PID
-	local  map[string]*hosted
-	index  *actors.ActivationIndex // local's activations in key order
+	mu    sync.Mutex
+	topo  topology
+	cache map[string]*actor.PID
+	local map[string]*hosted
+	index *actors.ActivationIndex // local's activations in key order
 	// stoppingByKind counts local's stopping activations per kind, so that
 	// countLocal is O(1).
 	stoppingByKind map[string]int
-	closed bool
+	closed         bool
 }
 
 var (
