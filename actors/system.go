@@ -40,8 +40,8 @@ const (
 	KindMessaging = placement.KindMessaging
 )
 
-// Kinds lists every kind this package serves.
-var Kinds = placement.Kinds()
+// Kinds lists every kind this package serves (a new slice each call).
+func Kinds() []string { return placement.Kinds() }
 
 // Config configures a System.
 type Config struct {

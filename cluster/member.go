@@ -117,8 +117,8 @@ func Start(as *actor.ActorSystem, spawn actors.Spawner, now func() time.Time, cf
 	m = &Member{cfg: cfg, as: as, metrics: mt, log: cfg.Logger.With("component", "cluster"), now: now}
 	m.lookup = newLookup(as, spawn, now, cfg.Lookup, m, m.log, mt)
 
-	kinds := make([]*protocluster.Kind, 0, len(actors.Kinds))
-	for _, k := range actors.Kinds {
+	kinds := make([]*protocluster.Kind, 0, len(actors.Kinds()))
+	for _, k := range actors.Kinds() {
 		// Our activator spawns activations; the kind only advertises.
 		kinds = append(kinds, protocluster.NewKind(k, actor.PropsFromFunc(func(actor.Context) {})))
 	}
@@ -253,7 +253,7 @@ func (m *Member) publishTopology() {
 			continue
 		}
 		port, _ := strconv.Atoi(portStr)
-		members = append(members, &protocluster.Member{Id: g.ID, Host: host, Port: int32(port), Kinds: actors.Kinds})
+		members = append(members, &protocluster.Member{Id: g.ID, Host: host, Port: int32(port), Kinds: actors.Kinds()})
 	}
 	for _, st := range []string{"alive", "suspect", "dead", "left", "draining"} {
 		m.metrics.members.WithLabelValues(st).Set(counts[st])

@@ -30,8 +30,8 @@ func (s *server) activationOut(a *actors.Activation) activationOut {
 }
 
 func checkKind(kind string) *fieldError {
-	if !slices.Contains(actors.Kinds, kind) {
-		return badField("kind", "unknown actor kind %q; known kinds: %v", kind, actors.Kinds)
+	if !slices.Contains(actors.Kinds(), kind) {
+		return badField("kind", "unknown actor kind %q; known kinds: %v", kind, actors.Kinds())
 	}
 	return nil
 }

@@ -77,8 +77,8 @@ func (s *server) parseActivationCursor(v string) (actors.ActivationKey, *fieldEr
 		return actors.ActivationKey{}, nil
 	}
 	kind, id, ok := strings.Cut(v, "/")
-	if !ok || !slices.Contains(actors.Kinds, kind) || s.checkIdentity(kind, id) != nil {
-		return actors.ActivationKey{}, badField("after", "after must be the \"next\" of the previous page, <kind>/<id> with a known kind (%v), not %q", actors.Kinds, v)
+	if !ok || !slices.Contains(actors.Kinds(), kind) || s.checkIdentity(kind, id) != nil {
+		return actors.ActivationKey{}, badField("after", "after must be the \"next\" of the previous page, <kind>/<id> with a known kind (%v), not %q", actors.Kinds(), v)
 	}
 	return actors.ActivationKey{Kind: kind, Identity: id}, nil
 }

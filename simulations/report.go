@@ -113,11 +113,11 @@ func (r *Result) Markdown(plots []string) string {
 		r.Scenario.MeanHoldSeconds, rep.StalenessSeconds)
 	fmt.Fprintf(&b, "Ours: %s.\n\n", rep.Strategy)
 	b.WriteString("| measure | target | ours |")
-	for _, name := range Baselines {
+	for _, name := range Baselines() {
 		fmt.Fprintf(&b, " %s |", name)
 	}
 	b.WriteString("\n|---|---|---|")
-	for range Baselines {
+	for range Baselines() {
 		b.WriteString("---|")
 	}
 	b.WriteString("\n")
@@ -151,7 +151,7 @@ func (r *Result) Markdown(plots []string) string {
 	}
 	for _, row := range rows {
 		fmt.Fprintf(&b, "| %s | %s | %s |", row.name, row.target, row.get(rep.Measures))
-		for _, name := range Baselines {
+		for _, name := range Baselines() {
 			fmt.Fprintf(&b, " %s |", row.get(rep.Baselines[name]))
 		}
 		b.WriteString("\n")

@@ -23,7 +23,7 @@ const Ours = "ours"
 // Baselines are the strategies every run compares against, on the same
 // workload: each places both device-group actors and calls (over the
 // group's pool, no overflow); a node at capacity refuses the call.
-var Baselines = []string{placement.NameRandom, placement.NameRendezvous, placement.NameLeastLoaded}
+func Baselines() []string { return []string{placement.NameRandom, placement.NameRendezvous, placement.NameLeastLoaded} }
 
 // kindGroup is the device-group actor kind, from placement's table of
 // kinds (the simulator needs no actor runtime).
@@ -124,7 +124,7 @@ func Run(ctx context.Context, sc Scenario, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	sc = sc.WithDefaults()
-	modes := append([]string{Ours}, Baselines...)
+	modes := append([]string{Ours}, Baselines()...)
 	res := &Result{Scenario: sc, Seed: cfg.Seed, Modes: make([]ModeResult, len(modes))}
 	errs := make([]error, len(modes))
 	par := cfg.Parallel

@@ -64,7 +64,7 @@ func TestScenarios_Issue4Measures(t *testing.T) {
 			t.Logf("seed %d ours: act %.4f (%.0f/node) calls %.4f moved %d join90 %s rejected %d (with headroom %d) overflowed %d refused %d",
 				seed, m.MaxMeanActivations, m.MeanActivationsPerNode, m.MaxMeanCalls, m.MovedOnJoin, OrNA(m.JoinTo90Seconds, "%.0fs"),
 				m.Rejected, m.RejectedWithHeadroom, m.Overflowed, m.Refused)
-			for _, b := range Baselines {
+			for _, b := range Baselines() {
 				bm := ours.Baselines[b]
 				t.Logf("seed %d %s: act %.4f calls %.4f moved %d rejected with headroom %d", seed, b,
 					bm.MaxMeanActivations, bm.MaxMeanCalls, bm.MovedOnJoin, bm.RejectedWithHeadroom)
@@ -154,7 +154,7 @@ func TestWrite_ReportFilesAndKeys(t *testing.T) {
 			t.Errorf("%s: %v", p, err)
 		}
 	}
-	if len(paths) != 2+len(Baselines)+1+2 {
+	if len(paths) != 2+len(Baselines())+1+2 {
 		t.Errorf("wrote %d files: %v", len(paths), paths)
 	}
 	var doc map[string]any
@@ -167,7 +167,7 @@ func TestWrite_ReportFilesAndKeys(t *testing.T) {
 		if _, ok := doc[k]; !ok {
 			t.Errorf("report.json lacks %s", k)
 		}
-		for _, name := range Baselines {
+		for _, name := range Baselines() {
 			if _, ok := doc["baselines"].(map[string]any)[name].(map[string]any)[k]; !ok {
 				t.Errorf("report.json lacks baselines.%s.%s", name, k)
 			}

@@ -74,7 +74,7 @@ DIR/report.md, DIR/logs/). Real time and real processes: not byte-identical.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			cfg := simulations.Config{Seed: seed}
-			if bar := newSimBar(stderr, int64(sc.WithDefaults().Calls)*int64(1+len(simulations.Baselines)), sc.Name); bar != nil {
+			if bar := newSimBar(stderr, int64(sc.WithDefaults().Calls)*int64(1+len(simulations.Baselines())), sc.Name); bar != nil {
 				cfg.Progress = func(n int) { _ = bar.Add(n) }
 				defer func() { _ = bar.Finish(); fmt.Fprintln(stderr) }()
 			}
@@ -99,7 +99,7 @@ DIR/report.md, DIR/logs/). Real time and real processes: not byte-identical.`,
 					simulations.OrNA(m.MovedOnJoinRatio, "%.4f"), simulations.OrNA(m.JoinTo90Seconds, "%.0fs"), m.RejectedWithHeadroom, m.CallsTotal)
 			}
 			line(simulations.Ours, rep.Measures)
-			for _, b := range simulations.Baselines {
+			for _, b := range simulations.Baselines() {
 				line(b, rep.Baselines[b])
 			}
 			return nil
