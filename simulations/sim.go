@@ -23,7 +23,9 @@ const Ours = "ours"
 // Baselines are the strategies every run compares against, on the same
 // workload: each places both device-group actors and calls (over the
 // group's pool, no overflow); a node at capacity refuses the call.
-func Baselines() []string { return []string{placement.NameRandom, placement.NameRendezvous, placement.NameLeastLoaded} }
+func Baselines() []string {
+	return []string{placement.NameRandom, placement.NameRendezvous, placement.NameLeastLoaded}
+}
 
 // kindGroup is the device-group actor kind, from placement's table of
 // kinds (the simulator needs no actor runtime).
