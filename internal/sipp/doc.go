@@ -46,6 +46,12 @@
 //     bound: RunUAC and Start choose free ports for both.
 //   - Its verifyauth action reads only Authorization, never
 //     Proxy-Authorization.
+//   - Per-call credentials from an injection file (-inf, UACOptions.Users,
+//     written by WriteUsers) must be quoted inside the keyword,
+//     [authentication username="[field0]" password="[field1]"]: unquoted,
+//     the first ']' ends the keyword (the *_users.xml scenarios).
+//   - Its response times (rtd, -trace_rtt) count whole milliseconds;
+//     ResponseTimes reads microsecond times from the message trace instead.
 //
 // This package must not import the packages it tests (sipedge, node):
 // they are driven from outside, over the network, as a real peer would.
