@@ -24,7 +24,7 @@ func printHeader(ctx context.Context, cfg Config, out io.Writer, proxies []*prox
 	}
 	for _, p := range proxies {
 		fmt.Fprintf(out, "  %s on %s", p.name, p.addr)
-		if p.provisioned > 0 {
+		if devices > 0 && p.name == proxySwitchboard {
 			fmt.Fprintf(out, " (devices provisioned over HTTP in %s)", p.provisioned.Round(10e6))
 		}
 		fmt.Fprintln(out)

@@ -217,6 +217,14 @@ func joinInts(ns []int) string {
 	return strings.Join(s, ",")
 }
 
+// head is the start of s, at most n bytes.
+func head(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}
+
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line

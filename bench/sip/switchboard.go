@@ -183,8 +183,31 @@ func waitServing(ctx context.Context, httpAddr string, d *daemon) error {
 
 // provision creates what the bench routes through: account acme (DNS name
 // acme.<zone>), a trunk trusting 127.0.0.1, a feature server per method
-// and the routes to them.
+// and the routes to them; and it lifts the call capacity of the node's
+// pool (500 concurrent calls per node unless configured) above what the
+// memory row holds open, as Kamailio has no such bound.
 func provision(ctx context.Context, httpAddr string, servers map[string]string) error {
+	resp, err := httpDo(ctx, http.MethodGet, httpAddr, "/v1/pools", nil)
+	if err != nil {
+		return err
+	}
+	var pools struct {
+		Pools []struct {
+			Name string `json:"name"`
+		} `json:"pools"`
+	}
+	if resp.status != http.StatusOK || json.Unmarshal(resp.body, &pools) != nil || len(pools.Pools) == 0 {
+		return fmt.Errorf("GET /v1/pools: %d %s: want the node's pool", resp.status, resp.body)
+	}
+	for _, p := range pools.Pools {
+		resp, err := httpDo(ctx, http.MethodPut, httpAddr, "/v1/pools/"+p.Name, map[string]any{"call_capacity_per_node": 1_000_000})
+		if err != nil {
+			return err
+		}
+		if resp.status != http.StatusOK && resp.status != http.StatusCreated {
+			return fmt.Errorf("PUT /v1/pools/%s: %d %s", p.Name, resp.status, resp.body)
+		}
+	}
 	target := func(addr string) map[string]any {
 		return map[string]any{"targets": []map[string]any{{"address": addr, "priority": 1, "weight": 1, "transport": "udp"}}}
 	}
