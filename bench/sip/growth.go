@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
-	"text/tabwriter"
 	"time"
 
 	"github.com/switchboard-pbx/switchboard/internal/sipp"
@@ -39,18 +38,20 @@ func growth(ctx context.Context, cfg Config, work string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "bench-sip --growth: %s; switchboard alone; %d operations per row at %d/s, devices in shuffled order; provisioning with %d PUTs in flight\n",
 		version, cfg.GrowthOps, cfg.GrowthRate, cfg.Workers)
-	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "devices\tgroups\tprovisioning\trow\tp50\tp99\tCPU/op\tRSS after\tclient run\t")
+	fmt.Fprintf(out, growthLine, "devices", "groups", "provisioning", "row", "p50", "p99", "CPU/op", "RSS after", "client run")
 	for i, c := range cases {
-		if err := growthRows(ctx, cfg, filepath.Join(work, fmt.Sprintf("growth-%d", i)), tw, c); err != nil {
+		if err := growthRows(ctx, cfg, filepath.Join(work, fmt.Sprintf("growth-%d", i)), out, c); err != nil {
 			return err
 		}
-		_ = tw.Flush() // a line per case as it ends
 	}
-	return tw.Flush()
+	return nil
 }
 
-func growthRows(ctx context.Context, cfg Config, dir string, tw io.Writer, c growthCase) error {
+// growthLine lays out a line of the growth table, printed as each case
+// ends.
+const growthLine = "%8v %7v %12v %-12s %11s %11s %9s %10s  %s\n"
+
+func growthRows(ctx context.Context, cfg Config, dir string, out io.Writer, c growthCase) error {
 	devices := makeDevices(c.devices, c.groupSize)
 	p, err := startProxy(ctx, cfg, proxySwitchboard, dir, devices, false)
 	if err != nil {
@@ -92,7 +93,7 @@ func growthRows(ctx context.Context, cfg Config, dir string, tw io.Writer, c gro
 		if res.Total > 0 {
 			perOp = (cpu1 - cpu0) / time.Duration(res.Total)
 		}
-		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", c.devices, groups, p.provisioned.Round(100*time.Millisecond), r.name,
+		fmt.Fprintf(out, growthLine, c.devices, groups, p.provisioned.Round(100*time.Millisecond), r.name,
 			ms(percentile(times, 0.50)), ms(percentile(times, 0.99)), us(perOp), mib(rss), verdict)
 	}
 	return nil

@@ -73,7 +73,7 @@
 // groups of --group-size, and for one group of --growth-group (2,000)
 // devices, a fresh node provisioned over HTTP (--workers PUTs in flight;
 // the time it took is printed), then --growth-ops REGISTERs and as many
-// INVITE-auth calls at --growth-rate (200/s), the devices in shuffled
+// INVITE-auth calls at --growth-rate (100/s), the devices in shuffled
 // order: p50 and p99 response time, CPU per operation (utime+stime of the
 // node's process from /proc/PID/stat over the run, divided by the
 // operations) and the node's resident set after.
@@ -176,8 +176,8 @@ func DefaultConfig() Config {
 
 		GrowthDevices: []int{1000, 10000, 50000},
 		GrowthGroup:   2000,
-		GrowthRate:    200, // moderate: the time per operation, not the knee
-		GrowthOps:     2000,
+		GrowthRate:    100, // moderate, well under either row's knee: the time per operation, not queueing
+		GrowthOps:     1000,
 	}
 }
 

@@ -31,14 +31,14 @@ func ResponseTimes(messages, method string) ([]time.Duration, error) {
 		if !ok {
 			continue
 		}
-		at, err := time.Parse(traceStamp, strings.Join(strings.Fields(strings.Trim(stampLine, "- ")), " "))
-		if err != nil {
-			return nil, fmt.Errorf("sipp: message trace: time %q: %w", stampLine, err)
-		}
 		direction, msg, _ := strings.Cut(rest, "\n")
 		sent := strings.Contains(direction, "message sent")
 		if !sent && !strings.Contains(direction, "message received") {
 			continue // not a message (SIPp's notes)
+		}
+		at, err := time.Parse(traceStamp, strings.Join(strings.Fields(strings.Trim(stampLine, "- ")), " "))
+		if err != nil {
+			return nil, fmt.Errorf("sipp: message trace: time %q: %w", stampLine, err)
 		}
 		msg = strings.TrimLeft(msg, "\r\n")
 		first, _, _ := strings.Cut(msg, "\n")
