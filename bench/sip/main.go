@@ -25,8 +25,11 @@
 // with --sip and provisioned over HTTP: account acme, trunk bench
 // (127.0.0.1/32), the devices in groups of --group-size (5) with their
 // passwords, feature servers voicemail and sms, routes INVITE -> voicemail
-// and MESSAGE -> sms, and a fraud policy whose volume thresholds sit above
-// the ladder (every request is still scored by the account's supervisor).
+// and MESSAGE -> sms, a fraud policy whose volume thresholds sit above the
+// ladder (every request is still scored by the account's supervisor), and
+// its pool's call capacity raised to 1,000,000 a node (the default, 500
+// concurrent calls, would refuse the memory row; Kamailio has no such
+// bound).
 // Kamailio runs bench/sip/kamailio.cfg: tm stateful proxy, record-route,
 // four UDP workers; for devices the auth module with the devices' HA1s in
 // an htable loaded at start from a db_text file this command writes (no
