@@ -27,6 +27,7 @@
 //	-set from_user USER   From user (UACOptions.FromUser)
 //	-au, -ap              digest credentials (UACOptions.AuthUser, AuthPassword)
 //	-d MS                 call length, the pause before BYE or CANCEL
+//	-inf FILE             *_users.xml: the caller and its credentials per call (UACOptions.Users)
 //
 // A SIPp "call" is one Call-ID: a dialog, a MESSAGE, a REGISTER exchange
 // or an OPTIONS probe. The server scenarios (uas*.xml) answer OPTIONS with
