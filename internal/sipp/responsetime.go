@@ -32,9 +32,11 @@ func ResponseTimes(messages, method string) ([]time.Duration, error) {
 			continue
 		}
 		direction, msg, _ := strings.Cut(rest, "\n")
-		sent := strings.Contains(direction, "message sent")
-		if !sent && !strings.Contains(direction, "message received") {
-			continue // not a message (SIPp's notes)
+		// "UDP message sent (561 bytes):", "UDP message received [210] bytes :";
+		// not "Unexpected UDP message received:", which has no time.
+		sent := strings.Contains(direction, "message sent (")
+		if !sent && !strings.Contains(direction, "message received [") {
+			continue // not a message in order (SIPp's notes)
 		}
 		at, err := time.Parse(traceStamp, strings.Join(strings.Fields(strings.Trim(stampLine, "- ")), " "))
 		if err != nil {

@@ -125,7 +125,8 @@ func TestWriteUsers_RefusesWhatSIPpWouldSplit(t *testing.T) {
 // TestResponseTimes_FirstSentToThe200OfTheMethod reads a trace in SIPp
 // 3.6's format: a call's time runs from its first message sent to the
 // 200 whose CSeq names the method (not the 407 before it, not the 200 of
-// its BYE); a call with no such 200 has no time.
+// its BYE); a call with no such 200 has no time; SIPp's note of an
+// unexpected message, which carries no time, is no message of the call.
 func TestResponseTimes_FirstSentToThe200OfTheMethod(t *testing.T) {
 	t.Parallel()
 	msg := func(stamp, dir, first, callID, cseq string) string {
@@ -136,6 +137,7 @@ func TestResponseTimes_FirstSentToThe200OfTheMethod(t *testing.T) {
 		msg("06:52:41.100300", recv, "SIP/2.0 407 Proxy Authentication Required", "1-x", "1 INVITE") +
 		msg("06:52:41.100400", sent, "INVITE sip:a@b SIP/2.0", "1-x", "2 INVITE") +
 		msg("06:52:41.101000", sent, "INVITE sip:a@b SIP/2.0", "2-x", "1 INVITE") +
+		traceSeparator + "\nUnexpected UDP message received:\n\nSIP/2.0 180 Ringing\nCall-ID: 2-x\nCSeq: 1 INVITE\n\n" +
 		msg("06:52:41.101250", recv, "SIP/2.0 200 OK", "1-x", "2 INVITE") +
 		msg("06:52:41.102000", recv, "SIP/2.0 200 OK", "3-x", "2 INVITE") + // not started here
 		msg("06:52:41.103000", recv, "SIP/2.0 200 OK", "1-x", "3 BYE") +
