@@ -87,7 +87,7 @@ func ladder(ctx context.Context, cfg Config, out io.Writer, r row, proxies []*pr
 				row[p.name] = "-"
 				continue
 			}
-			res, err := step(ctx, cfg, r, p, rate, cfg.Step, false)
+			res, err := step(ctx, cfg, r, p, rate, cfg.Step)
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
@@ -118,10 +118,10 @@ func ladder(ctx context.Context, cfg Config, out io.Writer, r row, proxies []*pr
 const columnWidth = 44
 
 // step runs the row's client scenario through p at rate for d (at least
-// one call), with SIPp's message trace when trace is set.
-func step(ctx context.Context, cfg Config, r row, p *proxy, rate int, d time.Duration, trace bool) (sipp.Result, error) {
+// one call).
+func step(ctx context.Context, cfg Config, r row, p *proxy, rate int, d time.Duration) (sipp.Result, error) {
 	calls := max(1, int(float64(rate)*d.Seconds()))
-	return runRow(ctx, cfg, r, p, sipp.UACOptions{Calls: calls, Rate: rate, CallLength: cfg.CallLength, TraceMessages: trace})
+	return runRow(ctx, cfg, r, p, sipp.UACOptions{Calls: calls, Rate: rate, CallLength: cfg.CallLength})
 }
 
 // runRow runs the row's client scenario through p with o's counts, rate
@@ -199,7 +199,7 @@ func profile(ctx context.Context, cfg Config, out io.Writer, r row, p *proxy, ra
 	go func() {
 		fetched <- fetchProfile(ctx, "http://"+p.http+"/debug/pprof/profile?seconds="+strconv.Itoa(seconds), file)
 	}()
-	res, err := step(ctx, cfg, r, p, rate, seconds*time.Second+2*time.Second, false)
+	res, err := step(ctx, cfg, r, p, rate, seconds*time.Second+2*time.Second)
 	ferr := <-fetched
 	if err := settle(ctx, []*proxy{p}); err != nil {
 		return err
