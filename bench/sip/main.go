@@ -75,11 +75,13 @@
 // --growth-devices (1,000, 10,000, 50,000) devices in one account in
 // groups of --group-size, and for one group of --growth-group (2,000)
 // devices, a fresh node provisioned over HTTP (--workers PUTs in flight;
-// the time it took is printed), then --growth-ops REGISTERs and as many
-// INVITE-auth calls at --growth-rate (100/s), the devices in shuffled
-// order: p50 and p99 response time, CPU per operation (utime+stime of the
-// node's process from /proc/PID/stat over the run, divided by the
-// operations) and the node's resident set after.
+// the time it took is printed) and left to go idle (under 5% of a core,
+// at most a minute), then --growth-ops REGISTERs (their groups cold), the
+// same REGISTERs again (warm) and as many INVITE-auth calls at
+// --growth-rate (100/s), the devices in shuffled order: p50 and p99
+// response time, CPU per operation (utime+stime of the node's process from
+// /proc/PID/stat over the run, divided by the operations) and the node's
+// resident set after.
 //
 // With --pprof DIR, the Switchboard node's CPU is profiled for 10 s while
 // the client runs again at its top rate, per row, the profile saved in DIR
