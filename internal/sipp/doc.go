@@ -27,6 +27,7 @@
 //	-set from_user USER   From user (UACOptions.FromUser)
 //	-au, -ap              digest credentials (UACOptions.AuthUser, AuthPassword)
 //	-d MS                 call length, the pause before BYE or CANCEL
+//	-inf FILE             *_users.xml: the caller and its credentials per call (UACOptions.Users)
 //
 // A SIPp "call" is one Call-ID: a dialog, a MESSAGE, a REGISTER exchange
 // or an OPTIONS probe. The server scenarios (uas*.xml) answer OPTIONS with
@@ -46,6 +47,12 @@
 //     bound: RunUAC and Start choose free ports for both.
 //   - Its verifyauth action reads only Authorization, never
 //     Proxy-Authorization.
+//   - Per-call credentials from an injection file (-inf, UACOptions.Users,
+//     written by WriteUsers) must be quoted inside the keyword,
+//     [authentication username="[field0]" password="[field1]"]: unquoted,
+//     the first ']' ends the keyword (the *_users.xml scenarios).
+//   - Its response times (rtd, -trace_rtt) count whole milliseconds;
+//     ResponseTimes reads microsecond times from the message trace instead.
 //
 // This package must not import the packages it tests (sipedge, node):
 // they are driven from outside, over the network, as a real peer would.

@@ -46,6 +46,7 @@ type UACOptions struct {
 	AuthUser     string // -au: digest user name (default: Service, SIPp's own)
 	AuthPassword string // -ap: digest password (default "password", SIPp's own)
 	AuthURI      string // -auth_uri: the digest uri is "sip:"+AuthURI (default: the Request-URI, see defaultAuthURI)
+	Users        string // -inf: an injection file (WriteUsers) for the *_users scenarios; -auth_uri as with AuthPassword
 
 	Calls       int           // -m: calls to place (default 1)
 	Rate        int           // -r: new calls per second (default 10, SIPp's own)
@@ -202,8 +203,13 @@ func (o *UACOptions) args(scenario Scenario) ([]string, error) {
 	if o.AuthUser != "" {
 		args = append(args, "-au", o.AuthUser)
 	}
-	if o.AuthPassword != "" {
-		args = append(args, "-ap", o.AuthPassword)
+	if o.Users != "" {
+		args = append(args, "-inf", o.Users)
+	}
+	if o.AuthPassword != "" || o.Users != "" {
+		if o.AuthPassword != "" {
+			args = append(args, "-ap", o.AuthPassword)
+		}
 		uri := o.AuthURI
 		if uri == "" {
 			if uri, err = o.defaultAuthURI(scenario); err != nil {

@@ -31,6 +31,12 @@ const (
 	UASMessage     Scenario = "testdata/sipp/uas_message.xml"       // answers MESSAGE (text/plain) and OPTIONS
 	UASAuth        Scenario = "testdata/sipp/uas_auth.xml"          // stand-in: challenges INVITE with 407, then answers
 	RegistrarAuth  Scenario = "testdata/sipp/registrar_auth.xml"    // stand-in registrar checking MD5 digest
+
+	// The same with the caller and its credentials from UACOptions.Users,
+	// the next device each call.
+	UACInviteAuthUsers  Scenario = "testdata/sipp/uac_invite_auth_users.xml"
+	UACMessageAuthUsers Scenario = "testdata/sipp/uac_message_auth_users.xml"
+	RegisterAuthUsers   Scenario = "testdata/sipp/register_auth_users.xml"
 )
 
 // ErrNoRepoRoot is returned when no go.mod is found above the working
