@@ -37,9 +37,9 @@ type account struct {
 	devices map[string]*versioned[*actorpb.Device]
 	trunks  map[string]*versioned[*actorpb.Trunk]
 	routes  *versioned[*actorpb.RouteSet] // nil: never set
-	// sizes counts each group's devices, for tier 1 without a pass over
-	// every device.
-	sizes map[string]int
+	// byGroup holds each group's device ids, so that a group's members
+	// and size cost the group, not the account.
+	byGroup map[string]map[string]struct{}
 }
 
 // ver is the version of v, or 0 when the record does not exist.
@@ -69,7 +69,7 @@ func (a *account) load(ctx context.Context) error {
 		return err
 	}
 	for _, d := range a.devices {
-		a.sizes[d.rec.Group]++
+		a.join(d.rec.Group, d.rec.Id)
 	}
 	if err := loadAll(ctx, a.store(), trunkPrefix(a.id), a.trunks); err != nil {
 		return err
@@ -82,7 +82,7 @@ func (a *account) load(ctx context.Context) error {
 func (a *account) clearChildren() {
 	a.groups, a.devices = map[string]*versioned[*actorpb.Group]{}, map[string]*versioned[*actorpb.Device]{}
 	a.trunks, a.routes = map[string]*versioned[*actorpb.Trunk]{}, nil
-	a.sizes = map[string]int{}
+	a.byGroup = map[string]map[string]struct{}{}
 }
 
 // loadOne decodes the record at key, or returns nil when there is none.
@@ -375,7 +375,7 @@ func (a *account) deleteGroup(t *turn, m *actorpb.DeleteGroup) proto.Message {
 	if e := ifMatch(m.IfMatch, cur.version, "group "+m.Group); e != nil {
 		return &actorpb.GroupReply{Error: e}
 	}
-	if n := a.sizes[m.Group]; n > 0 {
+	if n := len(a.byGroup[m.Group]); n > 0 {
 		return &actorpb.GroupReply{Error: conflict("group", "group %q still has %d devices; move or delete them first", m.Group, n)}
 	}
 	if tr := a.trunkOf(m.Group); tr != "" {
@@ -444,9 +444,9 @@ func (a *account) putDevice(t *turn, m *actorpb.PutDevice) proto.Message {
 	}
 	a.devices[m.Device] = &versioned[*actorpb.Device]{rec: rec, version: v}
 	if cur != nil {
-		a.sizes[cur.rec.Group]--
+		a.leave(cur.rec.Group, m.Device)
 	}
-	a.sizes[m.Group]++
+	a.join(m.Group, m.Device)
 	if cur != nil && cur.rec.Group != m.Group {
 		a.sys.notify(KindDeviceGroup, deviceGroupIdentity(a.id, cur.rec.Group), &actorpb.GroupChanged{Removed: []string{m.Device}})
 	}
@@ -468,7 +468,7 @@ func (a *account) deleteDevice(t *turn, m *actorpb.DeleteDevice) proto.Message {
 		return &actorpb.DeviceReply{Error: storeFailed(t, err, "device "+m.Device)}
 	}
 	delete(a.devices, m.Device)
-	a.sizes[cur.rec.Group]--
+	a.leave(cur.rec.Group, m.Device)
 	a.sys.notify(KindDeviceGroup, deviceGroupIdentity(a.id, cur.rec.Group), &actorpb.GroupChanged{Removed: []string{m.Device}})
 	return &actorpb.DeviceReply{Device: redactDevice(cur.rec), Version: cur.version}
 }
@@ -567,7 +567,7 @@ func (a *account) choosePool(ctx context.Context, group string, rec *actorpb.Gro
 		return true
 	}
 	dec, err := placement.ChoosePool(placement.GroupSpec{
-		ID: group, Size: a.sizes[group], Pinned: rec.Pool, Labels: rec.Labels, Current: rec.AssignedPool,
+		ID: group, Size: len(a.byGroup[group]), Pinned: rec.Pool, Labels: rec.Labels, Current: rec.AssignedPool,
 	}, states)
 	if err != nil {
 		a.sys.log.Warn("tier 1: no pool meets the group's conditions; it keeps its pool", "account", a.id, "group", group, "err", err)
@@ -601,14 +601,27 @@ func (a *account) assignPool(t *turn, g *versioned[*actorpb.Group]) {
 
 // members lists the ids of group's devices, sorted.
 func (a *account) members(group string) []string {
-	var out []string
-	for id, d := range a.devices {
-		if d.rec.Group == group {
-			out = append(out, id)
-		}
+	out := make([]string, 0, len(a.byGroup[group]))
+	for id := range a.byGroup[group] {
+		out = append(out, id)
 	}
 	sort.Strings(out)
 	return out
+}
+
+// join and leave keep byGroup current.
+func (a *account) join(group, device string) {
+	if a.byGroup[group] == nil {
+		a.byGroup[group] = map[string]struct{}{}
+	}
+	a.byGroup[group][device] = struct{}{}
+}
+
+func (a *account) leave(group, device string) {
+	delete(a.byGroup[group], device)
+	if len(a.byGroup[group]) == 0 {
+		delete(a.byGroup, group)
+	}
 }
 
 func (a *account) put(ctx context.Context, key string, rec proto.Message, expect uint64) (uint64, error) {
