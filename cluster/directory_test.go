@@ -135,7 +135,7 @@ func TestDirectory_EndedCallsLeaveTheOptimisticCount(t *testing.T) {
 	}
 	members := fakeMembers{{ID: as.ID, Name: "self"}}
 	l := newLookup(as, nil, time.Now, LookupConfig{HandoverTimeout: time.Hour}, members, slog.New(slog.DiscardHandler), m)
-	d := newDirectory(l)
+	d := newDirectory(l).s
 	d.topo = topo
 	calls := func() int {
 		for _, pm := range d.placementMembers() {
@@ -259,7 +259,7 @@ func TestDirectory_CallPlacementIsTheSharedBuilder(t *testing.T) {
 		{ID: peer, Name: "peer", Pool: "p", Load: placement.Load{ActiveCalls: 1, CPU: 0.95}},
 	}
 	l := newLookup(as, nil, time.Now, LookupConfig{HandoverTimeout: time.Hour, Seed: 9}, members, slog.New(slog.DiscardHandler), m)
-	d := newDirectory(l)
+	d := newDirectory(l).s
 	d.topo = topo
 	dec, _, capacity, err := d.decide(actors.KindCall, "c1", &clusterpb.Hint{Pool: "p", CallCapacity: 10})
 	if err != nil {
