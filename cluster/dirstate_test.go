@@ -254,7 +254,9 @@ func TestDirState_Step(t *testing.T) {
 			steps: []dirStep{
 				{lookupFrom("w1"), placed + "m1"},
 				{answer(ok), "reply [w1] pid m1:1/a1"},
-				{func(h *dirHarness) dirInput { return topologyChanged{topo: newTopology(map[string]string{"m1": "m1:1", "m2": "m2:1", "m9": "m9:1"})} }, "timer"},
+				{func(h *dirHarness) dirInput {
+					return topologyChanged{topo: newTopology(map[string]string{"m1": "m1:1", "m2": "m2:1", "m9": "m9:1"})}
+				}, "timer"},
 				{func(h *dirHarness) dirInput {
 					h.topo = h.d.topo
 					return claimsFrom("m2", "m2:1/dup")(h)
@@ -303,7 +305,9 @@ func TestDirState_Step(t *testing.T) {
 			name: "a topology change drops the entries of a dead host and sends their waiters back", members: 2, kind: actors.KindAccount,
 			steps: []dirStep{
 				{lookupFrom("w1"), placed + "m1"},
-				{func(h *dirHarness) dirInput { return topologyChanged{topo: newTopology(map[string]string{"m2": "m2:1"})} },
+				{func(h *dirHarness) dirInput {
+					return topologyChanged{topo: newTopology(map[string]string{"m2": "m2:1"})}
+				},
 					fmt.Sprintf("reply [w1] not-owner; count %d; timer", countDropped)},
 			},
 			endState: "none",
