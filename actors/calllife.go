@@ -24,11 +24,11 @@ const (
 	DispositionBusy      Disposition = "busy"      // 486, 600
 	DispositionNoAnswer  Disposition = "no_answer" // 408, 480
 	DispositionFailed    Disposition = "failed"    // any other final status
-	// DispositionExpired: the session timer (RFC 4028) or the maximum call
-	// length ran out; ended_by "expiry".
+	// The session timer (RFC 4028) or the maximum call length ran out;
+	// ended_by "expiry".
 	DispositionExpired Disposition = "expired"
-	// DispositionInterrupted: the process that carried the call died (a
-	// survivor ended it) or shut down; ended_by "node".
+	// The process that carried the call died (a survivor ended it) or shut
+	// down; ended_by "node".
 	DispositionInterrupted Disposition = "interrupted"
 )
 

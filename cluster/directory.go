@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"context"
 	"math/rand/v2"
 	"time"
 
@@ -12,14 +11,14 @@ import (
 
 // directory is the actor, one per member, that carries out its dirState:
 // it turns protoactor messages into Step's inputs and Step's effects into
-// messages, requests, timers, metrics and logs. Every rule is dirState's.
+// messages, requests and timers. Every rule is dirState's.
 type directory struct {
 	l *Lookup
 	s *dirState
 }
 
 func newDirectory(l *Lookup) *directory {
-	return &directory{l: l, s: newDirState(l.selfID, l.now, rand.New(rand.NewPCG(l.cfg.Seed, 0x5b)), l.members, l.strategy)}
+	return &directory{l: l, s: newDirState(l.selfID, l.now, rand.New(rand.NewPCG(l.cfg.Seed, 0x5b)), l.members, l.strategy, l.metrics, l.log)}
 }
 
 func (d *directory) Receive(c actor.Context) {
@@ -72,26 +71,6 @@ func (d *directory) carry(c actor.Context, effects []dirEffect) {
 		case effTimer:
 			self, sys := c.Self(), c.ActorSystem()
 			time.AfterFunc(d.l.cfg.HandoverTimeout, func() { sys.Root.Send(self, handoverTimeout(e)) })
-		case effCount:
-			d.count(e)
-		case effLog:
-			d.l.log.Log(context.Background(), e.level, e.msg, e.args...)
 		}
-	}
-}
-
-func (d *directory) count(e effCount) {
-	m := d.l.metrics
-	switch e.counter {
-	case countPlacement:
-		m.placements.WithLabelValues(e.kind, e.strategy).Inc()
-	case countRefusedFull:
-		m.refusedFull.Inc()
-	case countDropped:
-		m.dropped.Inc()
-	case countEviction:
-		m.evictions.Inc()
-	case countHandover:
-		m.handovers.Inc()
 	}
 }

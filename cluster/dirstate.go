@@ -46,21 +46,23 @@ const maxEarlyViews = 8
 // dirState is the directory as a state machine, in the manner of etcd's
 // raft: Step takes one input (a message, a timer, an activator's answer)
 // and returns the effects to carry out (replies, Activate, Evict,
-// ListActivations, a timer, counts and logs). It owns the entries of the
+// ListActivations, a timer). It owns the entries of the
 // identities whose rendezvous owner its member is: it merges concurrent
 // lookups of one identity, asks placement for a target, retries a full
 // node's refusal, and after a topology change serves identities it did
 // not know only once every member has reported (Claims, or a
 // ListActivations answer after the handover timeout). It runs no actor,
-// goroutine or clock: time, randomness and the members' figures are
-// injected, so the directory actor and a test or simulation drive the same
-// rules. Requesters (waiters) are opaque: the actor's are *actor.PID.
+// goroutine or clock: time, randomness, the members' figures, metrics and
+// the logger are injected, so the directory actor and a test drive the
+// same rules. Requesters (waiters) are opaque: the actor's are *actor.PID.
 type dirState struct {
 	self     string
 	now      func() time.Time
 	rng      *rand.Rand
 	members  MemberSource
 	strategy func(kind string) placement.Strategy
+	metrics  *metrics
+	log      *slog.Logger
 
 	topo    topology
 	entries map[string]*entry
@@ -79,8 +81,8 @@ type dirState struct {
 	out []dirEffect // effects of the current Step
 }
 
-func newDirState(self string, now func() time.Time, rng *rand.Rand, members MemberSource, strategy func(string) placement.Strategy) *dirState {
-	return &dirState{self: self, now: now, rng: rng, members: members, strategy: strategy,
+func newDirState(self string, now func() time.Time, rng *rand.Rand, members MemberSource, strategy func(string) placement.Strategy, m *metrics, log *slog.Logger) *dirState {
+	return &dirState{self: self, now: now, rng: rng, members: members, strategy: strategy, metrics: m, log: log,
 		entries: map[string]*entry{}, reported: map[string]bool{}, loads: placement.NewLoadView(),
 		early: map[uint64][]*clusterpb.Claims{}}
 }
@@ -115,7 +117,8 @@ type (
 	}
 )
 
-// Effects of Step.
+// Effects of Step (counts and logs go straight to the injected metrics and
+// logger).
 type (
 	dirEffect any
 	// effReply sends msg to each of to.
@@ -143,26 +146,6 @@ type (
 	}
 	// effTimer asks for handoverTimeout{hash} after the handover timeout.
 	effTimer struct{ hash uint64 }
-	effCount struct {
-		counter        dirCounter
-		kind, strategy string
-	}
-	effLog struct {
-		level slog.Level
-		msg   string
-		args  []any
-	}
-)
-
-// dirCounter names the directory's metrics (see doc.go).
-type dirCounter int
-
-const (
-	countPlacement dirCounter = iota
-	countRefusedFull
-	countDropped
-	countEviction
-	countHandover
 )
 
 // Step applies one input and returns the effects to carry out, in order.
@@ -266,7 +249,7 @@ func (d *dirState) place(kind, identity string, hint *clusterpb.Hint, waiters []
 	d.entries[key] = &entry{kind: kind, identity: identity, state: activating, member: dec.Member, placement: pl, hint: hint,
 		waiters: waiters, gen: d.gen, callCapacity: callCapacity, refusals: refusals}
 	d.loads.Add(dec.Member, kind, 1, d.now())
-	d.emit(effCount{counter: countPlacement, kind: kind, strategy: strategyName})
+	d.metrics.placements.WithLabelValues(kind, strategyName).Inc()
 	d.emit(effActivate{member: dec.Member, key: key, gen: d.gen,
 		msg: &clusterpb.Activate{Kind: kind, Identity: identity, Placement: pl, Topology: d.topo.hash, CallCapacity: callCapacity}})
 }
@@ -292,7 +275,7 @@ func (d *dirState) onActivated(m activated) {
 	case clusterpb.ActivateCode_ACTIVATE_CODE_FULL:
 		// Our figures were stale: the node is full. Count it full until
 		// its next load report, and place again.
-		d.emit(effCount{counter: countRefusedFull})
+		d.metrics.refusedFull.Inc()
 		d.loads.MarkFull(e.member, int(e.callCapacity), d.now())
 		if placement.RetryAfterFull(e.refusals + 1) {
 			d.place(e.kind, e.identity, e.hint, e.waiters, e.refusals+1)
@@ -303,7 +286,7 @@ func (d *dirState) onActivated(m activated) {
 	if why == "" {
 		why = "activator gave no PID"
 	}
-	d.emit(effLog{level: slog.LevelWarn, msg: "activation failed", args: []any{"kind", e.kind, "id", e.identity, "member", e.member, "err", why}})
+	d.log.Warn("activation failed", "kind", e.kind, "id", e.identity, "member", e.member, "err", why)
 	d.reply(e.waiters, &clusterpb.LookupReply{Error: "activation failed: " + why})
 }
 
@@ -378,7 +361,7 @@ func (d *dirState) onTopology(t topology) {
 		delete(d.entries, key)
 		d.reply(e.waiters, &clusterpb.LookupReply{NotOwner: true})
 		if !hostAlive {
-			d.emit(effCount{counter: countDropped})
+			d.metrics.dropped.Inc()
 		}
 	}
 	d.reported = map[string]bool{}
@@ -418,7 +401,7 @@ func (d *dirState) onClaims(m *clusterpb.Claims) {
 			}
 			if e.state == activating || d.topo.has(e.member) {
 				// Two activations: keep the one we know, evict the claim.
-				d.emit(effCount{counter: countEviction})
+				d.metrics.evictions.Inc()
 				d.emit(effEvict{member: member, msg: &clusterpb.Evict{Kind: cl.Kind, Identity: cl.Identity, Pid: cl.Pid}})
 				continue
 			}
@@ -431,7 +414,7 @@ func (d *dirState) onClaims(m *clusterpb.Claims) {
 		}
 		pl.Adopted = true
 		d.entries[key] = &entry{kind: cl.Kind, identity: cl.Identity, state: active, pid: cl.Pid, member: member, placement: pl}
-		d.emit(effCount{counter: countHandover})
+		d.metrics.handovers.Inc()
 	}
 	d.reported[m.From] = true
 	d.checkReady()
@@ -445,8 +428,8 @@ func (d *dirState) onClaims(m *clusterpb.Claims) {
 // one that does not answer within the handover timeout is taken as gone
 // (gossip has not removed it yet), and the directory serves.
 func (d *dirState) pullClaims() {
-	d.emit(effLog{level: slog.LevelInfo, msg: "handover: asking the members that did not report for their activations",
-		args: []any{"reported", len(d.reported), "members", len(d.topo.ids)}})
+	d.log.Info("handover: asking the members that did not report for their activations",
+		"reported", len(d.reported), "members", len(d.topo.ids))
 	for _, id := range d.topo.ids {
 		if !d.reported[id] {
 			d.emit(effList{hash: d.topo.hash, member: id})
@@ -459,8 +442,7 @@ func (d *dirState) onListed(m listed) {
 		return
 	}
 	if m.list == nil {
-		d.emit(effLog{level: slog.LevelWarn, msg: "handover: a member did not answer for its activations; serving without them",
-			args: []any{"member", m.member}})
+		d.log.Warn("handover: a member did not answer for its activations; serving without them", "member", m.member)
 		d.reported[m.member] = true
 		d.checkReady()
 		return

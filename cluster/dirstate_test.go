@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -34,12 +35,16 @@ func newDirHarness(t *testing.T, n int, kind, id string) *dirHarness {
 	}
 	topo := newTopology(addrs)
 	now := time.Unix(1000, 0)
+	m, err := newMetrics(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	d := newDirState(topo.owner(kind, id), func() time.Time { return now }, rand.New(rand.NewPCG(1, 2)), members,
-		func(string) placement.Strategy { return placement.NewBoundedLoad(placement.DefaultEpsilon) })
+		func(string) placement.Strategy { return placement.NewBoundedLoad(placement.DefaultEpsilon) }, m, slog.New(slog.DiscardHandler))
 	return &dirHarness{t: t, d: d, topo: topo, kind: kind, id: id}
 }
 
-// step feeds in and returns its effects, one line each (logs left out).
+// step feeds in and returns its effects, one line each.
 func (h *dirHarness) step(in dirInput) string {
 	var out []string
 	for _, e := range h.d.Step(in) {
@@ -55,8 +60,6 @@ func (h *dirHarness) step(in dirInput) string {
 			out = append(out, "list "+e.member)
 		case effTimer:
 			out = append(out, "timer")
-		case effCount:
-			out = append(out, fmt.Sprintf("count %d", e.counter))
 		}
 	}
 	return strings.Join(out, "; ")
@@ -160,8 +163,6 @@ func TestDirState_Step(t *testing.T) {
 		otherView = clusterpb.ActivateCode_ACTIVATE_CODE_OTHER_VIEW
 		stopCode  = clusterpb.ActivateCode_ACTIVATE_CODE_STOPPING
 	)
-	placed := fmt.Sprintf("count %d; activate ", countPlacement)
-	refused := fmt.Sprintf("count %d; count %d; activate ", countRefusedFull, countPlacement)
 	cases := []struct {
 		name     string
 		members  int
@@ -172,7 +173,7 @@ func TestDirState_Step(t *testing.T) {
 		{
 			name: "concurrent lookups are merged into one activation", members: 2, kind: actors.KindAccount,
 			steps: []dirStep{
-				{lookupFrom("w1"), placed + "m1"},
+				{lookupFrom("w1"), "activate m1"},
 				{lookupFrom("w2"), ""},
 				{answer(ok), "reply [w1 w2] pid m1:1/a1"},
 				{lookupFrom("w3"), "reply [w3] pid m1:1/a1"},
@@ -185,33 +186,33 @@ func TestDirState_Step(t *testing.T) {
 			// nodes all full, placement finds no capacity.
 			members: 3, kind: actors.KindCall,
 			steps: []dirStep{
-				{lookupFrom("w1"), placed + "m1"},
-				{answer(full), refused + "m2"},
-				{answer(full), refused + "m3"},
-				{answer(full), fmt.Sprintf("count %d; reply [w1] no-capacity", countRefusedFull)},
+				{lookupFrom("w1"), "activate m1"},
+				{answer(full), "activate m2"},
+				{answer(full), "activate m3"},
+				{answer(full), "reply [w1] no-capacity"},
 			},
 			endState: "none",
 		},
 		{
 			name: "after MaxFullRefusals refusals the call fails", members: placement.MaxFullRefusals + 2, kind: actors.KindCall,
 			steps: []dirStep{
-				{lookupFrom("w1"), placed + "m6"},
-				{answer(full), refused + "m1"},
-				{answer(full), refused + "m4"},
-				{answer(full), refused + "m5"},
-				{answer(full), refused + "m2"},
-				{answer(full), fmt.Sprintf("count %d; reply [w1] error activation failed: ACTIVATE_CODE_FULL", countRefusedFull)},
+				{lookupFrom("w1"), "activate m6"},
+				{answer(full), "activate m1"},
+				{answer(full), "activate m4"},
+				{answer(full), "activate m5"},
+				{answer(full), "activate m2"},
+				{answer(full), "reply [w1] error activation failed: ACTIVATE_CODE_FULL"},
 			},
 			endState: "none",
 		},
 		{
 			name: "an activator in another view sends the requester back to converge", members: 2, kind: actors.KindAccount,
-			steps:    []dirStep{{lookupFrom("w1"), placed + "m1"}, {answer(otherView), "reply [w1] not-owner"}},
+			steps:    []dirStep{{lookupFrom("w1"), "activate m1"}, {answer(otherView), "reply [w1] not-owner"}},
 			endState: "none",
 		},
 		{
 			name: "a host whose previous activation is stopping fails the lookup", members: 2, kind: actors.KindAccount,
-			steps:    []dirStep{{lookupFrom("w1"), placed + "m1"}, {answer(stopCode), "reply [w1] error activation failed: ACTIVATE_CODE_STOPPING"}},
+			steps:    []dirStep{{lookupFrom("w1"), "activate m1"}, {answer(stopCode), "reply [w1] error activation failed: ACTIVATE_CODE_STOPPING"}},
 			endState: "none",
 		},
 		{
@@ -227,7 +228,7 @@ func TestDirState_Step(t *testing.T) {
 				{topoIn, "timer"},
 				{lookupFrom("w1"), ""},
 				{claimsFrom("m1"), ""},
-				{claimsFrom("m2", "m2:1/live"), fmt.Sprintf("count %d", countHandover)},
+				{claimsFrom("m2", "m2:1/live"), ""},
 				{claimsFrom("m2", "m2:1/live"), ""}, // a repeated batch is the same claim
 				{claimsFrom("m3"), "reply [w1] pid m2:1/live"},
 			},
@@ -244,7 +245,7 @@ func TestDirState_Step(t *testing.T) {
 				{func(h *dirHarness) dirInput {
 					return listed{hash: h.topo.hash, member: "m2", list: &clusterpb.ActivationList{Activations: []*clusterpb.Activation{
 						{Kind: h.kind, Identity: h.id, Pid: ref("m2:1/listed")}}}}
-				}, fmt.Sprintf("count %d", countHandover)},
+				}, ""},
 				{func(h *dirHarness) dirInput { return listed{hash: h.topo.hash, member: "m3"} }, "reply [w1] pid m2:1/listed"},
 			},
 			endState: "active m2:1/listed",
@@ -252,7 +253,7 @@ func TestDirState_Step(t *testing.T) {
 		{
 			name: "a duplicate claim is evicted, the known activation kept", members: 2, kind: actors.KindAccount,
 			steps: []dirStep{
-				{lookupFrom("w1"), placed + "m1"},
+				{lookupFrom("w1"), "activate m1"},
 				{answer(ok), "reply [w1] pid m1:1/a1"},
 				{func(h *dirHarness) dirInput {
 					return topologyChanged{topo: newTopology(map[string]string{"m1": "m1:1", "m2": "m2:1", "m9": "m9:1"})}
@@ -260,21 +261,21 @@ func TestDirState_Step(t *testing.T) {
 				{func(h *dirHarness) dirInput {
 					h.topo = h.d.topo
 					return claimsFrom("m2", "m2:1/dup")(h)
-				}, fmt.Sprintf("count %d; evict m2 dup", countEviction)},
+				}, "evict m2 dup"},
 			},
 			endState: "active m1:1/a1",
 		},
 		{
 			name: "an idle activation stops: lookups wait while it is stopping and place anew when it is gone", members: 2, kind: actors.KindAccount,
 			steps: []dirStep{
-				{lookupFrom("w1"), placed + "m1"},
+				{lookupFrom("w1"), "activate m1"},
 				{answer(ok), "reply [w1] pid m1:1/a1"},
 				{deactivate("a", "m1:1/a1"), "reply [a] may-stop true"},
 				{deactivate("a", "m1:1/a1"), "reply [a] may-stop true"},
 				{deactivate("b", "m2:1/other"), "reply [b] may-stop true"}, // a duplicate may stop
 				{lookupFrom("w2"), ""},
 				{gone("m2:1/other"), ""}, // not the entry's activation
-				{gone("m1:1/a1"), placed + "m1"},
+				{gone("m1:1/a1"), "activate m1"},
 				{answer(ok), "reply [w2] pid m1:1/a1"},
 			},
 			endState: "active m1:1/a1",
@@ -284,14 +285,14 @@ func TestDirState_Step(t *testing.T) {
 			steps: []dirStep{
 				{deactivate("a", "m2:1/unknown"), "reply [a] may-stop true"},
 				{lookupFrom("w1"), ""},
-				{gone("m2:1/unknown"), placed + "m1"},
+				{gone("m2:1/unknown"), "activate m1"},
 			},
 			endState: "activating /",
 		},
 		{
 			name: "an answer for an entry since replaced is ignored", members: 2, kind: actors.KindAccount,
 			steps: []dirStep{
-				{lookupFrom("w1"), placed + "m1"},
+				{lookupFrom("w1"), "activate m1"},
 				{func(h *dirHarness) dirInput {
 					old := h.last
 					h.d.Step(topologyChanged{topo: newTopology(map[string]string{"m2": "m2:1"})}) // m1 dies: the entry is dropped
@@ -304,11 +305,11 @@ func TestDirState_Step(t *testing.T) {
 		{
 			name: "a topology change drops the entries of a dead host and sends their waiters back", members: 2, kind: actors.KindAccount,
 			steps: []dirStep{
-				{lookupFrom("w1"), placed + "m1"},
+				{lookupFrom("w1"), "activate m1"},
 				{func(h *dirHarness) dirInput {
 					return topologyChanged{topo: newTopology(map[string]string{"m2": "m2:1"})}
 				},
-					fmt.Sprintf("reply [w1] not-owner; count %d; timer", countDropped)},
+					"reply [w1] not-owner; timer"},
 			},
 			endState: "none",
 		},

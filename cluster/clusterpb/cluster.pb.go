@@ -25,22 +25,16 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// ActivateCode is an activator's answer to an Activate. The directory acts
-// on the code; error is for people (logs, the lookup's error).
+// ActivateCode is an activator's answer to an Activate, which the
+// directory acts on; ActivateReply.error is for people.
 type ActivateCode int32
 
 const (
-	// The activation runs: pid names it.
-	ActivateCode_ACTIVATE_CODE_OK ActivateCode = 0
-	// The node already has the call capacity's calls: placement saw stale
-	// figures; the directory counts it full and places again.
-	ActivateCode_ACTIVATE_CODE_FULL ActivateCode = 1
-	// The activator is in another topology view than the directory.
-	ActivateCode_ACTIVATE_CODE_OTHER_VIEW ActivateCode = 2
-	// The identity's previous activation on the node is still stopping.
-	ActivateCode_ACTIVATE_CODE_STOPPING ActivateCode = 3
-	// Anything else (the spawn failed, the node is shutting down).
-	ActivateCode_ACTIVATE_CODE_ERROR ActivateCode = 4
+	ActivateCode_ACTIVATE_CODE_OK         ActivateCode = 0 // pid names the activation
+	ActivateCode_ACTIVATE_CODE_FULL       ActivateCode = 1 // the node has call_capacity calls already
+	ActivateCode_ACTIVATE_CODE_OTHER_VIEW ActivateCode = 2 // the activator is in another topology view
+	ActivateCode_ACTIVATE_CODE_STOPPING   ActivateCode = 3 // the identity's previous activation there is stopping
+	ActivateCode_ACTIVATE_CODE_ERROR      ActivateCode = 4 // anything else (spawn failed, shutting down)
 )
 
 // Enum value maps for ActivateCode.
