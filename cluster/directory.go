@@ -46,7 +46,9 @@ func (d *directory) carry(c actor.Context, effects []dirEffect) {
 		switch e := e.(type) {
 		case effReply:
 			for _, to := range e.to {
-				c.Send(to.(*actor.PID), e.msg)
+				if pid, _ := to.(*actor.PID); pid != nil {
+					c.Send(pid, e.msg)
+				}
 			}
 		case effActivate:
 			f := c.RequestFuture(d.s.topo.activator(e.member), e.msg, d.l.cfg.ActivateTimeout)
