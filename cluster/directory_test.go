@@ -285,7 +285,9 @@ func TestActivator_AnswersWithACode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spawn := func(act *actors.Activation) (*actor.PID, error) { return actor.NewPID(as.Address(), act.Kind+"/"+act.Identity), nil }
+	spawn := func(act *actors.Activation) (*actor.PID, error) {
+		return actor.NewPID(as.Address(), act.Kind+"/"+act.Identity), nil
+	}
 	l := newLookup(as, spawn, time.Now, LookupConfig{}, fakeMembers{}, slog.New(slog.DiscardHandler), m)
 	a := &activator{l: l, topo: topo}
 	call := func(id string, view uint64) *clusterpb.ActivateReply {
