@@ -14,20 +14,6 @@ import (
 
 func callKey(id string) string { return "call/" + id }
 
-// Call dispositions and ended_by values that the system itself gives.
-const (
-	// DispositionExpired: the session timer (RFC 4028) or the maximum call
-	// length ran out; ended_by "expiry".
-	DispositionExpired = "expired"
-	// DispositionInterrupted: the process that carried the call died (a
-	// survivor ended it) or shut down; ended_by "node".
-	DispositionInterrupted = "interrupted"
-)
-
-// endedBy lists the values a call's ended_by may take ("" when unknown).
-// EndCall may give the first six; the system gives "expiry" and "node".
-var endedBy = []string{"", "caller", "callee", "cancel", "failure", "timeout", "expiry", "node"}
-
 // call is the behavior of the call kind: one call (dialog) from start to
 // end, then its call record. The record is written from the start (state
 // active), again at answer and at end, each time through the node's
@@ -82,7 +68,7 @@ func (c *call) load(ctx context.Context) error {
 	}
 	// A reload (after a lost write) keeps a live call live while its
 	// record still says this process carries it.
-	c.setLive(c.live && c.rec.GetState() == "active" && c.rec.GetNodeId() == c.sys.NodeID())
+	c.setLive(c.live && IsCallActive(c.rec) && c.rec.GetNodeId() == c.sys.NodeID())
 	return nil
 }
 
@@ -144,7 +130,7 @@ func (c *call) start(t *turn, m *actorpb.StartCall) proto.Message {
 	}
 	rec := proto.Clone(m.GetCall()).(*actorpb.CallRecord)
 	now := c.sys.cfg.Clock.Now()
-	rec.Id, rec.State, rec.Node, rec.NodeId = c.id, "active", c.sys.cfg.Node, c.sys.NodeID()
+	rec.Id, rec.State, rec.Node, rec.NodeId = c.id, string(CallActive), c.sys.cfg.Node, c.sys.NodeID()
 	rec.StartedAt, rec.ExpiresAt = timestamppb.New(now), nil
 	if end := c.maxEnd(rec); !end.IsZero() {
 		rec.ExpiresAt = timestamppb.New(end)
@@ -199,7 +185,7 @@ func (c *call) arm() {
 // (a retransmitted 2xx does not move it), target the address that
 // answered, when given; a session interval starts the session timer.
 func (c *call) answer(t *turn, m *actorpb.AnswerCall) proto.Message {
-	if c.rec == nil || c.rec.State != "active" {
+	if !IsCallActive(c.rec) {
 		return &actorpb.CallReply{Call: c.rec, Error: conflictOrMissing(c.rec, c.id)}
 	}
 	if m.SessionExpiresMs < 0 {
@@ -240,7 +226,7 @@ func (c *call) answer(t *turn, m *actorpb.AnswerCall) proto.Message {
 // store (a refresh may come every 45 s): the stored expires_at is the one
 // of the last write, the live call's actor has the current one.
 func (c *call) refresh(m *actorpb.RefreshCall) proto.Message {
-	if c.rec == nil || c.rec.State != "active" {
+	if !IsCallActive(c.rec) {
 		return &actorpb.CallReply{Call: c.rec, Error: conflictOrMissing(c.rec, c.id)}
 	}
 	if m.SessionExpiresMs <= 0 {
@@ -259,16 +245,16 @@ func (c *call) refresh(m *actorpb.RefreshCall) proto.Message {
 // deadline ends the call if its hold, its session or its maximum length
 // ran out; the system tells the edge to hang up an expired call.
 func (c *call) deadline(t *turn) {
-	if !c.live || c.rec.GetState() != "active" {
+	if !c.live || !IsCallActive(c.rec) {
 		return
 	}
 	now := c.sys.cfg.Clock.Now()
 	var rep proto.Message
 	switch {
 	case !c.holdUntil.IsZero() && !now.Before(c.holdUntil):
-		rep = c.finish(t, &actorpb.EndCall{Disposition: "completed"})
+		rep = c.finish(t, &actorpb.EndCall{Disposition: string(DispositionCompleted)})
 	case c.rec.ExpiresAt != nil && !now.Before(c.rec.ExpiresAt.AsTime()):
-		rep = c.finish(t, &actorpb.EndCall{Disposition: DispositionExpired, EndedBy: "expiry", Status: c.finalStatus()})
+		rep = c.finish(t, &actorpb.EndCall{Disposition: string(DispositionExpired), EndedBy: "expiry", Status: c.finalStatus()})
 		if r, ok := rep.(*actorpb.CallReply); ok && r.Error == nil {
 			c.sys.hangUp(r.Call)
 		}
@@ -298,7 +284,7 @@ func (c *call) finalStatus() uint32 {
 // survivor, from the stored record) or is shutting down (its own live
 // activation, at the end of a drain).
 func (c *call) interrupt(t *turn, m *actorpb.InterruptCall) proto.Message {
-	if c.rec == nil || c.rec.State != "active" {
+	if !IsCallActive(c.rec) {
 		return &actorpb.CallReply{Call: c.rec, Error: conflictOrMissing(c.rec, c.id)}
 	}
 	if c.rec.NodeId != m.NodeId {
@@ -311,7 +297,7 @@ func (c *call) interrupt(t *turn, m *actorpb.InterruptCall) proto.Message {
 	if !live && carriedOn(c.rec) && !c.sys.shuttingDown.Load() {
 		return c.adopt(t)
 	}
-	rep := c.finish(t, &actorpb.EndCall{Disposition: DispositionInterrupted, EndedBy: "node", Status: c.finalStatus()})
+	rep := c.finish(t, &actorpb.EndCall{Disposition: string(DispositionInterrupted), EndedBy: "node", Status: c.finalStatus()})
 	if r, ok := rep.(*actorpb.CallReply); ok && r.Error == nil && live {
 		c.sys.hangUp(r.Call)
 	}
@@ -352,7 +338,7 @@ func (c *call) adopt(t *turn) proto.Message {
 
 // end ends the call as its signalling says (EndCall).
 func (c *call) end(t *turn, m *actorpb.EndCall) proto.Message {
-	if c.rec == nil || c.rec.State != "active" {
+	if !IsCallActive(c.rec) {
 		return &actorpb.CallReply{Call: c.rec, Error: conflictOrMissing(c.rec, c.id)}
 	}
 	if !slices.Contains(endedBy, m.EndedBy) {
@@ -368,7 +354,7 @@ func (c *call) end(t *turn, m *actorpb.EndCall) proto.Message {
 func (c *call) finish(t *turn, m *actorpb.EndCall) proto.Message {
 	rec := proto.Clone(c.rec).(*actorpb.CallRecord)
 	now := c.sys.cfg.Clock.Now()
-	rec.State, rec.EndedAt, rec.Disposition = "ended", timestamppb.New(now), m.Disposition
+	rec.State, rec.EndedAt, rec.Disposition = string(CallEnded), timestamppb.New(now), m.Disposition
 	rec.Status, rec.EndedBy, rec.ExpiresAt = m.Status, m.EndedBy, nil
 	if m.EndedBy == "" && m.ByeFrom != "" {
 		rec.EndedBy = "callee"

@@ -127,7 +127,7 @@ func (s *System) ReadCall(ctx context.Context, id string) (*actorpb.CallRecord, 
 		return nil, false, err
 	}
 	if cr, ok := rep.(*actorpb.CallReply); active && ok && cr.Error == nil && cr.Call != nil {
-		return cr.Call, cr.Call.State == "active", nil
+		return cr.Call, IsCallActive(cr.Call), nil
 	}
 	if rec, pending, err := s.pendingCall(id); err != nil || pending {
 		return rec, false, err
@@ -215,13 +215,13 @@ func (s *System) interruptOne(ctx context.Context, nodeID, callID string) (int, 
 	switch {
 	case !ok:
 		return 0, fmt.Errorf("actors: call %s replied %T", callID, rep)
-	case cr.Error == nil && cr.Call.GetState() == "active":
+	case cr.Error == nil && IsCallActive(cr.Call):
 		return 0, nil // adopted: its dialog goes on (call.adopt)
 	case cr.Error == nil:
 		s.log.Info("ended a call of a gone process", "call_id", callID, "process", nodeID, "disposition", DispositionInterrupted)
 		return 1, nil // the actor dropped the entry
 	case cr.Error.Code == actorpb.Code_CODE_NOT_FOUND,
-		cr.Error.Code == actorpb.Code_CODE_CONFLICT && cr.Call.GetState() == "ended":
+		cr.Error.Code == actorpb.Code_CODE_CONFLICT && cr.Call.GetState() == string(CallEnded):
 		err := s.cfg.Store.Delete(ctx, liveCallKey(nodeID, callID), persistence.AnyVersion)
 		if err != nil && !errors.Is(err, persistence.ErrNotFound) {
 			return 0, err

@@ -226,7 +226,7 @@ func TestCall_RFC4028_10_SessionNotRefreshedExpires(t *testing.T) {
 	clk.Advance(30 * time.Second) // 150 s: the refreshed interval ran out
 	fire(t, s, "c1")
 	rec := stored(t, s, "c1")
-	if rec.State != "ended" || rec.Disposition != DispositionExpired || rec.EndedBy != "expiry" || rec.Status != 200 ||
+	if rec.State != "ended" || rec.Disposition != string(DispositionExpired) || rec.EndedBy != "expiry" || rec.Status != 200 ||
 		rec.DurationMs != 150_000 {
 		t.Fatalf("expired call's record = %+v", rec)
 	}
@@ -260,7 +260,7 @@ func TestCall_MaxDurationEndsTheCall(t *testing.T) {
 	clk.Advance(3 * time.Second) // one hour and no more
 	fire(t, s, "long")
 	rec := stored(t, s, "long")
-	if rec.State != "ended" || rec.Disposition != DispositionExpired || rec.EndedBy != "expiry" {
+	if rec.State != "ended" || rec.Disposition != string(DispositionExpired) || rec.EndedBy != "expiry" {
 		t.Fatalf("record at the maximum length = %+v", rec)
 	}
 	waitFor(t, "the edge to be told to hang up", func() bool { return slices.Equal(h.ids(), []string{"long"}) })
@@ -314,7 +314,7 @@ func TestCall_GoneProcessCallsAreInterrupted(t *testing.T) {
 	}
 	for _, id := range []string{"a1", "a2"} {
 		rec := stored(t, b, id)
-		if rec.State != "ended" || rec.Disposition != DispositionInterrupted || rec.EndedBy != "node" {
+		if rec.State != "ended" || rec.Disposition != string(DispositionInterrupted) || rec.EndedBy != "node" {
 			t.Fatalf("%s after the sweep: %+v", id, rec)
 		}
 	}
@@ -345,7 +345,7 @@ func TestCall_EndLiveCallsAtShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"x", "y", "z"} {
-		if rec := stored(t, s, id); rec.State != "ended" || rec.Disposition != DispositionInterrupted || rec.EndedBy != "node" {
+		if rec := stored(t, s, id); rec.State != "ended" || rec.Disposition != string(DispositionInterrupted) || rec.EndedBy != "node" {
 			t.Fatalf("%s after the drain: %+v", id, rec)
 		}
 	}
@@ -422,7 +422,7 @@ func TestCall_GoneProcessCallWhoseDialogGoesOnIsAdopted(t *testing.T) {
 	if err != nil || ended != 1 {
 		t.Fatalf("InterruptCalls = %d, %v; want 1 (y; x is adopted)", ended, err)
 	}
-	if rec := stored(t, b, "y"); rec.Disposition != DispositionInterrupted {
+	if rec := stored(t, b, "y"); rec.Disposition != string(DispositionInterrupted) {
 		t.Fatalf("the unanswered call after the sweep: %+v", rec)
 	}
 	rec := stored(t, b, "x")
@@ -434,7 +434,7 @@ func TestCall_GoneProcessCallWhoseDialogGoesOnIsAdopted(t *testing.T) {
 	}
 	clk.Advance(91 * time.Second)
 	fire(t, b, "x")
-	if rec := stored(t, b, "x"); rec.State != "ended" || rec.Disposition != DispositionExpired {
+	if rec := stored(t, b, "x"); rec.State != "ended" || rec.Disposition != string(DispositionExpired) {
 		t.Fatalf("the adopted call past its session: %+v; want expired", rec)
 	}
 	waitFor(t, "the edge to be told to hang the adopted call up", func() bool { return slices.Equal(hb.ids(), []string{"x"}) })

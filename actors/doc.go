@@ -79,6 +79,8 @@
 //     EndLiveCalls ends a draining node's own live calls the same way
 //     (and tells Config.Hangup). ended_by is one of caller, callee,
 //     cancel, failure, timeout (no answer in time), expiry or node.
+//     The states, dispositions and the rule between them have one home,
+//     calllife.go (CallState, Disposition, DispositionOf, IsCallActive).
 //
 //   - featureserver (feature id): a feature and the SIP servers giving it.
 //

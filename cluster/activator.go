@@ -10,12 +10,9 @@ import (
 	"github.com/switchboard-pbx/switchboard/cluster/clusterpb"
 )
 
-// errFull is an activator's refusal of a call on a node at capacity.
-var errFull = errors.New("cluster: node is at its call capacity")
-
-// errOtherView is an activator's refusal to spawn for a directory that
-// placed in another topology than the activator's.
-var errOtherView = errors.New("cluster: activator is in another topology view")
+// errStillStopping is spawnLocal's refusal while the identity's previous
+// activation here is stopping.
+var errStillStopping = errors.New("cluster: the previous activation is still stopping")
 
 // claimsResendAfter is when an activator repeats its claims for a view.
 const claimsResendAfter = 500 * time.Millisecond
@@ -71,14 +68,17 @@ func (a *activator) Receive(c actor.Context) {
 
 func (a *activator) activate(m *clusterpb.Activate) *clusterpb.ActivateReply {
 	if m.Topology != a.topo.hash {
-		return &clusterpb.ActivateReply{Error: errOtherView.Error()}
+		return &clusterpb.ActivateReply{Code: clusterpb.ActivateCode_ACTIVATE_CODE_OTHER_VIEW, Error: "cluster: activator is in another topology view"}
 	}
 	if m.CallCapacity > 0 && m.Kind == actors.KindCall && a.l.countLocal(actors.KindCall) >= int(m.CallCapacity) {
-		return &clusterpb.ActivateReply{Error: errFull.Error()}
+		return &clusterpb.ActivateReply{Code: clusterpb.ActivateCode_ACTIVATE_CODE_FULL, Error: "cluster: node is at its call capacity"}
 	}
 	act, err := a.l.spawnLocal(m.Kind, m.Identity, m.Placement)
-	if err != nil {
-		return &clusterpb.ActivateReply{Error: err.Error()}
+	switch {
+	case errors.Is(err, errStillStopping):
+		return &clusterpb.ActivateReply{Code: clusterpb.ActivateCode_ACTIVATE_CODE_STOPPING, Error: err.Error()}
+	case err != nil:
+		return &clusterpb.ActivateReply{Code: clusterpb.ActivateCode_ACTIVATE_CODE_ERROR, Error: err.Error()}
 	}
 	return &clusterpb.ActivateReply{Pid: toRef(act.PID)}
 }

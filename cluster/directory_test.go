@@ -135,7 +135,7 @@ func TestDirectory_EndedCallsLeaveTheOptimisticCount(t *testing.T) {
 	}
 	members := fakeMembers{{ID: as.ID, Name: "self"}}
 	l := newLookup(as, nil, time.Now, LookupConfig{HandoverTimeout: time.Hour}, members, slog.New(slog.DiscardHandler), m)
-	d := newDirectory(l)
+	d := newDirectory(l).s
 	d.topo = topo
 	calls := func() int {
 		for _, pm := range d.placementMembers() {
@@ -259,7 +259,7 @@ func TestDirectory_CallPlacementIsTheSharedBuilder(t *testing.T) {
 		{ID: peer, Name: "peer", Pool: "p", Load: placement.Load{ActiveCalls: 1, CPU: 0.95}},
 	}
 	l := newLookup(as, nil, time.Now, LookupConfig{HandoverTimeout: time.Hour, Seed: 9}, members, slog.New(slog.DiscardHandler), m)
-	d := newDirectory(l)
+	d := newDirectory(l).s
 	d.topo = topo
 	dec, _, capacity, err := d.decide(actors.KindCall, "c1", &clusterpb.Hint{Pool: "p", CallCapacity: 10})
 	if err != nil {
@@ -273,5 +273,38 @@ func TestDirectory_CallPlacementIsTheSharedBuilder(t *testing.T) {
 	if dec.Member != as.ID || dec.Member != want.Member || int(capacity) != wantCap || !reflect.DeepEqual(dec.Candidates, want.Candidates) {
 		t.Fatalf("directory chose %s (capacity %d, %+v); the shared builder %s (capacity %d, %+v)",
 			dec.Member, capacity, dec.Candidates, want.Member, wantCap, want.Candidates)
+	}
+}
+
+// An activator answers with a code the directory acts on: another view's
+// placement OTHER_VIEW, a call over the capacity FULL, an identity whose
+// previous activation still stops STOPPING, a spawn OK with its PID.
+func TestActivator_AnswersWithACode(t *testing.T) {
+	as, _, topo, _ := directoryUnderTest(t)
+	m, err := newMetrics(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spawn := func(act *actors.Activation) (*actor.PID, error) {
+		return actor.NewPID(as.Address(), act.Kind+"/"+act.Identity), nil
+	}
+	l := newLookup(as, spawn, time.Now, LookupConfig{}, fakeMembers{}, slog.New(slog.DiscardHandler), m)
+	a := &activator{l: l, topo: topo}
+	call := func(id string, view uint64) *clusterpb.ActivateReply {
+		return a.activate(&clusterpb.Activate{Kind: actors.KindCall, Identity: id, Topology: view, CallCapacity: 1})
+	}
+	if r := call("c1", topo.hash+1); r.Code != clusterpb.ActivateCode_ACTIVATE_CODE_OTHER_VIEW {
+		t.Fatalf("another view's placement: %v", r)
+	}
+	if r := call("c1", topo.hash); r.Code != clusterpb.ActivateCode_ACTIVATE_CODE_OK || r.Pid.GetId() != "call/c1" {
+		t.Fatalf("the first call: %v", r)
+	}
+	if r := call("c2", topo.hash); r.Code != clusterpb.ActivateCode_ACTIVATE_CODE_FULL {
+		t.Fatalf("a call over the capacity: %v", r)
+	}
+	l.local[entryKey(actors.KindCall, "c1")].stopping = true
+	l.stoppingByKind[actors.KindCall]++
+	if r := a.activate(&clusterpb.Activate{Kind: actors.KindCall, Identity: "c1", Topology: topo.hash}); r.Code != clusterpb.ActivateCode_ACTIVATE_CODE_STOPPING {
+		t.Fatalf("an identity still stopping: %v", r)
 	}
 }

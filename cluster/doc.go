@@ -27,6 +27,16 @@
 //
 // Activators refuse placements made in another topology view than theirs,
 // so every activation is reported to the owner of the view it was made in.
+// They answer Activate with a code (ActivateReply.code: OK, FULL,
+// OTHER_VIEW, STOPPING, ERROR), which the directory acts on.
+//
+// The directory's rules are a state machine, dirState: Step takes one
+// input (a message, a timer, an activator's answer) and returns the
+// effects (replies, Activate, Evict, ListActivations, a timer, counts,
+// logs), with time, randomness and the members' figures injected. The
+// directory actor only carries them out, so the rules are table-tested
+// without an actor system, and a test replays the simulator's workload
+// into it and finds the simulator's placements.
 //
 // Invalidation. Lookup.InvalidateOthers sends a clusterpb.Invalidate
 // (opaque keys) to every other member's activator, now and again 250 ms

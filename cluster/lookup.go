@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -185,7 +184,7 @@ func (l *Lookup) onTopology(t *protocluster.ClusterTopology) {
 	}
 	l.topo = topo
 	for key, pid := range l.cache {
-		if _, ok := topo.memberOf(pid); !ok {
+		if _, ok := topo.memberAt(pid.Address); !ok {
 			delete(l.cache, key)
 		}
 	}
@@ -418,7 +417,7 @@ func (l *Lookup) spawnLocal(kind, identity string, pl *clusterpb.Placement) (*ac
 	}
 	if h, ok := l.local[key]; ok {
 		if h.stopping {
-			return nil, errors.New("cluster: the previous activation is still stopping")
+			return nil, errStillStopping
 		}
 		return h.act, nil
 	}

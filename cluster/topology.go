@@ -52,10 +52,10 @@ func (t topology) activator(member string) *actor.PID {
 	return actor.NewPID(t.addrs[member], activatorName)
 }
 
-// memberOf returns the id of the member at a PID's address.
-func (t topology) memberOf(pid *actor.PID) (string, bool) {
-	for id, addr := range t.addrs {
-		if addr == pid.Address {
+// memberAt returns the id of the member at an actor address.
+func (t topology) memberAt(addr string) (string, bool) {
+	for id, a := range t.addrs {
+		if a == addr {
 			return id, true
 		}
 	}
@@ -81,4 +81,8 @@ func fromRef(r *clusterpb.Ref) *actor.PID {
 
 func samePID(a, b *actor.PID) bool {
 	return a != nil && b != nil && a.Address == b.Address && a.Id == b.Id
+}
+
+func sameRef(a, b *clusterpb.Ref) bool {
+	return a.GetId() != "" && b.GetId() != "" && a.Address == b.Address && a.Id == b.Id
 }

@@ -85,7 +85,7 @@ func TestNode_ShutdownEndsLiveCallsAsInterrupted(t *testing.T) {
 	_ = json.NewDecoder(res.Body).Decode(&rec)
 	res.Body.Close()
 	// Ended by the shutdown, not by the restarted node's sweep.
-	if rec.State != "ended" || rec.Disposition != actors.DispositionInterrupted || rec.EndedBy != "node" || rec.EndedAt.After(stopped) {
+	if rec.State != "ended" || rec.Disposition != string(actors.DispositionInterrupted) || rec.EndedBy != "node" || rec.EndedAt.After(stopped) {
 		t.Fatalf("the call after a shutdown: %d %+v", res.StatusCode, rec)
 	}
 }

@@ -31,6 +31,10 @@
 //     rendezvous moves the actors the newcomer now owns (disthash); random
 //     and least-loaded move none. Idle passivation is not modelled.
 //
+// Config.Trace tells every placement ours makes, with the figures its
+// directory owner saw, so that a test replays the workload into the
+// runtime's directory (package cluster) and finds the same placements.
+//
 // MaxMeanCalls is the one definition of "max/mean active calls", which
 // `switchboard sim --live` uses too.
 //

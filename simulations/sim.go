@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -49,6 +50,45 @@ type Config struct {
 	// Parallel is how many modes (ours and the baselines) run at once;
 	// 0 means GOMAXPROCS. Results do not depend on it.
 	Parallel int
+	// Trace, if not nil, is told every placement ours makes and every
+	// call end, in order, so that a test can replay the same workload into
+	// the runtime's directory and compare.
+	Trace func(Traced)
+}
+
+// Traced is one placement by a directory owner of ours (or, with End, the
+// end of a call it placed). Members are the alive nodes with the reports
+// the owners' views hold, measured at AsOf; Member is the chosen one (""
+// when the call was rejected or the group found no node).
+type Traced struct {
+	At       time.Time
+	Owner    string
+	Kind, ID string
+	Route    placement.CallRoute // a call's route; for a device group, Pool only
+	Members  []placement.Member
+	AsOf     time.Time
+	Member   string
+	End      bool
+}
+
+// PlacementRand is the random source ours places with, for seed.
+func PlacementRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0x91ace)) }
+
+// trace tells cfg.Trace of a placement by owner o of ours.
+func (s *sim) trace(o int, kind, id string, route placement.CallRoute, member string) {
+	if s.cfg.Trace == nil || s.mode != Ours {
+		return
+	}
+	t := Traced{At: at(s.now), Owner: s.nodes[o].id, Kind: kind, ID: id, Route: route, AsOf: at(s.reportAt[s.vslot]), Member: member}
+	for _, p := range s.pools {
+		for _, i := range p.nodes {
+			m := s.member(i)
+			m.Load = s.reports[s.vslot][i]
+			m.Load.Activations = maps.Clone(m.Load.Activations)
+			t.Members = append(t.Members, m)
+		}
+	}
+	s.cfg.Trace(t)
 }
 
 // Result is a run of one scenario with one seed, ours and every baseline.
@@ -189,6 +229,7 @@ type callEnd struct {
 	node  int32
 	epoch int32
 	owner int32 // the directory owner that placed it
+	call  int   // its arrival number
 }
 
 type endHeap []callEnd
@@ -257,7 +298,7 @@ type sim struct {
 func newSim(sc Scenario, mode string, cfg Config) *sim {
 	s := &sim{sc: sc, mode: mode, cfg: cfg, byID: map[string]int{}, poolIdx: map[string]int{},
 		wl:  rand.New(rand.NewPCG(cfg.Seed, 0x3017_10ad)),
-		rng: rand.New(rand.NewPCG(cfg.Seed, 0x91ace)),
+		rng: PlacementRand(cfg.Seed),
 		lag: int(math.Round(sc.StalenessSeconds / sc.GossipIntervalSeconds)),
 	}
 	switch mode {
@@ -405,6 +446,9 @@ func (s *sim) run(ctx context.Context) error {
 				// The call's activation is gone: its directory owner
 				// takes it back from its view (the runtime's Gone).
 				s.views[e.owner].Add(n.id, placement.KindCall, -1, at(s.now))
+				if s.cfg.Trace != nil && s.mode == Ours {
+					s.cfg.Trace(Traced{At: at(s.now), Owner: s.nodes[e.owner].id, Kind: placement.KindCall, ID: callID(e.call), Member: n.id, End: true})
+				}
 			}
 		case tickAt <= evAt && tickAt <= regAt && tickAt <= nextArrival:
 			s.now = tickAt
@@ -659,6 +703,7 @@ func (s *sim) placeActor(g *group) {
 	}
 	s.bufA = buf
 	d, err := s.actStrat.Place(kindGroup, g.id, buf, s.rng)
+	s.trace(o, kindGroup, g.id, placement.CallRoute{Pool: s.pools[g.pool].spec.Name}, d.Member)
 	if err != nil {
 		g.host = -1
 		s.m.GroupsUnplaced++
@@ -695,12 +740,19 @@ func (s *sim) onArrival(k int) {
 		s.reject(g)
 		return
 	}
-	id := "call-" + strconv.Itoa(k)
+	id := callID(k)
 	o := s.owner(placement.Key(placement.KindCall, id))
 	p := s.pools[g.pool]
 	var target int
 	if s.mode == Ours {
 		t, over, ok := s.placeOurs(id, g.pool, o)
+		if s.cfg.Trace != nil {
+			chosen := ""
+			if ok {
+				chosen = s.nodes[t].id
+			}
+			s.trace(o, placement.KindCall, id, s.route(g.pool), chosen)
+		}
 		if !ok {
 			s.reject(g)
 			return
@@ -732,8 +784,10 @@ func (s *sim) onArrival(k int) {
 	n.calls++
 	s.views[o].Add(n.id, placement.KindCall, 1, at(s.now))
 	s.seq++
-	s.ends.push(callEnd{at: s.now + hold, seq: s.seq, node: int32(target), epoch: n.epoch, owner: int32(o)})
+	s.ends.push(callEnd{at: s.now + hold, seq: s.seq, node: int32(target), epoch: n.epoch, owner: int32(o), call: k})
 }
+
+func callID(k int) string { return "call-" + strconv.Itoa(k) }
 
 // placeOurs is tier 2 as the runtime's directory owner o runs it: the
 // group's call route (placement.RouteOf) over the pool and its overflow as
@@ -741,14 +795,11 @@ func (s *sim) onArrival(k int) {
 // which o counts full (LoadView.MarkFull) and places again while
 // placement.RetryAfterFull allows.
 func (s *sim) placeOurs(id string, pool, o int) (int, bool, bool) {
-	p := s.pools[pool]
-	var ov *placement.PoolSpec
 	s.bufA = s.callMembers(s.bufA[:0], pool, o)
-	if p.overflow >= 0 {
-		ov = &s.pools[p.overflow].spec
+	if p := s.pools[pool]; p.overflow >= 0 {
 		s.bufA = s.callMembers(s.bufA, p.overflow, o)
 	}
-	route := placement.RouteOf(p.spec, ov, s.sc.CPULimit)
+	route := s.route(pool)
 	for refused := 1; ; refused++ {
 		d, over, capacity, err := route.Place(id, s.bufA, s.rng)
 		if err != nil {
@@ -772,6 +823,16 @@ func (s *sim) placeOurs(id string, pool, o int) (int, bool, bool) {
 			}
 		}
 	}
+}
+
+// route is the call route of a group in pool.
+func (s *sim) route(pool int) placement.CallRoute {
+	p := s.pools[pool]
+	var ov *placement.PoolSpec
+	if p.overflow >= 0 {
+		ov = &s.pools[p.overflow].spec
+	}
+	return placement.RouteOf(p.spec, ov, s.sc.CPULimit)
 }
 
 // reject counts a rejected call and whether its pool or overflow had room.

@@ -121,7 +121,7 @@ func (e *Edge) startCall(ctx context.Context, req *sip.Request, tx sip.ServerTra
 		e.respond(req, tx, 503, "Call Placement Failed", [2]string{"Retry-After", "1"})
 		return
 	}
-	if cr.Call.State != "active" || cr.Call.EdgeNode != e.cfg.Node {
+	if !actors.IsCallActive(cr.Call) || cr.Call.EdgeNode != e.cfg.Node {
 		e.respond(req, tx, 400, "Call-ID Already Used")
 		return
 	}
@@ -332,7 +332,7 @@ func (e *Edge) endCall(id string, status int, endedBy, target, disposition strin
 func (e *Edge) endCallMsg(id string, m *actorpb.EndCall, disposition string) {
 	status := int(m.Status)
 	if disposition == "" {
-		disposition = dispositionOf(status)
+		disposition = string(actors.DispositionOf(status))
 	}
 	m.Disposition = disposition
 	e.metrics.calls.WithLabelValues(disposition).Inc()
@@ -375,20 +375,6 @@ func (e *Edge) endCallMsg(id string, m *actorpb.EndCall, disposition string) {
 
 // endCallRetryFor bounds the retries of a call record's end.
 const endCallRetryFor = time.Minute
-
-func dispositionOf(status int) string {
-	switch {
-	case status >= 200 && status < 300:
-		return "completed"
-	case status == 487:
-		return "canceled"
-	case status == 486 || status == 600:
-		return "busy"
-	case status == 408 || status == 480:
-		return "no_answer"
-	}
-	return "failed"
-}
 
 // answerCall marks the call answered by target, with the session
 // interval its 2xx negotiated (0: none) and its dialog.

@@ -298,7 +298,7 @@ func (e *Edge) finish(req *sip.Request, res *sip.Response, cs *callState, t targ
 // which side sent it (the caller when the From user is the call's
 // caller).
 func (e *Edge) endByBye(id string, req *sip.Request) {
-	e.endCallMsg(id, &actorpb.EndCall{Status: 200, ByeFrom: req.From().Address.User}, "completed")
+	e.endCallMsg(id, &actorpb.EndCall{Status: 200, ByeFrom: req.From().Address.User}, "")
 }
 
 func (e *Edge) noteTarget(t target, ok bool, why string) {

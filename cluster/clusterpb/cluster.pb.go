@@ -25,6 +25,63 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ActivateCode is an activator's answer to an Activate, which the
+// directory acts on; ActivateReply.error is for people.
+type ActivateCode int32
+
+const (
+	ActivateCode_ACTIVATE_CODE_OK         ActivateCode = 0 // pid names the activation
+	ActivateCode_ACTIVATE_CODE_FULL       ActivateCode = 1 // the node has call_capacity calls already
+	ActivateCode_ACTIVATE_CODE_OTHER_VIEW ActivateCode = 2 // the activator is in another topology view
+	ActivateCode_ACTIVATE_CODE_STOPPING   ActivateCode = 3 // the identity's previous activation there is stopping
+	ActivateCode_ACTIVATE_CODE_ERROR      ActivateCode = 4 // anything else (spawn failed, shutting down)
+)
+
+// Enum value maps for ActivateCode.
+var (
+	ActivateCode_name = map[int32]string{
+		0: "ACTIVATE_CODE_OK",
+		1: "ACTIVATE_CODE_FULL",
+		2: "ACTIVATE_CODE_OTHER_VIEW",
+		3: "ACTIVATE_CODE_STOPPING",
+		4: "ACTIVATE_CODE_ERROR",
+	}
+	ActivateCode_value = map[string]int32{
+		"ACTIVATE_CODE_OK":         0,
+		"ACTIVATE_CODE_FULL":       1,
+		"ACTIVATE_CODE_OTHER_VIEW": 2,
+		"ACTIVATE_CODE_STOPPING":   3,
+		"ACTIVATE_CODE_ERROR":      4,
+	}
+)
+
+func (x ActivateCode) Enum() *ActivateCode {
+	p := new(ActivateCode)
+	*p = x
+	return p
+}
+
+func (x ActivateCode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ActivateCode) Descriptor() protoreflect.EnumDescriptor {
+	return file_cluster_clusterpb_cluster_proto_enumTypes[0].Descriptor()
+}
+
+func (ActivateCode) Type() protoreflect.EnumType {
+	return &file_cluster_clusterpb_cluster_proto_enumTypes[0]
+}
+
+func (x ActivateCode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ActivateCode.Descriptor instead.
+func (ActivateCode) EnumDescriptor() ([]byte, []int) {
+	return file_cluster_clusterpb_cluster_proto_rawDescGZIP(), []int{0}
+}
+
 // Ref names an actor process (protoactor's PID without its cache).
 type Ref struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -563,6 +620,7 @@ type ActivateReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Pid           *Ref                   `protobuf:"bytes,1,opt,name=pid,proto3" json:"pid,omitempty"`
 	Error         string                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	Code          ActivateCode           `protobuf:"varint,3,opt,name=code,proto3,enum=switchboard.cluster.v1.ActivateCode" json:"code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -609,6 +667,13 @@ func (x *ActivateReply) GetError() string {
 		return x.Error
 	}
 	return ""
+}
+
+func (x *ActivateReply) GetCode() ActivateCode {
+	if x != nil {
+		return x.Code
+	}
+	return ActivateCode_ACTIVATE_CODE_OK
 }
 
 // Deactivate asks the directory owner whether an idle activation may stop;
@@ -1425,10 +1490,11 @@ const file_cluster_clusterpb_cluster_proto_rawDesc = "" +
 	"\bidentity\x18\x02 \x01(\tR\bidentity\x12?\n" +
 	"\tplacement\x18\x03 \x01(\v2!.switchboard.cluster.v1.PlacementR\tplacement\x12\x1a\n" +
 	"\btopology\x18\x04 \x01(\x04R\btopology\x12#\n" +
-	"\rcall_capacity\x18\x05 \x01(\x05R\fcallCapacity\"T\n" +
+	"\rcall_capacity\x18\x05 \x01(\x05R\fcallCapacity\"\x8e\x01\n" +
 	"\rActivateReply\x12-\n" +
 	"\x03pid\x18\x01 \x01(\v2\x1b.switchboard.cluster.v1.RefR\x03pid\x12\x14\n" +
-	"\x05error\x18\x02 \x01(\tR\x05error\"k\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\x128\n" +
+	"\x04code\x18\x03 \x01(\x0e2$.switchboard.cluster.v1.ActivateCodeR\x04code\"k\n" +
 	"\n" +
 	"Deactivate\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x1a\n" +
@@ -1486,7 +1552,13 @@ const file_cluster_clusterpb_cluster_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\" \n" +
 	"\n" +
 	"Invalidate\x12\x12\n" +
-	"\x04keys\x18\x01 \x03(\tR\x04keysB:Z8github.com/switchboard-pbx/switchboard/cluster/clusterpbb\x06proto3"
+	"\x04keys\x18\x01 \x03(\tR\x04keys*\x8f\x01\n" +
+	"\fActivateCode\x12\x14\n" +
+	"\x10ACTIVATE_CODE_OK\x10\x00\x12\x16\n" +
+	"\x12ACTIVATE_CODE_FULL\x10\x01\x12\x1c\n" +
+	"\x18ACTIVATE_CODE_OTHER_VIEW\x10\x02\x12\x1a\n" +
+	"\x16ACTIVATE_CODE_STOPPING\x10\x03\x12\x17\n" +
+	"\x13ACTIVATE_CODE_ERROR\x10\x04B:Z8github.com/switchboard-pbx/switchboard/cluster/clusterpbb\x06proto3"
 
 var (
 	file_cluster_clusterpb_cluster_proto_rawDescOnce sync.Once
@@ -1500,52 +1572,55 @@ func file_cluster_clusterpb_cluster_proto_rawDescGZIP() []byte {
 	return file_cluster_clusterpb_cluster_proto_rawDescData
 }
 
+var file_cluster_clusterpb_cluster_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
 var file_cluster_clusterpb_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_cluster_clusterpb_cluster_proto_goTypes = []any{
-	(*Ref)(nil),             // 0: switchboard.cluster.v1.Ref
-	(*Candidate)(nil),       // 1: switchboard.cluster.v1.Candidate
-	(*Placement)(nil),       // 2: switchboard.cluster.v1.Placement
-	(*Lookup)(nil),          // 3: switchboard.cluster.v1.Lookup
-	(*Hint)(nil),            // 4: switchboard.cluster.v1.Hint
-	(*LookupReply)(nil),     // 5: switchboard.cluster.v1.LookupReply
-	(*Activate)(nil),        // 6: switchboard.cluster.v1.Activate
-	(*ActivateReply)(nil),   // 7: switchboard.cluster.v1.ActivateReply
-	(*Deactivate)(nil),      // 8: switchboard.cluster.v1.Deactivate
-	(*DeactivateReply)(nil), // 9: switchboard.cluster.v1.DeactivateReply
-	(*Gone)(nil),            // 10: switchboard.cluster.v1.Gone
-	(*Claim)(nil),           // 11: switchboard.cluster.v1.Claim
-	(*Claims)(nil),          // 12: switchboard.cluster.v1.Claims
-	(*Evict)(nil),           // 13: switchboard.cluster.v1.Evict
-	(*Describe)(nil),        // 14: switchboard.cluster.v1.Describe
-	(*DescribeReply)(nil),   // 15: switchboard.cluster.v1.DescribeReply
-	(*ListActivations)(nil), // 16: switchboard.cluster.v1.ListActivations
-	(*Activation)(nil),      // 17: switchboard.cluster.v1.Activation
-	(*ActivationList)(nil),  // 18: switchboard.cluster.v1.ActivationList
-	(*Invalidate)(nil),      // 19: switchboard.cluster.v1.Invalidate
-	nil,                     // 20: switchboard.cluster.v1.ActivationList.CountsEntry
+	(ActivateCode)(0),       // 0: switchboard.cluster.v1.ActivateCode
+	(*Ref)(nil),             // 1: switchboard.cluster.v1.Ref
+	(*Candidate)(nil),       // 2: switchboard.cluster.v1.Candidate
+	(*Placement)(nil),       // 3: switchboard.cluster.v1.Placement
+	(*Lookup)(nil),          // 4: switchboard.cluster.v1.Lookup
+	(*Hint)(nil),            // 5: switchboard.cluster.v1.Hint
+	(*LookupReply)(nil),     // 6: switchboard.cluster.v1.LookupReply
+	(*Activate)(nil),        // 7: switchboard.cluster.v1.Activate
+	(*ActivateReply)(nil),   // 8: switchboard.cluster.v1.ActivateReply
+	(*Deactivate)(nil),      // 9: switchboard.cluster.v1.Deactivate
+	(*DeactivateReply)(nil), // 10: switchboard.cluster.v1.DeactivateReply
+	(*Gone)(nil),            // 11: switchboard.cluster.v1.Gone
+	(*Claim)(nil),           // 12: switchboard.cluster.v1.Claim
+	(*Claims)(nil),          // 13: switchboard.cluster.v1.Claims
+	(*Evict)(nil),           // 14: switchboard.cluster.v1.Evict
+	(*Describe)(nil),        // 15: switchboard.cluster.v1.Describe
+	(*DescribeReply)(nil),   // 16: switchboard.cluster.v1.DescribeReply
+	(*ListActivations)(nil), // 17: switchboard.cluster.v1.ListActivations
+	(*Activation)(nil),      // 18: switchboard.cluster.v1.Activation
+	(*ActivationList)(nil),  // 19: switchboard.cluster.v1.ActivationList
+	(*Invalidate)(nil),      // 20: switchboard.cluster.v1.Invalidate
+	nil,                     // 21: switchboard.cluster.v1.ActivationList.CountsEntry
 }
 var file_cluster_clusterpb_cluster_proto_depIdxs = []int32{
-	1,  // 0: switchboard.cluster.v1.Placement.candidates:type_name -> switchboard.cluster.v1.Candidate
-	4,  // 1: switchboard.cluster.v1.Lookup.hint:type_name -> switchboard.cluster.v1.Hint
-	0,  // 2: switchboard.cluster.v1.LookupReply.pid:type_name -> switchboard.cluster.v1.Ref
-	2,  // 3: switchboard.cluster.v1.Activate.placement:type_name -> switchboard.cluster.v1.Placement
-	0,  // 4: switchboard.cluster.v1.ActivateReply.pid:type_name -> switchboard.cluster.v1.Ref
-	0,  // 5: switchboard.cluster.v1.Deactivate.pid:type_name -> switchboard.cluster.v1.Ref
-	0,  // 6: switchboard.cluster.v1.Gone.pid:type_name -> switchboard.cluster.v1.Ref
-	0,  // 7: switchboard.cluster.v1.Claim.pid:type_name -> switchboard.cluster.v1.Ref
-	2,  // 8: switchboard.cluster.v1.Claim.placement:type_name -> switchboard.cluster.v1.Placement
-	11, // 9: switchboard.cluster.v1.Claims.claims:type_name -> switchboard.cluster.v1.Claim
-	0,  // 10: switchboard.cluster.v1.Evict.pid:type_name -> switchboard.cluster.v1.Ref
-	0,  // 11: switchboard.cluster.v1.DescribeReply.pid:type_name -> switchboard.cluster.v1.Ref
-	2,  // 12: switchboard.cluster.v1.DescribeReply.placement:type_name -> switchboard.cluster.v1.Placement
-	0,  // 13: switchboard.cluster.v1.Activation.pid:type_name -> switchboard.cluster.v1.Ref
-	17, // 14: switchboard.cluster.v1.ActivationList.activations:type_name -> switchboard.cluster.v1.Activation
-	20, // 15: switchboard.cluster.v1.ActivationList.counts:type_name -> switchboard.cluster.v1.ActivationList.CountsEntry
-	16, // [16:16] is the sub-list for method output_type
-	16, // [16:16] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	2,  // 0: switchboard.cluster.v1.Placement.candidates:type_name -> switchboard.cluster.v1.Candidate
+	5,  // 1: switchboard.cluster.v1.Lookup.hint:type_name -> switchboard.cluster.v1.Hint
+	1,  // 2: switchboard.cluster.v1.LookupReply.pid:type_name -> switchboard.cluster.v1.Ref
+	3,  // 3: switchboard.cluster.v1.Activate.placement:type_name -> switchboard.cluster.v1.Placement
+	1,  // 4: switchboard.cluster.v1.ActivateReply.pid:type_name -> switchboard.cluster.v1.Ref
+	0,  // 5: switchboard.cluster.v1.ActivateReply.code:type_name -> switchboard.cluster.v1.ActivateCode
+	1,  // 6: switchboard.cluster.v1.Deactivate.pid:type_name -> switchboard.cluster.v1.Ref
+	1,  // 7: switchboard.cluster.v1.Gone.pid:type_name -> switchboard.cluster.v1.Ref
+	1,  // 8: switchboard.cluster.v1.Claim.pid:type_name -> switchboard.cluster.v1.Ref
+	3,  // 9: switchboard.cluster.v1.Claim.placement:type_name -> switchboard.cluster.v1.Placement
+	12, // 10: switchboard.cluster.v1.Claims.claims:type_name -> switchboard.cluster.v1.Claim
+	1,  // 11: switchboard.cluster.v1.Evict.pid:type_name -> switchboard.cluster.v1.Ref
+	1,  // 12: switchboard.cluster.v1.DescribeReply.pid:type_name -> switchboard.cluster.v1.Ref
+	3,  // 13: switchboard.cluster.v1.DescribeReply.placement:type_name -> switchboard.cluster.v1.Placement
+	1,  // 14: switchboard.cluster.v1.Activation.pid:type_name -> switchboard.cluster.v1.Ref
+	18, // 15: switchboard.cluster.v1.ActivationList.activations:type_name -> switchboard.cluster.v1.Activation
+	21, // 16: switchboard.cluster.v1.ActivationList.counts:type_name -> switchboard.cluster.v1.ActivationList.CountsEntry
+	17, // [17:17] is the sub-list for method output_type
+	17, // [17:17] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_cluster_clusterpb_cluster_proto_init() }
@@ -1558,13 +1633,14 @@ func file_cluster_clusterpb_cluster_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cluster_clusterpb_cluster_proto_rawDesc), len(file_cluster_clusterpb_cluster_proto_rawDesc)),
-			NumEnums:      0,
+			NumEnums:      1,
 			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
 		GoTypes:           file_cluster_clusterpb_cluster_proto_goTypes,
 		DependencyIndexes: file_cluster_clusterpb_cluster_proto_depIdxs,
+		EnumInfos:         file_cluster_clusterpb_cluster_proto_enumTypes,
 		MessageInfos:      file_cluster_clusterpb_cluster_proto_msgTypes,
 	}.Build()
 	File_cluster_clusterpb_cluster_proto = out.File
