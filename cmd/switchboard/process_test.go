@@ -1266,7 +1266,8 @@ func TestProcess_UnreachablePostgres(t *testing.T) {
 // TestProcess_Demo proves --demo prints working credentials for alice and
 // bob of account acme, and provisions them so the API lists them.
 func TestProcess_Demo(t *testing.T) {
-	n := startNode(t, nodeOptions{args: []string{"--data", t.TempDir(), "--demo"}})
+	data := t.TempDir()
+	n := startNode(t, nodeOptions{args: []string{"--data", data, "--demo"}})
 	out := waitOutput(t, n.stdout, "bob-demo-1234", 10*time.Second)
 	for _, d := range []struct{ id, password string }{{"alice", "alice-demo-1234"}, {"bob", "bob-demo-1234"}} {
 		line := regexp.MustCompile(`device\s+` + d.id + `\s+username\s+` + d.id + `\s+password\s+` + regexp.QuoteMeta(d.password) + `\n`)
@@ -1290,8 +1291,20 @@ func TestProcess_Demo(t *testing.T) {
 	if !slices.Equal(ids, []string{"alice", "bob"}) {
 		t.Errorf("demo devices %v, want [alice bob]", ids)
 	}
+	// The user's edit survives a restart with --demo: the demo account is
+	// created once, never reset.
+	want(t, n.call(t, http.MethodPut, "/v1/accounts/acme", map[string]string{"display_name": "Mine"}), http.StatusOK, "rename acme")
 	n.stop(t)
 	if strings.Contains(n.stderr.String(), "demo-1234") {
 		t.Errorf("the logs show a demo password; only the stdout banner may:\n%s", n.stderr)
 	}
+	again := startNode(t, nodeOptions{args: []string{"--data", data, "--demo"}})
+	waitOutput(t, again.stdout, "exists already and was left as it is", 10*time.Second)
+	r = again.call(t, http.MethodGet, "/v1/accounts/acme", nil)
+	if a := decode[struct {
+		DisplayName string `json:"display_name"`
+	}](t, r); a.DisplayName != "Mine" {
+		t.Errorf("a restart with --demo reset the demo account: %s", r)
+	}
+	again.stop(t)
 }
