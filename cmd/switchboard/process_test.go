@@ -1308,7 +1308,7 @@ func TestProcess_Demo(t *testing.T) {
 		t.Errorf("the logs show a demo password; only the stdout banner may:\n%s", n.stderr)
 	}
 	again := startNode(t, nodeOptions{args: []string{"--data", data, "--demo"}})
-	waitOutput(t, again.stdout, "exists already and was left as it is", 10*time.Second)
+	waitOutput(t, again.stdout, "exists already and was left as it is", 30*time.Second)
 	r = again.call(t, http.MethodGet, "/v1/accounts/acme", nil)
 	if a := decode[struct {
 		DisplayName string `json:"display_name"`
