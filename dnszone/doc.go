@@ -95,6 +95,9 @@
 //	switchboard_dns_query_seconds               time from receiving a query to
 //	                                            writing its answer
 //
+// The queries of types A and SRV with NOERROR, NXDOMAIN and SERVFAIL are
+// listed at 0 from the start; other series appear when first counted.
+//
 // Messages that miekg/dns rejects before the handler (not a query, more
 // than one question) are not counted.
 package dnszone

@@ -36,6 +36,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The series a dashboard watches exist at 0 from the start: answers
+	// and names not found, for the types the zone serves.
+	for _, qtype := range []uint16{dns.TypeA, dns.TypeSRV} {
+		for _, rcode := range []int{dns.RcodeSuccess, dns.RcodeNameError, dns.RcodeServerFailure} {
+			q.WithLabelValues(qtypeLabel(qtype), rcodeLabel(rcode))
+		}
+	}
 	return &metrics{queries: q, latency: l}, nil
 }
 

@@ -89,13 +89,28 @@ func (s *server) putPool(w http.ResponseWriter, r *http.Request) {
 		writeFieldError(w, fe)
 		return
 	}
+	// 201 when the pool was not configured a moment before. (Two
+	// concurrent creates of one pool may both answer 201; the pools actor
+	// keeps the last.)
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+	defer cancel()
+	before, err := s.cfg.Actors.PoolSpecs(ctx)
+	if err != nil {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "", "pool conditions unavailable; retry: "+err.Error())
+		return
+	}
+	status := http.StatusOK
+	if _, ok := before[name]; !ok {
+		status = http.StatusCreated
+	}
 	rep, ok := askAs[*actorpb.PoolsReply](s, w, r, actors.KindPools, actors.PoolsIdentity, &actorpb.PutPool{Pool: p})
 	if !ok || replyError(w, rep.Error) {
 		return
 	}
 	setETag(w, rep.Version)
 	spec := actors.PoolSpec(rep.Pools[0])
-	writeJSON(w, http.StatusOK, PoolView{
+	writeJSON(w, status, PoolView{
 		Name: spec.Name, Configured: true, CallCapacityPerNode: spec.CallCapacityPerNode, HighWater: spec.HighWater,
 		Labels: spec.Labels, Overflow: spec.Overflow, Nodes: []PoolNodeView{},
 	})
@@ -162,24 +177,12 @@ func (s *server) startCall(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 	defer cancel()
-	specs, err := s.cfg.Actors.PoolSpecs(ctx)
+	pool := grp.Group.AssignedPool
+	hint, err := s.cfg.Actors.CallHint(ctx, pool)
 	if err != nil {
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusServiceUnavailable, "", "pool conditions unavailable; retry: "+err.Error())
 		return
-	}
-	pool := grp.Group.AssignedPool
-	spec, ok := specs[pool]
-	if !ok {
-		spec = placement.DefaultPoolSpec(pool)
-	}
-	hint := actors.Hint{Pool: pool, Overflow: spec.Overflow, CallCapacity: spec.CallCapacityPerNode}
-	if spec.Overflow != "" {
-		over, ok := specs[spec.Overflow]
-		if !ok {
-			over = placement.DefaultPoolSpec(spec.Overflow)
-		}
-		hint.OverflowCapacity = over.CallCapacityPerNode
 	}
 	id := newCallID()
 	rec := &actorpb.CallRecord{Account: in.Account, Caller: in.Device, Callee: in.Callee, Group: dev.Device.Group, Pool: pool}

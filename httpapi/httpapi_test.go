@@ -154,6 +154,10 @@ func TestProvisioning_RoundTrip(t *testing.T) {
 	if m, _ := g["members"].([]any); len(m) != 1 || m[0] != "alice" {
 		t.Fatalf("group members: %v", g)
 	}
+	// Tier 1's choice is stored on the group and shown with its reason.
+	if g["assigned_pool"] != "default" || g["pool_reason"] == nil || g["pool_assigned_at"] == nil {
+		t.Fatalf("group without its assigned pool and reason: %v", g)
+	}
 	d := f.must(200, "GET", "/v1/accounts/acme/devices/alice", "")
 	if d.header.Get("ETag") == "" {
 		t.Fatal("device GET without ETag")
@@ -408,7 +412,8 @@ func TestPools_PrescribedConditionsValidated(t *testing.T) {
 		{"overflow into itself", `{"overflow":"p1"}`, 400, "overflow"},
 		{"bad overflow id", `{"overflow":"P 2"}`, 400, "overflow"},
 		{"unknown field", `{"capacity":3}`, 400, "capacity"},
-		{"ok", `{"call_capacity_per_node":50,"high_water":0.8,"overflow":"p2","labels":{"region":"eu"}}`, 200, ""},
+		{"created", `{"call_capacity_per_node":50,"high_water":0.8,"overflow":"p2","labels":{"region":"eu"}}`, 201, ""},
+		{"replaced", `{"call_capacity_per_node":50,"high_water":0.8,"overflow":"p2","labels":{"region":"eu"}}`, 200, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

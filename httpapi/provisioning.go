@@ -59,10 +59,15 @@ type groupOut struct {
 	DisplayName string            `json:"display_name,omitempty"`
 	Pool        string            `json:"pool,omitempty"`
 	Labels      map[string]string `json:"labels,omitempty"`
-	Version     uint64            `json:"version"`
-	Members     []string          `json:"members,omitempty"`
-	CreatedAt   *time.Time        `json:"created_at,omitempty"`
-	UpdatedAt   *time.Time        `json:"updated_at,omitempty"`
+	// AssignedPool and PoolReason are tier 1's choice for the group and
+	// why; empty until the group's first placement.
+	AssignedPool   string     `json:"assigned_pool,omitempty"`
+	PoolReason     string     `json:"pool_reason,omitempty"`
+	PoolAssignedAt *time.Time `json:"pool_assigned_at,omitempty"`
+	Version        uint64     `json:"version"`
+	Members        []string   `json:"members,omitempty"`
+	CreatedAt      *time.Time `json:"created_at,omitempty"`
+	UpdatedAt      *time.Time `json:"updated_at,omitempty"`
 }
 
 type deviceIn struct {
@@ -119,6 +124,7 @@ func toAccountOut(r *actorpb.AccountReply) accountOut {
 func toGroupOut(account string, g *actorpb.Group, version uint64, members []string) groupOut {
 	return groupOut{
 		ID: g.Id, Account: account, DisplayName: g.DisplayName, Pool: g.Pool, Labels: g.Labels,
+		AssignedPool: g.AssignedPool, PoolReason: g.PoolReason, PoolAssignedAt: ts(g.PoolAssignedAt),
 		Version: version, Members: members, CreatedAt: ts(g.CreatedAt), UpdatedAt: ts(g.UpdatedAt),
 	}
 }

@@ -35,6 +35,9 @@ type Actors interface {
 	Request(ctx context.Context, kind, identity string, msg proto.Message) (proto.Message, error)
 	RequestWithHint(ctx context.Context, kind, identity string, hint actors.Hint, msg proto.Message) (proto.Message, error)
 	PoolSpecs(ctx context.Context) (map[string]placement.PoolSpec, error)
+	// CallHint is tier 2's placement hint for a call in pool: the pool's
+	// call capacity and its overflow's (actors.System.CallHint).
+	CallHint(ctx context.Context, pool string) (actors.Hint, error)
 	// ActivationPage, FindActivation and ActivationCounts read this
 	// node's activations without listing them all (actors.Lookup).
 	ActivationPage(kind string, after actors.ActivationKey, limit int) ([]*actors.Activation, bool)

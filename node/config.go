@@ -96,8 +96,9 @@ type Config struct {
 	// Resolver is the DNS server the proxy resolves forwarding names
 	// through (--resolver). Default: this node's own responder.
 	Resolver string
-	// Demo provisions account acme, group hq and devices alice and bob at
-	// start, and prints their credentials to Out.
+	// Demo provisions account acme, group hq and devices alice and bob
+	// when acme does not exist yet (an existing acme is left as it is),
+	// and prints their credentials to Out.
 	Demo bool
 	// LeaseTTL is how long a renewal of this node's liveness record in the
 	// store vouches for it (--lease-ttl): the node stops serving accounts

@@ -24,12 +24,58 @@ const (
 	demoGroup   = "hq"
 )
 
+// provisionDemo creates the demo account on first start (demoExists) and
+// prints its credentials on every start.
 func (n *Node) provisionDemo(ctx context.Context) error {
+	realm := demoAccount + "." + n.cfg.Zone
+	exists, err := n.demoExists(ctx)
+	if err != nil {
+		return err
+	}
+	if !exists {
+		if err := n.createDemo(ctx, realm); err != nil {
+			return err
+		}
+	}
+	out := n.cfg.Out
+	fmt.Fprintf(out, "\nSwitchboard demo on node %s\n", n.cfg.Name)
+	if exists {
+		fmt.Fprintf(out, "  (account %s exists already and was left as it is: the passwords below are those\n"+
+			"   it was created with, unless they were changed since)\n", demoAccount)
+	}
+	fmt.Fprintf(out, "  HTTP API  http://%s   (try: curl http://%s/v1/accounts/%s)\n", n.HTTPAddr(), n.HTTPAddr(), demoAccount)
+	fmt.Fprintf(out, "  account   %s   SIP domain and digest realm: %s\n", demoAccount, realm)
+	fmt.Fprintf(out, "  group     %s\n", demoGroup)
+	for _, d := range demoDevices {
+		fmt.Fprintf(out, "  device    %-6s username %-6s password %s\n", d.id, d.id, d.password)
+	}
+	fmt.Fprintln(out)
+	return nil
+}
+
+// demoExists says whether the demo account is stored already: --demo
+// creates it once and never overwrites what a user changed since.
+func (n *Node) demoExists(ctx context.Context) (bool, error) {
+	rep, err := n.actors.Request(ctx, actors.KindAccount, demoAccount, &actorpb.GetAccount{})
+	if err != nil {
+		return false, err
+	}
+	switch e := rep.(*actorpb.AccountReply).GetError(); {
+	case e == nil:
+		return true, nil
+	case e.Code == actorpb.Code_CODE_NOT_FOUND:
+		return false, nil
+	default:
+		return false, fmt.Errorf("demo: %s", e.Message)
+	}
+}
+
+// createDemo provisions the demo account, its group and devices.
+func (n *Node) createDemo(ctx context.Context, realm string) error {
 	msgs := []proto.Message{
 		&actorpb.PutAccount{DisplayName: "Acme Corp (demo)"},
 		&actorpb.PutGroup{Group: &actorpb.Group{Id: demoGroup, DisplayName: "Headquarters"}},
 	}
-	realm := demoAccount + "." + n.cfg.Zone
 	for _, d := range demoDevices {
 		h := credential.Derive(d.id, realm, d.password)
 		msgs = append(msgs, &actorpb.PutDevice{Device: d.id, Group: demoGroup, Ha1Md5: h.MD5, Ha1Sha256: h.SHA256})
@@ -43,14 +89,5 @@ func (n *Node) provisionDemo(ctx context.Context) error {
 			return fmt.Errorf("demo: %s", e.Message)
 		}
 	}
-	out := n.cfg.Out
-	fmt.Fprintf(out, "\nSwitchboard demo on node %s\n", n.cfg.Name)
-	fmt.Fprintf(out, "  HTTP API  http://%s   (try: curl http://%s/v1/accounts/%s)\n", n.HTTPAddr(), n.HTTPAddr(), demoAccount)
-	fmt.Fprintf(out, "  account   %s   SIP domain and digest realm: %s\n", demoAccount, realm)
-	fmt.Fprintf(out, "  group     %s\n", demoGroup)
-	for _, d := range demoDevices {
-		fmt.Fprintf(out, "  device    %-6s username %-6s password %s\n", d.id, d.id, d.password)
-	}
-	fmt.Fprintln(out)
 	return nil
 }

@@ -1,18 +1,35 @@
-// Package node assembles one Switchboard node as a value: its store, actor
-// system and HTTP surface, with a per-node metrics registry and logger, so
-// that a test can run several nodes in one process.
+// Package node assembles one Switchboard node as a value: its store, event
+// stream, SIP edge (sipedge), DNS responder (dnszone), cluster member
+// (cluster: gossip and actor remoting), actor system and HTTP surface,
+// with a per-node metrics registry and logger, so that a test can run
+// several nodes in one process.
 //
-// New opens everything and binds the listeners; Run logs the accounts and
-// feature servers stored under ids the DNS label rule refuses
-// (actors.System.ReportInvalidIDs), serves until its context ends, then
-// shuts down in order (health turns to draining, HTTP stops accepting and
-// finishes in-flight requests, actors stop, the node's liveness record is
-// deleted, the store flushes and closes). New also registers the node's
-// lease in the store (package lease) once its actor system has an id, and
-// renews it from its own goroutine until shutdown; the lease fences the
-// account and devicegroup activations (actors.Fence) and tells the cluster
-// the nodes recorded alive (cluster.PeerSource), so that a node started
-// without --join finds its cluster. The node's events.Stream (Node.Events)
+// New opens and binds everything, in this order: the store (badger or
+// PostgreSQL), the event stream and call-event queue, the HTTP listener,
+// the SIP edge and DNS responder (their listeners), the node's lease
+// (package lease), then the actor system, which starts the cluster member
+// and registers the lease once the system has an id; last the HTTP
+// handler. An address in use fails New, naming the address. Run serves
+// HTTP, SIP, DNS, the event stream and the call sweeper; it provisions the
+// demo account when Config.Demo (created once: an existing acme is left
+// as it is), logs the accounts and feature servers stored under ids the
+// DNS label rule refuses (actors.System.ReportInvalidIDs), serves until
+// its context ends, then shuts down in order (health turns to draining,
+// HTTP stops accepting and finishes in-flight requests, actors stop, the
+// node leaves the cluster, its liveness record is deleted, the store
+// flushes and closes). The lease renews from its own goroutine until
+// shutdown; it fences the account and devicegroup activations
+// (actors.Fence) and tells the cluster the nodes recorded alive
+// (cluster.PeerSource), so that a node started without --join finds its
+// cluster.
+//
+// Logging: protoactor logs as errors what an ordinary drain does (its
+// endpoint writers towards a member that drains or left, and every one on
+// a node that drains); the actor system's logger (protoactorLogger, with
+// internal/loglevel) logs those at INFO, so that ERROR stays for what
+// needs an operator.
+//
+// The node's events.Stream (Node.Events)
 // serves the accounts' event streams over HTTP and runs webhook delivery
 // and pruning from Run; at shutdown its streams end before HTTP stops, so
 // that open SSE responses do not hold the shutdown up. Call events reach

@@ -24,9 +24,11 @@ import (
 	"github.com/switchboard-pbx/switchboard/accountview"
 	"github.com/switchboard-pbx/switchboard/actors"
 	"github.com/switchboard-pbx/switchboard/cluster"
+	"github.com/switchboard-pbx/switchboard/cluster/gossip"
 	"github.com/switchboard-pbx/switchboard/dnszone"
 	"github.com/switchboard-pbx/switchboard/events"
 	"github.com/switchboard-pbx/switchboard/httpapi"
+	"github.com/switchboard-pbx/switchboard/internal/loglevel"
 	"github.com/switchboard-pbx/switchboard/lease"
 	"github.com/switchboard-pbx/switchboard/persistence"
 	"github.com/switchboard-pbx/switchboard/placement"
@@ -43,22 +45,23 @@ const (
 
 // Node is one running Switchboard node.
 type Node struct {
-	cfg      Config
-	log      *slog.Logger
-	registry *prometheus.Registry
-	store    persistence.Store
-	actors   *actors.System
-	member   *cluster.Member
-	drainReq chan struct{}
-	drainOne sync.Once
-	http     *http.Server
-	sip      *sipedge.Edge
-	dns      *dnszone.Server
-	views    *accountview.Cache // the edge's and DNS's account snapshots
-	sipDone  chan struct{}
-	ln       net.Listener
-	state    atomic.Value // string
-	ran      atomic.Bool
+	cfg       Config
+	log       *slog.Logger
+	registry  *prometheus.Registry
+	store     persistence.Store
+	actors    *actors.System
+	member    *cluster.Member
+	memberRef atomic.Pointer[cluster.Member]
+	drainReq  chan struct{}
+	drainOne  sync.Once
+	http      *http.Server
+	sip       *sipedge.Edge
+	dns       *dnszone.Server
+	views     *accountview.Cache // the edge's and DNS's account snapshots
+	sipDone   chan struct{}
+	ln        net.Listener
+	state     atomic.Value // string
+	ran       atomic.Bool
 
 	lease        *lease.Node     // this node's liveness and claims in the store
 	events       *events.Stream  // the accounts' event streams and webhooks
@@ -128,8 +131,8 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		Peers:  leasePeers{n.lease},
 	}
 	n.actors, err = actors.New(actors.Config{
-		Store: n.store, Zone: cfg.Zone, Logger: n.log, Registerer: n.registry, IdleTimeout: cfg.IdleTimeout,
-		Node: cfg.Name, Pools: poolSource{n}, Fence: leaseFence{n.lease}, Events: n.callEvents,
+		Store: n.store, Zone: cfg.Zone, Logger: n.protoactorLogger(),
+		Registerer: n.registry, IdleTimeout: cfg.IdleTimeout, Node: cfg.Name, Pools: poolSource{n}, Fence: leaseFence{n.lease}, Events: n.callEvents,
 		Notifier:        edgeNotifier{n},
 		MaxCallDuration: cfg.MaxCallDuration, Hangup: edgeHangup{n}, EdgeChanged: n.edgeChanged,
 		ContextCacheBytes: int64(cfg.ContextCacheMB) << 20, ContextHotLease: cfg.ContextHotLease,
@@ -143,6 +146,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 				return nil, err
 			}
 			n.member = m
+			n.memberRef.Store(m) // read by the actor system's logger, from its goroutines
 			return m.Lookup(), nil
 		},
 	})
@@ -196,6 +200,37 @@ func (n *Node) SIPAddr() string { return n.sip.Addr() }
 
 // DNSAddr is the address the DNS responder is bound to (UDP and TCP).
 func (n *Node) DNSAddr() string { return n.dns.Addr() }
+
+// protoactorLogger is the logger of the actor system, with the records
+// protoactor logs as errors in an ordinary drain logged at INFO: its
+// endpoint writers' failures (lost connection, failed to connect) towards
+// a member that drains or has left, and every one on a node that drains.
+// When a member leaves, the endpoint to it closes and its writer's stream
+// ends Canceled; a crashed peer's stay errors.
+func (n *Node) protoactorLogger() *slog.Logger {
+	return slog.New(loglevel.Handler(n.log.Handler(), loglevel.Rule{
+		Message: "EndpointWriter *", Match: n.towardsLeavingPeer, Level: slog.LevelInfo,
+	}))
+}
+
+// towardsLeavingPeer says whether a record of protoactor's concerns the
+// actor address of a member that drains or left, or this node drains.
+func (n *Node) towardsLeavingPeer(r slog.Record) bool {
+	if n.Draining() {
+		return true
+	}
+	m := n.memberRef.Load()
+	if m == nil {
+		return false
+	}
+	addr := loglevel.Attr(r, "address")
+	for _, g := range m.Members() {
+		if g.Meta.Actor == addr && (g.Load.Draining || g.Status == gossip.StatusLeft) {
+			return true
+		}
+	}
+	return false
+}
 
 // HTTPAddr is the address the HTTP listener is bound to.
 func (n *Node) HTTPAddr() string { return n.ln.Addr().String() }

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -106,5 +107,36 @@ func TestNode_DataSurvivesRestart(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != 200 {
 		t.Fatalf("device after restart: %d", res.StatusCode)
+	}
+}
+
+// A fresh node lists its SIP and DNS series at 0 before any traffic, so
+// that a dashboard's rate() and an alert on them work from the start.
+func TestNode_MetricsListedAtZeroBeforeTraffic(t *testing.T) {
+	n, _, _, _ := startNode(t, "m", t.TempDir(), false)
+	res, err := http.Get("http://" + n.HTTPAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, series := range []string{
+		`switchboard_sip_requests_total{method="INVITE"} 0`,
+		`switchboard_sip_responses_total{code="401",method="REGISTER"} 0`,
+		`switchboard_sip_calls_total{disposition="completed"} 0`,
+		`switchboard_sip_auth_failures_total{reason="bad_response"} 0`,
+		`switchboard_sip_dropped_total{reason="banned"} 0`,
+		`switchboard_sip_probes_total{result="failed"} 0`,
+		`switchboard_sip_fraud_checks_total{kind="message",verdict="refuse"} 0`,
+		`switchboard_sip_queued_messages_total{result="delivered"} 0`,
+		`switchboard_dns_queries_total{qtype="A",rcode="NOERROR"} 0`,
+		`switchboard_dns_queries_total{qtype="SRV",rcode="NXDOMAIN"} 0`,
+	} {
+		if !strings.Contains(string(body), "\n"+series+"\n") {
+			t.Errorf("/metrics of a fresh node lacks %s", series)
+		}
 	}
 }

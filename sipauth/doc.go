@@ -40,6 +40,7 @@
 //
 // This package does no I/O, starts no goroutines, logs nothing and registers
 // no metrics: callers count outcomes by sentinel. It must not store, log or
-// return a password or an HA1. github.com/icholy/digest (header parsing and
-// formatting) is used only here.
+// return a password or an HA1. github.com/icholy/digest does the header
+// parsing and formatting, here and in sipedge's handler, which reads the
+// challenge parameters of a request's credentials with it.
 package sipauth

@@ -61,6 +61,7 @@ func newMetrics(reg prometheus.Registerer, liveCalls func() int) (*metrics, erro
 			Name: "switchboard_sip_queued_messages_total", Help: "Stored MESSAGEs handed to devices that registered, by result (delivered, failed).",
 		}, []string{"result"}),
 	}
+	m.zero()
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.requests, m.responses, m.transactions, m.activeCalls, m.calls, m.authFailures, m.dropped, m.failovers, m.probes, m.fraudChecks, m.queued} {
 			if err := reg.Register(c); err != nil {
@@ -69,6 +70,52 @@ func newMetrics(reg prometheus.Registerer, liveCalls func() int) (*metrics, erro
 		}
 	}
 	return m, nil
+}
+
+// zeroSeries are label values each labelled series starts with at 0, so
+// that /metrics lists them before the first request (a rate() or an alert
+// on a series that does not exist yet sees nothing). Others appear when
+// first counted.
+var zeroSeries = struct {
+	methods, codes, dispositions, authReasons, dropReasons, probeResults, fraudKinds, verdicts, queueResults []string
+}{
+	methods:      []string{"REGISTER", "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "MESSAGE"},
+	codes:        []string{"200", "401", "403", "404", "407", "503"},
+	dispositions: []string{"completed", "canceled", "busy", "no_answer", "failed", "expired", "interrupted"},
+	authReasons: []string{"malformed", "stale", "replay", "realm", "unknown_user", "bad_response", "algorithm",
+		"tenancy", "identity", "uri", "dialog", "hop", "other"},
+	dropReasons:  []string{"banned", "trusted_rate", "oversized", "unparsable"},
+	probeResults: []string{"ok", "failed"},
+	fraudKinds:   []string{"message", "call"},
+	verdicts:     []string{"deliver", "throttle", "refuse", "unavailable"},
+	queueResults: []string{"delivered", "failed"},
+}
+
+// zero creates the series of zeroSeries at 0.
+func (m *metrics) zero() {
+	z := zeroSeries
+	for _, method := range z.methods {
+		m.requests.WithLabelValues(method)
+		for _, code := range z.codes {
+			m.responses.WithLabelValues(method, code)
+		}
+	}
+	for _, vs := range []struct {
+		vec    *prometheus.CounterVec
+		values []string
+	}{
+		{m.calls, z.dispositions}, {m.authFailures, z.authReasons}, {m.dropped, z.dropReasons},
+		{m.probes, z.probeResults}, {m.queued, z.queueResults},
+	} {
+		for _, v := range vs.values {
+			vs.vec.WithLabelValues(v)
+		}
+	}
+	for _, kind := range z.fraudKinds {
+		for _, verdict := range z.verdicts {
+			m.fraudChecks.WithLabelValues(kind, verdict)
+		}
+	}
 }
 
 func (m *metrics) response(method string, code int) {

@@ -74,7 +74,8 @@
 // # Logging and metrics
 //
 // Logs go to Config.Logger with component=gossip; memberlist's own lines go
-// there too at their level ([DEBUG] dropped). This package exports no
+// there too at their level ([DEBUG] dropped; an error sending on its own
+// closed transport, as in every leave, at INFO). This package exports no
 // metrics: the caller exposes members by status from Members. (memberlist
 // emits go-metrics to that library's global sink, which Switchboard does not
 // install.)

@@ -29,6 +29,11 @@ var logLevels = []struct {
 	{[]byte("[ERROR] "), slog.LevelError, false},
 }
 
+// closedConn is in memberlist's errors of sending on its own transport
+// after Shutdown closed it ("Failed to send gossip to ...: use of closed
+// network connection"): an ordinary drain, logged at INFO.
+var closedConn = []byte("use of closed network connection")
+
 // Write logs one line; log.Logger calls it once per Printf.
 func (w logWriter) Write(p []byte) (int, error) {
 	line := bytes.TrimRight(p, "\n")
@@ -44,6 +49,9 @@ func (w logWriter) Write(p []byte) (int, error) {
 		}
 	}
 	line = bytes.TrimPrefix(line, []byte("memberlist: "))
+	if level == slog.LevelError && bytes.Contains(line, closedConn) {
+		level = slog.LevelInfo // our own transport closed under it: a leave, or shutdown
+	}
 	w.l.Log(context.Background(), level, string(line), slog.String("library", "memberlist"))
 	return len(p), nil
 }

@@ -810,6 +810,14 @@ func TestProcessCluster_DrainMovesActorsAndLeaves(t *testing.T) {
 			t.Errorf("through %s: %d of %d accounts are active after reading each one", s.name, len(seen), len(accounts))
 		}
 	}
+	// A drain is an ordinary event: no node logs it as an error.
+	for _, n := range nodes {
+		for l := range strings.SplitSeq(n.stderr.String(), "\n") {
+			if strings.Contains(l, "level=ERROR") {
+				t.Errorf("%s logged an error during an ordinary drain: %s", n.name, l)
+			}
+		}
+	}
 }
 
 // TestProcessCluster_JoinWithBadgerWarns proves that a node that joins a

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -45,9 +46,11 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "switchboard",
 		Short:         "Switchboard: a hosted VoIP PBX runtime on virtual actors",
+		Version:       version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetVersionTemplate("{{.Version}}\n") // switchboard --version: the same line as switchboard version
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newNodeCommand(stdout, stderr), newSimCommand(stdout, stderr), newProxyCommand(stdout, stderr), &cobra.Command{
@@ -83,7 +86,7 @@ Every flag may be set in the environment as SWITCHBOARD_<FLAG>.`,
 			defer stop()
 			n, err := node.New(ctx, cfg)
 			if err != nil {
-				return err
+				return addrTaken(err, cmd.Flags())
 			}
 			return n.Run(ctx)
 		},
@@ -191,7 +194,7 @@ func applyEnv(fs *pflag.FlagSet, lookup func(string) (string, bool)) error {
 		if f.Changed {
 			return
 		}
-		name := "SWITCHBOARD_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		name := envName(f.Name)
 		if v, ok := lookup(name); ok {
 			if err := f.Value.Set(v); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", name, err))
@@ -199,6 +202,50 @@ func applyEnv(fs *pflag.FlagSet, lookup func(string) (string, bool)) error {
 		}
 	})
 	return errors.Join(errs...)
+}
+
+// listenFlags are the flags of addresses a node listens on.
+var listenFlags = []string{"http", "sip", "sips", "dns", "gossip", "actor"}
+
+// addrTaken turns "address already in use" into one line that names the
+// flag to change (5353, --dns's default, is often held by a desktop's
+// mDNS responder). The flag is the one whose address the error quotes.
+func addrTaken(err error, fs *pflag.FlagSet) error {
+	msg := err.Error()
+	if !errors.Is(err, syscall.EADDRINUSE) && !strings.Contains(msg, "address already in use") {
+		return err
+	}
+	for _, name := range listenFlags {
+		addr := fs.Lookup(name).Value.String()
+		host, port, splitErr := net.SplitHostPort(addr)
+		if splitErr != nil || port == "0" || !quotesAddr(msg, host, port) {
+			continue
+		}
+		return fmt.Errorf("--%s %s: address already in use; choose a free one with --%s (or %s)",
+			name, addr, name, envName(name))
+	}
+	return err
+}
+
+// quotesAddr says whether msg holds host:port with no digit following.
+func quotesAddr(msg, host, port string) bool {
+	s := net.JoinHostPort(host, port)
+	for i := 0; ; {
+		j := strings.Index(msg[i:], s)
+		if j < 0 {
+			return false
+		}
+		end := i + j + len(s)
+		if end == len(msg) || msg[end] < '0' || msg[end] > '9' {
+			return true
+		}
+		i = end
+	}
+}
+
+// envName is the environment variable of a flag: SWITCHBOARD_<FLAG>.
+func envName(flag string) string {
+	return "SWITCHBOARD_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {

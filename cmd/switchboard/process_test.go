@@ -167,20 +167,29 @@ func launch(t *testing.T, o nodeOptions) (*proc, error) {
 	port := freePort(t)
 	args := append([]string{"node", "--name", "proc-test", "--http", net.JoinHostPort(cmp.Or(o.bind, "127.0.0.1"), port),
 		"--gossip", "127.0.0.1:0", "--actor", "127.0.0.1:0", "--sip", "127.0.0.1:0", "--dns", "127.0.0.1:0"}, o.args...)
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(processEnv(), o.env...)
+	return startProc(t, cmd, net.JoinHostPort("127.0.0.1", port), o.token)
+}
+
+// startProc starts cmd, a node serving HTTP on addr, and waits until
+// /healthz answers 200 "serving". The process is killed at the end of the
+// test if it still runs; its output is logged if the test failed.
+func startProc(t *testing.T, cmd *exec.Cmd, addr, token string) (*proc, error) {
+	t.Helper()
 	p := &proc{
-		addr:   net.JoinHostPort("127.0.0.1", port),
-		token:  o.token,
+		cmd:    cmd,
+		addr:   addr,
+		token:  token,
 		client: &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 2 * putWorkers}},
 		stdout: &syncBuffer{},
 		stderr: &syncBuffer{},
 		exited: make(chan struct{}),
 	}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Env = append(processEnv(), o.env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	p.cmd.WaitDelay = 5 * time.Second
 	if err := p.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %w", bin, err)
+		return nil, fmt.Errorf("starting %s: %w", cmd.Path, err)
 	}
 	go func() {
 		_ = p.cmd.Wait() // the exit status is read from cmd.ProcessState
@@ -190,7 +199,7 @@ func launch(t *testing.T, o nodeOptions) (*proc, error) {
 		p.kill()
 		p.client.CloseIdleConnections()
 		if t.Failed() {
-			t.Logf("output of switchboard %s:\n--- stdout\n%s\n--- stderr\n%s", strings.Join(args, " "),
+			t.Logf("output of %s:\n--- stdout\n%s\n--- stderr\n%s", strings.Join(cmd.Args, " "),
 				tail(p.stdout.String()), tail(p.stderr.String()))
 		}
 	})
@@ -1266,7 +1275,8 @@ func TestProcess_UnreachablePostgres(t *testing.T) {
 // TestProcess_Demo proves --demo prints working credentials for alice and
 // bob of account acme, and provisions them so the API lists them.
 func TestProcess_Demo(t *testing.T) {
-	n := startNode(t, nodeOptions{args: []string{"--data", t.TempDir(), "--demo"}})
+	data := t.TempDir()
+	n := startNode(t, nodeOptions{args: []string{"--data", data, "--demo"}})
 	out := waitOutput(t, n.stdout, "bob-demo-1234", 10*time.Second)
 	for _, d := range []struct{ id, password string }{{"alice", "alice-demo-1234"}, {"bob", "bob-demo-1234"}} {
 		line := regexp.MustCompile(`device\s+` + d.id + `\s+username\s+` + d.id + `\s+password\s+` + regexp.QuoteMeta(d.password) + `\n`)
@@ -1290,8 +1300,20 @@ func TestProcess_Demo(t *testing.T) {
 	if !slices.Equal(ids, []string{"alice", "bob"}) {
 		t.Errorf("demo devices %v, want [alice bob]", ids)
 	}
+	// The user's edit survives a restart with --demo: the demo account is
+	// created once, never reset.
+	want(t, n.call(t, http.MethodPut, "/v1/accounts/acme", map[string]string{"display_name": "Mine"}), http.StatusOK, "rename acme")
 	n.stop(t)
 	if strings.Contains(n.stderr.String(), "demo-1234") {
 		t.Errorf("the logs show a demo password; only the stdout banner may:\n%s", n.stderr)
 	}
+	again := startNode(t, nodeOptions{args: []string{"--data", data, "--demo"}})
+	waitOutput(t, again.stdout, "exists already and was left as it is", 30*time.Second)
+	r = again.call(t, http.MethodGet, "/v1/accounts/acme", nil)
+	if a := decode[struct {
+		DisplayName string `json:"display_name"`
+	}](t, r); a.DisplayName != "Mine" {
+		t.Errorf("a restart with --demo reset the demo account: %s", r)
+	}
+	again.stop(t)
 }

@@ -1,0 +1,79 @@
+// Package loglevel holds the slog handler that logs, at the level they
+// deserve, records a library logs too high: an expected event (a peer that
+// left closing its connection) is INFO, not ERROR. It is the one home of
+// such rules; the rules themselves live with whoever hands the library
+// its logger.
+package loglevel
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+)
+
+// Rule matches a record by its message and, optionally, a condition, and
+// gives the level the record is logged at instead.
+type Rule struct {
+	Message string                 // the record's message; a trailing "*" matches any message it starts
+	Match   func(slog.Record) bool // nil: every record with Message
+	Level   slog.Level             // the level a matching record is logged at
+}
+
+func (r Rule) matches(rec slog.Record) bool {
+	if prefix, ok := strings.CutSuffix(r.Message, "*"); ok {
+		if !strings.HasPrefix(rec.Message, prefix) {
+			return false
+		}
+	} else if rec.Message != r.Message {
+		return false
+	}
+	return r.Match == nil || r.Match(rec)
+}
+
+// Attr is the text of a record's attribute key ("" when it has none).
+func Attr(rec slog.Record, key string) string {
+	var v string
+	rec.Attrs(func(a slog.Attr) bool {
+		if a.Key == key {
+			v = a.Value.String()
+			return false
+		}
+		return true
+	})
+	return v
+}
+
+// Handler returns h with rules applied: a record matching a rule is
+// logged at the rule's level (and dropped when h does not log that level);
+// others go to h unchanged.
+func Handler(h slog.Handler, rules ...Rule) slog.Handler {
+	return handler{h: h, rules: rules}
+}
+
+type handler struct {
+	h     slog.Handler
+	rules []Rule
+}
+
+func (f handler) Enabled(ctx context.Context, l slog.Level) bool { return f.h.Enabled(ctx, l) }
+
+func (f handler) Handle(ctx context.Context, r slog.Record) error {
+	for _, rule := range f.rules {
+		if rule.matches(r) {
+			if !f.h.Enabled(ctx, rule.Level) {
+				return nil
+			}
+			r.Level = rule.Level
+			break
+		}
+	}
+	return f.h.Handle(ctx, r)
+}
+
+func (f handler) WithAttrs(a []slog.Attr) slog.Handler {
+	return handler{h: f.h.WithAttrs(a), rules: f.rules}
+}
+
+func (f handler) WithGroup(n string) slog.Handler {
+	return handler{h: f.h.WithGroup(n), rules: f.rules}
+}
