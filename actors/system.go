@@ -19,6 +19,7 @@ import (
 
 	"github.com/switchboard-pbx/switchboard/callcontext"
 	"github.com/switchboard-pbx/switchboard/clock"
+	"github.com/switchboard-pbx/switchboard/internal/loglevel"
 	"github.com/switchboard-pbx/switchboard/persistence"
 	"github.com/switchboard-pbx/switchboard/placement"
 )
@@ -282,7 +283,7 @@ func New(cfg Config) (*System, error) {
 	opts := append([]actor.ConfigOption{
 		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 			// protoactor logs routine events at info; keep only its warnings.
-			return slog.New(levelFilter{h: cfg.Logger.Handler(), min: slog.LevelWarn}).With("component", "protoactor")
+			return slog.New(loglevel.AtLeast(cfg.Logger.Handler(), slog.LevelWarn)).With("component", "protoactor")
 		}),
 		actor.WithDeadLetterRequestLogging(false),
 	}, cfg.ActorSystemOptions...)
@@ -552,21 +553,4 @@ func (s *System) Close() error {
 // opContext bounds one store operation of an actor.
 func (s *System) opContext() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), s.cfg.StoreTimeout)
-}
-
-// levelFilter drops records below min.
-type levelFilter struct {
-	h   slog.Handler
-	min slog.Level
-}
-
-func (f levelFilter) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= f.min && f.h.Enabled(ctx, l)
-}
-func (f levelFilter) Handle(ctx context.Context, r slog.Record) error { return f.h.Handle(ctx, r) }
-func (f levelFilter) WithAttrs(a []slog.Attr) slog.Handler {
-	return levelFilter{h: f.h.WithAttrs(a), min: f.min}
-}
-func (f levelFilter) WithGroup(n string) slog.Handler {
-	return levelFilter{h: f.h.WithGroup(n), min: f.min}
 }

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/switchboard-pbx/switchboard/accountview"
+	"github.com/switchboard-pbx/switchboard/internal/loglevel"
 )
 
 // hopHeader marks an INVITE that a peer's edge placed on this node: its
@@ -123,7 +124,7 @@ func New(cfg Config) (*Edge, error) {
 	// sipgo logs routine events at info and below; keep its warnings.
 	// parseFailures first: an unparsable datagram is answered from
 	// sipgo's record of it (filter.go).
-	sipLog := slog.New(parseFailures{e: e, next: levelFilter{h: cfg.Logger.Handler(), min: slog.LevelWarn,
+	sipLog := slog.New(parseFailures{e: e, next: sipgoFilter{h: loglevel.AtLeast(cfg.Logger.Handler(), slog.LevelWarn),
 		limit: newLimiter[string](cfg.LogEvery), now: cfg.Clock.Now}}).With("component", "sipgo")
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent("switchboard"),
@@ -364,23 +365,22 @@ func portOr(s string, def int) int {
 	return n
 }
 
-// levelFilter passes sipgo's records at min and above to h, at most one
-// per source (its raddr) and message per limit interval, and never with
+// sipgoFilter passes sipgo's records to h (which keeps its warnings), at
+// most one per source (its raddr) and message per limit interval, and never with
 // packet content: the "data" attribute (sipgo puts a whole unparsable
 // message there) is withheld, and an "error" is cut where it starts
 // quoting the packet.
-type levelFilter struct {
+type sipgoFilter struct {
 	h     slog.Handler
-	min   slog.Level
 	limit *limiter[string]
 	now   func() time.Time
 }
 
-func (f levelFilter) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= f.min && f.h.Enabled(ctx, l)
+func (f sipgoFilter) Enabled(ctx context.Context, l slog.Level) bool {
+	return f.h.Enabled(ctx, l)
 }
 
-func (f levelFilter) Handle(ctx context.Context, r slog.Record) error {
+func (f sipgoFilter) Handle(ctx context.Context, r slog.Record) error {
 	clean := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
 	key := r.Message
 	r.Attrs(func(a slog.Attr) bool {
@@ -402,11 +402,11 @@ func (f levelFilter) Handle(ctx context.Context, r slog.Record) error {
 	}
 	return f.h.Handle(ctx, clean)
 }
-func (f levelFilter) WithAttrs(a []slog.Attr) slog.Handler {
-	return levelFilter{h: f.h.WithAttrs(a), min: f.min, limit: f.limit, now: f.now}
+func (f sipgoFilter) WithAttrs(a []slog.Attr) slog.Handler {
+	return sipgoFilter{h: f.h.WithAttrs(a), limit: f.limit, now: f.now}
 }
-func (f levelFilter) WithGroup(n string) slog.Handler {
-	return levelFilter{h: f.h.WithGroup(n), min: f.min, limit: f.limit, now: f.now}
+func (f sipgoFilter) WithGroup(n string) slog.Handler {
+	return sipgoFilter{h: f.h.WithGroup(n), limit: f.limit, now: f.now}
 }
 
 // timeNow is the edge's clock.

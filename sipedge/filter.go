@@ -55,7 +55,7 @@ func (e *Edge) unparsable(from net.Addr, data []byte, err error) {
 	e.replyRaw(from, data, 400, "Bad Request")
 }
 
-// parseFailures sees sipgo's log records before levelFilter does. sipgo
+// parseFailures sees sipgo's log records before sipgoFilter does. sipgo
 // parses each datagram the read filter passes, on the goroutine that ran
 // the filter, and logs one it cannot parse ("failed to parse", with the
 // datagram in "data"): that record is how the edge learns of it. When its

@@ -1,8 +1,9 @@
-// Package loglevel holds the slog handler that logs, at the level they
-// deserve, records a library logs too high: an expected event (a peer that
-// left closing its connection) is INFO, not ERROR. It is the one home of
-// such rules; the rules themselves live with whoever hands the library
-// its logger.
+// Package loglevel holds the slog handlers that set the level of what a
+// library logs: AtLeast keeps a chatty library to its warnings, and the
+// rule handler logs, at the level they deserve, records a library logs too
+// high: an expected event (a peer that left closing its connection) is
+// INFO, not ERROR. It is the one home of such rules; the rules themselves
+// live with whoever hands the library its logger.
 package loglevel
 
 import (
@@ -77,3 +78,21 @@ func (f handler) WithAttrs(a []slog.Attr) slog.Handler {
 func (f handler) WithGroup(n string) slog.Handler {
 	return handler{h: f.h.WithGroup(n), rules: f.rules}
 }
+
+// AtLeast passes to h the records at min and above: how a library that
+// logs routine events at INFO is kept to its warnings.
+func AtLeast(h slog.Handler, min slog.Level) slog.Handler { return atLeast{h: h, min: min} }
+
+type atLeast struct {
+	h   slog.Handler
+	min slog.Level
+}
+
+func (f atLeast) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= f.min && f.h.Enabled(ctx, l)
+}
+func (f atLeast) Handle(ctx context.Context, r slog.Record) error { return f.h.Handle(ctx, r) }
+func (f atLeast) WithAttrs(a []slog.Attr) slog.Handler {
+	return atLeast{h: f.h.WithAttrs(a), min: f.min}
+}
+func (f atLeast) WithGroup(n string) slog.Handler { return atLeast{h: f.h.WithGroup(n), min: f.min} }
