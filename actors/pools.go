@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 
 	"google.golang.org/protobuf/proto"
@@ -68,26 +69,54 @@ func (p *pools) receive(t *turn, msg proto.Message) proto.Message {
 			next.Pools = append(next.Pools, rec)
 			sort.Slice(next.Pools, func(i, j int) bool { return next.Pools[i].Name < next.Pools[j].Name })
 		}
-		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(next)
-		if err != nil {
-			return &actorpb.PoolsReply{Error: unavailable("encoding pools: %v", err)}
+		v, e := p.save(t, next)
+		if e != nil {
+			return &actorpb.PoolsReply{Error: e}
 		}
-		expect := p.version
-		if expect == 0 {
-			expect = persistence.MustNotExist
+		return &actorpb.PoolsReply{Pools: []*actorpb.Pool{rec}, Version: v, Created: !replaced}
+	case *actorpb.DeletePool:
+		i := slices.IndexFunc(p.set.Pools, func(q *actorpb.Pool) bool { return q.Name == m.Name })
+		if i < 0 {
+			return &actorpb.PoolsReply{Error: notFound("pool", "pool %q is not configured", m.Name)}
 		}
-		v, err := p.sys.cfg.Store.Put(t.ctx, poolsKey, b, expect)
-		if err != nil {
-			return &actorpb.PoolsReply{Error: storeFailed(t, err, "pools")}
+		for _, q := range p.set.Pools {
+			if q.Overflow == m.Name {
+				return &actorpb.PoolsReply{Error: conflict("pool", "pool %q overflows into %q; change its overflow first", q.Name, m.Name)}
+			}
 		}
-		p.set, p.version = next, v
-		return &actorpb.PoolsReply{Pools: []*actorpb.Pool{rec}, Version: v}
+		gone := p.set.Pools[i]
+		next := proto.Clone(p.set).(*actorpb.PoolSet)
+		next.Pools = slices.Delete(next.Pools, i, i+1)
+		v, e := p.save(t, next)
+		if e != nil {
+			return &actorpb.PoolsReply{Error: e}
+		}
+		return &actorpb.PoolsReply{Pools: []*actorpb.Pool{gone}, Version: v}
 	}
 	return errorReply(msg, invalid("", "pools actor does not handle %T", msg))
 }
 
 func (p *pools) debug() proto.Message {
 	return &actorpb.PoolsReply{Pools: p.set.GetPools(), Version: p.version}
+}
+
+// save stores next as the pool set, by compare-and-set on the version
+// loaded.
+func (p *pools) save(t *turn, next *actorpb.PoolSet) (uint64, *actorpb.Error) {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(next)
+	if err != nil {
+		return 0, unavailable("encoding pools: %v", err)
+	}
+	expect := p.version
+	if expect == 0 {
+		expect = persistence.MustNotExist
+	}
+	v, err := p.sys.cfg.Store.Put(t.ctx, poolsKey, b, expect)
+	if err != nil {
+		return 0, storeFailed(t, err, "pools")
+	}
+	p.set, p.version = next, v
+	return v, nil
 }
 
 // PoolSpec converts a stored pool to placement's prescribed conditions,

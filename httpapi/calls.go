@@ -89,31 +89,36 @@ func (s *server) putPool(w http.ResponseWriter, r *http.Request) {
 		writeFieldError(w, fe)
 		return
 	}
-	// 201 when the pool was not configured a moment before. (Two
-	// concurrent creates of one pool may both answer 201; the pools actor
-	// keeps the last.)
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
-	defer cancel()
-	before, err := s.cfg.Actors.PoolSpecs(ctx)
-	if err != nil {
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, "", "pool conditions unavailable; retry: "+err.Error())
-		return
-	}
-	status := http.StatusOK
-	if _, ok := before[name]; !ok {
-		status = http.StatusCreated
-	}
 	rep, ok := askAs[*actorpb.PoolsReply](s, w, r, actors.KindPools, actors.PoolsIdentity, &actorpb.PutPool{Pool: p})
 	if !ok || replyError(w, rep.Error) {
 		return
 	}
 	setETag(w, rep.Version)
+	status := http.StatusOK
+	if rep.Created {
+		status = http.StatusCreated
+	}
 	spec := actors.PoolSpec(rep.Pools[0])
 	writeJSON(w, status, PoolView{
 		Name: spec.Name, Configured: true, CallCapacityPerNode: spec.CallCapacityPerNode, HighWater: spec.HighWater,
 		Labels: spec.Labels, Overflow: spec.Overflow, Nodes: []PoolNodeView{},
 	})
+}
+
+// deletePool answers DELETE /v1/pools/{p}: the pool's prescribed
+// conditions go (its nodes stay, under the defaults); 404 when it is not
+// configured, 409 while another pool overflows into it.
+func (s *server) deletePool(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("p")
+	if fe := checkID("pool", name); fe != nil {
+		writeFieldError(w, fe)
+		return
+	}
+	rep, ok := askAs[*actorpb.PoolsReply](s, w, r, actors.KindPools, actors.PoolsIdentity, &actorpb.DeletePool{Name: name})
+	if !ok || replyError(w, rep.Error) {
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // listPools answers GET /v1/pools.

@@ -432,6 +432,27 @@ func TestPools_PrescribedConditionsValidated(t *testing.T) {
 	}
 }
 
+// DELETE /v1/pools/{p} removes a pool's prescribed conditions: 204, then
+// 404; 409 while another pool overflows into it; a bad name is 400.
+func TestPools_Delete(t *testing.T) {
+	f := newFixture(t, "")
+	f.must(201, "PUT", "/v1/pools/p1", `{"call_capacity_per_node":50}`)
+	f.must(201, "PUT", "/v1/pools/p2", `{"overflow":"p1"}`)
+	if r := f.do("DELETE", "/v1/pools/p1", ""); r.code != 409 || r.json(t)["field"] != "pool" {
+		t.Fatalf("deleting a pool another overflows into: %d %s, want 409 naming pool", r.code, r.body)
+	}
+	f.must(204, "DELETE", "/v1/pools/p2", "")
+	f.must(204, "DELETE", "/v1/pools/p1", "")
+	if r := f.do("DELETE", "/v1/pools/p1", ""); r.code != 404 {
+		t.Fatalf("deleting it again: %d %s, want 404", r.code, r.body)
+	}
+	if r := f.do("DELETE", "/v1/pools/P%201", ""); r.code != 400 || r.json(t)["field"] != "pool" {
+		t.Fatalf("bad pool name: %d %s, want 400 naming pool", r.code, r.body)
+	}
+	// Created anew: 201 again.
+	f.must(201, "PUT", "/v1/pools/p1", `{"call_capacity_per_node":50}`)
+}
+
 // POST /v1/calls starts a call of a device in its group's pool; it ends by
 // itself after its hold time and leaves its record.
 func TestCalls_StartAndEnd(t *testing.T) {

@@ -209,6 +209,7 @@ func (s *server) routes() {
 	admin("GET /v1/accounts/{a}/groups/{g}", s.compressed(s.getGroup))
 	admin("DELETE /v1/accounts/{a}/groups/{g}", s.deleteGroup)
 	admin("PUT /v1/pools/{p}", s.putPool)
+	admin("DELETE /v1/pools/{p}", s.deletePool)
 	admin("GET /v1/pools", s.listPools)
 	admin("POST /v1/calls", s.startCall)
 	admin("GET /v1/calls/{id}", s.getCall)

@@ -210,7 +210,7 @@ func ChoosePool(g GroupSpec, pools []PoolState) (PoolDecision, error) {
 	if c.Headroom < g.Size {
 		fit = "is less than"
 	}
-	d.Reason = why + fmt.Sprintf("chose pool %s with the most headroom, %d calls (%s the group's %d devices), among %d pools meeting the conditions",
+	d.Reason = why + fmt.Sprintf("chose pool %s with the most headroom, %d calls (%s the %d devices the group had then), among %d pools meeting the conditions",
 		c.Pool, c.Headroom, fit, g.Size, eligible)
 	return d, nil
 }

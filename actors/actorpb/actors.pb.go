@@ -3872,18 +3872,66 @@ func (*GetPools) Descriptor() ([]byte, []int) {
 	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{56}
 }
 
-type PoolsReply struct {
+// DeletePool removes a pool's prescribed conditions: its nodes stay, under
+// the defaults. A pool another one overflows into cannot be deleted.
+type DeletePool struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Error         *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
-	Pools         []*Pool                `protobuf:"bytes,2,rep,name=pools,proto3" json:"pools,omitempty"`
-	Version       uint64                 `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeletePool) Reset() {
+	*x = DeletePool{}
+	mi := &file_actors_actorpb_actors_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeletePool) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeletePool) ProtoMessage() {}
+
+func (x *DeletePool) ProtoReflect() protoreflect.Message {
+	mi := &file_actors_actorpb_actors_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeletePool.ProtoReflect.Descriptor instead.
+func (*DeletePool) Descriptor() ([]byte, []int) {
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *DeletePool) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type PoolsReply struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Error   *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	Pools   []*Pool                `protobuf:"bytes,2,rep,name=pools,proto3" json:"pools,omitempty"`
+	Version uint64                 `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
+	// created: PutPool configured a pool that was not configured before.
+	Created       bool `protobuf:"varint,4,opt,name=created,proto3" json:"created,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PoolsReply) Reset() {
 	*x = PoolsReply{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[57]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3895,7 +3943,7 @@ func (x *PoolsReply) String() string {
 func (*PoolsReply) ProtoMessage() {}
 
 func (x *PoolsReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[57]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3908,7 +3956,7 @@ func (x *PoolsReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PoolsReply.ProtoReflect.Descriptor instead.
 func (*PoolsReply) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{57}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *PoolsReply) GetError() *Error {
@@ -3930,6 +3978,13 @@ func (x *PoolsReply) GetVersion() uint64 {
 		return x.Version
 	}
 	return 0
+}
+
+func (x *PoolsReply) GetCreated() bool {
+	if x != nil {
+		return x.Created
+	}
+	return false
 }
 
 // CallRecord is a call's state while it lasts and its record after.
@@ -3978,7 +4033,7 @@ type CallRecord struct {
 
 func (x *CallRecord) Reset() {
 	*x = CallRecord{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[58]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3990,7 +4045,7 @@ func (x *CallRecord) String() string {
 func (*CallRecord) ProtoMessage() {}
 
 func (x *CallRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[58]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4003,7 +4058,7 @@ func (x *CallRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallRecord.ProtoReflect.Descriptor instead.
 func (*CallRecord) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{58}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *CallRecord) GetId() string {
@@ -4184,7 +4239,7 @@ type CallDialog struct {
 
 func (x *CallDialog) Reset() {
 	*x = CallDialog{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[59]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4196,7 +4251,7 @@ func (x *CallDialog) String() string {
 func (*CallDialog) ProtoMessage() {}
 
 func (x *CallDialog) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[59]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4209,7 +4264,7 @@ func (x *CallDialog) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallDialog.ProtoReflect.Descriptor instead.
 func (*CallDialog) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{59}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *CallDialog) GetCallId() string {
@@ -4276,7 +4331,7 @@ type StartCall struct {
 
 func (x *StartCall) Reset() {
 	*x = StartCall{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[60]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4288,7 +4343,7 @@ func (x *StartCall) String() string {
 func (*StartCall) ProtoMessage() {}
 
 func (x *StartCall) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[60]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4301,7 +4356,7 @@ func (x *StartCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartCall.ProtoReflect.Descriptor instead.
 func (*StartCall) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{60}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *StartCall) GetCall() *CallRecord {
@@ -4342,7 +4397,7 @@ type EndCall struct {
 
 func (x *EndCall) Reset() {
 	*x = EndCall{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[61]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4354,7 +4409,7 @@ func (x *EndCall) String() string {
 func (*EndCall) ProtoMessage() {}
 
 func (x *EndCall) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[61]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4367,7 +4422,7 @@ func (x *EndCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndCall.ProtoReflect.Descriptor instead.
 func (*EndCall) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{61}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *EndCall) GetDisposition() string {
@@ -4421,7 +4476,7 @@ type AnswerCall struct {
 
 func (x *AnswerCall) Reset() {
 	*x = AnswerCall{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[62]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4433,7 +4488,7 @@ func (x *AnswerCall) String() string {
 func (*AnswerCall) ProtoMessage() {}
 
 func (x *AnswerCall) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[62]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4446,7 +4501,7 @@ func (x *AnswerCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnswerCall.ProtoReflect.Descriptor instead.
 func (*AnswerCall) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{62}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *AnswerCall) GetTarget() string {
@@ -4482,7 +4537,7 @@ type RefreshCall struct {
 
 func (x *RefreshCall) Reset() {
 	*x = RefreshCall{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[63]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4494,7 +4549,7 @@ func (x *RefreshCall) String() string {
 func (*RefreshCall) ProtoMessage() {}
 
 func (x *RefreshCall) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[63]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4507,7 +4562,7 @@ func (x *RefreshCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshCall.ProtoReflect.Descriptor instead.
 func (*RefreshCall) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{63}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *RefreshCall) GetSessionExpiresMs() int64 {
@@ -4527,7 +4582,7 @@ type CallDeadline struct {
 
 func (x *CallDeadline) Reset() {
 	*x = CallDeadline{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[64]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4539,7 +4594,7 @@ func (x *CallDeadline) String() string {
 func (*CallDeadline) ProtoMessage() {}
 
 func (x *CallDeadline) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[64]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4552,7 +4607,7 @@ func (x *CallDeadline) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallDeadline.ProtoReflect.Descriptor instead.
 func (*CallDeadline) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{64}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{65}
 }
 
 // InterruptCall ends an active call, with disposition interrupted and
@@ -4568,7 +4623,7 @@ type InterruptCall struct {
 
 func (x *InterruptCall) Reset() {
 	*x = InterruptCall{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[65]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4580,7 +4635,7 @@ func (x *InterruptCall) String() string {
 func (*InterruptCall) ProtoMessage() {}
 
 func (x *InterruptCall) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[65]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4593,7 +4648,7 @@ func (x *InterruptCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InterruptCall.ProtoReflect.Descriptor instead.
 func (*InterruptCall) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{65}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *InterruptCall) GetNodeId() string {
@@ -4611,7 +4666,7 @@ type GetCall struct {
 
 func (x *GetCall) Reset() {
 	*x = GetCall{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[66]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4623,7 +4678,7 @@ func (x *GetCall) String() string {
 func (*GetCall) ProtoMessage() {}
 
 func (x *GetCall) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[66]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4636,7 +4691,7 @@ func (x *GetCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCall.ProtoReflect.Descriptor instead.
 func (*GetCall) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{66}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{67}
 }
 
 type CallReply struct {
@@ -4649,7 +4704,7 @@ type CallReply struct {
 
 func (x *CallReply) Reset() {
 	*x = CallReply{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[67]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4661,7 +4716,7 @@ func (x *CallReply) String() string {
 func (*CallReply) ProtoMessage() {}
 
 func (x *CallReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[67]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4674,7 +4729,7 @@ func (x *CallReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallReply.ProtoReflect.Descriptor instead.
 func (*CallReply) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{67}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *CallReply) GetError() *Error {
@@ -4700,7 +4755,7 @@ type DebugState struct {
 
 func (x *DebugState) Reset() {
 	*x = DebugState{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[68]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4712,7 +4767,7 @@ func (x *DebugState) String() string {
 func (*DebugState) ProtoMessage() {}
 
 func (x *DebugState) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[68]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4725,7 +4780,7 @@ func (x *DebugState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebugState.ProtoReflect.Descriptor instead.
 func (*DebugState) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{68}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{69}
 }
 
 type DebugStateReply struct {
@@ -4739,7 +4794,7 @@ type DebugStateReply struct {
 
 func (x *DebugStateReply) Reset() {
 	*x = DebugStateReply{}
-	mi := &file_actors_actorpb_actors_proto_msgTypes[69]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4751,7 +4806,7 @@ func (x *DebugStateReply) String() string {
 func (*DebugStateReply) ProtoMessage() {}
 
 func (x *DebugStateReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actors_actorpb_actors_proto_msgTypes[69]
+	mi := &file_actors_actorpb_actors_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4764,7 +4819,7 @@ func (x *DebugStateReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebugStateReply.ProtoReflect.Descriptor instead.
 func (*DebugStateReply) Descriptor() ([]byte, []int) {
-	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{69}
+	return file_actors_actorpb_actors_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *DebugStateReply) GetError() *Error {
@@ -5100,12 +5155,16 @@ const file_actors_actorpb_actors_proto_rawDesc = "" +
 	"\aPutPool\x12/\n" +
 	"\x04pool\x18\x01 \x01(\v2\x1b.switchboard.actors.v1.PoolR\x04pool\"\n" +
 	"\n" +
-	"\bGetPools\"\x8d\x01\n" +
+	"\bGetPools\" \n" +
+	"\n" +
+	"DeletePool\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\xa7\x01\n" +
 	"\n" +
 	"PoolsReply\x122\n" +
 	"\x05error\x18\x01 \x01(\v2\x1c.switchboard.actors.v1.ErrorR\x05error\x121\n" +
 	"\x05pools\x18\x02 \x03(\v2\x1b.switchboard.actors.v1.PoolR\x05pools\x12\x18\n" +
-	"\aversion\x18\x03 \x01(\x04R\aversion\"\xe4\x05\n" +
+	"\aversion\x18\x03 \x01(\x04R\aversion\x12\x18\n" +
+	"\acreated\x18\x04 \x01(\bR\acreated\"\xe4\x05\n" +
 	"\n" +
 	"CallRecord\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
@@ -5195,7 +5254,7 @@ func file_actors_actorpb_actors_proto_rawDescGZIP() []byte {
 }
 
 var file_actors_actorpb_actors_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_actors_actorpb_actors_proto_msgTypes = make([]protoimpl.MessageInfo, 73)
+var file_actors_actorpb_actors_proto_msgTypes = make([]protoimpl.MessageInfo, 74)
 var file_actors_actorpb_actors_proto_goTypes = []any{
 	(Code)(0),                     // 0: switchboard.actors.v1.Code
 	(*Account)(nil),               // 1: switchboard.actors.v1.Account
@@ -5255,45 +5314,46 @@ var file_actors_actorpb_actors_proto_goTypes = []any{
 	(*PoolSet)(nil),               // 55: switchboard.actors.v1.PoolSet
 	(*PutPool)(nil),               // 56: switchboard.actors.v1.PutPool
 	(*GetPools)(nil),              // 57: switchboard.actors.v1.GetPools
-	(*PoolsReply)(nil),            // 58: switchboard.actors.v1.PoolsReply
-	(*CallRecord)(nil),            // 59: switchboard.actors.v1.CallRecord
-	(*CallDialog)(nil),            // 60: switchboard.actors.v1.CallDialog
-	(*StartCall)(nil),             // 61: switchboard.actors.v1.StartCall
-	(*EndCall)(nil),               // 62: switchboard.actors.v1.EndCall
-	(*AnswerCall)(nil),            // 63: switchboard.actors.v1.AnswerCall
-	(*RefreshCall)(nil),           // 64: switchboard.actors.v1.RefreshCall
-	(*CallDeadline)(nil),          // 65: switchboard.actors.v1.CallDeadline
-	(*InterruptCall)(nil),         // 66: switchboard.actors.v1.InterruptCall
-	(*GetCall)(nil),               // 67: switchboard.actors.v1.GetCall
-	(*CallReply)(nil),             // 68: switchboard.actors.v1.CallReply
-	(*DebugState)(nil),            // 69: switchboard.actors.v1.DebugState
-	(*DebugStateReply)(nil),       // 70: switchboard.actors.v1.DebugStateReply
-	nil,                           // 71: switchboard.actors.v1.Group.LabelsEntry
-	nil,                           // 72: switchboard.actors.v1.SecretEdgeView.GroupPoolsEntry
-	nil,                           // 73: switchboard.actors.v1.Pool.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 74: google.protobuf.Timestamp
+	(*DeletePool)(nil),            // 58: switchboard.actors.v1.DeletePool
+	(*PoolsReply)(nil),            // 59: switchboard.actors.v1.PoolsReply
+	(*CallRecord)(nil),            // 60: switchboard.actors.v1.CallRecord
+	(*CallDialog)(nil),            // 61: switchboard.actors.v1.CallDialog
+	(*StartCall)(nil),             // 62: switchboard.actors.v1.StartCall
+	(*EndCall)(nil),               // 63: switchboard.actors.v1.EndCall
+	(*AnswerCall)(nil),            // 64: switchboard.actors.v1.AnswerCall
+	(*RefreshCall)(nil),           // 65: switchboard.actors.v1.RefreshCall
+	(*CallDeadline)(nil),          // 66: switchboard.actors.v1.CallDeadline
+	(*InterruptCall)(nil),         // 67: switchboard.actors.v1.InterruptCall
+	(*GetCall)(nil),               // 68: switchboard.actors.v1.GetCall
+	(*CallReply)(nil),             // 69: switchboard.actors.v1.CallReply
+	(*DebugState)(nil),            // 70: switchboard.actors.v1.DebugState
+	(*DebugStateReply)(nil),       // 71: switchboard.actors.v1.DebugStateReply
+	nil,                           // 72: switchboard.actors.v1.Group.LabelsEntry
+	nil,                           // 73: switchboard.actors.v1.SecretEdgeView.GroupPoolsEntry
+	nil,                           // 74: switchboard.actors.v1.Pool.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 75: google.protobuf.Timestamp
 }
 var file_actors_actorpb_actors_proto_depIdxs = []int32{
-	74, // 0: switchboard.actors.v1.Account.created_at:type_name -> google.protobuf.Timestamp
-	74, // 1: switchboard.actors.v1.Account.updated_at:type_name -> google.protobuf.Timestamp
-	71, // 2: switchboard.actors.v1.Group.labels:type_name -> switchboard.actors.v1.Group.LabelsEntry
-	74, // 3: switchboard.actors.v1.Group.created_at:type_name -> google.protobuf.Timestamp
-	74, // 4: switchboard.actors.v1.Group.updated_at:type_name -> google.protobuf.Timestamp
-	74, // 5: switchboard.actors.v1.Group.pool_assigned_at:type_name -> google.protobuf.Timestamp
-	74, // 6: switchboard.actors.v1.Device.created_at:type_name -> google.protobuf.Timestamp
-	74, // 7: switchboard.actors.v1.Device.updated_at:type_name -> google.protobuf.Timestamp
-	74, // 8: switchboard.actors.v1.Device.credentials_reset_at:type_name -> google.protobuf.Timestamp
-	74, // 9: switchboard.actors.v1.DeviceGroupState.first_activated_at:type_name -> google.protobuf.Timestamp
+	75, // 0: switchboard.actors.v1.Account.created_at:type_name -> google.protobuf.Timestamp
+	75, // 1: switchboard.actors.v1.Account.updated_at:type_name -> google.protobuf.Timestamp
+	72, // 2: switchboard.actors.v1.Group.labels:type_name -> switchboard.actors.v1.Group.LabelsEntry
+	75, // 3: switchboard.actors.v1.Group.created_at:type_name -> google.protobuf.Timestamp
+	75, // 4: switchboard.actors.v1.Group.updated_at:type_name -> google.protobuf.Timestamp
+	75, // 5: switchboard.actors.v1.Group.pool_assigned_at:type_name -> google.protobuf.Timestamp
+	75, // 6: switchboard.actors.v1.Device.created_at:type_name -> google.protobuf.Timestamp
+	75, // 7: switchboard.actors.v1.Device.updated_at:type_name -> google.protobuf.Timestamp
+	75, // 8: switchboard.actors.v1.Device.credentials_reset_at:type_name -> google.protobuf.Timestamp
+	75, // 9: switchboard.actors.v1.DeviceGroupState.first_activated_at:type_name -> google.protobuf.Timestamp
 	5,  // 10: switchboard.actors.v1.DeviceGroupState.bindings:type_name -> switchboard.actors.v1.Binding
-	74, // 11: switchboard.actors.v1.Binding.expires_at:type_name -> google.protobuf.Timestamp
-	74, // 12: switchboard.actors.v1.Binding.updated_at:type_name -> google.protobuf.Timestamp
-	74, // 13: switchboard.actors.v1.Trunk.created_at:type_name -> google.protobuf.Timestamp
-	74, // 14: switchboard.actors.v1.Trunk.updated_at:type_name -> google.protobuf.Timestamp
+	75, // 11: switchboard.actors.v1.Binding.expires_at:type_name -> google.protobuf.Timestamp
+	75, // 12: switchboard.actors.v1.Binding.updated_at:type_name -> google.protobuf.Timestamp
+	75, // 13: switchboard.actors.v1.Trunk.created_at:type_name -> google.protobuf.Timestamp
+	75, // 14: switchboard.actors.v1.Trunk.updated_at:type_name -> google.protobuf.Timestamp
 	7,  // 15: switchboard.actors.v1.RouteSet.routes:type_name -> switchboard.actors.v1.Route
-	74, // 16: switchboard.actors.v1.RouteSet.updated_at:type_name -> google.protobuf.Timestamp
+	75, // 16: switchboard.actors.v1.RouteSet.updated_at:type_name -> google.protobuf.Timestamp
 	9,  // 17: switchboard.actors.v1.FeatureServer.targets:type_name -> switchboard.actors.v1.FeatureTarget
-	74, // 18: switchboard.actors.v1.FeatureServer.created_at:type_name -> google.protobuf.Timestamp
-	74, // 19: switchboard.actors.v1.FeatureServer.updated_at:type_name -> google.protobuf.Timestamp
+	75, // 18: switchboard.actors.v1.FeatureServer.created_at:type_name -> google.protobuf.Timestamp
+	75, // 19: switchboard.actors.v1.FeatureServer.updated_at:type_name -> google.protobuf.Timestamp
 	0,  // 20: switchboard.actors.v1.Error.code:type_name -> switchboard.actors.v1.Code
 	11, // 21: switchboard.actors.v1.AccountReply.error:type_name -> switchboard.actors.v1.Error
 	1,  // 22: switchboard.actors.v1.AccountReply.account:type_name -> switchboard.actors.v1.Account
@@ -5303,7 +5363,7 @@ var file_actors_actorpb_actors_proto_depIdxs = []int32{
 	11, // 26: switchboard.actors.v1.GroupListReply.error:type_name -> switchboard.actors.v1.Error
 	20, // 27: switchboard.actors.v1.GroupListReply.groups:type_name -> switchboard.actors.v1.GroupReply
 	11, // 28: switchboard.actors.v1.ProvisioningReply.error:type_name -> switchboard.actors.v1.Error
-	74, // 29: switchboard.actors.v1.ProvisioningReply.credentials_reset_at:type_name -> google.protobuf.Timestamp
+	75, // 29: switchboard.actors.v1.ProvisioningReply.credentials_reset_at:type_name -> google.protobuf.Timestamp
 	11, // 30: switchboard.actors.v1.DeviceReply.error:type_name -> switchboard.actors.v1.Error
 	3,  // 31: switchboard.actors.v1.DeviceReply.device:type_name -> switchboard.actors.v1.Device
 	11, // 32: switchboard.actors.v1.DeviceListReply.error:type_name -> switchboard.actors.v1.Error
@@ -5321,7 +5381,7 @@ var file_actors_actorpb_actors_proto_depIdxs = []int32{
 	6,  // 44: switchboard.actors.v1.SecretEdgeView.trunks:type_name -> switchboard.actors.v1.Trunk
 	8,  // 45: switchboard.actors.v1.SecretEdgeView.routes:type_name -> switchboard.actors.v1.RouteSet
 	3,  // 46: switchboard.actors.v1.SecretEdgeView.device:type_name -> switchboard.actors.v1.Device
-	72, // 47: switchboard.actors.v1.SecretEdgeView.group_pools:type_name -> switchboard.actors.v1.SecretEdgeView.GroupPoolsEntry
+	73, // 47: switchboard.actors.v1.SecretEdgeView.group_pools:type_name -> switchboard.actors.v1.SecretEdgeView.GroupPoolsEntry
 	43, // 48: switchboard.actors.v1.Register.contacts:type_name -> switchboard.actors.v1.ContactUpdate
 	11, // 49: switchboard.actors.v1.RegisterReply.error:type_name -> switchboard.actors.v1.Error
 	5,  // 50: switchboard.actors.v1.RegisterReply.bindings:type_name -> switchboard.actors.v1.Binding
@@ -5335,21 +5395,21 @@ var file_actors_actorpb_actors_proto_depIdxs = []int32{
 	10, // 58: switchboard.actors.v1.PutFeatureServer.server:type_name -> switchboard.actors.v1.FeatureServer
 	11, // 59: switchboard.actors.v1.FeatureServerReply.error:type_name -> switchboard.actors.v1.Error
 	10, // 60: switchboard.actors.v1.FeatureServerReply.server:type_name -> switchboard.actors.v1.FeatureServer
-	73, // 61: switchboard.actors.v1.Pool.labels:type_name -> switchboard.actors.v1.Pool.LabelsEntry
-	74, // 62: switchboard.actors.v1.Pool.updated_at:type_name -> google.protobuf.Timestamp
+	74, // 61: switchboard.actors.v1.Pool.labels:type_name -> switchboard.actors.v1.Pool.LabelsEntry
+	75, // 62: switchboard.actors.v1.Pool.updated_at:type_name -> google.protobuf.Timestamp
 	54, // 63: switchboard.actors.v1.PoolSet.pools:type_name -> switchboard.actors.v1.Pool
 	54, // 64: switchboard.actors.v1.PutPool.pool:type_name -> switchboard.actors.v1.Pool
 	11, // 65: switchboard.actors.v1.PoolsReply.error:type_name -> switchboard.actors.v1.Error
 	54, // 66: switchboard.actors.v1.PoolsReply.pools:type_name -> switchboard.actors.v1.Pool
-	74, // 67: switchboard.actors.v1.CallRecord.started_at:type_name -> google.protobuf.Timestamp
-	74, // 68: switchboard.actors.v1.CallRecord.ended_at:type_name -> google.protobuf.Timestamp
-	74, // 69: switchboard.actors.v1.CallRecord.answered_at:type_name -> google.protobuf.Timestamp
-	74, // 70: switchboard.actors.v1.CallRecord.expires_at:type_name -> google.protobuf.Timestamp
-	60, // 71: switchboard.actors.v1.CallRecord.dialog:type_name -> switchboard.actors.v1.CallDialog
-	59, // 72: switchboard.actors.v1.StartCall.call:type_name -> switchboard.actors.v1.CallRecord
-	60, // 73: switchboard.actors.v1.AnswerCall.dialog:type_name -> switchboard.actors.v1.CallDialog
+	75, // 67: switchboard.actors.v1.CallRecord.started_at:type_name -> google.protobuf.Timestamp
+	75, // 68: switchboard.actors.v1.CallRecord.ended_at:type_name -> google.protobuf.Timestamp
+	75, // 69: switchboard.actors.v1.CallRecord.answered_at:type_name -> google.protobuf.Timestamp
+	75, // 70: switchboard.actors.v1.CallRecord.expires_at:type_name -> google.protobuf.Timestamp
+	61, // 71: switchboard.actors.v1.CallRecord.dialog:type_name -> switchboard.actors.v1.CallDialog
+	60, // 72: switchboard.actors.v1.StartCall.call:type_name -> switchboard.actors.v1.CallRecord
+	61, // 73: switchboard.actors.v1.AnswerCall.dialog:type_name -> switchboard.actors.v1.CallDialog
 	11, // 74: switchboard.actors.v1.CallReply.error:type_name -> switchboard.actors.v1.Error
-	59, // 75: switchboard.actors.v1.CallReply.call:type_name -> switchboard.actors.v1.CallRecord
+	60, // 75: switchboard.actors.v1.CallReply.call:type_name -> switchboard.actors.v1.CallRecord
 	11, // 76: switchboard.actors.v1.DebugStateReply.error:type_name -> switchboard.actors.v1.Error
 	77, // [77:77] is the sub-list for method output_type
 	77, // [77:77] is the sub-list for method input_type
@@ -5380,7 +5440,7 @@ func file_actors_actorpb_actors_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_actors_actorpb_actors_proto_rawDesc), len(file_actors_actorpb_actors_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   73,
+			NumMessages:   74,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
