@@ -10,12 +10,17 @@
 // event before it returns: an acknowledged event is never lost. Nodes that
 // share a store (PostgreSQL) append to one account concurrently: the
 // account's head record (its last event) is written by compare-and-set,
-// which orders them; the loser re-reads and retries. Before an appender
-// moves the head past an event it makes sure that event is in its log
-// slot, so every event but the last is in the log and the last is in the
-// head: no gaps, even when an appender dies between its two writes. An
-// append costs two store writes; appends from one node to one account are
-// serialized locally, so they never conflict with each other.
+// which orders them; the loser re-reads and retries. Stream.AppendBatch
+// appends several events of one account for the same cost: the head
+// record then carries the whole batch (the last event, the others under
+// "earlier"). Before an appender moves the head past a batch it makes sure
+// the batch is in its log slots, so every event before the head's batch
+// is in the log and the batch is in the head: no gaps, even when an
+// appender dies between its two writes. An append costs two store writes
+// (the head, then the batch's slots in one store batch), however many
+// events it carries; appends from one node to one account are serialized
+// locally, so they never conflict with each other. The node's call events
+// are appended in such batches (node/callevents.go).
 //
 // # Reading
 //

@@ -62,15 +62,17 @@ type acct struct {
 	appendMu sync.Mutex
 	// Guarded by appendMu: the head as this node last wrote or read it.
 	head         Event
-	headVer      uint64 // persistence.MustNotExist: no head yet
-	known        bool   // head and headVer are current as far as we know
-	materialized bool   // head is also in its log slot
+	earlier      []Event // the head's batch before it, oldest first
+	headVer      uint64  // persistence.MustNotExist: no head yet
+	known        bool    // head and headVer are current as far as we know
+	materialized bool    // the head's batch is also in its log slots
 	lastPrune    time.Time
 
 	// Guarded by mu: the shared view of the head for subscribers.
 	mu       sync.Mutex
 	wake     chan struct{} // closed when a newer head is seen here
 	seen     Event         // the newest head seen (Seq 0: none)
+	seenPrev []Event       // seen's batch before it, oldest first
 	seenAt   time.Time     // when seen was read from the store
 	seenRead bool          // seenAt is set
 }
@@ -128,74 +130,106 @@ func (s *Stream) account(account string) *acct {
 // Cost: two store writes (the head, by compare-and-set, then the event's
 // log slot); a conflict with another node adds a read and a retry.
 func (s *Stream) Append(ctx context.Context, account string, e Event) (Event, error) {
+	out, err := s.AppendBatch(ctx, account, []Event{e})
+	if err != nil {
+		return Event{}, err
+	}
+	return out[0], nil
+}
+
+// AppendBatch adds evs, in order, to the end of account's stream, as
+// Append does each, for the cost of one: the head record carries the
+// whole batch (the last event, and the earlier ones under "earlier"),
+// written by one compare-and-set, and then the batch's log slots are
+// written in one store batch. Every event before the head's batch is in
+// the log; the batch's events may be only in the head until the next
+// append copies them to their slots.
+func (s *Stream) AppendBatch(ctx context.Context, account string, evs []Event) ([]Event, error) {
 	start := time.Now()
 	if err := checkAccount(account); err != nil {
-		return Event{}, err
+		return nil, err
 	}
-	e.Account, e.Seq = account, 0
-	if e.Time.IsZero() {
-		e.Time = s.cfg.Clock.Now()
+	if len(evs) == 0 {
+		return nil, nil
 	}
-	e.Time = e.Time.UTC()
-	if e.ID == "" {
-		id, err := s.randomID()
-		if err != nil {
-			return Event{}, err
+	out := make([]Event, len(evs))
+	for i, e := range evs {
+		e.Account, e.Seq = account, 0
+		if e.Time.IsZero() {
+			e.Time = s.cfg.Clock.Now()
 		}
-		e.ID = id
-	}
-	if err := e.normalize(s.cfg.MaxEventBytes); err != nil {
-		return Event{}, err
+		e.Time = e.Time.UTC()
+		if e.ID == "" {
+			id, err := s.randomID()
+			if err != nil {
+				return nil, err
+			}
+			e.ID = id
+		}
+		if err := e.normalize(s.cfg.MaxEventBytes); err != nil {
+			return nil, err
+		}
+		out[i] = e
 	}
 	a := s.account(account)
 	a.appendMu.Lock()
 	defer a.appendMu.Unlock()
 	for try := 1; ; try++ {
 		if err := s.loadHead(ctx, account, a); err != nil {
-			return Event{}, err
+			return nil, err
 		}
-		// The head may still be only in the head record (its appender
-		// died, or failed, before writing its slot): copy it to its slot
-		// before moving past it, so that every event but the last is in
-		// the log.
+		// The head's batch may still be only in the head record (its
+		// appender died, or failed, before writing its slots): copy it to
+		// its slots before moving past it, so that every event before the
+		// head's batch is in the log.
 		if !a.materialized {
-			if err := s.putSlot(ctx, a.head); err != nil {
-				return Event{}, err
+			if err := s.putSlots(ctx, a.batch()); err != nil {
+				return nil, err
 			}
 			a.materialized = true
 		}
-		e.Seq = a.head.Seq + 1
-		raw, err := json.Marshal(e)
+		for i := range out {
+			out[i].Seq = a.head.Seq + 1 + uint64(i)
+		}
+		last := len(out) - 1
+		raw, err := json.Marshal(storedHead{Event: out[last], Earlier: out[:last]})
 		if err != nil {
-			return Event{}, err
+			return nil, err
 		}
 		ver, err := s.store.Put(ctx, headKey(account), raw, a.headVer)
 		if errors.Is(err, persistence.ErrConflict) {
 			a.known = false
 			s.met.conflicts.Inc()
 			if try >= s.cfg.MaxAppendTries {
-				return Event{}, fmt.Errorf("%w (account %s, %d tries)", ErrContention, account, try)
+				return nil, fmt.Errorf("%w (account %s, %d tries)", ErrContention, account, try)
 			}
 			continue
 		}
 		if err != nil {
 			a.known = false // the write may have landed
-			return Event{}, fmt.Errorf("events: appending to %s: %w", account, err)
+			return nil, fmt.Errorf("events: appending to %s: %w", account, err)
 		}
-		a.head, a.headVer, a.materialized = e, ver, false
-		// Best effort: the event is durable in the head already, and the
-		// next append (on any node) writes the slot if this one fails.
-		if err := s.putSlot(ctx, e); err == nil {
+		a.head, a.earlier, a.headVer, a.materialized = out[last], out[:last], ver, false
+		// Best effort: the events are durable in the head already, and the
+		// next append (on any node) writes the slots if this fails.
+		if err := s.putSlots(ctx, out); err == nil {
 			a.materialized = true
 		} else {
-			s.log.Warn("writing an event's log slot failed; the next append will", "account", account, "seq", e.Seq, "err", err)
+			s.log.Warn("writing events' log slots failed; the next append will", "account", account, "seq", out[last].Seq, "err", err)
 		}
-		s.met.appended.Inc()
+		s.met.appended.Add(float64(len(out)))
 		s.met.appendSeconds.Observe(time.Since(start).Seconds())
-		s.saw(a, e, true)
+		s.saw(a, out[last], out[:last], true)
 		s.want(account, jobDeliver|jobPrune)
-		return e, nil
+		return out, nil
 	}
+}
+
+// storedHead is what an account's head key holds: its last event, and the
+// events appended with it in one batch before it (oldest first).
+type storedHead struct {
+	Event
+	Earlier []Event `json:"earlier,omitempty"`
 }
 
 // loadHead reads the account's head into a unless a knows it already.
@@ -203,44 +237,69 @@ func (s *Stream) loadHead(ctx context.Context, account string, a *acct) error {
 	if a.known {
 		return nil
 	}
-	h, ver, err := s.readHead(ctx, account)
+	h, earlier, ver, err := s.readHeadBatch(ctx, account)
 	if err != nil {
 		return err
 	}
-	a.head, a.headVer, a.known = h, ver, true
-	// Whether the head is in its slot is unknown: assume not. Copying it
-	// again is a conditional insert that finds it there.
+	a.head, a.earlier, a.headVer, a.known = h, earlier, ver, true
+	// Whether the head's batch is in its slots is unknown: assume not.
+	// Copying it again is a conditional insert that finds it there.
 	a.materialized = h.Seq == 0
-	s.saw(a, h, false)
+	s.saw(a, h, earlier, false)
 	return nil
 }
+
+// batch is the head's batch: its earlier events and the head.
+func (a *acct) batch() []Event { return append(a.earlier[:len(a.earlier):len(a.earlier)], a.head) }
 
 // readHead returns the account's head and its version (Seq 0 and
 // MustNotExist when the stream is empty).
 func (s *Stream) readHead(ctx context.Context, account string) (Event, uint64, error) {
-	it, err := s.store.Get(ctx, headKey(account))
-	if errors.Is(err, persistence.ErrNotFound) {
-		return Event{}, persistence.MustNotExist, nil
-	}
-	if err != nil {
-		return Event{}, 0, fmt.Errorf("events: reading the head of %s: %w", account, err)
-	}
-	var h Event
-	if err := json.Unmarshal(it.Value, &h); err != nil || h.Seq == 0 {
-		return Event{}, 0, fmt.Errorf("%w: head of %s: %v", ErrCorrupt, account, err)
-	}
-	return h, it.Version, nil
+	h, _, ver, err := s.readHeadBatch(ctx, account)
+	return h, ver, err
 }
 
-// putSlot writes e to its log slot unless it is there already.
-func (s *Stream) putSlot(ctx context.Context, e Event) error {
-	raw, err := json.Marshal(e)
-	if err != nil {
-		return err
+// readHeadBatch is readHead with the events of the head's batch before
+// the head (oldest first).
+func (s *Stream) readHeadBatch(ctx context.Context, account string) (Event, []Event, uint64, error) {
+	it, err := s.store.Get(ctx, headKey(account))
+	if errors.Is(err, persistence.ErrNotFound) {
+		return Event{}, nil, persistence.MustNotExist, nil
 	}
-	_, err = s.store.Put(ctx, slotKey(e.Account, e.Seq), raw, persistence.MustNotExist)
-	if err != nil && !errors.Is(err, persistence.ErrConflict) {
-		return fmt.Errorf("events: writing event %d of %s: %w", e.Seq, e.Account, err)
+	if err != nil {
+		return Event{}, nil, 0, fmt.Errorf("events: reading the head of %s: %w", account, err)
+	}
+	var h storedHead
+	if err := json.Unmarshal(it.Value, &h); err != nil || h.Seq == 0 {
+		return Event{}, nil, 0, fmt.Errorf("%w: head of %s: %v", ErrCorrupt, account, err)
+	}
+	for i, e := range h.Earlier {
+		if e.Seq != h.Seq-uint64(len(h.Earlier)-i) {
+			return Event{}, nil, 0, fmt.Errorf("%w: head of %s: its batch is out of sequence", ErrCorrupt, account)
+		}
+	}
+	return h.Event, h.Earlier, it.Version, nil
+}
+
+// putSlots writes evs to their log slots, in one store batch, each
+// unless it is there already.
+func (s *Stream) putSlots(ctx context.Context, evs []Event) error {
+	writes := make([]persistence.Write, 0, len(evs))
+	for _, e := range evs {
+		raw, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		writes = append(writes, persistence.Write{Key: slotKey(e.Account, e.Seq), Value: raw, Expect: persistence.MustNotExist})
+	}
+	res, err := s.store.Batch(ctx, writes)
+	if err != nil {
+		return fmt.Errorf("events: writing events %d to %d of %s: %w", evs[0].Seq, evs[len(evs)-1].Seq, evs[0].Account, err)
+	}
+	for i, r := range res {
+		if r.Err != nil && !errors.Is(r.Err, persistence.ErrConflict) {
+			return fmt.Errorf("events: writing event %d of %s: %w", evs[i].Seq, evs[i].Account, r.Err)
+		}
 	}
 	return nil
 }
@@ -248,14 +307,14 @@ func (s *Stream) putSlot(ctx context.Context, e Event) error {
 // saw records h as a head of a's account that this node wrote (written) or
 // read, and wakes the account's subscribers on this node if it is newer
 // than what they knew. A written head counts as a fresh read.
-func (s *Stream) saw(a *acct, h Event, written bool) {
+func (s *Stream) saw(a *acct, h Event, earlier []Event, written bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if written {
 		a.seenAt, a.seenRead = time.Now(), true
 	}
 	if h.Seq > a.seen.Seq {
-		a.seen = h
+		a.seen, a.seenPrev = h, earlier
 		close(a.wake)
 		a.wake = make(chan struct{})
 	}
@@ -264,27 +323,28 @@ func (s *Stream) saw(a *acct, h Event, written bool) {
 // peekHead returns the account's head for subscribers: the newest one
 // this node wrote or read, read again from the store when that read is
 // older than half a poll interval, so that every subscriber of an account
-// on this node shares one read per interval.
-func (s *Stream) peekHead(ctx context.Context, account string, a *acct) (Event, error) {
+// on this node shares one read per interval. earlier is the head's batch
+// before it, oldest first.
+func (s *Stream) peekHead(ctx context.Context, account string, a *acct) (h Event, earlier []Event, err error) {
 	a.mu.Lock()
 	fresh := a.seenRead && time.Since(a.seenAt) < s.cfg.PollInterval/2
-	h := a.seen
+	h, earlier = a.seen, a.seenPrev
 	a.mu.Unlock()
 	if fresh {
-		return h, nil
+		return h, earlier, nil
 	}
-	h, _, err := s.readHead(ctx, account)
+	h, earlier, _, err = s.readHeadBatch(ctx, account)
 	if err != nil {
-		return Event{}, err
+		return Event{}, nil, err
 	}
 	s.met.polls.Inc()
 	a.mu.Lock()
 	a.seenAt, a.seenRead = time.Now(), true
 	a.mu.Unlock()
-	s.saw(a, h, false)
+	s.saw(a, h, earlier, false)
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.seen, nil
+	return a.seen, a.seenPrev, nil
 }
 
 // Head returns the account's last event (Seq 0 when the stream is empty),

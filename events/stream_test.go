@@ -387,3 +387,94 @@ func TestConfig_Validate(t *testing.T) {
 		}
 	}
 }
+
+// A batch takes consecutive sequence numbers for two store writes, and
+// readers see every event; a batch whose appender died before its slots
+// is read from the head, and the next append copies it into the log.
+func TestAppendBatch_OneHeadWriteAndNoGapWhenItsSlotsAreMissing(t *testing.T) {
+	store := persistence.NewMemory()
+	s := newStream(t, store, "n", nil)
+	appendN(t, s, "acme", 2)
+	batch := []events.Event{{Type: "test.b1"}, {Type: "test.b2"}, {Type: "test.b3"}}
+	out, err := s.AppendBatch(t.Context(), "acme", batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range out {
+		if e.Seq != uint64(3+i) || e.Account != "acme" || e.ID == "" {
+			t.Fatalf("batch event %d = %+v, want seq %d with account and id", i, e, 3+i)
+		}
+	}
+	// What a dead appender leaves: its batch in the head, no slots.
+	for seq := 3; seq <= 5; seq++ {
+		if err := store.Delete(t.Context(), fmt.Sprintf("evlog/acme/%020d", seq), persistence.AnyVersion); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other := newStream(t, store, "other", nil)
+	sub, err := other.Subscribe(t.Context(), "acme", 1, events.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	got := read(t, sub, 4)
+	for i, e := range got {
+		if e.Seq != uint64(2+i) {
+			t.Fatalf("read %d has seq %d, want %d: %+v", i, e.Seq, 2+i, got)
+		}
+	}
+	if got[1].Type != "test.b1" || got[3].Type != "test.b3" {
+		t.Fatalf("the batch read from the head: %+v", got[1:])
+	}
+	if e, err := other.Append(t.Context(), "acme", events.Event{Type: "test.after"}); err != nil || e.Seq != 6 {
+		t.Fatalf("Append = %d, %v; want seq 6", e.Seq, err)
+	}
+	for seq := 3; seq <= 5; seq++ {
+		if _, err := store.Get(t.Context(), fmt.Sprintf("evlog/acme/%020d", seq)); err != nil {
+			t.Fatalf("slot %d was not written before the head moved on: %v", seq, err)
+		}
+	}
+}
+
+// Batches from two nodes interleave gap-free, each batch's events
+// consecutive.
+func TestAppendBatch_TwoNodesInterleaveGapFree(t *testing.T) {
+	store := persistence.NewMemory()
+	nodes := []*events.Stream{newStream(t, store, "a", nil), newStream(t, store, "b", nil)}
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range 10 {
+				b := make([]events.Event, 1+(w+i)%4)
+				for j := range b {
+					b[j] = events.Event{Type: "test.batch", Data: json.RawMessage(fmt.Sprintf(`{"w":%d,"i":%d,"j":%d}`, w, i, j))}
+				}
+				out, err := nodes[w%2].AppendBatch(t.Context(), "acme", b)
+				if err != nil {
+					t.Errorf("writer %d batch %d: %v", w, i, err)
+					return
+				}
+				for j := 1; j < len(out); j++ {
+					if out[j].Seq != out[j-1].Seq+1 {
+						t.Errorf("a batch's events are not consecutive: %d then %d", out[j-1].Seq, out[j].Seq)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	h, err := nodes[0].Head(t.Context(), "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := nodes[1].Subscribe(t.Context(), "acme", 0, events.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	for i, e := range read(t, sub, int(h.Seq)) {
+		if e.Seq != uint64(i+1) {
+			t.Fatalf("event %d has seq %d", i, e.Seq)
+		}
+	}
+}

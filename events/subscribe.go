@@ -69,11 +69,11 @@ func (s *Stream) Subscribe(ctx context.Context, account string, after uint64, fi
 	default:
 	}
 	a := s.account(account)
-	h, _, err := s.readHead(ctx, account)
+	h, earlier, _, err := s.readHeadBatch(ctx, account)
 	if err != nil {
 		return nil, err
 	}
-	s.saw(a, h, false)
+	s.saw(a, h, earlier, false)
 	sub := &Subscription{s: s, a: a, account: account, filter: filter, cursor: after}
 	if after > h.Seq {
 		sub.reset = &ResetError{After: after, Next: h.Seq + 1, Reason: ResetAhead}
@@ -143,18 +143,20 @@ func (sub *Subscription) Next(ctx context.Context) (Event, error) {
 // fill reads the events after the cursor into buf (those the filter
 // selects) and reports whether the cursor moved or a reset is due.
 //
-// Why this is complete: an appender copies the head into its log slot
-// before it moves the head on, so when the head is at H every event
-// before H is in the log unless pruned, and H itself is in the head. A
-// sequence missing from the log below H was therefore pruned.
+// Why this is complete: an appender copies the head's batch into its log
+// slots before it moves the head on, so when the head's batch starts at B
+// every event before B is in the log unless pruned, and the batch itself
+// is in the head. A sequence missing from the log below B was therefore
+// pruned.
 func (sub *Subscription) fill(ctx context.Context) (bool, error) {
 	s := sub.s
 	var h Event
+	var earlier []Event
 	var err error
 	if sub.fresh {
-		h, _, err = s.readHead(ctx, sub.account)
+		h, earlier, _, err = s.readHeadBatch(ctx, sub.account)
 	} else {
-		h, err = s.peekHead(ctx, sub.account, sub.a)
+		h, earlier, err = s.peekHead(ctx, sub.account, sub.a)
 	}
 	if err != nil {
 		return false, err
@@ -187,14 +189,22 @@ func (sub *Subscription) fill(ctx context.Context) (bool, error) {
 		sub.take(e)
 		next = seq + 1
 	}
-	// The head may not be in its slot yet; the scan's end is the log's end
-	// only when the page was not full.
+	// The head's batch may not be in its slots yet; the scan's end is the
+	// log's end only when the page was not full.
 	if len(page) < s.cfg.PageSize && h.Seq >= next {
-		if h.Seq > next && next == start+1 {
-			sub.lost(h.Seq)
+		batch := append(earlier[:len(earlier):len(earlier)], h)
+		if first := batch[0].Seq; first > next {
+			if next != start+1 {
+				return sub.cursor != start || sub.reset != nil, nil // pruned under us mid-page
+			}
+			sub.lost(first)
+			next = first
 		}
-		if next == start+1 || h.Seq == next {
-			sub.take(h)
+		for _, e := range batch {
+			if e.Seq == next {
+				sub.take(e)
+				next++
+			}
 		}
 	}
 	return sub.cursor != start || sub.reset != nil, nil

@@ -21,7 +21,8 @@ import (
 // wait for them (a busy account would cap the node's call rate at its
 // append rate). AppendCallEvent queues the event and returns; workers,
 // one per shard of accounts, append in queue order, so an account's
-// events keep their order. A full queue drops the event, counts it in
+// events keep their order, and append what has queued up for an account
+// in one batch (events.Stream.AppendBatch). A full queue drops the event, counts it in
 // switchboard_events_call_dropped_total and logs once a minute: call
 // signalling is never slowed by the event stream. Fraud events
 // (AppendEvent) are appended at once, as before.
@@ -94,12 +95,12 @@ func (q *callEventQueue) run(ctx context.Context) {
 			for {
 				select {
 				case e := <-ch:
-					q.append(e)
+					q.appendQueued(e, ch)
 				case <-ctx.Done():
 					for {
 						select {
 						case e := <-ch:
-							q.append(e)
+							q.appendQueued(e, ch)
 						default:
 							return
 						}
@@ -111,10 +112,34 @@ func (q *callEventQueue) run(ctx context.Context) {
 	q.wg.Wait()
 }
 
-func (q *callEventQueue) append(e queuedCallEvent) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if _, err := q.Append(ctx, e.account, e.ev); err != nil {
-		q.log.Warn("appending a call event failed", "account", e.account, "type", e.ev.Type, "err", err)
+// appendQueued appends first and what else ch holds, up to
+// callEventBatch events: each account's events in one batch
+// (events.Stream.AppendBatch: two store writes however many), in queue
+// order.
+func (q *callEventQueue) appendQueued(first queuedCallEvent, ch <-chan queuedCallEvent) {
+	byAccount := map[string][]events.Event{first.account: {first.ev}}
+	order := []string{first.account}
+collect:
+	for n := 1; n < callEventBatch; n++ {
+		select {
+		case e := <-ch:
+			if _, ok := byAccount[e.account]; !ok {
+				order = append(order, e.account)
+			}
+			byAccount[e.account] = append(byAccount[e.account], e.ev)
+		default:
+			break collect
+		}
+	}
+	for _, account := range order {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if _, err := q.AppendBatch(ctx, account, byAccount[account]); err != nil {
+			q.log.Warn("appending call events failed", "account", account, "events", len(byAccount[account]), "err", err)
+		}
+		cancel()
 	}
 }
+
+// callEventBatch is the most call events one worker takes from its queue
+// at once.
+const callEventBatch = 256
