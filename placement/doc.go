@@ -43,10 +43,11 @@
 //
 // Load figures are whatever the caller passes in Member.Load; callers take
 // them from a LoadView. A strategy only places new activations; nothing
-// here moves or kills a live one. Strategies compare activations of the
-// kind being placed; Member.Pool, Load.ActiveCalls and Load.CPU are carried
-// for the caller (which passes only the members of the right pool) and for
-// future strategies, and are not read here yet.
+// here moves or kills a live one. The strategies for long-lived kinds
+// compare activations of the kind being placed; tier 2 (PowerOfTwo, for
+// calls) reads Load.ActiveCalls against the pool's capacity and Load.CPU
+// against its CPU limit. Member.Pool is for the caller, which passes only
+// the members of the right pool.
 //
 // This package must not touch actors, the network, gossip, storage,
 // a clock or metrics, and must not import any other Switchboard package.
