@@ -95,12 +95,12 @@ func (q *callEventQueue) run(ctx context.Context) {
 			for {
 				select {
 				case e := <-ch:
-					q.appendQueued(e, ch)
+					q.appendQueued(e, ch, ctx.Done())
 				case <-ctx.Done():
 					for {
 						select {
 						case e := <-ch:
-							q.appendQueued(e, ch)
+							q.appendQueued(e, ch, nil)
 						default:
 							return
 						}
@@ -112,13 +112,17 @@ func (q *callEventQueue) run(ctx context.Context) {
 	q.wg.Wait()
 }
 
-// appendQueued appends first and what else ch holds, up to
-// callEventBatch events: each account's events in one batch
-// (events.Stream.AppendBatch: two store writes however many), in queue
-// order.
-func (q *callEventQueue) appendQueued(first queuedCallEvent, ch <-chan queuedCallEvent) {
+// appendQueued appends first and what else comes on ch within
+// callEventLinger, up to callEventBatch events: each account's events in
+// one batch (events.Stream.AppendBatch: two store writes however many),
+// in queue order. A worker thus makes at most 1/callEventLinger appends a
+// second whatever the call rate, and an event reaches the stream at most
+// callEventLinger late. It stops waiting when stop is closed.
+func (q *callEventQueue) appendQueued(first queuedCallEvent, ch <-chan queuedCallEvent, stop <-chan struct{}) {
 	byAccount := map[string][]events.Event{first.account: {first.ev}}
 	order := []string{first.account}
+	linger := time.NewTimer(callEventLinger)
+	defer linger.Stop()
 collect:
 	for n := 1; n < callEventBatch; n++ {
 		select {
@@ -127,7 +131,9 @@ collect:
 				order = append(order, e.account)
 			}
 			byAccount[e.account] = append(byAccount[e.account], e.ev)
-		default:
+		case <-linger.C:
+			break collect
+		case <-stop:
 			break collect
 		}
 	}
@@ -141,5 +147,8 @@ collect:
 }
 
 // callEventBatch is the most call events one worker takes from its queue
-// at once.
-const callEventBatch = 256
+// at once, and callEventLinger how long it waits for more after the first.
+const (
+	callEventBatch  = 256
+	callEventLinger = 10 * time.Millisecond
+)
