@@ -30,11 +30,14 @@ test:
 # store beside badger and PostgreSQL, a bare protoactor actor beside ours,
 # protoactor's disthash lookup beside ours, GET /healthz beside a warm call
 # context at 2,000 requests/s (vegeta), the node's event stream beside a
-# proxy's. The failover benchmark (kill -9 to the first successful call,
+# proxy's, a read of the node's account snapshot beside asking the account
+# actor, one parse of a datagram beside the two it used to get. The failover benchmark (kill -9 to the first successful call,
 # 20 trials) needs SWITCHBOARD_TEST_POSTGRES.
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2000x ./persistence/ ./actors/ ./placement/
 	$(GO) test -run '^$$' -bench . -benchtime 20000x ./cluster/
+	$(GO) test -run '^$$' -bench . -benchtime 20000x ./accountview/
+	$(GO) test -run '^$$' -bench DatagramParse -benchtime 20000x ./sipedge/
 	$(GO) test -run '^$$' -bench DebugActors -benchtime 500x ./httpapi/
 	$(GO) test -run '^$$' -bench WarmGet -benchtime 10000x ./node/
 	$(GO) test -run '^$$' -bench PatchToProxy -benchtime 2000x ./node/
