@@ -16,7 +16,8 @@ import (
 // messages that have already had their final answer) off the actors'
 // mailboxes: a busy account's messaging supervisor would otherwise wait
 // for one store write per message, and that caps the account's message
-// rate at the store's write rate. Each key's writes keep their order (a
+// rate at the store's write rate. A worker writes what has queued up in
+// one store batch, so that the store syncs once for many records. Each key's writes keep their order (a
 // key always goes to the same worker). A full queue makes the caller
 // write itself (backpressure, never loss). Writes still queued when the
 // process dies are lost: only such records go through here.
@@ -40,6 +41,7 @@ type wbItem struct {
 const (
 	writeBehindShards  = 4
 	writeBehindQueue   = 4096
+	writeBehindBatch   = 256
 	writeBehindTimeout = 5 * time.Second
 )
 
@@ -54,14 +56,57 @@ func newWriteBehind(store persistence.Store, log *slog.Logger) *writeBehind {
 	return w
 }
 
+// run writes what comes on ch: each record with those queued behind it,
+// up to writeBehindBatch, in one store batch (one commit and sync for
+// all), in queue order. A barrier is closed once what came before it is
+// written.
 func (w *writeBehind) run(ch chan wbItem) {
 	defer w.wg.Done()
+	batch := make([]wbItem, 0, writeBehindBatch)
 	for it := range ch {
+		batch = append(batch[:0], it)
+	more:
+		for len(batch) < writeBehindBatch {
+			select {
+			case next, ok := <-ch:
+				if !ok {
+					break more
+				}
+				batch = append(batch, next)
+			default:
+				break more
+			}
+		}
+		w.writeBatch(batch)
+	}
+}
+
+// writeBatch writes the records of items in one store batch, then closes
+// their barriers.
+func (w *writeBehind) writeBatch(items []wbItem) {
+	writes := make([]persistence.Write, 0, len(items))
+	for _, it := range items {
+		if it.barrier == nil {
+			writes = append(writes, persistence.Write{Key: it.key, Value: it.val, Expect: persistence.AnyVersion})
+		}
+	}
+	if len(writes) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), writeBehindTimeout)
+		res, err := w.store.Batch(ctx, writes)
+		cancel()
+		if err != nil {
+			w.log.Warn("written-behind records were not stored", "records", len(writes), "first", writes[0].Key, "err", err)
+		}
+		for i, r := range res {
+			if r.Err != nil {
+				w.log.Warn("a written-behind record was not stored", "key", writes[i].Key, "err", r.Err)
+			}
+		}
+	}
+	for _, it := range items {
 		if it.barrier != nil {
 			close(it.barrier)
-			continue
 		}
-		w.write(it)
 	}
 }
 
