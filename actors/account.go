@@ -357,7 +357,7 @@ func (a *account) putGroup(t *turn, m *actorpb.PutGroup) proto.Message {
 		rec.AssignedPool, rec.PoolReason, rec.PoolAssignedAt = cur.rec.AssignedPool, cur.rec.PoolReason, cur.rec.PoolAssignedAt
 		expect = cur.version
 	}
-	a.choosePool(t.ctx, in.Id, rec)
+	a.choosePool(t, in.Id, rec)
 	v, err := a.put(t.ctx, groupKey(a.id, in.Id), rec, expect)
 	if err != nil {
 		return &actorpb.GroupReply{Error: storeFailed(t, err, "group "+in.Id)}
@@ -548,12 +548,18 @@ func (a *account) dropGroupState(ctx context.Context, group string) error {
 // choosePool is tier 1 of the two-tier balancing: it sets rec's assigned
 // pool by the prescribed conditions (placement.ChoosePool), keeping the
 // current one while it still meets them, and reports whether it changed.
-func (a *account) choosePool(ctx context.Context, group string, rec *actorpb.Group) bool {
+// The pool figures are read once per turn (t.pools), however many groups
+// the turn checks.
+func (a *account) choosePool(t *turn, group string, rec *actorpb.Group) bool {
 	var states []placement.PoolState
 	if a.sys.cfg.Pools != nil {
-		var err error
-		if states, err = a.sys.cfg.Pools.PoolStates(ctx); err != nil {
-			a.sys.log.Warn("tier 1: pool figures unavailable; the group keeps its pool", "account", a.id, "group", group, "err", err)
+		if !t.poolsRead {
+			t.pools, t.poolsErr = a.sys.cfg.Pools.PoolStates(t.ctx)
+			t.poolsRead = true
+		}
+		states = t.pools
+		if t.poolsErr != nil {
+			a.sys.log.Warn("tier 1: pool figures unavailable; the group keeps its pool", "account", a.id, "group", group, "err", t.poolsErr)
 			return false
 		}
 	} else {
@@ -586,7 +592,7 @@ func (a *account) choosePool(ctx context.Context, group string, rec *actorpb.Gro
 // assignPool re-checks a stored group's pool and persists a change.
 func (a *account) assignPool(t *turn, g *versioned[*actorpb.Group]) {
 	rec := proto.Clone(g.rec).(*actorpb.Group)
-	if !a.choosePool(t.ctx, rec.Id, rec) {
+	if !a.choosePool(t, rec.Id, rec) {
 		return
 	}
 	v, err := a.put(t.ctx, groupKey(a.id, rec.Id), rec, g.version)

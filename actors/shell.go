@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/switchboard-pbx/switchboard/actors/actorpb"
+	"github.com/switchboard-pbx/switchboard/placement"
 )
 
 // behavior is what a kind does; the shell carries it out. A behavior is
@@ -49,6 +50,10 @@ type turn struct {
 	// reload asks the shell to drop the state and load it again before the
 	// next message (after a write lost to a concurrent writer).
 	reload bool
+	// pools are tier 1's pool figures, read at most once per turn.
+	pools     []placement.PoolState
+	poolsErr  error
+	poolsRead bool
 }
 
 // passivate asks an activation to stop if it is still idle. It never
