@@ -10,6 +10,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/switchboard-pbx/switchboard/actors"
+	"github.com/switchboard-pbx/switchboard/clock"
 	"github.com/switchboard-pbx/switchboard/cluster/clusterpb"
 	"github.com/switchboard-pbx/switchboard/placement"
 )
@@ -36,7 +37,7 @@ func directoryUnderTest(t *testing.T) (*actor.ActorSystem, *actor.PID, topology,
 		t.Fatal(err)
 	}
 	spawn := func(*actors.Activation) (*actor.PID, error) { t.Error("nothing should be spawned"); return nil, nil }
-	l := newLookup(as, spawn, time.Now, LookupConfig{HandoverTimeout: time.Hour}, members, slog.New(slog.DiscardHandler), m)
+	l := newLookup(as, spawn, clock.Real{}, LookupConfig{HandoverTimeout: time.Hour}, members, slog.New(slog.DiscardHandler), m)
 	dir := as.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return newDirectory(l) }))
 	t.Cleanup(func() { _ = as.Root.StopFuture(dir).Wait() })
 	topo := newTopology(map[string]string{as.ID: as.Address(), peer: "peer.invalid:1"})
@@ -134,7 +135,7 @@ func TestDirectory_EndedCallsLeaveTheOptimisticCount(t *testing.T) {
 		t.Fatal(err)
 	}
 	members := fakeMembers{{ID: as.ID, Name: "self"}}
-	l := newLookup(as, nil, time.Now, LookupConfig{HandoverTimeout: time.Hour}, members, slog.New(slog.DiscardHandler), m)
+	l := newLookup(as, nil, clock.Real{}, LookupConfig{HandoverTimeout: time.Hour}, members, slog.New(slog.DiscardHandler), m)
 	d := newDirectory(l).s
 	d.topo = topo
 	calls := func() int {
@@ -147,15 +148,15 @@ func TestDirectory_EndedCallsLeaveTheOptimisticCount(t *testing.T) {
 		return 0
 	}
 	for range 600 {
-		d.loads.Add(as.ID, actors.KindCall, 1, l.now())
-		d.loads.Add(as.ID, actors.KindCall, -1, l.now())
+		d.loads.Add(as.ID, actors.KindCall, 1, l.clk.Now())
+		d.loads.Add(as.ID, actors.KindCall, -1, l.clk.Now())
 	}
-	d.loads.Add(as.ID, actors.KindCall, 1, l.now())
+	d.loads.Add(as.ID, actors.KindCall, 1, l.clk.Now())
 	if got := calls(); got != 1 {
 		t.Fatalf("after 600 ended calls and one live: estimate %d, want 1", got)
 	}
 	for range 3 {
-		d.loads.Add(as.ID, actors.KindCall, -1, l.now()) // ends the report already counted
+		d.loads.Add(as.ID, actors.KindCall, -1, l.clk.Now()) // ends the report already counted
 	}
 	if got := calls(); got != 0 {
 		t.Fatalf("estimate %d after more ends than starts, want 0", got)
@@ -185,7 +186,7 @@ func TestDirectory_HandoverTimeoutAsksTheSilentMember(t *testing.T) {
 	}
 	spawn := func(*actors.Activation) (*actor.PID, error) { t.Error("nothing should be spawned"); return nil, nil }
 	members := fakeMembers{{ID: as.ID, Name: "self"}, {ID: peer, Name: "peer"}}
-	l := newLookup(as, spawn, time.Now, LookupConfig{HandoverTimeout: 50 * time.Millisecond}, members, slog.New(slog.DiscardHandler), m)
+	l := newLookup(as, spawn, clock.Real{}, LookupConfig{HandoverTimeout: 50 * time.Millisecond}, members, slog.New(slog.DiscardHandler), m)
 	// The peer's activator is served by this system (both members share
 	// its address), so the directory's pull reaches it.
 	topo := newTopology(map[string]string{as.ID: as.Address(), peer: as.Address()})
@@ -258,7 +259,7 @@ func TestDirectory_CallPlacementIsTheSharedBuilder(t *testing.T) {
 		{ID: as.ID, Name: "self", Pool: "p", Load: placement.Load{ActiveCalls: 3, CPU: 0.2}},
 		{ID: peer, Name: "peer", Pool: "p", Load: placement.Load{ActiveCalls: 1, CPU: 0.95}},
 	}
-	l := newLookup(as, nil, time.Now, LookupConfig{HandoverTimeout: time.Hour, Seed: 9}, members, slog.New(slog.DiscardHandler), m)
+	l := newLookup(as, nil, clock.Real{}, LookupConfig{HandoverTimeout: time.Hour, Seed: 9}, members, slog.New(slog.DiscardHandler), m)
 	d := newDirectory(l).s
 	d.topo = topo
 	dec, _, capacity, err := d.decide(actors.KindCall, "c1", &clusterpb.Hint{Pool: "p", CallCapacity: 10})
@@ -288,7 +289,7 @@ func TestActivator_AnswersWithACode(t *testing.T) {
 	spawn := func(act *actors.Activation) (*actor.PID, error) {
 		return actor.NewPID(as.Address(), act.Kind+"/"+act.Identity), nil
 	}
-	l := newLookup(as, spawn, time.Now, LookupConfig{}, fakeMembers{}, slog.New(slog.DiscardHandler), m)
+	l := newLookup(as, spawn, clock.Real{}, LookupConfig{}, fakeMembers{}, slog.New(slog.DiscardHandler), m)
 	a := &activator{l: l, topo: topo}
 	call := func(id string, view uint64) *clusterpb.ActivateReply {
 		return a.activate(&clusterpb.Activate{Kind: actors.KindCall, Identity: id, Topology: view, CallCapacity: 1})
