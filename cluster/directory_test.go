@@ -175,7 +175,8 @@ func (f *fakeActivator) Receive(c actor.Context) {
 // When a member's claims do not come in time (lost on a first dial, or the
 // member has not seen the new view yet), the directory asks that member
 // for its activations instead of serving blind, and answers a lookup with
-// the live activation the member listed.
+// the live activation the member listed. The timeout runs on the
+// lookup's clock: an hour that passes only when the test advances it.
 func TestDirectory_HandoverTimeoutAsksTheSilentMember(t *testing.T) {
 	as := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) }))
 	t.Cleanup(as.Shutdown)
@@ -186,7 +187,8 @@ func TestDirectory_HandoverTimeoutAsksTheSilentMember(t *testing.T) {
 	}
 	spawn := func(*actors.Activation) (*actor.PID, error) { t.Error("nothing should be spawned"); return nil, nil }
 	members := fakeMembers{{ID: as.ID, Name: "self"}, {ID: peer, Name: "peer"}}
-	l := newLookup(as, spawn, clock.Real{}, LookupConfig{HandoverTimeout: 50 * time.Millisecond}, members, slog.New(slog.DiscardHandler), m)
+	clk := clock.NewFake(time.Unix(0, 0))
+	l := newLookup(as, spawn, clk, LookupConfig{HandoverTimeout: time.Hour}, members, slog.New(slog.DiscardHandler), m)
 	// The peer's activator is served by this system (both members share
 	// its address), so the directory's pull reaches it.
 	topo := newTopology(map[string]string{as.ID: as.Address(), peer: as.Address()})
@@ -204,11 +206,28 @@ func TestDirectory_HandoverTimeoutAsksTheSilentMember(t *testing.T) {
 	as.Root.Send(dir, topologyChanged{topo: topo})
 	as.Root.Send(dir, &clusterpb.Claims{Topology: topo.hash, From: as.ID}) // the peer never sends its claims
 
-	res, err := as.Root.RequestFuture(dir, &clusterpb.Lookup{Kind: actors.KindAccount, Identity: id, Topology: topo.hash}, 5*time.Second).Result()
-	if err != nil {
-		t.Fatal(err)
+	lookup := &clusterpb.Lookup{Kind: actors.KindAccount, Identity: id, Topology: topo.hash}
+	if _, err := as.Root.RequestFuture(dir, lookup, 50*time.Millisecond).Result(); err == nil {
+		t.Fatal("the directory served before the handover timeout, with a member's claims missing")
 	}
-	if rep := res.(*clusterpb.LookupReply); rep.Pid.GetId() != live.Id {
+	f := as.Root.RequestFuture(dir, lookup, 10*time.Second)
+	answered := make(chan any, 1)
+	go func() {
+		res, _ := f.Result()
+		answered <- res
+	}()
+	var res any
+	for deadline := time.Now().Add(10 * time.Second); res == nil; {
+		if time.Now().After(deadline) {
+			t.Fatal("no answer after the handover timeout passed on the lookup's clock")
+		}
+		clk.Advance(time.Hour) // the timer may be set after an earlier Advance
+		select {
+		case res = <-answered:
+		case <-time.After(5 * time.Millisecond): // polling interval
+		}
+	}
+	if rep, _ := res.(*clusterpb.LookupReply); rep.GetPid().GetId() != live.Id {
 		t.Fatalf("lookup answered %+v, want the activation the silent member listed %+v", rep, live)
 	}
 }
