@@ -333,7 +333,7 @@ func (s *System) spawn(act *Activation) (*actor.PID, error) {
 		}
 		return &shell{sys: s, act: act, b: beh}
 	})
-	name := act.Kind + "/" + act.Identity + "$" + strconv.FormatUint(s.seq.Add(1), 36)
+	name := placement.Key(act.Kind, act.Identity) + "$" + strconv.FormatUint(s.seq.Add(1), 36)
 	return s.as.Root.SpawnNamed(props, name)
 }
 
