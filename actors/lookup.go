@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/switchboard-pbx/switchboard/clock"
 )
 
 // ErrShuttingDown is returned for requests made while the system stops.
@@ -98,7 +100,7 @@ type Lookup interface {
 // LocalLookup keeps every activation in this process: the one-node Lookup.
 type LocalLookup struct {
 	spawn  Spawner
-	now    func() time.Time
+	clk    clock.Clock
 	mu     sync.Mutex
 	acts   map[string]*Activation
 	index  *ActivationIndex // acts in key order
@@ -106,8 +108,8 @@ type LocalLookup struct {
 }
 
 // NewLocalLookup returns a LocalLookup that starts activations with spawn.
-func NewLocalLookup(spawn Spawner, now func() time.Time) *LocalLookup {
-	return &LocalLookup{spawn: spawn, now: now, acts: make(map[string]*Activation), index: NewActivationIndex()}
+func NewLocalLookup(spawn Spawner, clk clock.Clock) *LocalLookup {
+	return &LocalLookup{spawn: spawn, clk: clk, acts: make(map[string]*Activation), index: NewActivationIndex()}
 }
 
 func lookupKey(kind, identity string) string { return kind + "\x00" + identity }
@@ -149,7 +151,7 @@ func (l *LocalLookup) Acquire(kind, identity string, _ func() Hint) (*Activation
 			return nil, ErrShuttingDown
 		}
 	}
-	act := NewActivation(kind, identity, l.now())
+	act := NewActivation(kind, identity, l.clk.Now())
 	pid, err := l.spawn(act)
 	if err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -64,9 +65,10 @@ type Config struct {
 	RequestTimeout time.Duration
 	// StoreTimeout bounds each store operation an actor makes. Default 5s.
 	StoreTimeout time.Duration
-	// NewLookup builds the Lookup on the system's protoactor ActorSystem;
-	// default NewLocalLookup. The gossip cluster supplies its own.
-	NewLookup func(as *actor.ActorSystem, spawn Spawner, now func() time.Time) (Lookup, error)
+	// NewLookup builds the Lookup on the system's protoactor ActorSystem,
+	// whose activations spawn starts, on Clock; default NewLocalLookup.
+	// The gossip cluster supplies its own (cluster.Membership.Start).
+	NewLookup func(as *actor.ActorSystem, spawn Spawner, clk clock.Clock) (Lookup, error)
 	// OnActivated and OnStopped, when set, are called from an activation's
 	// own goroutine when it starts and when it has stopped (for tests and
 	// instrumentation; they must not block).
@@ -226,33 +228,15 @@ type System struct {
 // New starts a System. Close stops it.
 func New(cfg Config) (*System, error) {
 	def := DefaultConfig()
-	if cfg.Clock == nil {
-		cfg.Clock = def.Clock
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = def.Logger
-	}
-	if cfg.IdleTimeout == 0 {
-		cfg.IdleTimeout = def.IdleTimeout
-	}
-	if cfg.RequestTimeout == 0 {
-		cfg.RequestTimeout = def.RequestTimeout
-	}
-	if cfg.StoreTimeout == 0 {
-		cfg.StoreTimeout = def.StoreTimeout
-	}
-	if cfg.Random == nil {
-		cfg.Random = def.Random
-	}
-	if cfg.ContextCacheBytes == 0 {
-		cfg.ContextCacheBytes = def.ContextCacheBytes
-	}
-	if cfg.ContextHotLease == 0 {
-		cfg.ContextHotLease = def.ContextHotLease
-	}
-	if cfg.CallTimerTick == 0 {
-		cfg.CallTimerTick = def.CallTimerTick
-	}
+	cfg.Clock = cmp.Or(cfg.Clock, def.Clock)
+	cfg.Logger = cmp.Or(cfg.Logger, def.Logger)
+	cfg.IdleTimeout = cmp.Or(cfg.IdleTimeout, def.IdleTimeout)
+	cfg.RequestTimeout = cmp.Or(cfg.RequestTimeout, def.RequestTimeout)
+	cfg.StoreTimeout = cmp.Or(cfg.StoreTimeout, def.StoreTimeout)
+	cfg.Random = cmp.Or(cfg.Random, def.Random)
+	cfg.ContextCacheBytes = cmp.Or(cfg.ContextCacheBytes, def.ContextCacheBytes)
+	cfg.ContextHotLease = cmp.Or(cfg.ContextHotLease, def.ContextHotLease)
+	cfg.CallTimerTick = cmp.Or(cfg.CallTimerTick, def.CallTimerTick)
 	if cfg.RecordFlushInterval == 0 {
 		cfg.RecordFlushInterval = defaultRecordFlush
 	}
@@ -291,11 +275,11 @@ func New(cfg Config) (*System, error) {
 	compactRegistry(s.as)
 	newLookup := cfg.NewLookup
 	if newLookup == nil {
-		newLookup = func(_ *actor.ActorSystem, spawn Spawner, now func() time.Time) (Lookup, error) {
-			return NewLocalLookup(spawn, now), nil
+		newLookup = func(_ *actor.ActorSystem, spawn Spawner, clk clock.Clock) (Lookup, error) {
+			return NewLocalLookup(spawn, clk), nil
 		}
 	}
-	lk, err := newLookup(s.as, s.spawn, cfg.Clock.Now)
+	lk, err := newLookup(s.as, s.spawn, cfg.Clock)
 	if err != nil {
 		s.as.Shutdown()
 		commits.close()
@@ -349,7 +333,7 @@ func (s *System) spawn(act *Activation) (*actor.PID, error) {
 		}
 		return &shell{sys: s, act: act, b: beh}
 	})
-	name := act.Kind + "/" + act.Identity + "$" + strconv.FormatUint(s.seq.Add(1), 36)
+	name := placement.Key(act.Kind, act.Identity) + "$" + strconv.FormatUint(s.seq.Add(1), 36)
 	return s.as.Root.SpawnNamed(props, name)
 }
 

@@ -45,7 +45,7 @@ func (a *activator) Receive(c actor.Context) {
 		// a member's claims waits out the handover timeout. Directories
 		// take a repeated claim as the same claim.
 		self, sys, hash := c.Self(), c.ActorSystem(), m.topo.hash
-		time.AfterFunc(claimsResendAfter, func() { sys.Root.Send(self, resendClaims{hash: hash}) })
+		a.l.clk.AfterFunc(claimsResendAfter, func() { sys.Root.Send(self, resendClaims{hash: hash}) })
 	case resendClaims:
 		if m.hash == a.topo.hash {
 			a.sendClaims(c)

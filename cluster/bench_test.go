@@ -44,6 +44,7 @@ import (
 
 	"github.com/switchboard-pbx/switchboard/actors"
 	"github.com/switchboard-pbx/switchboard/actors/actorpb"
+	"github.com/switchboard-pbx/switchboard/clock"
 	"github.com/switchboard-pbx/switchboard/persistence"
 )
 
@@ -188,33 +189,21 @@ func startBenchCluster(tb testing.TB) []*testNode {
 // does not passivate.
 func startEchoNode(tb testing.TB, name string, store persistence.Store, join ...string) *testNode {
 	tb.Helper()
-	n := &testNode{name: name}
+	m := newTestMembership(tb, name, "default", join)
+	n := &testNode{name: name, member: m}
 	var seq atomic.Uint64
-	sys, err := actors.New(actors.Config{
+	n.start(tb, actors.Config{
 		Store: store, Zone: "sip.test", IdleTimeout: time.Hour,
-		NewLookup: func(as *actor.ActorSystem, spawn actors.Spawner, now func() time.Time) (actors.Lookup, error) {
+		NewLookup: func(as *actor.ActorSystem, spawn actors.Spawner, clk clock.Clock) (actors.Lookup, error) {
 			withEcho := func(act *actors.Activation) (*actor.PID, error) {
 				if act.Kind != echoKind {
 					return spawn(act)
 				}
 				return as.Root.SpawnNamed(actor.PropsFromFunc(echo), act.Kind+"/"+act.Identity+"$"+strconv.FormatUint(seq.Add(1), 36))
 			}
-			m, err := Start(as, withEcho, now, Config{
-				Name: name, Pool: "default", ActorAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0", Join: join,
-				Profile: "local", LoadInterval: 100 * time.Millisecond,
-				Lookup: LookupConfig{HandoverTimeout: 2 * time.Second},
-			})
-			if err != nil {
-				return nil, err
-			}
-			n.member = m
-			return m.Lookup(), nil
+			return m.Start(as, withEcho, clk)
 		},
 	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	n.sys = sys
 	tb.Cleanup(func() { n.stop(false) })
 	return n
 }
@@ -295,7 +284,7 @@ func (dc *disthashCluster) start(tb testing.TB) *protocluster.Cluster {
 		actor.WithDeadLetterRequestLogging(false),
 	)
 	p := &agentProvider{agent: dc.agent}
-	// Remoting configured as Member configures ours: like for like, and
+	// Remoting configured as Membership configures ours: like for like, and
 	// the blocking dial keeps a dial to a stopped member from leaking a
 	// reconnecting gRPC connection.
 	rcfg := remote.Configure("127.0.0.1", 0, remote.WithDialOptions(
@@ -311,7 +300,7 @@ func (dc *disthashCluster) start(tb testing.TB) *protocluster.Cluster {
 		_ = p.Shutdown(true)
 		c.IdentityLookup.Shutdown()
 		c.Gossip.Shutdown()
-		// As Member.Close: a graceful remote shutdown waits up to 10 s for
+		// As Membership.Close: a graceful remote shutdown waits up to 10 s for
 		// peers' streams; stop hard after a second.
 		done := make(chan struct{})
 		go func() {

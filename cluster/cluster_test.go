@@ -20,7 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/asynkron/protoactor-go/actor"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/switchboard-pbx/switchboard/actors"
@@ -39,7 +38,7 @@ func TestMain(m *testing.M) { leaktest.VerifyTestMain(m) }
 type testNode struct {
 	name   string
 	sys    *actors.System
-	member *Member
+	member *Membership
 	closed atomic.Bool
 }
 
@@ -78,32 +77,46 @@ func startNode(t *testing.T, name string, store persistence.Store, live *liveCou
 
 func startPoolNode(t *testing.T, name, pool string, store persistence.Store, live *liveCounter, join ...string) *testNode {
 	t.Helper()
-	n := &testNode{name: name}
-	cfg := actors.Config{
-		Store: store, Zone: "sip.test", IdleTimeout: time.Hour, Node: name,
-		NewLookup: func(as *actor.ActorSystem, spawn actors.Spawner, now func() time.Time) (actors.Lookup, error) {
-			m, err := Start(as, spawn, now, Config{
-				Name: name, Pool: pool, ActorAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0", Join: join,
-				Profile: "local", LoadInterval: 100 * time.Millisecond,
-				Lookup: LookupConfig{HandoverTimeout: 2 * time.Second},
-			})
-			if err != nil {
-				return nil, err
-			}
-			n.member = m
-			return m.Lookup(), nil
-		},
-	}
+	m := newTestMembership(t, name, pool, join)
+	n := &testNode{name: name, member: m}
+	cfg := actors.Config{Store: store, Zone: "sip.test", IdleTimeout: time.Hour, Node: name, NewLookup: m.Start}
 	if live != nil {
 		cfg.OnActivated, cfg.OnStopped = live.activated, live.stopped
 	}
-	sys, err := actors.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.sys = sys
+	n.start(t, cfg)
 	t.Cleanup(func() { n.stop(true) })
 	return n
+}
+
+// newTestMembership is a member on ports of its own, with tests' timings.
+func newTestMembership(tb testing.TB, name, pool string, join []string) *Membership {
+	tb.Helper()
+	m, err := New(Config{
+		Name: name, Pool: pool, ActorAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0", Join: join,
+		Profile: "local", LoadInterval: 100 * time.Millisecond,
+		Lookup: LookupConfig{HandoverTimeout: 2 * time.Second},
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return m
+}
+
+// start starts the node's actor system (whose lookup starts the member)
+// and joins the cluster.
+func (n *testNode) start(tb testing.TB, cfg actors.Config) {
+	tb.Helper()
+	sys, err := actors.New(cfg)
+	if err != nil {
+		_ = n.member.Close()
+		tb.Fatal(err)
+	}
+	n.sys = sys
+	if err := n.member.Join(Services{}); err != nil {
+		_ = sys.Close()
+		_ = n.member.Close()
+		tb.Fatal(err)
+	}
 }
 
 // stop shuts the node down; graceful leaves first, otherwise it vanishes

@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"math/rand/v2"
-	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -18,7 +17,7 @@ type directory struct {
 }
 
 func newDirectory(l *Lookup) *directory {
-	return &directory{l: l, s: newDirState(l.selfID, l.now, rand.New(rand.NewPCG(l.cfg.Seed, 0x5b)), l.members, l.strategy, l.metrics, l.log)}
+	return &directory{l: l, s: newDirState(l.selfID, l.clk, rand.New(rand.NewPCG(l.cfg.Seed, 0x5b)), l.members, l.strategy, l.metrics, l.log)}
 }
 
 func (d *directory) Receive(c actor.Context) {
@@ -72,7 +71,7 @@ func (d *directory) carry(c actor.Context, effects []dirEffect) {
 			})
 		case effTimer:
 			self, sys := c.Self(), c.ActorSystem()
-			time.AfterFunc(d.l.cfg.HandoverTimeout, func() { sys.Root.Send(self, handoverTimeout(e)) })
+			d.l.clk.AfterFunc(d.l.cfg.HandoverTimeout, func() { sys.Root.Send(self, handoverTimeout(e)) })
 		}
 	}
 }

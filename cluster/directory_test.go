@@ -10,6 +10,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/switchboard-pbx/switchboard/actors"
+	"github.com/switchboard-pbx/switchboard/clock"
 	"github.com/switchboard-pbx/switchboard/cluster/clusterpb"
 	"github.com/switchboard-pbx/switchboard/placement"
 )
@@ -36,7 +37,7 @@ func directoryUnderTest(t *testing.T) (*actor.ActorSystem, *actor.PID, topology,
 		t.Fatal(err)
 	}
 	spawn := func(*actors.Activation) (*actor.PID, error) { t.Error("nothing should be spawned"); return nil, nil }
-	l := newLookup(as, spawn, time.Now, LookupConfig{HandoverTimeout: time.Hour}, members, slog.New(slog.DiscardHandler), m)
+	l := newLookup(as, spawn, clock.Real{}, LookupConfig{HandoverTimeout: time.Hour}, members, slog.New(slog.DiscardHandler), m)
 	dir := as.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return newDirectory(l) }))
 	t.Cleanup(func() { _ = as.Root.StopFuture(dir).Wait() })
 	topo := newTopology(map[string]string{as.ID: as.Address(), peer: "peer.invalid:1"})
@@ -134,7 +135,7 @@ func TestDirectory_EndedCallsLeaveTheOptimisticCount(t *testing.T) {
 		t.Fatal(err)
 	}
 	members := fakeMembers{{ID: as.ID, Name: "self"}}
-	l := newLookup(as, nil, time.Now, LookupConfig{HandoverTimeout: time.Hour}, members, slog.New(slog.DiscardHandler), m)
+	l := newLookup(as, nil, clock.Real{}, LookupConfig{HandoverTimeout: time.Hour}, members, slog.New(slog.DiscardHandler), m)
 	d := newDirectory(l).s
 	d.topo = topo
 	calls := func() int {
@@ -147,15 +148,15 @@ func TestDirectory_EndedCallsLeaveTheOptimisticCount(t *testing.T) {
 		return 0
 	}
 	for range 600 {
-		d.loads.Add(as.ID, actors.KindCall, 1, l.now())
-		d.loads.Add(as.ID, actors.KindCall, -1, l.now())
+		d.loads.Add(as.ID, actors.KindCall, 1, l.clk.Now())
+		d.loads.Add(as.ID, actors.KindCall, -1, l.clk.Now())
 	}
-	d.loads.Add(as.ID, actors.KindCall, 1, l.now())
+	d.loads.Add(as.ID, actors.KindCall, 1, l.clk.Now())
 	if got := calls(); got != 1 {
 		t.Fatalf("after 600 ended calls and one live: estimate %d, want 1", got)
 	}
 	for range 3 {
-		d.loads.Add(as.ID, actors.KindCall, -1, l.now()) // ends the report already counted
+		d.loads.Add(as.ID, actors.KindCall, -1, l.clk.Now()) // ends the report already counted
 	}
 	if got := calls(); got != 0 {
 		t.Fatalf("estimate %d after more ends than starts, want 0", got)
@@ -174,7 +175,8 @@ func (f *fakeActivator) Receive(c actor.Context) {
 // When a member's claims do not come in time (lost on a first dial, or the
 // member has not seen the new view yet), the directory asks that member
 // for its activations instead of serving blind, and answers a lookup with
-// the live activation the member listed.
+// the live activation the member listed. The timeout runs on the
+// lookup's clock: an hour that passes only when the test advances it.
 func TestDirectory_HandoverTimeoutAsksTheSilentMember(t *testing.T) {
 	as := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) }))
 	t.Cleanup(as.Shutdown)
@@ -185,7 +187,8 @@ func TestDirectory_HandoverTimeoutAsksTheSilentMember(t *testing.T) {
 	}
 	spawn := func(*actors.Activation) (*actor.PID, error) { t.Error("nothing should be spawned"); return nil, nil }
 	members := fakeMembers{{ID: as.ID, Name: "self"}, {ID: peer, Name: "peer"}}
-	l := newLookup(as, spawn, time.Now, LookupConfig{HandoverTimeout: 50 * time.Millisecond}, members, slog.New(slog.DiscardHandler), m)
+	clk := clock.NewFake(time.Unix(0, 0))
+	l := newLookup(as, spawn, clk, LookupConfig{HandoverTimeout: time.Hour}, members, slog.New(slog.DiscardHandler), m)
 	// The peer's activator is served by this system (both members share
 	// its address), so the directory's pull reaches it.
 	topo := newTopology(map[string]string{as.ID: as.Address(), peer: as.Address()})
@@ -203,11 +206,28 @@ func TestDirectory_HandoverTimeoutAsksTheSilentMember(t *testing.T) {
 	as.Root.Send(dir, topologyChanged{topo: topo})
 	as.Root.Send(dir, &clusterpb.Claims{Topology: topo.hash, From: as.ID}) // the peer never sends its claims
 
-	res, err := as.Root.RequestFuture(dir, &clusterpb.Lookup{Kind: actors.KindAccount, Identity: id, Topology: topo.hash}, 5*time.Second).Result()
-	if err != nil {
-		t.Fatal(err)
+	lookup := &clusterpb.Lookup{Kind: actors.KindAccount, Identity: id, Topology: topo.hash}
+	if _, err := as.Root.RequestFuture(dir, lookup, 50*time.Millisecond).Result(); err == nil {
+		t.Fatal("the directory served before the handover timeout, with a member's claims missing")
 	}
-	if rep := res.(*clusterpb.LookupReply); rep.Pid.GetId() != live.Id {
+	f := as.Root.RequestFuture(dir, lookup, 10*time.Second)
+	answered := make(chan any, 1)
+	go func() {
+		res, _ := f.Result()
+		answered <- res
+	}()
+	var res any
+	for deadline := time.Now().Add(10 * time.Second); res == nil; {
+		if time.Now().After(deadline) {
+			t.Fatal("no answer after the handover timeout passed on the lookup's clock")
+		}
+		clk.Advance(time.Hour) // the timer may be set after an earlier Advance
+		select {
+		case res = <-answered:
+		case <-time.After(5 * time.Millisecond): // polling interval
+		}
+	}
+	if rep, _ := res.(*clusterpb.LookupReply); rep.GetPid().GetId() != live.Id {
 		t.Fatalf("lookup answered %+v, want the activation the silent member listed %+v", rep, live)
 	}
 }
@@ -258,7 +278,7 @@ func TestDirectory_CallPlacementIsTheSharedBuilder(t *testing.T) {
 		{ID: as.ID, Name: "self", Pool: "p", Load: placement.Load{ActiveCalls: 3, CPU: 0.2}},
 		{ID: peer, Name: "peer", Pool: "p", Load: placement.Load{ActiveCalls: 1, CPU: 0.95}},
 	}
-	l := newLookup(as, nil, time.Now, LookupConfig{HandoverTimeout: time.Hour, Seed: 9}, members, slog.New(slog.DiscardHandler), m)
+	l := newLookup(as, nil, clock.Real{}, LookupConfig{HandoverTimeout: time.Hour, Seed: 9}, members, slog.New(slog.DiscardHandler), m)
 	d := newDirectory(l).s
 	d.topo = topo
 	dec, _, capacity, err := d.decide(actors.KindCall, "c1", &clusterpb.Hint{Pool: "p", CallCapacity: 10})
@@ -288,7 +308,7 @@ func TestActivator_AnswersWithACode(t *testing.T) {
 	spawn := func(act *actors.Activation) (*actor.PID, error) {
 		return actor.NewPID(as.Address(), act.Kind+"/"+act.Identity), nil
 	}
-	l := newLookup(as, spawn, time.Now, LookupConfig{}, fakeMembers{}, slog.New(slog.DiscardHandler), m)
+	l := newLookup(as, spawn, clock.Real{}, LookupConfig{}, fakeMembers{}, slog.New(slog.DiscardHandler), m)
 	a := &activator{l: l, topo: topo}
 	call := func(id string, view uint64) *clusterpb.ActivateReply {
 		return a.activate(&clusterpb.Activate{Kind: actors.KindCall, Identity: id, Topology: view, CallCapacity: 1})

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/switchboard-pbx/switchboard/clock"
 	"github.com/switchboard-pbx/switchboard/cluster/clusterpb"
 	"github.com/switchboard-pbx/switchboard/placement"
 )
@@ -57,7 +58,7 @@ const maxEarlyViews = 8
 // same rules. Requesters (waiters) are opaque: the actor's are *actor.PID.
 type dirState struct {
 	self     string
-	now      func() time.Time
+	clk      clock.Clock
 	rng      *rand.Rand
 	members  MemberSource
 	strategy func(kind string) placement.Strategy
@@ -81,8 +82,8 @@ type dirState struct {
 	out []dirEffect // effects of the current Step
 }
 
-func newDirState(self string, now func() time.Time, rng *rand.Rand, members MemberSource, strategy func(string) placement.Strategy, m *metrics, log *slog.Logger) *dirState {
-	return &dirState{self: self, now: now, rng: rng, members: members, strategy: strategy, metrics: m, log: log,
+func newDirState(self string, clk clock.Clock, rng *rand.Rand, members MemberSource, strategy func(string) placement.Strategy, m *metrics, log *slog.Logger) *dirState {
+	return &dirState{self: self, clk: clk, rng: rng, members: members, strategy: strategy, metrics: m, log: log,
 		entries: map[string]*entry{}, reported: map[string]bool{}, loads: placement.NewLoadView(),
 		early: map[uint64][]*clusterpb.Claims{}}
 }
@@ -242,13 +243,13 @@ func (d *dirState) place(kind, identity string, hint *clusterpb.Hint, waiters []
 		d.reply(waiters, &clusterpb.LookupReply{Error: err.Error(), NoCapacity: errors.Is(err, placement.ErrNoCapacity) || errors.Is(err, placement.ErrNoMembers)})
 		return
 	}
-	pl := toPlacement(dec, d.now())
+	pl := toPlacement(dec, d.clk.Now())
 	pl.MemberName = dec.MemberName
 	d.gen++
 	key := entryKey(kind, identity)
 	d.entries[key] = &entry{kind: kind, identity: identity, state: activating, member: dec.Member, placement: pl, hint: hint,
 		waiters: waiters, gen: d.gen, callCapacity: callCapacity, refusals: refusals}
-	d.loads.Add(dec.Member, kind, 1, d.now())
+	d.loads.Add(dec.Member, kind, 1, d.clk.Now())
 	d.metrics.placements.WithLabelValues(kind, strategyName).Inc()
 	d.emit(effActivate{member: dec.Member, key: key, gen: d.gen,
 		msg: &clusterpb.Activate{Kind: kind, Identity: identity, Placement: pl, Topology: d.topo.hash, CallCapacity: callCapacity}})
@@ -276,7 +277,7 @@ func (d *dirState) onActivated(m activated) {
 		// Our figures were stale: the node is full. Count it full until
 		// its next load report, and place again.
 		d.metrics.refusedFull.Inc()
-		d.loads.MarkFull(e.member, int(e.callCapacity), d.now())
+		d.loads.MarkFull(e.member, int(e.callCapacity), d.clk.Now())
 		if placement.RetryAfterFull(e.refusals + 1) {
 			d.place(e.kind, e.identity, e.hint, e.waiters, e.refusals+1)
 			return
@@ -340,7 +341,7 @@ func (d *dirState) onGone(m *clusterpb.Gone) {
 	delete(d.entries, key)
 	// The activation no longer loads its node: without this, short calls
 	// at a high rate would add up to "full" between two load reports.
-	d.loads.Add(e.member, e.kind, -1, d.now())
+	d.loads.Add(e.member, e.kind, -1, d.clk.Now())
 	if len(e.waiters) > 0 && d.owns(m.Kind, m.Identity) {
 		d.place(m.Kind, m.Identity, e.hint, e.waiters, 0)
 	}

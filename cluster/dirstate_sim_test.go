@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard-pbx/switchboard/clock"
 	"github.com/switchboard-pbx/switchboard/cluster/clusterpb"
 	"github.com/switchboard-pbx/switchboard/placement"
 	"github.com/switchboard-pbx/switchboard/simulations"
@@ -55,7 +56,7 @@ func TestDirState_PlacesAsTheSimulator(t *testing.T) {
 		addrs[m.ID] = m.ID
 	}
 	topo := newTopology(addrs)
-	var now time.Time
+	clk := clock.NewFake(time.Time{})
 	src := &tracedMembers{}
 	rng := simulations.PlacementRand(seed)
 	epsilon := sc.WithDefaults().ActivationEpsilon
@@ -65,7 +66,7 @@ func TestDirState_PlacesAsTheSimulator(t *testing.T) {
 	}
 	dirs := map[string]*dirState{}
 	for _, id := range topo.ids {
-		d := newDirState(id, func() time.Time { return now }, rng, src,
+		d := newDirState(id, clk, rng, src,
 			func(string) placement.Strategy { return placement.NewBoundedLoad(epsilon) }, m, slog.New(slog.DiscardHandler))
 		d.Step(topologyChanged{topo: topo})
 		for _, from := range topo.ids {
@@ -78,7 +79,7 @@ func TestDirState_PlacesAsTheSimulator(t *testing.T) {
 	pids := map[string]*clusterpb.Ref{}
 	var placed, refused, rejected int
 	for i, tr := range traced {
-		now = tr.At
+		clk.Advance(tr.At.Sub(clk.Now()))
 		d := dirs[tr.Owner]
 		if tr.End {
 			d.Step(&clusterpb.Gone{Kind: tr.Kind, Identity: tr.ID, Pid: pids[tr.ID]})

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/switchboard-pbx/switchboard/actors"
+	"github.com/switchboard-pbx/switchboard/clock"
 	"github.com/switchboard-pbx/switchboard/cluster/clusterpb"
 	"github.com/switchboard-pbx/switchboard/placement"
 )
@@ -34,12 +35,11 @@ func newDirHarness(t *testing.T, n int, kind, id string) *dirHarness {
 		members = append(members, placement.Member{ID: m, Name: m, Pool: "p"})
 	}
 	topo := newTopology(addrs)
-	now := time.Unix(1000, 0)
 	m, err := newMetrics(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := newDirState(topo.owner(kind, id), func() time.Time { return now }, rand.New(rand.NewPCG(1, 2)), members,
+	d := newDirState(topo.owner(kind, id), clock.NewFake(time.Unix(1000, 0)), rand.New(rand.NewPCG(1, 2)), members,
 		func(string) placement.Strategy { return placement.NewBoundedLoad(placement.DefaultEpsilon) }, m, slog.New(slog.DiscardHandler))
 	return &dirHarness{t: t, d: d, topo: topo, kind: kind, id: id}
 }

@@ -106,10 +106,17 @@
 // each other again.
 //
 // Listing: a member keeps its activations in an actors.ActivationIndex;
-// ListActivations (Member.ClusterActivations) answers a page of them in
+// ListActivations (Membership.ClusterActivations) answers a page of them in
 // (kind, identity) order after a cursor, with the member's counts by
 // kind, so that the cluster scope of the debug endpoint costs each member
 // O(page). A directory's handover asks for all of them (no limit).
+//
+// Starting: New checks a Config and starts nothing; Membership.Start is
+// the actor system's lookup factory (actors.Config.NewLookup): it starts
+// remoting and the identity lookup; Membership.Join starts gossip,
+// advertising the node's SIP, HTTP and DNS addresses, once the node can
+// serve them. Timers (claims repeated, invalidations repeated, handover
+// timeouts) run on the actor system's clock.Clock.
 //
 // This package must not know about HTTP, SIP or the store; actors see it
 // only as an actors.Lookup.

@@ -31,5 +31,5 @@ func (l *Lookup) InvalidateOthers(keys []string) {
 		}
 	}
 	send()
-	time.AfterFunc(invalidateAgainAfter, send)
+	l.clk.AfterFunc(invalidateAgainAfter, send)
 }

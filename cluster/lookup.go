@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"cmp"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -11,6 +13,7 @@ import (
 	"github.com/asynkron/protoactor-go/eventstream"
 
 	"github.com/switchboard-pbx/switchboard/actors"
+	"github.com/switchboard-pbx/switchboard/clock"
 	"github.com/switchboard-pbx/switchboard/cluster/clusterpb"
 	"github.com/switchboard-pbx/switchboard/placement"
 )
@@ -47,22 +50,32 @@ type LookupConfig struct {
 	OnInvalidate func(keys []string)
 }
 
-func (c *LookupConfig) fill() {
-	if c.Default == nil {
-		c.Default = placement.NewBoundedLoad(placement.DefaultEpsilon)
+// DefaultLookupConfig returns the lookup's defaults.
+func DefaultLookupConfig() LookupConfig {
+	return LookupConfig{
+		Default:       placement.NewBoundedLoad(placement.DefaultEpsilon),
+		LookupTimeout: 5 * time.Second, ActivateTimeout: 3 * time.Second,
+		HandoverTimeout: 3 * time.Second, DeactivateTimeout: time.Second,
 	}
-	if c.LookupTimeout <= 0 {
-		c.LookupTimeout = 5 * time.Second
+}
+
+// Validate reports the first invalid setting.
+func (c LookupConfig) Validate() error {
+	if c.Default == nil || c.LookupTimeout <= 0 || c.ActivateTimeout <= 0 || c.HandoverTimeout <= 0 || c.DeactivateTimeout <= 0 {
+		return errors.New("cluster: LookupConfig needs a Default strategy and positive timeouts")
 	}
-	if c.ActivateTimeout <= 0 {
-		c.ActivateTimeout = 3 * time.Second
-	}
-	if c.HandoverTimeout <= 0 {
-		c.HandoverTimeout = 3 * time.Second
-	}
-	if c.DeactivateTimeout <= 0 {
-		c.DeactivateTimeout = time.Second
-	}
+	return nil
+}
+
+// withDefaults fills c's zero fields from DefaultLookupConfig.
+func (c LookupConfig) withDefaults() LookupConfig {
+	def := DefaultLookupConfig()
+	c.Default = cmp.Or(c.Default, def.Default)
+	c.LookupTimeout = cmp.Or(c.LookupTimeout, def.LookupTimeout)
+	c.ActivateTimeout = cmp.Or(c.ActivateTimeout, def.ActivateTimeout)
+	c.HandoverTimeout = cmp.Or(c.HandoverTimeout, def.HandoverTimeout)
+	c.DeactivateTimeout = cmp.Or(c.DeactivateTimeout, def.DeactivateTimeout)
+	return c
 }
 
 // ErrNoCapacity is returned when no member may take an activation.
@@ -77,7 +90,7 @@ var ErrNoCapacity = placement.ErrNoCapacity
 type Lookup struct {
 	as      *actor.ActorSystem
 	spawn   actors.Spawner
-	now     func() time.Time
+	clk     clock.Clock
 	cfg     LookupConfig
 	members MemberSource
 	log     *slog.Logger
@@ -103,10 +116,10 @@ var (
 	_ protocluster.IdentityLookup = (*Lookup)(nil)
 )
 
-func newLookup(as *actor.ActorSystem, spawn actors.Spawner, now func() time.Time, cfg LookupConfig, members MemberSource, log *slog.Logger, m *metrics) *Lookup {
-	cfg.fill()
+func newLookup(as *actor.ActorSystem, spawn actors.Spawner, clk clock.Clock, cfg LookupConfig, members MemberSource, log *slog.Logger, m *metrics) *Lookup {
+	cfg = cfg.withDefaults()
 	return &Lookup{
-		as: as, spawn: spawn, now: now, cfg: cfg, members: members, log: log, metrics: m, selfID: as.ID,
+		as: as, spawn: spawn, clk: clk, cfg: cfg, members: members, log: log, metrics: m, selfID: as.ID,
 		cache: map[string]*actor.PID{}, local: map[string]*hosted{}, index: actors.NewActivationIndex(), stoppingByKind: map[string]int{},
 	}
 }
@@ -421,7 +434,7 @@ func (l *Lookup) spawnLocal(kind, identity string, pl *clusterpb.Placement) (*ac
 		}
 		return h.act, nil
 	}
-	act := actors.NewActivation(kind, identity, l.now())
+	act := actors.NewActivation(kind, identity, l.clk.Now())
 	pid, err := l.spawn(act)
 	if err != nil {
 		return nil, err

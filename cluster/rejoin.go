@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/switchboard-pbx/switchboard/clock"
 	"github.com/switchboard-pbx/switchboard/cluster/gossip"
 )
 
@@ -31,10 +32,10 @@ const rejoinMaxBackoff = 30 * time.Second
 // rejoiner joins the peers a PeerSource knows and gossip does not, backing
 // off per address. It runs on one goroutine.
 type rejoiner struct {
-	m     *Member
+	m     *Membership
 	src   PeerSource
 	every time.Duration
-	now   func() time.Time
+	clk   clock.Clock
 	tries map[string]rejoinTry // gossip address -> failed attempts
 }
 
@@ -65,7 +66,7 @@ func (r *rejoiner) once() {
 			known[g.ID] = true
 		}
 	}
-	now := r.now()
+	now := r.clk.Now()
 	var addrs, names []string
 	for _, p := range r.src.LivePeers() {
 		if known[p.ID] || p.GossipAddr == "" || now.Before(r.tries[p.GossipAddr].next) {

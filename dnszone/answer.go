@@ -23,12 +23,12 @@ const (
 // limits and metrics around it.
 type responder struct {
 	zone string // lowercase, no trailing dot
-	dir  Directory
+	src  TargetSource
 	ttl  uint32 // seconds, for answers and (as the SOA minimum) for negative answers
 	log  *slog.Logger
 }
 
-// answer returns the response to req. It never returns nil. A Directory
+// answer returns the response to req. It never returns nil. A TargetSource
 // error is logged here and answered SERVFAIL.
 func (z *responder) answer(ctx context.Context, req *dns.Msg) *dns.Msg {
 	m := new(dns.Msg)
@@ -66,9 +66,9 @@ func (z *responder) answer(ctx context.Context, req *dns.Msg) *dns.Msg {
 		return z.nodata(m)
 	}
 
-	targets, ok, err := z.dir.Targets(ctx, p.base)
+	targets, ok, err := z.src.Targets(ctx, p.base)
 	if err != nil {
-		z.log.Warn("directory lookup failed; answering SERVFAIL", slog.String("name", p.base), slog.Any("error", err))
+		z.log.Warn("target lookup failed; answering SERVFAIL", slog.String("name", p.base), slog.Any("error", err))
 		m.Authoritative = false
 		m.Rcode = dns.RcodeServerFailure
 		return m
@@ -131,7 +131,7 @@ func (z *responder) soa() *dns.SOA {
 }
 
 // addressRecords answers an A (or AAAA) query for owner with the distinct
-// IPv4 (or IPv6) addresses of targets, in the Directory's order. Other
+// IPv4 (or IPv6) addresses of targets, in the TargetSource's order. Other
 // qtypes (ANY included, RFC 8482) get none.
 func (z *responder) addressRecords(owner string, qtype uint16, targets []Target) []dns.RR {
 	if qtype != dns.TypeA && qtype != dns.TypeAAAA {

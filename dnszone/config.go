@@ -1,6 +1,7 @@
 package dnszone
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,13 +31,13 @@ type Config struct {
 	// Default 127.0.0.1:5353 (53 needs privileges; put a forwarder or a
 	// port mapping in front).
 	Addr string
-	// Directory answers which targets a name has. Required.
-	Directory Directory
+	// Targets answers which targets a name has. Required.
+	Targets TargetSource
 	// TTL of every answer, and of "no such name" (the SOA minimum). Whole
 	// seconds, at least 1s. Default 5s: short, because which nodes are
 	// alive and which targets are healthy changes.
 	TTL time.Duration
-	// QueryTimeout bounds one Directory call; past it the query is answered
+	// QueryTimeout bounds one TargetSource call; past it the query is answered
 	// SERVFAIL. Default 1s (resolvers retry after about 1-2s).
 	QueryTimeout time.Duration
 	// Logger receives the Server's logs (component=dnszone). Default:
@@ -47,27 +48,21 @@ type Config struct {
 	Registerer prometheus.Registerer
 }
 
-// DefaultConfig returns the defaults; Zone and Directory remain to be set.
+// DefaultConfig returns the defaults; Zone and Targets remain to be set.
 func DefaultConfig() Config {
 	return Config{
 		Addr:         "127.0.0.1:5353", // 5353: unprivileged; the gossip Meta example uses it too
 		TTL:          5 * time.Second,  // health changes every few seconds (sipedge probes every 5s)
-		QueryTimeout: time.Second,      // a Directory call is a local table read or one actor request
+		QueryTimeout: time.Second,      // a TargetSource call is a local table read or one actor request
 	}
 }
 
 // withDefaults fills the zero fields of c from DefaultConfig.
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
-	if c.Addr == "" {
-		c.Addr = d.Addr
-	}
-	if c.TTL == 0 {
-		c.TTL = d.TTL
-	}
-	if c.QueryTimeout == 0 {
-		c.QueryTimeout = d.QueryTimeout
-	}
+	c.Addr = cmp.Or(c.Addr, d.Addr)
+	c.TTL = cmp.Or(c.TTL, d.TTL)
+	c.QueryTimeout = cmp.Or(c.QueryTimeout, d.QueryTimeout)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -85,8 +80,8 @@ func (c Config) Validate() error {
 	if _, err := splitHostPort(c.Addr); err != nil {
 		bad("Addr: %v", err)
 	}
-	if c.Directory == nil {
-		bad("Directory is required")
+	if c.Targets == nil {
+		bad("Targets is required")
 	}
 	if c.TTL < time.Second || c.TTL > math.MaxInt32*time.Second || c.TTL%time.Second != 0 {
 		bad("TTL %v must be whole seconds from 1s to 2^31-1 s (RFC 2181 §8)", c.TTL)
@@ -154,12 +149,8 @@ func DefaultResolverConfig() ResolverConfig {
 // withDefaults fills the zero fields of c from DefaultResolverConfig.
 func (c ResolverConfig) withDefaults() ResolverConfig {
 	d := DefaultResolverConfig()
-	if c.Timeout == 0 {
-		c.Timeout = d.Timeout
-	}
-	if c.MaxCacheEntries == 0 {
-		c.MaxCacheEntries = d.MaxCacheEntries
-	}
+	c.Timeout = cmp.Or(c.Timeout, d.Timeout)
+	c.MaxCacheEntries = cmp.Or(c.MaxCacheEntries, d.MaxCacheEntries)
 	if c.Clock == nil {
 		c.Clock = clock.Real{}
 	}

@@ -4,7 +4,7 @@
 //
 // It is the only package that imports github.com/miekg/dns (v1.1.73), and
 // no miekg type appears in its API. Which targets a name has comes from a
-// Directory, which the caller implements over its own state (alive nodes
+// TargetSource, which the caller implements over its own state (alive nodes
 // of an account's pools, healthy targets of a feature server); this package
 // must not know about actors, placement, SIP messages or storage.
 //
@@ -21,10 +21,10 @@
 //	sip.switchboard.test                             the apex: SOA
 //
 // Every name below the zone made of id labels ([a-z0-9-], 1-63 octets) is
-// passed to the Directory, lowercased, without the trailing dot and without
-// any service prefix or host label; the Directory alone decides which
+// passed to the TargetSource, lowercased, without the trailing dot and without
+// any service prefix or host label; the TargetSource alone decides which
 // exist. A name with any other label (an underscore, say) that is not one
-// of the forms above does not exist, and the Directory is not asked.
+// of the forms above does not exist, and the TargetSource is not asked.
 //
 // SRV target hosts: an SRV record must point at a host name, not an address
 // (RFC 2782), so every target gets one under the name it serves:
@@ -38,7 +38,7 @@
 // # Answers
 //
 //   - A (AAAA) for a name: its targets' distinct IPv4 (IPv6) addresses, in
-//     the Directory's order; none of that family: NOERROR, no answer, SOA in
+//     the TargetSource's order; none of that family: NOERROR, no answer, SOA in
 //     the authority section (RFC 2308 §2.2).
 //   - SRV for a service name: one record per distinct target of that
 //     transport (priority, weight, port, host as above), the hosts'
@@ -53,7 +53,7 @@
 //     server is no authority for it, RFC 1035 §4.1.1); never REFUSED, and
 //     never recursion.
 //   - A class other than IN: NOERROR, no answer, no AA.
-//   - A Directory error or timeout (Config.QueryTimeout): SERVFAIL.
+//   - A TargetSource error or timeout (Config.QueryTimeout): SERVFAIL.
 //   - Opcodes other than QUERY: NOTIMP. Malformed messages: FORMERR or no
 //     answer (miekg/dns decides, before this package sees them).
 //
@@ -83,7 +83,7 @@
 //
 // # Logging and metrics
 //
-// Logs go to the configured Logger with component=dnszone: Directory
+// Logs go to the configured Logger with component=dnszone: TargetSource
 // errors at WARN (once per failed query), the rest at DEBUG.
 //
 // Metrics (registered on Config.Registerer, the node's registry):

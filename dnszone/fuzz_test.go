@@ -34,7 +34,7 @@ func FuzzAnswer(f *testing.F) {
 		}
 		f.Add(b)
 	}
-	z := &responder{zone: testZone, dir: MapDirectory(testTargets()), ttl: 5, log: slog.New(slog.DiscardHandler)}
+	z := &responder{zone: testZone, src: MapTargets(testTargets()), ttl: 5, log: slog.New(slog.DiscardHandler)}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		req := new(dns.Msg)
 		if err := req.Unpack(b); err != nil {

@@ -14,7 +14,7 @@ import (
 
 const testZone = "sip.switchboard.test"
 
-// testTargets is the Directory the tests share:
+// testTargets is the TargetSource the tests share:
 //   - acme: an account whose two nodes serve UDP and TCP, one node on IPv6;
 //   - sales.acme: a feature server: two UDP targets at priority 10
 //     (weights 60 and 40), a backup at priority 20, and one TLS target;
@@ -43,9 +43,9 @@ func testTargets() map[string][]Target {
 	}
 }
 
-// countingDirectory is a map Directory that counts its calls by name, can
+// countingTargets is a map TargetSource that counts its calls by name, can
 // fail, and can block until its context ends.
-type countingDirectory struct {
+type countingTargets struct {
 	mu      sync.Mutex
 	targets map[string][]Target
 	calls   map[string]int
@@ -53,11 +53,11 @@ type countingDirectory struct {
 	block   bool
 }
 
-func newCountingDirectory(targets map[string][]Target) *countingDirectory {
-	return &countingDirectory{targets: targets, calls: make(map[string]int)}
+func newCountingTargets(targets map[string][]Target) *countingTargets {
+	return &countingTargets{targets: targets, calls: make(map[string]int)}
 }
 
-func (d *countingDirectory) Targets(ctx context.Context, name string) ([]Target, bool, error) {
+func (d *countingTargets) Targets(ctx context.Context, name string) ([]Target, bool, error) {
 	d.mu.Lock()
 	d.calls[name]++
 	t, ok := d.targets[name]
@@ -73,13 +73,13 @@ func (d *countingDirectory) Targets(ctx context.Context, name string) ([]Target,
 	return slices.Clone(t), ok, nil
 }
 
-func (d *countingDirectory) count(name string) int {
+func (d *countingTargets) count(name string) int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.calls[name]
 }
 
-func (d *countingDirectory) total() int {
+func (d *countingTargets) total() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	n := 0
@@ -89,7 +89,7 @@ func (d *countingDirectory) total() int {
 	return n
 }
 
-func (d *countingDirectory) setErr(err error) {
+func (d *countingTargets) setErr(err error) {
 	d.mu.Lock()
 	d.err = err
 	d.mu.Unlock()
@@ -97,13 +97,13 @@ func (d *countingDirectory) setErr(err error) {
 
 // startServer runs a Server for dir on 127.0.0.1, port 0, until the test
 // ends; edit adjusts its Config.
-func startServer(t *testing.T, dir Directory, edit ...func(*Config)) (*Server, *prometheus.Registry) {
+func startServer(t *testing.T, dir TargetSource, edit ...func(*Config)) (*Server, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	cfg := DefaultConfig()
 	cfg.Zone = testZone
 	cfg.Addr = "127.0.0.1:0"
-	cfg.Directory = dir
+	cfg.Targets = dir
 	cfg.Registerer = reg
 	for _, e := range edit {
 		e(&cfg)

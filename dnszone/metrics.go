@@ -24,7 +24,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}, []string{"qtype", "rcode"})
 	latency := prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "switchboard_dns_query_seconds",
-		Help: "Time from receiving a DNS query to writing its answer, Directory lookup included.",
+		Help: "Time from receiving a DNS query to writing its answer, TargetSource lookup included.",
 		// 50µs (a table read) to the 1s default QueryTimeout and beyond.
 		Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 	})

@@ -75,11 +75,11 @@ const (
 	kindOutside nameKind = iota
 	// kindNone: below the zone, but no name of this shape can exist (a
 	// label outside [a-z0-9-], an unknown service label): NXDOMAIN without
-	// asking the Directory.
+	// asking the TargetSource.
 	kindNone
 	// kindApex: the zone itself, which holds the SOA.
 	kindApex
-	// kindName: a name the Directory may know (account or forwarding name).
+	// kindName: a name the TargetSource may know (account or forwarding name).
 	kindName
 	// kindService: _sip._udp.<base>, _sip._tcp.<base> or _sips._tcp.<base>,
 	// which hold SRV records.
@@ -95,7 +95,7 @@ const (
 // parsedName is a query name taken apart.
 type parsedName struct {
 	kind nameKind
-	// base is the name the Directory is asked about (kinds Name, Service,
+	// base is the name the TargetSource is asked about (kinds Name, Service,
 	// ServiceParent, Host).
 	base string
 	// transport is the service's transport (kindService).

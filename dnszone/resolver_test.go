@@ -39,7 +39,7 @@ func target(ip string, port uint16, transport string, prio, weight uint16) Targe
 }
 
 func TestResolver_SRV_RFC2782_PriorityThenWeightedOrder(t *testing.T) {
-	dir := newCountingDirectory(testTargets())
+	dir := newCountingTargets(testTargets())
 	s, _ := startServer(t, dir)
 	r := newTestResolver(t, s.Addr(), clock.NewFake(t0), 1)
 	ctx := context.Background()
@@ -65,12 +65,12 @@ func TestResolver_SRV_RFC2782_PriorityThenWeightedOrder(t *testing.T) {
 	}
 	// Every call after the first was a cache hit, and still re-drew the order.
 	if n := dir.count("sales.acme." + testZone); n != 1 {
-		t.Errorf("Directory asked %d times, want 1 (the rest from the cache)", n)
+		t.Errorf("TargetSource asked %d times, want 1 (the rest from the cache)", n)
 	}
 }
 
 func TestResolver_SRVByTransport_RFC3263_4_1(t *testing.T) {
-	s, _ := startServer(t, newCountingDirectory(testTargets()))
+	s, _ := startServer(t, newCountingTargets(testTargets()))
 	r := newTestResolver(t, s.Addr(), clock.NewFake(t0), 1)
 	for _, tc := range []struct {
 		name, transport string
@@ -91,7 +91,7 @@ func TestResolver_SRVByTransport_RFC3263_4_1(t *testing.T) {
 }
 
 func TestResolver_NoSRV_RFC3263_4_2_FallsBackToAddressRecords(t *testing.T) {
-	dir := newCountingDirectory(testTargets())
+	dir := newCountingTargets(testTargets())
 	s, _ := startServer(t, dir)
 	r := newTestResolver(t, s.Addr(), clock.NewFake(t0), 1)
 	for _, tc := range []struct {
@@ -117,7 +117,7 @@ func TestResolver_NoSRV_RFC3263_4_2_FallsBackToAddressRecords(t *testing.T) {
 }
 
 func TestResolver_Cache_RFC2308_HonoursTTL(t *testing.T) {
-	dir := newCountingDirectory(testTargets())
+	dir := newCountingTargets(testTargets())
 	s, _ := startServer(t, dir) // TTL 5s
 	clk := clock.NewFake(t0)
 	r := newTestResolver(t, s.Addr(), clk, 1)
@@ -136,12 +136,12 @@ func TestResolver_Cache_RFC2308_HonoursTTL(t *testing.T) {
 	}
 	calls := map[string]int{sales: dir.count(sales), nobody: dir.count(nobody)}
 	if calls[sales] != 1 || calls[nobody] != 2 {
-		t.Fatalf("Directory calls %v; want sales 1 (SRV with additional), nobody 2 (SRV, then A)", calls)
+		t.Fatalf("TargetSource calls %v; want sales 1 (SRV with additional), nobody 2 (SRV, then A)", calls)
 	}
 
 	for _, step := range []struct {
 		advance time.Duration
-		more    int // Directory calls each name costs after the advance
+		more    int // TargetSource calls each name costs after the advance
 	}{
 		{0, 0},
 		{4 * time.Second, 0},              // 4s < TTL 5s: answers and NXDOMAIN cached
@@ -158,17 +158,17 @@ func TestResolver_Cache_RFC2308_HonoursTTL(t *testing.T) {
 		}
 		moreNobody := step.more * 2
 		if got := dir.count(sales); got != calls[sales]+step.more {
-			t.Errorf("after +%v: Directory asked about sales %d times, want %d", step.advance, got, calls[sales]+step.more)
+			t.Errorf("after +%v: TargetSource asked about sales %d times, want %d", step.advance, got, calls[sales]+step.more)
 		}
 		if got := dir.count(nobody); got != calls[nobody]+moreNobody {
-			t.Errorf("after +%v: Directory asked about nobody %d times, want %d", step.advance, got, calls[nobody]+moreNobody)
+			t.Errorf("after +%v: TargetSource asked about nobody %d times, want %d", step.advance, got, calls[nobody]+moreNobody)
 		}
 		calls[sales], calls[nobody] = dir.count(sales), dir.count(nobody)
 	}
 }
 
 func TestResolver_NotFound(t *testing.T) {
-	s, _ := startServer(t, newCountingDirectory(testTargets()))
+	s, _ := startServer(t, newCountingTargets(testTargets()))
 	r := newTestResolver(t, s.Addr(), clock.NewFake(t0), 1)
 	for _, name := range []string{
 		"nobody." + testZone,   // NXDOMAIN
@@ -184,22 +184,22 @@ func TestResolver_NotFound(t *testing.T) {
 }
 
 func TestResolver_ServerFailure_IsNotNotFoundAndNotCached(t *testing.T) {
-	dir := newCountingDirectory(testTargets())
+	dir := newCountingTargets(testTargets())
 	dir.setErr(errors.New("actor unreachable"))
 	s, _ := startServer(t, dir)
 	r := newTestResolver(t, s.Addr(), clock.NewFake(t0), 1)
 	for i := 1; i <= 2; i++ {
 		_, err := r.Resolve(context.Background(), "acme."+testZone, TransportUDP)
 		if err == nil || errors.Is(err, ErrNotFound) {
-			t.Fatalf("Resolve with a failing Directory = %v; want an error that is not ErrNotFound", err)
+			t.Fatalf("Resolve with a failing TargetSource = %v; want an error that is not ErrNotFound", err)
 		}
 		if n := dir.count("acme." + testZone); n != i {
-			t.Errorf("after %d resolutions the Directory was asked %d times; SERVFAIL must not be cached", i, n)
+			t.Errorf("after %d resolutions the TargetSource was asked %d times; SERVFAIL must not be cached", i, n)
 		}
 	}
 	dir.setErr(nil)
 	if _, err := r.Resolve(context.Background(), "acme."+testZone, TransportUDP); err != nil {
-		t.Errorf("Resolve after the Directory recovered: %v", err)
+		t.Errorf("Resolve after the TargetSource recovered: %v", err)
 	}
 }
 

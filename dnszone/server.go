@@ -68,7 +68,7 @@ func NewServer(cfg Config) (*Server, error) {
 	return &Server{
 		cfg:     cfg,
 		log:     log,
-		zone:    &responder{zone: zone, dir: cfg.Directory, ttl: uint32(cfg.TTL / time.Second), log: log},
+		zone:    &responder{zone: zone, src: cfg.Targets, ttl: uint32(cfg.TTL / time.Second), log: log},
 		m:       m,
 		pc:      pc,
 		ln:      ln,
@@ -122,7 +122,7 @@ func (s *Server) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	// The context reaches the handler through this closure: a Directory
+	// The context reaches the handler through this closure: a TargetSource
 	// call under way is cancelled when Run stops.
 	handler := dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) { s.serveDNS(ctx, w, req) })
 	units := []*serveUnit{

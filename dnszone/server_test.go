@@ -32,7 +32,7 @@ func checkHeader(t *testing.T, resp *dns.Msg, rcode int, aa bool) {
 }
 
 func TestServer_AccountName_A_AAAA_RFC1035_4_1_1_AuthoritativeNoRecursion(t *testing.T) {
-	dir := newCountingDirectory(testTargets())
+	dir := newCountingTargets(testTargets())
 	s, _ := startServer(t, dir)
 	name := "acme." + testZone + "."
 
@@ -51,12 +51,12 @@ func TestServer_AccountName_A_AAAA_RFC1035_4_1_1_AuthoritativeNoRecursion(t *tes
 		t.Errorf("AAAA answer:\n got %q\nwant %q", got, w)
 	}
 	if n := dir.count("acme." + testZone); n != 2 {
-		t.Errorf("Directory asked %d times for acme, want 2 (one per query)", n)
+		t.Errorf("TargetSource asked %d times for acme, want 2 (one per query)", n)
 	}
 }
 
 func TestServer_AAAAForIPv4OnlyName_RFC2308_2_2_NoDataWithSOA(t *testing.T) {
-	s, _ := startServer(t, newCountingDirectory(testTargets()))
+	s, _ := startServer(t, newCountingTargets(testTargets()))
 	resp := ask(t, s.Addr(), "udp", "sales.acme."+testZone, dns.TypeAAAA)
 	checkHeader(t, resp, dns.RcodeSuccess, true)
 	if len(resp.Answer) != 0 {
@@ -68,7 +68,7 @@ func TestServer_AAAAForIPv4OnlyName_RFC2308_2_2_NoDataWithSOA(t *testing.T) {
 }
 
 func TestServer_ForwardingName_SRV_RFC2782_TargetsAndAdditional(t *testing.T) {
-	dir := newCountingDirectory(testTargets())
+	dir := newCountingTargets(testTargets())
 	s, _ := startServer(t, dir)
 	base := "sales.acme." + testZone + "."
 	h1, h2, h3, h4 := "_ip4-10-1-0-1."+base, "_ip4-10-1-0-2."+base, "_ip4-10-1-0-3."+base, "_ip4-10-1-0-4."+base
@@ -86,7 +86,7 @@ func TestServer_ForwardingName_SRV_RFC2782_TargetsAndAdditional(t *testing.T) {
 		t.Errorf("additional:\n got %q\nwant %q", got, w)
 	}
 	if n := dir.count("sales.acme." + testZone); n != 1 {
-		t.Errorf("Directory asked %d times for sales.acme (without the _sip._udp prefix), want 1", n)
+		t.Errorf("TargetSource asked %d times for sales.acme (without the _sip._udp prefix), want 1", n)
 	}
 
 	// _sips._tcp holds the TLS targets (RFC 3263 §4.1).
@@ -105,7 +105,7 @@ func TestServer_ForwardingName_SRV_RFC2782_TargetsAndAdditional(t *testing.T) {
 }
 
 func TestServer_SRVTargetHosts_RFC2782_ResolveToTheirAddress(t *testing.T) {
-	s, _ := startServer(t, newCountingDirectory(testTargets()))
+	s, _ := startServer(t, newCountingTargets(testTargets()))
 	acme := "acme." + testZone + "."
 	v6host := "_ip6-20010db8000000000000000000000001." + acme
 
@@ -156,7 +156,7 @@ func TestServer_SRVTargetHosts_RFC2782_ResolveToTheirAddress(t *testing.T) {
 }
 
 func TestServer_UnknownNames_RFC2308_2_1_NXDOMAIN(t *testing.T) {
-	dir := newCountingDirectory(testTargets())
+	dir := newCountingTargets(testTargets())
 	s, _ := startServer(t, dir)
 	for _, tc := range []struct {
 		desc     string
@@ -189,16 +189,16 @@ func TestServer_UnknownNames_RFC2308_2_1_NXDOMAIN(t *testing.T) {
 			}
 			switch {
 			case tc.askedDir != "" && dir.count(tc.askedDir) == 0:
-				t.Errorf("Directory was not asked about %q", tc.askedDir)
+				t.Errorf("TargetSource was not asked about %q", tc.askedDir)
 			case tc.askedDir == "" && dir.total() != before:
-				t.Errorf("Directory was asked about a name that cannot exist")
+				t.Errorf("TargetSource was asked about a name that cannot exist")
 			}
 		})
 	}
 }
 
 func TestServer_TCP_RFC7766_AnswersLikeUDP(t *testing.T) {
-	s, _ := startServer(t, newCountingDirectory(testTargets()))
+	s, _ := startServer(t, newCountingTargets(testTargets()))
 	for _, q := range []struct {
 		name  string
 		qtype uint16
@@ -223,7 +223,7 @@ func TestServer_LargeAnswer_RFC1035_4_2_1_TruncatedOverUDPWholeOverTCP(t *testin
 		targets["big."+testZone] = append(targets["big."+testZone],
 			Target{IP: netip.AddrFrom4([4]byte{10, 3, 0, byte(i + 1)}), Port: 5060, Transport: TransportUDP, Weight: 1})
 	}
-	s, _ := startServer(t, newCountingDirectory(targets))
+	s, _ := startServer(t, newCountingTargets(targets))
 	name := "_sip._udp.big." + testZone
 
 	udp := ask(t, s.Addr(), "udp", name, dns.TypeSRV)
@@ -246,7 +246,7 @@ func TestServer_LargeAnswer_RFC1035_4_2_1_TruncatedOverUDPWholeOverTCP(t *testin
 }
 
 func TestServer_ApexAndOtherTypes_RFC8482(t *testing.T) {
-	s, _ := startServer(t, newCountingDirectory(testTargets()))
+	s, _ := startServer(t, newCountingTargets(testTargets()))
 	apex := testZone + "."
 	for _, tc := range []struct {
 		desc   string
@@ -288,7 +288,7 @@ func TestServer_ApexAndOtherTypes_RFC8482(t *testing.T) {
 }
 
 func TestServer_QueryNamesAreCaseInsensitive_RFC4343(t *testing.T) {
-	dir := newCountingDirectory(testTargets())
+	dir := newCountingTargets(testTargets())
 	s, _ := startServer(t, dir)
 	name := "ACME.Sip.SwitchBoard.TEST."
 	resp := ask(t, s.Addr(), "udp", name, dns.TypeA)
@@ -300,12 +300,12 @@ func TestServer_QueryNamesAreCaseInsensitive_RFC4343(t *testing.T) {
 		t.Errorf("answer:\n got %q\nwant %q", got, w)
 	}
 	if dir.count("acme."+testZone) != 1 {
-		t.Errorf("Directory not asked with the lowercase name; calls: %v", dir.calls)
+		t.Errorf("TargetSource not asked with the lowercase name; calls: %v", dir.calls)
 	}
 }
 
 func TestServer_Opcodes_RFC1035_4_1_1_NotImplemented(t *testing.T) {
-	s, _ := startServer(t, newCountingDirectory(testTargets()))
+	s, _ := startServer(t, newCountingTargets(testTargets()))
 	for _, op := range []int{dns.OpcodeNotify, dns.OpcodeUpdate, dns.OpcodeStatus} {
 		t.Run(dns.OpcodeToString[op], func(t *testing.T) {
 			resp := ask(t, s.Addr(), "udp", testZone, dns.TypeSOA, func(m *dns.Msg) { m.Opcode = op })
@@ -319,16 +319,16 @@ func TestServer_Opcodes_RFC1035_4_1_1_NotImplemented(t *testing.T) {
 	}
 }
 
-func TestServer_DirectoryFailure_SERVFAIL(t *testing.T) {
+func TestServer_TargetSourceFailure_SERVFAIL(t *testing.T) {
 	t.Run("error", func(t *testing.T) {
-		dir := newCountingDirectory(testTargets())
+		dir := newCountingTargets(testTargets())
 		dir.setErr(errors.New("actor unreachable"))
 		s, _ := startServer(t, dir)
 		resp := ask(t, s.Addr(), "udp", "acme."+testZone, dns.TypeA)
 		checkHeader(t, resp, dns.RcodeServerFailure, false)
 	})
 	t.Run("timeout", func(t *testing.T) {
-		dir := newCountingDirectory(testTargets())
+		dir := newCountingTargets(testTargets())
 		dir.block = true
 		s, _ := startServer(t, dir, func(c *Config) { c.QueryTimeout = 50 * time.Millisecond })
 		start := time.Now()
@@ -341,7 +341,7 @@ func TestServer_DirectoryFailure_SERVFAIL(t *testing.T) {
 }
 
 func TestServer_EDNS_RFC6891(t *testing.T) {
-	s, _ := startServer(t, newCountingDirectory(testTargets()))
+	s, _ := startServer(t, newCountingTargets(testTargets()))
 	t.Run("OPT answered with OPT (§7)", func(t *testing.T) {
 		resp := ask(t, s.Addr(), "udp", "acme."+testZone, dns.TypeA, func(m *dns.Msg) { m.SetEdns0(4096, false) })
 		checkHeader(t, resp, dns.RcodeSuccess, true)
@@ -370,7 +370,7 @@ func TestServer_EDNS_RFC6891(t *testing.T) {
 }
 
 func TestServer_Metrics(t *testing.T) {
-	s, reg := startServer(t, newCountingDirectory(testTargets()))
+	s, reg := startServer(t, newCountingTargets(testTargets()))
 	ask(t, s.Addr(), "udp", "acme."+testZone, dns.TypeA)
 	ask(t, s.Addr(), "tcp", "acme."+testZone, dns.TypeA)
 	ask(t, s.Addr(), "udp", "nobody."+testZone, dns.TypeSRV)
@@ -408,7 +408,7 @@ func TestServer_Metrics(t *testing.T) {
 
 	// A second Server on the same registry shares the metrics.
 	cfg := DefaultConfig()
-	cfg.Zone, cfg.Addr, cfg.Directory, cfg.Registerer = testZone, "127.0.0.1:0", MapDirectory{}, reg
+	cfg.Zone, cfg.Addr, cfg.Targets, cfg.Registerer = testZone, "127.0.0.1:0", MapTargets{}, reg
 	s2, err := NewServer(cfg)
 	if err != nil {
 		t.Fatalf("second Server on one registry: %v", err)
@@ -430,7 +430,7 @@ func TestServer_Lifecycle(t *testing.T) {
 	newServer := func(t *testing.T, addr string) *Server {
 		t.Helper()
 		cfg := DefaultConfig()
-		cfg.Zone, cfg.Addr, cfg.Directory = testZone, addr, MapDirectory(testTargets())
+		cfg.Zone, cfg.Addr, cfg.Targets = testZone, addr, MapTargets(testTargets())
 		s, err := NewServer(cfg)
 		if err != nil {
 			t.Fatalf("NewServer: %v", err)
@@ -454,7 +454,7 @@ func TestServer_Lifecycle(t *testing.T) {
 		s := newServer(t, "127.0.0.1:0")
 		defer s.Close()
 		cfg := DefaultConfig()
-		cfg.Zone, cfg.Addr, cfg.Directory = testZone, s.Addr(), MapDirectory{}
+		cfg.Zone, cfg.Addr, cfg.Targets = testZone, s.Addr(), MapTargets{}
 		if s2, err := NewServer(cfg); err == nil {
 			s2.Close()
 			t.Fatalf("second NewServer on %s succeeded", s.Addr())
@@ -531,7 +531,7 @@ func TestServer_Lifecycle(t *testing.T) {
 func TestConfig_Validate(t *testing.T) {
 	ok := func() Config {
 		c := DefaultConfig()
-		c.Zone, c.Directory = testZone, MapDirectory{}
+		c.Zone, c.Targets = testZone, MapTargets{}
 		return c
 	}
 	for _, tc := range []struct {
@@ -544,7 +544,7 @@ func TestConfig_Validate(t *testing.T) {
 		{"no zone", func(c *Config) { c.Zone = "" }, false},
 		{"zone with an empty label", func(c *Config) { c.Zone = "sip..example" }, false},
 		{"zone with an underscore", func(c *Config) { c.Zone = "_sip.example" }, false},
-		{"no directory", func(c *Config) { c.Directory = nil }, false},
+		{"no target source", func(c *Config) { c.Targets = nil }, false},
 		{"addr without port", func(c *Config) { c.Addr = "127.0.0.1" }, false},
 		{"addr with a bad port", func(c *Config) { c.Addr = "127.0.0.1:70000" }, false},
 		{"TTL below a second", func(c *Config) { c.TTL = 500 * time.Millisecond }, false},

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/switchboard-pbx/switchboard/actors"
+	"github.com/switchboard-pbx/switchboard/placement"
 )
 
 // Paging: every list page takes ?limit= (1 to its maximum; its default
@@ -68,7 +69,7 @@ func parseLimit(q url.Values, def, most int) (int, *fieldError) {
 
 // activationCursor is the ?after= of /debug/actors: "<kind>/<id>" of the
 // last activation of the previous page.
-func activationCursor(k actors.ActivationKey) string { return k.Kind + "/" + k.Identity }
+func activationCursor(k actors.ActivationKey) string { return placement.Key(k.Kind, k.Identity) }
 
 // parseActivationCursor reads ?after= of /debug/actors; absent, it is the
 // zero key, before every activation.

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -98,28 +99,40 @@ type Config struct {
 	Apps Apps
 }
 
-// New returns the node's HTTP handler.
+// DefaultConfig returns a Config with every default filled; Actors and
+// Zone remain to be set.
+func DefaultConfig() Config {
+	return Config{
+		Health: func() string { return "serving" }, Logger: slog.New(slog.DiscardHandler), Clock: clock.Real{},
+		RequestTimeout: 5 * time.Second, MaxBodyBytes: 1 << 20, EventsHeartbeat: defaultEventsHeartbeat,
+	}
+}
+
+// Validate reports the first missing or invalid setting.
+func (c Config) Validate() error {
+	switch {
+	case c.Actors == nil || c.Zone == "":
+		return errors.New("httpapi: Config.Actors and Config.Zone are required")
+	case c.RequestTimeout <= 0 || c.MaxBodyBytes <= 0 || c.EventsHeartbeat <= 0:
+		return errors.New("httpapi: Config.RequestTimeout, MaxBodyBytes and EventsHeartbeat must be positive")
+	}
+	return nil
+}
+
+// New returns the node's HTTP handler. Zero fields of cfg take
+// DefaultConfig's values.
 func New(cfg Config) (http.Handler, error) {
-	if cfg.Actors == nil || cfg.Zone == "" {
-		return nil, errors.New("httpapi: Config.Actors and Config.Zone are required")
-	}
+	def := DefaultConfig()
 	if cfg.Health == nil {
-		cfg.Health = func() string { return "serving" }
+		cfg.Health = def.Health
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Clock == nil {
-		cfg.Clock = clock.Real{}
-	}
-	if cfg.RequestTimeout <= 0 {
-		cfg.RequestTimeout = 5 * time.Second
-	}
-	if cfg.MaxBodyBytes <= 0 {
-		cfg.MaxBodyBytes = 1 << 20
-	}
-	if cfg.EventsHeartbeat <= 0 {
-		cfg.EventsHeartbeat = defaultEventsHeartbeat
+	cfg.Logger = cmp.Or(cfg.Logger, def.Logger)
+	cfg.Clock = cmp.Or(cfg.Clock, def.Clock)
+	cfg.RequestTimeout = cmp.Or(cfg.RequestTimeout, def.RequestTimeout)
+	cfg.MaxBodyBytes = cmp.Or(cfg.MaxBodyBytes, def.MaxBodyBytes)
+	cfg.EventsHeartbeat = cmp.Or(cfg.EventsHeartbeat, def.EventsHeartbeat)
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	if cfg.Gatherer == nil {
 		cfg.Gatherer = prometheus.NewRegistry()

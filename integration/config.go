@@ -76,8 +76,8 @@ type Config struct {
 	// line. Default 15 s.
 	Heartbeat time.Duration
 
-	// Clock tells the time (cache ages, queue timestamps). Default the
-	// wall clock.
+	// Clock tells the time (cache ages, queue timestamps) and runs the
+	// event stream's stall timer. Default the wall clock.
 	Clock clock.Clock
 	// Rand draws backoff jitter. Default a randomly seeded PCG. Used from
 	// the upstream goroutine only.

@@ -250,6 +250,30 @@ func TestProxy_EventsResumeAfter30sOutage_NothingLost(t *testing.T) {
 	}
 }
 
+// TestProxy_SilentStreamReopenedAfterStallTimeout: an upstream event
+// stream that sends nothing for StallTimeout, on the proxy's clock, is
+// dropped and opened again, resuming after the last event it delivered.
+func TestProxy_SilentStreamReopenedAfterStallTimeout(t *testing.T) {
+	fake := newFakeServer(t)
+	fake.addCall("c1")
+	fake.publish("call.ringing", "c1")
+	h := startProxy(t, fake, nil)
+	h.subscribe("").wantIDs(t, 1) // read upstream: the stall timer restarted at t0
+
+	h.clk.Advance(h.p.cfg.StallTimeout - time.Second)
+	if _, _, resumes := fake.stats(); len(resumes) != 1 {
+		t.Fatalf("the stream was reopened %d times before StallTimeout", len(resumes)-1)
+	}
+	h.clk.Advance(time.Second)
+	eventually(t, "the silent stream to be reopened", func() bool {
+		_, _, resumes := fake.stats()
+		return len(resumes) == 2
+	})
+	if _, _, resumes := fake.stats(); resumes[1] != "1" {
+		t.Errorf("the reopened stream resumed after %q, want Last-Event-ID 1", resumes[1])
+	}
+}
+
 // TestProxy_ServerResetPassesThrough: when the proxy's resume point is
 // past the server's retention, the server's "event: reset" reaches the
 // local apps, then the events after it.

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"time"
 )
 
 // upstreamLoop keeps the proxy's one event stream from the server open:
@@ -54,7 +53,7 @@ func (p *Proxy) streamOnce(ctx context.Context) (connected bool, err error) {
 	}
 	// The stall timer also covers a server that accepts the connection
 	// but never answers.
-	stall := time.AfterFunc(p.cfg.StallTimeout, func() { cancel(errStalled) })
+	stall := p.cfg.Clock.AfterFunc(p.cfg.StallTimeout, func() { cancel(errStalled) })
 	defer stall.Stop()
 	resp, err := p.cfg.Client.Do(req)
 	if err != nil {

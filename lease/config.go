@@ -1,6 +1,7 @@
 package lease
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -67,33 +68,23 @@ func DefaultConfig() Config {
 // withDefaults fills the zero fields of c from DefaultConfig.
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
-	if c.TTL == 0 {
-		c.TTL = d.TTL
-	}
-	if c.RenewEvery == 0 {
-		c.RenewEvery = d.RenewEvery
-	}
+	c.TTL = cmp.Or(c.TTL, d.TTL)
+	c.RenewEvery = cmp.Or(c.RenewEvery, d.RenewEvery)
 	if c.Margin == 0 {
 		c.Margin = min(d.Margin, c.TTL/5)
 	}
-	if c.MaxClockSkew == 0 {
-		c.MaxClockSkew = d.MaxClockSkew
-	}
+	c.MaxClockSkew = cmp.Or(c.MaxClockSkew, d.MaxClockSkew)
 	if c.ForgetAfter == 0 {
 		c.ForgetAfter = max(d.ForgetAfter, 2*c.TTL)
 	}
-	if c.Clock == nil {
-		c.Clock = d.Clock
-	}
+	c.Clock = cmp.Or(c.Clock, d.Clock)
 	if c.Process == (Process{}) {
 		c.Process = ThisProcess()
 	}
 	if c.ProcessExists == nil {
 		c.ProcessExists = processExists
 	}
-	if c.Logger == nil {
-		c.Logger = d.Logger
-	}
+	c.Logger = cmp.Or(c.Logger, d.Logger)
 	return c
 }
 

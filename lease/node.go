@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/switchboard-pbx/switchboard/persistence"
+	"github.com/switchboard-pbx/switchboard/placement"
 )
 
 // Errors of Acquire and Claim.Check. They wrap into errors that say more.
@@ -33,7 +34,7 @@ const (
 )
 
 func nodeKey(id string) string              { return nodePrefix + id }
-func ownerKey(kind, identity string) string { return ownerPrefix + kind + "/" + identity }
+func ownerKey(kind, identity string) string { return ownerPrefix + placement.Key(kind, identity) }
 
 // encode writes a record as JSON; the record types always encode.
 func encode(v any) []byte {

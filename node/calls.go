@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/switchboard-pbx/switchboard/actors"
-	"github.com/switchboard-pbx/switchboard/actors/actorpb"
 )
 
 // Calls that outlive their process. Every node sweeps the store's index
@@ -143,14 +142,3 @@ func (n *Node) endCalls(ctx context.Context, serveUntil time.Time) {
 // Draining tells whether the node is shutting down: the SIP edge answers
 // new INVITEs 503 with Retry-After meanwhile, while the calls up go on.
 func (n *Node) Draining() bool { return n.State() == StateDraining }
-
-// edgeHangup hands the calls that the actors ended by themselves
-// (expired; interrupted by the shutdown) to the SIP edge, which sends BYE
-// to both legs, when it implements actors.CallHangup.
-type edgeHangup struct{ n *Node }
-
-func (h edgeHangup) HangUp(ctx context.Context, rec *actorpb.CallRecord) {
-	if e, ok := any(h.n.sip).(actors.CallHangup); ok {
-		e.HangUp(ctx, rec)
-	}
-}

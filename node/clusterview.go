@@ -11,7 +11,7 @@ import (
 )
 
 // clusterView adapts the cluster membership to the debug endpoints.
-type clusterView struct{ m *cluster.Member }
+type clusterView struct{ m *cluster.Membership }
 
 func (v clusterView) Members() []httpapi.MemberView {
 	now := time.Now()

@@ -1,15 +1,23 @@
 // Package node assembles one Switchboard node as a value: its store, event
-// stream, SIP edge (sipedge), DNS responder (dnszone), cluster member
+// stream, SIP edge (sipedge), DNS responder (dnszone), cluster membership
 // (cluster: gossip and actor remoting), actor system and HTTP surface,
 // with a per-node metrics registry and logger, so that a test can run
 // several nodes in one process.
 //
-// New opens and binds everything, in this order: the store (badger or
-// PostgreSQL), the event stream and call-event queue, the HTTP listener,
-// the SIP edge and DNS responder (their listeners), the node's lease
-// (package lease), then the actor system, which starts the cluster member
-// and registers the lease once the system has an id; last the HTTP
-// handler. An address in use fails New, naming the address. Run serves
+// New builds each part once what it needs exists, in this order: the
+// store (badger or PostgreSQL), the event stream and call-event queue, the
+// node's lease (package lease), the HTTP listener, the cluster membership
+// (cluster.New: checked, nothing started), the actor system (whose lookup
+// factory, Membership.Start, starts actor remoting), the account
+// snapshots, the DNS responder and the SIP edge (their listeners); then
+// the node joins the cluster (gossip, advertising those addresses),
+// registers its lease under its member id, and builds the HTTP handler.
+// Nothing reaches an actor before the node joins, so the actors' links
+// back to the edge and the snapshots (restore NOTIFYs, hangups, edge
+// changes) are followed only once both exist. Each step pushes how to
+// release what it acquired on one stack (closers.go): a failed step
+// releases what came before it, and Run and Close release it all, last
+// first. An address in use fails New, naming the address. Run serves
 // HTTP, SIP, DNS, the event stream and the call sweeper; it provisions the
 // demo account when Config.Demo (created once: an existing acme is left
 // as it is), logs the accounts and feature servers stored under ids the
@@ -47,7 +55,7 @@
 // ShutdownTimeout, then ends those still up (actors.System.EndLiveCalls),
 // before the actors passivate. Calls the actors end by themselves
 // (expired, or interrupted by the drain) are handed to the SIP edge
-// (actors.CallHangup, when the edge implements it) to send BYE to both
+// (actors.CallHangup, through edgeLink) to send BYE to both
 // legs; Node.Draining tells the edge that the node drains.
 //
 // Account snapshots (views.go): the node's accountview.Cache serves the

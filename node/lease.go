@@ -23,7 +23,8 @@ func (n *Node) newLease() (*lease.Node, error) {
 
 // registerLease writes the node's first liveness record, naming it by its
 // member id, and starts renewing it; stopLease ends both.
-func (n *Node) registerLease(ctx context.Context, m *cluster.Member) error {
+func (n *Node) registerLease(ctx context.Context) error {
+	m := n.membership
 	rctx, cancel := context.WithTimeout(ctx, leaseRegisterTimeout)
 	defer cancel()
 	err := n.lease.Register(rctx, lease.NodeRecord{
@@ -48,9 +49,6 @@ func (n *Node) registerLease(ctx context.Context, m *cluster.Member) error {
 // stopLease stops renewing and deletes the node's liveness record. Call it
 // after the actors stopped (they released their claims).
 func (n *Node) stopLease() error {
-	if n.lease == nil {
-		return nil
-	}
 	if n.stopRenewing != nil {
 		n.stopRenewing()
 	}

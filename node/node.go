@@ -16,8 +16,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/asynkron/protoactor-go/actor"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -45,48 +43,55 @@ const (
 
 // Node is one running Switchboard node.
 type Node struct {
-	cfg       Config
-	log       *slog.Logger
-	registry  *prometheus.Registry
-	store     persistence.Store
-	actors    *actors.System
-	member    *cluster.Member
-	memberRef atomic.Pointer[cluster.Member]
-	drainReq  chan struct{}
-	drainOne  sync.Once
-	http      *http.Server
-	sip       *sipedge.Edge
-	dns       *dnszone.Server
-	views     *accountview.Cache // the edge's and DNS's account snapshots
-	sipDone   chan struct{}
-	ln        net.Listener
-	state     atomic.Value // string
-	ran       atomic.Bool
+	cfg        Config
+	log        *slog.Logger
+	registry   *prometheus.Registry
+	store      persistence.Store
+	actors     *actors.System
+	membership *cluster.Membership
+	drainReq   chan struct{}
+	drainOne   sync.Once
+	http       *http.Server
+	sip        *sipedge.Edge
+	dns        *dnszone.Server
+	views      *accountview.Cache // the edge's and DNS's account snapshots
+	sipDone    chan struct{}
+	ln         net.Listener
+	state      atomic.Value // string
+	ran        atomic.Bool
 
 	lease        *lease.Node     // this node's liveness and claims in the store
 	events       *events.Stream  // the accounts' event streams and webhooks
 	callEvents   *callEventQueue // call events, appended off the call actors' turns
 	stopRenewing func()          // stops the lease's renewals; set once registered
+	closers      closers         // what New acquired; Run and Close release it
 }
 
-// New opens the node's store, starts its actor system and binds its HTTP
-// listener. Run serves; Close releases a node that never ran.
-func New(ctx context.Context, cfg Config) (*Node, error) {
+// New opens the node's store, starts its actor system, binds its HTTP,
+// SIP and DNS listeners and joins the cluster, in the order the package
+// doc gives. Run serves; Close releases a node that never ran.
+func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.Name), registry: prometheus.NewRegistry()}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.Name), registry: prometheus.NewRegistry(), drainReq: make(chan struct{})}
 	if cfg.MemoryLimit > 0 {
 		debug.SetMemoryLimit(cfg.MemoryLimit)
 	}
 	n.state.Store(StateStarting)
 	n.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	defer func() {
+		if err != nil {
+			_ = n.closers.close()
+		}
+	}()
 
 	store, engine, err := n.openStore(ctx)
 	if err != nil {
 		return nil, err
 	}
 	n.store = persistence.Instrument(store, engine, n.registry)
+	n.closers.push(n.store.Close)
 
 	if len(cfg.Join) > 0 && cfg.StoreURL == "" {
 		n.log.Warn("this node joins a cluster but keeps its state in the embedded store: state will not follow actors between nodes; clusters use --store postgres://...")
@@ -94,84 +99,72 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	ecfg := events.DefaultConfig()
 	ecfg.Store, ecfg.Node, ecfg.Logger, ecfg.Registerer, ecfg.Retention = n.store, cfg.Name, n.log, n.registry, cfg.EventRetention
 	if n.events, err = events.New(ecfg); err != nil {
-		_ = n.store.Close()
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	if n.callEvents, err = newCallEventQueue(n.events, n.log, n.registry); err != nil {
-		_ = n.store.Close()
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	n.drainReq = make(chan struct{})
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		_ = n.store.Close()
-		return nil, fmt.Errorf("node: listening for HTTP on %s: %w", cfg.HTTPAddr, err)
-	}
-	n.ln = ln
-	if err := n.startSIP(); err != nil {
-		_ = ln.Close()
-		_ = n.store.Close()
+	if n.lease, err = n.newLease(); err != nil {
 		return nil, err
 	}
+	n.closers.push(n.stopLease)
+	if n.ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+		return nil, fmt.Errorf("node: listening for HTTP on %s: %w", cfg.HTTPAddr, err)
+	}
+	n.closers.push(ignoreErr(n.ln.Close)) // Run's Shutdown closes it first
+
 	var key []byte
 	if cfg.GossipKey != "" {
 		key, _ = base64.StdEncoding.DecodeString(cfg.GossipKey) // Validate checked it
 	}
-	if n.lease, err = n.newLease(); err != nil {
-		_ = ln.Close()
-		n.sip.Close()
-		_ = n.dns.Close()
-		_ = n.store.Close()
-		return nil, err
-	}
-	ccfg := cluster.Config{
+	n.membership, err = cluster.New(cluster.Config{
 		Name: cfg.Name, Pool: cfg.Pool, ActorAddr: cfg.ActorAddr, GossipAddr: cfg.GossipAddr, Join: cfg.Join,
-		GossipKey: key, HTTPAddr: ln.Addr().String(), SIPAddr: n.sip.Addr(), DNSAddr: n.dns.Addr(), Profile: cfg.GossipProfile, Logger: n.log, Registerer: n.registry,
+		GossipKey: key, Profile: cfg.GossipProfile, Logger: n.log, Registerer: n.registry,
 		Lookup: cluster.LookupConfig{Default: placement.NewBoundedLoad(cfg.PlacementEpsilon), OnInvalidate: n.invalidateLocal},
 		Peers:  leasePeers{n.lease},
-	}
-	n.actors, err = actors.New(actors.Config{
-		Store: n.store, Zone: cfg.Zone, Logger: n.protoactorLogger(),
-		Registerer: n.registry, IdleTimeout: cfg.IdleTimeout, Node: cfg.Name, Pools: poolSource{n}, Fence: leaseFence{n.lease}, Events: n.callEvents,
-		Notifier:        edgeNotifier{n},
-		MaxCallDuration: cfg.MaxCallDuration, Hangup: edgeHangup{n}, EdgeChanged: n.edgeChanged,
-		ContextCacheBytes: int64(cfg.ContextCacheMB) << 20, ContextHotLease: cfg.ContextHotLease,
-		NewLookup: func(as *actor.ActorSystem, spawn actors.Spawner, now func() time.Time) (actors.Lookup, error) {
-			m, err := cluster.Start(as, spawn, now, ccfg)
-			if err != nil {
-				return nil, err
-			}
-			if err := n.registerLease(ctx, m); err != nil {
-				_ = m.Close()
-				return nil, err
-			}
-			n.member = m
-			n.memberRef.Store(m) // read by the actor system's logger, from its goroutines
-			return m.Lookup(), nil
-		},
 	})
 	if err != nil {
-		_ = ln.Close()
-		n.sip.Close()
-		_ = n.dns.Close()
-		_ = n.store.Close()
+		return nil, err
+	}
+	n.closers.push(n.membership.Close)
+	n.actors, err = actors.New(actors.Config{
+		Store: n.store, Zone: cfg.Zone, Logger: n.protoactorLogger(), NewLookup: n.membership.Start,
+		Registerer: n.registry, IdleTimeout: cfg.IdleTimeout, Node: cfg.Name, Pools: poolSource{n}, Fence: leaseFence{n.lease}, Events: n.callEvents,
+		Notifier: edgeLink{n}, Hangup: edgeLink{n}, EdgeChanged: n.edgeChanged, MaxCallDuration: cfg.MaxCallDuration,
+		ContextCacheBytes: int64(cfg.ContextCacheMB) << 20, ContextHotLease: cfg.ContextHotLease,
+	})
+	if err != nil {
+		return nil, err
+	}
+	n.closers.push(n.actors.Close)
+	if n.views, err = n.newViews(); err != nil {
+		return nil, err
+	}
+	if err := n.startSIP(); err != nil {
+		return nil, err
+	}
+	if err := n.membership.Join(cluster.Services{SIP: n.sip.Addr(), HTTP: n.HTTPAddr(), DNS: n.dns.Addr()}); err != nil {
+		return nil, err
+	}
+	if err := n.registerLease(ctx); err != nil {
 		return nil, err
 	}
 	h, err := httpapi.New(httpapi.Config{
 		Actors: n.actors, Zone: cfg.Zone, Node: cfg.Name, AdminToken: cfg.AdminToken,
 		Health: n.State, Registerer: n.registry, Gatherer: n.registry, Logger: n.log,
-		Cluster: clusterView{m: n.member}, Drain: n.Drain, Pools: n.pools, SIP: sipView{n.sip},
+		Cluster: clusterView{m: n.membership}, Drain: n.Drain, Pools: n.pools, SIP: sipView{n.sip},
 		Events: n.events,
 	})
 	if err != nil {
-		_ = ln.Close()
-		n.sip.Close()
-		_ = n.dns.Close()
-		n.closeCore()
 		return nil, err
 	}
 	n.http = &http.Server{Handler: h, ReadHeaderTimeout: httpReadHeaderTimeout, ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelWarn)}
 	return n, nil
+}
+
+// ignoreErr is release for the closers, whose error does not matter.
+func ignoreErr(release func() error) func() error {
+	return func() error { _ = release(); return nil }
 }
 
 func (n *Node) openStore(ctx context.Context) (persistence.Store, string, error) {
@@ -219,12 +212,8 @@ func (n *Node) towardsLeavingPeer(r slog.Record) bool {
 	if n.Draining() {
 		return true
 	}
-	m := n.memberRef.Load()
-	if m == nil {
-		return false
-	}
 	addr := loglevel.Attr(r, "address")
-	for _, g := range m.Members() {
+	for _, g := range n.membership.Members() {
 		if g.Meta.Actor == addr && (g.Load.Draining || g.Status == gossip.StatusLeft) {
 			return true
 		}
@@ -239,14 +228,11 @@ func (n *Node) HTTPAddr() string { return n.ln.Addr().String() }
 // draining.
 func (n *Node) State() string {
 	st := n.state.Load().(string)
-	if st == StateServing && !n.member.Joined() {
+	if st == StateServing && !n.membership.Joined() {
 		return StateJoining
 	}
 	return st
 }
-
-// Member is the node's cluster membership.
-func (n *Node) Member() *cluster.Member { return n.member }
 
 // Drain asks the node to drain and stop, as SIGTERM does: it stops taking
 // placements, passivates its actors, leaves the cluster and shuts down.
@@ -331,7 +317,7 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	stopEvents() // webhook deliveries: another node's sweep takes them over
 	<-eventsDone
-	if cerr := n.closeCore(); cerr != nil && err == nil {
+	if cerr := n.closers.close(); cerr != nil && err == nil {
 		err = cerr
 	}
 	n.log.Info("node stopped")
@@ -343,10 +329,7 @@ func (n *Node) Close() error {
 	if n.ran.Swap(true) {
 		return nil
 	}
-	_ = n.ln.Close()
-	n.sip.Close()
-	_ = n.dns.Close()
-	return n.closeCore()
+	return n.closers.close()
 }
 
 // drain stops new placements here, serves the live calls for half the
@@ -354,27 +337,16 @@ func (n *Node) Close() error {
 // node's actors (their state is stored already) so that their next
 // message activates them elsewhere, and leaves the cluster.
 func (n *Node) drain(ctx context.Context) {
-	n.member.SetDraining()
+	n.membership.SetDraining()
 	n.endCalls(ctx, time.Now().Add(n.cfg.ShutdownTimeout/2))
 	pctx, cancel := context.WithTimeout(ctx, n.cfg.ShutdownTimeout/4)
 	defer cancel()
 	if err := n.actors.PassivateAll(pctx); err != nil {
 		n.log.Warn("drain: not every actor passivated in time", "err", err)
 	}
-	if err := n.member.Leave(2 * time.Second); err != nil {
+	if err := n.membership.Leave(2 * time.Second); err != nil {
 		n.log.Warn("drain: leaving the cluster", "err", err)
 	}
-}
-
-func (n *Node) closeCore() error {
-	aerr := n.actors.Close()
-	var merr error
-	if n.member != nil {
-		merr = n.member.Close()
-	}
-	lerr := n.stopLease()
-	serr := n.store.Close()
-	return errors.Join(aerr, merr, lerr, serr)
 }
 
 // collectorSettings reads the process's memory limit ("none" when there is

@@ -19,7 +19,7 @@ func (p poolSource) PoolStates(ctx context.Context) ([]placement.PoolState, erro
 	if err != nil {
 		return nil, err
 	}
-	return placement.PoolStates(specs, p.n.member.PlacementMembers(), nil), nil
+	return placement.PoolStates(specs, p.n.membership.PlacementMembers(), nil), nil
 }
 
 // pools answers GET /v1/pools.

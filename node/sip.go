@@ -12,11 +12,10 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/switchboard-pbx/switchboard/accountview"
 	"github.com/switchboard-pbx/switchboard/actors"
 	"github.com/switchboard-pbx/switchboard/actors/actorpb"
+	"github.com/switchboard-pbx/switchboard/cluster"
 	"github.com/switchboard-pbx/switchboard/cluster/gossip"
 	"github.com/switchboard-pbx/switchboard/dnszone"
 	"github.com/switchboard-pbx/switchboard/persistence"
@@ -24,52 +23,39 @@ import (
 	"github.com/switchboard-pbx/switchboard/sipedge"
 )
 
-// startSIP binds the DNS responder and the SIP edge. They reach the actor
-// system and the cluster through the node, so they may be built before
-// either exists (the cluster advertises their addresses).
+// startSIP binds the DNS responder and the SIP edge, on the node's actor
+// system and account snapshots.
 func (n *Node) startSIP() error {
 	cfg := n.cfg
 	var err error
 	n.dns, err = dnszone.NewServer(dnszone.Config{
-		Zone: cfg.Zone, Addr: cfg.DNSAddr, Directory: directory{n}, Logger: n.log, Registerer: n.registry,
+		Zone: cfg.Zone, Addr: cfg.DNSAddr, Targets: dnsTargets{n}, Logger: n.log, Registerer: n.registry,
 	})
 	if err != nil {
 		return fmt.Errorf("node: starting the DNS responder on %s: %w", cfg.DNSAddr, err)
 	}
+	n.closers.push(n.dns.Close)
 	resolverAddr := cfg.Resolver
 	if resolverAddr == "" {
 		resolverAddr = n.dns.Addr()
 	}
 	resolver, err := dnszone.NewResolver(dnszone.ResolverConfig{Server: resolverAddr, Logger: n.log})
 	if err != nil {
-		_ = n.dns.Close()
 		return err
 	}
 	secret, err := sipSecret(cfg, n.store)
 	if err != nil {
-		_ = n.dns.Close()
 		return err
 	}
 	auth, err := sipauth.New(sipauth.Config{Secret: secret})
 	if err != nil {
-		_ = n.dns.Close()
-		return err
-	}
-	if n.views, err = n.newViews(); err != nil {
-		_ = n.dns.Close()
 		return err
 	}
 	n.sip, err = sipedge.New(sipedge.Config{
 		Node: cfg.Name, Pool: cfg.Pool, Zone: cfg.Zone, Addr: cfg.SIPAddr,
 		TLSAddr: cfg.SIPSAddr, CertFile: cfg.SIPSCert, KeyFile: cfg.SIPSKey,
-		Actors: nodeActors{n}, Accounts: n.views, Members: nodeMembers{n}, Resolver: resolver, Auth: auth, RouteSecret: secret,
-		LiveCalls: func() int {
-			if n.actors == nil {
-				return 0
-			}
-			return n.actors.LiveCalls()
-		},
-		Logger: n.log, Registerer: n.registry,
+		Actors: n.actors, Accounts: n.views, Members: sipMembers{n.membership}, Resolver: resolver, Auth: auth, RouteSecret: secret,
+		LiveCalls: n.actors.LiveCalls, Logger: n.log, Registerer: n.registry,
 		Flood:           sipedge.FloodConfig{Limit: cfg.SIPFloodLimit},
 		Trust:           cfg.SIPTrust,
 		Streams:         cfg.SIPStreams,
@@ -77,9 +63,9 @@ func (n *Node) startSIP() error {
 		FailoverTimeout: cfg.SIPFailoverTimeout, DigestAlgorithms: cfg.SIPDigest,
 	})
 	if err != nil {
-		_ = n.dns.Close()
 		return err
 	}
+	n.closers.push(func() error { n.sip.Close(); return nil })
 	return nil
 }
 
@@ -130,32 +116,12 @@ func sipSecret(cfg Config, store persistence.Store) ([]byte, error) {
 // or --gossip-key.
 const sipSecretKey = "cluster/sip-secret"
 
-// nodeActors hands the edge the node's actor system once it exists.
-type nodeActors struct{ n *Node }
+// sipMembers tells the edge the alive nodes' SIP addresses.
+type sipMembers struct{ m *cluster.Membership }
 
-func (a nodeActors) Request(ctx context.Context, kind, id string, msg proto.Message) (proto.Message, error) {
-	return a.n.actors.Request(ctx, kind, id, msg)
-}
-func (a nodeActors) Tell(kind, id string, msg proto.Message) error {
-	return a.n.actors.Tell(kind, id, msg)
-}
-func (a nodeActors) RequestWithHint(ctx context.Context, kind, id string, hint actors.Hint, msg proto.Message) (proto.Message, error) {
-	return a.n.actors.RequestWithHint(ctx, kind, id, hint, msg)
-}
-func (a nodeActors) CallHint(ctx context.Context, pool string) (actors.Hint, error) {
-	return a.n.actors.CallHint(ctx, pool)
-}
-func (a nodeActors) IsLocal(kind, id string) bool { return a.n.actors.IsLocal(kind, id) }
-
-// nodeMembers tells the edge the alive nodes' SIP addresses.
-type nodeMembers struct{ n *Node }
-
-func (m nodeMembers) alive() []gossip.Member {
-	if m.n.member == nil {
-		return nil
-	}
+func (m sipMembers) alive() []gossip.Member {
 	var out []gossip.Member
-	for _, g := range m.n.member.Members() {
+	for _, g := range m.m.Members() {
 		if g.Status == gossip.StatusAlive && g.Meta.SIP != "" {
 			out = append(out, g)
 		}
@@ -163,7 +129,7 @@ func (m nodeMembers) alive() []gossip.Member {
 	return out
 }
 
-func (m nodeMembers) SIPAddr(node string) (string, bool) {
+func (m sipMembers) SIPAddr(node string) (string, bool) {
 	for _, g := range m.alive() {
 		if g.Meta.Name == node {
 			return g.Meta.SIP, true
@@ -172,7 +138,7 @@ func (m nodeMembers) SIPAddr(node string) (string, bool) {
 	return "", false
 }
 
-func (m nodeMembers) IsPeer(addr string) bool {
+func (m sipMembers) IsPeer(addr string) bool {
 	for _, g := range m.alive() {
 		if g.Meta.SIP == addr && !g.Local {
 			return true
@@ -181,21 +147,21 @@ func (m nodeMembers) IsPeer(addr string) bool {
 	return false
 }
 
-// directory answers the DNS responder: an account DNS name resolves to
+// dnsTargets answers the DNS responder: an account DNS name resolves to
 // the alive, not draining nodes of the account's pools (of the node's own
 // pool while the account has no group); a forwarding name <f>.<a>.<zone>
 // to the healthy targets of feature server f, only when account a routes
 // to f (a tenant never learns another's feature servers).
-type directory struct{ n *Node }
+type dnsTargets struct{ n *Node }
 
-func (d directory) Targets(ctx context.Context, name string) ([]dnszone.Target, bool, error) {
+func (d dnsTargets) Targets(ctx context.Context, name string) ([]dnszone.Target, bool, error) {
 	rest, ok := strings.CutSuffix(name, "."+d.n.cfg.Zone)
 	if !ok {
 		return nil, false, nil
 	}
 	labels := strings.Split(rest, ".")
 	account := labels[len(labels)-1]
-	if len(labels) > 2 || d.n.actors == nil || !actors.ValidAccountID(account) || len(labels) == 2 && !actors.ValidAccountID(labels[0]) {
+	if len(labels) > 2 || !actors.ValidAccountID(account) || len(labels) == 2 && !actors.ValidAccountID(labels[0]) {
 		// Not a name an account or a feature can have: answered without
 		// waking an actor.
 		return nil, false, nil
@@ -254,12 +220,12 @@ func (d directory) Targets(ctx context.Context, name string) ([]dnszone.Target, 
 
 // nodes are the SIP targets (UDP and TCP) of the alive, not draining
 // nodes of pools.
-func (d directory) nodes(pools []string) []dnszone.Target {
+func (d dnsTargets) nodes(pools []string) []dnszone.Target {
 	if len(pools) == 0 {
 		pools = []string{d.n.cfg.Pool}
 	}
 	var out []dnszone.Target
-	for _, g := range (nodeMembers{d.n}).alive() {
+	for _, g := range (sipMembers{d.n.membership}).alive() {
 		if g.Load.Draining || !slices.Contains(pools, g.Meta.Pool) {
 			continue
 		}
@@ -285,13 +251,15 @@ func (v sipView) EdgeActors(limit int) (any, int) {
 	return all[:min(limit, len(all))], len(all)
 }
 
-// edgeNotifier sends the restore path's check-sync NOTIFYs through the
-// node's SIP edge (actors.Notifier).
-type edgeNotifier struct{ n *Node }
+// edgeLink is the SIP edge as the actors see it, built after them: it
+// sends the restore path's check-sync NOTIFYs (actors.Notifier) and BYE
+// to both legs of the calls the actors ended by themselves (expired;
+// interrupted by the shutdown; actors.CallHangup). Only a request reaches
+// an actor, after New, so the edge exists by then.
+type edgeLink struct{ n *Node }
 
-func (e edgeNotifier) CheckSync(ctx context.Context, account string, bindings []*actorpb.Binding) int {
-	if e.n.sip == nil {
-		return 0
-	}
+func (e edgeLink) CheckSync(ctx context.Context, account string, bindings []*actorpb.Binding) int {
 	return e.n.sip.CheckSync(ctx, account, bindings)
 }
+
+func (e edgeLink) HangUp(ctx context.Context, rec *actorpb.CallRecord) { e.n.sip.HangUp(ctx, rec) }

@@ -11,7 +11,7 @@ import (
 // loaded through the node's actor system, with their counts in metrics.
 func (n *Node) newViews() (*accountview.Cache, error) {
 	cfg := accountview.DefaultConfig()
-	cfg.Actors = nodeActors{n}
+	cfg.Actors = n.actors
 	c, err := accountview.New(cfg)
 	if err != nil {
 		return nil, err
@@ -36,9 +36,7 @@ func (n *Node) newViews() (*accountview.Cache, error) {
 func (n *Node) edgeChanged(ch actors.EdgeChange) {
 	keys := viewKeys(ch)
 	n.invalidateLocal(keys)
-	if n.member != nil {
-		n.member.Lookup().InvalidateOthers(keys)
-	}
+	n.membership.Lookup().InvalidateOthers(keys)
 }
 
 func (n *Node) invalidateLocal(keys []string) {

@@ -1,6 +1,7 @@
 package sipauth
 
 import (
+	"cmp"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -57,18 +58,10 @@ func DefaultConfig() Config {
 // withDefaults fills zero fields from DefaultConfig.
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
-	if c.NonceTTL == 0 {
-		c.NonceTTL = d.NonceTTL
-	}
-	if c.Clock == nil {
-		c.Clock = d.Clock
-	}
-	if c.Rand == nil {
-		c.Rand = d.Rand
-	}
-	if c.ReplayWindow == 0 {
-		c.ReplayWindow = d.ReplayWindow
-	}
+	c.NonceTTL = cmp.Or(c.NonceTTL, d.NonceTTL)
+	c.Clock = cmp.Or(c.Clock, d.Clock)
+	c.Rand = cmp.Or(c.Rand, d.Rand)
+	c.ReplayWindow = cmp.Or(c.ReplayWindow, d.ReplayWindow)
 	return c
 }
 

@@ -2,7 +2,6 @@ package sipedge
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"log/slog"
 	"strings"
@@ -169,6 +168,15 @@ type Config struct {
 	LogEvery time.Duration
 }
 
+// DefaultConfig returns a Config with every default filled but
+// RouteSecret (New draws one when it is empty); Node, Zone, Addr, Actors,
+// Members, Resolver and Auth remain to be set.
+func DefaultConfig() Config {
+	var c Config
+	c.fill()
+	return c
+}
+
 func (c *Config) fill() {
 	c.Zone = strings.TrimSuffix(strings.ToLower(c.Zone), ".")
 	if c.Pool == "" {
@@ -176,10 +184,6 @@ func (c *Config) fill() {
 	}
 	if c.Clock == nil {
 		c.Clock = clock.Real{}
-	}
-	if len(c.RouteSecret) == 0 {
-		c.RouteSecret = make([]byte, 32)
-		_, _ = rand.Read(c.RouteSecret)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

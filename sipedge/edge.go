@@ -2,6 +2,7 @@ package sipedge
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -80,6 +81,10 @@ func New(cfg Config) (*Edge, error) {
 	cfg.fill()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if len(cfg.RouteSecret) == 0 {
+		cfg.RouteSecret = make([]byte, 32)
+		_, _ = rand.Read(cfg.RouteSecret)
 	}
 	m, err := newMetrics(cfg.Registerer, cfg.LiveCalls)
 	if err != nil {

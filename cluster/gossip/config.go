@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -99,27 +100,15 @@ func DefaultConfig() Config {
 // withDefaults fills the zero fields of c from DefaultConfig.
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
-	if c.BindAddr == "" {
-		c.BindAddr = d.BindAddr
-	}
-	if c.LoadInterval == 0 {
-		c.LoadInterval = d.LoadInterval
-	}
+	c.BindAddr = cmp.Or(c.BindAddr, d.BindAddr)
+	c.LoadInterval = cmp.Or(c.LoadInterval, d.LoadInterval)
 	if c.SuspectAfter == 0 {
 		c.SuspectAfter = 5 * c.LoadInterval
 	}
-	if c.Profile == "" {
-		c.Profile = d.Profile
-	}
-	if c.JoinBackoffMin == 0 {
-		c.JoinBackoffMin = d.JoinBackoffMin
-	}
-	if c.JoinBackoffMax == 0 {
-		c.JoinBackoffMax = d.JoinBackoffMax
-	}
-	if c.DeadRetention == 0 {
-		c.DeadRetention = d.DeadRetention
-	}
+	c.Profile = cmp.Or(c.Profile, d.Profile)
+	c.JoinBackoffMin = cmp.Or(c.JoinBackoffMin, d.JoinBackoffMin)
+	c.JoinBackoffMax = cmp.Or(c.JoinBackoffMax, d.JoinBackoffMax)
+	c.DeadRetention = cmp.Or(c.DeadRetention, d.DeadRetention)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -36,7 +36,7 @@ type Target struct {
 	Weight   uint16
 }
 
-// Directory answers which targets a name has. The Server calls it for every
+// TargetSource answers which targets a name has. The Server calls it for every
 // query about a name below its zone, with the name lowercased, without the
 // trailing dot and without any "_sip._udp."-style service prefix (for
 // example "acme.sip.switchboard.test" or "sales.acme.sip.switchboard.test").
@@ -51,17 +51,17 @@ type Target struct {
 // Targets is called concurrently, from the Server's query goroutines, and
 // must not block long: ctx carries the Server's QueryTimeout. An error
 // makes the Server answer SERVFAIL.
-type Directory interface {
+type TargetSource interface {
 	Targets(ctx context.Context, name string) (targets []Target, ok bool, err error)
 }
 
-// MapDirectory is an in-memory Directory for tests and simulations: a name
+// MapTargets is an in-memory TargetSource for tests and simulations: a name
 // is present when it is a key, with the key's targets. It must not be
 // written while a Server reads it.
-type MapDirectory map[string][]Target
+type MapTargets map[string][]Target
 
 // Targets returns a copy of d[name].
-func (d MapDirectory) Targets(_ context.Context, name string) ([]Target, bool, error) {
+func (d MapTargets) Targets(_ context.Context, name string) ([]Target, bool, error) {
 	t, ok := d[name]
 	return slices.Clone(t), ok, nil
 }

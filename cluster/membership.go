@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/switchboard-pbx/switchboard/actors"
+	"github.com/switchboard-pbx/switchboard/clock"
 	"github.com/switchboard-pbx/switchboard/cluster/clusterpb"
 	"github.com/switchboard-pbx/switchboard/cluster/gossip"
 	"github.com/switchboard-pbx/switchboard/placement"
@@ -41,8 +43,6 @@ type Config struct {
 	Join []string
 	// GossipKey encrypts gossip (16, 24 or 32 bytes; --gossip-key).
 	GossipKey []byte
-	// SIPAddr, HTTPAddr and DNSAddr are advertised in the member's metadata.
-	SIPAddr, HTTPAddr, DNSAddr string
 	// Profile is gossip's timing profile: "lan" (default) or "local" (tests).
 	Profile string
 	// LoadInterval is how often the member gossips its load. Default 1s.
@@ -53,13 +53,48 @@ type Config struct {
 	// joins those gossip does not list (see PeerSource). Default nil.
 	Peers PeerSource
 	// Logger and Registerer receive the member's logs and metrics.
+	// Default: discard, none.
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 }
 
-// Member is this node's membership in the cluster: gossip, the protoactor
-// cluster on top of it, and the identity lookup.
-type Member struct {
+// DefaultConfig returns a Config with every default filled; Name and Pool
+// remain to be set.
+func DefaultConfig() Config {
+	return Config{
+		ActorAddr:    "127.0.0.1:8090",
+		GossipAddr:   "127.0.0.1:7946",
+		Profile:      gossip.ProfileLAN,
+		LoadInterval: time.Second,
+		Lookup:       DefaultLookupConfig(),
+		Logger:       slog.New(slog.DiscardHandler),
+	}
+}
+
+// Validate reports the first invalid setting.
+func (c Config) Validate() error {
+	_, port, err := net.SplitHostPort(c.ActorAddr)
+	if err != nil {
+		return fmt.Errorf("cluster: --actor %q is not host:port: %w", c.ActorAddr, err)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("cluster: --actor %q: bad port", c.ActorAddr)
+	}
+	if c.LoadInterval <= 0 {
+		return errors.New("cluster: Config.LoadInterval must be positive")
+	}
+	return c.Lookup.Validate()
+}
+
+// Services are the addresses a member advertises to the others in its
+// gossip metadata.
+type Services struct{ SIP, HTTP, DNS string }
+
+// Membership is this node's membership in the cluster: gossip, the protoactor
+// cluster on top of it, and the identity lookup. It comes up in three
+// steps: New checks the configuration, Start (the actor system's lookup
+// factory) starts remoting and the lookup, Join starts gossip.
+type Membership struct {
 	cfg      Config
 	as       *actor.ActorSystem
 	pc       *protocluster.Cluster
@@ -67,7 +102,7 @@ type Member struct {
 	lookup   *Lookup
 	metrics  *metrics
 	log      *slog.Logger
-	now      func() time.Time
+	clk      clock.Clock
 	draining atomic.Bool
 	cpu      cpuSampler
 	// topoMu serializes publishTopology: gossip's OnChange and Start both
@@ -81,29 +116,21 @@ type Member struct {
 	closeOnce sync.Once
 }
 
-// Start joins this node's actor system to the cluster: it starts protoactor
-// remoting on cfg.ActorAddr, the identity lookup, and gossip on
-// cfg.GossipAddr (joining the seeds in the background; see Joined).
-func Start(as *actor.ActorSystem, spawn actors.Spawner, now func() time.Time, cfg Config) (m *Member, err error) {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.ActorAddr == "" {
-		cfg.ActorAddr = "127.0.0.1:8090"
-	}
-	if cfg.LoadInterval <= 0 {
-		cfg.LoadInterval = time.Second
-	}
-	host, portStr, err := net.SplitHostPort(cfg.ActorAddr)
-	if err != nil {
-		return nil, fmt.Errorf("cluster: --actor %q is not host:port: %w", cfg.ActorAddr, err)
-	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil {
-		return nil, fmt.Errorf("cluster: --actor %q: bad port", cfg.ActorAddr)
+// New returns a member that has started nothing: its zero fields take
+// DefaultConfig's values. Close releases it whatever step it reached.
+func New(cfg Config) (*Membership, error) {
+	def := DefaultConfig()
+	cfg.Logger = cmp.Or(cfg.Logger, def.Logger)
+	cfg.ActorAddr = cmp.Or(cfg.ActorAddr, def.ActorAddr)
+	cfg.GossipAddr = cmp.Or(cfg.GossipAddr, def.GossipAddr)
+	cfg.Profile = cmp.Or(cfg.Profile, def.Profile)
+	cfg.LoadInterval = cmp.Or(cfg.LoadInterval, def.LoadInterval)
+	cfg.Lookup = cfg.Lookup.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	// protoactor's remote panics when it cannot listen; find out first.
-	if port != 0 {
+	if _, port, _ := net.SplitHostPort(cfg.ActorAddr); port != "0" {
 		ln, err := net.Listen("tcp", cfg.ActorAddr)
 		if err != nil {
 			return nil, fmt.Errorf("cluster: cannot listen for actors on %s: %w", cfg.ActorAddr, err)
@@ -114,8 +141,21 @@ func Start(as *actor.ActorSystem, spawn actors.Spawner, now func() time.Time, cf
 	if err != nil {
 		return nil, err
 	}
-	m = &Member{cfg: cfg, as: as, metrics: mt, log: cfg.Logger.With("component", "cluster"), now: now}
-	m.lookup = newLookup(as, spawn, now, cfg.Lookup, m, m.log, mt)
+	return &Membership{cfg: cfg, metrics: mt, log: cfg.Logger.With("component", "cluster")}, nil
+}
+
+// Start starts protoactor remoting on the actor system as (on
+// Config.ActorAddr) and the identity lookup, whose activations spawn
+// starts: it is the actor system's lookup factory (actors.Config.NewLookup).
+// The lookup places nothing until Join.
+func (m *Membership) Start(as *actor.ActorSystem, spawn actors.Spawner, clk clock.Clock) (lk actors.Lookup, err error) {
+	if m.as != nil {
+		return nil, errors.New("cluster: the member started already")
+	}
+	host, portStr, _ := net.SplitHostPort(m.cfg.ActorAddr) // Validate checked it
+	port, _ := strconv.Atoi(portStr)
+	m.as, m.clk = as, clk
+	m.lookup = newLookup(as, spawn, clk, m.cfg.Lookup, m, m.log, m.metrics)
 
 	kinds := make([]*protocluster.Kind, 0, len(actors.Kinds()))
 	for _, k := range actors.Kinds() {
@@ -132,77 +172,38 @@ func Start(as *actor.ActorSystem, spawn actors.Spawner, now func() time.Time, cf
 	// Each retry blocks the endpoint writer for two seconds; a member that
 	// does not answer twice is gone as far as this message is concerned.
 	rcfg.MaxRetryCount = 2
-	pcfg := protocluster.Configure("switchboard", &provider{m: m}, m.lookup, rcfg,
+	pcfg := protocluster.Configure("switchboard", provider{}, m.lookup, rcfg,
 		protocluster.WithKinds(kinds...))
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("cluster: starting the member: %v", r)
+			lk, err = nil, fmt.Errorf("cluster: starting the member: %v", r)
 		}
 	}()
 	m.pc = protocluster.New(as, pcfg)
 	m.pc.StartMember()
-	return m, nil
+	return m.lookup, nil
 }
 
-// Lookup is the member's identity lookup.
-func (m *Member) Lookup() *Lookup { return m.lookup }
-
-// ID is this member's id: its actor system's id, new per process.
-func (m *Member) ID() string { return m.as.ID }
-
-// ActorAddr is the address protoactor remoting listens on.
-func (m *Member) ActorAddr() string { return m.as.Address() }
-
-// GossipAddr is the address gossip listens on.
-func (m *Member) GossipAddr() string {
-	if m.g == nil {
-		return ""
+// Join starts gossip on Config.GossipAddr, advertising svc, and joins the
+// seeds: it waits joinWait at most for them to answer, then goes on in
+// the background (see Joined). Call it after Start, once the
+// node can serve what it advertises: from now on other members place
+// actors here.
+func (m *Membership) Join(svc Services) error {
+	if m.pc == nil {
+		return errors.New("cluster: Join before Start")
 	}
-	return m.g.Addr()
-}
-
-// Joined reports whether the member has joined its seeds (or needs none).
-func (m *Member) Joined() bool { return m.g != nil && m.g.Joined() }
-
-// SetDraining marks the member draining: placements avoid it from its
-// next load report on.
-func (m *Member) SetDraining() { m.draining.Store(true) }
-
-// Members lists every member this node knows of.
-func (m *Member) Members() []gossip.Member {
-	if m.g == nil {
-		return nil
-	}
-	return m.g.Members()
-}
-
-// provider is protoactor's ClusterProvider on gossip.
-type provider struct{ m *Member }
-
-func (p *provider) StartMember(c *protocluster.Cluster) error { return p.m.startGossip() }
-
-func (p *provider) StartClient(*protocluster.Cluster) error {
-	return errors.New("cluster: client members are not supported")
-}
-
-func (p *provider) Shutdown(bool) error { return nil } // Member.Close leaves and stops gossip
-
-func (m *Member) startGossip() error {
 	gc := gossip.DefaultConfig()
 	gc.ID = m.as.ID
-	if m.cfg.GossipAddr != "" {
-		gc.BindAddr = m.cfg.GossipAddr
-	}
+	gc.BindAddr = m.cfg.GossipAddr
 	gc.Join = m.cfg.Join
 	gc.SecretKey = m.cfg.GossipKey
-	gc.Meta = gossip.Meta{Name: m.cfg.Name, Pool: m.cfg.Pool, Actor: m.as.Address(), SIP: m.cfg.SIPAddr, HTTP: m.cfg.HTTPAddr, DNS: m.cfg.DNSAddr}
+	gc.Meta = gossip.Meta{Name: m.cfg.Name, Pool: m.cfg.Pool, Actor: m.as.Address(), SIP: svc.SIP, HTTP: svc.HTTP, DNS: svc.DNS}
 	gc.LoadInterval = m.cfg.LoadInterval
 	gc.LoadFunc = m.load
 	gc.OnChange = m.publishTopology
 	gc.Logger = m.log
-	if m.cfg.Profile != "" {
-		gc.Profile = m.cfg.Profile
-	}
+	gc.Profile = m.cfg.Profile
 	g, err := gossip.New(gc)
 	if err != nil {
 		return err
@@ -217,7 +218,7 @@ func (m *Member) startGossip() error {
 		}
 	})
 	if m.cfg.Peers != nil {
-		r := &rejoiner{m: m, src: m.cfg.Peers, every: m.cfg.LoadInterval, now: m.now, tries: map[string]rejoinTry{}}
+		r := &rejoiner{m: m, src: m.cfg.Peers, every: m.cfg.LoadInterval, clk: m.clk, tries: map[string]rejoinTry{}}
 		wg.Go(func() { r.run(ctx) })
 	}
 	go func() {
@@ -225,13 +226,69 @@ func (m *Member) startGossip() error {
 		close(m.runDone)
 	}()
 	m.publishTopology()
+	// The seeds usually answer within milliseconds; until they do, this
+	// member sees only itself and would place every new activation here,
+	// beside the ones already live elsewhere.
+	poll := time.NewTicker(10 * time.Millisecond)
+	defer poll.Stop()
+	for deadline := time.Now().Add(joinWait); !g.Joined() && time.Now().Before(deadline); {
+		<-poll.C
+	}
 	return nil
 }
+
+// joinWait bounds how long Join waits for the seeds to answer; past it
+// the member goes on joining in the background.
+const joinWait = time.Second
+
+// Lookup is the member's identity lookup.
+func (m *Membership) Lookup() *Lookup { return m.lookup }
+
+// ID is this member's id: its actor system's id, new per process.
+func (m *Membership) ID() string { return m.as.ID }
+
+// ActorAddr is the address protoactor remoting listens on.
+func (m *Membership) ActorAddr() string { return m.as.Address() }
+
+// GossipAddr is the address gossip listens on.
+func (m *Membership) GossipAddr() string {
+	if m.g == nil {
+		return ""
+	}
+	return m.g.Addr()
+}
+
+// Joined reports whether the member has joined its seeds (or needs none).
+func (m *Membership) Joined() bool { return m.g != nil && m.g.Joined() }
+
+// SetDraining marks the member draining: placements avoid it from its
+// next load report on.
+func (m *Membership) SetDraining() { m.draining.Store(true) }
+
+// Members lists every member this node knows of.
+func (m *Membership) Members() []gossip.Member {
+	if m.g == nil {
+		return nil
+	}
+	return m.g.Members()
+}
+
+// provider is protoactor's ClusterProvider: Membership.Join starts gossip,
+// and Membership.Close leaves and stops it.
+type provider struct{}
+
+func (provider) StartMember(*protocluster.Cluster) error { return nil }
+
+func (provider) StartClient(*protocluster.Cluster) error {
+	return errors.New("cluster: client members are not supported")
+}
+
+func (provider) Shutdown(bool) error { return nil }
 
 // publishTopology hands gossip's view to protoactor's MemberList, which
 // tells the lookup (ClusterTopology event). Alive and suspect members own
 // and host activations; dead and left ones do not.
-func (m *Member) publishTopology() {
+func (m *Membership) publishTopology() {
 	if m.g == nil || m.pc == nil {
 		return
 	}
@@ -262,7 +319,7 @@ func (m *Member) publishTopology() {
 }
 
 // load is this member's load report.
-func (m *Member) load() gossip.Load {
+func (m *Membership) load() gossip.Load {
 	acts, calls := map[string]int{}, 0
 	for _, h := range m.lookup.hostedSnapshot() {
 		acts[h.act.Kind]++
@@ -274,13 +331,13 @@ func (m *Member) load() gossip.Load {
 }
 
 // PlacementMembers implements MemberSource from gossip.
-func (m *Member) PlacementMembers() []placement.Member {
+func (m *Membership) PlacementMembers() []placement.Member {
 	out, _ := m.PlacementSnapshot()
 	return out
 }
 
 // PlacementSnapshot implements MemberSource.
-func (m *Member) PlacementSnapshot() ([]placement.Member, map[string]time.Time) {
+func (m *Membership) PlacementSnapshot() ([]placement.Member, map[string]time.Time) {
 	var out []placement.Member
 	at := map[string]time.Time{}
 	for _, g := range m.Members() {
@@ -299,7 +356,7 @@ func (m *Member) PlacementSnapshot() ([]placement.Member, map[string]time.Time) 
 // ClusterActivations asks every alive member's activator for a page of its
 // activations: of q.Kind ("" for all), after q.AfterKind and
 // q.AfterIdentity, at most q.Limit (0: all), in key order.
-func (m *Member) ClusterActivations(ctx context.Context, q *clusterpb.ListActivations) ([]*clusterpb.ActivationList, error) {
+func (m *Membership) ClusterActivations(ctx context.Context, q *clusterpb.ListActivations) ([]*clusterpb.ActivationList, error) {
 	m.lookup.mu.Lock()
 	topo := m.lookup.topo
 	m.lookup.mu.Unlock()
@@ -327,7 +384,7 @@ func (m *Member) ClusterActivations(ctx context.Context, q *clusterpb.ListActiva
 }
 
 // Describe asks the identity's directory owner what it knows of it.
-func (m *Member) Describe(ctx context.Context, kind, identity string) (*clusterpb.DescribeReply, error) {
+func (m *Membership) Describe(ctx context.Context, kind, identity string) (*clusterpb.DescribeReply, error) {
 	m.lookup.mu.Lock()
 	topo := m.lookup.topo
 	m.lookup.mu.Unlock()
@@ -350,7 +407,7 @@ func (m *Member) Describe(ctx context.Context, kind, identity string) (*clusterp
 }
 
 // Leave tells the others this member is leaving (graceful).
-func (m *Member) Leave(timeout time.Duration) error {
+func (m *Membership) Leave(timeout time.Duration) error {
 	if m.g == nil {
 		return nil
 	}
@@ -359,7 +416,7 @@ func (m *Member) Leave(timeout time.Duration) error {
 
 // Close stops gossip, the lookup's actors and remoting. Call it after the
 // actor system's activations have stopped.
-func (m *Member) Close() error {
+func (m *Membership) Close() error {
 	var err error
 	m.closeOnce.Do(func() {
 		if m.runCancel != nil {
@@ -369,7 +426,9 @@ func (m *Member) Close() error {
 		if m.g != nil {
 			err = m.g.Shutdown()
 		}
-		m.lookup.Shutdown()
+		if m.lookup != nil {
+			m.lookup.Shutdown()
+		}
 		if m.pc != nil {
 			m.pc.Gossip.Shutdown()
 			// protoactor's graceful remote shutdown waits up to 10 s for
