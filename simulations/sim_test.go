@@ -189,7 +189,7 @@ func TestInvariant_ErrorNamesTheSeed(t *testing.T) {
 	s.broken("test %d", 1)
 	if !errors.Is(s.invalid, ErrInvariant) || !strings.Contains(s.invalid.Error(), "seed 424242") ||
 		!strings.Contains(s.invalid.Error(), "--scenario scenarios/steady.json --seed 424242") {
-		t.Errorf("error %q does not name the seed", s.invalid)
+		t.Errorf("error %q does not name the seed and the scenario file that replay it", s.invalid)
 	}
 }
 
