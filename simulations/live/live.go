@@ -256,37 +256,28 @@ type livePool struct {
 
 // liveRun is the state shared by the driver, the sampler and the callers.
 type liveRun struct {
-	mu          sync.Mutex
-	start       time.Time
-	killedAt    time.Duration // 0: not yet
-	killed      string
-	joinedAt    time.Duration // 0: not yet
-	joined      string
-	samples     []liveSample
-	lastSample  *liveSample
-	before      map[string]int
-	after       map[string]int
-	calls       int
-	rejected    int
-	rejHeadroom int
-	failed      int
-	failedAfter int
-	failures    []string
-	rejections  []string
-	rejAfter    int
-	idToName    map[string]string
-	firstAfter  time.Duration // since the kill, the first call sent after it that was taken; 0: none
+	mu         sync.Mutex
+	start      time.Time
+	killedAt   time.Duration // 0: not yet
+	killed     string
+	joinedAt   time.Duration // 0: not yet
+	joined     string
+	samples    []liveSample
+	lastSample *liveSample
+	idToName   map[string]string
+	firstAfter time.Duration // since the kill, the first call sent after it that was taken; 0: none
+	rep        Report        // the calls' counts, filed as they are answered
 }
 
 func (r *liveRun) failure(afterKill bool, msg string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.failed++
+	r.rep.Failed++
 	if afterKill {
-		r.failedAfter++
+		r.rep.FailedAfterKill++
 	}
-	if len(r.failures) < 10 {
-		r.failures = append(r.failures, msg)
+	if len(r.rep.FailureSamples) < 10 {
+		r.rep.FailureSamples = append(r.rep.FailureSamples, msg)
 	}
 }
 
@@ -357,13 +348,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}()
 
-	run := &liveRun{before: map[string]int{}, after: map[string]int{}, idToName: map[string]string{}}
+	run := &liveRun{idToName: map[string]string{}, rep: Report{CallsByNode: CallsByNode{BeforeKill: map[string]int{}, AfterKill: map[string]int{}}}}
 	for _, n := range lc.nodes {
 		run.idToName[n.id] = n.name
 		run.idToName[n.name] = n.name
 	}
 	for _, n := range p1 {
-		run.before[n.name], run.after[n.name] = 0, 0
+		run.rep.CallsByNode.BeforeKill[n.name], run.rep.CallsByNode.AfterKill[n.name] = 0, 0
 	}
 
 	driveCtx, cancelDrive := context.WithCancel(ctx)
@@ -533,27 +524,27 @@ func (lc *liveCluster) place(ctx context.Context, run *liveRun, n *liveNode, bod
 		run.mu.Lock()
 		defer run.mu.Unlock()
 		name := cmp.Or(run.idToName[out.Node], out.Node)
-		run.calls++
+		run.rep.CallsTotal++
 		if afterKill {
-			run.after[name]++
+			run.rep.CallsByNode.AfterKill[name]++
 			if took := time.Since(run.start) - run.killedAt; run.firstAfter == 0 || took < run.firstAfter {
 				run.firstAfter = took
 			}
 		} else {
-			run.before[name]++
+			run.rep.CallsByNode.BeforeKill[name]++
 		}
 	case r.Status == http.StatusServiceUnavailable && bytes.Contains(r.Body, []byte("can take the call")):
 		run.mu.Lock()
 		defer run.mu.Unlock()
-		run.rejected++
+		run.rep.Rejected++
 		if afterKill {
-			run.rejAfter++
+			run.rep.RejectedAfterKill++
 		}
 		if headroom {
-			run.rejHeadroom++
+			run.rep.RejectedWithHeadroom++
 		}
-		if len(run.rejections) < 5 {
-			run.rejections = append(run.rejections, fmt.Sprintf("%.1fs via %s: %s", sent.Seconds(), n.name, oneLine(r.Body)))
+		if len(run.rep.RejectionSamples) < 5 {
+			run.rep.RejectionSamples = append(run.rep.RejectionSamples, fmt.Sprintf("%.1fs via %s: %s", sent.Seconds(), n.name, oneLine(r.Body)))
 		}
 	default:
 		run.failure(afterKill, fmt.Sprintf("%.1fs via %s: %d %s", sent.Seconds(), n.name, r.Status, oneLine(r.Body)))
@@ -676,24 +667,20 @@ func joinTo90(samples []liveSample, joined string, joinedAt time.Duration) *floa
 func (r *liveRun) report(cfg Config, p1 []*liveNode) *Report {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	rep := &Report{
-		Mode: "live", Seed: cfg.Seed, Nodes: cfg.Nodes, Store: cmp.Or(redactDSN(cfg.Store), "badger per node"),
-		DurationSeconds: cfg.Duration.Seconds(), Rate: cfg.Rate, HoldSeconds: cfg.Hold.Seconds(), CapacityPerNode: cfg.Capacity,
-		CallsTotal: r.calls, Rejected: r.rejected, RejectedWithHeadroom: r.rejHeadroom, RejectedAfterKill: r.rejAfter,
-		Failed: r.failed, FailedAfterKill: r.failedAfter, FailureSamples: r.failures, RejectionSamples: r.rejections,
-		Samples:     len(r.samples),
-		CallsByNode: CallsByNode{BeforeKill: r.before, AfterKill: r.after},
-		KilledNode:  r.killed,
-	}
+	rep := &r.rep
+	rep.Mode, rep.Seed, rep.Nodes, rep.Store = "live", cfg.Seed, cfg.Nodes, cmp.Or(redactDSN(cfg.Store), "badger per node")
+	rep.DurationSeconds, rep.Rate, rep.HoldSeconds, rep.CapacityPerNode = cfg.Duration.Seconds(), cfg.Rate, cfg.Hold.Seconds(), cfg.Capacity
+	rep.Samples, rep.KilledNode = len(r.samples), r.killed
 	end := cfg.Duration + time.Hour
 	if r.killed != "" {
 		rep.KilledAtSeconds = r.killedAt.Seconds()
 		rep.FirstCallAfterKill = r.firstAfter.Seconds()
 		rep.MaxMeanCalls = maxMean(r.samples, cfg.Capacity, 0, r.killedAt)
 		rep.MaxMeanCallsAfterKill = maxMean(r.samples, cfg.Capacity, r.killedAt, end)
-		taken := r.after[r.killed] == 0
+		after := rep.CallsByNode.AfterKill
+		taken := after[r.killed] == 0
 		for _, n := range p1 {
-			if n.name != r.killed && r.after[n.name] == 0 {
+			if n.name != r.killed && after[n.name] == 0 {
 				taken = false
 			}
 		}
