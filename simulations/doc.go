@@ -36,7 +36,9 @@
 // runtime's directory (package cluster) and finds the same placements.
 //
 // MaxMeanCalls is the one definition of "max/mean active calls", which
-// `switchboard sim --live` uses too.
+// package live (`switchboard sim --live`) uses too. The report's replay
+// line names the scenario's file (Scenario.Replay); its per-node plot
+// shows the least, median and most active calls over the nodes.
 //
 // Ours breaking an invariant (a call on a dead, draining or full node, a
 // call rejected while its pool or overflow has headroom, a group leaving a

@@ -7,12 +7,15 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 
 	"github.com/switchboard-pbx/switchboard/placement"
 )
@@ -164,7 +167,7 @@ func (r *Result) Markdown(plots []string) string {
 		name := filepath.Base(p)
 		fmt.Fprintf(&b, "![%s](%s)\n\n", strings.TrimSuffix(name, ".png"), name)
 	}
-	fmt.Fprintf(&b, "Replay: `switchboard sim --scenario FILE --seed %d --out DIR`\n", rep.Seed)
+	fmt.Fprintf(&b, "Replay: `%s`\n", r.Scenario.Replay(rep.Seed))
 	return b.String()
 }
 
@@ -177,12 +180,16 @@ func OrNA(v *float64, format string) string {
 	return fmt.Sprintf(format, *v)
 }
 
+// Size of the PNG plots.
+const plotWidth, plotHeight = 10 * vg.Inch, 5 * vg.Inch
+
 // plots writes the PNGs and returns their paths.
 func (r *Result) plots(dir string) ([]string, error) {
 	var paths []string
 	save := func(p *plot.Plot, name string) error {
 		path := filepath.Join(dir, name)
-		if err := p.Save(10*vg.Inch, 5*vg.Inch, path); err != nil {
+		roomForLegend(p)
+		if err := p.Save(plotWidth, plotHeight, path); err != nil {
 			return fmt.Errorf("simulations: plot %s: %w", name, err)
 		}
 		paths = append(paths, path)
@@ -190,16 +197,22 @@ func (r *Result) plots(dir string) ([]string, error) {
 	}
 	for _, m := range r.Modes {
 		p := plot.New()
-		p.Title.Text = fmt.Sprintf("%s: active calls per node (%s, seed %d)", m.Name, r.Scenario.Name, r.Seed)
-		p.X.Label.Text, p.Y.Label.Text = "virtual seconds", "active calls"
-		for i, ys := range m.Series.NodeCalls {
-			l, err := plotter.NewLine(xys(m.Series.Times, ys))
-			if err != nil {
+		p.Title.Text = fmt.Sprintf("%s: active calls per node, %d nodes (%s, seed %d)", m.Name, len(m.Series.NodeCalls), r.Scenario.Name, r.Seed)
+		lo, mid, hi := spread(m.Series.NodeCalls)
+		band, err := plotter.NewPolygon(append(xys(m.Series.Times, lo), reversed(xys(m.Series.Times, hi))...))
+		if err != nil {
+			return nil, err
+		}
+		band.Color, band.LineStyle.Width = color.RGBA{R: 200, G: 210, B: 235, A: 255}, 0
+		p.Add(band)
+		for _, l := range []struct {
+			name string
+			ys   []float64
+			c    color.Color
+		}{{"max", hi, color.RGBA{R: 200, A: 255}}, {"median", mid, color.Black}, {"min", lo, color.RGBA{B: 200, A: 255}}} {
+			if err := addLine(p, l.name, xys(m.Series.Times, l.ys), l.c, vg.Points(1.2), nil); err != nil {
 				return nil, err
 			}
-			l.Color = plotutil.Color(i)
-			l.Width = vg.Points(0.6)
-			p.Add(l)
 		}
 		if err := save(p, "calls-per-node-"+m.Name+".png"); err != nil {
 			return nil, err
@@ -214,27 +227,85 @@ func (r *Result) plots(dir string) ([]string, error) {
 	} {
 		p := plot.New()
 		p.Title.Text = fmt.Sprintf("%s (%s, seed %d)", spec.title, r.Scenario.Name, r.Seed)
-		p.X.Label.Text, p.Y.Label.Text = "virtual seconds", spec.y
-		p.Legend.Top = true
+		p.Y.Label.Text = spec.y
 		for i, m := range r.Modes {
-			l, err := plotter.NewLine(xys(m.Series.Times, spec.get(m.Series)))
-			if err != nil {
+			c, w := plotutil.Color(i), vg.Points(1.2)
+			if m.Name == Ours {
+				c, w = color.RGBA{R: 200, A: 255}, vg.Points(2)
+			}
+			if err := addLine(p, m.Name, xys(m.Series.Times, spec.get(m.Series)), c, w, plotutil.Dashes(i)); err != nil {
 				return nil, err
 			}
-			l.Color = plotutil.Color(i)
-			l.Dashes = plotutil.Dashes(i)
-			l.Width = vg.Points(1.2)
-			if m.Name == Ours {
-				l.Color, l.Width = color.RGBA{R: 200, A: 255}, vg.Points(2)
-			}
-			p.Add(l)
-			p.Legend.Add(m.Name, l)
 		}
 		if err := save(p, spec.file); err != nil {
 			return nil, err
 		}
 	}
 	return paths, nil
+}
+
+// addLine adds a line and its legend entry, with the legend at the top.
+func addLine(p *plot.Plot, name string, pts plotter.XYs, c color.Color, w vg.Length, dashes []vg.Length) error {
+	l, err := plotter.NewLine(pts)
+	if err != nil {
+		return err
+	}
+	l.Color, l.Width, l.Dashes = c, w, dashes
+	p.Add(l)
+	p.Legend.Add(name, l)
+	p.Legend.Top = true
+	if p.X.Label.Text == "" {
+		p.X.Label.Text = "virtual seconds"
+	}
+	if p.Y.Label.Text == "" {
+		p.Y.Label.Text = "active calls"
+	}
+	return nil
+}
+
+// roomForLegend raises p's y axis, once every line is added, so that the
+// legend, drawn in the top corner of the plot, sits above every line
+// instead of over some.
+func roomForLegend(p *plot.Plot) {
+	da := p.DataCanvas(draw.New(vgimg.New(plotWidth, plotHeight)))
+	legend := p.Legend.Rectangle(da).Size().Y + p.Legend.TextStyle.Font.Size/2 // and a gap below it
+	if free := 1 - float64(legend/da.Size().Y); free > 0.2 {
+		p.Y.Max = p.Y.Min + (p.Y.Max-p.Y.Min)/free
+	}
+}
+
+// spread is, at each sample, the least, median and most of the nodes'
+// values that are not NaN (a node dead or not yet joined); NaN where none
+// is.
+func spread(nodes [][]float64) (lo, mid, hi []float64) {
+	samples := 0
+	for _, ys := range nodes {
+		samples = max(samples, len(ys))
+	}
+	lo, mid, hi = nanSlice(samples), nanSlice(samples), nanSlice(samples)
+	vs := make([]float64, 0, len(nodes))
+	for i := range samples {
+		vs = vs[:0]
+		for _, ys := range nodes {
+			if i < len(ys) && !math.IsNaN(ys[i]) {
+				vs = append(vs, ys[i])
+			}
+		}
+		if len(vs) == 0 {
+			continue
+		}
+		slices.Sort(vs)
+		lo[i], hi[i] = vs[0], vs[len(vs)-1]
+		mid[i] = (vs[(len(vs)-1)/2] + vs[len(vs)/2]) / 2
+	}
+	return lo, mid, hi
+}
+
+// reversed is pts in reverse order, the far edge of a band's polygon.
+func reversed(pts plotter.XYs) plotter.XYs {
+	out := slices.Clone(pts)
+	slices.Reverse(out)
+	return out
 }
 
 // xys pairs times and values, skipping NaN (dead node, unsampled).

@@ -2,11 +2,13 @@ package simulations
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"slices"
 )
 
@@ -16,6 +18,9 @@ import (
 type Scenario struct {
 	Name        string `json:"name"`
 	Description string `json:"description,omitempty"`
+	// Path is the file LoadScenario read it from, which the replay command
+	// names; "": simulations/scenarios/<name>.json.
+	Path string `json:"-"`
 
 	Pools []PoolConfig `json:"pools"`
 
@@ -86,7 +91,14 @@ func LoadScenario(path string) (Scenario, error) {
 	if err := s.Validate(); err != nil {
 		return Scenario{}, fmt.Errorf("simulations: scenario %s: %w", path, err)
 	}
+	s.Path = path
 	return s, nil
+}
+
+// Replay is the command that replays s with seed.
+func (s Scenario) Replay(seed uint64) string {
+	path := cmp.Or(s.Path, filepath.Join("simulations", "scenarios", s.Name+".json"))
+	return fmt.Sprintf("switchboard sim --scenario %s --seed %d --out out/sim/%s-%d", path, seed, s.Name, seed)
 }
 
 // WithDefaults returns s with every zero field set to its default.

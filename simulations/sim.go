@@ -410,8 +410,8 @@ func nanSlice(n int) []float64 {
 
 func (s *sim) broken(format string, args ...any) {
 	if s.invalid == nil {
-		s.invalid = fmt.Errorf("%w: scenario %s, seed %d, %s at t=%.3fs: %s; replay with: switchboard sim --scenario FILE --seed %d --out DIR",
-			ErrInvariant, s.sc.Name, s.cfg.Seed, s.mode, s.now, fmt.Sprintf(format, args...), s.cfg.Seed)
+		s.invalid = fmt.Errorf("%w: scenario %s, seed %d, %s at t=%.3fs: %s; replay with: %s",
+			ErrInvariant, s.sc.Name, s.cfg.Seed, s.mode, s.now, fmt.Sprintf(format, args...), s.sc.Replay(s.cfg.Seed))
 	}
 }
 

@@ -177,6 +177,9 @@ func TestWrite_ReportFilesAndKeys(t *testing.T) {
 	if !strings.Contains(string(md), "| max/mean active calls") || !strings.Contains(string(md), "max-mean-calls.png") {
 		t.Errorf("report.md lacks the measures or the plots:\n%s", md)
 	}
+	if replay := "switchboard sim --scenario " + filepath.Join("scenarios", "steady.json") + " --seed 1 "; !strings.Contains(string(md), replay) {
+		t.Errorf("report.md does not replay with %q:\n%s", replay, md)
+	}
 }
 
 // TestInvariant_ErrorNamesTheSeed: a broken invariant is an error that says
@@ -185,8 +188,8 @@ func TestInvariant_ErrorNamesTheSeed(t *testing.T) {
 	s := newSim(small(t, "steady").WithDefaults(), Ours, Config{Seed: 424242})
 	s.broken("test %d", 1)
 	if !errors.Is(s.invalid, ErrInvariant) || !strings.Contains(s.invalid.Error(), "seed 424242") ||
-		!strings.Contains(s.invalid.Error(), "--seed 424242") {
-		t.Errorf("error %q does not name the seed", s.invalid)
+		!strings.Contains(s.invalid.Error(), "--scenario scenarios/steady.json --seed 424242") {
+		t.Errorf("error %q does not name the seed and the scenario file that replay it", s.invalid)
 	}
 }
 

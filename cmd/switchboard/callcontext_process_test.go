@@ -36,7 +36,7 @@ func asApp(t *testing.T, p *proc, token, method, path, body string, hdr ...strin
 	for i := 0; i+1 < len(hdr); i += 2 {
 		h.Set(hdr[i], hdr[i+1])
 	}
-	r, err := p.do(context.Background(), method, path, b, h)
+	r, err := p.Do(context.Background(), method, path, b, h)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
@@ -50,7 +50,7 @@ type sseEvent struct{ id, typ, data string }
 func subscribe(t *testing.T, p *proc, token, query string) func() []sseEvent {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.addr+"/v1/events"+query, nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.Addr+"/v1/events"+query, nil)
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil || resp.StatusCode != http.StatusOK {
@@ -144,9 +144,9 @@ func TestContext_Abstract1_SIPpCallPopsAndTwoAppsSupplementIt(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range 10 {
-				r, err := n.do(context.Background(), http.MethodPatch, path, fmt.Sprintf(`{"n%d":%d,"by":%q}`, i, i, app.name),
+				r, err := n.Do(context.Background(), http.MethodPatch, path, fmt.Sprintf(`{"n%d":%d,"by":%q}`, i, i, app.name),
 					http.Header{"Authorization": {"Bearer " + app.token}, "Content-Type": {"application/merge-patch+json"}})
-				if err != nil || r.status != http.StatusOK {
+				if err != nil || r.Status != http.StatusOK {
 					errs <- fmt.Sprintf("%s write %d: %v %s", app.name, i, err, r)
 				}
 			}
@@ -171,8 +171,8 @@ func TestContext_Abstract1_SIPpCallPopsAndTwoAppsSupplementIt(t *testing.T) {
 		if v.Version != 20 || len(v.Apps["crm"]) != 11 || len(v.Apps["helpdesk"]) != 11 || v.Apps["crm"]["by"] != "crm" || v.Apps["helpdesk"]["by"] != "helpdesk" {
 			t.Fatalf("context after 20 writes: %s", r)
 		}
-		if v.Writers["crm"].User != "alice" || v.Writers["helpdesk"].App != "helpdesk" || v.Writers["helpdesk"].User != "" || r.header.Get("ETag") != `"20"` {
-			t.Fatalf("writers %+v ETag %s", v.Writers, r.header.Get("ETag"))
+		if v.Writers["crm"].User != "alice" || v.Writers["helpdesk"].App != "helpdesk" || v.Writers["helpdesk"].User != "" || r.Header.Get("ETag") != `"20"` {
+			t.Fatalf("writers %+v ETag %s", v.Writers, r.Header.Get("ETag"))
 		}
 	}
 	want(t, asApp(t, n.proc, crm, http.MethodPatch, path, `{"n0":null}`, "If-Match", `"19"`), http.StatusPreconditionFailed, "a stale If-Match")
@@ -180,7 +180,7 @@ func TestContext_Abstract1_SIPpCallPopsAndTwoAppsSupplementIt(t *testing.T) {
 	want(t, r, http.StatusOK, "null with the current If-Match")
 	if v := decode[struct {
 		Apps map[string]map[string]any `json:"apps"`
-	}](t, r); v.Apps["crm"]["n0"] != nil || v.Apps["helpdesk"]["n0"] == nil || r.header.Get("ETag") != `"21"` {
+	}](t, r); v.Apps["crm"]["n0"] != nil || v.Apps["helpdesk"]["n0"] == nil || r.Header.Get("ETag") != `"21"` {
 		t.Fatalf("null did not delete n0: %s", r)
 	}
 	// The context.changed event names the writer and the removed member.
@@ -190,7 +190,7 @@ func TestContext_Abstract1_SIPpCallPopsAndTwoAppsSupplementIt(t *testing.T) {
 		t.Fatalf("last context.changed = %s", last.data)
 	}
 	// The caller's recent calls list it.
-	if r := asApp(t, n.proc, crm, http.MethodGet, "/v1/calls", ""); !strings.Contains(string(r.body), id) {
+	if r := asApp(t, n.proc, crm, http.MethodGet, "/v1/calls", ""); !strings.Contains(string(r.Body), id) {
 		t.Fatalf("alice's recent calls: %s", r)
 	}
 }
@@ -227,12 +227,12 @@ func TestProcessCluster_ContextSurvivesSIGKILLOfItsNode(t *testing.T) {
 	if victim < 0 {
 		t.Fatalf("no node hosts the context of %s: %s", id, r)
 	}
-	nodes[victim].kill()
+	nodes[victim].Kill()
 	survivor := nodes[(victim+1)%len(nodes)]
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		r = asApp(t, survivor.proc, crm, http.MethodGet, path, "")
-		if r.status == http.StatusOK {
+		if r.Status == http.StatusOK {
 			break
 		}
 		if time.Now().After(deadline) {

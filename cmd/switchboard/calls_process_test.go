@@ -45,7 +45,7 @@ func waitInterrupted(t *testing.T, n *proc, id string, within time.Duration) {
 	var last callJSON
 	eventually(t, within, "call "+id+" to end", func() (bool, string) {
 		r := n.call(t, http.MethodGet, "/v1/calls/"+id, nil)
-		if r.status == http.StatusOK {
+		if r.Status == http.StatusOK {
 			last = decode[callJSON](t, r)
 		}
 		return last.State == "ended", r.String()
@@ -63,13 +63,13 @@ func TestProcess_CallRecordSurvivesKillAndRestartEndsIt(t *testing.T) {
 	data := t.TempDir()
 	n := startNode(t, nodeOptions{args: []string{"--data", data, "--demo"}})
 	c := startHeldCall(t, n, "acme", "alice", "bob")
-	if r := n.call(t, http.MethodGet, "/v1/calls/"+c.ID, nil); r.status != http.StatusOK || decode[callJSON](t, r).State != "active" {
+	if r := n.call(t, http.MethodGet, "/v1/calls/"+c.ID, nil); r.Status != http.StatusOK || decode[callJSON](t, r).State != "active" {
 		t.Fatalf("live call: %s", r)
 	}
 	eventually(t, 10*time.Second, "the live call to count in active_calls", func() (bool, string) {
 		return localActiveCalls(t, n) == 1, fmt.Sprint(localActiveCalls(t, n))
 	})
-	n.kill()
+	n.Kill()
 
 	again := startNode(t, nodeOptions{args: []string{"--data", data}})
 	waitInterrupted(t, again, c.ID, 30*time.Second)
@@ -128,8 +128,8 @@ func TestProcess_SurvivorEndsADeadNodesCalls(t *testing.T) {
 		t.Fatal("tier 2 placed none of 40 calls on node a")
 	}
 	waitCallStored(t, dsn, onA.ID, func(*actorpb.CallRecord) bool { return true })
-	a.kill()
-	if r := b.call(t, http.MethodGet, "/v1/calls/"+onA.ID, nil); r.status != http.StatusOK || decode[callJSON](t, r).State == "" {
+	a.Kill()
+	if r := b.call(t, http.MethodGet, "/v1/calls/"+onA.ID, nil); r.Status != http.StatusOK || decode[callJSON](t, r).State == "" {
 		t.Fatalf("the dead node's call is not readable on the survivor: %s", r)
 	}
 	waitInterrupted(t, b.proc, onA.ID, 60*time.Second)

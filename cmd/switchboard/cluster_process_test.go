@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/switchboard-pbx/switchboard/internal/nodeproc"
 )
 
 // Sizes of the cluster tests.
@@ -124,21 +126,19 @@ type clusterNode struct {
 // (--store DSN or --data DIR), fast gossip timers and --join seeds, waits
 // until it serves (a joining node serves once it has joined), and learns
 // its id and gossip address from its own /debug/cluster.
-func startClusterNode(t *testing.T, name string, store []string, join ...string) *clusterNode {
+func startClusterNode(t testing.TB, name string, store []string, join ...string) *clusterNode {
 	t.Helper()
 	args := append([]string{"--name", name, "--gossip-profile", "local"}, store...)
 	if len(join) > 0 {
 		args = append(args, "--join", strings.Join(join, ","))
 	}
 	n := &clusterNode{proc: startNode(t, nodeOptions{args: args}), name: name}
-	v := decode[clView](t, n.call(t, http.MethodGet, "/debug/cluster", nil))
-	i := slices.IndexFunc(v.Members, func(m clMember) bool { return m.Local })
-	if i < 0 {
-		t.Fatalf("node %s: /debug/cluster lists no member with \"local\": true: %s", name, v)
+	self, err := n.Self(context.Background())
+	if err != nil {
+		t.Fatal(err)
 	}
-	self := v.Members[i]
-	if self.Name != name || self.ID == "" || self.Addresses["gossip"] == "" || self.Addresses["actor"] == "" || self.Addresses["http"] != n.addr {
-		t.Fatalf("node %s: its own member entry is %+v; want name %s, an id, gossip and actor addresses, and http %s", name, self, name, n.addr)
+	if self.Name != name || self.Addresses["actor"] == "" || self.Addresses["http"] != n.Addr {
+		t.Fatalf("node %s: its own member entry is %+v; want name %s, an id, gossip and actor addresses, and http %s", name, self, name, n.Addr)
 	}
 	n.id, n.gossip = self.ID, self.Addresses["gossip"]
 	return n
@@ -170,7 +170,7 @@ func waitServing(t *testing.T, nodes []*clusterNode) {
 			path := fmt.Sprintf("/v1/accounts/probe-%s-%d", n.name, i)
 			eventually(t, clusterConverge, n.name+" routes "+path, func() (bool, string) {
 				r := n.call(t, http.MethodGet, path, nil)
-				return r.status == http.StatusNotFound, r.String()
+				return r.Status == http.StatusNotFound, r.String()
 			})
 		}
 	}
@@ -215,34 +215,14 @@ func waitStatus(t *testing.T, observers []*clusterNode, id string, within time.D
 	}
 }
 
-// running reports whether the node's process has not exited.
-func (n *clusterNode) running() bool {
-	select {
-	case <-n.exited:
-		return false
-	default:
-		return true
-	}
-}
-
 // ---- polling and HTTP without failing ----
 
-// eventually calls cond every 50 ms until it reports true, and fails the
-// test with cond's last report if that does not happen within the bound.
+// eventually polls cond (nodeproc.Poll) and fails the test with cond's
+// last report if it does not hold within the bound.
 func eventually(t *testing.T, within time.Duration, what string, cond func() (ok bool, state string)) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v; last seen: %s", what, within, state)
-		}
-		<-tick.C
+	if err := nodeproc.Poll(context.Background(), within, what, cond); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -252,17 +232,7 @@ func fetchJSON[T any](p *proc, path string) (T, error) {
 	var v T
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	r, err := p.do(ctx, http.MethodGet, path, nil, nil)
-	if err != nil {
-		return v, err
-	}
-	if r.status != http.StatusOK {
-		return v, fmt.Errorf("GET %s: %s", path, r)
-	}
-	if err := json.Unmarshal(r.body, &v); err != nil {
-		return v, fmt.Errorf("GET %s: decoding %s: %w", path, r, err)
-	}
-	return v, nil
+	return v, p.GetJSON(ctx, path, &v)
 }
 
 // getRetrying GETs path until it answers something other than 503 (an
@@ -274,9 +244,9 @@ func getRetrying(p *proc, path string, deadline time.Time) (reply, error) {
 	defer tick.Stop()
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		r, err := p.do(ctx, http.MethodGet, path, nil, nil)
+		r, err := p.Do(ctx, http.MethodGet, path, nil, nil)
 		cancel()
-		if err == nil && r.status != http.StatusServiceUnavailable {
+		if err == nil && r.Status != http.StatusServiceUnavailable {
 			return r, nil
 		}
 		if time.Now().After(deadline) {
@@ -343,16 +313,16 @@ func deleteAccount(nodes []*clusterNode, id string, deadline time.Time) error {
 	defer tick.Stop()
 	for {
 		for _, n := range nodes {
-			if !n.running() {
+			if !n.Running() {
 				continue
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			r, err := n.do(ctx, http.MethodDelete, "/v1/accounts/"+id, nil, nil)
+			r, err := n.Do(ctx, http.MethodDelete, "/v1/accounts/"+id, nil, nil)
 			cancel()
 			switch {
 			case err != nil:
 				last = err
-			case r.status == http.StatusNoContent || r.status == http.StatusNotFound:
+			case r.Status == http.StatusNoContent || r.Status == http.StatusNotFound:
 				return nil
 			default:
 				last = fmt.Errorf("DELETE through %s: %s", n.name, r)
@@ -387,7 +357,7 @@ func TestProcessCluster_ThreeNodesConvergeAndServeFromAnyNode(t *testing.T) {
 	for _, n := range nodes {
 		names[n.name] = true
 		ids[n.id] = n.name
-		if strings.Contains(n.stderr.String(), badgerJoinWarning) {
+		if strings.Contains(n.Stderr.String(), badgerJoinWarning) {
 			t.Errorf("node %s on PostgreSQL warned that %q", n.name, badgerJoinWarning)
 		}
 	}
@@ -476,7 +446,7 @@ func TestProcessCluster_ThreeNodesConvergeAndServeFromAnyNode(t *testing.T) {
 			p := d.Placement
 			switch {
 			case p == nil:
-				t.Errorf("%s through %s: no placement (placement_error %q): %s", a, n.name, d.PlacementError, r.body)
+				t.Errorf("%s through %s: no placement (placement_error %q): %s", a, n.name, d.PlacementError, r.Body)
 				continue
 			case p.Node != where[a].Node || p.NodeID != where[a].NodeID || d.Node != p.Node:
 				t.Errorf("%s through %s: placement names node %s (%s) and the reply node %s, but the cluster listing has it on %s (%s)",
@@ -548,11 +518,11 @@ func putDevicesAcrossNodes(nodes []*clusterNode, accounts []string, count int, s
 				n := nodes[i%len(nodes)]
 				res := clusterPut{account: accounts[i%len(accounts)], device: devID(i), via: n.name}
 				body := map[string]string{"group": "hq", "password": "pw-" + devID(i) + "-cluster-kill"}
-				r, err := n.do(context.Background(), http.MethodPut, "/v1/accounts/"+res.account+"/devices/"+res.device, body, nil)
-				res.status, res.err = r.status, err
+				r, err := n.Do(context.Background(), http.MethodPut, "/v1/accounts/"+res.account+"/devices/"+res.device, body, nil)
+				res.Status, res.err = r.Status, err
 				if res.acked() {
 					var d deviceJSON
-					if json.Unmarshal(r.body, &d) == nil {
+					if json.Unmarshal(r.Body, &d) == nil {
 						res.version = d.Version
 					}
 					onAck()
@@ -614,7 +584,7 @@ func TestProcessCluster_SIGKILLLosesNoAcknowledgedWrite(t *testing.T) {
 	var killedAt time.Time
 	select {
 	case <-killNow:
-		victim.kill()
+		victim.Kill()
 		killedAt = time.Now()
 		close(stopFeeding)
 		<-done
@@ -622,8 +592,8 @@ func TestProcessCluster_SIGKILLLosesNoAcknowledgedWrite(t *testing.T) {
 		close(stopFeeding)
 		t.Fatalf("all PUTs finished with only %d acknowledged; the kill was due after %d", acked.Load(), killTestAfter)
 	}
-	if ws, ok := victim.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("%s ended with %v, not by SIGKILL", victim.name, victim.cmd.ProcessState)
+	if ws, ok := victim.Cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("%s ended with %v, not by SIGKILL", victim.name, victim.Cmd.ProcessState)
 	}
 	var ackedPuts []clusterPut
 	var unanswered, refused int
@@ -631,10 +601,10 @@ func TestProcessCluster_SIGKILLLosesNoAcknowledgedWrite(t *testing.T) {
 		switch {
 		case res.acked():
 			ackedPuts = append(ackedPuts, res)
-		case res.status == http.StatusServiceUnavailable:
+		case res.Status == http.StatusServiceUnavailable:
 			refused++ // an actor on the killed node did not answer in time
-		case res.status != 0:
-			t.Errorf("PUT device %s of %s through %s: %d; only 201, 503 or no answer is expected", res.device, res.account, res.via, res.status)
+		case res.Status != 0:
+			t.Errorf("PUT device %s of %s through %s: %d; only 201, 503 or no answer is expected", res.device, res.account, res.via, res.Status)
 		case res.err != nil:
 			unanswered++
 		}
@@ -682,11 +652,11 @@ func TestProcessCluster_SIGKILLLosesNoAcknowledgedWrite(t *testing.T) {
 		switch {
 		case err != nil:
 			t.Errorf("GET device %s of %s through %s: %v", c.put.device, c.put.account, c.via.name, err)
-		case r.status == http.StatusNotFound:
+		case r.Status == http.StatusNotFound:
 			lost++
 			t.Errorf("device %s of %s was acknowledged (%d through %s, version %d) but %s does not find it",
-				c.put.device, c.put.account, c.put.status, c.put.via, c.put.version, c.via.name)
-		case r.status != http.StatusOK:
+				c.put.device, c.put.account, c.put.Status, c.put.via, c.put.version, c.via.name)
+		case r.Status != http.StatusOK:
 			t.Errorf("GET device %s of %s through %s: %s", c.put.device, c.put.account, c.via.name, r)
 		default:
 			d := decode[deviceJSON](t, r)
@@ -766,12 +736,12 @@ func TestProcessCluster_DrainMovesActorsAndLeaves(t *testing.T) {
 	r := victim.call(t, http.MethodPost, "/v1/admin/drain", nil)
 	want(t, r, http.StatusAccepted, "POST /v1/admin/drain")
 	select {
-	case <-victim.exited:
+	case <-victim.Exited():
 	case <-time.After(30 * time.Second):
 		t.Fatalf("%s did not exit within 30s of POST /v1/admin/drain", victim.name)
 	}
-	if code := victim.cmd.ProcessState.ExitCode(); code != 0 {
-		t.Fatalf("%s exited with %v after a drain, want 0; stderr:\n%s", victim.name, victim.cmd.ProcessState, tail(victim.stderr.String()))
+	if code := victim.Cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("%s exited with %v after a drain, want 0; stderr:\n%s", victim.name, victim.Cmd.ProcessState, nodeproc.Tail(victim.Stderr.String()))
 	}
 	exited := time.Since(start)
 	waitStatus(t, survivors, victim.id, clusterConverge, "left")
@@ -789,7 +759,7 @@ func TestProcessCluster_DrainMovesActorsAndLeaves(t *testing.T) {
 				ID          string `json:"id"`
 				DisplayName string `json:"display_name"`
 			}](t, r); got.ID != a || got.DisplayName != "Drain "+a {
-				t.Errorf("account %s through %s after the drain: %s", a, s.name, r.body)
+				t.Errorf("account %s through %s after the drain: %s", a, s.name, r.Body)
 			}
 		}
 	}
@@ -812,7 +782,7 @@ func TestProcessCluster_DrainMovesActorsAndLeaves(t *testing.T) {
 	}
 	// A drain is an ordinary event: no node logs it as an error.
 	for _, n := range nodes {
-		for l := range strings.SplitSeq(n.stderr.String(), "\n") {
+		for l := range strings.SplitSeq(n.Stderr.String(), "\n") {
 			if strings.Contains(l, "level=ERROR") {
 				t.Errorf("%s logged an error during an ordinary drain: %s", n.name, l)
 			}
@@ -827,13 +797,13 @@ func TestProcessCluster_DrainMovesActorsAndLeaves(t *testing.T) {
 func TestProcessCluster_JoinWithBadgerWarns(t *testing.T) {
 	seed := startClusterNode(t, "seed", []string{"--data", t.TempDir()})
 	joiner := startClusterNode(t, "joiner", []string{"--data", t.TempDir()}, seed.gossip)
-	out := waitOutput(t, joiner.stderr, badgerJoinWarning, 10*time.Second)
+	out := waitOutput(t, joiner.Stderr, badgerJoinWarning, 10*time.Second)
 	if !strings.Contains(out, "--store") {
-		t.Errorf("the warning does not say what to do instead (--store):\n%s", tail(out))
+		t.Errorf("the warning does not say what to do instead (--store):\n%s", nodeproc.Tail(out))
 	}
 	both := []*clusterNode{seed, joiner}
 	waitAllAlive(t, both, both)
-	if strings.Contains(seed.stderr.String(), badgerJoinWarning) {
+	if strings.Contains(seed.Stderr.String(), badgerJoinWarning) {
 		t.Errorf("the seed, which joins nothing, warned %q", badgerJoinWarning)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/switchboard-pbx/switchboard/actors/actorpb"
+	"github.com/switchboard-pbx/switchboard/internal/nodeproc"
 	"github.com/switchboard-pbx/switchboard/internal/sipp"
 	"github.com/switchboard-pbx/switchboard/internal/testcert"
 )
@@ -258,7 +259,7 @@ func TestEdge_BaresipCallAcrossThreeNodes(t *testing.T) {
 	bob.stop(t)
 	waitOutput(t, alice.out, "session closed", 20*time.Second)
 	// The call was handled on n2: it got the INVITE only by the hop.
-	if m := string(n2.call(t, http.MethodGet, "/metrics", nil).body); !strings.Contains(m, `switchboard_sip_requests_total{method="INVITE"} `) {
+	if m := string(n2.call(t, http.MethodGet, "/metrics", nil).Body); !strings.Contains(m, `switchboard_sip_requests_total{method="INVITE"} `) {
 		t.Fatalf("n2 never got an INVITE, so the call was not placed there:\n%s", m)
 	}
 }
@@ -358,7 +359,7 @@ func TestEdge_CallSurvivesSIGKILLOfItsNode(t *testing.T) {
 	done := callUntilAnswered(t, n3, o, alice)
 	id, _ := alice.callID.Load().(string)
 	waitCallStored(t, postgresDSN(t), id, func(r *actorpb.CallRecord) bool { return r.AnsweredAt != nil })
-	n2.kill()
+	n2.Kill()
 	var res sipp.Result
 	select {
 	case res = <-done:
@@ -396,17 +397,17 @@ func TestEdge_SIGTERMMidCallKeepsItsSignalling(t *testing.T) {
 	o := deviceCall(account, "bob", "alice")
 	o.CallLength = 3 * time.Second
 	done := callUntilAnswered(t, n2, o, alice)
-	if err := n2.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := n2.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, "n2 to say it is draining", func() (bool, string) {
-		r, err := n2.do(context.Background(), http.MethodGet, "/healthz", nil, nil)
-		return err == nil && strings.Contains(string(r.body), "draining"), fmt.Sprint(r, err)
+		r, err := n2.Do(context.Background(), http.MethodGet, "/healthz", nil, nil)
+		return err == nil && strings.Contains(string(r.Body), "draining"), fmt.Sprint(r, err)
 	})
 	refused := sipp.UACOptions{Service: "alice", Domain: account + "." + sipZone, FromUser: "bob", TraceMessages: true,
 		Vars: map[string]string{"expect": "503"}}
 	if res, err := sipp.RunUAC(context.Background(), sipp.UACExpect, n2.sip, refused); err != nil || res.Successful != 1 {
-		t.Fatalf("a new INVITE to the draining node: want 503: %v %s\n%s", err, res, tail(res.Messages))
+		t.Fatalf("a new INVITE to the draining node: want 503: %v %s\n%s", err, res, nodeproc.Tail(res.Messages))
 	}
 	res := <-done
 	wantAllSuccessful(t, "the call in progress on the draining node", res, 1)

@@ -5,18 +5,17 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchboard-pbx/switchboard/internal/nodeproc"
 )
 
 // failoverTrials is how many nodes BenchmarkFailover_Kill9ToFirstCall
@@ -79,28 +78,24 @@ func runFailoverTrials(b *testing.B) []time.Duration {
 		}
 		trials = n
 	}
-	bin := switchboardBinary(b)
 	run := randomID()
 	seq := 0
-	start := func(join string) *proc {
+	start := func(join ...string) *clusterNode {
 		seq++
-		return startFailoverNode(b, bin, fmt.Sprintf("n%d", seq), dsn, join)
+		return startClusterNode(b, fmt.Sprintf("n%d", seq), []string{"--store", dsn}, join...)
 	}
 
-	nodes := []*proc{start("")}
-	seed := failoverGossipAddr(b, nodes[0])
-	nodes = append(nodes, start(seed), start(seed))
-	failoverWaitSettled(b, nodes, 3)
+	nodes := []*clusterNode{start()}
+	nodes = append(nodes, start(nodes[0].gossip), start(nodes[0].gossip))
+	failoverWaitSettled(b, nodes)
 
 	var accounts []string
 	defer func() {
 		// The database is shared: delete what the run created, through a
 		// node still running.
-		var live *proc
+		var live *clusterNode
 		for _, p := range nodes {
-			select {
-			case <-p.exited:
-			default:
+			if p.Running() {
 				live = p
 			}
 		}
@@ -110,9 +105,9 @@ func runFailoverTrials(b *testing.B) []time.Duration {
 				continue
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			r, err := live.do(ctx, http.MethodDelete, "/v1/accounts/"+id, nil, nil)
+			r, err := live.Do(ctx, http.MethodDelete, "/v1/accounts/"+id, nil, nil)
 			cancel()
-			if err != nil || (r.status != http.StatusNoContent && r.status != http.StatusNotFound) {
+			if err != nil || (r.Status != http.StatusNoContent && r.Status != http.StatusNotFound) {
 				b.Errorf("deleting benchmark account %s: %v %v", id, r, err)
 			}
 		}
@@ -130,36 +125,34 @@ func runFailoverTrials(b *testing.B) []time.Duration {
 		// A fresh account, provisioned through each node in turn; the node
 		// that placement put it on is the victim.
 		id := fmt.Sprintf("t-failover-%s-%d", run, trial)
-		if r := failoverDo(b, nodes[trial%3], http.MethodPut, "/v1/accounts/"+id, map[string]string{"display_name": "failover benchmark"}); r.status != http.StatusCreated {
+		if r := failoverDo(b, nodes[trial%3], http.MethodPut, "/v1/accounts/"+id, map[string]string{"display_name": "failover benchmark"}); r.Status != http.StatusCreated {
 			b.Fatalf("PUT account %s: %s", id, r)
 		}
 		accounts = append(accounts, id)
 		vi := failoverHostOf(b, nodes, id)
 		// The survivors take turns to be the one read through.
 		victim, via, other := nodes[vi], nodes[(vi+1+trial%2)%3], nodes[(vi+2-trial%2)%3]
-		victimID := failoverLocalMember(b, victim).ID
-		if r := failoverDo(b, via, http.MethodGet, "/v1/accounts/"+id, nil); r.status != http.StatusOK {
-			b.Fatalf("reading %s through %s before the kill: %s", id, via.addr, r)
+		if r := failoverDo(b, via, http.MethodGet, "/v1/accounts/"+id, nil); r.Status != http.StatusOK {
+			b.Fatalf("reading %s through %s before the kill: %s", id, via.name, r)
 		}
-		join := failoverGossipAddr(b, via)
 
 		t0 := time.Now()
-		victim.kill()
+		victim.Kill()
 		elapsed, attempts, failures := failoverFirstGet(b, via, id, t0)
-		victim.client.CloseIdleConnections()
+		victim.Close()
 		out = append(out, elapsed)
 		summary = append(summary, fmt.Sprintf("%.2f", elapsed.Seconds()))
 		if elapsed > failoverGoal {
 			// The testing package keeps ten lines of a benchmark's log:
 			// one for the summary, one per slow trial.
 			slow = append(slow, fmt.Sprintf("trial %d: killed %s at %s, %s answered after %v (%d attempts; non-200: %v); %s: %s; %s: %s",
-				trial, victim.cmd.Args[3], t0.UTC().Format("15:04:05.000"), via.cmd.Args[3], elapsed.Round(time.Millisecond), attempts, failures,
-				via.cmd.Args[3], failoverDeadLine(via.stderr.String(), victimID),
-				other.cmd.Args[3], failoverDeadLine(other.stderr.String(), victimID)))
+				trial, victim.name, t0.UTC().Format("15:04:05.000"), via.name, elapsed.Round(time.Millisecond), attempts, failures,
+				via.name, failoverDeadLine(via.Stderr.String(), victim.id),
+				other.name, failoverDeadLine(other.Stderr.String(), victim.id)))
 		}
 
-		nodes[vi] = start(join)
-		failoverWaitSettled(b, nodes, 3)
+		nodes[vi] = start(via.gossip)
+		failoverWaitSettled(b, nodes)
 	}
 	return out
 }
@@ -182,7 +175,7 @@ func failoverDeadLine(log, id string) string {
 
 // failoverHostOf returns the index of the node whose
 // /debug/actors?scope=local lists account id.
-func failoverHostOf(b *testing.B, nodes []*proc, id string) int {
+func failoverHostOf(b *testing.B, nodes []*clusterNode, id string) int {
 	b.Helper()
 	host := -1
 	for i, p := range nodes {
@@ -195,7 +188,7 @@ func failoverHostOf(b *testing.B, nodes []*proc, id string) int {
 				continue
 			}
 			if host >= 0 {
-				b.Fatalf("account %s is active on %s and on %s", id, nodes[host].cmd.Args[3], p.cmd.Args[3])
+				b.Fatalf("account %s is active on %s and on %s", id, nodes[host].name, p.name)
 			}
 			host = i
 		}
@@ -209,167 +202,54 @@ func failoverHostOf(b *testing.B, nodes []*proc, id string) int {
 // failoverFirstGet GETs the account through via until it answers 200, pausing
 // 5 ms after each failure, and returns the time since t0, the attempts
 // made, and the failures seen by status (0: no response).
-func failoverFirstGet(b *testing.B, via *proc, id string, t0 time.Time) (time.Duration, int, map[int]int) {
+func failoverFirstGet(b *testing.B, via *clusterNode, id string, t0 time.Time) (time.Duration, int, map[int]int) {
 	b.Helper()
 	failures := map[int]int{}
 	for attempt := 1; ; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		r, err := via.do(ctx, http.MethodGet, "/v1/accounts/"+id, nil, nil)
+		r, err := via.Do(ctx, http.MethodGet, "/v1/accounts/"+id, nil, nil)
 		cancel()
-		if err == nil && r.status == http.StatusOK {
+		if err == nil && r.Status == http.StatusOK {
 			return time.Since(t0), attempt, failures
 		}
-		failures[r.status]++
+		failures[r.Status]++
 		if time.Since(t0) > time.Minute {
-			b.Fatalf("%s still unreachable through %s a minute after the kill (last: %v %v)", id, via.addr, r, err)
+			b.Fatalf("%s still unreachable through %s a minute after the kill (last: %v %v)", id, via.name, r, err)
 		}
 		time.Sleep(5 * time.Millisecond) // retry pause: keeps the loop from starving the nodes of CPU
 	}
 }
 
-// ---- a cluster of processes ----
-
-// startFailoverNode starts `switchboard node` on PostgreSQL with fast
-// gossip timers, joining join if set, and waits until it serves. It is
-// killed when the benchmark ends.
-func startFailoverNode(b *testing.B, bin, name, dsn, join string) *proc {
+// failoverWaitSettled waits until every node sees exactly the nodes alive
+// and none suspect or draining.
+func failoverWaitSettled(b *testing.B, nodes []*clusterNode) {
 	b.Helper()
-	for attempt := 1; ; attempt++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		addr := l.Addr().String()
-		_ = l.Close()
-		args := []string{"node", "--name", name, "--http", addr, "--gossip", "127.0.0.1:0", "--actor", "127.0.0.1:0", "--sip", "127.0.0.1:0", "--dns", "127.0.0.1:0",
-			"--store", dsn, "--gossip-profile", "local"}
-		if join != "" {
-			args = append(args, "--join", join)
-		}
-		p := &proc{
-			addr:   addr,
-			client: &http.Client{Timeout: 20 * time.Second},
-			stdout: &syncBuffer{},
-			stderr: &syncBuffer{},
-			exited: make(chan struct{}),
-		}
-		p.cmd = exec.Command(bin, args...)
-		p.cmd.Env = processEnv()
-		p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
-		p.cmd.WaitDelay = 5 * time.Second
-		if err := p.cmd.Start(); err != nil {
-			b.Fatalf("starting %s: %v", bin, err)
-		}
-		go func() {
-			_ = p.cmd.Wait() // the exit status is read from cmd.ProcessState
-			close(p.exited)
-		}()
-		b.Cleanup(func() {
-			p.kill()
-			p.client.CloseIdleConnections()
-			if b.Failed() {
-				b.Logf("output of switchboard %s:\n--- stderr\n%s", strings.Join(args, " "), tail(p.stderr.String()))
-			}
-		})
-		err = p.waitServing(30 * time.Second)
-		if err == nil {
-			return p
-		}
-		if attempt < 3 && errors.Is(err, errPortTaken) {
-			continue
-		}
+	procs := make([]*nodeproc.Node, len(nodes))
+	for i, n := range nodes {
+		procs[i] = n.Node
+	}
+	if err := nodeproc.WaitSettled(context.Background(), procs, len(nodes), 30*time.Second); err != nil {
 		b.Fatal(err)
 	}
 }
 
-// failoverClusterJSON is the part of GET /debug/cluster the benchmark reads.
-type failoverClusterJSON struct {
-	Members []failoverMemberJSON `json:"members"`
-	Counts  map[string]int       `json:"counts"`
-}
-
-type failoverMemberJSON struct {
-	Name      string            `json:"name"`
-	ID        string            `json:"id"`
-	Status    string            `json:"status"`
-	Local     bool              `json:"local"`
-	Addresses map[string]string `json:"addresses"`
-}
-
-func failoverClusterOf(b *testing.B, p *proc) failoverClusterJSON {
-	b.Helper()
-	var c failoverClusterJSON
-	failoverDecode(b, failoverDo(b, p, http.MethodGet, "/debug/cluster", nil), &c)
-	return c
-}
-
-// failoverLocalMember is p's own entry in its /debug/cluster.
-func failoverLocalMember(b *testing.B, p *proc) failoverMemberJSON {
-	b.Helper()
-	for _, m := range failoverClusterOf(b, p).Members {
-		if m.Local {
-			return m
-		}
-	}
-	b.Fatalf("%s does not list itself in /debug/cluster", p.addr)
-	return failoverMemberJSON{}
-}
-
-// failoverGossipAddr is the gossip address p listens on, for --join.
-func failoverGossipAddr(b *testing.B, p *proc) string {
-	b.Helper()
-	addr := failoverLocalMember(b, p).Addresses["gossip"]
-	if addr == "" {
-		b.Fatalf("%s does not show its own gossip address in /debug/cluster", p.addr)
-	}
-	return addr
-}
-
-// failoverWaitSettled waits until every node sees exactly n alive members and
-// none suspect or draining.
-func failoverWaitSettled(b *testing.B, nodes []*proc, n int) {
-	b.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ok := true
-		for _, p := range nodes {
-			c := failoverClusterOf(b, p).Counts
-			if c["alive"] != n || c["suspect"] != 0 || c["draining"] != 0 {
-				ok = false
-				break
-			}
-		}
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			var views []string
-			for _, p := range nodes {
-				views = append(views, fmt.Sprintf("%s: %v", p.addr, failoverClusterOf(b, p).Counts))
-			}
-			b.Fatalf("the cluster did not settle at %d alive members within 30s: %s", n, strings.Join(views, "; "))
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval
-	}
-}
-
-func failoverDo(b *testing.B, p *proc, method, path string, body any) reply {
+func failoverDo(b *testing.B, p *clusterNode, method, path string, body any) reply {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	r, err := p.do(ctx, method, path, body, nil)
+	r, err := p.Do(ctx, method, path, body, nil)
 	if err != nil {
-		b.Fatalf("%s %s on %s: %v", method, path, p.addr, err)
+		b.Fatalf("%s %s on %s: %v", method, path, p.name, err)
 	}
 	return r
 }
 
 func failoverDecode(b *testing.B, r reply, v any) {
 	b.Helper()
-	if r.status != http.StatusOK {
+	if r.Status != http.StatusOK {
 		b.Fatalf("want 200, got %s", r)
 	}
-	if err := json.Unmarshal(r.body, v); err != nil {
+	if err := json.Unmarshal(r.Body, v); err != nil {
 		b.Fatalf("decoding %s: %v", r, err)
 	}
 }

@@ -11,7 +11,7 @@ import (
 // gauge reads an unlabelled series of the node's /metrics.
 func gauge(t *testing.T, n *proc, name string) string {
 	t.Helper()
-	body := string(n.call(t, http.MethodGet, "/metrics", nil).body)
+	body := string(n.call(t, http.MethodGet, "/metrics", nil).Body)
 	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`).FindStringSubmatch(body)
 	if m == nil {
 		t.Fatalf("/metrics has no %s", name)

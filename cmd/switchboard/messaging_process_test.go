@@ -148,7 +148,7 @@ type incidentJSON struct {
 func openIncidents(t *testing.T, n *sipNode, account string) []incidentJSON {
 	t.Helper()
 	r := n.call(t, http.MethodGet, "/v1/accounts/"+account+"/fraud/incidents?state=open", nil)
-	if r.status != http.StatusOK {
+	if r.Status != http.StatusOK {
 		t.Fatalf("listing incidents: %s", r)
 	}
 	return decode[struct {
@@ -255,7 +255,7 @@ func TestMessaging_FloodContainedInACluster(t *testing.T) {
 	if !ok {
 		t.Fatalf("the supervisor lives on %q, not a node of this cluster", where)
 	}
-	victim.kill()
+	victim.Kill()
 	var survivor *sipNode
 	for name, n := range nodes {
 		if name != where {
@@ -288,7 +288,7 @@ func sseTypes(t *testing.T, n *sipNode, path string, enough func([]string) bool)
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+n.addr+path, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+n.Addr+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,7 +328,7 @@ func newSIPClientAt(t *testing.T, ip string) *sipClient {
 // fetchProvisioning GETs a device's provisioning document with secret.
 func fetchProvisioning(t *testing.T, n *sipNode, account, device, secret string) (int, map[string]any) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, "http://"+n.addr+"/provision/"+account+"/"+device, nil)
+	req, err := http.NewRequest(http.MethodGet, "http://"+n.Addr+"/provision/"+account+"/"+device, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -360,7 +360,7 @@ func TestMessaging_RestoreTheRightfulUser(t *testing.T) {
 	n.put(t, "/v1/accounts/"+acme, map[string]string{})
 	n.put(t, "/v1/accounts/"+acme+"/groups/hq", map[string]string{})
 	r := n.call(t, http.MethodPut, "/v1/accounts/"+acme+"/devices/alice", map[string]string{"group": "hq", "password": "alice-password-1"})
-	if r.status != http.StatusCreated {
+	if r.Status != http.StatusCreated {
 		t.Fatalf("PUT alice: %s", r)
 	}
 	secret := decode[struct {
@@ -369,7 +369,7 @@ func TestMessaging_RestoreTheRightfulUser(t *testing.T) {
 	if len(secret) < 40 {
 		t.Fatalf("PUT of a new device shows no provisioning secret: %s", r)
 	}
-	if r := n.call(t, http.MethodGet, "/v1/accounts/"+acme+"/devices/alice", nil); strings.Contains(string(r.body), secret) {
+	if r := n.call(t, http.MethodGet, "/v1/accounts/"+acme+"/devices/alice", nil); strings.Contains(string(r.Body), secret) {
 		t.Fatalf("GET shows the provisioning secret again: %s", r)
 	}
 	sms := sipp.StartUAS(t, sipp.UASMessage, "127.0.0.1:0")

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/switchboard-pbx/switchboard/integration"
+	"github.com/switchboard-pbx/switchboard/internal/nodeproc"
 	"github.com/switchboard-pbx/switchboard/internal/sipp"
 )
 
@@ -63,7 +64,7 @@ func startProxyProc(t *testing.T, server, appToken string) *proxyProc {
 	disc := filepath.Join(dir, "proxy.json")
 	cmd := exec.Command(switchboardBinary(t), "proxy", "--server", server, "--discovery", disc,
 		"--queue-file", filepath.Join(dir, "queue.json"), "--backoff-max", "1s")
-	cmd.Env = append(processEnv(), "SWITCHBOARD_APP_TOKEN="+appToken)
+	cmd.Env = nodeproc.Env("SWITCHBOARD_APP_TOKEN=" + appToken)
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -77,7 +78,7 @@ func startProxyProc(t *testing.T, server, appToken string) *proxyProc {
 		<-exited
 		p.client.CloseIdleConnections()
 		if t.Failed() {
-			t.Logf("proxy output:\n%s", tail(out.String()))
+			t.Logf("proxy output:\n%s", nodeproc.Tail(out.String()))
 		}
 	})
 	p.d = waitDiscovery(t, disc)
@@ -105,7 +106,7 @@ func (p *proxyProc) do(t *testing.T, method, path, body string, hdr ...string) r
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return reply{status: resp.StatusCode, header: resp.Header, body: b}
+	return reply{Status: resp.StatusCode, Header: resp.Header, Body: b}
 }
 
 // localEvent is one frame of a proxy's local event stream.
@@ -190,7 +191,7 @@ func TestProxyProcess_Abstract1_TwoAppsThroughProxiesAcrossServerRestart(t *test
 		tokens[app] = decode[struct{ Token string }](t, r).Token
 	}
 	front := newSwitchableFront(t)
-	front.point(n.addr)
+	front.point(n.Addr)
 	crm := startProxyProc(t, front.srv.URL, tokens["crm"])
 	helpdesk := startProxyProc(t, front.srv.URL, tokens["helpdesk"])
 	crmEvents := crm.subscribeLocal(t, "?type=call.ringing,context.changed")
@@ -220,34 +221,34 @@ func TestProxyProcess_Abstract1_TwoAppsThroughProxiesAcrossServerRestart(t *test
 		}
 	}
 	_, r := read(helpdesk, "helpdesk")
-	etag := r.header.Get("ETag")
+	etag := r.Header.Get("ETag")
 
 	// The server restarts: down, then the same store on a new process.
 	n.stop(t)
 	eventually(t, 10*time.Second, "the helpdesk's proxy to see the node down", func() (bool, string) {
 		r := helpdesk.do(t, http.MethodGet, "/proxy/status", "")
-		return strings.Contains(string(r.body), `"online": false`), r.String()
+		return strings.Contains(string(r.Body), `"online": false`), r.String()
 	})
-	if v, r := read(helpdesk, "helpdesk, offline"); !strings.HasPrefix(r.header.Get(integration.HeaderCache), "stale") || v.Apps["crm"]["crm_case"] != "42" {
-		t.Fatalf("offline read: %s %+v, want the cached copy marked stale", r.header.Get(integration.HeaderCache), v.Apps)
+	if v, r := read(helpdesk, "helpdesk, offline"); !strings.HasPrefix(r.Header.Get(integration.HeaderCache), "stale") || v.Apps["crm"]["crm_case"] != "42" {
+		t.Fatalf("offline read: %s %+v, want the cached copy marked stale", r.Header.Get(integration.HeaderCache), v.Apps)
 	}
 	r = helpdesk.do(t, http.MethodPatch, path, `{"ticket_state":"open"}`, "If-Match", etag)
 	want(t, r, http.StatusAccepted, "offline write")
 
 	n2 := startNode(t, nodeOptions{args: nodeArgs})
-	front.point(n2.addr)
+	front.point(n2.Addr)
 	eventually(t, 20*time.Second, "the offline write replayed", func() (bool, string) {
 		r := helpdesk.do(t, http.MethodGet, "/proxy/queue", "")
 		var q struct {
 			Results []struct{ Status int } `json:"results"`
 		}
-		_ = json.Unmarshal(r.body, &q)
+		_ = json.Unmarshal(r.Body, &q)
 		return len(q.Results) == 1 && q.Results[0].Status == http.StatusOK, r.String()
 	})
 	eventually(t, 10*time.Second, "the CRM to read the helpdesk's offline write, fresh", func() (bool, string) {
 		r := crm.do(t, http.MethodGet, path, "")
 		v := decode[contextView](t, r)
-		return r.status == 200 && r.header.Get(integration.HeaderCache) == "fresh" && v.Apps["helpdesk"]["ticket_state"] == "open" &&
+		return r.Status == 200 && r.Header.Get(integration.HeaderCache) == "fresh" && v.Apps["helpdesk"]["ticket_state"] == "open" &&
 			v.Apps["crm"]["crm_case"] == "42", r.String()
 	})
 	// Every context change reached the CRM's local stream once, in order,
@@ -264,7 +265,7 @@ func TestProxyProcess_Abstract1_TwoAppsThroughProxiesAcrossServerRestart(t *test
 	var last int
 	for _, e := range crmEvents() {
 		if e.id == "" {
-			continue // the proxy's own proxy.status frames carry no id
+			continue // the proxy's own proxy.Status frames carry no id
 		}
 		var seq int
 		if _, err := fmt.Sscan(e.id, &seq); err != nil || seq <= last {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/switchboard-pbx/switchboard/integration"
+	"github.com/switchboard-pbx/switchboard/internal/nodeproc"
 )
 
 // proxyUpstream is a minimal stand-in for a node's integration API: one
@@ -163,7 +164,7 @@ func TestProxyProcess_AppTokenFromEnvAndSIGTERM(t *testing.T) {
 	srv := proxyUpstream(t, "env-secret")
 	cfgHome := t.TempDir()
 	cmd := exec.Command(bin, "proxy", "--server", srv.URL)
-	cmd.Env = append(processEnv(), "SWITCHBOARD_APP_TOKEN=env-secret", "XDG_CONFIG_HOME="+cfgHome, "HOME="+cfgHome)
+	cmd.Env = nodeproc.Env("SWITCHBOARD_APP_TOKEN=env-secret", "XDG_CONFIG_HOME="+cfgHome, "HOME="+cfgHome)
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -218,9 +219,9 @@ func TestProxyProcess_RealNode(t *testing.T) {
 
 	dir := t.TempDir()
 	disc := filepath.Join(dir, "proxy.json")
-	cmd := exec.Command(switchboardBinary(t), "proxy", "--server", "http://"+node.addr, "--discovery", disc,
+	cmd := exec.Command(switchboardBinary(t), "proxy", "--server", "http://"+node.Addr, "--discovery", disc,
 		"--queue-file", filepath.Join(dir, "queue.json"))
-	cmd.Env = append(processEnv(), "SWITCHBOARD_APP_TOKEN="+app.Token)
+	cmd.Env = nodeproc.Env("SWITCHBOARD_APP_TOKEN=" + app.Token)
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -232,7 +233,7 @@ func TestProxyProcess_RealNode(t *testing.T) {
 		_ = cmd.Process.Kill()
 		<-exited
 		if t.Failed() {
-			t.Logf("proxy output:\n%s", tail(out.String()))
+			t.Logf("proxy output:\n%s", nodeproc.Tail(out.String()))
 		}
 	})
 	d := waitDiscovery(t, disc)
@@ -248,7 +249,7 @@ func TestProxyProcess_RealNode(t *testing.T) {
 	eventually(t, 10*time.Second, "the proxy's event stream open on the node", func() (bool, string) {
 		m := node.call(t, http.MethodGet, "/metrics", nil)
 		line := ""
-		for _, l := range strings.Split(string(m.body), "\n") {
+		for _, l := range strings.Split(string(m.Body), "\n") {
 			if strings.HasPrefix(l, "switchboard_events_subscribers ") {
 				line = l
 			}

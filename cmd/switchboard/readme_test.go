@@ -46,6 +46,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/switchboard-pbx/switchboard/internal/nodeproc"
 )
 
 // readmePorts are the README's fixed ports, each replaced by a free one.
@@ -321,7 +323,7 @@ func (r *readmeRun) run(t *testing.T, b readmeBlock) {
 		if !ok {
 			t.Fatalf("README.md:%d: kill %s: no node of that name was started", b.line-1, name)
 		}
-		p.kill()
+		p.Kill()
 	case d != "":
 		t.Fatalf("README.md:%d: unknown directive %q", b.line-1, d)
 	}
@@ -362,12 +364,12 @@ func (r *readmeRun) startNode(t *testing.T, c readmeCmd) {
 	}
 	cmd := exec.Command("bash", "-c", r.prelude()+"exec "+text)
 	cmd.Dir = r.dir
-	cmd.Env = append(processEnv(), r.env...)
-	p, err := startProc(t, cmd, httpAddr, "")
+	cmd.Env = nodeproc.Env(r.env...)
+	p, err := nodeproc.StartCmd(context.Background(), cmd, httpAddr, "")
 	if err != nil {
 		t.Fatalf("README.md:%d: %s: %v", c.line, c.text, err)
 	}
-	r.nodes[name] = p
+	r.nodes[name] = watch(t, p)
 }
 
 // prelude is what every bash the test starts runs first: strict mode, the
@@ -377,7 +379,7 @@ func (r *readmeRun) prelude() string {
 RT=%q
 curl() {
   local n; n=$(( $(cat "$RT/n" 2>/dev/null || echo 0) + 1 )); echo "$n" > "$RT/n"
-  command curl -D "$RT/$n.head" "$@" | tee "$RT/$n.body"
+  command curl -D "$RT/$n.head" "$@" | tee "$RT/$n.Body"
   return "${PIPESTATUS[0]}"
 }
 if [ -f "$RT/state" ]; then source "$RT/state"; fi
@@ -415,7 +417,7 @@ func (r *readmeRun) shell(t *testing.T, cmds []readmeCmd) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "-c", script.String())
 	cmd.Dir = r.dir
-	cmd.Env = append(processEnv(), r.env...)
+	cmd.Env = nodeproc.Env(r.env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // a background job (the proxy) goes with it
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
@@ -423,7 +425,7 @@ func (r *readmeRun) shell(t *testing.T, cmds []readmeCmd) {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	where := fmt.Sprintf("README.md:%d-%d", cmds[0].line, cmds[len(cmds)-1].line)
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("%s: the commands failed (%v):\n%s\noutput:\n%s", where, err, commandsText(cmds), tail(out.String()))
+		t.Fatalf("%s: the commands failed (%v):\n%s\noutput:\n%s", where, err, commandsText(cmds), nodeproc.Tail(out.String()))
 	}
 	ran, _ := os.ReadFile(filepath.Join(r.rt, "n"))
 	if n, _ := strconv.Atoi(strings.TrimSpace(string(ran))); n != len(curls) {
@@ -447,7 +449,7 @@ func commandsText(cmds []readmeCmd) string {
 func (r *readmeRun) checkAnswer(t *testing.T, n int, c readmeCmd) {
 	t.Helper()
 	head, _ := os.ReadFile(filepath.Join(r.rt, fmt.Sprintf("%d.head", n)))
-	body, _ := os.ReadFile(filepath.Join(r.rt, fmt.Sprintf("%d.body", n)))
+	body, _ := os.ReadFile(filepath.Join(r.rt, fmt.Sprintf("%d.Body", n)))
 	status := 0
 	for _, l := range strings.Split(string(head), "\n") {
 		if f := strings.Fields(l); len(f) >= 2 && strings.HasPrefix(f[0], "HTTP/") {
@@ -455,7 +457,7 @@ func (r *readmeRun) checkAnswer(t *testing.T, n int, c readmeCmd) {
 		}
 	}
 	fail := func(format string, args ...any) {
-		t.Errorf("README.md:%d: %s\n  %s\n  reply %d %s", c.line, fmt.Sprintf(format, args...), c.text, status, tail(string(body)))
+		t.Errorf("README.md:%d: %s\n  %s\n  reply %d %s", c.line, fmt.Sprintf(format, args...), c.text, status, nodeproc.Tail(string(body)))
 	}
 	if m := readmeStatus.FindStringSubmatch(c.comment); m != nil {
 		if strconv.Itoa(status) != m[1] {

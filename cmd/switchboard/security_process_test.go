@@ -153,20 +153,20 @@ func TestSecurity_DigestReplayAtAnotherNodeOrAfterRestart(t *testing.T) {
 	replay("n3 itself", n3) // the issuer's nc window
 	replay("n2", n2)
 	replay("n1", n1)
-	n3.kill()
+	n3.Kill()
 	n3 = start("n3", n1.gossip, n2.gossip)
 	replay("n3 after kill -9 and restart", n3)
 
 	// The group's actor may have lived on the killed n3: it reactivates
 	// elsewhere once the cluster agrees n3 is gone.
 	r, err := getRetrying(n1.proc, "/v1/accounts/"+account+"/groups/hq/bindings", time.Now().Add(30*time.Second))
-	if err != nil || r.status != http.StatusOK {
+	if err != nil || r.Status != http.StatusOK {
 		t.Fatalf("listing bindings: %s %v", r, err)
 	}
-	if strings.Contains(string(r.body), attacker.addr()) {
-		t.Fatalf("the attacker's contact %s is bound: %s", attacker.addr(), r.body)
+	if strings.Contains(string(r.Body), attacker.addr()) {
+		t.Fatalf("the attacker's contact %s is bound: %s", attacker.addr(), r.Body)
 	}
-	if !strings.Contains(string(r.body), victim.addr()) {
-		t.Fatalf("the victim's contact %s is not bound: %s", victim.addr(), r.body)
+	if !strings.Contains(string(r.Body), victim.addr()) {
+		t.Fatalf("the victim's contact %s is not bound: %s", victim.addr(), r.Body)
 	}
 }

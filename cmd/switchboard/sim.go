@@ -16,6 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/switchboard-pbx/switchboard/simulations"
+	"github.com/switchboard-pbx/switchboard/simulations/live"
 )
 
 // newSimCommand is `switchboard sim`: one scenario, one seed, ours beside
@@ -23,7 +24,7 @@ import (
 func newSimCommand(stdout, stderr io.Writer) *cobra.Command {
 	var scenario, out string
 	var seed uint64
-	live := liveConfig{Duration: 40 * time.Second, Rate: 20, Hold: 8 * time.Second, KillAt: 0.5}
+	liveCfg := live.DefaultConfig()
 	cmd := &cobra.Command{
 		Use:   "sim",
 		Short: "Simulate placement over a modelled cluster and write a report",
@@ -44,19 +45,19 @@ DIR/report.md, DIR/logs/). Real time and real processes: not byte-identical.`,
 				}
 				ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 				defer stop()
-				live.Seed, live.Out, live.Log = seed, out, stderr
-				if live.Binary == "" {
+				liveCfg.Seed, liveCfg.Out, liveCfg.Log = seed, out, stderr
+				if liveCfg.Binary == "" {
 					exe, err := os.Executable()
 					if err != nil {
 						return fmt.Errorf("finding this binary to start the nodes with; pass --node-binary: %w", err)
 					}
-					live.Binary = exe
+					liveCfg.Binary = exe
 				}
-				rep, err := runLive(ctx, live)
+				rep, err := live.Run(ctx, liveCfg)
 				if err != nil {
 					return fmt.Errorf("live run, seed %d: %w", seed, err)
 				}
-				rep.summary(stdout, out)
+				rep.Summary(stdout, out)
 				return nil
 			}
 			if scenario == "" {
@@ -109,16 +110,16 @@ DIR/report.md, DIR/logs/). Real time and real processes: not byte-identical.`,
 	f.StringVar(&scenario, "scenario", "", "scenario file, e.g. simulations/scenarios/steady.json")
 	f.Uint64Var(&seed, "seed", 1, "random seed; the same seed replays the same run")
 	f.StringVar(&out, "out", filepath.Join("sim-out"), "folder for report.json, report.md and the plots")
-	f.IntVar(&live.Nodes, "live", 0, "run N real node processes of pool p1 on loopback instead of a scenario")
-	f.StringVar(&live.Store, "store", "", "live: postgres:// DSN the nodes share; empty: a badger folder per node (state does not follow actors)")
-	f.DurationVar(&live.Duration, "duration", live.Duration, "live: how long calls are driven")
-	f.Float64Var(&live.Rate, "rate", live.Rate, "live: mean call arrivals per second")
-	f.DurationVar(&live.Hold, "hold", live.Hold, "live: mean call holding time")
-	f.Float64Var(&live.KillAt, "kill-at", live.KillAt, "live: fraction of --duration at which a node is SIGKILLed; 0: none")
-	f.Float64Var(&live.JoinAt, "join-at", 0, "live: fraction of --duration at which a new node joins p1; 0: none")
-	f.IntVar(&live.Capacity, "capacity", 0, "live: call capacity per node; 0: twice the offered load over the nodes left after the kill")
-	f.BoolVar(&live.Overflow, "overflow", false, "live: start one more node in pool p2, p1's overflow")
-	f.StringVar(&live.Binary, "node-binary", "", "live: the switchboard binary the nodes run; default: this one")
+	f.IntVar(&liveCfg.Nodes, "live", 0, "run N real node processes of pool p1 on loopback instead of a scenario")
+	f.StringVar(&liveCfg.Store, "store", "", "live: postgres:// DSN the nodes share; empty: a badger folder per node (state does not follow actors)")
+	f.DurationVar(&liveCfg.Duration, "duration", liveCfg.Duration, "live: how long calls are driven")
+	f.Float64Var(&liveCfg.Rate, "rate", liveCfg.Rate, "live: mean call arrivals per second")
+	f.DurationVar(&liveCfg.Hold, "hold", liveCfg.Hold, "live: mean call holding time")
+	f.Float64Var(&liveCfg.KillAt, "kill-at", liveCfg.KillAt, "live: fraction of --duration at which a node is SIGKILLed; 0: none")
+	f.Float64Var(&liveCfg.JoinAt, "join-at", 0, "live: fraction of --duration at which a new node joins p1; 0: none")
+	f.IntVar(&liveCfg.Capacity, "capacity", 0, "live: call capacity per node; 0: twice the offered load over the nodes left after the kill")
+	f.BoolVar(&liveCfg.Overflow, "overflow", false, "live: start one more node in pool p2, p1's overflow")
+	f.StringVar(&liveCfg.Binary, "node-binary", "", "live: the switchboard binary the nodes run; default: this one")
 	_ = f.MarkHidden("node-binary")
 	return cmd
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/switchboard-pbx/switchboard/dnszone"
+	"github.com/switchboard-pbx/switchboard/internal/nodeproc"
 	"github.com/switchboard-pbx/switchboard/internal/sipp"
 )
 
@@ -32,12 +33,10 @@ type sipNode struct {
 // /debug/cluster.
 func sipEndpoints(t *testing.T, p *proc, name string) *sipNode {
 	t.Helper()
-	v := decode[clView](t, p.call(t, http.MethodGet, "/debug/cluster", nil))
-	i := slices.IndexFunc(v.Members, func(m clMember) bool { return m.Local })
-	if i < 0 || v.Members[i].Addresses["sip"] == "" || v.Members[i].Addresses["dns"] == "" {
-		t.Fatalf("node %s advertises no SIP or DNS address: %+v", name, v)
+	self, err := p.Self(context.Background())
+	if err != nil || self.Addresses["sip"] == "" || self.Addresses["dns"] == "" {
+		t.Fatalf("node %s advertises no SIP or DNS address: %+v %v", name, self, err)
 	}
-	self := v.Members[i]
 	return &sipNode{proc: p, name: name, id: self.ID, sip: self.Addresses["sip"], dns: self.Addresses["dns"], gossip: self.Addresses["gossip"]}
 }
 
@@ -54,7 +53,7 @@ func startSIPNode(t *testing.T) *sipNode {
 func (n *sipNode) put(t *testing.T, path string, body any) {
 	t.Helper()
 	r := n.call(t, http.MethodPut, path, body)
-	if r.status != http.StatusOK && r.status != http.StatusCreated {
+	if r.Status != http.StatusOK && r.Status != http.StatusCreated {
 		t.Fatalf("PUT %s: %s", path, r)
 	}
 }
@@ -116,7 +115,7 @@ func runUAC(t *testing.T, scenario sipp.Scenario, target string, o sipp.UACOptio
 func wantAllSuccessful(t *testing.T, what string, res sipp.Result, calls int) {
 	t.Helper()
 	if res.Successful != calls || res.Failed != 0 {
-		t.Fatalf("%s: %d of %d calls successful, %d failed\n%s\n%s", what, res.Successful, calls, res.Failed, res.Errors, tail(res.Messages))
+		t.Fatalf("%s: %d of %d calls successful, %d failed\n%s\n%s", what, res.Successful, calls, res.Failed, res.Errors, nodeproc.Tail(res.Messages))
 	}
 }
 
@@ -159,7 +158,7 @@ func endedCall(t *testing.T, n *sipNode, id string) callJSON {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		r := n.call(t, http.MethodGet, "/v1/calls/"+id, nil)
-		if r.status == http.StatusOK {
+		if r.Status == http.StatusOK {
 			c := decode[callJSON](t, r)
 			if c.State == "ended" {
 				return c
@@ -350,7 +349,7 @@ func TestSIP_TenancyAndBadRequests(t *testing.T) {
 	cross := sipp.UACOptions{Service: "*97", Domain: "globex." + sipZone, FromUser: "alice",
 		Vars: map[string]string{"from_domain": "acme." + sipZone}, TraceMessages: true}
 	if res, err := sipp.RunUAC(context.Background(), sipp.Scenario("testdata/sipp/uac_cross_account.xml"), n.sip, cross); err != nil || res.Successful != 1 {
-		t.Fatalf("acme device into globex: want 403: %v %s\n%s", err, res, tail(res.Messages))
+		t.Fatalf("acme device into globex: want 403: %v %s\n%s", err, res, nodeproc.Tail(res.Messages))
 	}
 	for _, tc := range []struct {
 		name, service, domain, expect, maxForwards string
@@ -367,7 +366,7 @@ func TestSIP_TenancyAndBadRequests(t *testing.T) {
 			}
 			res, err := sipp.RunUAC(context.Background(), sipp.UACExpect, n.sip, o)
 			if err != nil || res.Successful != 1 {
-				t.Fatalf("want %s: %v %s\n%s", tc.expect, err, res, tail(res.Messages))
+				t.Fatalf("want %s: %v %s\n%s", tc.expect, err, res, nodeproc.Tail(res.Messages))
 			}
 		})
 	}

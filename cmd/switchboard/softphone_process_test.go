@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/switchboard-pbx/switchboard/internal/nodeproc"
 )
 
 // requireTool returns the path of command name, from Debian package pkg.
@@ -106,7 +108,7 @@ func startBaresip(t *testing.T, bin string, n *sipNode, account, dev, params str
 	t.Cleanup(func() {
 		p.stop(t)
 		if t.Failed() {
-			t.Logf("output of baresip %s:\n%s", dev, tail(p.out.String()))
+			t.Logf("output of baresip %s:\n%s", dev, nodeproc.Tail(p.out.String()))
 		}
 	})
 	return p
@@ -180,7 +182,7 @@ func TestSoftphone_BaresipRegistersAndCallsWithDefaults(t *testing.T) {
 	waitBinding(t, n, account, "alice", "baresip")
 	for _, p := range []*softphone{alice, bob} {
 		if s := p.out.String(); strings.Contains(s, "Function not implemented") {
-			t.Fatalf("baresip %s could not answer the challenge:\n%s", p.name, tail(s))
+			t.Fatalf("baresip %s could not answer the challenge:\n%s", p.name, nodeproc.Tail(s))
 		}
 	}
 

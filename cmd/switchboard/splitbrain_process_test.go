@@ -26,7 +26,7 @@ func TestProcessCluster_SeedRestartedWithoutJoinRejoins(t *testing.T) {
 	dsn := postgresDSN(t)
 	nodes := startCluster(t, dsn, 3)
 	seed := nodes[0]
-	seed.kill()
+	seed.Kill()
 	killed := time.Now()
 	restarted := startClusterNode(t, seed.name, []string{"--store", dsn}) // no --join, as README starts n1
 	if restarted.id == seed.id {
@@ -77,7 +77,7 @@ func TestProcessCluster_PartitionedHalvesNeverBothServeAnAccount(t *testing.T) {
 		t.Helper()
 		for _, n := range other {
 			for _, path := range []string{base, base + "/devices/carol"} {
-				if r := n.call(t, http.MethodGet, path, nil); r.status != http.StatusServiceUnavailable {
+				if r := n.call(t, http.MethodGet, path, nil); r.Status != http.StatusServiceUnavailable {
 					t.Fatalf("%s: GET %s through %s (the other half) = %s; want 503 while p1 serves the account", when, path, n.name, r)
 				}
 			}
@@ -95,7 +95,7 @@ func TestProcessCluster_PartitionedHalvesNeverBothServeAnAccount(t *testing.T) {
 	rotated := decode[deviceJSON](t, r).Version
 	refusedEverywhere("after the rotation")
 
-	p1.kill()
+	p1.Kill()
 	killed := time.Now()
 	for _, n := range other {
 		got, err := getRetrying(n.proc, base+"/devices/carol", time.Now().Add(clusterConverge))

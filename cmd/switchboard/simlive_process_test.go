@@ -1,16 +1,23 @@
+//go:build unix
+
 package main
 
 import (
-	"context"
+	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchboard-pbx/switchboard/simulations/live"
 )
 
 // TestSimLive_CallsSpreadAndKilledShareTakenOver runs `switchboard sim
-// --live` in small: three real nodes of pool p1 on loopback, Poisson calls
-// through POST /v1/calls, one node SIGKILLed at 30 % of the run. It proves
+// --live` in small, as a user would, and reads its report.json: three real
+// nodes of pool p1 on loopback, Poisson calls through POST /v1/calls, one
+// node SIGKILLed at 30 % of the run. It proves
 // the live mode's promise (issue 4, item 5): calls spread across the pool's
 // real nodes, and once a node is killed no call lands on it and each
 // survivor takes calls; a node that joins at half time catches up with
@@ -25,35 +32,32 @@ func TestSimLive_CallsSpreadAndKilledShareTakenOver(t *testing.T) {
 		t.Skip("starts three node processes for about 20 s")
 	}
 	const seed = 1
-	cfg := liveConfig{
-		Nodes:    3,
-		Store:    os.Getenv("SWITCHBOARD_TEST_POSTGRES"),
-		Duration: 12 * time.Second, // failure detection of --gossip-profile local takes about 5 s
-		Rate:     15,
-		Hold:     2 * time.Second,
-		KillAt:   0.3,
-		JoinAt:   0.5,
-		Capacity: 60, // generous (about 30 calls are up at once): nothing may be rejected
-		Seed:     seed,
-		Out:      t.TempDir(),
-		Binary:   switchboardBinary(t),
+	const capacity = 60 // generous (about 30 calls are up at once): nothing may be rejected
+	store, out := os.Getenv("SWITCHBOARD_TEST_POSTGRES"), t.TempDir()
+	res := runToExit(t, 90*time.Second, nil, "sim", "--live", "3", "--store", store, "--seed", fmt.Sprint(seed), "--out", out,
+		"--duration", "12s", // failure detection of --gossip-profile local takes about 5 s
+		"--rate", "15", "--hold", "2s", "--kill-at", "0.3", "--join-at", "0.5", "--capacity", fmt.Sprint(capacity))
+	if res.code != 0 || !strings.Contains(res.stdout, "wrote report.json and report.md in "+out) {
+		t.Fatalf("seed %d: exit %d\nstdout:\n%s\nstderr:\n%s", seed, res.code, res.stdout, res.stderr)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	rep, err := runLive(ctx, cfg)
+	for _, f := range []string{"report.md", "logs/n1.log", "logs/n4.log"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("seed %d: %s not written: %v", seed, f, err)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(out, "report.json"))
 	if err != nil {
-		t.Fatalf("seed %d: %v", seed, err)
+		t.Fatal(err)
+	}
+	var rep live.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatalf("report.json: %v\n%s", err, b)
 	}
 	t.Logf("seed %d: calls %d, rejected %d, failed %d, by node before %v after %v, killed %s, max/mean %.3f / %.3f, first call %.1fs after the kill",
 		seed, rep.CallsTotal, rep.Rejected, rep.Failed, rep.CallsByNode.BeforeKill, rep.CallsByNode.AfterKill, rep.KilledNode,
 		rep.MaxMeanCalls, rep.MaxMeanCallsAfterKill, rep.FirstCallAfterKill)
 	for _, f := range append(rep.FailureSamples, rep.RejectionSamples...) {
 		t.Log(f)
-	}
-	for _, f := range []string{"report.json", "report.md"} {
-		if _, err := os.Stat(cfg.Out + "/" + f); err != nil {
-			t.Errorf("seed %d: %s not written: %v", seed, f, err)
-		}
 	}
 
 	before := 0
@@ -91,10 +95,10 @@ func TestSimLive_CallsSpreadAndKilledShareTakenOver(t *testing.T) {
 	}
 
 	rejected := rep.Rejected
-	if cfg.Store == "" {
+	if store == "" {
 		rejected -= rep.RejectedAfterKill // see the doc comment
 	}
 	if rejected != 0 {
-		t.Errorf("seed %d: %s", seed, fmt.Sprintf("%d calls rejected with a capacity of %d per node; want none: %v", rejected, cfg.Capacity, rep.RejectionSamples))
+		t.Errorf("seed %d: %s", seed, fmt.Sprintf("%d calls rejected with a capacity of %d per node; want none: %v", rejected, capacity, rep.RejectionSamples))
 	}
 }

@@ -1,8 +1,4 @@
-package main
-
-// The live mode of `switchboard sim`: real node processes on loopback, calls
-// driven through POST /v1/calls, one node killed part way, and the measures
-// of the virtual-time simulator read back from what the nodes gossip.
+package live
 
 import (
 	"bytes"
@@ -12,24 +8,24 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"math/rand/v2"
-	"net"
 	"net/http"
+	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
+	"github.com/switchboard-pbx/switchboard/internal/nodeproc"
 	"github.com/switchboard-pbx/switchboard/simulations"
 )
 
-// liveConfig is one live run. Flags of `switchboard sim --live N` fill it.
-type liveConfig struct {
+// Config is one live run. Flags of `switchboard sim --live N` fill it.
+type Config struct {
 	Nodes    int           // nodes of pool p1; at least 2, so that one can be killed
 	Overflow bool          // one more node in pool p2, p1's overflow
 	Store    string        // postgres:// DSN shared by every node; "": a badger folder per node
@@ -45,6 +41,12 @@ type liveConfig struct {
 	Log      io.Writer     // progress lines; nil: none
 }
 
+// DefaultConfig is a run of 40 s at 20 calls a second held 8 s on average,
+// a node killed at half time; Nodes, Out and Binary are the caller's.
+func DefaultConfig() Config {
+	return Config{Duration: 40 * time.Second, Rate: 20, Hold: 8 * time.Second, KillAt: 0.5, Seed: 1}
+}
+
 // Sampling and waiting figures of a live run.
 const (
 	liveSamplePeriod = 500 * time.Millisecond
@@ -54,7 +56,8 @@ const (
 	liveMinHold      = 100 * time.Millisecond
 )
 
-func (c *liveConfig) validate() error {
+// Validate says which field of c is wrong, in terms of the flags.
+func (c *Config) Validate() error {
 	switch {
 	case c.Nodes < 2:
 		return errors.New("--live needs at least 2 nodes, so that one can be killed and its share taken over")
@@ -76,8 +79,8 @@ func (c *liveConfig) validate() error {
 	return nil
 }
 
-// LiveReport is what a live run writes to report.json.
-type LiveReport struct {
+// Report is what a live run writes to report.json.
+type Report struct {
 	Mode                  string      `json:"mode"`
 	Seed                  uint64      `json:"seed"`
 	Nodes                 int         `json:"nodes"`
@@ -108,9 +111,8 @@ type LiveReport struct {
 	// JoinTo90Seconds is the time from the join until the joined node's
 	// gossiped active calls first reached 90% of p1's mean (the simulator's
 	// measure); null without a join or when it never did.
-	JoinTo90Seconds        *float64       `json:"join_to_90pct_mean_calls_seconds"`
-	Notes                  []string       `json:"notes,omitempty"`
-	activeByNodeAtKillTime map[string]int // for the Markdown only
+	JoinTo90Seconds *float64 `json:"join_to_90pct_mean_calls_seconds"`
+	Notes           []string `json:"notes,omitempty"`
 }
 
 // CallsByNode counts accepted calls (201) by the node that took them, for
@@ -122,50 +124,23 @@ type CallsByNode struct {
 
 // liveNode is one node process.
 type liveNode struct {
+	*nodeproc.Node
 	name, pool string
-	http       string // host:port
-	gossip     string // learned from its /debug/cluster
-	id         string
-	cmd        *exec.Cmd
-	done       chan struct{} // closed when the process has exited
+	id, gossip string // learned from its /debug/cluster
 	log        *os.File
-}
-
-func (n *liveNode) running() bool {
-	select {
-	case <-n.done:
-		return false
-	default:
-		return true
-	}
 }
 
 // liveCluster owns the processes of a run; stop ends all of them.
 type liveCluster struct {
-	cfg    liveConfig
-	client *http.Client
-	mu     sync.Mutex // guards nodes: a node joins while the sampler reads them
-	nodes  []*liveNode
+	cfg   Config
+	mu    sync.Mutex // guards nodes: a node joins while the sampler reads them
+	nodes []*liveNode
 }
 
-// freeLoopbackPort picks a port by listening on 127.0.0.1:0 and closing.
-func freeLoopbackPort() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
-// start starts a node process; join is the seed's gossip address or "".
-func (lc *liveCluster) start(name, pool, join string) (*liveNode, error) {
-	addr, err := freeLoopbackPort()
-	if err != nil {
-		return nil, fmt.Errorf("picking a port for node %s: %w", name, err)
-	}
-	args := []string{"node", "--name", name, "--pool", pool, "--http", addr,
-		"--gossip", "127.0.0.1:0", "--actor", "127.0.0.1:0", "--sip", "127.0.0.1:0", "--dns", "127.0.0.1:0", "--gossip-profile", "local"}
+// start starts a node process, waits until it serves, and learns its id
+// and gossip address; join is the seed's gossip address or "".
+func (lc *liveCluster) start(ctx context.Context, name, pool, join string) (*liveNode, error) {
+	args := []string{"--pool", pool, "--gossip-profile", "local"}
 	if lc.cfg.Store != "" {
 		args = append(args, "--store", lc.cfg.Store)
 	} else {
@@ -178,193 +153,57 @@ func (lc *liveCluster) start(name, pool, join string) (*liveNode, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(lc.cfg.Binary, args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "SWITCHBOARD_") })
-	if err := cmd.Start(); err != nil {
+	p, err := nodeproc.Start(ctx, nodeproc.Options{Binary: lc.cfg.Binary, Name: name, Args: args, Output: logf})
+	if err != nil {
 		logf.Close()
-		return nil, fmt.Errorf("starting node %s (%s): %w", name, lc.cfg.Binary, err)
+		return nil, fmt.Errorf("node %s (see %s): %w", name, logf.Name(), err)
 	}
-	n := &liveNode{name: name, pool: pool, http: addr, cmd: cmd, done: make(chan struct{}), log: logf}
-	go func() { _ = cmd.Wait(); close(n.done) }()
+	n := &liveNode{Node: p, name: name, pool: pool, log: logf}
 	lc.mu.Lock()
 	lc.nodes = append(lc.nodes, n)
 	lc.mu.Unlock()
+	self, err := p.Self(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n.id, n.gossip = self.ID, self.Addresses["gossip"]
 	return n, nil
 }
 
-// stop SIGTERMs every running node, waits, and SIGKILLs any that did not
-// exit within liveStopWithin. It returns once every process has exited.
+// stop SIGTERMs every running node, and SIGKILLs any that did not exit
+// within liveStopWithin. It returns once every process has exited.
 func (lc *liveCluster) stop() {
-	for _, n := range lc.nodes {
-		if n.running() {
-			_ = n.cmd.Process.Signal(syscall.SIGTERM)
-		}
+	var wg sync.WaitGroup
+	for _, n := range lc.running() {
+		wg.Go(func() { _ = n.Stop(liveStopWithin) })
 	}
-	deadline := time.After(liveStopWithin)
+	wg.Wait()
 	for _, n := range lc.nodes {
-		select {
-		case <-n.done:
-		case <-deadline:
-			_ = n.cmd.Process.Kill()
-			<-n.done
-		}
+		n.Close()
 		n.log.Close()
 	}
-	if t, ok := lc.client.Transport.(*http.Transport); ok {
-		t.CloseIdleConnections()
-	}
-}
-
-type liveReply struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-func (lc *liveCluster) do(ctx context.Context, n *liveNode, method, path string, body any) (liveReply, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return liveReply{}, err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+n.http+path, rd)
-	if err != nil {
-		return liveReply{}, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := lc.client.Do(req)
-	if err != nil {
-		return liveReply{}, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return liveReply{status: resp.StatusCode, header: resp.Header, body: b}, err
-}
-
-// poll calls cond every 100 ms until it is true, ctx ends or within passes.
-func poll(ctx context.Context, within time.Duration, what string, cond func() (bool, string)) error {
-	ctx, cancel := context.WithTimeout(ctx, within)
-	defer cancel()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ok, state := cond()
-		if ok {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s: not within %v; last seen: %s", what, within, state)
-		case <-tick.C:
-		}
-	}
-}
-
-type liveMember struct {
-	Name      string            `json:"name"`
-	ID        string            `json:"id"`
-	Status    string            `json:"status"`
-	Local     bool              `json:"local"`
-	Addresses map[string]string `json:"addresses"`
-	Load      struct {
-		ActiveCalls int `json:"active_calls"`
-	} `json:"load"`
-	LoadAgeSeconds *float64 `json:"load_age_seconds"`
-}
-
-type liveClusterView struct {
-	Members []liveMember `json:"members"`
-}
-
-func getJSON[T any](ctx context.Context, lc *liveCluster, n *liveNode, path string) (T, error) {
-	var v T
-	r, err := lc.do(ctx, n, http.MethodGet, path, nil)
-	if err != nil {
-		return v, err
-	}
-	if r.status != http.StatusOK {
-		return v, fmt.Errorf("GET %s on %s: %d %s", path, n.name, r.status, bytes.TrimSpace(r.body))
-	}
-	return v, json.Unmarshal(r.body, &v)
-}
-
-// waitServing waits for the node's /healthz to answer 200 and learns its
-// id and gossip address.
-func (lc *liveCluster) waitServing(ctx context.Context, n *liveNode) error {
-	err := poll(ctx, liveStartWithin, "node "+n.name+" serving /healthz", func() (bool, string) {
-		if !n.running() {
-			return false, "the process exited; see " + n.log.Name()
-		}
-		r, err := lc.do(ctx, n, http.MethodGet, "/healthz", nil)
-		if err != nil {
-			return false, err.Error()
-		}
-		return r.status == http.StatusOK, fmt.Sprint(r.status)
-	})
-	if err != nil {
-		return err
-	}
-	v, err := getJSON[liveClusterView](ctx, lc, n, "/debug/cluster")
-	if err != nil {
-		return err
-	}
-	i := slices.IndexFunc(v.Members, func(m liveMember) bool { return m.Local })
-	if i < 0 || v.Members[i].Addresses["gossip"] == "" {
-		return fmt.Errorf("node %s: /debug/cluster shows no local member with a gossip address", n.name)
-	}
-	n.id, n.gossip = v.Members[i].ID, v.Members[i].Addresses["gossip"]
-	return nil
-}
-
-// waitAllAlive waits until every node lists every node as alive.
-func (lc *liveCluster) waitAllAlive(ctx context.Context) error {
-	for _, o := range lc.nodes {
-		err := poll(ctx, liveStartWithin, o.name+" sees every node alive", func() (bool, string) {
-			v, err := getJSON[liveClusterView](ctx, lc, o, "/debug/cluster")
-			if err != nil {
-				return false, err.Error()
-			}
-			alive := 0
-			for _, m := range v.Members {
-				if m.Status == "alive" {
-					alive++
-				}
-			}
-			return alive == len(lc.nodes), fmt.Sprintf("%d of %d alive", alive, len(lc.nodes))
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // put PUTs body to path through the running nodes in turn until one
 // answers 200 or 201.
 func (lc *liveCluster) put(ctx context.Context, path string, body any, within time.Duration) error {
 	i := 0
-	return poll(ctx, within, "PUT "+path, func() (bool, string) {
+	return nodeproc.Poll(ctx, within, "PUT "+path, func() (bool, string) {
 		alive := lc.running()
 		n := alive[i%len(alive)]
 		i++
-		r, err := lc.do(ctx, n, http.MethodPut, path, body)
+		r, err := n.Do(ctx, http.MethodPut, path, body, nil)
 		if err != nil {
 			return false, err.Error()
 		}
-		return r.status == http.StatusOK || r.status == http.StatusCreated, fmt.Sprintf("%s: %d %s", n.name, r.status, bytes.TrimSpace(r.body))
+		return r.Status == http.StatusOK || r.Status == http.StatusCreated, n.name + ": " + r.String()
 	})
 }
 
 func (lc *liveCluster) running() []*liveNode {
 	lc.mu.Lock()
 	defer lc.mu.Unlock()
-	return slices.DeleteFunc(slices.Clone(lc.nodes), func(n *liveNode) bool { return !n.running() })
+	return slices.DeleteFunc(slices.Clone(lc.nodes), func(n *liveNode) bool { return !n.Running() })
 }
 
 func devName(i int) string { return fmt.Sprintf("d%03d", i) }
@@ -417,49 +256,40 @@ type livePool struct {
 
 // liveRun is the state shared by the driver, the sampler and the callers.
 type liveRun struct {
-	mu          sync.Mutex
-	start       time.Time
-	killedAt    time.Duration // 0: not yet
-	killed      string
-	joinedAt    time.Duration // 0: not yet
-	joined      string
-	samples     []liveSample
-	lastSample  *liveSample
-	before      map[string]int
-	after       map[string]int
-	calls       int
-	rejected    int
-	rejHeadroom int
-	failed      int
-	failedAfter int
-	failures    []string
-	rejections  []string
-	rejAfter    int
-	idToName    map[string]string
-	firstAfter  time.Duration // since the kill, the first call sent after it that was taken; 0: none
+	mu         sync.Mutex
+	start      time.Time
+	killedAt   time.Duration // 0: not yet
+	killed     string
+	joinedAt   time.Duration // 0: not yet
+	joined     string
+	samples    []liveSample
+	lastSample *liveSample
+	idToName   map[string]string
+	firstAfter time.Duration // since the kill, the first call sent after it that was taken; 0: none
+	rep        Report        // the calls' counts, filed as they are answered
 }
 
 func (r *liveRun) failure(afterKill bool, msg string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.failed++
+	r.rep.Failed++
 	if afterKill {
-		r.failedAfter++
+		r.rep.FailedAfterKill++
 	}
-	if len(r.failures) < 10 {
-		r.failures = append(r.failures, msg)
+	if len(r.rep.FailureSamples) < 10 {
+		r.rep.FailureSamples = append(r.rep.FailureSamples, msg)
 	}
 }
 
-// runLive starts the cluster, drives the calls, kills a node and writes the
+// Run starts the cluster, drives the calls, kills a node and writes the
 // report. Every process it started has exited when it returns.
-func runLive(ctx context.Context, cfg liveConfig) (*LiveReport, error) {
+func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Capacity == 0 {
 		// Twice the offered load (Little's law: rate x hold) spread over the
 		// nodes left after the kill, so that no call need be rejected.
 		cfg.Capacity = max(10, int(math.Ceil(2*cfg.Rate*cfg.Hold.Seconds()/float64(cfg.Nodes-1))))
 	}
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	for _, d := range []string{"logs", "data"} {
@@ -472,37 +302,32 @@ func runLive(ctx context.Context, cfg liveConfig) (*LiveReport, error) {
 			fmt.Fprintf(cfg.Log, format+"\n", a...)
 		}
 	}
-	lc := &liveCluster{cfg: cfg, client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 32}}}
+	lc := &liveCluster{cfg: cfg}
 	defer lc.stop()
 
 	// Start the seed, then the others joining it.
-	seed, err := lc.start("n1", "p1", "")
+	seed, err := lc.start(ctx, "n1", "p1", "")
 	if err != nil {
 		return nil, err
 	}
-	if err := lc.waitServing(ctx, seed); err != nil {
-		return nil, err
-	}
-	var p1 []*liveNode
-	p1 = append(p1, seed)
+	p1 := []*liveNode{seed}
 	for i := 2; i <= cfg.Nodes; i++ {
-		n, err := lc.start(fmt.Sprintf("n%d", i), "p1", seed.gossip)
+		n, err := lc.start(ctx, fmt.Sprintf("n%d", i), "p1", seed.gossip)
 		if err != nil {
 			return nil, err
 		}
 		p1 = append(p1, n)
 	}
 	if cfg.Overflow {
-		if _, err := lc.start("o1", "p2", seed.gossip); err != nil {
+		if _, err := lc.start(ctx, "o1", "p2", seed.gossip); err != nil {
 			return nil, err
 		}
 	}
-	for _, n := range lc.nodes[1:] {
-		if err := lc.waitServing(ctx, n); err != nil {
-			return nil, err
-		}
+	all := make([]*nodeproc.Node, 0, len(lc.nodes))
+	for _, n := range lc.nodes {
+		all = append(all, n.Node)
 	}
-	if err := lc.waitAllAlive(ctx); err != nil {
+	if err := nodeproc.WaitSettled(ctx, all, len(all), liveStartWithin); err != nil {
 		return nil, err
 	}
 	logf("live: %d nodes alive (%s)", len(lc.nodes), cmp.Or(redactDSN(cfg.Store), "badger per node"))
@@ -519,17 +344,17 @@ func runLive(ctx context.Context, cfg liveConfig) (*LiveReport, error) {
 		if alive := lc.running(); len(alive) > 0 {
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
-			_, _ = lc.do(dctx, alive[0], http.MethodDelete, "/v1/accounts/"+account, nil)
+			_, _ = alive[0].Do(dctx, http.MethodDelete, "/v1/accounts/"+account, nil, nil)
 		}
 	}()
 
-	run := &liveRun{before: map[string]int{}, after: map[string]int{}, idToName: map[string]string{}}
+	run := &liveRun{idToName: map[string]string{}, rep: Report{CallsByNode: CallsByNode{BeforeKill: map[string]int{}, AfterKill: map[string]int{}}}}
 	for _, n := range lc.nodes {
 		run.idToName[n.id] = n.name
 		run.idToName[n.name] = n.name
 	}
 	for _, n := range p1 {
-		run.before[n.name], run.after[n.name] = 0, 0
+		run.rep.CallsByNode.BeforeKill[n.name], run.rep.CallsByNode.AfterKill[n.name] = 0, 0
 	}
 
 	driveCtx, cancelDrive := context.WithCancel(ctx)
@@ -560,27 +385,22 @@ func runLive(ctx context.Context, cfg liveConfig) (*LiveReport, error) {
 				break
 			}
 			name := fmt.Sprintf("n%d", cfg.Nodes+1)
-			n, err := lc.start(name, "p1", seed.gossip)
-			if err != nil {
-				driveErr = err
-				break
-			}
 			run.mu.Lock()
 			run.joined, run.joinedAt = name, time.Since(run.start)
 			run.idToName[name] = name
 			run.mu.Unlock()
 			logf("live: %s joins p1 at %.1fs", name, run.joinedAt.Seconds())
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if err := lc.waitServing(driveCtx, n); err != nil {
+			// Calls go to the joined node once it serves.
+			wg.Go(func() {
+				n, err := lc.start(driveCtx, name, "p1", seed.gossip)
+				if err != nil {
 					logf("live: the joined node: %v", err)
 					return
 				}
 				run.mu.Lock()
 				run.idToName[n.id] = name
 				run.mu.Unlock()
-			}()
+			})
 		}
 		if killAt >= 0 && next >= killAt && run.killedSnapshot() == "" {
 			if err := sleepUntil(driveCtx, run.start.Add(killAt)); err != nil {
@@ -588,7 +408,7 @@ func runLive(ctx context.Context, cfg liveConfig) (*LiveReport, error) {
 				break
 			}
 			victim := run.chooseVictim(p1)
-			_ = victim.cmd.Process.Kill()
+			victim.Kill()
 			run.mu.Lock()
 			run.killed, run.killedAt = victim.name, time.Since(run.start)
 			run.mu.Unlock()
@@ -685,7 +505,7 @@ func (lc *liveCluster) place(ctx context.Context, run *liveRun, n *liveNode, bod
 	afterKill := run.killed != "" && sent >= run.killedAt
 	headroom := run.lastSample != nil && run.lastSample.headroom > 0
 	run.mu.Unlock()
-	r, err := lc.do(ctx, n, http.MethodPost, "/v1/calls", body)
+	r, err := n.Do(ctx, http.MethodPost, "/v1/calls", body, nil)
 	if err != nil {
 		if ctx.Err() == nil {
 			run.failure(afterKill, fmt.Sprintf("%.1fs via %s: %v", sent.Seconds(), n.name, err))
@@ -693,41 +513,41 @@ func (lc *liveCluster) place(ctx context.Context, run *liveRun, n *liveNode, bod
 		return
 	}
 	switch {
-	case r.status == http.StatusCreated:
+	case r.Status == http.StatusCreated:
 		var out struct {
 			Node string `json:"node"`
 		}
-		if err := json.Unmarshal(r.body, &out); err != nil {
+		if err := json.Unmarshal(r.Body, &out); err != nil {
 			run.failure(afterKill, fmt.Sprintf("%.1fs via %s: 201 with a body that is not JSON: %v", sent.Seconds(), n.name, err))
 			return
 		}
 		run.mu.Lock()
 		defer run.mu.Unlock()
 		name := cmp.Or(run.idToName[out.Node], out.Node)
-		run.calls++
+		run.rep.CallsTotal++
 		if afterKill {
-			run.after[name]++
+			run.rep.CallsByNode.AfterKill[name]++
 			if took := time.Since(run.start) - run.killedAt; run.firstAfter == 0 || took < run.firstAfter {
 				run.firstAfter = took
 			}
 		} else {
-			run.before[name]++
+			run.rep.CallsByNode.BeforeKill[name]++
 		}
-	case r.status == http.StatusServiceUnavailable && bytes.Contains(r.body, []byte("can take the call")):
+	case r.Status == http.StatusServiceUnavailable && bytes.Contains(r.Body, []byte("can take the call")):
 		run.mu.Lock()
 		defer run.mu.Unlock()
-		run.rejected++
+		run.rep.Rejected++
 		if afterKill {
-			run.rejAfter++
+			run.rep.RejectedAfterKill++
 		}
 		if headroom {
-			run.rejHeadroom++
+			run.rep.RejectedWithHeadroom++
 		}
-		if len(run.rejections) < 5 {
-			run.rejections = append(run.rejections, fmt.Sprintf("%.1fs via %s: %s", sent.Seconds(), n.name, oneLine(r.body)))
+		if len(run.rep.RejectionSamples) < 5 {
+			run.rep.RejectionSamples = append(run.rep.RejectionSamples, fmt.Sprintf("%.1fs via %s: %s", sent.Seconds(), n.name, oneLine(r.Body)))
 		}
 	default:
-		run.failure(afterKill, fmt.Sprintf("%.1fs via %s: %d %s", sent.Seconds(), n.name, r.status, oneLine(r.body)))
+		run.failure(afterKill, fmt.Sprintf("%.1fs via %s: %d %s", sent.Seconds(), n.name, r.Status, oneLine(r.Body)))
 	}
 }
 
@@ -748,12 +568,18 @@ func (lc *liveCluster) sample(ctx context.Context, run *liveRun) {
 		}
 		n := alive[0]
 		sctx, cancel := context.WithTimeout(ctx, liveSamplePeriod)
-		pools, err := getJSON[struct {
+		var pools struct {
 			Pools []livePool `json:"pools"`
-		}](sctx, lc, n, "/v1/pools")
-		var cl liveClusterView
+		}
+		var cl struct {
+			Members []struct {
+				Status         string   `json:"status"`
+				LoadAgeSeconds *float64 `json:"load_age_seconds"`
+			} `json:"members"`
+		}
+		err := n.GetJSON(sctx, "/v1/pools", &pools)
 		if err == nil {
-			cl, err = getJSON[liveClusterView](sctx, lc, n, "/debug/cluster")
+			err = n.GetJSON(sctx, "/debug/cluster", &cl)
 		}
 		cancel()
 		if err != nil {
@@ -838,27 +664,23 @@ func joinTo90(samples []liveSample, joined string, joinedAt time.Duration) *floa
 	return nil
 }
 
-func (r *liveRun) report(cfg liveConfig, p1 []*liveNode) *LiveReport {
+func (r *liveRun) report(cfg Config, p1 []*liveNode) *Report {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	rep := &LiveReport{
-		Mode: "live", Seed: cfg.Seed, Nodes: cfg.Nodes, Store: cmp.Or(redactDSN(cfg.Store), "badger per node"),
-		DurationSeconds: cfg.Duration.Seconds(), Rate: cfg.Rate, HoldSeconds: cfg.Hold.Seconds(), CapacityPerNode: cfg.Capacity,
-		CallsTotal: r.calls, Rejected: r.rejected, RejectedWithHeadroom: r.rejHeadroom, RejectedAfterKill: r.rejAfter,
-		Failed: r.failed, FailedAfterKill: r.failedAfter, FailureSamples: r.failures, RejectionSamples: r.rejections,
-		Samples:     len(r.samples),
-		CallsByNode: CallsByNode{BeforeKill: r.before, AfterKill: r.after},
-		KilledNode:  r.killed,
-	}
+	rep := &r.rep
+	rep.Mode, rep.Seed, rep.Nodes, rep.Store = "live", cfg.Seed, cfg.Nodes, cmp.Or(redactDSN(cfg.Store), "badger per node")
+	rep.DurationSeconds, rep.Rate, rep.HoldSeconds, rep.CapacityPerNode = cfg.Duration.Seconds(), cfg.Rate, cfg.Hold.Seconds(), cfg.Capacity
+	rep.Samples, rep.KilledNode = len(r.samples), r.killed
 	end := cfg.Duration + time.Hour
 	if r.killed != "" {
 		rep.KilledAtSeconds = r.killedAt.Seconds()
 		rep.FirstCallAfterKill = r.firstAfter.Seconds()
 		rep.MaxMeanCalls = maxMean(r.samples, cfg.Capacity, 0, r.killedAt)
 		rep.MaxMeanCallsAfterKill = maxMean(r.samples, cfg.Capacity, r.killedAt, end)
-		taken := r.after[r.killed] == 0
+		after := rep.CallsByNode.AfterKill
+		taken := after[r.killed] == 0
 		for _, n := range p1 {
-			if n.name != r.killed && r.after[n.name] == 0 {
+			if n.name != r.killed && after[n.name] == 0 {
 				taken = false
 			}
 		}
@@ -888,7 +710,7 @@ func (r *liveRun) report(cfg liveConfig, p1 []*liveNode) *LiveReport {
 	return rep
 }
 
-func (rep *LiveReport) write(dir string) error {
+func (rep *Report) write(dir string) error {
 	b, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
 		return err
@@ -899,78 +721,73 @@ func (rep *LiveReport) write(dir string) error {
 	return os.WriteFile(filepath.Join(dir, "report.md"), []byte(rep.markdown()), 0o644)
 }
 
-func (rep *LiveReport) markdown() string {
+// measures are the rows of report.md's table and of Summary.
+func (rep *Report) measures() [][2]string {
+	rows := [][2]string{
+		{"calls taken", fmt.Sprint(rep.CallsTotal)},
+		{"rejected", fmt.Sprintf("%d (with headroom %d)", rep.Rejected, rep.RejectedWithHeadroom)},
+		{"failed (other errors)", fmt.Sprintf("%d (%d after the kill)", rep.Failed, rep.FailedAfterKill)},
+		{"max/mean active calls", fmt.Sprintf("%.3f (after the kill %.3f)", rep.MaxMeanCalls, rep.MaxMeanCallsAfterKill)},
+		{"samples", fmt.Sprint(rep.Samples)},
+		{"mean load age", fmt.Sprintf("%.2f s", rep.MeanLoadAgeSeconds)},
+	}
+	if rep.JoinedNode != "" {
+		rows = append(rows, [2]string{"joined node", fmt.Sprintf("%s at %.1f s", rep.JoinedNode, rep.JoinedAtSeconds)},
+			[2]string{"joined node at 90% of p1's mean active calls", simulations.OrNA(rep.JoinTo90Seconds, "%.1f s after it")})
+	}
+	if rep.KilledNode != "" {
+		rows = append(rows, [2]string{"killed node", fmt.Sprintf("%s at %.1f s", rep.KilledNode, rep.KilledAtSeconds)},
+			[2]string{"killed share taken over", fmt.Sprint(rep.KilledShareTakenOver)},
+			[2]string{"first call taken after the kill", fmt.Sprintf("%.1f s after it", rep.FirstCallAfterKill)})
+	}
+	return rows
+}
+
+func (rep *Report) markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Live simulation, seed %d\n\n", rep.Seed)
 	fmt.Fprintf(&b, "%d nodes of pool p1 on loopback (%s), %.0f s of Poisson arrivals at %.1f/s, mean hold %.1f s, capacity %d calls per node.\n\n",
 		rep.Nodes, rep.Store, rep.DurationSeconds, rep.Rate, rep.HoldSeconds, rep.CapacityPerNode)
 	b.WriteString("| measure | value |\n|---|---|\n")
-	fmt.Fprintf(&b, "| calls taken | %d |\n| rejected | %d |\n| rejected with headroom | %d |\n| failed (other errors) | %d (%d after the kill) |\n",
-		rep.CallsTotal, rep.Rejected, rep.RejectedWithHeadroom, rep.Failed, rep.FailedAfterKill)
-	fmt.Fprintf(&b, "| max/mean active calls | %.3f |\n| max/mean active calls after the kill | %.3f |\n| samples | %d |\n| mean load age (s) | %.2f |\n",
-		rep.MaxMeanCalls, rep.MaxMeanCallsAfterKill, rep.Samples, rep.MeanLoadAgeSeconds)
-	if rep.JoinedNode != "" {
-		reached := "never"
-		if rep.JoinTo90Seconds != nil {
-			reached = fmt.Sprintf("%.1f s after it", *rep.JoinTo90Seconds)
-		}
-		fmt.Fprintf(&b, "| joined node | %s at %.1f s |\n| joined node at 90%% of p1's mean active calls | %s |\n", rep.JoinedNode, rep.JoinedAtSeconds, reached)
-	}
-	if rep.KilledNode != "" {
-		fmt.Fprintf(&b, "| killed node | %s at %.1f s |\n| killed share taken over | %t |\n| first call taken after the kill | %.1f s after it |\n",
-			rep.KilledNode, rep.KilledAtSeconds, rep.KilledShareTakenOver, rep.FirstCallAfterKill)
+	for _, m := range rep.measures() {
+		fmt.Fprintf(&b, "| %s | %s |\n", m[0], m[1])
 	}
 	b.WriteString("\n## Calls by node\n\n| node | before the kill | after the kill |\n|---|---|---|\n")
-	names := make([]string, 0, len(rep.CallsByNode.BeforeKill))
-	for n := range rep.CallsByNode.BeforeKill {
-		names = append(names, n)
-	}
-	for n := range rep.CallsByNode.AfterKill {
-		if !slices.Contains(names, n) {
+	names := slices.Sorted(maps.Keys(rep.CallsByNode.BeforeKill))
+	for _, n := range slices.Sorted(maps.Keys(rep.CallsByNode.AfterKill)) {
+		if _, ok := rep.CallsByNode.BeforeKill[n]; !ok {
 			names = append(names, n)
 		}
 	}
-	slices.Sort(names)
 	for _, n := range names {
 		fmt.Fprintf(&b, "| %s | %d | %d |\n", n, rep.CallsByNode.BeforeKill[n], rep.CallsByNode.AfterKill[n])
 	}
-	if len(rep.Notes) > 0 {
-		b.WriteString("\n## Notes\n\n")
-		for _, n := range rep.Notes {
-			fmt.Fprintf(&b, "- %s\n", n)
-		}
-	}
-	if len(rep.FailureSamples) > 0 {
-		b.WriteString("\n## First failures\n\n")
-		for _, f := range rep.FailureSamples {
-			fmt.Fprintf(&b, "- %s\n", f)
+	for _, list := range []struct {
+		title string
+		items []string
+	}{{"Notes", rep.Notes}, {"First failures", rep.FailureSamples}} {
+		if len(list.items) > 0 {
+			fmt.Fprintf(&b, "\n## %s\n\n- %s\n", list.title, strings.Join(list.items, "\n- "))
 		}
 	}
 	return b.String()
 }
 
-// summary is the few lines printed after a run.
-func (rep *LiveReport) summary(w io.Writer, out string) {
+// Summary is the few lines printed after a run.
+func (rep *Report) Summary(w io.Writer, out string) {
 	fmt.Fprintf(w, "wrote report.json and report.md in %s\n", out)
-	fmt.Fprintf(w, "calls %d, rejected %d (with headroom %d), failed %d (%d after the kill)\n",
-		rep.CallsTotal, rep.Rejected, rep.RejectedWithHeadroom, rep.Failed, rep.FailedAfterKill)
-	fmt.Fprintf(w, "max/mean active calls %.3f before the kill, %.3f after (load %.2fs stale on average)\n",
-		rep.MaxMeanCalls, rep.MaxMeanCallsAfterKill, rep.MeanLoadAgeSeconds)
-	if rep.KilledNode != "" {
-		fmt.Fprintf(w, "killed %s at %.1fs; its share taken over: %t; first call taken %.1fs after the kill\n",
-			rep.KilledNode, rep.KilledAtSeconds, rep.KilledShareTakenOver, rep.FirstCallAfterKill)
+	for _, m := range rep.measures() {
+		fmt.Fprintf(w, "%s: %s\n", m[0], m[1])
 	}
-	fmt.Fprintf(w, "calls by node before %v, after %v\n", rep.CallsByNode.BeforeKill, rep.CallsByNode.AfterKill)
+	fmt.Fprintf(w, "calls by node before the kill %v, after %v\n", rep.CallsByNode.BeforeKill, rep.CallsByNode.AfterKill)
 }
 
 // redactDSN drops a password from a postgres:// DSN for reports.
 func redactDSN(dsn string) string {
-	if i, j := strings.Index(dsn, "://"), strings.LastIndex(dsn, "@"); i >= 0 && j > i {
-		if k := strings.Index(dsn[i+3:j], ":"); k >= 0 {
-			return dsn[:i+3+k] + ":***" + dsn[j:]
-		}
+	if u, err := url.Parse(dsn); err == nil {
+		return u.Redacted()
 	}
-	return dsn
+	return "(a DSN that is not a URL)"
 }
 
 // oneLine is a reply body on one line, for the report.
