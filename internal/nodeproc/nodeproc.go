@@ -8,11 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -59,8 +61,27 @@ func Env(extra ...string) []string {
 	return append(env, extra...)
 }
 
-// FreePort returns a loopback TCP port that was free a moment ago.
+// FreePort returns a loopback port that was free for TCP and UDP a moment
+// ago.
 func FreePort() (string, error) {
+	// Below Linux's ephemeral range (32768 up): a port the kernel hands to
+	// another test's ":0" bind or outgoing connection meanwhile cannot be
+	// one of these, so a port picked here stays free until its node binds
+	// it. Free for TCP and UDP alike (SIP and DNS take both).
+	for range 64 {
+		port := strconv.Itoa(20000 + rand.IntN(12000))
+		l, err := net.Listen("tcp", "127.0.0.1:"+port)
+		if err != nil {
+			continue
+		}
+		u, err := net.ListenPacket("udp", "127.0.0.1:"+port)
+		_ = l.Close()
+		if err != nil {
+			continue
+		}
+		_ = u.Close()
+		return port, nil
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", fmt.Errorf("nodeproc: picking a free port: %w", err)
