@@ -20,6 +20,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/switchboard-pbx/switchboard/accountview"
+	"github.com/switchboard-pbx/switchboard/clock"
 	"github.com/switchboard-pbx/switchboard/internal/loglevel"
 )
 
@@ -130,7 +131,7 @@ func New(cfg Config) (*Edge, error) {
 	// parseFailures first: an unparsable datagram is answered from
 	// sipgo's record of it (filter.go).
 	sipLog := slog.New(parseFailures{e: e, next: sipgoFilter{h: loglevel.AtLeast(cfg.Logger.Handler(), slog.LevelWarn),
-		limit: newLimiter[string](cfg.LogEvery), now: cfg.Clock.Now}}).With("component", "sipgo")
+		limit: newLimiter[string](cfg.LogEvery), clock: cfg.Clock}}).With("component", "sipgo")
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent("switchboard"),
 		sipgo.WithUserAgentHostname(e.advHost),
@@ -378,7 +379,7 @@ func portOr(s string, def int) int {
 type sipgoFilter struct {
 	h     slog.Handler
 	limit *limiter[string]
-	now   func() time.Time
+	clock clock.Clock
 }
 
 func (f sipgoFilter) Enabled(ctx context.Context, l slog.Level) bool {
@@ -402,16 +403,16 @@ func (f sipgoFilter) Handle(ctx context.Context, r slog.Record) error {
 		clean.AddAttrs(a)
 		return true
 	})
-	if !f.limit.allow(key, f.now()) {
+	if !f.limit.allow(key, f.clock.Now()) {
 		return nil
 	}
 	return f.h.Handle(ctx, clean)
 }
 func (f sipgoFilter) WithAttrs(a []slog.Attr) slog.Handler {
-	return sipgoFilter{h: f.h.WithAttrs(a), limit: f.limit, now: f.now}
+	return sipgoFilter{h: f.h.WithAttrs(a), limit: f.limit, clock: f.clock}
 }
 func (f sipgoFilter) WithGroup(n string) slog.Handler {
-	return sipgoFilter{h: f.h.WithGroup(n), limit: f.limit, now: f.now}
+	return sipgoFilter{h: f.h.WithGroup(n), limit: f.limit, clock: f.clock}
 }
 
 // timeNow is the edge's clock.
