@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -28,7 +29,18 @@ const (
 // prints its credentials on every start.
 func (n *Node) provisionDemo(ctx context.Context) error {
 	realm := demoAccount + "." + n.cfg.Zone
+	// The first request of a node that has just started can time out: its
+	// lease and the cluster's handover may still be settling on a loaded
+	// machine. Only this read is retried: it changes nothing.
 	exists, err := n.demoExists(ctx)
+	for try := 1; err != nil && try < demoTries && ctx.Err() == nil; try++ {
+		n.log.Info("demo: the account is not answering yet; trying again", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+		exists, err = n.demoExists(ctx)
+	}
 	if err != nil {
 		return err
 	}
@@ -55,6 +67,9 @@ func (n *Node) provisionDemo(ctx context.Context) error {
 
 // demoExists says whether the demo account is stored already: --demo
 // creates it once and never overwrites what a user changed since.
+// demoTries is how many times the demo's first read is tried.
+const demoTries = 5
+
 func (n *Node) demoExists(ctx context.Context) (bool, error) {
 	rep, err := n.actors.Request(ctx, actors.KindAccount, demoAccount, &actorpb.GetAccount{})
 	if err != nil {
