@@ -47,6 +47,11 @@ type Config struct {
 	Profile string
 	// LoadInterval is how often the member gossips its load. Default 1s.
 	LoadInterval time.Duration
+	// CPU reports this node's CPU use (0 to 1) for its load reports, which
+	// tier 2 holds against the pool's CPU limit. Default: the process's,
+	// from getrusage. Tests that run several members in one process, which
+	// share its CPU, set their own.
+	CPU func() float64
 	// Lookup configures the identity lookup.
 	Lookup LookupConfig
 	// Peers, when set, tells of nodes alive outside gossip; the member
@@ -327,7 +332,11 @@ func (m *Membership) load() gossip.Load {
 			calls++
 		}
 	}
-	return gossip.Load{Activations: acts, ActiveCalls: calls, CPU: m.cpu.sample(), Draining: m.draining.Load()}
+	cpu := m.cpu.sample
+	if m.cfg.CPU != nil {
+		cpu = m.cfg.CPU
+	}
+	return gossip.Load{Activations: acts, ActiveCalls: calls, CPU: cpu(), Draining: m.draining.Load()}
 }
 
 // PlacementMembers implements MemberSource from gossip.
