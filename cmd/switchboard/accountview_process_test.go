@@ -1,7 +1,6 @@
 package main
 
 import (
-	"strings"
 	"testing"
 	"time"
 
@@ -17,24 +16,7 @@ import (
 // account's actor learns of the change at once; the two others only
 // through the cluster.)
 func TestSIP_ProvisioningReachesEveryNodesSnapshotWithinASecond(t *testing.T) {
-	dsn := postgresDSN(t)
-	common := []string{"--store", dsn, "--gossip-profile", "local", "--sip-secret", "one secret for the whole cluster"}
-	start := func(name string, join ...string) *sipNode {
-		args := append([]string{"--name", name}, common...)
-		if len(join) > 0 {
-			args = append(args, "--join", strings.Join(join, ","))
-		}
-		return sipEndpoints(t, startNode(t, nodeOptions{args: args}), name)
-	}
-	n1 := start("n1")
-	n2 := start("n2", n1.gossip)
-	n3 := start("n3", n1.gossip)
-	var cl []*clusterNode
-	for _, n := range []*sipNode{n1, n2, n3} {
-		cl = append(cl, &clusterNode{proc: n.proc, name: n.name, id: n.id, gossip: n.gossip})
-	}
-	waitAllAlive(t, cl, cl)
-	waitServing(t, cl)
+	n1, n2, n3 := startThreeSharedSecretNodes(t, sharedSecretNodes(t))
 	account := "fresh" + randomID()
 	provisionSIPAccount(t, n1, account, "")
 

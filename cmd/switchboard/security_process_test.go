@@ -92,25 +92,39 @@ func challengeIn(t *testing.T, res string) *digest.Challenge {
 // Authorization captured at n3 registered the attacker's contact at n2,
 // and at n3 again after a kill -9 and restart. Each replay is now
 // answered 401 (stale), and the attacker's contact is never bound.
-func TestSecurity_DigestReplayAtAnotherNodeOrAfterRestart(t *testing.T) {
-	dsn := postgresDSN(t)
-	common := []string{"--store", dsn, "--gossip-profile", "local", "--sip-secret", "one secret for the whole cluster"}
-	start := func(name string, join ...string) *sipNode {
+// sharedSecretNodes starts nodes on the shared PostgreSQL store with one
+// SIP secret for the whole cluster, each joining the gossip addresses given.
+func sharedSecretNodes(t *testing.T) func(name string, join ...string) *sipNode {
+	t.Helper()
+	common := []string{"--store", postgresDSN(t), "--gossip-profile", "local", "--sip-secret", "one secret for the whole cluster"}
+	return func(name string, join ...string) *sipNode {
 		args := append([]string{"--name", name}, common...)
 		if len(join) > 0 {
 			args = append(args, "--join", strings.Join(join, ","))
 		}
 		return sipEndpoints(t, startNode(t, nodeOptions{args: args}), name)
 	}
-	n1 := start("n1")
-	n2 := start("n2", n1.gossip)
-	n3 := start("n3", n1.gossip)
+}
+
+// startThreeSharedSecretNodes starts n1, n2 and n3 with start and waits
+// until each sees the others alive and serves.
+func startThreeSharedSecretNodes(t *testing.T, start func(name string, join ...string) *sipNode) (n1, n2, n3 *sipNode) {
+	t.Helper()
+	n1 = start("n1")
+	n2 = start("n2", n1.gossip)
+	n3 = start("n3", n1.gossip)
 	var cl []*clusterNode
 	for _, n := range []*sipNode{n1, n2, n3} {
 		cl = append(cl, &clusterNode{proc: n.proc, name: n.name, id: n.id, gossip: n.gossip})
 	}
 	waitAllAlive(t, cl, cl)
 	waitServing(t, cl)
+	return n1, n2, n3
+}
+
+func TestSecurity_DigestReplayAtAnotherNodeOrAfterRestart(t *testing.T) {
+	start := sharedSecretNodes(t)
+	n1, n2, n3 := startThreeSharedSecretNodes(t, start)
 	account := "replay" + randomID()
 	provisionSIPAccount(t, n1, account, "")
 
