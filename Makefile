@@ -19,12 +19,16 @@ build:
 run: build
 	./$(BIN) node --data ./data --demo
 
-# The race-checked suite, then the tests that run several nodes in one
-# process, which protoactor-go's remoting cannot do under -race (see
-# cluster/cluster_test.go).
+# The race-checked suite and, beside it, the tests that run several nodes
+# in one process, which protoactor-go's remoting cannot do under -race (see
+# cluster/cluster_test.go); the second's output follows the first's.
 test:
-	$(GO) test -race -count=1 ./...
-	$(GO) test -count=1 -run 'TestCluster|TestNode_TwoInOneProcess' ./cluster/ ./node/
+	@out=$$(mktemp); \
+	$(GO) test -count=1 -run 'TestCluster|TestNode_TwoInOneProcess' ./cluster/ ./node/ >$$out 2>&1 & pid=$$!; \
+	$(GO) test -race -count=1 ./...; race=$$?; \
+	wait $$pid; one=$$?; \
+	echo "go test -count=1 -run 'TestCluster|TestNode_TwoInOneProcess' ./cluster/ ./node/"; cat $$out; rm -f $$out; \
+	exit $$((race || one))
 
 # Benchmarks report ratios against baselines run beside them: the memory
 # store beside badger and PostgreSQL, a bare protoactor actor beside ours,

@@ -18,6 +18,7 @@ import (
 // a node refuses a non-loopback address without a token, and that
 // SWITCHBOARD_ADMIN_TOKEN alone is enough to start one there.
 func TestProcess_AdminToken(t *testing.T) {
+	t.Parallel()
 	token, envToken := rand.Text(), rand.Text()
 	n := startNode(t, nodeOptions{
 		args: []string{"--data", t.TempDir(), "--admin-token", token},
@@ -87,6 +88,7 @@ func TestProcess_AdminToken(t *testing.T) {
 // not answer exits non-zero at once, names the address it tried, and never
 // prints the DSN's password, whether the DSN came by flag or environment.
 func TestProcess_UnreachablePostgres(t *testing.T) {
+	t.Parallel()
 	port := freePort(t) // closed: nothing listens there
 	dsn := "postgres://sb:hunter2-secret@127.0.0.1:" + port + "/x"
 	for _, tc := range []struct {

@@ -15,6 +15,7 @@ import (
 // proves each is refused with the right status and a JSON error naming the
 // field at fault, and that none of them changed anything.
 func TestProcess_BadInput(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, nodeOptions{args: []string{"--data", t.TempDir()}})
 	const a = "/v1/accounts/acme"
 	// Each resource is written twice, so that its first version is stale.

@@ -110,6 +110,7 @@ func waitEvents(t *testing.T, events func() []sseEvent, n int) []sseEvent {
 // context concurrently, both see both, each write attributed to its app;
 // a stale If-Match gets 412 and null deletes a member.
 func TestContext_Abstract1_SIPpCallPopsAndTwoAppsSupplementIt(t *testing.T) {
+	t.Parallel()
 	n := startSIPNode(t)
 	provisionSIPAccount(t, n, "acme", "")
 	vm := sipp.StartUAS(t, sipp.UAS, "127.0.0.1:0")
@@ -200,6 +201,7 @@ func TestContext_Abstract1_SIPpCallPopsAndTwoAppsSupplementIt(t *testing.T) {
 // that hosts the context is killed (-9), the context reactivates on a
 // survivor intact.
 func TestProcessCluster_ContextSurvivesSIGKILLOfItsNode(t *testing.T) {
+	t.Parallel()
 	dsn := postgresDSN(t)
 	nodes := startCluster(t, dsn, 3)
 	ledger := deleteAccountsAtEnd(t, nodes)

@@ -60,6 +60,7 @@ func waitInterrupted(t *testing.T, n *proc, id string, within time.Duration) {
 // the node started again ends its previous process's call as interrupted
 // instead of leaving it active forever.
 func TestProcess_CallRecordSurvivesKillAndRestartEndsIt(t *testing.T) {
+	t.Parallel()
 	data := t.TempDir()
 	n := startNode(t, nodeOptions{args: []string{"--data", data, "--demo"}})
 	c := startHeldCall(t, n, "acme", "alice", "bob")
@@ -104,6 +105,7 @@ func localActiveCalls(t *testing.T, n *proc) int {
 // killed with calls up leaves their records active; a survivor ends them
 // as interrupted once the grace after the dead node's lease passed.
 func TestProcess_SurvivorEndsADeadNodesCalls(t *testing.T) {
+	t.Parallel()
 	dsn := postgresDSN(t)
 	store := []string{"--store", dsn, "--call-sweep-grace", "1s", "--lease-ttl", "2s", "--lease-renew", "500ms"}
 	a := startClusterNode(t, "a", store)

@@ -11,6 +11,7 @@ import (
 
 // switchboard --version prints the version, as switchboard version does.
 func TestProcess_VersionFlag(t *testing.T) {
+	t.Parallel()
 	flag := runToExit(t, 10*time.Second, nil, "--version")
 	sub := runToExit(t, 10*time.Second, nil, "version")
 	if flag.code != 0 || sub.code != 0 || flag.stdout != sub.stdout || strings.TrimSpace(flag.stdout) == "" {
@@ -21,6 +22,7 @@ func TestProcess_VersionFlag(t *testing.T) {
 // A listen address another program holds stops the node with one line
 // that names the flag to change.
 func TestProcess_AddressTakenNamesTheFlag(t *testing.T) {
+	t.Parallel()
 	for _, flag := range []string{"http", "sip", "dns", "gossip", "actor"} {
 		t.Run(flag, func(t *testing.T) {
 			addr := holdAddr(t, flag == "sip" || flag == "dns")

@@ -349,6 +349,7 @@ func clusterAccountPrefix(test string) string { return "t-" + test + "-" + rando
 // its host (the one the listing names), its directory owner, the
 // bounded-load strategy and a reason.
 func TestProcessCluster_ThreeNodesConvergeAndServeFromAnyNode(t *testing.T) {
+	t.Parallel()
 	dsn := postgresDSN(t)
 	nodes := startCluster(t, dsn, 3)
 	ledger := deleteAccountsAtEnd(t, nodes)
@@ -544,6 +545,7 @@ func putDevicesAcrossNodes(nodes []*clusterNode, accounts []string, count int, s
 // as a new member (a new id, alive; the old id dead or gone) and is given
 // actors again.
 func TestProcessCluster_SIGKILLLosesNoAcknowledgedWrite(t *testing.T) {
+	t.Parallel()
 	dsn := postgresDSN(t)
 	nodes := startCluster(t, dsn, 3)
 	ledger := deleteAccountsAtEnd(t, nodes)
@@ -709,6 +711,7 @@ func TestProcessCluster_SIGKILLLosesNoAcknowledgedWrite(t *testing.T) {
 // it as left (a graceful leave, not a failure), and that every account
 // still reads back through each survivor and now lives on a survivor only.
 func TestProcessCluster_DrainMovesActorsAndLeaves(t *testing.T) {
+	t.Parallel()
 	dsn := postgresDSN(t)
 	nodes := startCluster(t, dsn, 3)
 	ledger := deleteAccountsAtEnd(t, nodes)
@@ -795,6 +798,7 @@ func TestProcessCluster_DrainMovesActorsAndLeaves(t *testing.T) {
 // will not follow actors (and still joins), while the seed, which joins
 // nothing, does not warn.
 func TestProcessCluster_JoinWithBadgerWarns(t *testing.T) {
+	t.Parallel()
 	seed := startClusterNode(t, "seed", []string{"--data", t.TempDir()})
 	joiner := startClusterNode(t, "joiner", []string{"--data", t.TempDir()}, seed.gossip)
 	out := waitOutput(t, joiner.Stderr, badgerJoinWarning, 10*time.Second)

@@ -14,6 +14,7 @@ import (
 // TestProcess_Demo proves --demo prints working credentials for alice and
 // bob of account acme, and provisions them so the API lists them.
 func TestProcess_Demo(t *testing.T) {
+	t.Parallel()
 	data := t.TempDir()
 	n := startNode(t, nodeOptions{args: []string{"--data", data, "--demo"}})
 	out := waitOutput(t, n.Stdout, "bob-demo-1234", 10*time.Second)

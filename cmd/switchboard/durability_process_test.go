@@ -228,6 +228,7 @@ func checkReadBack(t *testing.T, n *proc, account, group string, attempted []put
 // stops the node with SIGTERM, and proves a new process on the same store
 // serves every one of them, by GET, by the paged list and as group members.
 func TestProcess_RestartKeepsEveryDevice(t *testing.T) {
+	t.Parallel()
 	for _, s := range stores {
 		t.Run(s.name, func(t *testing.T) {
 			st := s.open(t, "restart")
@@ -258,6 +259,7 @@ func TestProcess_RestartKeepsEveryDevice(t *testing.T) {
 // may or may not have landed, but GET, list and membership must agree on
 // which did.
 func TestProcess_SIGKILLLosesNoAcknowledgedWrite(t *testing.T) {
+	t.Parallel()
 	for _, s := range stores {
 		t.Run(s.name, func(t *testing.T) {
 			st := s.open(t, "sigkill")

@@ -154,6 +154,7 @@ type edgeActorsJSON struct {
 // within a millisecond. A padded INVITE larger than a UDP hop may carry
 // crosses nodes too (the hop is TCP).
 func TestEdge_DeviceOnTCPReachableFromEveryNode(t *testing.T) {
+	t.Parallel()
 	n1, n2, n3 := startSIPCluster(t)
 	account := "flows" + randomID()
 	provisionSIPAccount(t, n1, account, "")
@@ -245,6 +246,7 @@ func TestEdge_DeviceOnTCPReachableFromEveryNode(t *testing.T) {
 // is placed on n2: neither phone's node. bob calls alice, she answers
 // (auto), and bob's hang-up reaches her.
 func TestEdge_BaresipCallAcrossThreeNodes(t *testing.T) {
+	t.Parallel()
 	bin := requireTool(t, "baresip", "baresip")
 	ns := startPooledSIPCluster(t, poolNode{name: "n1", pool: "east"}, poolNode{name: "n2", pool: "west"}, poolNode{name: "n3", pool: "east"})
 	n1, n2, n3 := ns[0], ns[1], ns[2]
@@ -270,6 +272,7 @@ func TestEdge_BaresipCallAcrossThreeNodes(t *testing.T) {
 // stayed "active" for good). alice answers on TCP with Session-Expires: 2;
 // bob calls over UDP, ACKs, and then never refreshes nor hangs up.
 func TestEdge_SessionNotRefreshedEndsExpiredAndBothLegsGetBye(t *testing.T) {
+	t.Parallel()
 	n := startSIPNode(t)
 	account := "timer" + randomID()
 	provisionSIPAccount(t, n, account, "")
@@ -347,6 +350,7 @@ func TestEdge_SessionNotRefreshedEndsExpiredAndBothLegsGetBye(t *testing.T) {
 // of the two parties are), gets 200, and the call's record, which was in
 // the store from its start, is completed by the survivors.
 func TestEdge_CallSurvivesSIGKILLOfItsNode(t *testing.T) {
+	t.Parallel()
 	ns := startPooledSIPCluster(t, poolNode{name: "n1", pool: "east"}, poolNode{name: "n2", pool: "west"}, poolNode{name: "n3", pool: "east"})
 	n1, n2, n3 := ns[0], ns[1], ns[2]
 	account := "survive" + randomID()
@@ -386,6 +390,7 @@ func TestEdge_CallSurvivesSIGKILLOfItsNode(t *testing.T) {
 // progress keeps its signalling: bob's BYE, through n2, reaches alice and
 // the record is completed.
 func TestEdge_SIGTERMMidCallKeepsItsSignalling(t *testing.T) {
+	t.Parallel()
 	wait := []string{"--shutdown-timeout", "20s"}
 	ns := startPooledSIPCluster(t, poolNode{name: "n1", pool: "east", args: wait}, poolNode{name: "n2", pool: "west", args: wait})
 	n1, n2 := ns[0], ns[1]
@@ -425,6 +430,7 @@ func TestEdge_SIGTERMMidCallKeepsItsSignalling(t *testing.T) {
 // only node of the group's pool): the hop to n1 carries her flow, and n1
 // sends the INVITE out on her TLS connection.
 func TestEdge_DeviceOnTLSReachableFromAnotherNode(t *testing.T) {
+	t.Parallel()
 	cert, key := testcert.SelfSigned(t, t.TempDir())
 	tlsAddr := "127.0.0.1:" + freePort(t)
 	ns := startPooledSIPCluster(t, poolNode{name: "n1", pool: "east", args: []string{"--sips", tlsAddr, "--sips-cert", cert, "--sips-key", key}}, poolNode{name: "n2", pool: "west"})

@@ -33,6 +33,7 @@ func registeredUAS(t *testing.T, n *sipNode, scenario sipp.Scenario, account, de
 // reach the phone that answered), and the ringing phone completes its
 // scenario through CANCEL, 487 and ACK.
 func TestFork_RFC3261_16_7_TwoContactsOneAnswersOtherCancelled(t *testing.T) {
+	t.Parallel()
 	n := startSIPNode(t)
 	provisionSIPAccount(t, n, "acme", "")
 	answers := registeredUAS(t, n, sipp.UAS, "acme", "bob")

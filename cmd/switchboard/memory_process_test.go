@@ -48,6 +48,7 @@ func TestProcess_MemoryLimitPacesTheCollector(t *testing.T) {
 // A memory limit that is not a size stops the node at start, naming the
 // flag and the sizes it takes.
 func TestProcess_BadMemoryLimitIsAClearError(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name      string
 		args, env []string

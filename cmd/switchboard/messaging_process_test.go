@@ -88,6 +88,7 @@ func messageOptions(account, from, to string) sipp.UACOptions {
 // registers it reaches him; once he is registered the next one is
 // delivered at once (200); a MESSAGE to a number reaches the SMS gateway.
 func TestMessaging_RFC3428_DeliveredStoredAndRouted(t *testing.T) {
+	t.Parallel()
 	n := startSIPNode(t)
 	provisionSIPAccount(t, n, "acme", "")
 	sms := sipp.StartUAS(t, sipp.UASMessage, "127.0.0.1:0")
@@ -163,6 +164,7 @@ func openIncidents(t *testing.T, n *sipNode, account string) []incidentJSON {
 // are dropped, its old password fails at once on another node, and the
 // account's other devices keep sending.
 func TestMessaging_FloodContainedInACluster(t *testing.T) {
+	t.Parallel()
 	n1, n2, n3 := startSIPCluster(t)
 
 	account := "flood" + randomID()
@@ -352,6 +354,7 @@ func fetchProvisioning(t *testing.T, n *sipNode, account, device, secret string)
 // NOTIFY and its password no longer works. The downtime, from the reset
 // to the phone's REGISTER, is logged.
 func TestMessaging_RestoreTheRightfulUser(t *testing.T) {
+	t.Parallel()
 	// The phone registers at n1, the attacker floods through n2, and the
 	// phone fetches its document from n3 and registers there.
 	n1, n2, n3 := startSIPCluster(t)

@@ -175,6 +175,7 @@ type contextView struct {
 // If-Match, and the CRM's local event stream, resumed by the proxy, has
 // every context change in order.
 func TestProxyProcess_Abstract1_TwoAppsThroughProxiesAcrossServerRestart(t *testing.T) {
+	t.Parallel()
 	sipp.Require(t)
 	data := t.TempDir()
 	nodeArgs := append([]string{"--name", "sip1", "--data", data}, sipArgs...)

@@ -83,6 +83,7 @@ func waitDiscovery(t *testing.T, path string) integration.Discovery {
 // discovery file (mode 0600) holds the port and the local token, a bad
 // Origin is refused, and stopping the command removes the file.
 func TestProxyCommand_TokenFromFileAndDiscovery(t *testing.T) {
+	t.Parallel()
 	srv := proxyUpstream(t, "app-secret")
 	dir := t.TempDir()
 	tokFile := filepath.Join(dir, "token")
@@ -160,6 +161,7 @@ func TestProxyCommand_RefusesBadFlags(t *testing.T) {
 // user would: the app token from SWITCHBOARD_APP_TOKEN, the discovery
 // file in $XDG_CONFIG_HOME/switchboard, removed on SIGTERM.
 func TestProxyProcess_AppTokenFromEnvAndSIGTERM(t *testing.T) {
+	t.Parallel()
 	bin := switchboardBinary(t)
 	srv := proxyUpstream(t, "env-secret")
 	cfgHome := t.TempDir()
@@ -206,6 +208,7 @@ func TestProxyProcess_AppTokenFromEnvAndSIGTERM(t *testing.T) {
 // proxy holds one event stream on the node, passes the node's answers
 // through (404 for an unknown call), and says 503 once the node is gone.
 func TestProxyProcess_RealNode(t *testing.T) {
+	t.Parallel()
 	node := startNode(t, nodeOptions{args: []string{"--data", t.TempDir(), "--admin-token", "adm-proxy-test"}, token: "adm-proxy-test"})
 	account := "acme" + randomID()
 	provisionAccountAndGroup(t, node, account, "desk")

@@ -35,7 +35,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -83,6 +82,7 @@ type readmeCmd struct {
 }
 
 func TestREADME_CommandBlocksAnswerAsShown(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("curl"); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("the README test runs the README's curl commands: apt-get install curl")
@@ -231,34 +231,13 @@ func newReadmeRun(t *testing.T) *readmeRun {
 	return r
 }
 
-// readmeDatabase creates a database for the README's cluster beside the
-// one SWITCHBOARD_TEST_POSTGRES names, dropped when the test ends, and
-// returns the README's PostgreSQL strings mapped to it.
+// readmeDatabase maps the README's PostgreSQL strings to the test's own
+// database (see postgresDSN).
 func readmeDatabase(t *testing.T) map[string]string {
 	t.Helper()
-	u, err := url.Parse(postgresDSN(t))
-	if err != nil {
-		t.Fatalf("SWITCHBOARD_TEST_POSTGRES: %v", err)
-	}
-	name := strings.TrimPrefix(u.Path, "/") + "_readme_" + randomID()
-	host, port := u.Hostname(), u.Port()
-	if port == "" {
-		port = "5432"
-	}
-	client := []string{"-h", host, "-p", port, "-U", u.User.Username()}
-	if out, err := exec.Command("createdb", append(client, name)...).CombinedOutput(); err != nil {
-		t.Fatalf("createdb %s (the README's cluster creates its database with createdb: apt-get install postgresql-client): %v\n%s", name, err, out)
-	}
-	t.Cleanup(func() { // registered before any node starts, so it runs after they are killed
-		if out, err := exec.Command("dropdb", append(client, "--force", name)...).CombinedOutput(); err != nil {
-			t.Errorf("dropdb %s: %v\n%s", name, err, out)
-		}
-	})
-	dsn := *u
-	dsn.Path = "/" + name
 	return map[string]string{
-		readmeStore.url:      dsn.String(),
-		readmeStore.createdb: "true", // created above
+		readmeStore.url:      postgresDSN(t),
+		readmeStore.createdb: "true", // postgresDSN created it
 	}
 }
 

@@ -85,6 +85,7 @@ func leaks(b []byte, secrets []secret, withHashes bool) []string {
 // reaches the store (badger's files byte by byte, or PostgreSQL's
 // switchboard_kv rows).
 func TestProcess_PasswordNeverLeaks(t *testing.T) {
+	t.Parallel()
 	for _, s := range stores {
 		t.Run(s.name, func(t *testing.T) {
 			st := s.open(t, "leak")

@@ -123,6 +123,7 @@ func startThreeSharedSecretNodes(t *testing.T, start func(name string, join ...s
 }
 
 func TestSecurity_DigestReplayAtAnotherNodeOrAfterRestart(t *testing.T) {
+	t.Parallel()
 	start := sharedSecretNodes(t)
 	n1, n2, n3 := startThreeSharedSecretNodes(t, start)
 	account := "replay" + randomID()

@@ -28,6 +28,7 @@ import (
 // lived on the killed node is provisioned again after the kill, and calls
 // rejected in that window are not held against placement.
 func TestSimLive_CallsSpreadAndKilledShareTakenOver(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts three node processes for about 20 s")
 	}

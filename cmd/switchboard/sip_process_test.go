@@ -180,6 +180,7 @@ type targetJSON struct {
 // through a 401 challenge, its binding is listed, and Contact: * with
 // Expires: 0 removes it.
 func TestSIP_RFC3261_10_RegisterWithDigestKeepsBindings(t *testing.T) {
+	t.Parallel()
 	n := startSIPNode(t)
 	provisionSIPAccount(t, n, "acme", "")
 	o := deviceCall("acme", "alice", "alice")
@@ -218,6 +219,7 @@ func TestSIP_RFC3261_10_RegisterWithDigestKeepsBindings(t *testing.T) {
 // UAS; ACK and BYE follow Record-Route; the call record says who, where
 // and how it ended. Also MESSAGE to an SMS gateway.
 func TestSIP_InviteReachesFeatureServerByForwardingName(t *testing.T) {
+	t.Parallel()
 	n := startSIPNode(t)
 	provisionSIPAccount(t, n, "acme", "")
 	vm := sipp.StartUAS(t, sipp.UAS, "127.0.0.1:0")
@@ -269,6 +271,7 @@ func TestSIP_InviteReachesFeatureServerByForwardingName(t *testing.T) {
 // not there at all; the call reaches the next one, and the dead target is
 // marked down and skipped (Kamailio dispatcher-like probing).
 func TestSIP_FailoverToNextTarget(t *testing.T) {
+	t.Parallel()
 	n := startSIPNode(t)
 	provisionSIPAccount(t, n, "acme", "")
 	refuses := sipp.StartUAS(t, sipp.UAS503, "127.0.0.1:0")
@@ -318,6 +321,7 @@ func TestSIP_FailoverToNextTarget(t *testing.T) {
 // feature server rings; the CANCEL goes downstream and the record says
 // canceled.
 func TestSIP_RFC3261_9_CancelWhileRinging(t *testing.T) {
+	t.Parallel()
 	n := startSIPNode(t)
 	provisionSIPAccount(t, n, "acme", "")
 	n.put(t, "/v1/accounts/acme/trunks/pbx", map[string]any{"sources": []string{"127.0.0.1/32"}})
@@ -338,6 +342,7 @@ func TestSIP_RFC3261_9_CancelWhileRinging(t *testing.T) {
 // another's (403), unknown users and domains are 404, Max-Forwards 0 is
 // 483.
 func TestSIP_TenancyAndBadRequests(t *testing.T) {
+	t.Parallel()
 	n := startSIPNode(t)
 	provisionSIPAccount(t, n, "acme", "")
 	provisionSIPAccount(t, n, "globex", "")
@@ -415,6 +420,7 @@ func startPooledSIPCluster(t *testing.T, nodes ...poolNode) []*sipNode {
 }
 
 func TestSIP_ThreeNodeCluster(t *testing.T) {
+	t.Parallel()
 	ns := startPooledSIPCluster(t, poolNode{name: "n1", pool: "east"}, poolNode{name: "n2", pool: "east"}, poolNode{name: "n3", pool: "west"})
 	n1, n2, n3 := ns[0], ns[1], ns[2]
 

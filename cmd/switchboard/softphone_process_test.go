@@ -171,6 +171,7 @@ func waitBinding(t *testing.T, n *sipNode, account, dev, agent string) int {
 // register, their bindings show in the API, and alice calls bob, who
 // answers automatically, through the node.
 func TestSoftphone_BaresipRegistersAndCallsWithDefaults(t *testing.T) {
+	t.Parallel()
 	bin := requireTool(t, "baresip", "baresip")
 	n := sipEndpoints(t, startNode(t, nodeOptions{args: []string{"--name", "soft1", "--data", t.TempDir()}}), "soft1")
 	account := "phones" + randomID()
@@ -197,6 +198,7 @@ func TestSoftphone_BaresipRegistersAndCallsWithDefaults(t *testing.T) {
 // Expires: 15 and gave up on 423; by default the node registers it for
 // the 60 s minimum and tells it so in the 200.
 func TestSoftphone_SipsakExpires15RaisedToMinimum(t *testing.T) {
+	t.Parallel()
 	bin := requireTool(t, "sipsak", "sipsak")
 	n := sipEndpoints(t, startNode(t, nodeOptions{args: []string{"--name", "soft2", "--data", t.TempDir()}}), "soft2")
 	account := "sipsak" + randomID()

@@ -23,6 +23,7 @@ import (
 // alive (the old n1 dead or gone), and an account created through the
 // restarted n1 reads back through the others.
 func TestProcessCluster_SeedRestartedWithoutJoinRejoins(t *testing.T) {
+	t.Parallel()
 	dsn := postgresDSN(t)
 	nodes := startCluster(t, dsn, 3)
 	seed := nodes[0]
@@ -56,6 +57,7 @@ func TestProcessCluster_SeedRestartedWithoutJoinRejoins(t *testing.T) {
 // takes the account over from the store and serves the rotated device,
 // never the version before it.
 func TestProcessCluster_PartitionedHalvesNeverBothServeAnAccount(t *testing.T) {
+	t.Parallel()
 	dsn := postgresDSN(t)
 	keyA, keyB := gossipKey(t), gossipKey(t)
 	p1 := startClusterNode(t, "p1", []string{"--store", dsn, "--gossip-key", keyA})

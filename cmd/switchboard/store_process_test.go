@@ -7,9 +7,11 @@ package main
 
 import (
 	"crypto/rand"
-	"net/http"
+	"net/url"
 	"os"
+	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -36,39 +38,61 @@ func badgerStore(t *testing.T, purpose string) storeUnderTest {
 	return storeUnderTest{flags: []string{"--data", dir}, account: purpose, dataDir: dir}
 }
 
-// postgresStore shares the database's public.switchboard_kv with every
-// other user of the DSN, so the test's account id is unique to this run,
-// and the account is deleted through the API when the test ends.
+// postgresStore runs the test's nodes on a database of their own (see
+// postgresDSN).
 func postgresStore(t *testing.T, purpose string) storeUnderTest {
 	t.Helper()
 	dsn := postgresDSN(t)
-	st := storeUnderTest{flags: []string{"--store", dsn}, account: "t-" + purpose + "-" + randomID(), dsn: dsn}
-	t.Cleanup(func() {
-		n := startNode(t, nodeOptions{args: st.flags})
-		if r := n.call(t, http.MethodDelete, "/v1/accounts/"+st.account, nil); r.Status != http.StatusNoContent && r.Status != http.StatusNotFound {
-			t.Errorf("deleting test account %s: %s", st.account, r)
-		}
-		n.stop(t)
-	})
-	return st
+	return storeUnderTest{flags: []string{"--store", dsn}, account: "t-" + purpose + "-" + randomID(), dsn: dsn}
 }
 
-// postgresDSN returns SWITCHBOARD_TEST_POSTGRES. Without it the test is
-// skipped, except in CI (CI=true), where a skipped PostgreSQL test would
-// hide that the shared store went untested.
+// testDatabases holds the database each test created, so that every call
+// of postgresDSN within one test names the same one.
+var testDatabases sync.Map // *testing.T -> DSN
+
+// postgresDSN returns a database of the test's own, created beside the one
+// SWITCHBOARD_TEST_POSTGRES names and dropped when the test ends. Nodes on
+// one store find each other through it, so tests that run in parallel must
+// not share one. Without SWITCHBOARD_TEST_POSTGRES the test is skipped,
+// except in CI (CI=true), where a skipped PostgreSQL test would hide that
+// the shared store went untested.
 func postgresDSN(t *testing.T) string {
 	t.Helper()
-	if dsn := os.Getenv("SWITCHBOARD_TEST_POSTGRES"); dsn != "" {
-		return dsn
+	if dsn, ok := testDatabases.Load(t); ok {
+		return dsn.(string)
 	}
-	const msg = "SWITCHBOARD_TEST_POSTGRES is not set. To run the PostgreSQL process tests: apt-get install postgresql, " +
-		"create a database (createdb switchboard_test), and set " +
-		"SWITCHBOARD_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/switchboard_test?sslmode=disable"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
+	base := os.Getenv("SWITCHBOARD_TEST_POSTGRES")
+	if base == "" {
+		const msg = "SWITCHBOARD_TEST_POSTGRES is not set. To run the PostgreSQL process tests: apt-get install postgresql, " +
+			"create a database (createdb switchboard_test), and set " +
+			"SWITCHBOARD_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/switchboard_test?sslmode=disable"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
 	}
-	t.Skip(msg)
-	return ""
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("SWITCHBOARD_TEST_POSTGRES: %v", err)
+	}
+	name := strings.TrimPrefix(u.Path, "/") + "_" + randomID()
+	port := u.Port()
+	if port == "" {
+		port = "5432"
+	}
+	client := []string{"-h", u.Hostname(), "-p", port, "-U", u.User.Username()}
+	if out, err := exec.Command("createdb", append(client, name)...).CombinedOutput(); err != nil {
+		t.Fatalf("createdb %s (apt-get install postgresql-client): %v\n%s", name, err, out)
+	}
+	t.Cleanup(func() { // registered before any node starts, so it runs after they are stopped
+		testDatabases.Delete(t)
+		if out, err := exec.Command("dropdb", append(client, "--force", name)...).CombinedOutput(); err != nil {
+			t.Errorf("dropdb %s: %v\n%s", name, err, out)
+		}
+	})
+	u.Path = "/" + name
+	testDatabases.Store(t, u.String())
+	return u.String()
 }
 
 // randomID is 10 random characters valid in an id.

@@ -14,6 +14,7 @@ import (
 // that is not one stops the node at once with an error naming the flag
 // (or the environment variable) and the value.
 func TestProcess_TrustedSourceFlag(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, want string
 		args, env  []string
