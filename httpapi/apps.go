@@ -55,17 +55,9 @@ func (s *server) apps(w http.ResponseWriter) Apps {
 }
 
 func (s *server) createApp(w http.ResponseWriter, r *http.Request) {
-	ids, ok := pathIDs(w, r, "a")
-	if !ok {
-		return
-	}
 	var in appIn
-	if fe := s.decode(w, r, &in); fe != nil {
-		writeFieldError(w, fe)
-		return
-	}
-	if e := actors.CheckApp(in.Name, in.User, in.Scopes); e != nil {
-		writeError(w, http.StatusBadRequest, e.Field, e.Message)
+	ids, ok := s.pathBody(w, r, &in, "a")
+	if !ok || badInput(w, fromActor(actors.CheckApp(in.Name, in.User, in.Scopes))) {
 		return
 	}
 	apps := s.apps(w)
@@ -103,7 +95,7 @@ func (s *server) listApps(w http.ResponseWriter, r *http.Request) {
 	}
 	after := r.URL.Query().Get("after")
 	if after != "" && !validAppID(after) {
-		writeFieldError(w, badField("after", "after must be an app id from a previous page"))
+		badInput(w, badField("after", "after must be an app id from a previous page"))
 		return
 	}
 	apps := s.apps(w)
@@ -127,7 +119,7 @@ func (s *server) deleteApp(w http.ResponseWriter, r *http.Request) {
 	}
 	id := r.PathValue("id")
 	if !validAppID(id) {
-		writeFieldError(w, badField("id", "an app id is 16 hexadecimal digits, as POST returned"))
+		badInput(w, badField("id", "an app id is 16 hexadecimal digits, as POST returned"))
 		return
 	}
 	apps := s.apps(w)
@@ -147,10 +139,7 @@ func (s *server) deleteApp(w http.ResponseWriter, r *http.Request) {
 }
 
 func validAppID(id string) bool {
-	if len(id) != 16 {
-		return false
-	}
-	return strings.Trim(id, "0123456789abcdef") == ""
+	return len(id) == 16 && strings.Trim(id, "0123456789abcdef") == ""
 }
 
 func (s *server) storeUnavailable(w http.ResponseWriter, what string, err error) {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -51,42 +52,30 @@ type poolIn struct {
 // putPool answers PUT /v1/pools/{p}: a pool's prescribed conditions.
 func (s *server) putPool(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("p")
-	if fe := checkID("pool", name); fe != nil {
-		writeFieldError(w, fe)
-		return
-	}
 	var in poolIn
-	if fe := s.decode(w, r, &in); fe != nil {
-		writeFieldError(w, fe)
+	if badInput(w, checkID("pool", name)) || badInput(w, s.decode(w, r, &in)) {
 		return
 	}
 	p := &actorpb.Pool{Name: name, Labels: in.Labels, Overflow: in.Overflow}
 	if in.CallCapacityPerNode != nil {
 		if *in.CallCapacityPerNode < 1 || *in.CallCapacityPerNode > 1_000_000 {
-			writeFieldError(w, badField("call_capacity_per_node", "must be a whole number from 1 to 1000000"))
+			badInput(w, badField("call_capacity_per_node", "must be a whole number from 1 to 1000000"))
 			return
 		}
 		p.CallCapacityPerNode = uint32(*in.CallCapacityPerNode)
 	}
 	if in.HighWater != nil {
 		if !(*in.HighWater > 0 && *in.HighWater <= 1) {
-			writeFieldError(w, badField("high_water", "must be a utilization above 0 and at most 1, e.g. 0.85"))
+			badInput(w, badField("high_water", "must be a utilization above 0 and at most 1, e.g. 0.85"))
 			return
 		}
 		p.HighWater = *in.HighWater
 	}
-	if in.Overflow != "" {
-		if fe := checkID("overflow", in.Overflow); fe != nil {
-			writeFieldError(w, fe)
-			return
-		}
-		if in.Overflow == name {
-			writeFieldError(w, badField("overflow", "a pool cannot overflow into itself"))
-			return
-		}
+	if in.Overflow == name {
+		badInput(w, badField("overflow", "a pool cannot overflow into itself"))
+		return
 	}
-	if fe := checkLabels(in.Labels); fe != nil {
-		writeFieldError(w, fe)
+	if badInput(w, cmp.Or(checkOptionalID("overflow", in.Overflow), checkLabels(in.Labels))) {
 		return
 	}
 	rep, ok := askAs[*actorpb.PoolsReply](s, w, r, actors.KindPools, actors.PoolsIdentity, &actorpb.PutPool{Pool: p})
@@ -110,8 +99,7 @@ func (s *server) putPool(w http.ResponseWriter, r *http.Request) {
 // configured, 409 while another pool overflows into it.
 func (s *server) deletePool(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("p")
-	if fe := checkID("pool", name); fe != nil {
-		writeFieldError(w, fe)
+	if badInput(w, checkID("pool", name)) {
 		return
 	}
 	rep, ok := askAs[*actorpb.PoolsReply](s, w, r, actors.KindPools, actors.PoolsIdentity, &actorpb.DeletePool{Name: name})
@@ -153,23 +141,16 @@ const maxHold = 24 * time.Hour
 // for the SIP edge until calls arrive over SIP.
 func (s *server) startCall(w http.ResponseWriter, r *http.Request) {
 	var in callIn
-	if fe := s.decode(w, r, &in); fe != nil {
-		writeFieldError(w, fe)
+	if badInput(w, s.decode(w, r, &in)) || badInput(w, cmp.Or(checkID("account", in.Account), checkID("device", in.Device))) {
 		return
 	}
-	for _, f := range []struct{ name, v string }{{"account", in.Account}, {"device", in.Device}} {
-		if fe := checkID(f.name, f.v); fe != nil {
-			writeFieldError(w, fe)
-			return
-		}
-	}
 	if in.Callee == "" || len(in.Callee) > 128 {
-		writeFieldError(w, badField("callee", "callee is required (at most 128 characters)"))
+		badInput(w, badField("callee", "callee is required (at most 128 characters)"))
 		return
 	}
 	hold := time.Duration(in.HoldSeconds * float64(time.Second))
 	if in.HoldSeconds <= 0 || hold > maxHold {
-		writeFieldError(w, badField("hold_seconds", "hold_seconds must be above 0 and at most 86400"))
+		badInput(w, badField("hold_seconds", "hold_seconds must be above 0 and at most 86400"))
 		return
 	}
 	dev, ok := askAs[*actorpb.DeviceReply](s, w, r, actors.KindAccount, in.Account, &actorpb.GetDevice{Device: in.Device})
@@ -213,9 +194,8 @@ func (s *server) startCall(w http.ResponseWriter, r *http.Request) {
 // ended or unknown one from the store. It never activates a call actor,
 // so reading calls adds no call load.
 func (s *server) getCall(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	if !actors.ValidCallID(id) {
-		writeFieldError(w, badField("id", "a call id is 1 to 128 characters from A-Z, a-z, 0-9 and .-_@+~!%%* (a SIP Call-ID, or the h-<hex> name of a longer one)"))
+	id, ok := callID(w, r)
+	if !ok {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)

@@ -92,15 +92,8 @@ func parseEventsQuery(r *http.Request) (eventsQuery, *fieldError) {
 // accountEvents serves GET /v1/accounts/{a}/events.
 func (s *server) accountEvents(w http.ResponseWriter, r *http.Request) {
 	ids, ok := pathIDs(w, r, "a")
-	if !ok {
-		return
-	}
 	q, fe := parseEventsQuery(r)
-	if fe != nil {
-		writeFieldError(w, fe)
-		return
-	}
-	if !s.accountExists(w, r, ids[0]) {
+	if !ok || badInput(w, fe) || !s.accountExists(w, r, ids[0]) {
 		return
 	}
 	s.streamEvents(w, r, ids[0], q)
@@ -119,8 +112,7 @@ func (s *server) accountExists(w http.ResponseWriter, r *http.Request, account s
 // route takes it from the path; an app token's route (GET /v1/events)
 // takes it from the token and narrows q.filter to the token's user.
 func (s *server) streamEvents(w http.ResponseWriter, r *http.Request, account string, q eventsQuery) {
-	if s.cfg.Events == nil {
-		writeError(w, http.StatusNotFound, "", "this node serves no event streams")
+	if !s.eventsServed(w) {
 		return
 	}
 	sub, err := s.cfg.Events.Subscribe(r.Context(), account, q.after, q.filter)
@@ -192,13 +184,9 @@ type webhookOut struct {
 }
 
 func (s *server) putWebhook(w http.ResponseWriter, r *http.Request) {
-	ids, ok := pathIDs(w, r, "a")
-	if !ok {
-		return
-	}
 	var in webhookIn
-	if fe := s.decode(w, r, &in); fe != nil {
-		writeFieldError(w, fe)
+	ids, ok := s.pathBody(w, r, &in, "a")
+	if !ok {
 		return
 	}
 	if err := events.CheckWebhookURL(in.URL); err != nil {

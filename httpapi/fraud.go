@@ -3,8 +3,6 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
 	"strconv"
 
@@ -55,8 +53,7 @@ func (s *server) putFraudPolicy(names ...string) http.HandlerFunc {
 		if fe == nil {
 			fe = fromActor(actors.ValidateFraudPolicy(raw))
 		}
-		if fe != nil {
-			writeFieldError(w, fe)
+		if badInput(w, fe) {
 			return
 		}
 		account, group, device, ok := s.policyLevel(w, r, names...)
@@ -93,7 +90,7 @@ func (s *server) getFraudPolicy(names ...string) http.HandlerFunc {
 		if v := r.URL.Query().Get("effective"); v != "" {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
-				writeError(w, http.StatusBadRequest, "effective", "effective must be true or false")
+				badInput(w, badField("effective", "effective must be true or false"))
 				return
 			}
 			effective = b
@@ -114,13 +111,9 @@ func (s *server) getFraudPolicy(names ...string) http.HandlerFunc {
 // readJSONObject reads a body that must be one JSON object, within the
 // body limit, and returns it compacted.
 func (s *server) readJSONObject(w http.ResponseWriter, r *http.Request) ([]byte, *fieldError) {
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, badField("body", "body is larger than %d bytes", s.cfg.MaxBodyBytes)
-		}
-		return nil, badField("body", "reading body: %v", err)
+	raw, fe := s.readBody(w, r)
+	if fe != nil {
+		return nil, fe
 	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
@@ -140,10 +133,7 @@ func writeRawJSON(w http.ResponseWriter, code int, raw []byte) {
 		out.Write(raw)
 	}
 	out.WriteByte('\n')
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	_, _ = w.Write(out.Bytes())
+	writeBody(w, code, out.Bytes())
 }
 
 // listIncidents answers GET /v1/accounts/{a}/fraud/incidents
@@ -158,26 +148,19 @@ func (s *server) listIncidents(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 32)
 		if err != nil || n == 0 {
-			writeError(w, http.StatusBadRequest, "limit", "limit must be a positive integer")
+			badInput(w, badField("limit", "limit must be a positive integer"))
 			return
 		}
 		msg.Limit = uint32(n)
 	}
-	if msg.After != "" {
-		if fe := checkID("after", msg.After); fe != nil {
-			writeFieldError(w, fe)
-			return
-		}
+	if badInput(w, checkOptionalID("after", msg.After)) {
+		return
 	}
 	rep, ok := askAs[*actorpb.IncidentListReply](s, w, r, actors.KindMessaging, ids[0], msg)
 	if !ok || replyError(w, rep.Error) {
 		return
 	}
-	out := make([]actors.IncidentJSON, 0, len(rep.Incidents))
-	for _, i := range rep.Incidents {
-		out = append(out, actors.IncidentView(i))
-	}
-	body := map[string]any{"incidents": out}
+	body := map[string]any{"incidents": each(rep.Incidents, actors.IncidentView)}
 	if rep.Next != "" {
 		body["next"] = rep.Next
 	}
@@ -201,8 +184,7 @@ func (s *server) incidentRequest(w http.ResponseWriter, r *http.Request, msg fun
 		return
 	}
 	id := r.PathValue("id")
-	if fe := checkID("incident", id); fe != nil {
-		writeFieldError(w, fe)
+	if badInput(w, checkID("incident", id)) {
 		return
 	}
 	rep, ok := askAs[*actorpb.IncidentReply](s, w, r, actors.KindMessaging, ids[0], msg(id))

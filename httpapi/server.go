@@ -326,21 +326,9 @@ const (
 )
 
 // refuseCrossSite answers, and reports true for, a request that a web page
-// of another site could have sent through an operator's browser, on every
-// node, with or without an admin token (issue 9):
-//
-//   - 403 for a write (any method but GET, HEAD and OPTIONS) that the
-//     browser marks as cross-origin: Sec-Fetch-Site other than
-//     same-origin or none, or without it an Origin whose host is not the
-//     request's Host (http.CrossOriginProtection);
-//   - 415 for a write with a body, or with any Content-Type, that is not
-//     JSON (application/json or application/merge-patch+json): the content
-//     types a page may send cross-site without a CORS preflight
-//     (text/plain, forms) are never accepted, and this node answers no
-//     preflight.
-//
-// A body-less write without a Content-Type (curl -X POST) passes, and so
-// does anything from a client that sends no Origin or Sec-Fetch-Site.
+// of another site could have sent through an operator's browser (issue 9;
+// the rules are in doc.go): 403 for a cross-origin write, 415 for a write
+// whose body or Content-Type is not JSON.
 func (s *server) refuseCrossSite(w http.ResponseWriter, r *http.Request) bool {
 	if err := s.crossOrigin.Check(r); err != nil {
 		field := "Origin"
@@ -413,13 +401,9 @@ type errorBody struct {
 const indentBelow = 32 << 10
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
 	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	if err := enc.Encode(v); err != nil {
-		w.WriteHeader(http.StatusInternalServerError)
-		_, _ = fmt.Fprintf(w, "{\"error\": %q}\n", "encoding the reply: "+err.Error())
+	if err := json.NewEncoder(&buf).Encode(v); err != nil {
+		writeBody(w, http.StatusInternalServerError, fmt.Appendf(nil, "{\"error\": %q}\n", "encoding the reply: "+err.Error()))
 		return
 	}
 	body := buf.Bytes()
@@ -429,6 +413,13 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 			body = ind.Bytes()
 		}
 	}
+	writeBody(w, code, body)
+}
+
+// writeBody writes an encoded JSON reply.
+func writeBody(w http.ResponseWriter, code int, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	_, _ = w.Write(body) // the client went away; nothing to do
 }
@@ -437,21 +428,42 @@ func writeError(w http.ResponseWriter, code int, field, msg string) {
 	writeJSON(w, code, errorBody{Error: msg, Field: field})
 }
 
-func writeFieldError(w http.ResponseWriter, fe *fieldError) {
-	writeError(w, http.StatusBadRequest, fe.field, fe.msg)
+// badInput writes fe, if any, as a 400 and reports whether it did.
+func badInput(w http.ResponseWriter, fe *fieldError) bool {
+	if fe != nil {
+		writeError(w, http.StatusBadRequest, fe.field, fe.msg)
+	}
+	return fe != nil
+}
+
+// each maps xs by f into a list that is never nil (JSON [], not null).
+func each[X, Y any](xs []X, f func(X) Y) []Y {
+	out := make([]Y, 0, len(xs))
+	for _, x := range xs {
+		out = append(out, f(x))
+	}
+	return out
+}
+
+// readBody reads the request body, within MaxBodyBytes.
+func (s *server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *fieldError) {
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return nil, badField("body", "body is larger than %d bytes", s.cfg.MaxBodyBytes)
+	case err != nil:
+		return nil, badField("body", "reading body: %v", err)
+	}
+	return raw, nil
 }
 
 // decode reads a JSON body into v strictly: one object, known fields only.
 // An empty body decodes as {}.
 func (s *server) decode(w http.ResponseWriter, r *http.Request, v any) *fieldError {
-	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
-	raw, err := io.ReadAll(body)
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return badField("body", "body is larger than %d bytes", s.cfg.MaxBodyBytes)
-		}
-		return badField("body", "reading body: %v", err)
+	raw, fe := s.readBody(w, r)
+	if fe != nil {
+		return fe
 	}
 	switch strings.TrimSpace(string(raw)) {
 	case "":
@@ -459,7 +471,7 @@ func (s *server) decode(w http.ResponseWriter, r *http.Request, v any) *fieldErr
 	case "null":
 		return badField("body", "body must be a JSON object, not null")
 	}
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return jsonFieldError(err)
@@ -468,6 +480,12 @@ func (s *server) decode(w http.ResponseWriter, r *http.Request, v any) *fieldErr
 		return badField("body", "body must hold one JSON object")
 	}
 	return nil
+}
+
+// pathBody validates the path ids (pathIDs), then decodes the body into v.
+func (s *server) pathBody(w http.ResponseWriter, r *http.Request, v any, names ...string) ([]string, bool) {
+	ids, ok := pathIDs(w, r, names...)
+	return ids, ok && !badInput(w, s.decode(w, r, v))
 }
 
 func jsonFieldError(err error) *fieldError {

@@ -51,6 +51,14 @@ func checkID(field, v string) *fieldError {
 	return nil
 }
 
+// checkOptionalID is checkID for a value that may be absent ("").
+func checkOptionalID(field, v string) *fieldError {
+	if v == "" {
+		return nil
+	}
+	return checkID(field, v)
+}
+
 // checkLabelID validates the account or feature id v in r's path (field
 // "account" or "feature"): one DNS label (actors.CheckLabelID), since it
 // names DNS names. A GET, HEAD or DELETE also accepts an id of checkID's
