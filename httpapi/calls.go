@@ -187,7 +187,7 @@ func (s *server) startCall(w http.ResponseWriter, r *http.Request) {
 	if !ok || replyError(w, cr.Error) {
 		return
 	}
-	writeJSON(w, http.StatusCreated, callOut(cr.Call))
+	writeJSON(w, http.StatusCreated, actors.CallJSON(cr.Call))
 }
 
 // getCall answers GET /v1/calls/{id}: a live call from its actor, an
@@ -210,12 +210,8 @@ func (s *server) getCall(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "call", fmt.Sprintf("call %q not found", id))
 		return
 	}
-	writeJSON(w, http.StatusOK, callOut(rec))
+	writeJSON(w, http.StatusOK, actors.CallJSON(rec))
 }
-
-// callOut is a call as the API shows it (the same shape in contexts and
-// call events: one home, actors.CallJSON).
-func callOut(c *actorpb.CallRecord) map[string]any { return actors.CallJSON(c) }
 
 func newCallID() string {
 	var b [12]byte

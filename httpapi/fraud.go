@@ -17,31 +17,33 @@ import (
 // a fraud.Policy in JSON; the supervisor validates it with package
 // fraud, so that a bad threshold gets a 400 naming its JSON path.
 
-// policyLevel reads the path ids of a policy route and names the level:
-// group and device ("" when the route is the account's). A device's group
+// askPolicy asks the account's messaging supervisor msg(group, device)
+// about the policy of the route's level, group and device ("" when the
+// route is the account's), and writes its error if any. A device's group
 // is looked up, for its effective policy and for validating the merge.
-func (s *server) policyLevel(w http.ResponseWriter, r *http.Request, names ...string) (account, group, device string, ok bool) {
+func (s *server) askPolicy(w http.ResponseWriter, r *http.Request, names []string, msg func(group, device string) proto.Message) (*actorpb.FraudPolicyReply, bool) {
 	ids, ok := pathIDs(w, r, names...)
 	if !ok {
-		return "", "", "", false
+		return nil, false
 	}
-	account = ids[0]
+	var group, device string
 	switch names[len(names)-1] {
 	case "g":
 		group = ids[1]
-		rep, ok := askAs[*actorpb.GroupReply](s, w, r, actors.KindAccount, account, &actorpb.DescribeGroup{Group: group})
+		rep, ok := askAs[*actorpb.GroupReply](s, w, r, actors.KindAccount, ids[0], &actorpb.DescribeGroup{Group: group})
 		if !ok || replyError(w, rep.Error) {
-			return "", "", "", false
+			return nil, false
 		}
 	case "d":
 		device = ids[1]
-		rep, ok := askAs[*actorpb.DeviceReply](s, w, r, actors.KindAccount, account, &actorpb.GetDevice{Device: device})
+		rep, ok := askAs[*actorpb.DeviceReply](s, w, r, actors.KindAccount, ids[0], &actorpb.GetDevice{Device: device})
 		if !ok || replyError(w, rep.Error) {
-			return "", "", "", false
+			return nil, false
 		}
 		group = rep.Device.Group
 	}
-	return account, group, device, true
+	rep, ok := askAs[*actorpb.FraudPolicyReply](s, w, r, actors.KindMessaging, ids[0], msg(group, device))
+	return rep, ok && !replyError(w, rep.Error)
 }
 
 func (s *server) putFraudPolicy(names ...string) http.HandlerFunc {
@@ -56,29 +58,21 @@ func (s *server) putFraudPolicy(names ...string) http.HandlerFunc {
 		if badInput(w, fe) {
 			return
 		}
-		account, group, device, ok := s.policyLevel(w, r, names...)
-		if !ok {
-			return
+		if rep, ok := s.askPolicy(w, r, names, func(group, device string) proto.Message {
+			return &actorpb.PutFraudPolicy{Group: group, Device: device, PolicyJson: raw}
+		}); ok {
+			writeRawJSON(w, http.StatusOK, rep.PolicyJson)
 		}
-		rep, ok := askAs[*actorpb.FraudPolicyReply](s, w, r, actors.KindMessaging, account, &actorpb.PutFraudPolicy{Group: group, Device: device, PolicyJson: raw})
-		if !ok || replyError(w, rep.Error) {
-			return
-		}
-		writeRawJSON(w, http.StatusOK, rep.PolicyJson)
 	}
 }
 
 func (s *server) deleteFraudPolicy(names ...string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		account, group, device, ok := s.policyLevel(w, r, names...)
-		if !ok {
-			return
+		if _, ok := s.askPolicy(w, r, names, func(group, device string) proto.Message {
+			return &actorpb.PutFraudPolicy{Group: group, Device: device}
+		}); ok {
+			w.WriteHeader(http.StatusNoContent)
 		}
-		rep, ok := askAs[*actorpb.FraudPolicyReply](s, w, r, actors.KindMessaging, account, &actorpb.PutFraudPolicy{Group: group, Device: device})
-		if !ok || replyError(w, rep.Error) {
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
 	}
 }
 
@@ -95,16 +89,11 @@ func (s *server) getFraudPolicy(names ...string) http.HandlerFunc {
 			}
 			effective = b
 		}
-		account, group, device, ok := s.policyLevel(w, r, names...)
-		if !ok {
-			return
+		if rep, ok := s.askPolicy(w, r, names, func(group, device string) proto.Message {
+			return &actorpb.GetFraudPolicy{Group: group, Device: device, Effective: effective}
+		}); ok {
+			writeRawJSON(w, http.StatusOK, rep.PolicyJson)
 		}
-		msg := &actorpb.GetFraudPolicy{Group: group, Device: device, Effective: effective}
-		rep, ok := askAs[*actorpb.FraudPolicyReply](s, w, r, actors.KindMessaging, account, msg)
-		if !ok || replyError(w, rep.Error) {
-			return
-		}
-		writeRawJSON(w, http.StatusOK, rep.PolicyJson)
 	}
 }
 

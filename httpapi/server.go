@@ -211,8 +211,8 @@ func (s *server) routes() {
 	admin("POST /v1/admin/drain", s.drain)
 	admin("GET /debug/actors", s.compressed(s.listActivations))
 	admin("GET /debug/actors/{kind}/{id...}", s.compressed(s.describeActor))
-	admin("GET /debug/sip/bans", s.sipBans)
-	admin("GET /debug/sip/targets", s.sipTargets)
+	admin("GET /debug/sip/bans", s.sipView("bans", SIPView.Bans))
+	admin("GET /debug/sip/targets", s.sipView("targets", SIPView.Targets))
 
 	admin("PUT /v1/accounts/{a}", s.putAccount)
 	admin("GET /v1/accounts/{a}", s.getAccount)
