@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -56,17 +57,8 @@ func (q localQuery) match(f frame) bool {
 	if f.Event == "reset" || strings.HasPrefix(f.Event, "proxy.") {
 		return true
 	}
-	if len(q.types) > 0 {
-		ok := false
-		for _, t := range q.types {
-			if strings.HasPrefix(f.Event, t) {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return false
-		}
+	if len(q.types) > 0 && !slices.ContainsFunc(q.types, func(t string) bool { return strings.HasPrefix(f.Event, t) }) {
+		return false
 	}
 	if q.user == "" && q.call == "" {
 		return true

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -193,10 +194,7 @@ func (p *Proxy) getContext(w http.ResponseWriter, r *http.Request) {
 
 // writeStale serves a cached context, saying how old it is.
 func (p *Proxy) writeStale(w http.ResponseWriter, e cacheEntry) {
-	age := int64(p.cfg.Clock.Now().Sub(e.fetched) / time.Second)
-	if age < 0 {
-		age = 0
-	}
+	age := max(0, int64(p.cfg.Clock.Now().Sub(e.fetched)/time.Second))
 	h := w.Header()
 	h.Set(HeaderCache, "stale; age="+strconv.FormatInt(age, 10))
 	h.Set("Age", strconv.FormatInt(age, 10))
@@ -206,11 +204,7 @@ func (p *Proxy) writeStale(w http.ResponseWriter, e cacheEntry) {
 	if _, n := p.queue.len(e.call); n > 0 {
 		h.Set(HeaderPending, strconv.Itoa(n))
 	}
-	ct := e.contentType
-	if ct == "" {
-		ct = "application/json"
-	}
-	h.Set("Content-Type", ct)
+	h.Set("Content-Type", cmp.Or(e.contentType, "application/json"))
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(e.body)

@@ -209,11 +209,16 @@ func (p *Proxy) setOnline(v bool) {
 		p.hub.addLocal(frame{Event: "proxy.status", Data: fmt.Sprintf(`{"online":%t}`, v)})
 	}
 	if v {
-		if n, _ := p.queue.len(""); n > 0 {
-			select {
-			case p.kick <- struct{}{}:
-			default:
-			}
+		p.kickReplay()
+	}
+}
+
+// kickReplay wakes the replay loop when writes are queued.
+func (p *Proxy) kickReplay() {
+	if n, _ := p.queue.len(""); n > 0 {
+		select {
+		case p.kick <- struct{}{}:
+		default:
 		}
 	}
 }

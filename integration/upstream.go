@@ -96,12 +96,7 @@ func (p *Proxy) streamOnce(ctx context.Context) (connected bool, err error) {
 // answer again (setOnline kicks it).
 func (p *Proxy) replayLoop(ctx context.Context) {
 	// Writes from an earlier run wait for the first sign of the server.
-	if n, _ := p.queue.len(""); n > 0 {
-		select {
-		case p.kick <- struct{}{}:
-		default:
-		}
-	}
+	p.kickReplay()
 	for {
 		select {
 		case <-ctx.Done():
