@@ -114,29 +114,6 @@ func Merge(doc, patch []byte, lim Limits) (Result, error) {
 	return res, nil
 }
 
-// MergePatch is RFC 7396's MergePatch(Target, Patch) on decoded values,
-// with no limits: the reference the tests hold Merge to.
-func MergePatch(target, patch any) any {
-	pm, ok := patch.(map[string]any)
-	if !ok {
-		return patch
-	}
-	tm, ok := target.(map[string]any)
-	if !ok {
-		tm = map[string]any{}
-	} else {
-		tm = maps.Clone(tm)
-	}
-	for k, v := range pm {
-		if v == nil {
-			delete(tm, k)
-			continue
-		}
-		tm[k] = MergePatch(tm[k], v)
-	}
-	return tm
-}
-
 // mergeObject merges patch into target (which it may modify: it is a
 // fresh decode) and records the changes under prefix.
 func mergeObject(target, patch map[string]any, prefix string, res *Result) map[string]any {
