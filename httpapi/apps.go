@@ -69,12 +69,11 @@ func (s *server) createApp(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			return
 		}
-		if dev.Error != nil {
-			if dev.Error.Code == actorpb.Code_CODE_NOT_FOUND {
-				writeError(w, http.StatusBadRequest, "user", "user must be a device of account "+ids[0]+"; "+in.User+" is not")
-				return
-			}
-			replyError(w, dev.Error)
+		if dev.Error.GetCode() == actorpb.Code_CODE_NOT_FOUND {
+			writeError(w, http.StatusBadRequest, "user", "user must be a device of account "+ids[0]+"; "+in.User+" is not")
+			return
+		}
+		if replyError(w, dev.Error) {
 			return
 		}
 	}
@@ -144,8 +143,7 @@ func validAppID(id string) bool {
 
 func (s *server) storeUnavailable(w http.ResponseWriter, what string, err error) {
 	s.log.Warn(what+" failed", "err", err)
-	w.Header().Set("Retry-After", "1")
-	writeError(w, http.StatusServiceUnavailable, "", what+" failed; retry: "+err.Error())
+	unavailable(w, what+" failed; retry: "+err.Error())
 }
 
 // appAuthorized serves h to requests bearing an app token that holds

@@ -78,19 +78,12 @@ func (s *server) putPool(w http.ResponseWriter, r *http.Request) {
 	if badInput(w, cmp.Or(checkOptionalID("overflow", in.Overflow), checkLabels(in.Labels))) {
 		return
 	}
-	rep, ok := askAs[*actorpb.PoolsReply](s, w, r, actors.KindPools, actors.PoolsIdentity, &actorpb.PutPool{Pool: p})
-	if !ok || replyError(w, rep.Error) {
-		return
-	}
-	setETag(w, rep.Version)
-	status := http.StatusOK
-	if rep.Created {
-		status = http.StatusCreated
-	}
-	spec := actors.PoolSpec(rep.Pools[0])
-	writeJSON(w, status, PoolView{
-		Name: spec.Name, Configured: true, CallCapacityPerNode: spec.CallCapacityPerNode, HighWater: spec.HighWater,
-		Labels: spec.Labels, Overflow: spec.Overflow, Nodes: []PoolNodeView{},
+	answer(s, w, r, actors.KindPools, actors.PoolsIdentity, &actorpb.PutPool{Pool: p}, func(rep *actorpb.PoolsReply) any {
+		spec := actors.PoolSpec(rep.Pools[0])
+		return PoolView{
+			Name: spec.Name, Configured: true, CallCapacityPerNode: spec.CallCapacityPerNode, HighWater: spec.HighWater,
+			Labels: spec.Labels, Overflow: spec.Overflow, Nodes: []PoolNodeView{},
+		}
 	})
 }
 
@@ -119,8 +112,7 @@ func (s *server) listPools(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	pools, err := s.cfg.Pools(ctx)
 	if err != nil {
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, "", "pool figures unavailable; retry: "+err.Error())
+		unavailable(w, "pool figures unavailable; retry: "+err.Error())
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"pools": pools})
@@ -166,8 +158,7 @@ func (s *server) startCall(w http.ResponseWriter, r *http.Request) {
 	pool := grp.Group.AssignedPool
 	hint, err := s.cfg.Actors.CallHint(ctx, pool)
 	if err != nil {
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, "", "pool conditions unavailable; retry: "+err.Error())
+		unavailable(w, "pool conditions unavailable; retry: "+err.Error())
 		return
 	}
 	id := newCallID()
@@ -179,8 +170,7 @@ func (s *server) startCall(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, "", "starting the call failed; retry: "+err.Error())
+		unavailable(w, "starting the call failed; retry: "+err.Error())
 		return
 	}
 	cr, ok := rep.(*actorpb.CallReply)
@@ -202,8 +192,7 @@ func (s *server) getCall(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	rec, _, err := s.cfg.Actors.ReadCall(ctx, id)
 	if err != nil {
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, "", "reading the call failed; retry: "+err.Error())
+		unavailable(w, "reading the call failed; retry: "+err.Error())
 		return
 	}
 	if rec == nil {

@@ -118,8 +118,7 @@ func (s *server) streamEvents(w http.ResponseWriter, r *http.Request, account st
 	sub, err := s.cfg.Events.Subscribe(r.Context(), account, q.after, q.filter)
 	if err != nil {
 		s.log.Warn("subscribing to events", "account", account, "err", err)
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, "", "the event stream is unavailable; retry")
+		unavailable(w, "the event stream is unavailable; retry")
 		return
 	}
 	defer sub.Close()
@@ -248,8 +247,7 @@ func (s *server) eventsOK(w http.ResponseWriter, err error) bool {
 		writeError(w, http.StatusNotFound, "", "this account has no webhook; PUT one with {\"url\": \"https://...\"}")
 	default:
 		s.log.Warn("webhook request failed", "err", err)
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, "", "the event store did not answer; retry")
+		unavailable(w, "the event store did not answer; retry")
 	}
 	return false
 }

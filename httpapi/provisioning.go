@@ -289,10 +289,7 @@ func (s *server) getGroup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setETag(w, rep.Version)
-	members := rep.Members
-	if members == nil {
-		members = []string{}
-	}
+	members := append([]string{}, rep.Members...)
 	writeJSON(w, http.StatusOK, struct {
 		groupOut
 		Members []string `json:"members"`

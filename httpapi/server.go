@@ -532,11 +532,24 @@ func (s *server) ask(w http.ResponseWriter, r *http.Request, kind, id string, ms
 	rep, err := s.cfg.Actors.Request(ctx, kind, id, msg)
 	if err != nil {
 		s.log.Warn("actor request failed", "kind", kind, "id", id, "err", err)
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, "", fmt.Sprintf("%s %s did not answer; retry: %v", kind, id, err))
+		unavailable(w, fmt.Sprintf("%s %s did not answer; retry: %v", kind, id, err))
 		return nil, false
 	}
 	return rep, true
+}
+
+// unavailable answers 503 with msg, asking the client to retry in a second.
+func unavailable(w http.ResponseWriter, msg string) {
+	w.Header().Set("Retry-After", "1")
+	writeError(w, http.StatusServiceUnavailable, "", msg)
+}
+
+// replyCodes are the HTTP statuses of actor error codes; any other is 500.
+var replyCodes = map[actorpb.Code]int{
+	actorpb.Code_CODE_INVALID:     http.StatusBadRequest,
+	actorpb.Code_CODE_NOT_FOUND:   http.StatusNotFound,
+	actorpb.Code_CODE_CONFLICT:    http.StatusConflict,
+	actorpb.Code_CODE_UNAVAILABLE: http.StatusServiceUnavailable,
 }
 
 // replyError writes e if set and reports whether it did.
@@ -544,16 +557,8 @@ func replyError(w http.ResponseWriter, e *actorpb.Error) bool {
 	if e == nil {
 		return false
 	}
-	code := http.StatusInternalServerError
-	switch e.Code {
-	case actorpb.Code_CODE_INVALID:
-		code = http.StatusBadRequest
-	case actorpb.Code_CODE_NOT_FOUND:
-		code = http.StatusNotFound
-	case actorpb.Code_CODE_CONFLICT:
-		code = http.StatusConflict
-	case actorpb.Code_CODE_UNAVAILABLE:
-		code = http.StatusServiceUnavailable
+	code := cmp.Or(replyCodes[e.Code], http.StatusInternalServerError)
+	if code == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
 	}
 	writeError(w, code, e.Field, e.Message)
