@@ -74,11 +74,9 @@ func parseEventsQuery(r *http.Request) (eventsQuery, *fieldError) {
 			q.filter.Types = append(q.filter.Types, p)
 		}
 	}
-	if u := v.Get("user"); u != "" {
-		if fe := checkID("user", u); fe != nil {
-			return q, fe
-		}
-		q.filter.User = u
+	q.filter.User = v.Get("user")
+	if fe := checkOptionalID("user", q.filter.User); fe != nil {
+		return q, fe
 	}
 	if c := v.Get("call"); c != "" {
 		if len(c) > 256 || strings.IndexFunc(c, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"net/http"
 	"time"
@@ -138,11 +139,16 @@ func (s *server) toDeviceOut(account string, d *actorpb.Device, version uint64) 
 	}
 }
 
-// askAs sends msg and returns the reply as T, or writes the failure.
+// askAs sends msg to an actor and returns its reply as T, or writes the
+// failure.
 func askAs[T proto.Message](s *server, w http.ResponseWriter, r *http.Request, kind, id string, msg proto.Message) (T, bool) {
 	var zero T
-	rep, ok := s.ask(w, r, kind, id, msg)
-	if !ok {
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+	defer cancel()
+	rep, err := s.cfg.Actors.Request(ctx, kind, id, msg)
+	if err != nil {
+		s.log.Warn("actor request failed", "kind", kind, "id", id, "err", err)
+		unavailable(w, fmt.Sprintf("%s %s did not answer; retry: %v", kind, id, err))
 		return zero, false
 	}
 	t, ok := rep.(T)
@@ -154,11 +160,16 @@ func askAs[T proto.Message](s *server, w http.ResponseWriter, r *http.Request, k
 	return t, true
 }
 
+// errorReply is an actor reply that may carry an error.
+type errorReply interface {
+	proto.Message
+	GetError() *actorpb.Error
+}
+
 // versionedReply is an actor reply that carries an error, or a record at
 // a version.
 type versionedReply interface {
-	proto.Message
-	GetError() *actorpb.Error
+	errorReply
 	GetVersion() uint64
 }
 
@@ -240,8 +251,8 @@ func (s *server) remove(w http.ResponseWriter, r *http.Request, kind string, nam
 	if !ok || badInput(w, fe) {
 		return
 	}
-	rep, ok := s.ask(w, r, kind, ids[0], msg(ids, im))
-	if !ok || replyError(w, rep.(interface{ GetError() *actorpb.Error }).GetError()) {
+	rep, ok := askAs[errorReply](s, w, r, kind, ids[0], msg(ids, im))
+	if !ok || replyError(w, rep.GetError()) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -525,19 +525,6 @@ func setETag(w http.ResponseWriter, version uint64) {
 	w.Header().Set("ETag", `"`+strconv.FormatUint(version, 10)+`"`)
 }
 
-// ask sends msg to an actor and returns its reply, or writes the error.
-func (s *server) ask(w http.ResponseWriter, r *http.Request, kind, id string, msg proto.Message) (proto.Message, bool) {
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
-	defer cancel()
-	rep, err := s.cfg.Actors.Request(ctx, kind, id, msg)
-	if err != nil {
-		s.log.Warn("actor request failed", "kind", kind, "id", id, "err", err)
-		unavailable(w, fmt.Sprintf("%s %s did not answer; retry: %v", kind, id, err))
-		return nil, false
-	}
-	return rep, true
-}
-
 // unavailable answers 503 with msg, asking the client to retry in a second.
 func unavailable(w http.ResponseWriter, msg string) {
 	w.Header().Set("Retry-After", "1")
