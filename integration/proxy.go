@@ -149,16 +149,14 @@ func (p *Proxy) Run(ctx context.Context) error {
 	}
 	var wg sync.WaitGroup
 	serveErr := make(chan error, 1)
-	wg.Add(3)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		if err := srv.Serve(p.ln); !errors.Is(err, http.ErrServerClosed) {
 			serveErr <- err
 			cancel()
 		}
-	}()
-	go func() { defer wg.Done(); p.upstreamLoop(ctx) }()
-	go func() { defer wg.Done(); p.replayLoop(ctx) }()
+	})
+	wg.Go(func() { p.upstreamLoop(ctx) })
+	wg.Go(func() { p.replayLoop(ctx) })
 	p.log.Info("proxy listening", "url", p.URL(), "server", p.server, "discovery", p.cfg.Discovery)
 	if n, _ := p.queue.len(""); n > 0 {
 		p.log.Info("offline writes waiting from an earlier run", "queued", n)
