@@ -189,13 +189,12 @@ func checkPatch(v any, ptr string, depth int, lim Limits) *Error {
 // checkKey: 1 to MaxKeyLen bytes of valid UTF-8 with no control
 // characters.
 func checkKey(k, ptr string, lim Limits) *Error {
-	if k == "" {
+	switch {
+	case k == "":
 		return invalidf(ptr, "a member name must not be empty")
-	}
-	if len(k) > lim.MaxKeyLen {
+	case len(k) > lim.MaxKeyLen:
 		return invalidf(ptr, "member name is %d bytes; at most %d", len(k), lim.MaxKeyLen)
-	}
-	if !utf8.ValidString(k) || strings.IndexFunc(k, func(r rune) bool { return r < 0x20 || r == 0x7f || r == utf8.RuneError }) >= 0 {
+	case !utf8.ValidString(k) || strings.ContainsFunc(k, func(r rune) bool { return r < 0x20 || r == 0x7f || r == utf8.RuneError }):
 		return invalidf(ptr, "a member name must be UTF-8 text without control characters")
 	}
 	return nil
