@@ -107,37 +107,28 @@ func (p *Proxy) events(w http.ResponseWriter, r *http.Request) {
 	defer p.hub.subscribed(-1)
 
 	off, gap, lost := p.hub.startAt(q.after, q.fromStart)
-	if gap {
-		if writeFrame(w, resetFrame(q.after, lost)) != nil {
-			return
-		}
+	if gap && writeFrame(w, resetFrame(q.after, lost)) != nil {
+		return
 	}
 	last := q.after
 	hb := time.NewTimer(p.cfg.Heartbeat)
 	defer hb.Stop()
 	for {
 		frames, next, wake, trimmed, lost := p.hub.read(off)
-		if trimmed && lost > last {
-			// This app read too slowly and the buffer moved past it.
-			if writeFrame(w, resetFrame(last, lost)) != nil {
-				return
-			}
+		// An app that read too slowly, and the buffer moved past it, gets a reset.
+		if trimmed && lost > last && writeFrame(w, resetFrame(last, lost)) != nil {
+			return
 		}
 		for _, f := range frames {
 			if n, ok := f.seq(); ok {
 				last = n
 			}
-			if !q.match(f) {
-				continue
-			}
-			if writeFrame(w, f) != nil {
+			if q.match(f) && writeFrame(w, f) != nil {
 				return
 			}
 		}
-		if len(frames) > 0 || trimmed {
-			if rc.Flush() != nil {
-				return
-			}
+		if (len(frames) > 0 || trimmed) && rc.Flush() != nil {
+			return
 		}
 		off = next
 		select {
