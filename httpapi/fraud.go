@@ -169,11 +169,8 @@ func (s *server) resolveIncident(w http.ResponseWriter, r *http.Request) {
 // incidents; another account's incident is not found there (404).
 func (s *server) incidentRequest(w http.ResponseWriter, r *http.Request, msg func(id string) proto.Message) {
 	ids, ok := pathIDs(w, r, "a")
-	if !ok {
-		return
-	}
 	id := r.PathValue("id")
-	if badInput(w, checkID("incident", id)) {
+	if !ok || badInput(w, checkID("incident", id)) {
 		return
 	}
 	rep, ok := askAs[*actorpb.IncidentReply](s, w, r, actors.KindMessaging, ids[0], msg(id))
