@@ -156,26 +156,21 @@ func (s *server) listIncidents(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, body)
 }
 
-func (s *server) getIncident(w http.ResponseWriter, r *http.Request) {
-	s.incidentRequest(w, r, func(id string) proto.Message { return &actorpb.GetIncident{Id: id} })
-}
-
-// resolveIncident lifts the incident's blocks and its sender's suspension.
-func (s *server) resolveIncident(w http.ResponseWriter, r *http.Request) {
-	s.incidentRequest(w, r, func(id string) proto.Message { return &actorpb.ResolveIncident{Id: id} })
-}
-
-// incidentRequest asks the account's supervisor about one of its
-// incidents; another account's incident is not found there (404).
-func (s *server) incidentRequest(w http.ResponseWriter, r *http.Request, msg func(id string) proto.Message) {
-	ids, ok := pathIDs(w, r, "a")
-	id := r.PathValue("id")
-	if !ok || badInput(w, checkID("incident", id)) {
-		return
+// incident answers a request msg(id) to the account's supervisor about
+// one of its incidents: GetIncident shows it, ResolveIncident lifts its
+// blocks and its sender's suspension. Another account's incident is not
+// found there (404).
+func (s *server) incident(msg func(id string) proto.Message) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ids, ok := pathIDs(w, r, "a")
+		id := r.PathValue("id")
+		if !ok || badInput(w, checkID("incident", id)) {
+			return
+		}
+		rep, ok := askAs[*actorpb.IncidentReply](s, w, r, actors.KindMessaging, ids[0], msg(id))
+		if !ok || replyError(w, rep.Error) {
+			return
+		}
+		writeJSON(w, http.StatusOK, actors.IncidentView(rep.Incident))
 	}
-	rep, ok := askAs[*actorpb.IncidentReply](s, w, r, actors.KindMessaging, ids[0], msg(id))
-	if !ok || replyError(w, rep.Error) {
-		return
-	}
-	writeJSON(w, http.StatusOK, actors.IncidentView(rep.Incident))
 }

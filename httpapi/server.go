@@ -266,8 +266,8 @@ func (s *server) routes() {
 		admin("DELETE "+lv.path, s.deleteFraudPolicy(lv.names...))
 	}
 	admin("GET /v1/accounts/{a}/fraud/incidents", s.listIncidents)
-	admin("GET /v1/accounts/{a}/fraud/incidents/{id}", s.getIncident)
-	admin("POST /v1/accounts/{a}/fraud/incidents/{id}/resolve", s.resolveIncident)
+	admin("GET /v1/accounts/{a}/fraud/incidents/{id}", s.incident(func(id string) proto.Message { return &actorpb.GetIncident{Id: id} }))
+	admin("POST /v1/accounts/{a}/fraud/incidents/{id}/resolve", s.incident(func(id string) proto.Message { return &actorpb.ResolveIncident{Id: id} }))
 	s.mux = m
 }
 

@@ -185,9 +185,7 @@ func (p *Proxy) Close() error {
 		_ = p.ln.Close()
 		return nil
 	}
-	if cancel != nil {
-		cancel()
-	}
+	cancel() // set with started, under mu
 	<-p.done
 	return nil
 }
