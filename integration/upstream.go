@@ -118,11 +118,8 @@ func (p *Proxy) drain(ctx context.Context) {
 		if !ok {
 			return
 		}
-		h := http.Header{}
-		h.Set("Content-Type", qw.ContentType)
-		if qw.IfMatch != "" {
-			h.Set("If-Match", qw.IfMatch)
-		}
+		// forward sends only the headers that have a value.
+		h := http.Header{"Content-Type": {qw.ContentType}, "If-Match": {qw.IfMatch}}
 		rep, err := p.forward(ctx, http.MethodPatch, contextPath(qw.Call), nil, qw.Body, h)
 		if ctx.Err() != nil {
 			return
