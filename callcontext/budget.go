@@ -1,8 +1,11 @@
 package callcontext
 
 import (
-	"container/list"
+	"math"
 	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 )
 
 // Budget is a node's memory budget for cached contexts. Each context's
@@ -12,17 +15,16 @@ import (
 // evict. The size of an entry is what its owner reports plus
 // EntryOverhead (the activation's fixed cost). Safe for concurrent use.
 type Budget struct {
-	limit int64
-	mu    sync.Mutex
-	lru   *list.List // front: most recently used; values *budgetEntry
-	byID  map[string]*list.Element
-	bytes int64
-	// counters
-	hits, misses, evictions uint64
+	limit     int64
+	mu        sync.Mutex
+	lru       *simplelru.LRU[string, budgetEntry] // bounded by bytes, not count
+	bytes     int64
+	evictions uint64
+	hits      atomic.Uint64
+	misses    atomic.Uint64
 }
 
 type budgetEntry struct {
-	id    string
 	bytes int64
 	owner any
 }
@@ -43,7 +45,8 @@ const EntryOverhead = 4 << 10
 // NewBudget returns a budget of limit bytes (at least one entry always
 // fits: a context larger than the budget evicts all others).
 func NewBudget(limit int64) *Budget {
-	return &Budget{limit: limit, lru: list.New(), byID: make(map[string]*list.Element)}
+	lru, _ := simplelru.NewLRU[string, budgetEntry](math.MaxInt, nil) // a positive size cannot fail
+	return &Budget{limit: limit, lru: lru}
 }
 
 // Touch records that context id, held by owner, is used now and takes
@@ -55,23 +58,16 @@ func (b *Budget) Touch(id string, payload int64, owner any) (evict []Evicted) {
 	size := payload + EntryOverhead
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if el, ok := b.byID[id]; ok {
-		e := el.Value.(*budgetEntry)
-		b.bytes += size - e.bytes
-		e.bytes, e.owner = size, owner
-		b.lru.MoveToFront(el)
-	} else {
-		b.byID[id] = b.lru.PushFront(&budgetEntry{id: id, bytes: size, owner: owner})
-		b.bytes += size
+	if e, ok := b.lru.Peek(id); ok {
+		b.bytes -= e.bytes
 	}
+	b.lru.Add(id, budgetEntry{bytes: size, owner: owner})
+	b.bytes += size
 	for b.bytes > b.limit && b.lru.Len() > 1 {
-		el := b.lru.Back()
-		e := el.Value.(*budgetEntry)
-		b.lru.Remove(el)
-		delete(b.byID, e.id)
+		id, e, _ := b.lru.RemoveOldest()
 		b.bytes -= e.bytes
 		b.evictions++
-		evict = append(evict, Evicted{ID: e.id, Owner: e.owner})
+		evict = append(evict, Evicted{ID: id, Owner: e.owner})
 	}
 	return evict
 }
@@ -81,27 +77,18 @@ func (b *Budget) Touch(id string, payload int64, owner any) (evict []Evicted) {
 func (b *Budget) Remove(id string, owner any) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if el, ok := b.byID[id]; ok && el.Value.(*budgetEntry).owner == owner {
-		b.bytes -= el.Value.(*budgetEntry).bytes
-		b.lru.Remove(el)
-		delete(b.byID, id)
+	if e, ok := b.lru.Peek(id); ok && e.owner == owner {
+		b.bytes -= e.bytes
+		b.lru.Remove(id)
 	}
 }
 
 // Hit counts a request served from a cached context; Miss one that had
 // to load it from the store.
-func (b *Budget) Hit() {
-	b.mu.Lock()
-	b.hits++
-	b.mu.Unlock()
-}
+func (b *Budget) Hit() { b.hits.Add(1) }
 
 // Miss: see Hit.
-func (b *Budget) Miss() {
-	b.mu.Lock()
-	b.misses++
-	b.mu.Unlock()
-}
+func (b *Budget) Miss() { b.misses.Add(1) }
 
 // Stats is the budget's state for /debug/actors and /metrics.
 type Stats struct {
@@ -118,9 +105,10 @@ type Stats struct {
 func (b *Budget) Stats() Stats {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	st := Stats{Contexts: b.lru.Len(), Bytes: b.bytes, LimitBytes: b.limit, Hits: b.hits, Misses: b.misses, Evictions: b.evictions}
-	if n := b.hits + b.misses; n > 0 {
-		st.HitRatio = float64(b.hits) / float64(n)
+	hits, misses := b.hits.Load(), b.misses.Load()
+	st := Stats{Contexts: b.lru.Len(), Bytes: b.bytes, LimitBytes: b.limit, Hits: hits, Misses: misses, Evictions: b.evictions}
+	if n := hits + misses; n > 0 {
+		st.HitRatio = float64(hits) / float64(n)
 	}
 	return st
 }

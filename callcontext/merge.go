@@ -114,29 +114,6 @@ func Merge(doc, patch []byte, lim Limits) (Result, error) {
 	return res, nil
 }
 
-// MergePatch is RFC 7396's MergePatch(Target, Patch) on decoded values,
-// with no limits: the reference the tests hold Merge to.
-func MergePatch(target, patch any) any {
-	pm, ok := patch.(map[string]any)
-	if !ok {
-		return patch
-	}
-	tm, ok := target.(map[string]any)
-	if !ok {
-		tm = map[string]any{}
-	} else {
-		tm = maps.Clone(tm)
-	}
-	for k, v := range pm {
-		if v == nil {
-			delete(tm, k)
-			continue
-		}
-		tm[k] = MergePatch(tm[k], v)
-	}
-	return tm
-}
-
 // mergeObject merges patch into target (which it may modify: it is a
 // fresh decode) and records the changes under prefix.
 func mergeObject(target, patch map[string]any, prefix string, res *Result) map[string]any {
@@ -212,13 +189,12 @@ func checkPatch(v any, ptr string, depth int, lim Limits) *Error {
 // checkKey: 1 to MaxKeyLen bytes of valid UTF-8 with no control
 // characters.
 func checkKey(k, ptr string, lim Limits) *Error {
-	if k == "" {
+	switch {
+	case k == "":
 		return invalidf(ptr, "a member name must not be empty")
-	}
-	if len(k) > lim.MaxKeyLen {
+	case len(k) > lim.MaxKeyLen:
 		return invalidf(ptr, "member name is %d bytes; at most %d", len(k), lim.MaxKeyLen)
-	}
-	if !utf8.ValidString(k) || strings.IndexFunc(k, func(r rune) bool { return r < 0x20 || r == 0x7f || r == utf8.RuneError }) >= 0 {
+	case !utf8.ValidString(k) || strings.ContainsFunc(k, func(r rune) bool { return r < 0x20 || r == 0x7f || r == utf8.RuneError }):
 		return invalidf(ptr, "a member name must be UTF-8 text without control characters")
 	}
 	return nil

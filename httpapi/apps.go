@@ -55,17 +55,9 @@ func (s *server) apps(w http.ResponseWriter) Apps {
 }
 
 func (s *server) createApp(w http.ResponseWriter, r *http.Request) {
-	ids, ok := pathIDs(w, r, "a")
-	if !ok {
-		return
-	}
 	var in appIn
-	if fe := s.decode(w, r, &in); fe != nil {
-		writeFieldError(w, fe)
-		return
-	}
-	if e := actors.CheckApp(in.Name, in.User, in.Scopes); e != nil {
-		writeError(w, http.StatusBadRequest, e.Field, e.Message)
+	ids, ok := s.pathBody(w, r, &in, "a")
+	if !ok || badInput(w, fromActor(actors.CheckApp(in.Name, in.User, in.Scopes))) {
 		return
 	}
 	apps := s.apps(w)
@@ -77,12 +69,11 @@ func (s *server) createApp(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			return
 		}
-		if dev.Error != nil {
-			if dev.Error.Code == actorpb.Code_CODE_NOT_FOUND {
-				writeError(w, http.StatusBadRequest, "user", "user must be a device of account "+ids[0]+"; "+in.User+" is not")
-				return
-			}
-			replyError(w, dev.Error)
+		if dev.Error.GetCode() == actorpb.Code_CODE_NOT_FOUND {
+			writeError(w, http.StatusBadRequest, "user", "user must be a device of account "+ids[0]+"; "+in.User+" is not")
+			return
+		}
+		if replyError(w, dev.Error) {
 			return
 		}
 	}
@@ -103,7 +94,7 @@ func (s *server) listApps(w http.ResponseWriter, r *http.Request) {
 	}
 	after := r.URL.Query().Get("after")
 	if after != "" && !validAppID(after) {
-		writeFieldError(w, badField("after", "after must be an app id from a previous page"))
+		badInput(w, badField("after", "after must be an app id from a previous page"))
 		return
 	}
 	apps := s.apps(w)
@@ -127,7 +118,7 @@ func (s *server) deleteApp(w http.ResponseWriter, r *http.Request) {
 	}
 	id := r.PathValue("id")
 	if !validAppID(id) {
-		writeFieldError(w, badField("id", "an app id is 16 hexadecimal digits, as POST returned"))
+		badInput(w, badField("id", "an app id is 16 hexadecimal digits, as POST returned"))
 		return
 	}
 	apps := s.apps(w)
@@ -147,16 +138,12 @@ func (s *server) deleteApp(w http.ResponseWriter, r *http.Request) {
 }
 
 func validAppID(id string) bool {
-	if len(id) != 16 {
-		return false
-	}
-	return strings.Trim(id, "0123456789abcdef") == ""
+	return len(id) == 16 && strings.Trim(id, "0123456789abcdef") == ""
 }
 
 func (s *server) storeUnavailable(w http.ResponseWriter, what string, err error) {
 	s.log.Warn(what+" failed", "err", err)
-	w.Header().Set("Retry-After", "1")
-	writeError(w, http.StatusServiceUnavailable, "", what+" failed; retry: "+err.Error())
+	unavailable(w, what+" failed; retry: "+err.Error())
 }
 
 // appAuthorized serves h to requests bearing an app token that holds

@@ -47,7 +47,7 @@ func (s *server) listUserCalls(w http.ResponseWriter, r *http.Request, app actor
 	user := q.Get("user")
 	switch {
 	case user == "" && app.User == "":
-		writeFieldError(w, badField("user", "user is required: the device whose calls to list"))
+		badInput(w, badField("user", "user is required: the device whose calls to list"))
 		return
 	case user == "":
 		user = app.User
@@ -55,15 +55,14 @@ func (s *server) listUserCalls(w http.ResponseWriter, r *http.Request, app actor
 		writeError(w, http.StatusForbidden, "user", "this app token acts for "+app.User+" only")
 		return
 	}
-	if fe := checkID("user", user); fe != nil {
-		writeFieldError(w, fe)
+	if badInput(w, checkID("user", user)) {
 		return
 	}
 	var since time.Time
 	if v := q.Get("since"); v != "" {
 		t, err := time.Parse(time.RFC3339, v)
 		if err != nil {
-			writeFieldError(w, badField("since", "since must be an RFC 3339 time such as 2026-01-02T15:04:05Z, not %q", v))
+			badInput(w, badField("since", "since must be an RFC 3339 time such as 2026-01-02T15:04:05Z, not %q", v))
 			return
 		}
 		since = t
@@ -72,14 +71,14 @@ func (s *server) listUserCalls(w http.ResponseWriter, r *http.Request, app actor
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxCallsLimit {
-			writeFieldError(w, badField("limit", "limit must be a whole number from 1 to %d", maxCallsLimit))
+			badInput(w, badField("limit", "limit must be a whole number from 1 to %d", maxCallsLimit))
 			return
 		}
 		limit = n
 	}
 	after := q.Get("after")
 	if after != "" && !actors.ValidCallsCursor(after) {
-		writeFieldError(w, badField("after", "after must be the \"next\" of a previous page"))
+		badInput(w, badField("after", "after must be the \"next\" of a previous page"))
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
@@ -89,12 +88,11 @@ func (s *server) listUserCalls(w http.ResponseWriter, r *http.Request, app actor
 		s.storeUnavailable(w, "listing calls", err)
 		return
 	}
-	out := make([]map[string]any, 0, len(calls))
-	for _, c := range calls {
+	out := each(calls, func(c actors.UserCall) map[string]any {
 		m := actors.CallJSON(c.Record)
 		m["role"], m["cursor"] = c.Role, c.Cursor
-		out = append(out, m)
-	}
+		return m
+	})
 	body := map[string]any{"calls": out}
 	if len(calls) == limit {
 		body["next"] = calls[len(calls)-1].Cursor
@@ -102,18 +100,18 @@ func (s *server) listUserCalls(w http.ResponseWriter, r *http.Request, app actor
 	writeJSON(w, http.StatusOK, body)
 }
 
-// contextCall reads and checks the {id} of a context route.
-func contextCall(w http.ResponseWriter, r *http.Request) (string, bool) {
+// callID reads and checks the {id} of a call route.
+func callID(w http.ResponseWriter, r *http.Request) (string, bool) {
 	id := r.PathValue("id")
 	if !actors.ValidCallID(id) {
-		writeFieldError(w, badField("id", "a call id is 1 to 128 characters from A-Z, a-z, 0-9 and .-_@+~!%%* (a SIP Call-ID, or the h-<hex> name of a longer one)"))
+		badInput(w, badField("id", "a call id is 1 to 128 characters from A-Z, a-z, 0-9 and .-_@+~!%%* (a SIP Call-ID, or the h-<hex> name of a longer one)"))
 		return "", false
 	}
 	return id, true
 }
 
 func (s *server) getCallContext(w http.ResponseWriter, r *http.Request, app actors.App) {
-	id, ok := contextCall(w, r)
+	id, ok := callID(w, r)
 	if !ok {
 		return
 	}
@@ -126,14 +124,11 @@ func (s *server) getCallContext(w http.ResponseWriter, r *http.Request, app acto
 
 func writeContext(w http.ResponseWriter, rep *actorpb.ContextReply) {
 	setETag(w, rep.Version)
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(append(rep.View, '\n'))
+	writeBody(w, http.StatusOK, append(rep.View, '\n'))
 }
 
 func (s *server) patchCallContext(w http.ResponseWriter, r *http.Request, app actors.App) {
-	id, ok := contextCall(w, r)
+	id, ok := callID(w, r)
 	if !ok {
 		return
 	}
@@ -145,7 +140,7 @@ func (s *server) patchCallContext(w http.ResponseWriter, r *http.Request, app ac
 	if h := strings.TrimSpace(r.Header.Get("If-Match")); h != "" && h != "*" {
 		v, err := strconv.ParseUint(strings.Trim(h, `"`), 10, 64)
 		if err != nil {
-			writeFieldError(w, badField("If-Match", "If-Match must be the context's version as returned in ETag, e.g. \"3\""))
+			badInput(w, badField("If-Match", "If-Match must be the context's version as returned in ETag, e.g. \"3\""))
 			return
 		}
 		match = &v
@@ -157,7 +152,7 @@ func (s *server) patchCallContext(w http.ResponseWriter, r *http.Request, app ac
 			writeError(w, http.StatusRequestEntityTooLarge, "body", "the patch is larger than "+strconv.FormatInt(s.cfg.MaxBodyBytes, 10)+" bytes")
 			return
 		}
-		writeFieldError(w, badField("body", "reading body: %v", err))
+		badInput(w, badField("body", "reading body: %v", err))
 		return
 	}
 	rep, ok := askAs[*actorpb.ContextReply](s, w, r, actors.KindCallContext, id, &actorpb.PatchContext{
@@ -185,8 +180,7 @@ var appEventTypes = []string{"call.", "context."}
 
 func (s *server) appEvents(w http.ResponseWriter, r *http.Request, app actors.App) {
 	q, fe := parseEventsQuery(r)
-	if fe != nil {
-		writeFieldError(w, fe)
+	if badInput(w, fe) {
 		return
 	}
 	if app.User != "" {

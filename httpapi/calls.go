@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -51,57 +52,38 @@ type poolIn struct {
 // putPool answers PUT /v1/pools/{p}: a pool's prescribed conditions.
 func (s *server) putPool(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("p")
-	if fe := checkID("pool", name); fe != nil {
-		writeFieldError(w, fe)
-		return
-	}
 	var in poolIn
-	if fe := s.decode(w, r, &in); fe != nil {
-		writeFieldError(w, fe)
+	if badInput(w, checkID("pool", name)) || badInput(w, s.decode(w, r, &in)) {
 		return
 	}
 	p := &actorpb.Pool{Name: name, Labels: in.Labels, Overflow: in.Overflow}
 	if in.CallCapacityPerNode != nil {
 		if *in.CallCapacityPerNode < 1 || *in.CallCapacityPerNode > 1_000_000 {
-			writeFieldError(w, badField("call_capacity_per_node", "must be a whole number from 1 to 1000000"))
+			badInput(w, badField("call_capacity_per_node", "must be a whole number from 1 to 1000000"))
 			return
 		}
 		p.CallCapacityPerNode = uint32(*in.CallCapacityPerNode)
 	}
 	if in.HighWater != nil {
 		if !(*in.HighWater > 0 && *in.HighWater <= 1) {
-			writeFieldError(w, badField("high_water", "must be a utilization above 0 and at most 1, e.g. 0.85"))
+			badInput(w, badField("high_water", "must be a utilization above 0 and at most 1, e.g. 0.85"))
 			return
 		}
 		p.HighWater = *in.HighWater
 	}
-	if in.Overflow != "" {
-		if fe := checkID("overflow", in.Overflow); fe != nil {
-			writeFieldError(w, fe)
-			return
-		}
-		if in.Overflow == name {
-			writeFieldError(w, badField("overflow", "a pool cannot overflow into itself"))
-			return
-		}
-	}
-	if fe := checkLabels(in.Labels); fe != nil {
-		writeFieldError(w, fe)
+	if in.Overflow == name {
+		badInput(w, badField("overflow", "a pool cannot overflow into itself"))
 		return
 	}
-	rep, ok := askAs[*actorpb.PoolsReply](s, w, r, actors.KindPools, actors.PoolsIdentity, &actorpb.PutPool{Pool: p})
-	if !ok || replyError(w, rep.Error) {
+	if badInput(w, cmp.Or(checkOptionalID("overflow", in.Overflow), checkLabels(in.Labels))) {
 		return
 	}
-	setETag(w, rep.Version)
-	status := http.StatusOK
-	if rep.Created {
-		status = http.StatusCreated
-	}
-	spec := actors.PoolSpec(rep.Pools[0])
-	writeJSON(w, status, PoolView{
-		Name: spec.Name, Configured: true, CallCapacityPerNode: spec.CallCapacityPerNode, HighWater: spec.HighWater,
-		Labels: spec.Labels, Overflow: spec.Overflow, Nodes: []PoolNodeView{},
+	answer(s, w, r, actors.KindPools, actors.PoolsIdentity, &actorpb.PutPool{Pool: p}, func(rep *actorpb.PoolsReply) any {
+		spec := actors.PoolSpec(rep.Pools[0])
+		return PoolView{
+			Name: spec.Name, Configured: true, CallCapacityPerNode: spec.CallCapacityPerNode, HighWater: spec.HighWater,
+			Labels: spec.Labels, Overflow: spec.Overflow, Nodes: []PoolNodeView{},
+		}
 	})
 }
 
@@ -110,8 +92,7 @@ func (s *server) putPool(w http.ResponseWriter, r *http.Request) {
 // configured, 409 while another pool overflows into it.
 func (s *server) deletePool(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("p")
-	if fe := checkID("pool", name); fe != nil {
-		writeFieldError(w, fe)
+	if badInput(w, checkID("pool", name)) {
 		return
 	}
 	rep, ok := askAs[*actorpb.PoolsReply](s, w, r, actors.KindPools, actors.PoolsIdentity, &actorpb.DeletePool{Name: name})
@@ -131,8 +112,7 @@ func (s *server) listPools(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	pools, err := s.cfg.Pools(ctx)
 	if err != nil {
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, "", "pool figures unavailable; retry: "+err.Error())
+		unavailable(w, "pool figures unavailable; retry: "+err.Error())
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"pools": pools})
@@ -153,23 +133,16 @@ const maxHold = 24 * time.Hour
 // for the SIP edge until calls arrive over SIP.
 func (s *server) startCall(w http.ResponseWriter, r *http.Request) {
 	var in callIn
-	if fe := s.decode(w, r, &in); fe != nil {
-		writeFieldError(w, fe)
+	if badInput(w, s.decode(w, r, &in)) || badInput(w, cmp.Or(checkID("account", in.Account), checkID("device", in.Device))) {
 		return
 	}
-	for _, f := range []struct{ name, v string }{{"account", in.Account}, {"device", in.Device}} {
-		if fe := checkID(f.name, f.v); fe != nil {
-			writeFieldError(w, fe)
-			return
-		}
-	}
 	if in.Callee == "" || len(in.Callee) > 128 {
-		writeFieldError(w, badField("callee", "callee is required (at most 128 characters)"))
+		badInput(w, badField("callee", "callee is required (at most 128 characters)"))
 		return
 	}
 	hold := time.Duration(in.HoldSeconds * float64(time.Second))
 	if in.HoldSeconds <= 0 || hold > maxHold {
-		writeFieldError(w, badField("hold_seconds", "hold_seconds must be above 0 and at most 86400"))
+		badInput(w, badField("hold_seconds", "hold_seconds must be above 0 and at most 86400"))
 		return
 	}
 	dev, ok := askAs[*actorpb.DeviceReply](s, w, r, actors.KindAccount, in.Account, &actorpb.GetDevice{Device: in.Device})
@@ -185,8 +158,7 @@ func (s *server) startCall(w http.ResponseWriter, r *http.Request) {
 	pool := grp.Group.AssignedPool
 	hint, err := s.cfg.Actors.CallHint(ctx, pool)
 	if err != nil {
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, "", "pool conditions unavailable; retry: "+err.Error())
+		unavailable(w, "pool conditions unavailable; retry: "+err.Error())
 		return
 	}
 	id := newCallID()
@@ -198,44 +170,37 @@ func (s *server) startCall(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, "", "starting the call failed; retry: "+err.Error())
+		unavailable(w, "starting the call failed; retry: "+err.Error())
 		return
 	}
 	cr, ok := rep.(*actorpb.CallReply)
 	if !ok || replyError(w, cr.Error) {
 		return
 	}
-	writeJSON(w, http.StatusCreated, callOut(cr.Call))
+	writeJSON(w, http.StatusCreated, actors.CallJSON(cr.Call))
 }
 
 // getCall answers GET /v1/calls/{id}: a live call from its actor, an
 // ended or unknown one from the store. It never activates a call actor,
 // so reading calls adds no call load.
 func (s *server) getCall(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	if !actors.ValidCallID(id) {
-		writeFieldError(w, badField("id", "a call id is 1 to 128 characters from A-Z, a-z, 0-9 and .-_@+~!%%* (a SIP Call-ID, or the h-<hex> name of a longer one)"))
+	id, ok := callID(w, r)
+	if !ok {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 	defer cancel()
 	rec, _, err := s.cfg.Actors.ReadCall(ctx, id)
 	if err != nil {
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, "", "reading the call failed; retry: "+err.Error())
+		unavailable(w, "reading the call failed; retry: "+err.Error())
 		return
 	}
 	if rec == nil {
 		writeError(w, http.StatusNotFound, "call", fmt.Sprintf("call %q not found", id))
 		return
 	}
-	writeJSON(w, http.StatusOK, callOut(rec))
+	writeJSON(w, http.StatusOK, actors.CallJSON(rec))
 }
-
-// callOut is a call as the API shows it (the same shape in contexts and
-// call events: one home, actors.CallJSON).
-func callOut(c *actorpb.CallRecord) map[string]any { return actors.CallJSON(c) }
 
 func newCallID() string {
 	var b [12]byte

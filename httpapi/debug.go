@@ -45,23 +45,16 @@ func checkKind(kind string) *fieldError {
 func (s *server) listActivations(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	kind := q.Get("kind")
+	var kindBad, edgeAfterBad *fieldError
 	if kind != "" && kind != KindEdge {
-		if fe := checkKind(kind); fe != nil {
-			writeFieldError(w, fe)
-			return
-		}
+		kindBad = checkKind(kind)
 	}
-	limit, fe := parseLimit(q, defaultActivationLimit, maxActivationLimit)
-	if fe != nil {
-		writeFieldError(w, fe)
-		return
+	limit, limitBad := parseLimit(q, defaultActivationLimit, maxActivationLimit)
+	after, afterBad := s.parseActivationCursor(q.Get("after"))
+	if kind == KindEdge && q.Get("after") != "" {
+		edgeAfterBad = badField("after", "edge actors are listed oldest first without a cursor: leave after out and raise limit (at most %d)", maxActivationLimit)
 	}
-	after, fe := s.parseActivationCursor(q.Get("after"))
-	if fe == nil && kind == KindEdge && q.Get("after") != "" {
-		fe = badField("after", "edge actors are listed oldest first without a cursor: leave after out and raise limit (at most %d)", maxActivationLimit)
-	}
-	if fe != nil {
-		writeFieldError(w, fe)
+	if badInput(w, cmp.Or(kindBad, limitBad, afterBad, edgeAfterBad)) {
 		return
 	}
 	switch sc := q.Get("scope"); sc {
@@ -72,7 +65,7 @@ func (s *server) listActivations(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	default:
-		writeFieldError(w, badField("scope", "scope must be local or cluster, not %q", sc))
+		badInput(w, badField("scope", "scope must be local or cluster, not %q", sc))
 		return
 	}
 	out := []activationOut{}
@@ -80,9 +73,7 @@ func (s *server) listActivations(w http.ResponseWriter, r *http.Request) {
 	body := map[string]any{"node": s.cfg.Node, "scope": "local"}
 	if kind != KindEdge {
 		acts, more := s.cfg.Actors.ActivationPage(kind, after, limit)
-		for _, a := range acts {
-			out = append(out, s.activationOut(a))
-		}
+		out = each(acts, s.activationOut)
 		if more {
 			body["next"] = activationCursor(acts[len(acts)-1].Key())
 		}
@@ -153,12 +144,7 @@ func mergeActivations(pages []MemberActivations, limit int) ([]ActivationView, b
 // lives and its state, secrets redacted. It activates the actor.
 func (s *server) describeActor(w http.ResponseWriter, r *http.Request) {
 	kind, id := r.PathValue("kind"), r.PathValue("id")
-	if fe := checkKind(kind); fe != nil {
-		writeFieldError(w, fe)
-		return
-	}
-	if fe := s.checkIdentity(kind, id); fe != nil {
-		writeFieldError(w, fe)
+	if badInput(w, cmp.Or(checkKind(kind), s.checkIdentity(kind, id))) {
 		return
 	}
 	_, wasActive := s.cfg.Actors.FindActivation(kind, id)

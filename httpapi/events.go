@@ -74,11 +74,9 @@ func parseEventsQuery(r *http.Request) (eventsQuery, *fieldError) {
 			q.filter.Types = append(q.filter.Types, p)
 		}
 	}
-	if u := v.Get("user"); u != "" {
-		if fe := checkID("user", u); fe != nil {
-			return q, fe
-		}
-		q.filter.User = u
+	q.filter.User = v.Get("user")
+	if fe := checkOptionalID("user", q.filter.User); fe != nil {
+		return q, fe
 	}
 	if c := v.Get("call"); c != "" {
 		if len(c) > 256 || strings.IndexFunc(c, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
@@ -92,15 +90,8 @@ func parseEventsQuery(r *http.Request) (eventsQuery, *fieldError) {
 // accountEvents serves GET /v1/accounts/{a}/events.
 func (s *server) accountEvents(w http.ResponseWriter, r *http.Request) {
 	ids, ok := pathIDs(w, r, "a")
-	if !ok {
-		return
-	}
 	q, fe := parseEventsQuery(r)
-	if fe != nil {
-		writeFieldError(w, fe)
-		return
-	}
-	if !s.accountExists(w, r, ids[0]) {
+	if !ok || badInput(w, fe) || !s.accountExists(w, r, ids[0]) {
 		return
 	}
 	s.streamEvents(w, r, ids[0], q)
@@ -119,15 +110,13 @@ func (s *server) accountExists(w http.ResponseWriter, r *http.Request, account s
 // route takes it from the path; an app token's route (GET /v1/events)
 // takes it from the token and narrows q.filter to the token's user.
 func (s *server) streamEvents(w http.ResponseWriter, r *http.Request, account string, q eventsQuery) {
-	if s.cfg.Events == nil {
-		writeError(w, http.StatusNotFound, "", "this node serves no event streams")
+	if !s.eventsServed(w) {
 		return
 	}
 	sub, err := s.cfg.Events.Subscribe(r.Context(), account, q.after, q.filter)
 	if err != nil {
 		s.log.Warn("subscribing to events", "account", account, "err", err)
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, "", "the event stream is unavailable; retry")
+		unavailable(w, "the event stream is unavailable; retry")
 		return
 	}
 	defer sub.Close()
@@ -192,13 +181,9 @@ type webhookOut struct {
 }
 
 func (s *server) putWebhook(w http.ResponseWriter, r *http.Request) {
-	ids, ok := pathIDs(w, r, "a")
-	if !ok {
-		return
-	}
 	var in webhookIn
-	if fe := s.decode(w, r, &in); fe != nil {
-		writeFieldError(w, fe)
+	ids, ok := s.pathBody(w, r, &in, "a")
+	if !ok {
 		return
 	}
 	if err := events.CheckWebhookURL(in.URL); err != nil {
@@ -260,8 +245,7 @@ func (s *server) eventsOK(w http.ResponseWriter, err error) bool {
 		writeError(w, http.StatusNotFound, "", "this account has no webhook; PUT one with {\"url\": \"https://...\"}")
 	default:
 		s.log.Warn("webhook request failed", "err", err)
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, "", "the event store did not answer; retry")
+		unavailable(w, "the event store did not answer; retry")
 	}
 	return false
 }

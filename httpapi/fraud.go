@@ -3,8 +3,6 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
 	"strconv"
 
@@ -19,31 +17,33 @@ import (
 // a fraud.Policy in JSON; the supervisor validates it with package
 // fraud, so that a bad threshold gets a 400 naming its JSON path.
 
-// policyLevel reads the path ids of a policy route and names the level:
-// group and device ("" when the route is the account's). A device's group
+// askPolicy asks the account's messaging supervisor msg(group, device)
+// about the policy of the route's level, group and device ("" when the
+// route is the account's), and writes its error if any. A device's group
 // is looked up, for its effective policy and for validating the merge.
-func (s *server) policyLevel(w http.ResponseWriter, r *http.Request, names ...string) (account, group, device string, ok bool) {
+func (s *server) askPolicy(w http.ResponseWriter, r *http.Request, names []string, msg func(group, device string) proto.Message) (*actorpb.FraudPolicyReply, bool) {
 	ids, ok := pathIDs(w, r, names...)
 	if !ok {
-		return "", "", "", false
+		return nil, false
 	}
-	account = ids[0]
+	var group, device string
 	switch names[len(names)-1] {
 	case "g":
 		group = ids[1]
-		rep, ok := askAs[*actorpb.GroupReply](s, w, r, actors.KindAccount, account, &actorpb.DescribeGroup{Group: group})
+		rep, ok := askAs[*actorpb.GroupReply](s, w, r, actors.KindAccount, ids[0], &actorpb.DescribeGroup{Group: group})
 		if !ok || replyError(w, rep.Error) {
-			return "", "", "", false
+			return nil, false
 		}
 	case "d":
 		device = ids[1]
-		rep, ok := askAs[*actorpb.DeviceReply](s, w, r, actors.KindAccount, account, &actorpb.GetDevice{Device: device})
+		rep, ok := askAs[*actorpb.DeviceReply](s, w, r, actors.KindAccount, ids[0], &actorpb.GetDevice{Device: device})
 		if !ok || replyError(w, rep.Error) {
-			return "", "", "", false
+			return nil, false
 		}
 		group = rep.Device.Group
 	}
-	return account, group, device, true
+	rep, ok := askAs[*actorpb.FraudPolicyReply](s, w, r, actors.KindMessaging, ids[0], msg(group, device))
+	return rep, ok && !replyError(w, rep.Error)
 }
 
 func (s *server) putFraudPolicy(names ...string) http.HandlerFunc {
@@ -55,33 +55,24 @@ func (s *server) putFraudPolicy(names ...string) http.HandlerFunc {
 		if fe == nil {
 			fe = fromActor(actors.ValidateFraudPolicy(raw))
 		}
-		if fe != nil {
-			writeFieldError(w, fe)
+		if badInput(w, fe) {
 			return
 		}
-		account, group, device, ok := s.policyLevel(w, r, names...)
-		if !ok {
-			return
+		if rep, ok := s.askPolicy(w, r, names, func(group, device string) proto.Message {
+			return &actorpb.PutFraudPolicy{Group: group, Device: device, PolicyJson: raw}
+		}); ok {
+			writeRawJSON(w, http.StatusOK, rep.PolicyJson)
 		}
-		rep, ok := askAs[*actorpb.FraudPolicyReply](s, w, r, actors.KindMessaging, account, &actorpb.PutFraudPolicy{Group: group, Device: device, PolicyJson: raw})
-		if !ok || replyError(w, rep.Error) {
-			return
-		}
-		writeRawJSON(w, http.StatusOK, rep.PolicyJson)
 	}
 }
 
 func (s *server) deleteFraudPolicy(names ...string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		account, group, device, ok := s.policyLevel(w, r, names...)
-		if !ok {
-			return
+		if _, ok := s.askPolicy(w, r, names, func(group, device string) proto.Message {
+			return &actorpb.PutFraudPolicy{Group: group, Device: device}
+		}); ok {
+			w.WriteHeader(http.StatusNoContent)
 		}
-		rep, ok := askAs[*actorpb.FraudPolicyReply](s, w, r, actors.KindMessaging, account, &actorpb.PutFraudPolicy{Group: group, Device: device})
-		if !ok || replyError(w, rep.Error) {
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
 	}
 }
 
@@ -93,34 +84,25 @@ func (s *server) getFraudPolicy(names ...string) http.HandlerFunc {
 		if v := r.URL.Query().Get("effective"); v != "" {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
-				writeError(w, http.StatusBadRequest, "effective", "effective must be true or false")
+				badInput(w, badField("effective", "effective must be true or false"))
 				return
 			}
 			effective = b
 		}
-		account, group, device, ok := s.policyLevel(w, r, names...)
-		if !ok {
-			return
+		if rep, ok := s.askPolicy(w, r, names, func(group, device string) proto.Message {
+			return &actorpb.GetFraudPolicy{Group: group, Device: device, Effective: effective}
+		}); ok {
+			writeRawJSON(w, http.StatusOK, rep.PolicyJson)
 		}
-		msg := &actorpb.GetFraudPolicy{Group: group, Device: device, Effective: effective}
-		rep, ok := askAs[*actorpb.FraudPolicyReply](s, w, r, actors.KindMessaging, account, msg)
-		if !ok || replyError(w, rep.Error) {
-			return
-		}
-		writeRawJSON(w, http.StatusOK, rep.PolicyJson)
 	}
 }
 
 // readJSONObject reads a body that must be one JSON object, within the
 // body limit, and returns it compacted.
 func (s *server) readJSONObject(w http.ResponseWriter, r *http.Request) ([]byte, *fieldError) {
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, badField("body", "body is larger than %d bytes", s.cfg.MaxBodyBytes)
-		}
-		return nil, badField("body", "reading body: %v", err)
+	raw, fe := s.readBody(w, r)
+	if fe != nil {
+		return nil, fe
 	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
@@ -140,10 +122,7 @@ func writeRawJSON(w http.ResponseWriter, code int, raw []byte) {
 		out.Write(raw)
 	}
 	out.WriteByte('\n')
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	_, _ = w.Write(out.Bytes())
+	writeBody(w, code, out.Bytes())
 }
 
 // listIncidents answers GET /v1/accounts/{a}/fraud/incidents
@@ -158,56 +137,40 @@ func (s *server) listIncidents(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 32)
 		if err != nil || n == 0 {
-			writeError(w, http.StatusBadRequest, "limit", "limit must be a positive integer")
+			badInput(w, badField("limit", "limit must be a positive integer"))
 			return
 		}
 		msg.Limit = uint32(n)
 	}
-	if msg.After != "" {
-		if fe := checkID("after", msg.After); fe != nil {
-			writeFieldError(w, fe)
-			return
-		}
+	if badInput(w, checkOptionalID("after", msg.After)) {
+		return
 	}
 	rep, ok := askAs[*actorpb.IncidentListReply](s, w, r, actors.KindMessaging, ids[0], msg)
 	if !ok || replyError(w, rep.Error) {
 		return
 	}
-	out := make([]actors.IncidentJSON, 0, len(rep.Incidents))
-	for _, i := range rep.Incidents {
-		out = append(out, actors.IncidentView(i))
-	}
-	body := map[string]any{"incidents": out}
+	body := map[string]any{"incidents": each(rep.Incidents, actors.IncidentView)}
 	if rep.Next != "" {
 		body["next"] = rep.Next
 	}
 	writeJSON(w, http.StatusOK, body)
 }
 
-func (s *server) getIncident(w http.ResponseWriter, r *http.Request) {
-	s.incidentRequest(w, r, func(id string) proto.Message { return &actorpb.GetIncident{Id: id} })
-}
-
-// resolveIncident lifts the incident's blocks and its sender's suspension.
-func (s *server) resolveIncident(w http.ResponseWriter, r *http.Request) {
-	s.incidentRequest(w, r, func(id string) proto.Message { return &actorpb.ResolveIncident{Id: id} })
-}
-
-// incidentRequest asks the account's supervisor about one of its
-// incidents; another account's incident is not found there (404).
-func (s *server) incidentRequest(w http.ResponseWriter, r *http.Request, msg func(id string) proto.Message) {
-	ids, ok := pathIDs(w, r, "a")
-	if !ok {
-		return
+// incident answers a request msg(id) to the account's supervisor about
+// one of its incidents: GetIncident shows it, ResolveIncident lifts its
+// blocks and its sender's suspension. Another account's incident is not
+// found there (404).
+func (s *server) incident(msg func(id string) proto.Message) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ids, ok := pathIDs(w, r, "a")
+		id := r.PathValue("id")
+		if !ok || badInput(w, checkID("incident", id)) {
+			return
+		}
+		rep, ok := askAs[*actorpb.IncidentReply](s, w, r, actors.KindMessaging, ids[0], msg(id))
+		if !ok || replyError(w, rep.Error) {
+			return
+		}
+		writeJSON(w, http.StatusOK, actors.IncidentView(rep.Incident))
 	}
-	id := r.PathValue("id")
-	if fe := checkID("incident", id); fe != nil {
-		writeFieldError(w, fe)
-		return
-	}
-	rep, ok := askAs[*actorpb.IncidentReply](s, w, r, actors.KindMessaging, ids[0], msg(id))
-	if !ok || replyError(w, rep.Error) {
-		return
-	}
-	writeJSON(w, http.StatusOK, actors.IncidentView(rep.Incident))
 }

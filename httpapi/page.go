@@ -35,10 +35,8 @@ const (
 // whose cursor is the last id of the previous page.
 func parseIDPage(q url.Values) (after string, limit uint32, fe *fieldError) {
 	after = q.Get("after")
-	if after != "" {
-		if fe := checkID("after", after); fe != nil {
-			return "", 0, fe
-		}
+	if fe := checkOptionalID("after", after); fe != nil {
+		return "", 0, fe
 	}
 	n, fe := parseLimit(q, defaultAccountListLimit, maxAccountListLimit)
 	return after, uint32(n), fe

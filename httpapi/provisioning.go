@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"cmp"
+	"context"
 	"fmt"
 	"net/http"
 	"time"
@@ -137,11 +139,16 @@ func (s *server) toDeviceOut(account string, d *actorpb.Device, version uint64) 
 	}
 }
 
-// askAs sends msg and returns the reply as T, or writes the failure.
+// askAs sends msg to an actor and returns its reply as T, or writes the
+// failure.
 func askAs[T proto.Message](s *server, w http.ResponseWriter, r *http.Request, kind, id string, msg proto.Message) (T, bool) {
 	var zero T
-	rep, ok := s.ask(w, r, kind, id, msg)
-	if !ok {
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+	defer cancel()
+	rep, err := s.cfg.Actors.Request(ctx, kind, id, msg)
+	if err != nil {
+		s.log.Warn("actor request failed", "kind", kind, "id", id, "err", err)
+		unavailable(w, fmt.Sprintf("%s %s did not answer; retry: %v", kind, id, err))
 		return zero, false
 	}
 	t, ok := rep.(T)
@@ -153,11 +160,16 @@ func askAs[T proto.Message](s *server, w http.ResponseWriter, r *http.Request, k
 	return t, true
 }
 
+// errorReply is an actor reply that may carry an error.
+type errorReply interface {
+	proto.Message
+	GetError() *actorpb.Error
+}
+
 // versionedReply is an actor reply that carries an error, or a record at
 // a version.
 type versionedReply interface {
-	proto.Message
-	GetError() *actorpb.Error
+	errorReply
 	GetVersion() uint64
 }
 
@@ -185,18 +197,16 @@ func pathIDs(w http.ResponseWriter, r *http.Request, names ...string) ([]string,
 	out := make([]string, len(names))
 	fields := map[string]string{"a": "account", "g": "group", "d": "device", "t": "trunk", "f": "feature"}
 	for i, n := range names {
-		v := r.PathValue(n)
+		out[i] = r.PathValue(n)
 		var fe *fieldError
 		if n == "a" || n == "f" {
-			fe = checkLabelID(r, fields[n], v)
+			fe = checkLabelID(r, fields[n], out[i])
 		} else {
-			fe = checkID(fields[n], v)
+			fe = checkID(fields[n], out[i])
 		}
-		if fe != nil {
-			writeFieldError(w, fe)
+		if badInput(w, fe) {
 			return nil, false
 		}
-		out[i] = v
 	}
 	return out, true
 }
@@ -204,32 +214,15 @@ func pathIDs(w http.ResponseWriter, r *http.Request, names ...string) ([]string,
 // ---- accounts ----
 
 func (s *server) putAccount(w http.ResponseWriter, r *http.Request) {
-	ids, ok := pathIDs(w, r, "a")
+	var in accountIn
+	ids, ok := s.pathBody(w, r, &in, "a")
 	if !ok {
 		return
 	}
-	var in accountIn
-	if fe := s.decode(w, r, &in); fe != nil {
-		writeFieldError(w, fe)
-		return
-	}
-	if fe := checkDisplayName(in.DisplayName); fe != nil {
-		writeFieldError(w, fe)
-		return
-	}
-	alg, fe := checkDigestAlgorithm(in.DigestAlgorithm)
-	if fe != nil {
-		writeFieldError(w, fe)
-		return
-	}
-	trusted, fe := checkTrustedSources(in.SIPTrustedSources)
-	if fe != nil {
-		writeFieldError(w, fe)
-		return
-	}
-	im, fe := ifMatch(r)
-	if fe != nil {
-		writeFieldError(w, fe)
+	alg, algBad := checkDigestAlgorithm(in.DigestAlgorithm)
+	trusted, trustedBad := checkTrustedSources(in.SIPTrustedSources)
+	im, imBad := ifMatch(r)
+	if badInput(w, cmp.Or(checkDisplayName(in.DisplayName), algBad, trustedBad, imBad)) {
 		return
 	}
 	answer(s, w, r, actors.KindAccount, ids[0], &actorpb.PutAccount{DisplayName: in.DisplayName, IfMatch: im,
@@ -254,16 +247,12 @@ func (s *server) deleteAccount(w http.ResponseWriter, r *http.Request) {
 // answers success.
 func (s *server) remove(w http.ResponseWriter, r *http.Request, kind string, names []string, msg func(ids []string, im *uint64) proto.Message) {
 	ids, ok := pathIDs(w, r, names...)
-	if !ok {
-		return
-	}
 	im, fe := ifMatch(r)
-	if fe != nil {
-		writeFieldError(w, fe)
+	if !ok || badInput(w, fe) {
 		return
 	}
-	rep, ok := s.ask(w, r, kind, ids[0], msg(ids, im))
-	if !ok || replyError(w, rep.(interface{ GetError() *actorpb.Error }).GetError()) {
+	rep, ok := askAs[errorReply](s, w, r, kind, ids[0], msg(ids, im))
+	if !ok || replyError(w, rep.GetError()) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -273,52 +262,26 @@ func (s *server) remove(w http.ResponseWriter, r *http.Request, kind string, nam
 
 func (s *server) listGroups(w http.ResponseWriter, r *http.Request) {
 	ids, ok := pathIDs(w, r, "a")
-	if !ok {
-		return
-	}
 	after, limit, fe := parseIDPage(r.URL.Query())
-	if fe != nil {
-		writeFieldError(w, fe)
+	if !ok || badInput(w, fe) {
 		return
 	}
 	rep, ok := askAs[*actorpb.GroupListReply](s, w, r, actors.KindAccount, ids[0], &actorpb.ListGroups{After: after, Limit: limit})
 	if !ok || replyError(w, rep.Error) {
 		return
 	}
-	out := []groupOut{}
-	for _, g := range rep.Groups {
-		out = append(out, toGroupOut(ids[0], g.Group, g.Version, nil))
-	}
+	out := each(rep.Groups, func(g *actorpb.GroupReply) groupOut { return toGroupOut(ids[0], g.Group, g.Version, nil) })
 	writeJSON(w, http.StatusOK, pageBody(map[string]any{"groups": out}, rep.NextAfter))
 }
 
 func (s *server) putGroup(w http.ResponseWriter, r *http.Request) {
-	ids, ok := pathIDs(w, r, "a", "g")
+	var in groupIn
+	ids, ok := s.pathBody(w, r, &in, "a", "g")
 	if !ok {
 		return
 	}
-	var in groupIn
-	if fe := s.decode(w, r, &in); fe != nil {
-		writeFieldError(w, fe)
-		return
-	}
-	if fe := checkDisplayName(in.DisplayName); fe != nil {
-		writeFieldError(w, fe)
-		return
-	}
-	if in.Pool != "" {
-		if fe := checkID("pool", in.Pool); fe != nil {
-			writeFieldError(w, fe)
-			return
-		}
-	}
-	if fe := checkLabels(in.Labels); fe != nil {
-		writeFieldError(w, fe)
-		return
-	}
-	im, fe := ifMatch(r)
-	if fe != nil {
-		writeFieldError(w, fe)
+	im, imBad := ifMatch(r)
+	if badInput(w, cmp.Or(checkDisplayName(in.DisplayName), checkOptionalID("pool", in.Pool), checkLabels(in.Labels), imBad)) {
 		return
 	}
 	g := &actorpb.Group{Id: ids[1], DisplayName: in.DisplayName, Pool: in.Pool, Labels: in.Labels}
@@ -337,15 +300,11 @@ func (s *server) getGroup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setETag(w, rep.Version)
-	members := rep.Members
-	if members == nil {
-		members = []string{}
-	}
-	out := toGroupOut(ids[0], rep.Group, rep.Version, members)
+	members := append([]string{}, rep.Members...)
 	writeJSON(w, http.StatusOK, struct {
 		groupOut
 		Members []string `json:"members"`
-	}{out, members})
+	}{toGroupOut(ids[0], rep.Group, rep.Version, members), members})
 }
 
 func (s *server) deleteGroup(w http.ResponseWriter, r *http.Request) {
@@ -357,42 +316,25 @@ func (s *server) deleteGroup(w http.ResponseWriter, r *http.Request) {
 // ---- devices ----
 
 func (s *server) putDevice(w http.ResponseWriter, r *http.Request) {
-	ids, ok := pathIDs(w, r, "a", "d")
+	var in deviceIn
+	ids, ok := s.pathBody(w, r, &in, "a", "d")
 	if !ok {
 		return
 	}
-	var in deviceIn
-	if fe := s.decode(w, r, &in); fe != nil {
-		writeFieldError(w, fe)
-		return
-	}
+	groupBad := checkID("group", in.Group)
 	if in.Group == "" {
-		writeFieldError(w, badField("group", "group is required: the device group this device belongs to"))
-		return
+		groupBad = badField("group", "group is required: the device group this device belongs to")
 	}
-	if fe := checkID("group", in.Group); fe != nil {
-		writeFieldError(w, fe)
-		return
-	}
-	if fe := checkDisplayName(in.DisplayName); fe != nil {
-		writeFieldError(w, fe)
-		return
-	}
-	alg, fe := checkDigestAlgorithm(in.DigestAlgorithm)
-	if fe != nil {
-		writeFieldError(w, fe)
-		return
-	}
-	im, fe := ifMatch(r)
-	if fe != nil {
-		writeFieldError(w, fe)
+	alg, algBad := checkDigestAlgorithm(in.DigestAlgorithm)
+	im, imBad := ifMatch(r)
+	if badInput(w, cmp.Or(groupBad, checkDisplayName(in.DisplayName), algBad, imBad)) {
 		return
 	}
 	msg := &actorpb.PutDevice{Device: ids[1], Group: in.Group, DisplayName: in.DisplayName, IfMatch: im, DigestAlgorithm: alg}
 	secret := ""
 	if in.Password != nil {
 		if err := credential.CheckPassword(*in.Password); err != nil {
-			writeFieldError(w, badField("password", "%s", err.Error()))
+			badInput(w, badField("password", "%s", err.Error()))
 			return
 		}
 		h := credential.Derive(ids[1], s.realm(ids[0]), *in.Password)
@@ -426,29 +368,17 @@ func (s *server) deleteDevice(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) listDevices(w http.ResponseWriter, r *http.Request) {
 	ids, ok := pathIDs(w, r, "a")
-	if !ok {
-		return
-	}
 	q := r.URL.Query()
 	msg := &actorpb.ListDevices{Group: q.Get("group")}
-	if msg.Group != "" {
-		if fe := checkID("group", msg.Group); fe != nil {
-			writeFieldError(w, fe)
-			return
-		}
-	}
 	var fe *fieldError
-	if msg.After, msg.Limit, fe = parseIDPage(q); fe != nil {
-		writeFieldError(w, fe)
+	msg.After, msg.Limit, fe = parseIDPage(q)
+	if !ok || badInput(w, cmp.Or(checkOptionalID("group", msg.Group), fe)) {
 		return
 	}
 	rep, ok := askAs[*actorpb.DeviceListReply](s, w, r, actors.KindAccount, ids[0], msg)
 	if !ok || replyError(w, rep.Error) {
 		return
 	}
-	out := []deviceOut{}
-	for _, d := range rep.Devices {
-		out = append(out, s.toDeviceOut(ids[0], d.Device, d.Version))
-	}
+	out := each(rep.Devices, func(d *actorpb.DeviceReply) deviceOut { return s.toDeviceOut(ids[0], d.Device, d.Version) })
 	writeJSON(w, http.StatusOK, pageBody(map[string]any{"devices": out}, rep.NextAfter))
 }

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
 	"strings"
@@ -91,48 +92,31 @@ func toTrunkOut(account string, r *actorpb.TrunkReply) trunkOut {
 }
 
 func toRoutesOut(account string, r *actorpb.RoutesReply) routesOut {
-	out := routesOut{Account: account, Routes: []routeJSON{}, Version: r.Version, UpdatedAt: ts(r.Routes.GetUpdatedAt())}
-	for _, rt := range r.Routes.GetRoutes() {
-		out.Routes = append(out.Routes, routeJSON{Method: rt.Method, User: rt.User, Feature: rt.Feature})
-	}
-	return out
+	routes := each(r.Routes.GetRoutes(), func(rt *actorpb.Route) routeJSON {
+		return routeJSON{Method: rt.Method, User: rt.User, Feature: rt.Feature}
+	})
+	return routesOut{Account: account, Routes: routes, Version: r.Version, UpdatedAt: ts(r.Routes.GetUpdatedAt())}
 }
 
 func toFeatureServerOut(r *actorpb.FeatureServerReply) any {
 	f := r.Server
-	out := featureServerOut{ID: f.Id, Targets: []targetJSON{}, Version: r.Version, CreatedAt: ts(f.CreatedAt), UpdatedAt: ts(f.UpdatedAt)}
-	for _, t := range f.Targets {
-		out.Targets = append(out.Targets, targetJSON{Address: t.Address, Priority: int(t.Priority), Weight: int(t.Weight), Transport: t.Transport})
-	}
-	return out
+	targets := each(f.Targets, func(t *actorpb.FeatureTarget) targetJSON {
+		return targetJSON{Address: t.Address, Priority: int(t.Priority), Weight: int(t.Weight), Transport: t.Transport}
+	})
+	return featureServerOut{ID: f.Id, Targets: targets, Version: r.Version, CreatedAt: ts(f.CreatedAt), UpdatedAt: ts(f.UpdatedAt)}
 }
 
 // ---- trunks ----
 
 func (s *server) putTrunk(w http.ResponseWriter, r *http.Request) {
-	ids, ok := pathIDs(w, r, "a", "t")
+	var in trunkIn
+	ids, ok := s.pathBody(w, r, &in, "a", "t")
 	if !ok {
 		return
 	}
-	var in trunkIn
-	if fe := s.decode(w, r, &in); fe != nil {
-		writeFieldError(w, fe)
-		return
-	}
 	sources, e := actors.NormalizeTrunkSources(in.Sources)
-	if e != nil {
-		writeFieldError(w, fromActor(e))
-		return
-	}
-	if in.Group != "" {
-		if fe := checkID("group", in.Group); fe != nil {
-			writeFieldError(w, fe)
-			return
-		}
-	}
-	im, fe := ifMatch(r)
-	if fe != nil {
-		writeFieldError(w, fe)
+	im, imBad := ifMatch(r)
+	if badInput(w, cmp.Or(fromActor(e), checkOptionalID("group", in.Group), imBad)) {
 		return
 	}
 	msg := &actorpb.PutTrunk{Trunk: &actorpb.Trunk{Id: ids[1], Sources: sources, Group: in.Group}, IfMatch: im}
@@ -155,22 +139,15 @@ func (s *server) deleteTrunk(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) listTrunks(w http.ResponseWriter, r *http.Request) {
 	ids, ok := pathIDs(w, r, "a")
-	if !ok {
-		return
-	}
 	after, limit, fe := parseIDPage(r.URL.Query())
-	if fe != nil {
-		writeFieldError(w, fe)
+	if !ok || badInput(w, fe) {
 		return
 	}
 	rep, ok := askAs[*actorpb.TrunkListReply](s, w, r, actors.KindAccount, ids[0], &actorpb.ListTrunks{After: after, Limit: limit})
 	if !ok || replyError(w, rep.Error) {
 		return
 	}
-	out := []trunkOut{}
-	for _, t := range rep.Trunks {
-		out = append(out, toTrunkOut(ids[0], t))
-	}
+	out := each(rep.Trunks, func(t *actorpb.TrunkReply) trunkOut { return toTrunkOut(ids[0], t) })
 	writeJSON(w, http.StatusOK, pageBody(map[string]any{"trunks": out}, rep.NextAfter))
 }
 
@@ -180,30 +157,20 @@ func (s *server) listTrunks(w http.ResponseWriter, r *http.Request) {
 // be a provisioned feature server: the feature servers are asked here,
 // since the account actor asks no other actor.
 func (s *server) putRoutes(w http.ResponseWriter, r *http.Request) {
-	ids, ok := pathIDs(w, r, "a")
+	var in routesIn
+	ids, ok := s.pathBody(w, r, &in, "a")
 	if !ok {
 		return
 	}
-	var in routesIn
-	if fe := s.decode(w, r, &in); fe != nil {
-		writeFieldError(w, fe)
-		return
-	}
 	if in.Routes == nil {
-		writeFieldError(w, badField("routes", `routes is required: a list of {"method","user","feature"}; [] removes every rule`))
+		badInput(w, badField("routes", `routes is required: a list of {"method","user","feature"}; [] removes every rule`))
 		return
 	}
-	set := &actorpb.RouteSet{}
-	for _, rt := range in.Routes {
-		set.Routes = append(set.Routes, &actorpb.Route{Method: rt.Method, User: rt.User, Feature: rt.Feature})
-	}
-	if fe := fromActor(actors.CheckRoutes(set.Routes)); fe != nil {
-		writeFieldError(w, fe)
-		return
-	}
-	im, fe := ifMatch(r)
-	if fe != nil {
-		writeFieldError(w, fe)
+	set := &actorpb.RouteSet{Routes: each(in.Routes, func(rt routeJSON) *actorpb.Route {
+		return &actorpb.Route{Method: rt.Method, User: rt.User, Feature: rt.Feature}
+	})}
+	im, imBad := ifMatch(r)
+	if badInput(w, cmp.Or(fromActor(actors.CheckRoutes(set.Routes)), imBad)) {
 		return
 	}
 	checked := map[string]bool{}
@@ -217,7 +184,7 @@ func (s *server) putRoutes(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if fs.Error.GetCode() == actorpb.Code_CODE_NOT_FOUND {
-			writeFieldError(w, badField(fmt.Sprintf("routes[%d].feature", i), "feature server %q does not exist; create it first with PUT /v1/feature-servers/%s", rt.Feature, rt.Feature))
+			badInput(w, badField(fmt.Sprintf("routes[%d].feature", i), "feature server %q does not exist; create it first with PUT /v1/feature-servers/%s", rt.Feature, rt.Feature))
 			return
 		}
 		if replyError(w, fs.Error) {
@@ -240,13 +207,9 @@ func (s *server) getRoutes(w http.ResponseWriter, r *http.Request) {
 // ---- feature servers ----
 
 func (s *server) putFeatureServer(w http.ResponseWriter, r *http.Request) {
-	ids, ok := pathIDs(w, r, "f")
-	if !ok {
-		return
-	}
 	var in featureServerIn
-	if fe := s.decode(w, r, &in); fe != nil {
-		writeFieldError(w, fe)
+	ids, ok := s.pathBody(w, r, &in, "f")
+	if !ok {
 		return
 	}
 	fsrv := &actorpb.FeatureServer{Id: ids[0]}
@@ -256,23 +219,18 @@ func (s *server) putFeatureServer(w http.ResponseWriter, r *http.Request) {
 			v    int
 		}{{"priority", t.Priority}, {"weight", t.Weight}} {
 			if f.v < 0 || f.v > actors.MaxTargetPriority {
-				writeFieldError(w, badField(fmt.Sprintf("targets[%d].%s", i, f.name), "%s must be from 0 to %d", f.name, actors.MaxTargetPriority))
+				badInput(w, badField(fmt.Sprintf("targets[%d].%s", i, f.name), "%s must be from 0 to %d", f.name, actors.MaxTargetPriority))
 				return
 			}
 		}
 		fsrv.Targets = append(fsrv.Targets, &actorpb.FeatureTarget{Address: t.Address, Priority: uint32(t.Priority), Weight: uint32(t.Weight), Transport: t.Transport})
 	}
 	targets, e := actors.NormalizeFeatureTargets(fsrv.Targets)
-	if e != nil {
-		writeFieldError(w, fromActor(e))
+	im, imBad := ifMatch(r)
+	if badInput(w, cmp.Or(fromActor(e), imBad)) {
 		return
 	}
 	fsrv.Targets = targets
-	im, fe := ifMatch(r)
-	if fe != nil {
-		writeFieldError(w, fe)
-		return
-	}
 	answer(s, w, r, actors.KindFeatureServer, ids[0], &actorpb.PutFeatureServer{Server: fsrv, IfMatch: im}, toFeatureServerOut)
 }
 
@@ -296,13 +254,9 @@ func (s *server) deleteFeatureServer(w http.ResponseWriter, r *http.Request) {
 // group's live registrations, most recently updated first.
 func (s *server) listBindings(w http.ResponseWriter, r *http.Request) {
 	ids, ok := pathIDs(w, r, "a", "g")
-	if !ok {
-		return
-	}
 	q := r.URL.Query()
 	limit, fe := parseLimit(q, defaultBindingLimit, maxBindingLimit)
-	if fe != nil {
-		writeFieldError(w, fe)
+	if !ok || badInput(w, fe) {
 		return
 	}
 	msg := &actorpb.LookupBindings{Limit: uint32(limit)}
@@ -310,7 +264,7 @@ func (s *server) listBindings(w http.ResponseWriter, r *http.Request) {
 		// <device>/<contact> of the last binding of the previous page.
 		dev, contact, ok := strings.Cut(v, "/")
 		if !ok || contact == "" || checkID("after", dev) != nil {
-			writeFieldError(w, badField("after", "after must be the \"next\" of the previous page, <device>/<contact>, not %q", v))
+			badInput(w, badField("after", "after must be the \"next\" of the previous page, <device>/<contact>, not %q", v))
 			return
 		}
 		msg.AfterDevice, msg.AfterContact = dev, contact
@@ -320,14 +274,13 @@ func (s *server) listBindings(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.cfg.Clock.Now()
-	out := []bindingOut{}
-	for _, b := range rep.Bindings {
+	out := each(rep.Bindings, func(b *actorpb.Binding) bindingOut {
 		at := b.ExpiresAt.AsTime().UTC()
-		out = append(out, bindingOut{
+		return bindingOut{
 			Device: b.Device, Contact: b.Contact, Source: b.Source, ExpiresAt: at,
 			ExpiresIn: max(0, int64(at.Sub(now)/time.Second)), EdgeNode: b.EdgeNode, UserAgent: b.UserAgent,
-		})
-	}
+		}
+	})
 	body := map[string]any{"account": ids[0], "group": ids[1], "bindings": out}
 	if rep.More && len(rep.Bindings) > 0 {
 		last := rep.Bindings[len(rep.Bindings)-1]

@@ -211,8 +211,8 @@ func (s *server) routes() {
 	admin("POST /v1/admin/drain", s.drain)
 	admin("GET /debug/actors", s.compressed(s.listActivations))
 	admin("GET /debug/actors/{kind}/{id...}", s.compressed(s.describeActor))
-	admin("GET /debug/sip/bans", s.sipBans)
-	admin("GET /debug/sip/targets", s.sipTargets)
+	admin("GET /debug/sip/bans", s.sipView("bans", SIPView.Bans))
+	admin("GET /debug/sip/targets", s.sipView("targets", SIPView.Targets))
 
 	admin("PUT /v1/accounts/{a}", s.putAccount)
 	admin("GET /v1/accounts/{a}", s.getAccount)
@@ -266,8 +266,8 @@ func (s *server) routes() {
 		admin("DELETE "+lv.path, s.deleteFraudPolicy(lv.names...))
 	}
 	admin("GET /v1/accounts/{a}/fraud/incidents", s.listIncidents)
-	admin("GET /v1/accounts/{a}/fraud/incidents/{id}", s.getIncident)
-	admin("POST /v1/accounts/{a}/fraud/incidents/{id}/resolve", s.resolveIncident)
+	admin("GET /v1/accounts/{a}/fraud/incidents/{id}", s.incident(func(id string) proto.Message { return &actorpb.GetIncident{Id: id} }))
+	admin("POST /v1/accounts/{a}/fraud/incidents/{id}/resolve", s.incident(func(id string) proto.Message { return &actorpb.ResolveIncident{Id: id} }))
 	s.mux = m
 }
 
@@ -326,21 +326,9 @@ const (
 )
 
 // refuseCrossSite answers, and reports true for, a request that a web page
-// of another site could have sent through an operator's browser, on every
-// node, with or without an admin token (issue 9):
-//
-//   - 403 for a write (any method but GET, HEAD and OPTIONS) that the
-//     browser marks as cross-origin: Sec-Fetch-Site other than
-//     same-origin or none, or without it an Origin whose host is not the
-//     request's Host (http.CrossOriginProtection);
-//   - 415 for a write with a body, or with any Content-Type, that is not
-//     JSON (application/json or application/merge-patch+json): the content
-//     types a page may send cross-site without a CORS preflight
-//     (text/plain, forms) are never accepted, and this node answers no
-//     preflight.
-//
-// A body-less write without a Content-Type (curl -X POST) passes, and so
-// does anything from a client that sends no Origin or Sec-Fetch-Site.
+// of another site could have sent through an operator's browser (issue 9;
+// the rules are in doc.go): 403 for a cross-origin write, 415 for a write
+// whose body or Content-Type is not JSON.
 func (s *server) refuseCrossSite(w http.ResponseWriter, r *http.Request) bool {
 	if err := s.crossOrigin.Check(r); err != nil {
 		field := "Origin"
@@ -413,13 +401,9 @@ type errorBody struct {
 const indentBelow = 32 << 10
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
 	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	if err := enc.Encode(v); err != nil {
-		w.WriteHeader(http.StatusInternalServerError)
-		_, _ = fmt.Fprintf(w, "{\"error\": %q}\n", "encoding the reply: "+err.Error())
+	if err := json.NewEncoder(&buf).Encode(v); err != nil {
+		writeBody(w, http.StatusInternalServerError, fmt.Appendf(nil, "{\"error\": %q}\n", "encoding the reply: "+err.Error()))
 		return
 	}
 	body := buf.Bytes()
@@ -429,6 +413,13 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 			body = ind.Bytes()
 		}
 	}
+	writeBody(w, code, body)
+}
+
+// writeBody writes an encoded JSON reply.
+func writeBody(w http.ResponseWriter, code int, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	_, _ = w.Write(body) // the client went away; nothing to do
 }
@@ -437,21 +428,42 @@ func writeError(w http.ResponseWriter, code int, field, msg string) {
 	writeJSON(w, code, errorBody{Error: msg, Field: field})
 }
 
-func writeFieldError(w http.ResponseWriter, fe *fieldError) {
-	writeError(w, http.StatusBadRequest, fe.field, fe.msg)
+// badInput writes fe, if any, as a 400 and reports whether it did.
+func badInput(w http.ResponseWriter, fe *fieldError) bool {
+	if fe != nil {
+		writeError(w, http.StatusBadRequest, fe.field, fe.msg)
+	}
+	return fe != nil
+}
+
+// each maps xs by f into a list that is never nil (JSON [], not null).
+func each[X, Y any](xs []X, f func(X) Y) []Y {
+	out := make([]Y, 0, len(xs))
+	for _, x := range xs {
+		out = append(out, f(x))
+	}
+	return out
+}
+
+// readBody reads the request body, within MaxBodyBytes.
+func (s *server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *fieldError) {
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return nil, badField("body", "body is larger than %d bytes", s.cfg.MaxBodyBytes)
+	case err != nil:
+		return nil, badField("body", "reading body: %v", err)
+	}
+	return raw, nil
 }
 
 // decode reads a JSON body into v strictly: one object, known fields only.
 // An empty body decodes as {}.
 func (s *server) decode(w http.ResponseWriter, r *http.Request, v any) *fieldError {
-	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
-	raw, err := io.ReadAll(body)
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return badField("body", "body is larger than %d bytes", s.cfg.MaxBodyBytes)
-		}
-		return badField("body", "reading body: %v", err)
+	raw, fe := s.readBody(w, r)
+	if fe != nil {
+		return fe
 	}
 	switch strings.TrimSpace(string(raw)) {
 	case "":
@@ -459,7 +471,7 @@ func (s *server) decode(w http.ResponseWriter, r *http.Request, v any) *fieldErr
 	case "null":
 		return badField("body", "body must be a JSON object, not null")
 	}
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return jsonFieldError(err)
@@ -468,6 +480,12 @@ func (s *server) decode(w http.ResponseWriter, r *http.Request, v any) *fieldErr
 		return badField("body", "body must hold one JSON object")
 	}
 	return nil
+}
+
+// pathBody validates the path ids (pathIDs), then decodes the body into v.
+func (s *server) pathBody(w http.ResponseWriter, r *http.Request, v any, names ...string) ([]string, bool) {
+	ids, ok := pathIDs(w, r, names...)
+	return ids, ok && !badInput(w, s.decode(w, r, v))
 }
 
 func jsonFieldError(err error) *fieldError {
@@ -507,18 +525,18 @@ func setETag(w http.ResponseWriter, version uint64) {
 	w.Header().Set("ETag", `"`+strconv.FormatUint(version, 10)+`"`)
 }
 
-// ask sends msg to an actor and returns its reply, or writes the error.
-func (s *server) ask(w http.ResponseWriter, r *http.Request, kind, id string, msg proto.Message) (proto.Message, bool) {
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
-	defer cancel()
-	rep, err := s.cfg.Actors.Request(ctx, kind, id, msg)
-	if err != nil {
-		s.log.Warn("actor request failed", "kind", kind, "id", id, "err", err)
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, "", fmt.Sprintf("%s %s did not answer; retry: %v", kind, id, err))
-		return nil, false
-	}
-	return rep, true
+// unavailable answers 503 with msg, asking the client to retry in a second.
+func unavailable(w http.ResponseWriter, msg string) {
+	w.Header().Set("Retry-After", "1")
+	writeError(w, http.StatusServiceUnavailable, "", msg)
+}
+
+// replyCodes are the HTTP statuses of actor error codes; any other is 500.
+var replyCodes = map[actorpb.Code]int{
+	actorpb.Code_CODE_INVALID:     http.StatusBadRequest,
+	actorpb.Code_CODE_NOT_FOUND:   http.StatusNotFound,
+	actorpb.Code_CODE_CONFLICT:    http.StatusConflict,
+	actorpb.Code_CODE_UNAVAILABLE: http.StatusServiceUnavailable,
 }
 
 // replyError writes e if set and reports whether it did.
@@ -526,16 +544,8 @@ func replyError(w http.ResponseWriter, e *actorpb.Error) bool {
 	if e == nil {
 		return false
 	}
-	code := http.StatusInternalServerError
-	switch e.Code {
-	case actorpb.Code_CODE_INVALID:
-		code = http.StatusBadRequest
-	case actorpb.Code_CODE_NOT_FOUND:
-		code = http.StatusNotFound
-	case actorpb.Code_CODE_CONFLICT:
-		code = http.StatusConflict
-	case actorpb.Code_CODE_UNAVAILABLE:
-		code = http.StatusServiceUnavailable
+	code := cmp.Or(replyCodes[e.Code], http.StatusInternalServerError)
+	if code == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
 	}
 	writeError(w, code, e.Field, e.Message)

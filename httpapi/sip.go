@@ -23,20 +23,14 @@ type EdgeActorsView interface {
 // KindEdge names the edge actors in /debug/actors (?kind=edge).
 const KindEdge = "edge"
 
-// sipBans answers GET /debug/sip/bans.
-func (s *server) sipBans(w http.ResponseWriter, _ *http.Request) {
-	if s.cfg.SIP == nil {
-		writeError(w, http.StatusNotImplemented, "", "this node runs no SIP edge")
-		return
+// sipView answers GET /debug/sip/bans and /debug/sip/targets: the SIP
+// edge's view (Bans or Targets) under key.
+func (s *server) sipView(key string, view func(SIPView) any) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		if s.cfg.SIP == nil {
+			writeError(w, http.StatusNotImplemented, "", "this node runs no SIP edge")
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{key: view(s.cfg.SIP)})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"bans": s.cfg.SIP.Bans()})
-}
-
-// sipTargets answers GET /debug/sip/targets.
-func (s *server) sipTargets(w http.ResponseWriter, _ *http.Request) {
-	if s.cfg.SIP == nil {
-		writeError(w, http.StatusNotImplemented, "", "this node runs no SIP edge")
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"targets": s.cfg.SIP.Targets()})
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 
@@ -51,6 +52,14 @@ func checkID(field, v string) *fieldError {
 	return nil
 }
 
+// checkOptionalID is checkID for a value that may be absent ("").
+func checkOptionalID(field, v string) *fieldError {
+	if v == "" {
+		return nil
+	}
+	return checkID(field, v)
+}
+
 // checkLabelID validates the account or feature id v in r's path (field
 // "account" or "feature"): one DNS label (actors.CheckLabelID), since it
 // names DNS names. A GET, HEAD or DELETE also accepts an id of checkID's
@@ -96,11 +105,8 @@ func checkDisplayName(v string) *fieldError {
 		return badField("display_name", "must be valid UTF-8")
 	case utf8.RuneCountInString(v) > maxDisplayName:
 		return badField("display_name", "must be at most %d characters", maxDisplayName)
-	}
-	for _, r := range v {
-		if unicode.IsControl(r) {
-			return badField("display_name", "must not contain control characters")
-		}
+	case strings.ContainsFunc(v, unicode.IsControl):
+		return badField("display_name", "must not contain control characters")
 	}
 	return nil
 }
@@ -116,10 +122,8 @@ func checkLabels(labels map[string]string) *fieldError {
 		if !utf8.ValidString(v) || utf8.RuneCountInString(v) > maxLabelValue {
 			return badField("labels", "label %q: value must be valid UTF-8 of at most %d characters", k, maxLabelValue)
 		}
-		for _, r := range v {
-			if unicode.IsControl(r) {
-				return badField("labels", "label %q: value must not contain control characters", k)
-			}
+		if strings.ContainsFunc(v, unicode.IsControl) {
+			return badField("labels", "label %q: value must not contain control characters", k)
 		}
 	}
 	return nil

@@ -1,9 +1,10 @@
 package integration
 
 import (
-	"container/list"
 	"sync"
 	"time"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 )
 
 // cache keeps the contexts last read through the proxy, least recently
@@ -11,12 +12,10 @@ import (
 // the server is unreachable; while the server answers, every read goes
 // to it (the server's context is the truth) and refreshes the entry.
 type cache struct {
-	mu         sync.Mutex
-	ll         *list.List // of *cacheEntry, most recent at the front
-	byID       map[string]*list.Element
-	bytes      int
-	maxEntries int
-	maxBytes   int
+	mu       sync.Mutex
+	lru      *simplelru.LRU[string, cacheEntry] // bounded by count
+	bytes    int
+	maxBytes int
 }
 
 // cacheEntry is one context as the server last sent it.
@@ -29,7 +28,10 @@ type cacheEntry struct {
 }
 
 func newCache(maxEntries, maxBytes int) *cache {
-	return &cache{ll: list.New(), byID: map[string]*list.Element{}, maxEntries: maxEntries, maxBytes: maxBytes}
+	c := &cache{maxBytes: maxBytes}
+	// maxEntries is positive (Config.Validate), so NewLRU cannot fail.
+	c.lru, _ = simplelru.NewLRU(maxEntries, func(_ string, e cacheEntry) { c.bytes -= len(e.body) })
+	return c
 }
 
 // put stores e, replacing the call's entry. A body larger than the whole
@@ -37,14 +39,14 @@ func newCache(maxEntries, maxBytes int) *cache {
 func (c *cache) put(e cacheEntry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.removeLocked(e.call)
+	c.lru.Remove(e.call)
 	if len(e.body) > c.maxBytes {
 		return
 	}
-	c.byID[e.call] = c.ll.PushFront(&e)
 	c.bytes += len(e.body)
-	for c.ll.Len() > c.maxEntries || c.bytes > c.maxBytes {
-		c.removeLocked(c.ll.Back().Value.(*cacheEntry).call)
+	c.lru.Add(e.call, e)
+	for c.bytes > c.maxBytes {
+		c.lru.RemoveOldest()
 	}
 }
 
@@ -52,32 +54,19 @@ func (c *cache) put(e cacheEntry) {
 func (c *cache) get(call string) (cacheEntry, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	el, ok := c.byID[call]
-	if !ok {
-		return cacheEntry{}, false
-	}
-	c.ll.MoveToFront(el)
-	return *el.Value.(*cacheEntry), true
+	return c.lru.Get(call)
 }
 
 // remove forgets the call (the server said it is gone).
 func (c *cache) remove(call string) {
 	c.mu.Lock()
-	c.removeLocked(call)
+	c.lru.Remove(call)
 	c.mu.Unlock()
-}
-
-func (c *cache) removeLocked(call string) {
-	if el, ok := c.byID[call]; ok {
-		c.bytes -= len(el.Value.(*cacheEntry).body)
-		c.ll.Remove(el)
-		delete(c.byID, call)
-	}
 }
 
 // stats returns the number of entries and their bytes.
 func (c *cache) stats() (entries, bytes int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.ll.Len(), c.bytes
+	return c.lru.Len(), c.bytes
 }

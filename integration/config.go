@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -175,9 +176,8 @@ func validOrigin(o string) bool {
 
 // withDefaults fills the injected dependencies left nil.
 func (c Config) withDefaults() Config {
-	if c.Clock == nil {
-		c.Clock = clock.Real{}
-	}
+	c.Clock = cmp.Or[clock.Clock](c.Clock, clock.Real{})
+	c.Logger = cmp.Or(c.Logger, slog.New(slog.DiscardHandler))
 	if c.Rand == nil {
 		c.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 	}
@@ -187,9 +187,6 @@ func (c Config) withDefaults() Config {
 	if c.Client == nil {
 		// Its own transport, so that Run can close its idle connections.
 		c.Client = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return c
 }

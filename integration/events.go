@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -56,17 +57,8 @@ func (q localQuery) match(f frame) bool {
 	if f.Event == "reset" || strings.HasPrefix(f.Event, "proxy.") {
 		return true
 	}
-	if len(q.types) > 0 {
-		ok := false
-		for _, t := range q.types {
-			if strings.HasPrefix(f.Event, t) {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return false
-		}
+	if len(q.types) > 0 && !slices.ContainsFunc(q.types, func(t string) bool { return strings.HasPrefix(f.Event, t) }) {
+		return false
 	}
 	if q.user == "" && q.call == "" {
 		return true
@@ -115,37 +107,28 @@ func (p *Proxy) events(w http.ResponseWriter, r *http.Request) {
 	defer p.hub.subscribed(-1)
 
 	off, gap, lost := p.hub.startAt(q.after, q.fromStart)
-	if gap {
-		if writeFrame(w, resetFrame(q.after, lost)) != nil {
-			return
-		}
+	if gap && writeFrame(w, resetFrame(q.after, lost)) != nil {
+		return
 	}
 	last := q.after
 	hb := time.NewTimer(p.cfg.Heartbeat)
 	defer hb.Stop()
 	for {
 		frames, next, wake, trimmed, lost := p.hub.read(off)
-		if trimmed && lost > last {
-			// This app read too slowly and the buffer moved past it.
-			if writeFrame(w, resetFrame(last, lost)) != nil {
-				return
-			}
+		// An app that read too slowly, and the buffer moved past it, gets a reset.
+		if trimmed && lost > last && writeFrame(w, resetFrame(last, lost)) != nil {
+			return
 		}
 		for _, f := range frames {
 			if n, ok := f.seq(); ok {
 				last = n
 			}
-			if !q.match(f) {
-				continue
-			}
-			if writeFrame(w, f) != nil {
+			if q.match(f) && writeFrame(w, f) != nil {
 				return
 			}
 		}
-		if len(frames) > 0 || trimmed {
-			if rc.Flush() != nil {
-				return
-			}
+		if (len(frames) > 0 || trimmed) && rc.Flush() != nil {
+			return
 		}
 		off = next
 		select {

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -165,21 +166,16 @@ func contextPath(call string) string { return "/v1/calls/" + url.PathEscape(call
 // cached copy is served.
 func (p *Proxy) getContext(w http.ResponseWriter, r *http.Request) {
 	call := r.PathValue("id")
-	if !p.online.Load() {
-		if e, ok := p.cache.get(call); ok {
-			p.writeStale(w, e)
-			return
-		}
+	if !p.online.Load() && p.serveStale(w, call) {
+		return
 	}
 	rep, err := p.forward(r.Context(), http.MethodGet, contextPath(call), nil, nil, r.Header)
 	p.observe(r.Context(), rep, err)
 	switch {
 	case unreachable(rep, err):
-		if e, ok := p.cache.get(call); ok {
-			p.writeStale(w, e)
-			return
+		if !p.serveStale(w, call) {
+			p.writeUnreachable(w, err, rep)
 		}
-		p.writeUnreachable(w, err, rep)
 		return
 	case rep.status == http.StatusOK:
 		p.cache.put(cacheEntry{call: call, body: rep.body, etag: rep.header.Get("ETag"),
@@ -191,12 +187,14 @@ func (p *Proxy) getContext(w http.ResponseWriter, r *http.Request) {
 	relay(w, rep)
 }
 
-// writeStale serves a cached context, saying how old it is.
-func (p *Proxy) writeStale(w http.ResponseWriter, e cacheEntry) {
-	age := int64(p.cfg.Clock.Now().Sub(e.fetched) / time.Second)
-	if age < 0 {
-		age = 0
+// serveStale serves the call's cached context, saying how old it is, and
+// reports whether there was one.
+func (p *Proxy) serveStale(w http.ResponseWriter, call string) bool {
+	e, ok := p.cache.get(call)
+	if !ok {
+		return false
 	}
+	age := max(0, int64(p.cfg.Clock.Now().Sub(e.fetched)/time.Second))
 	h := w.Header()
 	h.Set(HeaderCache, "stale; age="+strconv.FormatInt(age, 10))
 	h.Set("Age", strconv.FormatInt(age, 10))
@@ -206,14 +204,11 @@ func (p *Proxy) writeStale(w http.ResponseWriter, e cacheEntry) {
 	if _, n := p.queue.len(e.call); n > 0 {
 		h.Set(HeaderPending, strconv.Itoa(n))
 	}
-	ct := e.contentType
-	if ct == "" {
-		ct = "application/json"
-	}
-	h.Set("Content-Type", ct)
+	h.Set("Content-Type", cmp.Or(e.contentType, "application/json"))
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(e.body)
+	return true
 }
 
 // patchContext serves PATCH /v1/calls/{id}/context. It is forwarded when

@@ -59,10 +59,6 @@ func New(cfg Config) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	tok, err := newLocalToken()
-	if err != nil {
-		return nil, err
-	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("integration: listening on %s: %w", cfg.Listen, err)
@@ -73,7 +69,7 @@ func New(cfg Config) (*Proxy, error) {
 		server:  strings.TrimSuffix(cfg.Server, "/"),
 		ln:      ln,
 		port:    ln.Addr().(*net.TCPAddr).Port,
-		token:   tok,
+		token:   newLocalToken(),
 		origins: map[string]bool{},
 		hub:     newHub(cfg.EventBuffer),
 		cache:   newCache(cfg.CacheEntries, cfg.CacheBytes),
@@ -92,12 +88,10 @@ func New(cfg Config) (*Proxy, error) {
 
 // newLocalToken draws a per-launch token: 256 bits from the system's
 // cryptographic source, hex.
-func newLocalToken() (string, error) {
+func newLocalToken() string {
 	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("integration: drawing the local token: %w", err)
-	}
-	return hex.EncodeToString(b), nil
+	_, _ = rand.Read(b) // crypto/rand.Read never returns an error
+	return hex.EncodeToString(b)
 }
 
 // Addr is the local address, e.g. 127.0.0.1:49731.
@@ -149,16 +143,14 @@ func (p *Proxy) Run(ctx context.Context) error {
 	}
 	var wg sync.WaitGroup
 	serveErr := make(chan error, 1)
-	wg.Add(3)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		if err := srv.Serve(p.ln); !errors.Is(err, http.ErrServerClosed) {
 			serveErr <- err
 			cancel()
 		}
-	}()
-	go func() { defer wg.Done(); p.upstreamLoop(ctx) }()
-	go func() { defer wg.Done(); p.replayLoop(ctx) }()
+	})
+	wg.Go(func() { p.upstreamLoop(ctx) })
+	wg.Go(func() { p.replayLoop(ctx) })
 	p.log.Info("proxy listening", "url", p.URL(), "server", p.server, "discovery", p.cfg.Discovery)
 	if n, _ := p.queue.len(""); n > 0 {
 		p.log.Info("offline writes waiting from an earlier run", "queued", n)
@@ -193,9 +185,7 @@ func (p *Proxy) Close() error {
 		_ = p.ln.Close()
 		return nil
 	}
-	if cancel != nil {
-		cancel()
-	}
+	cancel() // set with started, under mu
 	<-p.done
 	return nil
 }
@@ -209,11 +199,16 @@ func (p *Proxy) setOnline(v bool) {
 		p.hub.addLocal(frame{Event: "proxy.status", Data: fmt.Sprintf(`{"online":%t}`, v)})
 	}
 	if v {
-		if n, _ := p.queue.len(""); n > 0 {
-			select {
-			case p.kick <- struct{}{}:
-			default:
-			}
+		p.kickReplay()
+	}
+}
+
+// kickReplay wakes the replay loop when writes are queued.
+func (p *Proxy) kickReplay() {
+	if n, _ := p.queue.len(""); n > 0 {
+		select {
+		case p.kick <- struct{}{}:
+		default:
 		}
 	}
 }

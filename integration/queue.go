@@ -56,8 +56,8 @@ type queueFile struct {
 }
 
 // openQueue loads path when it exists.
-func openQueue(path string, max, keep int) (*queue, error) {
-	q := &queue{path: path, max: max, keep: keep, next: 1}
+func openQueue(path string, most, keep int) (*queue, error) {
+	q := &queue{path: path, max: most, keep: keep, next: 1}
 	if path == "" {
 		return q, nil
 	}
@@ -72,15 +72,8 @@ func openQueue(path string, max, keep int) (*queue, error) {
 	if err := json.Unmarshal(b, &f); err != nil {
 		return nil, fmt.Errorf("integration: the offline queue %s is not valid (move it away to start with an empty queue; its writes are lost): %w", path, err)
 	}
-	q.pending, q.next = f.Pending, max1(f.Next)
+	q.pending, q.next = f.Pending, max(f.Next, 1)
 	return q, nil
-}
-
-func max1(n uint64) uint64 {
-	if n == 0 {
-		return 1
-	}
-	return n
 }
 
 // add appends w (its ID and Queued set here) and persists the queue.

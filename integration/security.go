@@ -45,10 +45,7 @@ func (p *Proxy) guard(next http.Handler) http.Handler {
 		}
 		origin, hasOrigin := r.Header["Origin"]
 		if hasOrigin {
-			o := ""
-			if len(origin) > 0 {
-				o = origin[0]
-			}
+			o := r.Header.Get("Origin")
 			if len(origin) != 1 || !p.origins[o] {
 				p.log.Warn("refused a request from an origin not allowed", "origin", o, "path", r.URL.Path)
 				writeError(w, http.StatusForbidden, "Origin", "origin "+strconv.Quote(o)+" is not allowed; start the proxy with --allow-origin "+o+" to allow it")

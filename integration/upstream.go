@@ -96,12 +96,7 @@ func (p *Proxy) streamOnce(ctx context.Context) (connected bool, err error) {
 // answer again (setOnline kicks it).
 func (p *Proxy) replayLoop(ctx context.Context) {
 	// Writes from an earlier run wait for the first sign of the server.
-	if n, _ := p.queue.len(""); n > 0 {
-		select {
-		case p.kick <- struct{}{}:
-		default:
-		}
-	}
+	p.kickReplay()
 	for {
 		select {
 		case <-ctx.Done():
@@ -123,11 +118,8 @@ func (p *Proxy) drain(ctx context.Context) {
 		if !ok {
 			return
 		}
-		h := http.Header{}
-		h.Set("Content-Type", qw.ContentType)
-		if qw.IfMatch != "" {
-			h.Set("If-Match", qw.IfMatch)
-		}
+		// forward sends only the headers that have a value.
+		h := http.Header{"Content-Type": {qw.ContentType}, "If-Match": {qw.IfMatch}}
 		rep, err := p.forward(ctx, http.MethodPatch, contextPath(qw.Call), nil, qw.Body, h)
 		if ctx.Err() != nil {
 			return
