@@ -108,6 +108,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/switchboard-pbx/switchboard/internal/nodeproc"
 	"github.com/switchboard-pbx/switchboard/internal/sipp"
 )
 
@@ -305,7 +306,7 @@ type proxy struct {
 	name        string
 	addr        string          // SIP over UDP
 	pid         int             // its process
-	http        string          // Switchboard only: its HTTP address, for pprof
+	node        *nodeproc.Node  // Switchboard only: its process, for pprof
 	bin         string          // Switchboard only: its binary, for pprof
 	ctl         string          // Kamailio only: its kamcmd socket
 	users       string          // the SIPp injection file of its devices
