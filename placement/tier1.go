@@ -148,10 +148,7 @@ func ChoosePool(g GroupSpec, pools []PoolState) (PoolDecision, error) {
 		}
 		d.Candidates[i] = assess(g, ps[i])
 	}
-	find := func(name string) int {
-		if name == "" {
-			return -1
-		}
+	find := func(name string) int { // names are not empty: "" is not found
 		i, ok := slices.BinarySearchFunc(d.Candidates, name, func(c PoolCandidate, n string) int { return cmp.Compare(c.Pool, n) })
 		if !ok {
 			return -1
