@@ -1,6 +1,7 @@
 package simulations
 
 import (
+	"cmp"
 	"container/heap"
 	"context"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -54,6 +56,21 @@ type Config struct {
 	// call end, in order, so that a test can replay the same workload into
 	// the runtime's directory and compare.
 	Trace func(Traced)
+}
+
+// DefaultConfig is a run of seed 1 (the seed `switchboard sim` replays
+// unless told otherwise), as many modes at once as GOMAXPROCS, no progress
+// and no trace.
+func DefaultConfig() Config {
+	return Config{Seed: 1}
+}
+
+// Validate says what is wrong with c.
+func (c Config) Validate() error {
+	if c.Parallel < 0 {
+		return fmt.Errorf("simulations: Parallel %d must be 0 (GOMAXPROCS) or more", c.Parallel)
+	}
+	return nil
 }
 
 // Traced is one placement by a directory owner of ours (or, with End, the
@@ -165,15 +182,14 @@ func Run(ctx context.Context, sc Scenario, cfg Config) (*Result, error) {
 	if err := sc.Validate(); err != nil {
 		return nil, err
 	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	sc = sc.WithDefaults()
 	modes := append([]string{Ours}, Baselines()...)
 	res := &Result{Scenario: sc, Seed: cfg.Seed, Modes: make([]ModeResult, len(modes))}
 	errs := make([]error, len(modes))
-	par := cfg.Parallel
-	if par <= 0 {
-		par = runtime.GOMAXPROCS(0)
-	}
-	sem := make(chan struct{}, par)
+	sem := make(chan struct{}, cmp.Or(cfg.Parallel, runtime.GOMAXPROCS(0)))
 	var wg sync.WaitGroup
 	for i, mode := range modes {
 		wg.Add(1)
@@ -241,11 +257,9 @@ func (h endHeap) Less(i, j int) bool {
 	}
 	return h[i].seq < h[j].seq
 }
-func (h endHeap) Swap(i, j int)   { h[i], h[j] = h[j], h[i] }
-func (h *endHeap) Push(x any)     { *h = append(*h, x.(callEnd)) }
-func (h *endHeap) Pop() any       { o := *h; x := o[len(o)-1]; *h = o[:len(o)-1]; return x }
-func (h endHeap) top() *callEnd   { return &h[0] }
-func (h *endHeap) push(e callEnd) { heap.Push(h, e) }
+func (h endHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *endHeap) Push(x any)   { *h = append(*h, x.(callEnd)) }
+func (h *endHeap) Pop() any     { o := *h; x := o[len(o)-1]; *h = o[:len(o)-1]; return x }
 
 type sim struct {
 	sc   Scenario
@@ -296,7 +310,7 @@ type sim struct {
 }
 
 func newSim(sc Scenario, mode string, cfg Config) *sim {
-	s := &sim{sc: sc, mode: mode, cfg: cfg, byID: map[string]int{}, poolIdx: map[string]int{},
+	s := &sim{sc: sc, mode: mode, cfg: cfg, byID: map[string]int{}, poolIdx: map[string]int{}, specs: map[string]placement.PoolSpec{},
 		wl:  rand.New(rand.NewPCG(cfg.Seed, 0x3017_10ad)),
 		rng: PlacementRand(cfg.Seed),
 		lag: int(math.Round(sc.StalenessSeconds / sc.GossipIntervalSeconds)),
@@ -313,6 +327,7 @@ func newSim(sc Scenario, mode string, cfg Config) *sim {
 			HighWater: pc.HighWater, Labels: pc.Labels, Overflow: pc.Overflow}.WithDefaults()
 		s.pools = append(s.pools, &simPool{spec: spec, overflow: -1, pinned: pc.PinnedShare, cacheVer: -1})
 		s.poolIdx[pc.Name] = i
+		s.specs[pc.Name] = spec
 		maxNodes += pc.Nodes
 	}
 	for _, p := range s.pools {
@@ -332,10 +347,6 @@ func newSim(sc Scenario, mode string, cfg Config) *sim {
 		for n := range maxNodes {
 			s.reports[i][n].Activations = map[string]int{}
 		}
-	}
-	s.specs = map[string]placement.PoolSpec{}
-	for _, p := range s.pools {
-		s.specs[p.spec.Name] = p.spec
 	}
 	for i, pc := range sc.Pools {
 		for range pc.Nodes {
@@ -435,7 +446,7 @@ func (s *sim) run(ctx context.Context) error {
 		}
 		endAt := math.Inf(1)
 		if len(s.ends) > 0 {
-			endAt = s.ends.top().at
+			endAt = s.ends[0].at
 		}
 		switch {
 		case endAt <= tickAt && endAt <= evAt && endAt <= regAt && endAt <= nextArrival:
@@ -538,10 +549,6 @@ func (s *sim) onTick() {
 	s.tick++
 }
 
-// viewSlot is the ring slot of the reports placement sees: those of lag
-// rounds before the last round processed.
-func (s *sim) viewSlot() int { return s.vslot }
-
 // watchJoins records, for each joined node not there yet, when it first
 // carries 90% of its pool's mean active calls.
 func (s *sim) watchJoins() {
@@ -635,7 +642,7 @@ func (s *sim) callMembers(buf []placement.Member, p, o int) []placement.Member {
 // reported active calls, nothing reserved.
 func (s *sim) poolStates() []placement.PoolState {
 	if s.tier1Ver != s.viewVer {
-		vs := s.viewSlot()
+		vs := s.vslot
 		s.tier1 = s.tier1[:0]
 		for _, p := range s.pools {
 			for _, i := range p.nodes {
@@ -677,7 +684,7 @@ func (s *sim) activate(gi int) {
 	}
 	if err != nil {
 		s.m.GroupsUnplaced++
-		s.setPool(g, -1)
+		g.pool = -1
 		g.host = -1
 		return
 	}
@@ -685,11 +692,9 @@ func (s *sim) activate(gi int) {
 	if g.pool >= 0 && np != g.pool {
 		s.m.GroupPoolChanges++
 	}
-	s.setPool(g, np)
+	g.pool = np
 	s.placeActor(g)
 }
-
-func (s *sim) setPool(g *group, p int) { g.pool = p }
 
 // placeActor places g's actor on a node of its pool with the mode's
 // strategy, at the directory owner of its key.
@@ -784,7 +789,7 @@ func (s *sim) onArrival(k int) {
 	n.calls++
 	s.views[o].Add(n.id, placement.KindCall, 1, at(s.now))
 	s.seq++
-	s.ends.push(callEnd{at: s.now + hold, seq: s.seq, node: int32(target), epoch: n.epoch, owner: int32(o), call: k})
+	heap.Push(&s.ends, callEnd{at: s.now + hold, seq: s.seq, node: int32(target), epoch: n.epoch, owner: int32(o), call: k})
 }
 
 func callID(k int) string { return "call-" + strconv.Itoa(k) }
@@ -905,9 +910,9 @@ func (s *sim) crash(i int) {
 	n.epoch++
 	s.m.Dropped += n.calls
 	n.calls = 0
-	s.alive = remove(s.alive, n.id)
+	s.alive = without(s.alive, n.id)
 	p := s.pools[n.pool]
-	p.nodes = removeInt(p.nodes, i)
+	p.nodes = without(p.nodes, i)
 	s.viewVer++
 	s.reactivateFrom(i)
 }
@@ -931,12 +936,6 @@ func (s *sim) reactivateFrom(i int) {
 // disthash kills them; random and least-loaded move none.
 func (s *sim) join(p int) {
 	pool := s.pools[p]
-	n := 0
-	for _, i := range pool.nodes {
-		if !s.nodes[i].draining {
-			n++
-		}
-	}
 	m := 0
 	for gi := range s.groups {
 		if s.groups[gi].pool == p && s.groups[gi].host >= 0 {
@@ -947,15 +946,15 @@ func (s *sim) join(p int) {
 	nw := s.nodes[ni]
 	nw.joinedAt = s.now
 	s.joins++
-	s.joinExp += float64(m) / float64(n+1)
-	if s.mode != placement.NameRendezvous {
-		return
-	}
-	var ids []string
+	var ids []string // the pool's nodes that are not draining, the newcomer too
 	for _, i := range pool.nodes {
 		if !s.nodes[i].draining {
 			ids = append(ids, s.nodes[i].id)
 		}
+	}
+	s.joinExp += float64(m) / float64(len(ids))
+	if s.mode != placement.NameRendezvous {
+		return
 	}
 	for gi := range s.groups {
 		g := &s.groups[gi]
@@ -1022,20 +1021,10 @@ func (s *sim) measures() Measures {
 
 func round4(x float64) float64 { return math.Round(x*1e4) / 1e4 }
 
-func remove(xs []string, x string) []string {
-	for i, v := range xs {
-		if v == x {
-			return append(xs[:i], xs[i+1:]...)
-		}
-	}
-	return xs
-}
-
-func removeInt(xs []int, x int) []int {
-	for i, v := range xs {
-		if v == x {
-			return append(xs[:i], xs[i+1:]...)
-		}
+// without returns xs without its first x.
+func without[T comparable](xs []T, x T) []T {
+	if i := slices.Index(xs, x); i >= 0 {
+		return slices.Delete(xs, i, i+1)
 	}
 	return xs
 }
