@@ -45,12 +45,8 @@ func DefaultPoolSpec(name string) PoolSpec {
 
 // WithDefaults returns s with every zero field set to its default.
 func (s PoolSpec) WithDefaults() PoolSpec {
-	if s.CallCapacityPerNode == 0 {
-		s.CallCapacityPerNode = DefaultCallCapacityPerNode
-	}
-	if s.HighWater == 0 {
-		s.HighWater = DefaultHighWater
-	}
+	s.CallCapacityPerNode = cmp.Or(s.CallCapacityPerNode, DefaultCallCapacityPerNode)
+	s.HighWater = cmp.Or(s.HighWater, DefaultHighWater)
 	return s
 }
 
