@@ -43,21 +43,23 @@ func rowNamed(name string) (row, bool) {
 	if a, ok := aliases[strings.ToUpper(name)]; ok {
 		name = a
 	}
-	for _, r := range rows {
-		if strings.EqualFold(r.name, name) {
-			return r, true
-		}
+	i := slices.IndexFunc(rows, func(r row) bool { return strings.EqualFold(r.name, name) })
+	if i < 0 {
+		return row{}, false
 	}
-	return row{}, false
+	return rows[i], true
 }
 
-func rowNames() string {
-	var names []string
-	for _, r := range rows {
-		names = append(names, r.name)
+// rowList is the rows' names, in order.
+func rowList() []string {
+	names := make([]string, len(rows))
+	for i, r := range rows {
+		names[i] = r.name
 	}
-	return strings.Join(names, ", ")
+	return names
 }
+
+func rowNames() string { return strings.Join(rowList(), ", ") }
 
 // deviceIP is the address the devices' SIPp binds: not the trunk's
 // 127.0.0.1, which both proxies trust without digest.
