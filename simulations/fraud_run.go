@@ -535,7 +535,7 @@ func quantile(xs []float64, q float64) float64 {
 	return s[min(max(int(math.Ceil(q*float64(len(s))))-1, 0), len(s)-1)]
 }
 
-// WriteFraud writes fraud-report.json and fraud-report.md into dir.
+// Write writes fraud-report.json and fraud-report.md into dir.
 func (rep *FraudReport) Write(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("simulations: %w", err)

@@ -30,10 +30,6 @@ func Baselines() []string {
 	return []string{placement.NameRandom, placement.NameRendezvous, placement.NameLeastLoaded}
 }
 
-// kindGroup is the device-group actor kind, from placement's table of
-// kinds (the simulator needs no actor runtime).
-const kindGroup = placement.KindDeviceGroup
-
 // epoch is virtual time 0, for the times a placement.LoadView takes.
 var epoch = time.Unix(0, 0).UTC()
 
@@ -59,10 +55,10 @@ type Config struct {
 }
 
 // DefaultConfig is a run of seed 1 (the seed `switchboard sim` replays
-// unless told otherwise), as many modes at once as GOMAXPROCS, no progress
-// and no trace.
+// unless told otherwise) with as many modes at once as GOMAXPROCS, no
+// progress and no trace. Run takes a zero Parallel from it.
 func DefaultConfig() Config {
-	return Config{Seed: 1}
+	return Config{Seed: 1, Parallel: runtime.GOMAXPROCS(0)}
 }
 
 // Validate says what is wrong with c.
@@ -189,7 +185,7 @@ func Run(ctx context.Context, sc Scenario, cfg Config) (*Result, error) {
 	modes := append([]string{Ours}, Baselines()...)
 	res := &Result{Scenario: sc, Seed: cfg.Seed, Modes: make([]ModeResult, len(modes))}
 	errs := make([]error, len(modes))
-	sem := make(chan struct{}, cmp.Or(cfg.Parallel, runtime.GOMAXPROCS(0)))
+	sem := make(chan struct{}, cmp.Or(cfg.Parallel, DefaultConfig().Parallel))
 	var wg sync.WaitGroup
 	for i, mode := range modes {
 		wg.Add(1)
@@ -524,7 +520,7 @@ func (s *sim) onTick() {
 	slot := s.tick % (s.lag + 1)
 	for i, n := range s.nodes {
 		r := &s.reports[slot][i]
-		r.ActiveCalls, r.Activations[kindGroup] = n.calls, n.acts
+		r.ActiveCalls, r.Activations[placement.KindDeviceGroup] = n.calls, n.acts
 		r.CPU = cpu(n.calls, s.pools[n.pool].spec.CallCapacityPerNode)
 	}
 	s.reportAt[slot] = s.now
@@ -699,16 +695,16 @@ func (s *sim) activate(gi int) {
 // placeActor places g's actor on a node of its pool with the mode's
 // strategy, at the directory owner of its key.
 func (s *sim) placeActor(g *group) {
-	o := s.owner(placement.Key(kindGroup, g.id))
+	o := s.owner(placement.Key(placement.KindDeviceGroup, g.id))
 	buf := s.bufA[:0]
 	for _, i := range s.pools[g.pool].nodes {
 		m := s.member(i)
-		m.Load.Activations[kindGroup] = s.views[o].Activations(m.ID, kindGroup)
+		m.Load.Activations[placement.KindDeviceGroup] = s.views[o].Activations(m.ID, placement.KindDeviceGroup)
 		buf = append(buf, m)
 	}
 	s.bufA = buf
-	d, err := s.actStrat.Place(kindGroup, g.id, buf, s.rng)
-	s.trace(o, kindGroup, g.id, placement.CallRoute{Pool: s.pools[g.pool].spec.Name}, d.Member)
+	d, err := s.actStrat.Place(placement.KindDeviceGroup, g.id, buf, s.rng)
+	s.trace(o, placement.KindDeviceGroup, g.id, placement.CallRoute{Pool: s.pools[g.pool].spec.Name}, d.Member)
 	if err != nil {
 		g.host = -1
 		s.m.GroupsUnplaced++
@@ -720,7 +716,7 @@ func (s *sim) placeActor(g *group) {
 	}
 	g.host = h
 	s.nodes[h].acts++
-	s.views[o].Add(s.nodes[h].id, kindGroup, 1, at(s.now))
+	s.views[o].Add(s.nodes[h].id, placement.KindDeviceGroup, 1, at(s.now))
 }
 
 func (s *sim) unhost(g *group) {
@@ -961,7 +957,7 @@ func (s *sim) join(p int) {
 		if g.pool != p || g.host < 0 {
 			continue
 		}
-		if placement.Owner(placement.Key(kindGroup, g.id), ids) == nw.id {
+		if placement.Owner(placement.Key(placement.KindDeviceGroup, g.id), ids) == nw.id {
 			s.unhost(g)
 			g.host = ni
 			nw.acts++
