@@ -299,20 +299,13 @@ func (w *fraudWorkload) legit(rng *rand.Rand, i int32, end int64) {
 		}
 	}
 	if u.marketer {
-		// One campaign on a weekday afternoon: 200-800 messages at 2-8/s,
-		// one text, to the customer list and some new customers.
+		// One campaign on a weekday afternoon.
 		t := int64(rng.IntN(min(days, 5))*24+13)*nsPerHour + rng.Int64N(3*nsPerHour)
-		size, rate, body := 200+rng.IntN(601), 2+rng.Float64()*6, rng.Uint64()|1
-		for range size {
-			dest := u.customers[rng.IntN(len(u.customers))]
-			if rng.Float64() < 0.3 {
-				dest = randNumber(rng)
-			}
+		campaign(rng, u, t, func(t int64, dest, body uint64) {
 			if t < end {
 				w.msgs = append(w.msgs, simMsg{at: t, user: i, attack: -1, dest: dest, body: body, fails: rng.Float64() < 0.05})
 			}
-			t += int64(float64(nsPerSec) / rate)
-		}
+		})
 	}
 	if rng.Float64() < sc.BroadcastShare {
 		// A broadcast to the group's contacts, sent by an app at 5/s.
@@ -323,6 +316,21 @@ func (w *fraudWorkload) legit(rng *rand.Rand, i int32, end int64) {
 			w.msgs = append(w.msgs, simMsg{at: t, user: i, attack: -1, dest: u.contacts[k], body: body, fails: rng.Float64() < 0.02})
 			t += nsPerSec / 5
 		}
+	}
+}
+
+// campaign sends u's marketing campaign from t through send: 200-800
+// messages at 2-8/s, one text, to the customer list and some new
+// customers.
+func campaign(rng *rand.Rand, u *simUser, t int64, send func(t int64, dest, body uint64)) {
+	size, rate, body := 200+rng.IntN(601), 2+rng.Float64()*6, rng.Uint64()|1
+	for range size {
+		dest := u.customers[rng.IntN(len(u.customers))]
+		if rng.Float64() < 0.3 {
+			dest = randNumber(rng)
+		}
+		send(t, dest, body)
+		t += int64(float64(nsPerSec) / rate)
 	}
 }
 

@@ -299,16 +299,10 @@ func (r *fraudRun) warmUp() {
 			s := r.senders[i]
 			for wk := sc.HistoryDays / 7; wk >= 1; wk-- {
 				t := int64(-wk*7*24+13)*nsPerHour + rng.Int64N(3*nsPerHour)
-				size, rate, body := 200+rng.IntN(601), 2+rng.Float64()*6, rng.Uint64()|1
-				for range size {
-					dest := u.customers[rng.IntN(len(u.customers))]
-					if rng.Float64() < 0.3 {
-						dest = randNumber(rng)
-					}
+				campaign(rng, u, t, func(t int64, dest, body uint64) {
 					s.Check(&monitor, fraud.Event{Destination: "+" + strconv.FormatUint(dest, 10), BodyHash: body,
 						Network: homeNet(i), UserAgent: homeUA(i), Time: r.at(t)})
-					t += int64(float64(nsPerSec) / rate)
-				}
+				})
 				s.Flush(&monitor)
 			}
 			*s = *fraud.NewSender(dev, groups[u.group], accounts[u.acc])
