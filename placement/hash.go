@@ -41,14 +41,11 @@ func hash128to64(lo, hi uint64) uint64 {
 	return b * kMul
 }
 
-// before reports whether (wa, a) ranks ahead of (wb, b): the higher weight
-// first and, on the (astronomically rare) equal weight, the smaller id, so
-// the order is total and does not depend on input order.
-func before(wa uint64, a string, wb uint64, b string) bool {
-	if wa != wb {
-		return wa > wb
-	}
-	return a < b
+// byRank orders (wa, a) before (wb, b) by rendezvous rank: the higher
+// weight first and, on the (astronomically rare) equal weight, the smaller
+// id, so the order is total and does not depend on input order.
+func byRank(wa uint64, a string, wb uint64, b string) int {
+	return cmp.Or(cmp.Compare(wb, wa), cmp.Compare(a, b))
 }
 
 // Owner returns the rendezvous (highest random weight) owner of key among
@@ -63,7 +60,7 @@ func Owner(key string, memberIDs []string) string {
 	hk := xxhash.Sum64String(key)
 	best, bestW := memberIDs[0], weight(hk, memberIDs[0])
 	for _, id := range memberIDs[1:] {
-		if w := weight(hk, id); before(w, id, bestW, best) {
+		if w := weight(hk, id); byRank(w, id, bestW, best) < 0 {
 			best, bestW = id, w
 		}
 	}
@@ -75,25 +72,8 @@ func Owner(key string, memberIDs []string) string {
 // member leaves the relative order of the others unchanged. IDs should be
 // unique; duplicates are kept side by side.
 func Rank(key string, memberIDs []string) []string {
-	ws := make([]weighted, len(memberIDs))
 	hk := xxhash.Sum64String(key)
-	for i, id := range memberIDs {
-		ws[i] = weighted{id: id, w: weight(hk, id)}
-	}
-	slices.SortFunc(ws, func(a, b weighted) int {
-		if a.w != b.w {
-			return cmp.Compare(b.w, a.w)
-		}
-		return cmp.Compare(a.id, b.id)
+	return slices.SortedFunc(slices.Values(memberIDs), func(a, b string) int {
+		return byRank(weight(hk, a), a, weight(hk, b), b)
 	})
-	out := make([]string, len(ws))
-	for i, w := range ws {
-		out[i] = w.id
-	}
-	return out
-}
-
-type weighted struct {
-	id string
-	w  uint64
 }

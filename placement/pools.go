@@ -2,6 +2,7 @@ package placement
 
 import (
 	"cmp"
+	"maps"
 	"math/rand/v2"
 	"slices"
 )
@@ -29,16 +30,12 @@ func PoolStates(specs map[string]PoolSpec, members []Member, reserved map[string
 			byPool[m.Pool] = append(byPool[m.Pool], m)
 		}
 	}
-	names := make([]string, 0, len(specs)+len(byPool))
 	for name := range specs {
-		names = append(names, name)
-	}
-	for name := range byPool {
-		if _, ok := specs[name]; !ok {
-			names = append(names, name)
+		if _, ok := byPool[name]; !ok {
+			byPool[name] = nil
 		}
 	}
-	slices.Sort(names)
+	names := slices.Sorted(maps.Keys(byPool))
 	out := make([]PoolState, 0, len(names))
 	for _, name := range names {
 		spec, ok := specs[name]

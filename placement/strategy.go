@@ -1,7 +1,6 @@
 package placement
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -118,12 +117,7 @@ func rankMembers(kind, identity string, members []Member) ([]ranked, error) {
 		}
 		rs[i] = ranked{m: m, w: weight(hk, m.ID), load: max(0, m.Load.Activations[kind])}
 	}
-	slices.SortFunc(rs, func(a, b ranked) int {
-		if a.w != b.w {
-			return cmp.Compare(b.w, a.w)
-		}
-		return cmp.Compare(a.m.ID, b.m.ID)
-	})
+	slices.SortFunc(rs, func(a, b ranked) int { return byRank(a.w, a.m.ID, b.w, b.m.ID) })
 	for i := 1; i < len(rs); i++ {
 		if rs[i].m.ID == rs[i-1].m.ID {
 			return nil, fmt.Errorf("%w: member ID %q appears twice", ErrInvalidArgument, rs[i].m.ID)

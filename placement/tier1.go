@@ -45,12 +45,8 @@ func DefaultPoolSpec(name string) PoolSpec {
 
 // WithDefaults returns s with every zero field set to its default.
 func (s PoolSpec) WithDefaults() PoolSpec {
-	if s.CallCapacityPerNode == 0 {
-		s.CallCapacityPerNode = DefaultCallCapacityPerNode
-	}
-	if s.HighWater == 0 {
-		s.HighWater = DefaultHighWater
-	}
+	s.CallCapacityPerNode = cmp.Or(s.CallCapacityPerNode, DefaultCallCapacityPerNode)
+	s.HighWater = cmp.Or(s.HighWater, DefaultHighWater)
 	return s
 }
 
@@ -148,10 +144,7 @@ func ChoosePool(g GroupSpec, pools []PoolState) (PoolDecision, error) {
 		}
 		d.Candidates[i] = assess(g, ps[i])
 	}
-	find := func(name string) int {
-		if name == "" {
-			return -1
-		}
+	find := func(name string) int { // names are not empty: "" is not found
 		i, ok := slices.BinarySearchFunc(d.Candidates, name, func(c PoolCandidate, n string) int { return cmp.Compare(c.Pool, n) })
 		if !ok {
 			return -1

@@ -1,6 +1,7 @@
 package placement
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -44,12 +45,8 @@ type PowerOfTwo struct {
 func (PowerOfTwo) Name() string { return NamePowerOfTwo }
 
 func (p PowerOfTwo) withDefaults() PowerOfTwo {
-	if p.Capacity == 0 {
-		p.Capacity = DefaultCallCapacityPerNode
-	}
-	if p.CPULimit == 0 {
-		p.CPULimit = DefaultCPULimit
-	}
+	p.Capacity = cmp.Or(p.Capacity, DefaultCallCapacityPerNode)
+	p.CPULimit = cmp.Or(p.CPULimit, DefaultCPULimit)
 	return p
 }
 

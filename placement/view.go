@@ -1,6 +1,9 @@
 package placement
 
-import "time"
+import (
+	"maps"
+	"time"
+)
 
 // LoadView is one placer's view of the members' loads: each member's last
 // gossiped report plus the placer's own placements that the report does
@@ -136,9 +139,7 @@ func (v *LoadView) Load(member string) Load {
 	l.ActiveCalls = max(0, l.ActiveCalls+vm.calls)
 	if len(vm.acts) > 0 {
 		acts := make(map[string]int, len(l.Activations)+len(vm.acts))
-		for k, n := range l.Activations {
-			acts[k] = n
-		}
+		maps.Copy(acts, l.Activations)
 		for k, n := range vm.acts {
 			acts[k] = max(0, acts[k]+n)
 		}
@@ -149,11 +150,7 @@ func (v *LoadView) Load(member string) Load {
 
 // Retain forgets every member for which keep is false (members that left).
 func (v *LoadView) Retain(keep func(member string) bool) {
-	for id := range v.m {
-		if !keep(id) {
-			delete(v.m, id)
-		}
-	}
+	maps.DeleteFunc(v.m, func(id string, _ *viewMember) bool { return !keep(id) })
 }
 
 // MaxFullRefusals bounds how many nodes may refuse one call for being full

@@ -7,7 +7,7 @@ package simulations
 // See FraudScenario for the model and FraudReport for the measures.
 
 import (
-	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -58,46 +58,27 @@ func IsFraudScenario(path string) bool {
 
 // LoadFraudScenario reads a fraud scenario; unknown fields are an error.
 func LoadFraudScenario(path string) (FraudScenario, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return FraudScenario{}, fmt.Errorf("simulations: read scenario: %w", err)
-	}
 	var s FraudScenario
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
-		return FraudScenario{}, fmt.Errorf("simulations: scenario %s: %w", path, err)
-	}
-	if err := s.Validate(); err != nil {
-		return FraudScenario{}, fmt.Errorf("simulations: scenario %s: %w", path, err)
+	if err := loadScenario(path, &s); err != nil {
+		return FraudScenario{}, err
 	}
 	return s, nil
 }
 
 // WithDefaults returns s with every zero field set to its default.
 func (s FraudScenario) WithDefaults() FraudScenario {
-	di := func(v *int, d int) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	df := func(v *float64, d float64) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	di(&s.Users, 10_000)
-	di(&s.UsersPerGroup, 20)
-	di(&s.GroupsPerAccount, 10)
-	df(&s.Days, 2)
-	di(&s.HistoryDays, 21)
-	df(&s.CompromisedShare, 0.01)
-	df(&s.MarketingShare, 0.005)
-	df(&s.BroadcastShare, 0.02)
-	df(&s.NewUserShare, 0.02)
-	df(&s.TravelShare, 0.03)
-	df(&s.DailyMessages, 12)
-	df(&s.RestoreSeconds, 20)
+	s.Users = cmp.Or(s.Users, 10_000)
+	s.UsersPerGroup = cmp.Or(s.UsersPerGroup, 20)
+	s.GroupsPerAccount = cmp.Or(s.GroupsPerAccount, 10)
+	s.Days = cmp.Or(s.Days, 2)
+	s.HistoryDays = cmp.Or(s.HistoryDays, 21)
+	s.CompromisedShare = cmp.Or(s.CompromisedShare, 0.01)
+	s.MarketingShare = cmp.Or(s.MarketingShare, 0.005)
+	s.BroadcastShare = cmp.Or(s.BroadcastShare, 0.02)
+	s.NewUserShare = cmp.Or(s.NewUserShare, 0.02)
+	s.TravelShare = cmp.Or(s.TravelShare, 0.03)
+	s.DailyMessages = cmp.Or(s.DailyMessages, 12)
+	s.RestoreSeconds = cmp.Or(s.RestoreSeconds, 20)
 	return s
 }
 
@@ -187,6 +168,13 @@ const (
 var hourWeight = [24]float64{0.05, 0.03, 0.02, 0.02, 0.03, 0.08, 0.25, 0.6, 0.9, 1, 1, 1,
 	0.9, 1, 1, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.55, 0.35, 0.15}
 
+var hourWeightSum = func() (sum float64) {
+	for _, x := range hourWeight {
+		sum += x
+	}
+	return sum
+}()
+
 func dayFactor(weekday int) float64 { // 0 Monday
 	if weekday >= 5 {
 		return 0.55
@@ -267,15 +255,7 @@ func genFraudWorkload(sc FraudScenario, seed uint64) *fraudWorkload {
 		w.attacks = append(w.attacks, a)
 		w.attack(rng, int32(len(w.attacks)-1))
 	}
-	slices.SortStableFunc(w.msgs, func(a, b simMsg) int {
-		switch {
-		case a.at < b.at:
-			return -1
-		case a.at > b.at:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(w.msgs, func(a, b simMsg) int { return cmp.Compare(a.at, b.at) })
 	return w
 }
 
@@ -293,16 +273,12 @@ func (w *fraudWorkload) legit(rng *rand.Rand, i int32, end int64) {
 		} else if rng.Float64() < 0.005 {
 			source = 2
 		}
-		sum := 0.0
-		for _, x := range hourWeight {
-			sum += x
-		}
 		for h := range 24 {
 			base := int64(d*24+h) * nsPerHour
 			if base >= end {
 				return
 			}
-			sessions := poisson(rng, u.daily*dayFactor(d%7)*hourWeight[h]/sum/3)
+			sessions := poisson(rng, u.daily*dayFactor(d%7)*hourWeight[h]/hourWeightSum/3)
 			for range sessions {
 				t := base + rng.Int64N(nsPerHour)
 				dest := u.contacts[zipfIndex(rng, len(u.contacts))]
@@ -314,30 +290,22 @@ func (w *fraudWorkload) legit(rng *rand.Rand, i int32, end int64) {
 					dest = randNumber(rng)
 					u.contacts = append(u.contacts, dest)
 				}
-				for k := range size {
+				for range size {
 					w.msgs = append(w.msgs, simMsg{at: t, user: i, attack: -1, dest: dest, body: rng.Uint64() | 1,
 						source: source, fails: rng.Float64() < 0.02})
 					t += int64((5 + rng.Float64()*55) * float64(nsPerSec))
-					_ = k
 				}
 			}
 		}
 	}
 	if u.marketer {
-		// One campaign on a weekday afternoon: 200-800 messages at 2-8/s,
-		// one text, to the customer list and some new customers.
+		// One campaign on a weekday afternoon.
 		t := int64(rng.IntN(min(days, 5))*24+13)*nsPerHour + rng.Int64N(3*nsPerHour)
-		size, rate, body := 200+rng.IntN(601), 2+rng.Float64()*6, rng.Uint64()|1
-		for range size {
-			dest := u.customers[rng.IntN(len(u.customers))]
-			if rng.Float64() < 0.3 {
-				dest = randNumber(rng)
-			}
+		campaign(rng, u, t, func(t int64, dest, body uint64) {
 			if t < end {
 				w.msgs = append(w.msgs, simMsg{at: t, user: i, attack: -1, dest: dest, body: body, fails: rng.Float64() < 0.05})
 			}
-			t += int64(float64(nsPerSec) / rate)
-		}
+		})
 	}
 	if rng.Float64() < sc.BroadcastShare {
 		// A broadcast to the group's contacts, sent by an app at 5/s.
@@ -348,6 +316,21 @@ func (w *fraudWorkload) legit(rng *rand.Rand, i int32, end int64) {
 			w.msgs = append(w.msgs, simMsg{at: t, user: i, attack: -1, dest: u.contacts[k], body: body, fails: rng.Float64() < 0.02})
 			t += nsPerSec / 5
 		}
+	}
+}
+
+// campaign sends u's marketing campaign from t through send: 200-800
+// messages at 2-8/s, one text, to the customer list and some new
+// customers.
+func campaign(rng *rand.Rand, u *simUser, t int64, send func(t int64, dest, body uint64)) {
+	size, rate, body := 200+rng.IntN(601), 2+rng.Float64()*6, rng.Uint64()|1
+	for range size {
+		dest := u.customers[rng.IntN(len(u.customers))]
+		if rng.Float64() < 0.3 {
+			dest = randNumber(rng)
+		}
+		send(t, dest, body)
+		t += int64(float64(nsPerSec) / rate)
 	}
 }
 
@@ -367,35 +350,33 @@ func (w *fraudWorkload) attack(rng *rand.Rand, k int32) {
 	dest := func(int) uint64 { return randNumber(rng) }
 	source := uint8(0) // the compromised device itself (malware, a leaked app token)
 	failRate := 0.2
+	// around draws gaps of mean seconds, give or take half.
+	around := func(mean float64) func() float64 { return func() float64 { return mean * (0.5 + rng.Float64()) } }
 	switch a.kind {
 	case AttackFlood:
 		rate := 3 + rng.Float64()*17
 		count, gap = 2000, func() float64 { return rng.ExpFloat64() / rate }
 		failRate = 0.3
 	case AttackDrip:
-		mean := 20 + rng.Float64()*70
-		count, gap = 300, func() float64 { return mean * (0.5 + rng.Float64()) }
+		count, gap = 300, around(20+rng.Float64()*70)
 	case AttackEnumeration:
-		mean := 0.3 + rng.Float64()*2.7
+		gap = around(0.3 + rng.Float64()*2.7)
 		base := randNumber(rng) / 1000 * 1000
 		step := uint64(1 + rng.IntN(3))
-		count, gap = 1000, func() float64 { return mean * (0.5 + rng.Float64()) }
+		count = 1000
 		dest = func(i int) uint64 { return base + uint64(i)*step }
 		failRate = 0.6
 	case AttackPremium:
-		mean := 1 + rng.Float64()*4
-		count, gap = 500, func() float64 { return mean * (0.5 + rng.Float64()) }
+		count, gap = 500, around(1+rng.Float64()*4)
 		dest = func(int) uint64 { return premiumNumber(rng) }
 		failRate = 0.1
 	case AttackSpam:
-		mean := 0.2 + rng.Float64()*0.8
-		count, gap = 2000, func() float64 { return mean * (0.5 + rng.Float64()) }
+		count, gap = 2000, around(0.2+rng.Float64()*0.8)
 		b := rng.Uint64() | 1
 		body = func() uint64 { return b }
 		failRate = 0.25
 	case AttackNewSource:
-		mean := 1 + rng.Float64()*4
-		count, gap = 500, func() float64 { return mean * (0.5 + rng.Float64()) }
+		count, gap = 500, around(1+rng.Float64()*4)
 		source = 3
 		if rng.Float64() < 0.3 {
 			source = 4 // copies the victim's User-Agent

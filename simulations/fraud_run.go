@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -259,13 +260,9 @@ func (r *fraudRun) warmUp() {
 	for i := range accounts {
 		accounts[i] = fraud.NewHistory(ret)
 	}
-	sum := 0.0
-	for _, x := range hourWeight {
-		sum += x
-	}
 	knownW := *r.pol.History.KnownDestinationWeight
 	r.senders = make([]*fraud.Sender, len(r.w.users))
-	monitor := fraud.Merge(fraud.Policy{Monitor: ptrTo(true)})
+	monitor := fraud.Merge(fraud.Policy{Monitor: new(true)})
 	for i := range r.w.users {
 		u := &r.w.users[i]
 		dev := fraud.NewHistory(ret)
@@ -278,7 +275,7 @@ func (r *fraudRun) warmUp() {
 			wd := (d%7 + 7) % 7
 			busiest := 0.0
 			for h := range 24 {
-				n := poisson(rng, u.daily*dayFactor(wd)*hourWeight[h]/sum)
+				n := poisson(rng, u.daily*dayFactor(wd)*hourWeight[h]/hourWeightSum)
 				if n == 0 {
 					continue
 				}
@@ -302,24 +299,16 @@ func (r *fraudRun) warmUp() {
 			s := r.senders[i]
 			for wk := sc.HistoryDays / 7; wk >= 1; wk-- {
 				t := int64(-wk*7*24+13)*nsPerHour + rng.Int64N(3*nsPerHour)
-				size, rate, body := 200+rng.IntN(601), 2+rng.Float64()*6, rng.Uint64()|1
-				for range size {
-					dest := u.customers[rng.IntN(len(u.customers))]
-					if rng.Float64() < 0.3 {
-						dest = randNumber(rng)
-					}
+				campaign(rng, u, t, func(t int64, dest, body uint64) {
 					s.Check(&monitor, fraud.Event{Destination: "+" + strconv.FormatUint(dest, 10), BodyHash: body,
 						Network: homeNet(i), UserAgent: homeUA(i), Time: r.at(t)})
-					t += int64(float64(nsPerSec) / rate)
-				}
+				})
 				s.Flush(&monitor)
 			}
 			*s = *fraud.NewSender(dev, groups[u.group], accounts[u.acc])
 		}
 	}
 }
-
-func ptrTo[T any](v T) *T { return &v }
 
 type pendingOutcome struct {
 	at     int64
@@ -406,9 +395,7 @@ func (r *fraudRun) check(m simMsg, compromised bool, rng *rand.Rand) bool {
 		lvl := r.fixed.Check(&r.states[u], dest, r.at(m.at))
 		if lvl == fraud.LevelCritical && !r.flagged[u] {
 			r.flagged[u] = true
-			if m.attack >= 0 {
-				r.truePos[u] = true
-			} else if k := r.activeAttack(u, m.at); k >= 0 {
+			if m.attack >= 0 || r.activeAttack(u, m.at) >= 0 {
 				r.truePos[u] = true
 			} else {
 				r.falseInc++
@@ -498,7 +485,9 @@ func (r *fraudRun) measures(legit int) FraudMeasures {
 			}
 		}
 	}
+	detected := 0
 	for _, am := range m.PerAttack {
+		detected += am.Detected
 		am.Recall = round4(float64(am.Detected) / float64(am.Attacks))
 		am.DelayMessagesP50, am.DelayMessagesP99 = quantile(am.delaysM, 0.5), quantile(am.delaysM, 0.99)
 		am.DelaySecondsP50, am.DelaySecondsP99 = round4(quantile(am.delaysS, 0.5)), round4(quantile(am.delaysS, 0.99))
@@ -510,12 +499,6 @@ func (r *fraudRun) measures(legit int) FraudMeasures {
 			if r.truePos[u] {
 				tp++
 			}
-		}
-	}
-	detected := 0
-	for _, d := range r.detected {
-		if d {
-			detected++
 		}
 	}
 	m.FlaggedSenders, m.FalseIncidents, m.FalseBy = flagged, r.falseInc, r.falseBy
@@ -542,19 +525,11 @@ func quantile(xs []float64, q float64) float64 {
 	if len(xs) == 0 {
 		return 0
 	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	return s[min(int(math.Ceil(q*float64(len(s))))-1+boolInt(q == 0), len(s)-1)]
+	s := slices.Sorted(slices.Values(xs))
+	return s[min(max(int(math.Ceil(q*float64(len(s))))-1, 0), len(s)-1)]
 }
 
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-// WriteFraud writes fraud-report.json and fraud-report.md into dir.
+// Write writes fraud-report.json and fraud-report.md into dir.
 func (rep *FraudReport) Write(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("simulations: %w", err)
@@ -596,7 +571,7 @@ func (rep *FraudReport) Markdown() string {
 			continue
 		}
 		var by []string
-		for _, name := range sortedKeysInt(oa.Indicators) {
+		for _, name := range slices.Sorted(maps.Keys(oa.Indicators)) {
 			by = append(by, fmt.Sprintf("%s %d", name, oa.Indicators[name]))
 		}
 		fmt.Fprintf(&sb, "| %s | %d | %.3f \\| %.3f | %.0f/%.0f \\| %.0f/%.0f | %.1f/%.1f \\| %.1f/%.1f | %d (%d) \\| %d (%d) | %d \\| %d | %s |\n",
@@ -614,13 +589,4 @@ func (rep *FraudReport) Markdown() string {
 		fmt.Fprintf(&sb, "- %s\n", n)
 	}
 	return sb.String()
-}
-
-func sortedKeysInt(m map[string]int) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

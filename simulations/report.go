@@ -115,15 +115,8 @@ func (r *Result) Markdown(plots []string) string {
 		rep.Nodes, len(r.Scenario.Pools), rep.Groups, rep.Devices, rep.CallsTotal, rep.CallsPerSecond,
 		r.Scenario.MeanHoldSeconds, rep.StalenessSeconds)
 	fmt.Fprintf(&b, "Ours: %s.\n\n", rep.Strategy)
-	b.WriteString("| measure | target | ours |")
-	for _, name := range Baselines() {
-		fmt.Fprintf(&b, " %s |", name)
-	}
-	b.WriteString("\n|---|---|---|")
-	for range Baselines() {
-		b.WriteString("---|")
-	}
-	b.WriteString("\n")
+	fmt.Fprintf(&b, "| measure | target | ours | %s |\n|---|---|---|%s\n",
+		strings.Join(Baselines(), " | "), strings.Repeat("---|", len(Baselines())))
 	rows := []struct {
 		name, target string
 		get          func(Measures) string

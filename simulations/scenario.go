@@ -78,21 +78,30 @@ type Event struct {
 // LoadScenario reads a scenario file; unknown fields are an error, so a
 // typo does not silently fall back to a default.
 func LoadScenario(path string) (Scenario, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return Scenario{}, fmt.Errorf("simulations: read scenario: %w", err)
-	}
 	var s Scenario
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
-		return Scenario{}, fmt.Errorf("simulations: scenario %s: %w", path, err)
-	}
-	if err := s.Validate(); err != nil {
-		return Scenario{}, fmt.Errorf("simulations: scenario %s: %w", path, err)
+	if err := loadScenario(path, &s); err != nil {
+		return Scenario{}, err
 	}
 	s.Path = path
 	return s, nil
+}
+
+// loadScenario decodes the scenario file at path into s, refusing unknown
+// fields, and validates it.
+func loadScenario(path string, s interface{ Validate() error }) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("simulations: read scenario: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(s); err != nil {
+		return fmt.Errorf("simulations: scenario %s: %w", path, err)
+	}
+	if err := s.Validate(); err != nil {
+		return fmt.Errorf("simulations: scenario %s: %w", path, err)
+	}
+	return nil
 }
 
 // Replay is the command that replays s with seed.
@@ -103,27 +112,16 @@ func (s Scenario) Replay(seed uint64) string {
 
 // WithDefaults returns s with every zero field set to its default.
 func (s Scenario) WithDefaults() Scenario {
-	def := func(v *float64, d float64) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	if s.Groups == 0 {
-		s.Groups = 10_000
-	}
-	if s.MaxGroupSize == 0 {
-		s.MaxGroupSize = 500
-	}
-	if s.Calls == 0 {
-		s.Calls = 100_000
-	}
-	def(&s.ZipfS, 1.3)
-	def(&s.Utilization, 0.6)
-	def(&s.MeanHoldSeconds, 120)
-	def(&s.WarmupSeconds, 60)
-	def(&s.GossipIntervalSeconds, 1)
-	def(&s.StalenessSeconds, 2)
-	def(&s.ActivationEpsilon, 0.02)
+	s.Groups = cmp.Or(s.Groups, 10_000)
+	s.MaxGroupSize = cmp.Or(s.MaxGroupSize, 500)
+	s.Calls = cmp.Or(s.Calls, 100_000)
+	s.ZipfS = cmp.Or(s.ZipfS, 1.3)
+	s.Utilization = cmp.Or(s.Utilization, 0.6)
+	s.MeanHoldSeconds = cmp.Or(s.MeanHoldSeconds, 120)
+	s.WarmupSeconds = cmp.Or(s.WarmupSeconds, 60)
+	s.GossipIntervalSeconds = cmp.Or(s.GossipIntervalSeconds, 1)
+	s.StalenessSeconds = cmp.Or(s.StalenessSeconds, 2)
+	s.ActivationEpsilon = cmp.Or(s.ActivationEpsilon, 0.02)
 	return s
 }
 
@@ -173,18 +171,8 @@ func (s Scenario) Validate() error {
 			errs = append(errs, fmt.Errorf("event %d: unknown kind %q (crash, join, drain, flash, pool-outage)", i, e.Kind))
 		}
 	}
-	if !slices.IsSortedFunc(s.Events, func(a, b Event) int { return cmpFloat(a.AtSeconds, b.AtSeconds) }) {
+	if !slices.IsSortedFunc(s.Events, func(a, b Event) int { return cmp.Compare(a.AtSeconds, b.AtSeconds) }) {
 		errs = append(errs, errors.New("events must be in time order"))
 	}
 	return errors.Join(errs...)
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

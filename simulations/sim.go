@@ -1,6 +1,7 @@
 package simulations
 
 import (
+	"cmp"
 	"container/heap"
 	"context"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -27,10 +29,6 @@ const Ours = "ours"
 func Baselines() []string {
 	return []string{placement.NameRandom, placement.NameRendezvous, placement.NameLeastLoaded}
 }
-
-// kindGroup is the device-group actor kind, from placement's table of
-// kinds (the simulator needs no actor runtime).
-const kindGroup = placement.KindDeviceGroup
 
 // epoch is virtual time 0, for the times a placement.LoadView takes.
 var epoch = time.Unix(0, 0).UTC()
@@ -54,6 +52,21 @@ type Config struct {
 	// call end, in order, so that a test can replay the same workload into
 	// the runtime's directory and compare.
 	Trace func(Traced)
+}
+
+// DefaultConfig is a run of seed 1 (the seed `switchboard sim` replays
+// unless told otherwise) with as many modes at once as GOMAXPROCS, no
+// progress and no trace. Run takes a zero Parallel from it.
+func DefaultConfig() Config {
+	return Config{Seed: 1, Parallel: runtime.GOMAXPROCS(0)}
+}
+
+// Validate says what is wrong with c.
+func (c Config) Validate() error {
+	if c.Parallel < 0 {
+		return fmt.Errorf("simulations: Parallel %d must be 0 (GOMAXPROCS) or more", c.Parallel)
+	}
+	return nil
 }
 
 // Traced is one placement by a directory owner of ours (or, with End, the
@@ -165,15 +178,14 @@ func Run(ctx context.Context, sc Scenario, cfg Config) (*Result, error) {
 	if err := sc.Validate(); err != nil {
 		return nil, err
 	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	sc = sc.WithDefaults()
 	modes := append([]string{Ours}, Baselines()...)
 	res := &Result{Scenario: sc, Seed: cfg.Seed, Modes: make([]ModeResult, len(modes))}
 	errs := make([]error, len(modes))
-	par := cfg.Parallel
-	if par <= 0 {
-		par = runtime.GOMAXPROCS(0)
-	}
-	sem := make(chan struct{}, par)
+	sem := make(chan struct{}, cmp.Or(cfg.Parallel, DefaultConfig().Parallel))
 	var wg sync.WaitGroup
 	for i, mode := range modes {
 		wg.Add(1)
@@ -241,11 +253,9 @@ func (h endHeap) Less(i, j int) bool {
 	}
 	return h[i].seq < h[j].seq
 }
-func (h endHeap) Swap(i, j int)   { h[i], h[j] = h[j], h[i] }
-func (h *endHeap) Push(x any)     { *h = append(*h, x.(callEnd)) }
-func (h *endHeap) Pop() any       { o := *h; x := o[len(o)-1]; *h = o[:len(o)-1]; return x }
-func (h endHeap) top() *callEnd   { return &h[0] }
-func (h *endHeap) push(e callEnd) { heap.Push(h, e) }
+func (h endHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *endHeap) Push(x any)   { *h = append(*h, x.(callEnd)) }
+func (h *endHeap) Pop() any     { o := *h; x := o[len(o)-1]; *h = o[:len(o)-1]; return x }
 
 type sim struct {
 	sc   Scenario
@@ -296,7 +306,7 @@ type sim struct {
 }
 
 func newSim(sc Scenario, mode string, cfg Config) *sim {
-	s := &sim{sc: sc, mode: mode, cfg: cfg, byID: map[string]int{}, poolIdx: map[string]int{},
+	s := &sim{sc: sc, mode: mode, cfg: cfg, byID: map[string]int{}, poolIdx: map[string]int{}, specs: map[string]placement.PoolSpec{},
 		wl:  rand.New(rand.NewPCG(cfg.Seed, 0x3017_10ad)),
 		rng: PlacementRand(cfg.Seed),
 		lag: int(math.Round(sc.StalenessSeconds / sc.GossipIntervalSeconds)),
@@ -313,6 +323,7 @@ func newSim(sc Scenario, mode string, cfg Config) *sim {
 			HighWater: pc.HighWater, Labels: pc.Labels, Overflow: pc.Overflow}.WithDefaults()
 		s.pools = append(s.pools, &simPool{spec: spec, overflow: -1, pinned: pc.PinnedShare, cacheVer: -1})
 		s.poolIdx[pc.Name] = i
+		s.specs[pc.Name] = spec
 		maxNodes += pc.Nodes
 	}
 	for _, p := range s.pools {
@@ -332,10 +343,6 @@ func newSim(sc Scenario, mode string, cfg Config) *sim {
 		for n := range maxNodes {
 			s.reports[i][n].Activations = map[string]int{}
 		}
-	}
-	s.specs = map[string]placement.PoolSpec{}
-	for _, p := range s.pools {
-		s.specs[p.spec.Name] = p.spec
 	}
 	for i, pc := range sc.Pools {
 		for range pc.Nodes {
@@ -435,7 +442,7 @@ func (s *sim) run(ctx context.Context) error {
 		}
 		endAt := math.Inf(1)
 		if len(s.ends) > 0 {
-			endAt = s.ends.top().at
+			endAt = s.ends[0].at
 		}
 		switch {
 		case endAt <= tickAt && endAt <= evAt && endAt <= regAt && endAt <= nextArrival:
@@ -513,7 +520,7 @@ func (s *sim) onTick() {
 	slot := s.tick % (s.lag + 1)
 	for i, n := range s.nodes {
 		r := &s.reports[slot][i]
-		r.ActiveCalls, r.Activations[kindGroup] = n.calls, n.acts
+		r.ActiveCalls, r.Activations[placement.KindDeviceGroup] = n.calls, n.acts
 		r.CPU = cpu(n.calls, s.pools[n.pool].spec.CallCapacityPerNode)
 	}
 	s.reportAt[slot] = s.now
@@ -537,10 +544,6 @@ func (s *sim) onTick() {
 	}
 	s.tick++
 }
-
-// viewSlot is the ring slot of the reports placement sees: those of lag
-// rounds before the last round processed.
-func (s *sim) viewSlot() int { return s.vslot }
 
 // watchJoins records, for each joined node not there yet, when it first
 // carries 90% of its pool's mean active calls.
@@ -635,7 +638,7 @@ func (s *sim) callMembers(buf []placement.Member, p, o int) []placement.Member {
 // reported active calls, nothing reserved.
 func (s *sim) poolStates() []placement.PoolState {
 	if s.tier1Ver != s.viewVer {
-		vs := s.viewSlot()
+		vs := s.vslot
 		s.tier1 = s.tier1[:0]
 		for _, p := range s.pools {
 			for _, i := range p.nodes {
@@ -677,7 +680,7 @@ func (s *sim) activate(gi int) {
 	}
 	if err != nil {
 		s.m.GroupsUnplaced++
-		s.setPool(g, -1)
+		g.pool = -1
 		g.host = -1
 		return
 	}
@@ -685,25 +688,23 @@ func (s *sim) activate(gi int) {
 	if g.pool >= 0 && np != g.pool {
 		s.m.GroupPoolChanges++
 	}
-	s.setPool(g, np)
+	g.pool = np
 	s.placeActor(g)
 }
-
-func (s *sim) setPool(g *group, p int) { g.pool = p }
 
 // placeActor places g's actor on a node of its pool with the mode's
 // strategy, at the directory owner of its key.
 func (s *sim) placeActor(g *group) {
-	o := s.owner(placement.Key(kindGroup, g.id))
+	o := s.owner(placement.Key(placement.KindDeviceGroup, g.id))
 	buf := s.bufA[:0]
 	for _, i := range s.pools[g.pool].nodes {
 		m := s.member(i)
-		m.Load.Activations[kindGroup] = s.views[o].Activations(m.ID, kindGroup)
+		m.Load.Activations[placement.KindDeviceGroup] = s.views[o].Activations(m.ID, placement.KindDeviceGroup)
 		buf = append(buf, m)
 	}
 	s.bufA = buf
-	d, err := s.actStrat.Place(kindGroup, g.id, buf, s.rng)
-	s.trace(o, kindGroup, g.id, placement.CallRoute{Pool: s.pools[g.pool].spec.Name}, d.Member)
+	d, err := s.actStrat.Place(placement.KindDeviceGroup, g.id, buf, s.rng)
+	s.trace(o, placement.KindDeviceGroup, g.id, placement.CallRoute{Pool: s.pools[g.pool].spec.Name}, d.Member)
 	if err != nil {
 		g.host = -1
 		s.m.GroupsUnplaced++
@@ -715,7 +716,7 @@ func (s *sim) placeActor(g *group) {
 	}
 	g.host = h
 	s.nodes[h].acts++
-	s.views[o].Add(s.nodes[h].id, kindGroup, 1, at(s.now))
+	s.views[o].Add(s.nodes[h].id, placement.KindDeviceGroup, 1, at(s.now))
 }
 
 func (s *sim) unhost(g *group) {
@@ -784,7 +785,7 @@ func (s *sim) onArrival(k int) {
 	n.calls++
 	s.views[o].Add(n.id, placement.KindCall, 1, at(s.now))
 	s.seq++
-	s.ends.push(callEnd{at: s.now + hold, seq: s.seq, node: int32(target), epoch: n.epoch, owner: int32(o), call: k})
+	heap.Push(&s.ends, callEnd{at: s.now + hold, seq: s.seq, node: int32(target), epoch: n.epoch, owner: int32(o), call: k})
 }
 
 func callID(k int) string { return "call-" + strconv.Itoa(k) }
@@ -905,9 +906,9 @@ func (s *sim) crash(i int) {
 	n.epoch++
 	s.m.Dropped += n.calls
 	n.calls = 0
-	s.alive = remove(s.alive, n.id)
+	s.alive = without(s.alive, n.id)
 	p := s.pools[n.pool]
-	p.nodes = removeInt(p.nodes, i)
+	p.nodes = without(p.nodes, i)
 	s.viewVer++
 	s.reactivateFrom(i)
 }
@@ -931,12 +932,6 @@ func (s *sim) reactivateFrom(i int) {
 // disthash kills them; random and least-loaded move none.
 func (s *sim) join(p int) {
 	pool := s.pools[p]
-	n := 0
-	for _, i := range pool.nodes {
-		if !s.nodes[i].draining {
-			n++
-		}
-	}
 	m := 0
 	for gi := range s.groups {
 		if s.groups[gi].pool == p && s.groups[gi].host >= 0 {
@@ -947,22 +942,22 @@ func (s *sim) join(p int) {
 	nw := s.nodes[ni]
 	nw.joinedAt = s.now
 	s.joins++
-	s.joinExp += float64(m) / float64(n+1)
-	if s.mode != placement.NameRendezvous {
-		return
-	}
-	var ids []string
+	var ids []string // the pool's nodes that are not draining, the newcomer too
 	for _, i := range pool.nodes {
 		if !s.nodes[i].draining {
 			ids = append(ids, s.nodes[i].id)
 		}
+	}
+	s.joinExp += float64(m) / float64(len(ids))
+	if s.mode != placement.NameRendezvous {
+		return
 	}
 	for gi := range s.groups {
 		g := &s.groups[gi]
 		if g.pool != p || g.host < 0 {
 			continue
 		}
-		if placement.Owner(placement.Key(kindGroup, g.id), ids) == nw.id {
+		if placement.Owner(placement.Key(placement.KindDeviceGroup, g.id), ids) == nw.id {
 			s.unhost(g)
 			g.host = ni
 			nw.acts++
@@ -1022,20 +1017,10 @@ func (s *sim) measures() Measures {
 
 func round4(x float64) float64 { return math.Round(x*1e4) / 1e4 }
 
-func remove(xs []string, x string) []string {
-	for i, v := range xs {
-		if v == x {
-			return append(xs[:i], xs[i+1:]...)
-		}
-	}
-	return xs
-}
-
-func removeInt(xs []int, x int) []int {
-	for i, v := range xs {
-		if v == x {
-			return append(xs[:i], xs[i+1:]...)
-		}
+// without returns xs without its first x.
+func without[T comparable](xs []T, x T) []T {
+	if i := slices.Index(xs, x); i >= 0 {
+		return slices.Delete(xs, i, i+1)
 	}
 	return xs
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/switchboard-pbx/switchboard/credential"
+	"github.com/switchboard-pbx/switchboard/internal/nodeproc"
 	"github.com/switchboard-pbx/switchboard/internal/sipp"
 )
 
@@ -42,12 +43,12 @@ func startKamailio(ctx context.Context, cfg Config, dir string, opts kamailioOpt
 	if err != nil {
 		return nil, err
 	}
-	port, err := freePort("udp")
+	port, err := nodeproc.FreePort()
 	if err != nil {
 		stopServers()
 		return nil, err
 	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	addr := net.JoinHostPort("127.0.0.1", port)
 	ctl := "unix:" + filepath.Join(dir, "kamailio.ctl")
 	args := []string{
 		"-f", cfg.KamailioCfg,
@@ -87,7 +88,7 @@ func startKamailio(ctx context.Context, cfg Config, dir string, opts kamailioOpt
 		}
 		if d.exited() || time.Now().After(deadline) || ctx.Err() != nil {
 			p.stop()
-			return nil, fmt.Errorf("kamailio did not answer OPTIONS on %s: %v %s\n%s", addr, err, res, d.logTail())
+			return nil, fmt.Errorf("kamailio did not answer OPTIONS on %s: %v %s\n%s", addr, err, res, logTail(d.log))
 		}
 		<-tick.C
 	}
@@ -96,7 +97,7 @@ func startKamailio(ctx context.Context, cfg Config, dir string, opts kamailioOpt
 		out, err := kamcmd(ctx, p, "htable.stats")
 		if err != nil || !strings.Contains(out, "all: "+strconv.Itoa(len(opts.devices))) {
 			p.stop()
-			return nil, fmt.Errorf("kamailio did not load %d HA1s (htable.stats: %v)\n%s\n%s", len(opts.devices), err, out, d.logTail())
+			return nil, fmt.Errorf("kamailio did not load %d HA1s (htable.stats: %v)\n%s\n%s", len(opts.devices), err, out, logTail(d.log))
 		}
 	}
 	return p, nil

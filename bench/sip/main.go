@@ -22,7 +22,7 @@
 // Each proxy forwards to SIPp servers of its own: initial INVITEs to one
 // running testdata/sipp/uas.xml, MESSAGEs to one running uas_message.xml;
 // REGISTER ends at the proxy's registrar. The Switchboard node is started
-// with --sip and provisioned over HTTP: account acme, trunk bench
+// by internal/nodeproc and provisioned over HTTP: account acme, trunk bench
 // (127.0.0.1/32), the devices in groups of --group-size (5) with their
 // passwords, feature servers voicemail and sms, routes INVITE -> voicemail
 // and MESSAGE -> sms, a fraud policy whose volume thresholds sit above the
@@ -108,6 +108,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/switchboard-pbx/switchboard/internal/nodeproc"
 	"github.com/switchboard-pbx/switchboard/internal/sipp"
 )
 
@@ -148,16 +149,12 @@ type Config struct {
 
 // DefaultConfig is the run make bench-sip does.
 func DefaultConfig() Config {
-	var methods []string
-	for _, r := range rows {
-		methods = append(methods, r.name)
-	}
 	return Config{
 		Switchboard: "./bin/switchboard",
 		Kamailio:    "kamailio",
 		KamailioCfg: "bench/sip/kamailio.cfg",
 		Proxies:     []string{proxyKamailio, proxySwitchboard},
-		Methods:     methods,
+		Methods:     rowList(),
 		// Doubling, then finer steps, up to where neither proxy passes on
 		// a 2-core machine (a proxy passing the top is a warning).
 		Rates:       []int{100, 200, 400, 800, 1200, 1600, 2000, 2400, 3200, 4000, 4800, 5600, 6400, 7200, 8000, 9600, 11200, 12800},
@@ -305,7 +302,7 @@ type proxy struct {
 	name        string
 	addr        string          // SIP over UDP
 	pid         int             // its process
-	http        string          // Switchboard only: its HTTP address, for pprof
+	node        *nodeproc.Node  // Switchboard only: its process, for pprof
 	bin         string          // Switchboard only: its binary, for pprof
 	ctl         string          // Kamailio only: its kamcmd socket
 	users       string          // the SIPp injection file of its devices

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -101,46 +100,14 @@ func (d *daemon) exited() bool {
 	}
 }
 
-// logTail is the end of the process's log, for error messages.
-func (d *daemon) logTail() string {
-	b, _ := os.ReadFile(d.log)
+// logTail is the end of a process's log, for error messages.
+func logTail(log string) string {
+	b, _ := os.ReadFile(log)
 	const n = 4000
 	if len(b) > n {
 		b = b[len(b)-n:]
 	}
-	return fmt.Sprintf("--- end of %s ---\n%s", d.log, b)
-}
-
-// freePort returns a port free on 127.0.0.1 for network "tcp", "udp" or
-// "udp+tcp" (both at once) a moment ago.
-func freePort(network string) (int, error) {
-	for range 20 {
-		if network == "tcp" {
-			l, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				return 0, err
-			}
-			port := l.Addr().(*net.TCPAddr).Port
-			_ = l.Close()
-			return port, nil
-		}
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		port := c.LocalAddr().(*net.UDPAddr).Port
-		if network == "udp" {
-			_ = c.Close()
-			return port, nil
-		}
-		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		_ = c.Close()
-		if err == nil {
-			_ = l.Close()
-			return port, nil
-		}
-	}
-	return 0, fmt.Errorf("no free %s port on 127.0.0.1", network)
+	return fmt.Sprintf("--- end of %s ---\n%s", log, b)
 }
 
 // rssBytes is the resident set of process pid (VmRSS in /proc/PID/status).

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/switchboard-pbx/switchboard/internal/nodeproc"
 	"github.com/switchboard-pbx/switchboard/internal/sipp"
 )
 
@@ -42,21 +43,23 @@ func rowNamed(name string) (row, bool) {
 	if a, ok := aliases[strings.ToUpper(name)]; ok {
 		name = a
 	}
-	for _, r := range rows {
-		if strings.EqualFold(r.name, name) {
-			return r, true
-		}
+	i := slices.IndexFunc(rows, func(r row) bool { return strings.EqualFold(r.name, name) })
+	if i < 0 {
+		return row{}, false
 	}
-	return row{}, false
+	return rows[i], true
 }
 
-func rowNames() string {
-	var names []string
-	for _, r := range rows {
-		names = append(names, r.name)
+// rowList is the rows' names, in order.
+func rowList() []string {
+	names := make([]string, len(rows))
+	for i, r := range rows {
+		names[i] = r.name
 	}
-	return strings.Join(names, ", ")
+	return names
 }
+
+func rowNames() string { return strings.Join(rowList(), ", ") }
 
 // deviceIP is the address the devices' SIPp binds: not the trunk's
 // 127.0.0.1, which both proxies trust without digest.
@@ -197,7 +200,7 @@ func profile(ctx context.Context, cfg Config, out io.Writer, r row, p *proxy, ra
 	file := filepath.Join(cfg.Pprof, fmt.Sprintf("switchboard-%s-%dcps.pprof", strings.ToLower(r.name), rate))
 	fetched := make(chan error, 1)
 	go func() {
-		fetched <- fetchProfile(ctx, "http://"+p.http+"/debug/pprof/profile?seconds="+strconv.Itoa(seconds), file)
+		fetched <- fetchProfile(ctx, p.node, "/debug/pprof/profile?seconds="+strconv.Itoa(seconds), file)
 	}()
 	res, err := step(ctx, cfg, r, p, rate, seconds*time.Second+2*time.Second)
 	ferr := <-fetched
@@ -219,23 +222,13 @@ func profile(ctx context.Context, cfg Config, out io.Writer, r row, p *proxy, ra
 	return nil
 }
 
-func fetchProfile(ctx context.Context, url, file string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+func fetchProfile(ctx context.Context, n *nodeproc.Node, path, file string) error {
+	r, err := n.Do(ctx, http.MethodGet, path, nil, nil)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+adminToken)
-	resp, err := httpClient.Do(req)
-	if err != nil {
-		return err
+	if r.Status != http.StatusOK {
+		return fmt.Errorf("GET %s: %d: %s", path, r.Status, firstLine(string(r.Body)))
 	}
-	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s: %s", url, resp.Status, firstLine(string(body)))
-	}
-	return os.WriteFile(file, body, 0o644)
+	return os.WriteFile(file, r.Body, 0o644)
 }

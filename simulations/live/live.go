@@ -364,14 +364,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	wg.Add(1)
 	go func() { defer wg.Done(); lc.sample(driveCtx, run) }()
 
-	killAt := time.Duration(-1)
-	if cfg.KillAt > 0 && cfg.KillAt < 1 {
-		killAt = time.Duration(cfg.KillAt * float64(cfg.Duration))
+	// when is the time a fraction f of the run, -1 for none (f 0 or >= 1).
+	when := func(f float64) time.Duration {
+		if f > 0 && f < 1 {
+			return time.Duration(f * float64(cfg.Duration))
+		}
+		return -1
 	}
-	joinAt := time.Duration(-1)
-	if cfg.JoinAt > 0 && cfg.JoinAt < 1 {
-		joinAt = time.Duration(cfg.JoinAt * float64(cfg.Duration))
-	}
+	killAt, joinAt := when(cfg.KillAt), when(cfg.JoinAt)
 	next := time.Duration(0)
 	var driveErr error
 	for {
@@ -379,7 +379,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if next >= cfg.Duration {
 			break
 		}
-		if joinAt >= 0 && next >= joinAt && run.joinedSnapshot() == "" {
+		killed, joined := run.events()
+		if joinAt >= 0 && next >= joinAt && joined == "" {
 			if err := sleepUntil(driveCtx, run.start.Add(joinAt)); err != nil {
 				driveErr = err
 				break
@@ -402,7 +403,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 				run.mu.Unlock()
 			})
 		}
-		if killAt >= 0 && next >= killAt && run.killedSnapshot() == "" {
+		if killAt >= 0 && next >= killAt && killed == "" {
 			if err := sleepUntil(driveCtx, run.start.Add(killAt)); err != nil {
 				driveErr = err
 				break
@@ -468,16 +469,12 @@ func sleepUntil(ctx context.Context, t time.Time) error {
 	}
 }
 
-func (r *liveRun) joinedSnapshot() string {
+// events returns the names of the killed and the joined node, "" for
+// none yet.
+func (r *liveRun) events() (killed, joined string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.joined
-}
-
-func (r *liveRun) killedSnapshot() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.killed
+	return r.killed, r.joined
 }
 
 // chooseVictim picks the node of p1 other than the seed with the most
@@ -628,10 +625,7 @@ func maxMean(samples []liveSample, capacity int, from, to time.Duration) float64
 		if s.at < from || s.at >= to {
 			continue
 		}
-		calls = calls[:0]
-		for _, c := range s.p1Calls {
-			calls = append(calls, c)
-		}
+		calls = slices.AppendSeq(calls[:0], maps.Values(s.p1Calls))
 		if r, ok := simulations.MaxMeanCalls(calls, capacity); ok {
 			sum += r
 			k++
