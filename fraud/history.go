@@ -142,14 +142,11 @@ func advanceRing[T any](ring []T, last *int64, to int64) {
 	*last = to
 }
 
-func (h *History) advanceHour(hr int64) { advanceRing(h.hours, &h.lastHour, hr) }
-func (h *History) advanceDay(d int64)   { advanceRing(h.peaks, &h.lastDay, d) }
-
 // Observe adds weight messages to the hour of t. An hour older than the
 // retention is ignored.
 func (h *History) Observe(t time.Time, weight float64) {
 	hr := unixHour(t)
-	h.advanceHour(hr)
+	advanceRing(h.hours, &h.lastHour, hr)
 	if hr <= h.lastHour-int64(len(h.hours)) {
 		return
 	}
@@ -168,19 +165,10 @@ func (h *History) Current(t time.Time) float64 {
 	return float64(h.hours[mod(hr, len(h.hours))])
 }
 
-// Hours is how many hours the history spans, from its first observation
-// to t (capped at the retention).
-func (h *History) Hours(t time.Time) int {
-	if h.first == 0 {
-		return 0
-	}
-	return int(min(max(unixHour(t)-h.first, 0), int64(len(h.hours))))
-}
-
 // AddPeaks records the peaks reached on t's day.
 func (h *History) AddPeaks(t time.Time, p Peaks) {
 	d := unixDay(t)
-	h.advanceDay(d)
+	advanceRing(h.peaks, &h.lastDay, d)
 	if d <= h.lastDay-int64(len(h.peaks)) {
 		return
 	}

@@ -2,6 +2,7 @@ package fraud
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -102,6 +103,11 @@ func matchPrefix(d string, entry string) bool {
 		return strings.HasPrefix(d, entry[:len(entry)-1])
 	}
 	return d == entry
+}
+
+// matchAny reports whether d matches any of entries (see matchPrefix).
+func matchAny(d string, entries []string) bool {
+	return slices.ContainsFunc(entries, func(e string) bool { return matchPrefix(d, e) })
 }
 
 // countryCode returns the E.164 country code (1 to 3 digits) that starts

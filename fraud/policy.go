@@ -308,11 +308,5 @@ func (x *Indicators) list() [nIndicators]*Indicator {
 // on the policy's safe list: never scored, refused or blocked. Check
 // applies it itself; the supervisor asks it before consulting Blocks.
 func (p *Policy) SafeListed(dest string) bool {
-	d := NormalizeDestination(dest)
-	for _, e := range p.SafeList {
-		if matchPrefix(d, e) {
-			return true
-		}
-	}
-	return false
+	return matchAny(NormalizeDestination(dest), p.SafeList)
 }

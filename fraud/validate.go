@@ -1,8 +1,10 @@
 package fraud
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -66,7 +68,7 @@ func (p Policy) Validate() error {
 	for i, e := range d.HighCostPrefixes {
 		v.entry(fmt.Sprintf("destinations.high_cost_prefixes[%d]", i), e, false)
 	}
-	for _, cc := range sortedKeys(d.Countries) {
+	for _, cc := range slices.Sorted(maps.Keys(d.Countries)) {
 		f := "destinations.countries." + cc
 		if !countryCodes[cc] {
 			v.add(f, "not an assigned E.164 country code (write its digits, e.g. \"44\")")
@@ -171,11 +173,11 @@ func (v *validator) entry(field, e string, user bool) {
 		!parseDest(e).isNum {
 		return
 	}
+	msg := fmt.Sprintf("%q: write a number as + and 1 to 15 digits, a prefix ending in *", e)
 	if user {
-		v.add(field, fmt.Sprintf("%q: write a number as + and 1 to 15 digits, a prefix ending in *, or a lower-case SIP user", e))
-	} else {
-		v.add(field, fmt.Sprintf("%q: write a number as + and 1 to 15 digits, a prefix ending in *", e))
+		msg += ", or a lower-case SIP user"
 	}
+	v.add(field, msg)
 }
 
 // windowed tells whether indicator i takes window_seconds.
@@ -187,12 +189,7 @@ func (v *validator) indicator(i int, in Indicator) {
 	if i == iFailure {
 		max = 1
 	}
-	for _, t := range []struct {
-		name string
-		x    *float64
-	}{{"warning", in.Warning}, {"throttle", in.Throttle}, {"critical", in.Critical}} {
-		v.weight(f+"."+t.name, t.x, max)
-	}
+	v.thresholds(f, max, in.Warning, in.Throttle, in.Critical)
 	v.levels(f, in.Warning, in.Throttle, in.Critical)
 	if in.WindowSeconds != nil {
 		if !windowed(i) {
@@ -221,20 +218,16 @@ func (v *validator) indicator(i int, in Indicator) {
 		if okFrom && okTo && from == to {
 			v.add(sf+".to", "equals from: the window would be empty")
 		}
-		for _, t := range []struct {
-			name string
-			x    *float64
-		}{{"warning", s.Warning}, {"throttle", s.Throttle}, {"critical", s.Critical}} {
-			v.weight(sf+"."+t.name, t.x, max)
-		}
-		pick := func(a, b *float64) *float64 {
-			if a != nil {
-				return a
-			}
-			return b
-		}
-		v.levels(sf, pick(s.Warning, in.Warning), pick(s.Throttle, in.Throttle), pick(s.Critical, in.Critical))
+		v.thresholds(sf, max, s.Warning, s.Throttle, s.Critical)
+		v.levels(sf, cmp.Or(s.Warning, in.Warning), cmp.Or(s.Throttle, in.Throttle), cmp.Or(s.Critical, in.Critical))
 	}
+}
+
+// thresholds checks that the thresholds set are within 0 and max.
+func (v *validator) thresholds(f string, max float64, w, t, c *float64) {
+	v.weight(f+".warning", w, max)
+	v.weight(f+".throttle", t, max)
+	v.weight(f+".critical", c, max)
 }
 
 // levels checks warning <= throttle <= critical among those set.
@@ -263,13 +256,4 @@ func clockMinutes(s string) (int, bool) {
 		return 0, false
 	}
 	return h*60 + m, true
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

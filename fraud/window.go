@@ -57,9 +57,5 @@ func (w *window) sum(t, width int64) float64 {
 
 // widthOf is the bucket width of a window of the given seconds.
 func widthOf(seconds float64) int64 {
-	w := int64(seconds * 1e9 / buckets)
-	if w < 1 {
-		w = 1
-	}
-	return w
+	return max(int64(seconds*1e9/buckets), 1)
 }
