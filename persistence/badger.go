@@ -143,10 +143,7 @@ func OpenBadger(dir string, cfg BadgerConfig) (*Badger, error) {
 
 // Get implements Store.
 func (b *Badger) Get(ctx context.Context, key string) (Item, error) {
-	if err := checkKey(key); err != nil {
-		return Item{}, err
-	}
-	if err := b.gate.enter(ctx); err != nil {
+	if err := b.gate.enterKey(ctx, key); err != nil {
 		return Item{}, err
 	}
 	defer b.gate.exit()
@@ -304,20 +301,11 @@ func (b *Badger) apply(txn *badger.Txn, op *writeOp) error {
 	if err != nil {
 		return err
 	}
-	if op.Delete {
-		switch {
-		case !exists:
-			op.Err = ErrNotFound
-		case op.Expect != AnyVersion && op.Expect != cur:
-			op.Err = ErrConflict
-		default:
-			return txn.Delete(k)
-		}
+	if op.Err = checkVersion(op.Delete, exists, cur, op.Expect); op.Err != nil {
 		return nil
 	}
-	if !versionMatches(exists, cur, op.Expect) {
-		op.Err = ErrConflict
-		return nil
+	if op.Delete {
+		return txn.Delete(k)
 	}
 	// Drawn inside the transaction, after the read: if another writer
 	// commits this key first, the commit conflicts and the rerun draws a
@@ -338,18 +326,13 @@ func (b *Badger) apply(txn *badger.Txn, op *writeOp) error {
 
 // Scan implements Store.
 func (b *Badger) Scan(ctx context.Context, prefix, after string, limit int) ([]Item, error) {
-	if err := checkScan(prefix, after); err != nil {
-		return nil, err
-	}
-	if limit <= 0 {
-		limit = DefaultScanLimit
-	}
-	if err := b.gate.enter(ctx); err != nil {
+	limit, err := b.gate.enterScan(ctx, prefix, after, limit)
+	if err != nil {
 		return nil, err
 	}
 	defer b.gate.exit()
 	var page []Item
-	err := b.db.View(func(txn *badger.Txn) error {
+	err = b.db.View(func(txn *badger.Txn) error {
 		opts := badger.DefaultIteratorOptions
 		opts.Prefix = dataKey(prefix)
 		opts.PrefetchSize = min(limit, opts.PrefetchSize)

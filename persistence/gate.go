@@ -29,6 +29,26 @@ func (g *gate) enter(ctx context.Context) error {
 	return nil
 }
 
+// enterKey checks key (checkKey), then enters.
+func (g *gate) enterKey(ctx context.Context, key string) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	return g.enter(ctx)
+}
+
+// enterScan checks Scan's prefix and after (checkScan), then enters; it
+// returns the page size to use for limit.
+func (g *gate) enterScan(ctx context.Context, prefix, after string, limit int) (int, error) {
+	if err := checkScan(prefix, after); err != nil {
+		return 0, err
+	}
+	if limit <= 0 {
+		limit = DefaultScanLimit
+	}
+	return limit, g.enter(ctx)
+}
+
 func (g *gate) exit() { g.mu.RUnlock() }
 
 // close runs release once, after calls in flight have finished. Later calls

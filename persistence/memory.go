@@ -35,10 +35,7 @@ func NewMemory() *Memory {
 
 // Get implements Store.
 func (m *Memory) Get(ctx context.Context, key string) (Item, error) {
-	if err := checkKey(key); err != nil {
-		return Item{}, err
-	}
-	if err := m.gate.enter(ctx); err != nil {
+	if err := m.gate.enterKey(ctx, key); err != nil {
 		return Item{}, err
 	}
 	defer m.gate.exit()
@@ -53,10 +50,7 @@ func (m *Memory) Get(ctx context.Context, key string) (Item, error) {
 
 // Put implements Store.
 func (m *Memory) Put(ctx context.Context, key string, value []byte, expect uint64) (uint64, error) {
-	if err := checkKey(key); err != nil {
-		return 0, err
-	}
-	if err := m.gate.enter(ctx); err != nil {
+	if err := m.gate.enterKey(ctx, key); err != nil {
 		return 0, err
 	}
 	defer m.gate.exit()
@@ -90,8 +84,8 @@ func (m *Memory) Batch(ctx context.Context, writes []Write) ([]WriteResult, erro
 
 func (m *Memory) putLocked(key string, value []byte, expect uint64) (uint64, error) {
 	cur, exists := m.items[key]
-	if !versionMatches(exists, cur.version, expect) {
-		return 0, ErrConflict
+	if err := checkVersion(false, exists, cur.version, expect); err != nil {
+		return 0, err
 	}
 	m.version++
 	m.items[key] = memItem{value: bytes.Clone(orEmpty(value)), version: m.version}
@@ -104,11 +98,8 @@ func (m *Memory) putLocked(key string, value []byte, expect uint64) (uint64, err
 
 func (m *Memory) deleteLocked(key string, expect uint64) error {
 	cur, exists := m.items[key]
-	if !exists {
-		return ErrNotFound
-	}
-	if expect != AnyVersion && expect != cur.version {
-		return ErrConflict
+	if err := checkVersion(true, exists, cur.version, expect); err != nil {
+		return err
 	}
 	delete(m.items, key)
 	i, _ := slices.BinarySearch(m.keys, key)
@@ -118,10 +109,7 @@ func (m *Memory) deleteLocked(key string, expect uint64) error {
 
 // Delete implements Store.
 func (m *Memory) Delete(ctx context.Context, key string, expect uint64) error {
-	if err := checkKey(key); err != nil {
-		return err
-	}
-	if err := m.gate.enter(ctx); err != nil {
+	if err := m.gate.enterKey(ctx, key); err != nil {
 		return err
 	}
 	defer m.gate.exit()
@@ -132,13 +120,8 @@ func (m *Memory) Delete(ctx context.Context, key string, expect uint64) error {
 
 // Scan implements Store.
 func (m *Memory) Scan(ctx context.Context, prefix, after string, limit int) ([]Item, error) {
-	if err := checkScan(prefix, after); err != nil {
-		return nil, err
-	}
-	if limit <= 0 {
-		limit = DefaultScanLimit
-	}
-	if err := m.gate.enter(ctx); err != nil {
+	limit, err := m.gate.enterScan(ctx, prefix, after, limit)
+	if err != nil {
 		return nil, err
 	}
 	defer m.gate.exit()
@@ -171,17 +154,21 @@ func (m *Memory) Close() error {
 	})
 }
 
-// versionMatches reports whether a write conditioned on expect may proceed
-// when the key exists (at version cur) or not.
-func versionMatches(exists bool, cur, expect uint64) bool {
-	switch expect {
-	case AnyVersion:
-		return true
-	case MustNotExist:
-		return !exists
-	default:
-		return exists && cur == expect
+// checkVersion tells whether a put (or a delete, when del) conditioned on
+// expect may proceed when the key exists (at version cur) or not: nil,
+// ErrNotFound (a delete of an absent key) or ErrConflict.
+func checkVersion(del, exists bool, cur, expect uint64) error {
+	ok := expect == AnyVersion || exists && cur == expect
+	switch {
+	case del && !exists:
+		return ErrNotFound
+	case !del && expect == MustNotExist:
+		ok = !exists
 	}
+	if !ok {
+		return ErrConflict
+	}
+	return nil
 }
 
 // orEmpty turns a nil value into an empty one, so every engine returns a
