@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -75,15 +76,7 @@ func checkText(field, v string) error {
 }
 
 func printable(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return false
-		}
-	}
-	return true
+	return utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
 }
 
 // normalize checks e's fields and compacts its data.
@@ -128,13 +121,5 @@ func (f Filter) Match(e Event) bool {
 	if f.User != "" && e.User != f.User || f.Call != "" && e.Call != f.Call {
 		return false
 	}
-	if len(f.Types) == 0 {
-		return true
-	}
-	for _, t := range f.Types {
-		if strings.HasPrefix(e.Type, t) {
-			return true
-		}
-	}
-	return false
+	return len(f.Types) == 0 || slices.ContainsFunc(f.Types, func(t string) bool { return strings.HasPrefix(e.Type, t) })
 }

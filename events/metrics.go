@@ -16,15 +16,14 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	counter := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+	}
 	m := &metrics{
-		appended: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "switchboard_events_appended_total",
-			Help: "Events appended to account streams by this node.",
-		}),
-		conflicts: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "switchboard_events_append_conflicts_total",
-			Help: "Appends retried because another node appended to the same account first.",
-		}),
+		appended: counter("switchboard_events_appended_total",
+			"Events appended to account streams by this node."),
+		conflicts: counter("switchboard_events_append_conflicts_total",
+			"Appends retried because another node appended to the same account first."),
 		appendSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "switchboard_events_append_seconds",
 			Help:    "Latency of Append, store writes included.",
@@ -34,22 +33,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "switchboard_events_subscribers",
 			Help: "Open subscriptions (SSE streams) on this node.",
 		}),
-		read: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "switchboard_events_read_total",
-			Help: "Events read by subscriptions, before filtering.",
-		}),
-		polls: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "switchboard_events_head_polls_total",
-			Help: "Reads of an account's head by waiting subscribers (to see other nodes' appends).",
-		}),
-		resets: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "switchboard_events_resets_total",
-			Help: "Subscriptions told that their resume point is past the retention window or the stream's end.",
-		}),
-		pruned: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "switchboard_events_pruned_total",
-			Help: "Events deleted for being older than the retention window.",
-		}),
+		read: counter("switchboard_events_read_total",
+			"Events read by subscriptions, before filtering."),
+		polls: counter("switchboard_events_head_polls_total",
+			"Reads of an account's head by waiting subscribers (to see other nodes' appends)."),
+		resets: counter("switchboard_events_resets_total",
+			"Subscriptions told that their resume point is past the retention window or the stream's end."),
+		pruned: counter("switchboard_events_pruned_total",
+			"Events deleted for being older than the retention window."),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_events_webhook_deliveries_total",
 			Help: "Webhook delivery attempts by result: ok, retry (will be tried again), refused (a 4xx: skipped), expired (pruned before delivery: skipped).",

@@ -90,7 +90,7 @@ func New(cfg Config) (*Stream, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Stream{
+	return &Stream{
 		cfg: cfg, store: cfg.Store, met: met,
 		log:     cfg.Logger.With("component", "events"),
 		self:    cfg.Node + "~" + hex.EncodeToString(suffix[:]),
@@ -98,8 +98,7 @@ func New(cfg Config) (*Stream, error) {
 		closed:  make(chan struct{}),
 		work:    make(map[string]job),
 		workSig: make(chan struct{}, 1),
-	}
-	return s, nil
+	}, nil
 }
 
 // Close ends every subscription (Next returns ErrClosed) and refuses new
@@ -237,7 +236,7 @@ func (s *Stream) loadHead(ctx context.Context, account string, a *acct) error {
 	if a.known {
 		return nil
 	}
-	h, earlier, ver, err := s.readHeadBatch(ctx, account)
+	h, earlier, ver, err := s.readHead(ctx, account)
 	if err != nil {
 		return err
 	}
@@ -252,16 +251,10 @@ func (s *Stream) loadHead(ctx context.Context, account string, a *acct) error {
 // batch is the head's batch: its earlier events and the head.
 func (a *acct) batch() []Event { return append(a.earlier[:len(a.earlier):len(a.earlier)], a.head) }
 
-// readHead returns the account's head and its version (Seq 0 and
-// MustNotExist when the stream is empty).
-func (s *Stream) readHead(ctx context.Context, account string) (Event, uint64, error) {
-	h, _, ver, err := s.readHeadBatch(ctx, account)
-	return h, ver, err
-}
-
-// readHeadBatch is readHead with the events of the head's batch before
-// the head (oldest first).
-func (s *Stream) readHeadBatch(ctx context.Context, account string) (Event, []Event, uint64, error) {
+// readHead returns the account's head, the events of the head's batch
+// before it (oldest first) and its version (Seq 0 and MustNotExist when
+// the stream is empty).
+func (s *Stream) readHead(ctx context.Context, account string) (Event, []Event, uint64, error) {
 	it, err := s.store.Get(ctx, headKey(account))
 	if errors.Is(err, persistence.ErrNotFound) {
 		return Event{}, nil, persistence.MustNotExist, nil
@@ -333,15 +326,12 @@ func (s *Stream) peekHead(ctx context.Context, account string, a *acct) (h Event
 	if fresh {
 		return h, earlier, nil
 	}
-	h, earlier, _, err = s.readHeadBatch(ctx, account)
+	h, earlier, _, err = s.readHead(ctx, account)
 	if err != nil {
 		return Event{}, nil, err
 	}
 	s.met.polls.Inc()
-	a.mu.Lock()
-	a.seenAt, a.seenRead = time.Now(), true
-	a.mu.Unlock()
-	s.saw(a, h, earlier, false)
+	s.saw(a, h, earlier, true) // a fresh read, as a written head is
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.seen, a.seenPrev, nil
@@ -353,7 +343,7 @@ func (s *Stream) Head(ctx context.Context, account string) (Event, error) {
 	if err := checkAccount(account); err != nil {
 		return Event{}, err
 	}
-	h, _, err := s.readHead(ctx, account)
+	h, _, _, err := s.readHead(ctx, account)
 	return h, err
 }
 
@@ -403,7 +393,7 @@ func (s *Stream) Prune(ctx context.Context, account string) (int, error) {
 	if err := checkAccount(account); err != nil {
 		return 0, err
 	}
-	h, _, err := s.readHead(ctx, account)
+	h, _, _, err := s.readHead(ctx, account)
 	if err != nil || h.Seq == 0 {
 		return 0, err
 	}

@@ -103,7 +103,7 @@ func (s *Stream) SetWebhook(ctx context.Context, account, u, secret string) (Web
 	for {
 		rec, ver, err := s.readHook(ctx, account)
 		if errors.Is(err, ErrNoWebhook) {
-			h, _, herr := s.readHead(ctx, account)
+			h, _, _, herr := s.readHead(ctx, account)
 			if herr != nil {
 				return Webhook{}, herr
 			}
@@ -167,9 +167,13 @@ func (s *Stream) readHook(ctx context.Context, account string) (hookRec, uint64,
 // Sign returns the X-Switchboard-Signature value of body under secret:
 // "sha256=" and the hex HMAC-SHA256.
 func Sign(secret string, body []byte) string {
+	return "sha256=" + hex.EncodeToString(mac(secret, body))
+}
+
+func mac(secret string, body []byte) []byte {
 	m := hmac.New(sha256.New, []byte(secret))
 	m.Write(body)
-	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+	return m.Sum(nil)
 }
 
 // Verify reports whether header, an X-Switchboard-Signature value, signs
@@ -185,9 +189,7 @@ func Verify(secret string, body []byte, header string) bool {
 	if err != nil {
 		return false
 	}
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write(body)
-	return hmac.Equal(got, m.Sum(nil))
+	return hmac.Equal(got, mac(secret, body))
 }
 
 // lease is a claim, held in the store, to deliver one account's webhook.
@@ -215,7 +217,7 @@ func (s *Stream) deliver(ctx context.Context, account string) {
 		if rec.Owner != "" && rec.Owner != s.self && now.Before(rec.Until) {
 			return // another node delivers; it checks the head before it lets go
 		}
-		h, _, err := s.readHead(ctx, account)
+		h, _, _, err := s.readHead(ctx, account)
 		if err != nil {
 			log.Warn("webhook delivery: reading the head", "err", err)
 			return
