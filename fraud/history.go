@@ -86,20 +86,19 @@ func (h *History) SetRetention(days int) {
 	if days == len(h.peaks) {
 		return
 	}
-	oldHours, oldPeaks := h.hours, h.peaks
-	h.hours = make([]float32, days*24)
-	h.peaks = make([]Peaks32, days)
-	if len(oldHours) == 0 {
-		return
+	h.hours = resizeRing(h.hours, days*24, h.lastHour)
+	h.peaks = resizeRing(h.peaks, days, h.lastDay)
+}
+
+// resizeRing returns a ring of n slots, indexed by unix hour or day, that
+// holds the newest slots of ring, whose newest is last.
+func resizeRing[T any](ring []T, n int, last int64) []T {
+	out := make([]T, n)
+	for i := range min(len(ring), n) {
+		x := last - int64(i)
+		out[mod(x, n)] = ring[mod(x, len(ring))]
 	}
-	for i := range min(len(oldHours), len(h.hours)) {
-		hr := h.lastHour - int64(i)
-		h.hours[mod(hr, len(h.hours))] = oldHours[mod(hr, len(oldHours))]
-	}
-	for i := range min(len(oldPeaks), len(h.peaks)) {
-		d := h.lastDay - int64(i)
-		h.peaks[mod(d, len(h.peaks))] = oldPeaks[mod(d, len(oldPeaks))]
-	}
+	return out
 }
 
 func mod(x int64, n int) int {

@@ -584,11 +584,7 @@ func (s *Sender) chainTo(d dest, sec uint32, window float64, gap int) float32 {
 		if e.digits != d.digits || e.num == d.num || float64(sec-e.last) >= window {
 			continue
 		}
-		diff := e.num - d.num
-		if d.num > e.num {
-			diff = d.num - e.num
-		}
-		if diff <= uint64(gap) && e.chain > best {
+		if diff := max(e.num, d.num) - min(e.num, d.num); diff <= uint64(gap) && e.chain > best {
 			best = e.chain
 		}
 	}

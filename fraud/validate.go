@@ -55,9 +55,7 @@ func (v ValidationError) Is(target error) bool { return target == ErrInvalidPoli
 // is refused.
 func (p Policy) Validate() error {
 	var v validator
-	if p.UTCOffsetMinutes != nil && (*p.UTCOffsetMinutes < -14*60 || *p.UTCOffsetMinutes > 14*60) {
-		v.add("utc_offset_minutes", "must be within -840 and 840 (UTC-14:00 to UTC+14:00)")
-	}
+	v.between("utc_offset_minutes", p.UTCOffsetMinutes, -14*60, 14*60, "must be within -840 and 840 (UTC-14:00 to UTC+14:00)")
 	for i, e := range p.SafeList {
 		v.entry(fmt.Sprintf("safe_list[%d]", i), e, true)
 	}
@@ -88,9 +86,7 @@ func (p Policy) Validate() error {
 	}
 
 	h := p.History
-	if h.RetentionDays != nil && (*h.RetentionDays < 1 || *h.RetentionDays > MaxRetentionDays) {
-		v.add("history.retention_days", fmt.Sprintf("must be 1 to %d", MaxRetentionDays))
-	}
+	v.between("history.retention_days", h.RetentionDays, 1, MaxRetentionDays, fmt.Sprintf("must be 1 to %d", MaxRetentionDays))
 	v.positive("history.floor_per_hour", h.FloorPerHour)
 	v.positive("history.group_floor_per_hour", h.GroupFloorPerHour)
 	v.positive("history.account_floor_per_hour", h.AccountFloorPerHour)
@@ -98,17 +94,12 @@ func (p Policy) Validate() error {
 	v.weight("history.headroom", h.Headroom, 1000)
 	v.weight("history.known_destination_weight", h.KnownDestinationWeight, 1)
 	v.weight("history.new_source_partial_weight", h.NewSourcePartialWeight, 1)
-	if h.SequentialGap != nil && (*h.SequentialGap < 1 || *h.SequentialGap > 1000) {
-		v.add("history.sequential_gap", "must be 1 to 1000")
-	}
+	v.between("history.sequential_gap", h.SequentialGap, 1, 1000, "must be 1 to 1000")
 
 	a := p.Actions
-	if a.BlockExpirySeconds != nil && (*a.BlockExpirySeconds < 0 || *a.BlockExpirySeconds > 30*86400) {
-		v.add("actions.block_expiry_seconds", "must be 0 to 2592000 (30 days); 0 blocks until the incident is resolved")
-	}
-	if a.IncidentWindowSeconds != nil && (*a.IncidentWindowSeconds < 1 || *a.IncidentWindowSeconds > 86400) {
-		v.add("actions.incident_window_seconds", "must be 1 to 86400")
-	}
+	v.between("actions.block_expiry_seconds", a.BlockExpirySeconds, 0, 30*86400,
+		"must be 0 to 2592000 (30 days); 0 blocks until the incident is resolved")
+	v.between("actions.incident_window_seconds", a.IncidentWindowSeconds, 1, 86400, "must be 1 to 86400")
 	if len(v) == 0 {
 		return nil
 	}
@@ -122,6 +113,13 @@ type validator ValidationError
 
 func (v *validator) add(field, reason string) {
 	*v = append(*v, &FieldError{Field: field, Reason: reason})
+}
+
+// between adds reason for x when it is set and not within lo and hi.
+func (v *validator) between(field string, x *int, lo, hi int, reason string) {
+	if x != nil && (*x < lo || *x > hi) {
+		v.add(field, reason)
+	}
 }
 
 func (v *validator) number(field string, x *float64) bool {
