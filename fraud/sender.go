@@ -608,13 +608,9 @@ func (s *Sender) bodySlot(hash, sec uint32) *bodyEntry {
 }
 
 func (s *Sender) noteSource(n, a uint32) {
-	for _, x := range s.srcs[:s.nsrcs] {
-		if x.network == n && x.agent == a {
-			return
-		}
-	}
-	if s.nsrcs < maxHourSources {
-		s.srcs[s.nsrcs] = source{network: n, agent: a}
+	src := source{network: n, agent: a}
+	if s.nsrcs < maxHourSources && !slices.Contains(s.srcs[:s.nsrcs], src) {
+		s.srcs[s.nsrcs] = src
 		s.nsrcs++
 	}
 }

@@ -271,7 +271,7 @@ func (b *Badger) commitLoop() {
 // others go on; groups too big for one transaction together are split
 // (a group alone too big fails).
 func (b *Badger) commit(groups []*writeGroup) {
-	err := b.update(context.Background(), func(txn *badger.Txn) error {
+	err := b.update(func(txn *badger.Txn) error {
 		for _, g := range groups {
 			for i := range g.ops {
 				if err := b.apply(txn, &g.ops[i]); err != nil {
@@ -386,15 +386,11 @@ func (b *Badger) Close() error {
 // update runs fn in a read-write transaction, rerunning it (with a fresh
 // read) when badger reports that another transaction committed a key this
 // one read. fn's own errors end the call.
-func (b *Badger) update(ctx context.Context, fn func(*badger.Txn) error) error {
+func (b *Badger) update(fn func(*badger.Txn) error) error {
 	var err error
 	for range maxTxnTries {
-		err = b.db.Update(fn)
-		if !errors.Is(err, badger.ErrConflict) {
+		if err = b.db.Update(fn); !errors.Is(err, badger.ErrConflict) {
 			return err
-		}
-		if cerr := ctx.Err(); cerr != nil {
-			return cerr
 		}
 	}
 	return fmt.Errorf("gave up after %d transaction conflicts: %w", maxTxnTries, err)

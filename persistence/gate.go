@@ -1,6 +1,7 @@
 package persistence
 
 import (
+	"cmp"
 	"context"
 	"sync"
 )
@@ -37,10 +38,10 @@ func (g *gate) enterKey(ctx context.Context, key string) error {
 	return g.enter(ctx)
 }
 
-// enterScan checks Scan's prefix and after (checkScan), then enters; it
-// returns the page size to use for limit.
+// enterScan checks Scan's prefix and after, both of which may be empty,
+// then enters; it returns the page size to use for limit.
 func (g *gate) enterScan(ctx context.Context, prefix, after string, limit int) (int, error) {
-	if err := checkScan(prefix, after); err != nil {
+	if err := cmp.Or(checkKeyText("scan prefix", prefix), checkKeyText("scan cursor", after)); err != nil {
 		return 0, err
 	}
 	if limit <= 0 {
