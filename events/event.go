@@ -68,13 +68,6 @@ func checkAccount(a string) error {
 	return nil
 }
 
-func checkText(field, v string) error {
-	if len(v) > maxIDLen || !printable(v) {
-		return fmt.Errorf("%w: %s %q must be at most %d printable characters", ErrInvalid, field, v, maxIDLen)
-	}
-	return nil
-}
-
 func printable(s string) bool {
 	return utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
 }
@@ -85,8 +78,8 @@ func (e *Event) normalize(maxBytes int) error {
 		return err
 	}
 	for _, f := range []struct{ name, v string }{{"id", e.ID}, {"call", e.Call}, {"user", e.User}} {
-		if err := checkText(f.name, f.v); err != nil {
-			return err
+		if len(f.v) > maxIDLen || !printable(f.v) {
+			return fmt.Errorf("%w: %s %q must be at most %d printable characters", ErrInvalid, f.name, f.v, maxIDLen)
 		}
 	}
 	if len(e.Data) > 0 {

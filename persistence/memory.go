@@ -48,15 +48,13 @@ func (m *Memory) Get(ctx context.Context, key string) (Item, error) {
 	return Item{Key: key, Value: bytes.Clone(orEmpty(it.value)), Version: it.version}, nil
 }
 
-// Put implements Store.
+// Put implements Store, as a batch of one write.
 func (m *Memory) Put(ctx context.Context, key string, value []byte, expect uint64) (uint64, error) {
-	if err := m.gate.enterKey(ctx, key); err != nil {
+	res, err := m.Batch(ctx, []Write{{Key: key, Value: value, Expect: expect}})
+	if err != nil {
 		return 0, err
 	}
-	defer m.gate.exit()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.putLocked(key, value, expect)
+	return res[0].Version, res[0].Err
 }
 
 // Batch implements Store: the writes apply under one lock, so no reader
@@ -73,49 +71,33 @@ func (m *Memory) Batch(ctx context.Context, writes []Write) ([]WriteResult, erro
 	defer m.mu.Unlock()
 	res := make([]WriteResult, len(writes))
 	for i, w := range writes {
-		if w.Delete {
-			res[i].Err = m.deleteLocked(w.Key, w.Expect)
-		} else {
-			res[i].Version, res[i].Err = m.putLocked(w.Key, w.Value, w.Expect)
+		cur, exists := m.items[w.Key]
+		if res[i].Err = checkVersion(w.Delete, exists, cur.version, w.Expect); res[i].Err != nil {
+			continue
 		}
+		k, _ := slices.BinarySearch(m.keys, w.Key)
+		if w.Delete {
+			delete(m.items, w.Key)
+			m.keys = slices.Delete(m.keys, k, k+1)
+			continue
+		}
+		if !exists {
+			m.keys = slices.Insert(m.keys, k, w.Key)
+		}
+		m.version++
+		m.items[w.Key] = memItem{value: bytes.Clone(orEmpty(w.Value)), version: m.version}
+		res[i].Version = m.version
 	}
 	return res, nil
 }
 
-func (m *Memory) putLocked(key string, value []byte, expect uint64) (uint64, error) {
-	cur, exists := m.items[key]
-	if err := checkVersion(false, exists, cur.version, expect); err != nil {
-		return 0, err
-	}
-	m.version++
-	m.items[key] = memItem{value: bytes.Clone(orEmpty(value)), version: m.version}
-	if !exists {
-		i, _ := slices.BinarySearch(m.keys, key)
-		m.keys = slices.Insert(m.keys, i, key)
-	}
-	return m.version, nil
-}
-
-func (m *Memory) deleteLocked(key string, expect uint64) error {
-	cur, exists := m.items[key]
-	if err := checkVersion(true, exists, cur.version, expect); err != nil {
-		return err
-	}
-	delete(m.items, key)
-	i, _ := slices.BinarySearch(m.keys, key)
-	m.keys = slices.Delete(m.keys, i, i+1)
-	return nil
-}
-
-// Delete implements Store.
+// Delete implements Store, as a batch of one write.
 func (m *Memory) Delete(ctx context.Context, key string, expect uint64) error {
-	if err := m.gate.enterKey(ctx, key); err != nil {
+	res, err := m.Batch(ctx, []Write{{Key: key, Expect: expect, Delete: true}})
+	if err != nil {
 		return err
 	}
-	defer m.gate.exit()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.deleteLocked(key, expect)
+	return res[0].Err
 }
 
 // Scan implements Store.

@@ -234,10 +234,10 @@ func (p *Postgres) Get(ctx context.Context, key string) (Item, error) {
 		return Item{}, err
 	}
 	defer p.gate.exit()
-	it := Item{Key: key}
+	var value []byte
 	var version int64
 	err := p.retry(ctx, func() error {
-		return p.pool.QueryRow(ctx, p.q.get, key).Scan(&it.Value, &version)
+		return p.pool.QueryRow(ctx, p.q.get, key).Scan(&value, &version)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Item{}, ErrNotFound
@@ -245,9 +245,7 @@ func (p *Postgres) Get(ctx context.Context, key string) (Item, error) {
 	if err != nil {
 		return Item{}, fmt.Errorf("persistence: postgres get %q: %w", key, err)
 	}
-	it.Value = orEmpty(it.Value)
-	it.Version = uint64(version)
-	return it, nil
+	return Item{Key: key, Value: orEmpty(value), Version: uint64(version)}, nil
 }
 
 // Put implements Store.
@@ -407,15 +405,14 @@ func (p *Postgres) Scan(ctx context.Context, prefix, after string, limit int) ([
 			return err
 		}
 		for rows.Next() {
-			var it Item
+			var key string
+			var value []byte
 			var version int64
-			if err := rows.Scan(&it.Key, &it.Value, &version); err != nil {
+			if err := rows.Scan(&key, &value, &version); err != nil {
 				rows.Close()
 				return err
 			}
-			it.Value = orEmpty(it.Value)
-			it.Version = uint64(version)
-			page = append(page, it)
+			page = append(page, Item{Key: key, Value: orEmpty(value), Version: uint64(version)})
 		}
 		return rows.Err()
 	})
