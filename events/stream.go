@@ -82,9 +82,9 @@ func New(cfg Config) (*Stream, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	var suffix [4]byte
-	if _, err := io.ReadFull(cfg.Rand, suffix[:]); err != nil {
-		return nil, fmt.Errorf("events: drawing the node's lease suffix: %w", err)
+	suffix, err := randomHex(cfg.Rand, 4, "the node's lease suffix")
+	if err != nil {
+		return nil, err
 	}
 	met, err := newMetrics(cfg.Registerer)
 	if err != nil {
@@ -93,7 +93,7 @@ func New(cfg Config) (*Stream, error) {
 	return &Stream{
 		cfg: cfg, store: cfg.Store, met: met,
 		log:     cfg.Logger.With("component", "events"),
-		self:    cfg.Node + "~" + hex.EncodeToString(suffix[:]),
+		self:    cfg.Node + "~" + suffix,
 		accts:   make(map[string]*acct),
 		closed:  make(chan struct{}),
 		work:    make(map[string]job),
@@ -159,11 +159,11 @@ func (s *Stream) AppendBatch(ctx context.Context, account string, evs []Event) (
 		}
 		e.Time = e.Time.UTC()
 		if e.ID == "" {
-			id, err := s.randomID()
+			id, err := randomHex(s.cfg.Rand, 16, "an event id")
 			if err != nil {
 				return nil, err
 			}
-			e.ID = id
+			e.ID = "ev_" + id
 		}
 		if err := e.normalize(s.cfg.MaxEventBytes); err != nil {
 			return nil, err
@@ -347,12 +347,13 @@ func (s *Stream) Head(ctx context.Context, account string) (Event, error) {
 	return h, err
 }
 
-func (s *Stream) randomID() (string, error) {
-	var b [16]byte
-	if _, err := io.ReadFull(s.cfg.Rand, b[:]); err != nil {
-		return "", fmt.Errorf("events: drawing an event id: %w", err)
+// randomHex draws n bytes from r, in hex; what names them in the error.
+func randomHex(r io.Reader, n int, what string) (string, error) {
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return "", fmt.Errorf("events: drawing %s: %w", what, err)
 	}
-	return "ev_" + hex.EncodeToString(b[:]), nil
+	return hex.EncodeToString(b), nil
 }
 
 // job is what Run is asked to do for an account.

@@ -92,11 +92,10 @@ func (s *Stream) SetWebhook(ctx context.Context, account, u, secret string) (Web
 		return Webhook{}, err
 	}
 	if secret == "" {
-		var b [32]byte
-		if _, err := io.ReadFull(s.cfg.Rand, b[:]); err != nil {
-			return Webhook{}, fmt.Errorf("events: drawing a webhook secret: %w", err)
+		var err error
+		if secret, err = randomHex(s.cfg.Rand, 32, "a webhook secret"); err != nil {
+			return Webhook{}, err
 		}
-		secret = hex.EncodeToString(b[:])
 	} else if len(secret) < minSecretLen || len(secret) > maxSecretLen || !printable(secret) {
 		return Webhook{}, fmt.Errorf("%w: secret must be %d to %d printable characters (or empty, to have one drawn)", ErrInvalid, minSecretLen, maxSecretLen)
 	}

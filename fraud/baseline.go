@@ -77,8 +77,7 @@ func (f *FixedThreshold) Check(st *FixedState, dest string, t time.Time) Level {
 	}
 	r, c := f.Rules[best], &st.rules[best]
 	now := t.UnixNano()
-	c.minute.add(now, widthOf(60), 1)
-	cpm := c.minute.sum(now, widthOf(60))
+	cpm := c.minute.add(now, widthOf(60), 1)
 	if c.lastDest == d.hash {
 		c.seq++
 	} else {

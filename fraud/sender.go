@@ -288,10 +288,8 @@ func (s *Sender) Check(p *Policy, ev Event) Verdict {
 	e := s.find(d.hash)
 	var val [nIndicators]float64
 
-	s.rate.add(now, widthOf(60), w(iRate))
-	val[iRate] = s.rate.sum(now, widthOf(60))
-	s.burst.add(now, widthOf(1), w(iBurst))
-	val[iBurst] = s.burst.sum(now, widthOf(1))
+	val[iRate] = s.rate.add(now, widthOf(60), w(iRate))
+	val[iBurst] = s.burst.add(now, widthOf(1), w(iBurst))
 
 	dw := widthOf(c[iDistinct].window)
 	if e == nil || float64(sec-e.last) >= c[iDistinct].window {
@@ -347,10 +345,9 @@ func (s *Sender) Check(p *Policy, ev Event) Verdict {
 	// The expected hour: the floor, the same hour of earlier weeks, or
 	// the busiest hour retained, whichever is most.
 	peak := s.Device.Peak(ev.Time)
-	s.lastHour.add(now, widthOf(3600), w(iDeviation))
 	sigmas := or(p.History.Sigmas, 3)
 	expected, _ := s.Device.Expected(ev.Time, sigmas)
-	val[iDeviation] = s.lastHour.sum(now, widthOf(3600)) / max(or(p.History.FloorPerHour, 20), expected, peak.PerHour)
+	val[iDeviation] = s.lastHour.add(now, widthOf(3600), w(iDeviation)) / max(or(p.History.FloorPerHour, 20), expected, peak.PerHour)
 
 	val[iFailure] = s.failureRatio(now, c[iFailure])
 

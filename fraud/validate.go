@@ -150,9 +150,7 @@ func (v *validator) positive(field string, x *float64) {
 }
 
 func (v *validator) permission(field, s string) {
-	switch s {
-	case CountryAllow, CountryMonitor, CountryBlock:
-	default:
+	if !slices.Contains([]string{CountryAllow, CountryMonitor, CountryBlock}, s) {
 		v.add(field, fmt.Sprintf("%q is not a permission: allow, monitor or block", s))
 	}
 }

@@ -36,13 +36,15 @@ func (w *window) advance(t, width int64) {
 	w.head = idx
 }
 
-// add counts x at time t. An event older than the window is dropped; one
-// within it but out of order lands in its own bucket.
-func (w *window) add(t, width int64, x float64) {
+// add counts x at time t and returns the count in the window then. An
+// event older than the window is dropped; one within it but out of order
+// lands in its own bucket.
+func (w *window) add(t, width int64, x float64) float64 {
 	w.advance(t, width)
 	if idx := t / width; idx > w.head-buckets {
 		w.counts[idx%buckets] += float32(x)
 	}
+	return w.sum(t, width)
 }
 
 // sum is the count in the window at time t.

@@ -132,11 +132,9 @@ func OpenBadger(dir string, cfg BadgerConfig) (*Badger, error) {
 	}
 	b := &Badger{db: db, seq: seq, log: log, dir: dir, stopGC: make(chan struct{}),
 		groups: make(chan *writeGroup, maxPutBatch), stopPuts: make(chan struct{})}
-	b.committing.Add(1)
-	go b.commitLoop()
+	b.committing.Go(b.commitLoop)
 	if cfg.GCInterval > 0 {
-		b.gcDone.Add(1)
-		go b.gcLoop(cfg.GCInterval, cfg.GCDiscardRatio)
+		b.gcDone.Go(func() { b.gcLoop(cfg.GCInterval, cfg.GCDiscardRatio) })
 	}
 	return b, nil
 }
@@ -237,7 +235,6 @@ func (b *Badger) submit(ctx context.Context, writes []Write) ([]WriteResult, err
 // commitLoop commits queued groups until Close: each turn takes every
 // group waiting (up to maxPutBatch writes) into one transaction.
 func (b *Badger) commitLoop() {
-	defer b.committing.Done()
 	batch := make([]*writeGroup, 0, maxPutBatch)
 	for {
 		select {
@@ -409,7 +406,6 @@ func (b *Badger) nextVersion() (uint64, error) {
 }
 
 func (b *Badger) gcLoop(interval time.Duration, discardRatio float64) {
-	defer b.gcDone.Done()
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
