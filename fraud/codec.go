@@ -1,6 +1,7 @@
 package fraud
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -79,11 +80,11 @@ func appendFloat(b []byte, v float32) []byte {
 // nothing is allocated beyond the retention's size, and trailing bytes are
 // an error.
 func (h *History) UnmarshalBinary(data []byte) error {
-	d := decoder{b: data}
-	if len(data) < len(historyMagic) || string(data[:len(historyMagic)]) != historyMagic {
+	rest, ok := bytes.CutPrefix(data, []byte(historyMagic))
+	if !ok {
 		return fmt.Errorf("%w: not a history (magic)", ErrBadHistory)
 	}
-	d.b = d.b[len(historyMagic):]
+	d := decoder{b: rest}
 	days := d.uvarint(MaxRetentionDays)
 	if d.err == nil && days < 1 {
 		d.fail("retention 0")
