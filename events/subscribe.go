@@ -124,18 +124,14 @@ func (sub *Subscription) Next(ctx context.Context) (Event, error) {
 		if moved {
 			continue
 		}
-		t := time.NewTimer(sub.s.cfg.PollInterval)
 		select {
 		case <-ctx.Done():
-			t.Stop()
 			return Event{}, ctx.Err()
 		case <-sub.s.closed:
-			t.Stop()
 			sub.Close()
 			return Event{}, ErrClosed
 		case <-wake:
-			t.Stop()
-		case <-t.C:
+		case <-time.After(sub.s.cfg.PollInterval):
 		}
 	}
 }

@@ -304,12 +304,10 @@ func (s *Stream) send(ctx context.Context, l *lease, e Event) bool {
 		// Wait in steps short enough to keep the lease.
 		for left := backoff; left > 0; {
 			step := min(left, s.cfg.Webhook.LeaseTTL/3)
-			t := time.NewTimer(step)
 			select {
 			case <-ctx.Done():
-				t.Stop()
 				return false
-			case <-t.C:
+			case <-time.After(step):
 			}
 			left -= step
 			if left > 0 && !s.save(ctx, l) {

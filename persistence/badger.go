@@ -2,6 +2,7 @@ package persistence
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -109,11 +110,8 @@ func OpenBadger(dir string, cfg BadgerConfig) (*Badger, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	log = log.With("component", "persistence", "engine", "badger", "dir", dir)
+	log := cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)).
+		With("component", "persistence", "engine", "badger", "dir", dir)
 
 	opts := badger.DefaultOptions(dir).
 		// An acknowledged Put must survive SIGKILL and power loss.

@@ -1,6 +1,7 @@
 package persistence
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -124,11 +125,8 @@ func OpenPostgres(ctx context.Context, dsn string, cfg PostgresConfig) (*Postgre
 		return redactError(fmt.Errorf(format, args...), password)
 	}
 
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	log = log.With("component", "persistence", "engine", "postgres", "addr", where, "schema", cfg.Schema)
+	log := cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)).
+		With("component", "persistence", "engine", "postgres", "addr", where, "schema", cfg.Schema)
 
 	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
 	if err != nil {
@@ -444,12 +442,10 @@ func (p *Postgres) retry(ctx context.Context, fn func() error) error {
 			return err
 		}
 		p.log.Debug("retrying after transient conflict", "sqlstate", pgErr.Code, "try", try, "backoff", backoff)
-		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
-			t.Stop()
 			return err
-		case <-t.C:
+		case <-time.After(backoff):
 		}
 		backoff *= 2
 	}
