@@ -19,16 +19,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	counter := func(name, help string) prometheus.Counter {
 		return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
 	}
+	histogram := func(name, help string, buckets []float64) prometheus.Histogram {
+		return prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets})
+	}
 	m := &metrics{
 		appended: counter("switchboard_events_appended_total",
 			"Events appended to account streams by this node."),
 		conflicts: counter("switchboard_events_append_conflicts_total",
 			"Appends retried because another node appended to the same account first."),
-		appendSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "switchboard_events_append_seconds",
-			Help:    "Latency of Append, store writes included.",
-			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
-		}),
+		appendSeconds: histogram("switchboard_events_append_seconds",
+			"Latency of Append, store writes included.", prometheus.ExponentialBuckets(0.0001, 4, 10)),
 		subscribers: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "switchboard_events_subscribers",
 			Help: "Open subscriptions (SSE streams) on this node.",
@@ -45,11 +45,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "switchboard_events_webhook_deliveries_total",
 			Help: "Webhook delivery attempts by result: ok, retry (will be tried again), refused (a 4xx: skipped), expired (pruned before delivery: skipped).",
 		}, []string{"result"}),
-		deliverySecs: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "switchboard_events_webhook_seconds",
-			Help:    "Latency of webhook delivery attempts.",
-			Buckets: prometheus.ExponentialBuckets(0.001, 4, 9),
-		}),
+		deliverySecs: histogram("switchboard_events_webhook_seconds",
+			"Latency of webhook delivery attempts.", prometheus.ExponentialBuckets(0.001, 4, 9)),
 	}
 	if reg == nil {
 		return m, nil

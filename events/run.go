@@ -3,6 +3,7 @@ package events
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"strings"
 	"sync"
 	"time"
@@ -80,11 +81,7 @@ func (s *Stream) Run(ctx context.Context) error {
 				}()
 			}
 			cutoff := s.cfg.Clock.Now().Add(-s.cfg.PruneEvery)
-			for a, t := range pruned {
-				if t.Before(cutoff) {
-					delete(pruned, a)
-				}
-			}
+			maps.DeleteFunc(pruned, func(_ string, t time.Time) bool { return t.Before(cutoff) })
 		case <-sweepDone:
 			sweeping = false
 		}

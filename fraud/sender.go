@@ -541,10 +541,8 @@ func (s *Sender) fold(p *Policy) {
 }
 
 func (s *Sender) find(hash uint32) *destEntry {
-	for i := range s.dests[:s.ndests] {
-		if s.dests[i].hash == hash {
-			return &s.dests[i]
-		}
+	if i := slices.IndexFunc(s.dests[:s.ndests], func(e destEntry) bool { return e.hash == hash }); i >= 0 {
+		return &s.dests[i]
 	}
 	return nil
 }
