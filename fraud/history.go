@@ -308,18 +308,14 @@ func probe(hash uint32, k int) uint32 {
 func (h *History) KnowsDestination(dest string) bool { return h.knowsDest(parseDest(dest).hash) }
 
 func (h *History) knowsDest(hash uint32) bool {
+generations:
 	for g := range h.bloom {
-		in := true
 		for k := range bloomK {
-			b := probe(hash, k)
-			if h.bloom[g][b/64]&(1<<(b%64)) == 0 {
-				in = false
-				break
+			if b := probe(hash, k); h.bloom[g][b/64]&(1<<(b%64)) == 0 {
+				continue generations
 			}
 		}
-		if in {
-			return true
-		}
+		return true
 	}
 	return false
 }

@@ -1,6 +1,7 @@
 package fraud
 
 import (
+	"bytes"
 	"net/netip"
 	"slices"
 	"strings"
@@ -57,10 +58,7 @@ func parseDest(s string) dest {
 			break
 		}
 	}
-	digits := buf[:n]
-	if num && n >= 2 && digits[0] == '0' && digits[1] == '0' {
-		digits = digits[2:]
-	}
+	digits, _ := bytes.CutPrefix(buf[:n], []byte("00"))
 	if !num || len(digits) == 0 || len(digits) > 19 {
 		t := strings.ToLower(s)
 		return dest{text: t, hash: hash32(t)}
