@@ -89,7 +89,6 @@ func (s *Stream) Run(ctx context.Context) error {
 	}
 }
 
-// work1 does j for account.
 func (s *Stream) work1(ctx context.Context, account string, j job) {
 	if j&jobPrune != 0 {
 		if _, err := s.Prune(ctx, account); err != nil && ctx.Err() == nil {

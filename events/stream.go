@@ -248,7 +248,6 @@ func (s *Stream) loadHead(ctx context.Context, account string, a *acct) error {
 	return nil
 }
 
-// batch is the head's batch: its earlier events and the head.
 func (a *acct) batch() []Event { return append(a.earlier[:len(a.earlier):len(a.earlier)], a.head) }
 
 // readHead returns the account's head, the events of the head's batch
@@ -375,7 +374,6 @@ func (s *Stream) want(account string, j job) {
 	}
 }
 
-// takeWork returns and clears the jobs asked for.
 func (s *Stream) takeWork() map[string]job {
 	s.workMu.Lock()
 	defer s.workMu.Unlock()

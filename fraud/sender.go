@@ -221,7 +221,6 @@ func (c icfg) level(v float64) Level {
 	return LevelOK
 }
 
-// threshold is the threshold of level l.
 func (c icfg) threshold(l Level) float64 {
 	switch l {
 	case LevelCritical:

@@ -56,16 +56,10 @@ func (v ValidationError) Is(target error) bool { return target == ErrInvalidPoli
 func (p Policy) Validate() error {
 	var v validator
 	v.between("utc_offset_minutes", p.UTCOffsetMinutes, -14*60, 14*60, "must be within -840 and 840 (UTC-14:00 to UTC+14:00)")
-	for i, e := range p.SafeList {
-		v.entry(fmt.Sprintf("safe_list[%d]", i), e, true)
-	}
+	v.entries("safe_list", p.SafeList, true)
 	d := p.Destinations
-	for i, e := range d.PremiumPrefixes {
-		v.entry(fmt.Sprintf("destinations.premium_prefixes[%d]", i), e, false)
-	}
-	for i, e := range d.HighCostPrefixes {
-		v.entry(fmt.Sprintf("destinations.high_cost_prefixes[%d]", i), e, false)
-	}
+	v.entries("destinations.premium_prefixes", d.PremiumPrefixes, false)
+	v.entries("destinations.high_cost_prefixes", d.HighCostPrefixes, false)
 	for _, cc := range slices.Sorted(maps.Keys(d.Countries)) {
 		f := "destinations.countries." + cc
 		if !countryCodes[cc] {
@@ -155,25 +149,27 @@ func (v *validator) permission(field, s string) {
 	}
 }
 
-// entry checks a safe-list or prefix-list entry: '+' and 1 to 15 digits,
-// optionally ending in '*' (a prefix); the safe list also takes a SIP
-// user (a device id).
-func (v *validator) entry(field, e string, user bool) {
-	body := strings.TrimSuffix(e, "*")
-	if strings.HasPrefix(body, "+") {
-		digits := body[1:]
-		if len(digits) >= 1 && len(digits) <= 15 && strings.Trim(digits, "0123456789") == "" {
-			return
+// entries checks the entries of the safe list or a prefix list, field:
+// '+' and 1 to 15 digits, optionally ending in '*' (a prefix); the safe
+// list (user) also takes a SIP user (a device id).
+func (v *validator) entries(field string, list []string, user bool) {
+	for i, e := range list {
+		body := strings.TrimSuffix(e, "*")
+		if strings.HasPrefix(body, "+") {
+			digits := body[1:]
+			if len(digits) >= 1 && len(digits) <= 15 && strings.Trim(digits, "0123456789") == "" {
+				continue
+			}
+		} else if user && e != "" && !strings.HasSuffix(e, "*") && NormalizeDestination(e) == e &&
+			!parseDest(e).isNum {
+			continue
 		}
-	} else if user && e != "" && !strings.HasSuffix(e, "*") && NormalizeDestination(e) == e &&
-		!parseDest(e).isNum {
-		return
+		msg := fmt.Sprintf("%q: write a number as + and 1 to 15 digits, a prefix ending in *", e)
+		if user {
+			msg += ", or a lower-case SIP user"
+		}
+		v.add(fmt.Sprintf("%s[%d]", field, i), msg)
 	}
-	msg := fmt.Sprintf("%q: write a number as + and 1 to 15 digits, a prefix ending in *", e)
-	if user {
-		msg += ", or a lower-case SIP user"
-	}
-	v.add(field, msg)
 }
 
 // windowed tells whether indicator i takes window_seconds.

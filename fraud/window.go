@@ -47,7 +47,6 @@ func (w *window) add(t, width int64, x float64) float64 {
 	return w.sum(t, width)
 }
 
-// sum is the count in the window at time t.
 func (w *window) sum(t, width int64) float64 {
 	w.advance(t, width)
 	var s float32
@@ -57,7 +56,6 @@ func (w *window) sum(t, width int64) float64 {
 	return float64(s)
 }
 
-// widthOf is the bucket width of a window of the given seconds.
 func widthOf(seconds float64) int64 {
 	return max(int64(seconds*1e9/buckets), 1)
 }

@@ -164,10 +164,7 @@ func (b *Badger) Get(ctx context.Context, key string) (Item, error) {
 // Put implements Store. It returns once the put is committed and synced,
 // in a transaction it may share with other writes queued at the same time.
 func (b *Badger) Put(ctx context.Context, key string, value []byte, expect uint64) (uint64, error) {
-	if err := checkKey(key); err != nil {
-		return 0, err
-	}
-	res, err := b.submit(ctx, []Write{{Key: key, Value: value, Expect: expect}})
+	res, err := b.Batch(ctx, []Write{{Key: key, Value: value, Expect: expect}})
 	if err != nil {
 		return 0, err
 	}
@@ -177,10 +174,7 @@ func (b *Badger) Put(ctx context.Context, key string, value []byte, expect uint6
 // Delete implements Store. Like Put, it shares its transaction (and its
 // sync) with the writes queued at the same time.
 func (b *Badger) Delete(ctx context.Context, key string, expect uint64) error {
-	if err := checkKey(key); err != nil {
-		return err
-	}
-	res, err := b.submit(ctx, []Write{{Key: key, Expect: expect, Delete: true}})
+	res, err := b.Batch(ctx, []Write{{Key: key, Expect: expect, Delete: true}})
 	if err != nil {
 		return err
 	}
@@ -288,7 +282,6 @@ func (b *Badger) commit(groups []*writeGroup) {
 	}
 }
 
-// apply does one write inside txn, recording its result on op.
 func (b *Badger) apply(txn *badger.Txn, op *writeOp) error {
 	op.WriteResult = WriteResult{} // a rerun after a conflict starts over
 	k := dataKey(op.Key)

@@ -30,7 +30,6 @@ func (g *gate) enter(ctx context.Context) error {
 	return nil
 }
 
-// enterKey checks key (checkKey), then enters.
 func (g *gate) enterKey(ctx context.Context, key string) error {
 	if err := checkKey(key); err != nil {
 		return err
