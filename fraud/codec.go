@@ -89,16 +89,9 @@ func (h *History) UnmarshalBinary(data []byte) error {
 	if d.err == nil && days < 1 {
 		d.fail("retention 0")
 	}
-	var hd [4]int64
-	for i := range hd {
-		hd[i] = d.varint()
-	}
-	if d.err != nil {
-		return d.err
-	}
 	var out History
 	out.SetRetention(int(days))
-	out.first, out.lastHour, out.lastDay, out.bloomEpoch = hd[0], hd[1], hd[2], hd[3]
+	out.first, out.lastHour, out.lastDay, out.bloomEpoch = d.varint(), d.varint(), d.varint(), d.varint()
 	sparse(&d, out.hours, "hour", func() (float32, bool) {
 		v := d.float()
 		return v, v > 0

@@ -261,11 +261,10 @@ func (s Schedule) matches(local time.Time) bool {
 // (not in monitor mode) the sender's windows are emptied, as containment
 // ends the incident, and the hour is not learned into the history.
 func (s *Sender) Check(p *Policy, ev Event) Verdict {
-	var v Verdict
 	if s.Device == nil {
 		s.Device = NewHistory(or(p.History.RetentionDays, 0))
 	}
-	v.Folded = s.roll(p, ev.Time)
+	v := Verdict{Folded: s.roll(p, ev.Time)}
 	d := parseDest(ev.Destination)
 	if matchAny(d.text, p.SafeList) {
 		v.Indicator = SafeListed
@@ -412,8 +411,7 @@ func (s *Sender) Check(p *Policy, ev Event) Verdict {
 // (failed: a 4xx/5xx final answer from the gateway or device) to the
 // failure-ratio indicator, whose verdict it returns.
 func (s *Sender) Outcome(p *Policy, at time.Time, failed bool) Verdict {
-	var v Verdict
-	v.Folded = s.roll(p, at)
+	v := Verdict{Folded: s.roll(p, at)}
 	now := at.UnixNano()
 	local := at.UTC().Add(time.Duration(or(p.UTCOffsetMinutes, 0)) * time.Minute)
 	c := p.cfg(iFailure, local)
@@ -522,9 +520,8 @@ func (s *Sender) fold(p *Policy) {
 	if !s.tainted {
 		if s.msgs > 0 {
 			s.Device.Observe(start, float64(s.msgs))
-			acc := s.acc
-			acc.PerHour = s.msgs
-			s.Device.AddPeaks(start, acc.wide())
+			s.acc.PerHour = s.msgs // s.acc is reset below
+			s.Device.AddPeaks(start, s.acc.wide())
 		}
 		for _, src := range s.srcs[:s.nsrcs] {
 			s.Device.learnSource(src.network, src.agent, s.hour)
