@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -67,23 +68,8 @@ func checkAccount(a string) error {
 	return nil
 }
 
-func checkText(field, v string) error {
-	if len(v) > maxIDLen || !printable(v) {
-		return fmt.Errorf("%w: %s %q must be at most %d printable characters", ErrInvalid, field, v, maxIDLen)
-	}
-	return nil
-}
-
 func printable(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return false
-		}
-	}
-	return true
+	return utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
 }
 
 // normalize checks e's fields and compacts its data.
@@ -92,8 +78,8 @@ func (e *Event) normalize(maxBytes int) error {
 		return err
 	}
 	for _, f := range []struct{ name, v string }{{"id", e.ID}, {"call", e.Call}, {"user", e.User}} {
-		if err := checkText(f.name, f.v); err != nil {
-			return err
+		if len(f.v) > maxIDLen || !printable(f.v) {
+			return fmt.Errorf("%w: %s %q must be at most %d printable characters", ErrInvalid, f.name, f.v, maxIDLen)
 		}
 	}
 	if len(e.Data) > 0 {
@@ -128,13 +114,5 @@ func (f Filter) Match(e Event) bool {
 	if f.User != "" && e.User != f.User || f.Call != "" && e.Call != f.Call {
 		return false
 	}
-	if len(f.Types) == 0 {
-		return true
-	}
-	for _, t := range f.Types {
-		if strings.HasPrefix(e.Type, t) {
-			return true
-		}
-	}
-	return false
+	return len(f.Types) == 0 || slices.ContainsFunc(f.Types, func(t string) bool { return strings.HasPrefix(e.Type, t) })
 }

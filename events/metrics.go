@@ -16,49 +16,37 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	counter := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+	}
+	histogram := func(name, help string, buckets []float64) prometheus.Histogram {
+		return prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets})
+	}
 	m := &metrics{
-		appended: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "switchboard_events_appended_total",
-			Help: "Events appended to account streams by this node.",
-		}),
-		conflicts: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "switchboard_events_append_conflicts_total",
-			Help: "Appends retried because another node appended to the same account first.",
-		}),
-		appendSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "switchboard_events_append_seconds",
-			Help:    "Latency of Append, store writes included.",
-			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
-		}),
+		appended: counter("switchboard_events_appended_total",
+			"Events appended to account streams by this node."),
+		conflicts: counter("switchboard_events_append_conflicts_total",
+			"Appends retried because another node appended to the same account first."),
+		appendSeconds: histogram("switchboard_events_append_seconds",
+			"Latency of Append, store writes included.", prometheus.ExponentialBuckets(0.0001, 4, 10)),
 		subscribers: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "switchboard_events_subscribers",
 			Help: "Open subscriptions (SSE streams) on this node.",
 		}),
-		read: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "switchboard_events_read_total",
-			Help: "Events read by subscriptions, before filtering.",
-		}),
-		polls: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "switchboard_events_head_polls_total",
-			Help: "Reads of an account's head by waiting subscribers (to see other nodes' appends).",
-		}),
-		resets: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "switchboard_events_resets_total",
-			Help: "Subscriptions told that their resume point is past the retention window or the stream's end.",
-		}),
-		pruned: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "switchboard_events_pruned_total",
-			Help: "Events deleted for being older than the retention window.",
-		}),
+		read: counter("switchboard_events_read_total",
+			"Events read by subscriptions, before filtering."),
+		polls: counter("switchboard_events_head_polls_total",
+			"Reads of an account's head by waiting subscribers (to see other nodes' appends)."),
+		resets: counter("switchboard_events_resets_total",
+			"Subscriptions told that their resume point is past the retention window or the stream's end."),
+		pruned: counter("switchboard_events_pruned_total",
+			"Events deleted for being older than the retention window."),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_events_webhook_deliveries_total",
 			Help: "Webhook delivery attempts by result: ok, retry (will be tried again), refused (a 4xx: skipped), expired (pruned before delivery: skipped).",
 		}, []string{"result"}),
-		deliverySecs: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "switchboard_events_webhook_seconds",
-			Help:    "Latency of webhook delivery attempts.",
-			Buckets: prometheus.ExponentialBuckets(0.001, 4, 9),
-		}),
+		deliverySecs: histogram("switchboard_events_webhook_seconds",
+			"Latency of webhook delivery attempts.", prometheus.ExponentialBuckets(0.001, 4, 9)),
 	}
 	if reg == nil {
 		return m, nil

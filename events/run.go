@@ -3,6 +3,7 @@ package events
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"strings"
 	"sync"
 	"time"
@@ -80,11 +81,7 @@ func (s *Stream) Run(ctx context.Context) error {
 				}()
 			}
 			cutoff := s.cfg.Clock.Now().Add(-s.cfg.PruneEvery)
-			for a, t := range pruned {
-				if t.Before(cutoff) {
-					delete(pruned, a)
-				}
-			}
+			maps.DeleteFunc(pruned, func(_ string, t time.Time) bool { return t.Before(cutoff) })
 		case <-sweepDone:
 			sweeping = false
 		}
@@ -92,7 +89,6 @@ func (s *Stream) Run(ctx context.Context) error {
 	}
 }
 
-// work1 does j for account.
 func (s *Stream) work1(ctx context.Context, account string, j job) {
 	if j&jobPrune != 0 {
 		if _, err := s.Prune(ctx, account); err != nil && ctx.Err() == nil {

@@ -82,24 +82,23 @@ func New(cfg Config) (*Stream, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	var suffix [4]byte
-	if _, err := io.ReadFull(cfg.Rand, suffix[:]); err != nil {
-		return nil, fmt.Errorf("events: drawing the node's lease suffix: %w", err)
+	suffix, err := randomHex(cfg.Rand, 4, "the node's lease suffix")
+	if err != nil {
+		return nil, err
 	}
 	met, err := newMetrics(cfg.Registerer)
 	if err != nil {
 		return nil, err
 	}
-	s := &Stream{
+	return &Stream{
 		cfg: cfg, store: cfg.Store, met: met,
 		log:     cfg.Logger.With("component", "events"),
-		self:    cfg.Node + "~" + hex.EncodeToString(suffix[:]),
+		self:    cfg.Node + "~" + suffix,
 		accts:   make(map[string]*acct),
 		closed:  make(chan struct{}),
 		work:    make(map[string]job),
 		workSig: make(chan struct{}, 1),
-	}
-	return s, nil
+	}, nil
 }
 
 // Close ends every subscription (Next returns ErrClosed) and refuses new
@@ -160,11 +159,11 @@ func (s *Stream) AppendBatch(ctx context.Context, account string, evs []Event) (
 		}
 		e.Time = e.Time.UTC()
 		if e.ID == "" {
-			id, err := s.randomID()
+			id, err := randomHex(s.cfg.Rand, 16, "an event id")
 			if err != nil {
 				return nil, err
 			}
-			e.ID = id
+			e.ID = "ev_" + id
 		}
 		if err := e.normalize(s.cfg.MaxEventBytes); err != nil {
 			return nil, err
@@ -237,7 +236,7 @@ func (s *Stream) loadHead(ctx context.Context, account string, a *acct) error {
 	if a.known {
 		return nil
 	}
-	h, earlier, ver, err := s.readHeadBatch(ctx, account)
+	h, earlier, ver, err := s.readHead(ctx, account)
 	if err != nil {
 		return err
 	}
@@ -249,19 +248,12 @@ func (s *Stream) loadHead(ctx context.Context, account string, a *acct) error {
 	return nil
 }
 
-// batch is the head's batch: its earlier events and the head.
 func (a *acct) batch() []Event { return append(a.earlier[:len(a.earlier):len(a.earlier)], a.head) }
 
-// readHead returns the account's head and its version (Seq 0 and
-// MustNotExist when the stream is empty).
-func (s *Stream) readHead(ctx context.Context, account string) (Event, uint64, error) {
-	h, _, ver, err := s.readHeadBatch(ctx, account)
-	return h, ver, err
-}
-
-// readHeadBatch is readHead with the events of the head's batch before
-// the head (oldest first).
-func (s *Stream) readHeadBatch(ctx context.Context, account string) (Event, []Event, uint64, error) {
+// readHead returns the account's head, the events of the head's batch
+// before it (oldest first) and its version (Seq 0 and MustNotExist when
+// the stream is empty).
+func (s *Stream) readHead(ctx context.Context, account string) (Event, []Event, uint64, error) {
 	it, err := s.store.Get(ctx, headKey(account))
 	if errors.Is(err, persistence.ErrNotFound) {
 		return Event{}, nil, persistence.MustNotExist, nil
@@ -333,15 +325,12 @@ func (s *Stream) peekHead(ctx context.Context, account string, a *acct) (h Event
 	if fresh {
 		return h, earlier, nil
 	}
-	h, earlier, _, err = s.readHeadBatch(ctx, account)
+	h, earlier, _, err = s.readHead(ctx, account)
 	if err != nil {
 		return Event{}, nil, err
 	}
 	s.met.polls.Inc()
-	a.mu.Lock()
-	a.seenAt, a.seenRead = time.Now(), true
-	a.mu.Unlock()
-	s.saw(a, h, earlier, false)
+	s.saw(a, h, earlier, true) // a fresh read, as a written head is
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.seen, a.seenPrev, nil
@@ -353,16 +342,17 @@ func (s *Stream) Head(ctx context.Context, account string) (Event, error) {
 	if err := checkAccount(account); err != nil {
 		return Event{}, err
 	}
-	h, _, err := s.readHead(ctx, account)
+	h, _, _, err := s.readHead(ctx, account)
 	return h, err
 }
 
-func (s *Stream) randomID() (string, error) {
-	var b [16]byte
-	if _, err := io.ReadFull(s.cfg.Rand, b[:]); err != nil {
-		return "", fmt.Errorf("events: drawing an event id: %w", err)
+// randomHex draws n bytes from r, in hex; what names them in the error.
+func randomHex(r io.Reader, n int, what string) (string, error) {
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return "", fmt.Errorf("events: drawing %s: %w", what, err)
 	}
-	return "ev_" + hex.EncodeToString(b[:]), nil
+	return hex.EncodeToString(b), nil
 }
 
 // job is what Run is asked to do for an account.
@@ -384,7 +374,6 @@ func (s *Stream) want(account string, j job) {
 	}
 }
 
-// takeWork returns and clears the jobs asked for.
 func (s *Stream) takeWork() map[string]job {
 	s.workMu.Lock()
 	defer s.workMu.Unlock()
@@ -403,7 +392,7 @@ func (s *Stream) Prune(ctx context.Context, account string) (int, error) {
 	if err := checkAccount(account); err != nil {
 		return 0, err
 	}
-	h, _, err := s.readHead(ctx, account)
+	h, _, _, err := s.readHead(ctx, account)
 	if err != nil || h.Seq == 0 {
 		return 0, err
 	}

@@ -69,7 +69,7 @@ func (s *Stream) Subscribe(ctx context.Context, account string, after uint64, fi
 	default:
 	}
 	a := s.account(account)
-	h, earlier, _, err := s.readHeadBatch(ctx, account)
+	h, earlier, _, err := s.readHead(ctx, account)
 	if err != nil {
 		return nil, err
 	}
@@ -124,18 +124,14 @@ func (sub *Subscription) Next(ctx context.Context) (Event, error) {
 		if moved {
 			continue
 		}
-		t := time.NewTimer(sub.s.cfg.PollInterval)
 		select {
 		case <-ctx.Done():
-			t.Stop()
 			return Event{}, ctx.Err()
 		case <-sub.s.closed:
-			t.Stop()
 			sub.Close()
 			return Event{}, ErrClosed
 		case <-wake:
-			t.Stop()
-		case <-t.C:
+		case <-time.After(sub.s.cfg.PollInterval):
 		}
 	}
 }
@@ -154,7 +150,7 @@ func (sub *Subscription) fill(ctx context.Context) (bool, error) {
 	var earlier []Event
 	var err error
 	if sub.fresh {
-		h, earlier, _, err = s.readHeadBatch(ctx, sub.account)
+		h, earlier, _, err = s.readHead(ctx, sub.account)
 	} else {
 		h, earlier, err = s.peekHead(ctx, sub.account, sub.a)
 	}

@@ -92,18 +92,17 @@ func (s *Stream) SetWebhook(ctx context.Context, account, u, secret string) (Web
 		return Webhook{}, err
 	}
 	if secret == "" {
-		var b [32]byte
-		if _, err := io.ReadFull(s.cfg.Rand, b[:]); err != nil {
-			return Webhook{}, fmt.Errorf("events: drawing a webhook secret: %w", err)
+		var err error
+		if secret, err = randomHex(s.cfg.Rand, 32, "a webhook secret"); err != nil {
+			return Webhook{}, err
 		}
-		secret = hex.EncodeToString(b[:])
 	} else if len(secret) < minSecretLen || len(secret) > maxSecretLen || !printable(secret) {
 		return Webhook{}, fmt.Errorf("%w: secret must be %d to %d printable characters (or empty, to have one drawn)", ErrInvalid, minSecretLen, maxSecretLen)
 	}
 	for {
 		rec, ver, err := s.readHook(ctx, account)
 		if errors.Is(err, ErrNoWebhook) {
-			h, _, herr := s.readHead(ctx, account)
+			h, _, _, herr := s.readHead(ctx, account)
 			if herr != nil {
 				return Webhook{}, herr
 			}
@@ -167,9 +166,13 @@ func (s *Stream) readHook(ctx context.Context, account string) (hookRec, uint64,
 // Sign returns the X-Switchboard-Signature value of body under secret:
 // "sha256=" and the hex HMAC-SHA256.
 func Sign(secret string, body []byte) string {
+	return "sha256=" + hex.EncodeToString(mac(secret, body))
+}
+
+func mac(secret string, body []byte) []byte {
 	m := hmac.New(sha256.New, []byte(secret))
 	m.Write(body)
-	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+	return m.Sum(nil)
 }
 
 // Verify reports whether header, an X-Switchboard-Signature value, signs
@@ -185,9 +188,7 @@ func Verify(secret string, body []byte, header string) bool {
 	if err != nil {
 		return false
 	}
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write(body)
-	return hmac.Equal(got, m.Sum(nil))
+	return hmac.Equal(got, mac(secret, body))
 }
 
 // lease is a claim, held in the store, to deliver one account's webhook.
@@ -215,7 +216,7 @@ func (s *Stream) deliver(ctx context.Context, account string) {
 		if rec.Owner != "" && rec.Owner != s.self && now.Before(rec.Until) {
 			return // another node delivers; it checks the head before it lets go
 		}
-		h, _, err := s.readHead(ctx, account)
+		h, _, _, err := s.readHead(ctx, account)
 		if err != nil {
 			log.Warn("webhook delivery: reading the head", "err", err)
 			return
@@ -303,12 +304,10 @@ func (s *Stream) send(ctx context.Context, l *lease, e Event) bool {
 		// Wait in steps short enough to keep the lease.
 		for left := backoff; left > 0; {
 			step := min(left, s.cfg.Webhook.LeaseTTL/3)
-			t := time.NewTimer(step)
 			select {
 			case <-ctx.Done():
-				t.Stop()
 				return false
-			case <-t.C:
+			case <-time.After(step):
 			}
 			left -= step
 			if left > 0 && !s.save(ctx, l) {

@@ -76,9 +76,7 @@ func (f *FixedThreshold) Check(st *FixedState, dest string, t time.Time) Level {
 		st.rules = make([]fixedCounters, len(f.Rules))
 	}
 	r, c := f.Rules[best], &st.rules[best]
-	now := t.UnixNano()
-	c.minute.add(now, widthOf(60), 1)
-	cpm := c.minute.sum(now, widthOf(60))
+	cpm := c.minute.add(t.UnixNano(), widthOf(60), 1)
 	if c.lastDest == d.hash {
 		c.seq++
 	} else {

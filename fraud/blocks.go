@@ -3,7 +3,7 @@ package fraud
 import "time"
 
 // Blocks are an account's blocked destinations, each until its expiry (a
-// zero time: until lifted). The supervisor consults them before Check; the
+// zero time: no expiry). The supervisor consults them before Check; the
 // simulator does the same. Not safe for concurrent use.
 type Blocks struct {
 	until map[string]time.Time
@@ -22,21 +22,8 @@ func (b *Blocks) Add(dest string, until time.Time) {
 	b.until[d] = until
 }
 
-// Lift removes the block on dest.
-func (b *Blocks) Lift(dest string) { delete(b.until, NormalizeDestination(dest)) }
-
 // Blocked tells whether dest is blocked at t.
 func (b *Blocks) Blocked(dest string, t time.Time) bool {
 	u, ok := b.until[NormalizeDestination(dest)]
 	return ok && (u.IsZero() || t.Before(u))
-}
-
-// Prune forgets the blocks expired at t and returns how many remain.
-func (b *Blocks) Prune(t time.Time) int {
-	for d, u := range b.until {
-		if !u.IsZero() && !t.Before(u) {
-			delete(b.until, d)
-		}
-	}
-	return len(b.until)
 }

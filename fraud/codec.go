@@ -1,10 +1,12 @@
 package fraud
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 )
 
 // The binary form of a History (version 1), little-endian varints:
@@ -30,65 +32,47 @@ func (h *History) MarshalBinary() ([]byte, error) {
 	for _, x := range []int64{h.first, h.lastHour, h.lastDay, h.bloomEpoch} {
 		b = binary.AppendVarint(b, x)
 	}
-	count := 0
-	for _, v := range h.hours {
-		if v != 0 {
-			count++
+	b = appendSparse(b, h.hours, appendFloat)
+	b = appendSparse(b, h.peaks, func(b []byte, p Peaks32) []byte {
+		for _, v := range [5]float32{p.PerMinute, p.PerSecond, p.Distinct, p.SameBody, p.PerHour} {
+			b = appendFloat(b, v)
 		}
-	}
-	b = binary.AppendUvarint(b, uint64(count))
-	prev := -1
-	for i, v := range h.hours {
-		if v != 0 {
-			b = binary.AppendUvarint(b, uint64(i-prev))
-			b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
-			prev = i
-		}
-	}
-	count = 0
-	for _, p := range h.peaks {
-		if p != (Peaks32{}) {
-			count++
-		}
-	}
-	b = binary.AppendUvarint(b, uint64(count))
-	prev = -1
-	for i, p := range h.peaks {
-		if p != (Peaks32{}) {
-			b = binary.AppendUvarint(b, uint64(i-prev))
-			for _, v := range [5]float32{p.PerMinute, p.PerSecond, p.Distinct, p.SameBody, p.PerHour} {
-				b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
-			}
-			prev = i
-		}
-	}
+		return b
+	})
 	b = binary.AppendUvarint(b, uint64(len(h.sources)))
 	for _, s := range h.sources {
 		b = binary.LittleEndian.AppendUint32(b, s.network)
 		b = binary.LittleEndian.AppendUint32(b, s.agent)
 		b = binary.AppendVarint(b, s.hour)
 	}
-	count = 0
-	for g := range h.bloom {
-		for _, w := range h.bloom[g] {
-			if w != 0 {
-				count++
-			}
+	b = appendSparse(b, slices.Concat(h.bloom[0][:], h.bloom[1][:]), binary.LittleEndian.AppendUint64)
+	return b, nil
+}
+
+// appendSparse writes how many of xs are not zero, then for each of those
+// the distance of its index from the one before (from -1 for the first)
+// and its value.
+func appendSparse[T comparable](b []byte, xs []T, put func([]byte, T) []byte) []byte {
+	var zero T
+	count := 0
+	for _, x := range xs {
+		if x != zero {
+			count++
 		}
 	}
 	b = binary.AppendUvarint(b, uint64(count))
-	prev = -1
-	for g := range h.bloom {
-		for i, w := range h.bloom[g] {
-			if w != 0 {
-				idx := g*bloomWords + i
-				b = binary.AppendUvarint(b, uint64(idx-prev))
-				b = binary.LittleEndian.AppendUint64(b, w)
-				prev = idx
-			}
+	prev := -1
+	for i, x := range xs {
+		if x != zero {
+			b = put(binary.AppendUvarint(b, uint64(i-prev)), x)
+			prev = i
 		}
 	}
-	return b, nil
+	return b
+}
+
+func appendFloat(b []byte, v float32) []byte {
+	return binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
 }
 
 // UnmarshalBinary decodes what MarshalBinary wrote. It is written for
@@ -96,69 +80,33 @@ func (h *History) MarshalBinary() ([]byte, error) {
 // nothing is allocated beyond the retention's size, and trailing bytes are
 // an error.
 func (h *History) UnmarshalBinary(data []byte) error {
-	d := decoder{b: data}
-	if len(data) < len(historyMagic) || string(data[:len(historyMagic)]) != historyMagic {
+	rest, ok := bytes.CutPrefix(data, []byte(historyMagic))
+	if !ok {
 		return fmt.Errorf("%w: not a history (magic)", ErrBadHistory)
 	}
-	d.b = d.b[len(historyMagic):]
+	d := decoder{b: rest}
 	days := d.uvarint(MaxRetentionDays)
 	if d.err == nil && days < 1 {
 		d.fail("retention 0")
 	}
-	var hd [4]int64
-	for i := range hd {
-		hd[i] = d.varint()
-	}
-	if d.err != nil {
-		return d.err
-	}
 	var out History
 	out.SetRetention(int(days))
-	out.first, out.lastHour, out.lastDay, out.bloomEpoch = hd[0], hd[1], hd[2], hd[3]
-	idx := -1
-	for range d.uvarint(uint64(len(out.hours))) {
-		idx += int(d.uvarint(uint64(len(out.hours))))
+	out.first, out.lastHour, out.lastDay, out.bloomEpoch = d.varint(), d.varint(), d.varint(), d.varint()
+	sparse(&d, out.hours, "hour", func() (float32, bool) {
 		v := d.float()
-		if d.err != nil {
-			return d.err
-		}
-		if idx < 0 || idx >= len(out.hours) || v <= 0 {
-			return fmt.Errorf("%w: hour %d", ErrBadHistory, idx)
-		}
-		out.hours[idx] = v
-	}
-	idx = -1
-	for range d.uvarint(uint64(len(out.peaks))) {
-		idx += int(d.uvarint(uint64(len(out.peaks))))
+		return v, v > 0
+	})
+	sparse(&d, out.peaks, "day", func() (Peaks32, bool) {
 		p := Peaks32{d.float(), d.float(), d.float(), d.float(), d.float()}
-		if d.err != nil {
-			return d.err
-		}
-		if idx < 0 || idx >= len(out.peaks) || p.PerMinute < 0 || p.PerSecond < 0 || p.Distinct < 0 || p.SameBody < 0 || p.PerHour < 0 {
-			return fmt.Errorf("%w: day %d", ErrBadHistory, idx)
-		}
-		out.peaks[idx] = p
+		return p, p.PerMinute >= 0 && p.PerSecond >= 0 && p.Distinct >= 0 && p.SameBody >= 0 && p.PerHour >= 0
+	})
+	for range d.uvarint(MaxSources) {
+		out.sources = append(out.sources, source{network: d.uint32(), agent: d.uint32(), hour: d.varint()})
 	}
-	n := d.uvarint(MaxSources)
-	for range n {
-		s := source{network: d.uint32(), agent: d.uint32(), hour: d.varint()}
-		if d.err != nil {
-			return d.err
-		}
-		out.sources = append(out.sources, s)
-	}
-	idx = -1
-	for range d.uvarint(2 * bloomWords) {
-		idx += int(d.uvarint(2 * bloomWords))
-		w := d.uint64()
-		if d.err != nil {
-			return d.err
-		}
-		if idx < 0 || idx >= 2*bloomWords {
-			return fmt.Errorf("%w: bloom word %d", ErrBadHistory, idx)
-		}
-		out.bloom[idx/bloomWords][idx%bloomWords] = w
-	}
+	words := make([]uint64, 2*bloomWords)
+	sparse(&d, words, "bloom word", func() (uint64, bool) { return d.uint64(), true })
+	copy(out.bloom[0][:], words)
+	copy(out.bloom[1][:], words[bloomWords:])
 	if d.err != nil {
 		return d.err
 	}
@@ -167,6 +115,24 @@ func (h *History) UnmarshalBinary(data []byte) error {
 	}
 	*h = out
 	return nil
+}
+
+// sparse reads what appendSparse wrote into dst; read decodes one value
+// and tells whether it is valid.
+func sparse[T any](d *decoder, dst []T, what string, read func() (T, bool)) {
+	idx := -1
+	for range d.uvarint(uint64(len(dst))) {
+		idx += int(d.uvarint(uint64(len(dst))))
+		v, ok := read()
+		if d.err != nil {
+			return
+		}
+		if idx < 0 || idx >= len(dst) || !ok {
+			d.fail(fmt.Sprintf("%s %d", what, idx))
+			return
+		}
+		dst[idx] = v
+	}
 }
 
 type decoder struct {
@@ -197,38 +163,29 @@ func (d *decoder) uvarint(limit uint64) uint64 {
 	return v
 }
 
+// varint reads a zig-zag varint, as binary.Varint does.
 func (d *decoder) varint() int64 {
-	if d.err != nil {
-		return 0
+	u := d.uvarint(math.MaxUint64)
+	x := int64(u >> 1)
+	if u&1 != 0 {
+		x = ^x
 	}
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.fail("truncated varint")
-		return 0
+	return x
+}
+
+// take consumes n bytes; zeros when there are not that many.
+func (d *decoder) take(n int) []byte {
+	if d.err != nil || len(d.b) < n {
+		d.fail("truncated")
+		return make([]byte, n)
 	}
+	v := d.b[:n]
 	d.b = d.b[n:]
 	return v
 }
 
-func (d *decoder) uint32() uint32 {
-	if d.err != nil || len(d.b) < 4 {
-		d.fail("truncated")
-		return 0
-	}
-	v := binary.LittleEndian.Uint32(d.b)
-	d.b = d.b[4:]
-	return v
-}
-
-func (d *decoder) uint64() uint64 {
-	if d.err != nil || len(d.b) < 8 {
-		d.fail("truncated")
-		return 0
-	}
-	v := binary.LittleEndian.Uint64(d.b)
-	d.b = d.b[8:]
-	return v
-}
+func (d *decoder) uint32() uint32 { return binary.LittleEndian.Uint32(d.take(4)) }
+func (d *decoder) uint64() uint64 { return binary.LittleEndian.Uint64(d.take(8)) }
 
 func (d *decoder) float() float32 {
 	v := math.Float32frombits(d.uint32())

@@ -86,20 +86,19 @@ func (h *History) SetRetention(days int) {
 	if days == len(h.peaks) {
 		return
 	}
-	oldHours, oldPeaks := h.hours, h.peaks
-	h.hours = make([]float32, days*24)
-	h.peaks = make([]Peaks32, days)
-	if len(oldHours) == 0 {
-		return
+	h.hours = resizeRing(h.hours, days*24, h.lastHour)
+	h.peaks = resizeRing(h.peaks, days, h.lastDay)
+}
+
+// resizeRing returns a ring of n slots, indexed by unix hour or day, that
+// holds the newest slots of ring, whose newest is last.
+func resizeRing[T any](ring []T, n int, last int64) []T {
+	out := make([]T, n)
+	for i := range min(len(ring), n) {
+		x := last - int64(i)
+		out[mod(x, n)] = ring[mod(x, len(ring))]
 	}
-	for i := range min(len(oldHours), len(h.hours)) {
-		hr := h.lastHour - int64(i)
-		h.hours[mod(hr, len(h.hours))] = oldHours[mod(hr, len(oldHours))]
-	}
-	for i := range min(len(oldPeaks), len(h.peaks)) {
-		d := h.lastDay - int64(i)
-		h.peaks[mod(d, len(h.peaks))] = oldPeaks[mod(d, len(oldPeaks))]
-	}
+	return out
 }
 
 func mod(x int64, n int) int {
@@ -142,14 +141,11 @@ func advanceRing[T any](ring []T, last *int64, to int64) {
 	*last = to
 }
 
-func (h *History) advanceHour(hr int64) { advanceRing(h.hours, &h.lastHour, hr) }
-func (h *History) advanceDay(d int64)   { advanceRing(h.peaks, &h.lastDay, d) }
-
 // Observe adds weight messages to the hour of t. An hour older than the
 // retention is ignored.
 func (h *History) Observe(t time.Time, weight float64) {
 	hr := unixHour(t)
-	h.advanceHour(hr)
+	advanceRing(h.hours, &h.lastHour, hr)
 	if hr <= h.lastHour-int64(len(h.hours)) {
 		return
 	}
@@ -168,19 +164,10 @@ func (h *History) Current(t time.Time) float64 {
 	return float64(h.hours[mod(hr, len(h.hours))])
 }
 
-// Hours is how many hours the history spans, from its first observation
-// to t (capped at the retention).
-func (h *History) Hours(t time.Time) int {
-	if h.first == 0 {
-		return 0
-	}
-	return int(min(max(unixHour(t)-h.first, 0), int64(len(h.hours))))
-}
-
 // AddPeaks records the peaks reached on t's day.
 func (h *History) AddPeaks(t time.Time, p Peaks) {
 	d := unixDay(t)
-	h.advanceDay(d)
+	advanceRing(h.peaks, &h.lastDay, d)
 	if d <= h.lastDay-int64(len(h.peaks)) {
 		return
 	}
@@ -321,18 +308,14 @@ func probe(hash uint32, k int) uint32 {
 func (h *History) KnowsDestination(dest string) bool { return h.knowsDest(parseDest(dest).hash) }
 
 func (h *History) knowsDest(hash uint32) bool {
+generations:
 	for g := range h.bloom {
-		in := true
 		for k := range bloomK {
-			b := probe(hash, k)
-			if h.bloom[g][b/64]&(1<<(b%64)) == 0 {
-				in = false
-				break
+			if b := probe(hash, k); h.bloom[g][b/64]&(1<<(b%64)) == 0 {
+				continue generations
 			}
 		}
-		if in {
-			return true
-		}
+		return true
 	}
 	return false
 }

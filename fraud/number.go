@@ -1,7 +1,9 @@
 package fraud
 
 import (
+	"bytes"
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -56,10 +58,7 @@ func parseDest(s string) dest {
 			break
 		}
 	}
-	digits := buf[:n]
-	if num && n >= 2 && digits[0] == '0' && digits[1] == '0' {
-		digits = digits[2:]
-	}
+	digits, _ := bytes.CutPrefix(buf[:n], []byte("00"))
 	if !num || len(digits) == 0 || len(digits) > 19 {
 		t := strings.ToLower(s)
 		return dest{text: t, hash: hash32(t)}
@@ -102,6 +101,11 @@ func matchPrefix(d string, entry string) bool {
 		return strings.HasPrefix(d, entry[:len(entry)-1])
 	}
 	return d == entry
+}
+
+// matchAny reports whether d matches any of entries (see matchPrefix).
+func matchAny(d string, entries []string) bool {
+	return slices.ContainsFunc(entries, func(e string) bool { return matchPrefix(d, e) })
 }
 
 // countryCode returns the E.164 country code (1 to 3 digits) that starts

@@ -1,8 +1,6 @@
 package fraud
 
-import (
-	"maps"
-)
+import "reflect"
 
 // Policy is a fraud policy at one level (the defaults, an account, a device
 // group or a device), as stored and as served by the HTTP API at
@@ -189,78 +187,41 @@ type Actions struct {
 func Merge(layers ...Policy) Policy {
 	out := DefaultPolicy()
 	for _, l := range layers {
-		out.merge(l)
+		merge(reflect.ValueOf(&out).Elem(), reflect.ValueOf(l))
 	}
 	return out
 }
 
-func set[T any](dst **T, src *T) {
-	if src != nil {
-		v := *src
-		*dst = &v
-	}
-}
-
-func setSlice[T any](dst *[]T, src []T) {
-	if src != nil {
-		*dst = append(make([]T, 0, len(src)), src...)
-	}
-}
-
-func (p *Policy) merge(l Policy) {
-	set(&p.Monitor, l.Monitor)
-	set(&p.UTCOffsetMinutes, l.UTCOffsetMinutes)
-	setSlice(&p.SafeList, l.SafeList)
-
-	d, ld := &p.Destinations, l.Destinations
-	setSlice(&d.PremiumPrefixes, ld.PremiumPrefixes)
-	setSlice(&d.HighCostPrefixes, ld.HighCostPrefixes)
-	if ld.Countries != nil {
-		m := maps.Clone(d.Countries)
-		if m == nil {
-			m = map[string]string{}
+// merge sets in dst, a struct, each field that src sets, by the rule that
+// Policy states: a pointer's value and a slice are copied, a map's entries
+// are added to dst's, and nested structs merge field by field.
+func merge(dst, src reflect.Value) {
+	for i := range src.NumField() {
+		d, s := dst.Field(i), src.Field(i)
+		switch s.Kind() {
+		case reflect.Struct:
+			merge(d, s)
+		case reflect.Pointer:
+			if !s.IsNil() {
+				d.Set(reflect.New(s.Type().Elem()))
+				d.Elem().Set(s.Elem())
+			}
+		case reflect.Slice:
+			if !s.IsNil() {
+				d.Set(reflect.AppendSlice(reflect.MakeSlice(s.Type(), 0, s.Len()), s))
+			}
+		case reflect.Map:
+			if !s.IsNil() {
+				m := reflect.MakeMap(s.Type())
+				for _, from := range []reflect.Value{d, s} {
+					for it := from.MapRange(); it.Next(); {
+						m.SetMapIndex(it.Key(), it.Value())
+					}
+				}
+				d.Set(m)
+			}
 		}
-		maps.Copy(m, ld.Countries)
-		d.Countries = m
 	}
-	set(&d.DefaultCountry, ld.DefaultCountry)
-	set(&d.PremiumWeight, ld.PremiumWeight)
-	set(&d.HighCostWeight, ld.HighCostWeight)
-	set(&d.MonitorWeight, ld.MonitorWeight)
-
-	for i, dst := range p.Indicators.list() {
-		dst.merge(*l.Indicators.list()[i])
-	}
-
-	h, lh := &p.History, l.History
-	set(&h.RetentionDays, lh.RetentionDays)
-	set(&h.FloorPerHour, lh.FloorPerHour)
-	set(&h.GroupFloorPerHour, lh.GroupFloorPerHour)
-	set(&h.AccountFloorPerHour, lh.AccountFloorPerHour)
-	set(&h.Sigmas, lh.Sigmas)
-	set(&h.Headroom, lh.Headroom)
-	set(&h.KnownDestinationWeight, lh.KnownDestinationWeight)
-	set(&h.NewSourcePartialWeight, lh.NewSourcePartialWeight)
-	set(&h.SequentialGap, lh.SequentialGap)
-
-	a, la := &p.Actions, l.Actions
-	set(&a.TerminateInFlight, la.TerminateInFlight)
-	set(&a.ResetCredentials, la.ResetCredentials)
-	set(&a.BlockDestinations, la.BlockDestinations)
-	set(&a.BlockExpirySeconds, la.BlockExpirySeconds)
-	set(&a.IncidentWindowSeconds, la.IncidentWindowSeconds)
-	set(&a.Restore, la.Restore)
-}
-
-func (in *Indicator) merge(l Indicator) {
-	set(&in.Enabled, l.Enabled)
-	set(&in.Warning, l.Warning)
-	set(&in.Throttle, l.Throttle)
-	set(&in.Critical, l.Critical)
-	set(&in.WindowSeconds, l.WindowSeconds)
-	set(&in.KnownWeight, l.KnownWeight)
-	set(&in.MinCount, l.MinCount)
-	setSlice(&in.Schedules, l.Schedules)
 }
 
 // Indicator names, as in JSON, verdicts and incidents.
@@ -308,11 +269,5 @@ func (x *Indicators) list() [nIndicators]*Indicator {
 // on the policy's safe list: never scored, refused or blocked. Check
 // applies it itself; the supervisor asks it before consulting Blocks.
 func (p *Policy) SafeListed(dest string) bool {
-	d := NormalizeDestination(dest)
-	for _, e := range p.SafeList {
-		if matchPrefix(d, e) {
-			return true
-		}
-	}
-	return false
+	return matchAny(NormalizeDestination(dest), p.SafeList)
 }

@@ -2,6 +2,7 @@ package fraud
 
 import (
 	"math"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -181,7 +182,8 @@ type icfg struct {
 	window, known, count float64
 }
 
-func f64(p *float64, d float64) float64 {
+// or is *p, or d when p is nil.
+func or[T any](p *T, d T) T {
 	if p == nil {
 		return d
 	}
@@ -191,9 +193,9 @@ func f64(p *float64, d float64) float64 {
 func (p *Policy) cfg(i int, local time.Time) icfg {
 	in := p.Indicators.list()[i]
 	inf := math.Inf(1)
-	c := icfg{on: in.Enabled != nil && *in.Enabled, warn: f64(in.Warning, inf), thr: f64(in.Throttle, inf),
-		crit: f64(in.Critical, inf), window: f64(in.WindowSeconds, 600),
-		known: f64(in.KnownWeight, f64(p.History.KnownDestinationWeight, 1)), count: f64(in.MinCount, 0)}
+	c := icfg{on: in.Enabled != nil && *in.Enabled, warn: or(in.Warning, inf), thr: or(in.Throttle, inf),
+		crit: or(in.Critical, inf), window: or(in.WindowSeconds, 600),
+		known: or(in.KnownWeight, or(p.History.KnownDestinationWeight, 1)), count: or(in.MinCount, 0)}
 	for _, s := range in.Schedules {
 		if !s.matches(local) {
 			continue
@@ -201,7 +203,7 @@ func (p *Policy) cfg(i int, local time.Time) icfg {
 		if s.Enabled != nil {
 			c.on = *s.Enabled
 		}
-		c.warn, c.thr, c.crit = f64(s.Warning, c.warn), f64(s.Throttle, c.thr), f64(s.Critical, c.crit)
+		c.warn, c.thr, c.crit = or(s.Warning, c.warn), or(s.Throttle, c.thr), or(s.Critical, c.crit)
 		break
 	}
 	return c
@@ -219,7 +221,6 @@ func (c icfg) level(v float64) Level {
 	return LevelOK
 }
 
-// threshold is the threshold of level l.
 func (c icfg) threshold(l Level) float64 {
 	switch l {
 	case LevelCritical:
@@ -237,17 +238,11 @@ func (c *icfg) scale(floor float64) {
 
 // matches tells whether local (the time in the policy's offset) is in s.
 func (s Schedule) matches(local time.Time) bool {
-	if len(s.Days) > 0 {
-		ok := false
-		for _, d := range s.Days {
-			if wd, known := weekdays[d]; known && time.Weekday(wd) == local.Weekday() {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return false
-		}
+	if len(s.Days) > 0 && !slices.ContainsFunc(s.Days, func(d string) bool {
+		wd, known := weekdays[d]
+		return known && time.Weekday(wd) == local.Weekday()
+	}) {
+		return false
 	}
 	from, ok1 := clockMinutes(s.From)
 	to, ok2 := clockMinutes(s.To)
@@ -266,20 +261,17 @@ func (s Schedule) matches(local time.Time) bool {
 // (not in monitor mode) the sender's windows are emptied, as containment
 // ends the incident, and the hour is not learned into the history.
 func (s *Sender) Check(p *Policy, ev Event) Verdict {
-	var v Verdict
 	if s.Device == nil {
-		s.Device = NewHistory(derefInt(p.History.RetentionDays))
+		s.Device = NewHistory(or(p.History.RetentionDays, 0))
 	}
-	v.Folded = s.roll(p, ev.Time)
+	v := Verdict{Folded: s.roll(p, ev.Time)}
 	d := parseDest(ev.Destination)
-	for _, e := range p.SafeList {
-		if matchPrefix(d.text, e) {
-			v.Indicator = SafeListed
-			return v
-		}
+	if matchAny(d.text, p.SafeList) {
+		v.Indicator = SafeListed
+		return v
 	}
 	now, sec := ev.Time.UnixNano(), uint32(ev.Time.Unix())
-	local := ev.Time.UTC().Add(time.Duration(derefInt(p.UTCOffsetMinutes)) * time.Minute)
+	local := ev.Time.UTC().Add(time.Duration(or(p.UTCOffsetMinutes, 0)) * time.Minute)
 	var c [nIndicators]icfg
 	for i := range c {
 		c[i] = p.cfg(i, local)
@@ -294,10 +286,8 @@ func (s *Sender) Check(p *Policy, ev Event) Verdict {
 	e := s.find(d.hash)
 	var val [nIndicators]float64
 
-	s.rate.add(now, widthOf(60), w(iRate))
-	val[iRate] = s.rate.sum(now, widthOf(60))
-	s.burst.add(now, widthOf(1), w(iBurst))
-	val[iBurst] = s.burst.sum(now, widthOf(1))
+	val[iRate] = s.rate.add(now, widthOf(60), w(iRate))
+	val[iBurst] = s.burst.add(now, widthOf(1), w(iBurst))
 
 	dw := widthOf(c[iDistinct].window)
 	if e == nil || float64(sec-e.last) >= c[iDistinct].window {
@@ -327,7 +317,7 @@ func (s *Sender) Check(p *Policy, ev Event) Verdict {
 		if e != nil && float64(sec-e.last) < c[iSeq].window {
 			chain = e.chain
 		} else {
-			chain = s.chainTo(d, sec, c[iSeq].window, derefInt(p.History.SequentialGap)) + float32(w(iSeq))
+			chain = s.chainTo(d, sec, c[iSeq].window, or(p.History.SequentialGap, 0)) + float32(w(iSeq))
 		}
 	}
 	val[iSeq] = float64(chain)
@@ -342,7 +332,7 @@ func (s *Sender) Check(p *Policy, ev Event) Verdict {
 		case !kn && !ka:
 			nov = 1
 		default:
-			nov = f64(p.History.NewSourcePartialWeight, 0.25)
+			nov = or(p.History.NewSourcePartialWeight, 0.25)
 		}
 		if nov > 0 {
 			s.newSrc.add(now, nw, nov)
@@ -353,15 +343,14 @@ func (s *Sender) Check(p *Policy, ev Event) Verdict {
 	// The expected hour: the floor, the same hour of earlier weeks, or
 	// the busiest hour retained, whichever is most.
 	peak := s.Device.Peak(ev.Time)
-	s.lastHour.add(now, widthOf(3600), w(iDeviation))
-	sigmas := f64(p.History.Sigmas, 3)
+	sigmas := or(p.History.Sigmas, 3)
 	expected, _ := s.Device.Expected(ev.Time, sigmas)
-	val[iDeviation] = s.lastHour.sum(now, widthOf(3600)) / max(f64(p.History.FloorPerHour, 20), expected, peak.PerHour)
+	val[iDeviation] = s.lastHour.add(now, widthOf(3600), w(iDeviation)) / max(or(p.History.FloorPerHour, 20), expected, peak.PerHour)
 
 	val[iFailure] = s.failureRatio(now, c[iFailure])
 
 	// History headroom: a sender is judged against its own peaks.
-	head := f64(p.History.Headroom, 0)
+	head := or(p.History.Headroom, 0)
 	c[iRate].scale(head * peak.PerMinute)
 	c[iBurst].scale(head * peak.PerSecond)
 	c[iDistinct].scale(head * peak.Distinct)
@@ -384,7 +373,7 @@ func (s *Sender) Check(p *Policy, ev Event) Verdict {
 			scope string
 			h     *History
 			floor float64
-		}{{"group", s.Group, f64(p.History.GroupFloorPerHour, 200)}, {"account", s.Account, f64(p.History.AccountFloorPerHour, 1000)}} {
+		}{{"group", s.Group, or(p.History.GroupFloorPerHour, 200)}, {"account", s.Account, or(p.History.AccountFloorPerHour, 1000)}} {
 			if lv.h == nil {
 				continue
 			}
@@ -422,10 +411,9 @@ func (s *Sender) Check(p *Policy, ev Event) Verdict {
 // (failed: a 4xx/5xx final answer from the gateway or device) to the
 // failure-ratio indicator, whose verdict it returns.
 func (s *Sender) Outcome(p *Policy, at time.Time, failed bool) Verdict {
-	var v Verdict
-	v.Folded = s.roll(p, at)
+	v := Verdict{Folded: s.roll(p, at)}
 	now := at.UnixNano()
-	local := at.UTC().Add(time.Duration(derefInt(p.UTCOffsetMinutes)) * time.Minute)
+	local := at.UTC().Add(time.Duration(or(p.UTCOffsetMinutes, 0)) * time.Minute)
 	c := p.cfg(iFailure, local)
 	width := widthOf(c.window)
 	s.outcomes.add(now, width, 1)
@@ -473,28 +461,26 @@ func (s *Sender) finish(p *Policy, v *Verdict, sec uint32) {
 			}
 		}
 		if a.BlockDestinations != nil && *a.BlockDestinations {
-			win := uint32(max(derefInt(a.IncidentWindowSeconds), 1))
+			win := uint32(max(or(a.IncidentWindowSeconds, 0), 1))
 			for _, e := range s.dests[:s.ndests] {
 				if e.digits > 0 && sec-e.last < win {
 					v.Targets = append(v.Targets, "+"+strconv.FormatUint(e.num, 10))
 				}
 			}
-			v.BlockFor = time.Duration(derefInt(a.BlockExpirySeconds)) * time.Second
+			v.BlockFor = time.Duration(or(a.BlockExpirySeconds, 0)) * time.Second
 		}
-		s.contain()
+		// Containment: the incident ends here; the rightful user starts
+		// afresh once restored.
+		s.Reset()
 	}
 }
 
-// contain empties the sender's windows (the incident ends here; the
-// rightful user starts afresh once restored) and keeps the hour out of
-// the history.
-func (s *Sender) contain() {
+// Reset forgets the sender's windows and keeps the current hour out of
+// the history (as at an incident's containment and after it is
+// resolved), keeping its histories.
+func (s *Sender) Reset() {
 	*s = Sender{Device: s.Device, Group: s.Group, Account: s.Account, hour: s.hour, tainted: true}
 }
-
-// Reset forgets the sender's windows and the current hour (as after an
-// incident is resolved), keeping its histories.
-func (s *Sender) Reset() { s.contain() }
 
 // roll folds the finished hour into the device's history when t is in a
 // later hour, and reports whether it did.
@@ -523,20 +509,19 @@ func (s *Sender) Flush(p *Policy) {
 
 func (s *Sender) fold(p *Policy) {
 	if s.Device == nil {
-		s.Device = NewHistory(derefInt(p.History.RetentionDays))
+		s.Device = NewHistory(or(p.History.RetentionDays, 0))
 	}
 	for _, h := range [3]*History{s.Device, s.Group, s.Account} {
 		if h != nil {
-			h.SetRetention(derefInt(p.History.RetentionDays))
+			h.SetRetention(or(p.History.RetentionDays, 0))
 		}
 	}
 	start := time.Unix(s.hour*3600, 0)
 	if !s.tainted {
 		if s.msgs > 0 {
 			s.Device.Observe(start, float64(s.msgs))
-			acc := s.acc
-			acc.PerHour = s.msgs
-			s.Device.AddPeaks(start, acc.wide())
+			s.acc.PerHour = s.msgs // s.acc is reset below
+			s.Device.AddPeaks(start, s.acc.wide())
 		}
 		for _, src := range s.srcs[:s.nsrcs] {
 			s.Device.learnSource(src.network, src.agent, s.hour)
@@ -551,18 +536,9 @@ func (s *Sender) fold(p *Policy) {
 	s.acc, s.msgs, s.nsrcs, s.tainted = Peaks32{}, 0, 0, false
 }
 
-func derefInt(p *int) int {
-	if p == nil {
-		return 0
-	}
-	return *p
-}
-
 func (s *Sender) find(hash uint32) *destEntry {
-	for i := range s.dests[:s.ndests] {
-		if s.dests[i].hash == hash {
-			return &s.dests[i]
-		}
+	if i := slices.IndexFunc(s.dests[:s.ndests], func(e destEntry) bool { return e.hash == hash }); i >= 0 {
+		return &s.dests[i]
 	}
 	return nil
 }
@@ -599,11 +575,7 @@ func (s *Sender) chainTo(d dest, sec uint32, window float64, gap int) float32 {
 		if e.digits != d.digits || e.num == d.num || float64(sec-e.last) >= window {
 			continue
 		}
-		diff := e.num - d.num
-		if d.num > e.num {
-			diff = d.num - e.num
-		}
-		if diff <= uint64(gap) && e.chain > best {
+		if diff := max(e.num, d.num) - min(e.num, d.num); diff <= uint64(gap) && e.chain > best {
 			best = e.chain
 		}
 	}
@@ -627,13 +599,9 @@ func (s *Sender) bodySlot(hash, sec uint32) *bodyEntry {
 }
 
 func (s *Sender) noteSource(n, a uint32) {
-	for _, x := range s.srcs[:s.nsrcs] {
-		if x.network == n && x.agent == a {
-			return
-		}
-	}
-	if s.nsrcs < maxHourSources {
-		s.srcs[s.nsrcs] = source{network: n, agent: a}
+	src := source{network: n, agent: a}
+	if s.nsrcs < maxHourSources && !slices.Contains(s.srcs[:s.nsrcs], src) {
+		s.srcs[s.nsrcs] = src
 		s.nsrcs++
 	}
 }
@@ -645,10 +613,7 @@ func destinationRisk(p *Policy, d dest, internal bool) (float64, bool) {
 		return 0, false
 	}
 	dp := &p.Destinations
-	perm := CountryAllow
-	if dp.DefaultCountry != nil {
-		perm = *dp.DefaultCountry
-	}
+	perm := or(dp.DefaultCountry, CountryAllow)
 	if len(dp.Countries) > 0 {
 		if cc := countryCode(d.text[1:]); cc != "" {
 			if x, ok := dp.Countries[cc]; ok {
@@ -659,18 +624,13 @@ func destinationRisk(p *Policy, d dest, internal bool) (float64, bool) {
 	if perm == CountryBlock {
 		return 1, true
 	}
-	for _, e := range dp.PremiumPrefixes {
-		if matchPrefix(d.text, e) {
-			return f64(dp.PremiumWeight, 1), false
-		}
-	}
-	for _, e := range dp.HighCostPrefixes {
-		if matchPrefix(d.text, e) {
-			return f64(dp.HighCostWeight, 0.5), false
-		}
-	}
-	if perm == CountryMonitor {
-		return f64(dp.MonitorWeight, 0.25), false
+	switch {
+	case matchAny(d.text, dp.PremiumPrefixes):
+		return or(dp.PremiumWeight, 1), false
+	case matchAny(d.text, dp.HighCostPrefixes):
+		return or(dp.HighCostWeight, 0.5), false
+	case perm == CountryMonitor:
+		return or(dp.MonitorWeight, 0.25), false
 	}
 	return 0, false
 }

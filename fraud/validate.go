@@ -1,8 +1,10 @@
 package fraud
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -53,20 +55,12 @@ func (v ValidationError) Is(target error) bool { return target == ErrInvalidPoli
 // is refused.
 func (p Policy) Validate() error {
 	var v validator
-	if p.UTCOffsetMinutes != nil && (*p.UTCOffsetMinutes < -14*60 || *p.UTCOffsetMinutes > 14*60) {
-		v.add("utc_offset_minutes", "must be within -840 and 840 (UTC-14:00 to UTC+14:00)")
-	}
-	for i, e := range p.SafeList {
-		v.entry(fmt.Sprintf("safe_list[%d]", i), e, true)
-	}
+	v.between("utc_offset_minutes", p.UTCOffsetMinutes, -14*60, 14*60, "must be within -840 and 840 (UTC-14:00 to UTC+14:00)")
+	v.entries("safe_list", p.SafeList, true)
 	d := p.Destinations
-	for i, e := range d.PremiumPrefixes {
-		v.entry(fmt.Sprintf("destinations.premium_prefixes[%d]", i), e, false)
-	}
-	for i, e := range d.HighCostPrefixes {
-		v.entry(fmt.Sprintf("destinations.high_cost_prefixes[%d]", i), e, false)
-	}
-	for _, cc := range sortedKeys(d.Countries) {
+	v.entries("destinations.premium_prefixes", d.PremiumPrefixes, false)
+	v.entries("destinations.high_cost_prefixes", d.HighCostPrefixes, false)
+	for _, cc := range slices.Sorted(maps.Keys(d.Countries)) {
 		f := "destinations.countries." + cc
 		if !countryCodes[cc] {
 			v.add(f, "not an assigned E.164 country code (write its digits, e.g. \"44\")")
@@ -86,9 +80,7 @@ func (p Policy) Validate() error {
 	}
 
 	h := p.History
-	if h.RetentionDays != nil && (*h.RetentionDays < 1 || *h.RetentionDays > MaxRetentionDays) {
-		v.add("history.retention_days", fmt.Sprintf("must be 1 to %d", MaxRetentionDays))
-	}
+	v.between("history.retention_days", h.RetentionDays, 1, MaxRetentionDays, fmt.Sprintf("must be 1 to %d", MaxRetentionDays))
 	v.positive("history.floor_per_hour", h.FloorPerHour)
 	v.positive("history.group_floor_per_hour", h.GroupFloorPerHour)
 	v.positive("history.account_floor_per_hour", h.AccountFloorPerHour)
@@ -96,17 +88,12 @@ func (p Policy) Validate() error {
 	v.weight("history.headroom", h.Headroom, 1000)
 	v.weight("history.known_destination_weight", h.KnownDestinationWeight, 1)
 	v.weight("history.new_source_partial_weight", h.NewSourcePartialWeight, 1)
-	if h.SequentialGap != nil && (*h.SequentialGap < 1 || *h.SequentialGap > 1000) {
-		v.add("history.sequential_gap", "must be 1 to 1000")
-	}
+	v.between("history.sequential_gap", h.SequentialGap, 1, 1000, "must be 1 to 1000")
 
 	a := p.Actions
-	if a.BlockExpirySeconds != nil && (*a.BlockExpirySeconds < 0 || *a.BlockExpirySeconds > 30*86400) {
-		v.add("actions.block_expiry_seconds", "must be 0 to 2592000 (30 days); 0 blocks until the incident is resolved")
-	}
-	if a.IncidentWindowSeconds != nil && (*a.IncidentWindowSeconds < 1 || *a.IncidentWindowSeconds > 86400) {
-		v.add("actions.incident_window_seconds", "must be 1 to 86400")
-	}
+	v.between("actions.block_expiry_seconds", a.BlockExpirySeconds, 0, 30*86400,
+		"must be 0 to 2592000 (30 days); 0 blocks until the incident is resolved")
+	v.between("actions.incident_window_seconds", a.IncidentWindowSeconds, 1, 86400, "must be 1 to 86400")
 	if len(v) == 0 {
 		return nil
 	}
@@ -120,6 +107,13 @@ type validator ValidationError
 
 func (v *validator) add(field, reason string) {
 	*v = append(*v, &FieldError{Field: field, Reason: reason})
+}
+
+// between adds reason for x when it is set and not within lo and hi.
+func (v *validator) between(field string, x *int, lo, hi int, reason string) {
+	if x != nil && (*x < lo || *x > hi) {
+		v.add(field, reason)
+	}
 }
 
 func (v *validator) number(field string, x *float64) bool {
@@ -150,31 +144,31 @@ func (v *validator) positive(field string, x *float64) {
 }
 
 func (v *validator) permission(field, s string) {
-	switch s {
-	case CountryAllow, CountryMonitor, CountryBlock:
-	default:
+	if !slices.Contains([]string{CountryAllow, CountryMonitor, CountryBlock}, s) {
 		v.add(field, fmt.Sprintf("%q is not a permission: allow, monitor or block", s))
 	}
 }
 
-// entry checks a safe-list or prefix-list entry: '+' and 1 to 15 digits,
-// optionally ending in '*' (a prefix); the safe list also takes a SIP
-// user (a device id).
-func (v *validator) entry(field, e string, user bool) {
-	body := strings.TrimSuffix(e, "*")
-	if strings.HasPrefix(body, "+") {
-		digits := body[1:]
-		if len(digits) >= 1 && len(digits) <= 15 && strings.Trim(digits, "0123456789") == "" {
-			return
+// entries checks the entries of the safe list or a prefix list, field:
+// '+' and 1 to 15 digits, optionally ending in '*' (a prefix); the safe
+// list (user) also takes a SIP user (a device id).
+func (v *validator) entries(field string, list []string, user bool) {
+	for i, e := range list {
+		body := strings.TrimSuffix(e, "*")
+		if strings.HasPrefix(body, "+") {
+			digits := body[1:]
+			if len(digits) >= 1 && len(digits) <= 15 && strings.Trim(digits, "0123456789") == "" {
+				continue
+			}
+		} else if user && e != "" && !strings.HasSuffix(e, "*") && NormalizeDestination(e) == e &&
+			!parseDest(e).isNum {
+			continue
 		}
-	} else if user && e != "" && !strings.HasSuffix(e, "*") && NormalizeDestination(e) == e &&
-		!parseDest(e).isNum {
-		return
-	}
-	if user {
-		v.add(field, fmt.Sprintf("%q: write a number as + and 1 to 15 digits, a prefix ending in *, or a lower-case SIP user", e))
-	} else {
-		v.add(field, fmt.Sprintf("%q: write a number as + and 1 to 15 digits, a prefix ending in *", e))
+		msg := fmt.Sprintf("%q: write a number as + and 1 to 15 digits, a prefix ending in *", e)
+		if user {
+			msg += ", or a lower-case SIP user"
+		}
+		v.add(fmt.Sprintf("%s[%d]", field, i), msg)
 	}
 }
 
@@ -187,12 +181,7 @@ func (v *validator) indicator(i int, in Indicator) {
 	if i == iFailure {
 		max = 1
 	}
-	for _, t := range []struct {
-		name string
-		x    *float64
-	}{{"warning", in.Warning}, {"throttle", in.Throttle}, {"critical", in.Critical}} {
-		v.weight(f+"."+t.name, t.x, max)
-	}
+	v.thresholds(f, max, in.Warning, in.Throttle, in.Critical)
 	v.levels(f, in.Warning, in.Throttle, in.Critical)
 	if in.WindowSeconds != nil {
 		if !windowed(i) {
@@ -221,20 +210,16 @@ func (v *validator) indicator(i int, in Indicator) {
 		if okFrom && okTo && from == to {
 			v.add(sf+".to", "equals from: the window would be empty")
 		}
-		for _, t := range []struct {
-			name string
-			x    *float64
-		}{{"warning", s.Warning}, {"throttle", s.Throttle}, {"critical", s.Critical}} {
-			v.weight(sf+"."+t.name, t.x, max)
-		}
-		pick := func(a, b *float64) *float64 {
-			if a != nil {
-				return a
-			}
-			return b
-		}
-		v.levels(sf, pick(s.Warning, in.Warning), pick(s.Throttle, in.Throttle), pick(s.Critical, in.Critical))
+		v.thresholds(sf, max, s.Warning, s.Throttle, s.Critical)
+		v.levels(sf, cmp.Or(s.Warning, in.Warning), cmp.Or(s.Throttle, in.Throttle), cmp.Or(s.Critical, in.Critical))
 	}
+}
+
+// thresholds checks that the thresholds set are within 0 and max.
+func (v *validator) thresholds(f string, max float64, w, t, c *float64) {
+	v.weight(f+".warning", w, max)
+	v.weight(f+".throttle", t, max)
+	v.weight(f+".critical", c, max)
 }
 
 // levels checks warning <= throttle <= critical among those set.
@@ -263,13 +248,4 @@ func clockMinutes(s string) (int, bool) {
 		return 0, false
 	}
 	return h*60 + m, true
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

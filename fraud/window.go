@@ -36,16 +36,17 @@ func (w *window) advance(t, width int64) {
 	w.head = idx
 }
 
-// add counts x at time t. An event older than the window is dropped; one
-// within it but out of order lands in its own bucket.
-func (w *window) add(t, width int64, x float64) {
+// add counts x at time t and returns the count in the window then. An
+// event older than the window is dropped; one within it but out of order
+// lands in its own bucket.
+func (w *window) add(t, width int64, x float64) float64 {
 	w.advance(t, width)
 	if idx := t / width; idx > w.head-buckets {
 		w.counts[idx%buckets] += float32(x)
 	}
+	return w.sum(t, width)
 }
 
-// sum is the count in the window at time t.
 func (w *window) sum(t, width int64) float64 {
 	w.advance(t, width)
 	var s float32
@@ -55,11 +56,6 @@ func (w *window) sum(t, width int64) float64 {
 	return float64(s)
 }
 
-// widthOf is the bucket width of a window of the given seconds.
 func widthOf(seconds float64) int64 {
-	w := int64(seconds * 1e9 / buckets)
-	if w < 1 {
-		w = 1
-	}
-	return w
+	return max(int64(seconds*1e9/buckets), 1)
 }

@@ -2,6 +2,7 @@ package persistence
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -109,11 +110,8 @@ func OpenBadger(dir string, cfg BadgerConfig) (*Badger, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	log = log.With("component", "persistence", "engine", "badger", "dir", dir)
+	log := cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)).
+		With("component", "persistence", "engine", "badger", "dir", dir)
 
 	opts := badger.DefaultOptions(dir).
 		// An acknowledged Put must survive SIGKILL and power loss.
@@ -132,21 +130,16 @@ func OpenBadger(dir string, cfg BadgerConfig) (*Badger, error) {
 	}
 	b := &Badger{db: db, seq: seq, log: log, dir: dir, stopGC: make(chan struct{}),
 		groups: make(chan *writeGroup, maxPutBatch), stopPuts: make(chan struct{})}
-	b.committing.Add(1)
-	go b.commitLoop()
+	b.committing.Go(b.commitLoop)
 	if cfg.GCInterval > 0 {
-		b.gcDone.Add(1)
-		go b.gcLoop(cfg.GCInterval, cfg.GCDiscardRatio)
+		b.gcDone.Go(func() { b.gcLoop(cfg.GCInterval, cfg.GCDiscardRatio) })
 	}
 	return b, nil
 }
 
 // Get implements Store.
 func (b *Badger) Get(ctx context.Context, key string) (Item, error) {
-	if err := checkKey(key); err != nil {
-		return Item{}, err
-	}
-	if err := b.gate.enter(ctx); err != nil {
+	if err := b.gate.enterKey(ctx, key); err != nil {
 		return Item{}, err
 	}
 	defer b.gate.exit()
@@ -171,10 +164,7 @@ func (b *Badger) Get(ctx context.Context, key string) (Item, error) {
 // Put implements Store. It returns once the put is committed and synced,
 // in a transaction it may share with other writes queued at the same time.
 func (b *Badger) Put(ctx context.Context, key string, value []byte, expect uint64) (uint64, error) {
-	if err := checkKey(key); err != nil {
-		return 0, err
-	}
-	res, err := b.submit(ctx, []Write{{Key: key, Value: value, Expect: expect}})
+	res, err := b.Batch(ctx, []Write{{Key: key, Value: value, Expect: expect}})
 	if err != nil {
 		return 0, err
 	}
@@ -184,10 +174,7 @@ func (b *Badger) Put(ctx context.Context, key string, value []byte, expect uint6
 // Delete implements Store. Like Put, it shares its transaction (and its
 // sync) with the writes queued at the same time.
 func (b *Badger) Delete(ctx context.Context, key string, expect uint64) error {
-	if err := checkKey(key); err != nil {
-		return err
-	}
-	res, err := b.submit(ctx, []Write{{Key: key, Expect: expect, Delete: true}})
+	res, err := b.Batch(ctx, []Write{{Key: key, Expect: expect, Delete: true}})
 	if err != nil {
 		return err
 	}
@@ -240,7 +227,6 @@ func (b *Badger) submit(ctx context.Context, writes []Write) ([]WriteResult, err
 // commitLoop commits queued groups until Close: each turn takes every
 // group waiting (up to maxPutBatch writes) into one transaction.
 func (b *Badger) commitLoop() {
-	defer b.committing.Done()
 	batch := make([]*writeGroup, 0, maxPutBatch)
 	for {
 		select {
@@ -274,7 +260,7 @@ func (b *Badger) commitLoop() {
 // others go on; groups too big for one transaction together are split
 // (a group alone too big fails).
 func (b *Badger) commit(groups []*writeGroup) {
-	err := b.update(context.Background(), func(txn *badger.Txn) error {
+	err := b.update(func(txn *badger.Txn) error {
 		for _, g := range groups {
 			for i := range g.ops {
 				if err := b.apply(txn, &g.ops[i]); err != nil {
@@ -296,7 +282,6 @@ func (b *Badger) commit(groups []*writeGroup) {
 	}
 }
 
-// apply does one write inside txn, recording its result on op.
 func (b *Badger) apply(txn *badger.Txn, op *writeOp) error {
 	op.WriteResult = WriteResult{} // a rerun after a conflict starts over
 	k := dataKey(op.Key)
@@ -304,20 +289,11 @@ func (b *Badger) apply(txn *badger.Txn, op *writeOp) error {
 	if err != nil {
 		return err
 	}
-	if op.Delete {
-		switch {
-		case !exists:
-			op.Err = ErrNotFound
-		case op.Expect != AnyVersion && op.Expect != cur:
-			op.Err = ErrConflict
-		default:
-			return txn.Delete(k)
-		}
+	if op.Err = checkVersion(op.Delete, exists, cur, op.Expect); op.Err != nil {
 		return nil
 	}
-	if !versionMatches(exists, cur, op.Expect) {
-		op.Err = ErrConflict
-		return nil
+	if op.Delete {
+		return txn.Delete(k)
 	}
 	// Drawn inside the transaction, after the read: if another writer
 	// commits this key first, the commit conflicts and the rerun draws a
@@ -338,18 +314,13 @@ func (b *Badger) apply(txn *badger.Txn, op *writeOp) error {
 
 // Scan implements Store.
 func (b *Badger) Scan(ctx context.Context, prefix, after string, limit int) ([]Item, error) {
-	if err := checkScan(prefix, after); err != nil {
-		return nil, err
-	}
-	if limit <= 0 {
-		limit = DefaultScanLimit
-	}
-	if err := b.gate.enter(ctx); err != nil {
+	limit, err := b.gate.enterScan(ctx, prefix, after, limit)
+	if err != nil {
 		return nil, err
 	}
 	defer b.gate.exit()
 	var page []Item
-	err := b.db.View(func(txn *badger.Txn) error {
+	err = b.db.View(func(txn *badger.Txn) error {
 		opts := badger.DefaultIteratorOptions
 		opts.Prefix = dataKey(prefix)
 		opts.PrefetchSize = min(limit, opts.PrefetchSize)
@@ -403,15 +374,11 @@ func (b *Badger) Close() error {
 // update runs fn in a read-write transaction, rerunning it (with a fresh
 // read) when badger reports that another transaction committed a key this
 // one read. fn's own errors end the call.
-func (b *Badger) update(ctx context.Context, fn func(*badger.Txn) error) error {
+func (b *Badger) update(fn func(*badger.Txn) error) error {
 	var err error
 	for range maxTxnTries {
-		err = b.db.Update(fn)
-		if !errors.Is(err, badger.ErrConflict) {
+		if err = b.db.Update(fn); !errors.Is(err, badger.ErrConflict) {
 			return err
-		}
-		if cerr := ctx.Err(); cerr != nil {
-			return cerr
 		}
 	}
 	return fmt.Errorf("gave up after %d transaction conflicts: %w", maxTxnTries, err)
@@ -430,7 +397,6 @@ func (b *Badger) nextVersion() (uint64, error) {
 }
 
 func (b *Badger) gcLoop(interval time.Duration, discardRatio float64) {
-	defer b.gcDone.Done()
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {

@@ -1,6 +1,7 @@
 package persistence
 
 import (
+	"cmp"
 	"context"
 	"sync"
 )
@@ -27,6 +28,25 @@ func (g *gate) enter(ctx context.Context) error {
 		return ErrClosed
 	}
 	return nil
+}
+
+func (g *gate) enterKey(ctx context.Context, key string) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	return g.enter(ctx)
+}
+
+// enterScan checks Scan's prefix and after, both of which may be empty,
+// then enters; it returns the page size to use for limit.
+func (g *gate) enterScan(ctx context.Context, prefix, after string, limit int) (int, error) {
+	if err := cmp.Or(checkKeyText("scan prefix", prefix), checkKeyText("scan cursor", after)); err != nil {
+		return 0, err
+	}
+	if limit <= 0 {
+		limit = DefaultScanLimit
+	}
+	return limit, g.enter(ctx)
 }
 
 func (g *gate) exit() { g.mu.RUnlock() }

@@ -28,15 +28,6 @@ func checkKey(key string) error {
 	return checkKeyText("key", key)
 }
 
-// checkScan enforces the key rules on Scan's prefix and after, both of which
-// may be empty.
-func checkScan(prefix, after string) error {
-	if err := checkKeyText("scan prefix", prefix); err != nil {
-		return err
-	}
-	return checkKeyText("scan cursor", after)
-}
-
 func checkKeyText(what, s string) error {
 	switch {
 	case len(s) > MaxKeyLen:

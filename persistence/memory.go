@@ -35,10 +35,7 @@ func NewMemory() *Memory {
 
 // Get implements Store.
 func (m *Memory) Get(ctx context.Context, key string) (Item, error) {
-	if err := checkKey(key); err != nil {
-		return Item{}, err
-	}
-	if err := m.gate.enter(ctx); err != nil {
+	if err := m.gate.enterKey(ctx, key); err != nil {
 		return Item{}, err
 	}
 	defer m.gate.exit()
@@ -51,18 +48,13 @@ func (m *Memory) Get(ctx context.Context, key string) (Item, error) {
 	return Item{Key: key, Value: bytes.Clone(orEmpty(it.value)), Version: it.version}, nil
 }
 
-// Put implements Store.
+// Put implements Store, as a batch of one write.
 func (m *Memory) Put(ctx context.Context, key string, value []byte, expect uint64) (uint64, error) {
-	if err := checkKey(key); err != nil {
+	res, err := m.Batch(ctx, []Write{{Key: key, Value: value, Expect: expect}})
+	if err != nil {
 		return 0, err
 	}
-	if err := m.gate.enter(ctx); err != nil {
-		return 0, err
-	}
-	defer m.gate.exit()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.putLocked(key, value, expect)
+	return res[0].Version, res[0].Err
 }
 
 // Batch implements Store: the writes apply under one lock, so no reader
@@ -79,66 +71,39 @@ func (m *Memory) Batch(ctx context.Context, writes []Write) ([]WriteResult, erro
 	defer m.mu.Unlock()
 	res := make([]WriteResult, len(writes))
 	for i, w := range writes {
-		if w.Delete {
-			res[i].Err = m.deleteLocked(w.Key, w.Expect)
-		} else {
-			res[i].Version, res[i].Err = m.putLocked(w.Key, w.Value, w.Expect)
+		cur, exists := m.items[w.Key]
+		if res[i].Err = checkVersion(w.Delete, exists, cur.version, w.Expect); res[i].Err != nil {
+			continue
 		}
+		k, _ := slices.BinarySearch(m.keys, w.Key)
+		if w.Delete {
+			delete(m.items, w.Key)
+			m.keys = slices.Delete(m.keys, k, k+1)
+			continue
+		}
+		if !exists {
+			m.keys = slices.Insert(m.keys, k, w.Key)
+		}
+		m.version++
+		m.items[w.Key] = memItem{value: bytes.Clone(orEmpty(w.Value)), version: m.version}
+		res[i].Version = m.version
 	}
 	return res, nil
 }
 
-func (m *Memory) putLocked(key string, value []byte, expect uint64) (uint64, error) {
-	cur, exists := m.items[key]
-	if !versionMatches(exists, cur.version, expect) {
-		return 0, ErrConflict
-	}
-	m.version++
-	m.items[key] = memItem{value: bytes.Clone(orEmpty(value)), version: m.version}
-	if !exists {
-		i, _ := slices.BinarySearch(m.keys, key)
-		m.keys = slices.Insert(m.keys, i, key)
-	}
-	return m.version, nil
-}
-
-func (m *Memory) deleteLocked(key string, expect uint64) error {
-	cur, exists := m.items[key]
-	if !exists {
-		return ErrNotFound
-	}
-	if expect != AnyVersion && expect != cur.version {
-		return ErrConflict
-	}
-	delete(m.items, key)
-	i, _ := slices.BinarySearch(m.keys, key)
-	m.keys = slices.Delete(m.keys, i, i+1)
-	return nil
-}
-
-// Delete implements Store.
+// Delete implements Store, as a batch of one write.
 func (m *Memory) Delete(ctx context.Context, key string, expect uint64) error {
-	if err := checkKey(key); err != nil {
+	res, err := m.Batch(ctx, []Write{{Key: key, Expect: expect, Delete: true}})
+	if err != nil {
 		return err
 	}
-	if err := m.gate.enter(ctx); err != nil {
-		return err
-	}
-	defer m.gate.exit()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.deleteLocked(key, expect)
+	return res[0].Err
 }
 
 // Scan implements Store.
 func (m *Memory) Scan(ctx context.Context, prefix, after string, limit int) ([]Item, error) {
-	if err := checkScan(prefix, after); err != nil {
-		return nil, err
-	}
-	if limit <= 0 {
-		limit = DefaultScanLimit
-	}
-	if err := m.gate.enter(ctx); err != nil {
+	limit, err := m.gate.enterScan(ctx, prefix, after, limit)
+	if err != nil {
 		return nil, err
 	}
 	defer m.gate.exit()
@@ -171,17 +136,21 @@ func (m *Memory) Close() error {
 	})
 }
 
-// versionMatches reports whether a write conditioned on expect may proceed
-// when the key exists (at version cur) or not.
-func versionMatches(exists bool, cur, expect uint64) bool {
-	switch expect {
-	case AnyVersion:
-		return true
-	case MustNotExist:
-		return !exists
-	default:
-		return exists && cur == expect
+// checkVersion tells whether a put (or a delete, when del) conditioned on
+// expect may proceed when the key exists (at version cur) or not: nil,
+// ErrNotFound (a delete of an absent key) or ErrConflict.
+func checkVersion(del, exists bool, cur, expect uint64) error {
+	ok := expect == AnyVersion || exists && cur == expect
+	switch {
+	case del && !exists:
+		return ErrNotFound
+	case !del && expect == MustNotExist:
+		ok = !exists
 	}
+	if !ok {
+		return ErrConflict
+	}
+	return nil
 }
 
 // orEmpty turns a nil value into an empty one, so every engine returns a

@@ -80,13 +80,15 @@ type instrumented struct {
 	obs [numOps][numResults]prometheus.Observer
 }
 
-func (in *instrumented) observe(op opKind, start time.Time, err error) {
+// observe records a call of op that started at start and returned *err;
+// calls defer it.
+func (in *instrumented) observe(op opKind, start time.Time, err *error) {
 	res := resultOK
 	switch {
-	case err == nil:
-	case errors.Is(err, ErrNotFound):
+	case *err == nil:
+	case errors.Is(*err, ErrNotFound):
 		res = resultNotFound
-	case errors.Is(err, ErrConflict):
+	case errors.Is(*err, ErrConflict):
 		res = resultConflict
 	default:
 		res = resultError
@@ -94,39 +96,29 @@ func (in *instrumented) observe(op opKind, start time.Time, err error) {
 	in.obs[op][res].Observe(time.Since(start).Seconds())
 }
 
-func (in *instrumented) Get(ctx context.Context, key string) (Item, error) {
-	start := time.Now()
-	it, err := in.s.Get(ctx, key)
-	in.observe(opGet, start, err)
-	return it, err
+func (in *instrumented) Get(ctx context.Context, key string) (_ Item, err error) {
+	defer in.observe(opGet, time.Now(), &err)
+	return in.s.Get(ctx, key)
 }
 
-func (in *instrumented) Put(ctx context.Context, key string, value []byte, expect uint64) (uint64, error) {
-	start := time.Now()
-	v, err := in.s.Put(ctx, key, value, expect)
-	in.observe(opPut, start, err)
-	return v, err
+func (in *instrumented) Put(ctx context.Context, key string, value []byte, expect uint64) (_ uint64, err error) {
+	defer in.observe(opPut, time.Now(), &err)
+	return in.s.Put(ctx, key, value, expect)
 }
 
-func (in *instrumented) Delete(ctx context.Context, key string, expect uint64) error {
-	start := time.Now()
-	err := in.s.Delete(ctx, key, expect)
-	in.observe(opDelete, start, err)
-	return err
+func (in *instrumented) Delete(ctx context.Context, key string, expect uint64) (err error) {
+	defer in.observe(opDelete, time.Now(), &err)
+	return in.s.Delete(ctx, key, expect)
 }
 
-func (in *instrumented) Scan(ctx context.Context, prefix, after string, limit int) ([]Item, error) {
-	start := time.Now()
-	page, err := in.s.Scan(ctx, prefix, after, limit)
-	in.observe(opScan, start, err)
-	return page, err
+func (in *instrumented) Scan(ctx context.Context, prefix, after string, limit int) (_ []Item, err error) {
+	defer in.observe(opScan, time.Now(), &err)
+	return in.s.Scan(ctx, prefix, after, limit)
 }
 
-func (in *instrumented) Batch(ctx context.Context, writes []Write) ([]WriteResult, error) {
-	start := time.Now()
-	res, err := in.s.Batch(ctx, writes)
-	in.observe(opBatch, start, err)
-	return res, err
+func (in *instrumented) Batch(ctx context.Context, writes []Write) (_ []WriteResult, err error) {
+	defer in.observe(opBatch, time.Now(), &err)
+	return in.s.Batch(ctx, writes)
 }
 
 func (in *instrumented) Close() error { return in.s.Close() }

@@ -1,12 +1,14 @@
 package persistence
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -123,11 +125,8 @@ func OpenPostgres(ctx context.Context, dsn string, cfg PostgresConfig) (*Postgre
 		return redactError(fmt.Errorf(format, args...), password)
 	}
 
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	log = log.With("component", "persistence", "engine", "postgres", "addr", where, "schema", cfg.Schema)
+	log := cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)).
+		With("component", "persistence", "engine", "postgres", "addr", where, "schema", cfg.Schema)
 
 	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
 	if err != nil {
@@ -229,17 +228,14 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, schemaRaw string, log *slo
 
 // Get implements Store.
 func (p *Postgres) Get(ctx context.Context, key string) (Item, error) {
-	if err := checkKey(key); err != nil {
-		return Item{}, err
-	}
-	if err := p.gate.enter(ctx); err != nil {
+	if err := p.gate.enterKey(ctx, key); err != nil {
 		return Item{}, err
 	}
 	defer p.gate.exit()
-	it := Item{Key: key}
+	var value []byte
 	var version int64
 	err := p.retry(ctx, func() error {
-		return p.pool.QueryRow(ctx, p.q.get, key).Scan(&it.Value, &version)
+		return p.pool.QueryRow(ctx, p.q.get, key).Scan(&value, &version)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Item{}, ErrNotFound
@@ -247,31 +243,19 @@ func (p *Postgres) Get(ctx context.Context, key string) (Item, error) {
 	if err != nil {
 		return Item{}, fmt.Errorf("persistence: postgres get %q: %w", key, err)
 	}
-	it.Value = orEmpty(it.Value)
-	it.Version = uint64(version)
-	return it, nil
+	return Item{Key: key, Value: orEmpty(value), Version: uint64(version)}, nil
 }
 
 // Put implements Store.
 func (p *Postgres) Put(ctx context.Context, key string, value []byte, expect uint64) (uint64, error) {
-	if err := checkKey(key); err != nil {
-		return 0, err
-	}
-	if err := p.gate.enter(ctx); err != nil {
+	if err := p.gate.enterKey(ctx, key); err != nil {
 		return 0, err
 	}
 	defer p.gate.exit()
-	value = orEmpty(value) // nil would be SQL NULL
+	query, args := p.statement(Write{Key: key, Value: value, Expect: expect})
 	var version int64
 	err := p.retry(ctx, func() error {
-		switch expect {
-		case MustNotExist:
-			return p.pool.QueryRow(ctx, p.q.insert, key, value).Scan(&version)
-		case AnyVersion:
-			return p.pool.QueryRow(ctx, p.q.upsert, key, value).Scan(&version)
-		default:
-			return p.pool.QueryRow(ctx, p.q.cas, key, value, int64(expect)).Scan(&version)
-		}
+		return p.pool.QueryRow(ctx, query, args...).Scan(&version)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, ErrConflict
@@ -285,10 +269,7 @@ func (p *Postgres) Put(ctx context.Context, key string, value []byte, expect uin
 // Delete implements Store. A delete that races with another writer's
 // delete of the same key may report ErrConflict rather than ErrNotFound.
 func (p *Postgres) Delete(ctx context.Context, key string, expect uint64) error {
-	if err := checkKey(key); err != nil {
-		return err
-	}
-	if err := p.gate.enter(ctx); err != nil {
+	if err := p.gate.enterKey(ctx, key); err != nil {
 		return err
 	}
 	defer p.gate.exit()
@@ -301,16 +282,22 @@ func (p *Postgres) Delete(ctx context.Context, key string, expect uint64) error 
 		}
 		return p.pool.QueryRow(ctx, p.q.casDel, key, int64(expect)).Scan(&deleted, &existed)
 	})
-	switch {
-	case err != nil:
+	if err != nil {
 		return fmt.Errorf("persistence: postgres delete %q: %w", key, err)
+	}
+	return deleteResult(deleted, existed)
+}
+
+// deleteResult is what a conditional delete did: nil (deleted), ErrConflict
+// (the key is at another version) or ErrNotFound.
+func deleteResult(deleted, existed bool) error {
+	switch {
 	case deleted:
 		return nil
 	case existed:
 		return ErrConflict
-	default:
-		return ErrNotFound
 	}
+	return ErrNotFound
 }
 
 // Batch implements Store: one transaction, its statements sent in one
@@ -332,7 +319,8 @@ func (p *Postgres) Batch(ctx context.Context, writes []Write) ([]WriteResult, er
 		return pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
 			var q pgx.Batch
 			for _, w := range writes {
-				p.queueWrite(&q, w)
+				query, args := p.statement(w)
+				q.Queue(query, args...)
 			}
 			br := tx.SendBatch(ctx, &q)
 			for i, w := range writes {
@@ -351,23 +339,24 @@ func (p *Postgres) Batch(ctx context.Context, writes []Write) ([]WriteResult, er
 	return res, nil
 }
 
-// queueWrite adds w's statement to q: the same ones Put and Delete run.
-func (p *Postgres) queueWrite(q *pgx.Batch, w Write) {
+// statement is the query and arguments that carry out w: the same for a
+// Batch as for Put and Delete. A nil value is stored empty (nil would be
+// SQL NULL).
+func (p *Postgres) statement(w Write) (string, []any) {
 	switch {
 	case w.Delete && w.Expect == AnyVersion:
-		q.Queue(p.q.del, w.Key)
+		return p.q.del, []any{w.Key}
 	case w.Delete:
-		q.Queue(p.q.casDel, w.Key, int64(w.Expect))
+		return p.q.casDel, []any{w.Key, int64(w.Expect)}
 	case w.Expect == MustNotExist:
-		q.Queue(p.q.insert, w.Key, orEmpty(w.Value))
+		return p.q.insert, []any{w.Key, orEmpty(w.Value)}
 	case w.Expect == AnyVersion:
-		q.Queue(p.q.upsert, w.Key, orEmpty(w.Value))
-	default:
-		q.Queue(p.q.cas, w.Key, orEmpty(w.Value), int64(w.Expect))
+		return p.q.upsert, []any{w.Key, orEmpty(w.Value)}
 	}
+	return p.q.cas, []any{w.Key, orEmpty(w.Value), int64(w.Expect)}
 }
 
-// readWrite reads the result of w's statement (queued by queueWrite).
+// readWrite reads the result of w's statement in a Batch.
 func readWrite(br pgx.BatchResults, w Write) WriteResult {
 	switch {
 	case w.Delete && w.Expect == AnyVersion:
@@ -378,16 +367,10 @@ func readWrite(br pgx.BatchResults, w Write) WriteResult {
 		return WriteResult{Err: err}
 	case w.Delete:
 		var deleted, existed bool
-		err := br.QueryRow().Scan(&deleted, &existed)
-		switch {
-		case err != nil:
-		case deleted:
-		case existed:
-			err = ErrConflict
-		default:
-			err = ErrNotFound
+		if err := br.QueryRow().Scan(&deleted, &existed); err != nil {
+			return WriteResult{Err: err}
 		}
-		return WriteResult{Err: err}
+		return WriteResult{Err: deleteResult(deleted, existed)}
 	}
 	var version int64
 	err := br.QueryRow().Scan(&version)
@@ -403,13 +386,8 @@ var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
 // Scan implements Store.
 func (p *Postgres) Scan(ctx context.Context, prefix, after string, limit int) ([]Item, error) {
-	if err := checkScan(prefix, after); err != nil {
-		return nil, err
-	}
-	if limit <= 0 {
-		limit = DefaultScanLimit
-	}
-	if err := p.gate.enter(ctx); err != nil {
+	limit, err := p.gate.enterScan(ctx, prefix, after, limit)
+	if err != nil {
 		return nil, err
 	}
 	defer p.gate.exit()
@@ -418,22 +396,21 @@ func (p *Postgres) Scan(ctx context.Context, prefix, after string, limit int) ([
 		query, args = p.q.scanBounded, append(args, end)
 	}
 	var page []Item
-	err := p.retry(ctx, func() error {
+	err = p.retry(ctx, func() error {
 		page = page[:0]
 		rows, err := p.pool.Query(ctx, query, args...)
 		if err != nil {
 			return err
 		}
 		for rows.Next() {
-			var it Item
+			var key string
+			var value []byte
 			var version int64
-			if err := rows.Scan(&it.Key, &it.Value, &version); err != nil {
+			if err := rows.Scan(&key, &value, &version); err != nil {
 				rows.Close()
 				return err
 			}
-			it.Value = orEmpty(it.Value)
-			it.Version = uint64(version)
-			page = append(page, it)
+			page = append(page, Item{Key: key, Value: orEmpty(value), Version: uint64(version)})
 		}
 		return rows.Err()
 	})
@@ -465,12 +442,10 @@ func (p *Postgres) retry(ctx context.Context, fn func() error) error {
 			return err
 		}
 		p.log.Debug("retrying after transient conflict", "sqlstate", pgErr.Code, "try", try, "backoff", backoff)
-		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
-			t.Stop()
 			return err
-		case <-t.C:
+		case <-time.After(backoff):
 		}
 		backoff *= 2
 	}
@@ -500,18 +475,11 @@ func prefixEnd(prefix string) (string, bool) {
 // pgAddrs names the host:port (or socket) pairs a config dials, without
 // credentials, e.g. "db1:5432,db2:5432".
 func pgAddrs(c pgconn.Config) string {
-	seen := map[string]bool{}
 	var addrs []string
-	add := func(host string, port uint16) {
-		a := net.JoinHostPort(host, strconv.Itoa(int(port)))
-		if !seen[a] {
-			seen[a] = true
+	for _, f := range append([]*pgconn.FallbackConfig{{Host: c.Host, Port: c.Port}}, c.Fallbacks...) {
+		if a := net.JoinHostPort(f.Host, strconv.Itoa(int(f.Port))); !slices.Contains(addrs, a) {
 			addrs = append(addrs, a)
 		}
-	}
-	add(c.Host, c.Port)
-	for _, f := range c.Fallbacks {
-		add(f.Host, f.Port)
 	}
 	return strings.Join(addrs, ",")
 }

@@ -84,7 +84,6 @@ type WriteResult struct {
 	Err     error
 }
 
-// checkWrites enforces the key rules on every write of a batch.
 func checkWrites(writes []Write) error {
 	for _, w := range writes {
 		if err := checkKey(w.Key); err != nil {

@@ -103,10 +103,22 @@ func wantItem(t *testing.T, s persistence.Store, key string, value []byte, versi
 	}
 }
 
+// wantMissing checks that key holds no value.
+func wantMissing(t *testing.T, s persistence.Store, what, key string) {
+	t.Helper()
+	_, err := s.Get(t.Context(), key)
+	wantErr(t, what, err, persistence.ErrNotFound)
+}
+
+func mustClose(t *testing.T, s persistence.Store, what string) {
+	t.Helper()
+	if err := s.Close(); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
 func testGetMissing(t *testing.T, open, _ opener) {
-	s := open(t)
-	_, err := s.Get(t.Context(), "missing")
-	wantErr(t, "Get of a key never written", err, persistence.ErrNotFound)
+	wantMissing(t, open(t), "Get of a key never written", "missing")
 }
 
 func testRoundtrip(t *testing.T, open, _ opener) {
@@ -162,9 +174,7 @@ func testStaleCAS(t *testing.T, open, _ opener) {
 	_, err = s.Put(t.Context(), "absent", []byte("x"), v2)
 	wantErr(t, "Put with a version on an absent key", err, persistence.ErrConflict)
 	wantItem(t, s, "k", []byte("two"), v2)
-	if _, err := s.Get(t.Context(), "absent"); !errors.Is(err, persistence.ErrNotFound) {
-		t.Fatalf("a lost CAS on an absent key created it: Get = %v", err)
-	}
+	wantMissing(t, s, "a lost CAS on an absent key created it", "absent")
 }
 
 func testVersions(t *testing.T, open, _ opener) {
@@ -529,8 +539,7 @@ func testDelete(t *testing.T, open, _ opener) {
 	if err := s.Delete(ctx, "k", v2); err != nil {
 		t.Fatalf("Delete with the current version: %v", err)
 	}
-	_, err := s.Get(ctx, "k")
-	wantErr(t, "Get after Delete", err, persistence.ErrNotFound)
+	wantMissing(t, s, "Get after Delete", "k")
 	wantErr(t, "second Delete", s.Delete(ctx, "k", v2), persistence.ErrNotFound)
 	if page, err := s.Scan(ctx, "k", "", 10); err != nil || len(page) != 0 {
 		t.Fatalf("Scan after Delete = %v, %v; want nothing", keysOf(page), err)
@@ -540,8 +549,7 @@ func testDelete(t *testing.T, open, _ opener) {
 	if err := s.Delete(ctx, "k2", persistence.AnyVersion); err != nil {
 		t.Fatalf("Delete(AnyVersion) of a present key: %v", err)
 	}
-	_, err = s.Get(ctx, "k2")
-	wantErr(t, "Get after Delete(AnyVersion)", err, persistence.ErrNotFound)
+	wantMissing(t, s, "Get after Delete(AnyVersion)", "k2")
 }
 
 func testInvalidKeys(t *testing.T, open, _ opener) {
@@ -597,9 +605,7 @@ func testReopen(t *testing.T, open, reopen opener) {
 	}
 	want["r/20"], want["r/21"] = res[0].Version, res[1].Version
 	maxV = max(maxV, res[0].Version, res[1].Version)
-	if err := s.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
+	mustClose(t, s, "Close")
 
 	s = reopen(t)
 	items := scanPages(t, s, "r/", 6)
@@ -611,8 +617,7 @@ func testReopen(t *testing.T, open, reopen opener) {
 			t.Fatalf("after reopen: (%q, %q, v%d), want value = key at v%d", it.Key, it.Value, it.Version, v)
 		}
 	}
-	_, err = s.Get(t.Context(), "r/07")
-	wantErr(t, "Get of a key deleted before reopen", err, persistence.ErrNotFound)
+	wantMissing(t, s, "Get of a key deleted before reopen", "r/07")
 	// Versions from before the restart still work for CAS...
 	v := put(t, s, "r/00", []byte("after"), want["r/00"])
 	// ...and new ones exceed every earlier one.
@@ -628,9 +633,7 @@ func testUseAfterClose(t *testing.T, open, _ opener) {
 	s := open(t)
 	ctx := t.Context()
 	v := put(t, s, "k", []byte("x"), persistence.MustNotExist)
-	if err := s.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
+	mustClose(t, s, "Close")
 	_, err := s.Get(ctx, "k")
 	wantErr(t, "Get after Close", err, persistence.ErrClosed)
 	_, err = s.Put(ctx, "k", []byte("y"), v)
@@ -638,9 +641,7 @@ func testUseAfterClose(t *testing.T, open, _ opener) {
 	wantErr(t, "Delete after Close", s.Delete(ctx, "k", v), persistence.ErrClosed)
 	_, err = s.Scan(ctx, "", "", 10)
 	wantErr(t, "Scan after Close", err, persistence.ErrClosed)
-	if err := s.Close(); err != nil {
-		t.Fatalf("second Close: %v", err)
-	}
+	mustClose(t, s, "second Close")
 }
 
 // testCloseWhileBusy closes a store under load: every call must either
@@ -705,8 +706,7 @@ func testCancelledContext(t *testing.T, open, _ opener) {
 	_, err = s.Scan(ctx, "", "", 10)
 	wantErr(t, "Scan with a cancelled context", err, context.Canceled)
 
-	_, err = s.Get(t.Context(), "new")
-	wantErr(t, "Get of a key whose Put was cancelled", err, persistence.ErrNotFound)
+	wantMissing(t, s, "Get of a key whose Put was cancelled", "new")
 	wantItem(t, s, "k", []byte("x"), v)
 }
 
@@ -752,8 +752,7 @@ func testBatch(t *testing.T, open, _ opener) {
 	wantItem(t, s, "k", []byte("two"), res[1].Version)
 	wantItem(t, s, "new", []byte("n2"), res[3].Version)
 	for _, k := range []string{"gone", "born", "absent"} {
-		_, err := s.Get(t.Context(), k)
-		wantErr(t, "Get of "+k+" deleted in the batch", err, persistence.ErrNotFound)
+		wantMissing(t, s, "Get of "+k+" deleted in the batch", k)
 	}
 	if res, err := s.Batch(t.Context(), nil); err != nil || len(res) != 0 {
 		t.Fatalf("empty Batch = %v, %v", res, err)
@@ -775,12 +774,9 @@ func testBatchRejected(t *testing.T, open, _ opener) {
 	_, err = s.Batch(ctx, []persistence.Write{{Key: "k", Value: []byte("y"), Expect: v}, {Key: "n", Expect: persistence.MustNotExist}})
 	wantErr(t, "Batch with a cancelled context", err, context.Canceled)
 	wantItem(t, s, "k", []byte("x"), v)
-	_, err = s.Get(t.Context(), "n")
-	wantErr(t, "Get of a key whose Batch was cancelled", err, persistence.ErrNotFound)
+	wantMissing(t, s, "Get of a key whose Batch was cancelled", "n")
 
-	if err := s.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
+	mustClose(t, s, "Close")
 	_, err = s.Batch(t.Context(), []persistence.Write{{Key: "k", Expect: persistence.AnyVersion}})
 	wantErr(t, "Batch after Close", err, persistence.ErrClosed)
 }
