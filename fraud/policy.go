@@ -220,6 +220,8 @@ func merge(dst, src reflect.Value) {
 				}
 				d.Set(m)
 			}
+		default: // a plain field could not say "unset": it would never merge
+			panic("fraud: policy field " + src.Type().Field(i).Name + " is not a pointer, slice, map or struct")
 		}
 	}
 }
