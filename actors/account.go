@@ -5,7 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
@@ -42,7 +43,8 @@ type account struct {
 	byGroup map[string]map[string]struct{}
 }
 
-// ver is the version of v, or 0 when the record does not exist.
+// ver is the version of v, or 0 (persistence.MustNotExist) when the record
+// does not exist: what a write of it expects.
 func (v *versioned[T]) ver() uint64 {
 	if v == nil {
 		return 0
@@ -134,14 +136,8 @@ func (a *account) receive(t *turn, msg proto.Message) proto.Message {
 			ch.All = true
 		case *actorpb.PutGroup, *actorpb.DeleteGroup, *actorpb.PutTrunk, *actorpb.DeleteTrunk, *actorpb.PutRoutes:
 			ch.Level = true
-		case *actorpb.PutDevice:
-			ch.Devices = []string{m.Device}
-		case *actorpb.DeleteDevice:
-			ch.Devices = []string{m.Device}
-		case *actorpb.ResetDeviceCredentials:
-			ch.Devices = []string{m.Device}
-		case *actorpb.DigestAnswered:
-			ch.Devices = []string{m.Device}
+		case *actorpb.PutDevice, *actorpb.DeleteDevice, *actorpb.ResetDeviceCredentials, *actorpb.DigestAnswered:
+			ch.Devices = []string{m.(interface{ GetDevice() string }).GetDevice()}
 		}
 	}
 	a.edgeChanged(ch)
@@ -279,14 +275,12 @@ func (a *account) putAccount(t *turn, m *actorpb.PutAccount) proto.Message {
 	now := timestamppb.New(a.sys.cfg.Clock.Now())
 	rec := &actorpb.Account{Id: a.id, DisplayName: m.DisplayName, DnsName: AccountDNSName(a.id, a.sys.cfg.Zone), CreatedAt: now, UpdatedAt: now,
 		DigestAlgorithm: alg, StrictMinExpires: m.StrictMinExpires, SipTrustedSources: PrefixStrings(trusted)}
-	expect := persistence.MustNotExist
 	if a.acct != nil {
 		rec.CreatedAt = a.acct.rec.CreatedAt
-		expect = a.acct.version
 	} else if err := a.cleanLeftovers(t.ctx); err != nil {
 		return &actorpb.AccountReply{Error: storeFailed(t, err, "account "+a.id)}
 	}
-	v, err := a.put(t.ctx, accountKey(a.id), rec, expect)
+	v, err := putRecord(t.ctx, a.store(), accountKey(a.id), rec, a.acct.ver())
 	if err != nil {
 		return &actorpb.AccountReply{Error: storeFailed(t, err, "account "+a.id)}
 	}
@@ -299,14 +293,8 @@ func (a *account) putAccount(t *turn, m *actorpb.PutAccount) proto.Message {
 // with this id may have left, before the id is used again.
 func (a *account) cleanLeftovers(ctx context.Context) error {
 	for _, p := range []string{accountChildren(a.id), deviceGroupPrefix(a.id)} {
-		items, err := persistence.ScanAll(ctx, a.store(), p)
-		if err != nil {
+		if err := deleteAll(ctx, a.store(), p); err != nil {
 			return err
-		}
-		for _, it := range items {
-			if err := a.store().Delete(ctx, it.Key, persistence.AnyVersion); err != nil && !errors.Is(err, persistence.ErrNotFound) {
-				return err
-			}
 		}
 	}
 	a.clearChildren()
@@ -351,14 +339,12 @@ func (a *account) putGroup(t *turn, m *actorpb.PutGroup) proto.Message {
 	rec := proto.Clone(in).(*actorpb.Group)
 	rec.CreatedAt, rec.UpdatedAt = now, now
 	rec.AssignedPool, rec.PoolReason, rec.PoolAssignedAt = "", "", nil
-	expect := persistence.MustNotExist
 	if cur != nil {
 		rec.CreatedAt = cur.rec.CreatedAt
 		rec.AssignedPool, rec.PoolReason, rec.PoolAssignedAt = cur.rec.AssignedPool, cur.rec.PoolReason, cur.rec.PoolAssignedAt
-		expect = cur.version
 	}
 	a.choosePool(t, in.Id, rec)
-	v, err := a.put(t.ctx, groupKey(a.id, in.Id), rec, expect)
+	v, err := putRecord(t.ctx, a.store(), groupKey(a.id, in.Id), rec, cur.ver())
 	if err != nil {
 		return &actorpb.GroupReply{Error: storeFailed(t, err, "group "+in.Id)}
 	}
@@ -417,14 +403,12 @@ func (a *account) putDevice(t *turn, m *actorpb.PutDevice) proto.Message {
 	now := timestamppb.New(a.sys.cfg.Clock.Now())
 	rec := &actorpb.Device{Id: m.Device, Group: m.Group, DisplayName: m.DisplayName, Ha1Md5: m.Ha1Md5, Ha1Sha256: m.Ha1Sha256, CreatedAt: now, UpdatedAt: now,
 		ProvisioningKey: m.ProvisioningKey, SealedPassword: m.SealedPassword, DigestAlgorithm: alg}
-	expect := persistence.MustNotExist
 	if cur != nil {
 		rec.CreatedAt = cur.rec.CreatedAt
 		rec.CredentialsResetAt = cur.rec.CredentialsResetAt
 		// What the device answered stays, unless it is set to MD5: the
 		// operator's way back for a phone replaced by one without SHA-256.
 		rec.Sha256Answered = cur.rec.Sha256Answered && alg != sipauth.MD5
-		expect = cur.version
 		if !setCreds {
 			rec.Ha1Md5, rec.Ha1Sha256, rec.SealedPassword = cur.rec.Ha1Md5, cur.rec.Ha1Sha256, cur.rec.SealedPassword
 		}
@@ -438,7 +422,7 @@ func (a *account) putDevice(t *turn, m *actorpb.PutDevice) proto.Message {
 		// set or reset.
 		rec.SealedPassword = nil
 	}
-	v, err := a.put(t.ctx, deviceKey(a.id, m.Device), rec, expect)
+	v, err := putRecord(t.ctx, a.store(), deviceKey(a.id, m.Device), rec, cur.ver())
 	if err != nil {
 		return &actorpb.DeviceReply{Error: storeFailed(t, err, "device "+m.Device)}
 	}
@@ -530,14 +514,8 @@ func pageOf[V any](t *turn, a *account, what string, recs map[string]V, prefix, 
 // record and the bindings records of devices that left it while it was
 // not active (an active one deletes a leaving device's record itself).
 func (a *account) dropGroupState(ctx context.Context, group string) error {
-	items, err := persistence.ScanAll(ctx, a.store(), deviceBindingsPrefix(a.id, group))
-	if err != nil {
+	if err := deleteAll(ctx, a.store(), deviceBindingsPrefix(a.id, group)); err != nil {
 		return err
-	}
-	for _, it := range items {
-		if err := a.store().Delete(ctx, it.Key, persistence.AnyVersion); err != nil && !errors.Is(err, persistence.ErrNotFound) {
-			return err
-		}
 	}
 	if err := a.store().Delete(ctx, deviceGroupKey(a.id, group), persistence.AnyVersion); err != nil && !errors.Is(err, persistence.ErrNotFound) {
 		return err
@@ -595,7 +573,7 @@ func (a *account) assignPool(t *turn, g *versioned[*actorpb.Group]) {
 	if !a.choosePool(t, rec.Id, rec) {
 		return
 	}
-	v, err := a.put(t.ctx, groupKey(a.id, rec.Id), rec, g.version)
+	v, err := putRecord(t.ctx, a.store(), groupKey(a.id, rec.Id), rec, g.version)
 	if err != nil {
 		a.sys.log.Warn("tier 1: storing the group's new pool failed", "account", a.id, "group", rec.Id, "err", err)
 		t.reload = true
@@ -606,14 +584,7 @@ func (a *account) assignPool(t *turn, g *versioned[*actorpb.Group]) {
 }
 
 // members lists the ids of group's devices, sorted.
-func (a *account) members(group string) []string {
-	out := make([]string, 0, len(a.byGroup[group]))
-	for id := range a.byGroup[group] {
-		out = append(out, id)
-	}
-	sort.Strings(out)
-	return out
-}
+func (a *account) members(group string) []string { return sortedKeys(a.byGroup[group]) }
 
 // join and leave keep byGroup current.
 func (a *account) join(group, device string) {
@@ -628,10 +599,6 @@ func (a *account) leave(group, device string) {
 	if len(a.byGroup[group]) == 0 {
 		delete(a.byGroup, group)
 	}
-}
-
-func (a *account) put(ctx context.Context, key string, rec proto.Message, expect uint64) (uint64, error) {
-	return putRecord(ctx, a.store(), key, rec, expect)
 }
 
 // putRecord encodes rec deterministically and writes it at key if the
@@ -680,14 +647,7 @@ func redactDevice(d *actorpb.Device) *actorpb.Device {
 	return c
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
 
 // resetCredentials gives a device a new random secret (fraud containment,
 // asked by the account's messaging supervisor): new HA1s derived from 32
@@ -717,7 +677,7 @@ func (a *account) resetCredentials(t *turn, m *actorpb.ResetDeviceCredentials) p
 	}
 	rec.UpdatedAt = timestamppb.New(a.sys.cfg.Clock.Now())
 	rec.CredentialsResetAt = rec.UpdatedAt
-	v, err := a.put(t.ctx, deviceKey(a.id, m.Device), rec, cur.version)
+	v, err := putRecord(t.ctx, a.store(), deviceKey(a.id, m.Device), rec, cur.version)
 	if err != nil {
 		return &actorpb.DeviceReply{Error: storeFailed(t, err, "device "+m.Device)}
 	}
@@ -740,7 +700,7 @@ func (a *account) digestAnswered(t *turn, m *actorpb.DigestAnswered) proto.Messa
 	}
 	rec := proto.Clone(cur.rec).(*actorpb.Device)
 	rec.Sha256Answered = true
-	v, err := a.put(t.ctx, deviceKey(a.id, m.Device), rec, cur.version)
+	v, err := putRecord(t.ctx, a.store(), deviceKey(a.id, m.Device), rec, cur.version)
 	if err != nil {
 		return &actorpb.DeviceReply{Error: storeFailed(t, err, "device "+m.Device)}
 	}

@@ -95,6 +95,12 @@ func (c *call) receive(t *turn, msg proto.Message) proto.Message {
 func (c *call) wake() { c.sys.notify(KindCall, c.id, &actorpb.CallDeadline{}) }
 
 func (c *call) handle(t *turn, msg proto.Message) proto.Message {
+	switch msg.(type) {
+	case *actorpb.AnswerCall, *actorpb.RefreshCall, *actorpb.EndCall, *actorpb.InterruptCall:
+		if !IsCallActive(c.rec) {
+			return &actorpb.CallReply{Call: c.rec, Error: conflictOrMissing(c.rec, c.id)}
+		}
+	}
 	switch m := msg.(type) {
 	case *actorpb.StartCall:
 		return c.start(t, m)
@@ -185,9 +191,6 @@ func (c *call) arm() {
 // (a retransmitted 2xx does not move it), target the address that
 // answered, when given; a session interval starts the session timer.
 func (c *call) answer(t *turn, m *actorpb.AnswerCall) proto.Message {
-	if !IsCallActive(c.rec) {
-		return &actorpb.CallReply{Call: c.rec, Error: conflictOrMissing(c.rec, c.id)}
-	}
 	if m.SessionExpiresMs < 0 {
 		return &actorpb.CallReply{Error: invalid("session_expires_ms", "session_expires_ms must not be negative, not %d", m.SessionExpiresMs)}
 	}
@@ -226,9 +229,6 @@ func (c *call) answer(t *turn, m *actorpb.AnswerCall) proto.Message {
 // store (a refresh may come every 45 s): the stored expires_at is the one
 // of the last write, the live call's actor has the current one.
 func (c *call) refresh(m *actorpb.RefreshCall) proto.Message {
-	if !IsCallActive(c.rec) {
-		return &actorpb.CallReply{Call: c.rec, Error: conflictOrMissing(c.rec, c.id)}
-	}
 	if m.SessionExpiresMs <= 0 {
 		return &actorpb.CallReply{Error: invalid("session_expires_ms", "session_expires_ms must be above 0, not %d", m.SessionExpiresMs)}
 	}
@@ -284,9 +284,6 @@ func (c *call) finalStatus() uint32 {
 // survivor, from the stored record) or is shutting down (its own live
 // activation, at the end of a drain).
 func (c *call) interrupt(t *turn, m *actorpb.InterruptCall) proto.Message {
-	if !IsCallActive(c.rec) {
-		return &actorpb.CallReply{Call: c.rec, Error: conflictOrMissing(c.rec, c.id)}
-	}
 	if c.rec.NodeId != m.NodeId {
 		return &actorpb.CallReply{Call: c.rec, Error: conflict("node_id", "call %q is carried by process %s, not %s", c.id, c.rec.NodeId, m.NodeId)}
 	}
@@ -338,9 +335,6 @@ func (c *call) adopt(t *turn) proto.Message {
 
 // end ends the call as its signalling says (EndCall).
 func (c *call) end(t *turn, m *actorpb.EndCall) proto.Message {
-	if !IsCallActive(c.rec) {
-		return &actorpb.CallReply{Call: c.rec, Error: conflictOrMissing(c.rec, c.id)}
-	}
 	if !slices.Contains(endedBy, m.EndedBy) {
 		return &actorpb.CallReply{Error: invalid("ended_by", "ended_by must be one of caller, callee, cancel, failure, timeout, expiry or node, not %q", m.EndedBy)}
 	}
@@ -406,11 +400,8 @@ func (c *call) save(t *turn, rec *actorpb.CallRecord) *actorpb.Error {
 	if err != nil {
 		return unavailable("encoding call: %v", err)
 	}
-	expect := c.version
-	if expect == 0 {
-		expect = persistence.MustNotExist
-	}
-	ck, err := c.sys.commits.put(t.ctx, c.ck, persistence.Write{Key: callKey(c.id), Value: b, Expect: expect})
+	// c.version 0 is persistence.MustNotExist: the first write creates it.
+	ck, err := c.sys.commits.put(t.ctx, c.ck, persistence.Write{Key: callKey(c.id), Value: b, Expect: c.version})
 	if err != nil {
 		return storeFailed(t, err, "call "+c.id)
 	}

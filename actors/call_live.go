@@ -267,22 +267,6 @@ func (s *System) EndLiveCalls(ctx context.Context) error {
 	return nil
 }
 
-// runCallTimers tells each live call whose deadline passed (by the
-// injected clock) to check it, every tick.
-func (s *System) runCallTimers(tick time.Duration) {
-	defer close(s.timersDone)
-	t := time.NewTicker(tick)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-		}
-		s.fireDueCalls()
-	}
-}
-
 // fireDueCalls tells each live call whose deadline passed to check it.
 func (s *System) fireDueCalls() {
 	for _, id := range s.timers.due(s.cfg.Clock.Now()) {

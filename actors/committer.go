@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -113,10 +114,8 @@ func newCommitter(store persistence.Store, log *slog.Logger, interval, timeout t
 		Help:    "Time from a call record's write to its durable commit (group commit).",
 		Buckets: []float64{.001, .0025, .005, .01, .015, .02, .03, .05, .1, .25, .5, 1, 5},
 	})
-	if reg != nil {
-		if err := reg.Register(h); err != nil {
-			return nil, err
-		}
+	if err := register(reg, h); err != nil {
+		return nil, err
 	}
 	w := &committer{store: store, log: log.With("subcomponent", "committer"), interval: interval, timeout: timeout, durable: h,
 		keys: map[string]*commitKey{}, gen: 1, settled: make(chan struct{}),
@@ -410,7 +409,7 @@ func (w *committer) settle(gen uint64, batch []*commitKey, writes []persistence.
 			w.log.Error("a call record lost its compare-and-set: another process wrote it; dropped, and its call reloads", "key", ck.key, "err", r.Err)
 			if ck.queued != nil {
 				ck.queued = nil
-				w.queue = remove(w.queue, ck)
+				w.queue = slices.DeleteFunc(w.queue, func(c *commitKey) bool { return c == ck })
 			}
 		}
 		d := now.Sub(ck.flightAt)
@@ -436,15 +435,6 @@ func (w *committer) settle(gen uint64, batch []*commitKey, writes []persistence.
 	for _, f := range wakes {
 		f()
 	}
-}
-
-func remove(q []*commitKey, ck *commitKey) []*commitKey {
-	for i, c := range q {
-		if c == ck {
-			return append(q[:i], q[i+1:]...)
-		}
-	}
-	return q
 }
 
 // close flushes what is queued (retrying a failing store for a while)

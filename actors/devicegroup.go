@@ -266,14 +266,14 @@ func (g *deviceGroup) migrate(ctx context.Context) error {
 	return nil
 }
 
-// deleteAll deletes every record under prefix.
+// deleteAll deletes every record under prefix, whatever its version.
 func deleteAll(ctx context.Context, s persistence.Store, prefix string) error {
 	items, err := persistence.ScanAll(ctx, s, prefix)
 	if err != nil {
 		return err
 	}
 	for _, it := range items {
-		if err := s.Delete(ctx, it.Key, it.Version); err != nil && !errors.Is(err, persistence.ErrNotFound) {
+		if err := s.Delete(ctx, it.Key, persistence.AnyVersion); err != nil && !errors.Is(err, persistence.ErrNotFound) {
 			return err
 		}
 	}

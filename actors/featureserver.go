@@ -7,7 +7,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/switchboard-pbx/switchboard/actors/actorpb"
-	"github.com/switchboard-pbx/switchboard/persistence"
 )
 
 // featureServer is the behavior of the featureserver kind: one feature
@@ -61,11 +60,10 @@ func (f *featureServer) put(t *turn, m *actorpb.PutFeatureServer) proto.Message 
 	}
 	now := timestamppb.New(f.sys.cfg.Clock.Now())
 	rec := &actorpb.FeatureServer{Id: f.id, Targets: targets, CreatedAt: now, UpdatedAt: now}
-	expect := persistence.MustNotExist
 	if f.cur != nil {
-		rec.CreatedAt, expect = f.cur.rec.CreatedAt, f.cur.version
+		rec.CreatedAt = f.cur.rec.CreatedAt
 	}
-	v, err := putRecord(t.ctx, f.sys.cfg.Store, featureKey(f.id), rec, expect)
+	v, err := putRecord(t.ctx, f.sys.cfg.Store, featureKey(f.id), rec, f.cur.ver())
 	if err != nil {
 		return &actorpb.FeatureServerReply{Error: storeFailed(t, err, "feature server "+f.id)}
 	}

@@ -13,33 +13,11 @@ type fraudMetrics struct {
 
 func newFraudMetrics(reg prometheus.Registerer) (*fraudMetrics, error) {
 	m := &fraudMetrics{
-		checks: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "switchboard_fraud_checks_total",
-			Help: "Fraud checks answered by the messaging supervisors, by request kind and verdict.",
-		}, []string{"kind", "verdict"}),
-		warnings: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "switchboard_fraud_warnings_total",
-			Help: "Requests at warning level, by indicator.",
-		}, []string{"indicator"}),
-		incidents: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "switchboard_fraud_incidents_total",
-			Help: "Fraud incidents opened (critical level), by indicator.",
-		}, []string{"indicator"}),
-		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "switchboard_fraud_actions_total",
-			Help: "Containment actions taken at critical, by action and result (ok, failed).",
-		}, []string{"action", "result"}),
-		queue: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "switchboard_messaging_queue_total",
-			Help: "Store-and-forward queue events: queued, delivered, failed, expired, terminated.",
-		}, []string{"event"}),
+		checks:    counterVec("switchboard_fraud_checks_total", "Fraud checks answered by the messaging supervisors, by request kind and verdict.", "kind", "verdict"),
+		warnings:  counterVec("switchboard_fraud_warnings_total", "Requests at warning level, by indicator.", "indicator"),
+		incidents: counterVec("switchboard_fraud_incidents_total", "Fraud incidents opened (critical level), by indicator.", "indicator"),
+		actions:   counterVec("switchboard_fraud_actions_total", "Containment actions taken at critical, by action and result (ok, failed).", "action", "result"),
+		queue:     counterVec("switchboard_messaging_queue_total", "Store-and-forward queue events: queued, delivered, failed, expired, terminated.", "event"),
 	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.checks, m.warnings, m.incidents, m.actions, m.queue} {
-			if err := reg.Register(c); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return m, nil
+	return m, register(reg, m.checks, m.warnings, m.incidents, m.actions, m.queue)
 }

@@ -15,14 +15,8 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
-		activations: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "switchboard_actor_activations_total",
-			Help: "Activations started, by actor kind.",
-		}, []string{"kind"}),
-		passivations: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "switchboard_actor_passivations_total",
-			Help: "Activations stopped (idle passivation or shutdown), by actor kind.",
-		}, []string{"kind"}),
+		activations:  counterVec("switchboard_actor_activations_total", "Activations started, by actor kind.", "kind"),
+		passivations: counterVec("switchboard_actor_passivations_total", "Activations stopped (idle passivation or shutdown), by actor kind.", "kind"),
 		active: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "switchboard_actor_active",
 			Help: "Activations alive on this node, by actor kind.",
@@ -33,14 +27,24 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
 		}, []string{"kind"}),
 	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.activations, m.passivations, m.active, m.request} {
-			if err := reg.Register(c); err != nil {
-				return nil, err
-			}
+	return m, register(reg, m.activations, m.passivations, m.active, m.request)
+}
+
+func counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+}
+
+// register registers cs with reg, when there is one.
+func register(reg prometheus.Registerer, cs ...prometheus.Collector) error {
+	if reg == nil {
+		return nil
+	}
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return err
 		}
 	}
-	return m, nil
+	return nil
 }
 
 func (m *metrics) activated(kind string) {

@@ -11,7 +11,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/switchboard-pbx/switchboard/actors/actorpb"
-	"github.com/switchboard-pbx/switchboard/persistence"
 	"github.com/switchboard-pbx/switchboard/placement"
 )
 
@@ -30,18 +29,11 @@ func newPools(sys *System) *pools { return &pools{sys: sys} }
 
 func (p *pools) load(ctx context.Context) error {
 	p.set, p.version = &actorpb.PoolSet{}, 0
-	it, err := p.sys.cfg.Store.Get(ctx, poolsKey)
-	if errors.Is(err, persistence.ErrNotFound) {
-		return nil
+	cur, err := loadOne[*actorpb.PoolSet](ctx, p.sys.cfg.Store, poolsKey)
+	if cur != nil {
+		p.set, p.version = cur.rec, cur.version
 	}
-	if err != nil {
-		return err
-	}
-	if err := proto.Unmarshal(it.Value, p.set); err != nil {
-		return fmt.Errorf("decoding pools: %w", err)
-	}
-	p.version = it.Version
-	return nil
+	return err
 }
 
 func (p *pools) receive(t *turn, msg proto.Message) proto.Message {
@@ -103,15 +95,7 @@ func (p *pools) debug() proto.Message {
 // save stores next as the pool set, by compare-and-set on the version
 // loaded.
 func (p *pools) save(t *turn, next *actorpb.PoolSet) (uint64, *actorpb.Error) {
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(next)
-	if err != nil {
-		return 0, unavailable("encoding pools: %v", err)
-	}
-	expect := p.version
-	if expect == 0 {
-		expect = persistence.MustNotExist
-	}
-	v, err := p.sys.cfg.Store.Put(t.ctx, poolsKey, b, expect)
+	v, err := putRecord(t.ctx, p.sys.cfg.Store, poolsKey, next, p.version) // 0: MustNotExist
 	if err != nil {
 		return 0, storeFailed(t, err, "pools")
 	}

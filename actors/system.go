@@ -289,8 +289,9 @@ func New(cfg Config) (*System, error) {
 	s.records = newWriteBehind(cfg.Store, log)
 	s.stop, s.reaped = make(chan struct{}), make(chan struct{})
 	s.timers, s.timersDone = newCallTimers(), make(chan struct{})
-	go s.reap()
-	go s.runCallTimers(cfg.CallTimerTick)
+	go s.every(min(max(cfg.IdleTimeout/4, time.Millisecond), 30*time.Second), s.reaped, s.reap)
+	// Each live call whose deadline passed (by the injected clock) checks it.
+	go s.every(cfg.CallTimerTick, s.timersDone, s.fireDueCalls)
 	return s, nil
 }
 
@@ -298,9 +299,18 @@ func New(cfg Config) (*System, error) {
 // (at most every 30 s) it asks each activation idle for longer than
 // IdleTimeout to stop; the activation checks again before it does.
 func (s *System) reap() {
-	defer close(s.reaped)
-	every := min(max(s.cfg.IdleTimeout/4, time.Millisecond), 30*time.Second)
-	t := time.NewTicker(every)
+	now := s.cfg.Clock.Now()
+	for _, act := range s.lookup.Activations("") {
+		if now.Sub(act.LastMessageAt()) >= s.cfg.IdleTimeout {
+			s.as.Root.Send(act.PID, passivate{})
+		}
+	}
+}
+
+// every calls f every d until the system stops, then closes done.
+func (s *System) every(d time.Duration, done chan struct{}, f func()) {
+	defer close(done)
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
@@ -308,12 +318,7 @@ func (s *System) reap() {
 			return
 		case <-t.C:
 		}
-		now := s.cfg.Clock.Now()
-		for _, act := range s.lookup.Activations("") {
-			if now.Sub(act.LastMessageAt()) >= s.cfg.IdleTimeout {
-				s.as.Root.Send(act.PID, passivate{})
-			}
-		}
+		f()
 	}
 }
 
