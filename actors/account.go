@@ -466,7 +466,7 @@ func (a *account) listDevices(t *turn, m *actorpb.ListDevices) proto.Message {
 			return &actorpb.DeviceListReply{Error: notFound("group", "group %q not found in account %q", m.Group, a.id)}
 		}
 	}
-	ids, next, e := pageOf(t, a, "device", a.devices, devicePrefix(a.id), m.After, uint32(pageSize(m.Limit)), func(d *versioned[*actorpb.Device]) bool {
+	ids, next, e := pageOf(t, a, "device", a.devices, devicePrefix(a.id), m.After, uint32(pageSize(m.Limit, defaultPageSize, maxPageSize)), func(d *versioned[*actorpb.Device]) bool {
 		return m.Group == "" || d.rec.Group == m.Group
 	})
 	out := &actorpb.DeviceListReply{Error: e, NextAfter: next}
@@ -500,7 +500,7 @@ func pageOf[V any](t *turn, a *account, what string, recs map[string]V, prefix, 
 	if after != "" && !ValidID(after) {
 		return nil, "", invalid("after", "after must be the id of the last %s of the previous page, not %q", what, after)
 	}
-	ids, next, err := scanIDs(t.ctx, a.store(), prefix, after, pageSize(limit), func(id string) bool {
+	ids, next, err := scanIDs(t.ctx, a.store(), prefix, after, pageSize(limit, defaultPageSize, maxPageSize), func(id string) bool {
 		r, ok := recs[id]
 		return ok && (keep == nil || keep(r))
 	})
@@ -611,9 +611,9 @@ func putRecord(ctx context.Context, s persistence.Store, key string, rec proto.M
 	return s.Put(ctx, key, b, expect)
 }
 
-// debugAt shows the account with its first debugListLimit groups and
+// debug shows the account with its first debugListLimit groups and
 // devices by id (scanIDs: no sort of every id) and their counts.
-func (a *account) debugAt(ctx context.Context) proto.Message {
+func (a *account) debug(ctx context.Context) proto.Message {
 	st := &actorpb.AccountDebug{}
 	if a.acct == nil {
 		return st
@@ -636,9 +636,6 @@ func (a *account) debugAt(ctx context.Context) proto.Message {
 	}
 	return st
 }
-
-// debug is debugAt without a deadline; the shell calls debugAt.
-func (a *account) debug() proto.Message { return a.debugAt(context.Background()) }
 
 // redactDevice returns a copy of d without credentials.
 func redactDevice(d *actorpb.Device) *actorpb.Device {

@@ -94,20 +94,14 @@ func (s *System) CreateApp(ctx context.Context, account, name, user string, scop
 	if e := CheckApp(name, user, scopes); e != nil {
 		return App{}, "", fmt.Errorf("%w: %s: %s", ErrInvalidApp, e.Field, e.Message)
 	}
-	var idb [8]byte
-	var secret [32]byte
-	if _, err := io.ReadFull(s.cfg.Random, idb[:]); err != nil {
+	var random [8 + 32]byte // the id, then the secret
+	if _, err := io.ReadFull(s.cfg.Random, random[:]); err != nil {
 		return App{}, "", err
 	}
-	if _, err := io.ReadFull(s.cfg.Random, secret[:]); err != nil {
-		return App{}, "", err
-	}
-	id := hex.EncodeToString(idb[:])
-	token := appTokenPrefix + account + "." + id + "." + base64.RawURLEncoding.EncodeToString(secret[:])
+	id := hex.EncodeToString(random[:8])
+	token := appTokenPrefix + account + "." + id + "." + base64.RawURLEncoding.EncodeToString(random[8:])
 	sum := sha256.Sum256([]byte(token))
-	sc := slices.Clone(scopes)
-	slices.Sort(sc)
-	sc = slices.Compact(sc)
+	sc := slices.Compact(slices.Sorted(slices.Values(scopes)))
 	now := s.cfg.Clock.Now()
 	rec := &actorpb.AppCredential{Id: id, Account: account, Name: name, Scopes: sc, User: user,
 		TokenSha256: sum[:], CreatedAt: timestamppb.New(now)}

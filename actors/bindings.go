@@ -1,8 +1,8 @@
 package actors
 
 import (
+	"cmp"
 	"slices"
-	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -102,13 +102,7 @@ func LiveBindings(bindings []*actorpb.Binding, device string, now time.Time) []*
 // device and contact, so that every reader sees one stable order.
 func SortBindings(bs []*actorpb.Binding) {
 	slices.SortStableFunc(bs, func(a, b *actorpb.Binding) int {
-		if c := b.UpdatedAt.AsTime().Compare(a.UpdatedAt.AsTime()); c != 0 {
-			return c
-		}
-		if c := strings.Compare(a.Device, b.Device); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Contact, b.Contact)
+		return cmp.Or(b.UpdatedAt.AsTime().Compare(a.UpdatedAt.AsTime()), compareBindingKeys(a, b))
 	})
 }
 

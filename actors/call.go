@@ -409,7 +409,7 @@ func (c *call) save(t *turn, rec *actorpb.CallRecord) *actorpb.Error {
 	return nil
 }
 
-func (c *call) debug() proto.Message {
+func (c *call) debug(context.Context) proto.Message {
 	if c.rec == nil {
 		return &actorpb.CallRecord{Id: c.id}
 	}

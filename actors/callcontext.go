@@ -256,7 +256,7 @@ func nonNil(s []string) []string {
 	return s
 }
 
-func (c *callContext) debug() proto.Message {
+func (c *callContext) debug(context.Context) proto.Message {
 	if c.rec == nil {
 		return &actorpb.CallContextRecord{Call: c.id}
 	}

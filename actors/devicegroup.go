@@ -409,7 +409,7 @@ func (g *deviceGroup) view() *actorpb.GroupView {
 // debug shows the group as view does, its members and live bindings cut
 // to the first debugListLimit of each (members by id, bindings by device
 // and contact), with their counts.
-func (g *deviceGroup) debug() proto.Message {
+func (g *deviceGroup) debug(context.Context) proto.Message {
 	v := &actorpb.GroupView{Group: g.cfg, Version: g.cfgVersion, MemberCount: uint32(len(g.members))}
 	v.Members = g.members[:min(len(g.members), debugListLimit)]
 	if st := g.state; st != nil {

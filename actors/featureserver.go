@@ -90,7 +90,7 @@ func (f *featureServer) delete(t *turn, m *actorpb.DeleteFeatureServer) proto.Me
 	return &actorpb.FeatureServerReply{Server: old.rec, Version: old.version}
 }
 
-func (f *featureServer) debug() proto.Message {
+func (f *featureServer) debug(context.Context) proto.Message {
 	if f.cur == nil {
 		return &actorpb.FeatureServer{Id: f.id}
 	}

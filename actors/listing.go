@@ -20,12 +20,12 @@ const (
 	debugListLimit = 100
 )
 
-// pageSize is a request's limit within the account's bounds.
-func pageSize(limit uint32) int {
+// pageSize is a request's limit: def when it sets none, at most most.
+func pageSize(limit uint32, def, most int) int {
 	if limit == 0 {
-		return defaultPageSize
+		return def
 	}
-	return min(int(limit), maxPageSize)
+	return min(int(limit), most)
 }
 
 // scanIDs pages the ids (the key after prefix) of the records under

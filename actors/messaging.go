@@ -455,6 +455,7 @@ func (m *messaging) senderFor(ctx context.Context, device, group, trunk string, 
 	if group != "" {
 		keys[1] = groupHistoryKey(group)
 	}
+	var hs [3]*fraud.History
 	for i, k := range keys {
 		if k == "" {
 			continue
@@ -463,13 +464,7 @@ func (m *messaging) senderFor(ctx context.Context, device, group, trunk string, 
 		if err != nil {
 			return nil, err
 		}
-		s.hist[i] = h
-	}
-	hs := [3]*fraud.History{}
-	for i, h := range s.hist {
-		if h != nil {
-			hs[i] = h.h
-		}
+		s.hist[i], hs[i] = h, h.h
 	}
 	s.det = fraud.NewSender(hs[0], hs[1], hs[2])
 	m.senders[key] = s
@@ -534,13 +529,12 @@ func (m *messaging) openIncident(t *turn, w who, s *sender, p *mergedPolicy, v f
 		m.seq++
 		inc.Id = fmt.Sprintf("%013d-%03d", now.UnixMilli(), m.seq%1000)
 		_, err := m.store().Put(t.ctx, fraudOpenKey(m.id, inc.Id), nil, persistence.MustNotExist)
-		if errors.Is(err, persistence.ErrConflict) {
-			continue
+		if err == nil {
+			break
 		}
-		if err != nil {
+		if !errors.Is(err, persistence.ErrConflict) {
 			return nil, storeFailed(t, err, "incident")
 		}
-		break
 	}
 	ver, err := putRecord(t.ctx, m.store(), fraudIncidentKey(m.id, inc.Id), inc, persistence.MustNotExist)
 	if err != nil {
@@ -565,7 +559,7 @@ func (m *messaging) openIncident(t *turn, w who, s *sender, p *mergedPolicy, v f
 	m.keepBlocks(stored)
 	m.sys.fraud.incidents.WithLabelValues(inc.Indicator).Inc()
 	m.audit(t.ctx, inc, "incident.opened", true, fmt.Sprintf("%s %.0f >= %.0f (%s policy)", inc.Indicator, inc.Value, inc.Threshold, inc.PolicyLevel))
-	m.event(t.ctx, "fraud.incident.opened", inc.Device, incidentJSON(inc))
+	m.event(t.ctx, "fraud.incident.opened", inc.Device, IncidentView(inc))
 	for _, a := range inc.Actions {
 		ok, detail := true, ""
 		switch a {
@@ -736,11 +730,7 @@ func (m *messaging) listIncidents(t *turn, r *actorpb.ListIncidents) proto.Messa
 	if r.State != "" && r.State != incidentOpen && r.State != incidentResolved {
 		return &actorpb.IncidentListReply{Error: invalid("state", "state must be \"open\", \"resolved\" or empty, not %q", r.State)}
 	}
-	limit := int(r.Limit)
-	if limit <= 0 {
-		limit = defaultIncidentPage
-	}
-	limit = min(limit, maxIncidentPage)
+	limit := pageSize(r.Limit, defaultIncidentPage, maxIncidentPage)
 	out := &actorpb.IncidentListReply{}
 	if r.State == incidentOpen {
 		for _, id := range sortedKeys(m.open) {
@@ -800,8 +790,7 @@ func (m *messaging) resolve(t *turn, r *actorpb.ResolveIncident, now time.Time) 
 	}
 	rec := proto.Clone(inc.rec).(*actorpb.Incident)
 	rec.State, rec.ResolvedAt = incidentResolved, timestamppb.New(now)
-	v, err := putRecord(t.ctx, m.store(), fraudIncidentKey(m.id, rec.Id), rec, inc.version)
-	if err != nil {
+	if _, err := putRecord(t.ctx, m.store(), fraudIncidentKey(m.id, rec.Id), rec, inc.version); err != nil {
 		return &actorpb.IncidentReply{Error: storeFailed(t, err, "incident "+rec.Id)}
 	}
 	// Resolved in the store: the blocks and the marker go after; a failure
@@ -833,8 +822,7 @@ func (m *messaging) resolve(t *turn, r *actorpb.ResolveIncident, now time.Time) 
 		s.pending = nil
 	}
 	m.audit(t.ctx, rec, "incident.resolved", true, fmt.Sprintf("%d blocks lifted", lifted))
-	m.event(t.ctx, "fraud.incident.resolved", rec.Device, incidentJSON(rec))
-	_ = v
+	m.event(t.ctx, "fraud.incident.resolved", rec.Device, IncidentView(rec))
 	return &actorpb.IncidentReply{Incident: rec}
 }
 
@@ -975,7 +963,7 @@ func (m *messaging) passivating(ctx context.Context) {
 	m.flush(ctx)
 }
 
-func (m *messaging) debug() proto.Message {
+func (m *messaging) debug(context.Context) proto.Message {
 	out := &actorpb.IncidentListReply{}
 	for _, id := range sortedKeys(m.open) {
 		out.Incidents = append(out.Incidents, m.open[id].rec)

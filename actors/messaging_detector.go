@@ -63,10 +63,7 @@ func policyError(err error) *actorpb.Error {
 // on its own, as the supervisor does before storing it, so that the HTTP
 // API refuses bad input before it reaches an actor. The supervisor also
 // validates the merge with the levels above, which only it holds.
-func ValidateFraudPolicy(b []byte) *actorpb.Error { return validatePolicy(b) }
-
-// validatePolicy checks one level's policy on its own.
-func validatePolicy(b []byte) *actorpb.Error {
+func ValidateFraudPolicy(b []byte) *actorpb.Error {
 	p, e := decodePolicy(b)
 	if e != nil {
 		return e
@@ -104,7 +101,6 @@ func mergePolicy(l policyLevels) (*mergedPolicy, error) {
 }
 
 func (p *mergedPolicy) json() ([]byte, error) { return json.Marshal(p.p) }
-func (p *mergedPolicy) monitor() bool         { return p.p.Monitor != nil && *p.p.Monitor }
 
 // safe tells a destination on the safe list: never refused or blocked.
 func (p *mergedPolicy) safe(dest string) bool { return p.p.SafeListed(dest) }

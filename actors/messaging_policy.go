@@ -44,7 +44,7 @@ func (m *messaging) putPolicy(t *turn, r *actorpb.PutFraudPolicy) proto.Message 
 		clear(m.eff)
 		return &actorpb.FraudPolicyReply{}
 	}
-	if e := validatePolicy(r.PolicyJson); e != nil {
+	if e := ValidateFraudPolicy(r.PolicyJson); e != nil {
 		return &actorpb.FraudPolicyReply{Error: e}
 	}
 	// The merged policy too: a layer's critical under an inherited

@@ -88,7 +88,7 @@ func (p *pools) receive(t *turn, msg proto.Message) proto.Message {
 	return errorReply(msg, invalid("", "pools actor does not handle %T", msg))
 }
 
-func (p *pools) debug() proto.Message {
+func (p *pools) debug(context.Context) proto.Message {
 	return &actorpb.PoolsReply{Pools: p.set.GetPools(), Version: p.version}
 }
 
