@@ -249,11 +249,10 @@ func ifMatch(want *uint64, current uint64, what string) *actorpb.Error {
 // compare-and-set means another writer changed the record, so the actor
 // reloads before the next message.
 func storeFailed(t *turn, err error, what string) *actorpb.Error {
+	t.reload = true // another writer, or the write's outcome is unknown
 	if errors.Is(err, persistence.ErrConflict) {
-		t.reload = true
 		return conflict("version", "%s was changed concurrently; read it again and retry", what)
 	}
-	t.reload = true // the write's outcome is unknown
 	return unavailable("storing %s failed; retry: %v", what, err)
 }
 

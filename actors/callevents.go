@@ -109,7 +109,7 @@ func userCallCursor(started time.Time, call string) string {
 	return fmt.Sprintf("%020d-%s", math.MaxInt64-started.UnixNano(), call)
 }
 
-var cursorPattern = regexp.MustCompile(`^[0-9]{20}-[A-Za-z0-9.\-_@+~!%*]{1,128}$`)
+var cursorPattern = regexp.MustCompile(`^[0-9]{20}-` + callIDChars + `{1,128}$`)
 
 // ValidCallsCursor tells whether after is a cursor ListUserCalls gave.
 func ValidCallsCursor(after string) bool { return cursorPattern.MatchString(after) }

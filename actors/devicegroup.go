@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/google/btree"
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -231,31 +232,24 @@ func (g *deviceGroup) migrate(ctx context.Context) error {
 		}
 	}
 	var (
-		mu       sync.Mutex
-		firstErr error
-		wg       sync.WaitGroup
-		slots    = make(chan struct{}, migrateConcurrency)
+		mu sync.Mutex
+		eg errgroup.Group
 	)
+	eg.SetLimit(migrateConcurrency)
 	for d, bs := range byDevice {
-		wg.Add(1)
-		slots <- struct{}{}
-		go func() {
-			defer func() { <-slots; wg.Done() }()
+		eg.Go(func() error {
 			v, err := putRecord(ctx, g.sys.cfg.Store, deviceBindingsKey(g.account, g.group, d), &actorpb.DeviceGroupState{Bindings: bs}, persistence.MustNotExist)
+			if err != nil {
+				return err
+			}
 			mu.Lock()
 			defer mu.Unlock()
-			if err != nil {
-				if firstErr == nil {
-					firstErr = err
-				}
-				return
-			}
 			g.index(d, &deviceBindings{bindings: bs, version: v})
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
-	if firstErr != nil {
-		return fmt.Errorf("splitting the bindings of group %s into device records: %w", g.group, firstErr)
+	if err := eg.Wait(); err != nil {
+		return fmt.Errorf("splitting the bindings of group %s into device records: %w", g.group, err)
 	}
 	st := &actorpb.DeviceGroupState{Account: g.state.Account, Group: g.state.Group, FirstActivatedAt: g.state.FirstActivatedAt}
 	v, err := putRecord(ctx, g.sys.cfg.Store, deviceGroupKey(g.account, g.group), st, g.stateVersion)

@@ -110,14 +110,6 @@ func (w *writeBehind) writeBatch(items []wbItem) {
 	}
 }
 
-func (w *writeBehind) write(it wbItem) {
-	ctx, cancel := context.WithTimeout(context.Background(), writeBehindTimeout)
-	defer cancel()
-	if _, err := w.store.Put(ctx, it.key, it.val, persistence.AnyVersion); err != nil {
-		w.log.Warn("a written-behind record was not stored", "key", it.key, "err", err)
-	}
-}
-
 // put queues rec under key, or writes it at once when the queue is full
 // or closed.
 func (w *writeBehind) put(key string, rec proto.Message) error {
@@ -136,7 +128,11 @@ func (w *writeBehind) put(key string, rec proto.Message) error {
 		}
 	}
 	w.mu.RUnlock()
-	w.write(it)
+	ctx, cancel := context.WithTimeout(context.Background(), writeBehindTimeout)
+	defer cancel()
+	if _, err := w.store.Put(ctx, key, b, persistence.AnyVersion); err != nil {
+		w.log.Warn("a written-behind record was not stored", "key", key, "err", err)
+	}
 	return nil
 }
 
