@@ -166,6 +166,12 @@ func (a *account) handle(t *turn, msg proto.Message) proto.Message {
 	if a.acct == nil {
 		return errorReply(msg, a.missing())
 	}
+	switch msg.(type) {
+	case *actorpb.GetDevice, *actorpb.DeleteDevice, *actorpb.ResetDeviceCredentials, *actorpb.DigestAnswered, *actorpb.GetProvisioning:
+		if id := msg.(interface{ GetDevice() string }).GetDevice(); a.devices[id] == nil {
+			return errorReply(msg, notFound("device", "device %q not found in account %q", id, a.id))
+		}
+	}
 	switch m := msg.(type) {
 	case *actorpb.PutGroup:
 		return a.putGroup(t, m)
@@ -185,10 +191,7 @@ func (a *account) handle(t *turn, msg proto.Message) proto.Message {
 	case *actorpb.PutDevice:
 		return a.putDevice(t, m)
 	case *actorpb.GetDevice:
-		d, ok := a.devices[m.Device]
-		if !ok {
-			return &actorpb.DeviceReply{Error: notFound("device", "device %q not found in account %q", m.Device, a.id)}
-		}
+		d := a.devices[m.Device]
 		return &actorpb.DeviceReply{Device: redactDevice(d.rec), Version: d.version}
 	case *actorpb.DeleteDevice:
 		return a.deleteDevice(t, m)
@@ -213,10 +216,7 @@ func (a *account) handle(t *turn, msg proto.Message) proto.Message {
 	case *actorpb.DigestAnswered:
 		return a.digestAnswered(t, m)
 	case *actorpb.GetProvisioning:
-		d, ok := a.devices[m.Device]
-		if !ok {
-			return &actorpb.ProvisioningReply{Error: notFound("device", "device %q not found in account %q", m.Device, a.id)}
-		}
+		d := a.devices[m.Device]
 		return &actorpb.ProvisioningReply{Group: d.rec.Group, ProvisioningKey: d.rec.ProvisioningKey,
 			SealedPassword: d.rec.SealedPassword, CredentialsResetAt: d.rec.CredentialsResetAt}
 	}
@@ -440,10 +440,7 @@ func (a *account) putDevice(t *turn, m *actorpb.PutDevice) proto.Message {
 }
 
 func (a *account) deleteDevice(t *turn, m *actorpb.DeleteDevice) proto.Message {
-	cur, ok := a.devices[m.Device]
-	if !ok {
-		return &actorpb.DeviceReply{Error: notFound("device", "device %q not found in account %q", m.Device, a.id)}
-	}
+	cur := a.devices[m.Device] // handle checked that it exists
 	if e := ifMatch(m.IfMatch, cur.version, "device "+m.Device); e != nil {
 		return &actorpb.DeviceReply{Error: e}
 	}
@@ -653,10 +650,7 @@ func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys
 // device's provisioning key: its rightful user, who holds the
 // provisioning secret, gets it from the provisioning document.
 func (a *account) resetCredentials(t *turn, m *actorpb.ResetDeviceCredentials) proto.Message {
-	cur, ok := a.devices[m.Device]
-	if !ok {
-		return &actorpb.DeviceReply{Error: notFound("device", "device %q not found in account %q", m.Device, a.id)}
-	}
+	cur := a.devices[m.Device] // handle checked that it exists
 	password, err := provisioning.NewPassword(a.sys.cfg.Random)
 	if err != nil {
 		return &actorpb.DeviceReply{Error: unavailable("drawing a new secret failed: %v", err)}
@@ -687,10 +681,7 @@ func (a *account) resetCredentials(t *turn, m *actorpb.ResetDeviceCredentials) p
 // write does not touch updated_at, which tells when the configuration
 // changed.
 func (a *account) digestAnswered(t *turn, m *actorpb.DigestAnswered) proto.Message {
-	cur, ok := a.devices[m.Device]
-	if !ok {
-		return &actorpb.DeviceReply{Error: notFound("device", "device %q not found in account %q", m.Device, a.id)}
-	}
+	cur := a.devices[m.Device] // handle checked that it exists
 	if m.Algorithm != sipauth.SHA256 || cur.rec.Sha256Answered {
 		return &actorpb.DeviceReply{Device: redactDevice(cur.rec), Version: cur.version}
 	}

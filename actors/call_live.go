@@ -107,13 +107,11 @@ func (s *System) hangUp(rec *actorpb.CallRecord) {
 	if h == nil {
 		return
 	}
-	s.hangups.Add(1)
-	go func() {
-		defer s.hangups.Done()
+	s.hangups.Go(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), hangupTimeout)
 		defer cancel()
 		h.HangUp(ctx, rec)
-	}()
+	})
 }
 
 // ReadCall returns call id as it is now, and whether a live activation

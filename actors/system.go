@@ -237,12 +237,8 @@ func New(cfg Config) (*System, error) {
 	cfg.ContextCacheBytes = cmp.Or(cfg.ContextCacheBytes, def.ContextCacheBytes)
 	cfg.ContextHotLease = cmp.Or(cfg.ContextHotLease, def.ContextHotLease)
 	cfg.CallTimerTick = cmp.Or(cfg.CallTimerTick, def.CallTimerTick)
-	if cfg.RecordFlushInterval == 0 {
-		cfg.RecordFlushInterval = defaultRecordFlush
-	}
-	if cfg.ContextLimits == (callcontext.Limits{}) {
-		cfg.ContextLimits = def.ContextLimits
-	}
+	cfg.RecordFlushInterval = cmp.Or(cfg.RecordFlushInterval, defaultRecordFlush)
+	cfg.ContextLimits = cmp.Or(cfg.ContextLimits, def.ContextLimits)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

@@ -50,8 +50,7 @@ func newWriteBehind(store persistence.Store, log *slog.Logger) *writeBehind {
 	for range writeBehindShards {
 		ch := make(chan wbItem, writeBehindQueue)
 		w.shards = append(w.shards, ch)
-		w.wg.Add(1)
-		go w.run(ch)
+		w.wg.Go(func() { w.run(ch) })
 	}
 	return w
 }
@@ -61,7 +60,6 @@ func newWriteBehind(store persistence.Store, log *slog.Logger) *writeBehind {
 // all), in queue order. A barrier is closed once what came before it is
 // written.
 func (w *writeBehind) run(ch chan wbItem) {
-	defer w.wg.Done()
 	batch := make([]wbItem, 0, writeBehindBatch)
 	for it := range ch {
 		batch = append(batch[:0], it)
