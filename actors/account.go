@@ -152,19 +152,11 @@ func (a *account) edgeChanged(ch EdgeChange) {
 }
 
 func (a *account) handle(t *turn, msg proto.Message) proto.Message {
-	switch m := msg.(type) {
-	case *actorpb.PutAccount:
+	if m, ok := msg.(*actorpb.PutAccount); ok {
 		return a.putAccount(t, m)
-	case *actorpb.GetAccount:
-		if a.acct == nil {
-			return &actorpb.AccountReply{Error: a.missing()}
-		}
-		return a.accountReply(false)
-	case *actorpb.DeleteAccount:
-		return a.deleteAccount(t, m)
 	}
 	if a.acct == nil {
-		return errorReply(msg, a.missing())
+		return errorReply(msg, notFound("account", "account %q not found", a.id))
 	}
 	switch msg.(type) {
 	case *actorpb.GetDevice, *actorpb.DeleteDevice, *actorpb.ResetDeviceCredentials, *actorpb.DigestAnswered, *actorpb.GetProvisioning:
@@ -173,6 +165,10 @@ func (a *account) handle(t *turn, msg proto.Message) proto.Message {
 		}
 	}
 	switch m := msg.(type) {
+	case *actorpb.GetAccount:
+		return a.accountReply(false)
+	case *actorpb.DeleteAccount:
+		return a.deleteAccount(t, m)
 	case *actorpb.PutGroup:
 		return a.putGroup(t, m)
 	case *actorpb.DeleteGroup:
@@ -221,10 +217,6 @@ func (a *account) handle(t *turn, msg proto.Message) proto.Message {
 			SealedPassword: d.rec.SealedPassword, CredentialsResetAt: d.rec.CredentialsResetAt}
 	}
 	return errorReply(msg, invalid("", "account actor does not handle %T", msg))
-}
-
-func (a *account) missing() *actorpb.Error {
-	return notFound("account", "account %q not found", a.id)
 }
 
 func (a *account) accountReply(created bool) *actorpb.AccountReply {
@@ -301,9 +293,6 @@ func (a *account) cleanLeftovers(ctx context.Context) error {
 }
 
 func (a *account) deleteAccount(t *turn, m *actorpb.DeleteAccount) proto.Message {
-	if a.acct == nil {
-		return &actorpb.AccountReply{Error: a.missing()}
-	}
 	if e := ifMatch(m.IfMatch, a.acct.version, "account "+a.id); e != nil {
 		return &actorpb.AccountReply{Error: e}
 	}

@@ -96,9 +96,12 @@ func (c *call) wake() { c.sys.notify(KindCall, c.id, &actorpb.CallDeadline{}) }
 
 func (c *call) handle(t *turn, msg proto.Message) proto.Message {
 	switch msg.(type) {
-	case *actorpb.AnswerCall, *actorpb.RefreshCall, *actorpb.EndCall, *actorpb.InterruptCall:
-		if !IsCallActive(c.rec) {
-			return &actorpb.CallReply{Call: c.rec, Error: conflictOrMissing(c.rec, c.id)}
+	case *actorpb.GetCall, *actorpb.AnswerCall, *actorpb.RefreshCall, *actorpb.EndCall, *actorpb.InterruptCall:
+		if c.rec == nil {
+			return &actorpb.CallReply{Error: notFound("call", "call %q not found", c.id)}
+		}
+		if _, get := msg.(*actorpb.GetCall); !get && !IsCallActive(c.rec) {
+			return &actorpb.CallReply{Call: c.rec, Error: conflict("call", "call %q has already ended", c.id)}
 		}
 	}
 	switch m := msg.(type) {
@@ -116,9 +119,6 @@ func (c *call) handle(t *turn, msg proto.Message) proto.Message {
 	case *actorpb.InterruptCall:
 		return c.interrupt(t, m)
 	case *actorpb.GetCall:
-		if c.rec == nil {
-			return &actorpb.CallReply{Error: notFound("call", "call %q not found", c.id)}
-		}
 		return &actorpb.CallReply{Call: c.rec}
 	}
 	return errorReply(msg, invalid("", "call actor does not handle %T", msg))
@@ -387,13 +387,6 @@ func (c *call) setLive(live bool) {
 // re-INVITE can be silent for hours; its timers live here), and any call
 // while its writes are pending.
 func (c *call) pinned() bool { return c.live || c.sys.commits.busy(c.ck, nil) }
-
-func conflictOrMissing(rec *actorpb.CallRecord, id string) *actorpb.Error {
-	if rec == nil {
-		return notFound("call", "call %q not found", id)
-	}
-	return conflict("call", "call %q has already ended", id)
-}
 
 func (c *call) save(t *turn, rec *actorpb.CallRecord) *actorpb.Error {
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(rec)

@@ -102,9 +102,9 @@ func (c *callContext) receive(t *turn, msg proto.Message) proto.Message {
 	}
 	if c.call == nil && c.rec == nil {
 		t.stop = true // nothing to cache
-		return reply
+	} else {
+		c.account()
 	}
-	c.account()
 	return reply
 }
 

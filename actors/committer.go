@@ -293,22 +293,11 @@ func (w *committer) run() {
 		wait := w.interval - time.Since(w.firstAt)
 		w.mu.Unlock()
 		if wait > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-t.C:
-			case <-w.urgent:
-			case <-w.stop:
-			}
-			t.Stop()
+			sleep(wait, w.stop, w.urgent)
 		}
 		if err := w.flush(); err != nil {
 			w.log.Warn("committing call records failed; they stay queued and are retried", "err", err, "retry_in", pause)
-			t := time.NewTimer(pause)
-			select {
-			case <-t.C:
-			case <-w.stop:
-			}
-			t.Stop()
+			sleep(pause, w.stop, nil)
 			pause = min(2*max(pause, time.Millisecond), maxRetryPause)
 			signal(w.kick)
 			continue
@@ -373,8 +362,6 @@ func (w *committer) flush() error {
 func (w *committer) requeue(batch []*commitKey) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	rest := w.queue
-	w.queue = make([]*commitKey, 0, len(batch)+len(rest))
 	inBatch := make(map[*commitKey]bool, len(batch))
 	for _, ck := range batch {
 		if ck.queued == nil {
@@ -382,13 +369,9 @@ func (w *committer) requeue(batch []*commitKey) {
 		}
 		ck.queuedAt, ck.inflight = ck.flightAt, nil
 		inBatch[ck] = true
-		w.queue = append(w.queue, ck)
 	}
-	for _, ck := range rest {
-		if !inBatch[ck] {
-			w.queue = append(w.queue, ck)
-		}
-	}
+	rest := slices.DeleteFunc(w.queue, func(ck *commitKey) bool { return inBatch[ck] })
+	w.queue = append(slices.Clip(batch), rest...)
 }
 
 // settle records a committed batch: each key's next expected version, a

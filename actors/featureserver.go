@@ -29,22 +29,19 @@ func (f *featureServer) load(ctx context.Context) error {
 }
 
 func (f *featureServer) receive(t *turn, msg proto.Message) proto.Message {
-	switch m := msg.(type) {
-	case *actorpb.PutFeatureServer:
+	if m, ok := msg.(*actorpb.PutFeatureServer); ok {
 		return f.put(t, m)
+	}
+	if f.cur == nil {
+		return errorReply(msg, notFound("feature", "feature server %q not found", f.id))
+	}
+	switch m := msg.(type) {
 	case *actorpb.GetFeatureServer:
-		if f.cur == nil {
-			return &actorpb.FeatureServerReply{Error: f.missing()}
-		}
 		return &actorpb.FeatureServerReply{Server: f.cur.rec, Version: f.cur.version}
 	case *actorpb.DeleteFeatureServer:
 		return f.delete(t, m)
 	}
 	return errorReply(msg, invalid("", "featureserver actor does not handle %T", msg))
-}
-
-func (f *featureServer) missing() *actorpb.Error {
-	return notFound("feature", "feature server %q not found", f.id)
 }
 
 func (f *featureServer) put(t *turn, m *actorpb.PutFeatureServer) proto.Message {
@@ -75,9 +72,6 @@ func (f *featureServer) put(t *turn, m *actorpb.PutFeatureServer) proto.Message 
 // delete removes the feature server. Routes that still name it stay: the
 // edge answers requests they match as it does for any unreachable feature.
 func (f *featureServer) delete(t *turn, m *actorpb.DeleteFeatureServer) proto.Message {
-	if f.cur == nil {
-		return &actorpb.FeatureServerReply{Error: f.missing()}
-	}
 	if e := ifMatch(m.IfMatch, f.cur.version, "feature server "+f.id); e != nil {
 		return &actorpb.FeatureServerReply{Error: e}
 	}

@@ -51,13 +51,10 @@ func (p *pools) receive(t *turn, msg proto.Message) proto.Message {
 		next := proto.Clone(p.set).(*actorpb.PoolSet)
 		rec := proto.Clone(in).(*actorpb.Pool)
 		rec.UpdatedAt = timestamppb.New(p.sys.cfg.Clock.Now())
-		replaced := false
-		for i, q := range next.Pools {
-			if q.Name == rec.Name {
-				next.Pools[i], replaced = rec, true
-			}
-		}
-		if !replaced {
+		i := slices.IndexFunc(next.Pools, func(q *actorpb.Pool) bool { return q.Name == rec.Name })
+		if i >= 0 {
+			next.Pools[i] = rec
+		} else {
 			next.Pools = append(next.Pools, rec)
 			sort.Slice(next.Pools, func(i, j int) bool { return next.Pools[i].Name < next.Pools[j].Name })
 		}
@@ -65,7 +62,7 @@ func (p *pools) receive(t *turn, msg proto.Message) proto.Message {
 		if e != nil {
 			return &actorpb.PoolsReply{Error: e}
 		}
-		return &actorpb.PoolsReply{Pools: []*actorpb.Pool{rec}, Version: v, Created: !replaced}
+		return &actorpb.PoolsReply{Pools: []*actorpb.Pool{rec}, Version: v, Created: i < 0}
 	case *actorpb.DeletePool:
 		i := slices.IndexFunc(p.set.Pools, func(q *actorpb.Pool) bool { return q.Name == m.Name })
 		if i < 0 {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/switchboard-pbx/switchboard/actors/actorpb"
@@ -181,11 +182,11 @@ func (s *shell) owns() bool {
 }
 
 func (s *shell) debugReply(ctx context.Context) proto.Message {
-	js, err := debugJSON(s.b.debug(ctx))
+	js, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(s.b.debug(ctx))
 	if err != nil {
 		return &actorpb.DebugStateReply{Error: unavailable("encoding state: %v", err)}
 	}
-	return &actorpb.DebugStateReply{Json: js}
+	return &actorpb.DebugStateReply{Json: string(js)}
 }
 
 func unavailable(format string, args ...any) *actorpb.Error {

@@ -399,7 +399,6 @@ func (s *System) request(ctx context.Context, kind, identity string, hint func()
 		return nil, context.DeadlineExceeded
 	}
 	deadline := time.Now().Add(timeout)
-	var res any
 	for attempt := 0; ; attempt++ {
 		act, err := s.lookup.Acquire(kind, identity, hint)
 		if err != nil {
@@ -410,9 +409,13 @@ func (s *System) request(ctx context.Context, kind, identity string, hint func()
 			// A future with no positive timeout would wait forever.
 			return nil, fmt.Errorf("%w: %s %s after %v", ErrTimeout, kind, identity, timeout)
 		}
-		res, err = s.as.Root.RequestFuture(act.PID, msg, remaining).Result()
+		res, err := s.as.Root.RequestFuture(act.PID, msg, remaining).Result()
 		if err == nil {
-			break
+			reply, ok := res.(proto.Message)
+			if !ok {
+				return nil, fmt.Errorf("actors: %s %s replied %T", kind, identity, res)
+			}
+			return reply, nil
 		}
 		switch {
 		case errors.Is(err, actor.ErrTimeout):
@@ -426,17 +429,12 @@ func (s *System) request(ctx context.Context, kind, identity string, hint func()
 			if time.Until(deadline) <= 0 {
 				return nil, fmt.Errorf("%w: %s %s after %v", ErrTimeout, kind, identity, timeout)
 			}
-			s.sleep(min(time.Duration(1<<min(attempt, 6))*time.Millisecond, time.Until(deadline)))
+			sleep(min(time.Duration(1<<min(attempt, 6))*time.Millisecond, time.Until(deadline)), s.stop, nil)
 			continue
 		default:
 			return nil, err
 		}
 	}
-	reply, ok := res.(proto.Message)
-	if !ok {
-		return nil, fmt.Errorf("actors: %s %s replied %T", kind, identity, res)
-	}
-	return reply, nil
 }
 
 // Tell delivers msg to (kind, identity)'s activation, activating it if
@@ -454,13 +452,14 @@ func (s *System) Tell(kind, identity string, msg proto.Message) error {
 	return nil
 }
 
-// sleep pauses between retries of a request.
-func (s *System) sleep(d time.Duration) {
+// sleep waits d, or until stop or wake (nil: never) is ready.
+func sleep(d time.Duration, stop <-chan struct{}, wake chan struct{}) {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
-	case <-s.stop:
+	case <-wake:
+	case <-stop:
 	}
 }
 
