@@ -52,8 +52,6 @@ func (v *versioned[T]) ver() uint64 {
 	return v.version
 }
 
-func newAccount(sys *System, id string) *account { return &account{sys: sys, id: id} }
-
 func (a *account) store() persistence.Store { return a.sys.cfg.Store }
 
 func (a *account) load(ctx context.Context) error {

@@ -138,11 +138,7 @@ const maxAppsListed = 1000
 // ListApps returns up to 1000 of an account's apps, in id order, after
 // the id after.
 func (s *System) ListApps(ctx context.Context, account, after string) ([]App, error) {
-	from := ""
-	if after != "" {
-		from = appKey(account, after)
-	}
-	items, err := s.cfg.Store.Scan(ctx, appPrefix(account), from, maxAppsListed)
+	items, err := s.cfg.Store.Scan(ctx, appPrefix(account), scanFrom(appPrefix(account), after), maxAppsListed)
 	if err != nil {
 		return nil, err
 	}

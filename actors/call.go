@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"time"
@@ -41,8 +42,6 @@ type call struct {
 	// holdUntil ends a test call started with hold_ms (zero: none).
 	holdUntil time.Time
 }
-
-func newCall(sys *System, id string) *call { return &call{sys: sys, id: id} }
 
 // bind gives the behavior its activation (live calls are counted on it).
 func (c *call) bind(act *Activation) { c.act = act }
@@ -359,11 +358,7 @@ func (c *call) finish(t *turn, m *actorpb.EndCall) proto.Message {
 	if m.Target != "" {
 		rec.Target = m.Target
 	}
-	from := rec.StartedAt
-	if rec.AnsweredAt != nil {
-		from = rec.AnsweredAt
-	}
-	rec.DurationMs = now.Sub(from.AsTime()).Milliseconds()
+	rec.DurationMs = now.Sub(cmp.Or(rec.AnsweredAt, rec.StartedAt).AsTime()).Milliseconds()
 	if err := c.save(t, rec); err != nil {
 		return &actorpb.CallReply{Error: err}
 	}

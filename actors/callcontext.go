@@ -45,8 +45,6 @@ type callContext struct {
 	fresh bool
 }
 
-func newCallContext(sys *System, id string) *callContext { return &callContext{sys: sys, id: id} }
-
 // bind gives the behavior its activation (for the memory budget).
 func (c *callContext) bind(act *Activation) { c.act = act }
 

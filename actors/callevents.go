@@ -152,11 +152,7 @@ func (s *System) ListUserCalls(ctx context.Context, account, user string, since 
 		return nil, err
 	}
 	prefix := userCallsPrefix(account, user)
-	from := ""
-	if after != "" {
-		from = prefix + after
-	}
-	items, err := s.cfg.Store.Scan(ctx, prefix, from, limit)
+	items, err := s.cfg.Store.Scan(ctx, prefix, scanFrom(prefix, after), limit)
 	if err != nil {
 		return nil, err
 	}

@@ -58,10 +58,6 @@ type deviceBindings struct {
 // older state record is split (the stores batch concurrent puts).
 const migrateConcurrency = 64
 
-func newDeviceGroup(sys *System, account, group string) *deviceGroup {
-	return &deviceGroup{sys: sys, account: account, group: group}
-}
-
 func splitGroupIdentity(id string) (account, group string, ok bool) {
 	account, group, ok = strings.Cut(id, "/")
 	return account, group, ok && account != "" && group != "" && !strings.Contains(group, "/")

@@ -18,10 +18,6 @@ type featureServer struct {
 	cur *versioned[*actorpb.FeatureServer] // nil: not provisioned
 }
 
-func newFeatureServer(sys *System, id string) *featureServer {
-	return &featureServer{sys: sys, id: id}
-}
-
 func (f *featureServer) load(ctx context.Context) error {
 	var err error
 	f.cur, err = loadOne[*actorpb.FeatureServer](ctx, f.sys.cfg.Store, featureKey(f.id))

@@ -28,16 +28,22 @@ func pageSize(limit uint32, def, most int) int {
 	return min(int(limit), most)
 }
 
+// scanFrom is where a scan of prefix resumes after the id after ("": at
+// the start).
+func scanFrom(prefix, after string) string {
+	if after == "" {
+		return ""
+	}
+	return prefix + after
+}
+
 // scanIDs pages the ids (the key after prefix) of the records under
 // prefix in id order, from the store's key order: at most limit ids after
 // the id after that keep accepts, reading at most maxListScan records.
 // next is the id to go on after, "" when the scan reached the end. A page
 // costs O(limit) store reads, never a sort of every id.
 func scanIDs(ctx context.Context, st persistence.Store, prefix, after string, limit int, keep func(id string) bool) (ids []string, next string, err error) {
-	cursor := ""
-	if after != "" {
-		cursor = prefix + after
-	}
+	cursor := scanFrom(prefix, after)
 	for scanned := 0; scanned < maxListScan; {
 		items, err := st.Scan(ctx, prefix, cursor, min(limit+1, maxListScan-scanned))
 		if err != nil {

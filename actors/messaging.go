@@ -99,10 +99,6 @@ type queuedMeta struct {
 	expires                      time.Time
 }
 
-func newMessaging(sys *System, id string) *messaging {
-	return &messaging{sys: sys, id: id}
-}
-
 func (m *messaging) store() persistence.Store { return m.sys.cfg.Store }
 
 func (m *messaging) vacant() bool { return !m.exists }
@@ -501,7 +497,6 @@ func (m *messaging) openIncident(t *turn, w who, s *sender, p *mergedPolicy, v f
 		// Blocks and the suspension end then; 0: when resolved.
 		inc.BlocksExpireAt = timestamppb.New(now.Add(v.BlockFor))
 	}
-	var blocks []*actorpb.Block
 	if !inc.Monitor {
 		inc.Actions = slices.Clone(v.Actions)
 		if slices.Contains(inc.Actions, fraud.ActionBlockDestinations) {
@@ -511,7 +506,6 @@ func (m *messaging) openIncident(t *turn, w who, s *sender, p *mergedPolicy, v f
 				}
 				if d = fraud.NormalizeDestination(d); !p.safe(d) {
 					inc.BlockedDestinations = append(inc.BlockedDestinations, d)
-					blocks = append(blocks, &actorpb.Block{Destination: d, ExpiresAt: inc.BlocksExpireAt})
 				}
 			}
 		}
@@ -540,21 +534,21 @@ func (m *messaging) openIncident(t *turn, w who, s *sender, p *mergedPolicy, v f
 	if err != nil {
 		return nil, storeFailed(t, err, "incident "+inc.Id)
 	}
-	stored := make([]*versioned[*actorpb.Block], 0, len(blocks))
-	for _, b := range blocks {
-		b.Incident = inc.Id
+	cur := &versioned[*actorpb.Incident]{rec: inc, version: ver}
+	stored := make([]*versioned[*actorpb.Block], 0, len(inc.BlockedDestinations))
+	for _, d := range inc.BlockedDestinations {
+		b := &actorpb.Block{Destination: d, ExpiresAt: inc.BlocksExpireAt, Incident: inc.Id}
 		bv, err := putRecord(t.ctx, m.store(), fraudBlockKey(m.id, b.Device, b.Destination), b, persistence.AnyVersion)
 		if err != nil {
 			// The incident is stored; the blocks stored so far are kept
 			// and the suspension holds. A retry of the check refuses.
-			m.adopt(&versioned[*actorpb.Incident]{rec: inc, version: ver})
+			m.adopt(cur)
 			m.keepBlocks(stored)
 			return nil, storeFailed(t, err, "blocks of incident "+inc.Id)
 		}
 		stored = append(stored, &versioned[*actorpb.Block]{rec: b, version: bv})
 	}
 	// Stored: now they take effect.
-	cur := &versioned[*actorpb.Incident]{rec: inc, version: ver}
 	m.adopt(cur)
 	m.keepBlocks(stored)
 	m.sys.fraud.incidents.WithLabelValues(inc.Indicator).Inc()
@@ -745,10 +739,7 @@ func (m *messaging) listIncidents(t *turn, r *actorpb.ListIncidents) proto.Messa
 		}
 		return out
 	}
-	after := ""
-	if r.After != "" {
-		after = fraudIncidentKey(m.id, r.After)
-	}
+	after := scanFrom(fraudIncidentPrefix(m.id), r.After)
 	for {
 		page, err := m.store().Scan(t.ctx, fraudIncidentPrefix(m.id), after, limit+1)
 		if err != nil {

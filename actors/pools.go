@@ -25,8 +25,6 @@ type pools struct {
 	version uint64
 }
 
-func newPools(sys *System) *pools { return &pools{sys: sys} }
-
 func (p *pools) load(ctx context.Context) error {
 	p.set, p.version = &actorpb.PoolSet{}, 0
 	cur, err := loadOne[*actorpb.PoolSet](ctx, p.sys.cfg.Store, poolsKey)

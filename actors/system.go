@@ -344,23 +344,23 @@ var ErrUnknownKind = errors.New("actors: unknown kind")
 func (s *System) behaviorFor(kind, identity string) (func() behavior, error) {
 	switch kind {
 	case KindAccount:
-		return func() behavior { return newAccount(s, identity) }, nil
+		return func() behavior { return &account{sys: s, id: identity} }, nil
 	case KindDeviceGroup:
 		a, g, ok := splitGroupIdentity(identity)
 		if !ok {
 			return nil, fmt.Errorf("%w: devicegroup identity %q is not account/group", ErrUnknownKind, identity)
 		}
-		return func() behavior { return newDeviceGroup(s, a, g) }, nil
+		return func() behavior { return &deviceGroup{sys: s, account: a, group: g} }, nil
 	case KindCall:
-		return func() behavior { return newCall(s, identity) }, nil
+		return func() behavior { return &call{sys: s, id: identity} }, nil
 	case KindFeatureServer:
-		return func() behavior { return newFeatureServer(s, identity) }, nil
+		return func() behavior { return &featureServer{sys: s, id: identity} }, nil
 	case KindPools:
-		return func() behavior { return newPools(s) }, nil
+		return func() behavior { return &pools{sys: s} }, nil
 	case KindMessaging:
-		return func() behavior { return newMessaging(s, identity) }, nil
+		return func() behavior { return &messaging{sys: s, id: identity} }, nil
 	case KindCallContext:
-		return func() behavior { return newCallContext(s, identity) }, nil
+		return func() behavior { return &callContext{sys: s, id: identity} }, nil
 	}
 	return nil, fmt.Errorf("%w: %q", ErrUnknownKind, kind)
 }
