@@ -156,10 +156,19 @@ func (a *account) handle(t *turn, msg proto.Message) proto.Message {
 	if a.acct == nil {
 		return errorReply(msg, notFound("account", "account %q not found", a.id))
 	}
+	// The group, device or trunk a request reads or deletes must exist.
 	switch msg.(type) {
+	case *actorpb.DescribeGroup, *actorpb.DeleteGroup:
+		if id := msg.(interface{ GetGroup() string }).GetGroup(); a.groups[id] == nil {
+			return errorReply(msg, notFound("group", "group %q not found in account %q", id, a.id))
+		}
 	case *actorpb.GetDevice, *actorpb.DeleteDevice, *actorpb.ResetDeviceCredentials, *actorpb.DigestAnswered, *actorpb.GetProvisioning:
 		if id := msg.(interface{ GetDevice() string }).GetDevice(); a.devices[id] == nil {
 			return errorReply(msg, notFound("device", "device %q not found in account %q", id, a.id))
+		}
+	case *actorpb.GetTrunk, *actorpb.DeleteTrunk:
+		if id := msg.(interface{ GetTrunk() string }).GetTrunk(); a.trunks[id] == nil {
+			return errorReply(msg, notFound("trunk", "trunk %q not found in account %q", id, a.id))
 		}
 	}
 	switch m := msg.(type) {
@@ -172,10 +181,7 @@ func (a *account) handle(t *turn, msg proto.Message) proto.Message {
 	case *actorpb.DeleteGroup:
 		return a.deleteGroup(t, m)
 	case *actorpb.DescribeGroup:
-		g, ok := a.groups[m.Group]
-		if !ok {
-			return &actorpb.GroupReply{Error: notFound("group", "group %q not found in account %q", m.Group, a.id)}
-		}
+		g := a.groups[m.Group]
 		// Tier 1 again: the group keeps its pool while the pool still
 		// meets the prescribed conditions.
 		a.assignPool(t, g)
@@ -194,7 +200,8 @@ func (a *account) handle(t *turn, msg proto.Message) proto.Message {
 	case *actorpb.PutTrunk:
 		return a.putTrunk(t, m)
 	case *actorpb.GetTrunk:
-		return a.getTrunk(m)
+		cur := a.trunks[m.Trunk]
+		return &actorpb.TrunkReply{Trunk: cur.rec, Version: cur.version}
 	case *actorpb.DeleteTrunk:
 		return a.deleteTrunk(t, m)
 	case *actorpb.ListTrunks:
@@ -340,10 +347,7 @@ func (a *account) putGroup(t *turn, m *actorpb.PutGroup) proto.Message {
 }
 
 func (a *account) deleteGroup(t *turn, m *actorpb.DeleteGroup) proto.Message {
-	cur, ok := a.groups[m.Group]
-	if !ok {
-		return &actorpb.GroupReply{Error: notFound("group", "group %q not found in account %q", m.Group, a.id)}
-	}
+	cur := a.groups[m.Group] // handle checked that it exists
 	if e := ifMatch(m.IfMatch, cur.version, "group "+m.Group); e != nil {
 		return &actorpb.GroupReply{Error: e}
 	}
@@ -512,18 +516,7 @@ func (a *account) dropGroupState(ctx context.Context, group string) error {
 // The pool figures are read once per turn (t.pools), however many groups
 // the turn checks.
 func (a *account) choosePool(t *turn, group string, rec *actorpb.Group) bool {
-	var states []placement.PoolState
-	if a.sys.cfg.Pools != nil {
-		if !t.poolsRead {
-			t.pools, t.poolsErr = a.sys.cfg.Pools.PoolStates(t.ctx)
-			t.poolsRead = true
-		}
-		states = t.pools
-		if t.poolsErr != nil {
-			a.sys.log.Warn("tier 1: pool figures unavailable; the group keeps its pool", "account", a.id, "group", group, "err", t.poolsErr)
-			return false
-		}
-	} else {
+	if a.sys.cfg.Pools == nil {
 		// No pool figures (one node, no cluster): the pinned pool or "default".
 		name := cmp.Or(rec.Pool, "default")
 		if name == rec.AssignedPool {
@@ -533,9 +526,17 @@ func (a *account) choosePool(t *turn, group string, rec *actorpb.Group) bool {
 		rec.PoolAssignedAt = timestamppb.New(a.sys.cfg.Clock.Now())
 		return true
 	}
+	if !t.poolsRead {
+		t.pools, t.poolsErr = a.sys.cfg.Pools.PoolStates(t.ctx)
+		t.poolsRead = true
+	}
+	if t.poolsErr != nil {
+		a.sys.log.Warn("tier 1: pool figures unavailable; the group keeps its pool", "account", a.id, "group", group, "err", t.poolsErr)
+		return false
+	}
 	dec, err := placement.ChoosePool(placement.GroupSpec{
 		ID: group, Size: len(a.byGroup[group]), Pinned: rec.Pool, Labels: rec.Labels, Current: rec.AssignedPool,
-	}, states)
+	}, t.pools)
 	if err != nil {
 		a.sys.log.Warn("tier 1: no pool meets the group's conditions; it keeps its pool", "account", a.id, "group", group, "err", err)
 		return false

@@ -633,10 +633,9 @@ func (m *messaging) resetCredentials(t *turn, inc *versioned[*actorpb.Incident],
 	detail := "new random secret"
 	if r.Group != "" {
 		// The bindings it had, for the restore path's check-sync NOTIFY.
-		if res, err := m.sys.Request(t.ctx, KindDeviceGroup, deviceGroupIdentity(m.id, r.Group), &actorpb.LookupBindings{Device: r.Device}); err == nil {
-			if rep, ok := res.(*actorpb.RegisterReply); ok && rep.Error == nil {
-				r.RemovedBindings = rep.Bindings
-			}
+		had, _ := m.sys.Request(t.ctx, KindDeviceGroup, deviceGroupIdentity(m.id, r.Group), &actorpb.LookupBindings{Device: r.Device})
+		if rep, ok := had.(*actorpb.RegisterReply); ok && rep.Error == nil {
+			r.RemovedBindings = rep.Bindings
 		}
 		res, err := m.sys.Request(t.ctx, KindDeviceGroup, deviceGroupIdentity(m.id, r.Group),
 			&actorpb.Register{Device: r.Device, RemoveAll: true, CallId: "fraud-reset-" + r.Id, Cseq: 1, EdgeNode: m.sys.cfg.Node})

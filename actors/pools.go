@@ -133,10 +133,7 @@ func (s *System) groupHint(ctx context.Context, identity string) Hint {
 	if !ok {
 		return Hint{}
 	}
-	rep, err := s.request(ctx, KindAccount, a, nil, &actorpb.DescribeGroup{Group: g})
-	if err != nil {
-		return Hint{}
-	}
+	rep, _ := s.request(ctx, KindAccount, a, nil, &actorpb.DescribeGroup{Group: g}) // nil on error
 	if gr, ok := rep.(*actorpb.GroupReply); ok && gr.Error == nil {
 		return Hint{Pool: gr.Group.GetAssignedPool()}
 	}

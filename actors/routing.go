@@ -44,23 +44,8 @@ func (a *account) putTrunk(t *turn, m *actorpb.PutTrunk) proto.Message {
 	return &actorpb.TrunkReply{Trunk: rec, Version: v, Created: cur == nil}
 }
 
-func (a *account) getTrunk(m *actorpb.GetTrunk) *actorpb.TrunkReply {
-	cur, ok := a.trunks[m.Trunk]
-	if !ok {
-		return &actorpb.TrunkReply{Error: a.noTrunk(m.Trunk)}
-	}
-	return &actorpb.TrunkReply{Trunk: cur.rec, Version: cur.version}
-}
-
-func (a *account) noTrunk(id string) *actorpb.Error {
-	return notFound("trunk", "trunk %q not found in account %q", id, a.id)
-}
-
 func (a *account) deleteTrunk(t *turn, m *actorpb.DeleteTrunk) proto.Message {
-	cur, ok := a.trunks[m.Trunk]
-	if !ok {
-		return &actorpb.TrunkReply{Error: a.noTrunk(m.Trunk)}
-	}
+	cur := a.trunks[m.Trunk] // handle checked that it exists
 	if e := ifMatch(m.IfMatch, cur.version, "trunk "+m.Trunk); e != nil {
 		return &actorpb.TrunkReply{Error: e}
 	}
