@@ -105,11 +105,7 @@ func (s *System) CreateApp(ctx context.Context, account, name, user string, scop
 	now := s.cfg.Clock.Now()
 	rec := &actorpb.AppCredential{Id: id, Account: account, Name: name, Scopes: sc, User: user,
 		TokenSha256: sum[:], CreatedAt: timestamppb.New(now)}
-	b, err := proto.Marshal(rec)
-	if err != nil {
-		return App{}, "", err
-	}
-	if _, err := s.cfg.Store.Put(ctx, appKey(account, id), b, persistence.MustNotExist); err != nil {
+	if _, err := putRecord(ctx, s.cfg.Store, appKey(account, id), rec, persistence.MustNotExist); err != nil {
 		return App{}, "", fmt.Errorf("storing app: %w", err)
 	}
 	return appOf(rec), token, nil

@@ -88,8 +88,7 @@ type sender struct {
 type inflightMsg struct {
 	id, sender, device, group, destination string
 	at                                     time.Time
-	refused                                bool
-	done                                   bool
+	refused, done                          bool
 }
 
 // queuedMeta is what the supervisor keeps in memory of a queued message

@@ -509,6 +509,13 @@ func (s *System) FindActivation(kind, identity string) (*Activation, bool) {
 	return s.lookup.Find(kind, identity)
 }
 
+// IsLocal says whether (kind, identity) has a live activation on this
+// node; it never activates one.
+func (s *System) IsLocal(kind, identity string) bool {
+	act, ok := s.lookup.Peek(kind, identity)
+	return ok && act.PID != nil && act.PID.Address == s.as.Address()
+}
+
 // ActivationCounts counts this node's activations by kind.
 func (s *System) ActivationCounts() map[string]int { return s.lookup.ActivationCounts() }
 

@@ -1,10 +1,12 @@
 package actors
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/switchboard-pbx/switchboard/actors/actorpb"
@@ -205,12 +207,8 @@ func NormalizeFeatureTargets(targets []*actorpb.FeatureTarget) ([]*actorpb.Featu
 		if t.Weight > MaxTargetPriority {
 			return nil, invalid(field("weight"), "weight must be from 0 to %d", MaxTargetPriority)
 		}
-		tr := t.Transport
-		switch tr {
-		case "":
-			tr = "udp"
-		case "udp", "tcp", "tls":
-		default:
+		tr := cmp.Or(t.Transport, "udp")
+		if !slices.Contains([]string{"udp", "tcp", "tls"}, tr) {
 			return nil, invalid(field("transport"), "transport must be udp, tcp or tls, not %q", t.Transport)
 		}
 		c := &actorpb.FeatureTarget{Address: ap.String(), Priority: t.Priority, Weight: t.Weight, Transport: tr}
