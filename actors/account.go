@@ -391,6 +391,9 @@ func (a *account) putDevice(t *turn, m *actorpb.PutDevice) proto.Message {
 		return &actorpb.DeviceReply{Error: invalid("password", "a password is required for a new device")}
 	}
 	now := timestamppb.New(a.sys.cfg.Clock.Now())
+	// New credentials without a sealed password (one the provisioning
+	// document cannot carry) leave the document without a password until
+	// the next set or reset; the device keeps its key.
 	rec := &actorpb.Device{Id: m.Device, Group: m.Group, DisplayName: m.DisplayName, Ha1Md5: m.Ha1Md5, Ha1Sha256: m.Ha1Sha256, CreatedAt: now, UpdatedAt: now,
 		ProvisioningKey: m.ProvisioningKey, SealedPassword: m.SealedPassword, DigestAlgorithm: alg}
 	if cur != nil {
@@ -406,25 +409,17 @@ func (a *account) putDevice(t *turn, m *actorpb.PutDevice) proto.Message {
 			rec.ProvisioningKey = cur.rec.ProvisioningKey
 		}
 	}
-	if setCreds && len(m.SealedPassword) == 0 {
-		// A password the provisioning document cannot carry: the device
-		// keeps its key, and its document has no password until the next
-		// set or reset.
-		rec.SealedPassword = nil
-	}
 	v, err := putRecord(t.ctx, a.store(), deviceKey(a.id, m.Device), rec, cur.ver())
 	if err != nil {
 		return &actorpb.DeviceReply{Error: storeFailed(t, err, "device "+m.Device)}
 	}
 	a.devices[m.Device] = &versioned[*actorpb.Device]{rec: rec, version: v}
-	if cur != nil {
-		a.leave(cur.rec.Group, m.Device)
-	}
-	a.join(m.Group, m.Device)
-	if cur != nil && cur.rec.Group != m.Group {
-		a.sys.notify(KindDeviceGroup, deviceGroupIdentity(a.id, cur.rec.Group), &actorpb.GroupChanged{Removed: []string{m.Device}})
-	}
 	if cur == nil || cur.rec.Group != m.Group {
+		if cur != nil {
+			a.leave(cur.rec.Group, m.Device)
+			a.sys.notify(KindDeviceGroup, deviceGroupIdentity(a.id, cur.rec.Group), &actorpb.GroupChanged{Removed: []string{m.Device}})
+		}
+		a.join(m.Group, m.Device)
 		a.sys.notify(KindDeviceGroup, deviceGroupIdentity(a.id, m.Group), &actorpb.GroupChanged{Added: []string{m.Device}})
 	}
 	return &actorpb.DeviceReply{Device: redactDevice(rec), Version: v, Created: cur == nil}

@@ -123,13 +123,10 @@ func (c *callContext) passivating(context.Context) { c.sys.contexts.Remove(c.id,
 // pinned keeps a context cached, idle, while its call is live and for the
 // hot lease after it ended (the budget may still evict it).
 func (c *callContext) pinned() bool {
-	if c.call == nil {
-		return false
-	}
 	if c.live {
-		return true
+		return true // live implies a call (refreshCall)
 	}
-	end := c.call.GetEndedAt()
+	end := c.call.GetEndedAt() // nil without a call
 	return end != nil && c.sys.cfg.Clock.Now().Before(end.AsTime().Add(c.sys.cfg.ContextHotLease))
 }
 

@@ -44,7 +44,7 @@ type messaging struct {
 	id     string
 	exists bool
 
-	policies map[string]*storedPolicy // by level key: "account", "grp/<g>", "dev/<d>"
+	policies map[string]storedPolicy  // by level key: "account", "grp/<g>", "dev/<d>"
 	eff      map[string]*mergedPolicy // by group "\x00" device
 	senders  map[string]*sender
 	// histories are the fraud histories of the senders, groups and the
@@ -63,7 +63,8 @@ type messaging struct {
 }
 
 // storedPolicy is a stored policy: the JSON of a fraud policy (not a
-// proto), as the detector reads it.
+// proto), as the detector reads it. The zero value is no policy (version
+// 0: persistence.MustNotExist).
 type storedPolicy struct {
 	raw     []byte
 	version uint64
@@ -122,7 +123,7 @@ func (m *messaging) load(ctx context.Context) error {
 		senders, histories, inflight = map[string]*sender{}, map[string]*history{}, map[string]*inflightMsg{}
 	}
 	*m = messaging{sys: m.sys, id: m.id,
-		policies: map[string]*storedPolicy{}, eff: map[string]*mergedPolicy{},
+		policies: map[string]storedPolicy{}, eff: map[string]*mergedPolicy{},
 		senders: senders, histories: histories, inflight: inflight, order: order, queued: map[string]*queuedMeta{},
 		blocks: map[string]*versioned[*actorpb.Block]{}, open: map[string]*versioned[*actorpb.Incident]{},
 		bySender: map[string]string{}, killed: map[string]string{}, dirty: map[string]bool{},
@@ -143,7 +144,7 @@ func (m *messaging) load(ctx context.Context) error {
 		return err
 	}
 	for _, it := range items {
-		m.policies[strings.TrimPrefix(it.Key, fraudPolicyKey(m.id, ""))] = &storedPolicy{raw: it.Value, version: it.Version}
+		m.policies[strings.TrimPrefix(it.Key, fraudPolicyKey(m.id, ""))] = storedPolicy{raw: it.Value, version: it.Version}
 	}
 	if err := loadAll(ctx, m.store(), fraudBlockPrefix(m.id), m.blocks); err != nil {
 		return err
@@ -232,7 +233,11 @@ func (m *messaging) receive(t *turn, msg proto.Message) proto.Message {
 	case *actorpb.ListIncidents:
 		return m.listIncidents(t, r)
 	case *actorpb.GetIncident:
-		return m.getIncident(t, r)
+		inc, e := m.incident(t, r.Id)
+		if e != nil {
+			return &actorpb.IncidentReply{Error: e}
+		}
+		return &actorpb.IncidentReply{Incident: inc.rec}
 	case *actorpb.ResolveIncident:
 		return m.resolve(t, r, now)
 	case *actorpb.RestoreDevice:
@@ -420,18 +425,12 @@ func (m *messaging) policyFor(group, device string) (*mergedPolicy, error) {
 
 // levelsFor returns the stored layers of a sender's policy.
 func (m *messaging) levelsFor(group, device string) policyLevels {
-	raw := func(level string) []byte {
-		if v, ok := m.policies[level]; ok {
-			return v.raw
-		}
-		return nil
-	}
-	l := policyLevels{account: raw("account")}
+	l := policyLevels{account: m.policies["account"].raw}
 	if group != "" {
-		l.group = raw("grp/" + group)
+		l.group = m.policies["grp/"+group].raw
 	}
 	if device != "" {
-		l.device = raw("dev/" + device)
+		l.device = m.policies["dev/"+device].raw
 	}
 	return l
 }
@@ -682,14 +681,6 @@ func (m *messaging) audit(ctx context.Context, inc *actorpb.Incident, action str
 		}
 		return
 	}
-}
-
-func (m *messaging) getIncident(t *turn, r *actorpb.GetIncident) proto.Message {
-	inc, e := m.incident(t, r.Id)
-	if e != nil {
-		return &actorpb.IncidentReply{Error: e}
-	}
-	return &actorpb.IncidentReply{Incident: inc.rec}
 }
 
 // incident returns the incident id of this account.
