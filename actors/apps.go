@@ -154,16 +154,11 @@ func (s *System) ListApps(ctx context.Context, account, after string) ([]App, er
 // Store errors other than not found are returned as they are (the caller
 // answers 503, not 401).
 func (s *System) AuthenticateApp(ctx context.Context, token string) (App, error) {
-	rest, ok := strings.CutPrefix(token, appTokenPrefix)
-	if !ok {
-		return App{}, ErrBadToken
-	}
+	rest, ok0 := strings.CutPrefix(token, appTokenPrefix)
 	account, rest, ok1 := strings.Cut(rest, ".")
 	id, _, ok2 := strings.Cut(rest, ".")
-	if !ok1 || !ok2 || !ValidID(account) || len(id) != 16 {
-		return App{}, ErrBadToken
-	}
-	if _, err := hex.DecodeString(id); err != nil {
+	_, hexErr := hex.DecodeString(id)
+	if !ok0 || !ok1 || !ok2 || !ValidID(account) || len(id) != 16 || hexErr != nil {
 		return App{}, ErrBadToken
 	}
 	it, err := s.cfg.Store.Get(ctx, appKey(account, id))

@@ -45,10 +45,8 @@ func ApplyRegister(bindings []*actorpb.Binding, m *actorpb.Register, now time.Ti
 			current[b.Contact] = b
 		}
 	}
-	for i, c := range m.Contacts {
-		if c.GetUri() == "" {
-			return nil, invalid("contacts", "contacts[%d] has no URI", i)
-		}
+	if i := slices.IndexFunc(m.Contacts, func(c *actorpb.ContactUpdate) bool { return c.GetUri() == "" }); i >= 0 {
+		return nil, invalid("contacts", "contacts[%d] has no URI", i)
 	}
 	for _, b := range current {
 		touched := m.RemoveAll || slices.ContainsFunc(m.Contacts, func(c *actorpb.ContactUpdate) bool { return c.Uri == b.Contact })

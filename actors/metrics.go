@@ -13,7 +13,18 @@ type metrics struct {
 	request      *prometheus.HistogramVec
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+// fraudMetrics are the messaging supervisor's metrics (listed in doc.go).
+type fraudMetrics struct {
+	checks    *prometheus.CounterVec
+	warnings  *prometheus.CounterVec
+	incidents *prometheus.CounterVec
+	actions   *prometheus.CounterVec
+	queue     *prometheus.CounterVec
+}
+
+// newMetrics makes the package's metrics (listed in doc.go): the actors'
+// and the messaging supervisors'.
+func newMetrics(reg prometheus.Registerer) (*metrics, *fraudMetrics, error) {
 	m := &metrics{
 		activations:  counterVec("switchboard_actor_activations_total", "Activations started, by actor kind.", "kind"),
 		passivations: counterVec("switchboard_actor_passivations_total", "Activations stopped (idle passivation or shutdown), by actor kind.", "kind"),
@@ -27,7 +38,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
 		}, []string{"kind"}),
 	}
-	return m, register(reg, m.activations, m.passivations, m.active, m.request)
+	f := &fraudMetrics{
+		checks:    counterVec("switchboard_fraud_checks_total", "Fraud checks answered by the messaging supervisors, by request kind and verdict.", "kind", "verdict"),
+		warnings:  counterVec("switchboard_fraud_warnings_total", "Requests at warning level, by indicator.", "indicator"),
+		incidents: counterVec("switchboard_fraud_incidents_total", "Fraud incidents opened (critical level), by indicator.", "indicator"),
+		actions:   counterVec("switchboard_fraud_actions_total", "Containment actions taken at critical, by action and result (ok, failed).", "action", "result"),
+		queue:     counterVec("switchboard_messaging_queue_total", "Store-and-forward queue events: queued, delivered, failed, expired, terminated.", "event"),
+	}
+	return m, f, register(reg, m.activations, m.passivations, m.active, m.request,
+		f.checks, f.warnings, f.incidents, f.actions, f.queue)
 }
 
 func counterVec(name, help string, labels ...string) *prometheus.CounterVec {
@@ -59,24 +78,4 @@ func (m *metrics) passivated(kind string) {
 
 func (m *metrics) observeRequest(kind string, d time.Duration) {
 	m.request.WithLabelValues(kind).Observe(d.Seconds())
-}
-
-// fraudMetrics are the messaging supervisor's metrics (listed in doc.go).
-type fraudMetrics struct {
-	checks    *prometheus.CounterVec
-	warnings  *prometheus.CounterVec
-	incidents *prometheus.CounterVec
-	actions   *prometheus.CounterVec
-	queue     *prometheus.CounterVec
-}
-
-func newFraudMetrics(reg prometheus.Registerer) (*fraudMetrics, error) {
-	m := &fraudMetrics{
-		checks:    counterVec("switchboard_fraud_checks_total", "Fraud checks answered by the messaging supervisors, by request kind and verdict.", "kind", "verdict"),
-		warnings:  counterVec("switchboard_fraud_warnings_total", "Requests at warning level, by indicator.", "indicator"),
-		incidents: counterVec("switchboard_fraud_incidents_total", "Fraud incidents opened (critical level), by indicator.", "indicator"),
-		actions:   counterVec("switchboard_fraud_actions_total", "Containment actions taken at critical, by action and result (ok, failed).", "action", "result"),
-		queue:     counterVec("switchboard_messaging_queue_total", "Store-and-forward queue events: queued, delivered, failed, expired, terminated.", "event"),
-	}
-	return m, register(reg, m.checks, m.warnings, m.incidents, m.actions, m.queue)
 }

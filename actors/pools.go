@@ -66,10 +66,8 @@ func (p *pools) receive(t *turn, msg proto.Message) proto.Message {
 		if i < 0 {
 			return &actorpb.PoolsReply{Error: notFound("pool", "pool %q is not configured", m.Name)}
 		}
-		for _, q := range p.set.Pools {
-			if q.Overflow == m.Name {
-				return &actorpb.PoolsReply{Error: conflict("pool", "pool %q overflows into %q; change its overflow first", q.Name, m.Name)}
-			}
+		if j := slices.IndexFunc(p.set.Pools, func(q *actorpb.Pool) bool { return q.Overflow == m.Name }); j >= 0 {
+			return &actorpb.PoolsReply{Error: conflict("pool", "pool %q overflows into %q; change its overflow first", p.set.Pools[j].Name, m.Name)}
 		}
 		gone := p.set.Pools[i]
 		next := proto.Clone(p.set).(*actorpb.PoolSet)

@@ -242,11 +242,7 @@ func New(cfg Config) (*System, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	m, err := newMetrics(cfg.Registerer)
-	if err != nil {
-		return nil, err
-	}
-	fm, err := newFraudMetrics(cfg.Registerer)
+	m, fm, err := newMetrics(cfg.Registerer)
 	if err != nil {
 		return nil, err
 	}
