@@ -81,10 +81,10 @@ type Config struct {
 	// Node is this node's name, written into call records.
 	Node string
 	// Fence, when set, keeps each activation of a fenced kind (account,
-	// devicegroup) single across the nodes that share Store: an activation
-	// serves only while it holds a valid claim on its identity, and
-	// answers CODE_UNAVAILABLE (and stops) when it cannot get one. Default
-	// nil: no fencing (one node, tests).
+	// devicegroup, messaging) single across the nodes that share Store: an
+	// activation serves only while it holds a valid claim on its identity,
+	// and answers CODE_UNAVAILABLE (and stops) when it cannot get one.
+	// Default nil: no fencing (one node, tests).
 	Fence Fence
 	// Events, when set, receives the messaging supervisors' fraud events
 	// for the accounts' streams. Default nil: none (the audit log in the
