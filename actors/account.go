@@ -5,7 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
@@ -42,15 +43,14 @@ type account struct {
 	byGroup map[string]map[string]struct{}
 }
 
-// ver is the version of v, or 0 when the record does not exist.
+// ver is the version of v, or 0 (persistence.MustNotExist) when the record
+// does not exist: what a write of it expects.
 func (v *versioned[T]) ver() uint64 {
 	if v == nil {
 		return 0
 	}
 	return v.version
 }
-
-func newAccount(sys *System, id string) *account { return &account{sys: sys, id: id} }
 
 func (a *account) store() persistence.Store { return a.sys.cfg.Store }
 
@@ -134,14 +134,8 @@ func (a *account) receive(t *turn, msg proto.Message) proto.Message {
 			ch.All = true
 		case *actorpb.PutGroup, *actorpb.DeleteGroup, *actorpb.PutTrunk, *actorpb.DeleteTrunk, *actorpb.PutRoutes:
 			ch.Level = true
-		case *actorpb.PutDevice:
-			ch.Devices = []string{m.Device}
-		case *actorpb.DeleteDevice:
-			ch.Devices = []string{m.Device}
-		case *actorpb.ResetDeviceCredentials:
-			ch.Devices = []string{m.Device}
-		case *actorpb.DigestAnswered:
-			ch.Devices = []string{m.Device}
+		case *actorpb.PutDevice, *actorpb.DeleteDevice, *actorpb.ResetDeviceCredentials, *actorpb.DigestAnswered:
+			ch.Devices = []string{m.(interface{ GetDevice() string }).GetDevice()}
 		}
 	}
 	a.edgeChanged(ch)
@@ -156,30 +150,38 @@ func (a *account) edgeChanged(ch EdgeChange) {
 }
 
 func (a *account) handle(t *turn, msg proto.Message) proto.Message {
-	switch m := msg.(type) {
-	case *actorpb.PutAccount:
+	if m, ok := msg.(*actorpb.PutAccount); ok {
 		return a.putAccount(t, m)
-	case *actorpb.GetAccount:
-		if a.acct == nil {
-			return &actorpb.AccountReply{Error: a.missing()}
+	}
+	if a.acct == nil {
+		return errorReply(msg, notFound("account", "account %q not found", a.id))
+	}
+	// The group, device or trunk a request reads or deletes must exist.
+	switch msg.(type) {
+	case *actorpb.DescribeGroup, *actorpb.DeleteGroup:
+		if id := msg.(interface{ GetGroup() string }).GetGroup(); a.groups[id] == nil {
+			return errorReply(msg, notFound("group", "group %q not found in account %q", id, a.id))
 		}
+	case *actorpb.GetDevice, *actorpb.DeleteDevice, *actorpb.ResetDeviceCredentials, *actorpb.DigestAnswered, *actorpb.GetProvisioning:
+		if id := msg.(interface{ GetDevice() string }).GetDevice(); a.devices[id] == nil {
+			return errorReply(msg, notFound("device", "device %q not found in account %q", id, a.id))
+		}
+	case *actorpb.GetTrunk, *actorpb.DeleteTrunk:
+		if id := msg.(interface{ GetTrunk() string }).GetTrunk(); a.trunks[id] == nil {
+			return errorReply(msg, notFound("trunk", "trunk %q not found in account %q", id, a.id))
+		}
+	}
+	switch m := msg.(type) {
+	case *actorpb.GetAccount:
 		return a.accountReply(false)
 	case *actorpb.DeleteAccount:
 		return a.deleteAccount(t, m)
-	}
-	if a.acct == nil {
-		return errorReply(msg, a.missing())
-	}
-	switch m := msg.(type) {
 	case *actorpb.PutGroup:
 		return a.putGroup(t, m)
 	case *actorpb.DeleteGroup:
 		return a.deleteGroup(t, m)
 	case *actorpb.DescribeGroup:
-		g, ok := a.groups[m.Group]
-		if !ok {
-			return &actorpb.GroupReply{Error: notFound("group", "group %q not found in account %q", m.Group, a.id)}
-		}
+		g := a.groups[m.Group]
 		// Tier 1 again: the group keeps its pool while the pool still
 		// meets the prescribed conditions.
 		a.assignPool(t, g)
@@ -189,10 +191,7 @@ func (a *account) handle(t *turn, msg proto.Message) proto.Message {
 	case *actorpb.PutDevice:
 		return a.putDevice(t, m)
 	case *actorpb.GetDevice:
-		d, ok := a.devices[m.Device]
-		if !ok {
-			return &actorpb.DeviceReply{Error: notFound("device", "device %q not found in account %q", m.Device, a.id)}
-		}
+		d := a.devices[m.Device]
 		return &actorpb.DeviceReply{Device: redactDevice(d.rec), Version: d.version}
 	case *actorpb.DeleteDevice:
 		return a.deleteDevice(t, m)
@@ -201,7 +200,8 @@ func (a *account) handle(t *turn, msg proto.Message) proto.Message {
 	case *actorpb.PutTrunk:
 		return a.putTrunk(t, m)
 	case *actorpb.GetTrunk:
-		return a.getTrunk(m)
+		cur := a.trunks[m.Trunk]
+		return &actorpb.TrunkReply{Trunk: cur.rec, Version: cur.version}
 	case *actorpb.DeleteTrunk:
 		return a.deleteTrunk(t, m)
 	case *actorpb.ListTrunks:
@@ -217,18 +217,11 @@ func (a *account) handle(t *turn, msg proto.Message) proto.Message {
 	case *actorpb.DigestAnswered:
 		return a.digestAnswered(t, m)
 	case *actorpb.GetProvisioning:
-		d, ok := a.devices[m.Device]
-		if !ok {
-			return &actorpb.ProvisioningReply{Error: notFound("device", "device %q not found in account %q", m.Device, a.id)}
-		}
+		d := a.devices[m.Device]
 		return &actorpb.ProvisioningReply{Group: d.rec.Group, ProvisioningKey: d.rec.ProvisioningKey,
 			SealedPassword: d.rec.SealedPassword, CredentialsResetAt: d.rec.CredentialsResetAt}
 	}
 	return errorReply(msg, invalid("", "account actor does not handle %T", msg))
-}
-
-func (a *account) missing() *actorpb.Error {
-	return notFound("account", "account %q not found", a.id)
 }
 
 func (a *account) accountReply(created bool) *actorpb.AccountReply {
@@ -253,11 +246,10 @@ func ifMatch(want *uint64, current uint64, what string) *actorpb.Error {
 // compare-and-set means another writer changed the record, so the actor
 // reloads before the next message.
 func storeFailed(t *turn, err error, what string) *actorpb.Error {
+	t.reload = true // another writer, or the write's outcome is unknown
 	if errors.Is(err, persistence.ErrConflict) {
-		t.reload = true
 		return conflict("version", "%s was changed concurrently; read it again and retry", what)
 	}
-	t.reload = true // the write's outcome is unknown
 	return unavailable("storing %s failed; retry: %v", what, err)
 }
 
@@ -279,14 +271,12 @@ func (a *account) putAccount(t *turn, m *actorpb.PutAccount) proto.Message {
 	now := timestamppb.New(a.sys.cfg.Clock.Now())
 	rec := &actorpb.Account{Id: a.id, DisplayName: m.DisplayName, DnsName: AccountDNSName(a.id, a.sys.cfg.Zone), CreatedAt: now, UpdatedAt: now,
 		DigestAlgorithm: alg, StrictMinExpires: m.StrictMinExpires, SipTrustedSources: PrefixStrings(trusted)}
-	expect := persistence.MustNotExist
 	if a.acct != nil {
 		rec.CreatedAt = a.acct.rec.CreatedAt
-		expect = a.acct.version
 	} else if err := a.cleanLeftovers(t.ctx); err != nil {
 		return &actorpb.AccountReply{Error: storeFailed(t, err, "account "+a.id)}
 	}
-	v, err := a.put(t.ctx, accountKey(a.id), rec, expect)
+	v, err := putRecord(t.ctx, a.store(), accountKey(a.id), rec, a.acct.ver())
 	if err != nil {
 		return &actorpb.AccountReply{Error: storeFailed(t, err, "account "+a.id)}
 	}
@@ -299,14 +289,8 @@ func (a *account) putAccount(t *turn, m *actorpb.PutAccount) proto.Message {
 // with this id may have left, before the id is used again.
 func (a *account) cleanLeftovers(ctx context.Context) error {
 	for _, p := range []string{accountChildren(a.id), deviceGroupPrefix(a.id)} {
-		items, err := persistence.ScanAll(ctx, a.store(), p)
-		if err != nil {
+		if err := deleteAll(ctx, a.store(), p); err != nil {
 			return err
-		}
-		for _, it := range items {
-			if err := a.store().Delete(ctx, it.Key, persistence.AnyVersion); err != nil && !errors.Is(err, persistence.ErrNotFound) {
-				return err
-			}
 		}
 	}
 	a.clearChildren()
@@ -314,9 +298,6 @@ func (a *account) cleanLeftovers(ctx context.Context) error {
 }
 
 func (a *account) deleteAccount(t *turn, m *actorpb.DeleteAccount) proto.Message {
-	if a.acct == nil {
-		return &actorpb.AccountReply{Error: a.missing()}
-	}
 	if e := ifMatch(m.IfMatch, a.acct.version, "account "+a.id); e != nil {
 		return &actorpb.AccountReply{Error: e}
 	}
@@ -351,14 +332,12 @@ func (a *account) putGroup(t *turn, m *actorpb.PutGroup) proto.Message {
 	rec := proto.Clone(in).(*actorpb.Group)
 	rec.CreatedAt, rec.UpdatedAt = now, now
 	rec.AssignedPool, rec.PoolReason, rec.PoolAssignedAt = "", "", nil
-	expect := persistence.MustNotExist
 	if cur != nil {
 		rec.CreatedAt = cur.rec.CreatedAt
 		rec.AssignedPool, rec.PoolReason, rec.PoolAssignedAt = cur.rec.AssignedPool, cur.rec.PoolReason, cur.rec.PoolAssignedAt
-		expect = cur.version
 	}
 	a.choosePool(t, in.Id, rec)
-	v, err := a.put(t.ctx, groupKey(a.id, in.Id), rec, expect)
+	v, err := putRecord(t.ctx, a.store(), groupKey(a.id, in.Id), rec, cur.ver())
 	if err != nil {
 		return &actorpb.GroupReply{Error: storeFailed(t, err, "group "+in.Id)}
 	}
@@ -368,10 +347,7 @@ func (a *account) putGroup(t *turn, m *actorpb.PutGroup) proto.Message {
 }
 
 func (a *account) deleteGroup(t *turn, m *actorpb.DeleteGroup) proto.Message {
-	cur, ok := a.groups[m.Group]
-	if !ok {
-		return &actorpb.GroupReply{Error: notFound("group", "group %q not found in account %q", m.Group, a.id)}
-	}
+	cur := a.groups[m.Group] // handle checked that it exists
 	if e := ifMatch(m.IfMatch, cur.version, "group "+m.Group); e != nil {
 		return &actorpb.GroupReply{Error: e}
 	}
@@ -415,16 +391,17 @@ func (a *account) putDevice(t *turn, m *actorpb.PutDevice) proto.Message {
 		return &actorpb.DeviceReply{Error: invalid("password", "a password is required for a new device")}
 	}
 	now := timestamppb.New(a.sys.cfg.Clock.Now())
+	// New credentials without a sealed password (one the provisioning
+	// document cannot carry) leave the document without a password until
+	// the next set or reset; the device keeps its key.
 	rec := &actorpb.Device{Id: m.Device, Group: m.Group, DisplayName: m.DisplayName, Ha1Md5: m.Ha1Md5, Ha1Sha256: m.Ha1Sha256, CreatedAt: now, UpdatedAt: now,
 		ProvisioningKey: m.ProvisioningKey, SealedPassword: m.SealedPassword, DigestAlgorithm: alg}
-	expect := persistence.MustNotExist
 	if cur != nil {
 		rec.CreatedAt = cur.rec.CreatedAt
 		rec.CredentialsResetAt = cur.rec.CredentialsResetAt
 		// What the device answered stays, unless it is set to MD5: the
 		// operator's way back for a phone replaced by one without SHA-256.
 		rec.Sha256Answered = cur.rec.Sha256Answered && alg != sipauth.MD5
-		expect = cur.version
 		if !setCreds {
 			rec.Ha1Md5, rec.Ha1Sha256, rec.SealedPassword = cur.rec.Ha1Md5, cur.rec.Ha1Sha256, cur.rec.SealedPassword
 		}
@@ -432,35 +409,24 @@ func (a *account) putDevice(t *turn, m *actorpb.PutDevice) proto.Message {
 			rec.ProvisioningKey = cur.rec.ProvisioningKey
 		}
 	}
-	if setCreds && len(m.SealedPassword) == 0 {
-		// A password the provisioning document cannot carry: the device
-		// keeps its key, and its document has no password until the next
-		// set or reset.
-		rec.SealedPassword = nil
-	}
-	v, err := a.put(t.ctx, deviceKey(a.id, m.Device), rec, expect)
+	v, err := putRecord(t.ctx, a.store(), deviceKey(a.id, m.Device), rec, cur.ver())
 	if err != nil {
 		return &actorpb.DeviceReply{Error: storeFailed(t, err, "device "+m.Device)}
 	}
 	a.devices[m.Device] = &versioned[*actorpb.Device]{rec: rec, version: v}
-	if cur != nil {
-		a.leave(cur.rec.Group, m.Device)
-	}
-	a.join(m.Group, m.Device)
-	if cur != nil && cur.rec.Group != m.Group {
-		a.sys.notify(KindDeviceGroup, deviceGroupIdentity(a.id, cur.rec.Group), &actorpb.GroupChanged{Removed: []string{m.Device}})
-	}
 	if cur == nil || cur.rec.Group != m.Group {
+		if cur != nil {
+			a.leave(cur.rec.Group, m.Device)
+			a.sys.notify(KindDeviceGroup, deviceGroupIdentity(a.id, cur.rec.Group), &actorpb.GroupChanged{Removed: []string{m.Device}})
+		}
+		a.join(m.Group, m.Device)
 		a.sys.notify(KindDeviceGroup, deviceGroupIdentity(a.id, m.Group), &actorpb.GroupChanged{Added: []string{m.Device}})
 	}
 	return &actorpb.DeviceReply{Device: redactDevice(rec), Version: v, Created: cur == nil}
 }
 
 func (a *account) deleteDevice(t *turn, m *actorpb.DeleteDevice) proto.Message {
-	cur, ok := a.devices[m.Device]
-	if !ok {
-		return &actorpb.DeviceReply{Error: notFound("device", "device %q not found in account %q", m.Device, a.id)}
-	}
+	cur := a.devices[m.Device] // handle checked that it exists
 	if e := ifMatch(m.IfMatch, cur.version, "device "+m.Device); e != nil {
 		return &actorpb.DeviceReply{Error: e}
 	}
@@ -482,7 +448,7 @@ func (a *account) listDevices(t *turn, m *actorpb.ListDevices) proto.Message {
 			return &actorpb.DeviceListReply{Error: notFound("group", "group %q not found in account %q", m.Group, a.id)}
 		}
 	}
-	ids, next, e := pageOf(t, a, "device", a.devices, devicePrefix(a.id), m.After, uint32(pageSize(m.Limit)), func(d *versioned[*actorpb.Device]) bool {
+	ids, next, e := pageOf(t, a, "device", a.devices, devicePrefix(a.id), m.After, uint32(pageSize(m.Limit, defaultPageSize, maxPageSize)), func(d *versioned[*actorpb.Device]) bool {
 		return m.Group == "" || d.rec.Group == m.Group
 	})
 	out := &actorpb.DeviceListReply{Error: e, NextAfter: next}
@@ -516,7 +482,7 @@ func pageOf[V any](t *turn, a *account, what string, recs map[string]V, prefix, 
 	if after != "" && !ValidID(after) {
 		return nil, "", invalid("after", "after must be the id of the last %s of the previous page, not %q", what, after)
 	}
-	ids, next, err := scanIDs(t.ctx, a.store(), prefix, after, pageSize(limit), func(id string) bool {
+	ids, next, err := scanIDs(t.ctx, a.store(), prefix, after, pageSize(limit, defaultPageSize, maxPageSize), func(id string) bool {
 		r, ok := recs[id]
 		return ok && (keep == nil || keep(r))
 	})
@@ -530,14 +496,8 @@ func pageOf[V any](t *turn, a *account, what string, recs map[string]V, prefix, 
 // record and the bindings records of devices that left it while it was
 // not active (an active one deletes a leaving device's record itself).
 func (a *account) dropGroupState(ctx context.Context, group string) error {
-	items, err := persistence.ScanAll(ctx, a.store(), deviceBindingsPrefix(a.id, group))
-	if err != nil {
+	if err := deleteAll(ctx, a.store(), deviceBindingsPrefix(a.id, group)); err != nil {
 		return err
-	}
-	for _, it := range items {
-		if err := a.store().Delete(ctx, it.Key, persistence.AnyVersion); err != nil && !errors.Is(err, persistence.ErrNotFound) {
-			return err
-		}
 	}
 	if err := a.store().Delete(ctx, deviceGroupKey(a.id, group), persistence.AnyVersion); err != nil && !errors.Is(err, persistence.ErrNotFound) {
 		return err
@@ -551,18 +511,7 @@ func (a *account) dropGroupState(ctx context.Context, group string) error {
 // The pool figures are read once per turn (t.pools), however many groups
 // the turn checks.
 func (a *account) choosePool(t *turn, group string, rec *actorpb.Group) bool {
-	var states []placement.PoolState
-	if a.sys.cfg.Pools != nil {
-		if !t.poolsRead {
-			t.pools, t.poolsErr = a.sys.cfg.Pools.PoolStates(t.ctx)
-			t.poolsRead = true
-		}
-		states = t.pools
-		if t.poolsErr != nil {
-			a.sys.log.Warn("tier 1: pool figures unavailable; the group keeps its pool", "account", a.id, "group", group, "err", t.poolsErr)
-			return false
-		}
-	} else {
+	if a.sys.cfg.Pools == nil {
 		// No pool figures (one node, no cluster): the pinned pool or "default".
 		name := cmp.Or(rec.Pool, "default")
 		if name == rec.AssignedPool {
@@ -572,9 +521,17 @@ func (a *account) choosePool(t *turn, group string, rec *actorpb.Group) bool {
 		rec.PoolAssignedAt = timestamppb.New(a.sys.cfg.Clock.Now())
 		return true
 	}
+	if !t.poolsRead {
+		t.pools, t.poolsErr = a.sys.cfg.Pools.PoolStates(t.ctx)
+		t.poolsRead = true
+	}
+	if t.poolsErr != nil {
+		a.sys.log.Warn("tier 1: pool figures unavailable; the group keeps its pool", "account", a.id, "group", group, "err", t.poolsErr)
+		return false
+	}
 	dec, err := placement.ChoosePool(placement.GroupSpec{
 		ID: group, Size: len(a.byGroup[group]), Pinned: rec.Pool, Labels: rec.Labels, Current: rec.AssignedPool,
-	}, states)
+	}, t.pools)
 	if err != nil {
 		a.sys.log.Warn("tier 1: no pool meets the group's conditions; it keeps its pool", "account", a.id, "group", group, "err", err)
 		return false
@@ -595,7 +552,7 @@ func (a *account) assignPool(t *turn, g *versioned[*actorpb.Group]) {
 	if !a.choosePool(t, rec.Id, rec) {
 		return
 	}
-	v, err := a.put(t.ctx, groupKey(a.id, rec.Id), rec, g.version)
+	v, err := putRecord(t.ctx, a.store(), groupKey(a.id, rec.Id), rec, g.version)
 	if err != nil {
 		a.sys.log.Warn("tier 1: storing the group's new pool failed", "account", a.id, "group", rec.Id, "err", err)
 		t.reload = true
@@ -606,14 +563,7 @@ func (a *account) assignPool(t *turn, g *versioned[*actorpb.Group]) {
 }
 
 // members lists the ids of group's devices, sorted.
-func (a *account) members(group string) []string {
-	out := make([]string, 0, len(a.byGroup[group]))
-	for id := range a.byGroup[group] {
-		out = append(out, id)
-	}
-	sort.Strings(out)
-	return out
-}
+func (a *account) members(group string) []string { return sortedKeys(a.byGroup[group]) }
 
 // join and leave keep byGroup current.
 func (a *account) join(group, device string) {
@@ -630,10 +580,6 @@ func (a *account) leave(group, device string) {
 	}
 }
 
-func (a *account) put(ctx context.Context, key string, rec proto.Message, expect uint64) (uint64, error) {
-	return putRecord(ctx, a.store(), key, rec, expect)
-}
-
 // putRecord encodes rec deterministically and writes it at key if the
 // key's version is expect.
 func putRecord(ctx context.Context, s persistence.Store, key string, rec proto.Message, expect uint64) (uint64, error) {
@@ -644,9 +590,9 @@ func putRecord(ctx context.Context, s persistence.Store, key string, rec proto.M
 	return s.Put(ctx, key, b, expect)
 }
 
-// debugAt shows the account with its first debugListLimit groups and
+// debug shows the account with its first debugListLimit groups and
 // devices by id (scanIDs: no sort of every id) and their counts.
-func (a *account) debugAt(ctx context.Context) proto.Message {
+func (a *account) debug(ctx context.Context) proto.Message {
 	st := &actorpb.AccountDebug{}
 	if a.acct == nil {
 		return st
@@ -670,9 +616,6 @@ func (a *account) debugAt(ctx context.Context) proto.Message {
 	return st
 }
 
-// debug is debugAt without a deadline; the shell calls debugAt.
-func (a *account) debug() proto.Message { return a.debugAt(context.Background()) }
-
 // redactDevice returns a copy of d without credentials.
 func redactDevice(d *actorpb.Device) *actorpb.Device {
 	c := proto.Clone(d).(*actorpb.Device)
@@ -680,14 +623,7 @@ func redactDevice(d *actorpb.Device) *actorpb.Device {
 	return c
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
 
 // resetCredentials gives a device a new random secret (fraud containment,
 // asked by the account's messaging supervisor): new HA1s derived from 32
@@ -697,10 +633,7 @@ func sortedKeys[V any](m map[string]V) []string {
 // device's provisioning key: its rightful user, who holds the
 // provisioning secret, gets it from the provisioning document.
 func (a *account) resetCredentials(t *turn, m *actorpb.ResetDeviceCredentials) proto.Message {
-	cur, ok := a.devices[m.Device]
-	if !ok {
-		return &actorpb.DeviceReply{Error: notFound("device", "device %q not found in account %q", m.Device, a.id)}
-	}
+	cur := a.devices[m.Device] // handle checked that it exists
 	password, err := provisioning.NewPassword(a.sys.cfg.Random)
 	if err != nil {
 		return &actorpb.DeviceReply{Error: unavailable("drawing a new secret failed: %v", err)}
@@ -717,7 +650,7 @@ func (a *account) resetCredentials(t *turn, m *actorpb.ResetDeviceCredentials) p
 	}
 	rec.UpdatedAt = timestamppb.New(a.sys.cfg.Clock.Now())
 	rec.CredentialsResetAt = rec.UpdatedAt
-	v, err := a.put(t.ctx, deviceKey(a.id, m.Device), rec, cur.version)
+	v, err := putRecord(t.ctx, a.store(), deviceKey(a.id, m.Device), rec, cur.version)
 	if err != nil {
 		return &actorpb.DeviceReply{Error: storeFailed(t, err, "device "+m.Device)}
 	}
@@ -731,16 +664,13 @@ func (a *account) resetCredentials(t *turn, m *actorpb.ResetDeviceCredentials) p
 // write does not touch updated_at, which tells when the configuration
 // changed.
 func (a *account) digestAnswered(t *turn, m *actorpb.DigestAnswered) proto.Message {
-	cur, ok := a.devices[m.Device]
-	if !ok {
-		return &actorpb.DeviceReply{Error: notFound("device", "device %q not found in account %q", m.Device, a.id)}
-	}
+	cur := a.devices[m.Device] // handle checked that it exists
 	if m.Algorithm != sipauth.SHA256 || cur.rec.Sha256Answered {
 		return &actorpb.DeviceReply{Device: redactDevice(cur.rec), Version: cur.version}
 	}
 	rec := proto.Clone(cur.rec).(*actorpb.Device)
 	rec.Sha256Answered = true
-	v, err := a.put(t.ctx, deviceKey(a.id, m.Device), rec, cur.version)
+	v, err := putRecord(t.ctx, a.store(), deviceKey(a.id, m.Device), rec, cur.version)
 	if err != nil {
 		return &actorpb.DeviceReply{Error: storeFailed(t, err, "device "+m.Device)}
 	}

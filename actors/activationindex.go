@@ -1,6 +1,8 @@
 package actors
 
 import (
+	"cmp"
+	"maps"
 	"strings"
 
 	"github.com/google/btree"
@@ -17,10 +19,7 @@ func (a *Activation) Key() ActivationKey { return ActivationKey{a.Kind, a.Identi
 
 // Compare orders keys by kind, then identity.
 func (k ActivationKey) Compare(o ActivationKey) int {
-	if c := strings.Compare(k.Kind, o.Kind); c != 0 {
-		return c
-	}
-	return strings.Compare(k.Identity, o.Identity)
+	return cmp.Or(strings.Compare(k.Kind, o.Kind), strings.Compare(k.Identity, o.Identity))
 }
 
 // ActivationIndex keeps a node's activations in key order, with a count
@@ -73,13 +72,7 @@ func (x *ActivationIndex) Len() int { return x.tree.Len() }
 func (x *ActivationIndex) Count(kind string) int { return x.counts[kind] }
 
 // Counts returns how many activations of each kind the index holds.
-func (x *ActivationIndex) Counts() map[string]int {
-	out := make(map[string]int, len(x.counts))
-	for k, n := range x.counts {
-		out[k] = n
-	}
-	return out
-}
+func (x *ActivationIndex) Counts() map[string]int { return maps.Clone(x.counts) }
 
 // Page returns, in key order, at most limit activations of kind ("" for
 // every kind) whose keys sort after after, and whether more follow.

@@ -94,28 +94,18 @@ func (s *System) CreateApp(ctx context.Context, account, name, user string, scop
 	if e := CheckApp(name, user, scopes); e != nil {
 		return App{}, "", fmt.Errorf("%w: %s: %s", ErrInvalidApp, e.Field, e.Message)
 	}
-	var idb [8]byte
-	var secret [32]byte
-	if _, err := io.ReadFull(s.cfg.Random, idb[:]); err != nil {
+	var random [8 + 32]byte // the id, then the secret
+	if _, err := io.ReadFull(s.cfg.Random, random[:]); err != nil {
 		return App{}, "", err
 	}
-	if _, err := io.ReadFull(s.cfg.Random, secret[:]); err != nil {
-		return App{}, "", err
-	}
-	id := hex.EncodeToString(idb[:])
-	token := appTokenPrefix + account + "." + id + "." + base64.RawURLEncoding.EncodeToString(secret[:])
+	id := hex.EncodeToString(random[:8])
+	token := appTokenPrefix + account + "." + id + "." + base64.RawURLEncoding.EncodeToString(random[8:])
 	sum := sha256.Sum256([]byte(token))
-	sc := slices.Clone(scopes)
-	slices.Sort(sc)
-	sc = slices.Compact(sc)
+	sc := slices.Compact(slices.Sorted(slices.Values(scopes)))
 	now := s.cfg.Clock.Now()
 	rec := &actorpb.AppCredential{Id: id, Account: account, Name: name, Scopes: sc, User: user,
 		TokenSha256: sum[:], CreatedAt: timestamppb.New(now)}
-	b, err := proto.Marshal(rec)
-	if err != nil {
-		return App{}, "", err
-	}
-	if _, err := s.cfg.Store.Put(ctx, appKey(account, id), b, persistence.MustNotExist); err != nil {
+	if _, err := putRecord(ctx, s.cfg.Store, appKey(account, id), rec, persistence.MustNotExist); err != nil {
 		return App{}, "", fmt.Errorf("storing app: %w", err)
 	}
 	return appOf(rec), token, nil
@@ -144,11 +134,7 @@ const maxAppsListed = 1000
 // ListApps returns up to 1000 of an account's apps, in id order, after
 // the id after.
 func (s *System) ListApps(ctx context.Context, account, after string) ([]App, error) {
-	from := ""
-	if after != "" {
-		from = appKey(account, after)
-	}
-	items, err := s.cfg.Store.Scan(ctx, appPrefix(account), from, maxAppsListed)
+	items, err := s.cfg.Store.Scan(ctx, appPrefix(account), scanFrom(appPrefix(account), after), maxAppsListed)
 	if err != nil {
 		return nil, err
 	}
@@ -168,16 +154,11 @@ func (s *System) ListApps(ctx context.Context, account, after string) ([]App, er
 // Store errors other than not found are returned as they are (the caller
 // answers 503, not 401).
 func (s *System) AuthenticateApp(ctx context.Context, token string) (App, error) {
-	rest, ok := strings.CutPrefix(token, appTokenPrefix)
-	if !ok {
-		return App{}, ErrBadToken
-	}
+	rest, ok0 := strings.CutPrefix(token, appTokenPrefix)
 	account, rest, ok1 := strings.Cut(rest, ".")
 	id, _, ok2 := strings.Cut(rest, ".")
-	if !ok1 || !ok2 || !ValidID(account) || len(id) != 16 {
-		return App{}, ErrBadToken
-	}
-	if _, err := hex.DecodeString(id); err != nil {
+	_, hexErr := hex.DecodeString(id)
+	if !ok0 || !ok1 || !ok2 || !ValidID(account) || len(id) != 16 || hexErr != nil {
 		return App{}, ErrBadToken
 	}
 	it, err := s.cfg.Store.Get(ctx, appKey(account, id))

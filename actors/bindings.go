@@ -1,8 +1,8 @@
 package actors
 
 import (
+	"cmp"
 	"slices"
-	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -45,10 +45,8 @@ func ApplyRegister(bindings []*actorpb.Binding, m *actorpb.Register, now time.Ti
 			current[b.Contact] = b
 		}
 	}
-	for i, c := range m.Contacts {
-		if c.GetUri() == "" {
-			return nil, invalid("contacts", "contacts[%d] has no URI", i)
-		}
+	if i := slices.IndexFunc(m.Contacts, func(c *actorpb.ContactUpdate) bool { return c.GetUri() == "" }); i >= 0 {
+		return nil, invalid("contacts", "contacts[%d] has no URI", i)
 	}
 	for _, b := range current {
 		touched := m.RemoveAll || slices.ContainsFunc(m.Contacts, func(c *actorpb.ContactUpdate) bool { return c.Uri == b.Contact })
@@ -102,13 +100,7 @@ func LiveBindings(bindings []*actorpb.Binding, device string, now time.Time) []*
 // device and contact, so that every reader sees one stable order.
 func SortBindings(bs []*actorpb.Binding) {
 	slices.SortStableFunc(bs, func(a, b *actorpb.Binding) int {
-		if c := b.UpdatedAt.AsTime().Compare(a.UpdatedAt.AsTime()); c != 0 {
-			return c
-		}
-		if c := strings.Compare(a.Device, b.Device); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Contact, b.Contact)
+		return cmp.Or(b.UpdatedAt.AsTime().Compare(a.UpdatedAt.AsTime()), compareBindingKeys(a, b))
 	})
 }
 

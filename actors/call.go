@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"time"
@@ -41,8 +42,6 @@ type call struct {
 	// holdUntil ends a test call started with hold_ms (zero: none).
 	holdUntil time.Time
 }
-
-func newCall(sys *System, id string) *call { return &call{sys: sys, id: id} }
 
 // bind gives the behavior its activation (live calls are counted on it).
 func (c *call) bind(act *Activation) { c.act = act }
@@ -95,6 +94,15 @@ func (c *call) receive(t *turn, msg proto.Message) proto.Message {
 func (c *call) wake() { c.sys.notify(KindCall, c.id, &actorpb.CallDeadline{}) }
 
 func (c *call) handle(t *turn, msg proto.Message) proto.Message {
+	switch msg.(type) {
+	case *actorpb.GetCall, *actorpb.AnswerCall, *actorpb.RefreshCall, *actorpb.EndCall, *actorpb.InterruptCall:
+		if c.rec == nil {
+			return &actorpb.CallReply{Error: notFound("call", "call %q not found", c.id)}
+		}
+		if _, get := msg.(*actorpb.GetCall); !get && !IsCallActive(c.rec) {
+			return &actorpb.CallReply{Call: c.rec, Error: conflict("call", "call %q has already ended", c.id)}
+		}
+	}
 	switch m := msg.(type) {
 	case *actorpb.StartCall:
 		return c.start(t, m)
@@ -110,9 +118,6 @@ func (c *call) handle(t *turn, msg proto.Message) proto.Message {
 	case *actorpb.InterruptCall:
 		return c.interrupt(t, m)
 	case *actorpb.GetCall:
-		if c.rec == nil {
-			return &actorpb.CallReply{Error: notFound("call", "call %q not found", c.id)}
-		}
 		return &actorpb.CallReply{Call: c.rec}
 	}
 	return errorReply(msg, invalid("", "call actor does not handle %T", msg))
@@ -185,9 +190,6 @@ func (c *call) arm() {
 // (a retransmitted 2xx does not move it), target the address that
 // answered, when given; a session interval starts the session timer.
 func (c *call) answer(t *turn, m *actorpb.AnswerCall) proto.Message {
-	if !IsCallActive(c.rec) {
-		return &actorpb.CallReply{Call: c.rec, Error: conflictOrMissing(c.rec, c.id)}
-	}
 	if m.SessionExpiresMs < 0 {
 		return &actorpb.CallReply{Error: invalid("session_expires_ms", "session_expires_ms must not be negative, not %d", m.SessionExpiresMs)}
 	}
@@ -226,9 +228,6 @@ func (c *call) answer(t *turn, m *actorpb.AnswerCall) proto.Message {
 // store (a refresh may come every 45 s): the stored expires_at is the one
 // of the last write, the live call's actor has the current one.
 func (c *call) refresh(m *actorpb.RefreshCall) proto.Message {
-	if !IsCallActive(c.rec) {
-		return &actorpb.CallReply{Call: c.rec, Error: conflictOrMissing(c.rec, c.id)}
-	}
 	if m.SessionExpiresMs <= 0 {
 		return &actorpb.CallReply{Error: invalid("session_expires_ms", "session_expires_ms must be above 0, not %d", m.SessionExpiresMs)}
 	}
@@ -284,9 +283,6 @@ func (c *call) finalStatus() uint32 {
 // survivor, from the stored record) or is shutting down (its own live
 // activation, at the end of a drain).
 func (c *call) interrupt(t *turn, m *actorpb.InterruptCall) proto.Message {
-	if !IsCallActive(c.rec) {
-		return &actorpb.CallReply{Call: c.rec, Error: conflictOrMissing(c.rec, c.id)}
-	}
 	if c.rec.NodeId != m.NodeId {
 		return &actorpb.CallReply{Call: c.rec, Error: conflict("node_id", "call %q is carried by process %s, not %s", c.id, c.rec.NodeId, m.NodeId)}
 	}
@@ -338,9 +334,6 @@ func (c *call) adopt(t *turn) proto.Message {
 
 // end ends the call as its signalling says (EndCall).
 func (c *call) end(t *turn, m *actorpb.EndCall) proto.Message {
-	if !IsCallActive(c.rec) {
-		return &actorpb.CallReply{Call: c.rec, Error: conflictOrMissing(c.rec, c.id)}
-	}
 	if !slices.Contains(endedBy, m.EndedBy) {
 		return &actorpb.CallReply{Error: invalid("ended_by", "ended_by must be one of caller, callee, cancel, failure, timeout, expiry or node, not %q", m.EndedBy)}
 	}
@@ -365,11 +358,7 @@ func (c *call) finish(t *turn, m *actorpb.EndCall) proto.Message {
 	if m.Target != "" {
 		rec.Target = m.Target
 	}
-	from := rec.StartedAt
-	if rec.AnsweredAt != nil {
-		from = rec.AnsweredAt
-	}
-	rec.DurationMs = now.Sub(from.AsTime()).Milliseconds()
+	rec.DurationMs = now.Sub(cmp.Or(rec.AnsweredAt, rec.StartedAt).AsTime()).Milliseconds()
 	if err := c.save(t, rec); err != nil {
 		return &actorpb.CallReply{Error: err}
 	}
@@ -394,23 +383,13 @@ func (c *call) setLive(live bool) {
 // while its writes are pending.
 func (c *call) pinned() bool { return c.live || c.sys.commits.busy(c.ck, nil) }
 
-func conflictOrMissing(rec *actorpb.CallRecord, id string) *actorpb.Error {
-	if rec == nil {
-		return notFound("call", "call %q not found", id)
-	}
-	return conflict("call", "call %q has already ended", id)
-}
-
 func (c *call) save(t *turn, rec *actorpb.CallRecord) *actorpb.Error {
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(rec)
 	if err != nil {
 		return unavailable("encoding call: %v", err)
 	}
-	expect := c.version
-	if expect == 0 {
-		expect = persistence.MustNotExist
-	}
-	ck, err := c.sys.commits.put(t.ctx, c.ck, persistence.Write{Key: callKey(c.id), Value: b, Expect: expect})
+	// c.version 0 is persistence.MustNotExist: the first write creates it.
+	ck, err := c.sys.commits.put(t.ctx, c.ck, persistence.Write{Key: callKey(c.id), Value: b, Expect: c.version})
 	if err != nil {
 		return storeFailed(t, err, "call "+c.id)
 	}
@@ -418,7 +397,7 @@ func (c *call) save(t *turn, rec *actorpb.CallRecord) *actorpb.Error {
 	return nil
 }
 
-func (c *call) debug() proto.Message {
+func (c *call) debug(context.Context) proto.Message {
 	if c.rec == nil {
 		return &actorpb.CallRecord{Id: c.id}
 	}

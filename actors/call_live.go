@@ -107,13 +107,11 @@ func (s *System) hangUp(rec *actorpb.CallRecord) {
 	if h == nil {
 		return
 	}
-	s.hangups.Add(1)
-	go func() {
-		defer s.hangups.Done()
+	s.hangups.Go(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), hangupTimeout)
 		defer cancel()
 		h.HangUp(ctx, rec)
-	}()
+	})
 }
 
 // ReadCall returns call id as it is now, and whether a live activation
@@ -265,22 +263,6 @@ func (s *System) EndLiveCalls(ctx context.Context) error {
 		return fmt.Errorf("actors: hanging up the ended calls: %w", ctx.Err())
 	}
 	return nil
-}
-
-// runCallTimers tells each live call whose deadline passed (by the
-// injected clock) to check it, every tick.
-func (s *System) runCallTimers(tick time.Duration) {
-	defer close(s.timersDone)
-	t := time.NewTicker(tick)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-		}
-		s.fireDueCalls()
-	}
 }
 
 // fireDueCalls tells each live call whose deadline passed to check it.

@@ -1,38 +1,51 @@
 package actors
 
 import (
-	"container/heap"
+	"cmp"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/google/btree"
 )
 
 // callTimers holds each live call's next deadline (hold end, session
 // expiry, maximum length) on this node. The System's timer loop asks it
 // for the calls that are due by the injected clock and tells each of them
 // (CallDeadline); the call decides. Setting a call's deadline again
-// replaces the old one: entries left behind in the heap are skipped when
-// they come up. Safe for concurrent use.
+// replaces the old one. Safe for concurrent use.
 type callTimers struct {
 	mu   sync.Mutex
 	at   map[string]time.Time // call id -> its current deadline
-	heap deadlineHeap
+	byAt *btree.BTreeG[deadline]
 }
 
-func newCallTimers() *callTimers { return &callTimers{at: map[string]time.Time{}} }
+type deadline struct {
+	at time.Time
+	id string
+}
+
+func newCallTimers() *callTimers {
+	return &callTimers{at: map[string]time.Time{}, byAt: btree.NewG(16, func(a, b deadline) bool {
+		return cmp.Or(a.at.Compare(b.at), strings.Compare(a.id, b.id)) < 0
+	})}
+}
 
 // set makes at the call's deadline; a zero at removes it.
 func (t *callTimers) set(id string, at time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if at.IsZero() {
+	if cur, ok := t.at[id]; ok {
+		if cur.Equal(at) {
+			return
+		}
+		t.byAt.Delete(deadline{at: cur, id: id})
 		delete(t.at, id)
-		return
 	}
-	if cur, ok := t.at[id]; ok && cur.Equal(at) {
-		return
+	if !at.IsZero() {
+		t.at[id] = at
+		t.byAt.ReplaceOrInsert(deadline{at: at, id: id})
 	}
-	t.at[id] = at
-	heap.Push(&t.heap, deadline{at: at, id: id})
 }
 
 // due removes and returns the calls whose deadline is at or before now,
@@ -41,12 +54,10 @@ func (t *callTimers) due(now time.Time) []string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var out []string
-	for len(t.heap) > 0 && !t.heap[0].at.After(now) {
-		d := heap.Pop(&t.heap).(deadline)
-		if cur, ok := t.at[d.id]; ok && cur.Equal(d.at) {
-			delete(t.at, d.id)
-			out = append(out, d.id)
-		}
+	for d, ok := t.byAt.Min(); ok && !d.at.After(now); d, ok = t.byAt.Min() {
+		t.byAt.DeleteMin()
+		delete(t.at, d.id)
+		out = append(out, d.id)
 	}
 	return out
 }
@@ -56,22 +67,4 @@ func (t *callTimers) len() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return len(t.at)
-}
-
-type deadline struct {
-	at time.Time
-	id string
-}
-
-type deadlineHeap []deadline
-
-func (h deadlineHeap) Len() int           { return len(h) }
-func (h deadlineHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
-func (h deadlineHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *deadlineHeap) Push(x any)        { *h = append(*h, x.(deadline)) }
-func (h *deadlineHeap) Pop() any {
-	old := *h
-	d := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return d
 }

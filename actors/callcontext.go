@@ -13,7 +13,6 @@ import (
 
 	"github.com/switchboard-pbx/switchboard/actors/actorpb"
 	"github.com/switchboard-pbx/switchboard/callcontext"
-	"github.com/switchboard-pbx/switchboard/persistence"
 	"github.com/switchboard-pbx/switchboard/placement"
 )
 
@@ -45,8 +44,6 @@ type callContext struct {
 	// fresh: loaded for the current message (a miss, not a hit).
 	fresh bool
 }
-
-func newCallContext(sys *System, id string) *callContext { return &callContext{sys: sys, id: id} }
 
 // bind gives the behavior its activation (for the memory budget).
 func (c *callContext) bind(act *Activation) { c.act = act }
@@ -103,9 +100,9 @@ func (c *callContext) receive(t *turn, msg proto.Message) proto.Message {
 	}
 	if c.call == nil && c.rec == nil {
 		t.stop = true // nothing to cache
-		return reply
+	} else {
+		c.account()
 	}
-	c.account()
 	return reply
 }
 
@@ -126,13 +123,10 @@ func (c *callContext) passivating(context.Context) { c.sys.contexts.Remove(c.id,
 // pinned keeps a context cached, idle, while its call is live and for the
 // hot lease after it ended (the budget may still evict it).
 func (c *callContext) pinned() bool {
-	if c.call == nil {
-		return false
-	}
 	if c.live {
-		return true
+		return true // live implies a call (refreshCall)
 	}
-	end := c.call.GetEndedAt()
+	end := c.call.GetEndedAt() // nil without a call
 	return end != nil && c.sys.cfg.Clock.Now().Before(end.AsTime().Add(c.sys.cfg.ContextHotLease))
 }
 
@@ -154,19 +148,20 @@ func (c *callContext) visible(account, user string) bool {
 	return false
 }
 
-func (c *callContext) refresh(t *turn) *actorpb.Error {
+// refresh reads the call again and checks that the app may see it.
+func (c *callContext) refresh(t *turn, account, user string) *actorpb.Error {
 	if err := c.refreshCall(t.ctx); err != nil {
 		return unavailable("reading call %s failed; retry: %v", c.id, err)
+	}
+	if !c.visible(account, user) {
+		return notFound("call", "call %q not found", c.id)
 	}
 	return nil
 }
 
 func (c *callContext) get(t *turn, m *actorpb.GetContext) proto.Message {
-	if e := c.refresh(t); e != nil {
+	if e := c.refresh(t, m.Account, m.User); e != nil {
 		return &actorpb.ContextReply{Error: e}
-	}
-	if !c.visible(m.Account, m.User) {
-		return &actorpb.ContextReply{Error: notFound("call", "call %q not found", c.id)}
 	}
 	return c.viewReply(nil, nil)
 }
@@ -189,11 +184,8 @@ func (c *callContext) view() callcontext.View {
 }
 
 func (c *callContext) patch(t *turn, m *actorpb.PatchContext) proto.Message {
-	if e := c.refresh(t); e != nil {
+	if e := c.refresh(t, m.Account, m.User); e != nil {
 		return &actorpb.ContextReply{Error: e}
-	}
-	if !c.visible(m.Account, m.User) {
-		return &actorpb.ContextReply{Error: notFound("call", "call %q not found", c.id)}
 	}
 	if !ValidID(m.App) {
 		return &actorpb.ContextReply{Error: invalid("app", "app name %q is not valid", m.App)}
@@ -236,15 +228,7 @@ func (c *callContext) patch(t *turn, m *actorpb.PatchContext) proto.Message {
 		next.Apps = map[string]*actorpb.AppNamespace{}
 	}
 	next.Apps[m.App] = &actorpb.AppNamespace{Doc: res.Doc, User: m.User, At: timestamppb.New(now), Version: next.Version}
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(next)
-	if err != nil {
-		return &actorpb.ContextReply{Error: unavailable("encoding context: %v", err)}
-	}
-	expect := c.ver
-	if expect == 0 {
-		expect = persistence.MustNotExist
-	}
-	v, err := c.sys.cfg.Store.Put(t.ctx, callContextKey(c.id), b, expect)
+	v, err := putRecord(t.ctx, c.sys.cfg.Store, callContextKey(c.id), next, c.ver) // 0: MustNotExist
 	if err != nil {
 		return &actorpb.ContextReply{Error: storeFailed(t, err, "context of call "+c.id)}
 	}
@@ -267,7 +251,7 @@ func nonNil(s []string) []string {
 	return s
 }
 
-func (c *callContext) debug() proto.Message {
+func (c *callContext) debug(context.Context) proto.Message {
 	if c.rec == nil {
 		return &actorpb.CallContextRecord{Call: c.id}
 	}
@@ -344,16 +328,13 @@ func tsJSON(t *timestamppb.Timestamp) *time.Time {
 
 // registerContextMetrics exposes the context budget's figures.
 func registerContextMetrics(reg prometheus.Registerer, b *callcontext.Budget) error {
-	if reg == nil {
-		return nil
-	}
 	gauge := func(name, help string, f func(callcontext.Stats) float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return f(b.Stats()) })
 	}
 	counter := func(name, help string, f func(callcontext.Stats) float64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return f(b.Stats()) })
 	}
-	for _, c := range []prometheus.Collector{
+	return register(reg,
 		gauge("switchboard_context_cached", "Call contexts cached on this node.", func(s callcontext.Stats) float64 { return float64(s.Contexts) }),
 		gauge("switchboard_context_bytes", "Bytes the cached call contexts are accounted (payload plus a fixed overhead each).", func(s callcontext.Stats) float64 { return float64(s.Bytes) }),
 		gauge("switchboard_context_budget_bytes", "This node's memory budget for call contexts (--context-cache-mb).", func(s callcontext.Stats) float64 { return float64(s.LimitBytes) }),
@@ -361,10 +342,5 @@ func registerContextMetrics(reg prometheus.Registerer, b *callcontext.Budget) er
 		counter("switchboard_context_hits_total", "Context requests served from a cached context.", func(s callcontext.Stats) float64 { return float64(s.Hits) }),
 		counter("switchboard_context_misses_total", "Context requests that loaded the context from the store.", func(s callcontext.Stats) float64 { return float64(s.Misses) }),
 		counter("switchboard_context_evictions_total", "Contexts evicted to stay within the memory budget.", func(s callcontext.Stats) float64 { return float64(s.Evictions) }),
-	} {
-		if err := reg.Register(c); err != nil {
-			return err
-		}
-	}
-	return nil
+	)
 }

@@ -109,7 +109,7 @@ func userCallCursor(started time.Time, call string) string {
 	return fmt.Sprintf("%020d-%s", math.MaxInt64-started.UnixNano(), call)
 }
 
-var cursorPattern = regexp.MustCompile(`^[0-9]{20}-[A-Za-z0-9.\-_@+~!%*]{1,128}$`)
+var cursorPattern = regexp.MustCompile(`^[0-9]{20}-` + callIDChars + `{1,128}$`)
 
 // ValidCallsCursor tells whether after is a cursor ListUserCalls gave.
 func ValidCallsCursor(after string) bool { return cursorPattern.MatchString(after) }
@@ -152,11 +152,7 @@ func (s *System) ListUserCalls(ctx context.Context, account, user string, since 
 		return nil, err
 	}
 	prefix := userCallsPrefix(account, user)
-	from := ""
-	if after != "" {
-		from = prefix + after
-	}
-	items, err := s.cfg.Store.Scan(ctx, prefix, from, limit)
+	items, err := s.cfg.Store.Scan(ctx, prefix, scanFrom(prefix, after), limit)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -113,10 +114,8 @@ func newCommitter(store persistence.Store, log *slog.Logger, interval, timeout t
 		Help:    "Time from a call record's write to its durable commit (group commit).",
 		Buckets: []float64{.001, .0025, .005, .01, .015, .02, .03, .05, .1, .25, .5, 1, 5},
 	})
-	if reg != nil {
-		if err := reg.Register(h); err != nil {
-			return nil, err
-		}
+	if err := register(reg, h); err != nil {
+		return nil, err
 	}
 	w := &committer{store: store, log: log.With("subcomponent", "committer"), interval: interval, timeout: timeout, durable: h,
 		keys: map[string]*commitKey{}, gen: 1, settled: make(chan struct{}),
@@ -294,22 +293,11 @@ func (w *committer) run() {
 		wait := w.interval - time.Since(w.firstAt)
 		w.mu.Unlock()
 		if wait > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-t.C:
-			case <-w.urgent:
-			case <-w.stop:
-			}
-			t.Stop()
+			sleep(wait, w.stop, w.urgent)
 		}
 		if err := w.flush(); err != nil {
 			w.log.Warn("committing call records failed; they stay queued and are retried", "err", err, "retry_in", pause)
-			t := time.NewTimer(pause)
-			select {
-			case <-t.C:
-			case <-w.stop:
-			}
-			t.Stop()
+			sleep(pause, w.stop, nil)
 			pause = min(2*max(pause, time.Millisecond), maxRetryPause)
 			signal(w.kick)
 			continue
@@ -374,8 +362,6 @@ func (w *committer) flush() error {
 func (w *committer) requeue(batch []*commitKey) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	rest := w.queue
-	w.queue = make([]*commitKey, 0, len(batch)+len(rest))
 	inBatch := make(map[*commitKey]bool, len(batch))
 	for _, ck := range batch {
 		if ck.queued == nil {
@@ -383,13 +369,9 @@ func (w *committer) requeue(batch []*commitKey) {
 		}
 		ck.queuedAt, ck.inflight = ck.flightAt, nil
 		inBatch[ck] = true
-		w.queue = append(w.queue, ck)
 	}
-	for _, ck := range rest {
-		if !inBatch[ck] {
-			w.queue = append(w.queue, ck)
-		}
-	}
+	rest := slices.DeleteFunc(w.queue, func(ck *commitKey) bool { return inBatch[ck] })
+	w.queue = append(slices.Clip(batch), rest...)
 }
 
 // settle records a committed batch: each key's next expected version, a
@@ -410,7 +392,7 @@ func (w *committer) settle(gen uint64, batch []*commitKey, writes []persistence.
 			w.log.Error("a call record lost its compare-and-set: another process wrote it; dropped, and its call reloads", "key", ck.key, "err", r.Err)
 			if ck.queued != nil {
 				ck.queued = nil
-				w.queue = remove(w.queue, ck)
+				w.queue = slices.DeleteFunc(w.queue, func(c *commitKey) bool { return c == ck })
 			}
 		}
 		d := now.Sub(ck.flightAt)
@@ -436,15 +418,6 @@ func (w *committer) settle(gen uint64, batch []*commitKey, writes []persistence.
 	for _, f := range wakes {
 		f()
 	}
-}
-
-func remove(q []*commitKey, ck *commitKey) []*commitKey {
-	for i, c := range q {
-		if c == ck {
-			return append(q[:i], q[i+1:]...)
-		}
-	}
-	return q
 }
 
 // close flushes what is queued (retrying a failing store for a while)

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/google/btree"
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -56,10 +57,6 @@ type deviceBindings struct {
 // migrateConcurrency bounds the device records written at once when an
 // older state record is split (the stores batch concurrent puts).
 const migrateConcurrency = 64
-
-func newDeviceGroup(sys *System, account, group string) *deviceGroup {
-	return &deviceGroup{sys: sys, account: account, group: group}
-}
 
 func splitGroupIdentity(id string) (account, group string, ok bool) {
 	account, group, ok = strings.Cut(id, "/")
@@ -231,31 +228,24 @@ func (g *deviceGroup) migrate(ctx context.Context) error {
 		}
 	}
 	var (
-		mu       sync.Mutex
-		firstErr error
-		wg       sync.WaitGroup
-		slots    = make(chan struct{}, migrateConcurrency)
+		mu sync.Mutex
+		eg errgroup.Group
 	)
+	eg.SetLimit(migrateConcurrency)
 	for d, bs := range byDevice {
-		wg.Add(1)
-		slots <- struct{}{}
-		go func() {
-			defer func() { <-slots; wg.Done() }()
+		eg.Go(func() error {
 			v, err := putRecord(ctx, g.sys.cfg.Store, deviceBindingsKey(g.account, g.group, d), &actorpb.DeviceGroupState{Bindings: bs}, persistence.MustNotExist)
+			if err != nil {
+				return err
+			}
 			mu.Lock()
 			defer mu.Unlock()
-			if err != nil {
-				if firstErr == nil {
-					firstErr = err
-				}
-				return
-			}
 			g.index(d, &deviceBindings{bindings: bs, version: v})
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
-	if firstErr != nil {
-		return fmt.Errorf("splitting the bindings of group %s into device records: %w", g.group, firstErr)
+	if err := eg.Wait(); err != nil {
+		return fmt.Errorf("splitting the bindings of group %s into device records: %w", g.group, err)
 	}
 	st := &actorpb.DeviceGroupState{Account: g.state.Account, Group: g.state.Group, FirstActivatedAt: g.state.FirstActivatedAt}
 	v, err := putRecord(ctx, g.sys.cfg.Store, deviceGroupKey(g.account, g.group), st, g.stateVersion)
@@ -266,14 +256,14 @@ func (g *deviceGroup) migrate(ctx context.Context) error {
 	return nil
 }
 
-// deleteAll deletes every record under prefix.
+// deleteAll deletes every record under prefix, whatever its version.
 func deleteAll(ctx context.Context, s persistence.Store, prefix string) error {
 	items, err := persistence.ScanAll(ctx, s, prefix)
 	if err != nil {
 		return err
 	}
 	for _, it := range items {
-		if err := s.Delete(ctx, it.Key, it.Version); err != nil && !errors.Is(err, persistence.ErrNotFound) {
+		if err := s.Delete(ctx, it.Key, persistence.AnyVersion); err != nil && !errors.Is(err, persistence.ErrNotFound) {
 			return err
 		}
 	}
@@ -409,7 +399,7 @@ func (g *deviceGroup) view() *actorpb.GroupView {
 // debug shows the group as view does, its members and live bindings cut
 // to the first debugListLimit of each (members by id, bindings by device
 // and contact), with their counts.
-func (g *deviceGroup) debug() proto.Message {
+func (g *deviceGroup) debug(context.Context) proto.Message {
 	v := &actorpb.GroupView{Group: g.cfg, Version: g.cfgVersion, MemberCount: uint32(len(g.members))}
 	v.Members = g.members[:min(len(g.members), debugListLimit)]
 	if st := g.state; st != nil {

@@ -37,50 +37,31 @@
 //
 //   - call (Call-ID): one call and then its call record (call.go). The
 //     record is stored from StartCall on (state active, node_id: the
-//     process carrying it), written again at AnswerCall and at EndCall,
+//     process carrying it) and written again at AnswerCall and EndCall,
 //     each by compare-and-set on the version the previous write got. The
 //     call replies without waiting for the sync: its record and index
-//     entries go through the node's committer (committer.go), which
-//     writes everything queued in one Store.Batch (one atomic commit, one
-//     sync) at most Config.RecordFlushInterval (10ms) after the first
-//     queued write, sooner at 256 keys. A record is durable within that
-//     interval plus the commit in flight and its own (BenchmarkCallLifecycle
-//     reports it: on badger, 2 cores, p50 9 ms, p99 45 ms). A key's
-//     states are stored in order, never a later one under an earlier
-//     one; a store failure is logged and retried, never dropped; Close
-//     writes what is queued; a crash loses what was queued or in flight
-//     (that window at most). Reads see pending writes (ReadCall, a call's
-//     load; ListUserCalls and the sweep wait for them), and a call's
-//     activation does not stop while its writes are pending, so that it
-//     stays the record's only writer. Everything a client is told is
-//     stored (accounts, devices, groups, incidents, queued messages) is
-//     still written through before the reply. The activation that started
-//     the call carries it (live: counted by System.LiveCalls and
-//     Activation.LiveCall, which is the node's active_calls load, and
-//     never passivated while idle); any other activation of a call id (a
-//     read, a late BYE, a sweep) works from the record and stops after
-//     each message. System.ReadCall (GET /v1/calls/{id}) asks a call only
-//     if it is active, else reads the store: reads never activate a call.
-//     A call ends by itself (call_timers.go, checked every
-//     Config.CallTimerTick by Config.Clock) when its session interval
-//     (AnswerCall.session_expires_ms, renewed by RefreshCall) or
-//     Config.MaxCallDuration runs out: disposition expired, ended_by
-//     "expiry", and Config.Hangup is told so that the edge sends BYE to
-//     both legs. The store indexes active calls by process (call_live.go:
-//     calllive/<node id>/<call>, written before the active record and
-//     deleted after the ended one; CallProcesses skips from one process
-//     to the next): InterruptCalls ends a gone process's calls through their actors
-//     (InterruptCall: disposition interrupted, ended_by "node"), except
-//     an answered call whose dialog goes on between the parties' edges
-//     (its dialog stored with the answer, the caller's edge another node):
-//     that one is adopted by the activation the sweep reached, which
-//     carries it from then on (a BYE completes it; its expiry runs
-//     there), and
-//     EndLiveCalls ends a draining node's own live calls the same way
-//     (and tells Config.Hangup). ended_by is one of caller, callee,
-//     cancel, failure, timeout (no answer in time), expiry or node.
-//     The states, dispositions and the rule between them have one home,
-//     calllife.go (CallState, Disposition, DispositionOf, IsCallActive).
+//     entries go through the node's committer (committer.go: one
+//     Store.Batch and one sync for everything queued, at most
+//     Config.RecordFlushInterval after the first queued write;
+//     BenchmarkCallLifecycle reports the time to durable: on badger, 2
+//     cores, p50 9 ms, p99 45 ms). Everything a client is told is stored
+//     (accounts, devices, groups, incidents, queued messages) is still
+//     written through before the reply. The activation that started the
+//     call carries it (live: counted by System.LiveCalls and
+//     Activation.LiveCall, the node's active_calls load, and never
+//     passivated while idle); any other activation of a call id (a read,
+//     a late BYE, a sweep) works from the record and stops after each
+//     message. System.ReadCall asks a call only if it is active: reads
+//     never activate a call. A call ends by itself (call_timers.go) when
+//     its session interval or Config.MaxCallDuration runs out
+//     (disposition expired, ended_by "expiry"; Config.Hangup has the edge
+//     send BYE to both legs). The store indexes active calls by process
+//     (call_live.go): InterruptCalls ends a gone process's calls through
+//     their actors (disposition interrupted, ended_by "node"), except an
+//     answered call whose dialog goes on between the parties' edges,
+//     which the activation the sweep reached adopts; EndLiveCalls ends a
+//     draining node's own live calls the same way. The states,
+//     dispositions and ended_by values have one home, calllife.go.
 //
 //   - featureserver (feature id): a feature and the SIP servers giving it.
 //

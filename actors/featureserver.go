@@ -7,7 +7,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/switchboard-pbx/switchboard/actors/actorpb"
-	"github.com/switchboard-pbx/switchboard/persistence"
 )
 
 // featureServer is the behavior of the featureserver kind: one feature
@@ -19,10 +18,6 @@ type featureServer struct {
 	cur *versioned[*actorpb.FeatureServer] // nil: not provisioned
 }
 
-func newFeatureServer(sys *System, id string) *featureServer {
-	return &featureServer{sys: sys, id: id}
-}
-
 func (f *featureServer) load(ctx context.Context) error {
 	var err error
 	f.cur, err = loadOne[*actorpb.FeatureServer](ctx, f.sys.cfg.Store, featureKey(f.id))
@@ -30,22 +25,19 @@ func (f *featureServer) load(ctx context.Context) error {
 }
 
 func (f *featureServer) receive(t *turn, msg proto.Message) proto.Message {
-	switch m := msg.(type) {
-	case *actorpb.PutFeatureServer:
+	if m, ok := msg.(*actorpb.PutFeatureServer); ok {
 		return f.put(t, m)
+	}
+	if f.cur == nil {
+		return errorReply(msg, notFound("feature", "feature server %q not found", f.id))
+	}
+	switch m := msg.(type) {
 	case *actorpb.GetFeatureServer:
-		if f.cur == nil {
-			return &actorpb.FeatureServerReply{Error: f.missing()}
-		}
 		return &actorpb.FeatureServerReply{Server: f.cur.rec, Version: f.cur.version}
 	case *actorpb.DeleteFeatureServer:
 		return f.delete(t, m)
 	}
 	return errorReply(msg, invalid("", "featureserver actor does not handle %T", msg))
-}
-
-func (f *featureServer) missing() *actorpb.Error {
-	return notFound("feature", "feature server %q not found", f.id)
 }
 
 func (f *featureServer) put(t *turn, m *actorpb.PutFeatureServer) proto.Message {
@@ -61,11 +53,10 @@ func (f *featureServer) put(t *turn, m *actorpb.PutFeatureServer) proto.Message 
 	}
 	now := timestamppb.New(f.sys.cfg.Clock.Now())
 	rec := &actorpb.FeatureServer{Id: f.id, Targets: targets, CreatedAt: now, UpdatedAt: now}
-	expect := persistence.MustNotExist
 	if f.cur != nil {
-		rec.CreatedAt, expect = f.cur.rec.CreatedAt, f.cur.version
+		rec.CreatedAt = f.cur.rec.CreatedAt
 	}
-	v, err := putRecord(t.ctx, f.sys.cfg.Store, featureKey(f.id), rec, expect)
+	v, err := putRecord(t.ctx, f.sys.cfg.Store, featureKey(f.id), rec, f.cur.ver())
 	if err != nil {
 		return &actorpb.FeatureServerReply{Error: storeFailed(t, err, "feature server "+f.id)}
 	}
@@ -77,9 +68,6 @@ func (f *featureServer) put(t *turn, m *actorpb.PutFeatureServer) proto.Message 
 // delete removes the feature server. Routes that still name it stay: the
 // edge answers requests they match as it does for any unreachable feature.
 func (f *featureServer) delete(t *turn, m *actorpb.DeleteFeatureServer) proto.Message {
-	if f.cur == nil {
-		return &actorpb.FeatureServerReply{Error: f.missing()}
-	}
 	if e := ifMatch(m.IfMatch, f.cur.version, "feature server "+f.id); e != nil {
 		return &actorpb.FeatureServerReply{Error: e}
 	}
@@ -92,7 +80,7 @@ func (f *featureServer) delete(t *turn, m *actorpb.DeleteFeatureServer) proto.Me
 	return &actorpb.FeatureServerReply{Server: old.rec, Version: old.version}
 }
 
-func (f *featureServer) debug() proto.Message {
+func (f *featureServer) debug(context.Context) proto.Message {
 	if f.cur == nil {
 		return &actorpb.FeatureServer{Id: f.id}
 	}

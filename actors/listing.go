@@ -20,12 +20,21 @@ const (
 	debugListLimit = 100
 )
 
-// pageSize is a request's limit within the account's bounds.
-func pageSize(limit uint32) int {
+// pageSize is a request's limit: def when it sets none, at most most.
+func pageSize(limit uint32, def, most int) int {
 	if limit == 0 {
-		return defaultPageSize
+		return def
 	}
-	return min(int(limit), maxPageSize)
+	return min(int(limit), most)
+}
+
+// scanFrom is where a scan of prefix resumes after the id after ("": at
+// the start).
+func scanFrom(prefix, after string) string {
+	if after == "" {
+		return ""
+	}
+	return prefix + after
 }
 
 // scanIDs pages the ids (the key after prefix) of the records under
@@ -34,10 +43,7 @@ func pageSize(limit uint32) int {
 // next is the id to go on after, "" when the scan reached the end. A page
 // costs O(limit) store reads, never a sort of every id.
 func scanIDs(ctx context.Context, st persistence.Store, prefix, after string, limit int, keep func(id string) bool) (ids []string, next string, err error) {
-	cursor := ""
-	if after != "" {
-		cursor = prefix + after
-	}
+	cursor := scanFrom(prefix, after)
 	for scanned := 0; scanned < maxListScan; {
 		items, err := st.Scan(ctx, prefix, cursor, min(limit+1, maxListScan-scanned))
 		if err != nil {

@@ -44,7 +44,7 @@ type messaging struct {
 	id     string
 	exists bool
 
-	policies map[string]*storedPolicy // by level key: "account", "grp/<g>", "dev/<d>"
+	policies map[string]storedPolicy  // by level key: "account", "grp/<g>", "dev/<d>"
 	eff      map[string]*mergedPolicy // by group "\x00" device
 	senders  map[string]*sender
 	// histories are the fraud histories of the senders, groups and the
@@ -63,7 +63,8 @@ type messaging struct {
 }
 
 // storedPolicy is a stored policy: the JSON of a fraud policy (not a
-// proto), as the detector reads it.
+// proto), as the detector reads it. The zero value is no policy (version
+// 0: persistence.MustNotExist).
 type storedPolicy struct {
 	raw     []byte
 	version uint64
@@ -88,8 +89,7 @@ type sender struct {
 type inflightMsg struct {
 	id, sender, device, group, destination string
 	at                                     time.Time
-	refused                                bool
-	done                                   bool
+	refused, done                          bool
 }
 
 // queuedMeta is what the supervisor keeps in memory of a queued message
@@ -97,10 +97,6 @@ type inflightMsg struct {
 type queuedMeta struct {
 	key, id, sender, destination string
 	expires                      time.Time
-}
-
-func newMessaging(sys *System, id string) *messaging {
-	return &messaging{sys: sys, id: id}
 }
 
 func (m *messaging) store() persistence.Store { return m.sys.cfg.Store }
@@ -127,7 +123,7 @@ func (m *messaging) load(ctx context.Context) error {
 		senders, histories, inflight = map[string]*sender{}, map[string]*history{}, map[string]*inflightMsg{}
 	}
 	*m = messaging{sys: m.sys, id: m.id,
-		policies: map[string]*storedPolicy{}, eff: map[string]*mergedPolicy{},
+		policies: map[string]storedPolicy{}, eff: map[string]*mergedPolicy{},
 		senders: senders, histories: histories, inflight: inflight, order: order, queued: map[string]*queuedMeta{},
 		blocks: map[string]*versioned[*actorpb.Block]{}, open: map[string]*versioned[*actorpb.Incident]{},
 		bySender: map[string]string{}, killed: map[string]string{}, dirty: map[string]bool{},
@@ -148,7 +144,7 @@ func (m *messaging) load(ctx context.Context) error {
 		return err
 	}
 	for _, it := range items {
-		m.policies[strings.TrimPrefix(it.Key, fraudPolicyKey(m.id, ""))] = &storedPolicy{raw: it.Value, version: it.Version}
+		m.policies[strings.TrimPrefix(it.Key, fraudPolicyKey(m.id, ""))] = storedPolicy{raw: it.Value, version: it.Version}
 	}
 	if err := loadAll(ctx, m.store(), fraudBlockPrefix(m.id), m.blocks); err != nil {
 		return err
@@ -237,7 +233,11 @@ func (m *messaging) receive(t *turn, msg proto.Message) proto.Message {
 	case *actorpb.ListIncidents:
 		return m.listIncidents(t, r)
 	case *actorpb.GetIncident:
-		return m.getIncident(t, r)
+		inc, e := m.incident(t, r.Id)
+		if e != nil {
+			return &actorpb.IncidentReply{Error: e}
+		}
+		return &actorpb.IncidentReply{Incident: inc.rec}
 	case *actorpb.ResolveIncident:
 		return m.resolve(t, r, now)
 	case *actorpb.RestoreDevice:
@@ -425,18 +425,12 @@ func (m *messaging) policyFor(group, device string) (*mergedPolicy, error) {
 
 // levelsFor returns the stored layers of a sender's policy.
 func (m *messaging) levelsFor(group, device string) policyLevels {
-	raw := func(level string) []byte {
-		if v, ok := m.policies[level]; ok {
-			return v.raw
-		}
-		return nil
-	}
-	l := policyLevels{account: raw("account")}
+	l := policyLevels{account: m.policies["account"].raw}
 	if group != "" {
-		l.group = raw("grp/" + group)
+		l.group = m.policies["grp/"+group].raw
 	}
 	if device != "" {
-		l.device = raw("dev/" + device)
+		l.device = m.policies["dev/"+device].raw
 	}
 	return l
 }
@@ -455,6 +449,7 @@ func (m *messaging) senderFor(ctx context.Context, device, group, trunk string, 
 	if group != "" {
 		keys[1] = groupHistoryKey(group)
 	}
+	var hs [3]*fraud.History
 	for i, k := range keys {
 		if k == "" {
 			continue
@@ -463,13 +458,7 @@ func (m *messaging) senderFor(ctx context.Context, device, group, trunk string, 
 		if err != nil {
 			return nil, err
 		}
-		s.hist[i] = h
-	}
-	hs := [3]*fraud.History{}
-	for i, h := range s.hist {
-		if h != nil {
-			hs[i] = h.h
-		}
+		s.hist[i], hs[i] = h, h.h
 	}
 	s.det = fraud.NewSender(hs[0], hs[1], hs[2])
 	m.senders[key] = s
@@ -506,7 +495,6 @@ func (m *messaging) openIncident(t *turn, w who, s *sender, p *mergedPolicy, v f
 		// Blocks and the suspension end then; 0: when resolved.
 		inc.BlocksExpireAt = timestamppb.New(now.Add(v.BlockFor))
 	}
-	var blocks []*actorpb.Block
 	if !inc.Monitor {
 		inc.Actions = slices.Clone(v.Actions)
 		if slices.Contains(inc.Actions, fraud.ActionBlockDestinations) {
@@ -516,7 +504,6 @@ func (m *messaging) openIncident(t *turn, w who, s *sender, p *mergedPolicy, v f
 				}
 				if d = fraud.NormalizeDestination(d); !p.safe(d) {
 					inc.BlockedDestinations = append(inc.BlockedDestinations, d)
-					blocks = append(blocks, &actorpb.Block{Destination: d, ExpiresAt: inc.BlocksExpireAt})
 				}
 			}
 		}
@@ -534,38 +521,37 @@ func (m *messaging) openIncident(t *turn, w who, s *sender, p *mergedPolicy, v f
 		m.seq++
 		inc.Id = fmt.Sprintf("%013d-%03d", now.UnixMilli(), m.seq%1000)
 		_, err := m.store().Put(t.ctx, fraudOpenKey(m.id, inc.Id), nil, persistence.MustNotExist)
-		if errors.Is(err, persistence.ErrConflict) {
-			continue
+		if err == nil {
+			break
 		}
-		if err != nil {
+		if !errors.Is(err, persistence.ErrConflict) {
 			return nil, storeFailed(t, err, "incident")
 		}
-		break
 	}
 	ver, err := putRecord(t.ctx, m.store(), fraudIncidentKey(m.id, inc.Id), inc, persistence.MustNotExist)
 	if err != nil {
 		return nil, storeFailed(t, err, "incident "+inc.Id)
 	}
-	stored := make([]*versioned[*actorpb.Block], 0, len(blocks))
-	for _, b := range blocks {
-		b.Incident = inc.Id
+	cur := &versioned[*actorpb.Incident]{rec: inc, version: ver}
+	stored := make([]*versioned[*actorpb.Block], 0, len(inc.BlockedDestinations))
+	for _, d := range inc.BlockedDestinations {
+		b := &actorpb.Block{Destination: d, ExpiresAt: inc.BlocksExpireAt, Incident: inc.Id}
 		bv, err := putRecord(t.ctx, m.store(), fraudBlockKey(m.id, b.Device, b.Destination), b, persistence.AnyVersion)
 		if err != nil {
 			// The incident is stored; the blocks stored so far are kept
 			// and the suspension holds. A retry of the check refuses.
-			m.adopt(&versioned[*actorpb.Incident]{rec: inc, version: ver})
+			m.adopt(cur)
 			m.keepBlocks(stored)
 			return nil, storeFailed(t, err, "blocks of incident "+inc.Id)
 		}
 		stored = append(stored, &versioned[*actorpb.Block]{rec: b, version: bv})
 	}
 	// Stored: now they take effect.
-	cur := &versioned[*actorpb.Incident]{rec: inc, version: ver}
 	m.adopt(cur)
 	m.keepBlocks(stored)
 	m.sys.fraud.incidents.WithLabelValues(inc.Indicator).Inc()
 	m.audit(t.ctx, inc, "incident.opened", true, fmt.Sprintf("%s %.0f >= %.0f (%s policy)", inc.Indicator, inc.Value, inc.Threshold, inc.PolicyLevel))
-	m.event(t.ctx, "fraud.incident.opened", inc.Device, incidentJSON(inc))
+	m.event(t.ctx, "fraud.incident.opened", inc.Device, IncidentView(inc))
 	for _, a := range inc.Actions {
 		ok, detail := true, ""
 		switch a {
@@ -645,10 +631,9 @@ func (m *messaging) resetCredentials(t *turn, inc *versioned[*actorpb.Incident],
 	detail := "new random secret"
 	if r.Group != "" {
 		// The bindings it had, for the restore path's check-sync NOTIFY.
-		if res, err := m.sys.Request(t.ctx, KindDeviceGroup, deviceGroupIdentity(m.id, r.Group), &actorpb.LookupBindings{Device: r.Device}); err == nil {
-			if rep, ok := res.(*actorpb.RegisterReply); ok && rep.Error == nil {
-				r.RemovedBindings = rep.Bindings
-			}
+		had, _ := m.sys.Request(t.ctx, KindDeviceGroup, deviceGroupIdentity(m.id, r.Group), &actorpb.LookupBindings{Device: r.Device})
+		if rep, ok := had.(*actorpb.RegisterReply); ok && rep.Error == nil {
+			r.RemovedBindings = rep.Bindings
 		}
 		res, err := m.sys.Request(t.ctx, KindDeviceGroup, deviceGroupIdentity(m.id, r.Group),
 			&actorpb.Register{Device: r.Device, RemoveAll: true, CallId: "fraud-reset-" + r.Id, Cseq: 1, EdgeNode: m.sys.cfg.Node})
@@ -698,14 +683,6 @@ func (m *messaging) audit(ctx context.Context, inc *actorpb.Incident, action str
 	}
 }
 
-func (m *messaging) getIncident(t *turn, r *actorpb.GetIncident) proto.Message {
-	inc, e := m.incident(t, r.Id)
-	if e != nil {
-		return &actorpb.IncidentReply{Error: e}
-	}
-	return &actorpb.IncidentReply{Incident: inc.rec}
-}
-
 // incident returns the incident id of this account.
 func (m *messaging) incident(t *turn, id string) (*versioned[*actorpb.Incident], *actorpb.Error) {
 	if !ValidID(id) {
@@ -736,11 +713,7 @@ func (m *messaging) listIncidents(t *turn, r *actorpb.ListIncidents) proto.Messa
 	if r.State != "" && r.State != incidentOpen && r.State != incidentResolved {
 		return &actorpb.IncidentListReply{Error: invalid("state", "state must be \"open\", \"resolved\" or empty, not %q", r.State)}
 	}
-	limit := int(r.Limit)
-	if limit <= 0 {
-		limit = defaultIncidentPage
-	}
-	limit = min(limit, maxIncidentPage)
+	limit := pageSize(r.Limit, defaultIncidentPage, maxIncidentPage)
 	out := &actorpb.IncidentListReply{}
 	if r.State == incidentOpen {
 		for _, id := range sortedKeys(m.open) {
@@ -755,10 +728,7 @@ func (m *messaging) listIncidents(t *turn, r *actorpb.ListIncidents) proto.Messa
 		}
 		return out
 	}
-	after := ""
-	if r.After != "" {
-		after = fraudIncidentKey(m.id, r.After)
-	}
+	after := scanFrom(fraudIncidentPrefix(m.id), r.After)
 	for {
 		page, err := m.store().Scan(t.ctx, fraudIncidentPrefix(m.id), after, limit+1)
 		if err != nil {
@@ -800,8 +770,7 @@ func (m *messaging) resolve(t *turn, r *actorpb.ResolveIncident, now time.Time) 
 	}
 	rec := proto.Clone(inc.rec).(*actorpb.Incident)
 	rec.State, rec.ResolvedAt = incidentResolved, timestamppb.New(now)
-	v, err := putRecord(t.ctx, m.store(), fraudIncidentKey(m.id, rec.Id), rec, inc.version)
-	if err != nil {
+	if _, err := putRecord(t.ctx, m.store(), fraudIncidentKey(m.id, rec.Id), rec, inc.version); err != nil {
 		return &actorpb.IncidentReply{Error: storeFailed(t, err, "incident "+rec.Id)}
 	}
 	// Resolved in the store: the blocks and the marker go after; a failure
@@ -833,8 +802,7 @@ func (m *messaging) resolve(t *turn, r *actorpb.ResolveIncident, now time.Time) 
 		s.pending = nil
 	}
 	m.audit(t.ctx, rec, "incident.resolved", true, fmt.Sprintf("%d blocks lifted", lifted))
-	m.event(t.ctx, "fraud.incident.resolved", rec.Device, incidentJSON(rec))
-	_ = v
+	m.event(t.ctx, "fraud.incident.resolved", rec.Device, IncidentView(rec))
 	return &actorpb.IncidentReply{Incident: rec}
 }
 
@@ -975,7 +943,7 @@ func (m *messaging) passivating(ctx context.Context) {
 	m.flush(ctx)
 }
 
-func (m *messaging) debug() proto.Message {
+func (m *messaging) debug(context.Context) proto.Message {
 	out := &actorpb.IncidentListReply{}
 	for _, id := range sortedKeys(m.open) {
 		out.Incidents = append(out.Incidents, m.open[id].rec)

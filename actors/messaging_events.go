@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"time"
 
-	"google.golang.org/protobuf/types/known/timestamppb"
-
 	"github.com/switchboard-pbx/switchboard/actors/actorpb"
 )
 
@@ -58,24 +56,15 @@ type IncidentJSON struct {
 	CredentialsResetAt  *time.Time `json:"credentials_reset_at,omitempty"`
 }
 
-func incidentJSON(i *actorpb.Incident) IncidentJSON {
-	t := func(ts *timestamppb.Timestamp) *time.Time {
-		if ts == nil {
-			return nil
-		}
-		v := ts.AsTime().UTC()
-		return &v
-	}
+// IncidentView is the JSON shape of an incident, shared by the HTTP API
+// and the events, so that the two never differ.
+func IncidentView(i *actorpb.Incident) IncidentJSON {
 	return IncidentJSON{
 		ID: i.Id, Account: i.Account, Device: i.Device, Trunk: i.Trunk, Group: i.Group,
 		Indicator: i.Indicator, Value: i.Value, Threshold: i.Threshold, PolicyLevel: i.PolicyLevel,
 		Actions: append([]string{}, i.Actions...), BlockedDestinations: i.BlockedDestinations,
 		MessagesContained: i.MessagesContained, Node: i.Node, State: i.State, Monitor: i.Monitor,
-		OpenedAt: t(i.OpenedAt), ResolvedAt: t(i.ResolvedAt), BlocksExpireAt: t(i.BlocksExpireAt),
-		CredentialsResetAt: t(i.CredentialsResetAt),
+		OpenedAt: tsJSON(i.OpenedAt), ResolvedAt: tsJSON(i.ResolvedAt), BlocksExpireAt: tsJSON(i.BlocksExpireAt),
+		CredentialsResetAt: tsJSON(i.CredentialsResetAt),
 	}
 }
-
-// IncidentView is the JSON shape of an incident, shared by the HTTP API
-// and the events, so that the two never differ.
-func IncidentView(i *actorpb.Incident) IncidentJSON { return incidentJSON(i) }

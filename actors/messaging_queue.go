@@ -57,11 +57,7 @@ func (m *messaging) take(t *turn, r *actorpb.TakeQueued, now time.Time) proto.Me
 	if !ValidID(r.Device) {
 		return &actorpb.QueuedMessages{Error: invalid("device", "device must be a device id, not %q", r.Device)}
 	}
-	limit := int(r.Limit)
-	if limit <= 0 {
-		limit = defaultTakeQueued
-	}
-	limit = min(limit, maxTakeQueued)
+	limit := pageSize(r.Limit, defaultTakeQueued, maxTakeQueued)
 	out := &actorpb.QueuedMessages{}
 	prefix, after := messageQueuePrefix(m.id)+r.Device+"/", ""
 	for len(out.Messages) < limit {

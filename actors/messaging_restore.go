@@ -89,14 +89,12 @@ func (m *messaging) checkSync(device string, bindings []*actorpb.Binding) {
 		return
 	}
 	sys, account := m.sys, m.id
-	sys.background.Add(1)
-	go func() {
-		defer sys.background.Done()
+	sys.background.Go(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		ok := n.CheckSync(ctx, account, bindings)
 		sys.log.Info("check-sync NOTIFY sent for a restore", "account", account, "device", device, "bindings", len(bindings), "answered", ok)
-	}()
+	})
 }
 
 // restoreDevice is the restore path by hand (POST .../devices/{d}/restore):

@@ -11,7 +11,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/switchboard-pbx/switchboard/actors/actorpb"
-	"github.com/switchboard-pbx/switchboard/persistence"
 	"github.com/switchboard-pbx/switchboard/placement"
 )
 
@@ -26,22 +25,13 @@ type pools struct {
 	version uint64
 }
 
-func newPools(sys *System) *pools { return &pools{sys: sys} }
-
 func (p *pools) load(ctx context.Context) error {
 	p.set, p.version = &actorpb.PoolSet{}, 0
-	it, err := p.sys.cfg.Store.Get(ctx, poolsKey)
-	if errors.Is(err, persistence.ErrNotFound) {
-		return nil
+	cur, err := loadOne[*actorpb.PoolSet](ctx, p.sys.cfg.Store, poolsKey)
+	if cur != nil {
+		p.set, p.version = cur.rec, cur.version
 	}
-	if err != nil {
-		return err
-	}
-	if err := proto.Unmarshal(it.Value, p.set); err != nil {
-		return fmt.Errorf("decoding pools: %w", err)
-	}
-	p.version = it.Version
-	return nil
+	return err
 }
 
 func (p *pools) receive(t *turn, msg proto.Message) proto.Message {
@@ -59,13 +49,10 @@ func (p *pools) receive(t *turn, msg proto.Message) proto.Message {
 		next := proto.Clone(p.set).(*actorpb.PoolSet)
 		rec := proto.Clone(in).(*actorpb.Pool)
 		rec.UpdatedAt = timestamppb.New(p.sys.cfg.Clock.Now())
-		replaced := false
-		for i, q := range next.Pools {
-			if q.Name == rec.Name {
-				next.Pools[i], replaced = rec, true
-			}
-		}
-		if !replaced {
+		i := slices.IndexFunc(next.Pools, func(q *actorpb.Pool) bool { return q.Name == rec.Name })
+		if i >= 0 {
+			next.Pools[i] = rec
+		} else {
 			next.Pools = append(next.Pools, rec)
 			sort.Slice(next.Pools, func(i, j int) bool { return next.Pools[i].Name < next.Pools[j].Name })
 		}
@@ -73,16 +60,14 @@ func (p *pools) receive(t *turn, msg proto.Message) proto.Message {
 		if e != nil {
 			return &actorpb.PoolsReply{Error: e}
 		}
-		return &actorpb.PoolsReply{Pools: []*actorpb.Pool{rec}, Version: v, Created: !replaced}
+		return &actorpb.PoolsReply{Pools: []*actorpb.Pool{rec}, Version: v, Created: i < 0}
 	case *actorpb.DeletePool:
 		i := slices.IndexFunc(p.set.Pools, func(q *actorpb.Pool) bool { return q.Name == m.Name })
 		if i < 0 {
 			return &actorpb.PoolsReply{Error: notFound("pool", "pool %q is not configured", m.Name)}
 		}
-		for _, q := range p.set.Pools {
-			if q.Overflow == m.Name {
-				return &actorpb.PoolsReply{Error: conflict("pool", "pool %q overflows into %q; change its overflow first", q.Name, m.Name)}
-			}
+		if j := slices.IndexFunc(p.set.Pools, func(q *actorpb.Pool) bool { return q.Overflow == m.Name }); j >= 0 {
+			return &actorpb.PoolsReply{Error: conflict("pool", "pool %q overflows into %q; change its overflow first", p.set.Pools[j].Name, m.Name)}
 		}
 		gone := p.set.Pools[i]
 		next := proto.Clone(p.set).(*actorpb.PoolSet)
@@ -96,22 +81,14 @@ func (p *pools) receive(t *turn, msg proto.Message) proto.Message {
 	return errorReply(msg, invalid("", "pools actor does not handle %T", msg))
 }
 
-func (p *pools) debug() proto.Message {
+func (p *pools) debug(context.Context) proto.Message {
 	return &actorpb.PoolsReply{Pools: p.set.GetPools(), Version: p.version}
 }
 
 // save stores next as the pool set, by compare-and-set on the version
 // loaded.
 func (p *pools) save(t *turn, next *actorpb.PoolSet) (uint64, *actorpb.Error) {
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(next)
-	if err != nil {
-		return 0, unavailable("encoding pools: %v", err)
-	}
-	expect := p.version
-	if expect == 0 {
-		expect = persistence.MustNotExist
-	}
-	v, err := p.sys.cfg.Store.Put(t.ctx, poolsKey, b, expect)
+	v, err := putRecord(t.ctx, p.sys.cfg.Store, poolsKey, next, p.version) // 0: MustNotExist
 	if err != nil {
 		return 0, storeFailed(t, err, "pools")
 	}
@@ -154,12 +131,33 @@ func (s *System) groupHint(ctx context.Context, identity string) Hint {
 	if !ok {
 		return Hint{}
 	}
-	rep, err := s.request(ctx, KindAccount, a, nil, &actorpb.DescribeGroup{Group: g})
-	if err != nil {
-		return Hint{}
-	}
+	rep, _ := s.request(ctx, KindAccount, a, nil, &actorpb.DescribeGroup{Group: g}) // nil on error
 	if gr, ok := rep.(*actorpb.GroupReply); ok && gr.Error == nil {
 		return Hint{Pool: gr.Group.GetAssignedPool()}
 	}
 	return Hint{}
+}
+
+// CallHint is the tier-2 placement hint of a call of a group assigned to
+// pool: the pool, its overflow and their per-node call capacities, from
+// the pools' prescribed conditions (defaults for a pool never
+// configured).
+func (s *System) CallHint(ctx context.Context, pool string) (Hint, error) {
+	specs, err := s.PoolSpecs(ctx)
+	if err != nil {
+		return Hint{}, err
+	}
+	spec, ok := specs[pool]
+	if !ok {
+		spec = placement.DefaultPoolSpec(pool)
+	}
+	hint := Hint{Pool: pool, Overflow: spec.Overflow, CallCapacity: spec.CallCapacityPerNode}
+	if spec.Overflow != "" {
+		over, ok := specs[spec.Overflow]
+		if !ok {
+			over = placement.DefaultPoolSpec(spec.Overflow)
+		}
+		hint.OverflowCapacity = over.CallCapacityPerNode
+	}
+	return hint, nil
 }

@@ -7,7 +7,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/switchboard-pbx/switchboard/actors/actorpb"
-	"github.com/switchboard-pbx/switchboard/persistence"
 )
 
 // This file holds the account actor's routing: its trunks (trusted SIP
@@ -34,11 +33,10 @@ func (a *account) putTrunk(t *turn, m *actorpb.PutTrunk) proto.Message {
 	}
 	now := timestamppb.New(a.sys.cfg.Clock.Now())
 	rec := &actorpb.Trunk{Id: in.Id, Sources: sources, Group: in.Group, CreatedAt: now, UpdatedAt: now}
-	expect := persistence.MustNotExist
 	if cur != nil {
-		rec.CreatedAt, expect = cur.rec.CreatedAt, cur.version
+		rec.CreatedAt = cur.rec.CreatedAt
 	}
-	v, err := a.put(t.ctx, trunkKey(a.id, in.Id), rec, expect)
+	v, err := putRecord(t.ctx, a.store(), trunkKey(a.id, in.Id), rec, cur.ver())
 	if err != nil {
 		return &actorpb.TrunkReply{Error: storeFailed(t, err, "trunk "+in.Id)}
 	}
@@ -46,23 +44,8 @@ func (a *account) putTrunk(t *turn, m *actorpb.PutTrunk) proto.Message {
 	return &actorpb.TrunkReply{Trunk: rec, Version: v, Created: cur == nil}
 }
 
-func (a *account) getTrunk(m *actorpb.GetTrunk) *actorpb.TrunkReply {
-	cur, ok := a.trunks[m.Trunk]
-	if !ok {
-		return &actorpb.TrunkReply{Error: a.noTrunk(m.Trunk)}
-	}
-	return &actorpb.TrunkReply{Trunk: cur.rec, Version: cur.version}
-}
-
-func (a *account) noTrunk(id string) *actorpb.Error {
-	return notFound("trunk", "trunk %q not found in account %q", id, a.id)
-}
-
 func (a *account) deleteTrunk(t *turn, m *actorpb.DeleteTrunk) proto.Message {
-	cur, ok := a.trunks[m.Trunk]
-	if !ok {
-		return &actorpb.TrunkReply{Error: a.noTrunk(m.Trunk)}
-	}
+	cur := a.trunks[m.Trunk] // handle checked that it exists
 	if e := ifMatch(m.IfMatch, cur.version, "trunk "+m.Trunk); e != nil {
 		return &actorpb.TrunkReply{Error: e}
 	}
@@ -110,11 +93,7 @@ func (a *account) putRoutes(t *turn, m *actorpb.PutRoutes) proto.Message {
 	for _, r := range in {
 		rec.Routes = append(rec.Routes, &actorpb.Route{Method: r.Method, User: r.User, Feature: r.Feature})
 	}
-	expect := persistence.MustNotExist
-	if a.routes != nil {
-		expect = a.routes.version
-	}
-	v, err := a.put(t.ctx, routesKey(a.id), rec, expect)
+	v, err := putRecord(t.ctx, a.store(), routesKey(a.id), rec, a.routes.ver())
 	if err != nil {
 		return &actorpb.RoutesReply{Error: storeFailed(t, err, "routes of account "+a.id)}
 	}

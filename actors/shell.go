@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/switchboard-pbx/switchboard/actors/actorpb"
@@ -24,8 +25,9 @@ type behavior interface {
 	// receive handles one message and returns the reply, or nil for a
 	// one-way message. It sets t.stop to passivate after replying.
 	receive(t *turn, msg proto.Message) proto.Message
-	// debug returns the state with secrets redacted, for the debug endpoint.
-	debug() proto.Message
+	// debug returns the state with secrets redacted, for the debug endpoint
+	// (ctx bounds what it reads from the store).
+	debug(ctx context.Context) proto.Message
 }
 
 // pinner is a behavior that may refuse idle passivation: one whose
@@ -179,22 +181,12 @@ func (s *shell) owns() bool {
 	return err == nil
 }
 
-// ctxDebugger is a behavior whose debug state reads the store (the
-// account's first devices), within the request's context.
-type ctxDebugger interface {
-	debugAt(ctx context.Context) proto.Message
-}
-
 func (s *shell) debugReply(ctx context.Context) proto.Message {
-	st := s.b.debug
-	if d, ok := s.b.(ctxDebugger); ok {
-		st = func() proto.Message { return d.debugAt(ctx) }
-	}
-	js, err := debugJSON(st())
+	js, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(s.b.debug(ctx))
 	if err != nil {
 		return &actorpb.DebugStateReply{Error: unavailable("encoding state: %v", err)}
 	}
-	return &actorpb.DebugStateReply{Json: js}
+	return &actorpb.DebugStateReply{Json: string(js)}
 }
 
 func unavailable(format string, args ...any) *actorpb.Error {
@@ -222,7 +214,7 @@ func errorReply(msg proto.Message, e *actorpb.Error) proto.Message {
 		return &actorpb.GroupReply{Error: e}
 	case *actorpb.ListGroups:
 		return &actorpb.GroupListReply{Error: e}
-	case *actorpb.PutDevice, *actorpb.GetDevice, *actorpb.DeleteDevice:
+	case *actorpb.PutDevice, *actorpb.GetDevice, *actorpb.DeleteDevice, *actorpb.ResetDeviceCredentials, *actorpb.DigestAnswered:
 		return &actorpb.DeviceReply{Error: e}
 	case *actorpb.ListDevices:
 		return &actorpb.DeviceListReply{Error: e}
@@ -246,8 +238,6 @@ func errorReply(msg proto.Message, e *actorpb.Error) proto.Message {
 		return &actorpb.RegisterReply{Error: e}
 	case *actorpb.PutFeatureServer, *actorpb.GetFeatureServer, *actorpb.DeleteFeatureServer:
 		return &actorpb.FeatureServerReply{Error: e}
-	case *actorpb.ResetDeviceCredentials, *actorpb.DigestAnswered:
-		return &actorpb.DeviceReply{Error: e}
 	case *actorpb.CheckMessage:
 		return &actorpb.CheckReply{Error: e}
 	case *actorpb.MessageDone:

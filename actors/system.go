@@ -81,10 +81,10 @@ type Config struct {
 	// Node is this node's name, written into call records.
 	Node string
 	// Fence, when set, keeps each activation of a fenced kind (account,
-	// devicegroup) single across the nodes that share Store: an activation
-	// serves only while it holds a valid claim on its identity, and
-	// answers CODE_UNAVAILABLE (and stops) when it cannot get one. Default
-	// nil: no fencing (one node, tests).
+	// devicegroup, messaging) single across the nodes that share Store: an
+	// activation serves only while it holds a valid claim on its identity,
+	// and answers CODE_UNAVAILABLE (and stops) when it cannot get one.
+	// Default nil: no fencing (one node, tests).
 	Fence Fence
 	// Events, when set, receives the messaging supervisors' fraud events
 	// for the accounts' streams. Default nil: none (the audit log in the
@@ -237,20 +237,12 @@ func New(cfg Config) (*System, error) {
 	cfg.ContextCacheBytes = cmp.Or(cfg.ContextCacheBytes, def.ContextCacheBytes)
 	cfg.ContextHotLease = cmp.Or(cfg.ContextHotLease, def.ContextHotLease)
 	cfg.CallTimerTick = cmp.Or(cfg.CallTimerTick, def.CallTimerTick)
-	if cfg.RecordFlushInterval == 0 {
-		cfg.RecordFlushInterval = defaultRecordFlush
-	}
-	if cfg.ContextLimits == (callcontext.Limits{}) {
-		cfg.ContextLimits = def.ContextLimits
-	}
+	cfg.RecordFlushInterval = cmp.Or(cfg.RecordFlushInterval, defaultRecordFlush)
+	cfg.ContextLimits = cmp.Or(cfg.ContextLimits, def.ContextLimits)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	m, err := newMetrics(cfg.Registerer)
-	if err != nil {
-		return nil, err
-	}
-	fm, err := newFraudMetrics(cfg.Registerer)
+	m, fm, err := newMetrics(cfg.Registerer)
 	if err != nil {
 		return nil, err
 	}
@@ -289,8 +281,9 @@ func New(cfg Config) (*System, error) {
 	s.records = newWriteBehind(cfg.Store, log)
 	s.stop, s.reaped = make(chan struct{}), make(chan struct{})
 	s.timers, s.timersDone = newCallTimers(), make(chan struct{})
-	go s.reap()
-	go s.runCallTimers(cfg.CallTimerTick)
+	go s.every(min(max(cfg.IdleTimeout/4, time.Millisecond), 30*time.Second), s.reaped, s.reap)
+	// Each live call whose deadline passed (by the injected clock) checks it.
+	go s.every(cfg.CallTimerTick, s.timersDone, s.fireDueCalls)
 	return s, nil
 }
 
@@ -298,9 +291,18 @@ func New(cfg Config) (*System, error) {
 // (at most every 30 s) it asks each activation idle for longer than
 // IdleTimeout to stop; the activation checks again before it does.
 func (s *System) reap() {
-	defer close(s.reaped)
-	every := min(max(s.cfg.IdleTimeout/4, time.Millisecond), 30*time.Second)
-	t := time.NewTicker(every)
+	now := s.cfg.Clock.Now()
+	for _, act := range s.lookup.Activations("") {
+		if now.Sub(act.LastMessageAt()) >= s.cfg.IdleTimeout {
+			s.as.Root.Send(act.PID, passivate{})
+		}
+	}
+}
+
+// every calls f every d until the system stops, then closes done.
+func (s *System) every(d time.Duration, done chan struct{}, f func()) {
+	defer close(done)
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
@@ -308,12 +310,7 @@ func (s *System) reap() {
 			return
 		case <-t.C:
 		}
-		now := s.cfg.Clock.Now()
-		for _, act := range s.lookup.Activations("") {
-			if now.Sub(act.LastMessageAt()) >= s.cfg.IdleTimeout {
-				s.as.Root.Send(act.PID, passivate{})
-			}
-		}
+		f()
 	}
 }
 
@@ -343,23 +340,23 @@ var ErrUnknownKind = errors.New("actors: unknown kind")
 func (s *System) behaviorFor(kind, identity string) (func() behavior, error) {
 	switch kind {
 	case KindAccount:
-		return func() behavior { return newAccount(s, identity) }, nil
+		return func() behavior { return &account{sys: s, id: identity} }, nil
 	case KindDeviceGroup:
 		a, g, ok := splitGroupIdentity(identity)
 		if !ok {
 			return nil, fmt.Errorf("%w: devicegroup identity %q is not account/group", ErrUnknownKind, identity)
 		}
-		return func() behavior { return newDeviceGroup(s, a, g) }, nil
+		return func() behavior { return &deviceGroup{sys: s, account: a, group: g} }, nil
 	case KindCall:
-		return func() behavior { return newCall(s, identity) }, nil
+		return func() behavior { return &call{sys: s, id: identity} }, nil
 	case KindFeatureServer:
-		return func() behavior { return newFeatureServer(s, identity) }, nil
+		return func() behavior { return &featureServer{sys: s, id: identity} }, nil
 	case KindPools:
-		return func() behavior { return newPools(s) }, nil
+		return func() behavior { return &pools{sys: s} }, nil
 	case KindMessaging:
-		return func() behavior { return newMessaging(s, identity) }, nil
+		return func() behavior { return &messaging{sys: s, id: identity} }, nil
 	case KindCallContext:
-		return func() behavior { return newCallContext(s, identity) }, nil
+		return func() behavior { return &callContext{sys: s, id: identity} }, nil
 	}
 	return nil, fmt.Errorf("%w: %q", ErrUnknownKind, kind)
 }
@@ -398,7 +395,6 @@ func (s *System) request(ctx context.Context, kind, identity string, hint func()
 		return nil, context.DeadlineExceeded
 	}
 	deadline := time.Now().Add(timeout)
-	var res any
 	for attempt := 0; ; attempt++ {
 		act, err := s.lookup.Acquire(kind, identity, hint)
 		if err != nil {
@@ -409,9 +405,13 @@ func (s *System) request(ctx context.Context, kind, identity string, hint func()
 			// A future with no positive timeout would wait forever.
 			return nil, fmt.Errorf("%w: %s %s after %v", ErrTimeout, kind, identity, timeout)
 		}
-		res, err = s.as.Root.RequestFuture(act.PID, msg, remaining).Result()
+		res, err := s.as.Root.RequestFuture(act.PID, msg, remaining).Result()
 		if err == nil {
-			break
+			reply, ok := res.(proto.Message)
+			if !ok {
+				return nil, fmt.Errorf("actors: %s %s replied %T", kind, identity, res)
+			}
+			return reply, nil
 		}
 		switch {
 		case errors.Is(err, actor.ErrTimeout):
@@ -425,17 +425,12 @@ func (s *System) request(ctx context.Context, kind, identity string, hint func()
 			if time.Until(deadline) <= 0 {
 				return nil, fmt.Errorf("%w: %s %s after %v", ErrTimeout, kind, identity, timeout)
 			}
-			s.sleep(min(time.Duration(1<<min(attempt, 6))*time.Millisecond, time.Until(deadline)))
+			sleep(min(time.Duration(1<<min(attempt, 6))*time.Millisecond, time.Until(deadline)), s.stop, nil)
 			continue
 		default:
 			return nil, err
 		}
 	}
-	reply, ok := res.(proto.Message)
-	if !ok {
-		return nil, fmt.Errorf("actors: %s %s replied %T", kind, identity, res)
-	}
-	return reply, nil
 }
 
 // Tell delivers msg to (kind, identity)'s activation, activating it if
@@ -453,13 +448,14 @@ func (s *System) Tell(kind, identity string, msg proto.Message) error {
 	return nil
 }
 
-// sleep pauses between retries of a request.
-func (s *System) sleep(d time.Duration) {
+// sleep waits d, or until stop or wake (nil: never) is ready.
+func sleep(d time.Duration, stop <-chan struct{}, wake chan struct{}) {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
-	case <-s.stop:
+	case <-wake:
+	case <-stop:
 	}
 }
 
@@ -507,6 +503,13 @@ func (s *System) ActivationPage(kind string, after ActivationKey, limit int) ([]
 // any, without activating it.
 func (s *System) FindActivation(kind, identity string) (*Activation, bool) {
 	return s.lookup.Find(kind, identity)
+}
+
+// IsLocal says whether (kind, identity) has a live activation on this
+// node; it never activates one.
+func (s *System) IsLocal(kind, identity string) bool {
+	act, ok := s.lookup.Peek(kind, identity)
+	return ok && act.PID != nil && act.PID.Address == s.as.Address()
 }
 
 // ActivationCounts counts this node's activations by kind.

@@ -1,10 +1,12 @@
 package actors
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/switchboard-pbx/switchboard/actors/actorpb"
@@ -115,18 +117,12 @@ func LabelIDError(field, kind, v string) *actorpb.Error {
 // of characters safe in store keys and URLs (A-Z, a-z, 0-9 and
 // .-_@+~!%*), at most 128 long. The SIP edge hashes any other Call-ID to
 // h-<hex>, which passes too.
-func ValidCallID(id string) bool {
-	if id == "" || len(id) > 128 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte(".-_@+~!%*", c) >= 0) {
-			return false
-		}
-	}
-	return true
-}
+func ValidCallID(id string) bool { return callIDPattern.MatchString(id) }
+
+var callIDPattern = regexp.MustCompile(`^` + callIDChars + `{1,128}$`)
+
+// callIDChars are the characters of a call id.
+const callIDChars = `[A-Za-z0-9.\-_@+~!%*]`
 
 // NormalizeTrunkSources checks a trunk's sources and returns them as
 // canonical, masked CIDR prefixes; a bare IP address stands for its /32 or
@@ -174,47 +170,18 @@ func CheckRoutes(routes []*actorpb.Route) *actorpb.Error {
 	return nil
 }
 
-// validMethod: "*" or an upper-case SIP token (RFC 3261 section 25.1:
+// methodPattern: "*" or an upper-case SIP token (RFC 3261 section 25.1:
 // Method = extension-method = token) without "*", which means "any".
-func validMethod(m string) bool {
-	if m == "*" {
-		return true
-	}
-	if m == "" || len(m) > MaxRouteMethod {
-		return false
-	}
-	for _, c := range []byte(m) {
-		if !('A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-.!%_+`'~", c) >= 0) {
-			return false
-		}
-	}
-	return true
-}
+var methodPattern = regexp.MustCompile(fmt.Sprintf("^(\\*|[-A-Z0-9.!%%_+`'~]{1,%d})$", MaxRouteMethod))
 
-// validUserPattern: the characters of a SIP user part (RFC 3261 section
-// 25.1: unreserved, user-unreserved and %HH escapes), at most MaxRouteUser.
-// A trailing "*" makes it a prefix; "*" alone matches any user.
-func validUserPattern(u string) bool {
-	if u == "" || len(u) > MaxRouteUser {
-		return false
-	}
-	for i := 0; i < len(u); i++ {
-		c := u[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("-_.!~*'()&=+$,;?/", c) >= 0:
-		case c == '%' && i+2 < len(u) && isHex(u[i+1]) && isHex(u[i+2]):
-			i += 2
-		default:
-			return false
-		}
-	}
-	return true
-}
+func validMethod(m string) bool { return methodPattern.MatchString(m) }
 
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
+// userPattern: the characters of a SIP user part (RFC 3261 section 25.1:
+// unreserved, user-unreserved and %HH escapes). A trailing "*" makes it a
+// prefix; "*" alone matches any user.
+var userPattern = regexp.MustCompile(`^(?:[-a-zA-Z0-9_.!~*'()&=+$,;?/]|%[0-9a-fA-F]{2})+$`)
+
+func validUserPattern(u string) bool { return len(u) <= MaxRouteUser && userPattern.MatchString(u) }
 
 // NormalizeFeatureTargets checks a feature server's targets and returns
 // copies with the transport defaulted to udp and the address in canonical
@@ -240,12 +207,8 @@ func NormalizeFeatureTargets(targets []*actorpb.FeatureTarget) ([]*actorpb.Featu
 		if t.Weight > MaxTargetPriority {
 			return nil, invalid(field("weight"), "weight must be from 0 to %d", MaxTargetPriority)
 		}
-		tr := t.Transport
-		switch tr {
-		case "":
-			tr = "udp"
-		case "udp", "tcp", "tls":
-		default:
+		tr := cmp.Or(t.Transport, "udp")
+		if !slices.Contains([]string{"udp", "tcp", "tls"}, tr) {
 			return nil, invalid(field("transport"), "transport must be udp, tcp or tls, not %q", t.Transport)
 		}
 		c := &actorpb.FeatureTarget{Address: ap.String(), Priority: t.Priority, Weight: t.Weight, Transport: tr}

@@ -50,8 +50,7 @@ func newWriteBehind(store persistence.Store, log *slog.Logger) *writeBehind {
 	for range writeBehindShards {
 		ch := make(chan wbItem, writeBehindQueue)
 		w.shards = append(w.shards, ch)
-		w.wg.Add(1)
-		go w.run(ch)
+		w.wg.Go(func() { w.run(ch) })
 	}
 	return w
 }
@@ -61,7 +60,6 @@ func newWriteBehind(store persistence.Store, log *slog.Logger) *writeBehind {
 // all), in queue order. A barrier is closed once what came before it is
 // written.
 func (w *writeBehind) run(ch chan wbItem) {
-	defer w.wg.Done()
 	batch := make([]wbItem, 0, writeBehindBatch)
 	for it := range ch {
 		batch = append(batch[:0], it)
@@ -110,14 +108,6 @@ func (w *writeBehind) writeBatch(items []wbItem) {
 	}
 }
 
-func (w *writeBehind) write(it wbItem) {
-	ctx, cancel := context.WithTimeout(context.Background(), writeBehindTimeout)
-	defer cancel()
-	if _, err := w.store.Put(ctx, it.key, it.val, persistence.AnyVersion); err != nil {
-		w.log.Warn("a written-behind record was not stored", "key", it.key, "err", err)
-	}
-}
-
 // put queues rec under key, or writes it at once when the queue is full
 // or closed.
 func (w *writeBehind) put(key string, rec proto.Message) error {
@@ -136,7 +126,11 @@ func (w *writeBehind) put(key string, rec proto.Message) error {
 		}
 	}
 	w.mu.RUnlock()
-	w.write(it)
+	ctx, cancel := context.WithTimeout(context.Background(), writeBehindTimeout)
+	defer cancel()
+	if _, err := w.store.Put(ctx, key, b, persistence.AnyVersion); err != nil {
+		w.log.Warn("a written-behind record was not stored", "key", key, "err", err)
+	}
 	return nil
 }
 
