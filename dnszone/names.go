@@ -36,26 +36,15 @@ func hostLabel(ip netip.Addr) string {
 // hostLabel writes, so that each address has exactly one host name.
 func parseHostLabel(label string) (netip.Addr, bool) {
 	var ip netip.Addr
-	switch {
-	case strings.HasPrefix(label, hostPrefix4):
-		a, err := netip.ParseAddr(strings.ReplaceAll(label[len(hostPrefix4):], "-", "."))
-		if err != nil || !a.Is4() {
-			return netip.Addr{}, false
+	if rest, ok := strings.CutPrefix(label, hostPrefix4); ok {
+		ip, _ = netip.ParseAddr(strings.ReplaceAll(rest, "-", "."))
+	} else if rest, ok := strings.CutPrefix(label, hostPrefix6); ok {
+		if b, err := hex.DecodeString(rest); err == nil && len(b) == 16 {
+			ip = netip.AddrFrom16([16]byte(b))
 		}
-		ip = a
-	case strings.HasPrefix(label, hostPrefix6):
-		b, err := hex.DecodeString(label[len(hostPrefix6):])
-		if err != nil || len(b) != 16 {
-			return netip.Addr{}, false
-		}
-		ip = netip.AddrFrom16([16]byte(b))
-		if ip.Is4In6() {
-			return netip.Addr{}, false // an IPv4 target is named by _ip4-
-		}
-	default:
-		return netip.Addr{}, false
 	}
-	if hostLabel(ip) != label {
+	// An IPv4 target is named by _ip4- only.
+	if !ip.IsValid() || ip.Is4In6() || hostLabel(ip) != label {
 		return netip.Addr{}, false
 	}
 	return ip, true
@@ -121,18 +110,12 @@ func parseName(qname, zone string) parsedName {
 		if len(labels) < 3 {
 			return parsedName{kind: kindNone}
 		}
-		var transport string
-		switch first + "." + labels[1] {
-		case "_sip._udp":
-			transport = TransportUDP
-		case "_sip._tcp":
-			transport = TransportTCP
-		case "_sips._tcp":
-			transport = TransportTLS
-		default:
-			return parsedName{kind: kindNone}
+		for transport, prefix := range srvPrefix {
+			if prefix == first+"."+labels[1]+"." {
+				return withBase(parsedName{kind: kindService, transport: transport}, labels[2:], zone)
+			}
 		}
-		return withBase(parsedName{kind: kindService, transport: transport}, labels[2:], zone)
+		return parsedName{kind: kindNone}
 	case first == "_udp" || first == "_tcp":
 		return withBase(parsedName{kind: kindServiceParent}, labels[1:], zone)
 	case strings.HasPrefix(first, "_ip"):

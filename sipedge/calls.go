@@ -1,6 +1,7 @@
 package sipedge
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net"
@@ -86,17 +87,14 @@ func (e *Edge) routeInitial(ctx context.Context, req *sip.Request, tx sip.Server
 // startCall places the call actor by tier 2 in the caller's group's pool
 // and hands the INVITE to the node that got it.
 func (e *Edge) startCall(ctx context.Context, req *sip.Request, tx sip.ServerTransaction, account string, c *caller, feature, callee string) {
-	group, pool := "", e.cfg.Pool
-	callerID := c.user
+	group, callerID := "", c.user
 	switch {
 	case c.device != nil:
 		group, callerID = c.device.Group, c.device.Id
 	case c.trunk != nil && c.trunk.Group != "":
 		group = c.trunk.Group
 	}
-	if p := c.acct.PoolOf(group); p != "" {
-		pool = p
-	}
+	pool := cmp.Or(c.acct.PoolOf(group), e.cfg.Pool)
 	hint, err := e.callHint(ctx, pool)
 	if err != nil {
 		e.respond(req, tx, 503, "Pool Conditions Unavailable", [2]string{"Retry-After", "1"})
@@ -227,7 +225,7 @@ func (e *Edge) device(ctx context.Context, account, id string) (*actorpb.Device,
 // registrations.
 func (e *Edge) targets(ctx context.Context, account, feature, callee string, req *sip.Request) ([]target, *Reject) {
 	if feature != "" {
-		name := ForwardingName(feature, account, e.cfg.Zone)
+		name := actors.ForwardingDNSName(feature, account, e.cfg.Zone)
 		ts, err := e.cfg.Resolver.Resolve(ctx, name, "udp")
 		if err != nil || len(ts) == 0 {
 			e.log.Warn("feature server unresolvable", "account", account, "feature", feature, "name", name, "err", err)
@@ -347,9 +345,7 @@ func (e *Edge) endCallMsg(id string, m *actorpb.EndCall, disposition string) {
 	// the record from the store). Try again in the background, for a
 	// while, rather than leave the record to the sweep of dead nodes'
 	// calls (which would call it interrupted).
-	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
+	e.wg.Go(func() {
 		wait := 250 * time.Millisecond
 		deadline := time.NewTimer(endCallRetryFor)
 		defer deadline.Stop()
@@ -370,7 +366,7 @@ func (e *Edge) endCallMsg(id string, m *actorpb.EndCall, disposition string) {
 			}
 			wait = min(2*wait, 2*time.Second)
 		}
-	}()
+	})
 }
 
 // endCallRetryFor bounds the retries of a call record's end.
@@ -451,11 +447,7 @@ func (e *Edge) nextHop(req *sip.Request, d dialogRoute) (target, bool) {
 	if v, ok := uri.UriParams.Get("transport"); ok && v != "" {
 		tp = strings.ToLower(v)
 	}
-	port := uri.Port
-	if port == 0 {
-		port = 5060
-	}
-	dest := net.JoinHostPort(uri.Host, strconv.Itoa(port))
+	dest := net.JoinHostPort(uri.Host, strconv.Itoa(cmp.Or(uri.Port, 5060)))
 	if r != nil && e.cfg.Members.IsPeer(dest) {
 		return target{uri: req.Recipient, dest: dest, transport: "tcp", hop: true, trusted: true}, true
 	}
@@ -489,9 +481,8 @@ func sendAsIs(*sipgo.Client, *sip.Request) error { return nil }
 
 // via is this proxy's Via entry for out, with a fresh branch.
 func (e *Edge) via(out *sip.Request) *sip.ViaHeader {
-	v := &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: strings.ToUpper(out.Transport()), Host: e.advHost, Port: e.advPort,
+	return &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: strings.ToUpper(out.Transport()), Host: e.advHost, Port: e.advPort,
 		Params: sip.HeaderParams{{K: "branch", V: sip.GenerateBranchN(16)}}}
-	return v
 }
 
 // strayResponse relays a response no client transaction matched (a 2xx
@@ -526,8 +517,5 @@ func viaDestination(v *sip.ViaHeader) string {
 			port = p
 		}
 	}
-	if port == 0 {
-		port = 5060
-	}
-	return net.JoinHostPort(host, strconv.Itoa(port))
+	return net.JoinHostPort(host, strconv.Itoa(cmp.Or(port, 5060)))
 }

@@ -1,6 +1,7 @@
 package sipedge
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -153,8 +154,7 @@ func New(cfg Config) (*Edge, error) {
 		_ = ua.Close()
 		return nil, err
 	}
-	for _, m := range []sip.RequestMethod{sip.INVITE, sip.ACK, sip.BYE, sip.CANCEL, sip.REGISTER, sip.OPTIONS, sip.MESSAGE,
-		sip.INFO, sip.UPDATE, sip.PRACK, sip.REFER, sip.NOTIFY, sip.SUBSCRIBE, sip.PUBLISH} {
+	for _, m := range methods {
 		e.srv.OnRequest(m, e.onRequest)
 	}
 	e.srv.OnNoRoute(e.onRequest)
@@ -223,24 +223,19 @@ func (e *Edge) TLSAddr() string {
 func (e *Edge) Run(ctx context.Context) error {
 	errc := make(chan error, 3)
 	serve := func(f func() error) {
-		e.wg.Add(1)
-		go func() {
-			defer e.wg.Done()
+		e.wg.Go(func() {
 			if err := f(); err != nil && !errors.Is(err, net.ErrClosed) {
 				errc <- err
 			}
-		}()
+		})
 	}
 	serve(func() error { return e.srv.ServeUDP(e.udp) })
 	serve(func() error { return e.srv.ServeTCP(e.streams.listen(e.tcp)) })
 	if e.tls != nil {
 		serve(func() error { return e.srv.ServeTLS(e.streams.listen(e.tls)) })
 	}
-	e.wg.Add(1)
-	go func() { defer e.wg.Done(); e.probe(ctx) }()
-	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
+	e.wg.Go(func() { e.probe(ctx) })
+	e.wg.Go(func() {
 		// Pings the silent connections of registered flows (a flow whose
 		// connection dies is forgotten, flows.go), and forgets the flows
 		// long past their registration.
@@ -248,7 +243,7 @@ func (e *Edge) Run(ctx context.Context) error {
 			e.streams.keepAlive(time.Now())
 			e.flows.sweep(e.now())
 		})
-	}()
+	})
 	e.log.Info("SIP edge serving", "udp_tcp", e.Addr(), "tls", e.TLSAddr())
 	var err error
 	select {
@@ -317,11 +312,7 @@ func (e *Edge) TargetUp(addr, transport string) bool { return e.health.Up(addr, 
 
 // isSelf says whether uri names this edge (a Route or Record-Route entry).
 func (e *Edge) isSelf(uri sip.Uri) bool {
-	port := uri.Port
-	if port == 0 {
-		port = 5060
-	}
-	return strings.EqualFold(uri.Host, e.advHost) && port == e.advPort
+	return strings.EqualFold(uri.Host, e.advHost) && cmp.Or(uri.Port, 5060) == e.advPort
 }
 
 func (e *Edge) actorCtx(parent context.Context) (context.Context, context.CancelFunc) {

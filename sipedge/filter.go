@@ -168,18 +168,10 @@ func (e *Edge) trusted(ip netip.Addr, now time.Time) bool {
 const trustFor = 10 * time.Minute
 
 func addrIP(a net.Addr) netip.Addr {
-	switch v := a.(type) {
-	case *net.UDPAddr:
-		ip, _ := netip.AddrFromSlice(v.IP)
-		return ip.Unmap()
-	case *net.TCPAddr:
-		ip, _ := netip.AddrFromSlice(v.IP)
-		return ip.Unmap()
+	if a, ok := a.(interface{ AddrPort() netip.AddrPort }); ok { // *net.UDPAddr, *net.TCPAddr
+		return a.AddrPort().Addr().Unmap().WithZone("")
 	}
-	ap, err := netip.ParseAddrPort(a.String())
-	if err != nil {
-		return netip.Addr{}
-	}
+	ap, _ := netip.ParseAddrPort(a.String())
 	return ap.Addr().Unmap()
 }
 
@@ -191,14 +183,10 @@ func (e *Edge) logBad(ip netip.Addr, what string, size int, err error) {
 	}
 	args := []any{"source", ip.String(), "bytes", size, "next_log_after", e.cfg.LogEvery}
 	if err != nil {
-		args = append(args, "err", errorClass(err))
+		args = append(args, "err", withheld(err.Error()))
 	}
 	e.log.Warn(what, args...)
 }
-
-// errorClass is a parse error's text up to its first quote: sipgo's
-// messages quote the packet ("transmission beginning '...'").
-func errorClass(err error) string { return withheld(err.Error()) }
 
 // withheld is msg up to its first quote, where sipgo's messages start
 // quoting the packet, and at most 120 bytes.

@@ -30,12 +30,8 @@ func (c *FloodConfig) fill() {
 	if c.Limit == 0 {
 		c.Limit = 2000
 	}
-	if c.Window <= 0 {
-		c.Window = 2 * time.Second
-	}
-	if c.BanFor <= 0 {
-		c.BanFor = 60 * time.Second
-	}
+	orDefault(&c.Window, 2*time.Second)
+	orDefault(&c.BanFor, 60*time.Second)
 }
 
 // Ban is one banned source as /debug/sip/bans lists it.

@@ -1,7 +1,8 @@
 package sipedge
 
 import (
-	"sort"
+	"cmp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -111,12 +112,7 @@ func (f *flows) list(now time.Time, limit int) []Flow {
 		}
 	}
 	f.mu.Unlock()
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].Since.Equal(out[j].Since) {
-			return out[i].Since.Before(out[j].Since)
-		}
-		return out[i].Key < out[j].Key
-	})
+	slices.SortFunc(out, func(a, b Flow) int { return cmp.Or(a.Since.Compare(b.Since), strings.Compare(a.Key, b.Key)) })
 	if limit > 0 && len(out) > limit {
 		out = out[:limit]
 	}

@@ -20,15 +20,7 @@ const timerB = 64 * 500 * time.Millisecond
 // feature server, whose targets are failed over in turn, nor the hop to
 // the call's node).
 func forks(req *sip.Request, targets []target) bool {
-	if !req.IsInvite() || len(targets) < 2 {
-		return false
-	}
-	for _, t := range targets {
-		if t.feature || t.hop {
-			return false
-		}
-	}
-	return true
+	return req.IsInvite() && len(targets) >= 2 && !slices.ContainsFunc(targets, func(t target) bool { return t.feature || t.hop })
 }
 
 // qGroups splits targets into groups of equal q, highest q first, each
@@ -226,8 +218,7 @@ func (e *Edge) startBranch(req *sip.Request, t target, cs *callState, events cha
 			e.write(ack)
 		}
 	})
-	e.wg.Add(1)
-	go e.runBranch(b, events, over)
+	e.wg.Go(func() { e.runBranch(b, events, over) })
 	return b
 }
 
@@ -238,7 +229,6 @@ func (e *Edge) startBranch(req *sip.Request, t target, cs *callState, events cha
 // FailoverTimeout is ended without one), and a 2xx it answers anyway is
 // ended by the edge itself (hangUp): the caller keeps one dialog.
 func (e *Edge) runBranch(b *branch, events chan<- branchEvent, over <-chan struct{}) {
-	defer e.wg.Done()
 	report := func(res *sip.Response) bool {
 		select {
 		case events <- branchEvent{b: b, res: res}:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -69,8 +70,7 @@ func (e *Edge) onRequest(req *sip.Request, tx sip.ServerTransaction) {
 	// sender preloaded goes no further (else any Route would be relayed).
 	for req.RemoveHeader("Route") {
 	}
-	switch {
-	case req.Method == sip.OPTIONS && req.Recipient.User == "":
+	if req.Method == sip.OPTIONS && req.Recipient.User == "" {
 		e.respondOptions(req, tx)
 		return
 	}
@@ -124,10 +124,12 @@ func (e *Edge) onRequest(req *sip.Request, tx sip.ServerTransaction) {
 	e.routeInitial(ctx, req, tx, account, c)
 }
 
+// methods are the request methods the edge handles and counts by name.
+var methods = []sip.RequestMethod{sip.INVITE, sip.ACK, sip.BYE, sip.CANCEL, sip.REGISTER, sip.OPTIONS, sip.MESSAGE,
+	sip.INFO, sip.UPDATE, sip.PRACK, sip.REFER, sip.NOTIFY, sip.SUBSCRIBE, sip.PUBLISH}
+
 func methodLabel(m sip.RequestMethod) string {
-	switch m {
-	case sip.INVITE, sip.ACK, sip.BYE, sip.CANCEL, sip.REGISTER, sip.OPTIONS, sip.MESSAGE, sip.INFO,
-		sip.UPDATE, sip.PRACK, sip.REFER, sip.NOTIFY, sip.SUBSCRIBE, sip.PUBLISH:
+	if slices.Contains(methods, m) {
 		return string(m)
 	}
 	return "other"
@@ -346,7 +348,9 @@ func (e *Edge) register(ctx context.Context, req *sip.Request, tx sip.ServerTran
 	}
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
 	now := e.now()
+	var left time.Duration // the longest registration left
 	for _, b := range rr.Bindings {
+		left = max(left, b.ExpiresAt.AsTime().Sub(now))
 		var uri sip.Uri
 		if err := sip.ParseUri(b.Contact, &uri); err != nil {
 			continue
@@ -360,10 +364,6 @@ func (e *Edge) register(ctx context.Context, req *sip.Request, tx sip.ServerTran
 	// it came on may idle until its registration runs out, and the flow's
 	// edge actor sends out here what any node has for the device.
 	e.trustAddr(req.Source())
-	left := time.Duration(0)
-	for _, b := range rr.Bindings {
-		left = max(left, b.ExpiresAt.AsTime().Sub(now))
-	}
 	e.flows.registered(flowKey(req.Transport(), req.Source()), account, c.device.Id, now, now.Add(left))
 	if !strings.EqualFold(req.Transport(), "UDP") {
 		e.streams.registered(req.Source(), left)

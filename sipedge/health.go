@@ -32,21 +32,11 @@ type HealthConfig struct {
 }
 
 func (c *HealthConfig) fill() {
-	if c.Interval <= 0 {
-		c.Interval = 5 * time.Second
-	}
-	if c.Timeout <= 0 {
-		c.Timeout = 2 * time.Second
-	}
-	if c.FailAfter <= 0 {
-		c.FailAfter = 2
-	}
-	if c.RecoverAfter <= 0 {
-		c.RecoverAfter = 2
-	}
-	if c.Forget <= 0 {
-		c.Forget = 10 * time.Minute
-	}
+	orDefault(&c.Interval, 5*time.Second)
+	orDefault(&c.Timeout, 2*time.Second)
+	orDefault(&c.FailAfter, 2)
+	orDefault(&c.RecoverAfter, 2)
+	orDefault(&c.Forget, 10*time.Minute)
 }
 
 // TargetHealth is one probed target as /debug/sip/targets shows it.

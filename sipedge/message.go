@@ -1,8 +1,10 @@
 package sipedge
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -50,15 +52,11 @@ func DefaultMessageRules() MessageRules {
 
 func (r *MessageRules) fill() {
 	d := DefaultMessageRules()
-	if r.MaxBody <= 0 {
-		r.MaxBody = d.MaxBody
-	}
+	orDefault(&r.MaxBody, d.MaxBody)
 	if len(r.ContentTypes) == 0 {
 		r.ContentTypes = d.ContentTypes
 	}
-	if r.QueueTTL <= 0 {
-		r.QueueTTL = d.QueueTTL
-	}
+	orDefault(&r.QueueTTL, d.QueueTTL)
 }
 
 // CheckMessageRequest rejects a MESSAGE that is too large (513) or has no
@@ -76,10 +74,8 @@ func CheckMessageRequest(req *sip.Request, r MessageRules) *Reject {
 	}
 	mt, _, _ := strings.Cut(ct.Value(), ";")
 	mt = strings.ToLower(strings.TrimSpace(mt))
-	for _, t := range r.ContentTypes {
-		if mt == t {
-			return nil
-		}
+	if slices.Contains(r.ContentTypes, mt) {
+		return nil
 	}
 	return reject(415, "Unsupported Media Type", accept)
 }
@@ -120,14 +116,9 @@ func (e *Edge) check(ctx context.Context, req *sip.Request, account string, c *c
 	case "deliver", "":
 		return nil
 	case "throttle":
-		retry := max(cr.RetryAfter, 1)
-		return reject(503, "Rate Limited", [2]string{"Retry-After", strconv.Itoa(int(retry))})
+		return reject(503, "Rate Limited", [2]string{"Retry-After", strconv.Itoa(int(max(cr.RetryAfter, 1)))})
 	}
-	reason := "Refused By Fraud Policy"
-	if cr.Reason != "" {
-		reason = cr.Reason
-	}
-	return reject(403, reason)
+	return reject(403, cmp.Or(cr.Reason, "Refused By Fraud Policy"))
 }
 
 // message handles an out-of-dialog MESSAGE from an authenticated caller
@@ -226,9 +217,7 @@ func (e *Edge) messageDoneAs(m *inFlight, status int, target, disposition string
 // or refused it for good (4xx other than 408, 5xx other than 503, 6xx).
 // It runs in the background; Close waits for it.
 func (e *Edge) deliverQueued(account string, dev *actorpb.Device) {
-	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
+	e.wg.Go(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		go func() {
@@ -270,7 +259,7 @@ func (e *Edge) deliverQueued(account string, dev *actorpb.Device) {
 				return
 			}
 		}
-	}()
+	})
 }
 
 // sendQueued sends one queued message to the first of targets that

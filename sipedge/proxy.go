@@ -94,9 +94,7 @@ func (e *Edge) proxy(req *sip.Request, tx sip.ServerTransaction, targets []targe
 	case lastCode == 408 || lastCode == 0:
 		code, reason = 408, "No Target Answered"
 	}
-	if cs != nil && cs.owner && !cs.bye {
-		e.endCall(cs.id, code, "failure", "", "")
-	} else if cs != nil && cs.hopFailure {
+	if cs != nil && (cs.owner && !cs.bye || cs.hopFailure) {
 		e.endCall(cs.id, code, "failure", "", "")
 	}
 	if req.Method == sip.BYE && cs != nil && cs.bye {
@@ -334,9 +332,7 @@ func (e *Edge) relayStateless(req *sip.Request, res *sip.Response) {
 // more (the 487 after a CANCEL), so that sipgo, which hands responses over
 // on an unbuffered channel, can finish it: it ACKs a non-2xx final itself.
 func (e *Edge) drainTx(clTx sip.ClientTransaction) {
-	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
+	e.wg.Go(func() {
 		t := time.NewTimer(timerB)
 		defer t.Stop()
 		for {
@@ -355,7 +351,7 @@ func (e *Edge) drainTx(clTx sip.ClientTransaction) {
 				return
 			}
 		}
-	}()
+	})
 }
 
 // cancelDownstream sends CANCEL for out (RFC 3261 section 9.1: same
@@ -365,9 +361,7 @@ func (e *Edge) cancelDownstream(out *sip.Request) {
 	c := sip.NewRequest(sip.CANCEL, out.Recipient)
 	c.SipVersion = out.SipVersion
 	c.AppendHeader(sip.HeaderClone(out.Via()))
-	for _, h := range out.GetHeaders("Route") {
-		c.AppendHeader(sip.HeaderClone(h))
-	}
+	sip.CopyHeaders("Route", out, c)
 	c.AppendHeader(sip.HeaderClone(out.From()))
 	c.AppendHeader(sip.HeaderClone(out.To()))
 	c.AppendHeader(sip.HeaderClone(out.CallID()))

@@ -44,21 +44,11 @@ type StreamConfig struct {
 }
 
 func (c *StreamConfig) fill() {
-	if c.MessageTimeout <= 0 {
-		c.MessageTimeout = 10 * time.Second
-	}
-	if c.IdleTimeout <= 0 {
-		c.IdleTimeout = 60 * time.Second
-	}
-	if c.RegisteredGrace <= 0 {
-		c.RegisteredGrace = 30 * time.Second
-	}
-	if c.MaxPerSource <= 0 {
-		c.MaxPerSource = 32
-	}
-	if c.KeepAlive <= 0 {
-		c.KeepAlive = 30 * time.Second
-	}
+	orDefault(&c.MessageTimeout, 10*time.Second)
+	orDefault(&c.IdleTimeout, 60*time.Second)
+	orDefault(&c.RegisteredGrace, 30*time.Second)
+	orDefault(&c.MaxPerSource, 32)
+	orDefault(&c.KeepAlive, 30*time.Second)
 }
 
 // streams guards the edge's stream listeners. Socket deadlines are in the

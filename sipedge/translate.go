@@ -72,12 +72,6 @@ func AccountOf(host, zone string) string {
 	return a
 }
 
-// ForwardingName is the account-based forwarding DNS name of feature f of
-// account a.
-func ForwardingName(feature, account, zone string) string {
-	return actors.ForwardingDNSName(feature, account, zone)
-}
-
 // CallIdentity is the call actor's identity for a Call-ID: the Call-ID
 // itself when it is short and made of safe characters, else a hash.
 func CallIdentity(callID string) string {

@@ -50,12 +50,8 @@ func (c *TrustConfig) fill() {
 	if c.Rate == 0 {
 		c.Rate = 5000
 	}
-	if c.Burst <= 0 {
-		c.Burst = int(min(2*max(c.Rate, 1), math.MaxInt32))
-	}
-	if c.TTL <= 0 {
-		c.TTL = trustFor
-	}
+	orDefault(&c.Burst, int(min(2*max(c.Rate, 1), math.MaxInt32)))
+	orDefault(&c.TTL, trustFor)
 }
 
 func (c TrustConfig) limit() rate.Limit {
