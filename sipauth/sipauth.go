@@ -293,24 +293,10 @@ func algorithm(name string) (string, func() hash.Hash, error) {
 //
 // with nc as eight lower-case hex digits, the only form RFC 7616 allows.
 func response(h hash.Hash, ha1 []byte, c *digest.Credentials, method string) []byte {
-	var buf [2 * sha256.Size]byte
 	h.Reset()
-	io.WriteString(h, method)
-	io.WriteString(h, ":")
-	io.WriteString(h, c.URI)
-	ha2 := hex.AppendEncode(buf[:0], h.Sum(nil))
-
+	fmt.Fprintf(h, "%s:%s", method, c.URI)
+	ha2 := h.Sum(nil)
 	h.Reset()
-	h.Write(hex.AppendEncode(make([]byte, 0, 2*len(ha1)), ha1))
-	io.WriteString(h, ":")
-	io.WriteString(h, c.Nonce)
-	io.WriteString(h, ":")
-	h.Write(fmt.Appendf(nil, "%08x", c.Nc))
-	io.WriteString(h, ":")
-	io.WriteString(h, c.Cnonce)
-	io.WriteString(h, ":")
-	io.WriteString(h, c.QOP)
-	io.WriteString(h, ":")
-	h.Write(ha2)
+	fmt.Fprintf(h, "%x:%s:%08x:%s:%s:%x", ha1, c.Nonce, c.Nc, c.Cnonce, c.QOP, ha2)
 	return h.Sum(nil)
 }
