@@ -133,7 +133,7 @@ func (e *Edge) startCall(ctx context.Context, req *sip.Request, tx sip.ServerTra
 	}
 	addr, ok := e.cfg.Members.SIPAddr(host)
 	if !ok {
-		e.endCall(id, 503, "failure", "", "")
+		e.endCall(id, 503, "failure", "")
 		e.respond(req, tx, 503, "Call's Node Unreachable", [2]string{"Retry-After", "1"})
 		return
 	}
@@ -201,7 +201,7 @@ func (e *Edge) handleCall(req *sip.Request, tx sip.ServerTransaction, id string,
 	targets, rej := e.targets(ctx, rec.Account, rec.Route, rec.Callee, req)
 	cancel()
 	if rej != nil {
-		e.endCall(id, rej.Code, "failure", "", "")
+		e.endCall(id, rej.Code, "failure", "")
 		e.rejectWith(req, tx, rej)
 		return
 	}
@@ -322,18 +322,14 @@ type callState struct {
 	refresh bool
 }
 
-func (e *Edge) endCall(id string, status int, endedBy, target, disposition string) {
-	e.endCallMsg(id, &actorpb.EndCall{Status: uint32(status), EndedBy: endedBy, Target: target}, disposition)
+func (e *Edge) endCall(id string, status int, endedBy, target string) {
+	e.endCallMsg(id, &actorpb.EndCall{Status: uint32(status), EndedBy: endedBy, Target: target})
 }
 
 // endCallMsg writes the call record with m, its disposition filled.
-func (e *Edge) endCallMsg(id string, m *actorpb.EndCall, disposition string) {
-	status := int(m.Status)
-	if disposition == "" {
-		disposition = string(actors.DispositionOf(status))
-	}
-	m.Disposition = disposition
-	e.metrics.calls.WithLabelValues(disposition).Inc()
+func (e *Edge) endCallMsg(id string, m *actorpb.EndCall) {
+	m.Disposition = string(actors.DispositionOf(int(m.Status)))
+	e.metrics.calls.WithLabelValues(m.Disposition).Inc()
 	ctx, cancel := e.actorCtx(context.Background())
 	_, err := e.cfg.Actors.Request(ctx, actors.KindCall, id, m)
 	cancel()

@@ -199,7 +199,7 @@
 //	switchboard_sip_fraud_checks_total{kind,verdict} MESSAGE and INVITE checks by the account's supervisor
 //	switchboard_sip_queued_messages_total{result}   stored MESSAGEs handed to devices that registered
 //
-// Every series is listed at 0 from the start (zeroSeries in metrics.go:
+// Every series is listed at 0 from the start (metrics.zero in metrics.go:
 // the common methods and codes, every disposition, reason, result and
 // verdict), so that dashboards and alerts see it before the first request;
 // rarer methods and codes appear when first counted.

@@ -113,10 +113,7 @@ func New(cfg Config) (*Edge, error) {
 	if err := e.listen(); err != nil {
 		return nil, err
 	}
-	adv := cfg.Advertise
-	if adv == "" {
-		adv = e.udp.LocalAddr().String()
-	}
+	adv := cmp.Or(cfg.Advertise, e.udp.LocalAddr().String())
 	host, port, err := net.SplitHostPort(adv)
 	if err != nil {
 		e.closeListeners()

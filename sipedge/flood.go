@@ -1,6 +1,7 @@
 package sipedge
 
 import (
+	"cmp"
 	"net/netip"
 	"slices"
 	"sync"
@@ -27,9 +28,7 @@ type FloodConfig struct {
 }
 
 func (c *FloodConfig) fill() {
-	if c.Limit == 0 {
-		c.Limit = 2000
-	}
+	c.Limit = cmp.Or(c.Limit, 2000)
 	orDefault(&c.Window, 2*time.Second)
 	orDefault(&c.BanFor, 60*time.Second)
 }

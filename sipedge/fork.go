@@ -158,7 +158,7 @@ groups:
 				leave(nil)
 				e.respond(req, tx, 408, "Request Timeout")
 				if cs != nil && cs.owner {
-					e.endCall(cs.id, 408, "timeout", "", "")
+					e.endCall(cs.id, 408, "timeout", "")
 				}
 				return
 			case <-canceled:
@@ -191,7 +191,7 @@ func (e *Edge) forkFailed(req *sip.Request, tx sip.ServerTransaction, cs *callSt
 		return
 	}
 	if cs != nil && cs.owner {
-		e.endCall(cs.id, code, "failure", "", "")
+		e.endCall(cs.id, code, "failure", "")
 	}
 	e.respond(req, tx, code, reason)
 }

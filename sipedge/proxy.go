@@ -95,7 +95,7 @@ func (e *Edge) proxy(req *sip.Request, tx sip.ServerTransaction, targets []targe
 		code, reason = 408, "No Target Answered"
 	}
 	if cs != nil && (cs.owner && !cs.bye || cs.hopFailure) {
-		e.endCall(cs.id, code, "failure", "", "")
+		e.endCall(cs.id, code, "failure", "")
 	}
 	if req.Method == sip.BYE && cs != nil && cs.bye {
 		// The other side is gone; the call has ended anyway.
@@ -114,7 +114,7 @@ func (e *Edge) callerCanceled(canceled <-chan struct{}, cs *callState) bool {
 	select {
 	case <-canceled:
 		if cs != nil && cs.owner {
-			e.endCall(cs.id, 487, "cancel", "", "")
+			e.endCall(cs.id, 487, "cancel", "")
 		}
 		return true
 	default:
@@ -250,7 +250,7 @@ func (e *Edge) attempt(req, out *sip.Request, tx sip.ServerTransaction, t target
 			e.drainTx(clTx)
 			e.respond(req, tx, 408, "Request Timeout")
 			if cs != nil && cs.owner {
-				e.endCall(cs.id, 408, "timeout", t.dest, "")
+				e.endCall(cs.id, 408, "timeout", t.dest)
 			}
 			return relayed, 408
 		case <-canceled:
@@ -259,7 +259,7 @@ func (e *Edge) attempt(req, out *sip.Request, tx sip.ServerTransaction, t target
 			e.cancelDownstream(out)
 			e.drainTx(clTx)
 			if cs != nil && cs.owner {
-				e.endCall(cs.id, 487, "cancel", t.dest, "")
+				e.endCall(cs.id, 487, "cancel", t.dest)
 			}
 			return relayed, 487
 		}
@@ -288,7 +288,7 @@ func (e *Edge) finish(req *sip.Request, res *sip.Response, cs *callState, t targ
 	case req.IsInvite() && code >= 200 && code < 300:
 		e.answerCall(cs.id, t.dest, sessionExpires(res), dialogOf(req, res))
 	case req.IsInvite():
-		e.endCall(cs.id, code, "failure", t.dest, "")
+		e.endCall(cs.id, code, "failure", t.dest)
 	}
 }
 
@@ -296,7 +296,7 @@ func (e *Edge) finish(req *sip.Request, res *sip.Response, cs *callState, t targ
 // which side sent it (the caller when the From user is the call's
 // caller).
 func (e *Edge) endByBye(id string, req *sip.Request) {
-	e.endCallMsg(id, &actorpb.EndCall{Status: 200, ByeFrom: req.From().Address.User}, "")
+	e.endCallMsg(id, &actorpb.EndCall{Status: 200, ByeFrom: req.From().Address.User})
 }
 
 func (e *Edge) noteTarget(t target, ok bool, why string) {

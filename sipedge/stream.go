@@ -265,11 +265,7 @@ func (f *framer) feed(data []byte) (began bool) {
 	for len(data) > 0 {
 		switch f.state {
 		case frIdle:
-			i := 0
-			for i < len(data) && (data[i] == '\r' || data[i] == '\n') {
-				i++
-			}
-			data = data[i:]
+			data = bytes.TrimLeft(data, "\r\n")
 			if len(data) > 0 {
 				f.state, f.bodyLen, f.line, f.lineLen, began = frHeaders, 0, f.line[:0], 0, true
 			}
@@ -308,13 +304,11 @@ func (f *framer) endLine() {
 	empty := f.lineLen <= 1 && len(line) == 0
 	f.line, f.lineLen = f.line[:0], 0
 	if !empty {
-		name, value, ok := bytes.Cut(line, []byte(":"))
-		if ok {
-			name = bytes.TrimSpace(name)
-			if bytes.EqualFold(name, []byte("Content-Length")) || bytes.EqualFold(name, []byte("l")) {
-				if n, err := strconv.Atoi(string(bytes.TrimSpace(value))); err == nil && n >= 0 {
-					f.bodyLen = n
-				}
+		name, value, _ := bytes.Cut(line, []byte(":"))
+		name = bytes.TrimSpace(name)
+		if bytes.EqualFold(name, []byte("Content-Length")) || bytes.EqualFold(name, []byte("l")) {
+			if n, err := strconv.Atoi(string(bytes.TrimSpace(value))); err == nil && n >= 0 {
+				f.bodyLen = n
 			}
 		}
 		return
