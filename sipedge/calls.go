@@ -381,7 +381,7 @@ func (e *Edge) answerCall(id, target string, se time.Duration, d *actorpb.CallDi
 
 // refreshCall tells the call that a re-INVITE or UPDATE renewed its
 // session (RFC 4028 section 10), when the 2xx carries a session interval.
-func (e *Edge) refreshCall(id string, req *sip.Request, res *sip.Response) {
+func (e *Edge) refreshCall(id string, res *sip.Response) {
 	se := sessionExpires(res)
 	if se <= 0 {
 		return

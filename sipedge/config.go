@@ -41,15 +41,11 @@ import (
 // the process serves.
 const UDPTimerJ = 5 * time.Second
 
-var transactionTimers sync.Once
-
 // setTransactionTimers sets sipgo's Timer J to UDPTimerJ once per
-// process. sync.Once orders the write before every edge's first server
+// process. sync.OnceFunc orders the write before every edge's first server
 // transaction, which reads it, so edges started concurrently (several
 // nodes in one test process) do not race.
-func setTransactionTimers() {
-	transactionTimers.Do(func() { sip.Timer_J = UDPTimerJ })
-}
+var setTransactionTimers = sync.OnceFunc(func() { sip.Timer_J = UDPTimerJ })
 
 // Actors is the actor system as the edge uses it (*actors.System).
 type Actors interface {

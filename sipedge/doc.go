@@ -7,7 +7,7 @@
 // banned sources send (declared trusted sources, SBCs and NATs, share
 // one rate instead) and oversized datagrams get 513. Each datagram is
 // parsed once, by sipgo; one it cannot parse is answered from sipgo's log
-// record of it (parseFailures in filter.go) with 400 when a reply is
+// record of it (Edge.parseFailed in filter.go) with 400 when a reply is
 // possible, and bad packets are logged once per source per interval,
 // never with their payload. Then CheckRequest
 // (Max-Forwards, mandatory headers) and the account: the request-URI's

@@ -2,7 +2,7 @@ package sipedge
 
 import (
 	"bytes"
-	"context"
+	"cmp"
 	"errors"
 	"log/slog"
 	"net"
@@ -20,7 +20,7 @@ import (
 // rate they share (admit), answers oversized datagrams with 513, and
 // passes the rest on. It does not parse: each datagram is parsed once, by
 // sipgo, and one sipgo cannot parse is answered from its log record
-// (parseFailures), which is why the filter keeps the datagram it passed.
+// (parseFailed), which is why the filter keeps the datagram it passed.
 func (e *Edge) readFilter(p sip.TransportReadProps, data []byte) ([]byte, error) {
 	ip := addrIP(p.RemoteAddr)
 	if !e.admit(p.RemoteAddr, ip, e.cfg.Clock.Now()) {
@@ -55,53 +55,34 @@ func (e *Edge) unparsable(from net.Addr, data []byte, err error) {
 	e.replyRaw(from, data, 400, "Bad Request")
 }
 
-// parseFailures sees sipgo's log records before sipgoFilter does. sipgo
-// parses each datagram the read filter passes, on the goroutine that ran
-// the filter, and logs one it cannot parse ("failed to parse", with the
-// datagram in "data"): that record is how the edge learns of it. When its
-// data is the datagram the filter passed last, the edge answers it
-// (Edge.unparsable) and the record goes no further.
-type parseFailures struct {
-	next slog.Handler
-	e    *Edge
-}
-
-func (p parseFailures) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= slog.LevelError || p.next.Enabled(ctx, l)
-}
-
-func (p parseFailures) Handle(ctx context.Context, r slog.Record) error {
-	if r.Level >= slog.LevelError && r.Message == "failed to parse" {
-		var data, perr string
-		r.Attrs(func(a slog.Attr) bool {
-			switch a.Key {
-			case "data":
-				data = a.Value.String()
-			case "error":
-				perr = a.Value.String()
-			}
-			return true
-		})
-		p.e.passed.Lock()
-		from, ok := p.e.passed.from, p.e.passed.from != nil && string(p.e.passed.data) == data
-		p.e.passed.Unlock()
-		if ok {
-			p.e.unparsable(from, []byte(data), errors.New(perr))
-			return nil
+// parseFailed sees sipgo's error records before sipgoFilter passes them
+// on. sipgo parses each datagram the read filter passes, on the goroutine
+// that ran the filter, and logs one it cannot parse ("failed to parse",
+// with the datagram in "data"): that record is how the edge learns of it.
+// When its data is the datagram the filter passed last, the edge answers
+// it (Edge.unparsable), and parseFailed reports that the record goes no
+// further.
+func (e *Edge) parseFailed(r slog.Record) bool {
+	if r.Level < slog.LevelError || r.Message != "failed to parse" {
+		return false
+	}
+	var data, perr string
+	r.Attrs(func(a slog.Attr) bool {
+		switch a.Key {
+		case "data":
+			data = a.Value.String()
+		case "error":
+			perr = a.Value.String()
 		}
+		return true
+	})
+	e.passed.Lock()
+	from, ok := e.passed.from, e.passed.from != nil && string(e.passed.data) == data
+	e.passed.Unlock()
+	if ok {
+		e.unparsable(from, []byte(data), errors.New(perr))
 	}
-	if !p.next.Enabled(ctx, r.Level) {
-		return nil
-	}
-	return p.next.Handle(ctx, r)
-}
-
-func (p parseFailures) WithAttrs(a []slog.Attr) slog.Handler {
-	return parseFailures{next: p.next.WithAttrs(a), e: p.e}
-}
-
-func (p parseFailures) WithGroup(n string) slog.Handler {
-	return parseFailures{next: p.next.WithGroup(n), e: p.e}
+	return ok
 }
 
 // admit decides whether a packet from addr (whose IP is ip) is read. A
@@ -227,10 +208,10 @@ func (e *Edge) replyRaw(to net.Addr, data []byte, code int, reason string) {
 		case "via", "v", "from", "f", "to", "t", "call-id", "i", "cseq":
 			b.Write(l)
 			b.WriteString("\r\n")
-			seen[canonical(n)] = true
+			seen[cmp.Or(compactForm[n], n)] = true
 		}
 	}
-	if !seen["via"] || !seen["from"] || !seen["to"] || !seen["call-id"] || !seen["cseq"] {
+	if len(seen) < 5 { // Via, From, To, Call-ID and CSeq
 		return
 	}
 	b.WriteString("Content-Length: 0\r\n\r\n")
@@ -239,19 +220,9 @@ func (e *Edge) replyRaw(to net.Addr, data []byte, code int, reason string) {
 	}
 }
 
-func canonical(n string) string {
-	switch n {
-	case "v":
-		return "via"
-	case "f":
-		return "from"
-	case "t":
-		return "to"
-	case "i":
-		return "call-id"
-	}
-	return n
-}
+// compactForm maps the compact header names replyRaw copies to their
+// long forms (RFC 3261 section 7.3.3).
+var compactForm = map[string]string{"v": "via", "f": "from", "t": "to", "i": "call-id"}
 
 // limiter allows one event per key per interval, with bounded memory.
 type limiter[K comparable] struct {

@@ -17,10 +17,6 @@ import (
 	"github.com/switchboard-pbx/switchboard/fraud"
 )
 
-// kindMessaging is the account's messaging supervisor: fraud checks,
-// messages in flight, the store-and-forward queue.
-const kindMessaging = actors.KindMessaging
-
 // inFlight is a MESSAGE its account's supervisor knows as in flight.
 type inFlight struct {
 	account, id string
@@ -101,7 +97,7 @@ func (e *Edge) check(ctx context.Context, req *sip.Request, account string, c *c
 	if body != nil {
 		m.BodyHash = binary.BigEndian.AppendUint64(nil, fraud.BodyHash(body))
 	}
-	rep, err := e.cfg.Actors.Request(ctx, kindMessaging, account, m)
+	rep, err := e.cfg.Actors.Request(ctx, actors.KindMessaging, account, m)
 	cr, ok := rep.(*actorpb.CheckReply)
 	if err != nil || !ok || cr.Error != nil {
 		e.metrics.fraudChecks.WithLabelValues(kind, "unavailable").Inc()
@@ -171,7 +167,7 @@ func (e *Edge) queue(ctx context.Context, req *sip.Request, tx sip.ServerTransac
 	if ct := req.ContentType(); ct != nil {
 		q.ContentType = ct.Value()
 	}
-	rep, err := e.cfg.Actors.Request(ctx, kindMessaging, msg.account, q)
+	rep, err := e.cfg.Actors.Request(ctx, actors.KindMessaging, msg.account, q)
 	qr, ok := rep.(*actorpb.QueueReply)
 	if err != nil || !ok || qr.Error != nil {
 		e.log.Warn("queueing a message failed", "account", msg.account, "device", dev.Id, "err", err)
@@ -200,7 +196,7 @@ func (e *Edge) messageDone(m *inFlight, status int, target string) bool {
 func (e *Edge) messageDoneAs(m *inFlight, status int, target, disposition string) bool {
 	ctx, cancel := e.actorCtx(context.Background())
 	defer cancel()
-	rep, err := e.cfg.Actors.Request(ctx, kindMessaging, m.account, &actorpb.MessageDone{
+	rep, err := e.cfg.Actors.Request(ctx, actors.KindMessaging, m.account, &actorpb.MessageDone{
 		MessageId: m.id, Status: uint32(status), Disposition: disposition, Target: target, Node: e.cfg.Node,
 	})
 	if err != nil {
@@ -228,7 +224,7 @@ func (e *Edge) deliverQueued(account string, dev *actorpb.Device) {
 			}
 		}()
 		actx, acancel := e.actorCtx(ctx)
-		rep, err := e.cfg.Actors.Request(actx, kindMessaging, account, &actorpb.TakeQueued{Device: dev.Id, Limit: 100})
+		rep, err := e.cfg.Actors.Request(actx, actors.KindMessaging, account, &actorpb.TakeQueued{Device: dev.Id, Limit: 100})
 		acancel()
 		qm, ok := rep.(*actorpb.QueuedMessages)
 		if err != nil || !ok || qm.Error != nil || len(qm.Messages) == 0 {
@@ -252,7 +248,7 @@ func (e *Edge) deliverQueued(account string, dev *actorpb.Device) {
 				return // the device is not answering: the rest wait for its next registration
 			}
 			actx, acancel = e.actorCtx(ctx)
-			_, err := e.cfg.Actors.Request(actx, kindMessaging, account, &actorpb.DeliveredQueued{MessageIds: []string{q.MessageId}, Status: uint32(status)})
+			_, err := e.cfg.Actors.Request(actx, actors.KindMessaging, account, &actorpb.DeliveredQueued{MessageIds: []string{q.MessageId}, Status: uint32(status)})
 			acancel()
 			if err != nil {
 				e.log.Warn("acknowledging a queued message failed; it will be delivered again", "account", account, "message", q.MessageId, "err", err)

@@ -276,7 +276,7 @@ func errText(err error) string {
 // finish records what res, a final response, means for the call.
 func (e *Edge) finish(req *sip.Request, res *sip.Response, cs *callState, t target, code int) {
 	if cs != nil && cs.refresh && code >= 200 && code < 300 {
-		e.refreshCall(cs.id, req, res)
+		e.refreshCall(cs.id, res)
 		return
 	}
 	if cs == nil || !cs.owner {
