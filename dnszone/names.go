@@ -147,16 +147,9 @@ func withBase(p parsedName, labels []string, zone string) parsedName {
 // isIDLabel reports whether l can be an account or feature id: 1 to 63 of
 // [a-z0-9-] (a DNS label is at most 63 octets, RFC 1035 §2.3.4).
 func isIDLabel(l string) bool {
-	if l == "" || len(l) > 63 {
-		return false
-	}
-	for i := 0; i < len(l); i++ {
-		c := l[i]
-		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
-			return false
-		}
-	}
-	return true
+	return l != "" && len(l) <= 63 && !strings.ContainsFunc(l, func(c rune) bool {
+		return (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-'
+	})
 }
 
 // normalizeZone lowercases zone and drops a trailing dot; it fails unless
