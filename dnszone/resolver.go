@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/netip"
 	"strings"
 	"sync"
@@ -25,9 +24,7 @@ type Resolver struct {
 	log      *slog.Logger
 	udp, tcp *dns.Client
 	cache    *cache
-
-	randMu sync.Mutex // guards rnd
-	rnd    *rand.Rand
+	randMu   sync.Mutex // guards cfg.Rand
 }
 
 // NewResolver validates cfg and returns a Resolver. It sends nothing yet.
@@ -42,7 +39,6 @@ func NewResolver(cfg ResolverConfig) (*Resolver, error) {
 		udp:   &dns.Client{Net: "udp", Timeout: cfg.Timeout},
 		tcp:   &dns.Client{Net: "tcp", Timeout: cfg.Timeout},
 		cache: newCache(cfg.Clock, cfg.MaxCacheEntries),
-		rnd:   cfg.Rand,
 	}, nil
 }
 
@@ -163,7 +159,7 @@ func (r *Resolver) addresses(ctx context.Context, host string) ([]netip.Addr, er
 func (r *Resolver) intN(n int) int {
 	r.randMu.Lock()
 	defer r.randMu.Unlock()
-	return r.rnd.IntN(n)
+	return r.cfg.Rand.IntN(n)
 }
 
 // lookup returns the answer to (qname, qtype) from the cache, or asks the

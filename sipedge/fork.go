@@ -97,13 +97,7 @@ func (e *Edge) fork(req *sip.Request, tx sip.ServerTransaction, targets []target
 			}
 		}
 	}
-	var ring *time.Timer
-	var ringC <-chan time.Time
-	defer func() {
-		if ring != nil {
-			ring.Stop()
-		}
-	}()
+	var ringC <-chan time.Time // from the first provisional response on
 	var best *sip.Response
 	var bestT target
 groups:
@@ -125,8 +119,9 @@ groups:
 			case ev := <-events:
 				res := ev.res
 				if res != nil && res.IsProvisional() {
-					if ring == nil {
-						ring = time.NewTimer(e.cfg.RingTimeout)
+					if ringC == nil {
+						ring := time.NewTimer(e.cfg.RingTimeout)
+						defer ring.Stop()
 						ringC = ring.C
 					}
 					if res.StatusCode > 100 {
@@ -199,7 +194,7 @@ func (e *Edge) forkFailed(req *sip.Request, tx sip.ServerTransaction, cs *callSt
 // startBranch sends req to t in a client transaction of its own, followed
 // by runBranch; nil when it could not be sent.
 func (e *Edge) startBranch(req *sip.Request, t target, cs *callState, events chan<- branchEvent, over <-chan struct{}) *branch {
-	out := e.prepare(req, t, true, cs)
+	out := e.prepare(req, t, cs)
 	clTx, err := e.cli.TransactionRequest(context.Background(), out, sendAsIs)
 	if err != nil {
 		e.log.Debug("sending a branch of a fork failed", "call_id", callID(req), "target", t.dest, "err", err)

@@ -136,12 +136,12 @@ func (e *Edge) message(ctx context.Context, req *sip.Request, tx sip.ServerTrans
 		}
 		dev = d
 	}
+	msg := &inFlight{account: account, id: callID(req)}
 	if rej := e.check(ctx, req, account, c, "message", req.Body(), dev != nil); rej != nil {
-		e.messageDone(&inFlight{account: account, id: callID(req)}, rej.Code, "")
+		e.messageDone(msg, rej.Code, "")
 		e.rejectWith(req, tx, rej)
 		return
 	}
-	msg := &inFlight{account: account, id: callID(req)}
 	targets, rej := e.targets(ctx, account, feature, callee, req)
 	if rej != nil && rej.Code == 480 && dev != nil {
 		e.queue(ctx, req, tx, msg, c, dev)
@@ -267,11 +267,9 @@ func (e *Edge) sendQueued(ctx context.Context, q *actorpb.QueueMessage, targets 
 			req.AppendHeader(sip.NewHeader("Content-Type", q.ContentType))
 		}
 		req.SetBody(q.Body)
-		res, err := e.send1(ctx, req, e.cfg.FailoverTimeout*4)
-		if err != nil {
-			continue
+		if res, err := e.send1(ctx, req, e.cfg.FailoverTimeout*4); err == nil {
+			return res.StatusCode
 		}
-		return res.StatusCode
 	}
 	return 0
 }

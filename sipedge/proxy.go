@@ -29,9 +29,8 @@ const (
 func (e *Edge) proxy(req *sip.Request, tx sip.ServerTransaction, targets []target, cs *callState) {
 	e.metrics.transactions.Inc()
 	defer e.metrics.transactions.Dec()
-	invite := req.IsInvite()
 	canceled := make(chan struct{})
-	if invite {
+	if req.IsInvite() {
 		var once sync.Once
 		tx.OnCancel(func(*sip.Request) { once.Do(func() { close(canceled) }) })
 	}
@@ -68,7 +67,7 @@ func (e *Edge) proxy(req *sip.Request, tx sip.ServerTransaction, targets []targe
 		up = down
 	}
 	for i, t := range up {
-		out := e.prepare(req, t, invite, cs)
+		out := e.prepare(req, t, cs)
 		oc, code := e.attempt(req, out, tx, t, cs, canceled)
 		if oc == relayed {
 			return
@@ -126,7 +125,7 @@ func (e *Edge) callerCanceled(canceled <-chan struct{}, cs *callState) bool {
 // decreased, Record-Route on dialog-creating requests (with the flows
 // this edge holds for either side), the hop header when a peer node
 // delivers it, our Via on top.
-func (e *Edge) prepare(req *sip.Request, t target, invite bool, cs *callState) *sip.Request {
+func (e *Edge) prepare(req *sip.Request, t target, cs *callState) *sip.Request {
 	out := req.Clone()
 	out.Recipient = t.uri
 	if mf := out.MaxForwards(); mf != nil {
@@ -135,7 +134,7 @@ func (e *Edge) prepare(req *sip.Request, t target, invite bool, cs *callState) *
 		m := sip.MaxForwardsHeader(70)
 		out.AppendHeader(&m)
 	}
-	if invite && !req.To().Params.Has("tag") {
+	if req.IsInvite() && !req.To().Params.Has("tag") {
 		// An edge that holds a flow of the dialog, or that sends to a
 		// feature server (which answers where the INVITE came from), stays
 		// on its route. The node that hosts a call between devices but
@@ -185,13 +184,12 @@ func (e *Edge) fromListener(req *sip.Request) {
 
 // attempt sends out to t and follows its client transaction.
 func (e *Edge) attempt(req, out *sip.Request, tx sip.ServerTransaction, t target, cs *callState, canceled <-chan struct{}) (outcome, int) {
-	invite := req.IsInvite()
 	clTx, err := e.cli.TransactionRequest(context.Background(), out, sendAsIs)
 	if err != nil {
 		e.noteTarget(t, false, err.Error())
 		return tryNext, 0
 	}
-	if invite {
+	if req.IsInvite() {
 		// 2xx retransmissions go upstream too (RFC 6026).
 		clTx.OnRetransmission(func(res *sip.Response) {
 			if res.IsSuccess() {

@@ -172,8 +172,7 @@ func RegisterRequest(req *sip.Request, device, source, node string, rule ExpiryR
 			}
 			q = uint32(f*1000 + 0.5)
 		}
-		uri := c.Address.Clone()
-		m.Contacts = append(m.Contacts, &actorpb.ContactUpdate{Uri: uri.String(), Expires: expires, QMilli: q})
+		m.Contacts = append(m.Contacts, &actorpb.ContactUpdate{Uri: c.Address.String(), Expires: expires, QMilli: q})
 	}
 	return m, nil
 }
