@@ -1,6 +1,7 @@
 package dnszone
 
 import (
+	"maps"
 	"sync"
 	"time"
 
@@ -125,11 +126,7 @@ func (c *cache) makeRoom(now time.Time) {
 	if len(c.entries) < c.max {
 		return
 	}
-	for k, e := range c.entries {
-		if !now.Before(e.expires) {
-			delete(c.entries, k)
-		}
-	}
+	maps.DeleteFunc(c.entries, func(_ cacheKey, e *entry) bool { return !now.Before(e.expires) })
 	for k := range c.entries {
 		if len(c.entries) < c.max {
 			break

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"errors"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"strconv"
@@ -46,22 +47,14 @@ func (e *Edge) readFilter(p sip.TransportReadProps, data []byte) ([]byte, error)
 	return data, nil
 }
 
-// unparsable answers a datagram sipgo could not parse with 400 when a
-// reply is possible, counts it and logs it once per source per LogEvery,
-// never with its content.
-func (e *Edge) unparsable(from net.Addr, data []byte, err error) {
-	e.metrics.dropped.WithLabelValues("unparsable").Inc()
-	e.logBad(addrIP(from), "unparsable datagram", len(data), err)
-	e.replyRaw(from, data, 400, "Bad Request")
-}
-
 // parseFailed sees sipgo's error records before sipgoFilter passes them
 // on. sipgo parses each datagram the read filter passes, on the goroutine
 // that ran the filter, and logs one it cannot parse ("failed to parse",
 // with the datagram in "data"): that record is how the edge learns of it.
-// When its data is the datagram the filter passed last, the edge answers
-// it (Edge.unparsable), and parseFailed reports that the record goes no
-// further.
+// When its data is the datagram the filter passed last, the edge counts
+// it, logs it (once per source per LogEvery, never with its content) and
+// answers it with 400 when a reply is possible, and parseFailed reports
+// that the record goes no further.
 func (e *Edge) parseFailed(r slog.Record) bool {
 	if r.Level < slog.LevelError || r.Message != "failed to parse" {
 		return false
@@ -80,7 +73,9 @@ func (e *Edge) parseFailed(r slog.Record) bool {
 	from, ok := e.passed.from, e.passed.from != nil && string(e.passed.data) == data
 	e.passed.Unlock()
 	if ok {
-		e.unparsable(from, []byte(data), errors.New(perr))
+		e.metrics.dropped.WithLabelValues("unparsable").Inc()
+		e.logBad(addrIP(from), "unparsable datagram", len(data), errors.New(perr))
+		e.replyRaw(from, []byte(data), 400, "Bad Request")
 	}
 	return ok
 }
@@ -242,11 +237,7 @@ func (l *limiter[K]) allow(k K, now time.Time) bool {
 		return false
 	}
 	if len(l.last) >= 4096 {
-		for k2, t := range l.last {
-			if now.Sub(t) >= l.every {
-				delete(l.last, k2)
-			}
-		}
+		maps.DeleteFunc(l.last, func(_ K, t time.Time) bool { return now.Sub(t) >= l.every })
 		if len(l.last) >= 4096 {
 			return false
 		}

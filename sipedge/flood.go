@@ -2,6 +2,7 @@ package sipedge
 
 import (
 	"cmp"
+	"maps"
 	"net/netip"
 	"slices"
 	"sync"
@@ -93,12 +94,9 @@ func (f *flood) Allow(ip netip.Addr, now time.Time) (ok, banned bool) {
 func (f *flood) Bans(now time.Time) []Ban {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	maps.DeleteFunc(f.bans, func(_ netip.Addr, b *Ban) bool { return !now.Before(b.Until) })
 	out := make([]Ban, 0, len(f.bans))
-	for ip, b := range f.bans {
-		if !now.Before(b.Until) {
-			delete(f.bans, ip)
-			continue
-		}
+	for _, b := range f.bans {
 		out = append(out, *b)
 	}
 	slices.SortFunc(out, func(a, b Ban) int { return a.Since.Compare(b.Since) })

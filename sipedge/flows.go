@@ -2,6 +2,7 @@ package sipedge
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -95,11 +96,7 @@ func (f *flows) holds(key string, now time.Time) bool {
 func (f *flows) sweep(now time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for k, fl := range f.m {
-		if now.After(fl.Expires.Add(flowGrace)) {
-			delete(f.m, k)
-		}
-	}
+	maps.DeleteFunc(f.m, func(_ string, fl *Flow) bool { return now.After(fl.Expires.Add(flowGrace)) })
 }
 
 // list returns the flows, oldest first, at most limit (0: all).

@@ -382,23 +382,17 @@ func (e *Edge) register(ctx context.Context, req *sip.Request, tx sip.ServerTran
 func (e *Edge) consumeCredentials(out *sip.Request) {
 	for _, name := range []string{"Proxy-Authorization", "Authorization"} {
 		hs := out.GetHeaders(name)
-		if len(hs) == 0 {
-			continue
-		}
-		keep := make([]string, 0, len(hs))
-		for _, h := range hs {
-			if c, err := digest.ParseCredentials(h.Value()); err == nil && e.ownRealm(c.Realm) {
-				continue
-			}
-			keep = append(keep, h.Value())
-		}
+		keep := slices.DeleteFunc(slices.Clone(hs), func(h sip.Header) bool {
+			c, err := digest.ParseCredentials(h.Value())
+			return err == nil && e.ownRealm(c.Realm)
+		})
 		if len(keep) == len(hs) {
 			continue
 		}
 		for out.RemoveHeader(name) {
 		}
-		for _, v := range keep {
-			out.AppendHeader(sip.NewHeader(name, v))
+		for _, h := range keep {
+			out.AppendHeader(sip.NewHeader(name, h.Value()))
 		}
 	}
 }

@@ -2,6 +2,7 @@ package sipedge
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -123,12 +124,9 @@ func (h *health) Record(addr, transport string, ok bool, errText string, now tim
 func (h *health) Due(now time.Time) []TargetHealth {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	maps.DeleteFunc(h.targets, func(_ targetKey, t *TargetHealth) bool { return now.Sub(t.UsedAt) > h.cfg.Forget })
 	var out []TargetHealth
-	for k, t := range h.targets {
-		if now.Sub(t.UsedAt) > h.cfg.Forget {
-			delete(h.targets, k)
-			continue
-		}
+	for _, t := range h.targets {
 		out = append(out, *t)
 	}
 	return out
