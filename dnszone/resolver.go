@@ -1,11 +1,13 @@
 package dnszone
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 
@@ -238,22 +240,13 @@ func addressesOf(rrs []dns.RR) []netip.Addr {
 }
 
 // additionalAddresses returns the addresses that extra gives for host
-// (RFC 2782: "the client SHOULD use this information").
+// (RFC 2782: "the client SHOULD use this information"), IPv4 first.
 func additionalAddresses(extra []dns.RR, host string) []netip.Addr {
-	var v4, v6 []netip.Addr
-	for _, rr := range extra {
-		if !strings.EqualFold(rr.Header().Name, host) {
-			continue
-		}
-		if ip, ok := addressOf(rr); ok {
-			if ip.Is4() {
-				v4 = append(v4, ip)
-			} else {
-				v6 = append(v6, ip)
-			}
-		}
-	}
-	return append(v4, v6...)
+	ips := addressesOf(slices.DeleteFunc(slices.Clone(extra), func(rr dns.RR) bool {
+		return !strings.EqualFold(rr.Header().Name, host)
+	}))
+	slices.SortStableFunc(ips, func(a, b netip.Addr) int { return cmp.Compare(a.BitLen(), b.BitLen()) })
+	return ips
 }
 
 // addressOf returns the address of an A or AAAA record.

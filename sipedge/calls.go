@@ -87,13 +87,8 @@ func (e *Edge) routeInitial(ctx context.Context, req *sip.Request, tx sip.Server
 // startCall places the call actor by tier 2 in the caller's group's pool
 // and hands the INVITE to the node that got it.
 func (e *Edge) startCall(ctx context.Context, req *sip.Request, tx sip.ServerTransaction, account string, c *caller, feature, callee string) {
-	group, callerID := "", c.user
-	switch {
-	case c.device != nil:
-		group, callerID = c.device.Group, c.device.Id
-	case c.trunk != nil && c.trunk.Group != "":
-		group = c.trunk.Group
-	}
+	// A device's group, else its trunk's (a caller is one or the other).
+	group, callerID := cmp.Or(c.device.GetGroup(), c.trunk.GetGroup()), cmp.Or(c.device.GetId(), c.user)
 	pool := cmp.Or(c.acct.PoolOf(group), e.cfg.Pool)
 	hint, err := e.callHint(ctx, pool)
 	if err != nil {
@@ -141,8 +136,7 @@ func (e *Edge) startCall(ctx context.Context, req *sip.Request, tx sip.ServerTra
 	// over TCP: a softphone's INVITE often exceeds what UDP may carry
 	// (RFC 3261 section 18.1.1).
 	req.AppendHeader(sip.NewHeader(hopHeader, e.hopValue(req, "")))
-	uri := req.Recipient
-	e.proxy(req, tx, []target{{uri: uri, dest: addr, transport: "tcp", hop: true, trusted: true}}, &callState{id: id, hopFailure: true, up: up})
+	e.proxy(req, tx, []target{{uri: req.Recipient, dest: addr, transport: "tcp", hop: true, trusted: true}}, &callState{id: id, hopFailure: true, up: up})
 }
 
 // hintTTL is how long the edge reuses a pool's placement hint: pool
@@ -324,6 +318,13 @@ type callState struct {
 
 func (e *Edge) endCall(id string, status int, endedBy, target string) {
 	e.endCallMsg(id, &actorpb.EndCall{Status: uint32(status), EndedBy: endedBy, Target: target})
+}
+
+// endOwnCall ends the call of cs when this node hosts it.
+func (e *Edge) endOwnCall(cs *callState, status int, endedBy, target string) {
+	if cs != nil && cs.owner {
+		e.endCall(cs.id, status, endedBy, target)
+	}
 }
 
 // endCallMsg writes the call record with m, its disposition filled.

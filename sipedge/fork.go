@@ -152,9 +152,7 @@ groups:
 				// cancelled, 408 up.
 				leave(nil)
 				e.respond(req, tx, 408, "Request Timeout")
-				if cs != nil && cs.owner {
-					e.endCall(cs.id, 408, "timeout", "")
-				}
+				e.endOwnCall(cs, 408, "timeout", "")
 				return
 			case <-canceled:
 				break groups
@@ -185,9 +183,7 @@ func (e *Edge) forkFailed(req *sip.Request, tx sip.ServerTransaction, cs *callSt
 		e.finish(req, best, cs, t, best.StatusCode)
 		return
 	}
-	if cs != nil && cs.owner {
-		e.endCall(cs.id, code, "failure", "")
-	}
+	e.endOwnCall(cs, code, "failure", "")
 	e.respond(req, tx, code, reason)
 }
 

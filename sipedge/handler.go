@@ -320,8 +320,7 @@ func (e *Edge) register(ctx context.Context, req *sip.Request, tx sip.ServerTran
 		e.rejectWith(req, tx, rej)
 		return
 	}
-	group := c.device.Group
-	rep, err := e.cfg.Actors.Request(ctx, actors.KindDeviceGroup, account+"/"+group, m)
+	rep, err := e.cfg.Actors.Request(ctx, actors.KindDeviceGroup, account+"/"+c.device.Group, m)
 	if err != nil {
 		e.log.Warn("registration failed", "account", account, "device", c.device.Id, "err", err)
 		e.respond(req, tx, 503, "Registrar Unavailable", [2]string{"Retry-After", "1"})

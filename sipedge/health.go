@@ -119,17 +119,13 @@ func (h *health) Record(addr, transport string, ok bool, errText string, now tim
 	return false
 }
 
-// Due lists the targets to probe now and forgets the ones unused for
-// longer than Forget.
+// Due lists the targets to probe now, sorted by address, and forgets the
+// ones unused for longer than Forget.
 func (h *health) Due(now time.Time) []TargetHealth {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	maps.DeleteFunc(h.targets, func(_ targetKey, t *TargetHealth) bool { return now.Sub(t.UsedAt) > h.cfg.Forget })
-	var out []TargetHealth
-	for _, t := range h.targets {
-		out = append(out, *t)
-	}
-	return out
+	h.mu.Unlock()
+	return h.Snapshot()
 }
 
 // Snapshot lists every known target, sorted by address.

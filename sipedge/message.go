@@ -84,12 +84,7 @@ func (e *Edge) check(ctx context.Context, req *sip.Request, account string, c *c
 	m := &actorpb.CheckMessage{
 		Kind: kind, Destination: req.Recipient.User, Source: strings.ToLower(req.Transport()) + ":" + req.Source(),
 		MessageId: callID(req), Node: e.cfg.Node, Size: uint32(len(body)), Internal: internal,
-	}
-	if c.device != nil {
-		m.Device, m.Group = c.device.Id, c.device.Group
-	}
-	if c.trunk != nil {
-		m.Trunk, m.Group = c.trunk.Id, c.trunk.Group
+		Device: c.device.GetId(), Trunk: c.trunk.GetId(), Group: cmp.Or(c.trunk.GetGroup(), c.device.GetGroup()),
 	}
 	if ua := req.GetHeader("User-Agent"); ua != nil {
 		m.UserAgent = truncate(ua.Value(), 128)

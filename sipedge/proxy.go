@@ -112,9 +112,7 @@ func (e *Edge) proxy(req *sip.Request, tx sip.ServerTransaction, targets []targe
 func (e *Edge) callerCanceled(canceled <-chan struct{}, cs *callState) bool {
 	select {
 	case <-canceled:
-		if cs != nil && cs.owner {
-			e.endCall(cs.id, 487, "cancel", "")
-		}
+		e.endOwnCall(cs, 487, "cancel", "")
 		return true
 	default:
 		return false
@@ -247,18 +245,14 @@ func (e *Edge) attempt(req, out *sip.Request, tx sip.ServerTransaction, t target
 			e.cancelDownstream(out)
 			e.drainTx(clTx)
 			e.respond(req, tx, 408, "Request Timeout")
-			if cs != nil && cs.owner {
-				e.endCall(cs.id, 408, "timeout", t.dest)
-			}
+			e.endOwnCall(cs, 408, "timeout", t.dest)
 			return relayed, 408
 		case <-canceled:
 			// sipgo has answered the CANCEL with 200 and the INVITE with
 			// 487; the CANCEL goes on downstream (section 16.10).
 			e.cancelDownstream(out)
 			e.drainTx(clTx)
-			if cs != nil && cs.owner {
-				e.endCall(cs.id, 487, "cancel", t.dest)
-			}
+			e.endOwnCall(cs, 487, "cancel", t.dest)
 			return relayed, 487
 		}
 	}

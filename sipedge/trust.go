@@ -86,21 +86,16 @@ func newDeclared(operator []netip.Prefix, ttl time.Duration) *declared {
 	d := &declared{ttl: ttl, operator: map[netip.Prefix]bool{}, owners: map[netip.Prefix]map[string]bool{},
 		accounts: map[string]*accountSources{}, bits: map[prefixLen]int{}}
 	for _, p := range operator {
-		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-unmapBits(p)).Masked()
+		if p.Addr().Is4In6() {
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96) // an IPv4-mapped prefix, as IPv4
+		}
+		p = p.Masked()
 		if !d.operator[p] {
 			d.operator[p] = true
 			d.addLen(p)
 		}
 	}
 	return d
-}
-
-// unmapBits is what a prefix of IPv4-mapped IPv6 loses when unmapped.
-func unmapBits(p netip.Prefix) int {
-	if p.Addr().Is4In6() {
-		return 96
-	}
-	return 0
 }
 
 // prefixLen is a prefix length of one address family.
