@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -132,13 +133,8 @@ func parseName(qname, zone string) parsedName {
 // withBase sets p.base to labels under zone, or returns kindNone when a
 // label is not an id.
 func withBase(p parsedName, labels []string, zone string) parsedName {
-	if len(labels) == 0 {
+	if len(labels) == 0 || slices.ContainsFunc(labels, func(l string) bool { return !isIDLabel(l) }) {
 		return parsedName{kind: kindNone}
-	}
-	for _, l := range labels {
-		if !isIDLabel(l) {
-			return parsedName{kind: kindNone}
-		}
 	}
 	p.base = strings.Join(labels, ".") + "." + zone
 	return p

@@ -113,8 +113,7 @@ func New(cfg Config) (_ *Edge, err error) {
 			return nil, err
 		}
 	}
-	e.streams = newStreams(cfg.Streams, func(ip netip.Addr) bool { return e.trusted(ip, e.now()) }, e.streamClosed)
-	e.streams.gone = e.flows.closed
+	e.streams = newStreams(cfg.Streams, func(ip netip.Addr) bool { return e.trusted(ip, e.now()) }, e.streamClosed, e.flows.closed)
 	if err := e.listen(); err != nil {
 		return nil, err
 	}

@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"cmp"
 	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 	"net"
 	"net/netip"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -190,9 +190,7 @@ func (e *Edge) replyRaw(to net.Addr, data []byte, code int, reason string) {
 		return
 	}
 	var b bytes.Buffer
-	b.WriteString("SIP/2.0 ")
-	b.WriteString(strconv.Itoa(code))
-	b.WriteString(" " + reason + "\r\n")
+	fmt.Fprintf(&b, "SIP/2.0 %d %s\r\n", code, reason)
 	seen := map[string]bool{}
 	for _, l := range lines[1:] {
 		name, _, ok := bytes.Cut(l, []byte(":"))

@@ -41,8 +41,8 @@ func (e *Edge) ping(ctx context.Context, addr, transport string) (bool, string) 
 	req := sip.NewRequest(sip.OPTIONS, sip.Uri{Scheme: "sip", Host: host, Port: p})
 	req.SetTransport(strings.ToUpper(transport))
 	req.SetDestination(addr)
-	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "probe", Host: e.advHost, Port: e.advPort}, Params: sip.HeaderParams{{K: "tag", V: sip.GenerateTagN(10)}}}
-	req.AppendHeader(from)
+	req.AppendHeader(&sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "probe", Host: e.advHost, Port: e.advPort},
+		Params: sip.HeaderParams{{K: "tag", V: sip.GenerateTagN(10)}}})
 	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", Host: host, Port: p}})
 	req.PrependHeader(e.via(req))
 	e.fromListener(req)

@@ -13,14 +13,6 @@ import (
 	"github.com/switchboard-pbx/switchboard/actors/actorpb"
 )
 
-// outcome of one attempt at a target.
-type outcome int
-
-const (
-	relayed outcome = iota // a final response went upstream
-	tryNext                // 503, 408 or silence: fail over
-)
-
 // proxy forwards req statefully (RFC 3261 section 16) to the first target
 // that answers, failing over on 503, 408 or silence, relaying
 // provisional and final responses upstream, and cancelling downstream
@@ -68,8 +60,8 @@ func (e *Edge) proxy(req *sip.Request, tx sip.ServerTransaction, targets []targe
 	}
 	for i, t := range up {
 		out := e.prepare(req, t, cs)
-		oc, code := e.attempt(req, out, tx, t, cs, canceled)
-		if oc == relayed {
+		relayed, code := e.attempt(req, out, tx, t, cs, canceled)
+		if relayed {
 			return
 		}
 		lastCode = code
@@ -180,12 +172,14 @@ func (e *Edge) fromListener(req *sip.Request) {
 	}
 }
 
-// attempt sends out to t and follows its client transaction.
-func (e *Edge) attempt(req, out *sip.Request, tx sip.ServerTransaction, t target, cs *callState, canceled <-chan struct{}) (outcome, int) {
+// attempt sends out to t and follows its client transaction. relayed: a
+// final response went upstream; else (503, 408 or silence) the next
+// target is to be tried. code is the status that ended the attempt.
+func (e *Edge) attempt(req, out *sip.Request, tx sip.ServerTransaction, t target, cs *callState, canceled <-chan struct{}) (relayed bool, code int) {
 	clTx, err := e.cli.TransactionRequest(context.Background(), out, sendAsIs)
 	if err != nil {
 		e.noteTarget(t, false, err.Error())
-		return tryNext, 0
+		return false, 0
 	}
 	if req.IsInvite() {
 		// 2xx retransmissions go upstream too (RFC 6026).
@@ -203,7 +197,7 @@ func (e *Edge) attempt(req, out *sip.Request, tx sip.ServerTransaction, t target
 		case res, ok := <-clTx.Responses():
 			if !ok {
 				e.noteTarget(t, false, "transaction ended")
-				return tryNext, 0
+				return false, 0
 			}
 			if res.IsProvisional() {
 				if !provisional {
@@ -215,45 +209,45 @@ func (e *Edge) attempt(req, out *sip.Request, tx sip.ServerTransaction, t target
 				}
 				continue
 			}
-			code := res.StatusCode
+			code = res.StatusCode
 			// 430: the node that was to hold the device's flow no longer
 			// does; its other contacts may still answer.
 			failover := (code == 503 || code == 408) && !t.hop || code == 430 && t.deliver != ""
 			e.noteTarget(t, !failover, "status "+strconv.Itoa(code))
 			if failover {
-				return tryNext, code
+				return false, code
 			}
 			if cs != nil && cs.message != nil && !e.messageDone(cs.message, code, t.dest) {
 				// Terminated while in flight (fraud containment): the
 				// sender is told no, whatever the target said.
 				e.respond(req, tx, 403, "Message Terminated")
-				return relayed, 403
+				return true, 403
 			}
 			e.relay(req, tx, res)
 			e.finish(req, res, cs, t, code)
-			return relayed, code
+			return true, code
 		case <-clTx.Done():
 			e.noteTarget(t, false, errText(clTx.Err()))
-			return tryNext, 0
+			return false, 0
 		case <-timer.C:
 			if !provisional {
 				clTx.Terminate()
 				e.noteTarget(t, false, "no response in "+e.cfg.FailoverTimeout.String())
-				return tryNext, 0
+				return false, 0
 			}
 			// Rang too long (fr_inv_timer): cancel downstream, 408 up.
 			e.cancelDownstream(out)
 			e.drainTx(clTx)
 			e.respond(req, tx, 408, "Request Timeout")
 			e.endOwnCall(cs, 408, "timeout", t.dest)
-			return relayed, 408
+			return true, 408
 		case <-canceled:
 			// sipgo has answered the CANCEL with 200 and the INVITE with
 			// 487; the CANCEL goes on downstream (section 16.10).
 			e.cancelDownstream(out)
 			e.drainTx(clTx)
 			e.endOwnCall(cs, 487, "cancel", t.dest)
-			return relayed, 487
+			return true, 487
 		}
 	}
 }
@@ -292,10 +286,7 @@ func (e *Edge) endByBye(id string, req *sip.Request) {
 }
 
 func (e *Edge) noteTarget(t target, ok bool, why string) {
-	if !t.feature {
-		return
-	}
-	if e.health.Record(t.dest, t.transport, ok, why, e.now()) {
+	if t.feature && e.health.Record(t.dest, t.transport, ok, why, e.now()) {
 		e.log.Warn("feature-server target changed state", "target", t.dest, "up", ok, "why", why)
 	}
 }

@@ -70,8 +70,8 @@ type streams struct {
 	conns  map[string]*guardedConn
 }
 
-func newStreams(cfg StreamConfig, exempt func(netip.Addr) bool, closed func(netip.Addr, string)) *streams {
-	return &streams{cfg: cfg, exempt: exempt, closed: closed, perIP: map[netip.Addr]int{}, regged: map[string]time.Time{}, conns: map[string]*guardedConn{}}
+func newStreams(cfg StreamConfig, exempt func(netip.Addr) bool, closed func(netip.Addr, string), gone func(string)) *streams {
+	return &streams{cfg: cfg, exempt: exempt, closed: closed, gone: gone, perIP: map[netip.Addr]int{}, regged: map[string]time.Time{}, conns: map[string]*guardedConn{}}
 }
 
 // listen wraps l so that what it accepts is guarded.
@@ -119,9 +119,7 @@ func (s *streams) release(ip netip.Addr, remote string) {
 	delete(s.regged, remote)
 	delete(s.conns, remote)
 	s.mu.Unlock()
-	if s.gone != nil {
-		s.gone(remote)
-	}
+	s.gone(remote)
 }
 
 type guardedListener struct {
