@@ -2,6 +2,7 @@ package dnszone
 
 import (
 	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -39,10 +40,7 @@ func newEntry(resp *dns.Msg, now time.Time) *entry {
 	}
 	var ttl uint32
 	if len(e.answer) > 0 && e.rcode == dns.RcodeSuccess {
-		ttl = minTTL(e.answer)
-		if len(e.extra) > 0 {
-			ttl = min(ttl, minTTL(e.extra))
-		}
+		ttl = minTTL(slices.Concat(e.answer, e.extra))
 	} else if soas := answersOf[*dns.SOA](resp.Ns); len(soas) > 0 {
 		ttl = min(soas[0].Hdr.Ttl, soas[0].Minttl)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -182,11 +183,10 @@ func (c *Config) fill() {
 	orDefault(&c.MaxMessageSize, 16<<10)
 	orDefault(&c.FailoverTimeout, 2*time.Second)
 	orDefault(&c.RingTimeout, 60*time.Second)
-	algs := make([]string, 0, len(c.DigestAlgorithms))
-	for _, a := range c.DigestAlgorithms {
-		algs = append(algs, strings.ToUpper(strings.TrimSpace(a)))
+	c.DigestAlgorithms = slices.Clone(c.DigestAlgorithms)
+	for i, a := range c.DigestAlgorithms {
+		c.DigestAlgorithms[i] = strings.ToUpper(strings.TrimSpace(a))
 	}
-	c.DigestAlgorithms = algs
 	if len(c.DigestAlgorithms) == 0 {
 		c.DigestAlgorithms = []string{sipauth.MD5, sipauth.SHA256}
 	}

@@ -124,12 +124,11 @@ func (e *Edge) message(ctx context.Context, req *sip.Request, tx sip.ServerTrans
 	}
 	var dev *actorpb.Device
 	if feature == "" {
-		d, rej := e.device(ctx, account, callee)
-		if rej != nil {
+		var rej *Reject
+		if dev, rej = e.device(ctx, account, callee); rej != nil {
 			e.rejectWith(req, tx, rej)
 			return
 		}
-		dev = d
 	}
 	msg := &inFlight{account: account, id: callID(req)}
 	if rej := e.check(ctx, req, account, c, "message", req.Body(), dev != nil); rej != nil {

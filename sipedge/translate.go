@@ -178,8 +178,5 @@ func RegisterRequest(req *sip.Request, device, source, node string, rule ExpiryR
 }
 
 func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
+	return s[:min(len(s), n)]
 }
