@@ -127,18 +127,10 @@
 // (sip_trusted_sources), is not counted against the per-source limit and
 // never banned; all declared sources share one token bucket instead
 // (TrustConfig.Rate, Burst), and what goes over it is dropped
-// (trusted_rate). This holds even after a device behind it registered,
-// so a flood from an SBC stays bounded; only a peer node inside a
-// declared prefix takes nothing from the bucket. The read filter runs
-// before parsing, with no account known, so the edge gathers account
-// prefixes from the account snapshots it reads (every request for an
-// account reads one; a snapshot is reloaded at least every accountview
-// MaxAge while used) and applies them to every packet from them. An account thus
-// moves its prefixes from the per-source bans to the shared bucket, for
-// everyone's traffic from them, and no further: it can never make an
-// address unlimited, and package actors allows it only a few narrow
-// prefixes. Its prefixes lapse TrustConfig.TTL after its view was last
-// read; a snapshot without them, or an account that is gone, withdraws them.
+// (trusted_rate), even after a device behind it registered; only a peer
+// node inside a declared prefix takes nothing from the bucket.
+// TrustConfig says how the edge gathers accounts' prefixes, when they
+// lapse, and why no account can make an address unlimited by them.
 //
 // Streams (TCP, TLS; stream.go): a message must arrive within
 // StreamConfig.MessageTimeout of its first byte (and a new connection's

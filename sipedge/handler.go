@@ -254,10 +254,8 @@ func digestSettings(acct *accountview.Account, d *actorpb.Device) sipauth.Settin
 // later answer is recorded.
 func (e *Edge) noteSHA256(ctx context.Context, account, device string) {
 	rep, err := e.cfg.Actors.Request(ctx, actors.KindAccount, account, &actorpb.DigestAnswered{Device: device, Algorithm: sipauth.SHA256})
-	if err == nil {
-		if r, ok := rep.(*actorpb.DeviceReply); ok && r.Error != nil {
-			err = errors.New(r.Error.Message)
-		}
+	if r, ok := rep.(*actorpb.DeviceReply); err == nil && ok && r.Error != nil {
+		err = errors.New(r.Error.Message)
 	}
 	if err != nil {
 		e.log.Warn("recording a SHA-256 digest answer failed", "account", account, "device", device, "err", err)

@@ -105,18 +105,14 @@ func (h *health) Record(addr, transport string, ok bool, errText string, now tim
 	t := h.get(addr, transport)
 	if ok {
 		t.Failures, t.Successes, t.LastError = 0, t.Successes+1, ""
-		if !t.Up && t.Successes >= h.cfg.RecoverAfter {
-			t.Up, t.ChangedAt = true, now
-			return true
-		}
-		return false
+	} else {
+		t.Successes, t.Failures, t.LastError = 0, t.Failures+1, errText
 	}
-	t.Successes, t.Failures, t.LastError = 0, t.Failures+1, errText
-	if t.Up && t.Failures >= h.cfg.FailAfter {
-		t.Up, t.ChangedAt = false, now
-		return true
+	changed = ok && !t.Up && t.Successes >= h.cfg.RecoverAfter || !ok && t.Up && t.Failures >= h.cfg.FailAfter
+	if changed {
+		t.Up, t.ChangedAt = ok, now
 	}
-	return false
+	return changed
 }
 
 // Due lists the targets to probe now, sorted by address, and forgets the
