@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -84,7 +85,7 @@ func (z *responder) answer(ctx context.Context, req *dns.Msg) *dns.Msg {
 			m.Answer, m.Extra = z.srvRecords(owner, p, targets)
 		}
 	case kindHost:
-		if !hasIP(targets, p.ip) {
+		if !slices.ContainsFunc(targets, func(t Target) bool { return normalizeIP(t.IP) == p.ip }) {
 			return z.nxdomain(m) // not (or no longer) one of the name's targets
 		}
 		m.Answer = z.addressRecords(owner, q.Qtype, []Target{{IP: p.ip}})
@@ -199,14 +200,4 @@ func (z *responder) srvRecords(owner string, p parsedName, targets []Target) (an
 		}
 	}
 	return answer, extra
-}
-
-// hasIP reports whether ip is the address of one of targets.
-func hasIP(targets []Target, ip netip.Addr) bool {
-	for _, t := range targets {
-		if normalizeIP(t.IP) == ip {
-			return true
-		}
-	}
-	return false
 }

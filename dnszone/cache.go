@@ -1,6 +1,8 @@
 package dnszone
 
 import (
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -38,10 +40,7 @@ func newEntry(resp *dns.Msg, now time.Time) *entry {
 	}
 	var ttl uint32
 	if len(e.answer) > 0 && e.rcode == dns.RcodeSuccess {
-		ttl = minTTL(e.answer)
-		if len(e.extra) > 0 {
-			ttl = min(ttl, minTTL(e.extra))
-		}
+		ttl = minTTL(slices.Concat(e.answer, e.extra))
 	} else if soas := answersOf[*dns.SOA](resp.Ns); len(soas) > 0 {
 		ttl = min(soas[0].Hdr.Ttl, soas[0].Minttl)
 	}
@@ -125,11 +124,7 @@ func (c *cache) makeRoom(now time.Time) {
 	if len(c.entries) < c.max {
 		return
 	}
-	for k, e := range c.entries {
-		if !now.Before(e.expires) {
-			delete(c.entries, k)
-		}
-	}
+	maps.DeleteFunc(c.entries, func(_ cacheKey, e *entry) bool { return !now.Before(e.expires) })
 	for k := range c.entries {
 		if len(c.entries) < c.max {
 			break

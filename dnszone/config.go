@@ -63,9 +63,7 @@ func (c Config) withDefaults() Config {
 	c.Addr = cmp.Or(c.Addr, d.Addr)
 	c.TTL = cmp.Or(c.TTL, d.TTL)
 	c.QueryTimeout = cmp.Or(c.QueryTimeout, d.QueryTimeout)
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
+	c.Logger = cmp.Or(c.Logger, slog.New(slog.DiscardHandler))
 	return c
 }
 
@@ -73,21 +71,20 @@ func (c Config) withDefaults() Config {
 func (c Config) Validate() error {
 	c = c.withDefaults()
 	var errs problems
-	bad := errs.add
 	if _, err := normalizeZone(c.Zone); err != nil {
-		bad("Zone: %v", err)
+		errs.add("Zone: %v", err)
 	}
 	if _, err := splitHostPort(c.Addr); err != nil {
-		bad("Addr: %v", err)
+		errs.add("Addr: %v", err)
 	}
 	if c.Targets == nil {
-		bad("Targets is required")
+		errs.add("Targets is required")
 	}
 	if c.TTL < time.Second || c.TTL > math.MaxInt32*time.Second || c.TTL%time.Second != 0 {
-		bad("TTL %v must be whole seconds from 1s to 2^31-1 s (RFC 2181 §8)", c.TTL)
+		errs.add("TTL %v must be whole seconds from 1s to 2^31-1 s (RFC 2181 §8)", c.TTL)
 	}
 	if c.QueryTimeout < 0 {
-		bad("QueryTimeout %v is negative", c.QueryTimeout)
+		errs.add("QueryTimeout %v is negative", c.QueryTimeout)
 	}
 	return errors.Join(errs...)
 }
@@ -151,16 +148,12 @@ func (c ResolverConfig) withDefaults() ResolverConfig {
 	d := DefaultResolverConfig()
 	c.Timeout = cmp.Or(c.Timeout, d.Timeout)
 	c.MaxCacheEntries = cmp.Or(c.MaxCacheEntries, d.MaxCacheEntries)
-	if c.Clock == nil {
-		c.Clock = clock.Real{}
-	}
+	c.Clock = cmp.Or[clock.Clock](c.Clock, clock.Real{})
 	if c.Rand == nil {
 		now := uint64(time.Now().UnixNano())
 		c.Rand = rand.New(rand.NewPCG(now, now>>32|now<<32))
 	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
+	c.Logger = cmp.Or(c.Logger, slog.New(slog.DiscardHandler))
 	return c
 }
 
@@ -168,17 +161,16 @@ func (c ResolverConfig) withDefaults() ResolverConfig {
 func (c ResolverConfig) Validate() error {
 	c = c.withDefaults()
 	var errs problems
-	bad := errs.add
 	if port, err := splitHostPort(c.Server); err != nil {
-		bad("Server: %v", err)
+		errs.add("Server: %v", err)
 	} else if port == 0 {
-		bad("Server %q has port 0; give the port the DNS server listens on", c.Server)
+		errs.add("Server %q has port 0; give the port the DNS server listens on", c.Server)
 	}
 	if c.Timeout < 0 {
-		bad("Timeout %v is negative", c.Timeout)
+		errs.add("Timeout %v is negative", c.Timeout)
 	}
 	if c.MaxCacheEntries < 0 {
-		bad("MaxCacheEntries %d is negative", c.MaxCacheEntries)
+		errs.add("MaxCacheEntries %d is negative", c.MaxCacheEntries)
 	}
 	return errors.Join(errs...)
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -36,26 +37,15 @@ func hostLabel(ip netip.Addr) string {
 // hostLabel writes, so that each address has exactly one host name.
 func parseHostLabel(label string) (netip.Addr, bool) {
 	var ip netip.Addr
-	switch {
-	case strings.HasPrefix(label, hostPrefix4):
-		a, err := netip.ParseAddr(strings.ReplaceAll(label[len(hostPrefix4):], "-", "."))
-		if err != nil || !a.Is4() {
-			return netip.Addr{}, false
+	if rest, ok := strings.CutPrefix(label, hostPrefix4); ok {
+		ip, _ = netip.ParseAddr(strings.ReplaceAll(rest, "-", "."))
+	} else if rest, ok := strings.CutPrefix(label, hostPrefix6); ok {
+		if b, err := hex.DecodeString(rest); err == nil && len(b) == 16 {
+			ip = netip.AddrFrom16([16]byte(b))
 		}
-		ip = a
-	case strings.HasPrefix(label, hostPrefix6):
-		b, err := hex.DecodeString(label[len(hostPrefix6):])
-		if err != nil || len(b) != 16 {
-			return netip.Addr{}, false
-		}
-		ip = netip.AddrFrom16([16]byte(b))
-		if ip.Is4In6() {
-			return netip.Addr{}, false // an IPv4 target is named by _ip4-
-		}
-	default:
-		return netip.Addr{}, false
 	}
-	if hostLabel(ip) != label {
+	// An IPv4 target is named by _ip4- only.
+	if !ip.IsValid() || ip.Is4In6() || hostLabel(ip) != label {
 		return netip.Addr{}, false
 	}
 	return ip, true
@@ -121,18 +111,12 @@ func parseName(qname, zone string) parsedName {
 		if len(labels) < 3 {
 			return parsedName{kind: kindNone}
 		}
-		var transport string
-		switch first + "." + labels[1] {
-		case "_sip._udp":
-			transport = TransportUDP
-		case "_sip._tcp":
-			transport = TransportTCP
-		case "_sips._tcp":
-			transport = TransportTLS
-		default:
-			return parsedName{kind: kindNone}
+		for transport, prefix := range srvPrefix {
+			if prefix == first+"."+labels[1]+"." {
+				return withBase(parsedName{kind: kindService, transport: transport}, labels[2:], zone)
+			}
 		}
-		return withBase(parsedName{kind: kindService, transport: transport}, labels[2:], zone)
+		return parsedName{kind: kindNone}
 	case first == "_udp" || first == "_tcp":
 		return withBase(parsedName{kind: kindServiceParent}, labels[1:], zone)
 	case strings.HasPrefix(first, "_ip"):
@@ -149,13 +133,8 @@ func parseName(qname, zone string) parsedName {
 // withBase sets p.base to labels under zone, or returns kindNone when a
 // label is not an id.
 func withBase(p parsedName, labels []string, zone string) parsedName {
-	if len(labels) == 0 {
+	if len(labels) == 0 || slices.ContainsFunc(labels, func(l string) bool { return !isIDLabel(l) }) {
 		return parsedName{kind: kindNone}
-	}
-	for _, l := range labels {
-		if !isIDLabel(l) {
-			return parsedName{kind: kindNone}
-		}
 	}
 	p.base = strings.Join(labels, ".") + "." + zone
 	return p
@@ -164,16 +143,9 @@ func withBase(p parsedName, labels []string, zone string) parsedName {
 // isIDLabel reports whether l can be an account or feature id: 1 to 63 of
 // [a-z0-9-] (a DNS label is at most 63 octets, RFC 1035 §2.3.4).
 func isIDLabel(l string) bool {
-	if l == "" || len(l) > 63 {
-		return false
-	}
-	for i := 0; i < len(l); i++ {
-		c := l[i]
-		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
-			return false
-		}
-	}
-	return true
+	return l != "" && len(l) <= 63 && !strings.ContainsFunc(l, func(c rune) bool {
+		return (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-'
+	})
 }
 
 // normalizeZone lowercases zone and drops a trailing dot; it fails unless

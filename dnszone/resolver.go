@@ -1,12 +1,13 @@
 package dnszone
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 
@@ -25,9 +26,7 @@ type Resolver struct {
 	log      *slog.Logger
 	udp, tcp *dns.Client
 	cache    *cache
-
-	randMu sync.Mutex // guards rnd
-	rnd    *rand.Rand
+	randMu   sync.Mutex // guards cfg.Rand
 }
 
 // NewResolver validates cfg and returns a Resolver. It sends nothing yet.
@@ -42,7 +41,6 @@ func NewResolver(cfg ResolverConfig) (*Resolver, error) {
 		udp:   &dns.Client{Net: "udp", Timeout: cfg.Timeout},
 		tcp:   &dns.Client{Net: "tcp", Timeout: cfg.Timeout},
 		cache: newCache(cfg.Clock, cfg.MaxCacheEntries),
-		rnd:   cfg.Rand,
 	}, nil
 }
 
@@ -163,7 +161,7 @@ func (r *Resolver) addresses(ctx context.Context, host string) ([]netip.Addr, er
 func (r *Resolver) intN(n int) int {
 	r.randMu.Lock()
 	defer r.randMu.Unlock()
-	return r.rnd.IntN(n)
+	return r.cfg.Rand.IntN(n)
 }
 
 // lookup returns the answer to (qname, qtype) from the cache, or asks the
@@ -242,22 +240,13 @@ func addressesOf(rrs []dns.RR) []netip.Addr {
 }
 
 // additionalAddresses returns the addresses that extra gives for host
-// (RFC 2782: "the client SHOULD use this information").
+// (RFC 2782: "the client SHOULD use this information"), IPv4 first.
 func additionalAddresses(extra []dns.RR, host string) []netip.Addr {
-	var v4, v6 []netip.Addr
-	for _, rr := range extra {
-		if !strings.EqualFold(rr.Header().Name, host) {
-			continue
-		}
-		if ip, ok := addressOf(rr); ok {
-			if ip.Is4() {
-				v4 = append(v4, ip)
-			} else {
-				v6 = append(v6, ip)
-			}
-		}
-	}
-	return append(v4, v6...)
+	ips := addressesOf(slices.DeleteFunc(slices.Clone(extra), func(rr dns.RR) bool {
+		return !strings.EqualFold(rr.Header().Name, host)
+	}))
+	slices.SortStableFunc(ips, func(a, b netip.Addr) int { return cmp.Compare(a.BitLen(), b.BitLen()) })
+	return ips
 }
 
 // addressOf returns the address of an A or AAAA record.

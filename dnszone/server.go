@@ -142,9 +142,7 @@ func (s *Server) Run(ctx context.Context) error {
 	cancel()
 	var errs []error
 	for _, u := range units {
-		if err := u.stop(); err != nil {
-			errs = append(errs, err)
-		}
+		errs = append(errs, u.stop())
 	}
 	return errors.Join(errs...)
 }

@@ -36,17 +36,8 @@ func orderSRV(records []*dns.SRV, intN func(n int) int) []*dns.SRV {
 // which is greater than or equal to the random number selected." Repeat
 // with the rest.
 func appendWeighted(out, group []*dns.SRV, intN func(n int) int) []*dns.SRV {
-	rest := make([]*dns.SRV, 0, len(group))
-	for _, r := range group {
-		if r.Weight == 0 {
-			rest = append(rest, r)
-		}
-	}
-	for _, r := range group {
-		if r.Weight != 0 {
-			rest = append(rest, r)
-		}
-	}
+	rest := slices.Clone(group)
+	slices.SortStableFunc(rest, func(a, b *dns.SRV) int { return cmp.Compare(min(a.Weight, 1), min(b.Weight, 1)) })
 	for len(rest) > 1 {
 		sum := 0
 		for _, r := range rest {

@@ -2,19 +2,18 @@ package sipauth
 
 import "errors"
 
-// Sentinel errors of Verify. Verify wraps them with what exactly was wrong;
-// test with errors.Is. See the package documentation for the response each
+// Sentinel errors of Verify, which wraps them with what exactly was wrong;
+// test with errors.Is. The package documentation gives the response each
 // calls for.
 var (
 	// ErrMalformed: the value is not digest credentials this server can
 	// check (syntax, a missing parameter, no qop, a qop or userhash that was
-	// not offered). Answer 400.
+	// not offered).
 	ErrMalformed = errors.New("sipauth: malformed digest credentials")
 
 	// ErrStale: the response is right for its nonce, but the nonce is
-	// expired, was not issued by this cluster for this realm, or is one
-	// whose nc state was forgotten. Challenge again with stale=true
-	// (RFC 7616 section 3.3); the client retries without asking its user.
+	// expired, was not issued by this Authenticator for this realm, or its
+	// nc state was forgotten (RFC 7616 section 3.3).
 	ErrStale = errors.New("sipauth: stale nonce")
 
 	// ErrReplay: the nonce count is not higher than one already accepted
@@ -32,7 +31,6 @@ var (
 	// password, or a request altered on the way.
 	ErrBadResponse = errors.New("sipauth: wrong digest response")
 
-	// ErrAlgorithm: an algorithm this server does not offer (only MD5 and
-	// SHA-256 are).
+	// ErrAlgorithm: an algorithm other than MD5 and SHA-256.
 	ErrAlgorithm = errors.New("sipauth: unsupported digest algorithm")
 )

@@ -39,7 +39,7 @@ func nonceEncoding() *base64.Encoding { return base64.RawURLEncoding.Strict() }
 
 // mac computes the nonce MAC of payload for realm.
 func (a *Authenticator) mac(payload []byte, realm string) nonceKey {
-	h := hmac.New(sha256.New, a.secret)
+	h := hmac.New(sha256.New, a.cfg.Secret)
 	h.Write([]byte(nonceDomain))
 	h.Write(payload)
 	h.Write([]byte(realm))

@@ -1,6 +1,7 @@
 package sipauth
 
 import (
+	"bytes"
 	"crypto/md5" //nolint:gosec // MD5 is what RFC 2617 digest uses and most phones answer; SHA-256 is offered where set (Offer).
 	"crypto/sha256"
 	"crypto/subtle"
@@ -12,12 +13,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 	"unicode/utf8"
 
 	"github.com/icholy/digest"
-
-	"github.com/switchboard-pbx/switchboard/clock"
 )
 
 // The algorithms offered, as spelled in challenges, in Result.Algorithm and
@@ -57,14 +55,9 @@ type Result struct {
 // Authenticator issues challenges and verifies credentials. It is safe for
 // concurrent use; its only mutable state is the replay table.
 type Authenticator struct {
-	secret []byte
+	cfg    Config              // with defaults; Secret is a copy
 	epoch  [nonceEpochLen]byte // names this Authenticator in its nonces
-	ttl    time.Duration
-	clock  clock.Clock
-
-	randMu sync.Mutex
-	rand   io.Reader
-
+	randMu sync.Mutex          // serialises reads of cfg.Rand
 	replay *replayTable
 }
 
@@ -75,14 +68,9 @@ func New(cfg Config) (*Authenticator, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	a := &Authenticator{
-		secret: append([]byte(nil), cfg.Secret...),
-		ttl:    cfg.NonceTTL,
-		clock:  cfg.Clock,
-		rand:   cfg.Rand,
-		replay: newReplayTable(cfg.ReplayWindow),
-	}
-	if _, err := io.ReadFull(a.rand, a.epoch[:]); err != nil {
+	cfg.Secret = bytes.Clone(cfg.Secret)
+	a := &Authenticator{cfg: cfg, replay: newReplayTable(cfg.ReplayWindow)}
+	if _, err := io.ReadFull(a.cfg.Rand, a.epoch[:]); err != nil {
 		return nil, fmt.Errorf("sipauth: reading the boot epoch: %w", err)
 	}
 	return a, nil
@@ -116,12 +104,12 @@ func (a *Authenticator) Challenge(realm string, stale bool, algs ...string) ([]s
 	}
 	var rnd [nonceRandLen]byte
 	a.randMu.Lock()
-	_, err := io.ReadFull(a.rand, rnd[:])
+	_, err := io.ReadFull(a.cfg.Rand, rnd[:])
 	a.randMu.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("sipauth: reading nonce randomness: %w", err)
 	}
-	nonce := a.encodeNonce(a.clock.Now(), rnd, realm)
+	nonce := a.encodeNonce(a.cfg.Clock.Now(), rnd, realm)
 	out := make([]string, 0, len(algs))
 	for _, alg := range algs {
 		c := digest.Challenge{
@@ -233,9 +221,9 @@ func (a *Authenticator) Verify(header, method, realm string, ha1 HA1Func) (Resul
 		// captured Authorization be replayed where its nc is unknown.
 		return res, fmt.Errorf("%w: nonce issued by another node or an earlier boot of this one", ErrStale)
 	}
-	age := a.clock.Now().Sub(issued)
-	if age > a.ttl || age < -a.ttl {
-		return res, fmt.Errorf("%w: nonce issued %v ago, lifetime %v", ErrStale, age, a.ttl)
+	age := a.cfg.Clock.Now().Sub(issued)
+	if age > a.cfg.NonceTTL || age < -a.cfg.NonceTTL {
+		return res, fmt.Errorf("%w: nonce issued %v ago, lifetime %v", ErrStale, age, a.cfg.NonceTTL)
 	}
 	switch a.replay.observe(nkey, issued.UnixNano(), uint32(c.Nc)) {
 	case replayed:
@@ -293,24 +281,10 @@ func algorithm(name string) (string, func() hash.Hash, error) {
 //
 // with nc as eight lower-case hex digits, the only form RFC 7616 allows.
 func response(h hash.Hash, ha1 []byte, c *digest.Credentials, method string) []byte {
-	var buf [2 * sha256.Size]byte
 	h.Reset()
-	io.WriteString(h, method)
-	io.WriteString(h, ":")
-	io.WriteString(h, c.URI)
-	ha2 := hex.AppendEncode(buf[:0], h.Sum(nil))
-
+	fmt.Fprintf(h, "%s:%s", method, c.URI)
+	ha2 := h.Sum(nil)
 	h.Reset()
-	h.Write(hex.AppendEncode(make([]byte, 0, 2*len(ha1)), ha1))
-	io.WriteString(h, ":")
-	io.WriteString(h, c.Nonce)
-	io.WriteString(h, ":")
-	h.Write(fmt.Appendf(nil, "%08x", c.Nc))
-	io.WriteString(h, ":")
-	io.WriteString(h, c.Cnonce)
-	io.WriteString(h, ":")
-	io.WriteString(h, c.QOP)
-	io.WriteString(h, ":")
-	h.Write(ha2)
+	fmt.Fprintf(h, "%x:%s:%08x:%s:%s:%x", ha1, c.Nonce, c.Nc, c.Cnonce, c.QOP, ha2)
 	return h.Sum(nil)
 }

@@ -1,6 +1,7 @@
 package sipedge
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net"
@@ -86,17 +87,9 @@ func (e *Edge) routeInitial(ctx context.Context, req *sip.Request, tx sip.Server
 // startCall places the call actor by tier 2 in the caller's group's pool
 // and hands the INVITE to the node that got it.
 func (e *Edge) startCall(ctx context.Context, req *sip.Request, tx sip.ServerTransaction, account string, c *caller, feature, callee string) {
-	group, pool := "", e.cfg.Pool
-	callerID := c.user
-	switch {
-	case c.device != nil:
-		group, callerID = c.device.Group, c.device.Id
-	case c.trunk != nil && c.trunk.Group != "":
-		group = c.trunk.Group
-	}
-	if p := c.acct.PoolOf(group); p != "" {
-		pool = p
-	}
+	// A device's group, else its trunk's (a caller is one or the other).
+	group, callerID := cmp.Or(c.device.GetGroup(), c.trunk.GetGroup()), cmp.Or(c.device.GetId(), c.user)
+	pool := cmp.Or(c.acct.PoolOf(group), e.cfg.Pool)
 	hint, err := e.callHint(ctx, pool)
 	if err != nil {
 		e.respond(req, tx, 503, "Pool Conditions Unavailable", [2]string{"Retry-After", "1"})
@@ -135,7 +128,7 @@ func (e *Edge) startCall(ctx context.Context, req *sip.Request, tx sip.ServerTra
 	}
 	addr, ok := e.cfg.Members.SIPAddr(host)
 	if !ok {
-		e.endCall(id, 503, "failure", "", "")
+		e.endCall(id, 503, "failure", "")
 		e.respond(req, tx, 503, "Call's Node Unreachable", [2]string{"Retry-After", "1"})
 		return
 	}
@@ -143,8 +136,7 @@ func (e *Edge) startCall(ctx context.Context, req *sip.Request, tx sip.ServerTra
 	// over TCP: a softphone's INVITE often exceeds what UDP may carry
 	// (RFC 3261 section 18.1.1).
 	req.AppendHeader(sip.NewHeader(hopHeader, e.hopValue(req, "")))
-	uri := req.Recipient
-	e.proxy(req, tx, []target{{uri: uri, dest: addr, transport: "tcp", hop: true, trusted: true}}, &callState{id: id, hopFailure: true, up: up})
+	e.proxy(req, tx, []target{{uri: req.Recipient, dest: addr, transport: "tcp", hop: true, trusted: true}}, &callState{id: id, hopFailure: true, up: up})
 }
 
 // hintTTL is how long the edge reuses a pool's placement hint: pool
@@ -203,7 +195,7 @@ func (e *Edge) handleCall(req *sip.Request, tx sip.ServerTransaction, id string,
 	targets, rej := e.targets(ctx, rec.Account, rec.Route, rec.Callee, req)
 	cancel()
 	if rej != nil {
-		e.endCall(id, rej.Code, "failure", "", "")
+		e.endCall(id, rej.Code, "failure", "")
 		e.rejectWith(req, tx, rej)
 		return
 	}
@@ -227,7 +219,7 @@ func (e *Edge) device(ctx context.Context, account, id string) (*actorpb.Device,
 // registrations.
 func (e *Edge) targets(ctx context.Context, account, feature, callee string, req *sip.Request) ([]target, *Reject) {
 	if feature != "" {
-		name := ForwardingName(feature, account, e.cfg.Zone)
+		name := actors.ForwardingDNSName(feature, account, e.cfg.Zone)
 		ts, err := e.cfg.Resolver.Resolve(ctx, name, "udp")
 		if err != nil || len(ts) == 0 {
 			e.log.Warn("feature server unresolvable", "account", account, "feature", feature, "name", name, "err", err)
@@ -324,18 +316,21 @@ type callState struct {
 	refresh bool
 }
 
-func (e *Edge) endCall(id string, status int, endedBy, target, disposition string) {
-	e.endCallMsg(id, &actorpb.EndCall{Status: uint32(status), EndedBy: endedBy, Target: target}, disposition)
+func (e *Edge) endCall(id string, status int, endedBy, target string) {
+	e.endCallMsg(id, &actorpb.EndCall{Status: uint32(status), EndedBy: endedBy, Target: target})
+}
+
+// endOwnCall ends the call of cs when this node hosts it.
+func (e *Edge) endOwnCall(cs *callState, status int, endedBy, target string) {
+	if cs != nil && cs.owner {
+		e.endCall(cs.id, status, endedBy, target)
+	}
 }
 
 // endCallMsg writes the call record with m, its disposition filled.
-func (e *Edge) endCallMsg(id string, m *actorpb.EndCall, disposition string) {
-	status := int(m.Status)
-	if disposition == "" {
-		disposition = string(actors.DispositionOf(status))
-	}
-	m.Disposition = disposition
-	e.metrics.calls.WithLabelValues(disposition).Inc()
+func (e *Edge) endCallMsg(id string, m *actorpb.EndCall) {
+	m.Disposition = string(actors.DispositionOf(int(m.Status)))
+	e.metrics.calls.WithLabelValues(m.Disposition).Inc()
 	ctx, cancel := e.actorCtx(context.Background())
 	_, err := e.cfg.Actors.Request(ctx, actors.KindCall, id, m)
 	cancel()
@@ -347,9 +342,7 @@ func (e *Edge) endCallMsg(id string, m *actorpb.EndCall, disposition string) {
 	// the record from the store). Try again in the background, for a
 	// while, rather than leave the record to the sweep of dead nodes'
 	// calls (which would call it interrupted).
-	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
+	e.wg.Go(func() {
 		wait := 250 * time.Millisecond
 		deadline := time.NewTimer(endCallRetryFor)
 		defer deadline.Stop()
@@ -370,7 +363,7 @@ func (e *Edge) endCallMsg(id string, m *actorpb.EndCall, disposition string) {
 			}
 			wait = min(2*wait, 2*time.Second)
 		}
-	}()
+	})
 }
 
 // endCallRetryFor bounds the retries of a call record's end.
@@ -389,7 +382,7 @@ func (e *Edge) answerCall(id, target string, se time.Duration, d *actorpb.CallDi
 
 // refreshCall tells the call that a re-INVITE or UPDATE renewed its
 // session (RFC 4028 section 10), when the 2xx carries a session interval.
-func (e *Edge) refreshCall(id string, req *sip.Request, res *sip.Response) {
+func (e *Edge) refreshCall(id string, res *sip.Response) {
 	se := sessionExpires(res)
 	if se <= 0 {
 		return
@@ -451,11 +444,7 @@ func (e *Edge) nextHop(req *sip.Request, d dialogRoute) (target, bool) {
 	if v, ok := uri.UriParams.Get("transport"); ok && v != "" {
 		tp = strings.ToLower(v)
 	}
-	port := uri.Port
-	if port == 0 {
-		port = 5060
-	}
-	dest := net.JoinHostPort(uri.Host, strconv.Itoa(port))
+	dest := net.JoinHostPort(uri.Host, strconv.Itoa(cmp.Or(uri.Port, 5060)))
 	if r != nil && e.cfg.Members.IsPeer(dest) {
 		return target{uri: req.Recipient, dest: dest, transport: "tcp", hop: true, trusted: true}, true
 	}
@@ -489,9 +478,8 @@ func sendAsIs(*sipgo.Client, *sip.Request) error { return nil }
 
 // via is this proxy's Via entry for out, with a fresh branch.
 func (e *Edge) via(out *sip.Request) *sip.ViaHeader {
-	v := &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: strings.ToUpper(out.Transport()), Host: e.advHost, Port: e.advPort,
+	return &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: strings.ToUpper(out.Transport()), Host: e.advHost, Port: e.advPort,
 		Params: sip.HeaderParams{{K: "branch", V: sip.GenerateBranchN(16)}}}
-	return v
 }
 
 // strayResponse relays a response no client transaction matched (a 2xx
@@ -526,8 +514,5 @@ func viaDestination(v *sip.ViaHeader) string {
 			port = p
 		}
 	}
-	if port == 0 {
-		port = 5060
-	}
-	return net.JoinHostPort(host, strconv.Itoa(port))
+	return net.JoinHostPort(host, strconv.Itoa(cmp.Or(port, 5060)))
 }

@@ -1,9 +1,11 @@
 package sipedge
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -40,15 +42,11 @@ import (
 // the process serves.
 const UDPTimerJ = 5 * time.Second
 
-var transactionTimers sync.Once
-
 // setTransactionTimers sets sipgo's Timer J to UDPTimerJ once per
-// process. sync.Once orders the write before every edge's first server
+// process. sync.OnceFunc orders the write before every edge's first server
 // transaction, which reads it, so edges started concurrently (several
 // nodes in one test process) do not race.
-func setTransactionTimers() {
-	transactionTimers.Do(func() { sip.Timer_J = UDPTimerJ })
-}
+var setTransactionTimers = sync.OnceFunc(func() { sip.Timer_J = UDPTimerJ })
 
 // Actors is the actor system as the edge uses it (*actors.System).
 type Actors interface {
@@ -179,38 +177,21 @@ func DefaultConfig() Config {
 
 func (c *Config) fill() {
 	c.Zone = strings.TrimSuffix(strings.ToLower(c.Zone), ".")
-	if c.Pool == "" {
-		c.Pool = "default"
+	c.Pool = cmp.Or(c.Pool, "default")
+	c.Clock = cmp.Or[clock.Clock](c.Clock, clock.Real{})
+	c.Logger = cmp.Or(c.Logger, slog.New(slog.DiscardHandler))
+	orDefault(&c.MaxMessageSize, 16<<10)
+	orDefault(&c.FailoverTimeout, 2*time.Second)
+	orDefault(&c.RingTimeout, 60*time.Second)
+	c.DigestAlgorithms = slices.Clone(c.DigestAlgorithms)
+	for i, a := range c.DigestAlgorithms {
+		c.DigestAlgorithms[i] = strings.ToUpper(strings.TrimSpace(a))
 	}
-	if c.Clock == nil {
-		c.Clock = clock.Real{}
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
-	if c.MaxMessageSize <= 0 {
-		c.MaxMessageSize = 16 << 10
-	}
-	if c.FailoverTimeout <= 0 {
-		c.FailoverTimeout = 2 * time.Second
-	}
-	if c.RingTimeout <= 0 {
-		c.RingTimeout = 60 * time.Second
-	}
-	algs := make([]string, 0, len(c.DigestAlgorithms))
-	for _, a := range c.DigestAlgorithms {
-		algs = append(algs, strings.ToUpper(strings.TrimSpace(a)))
-	}
-	c.DigestAlgorithms = algs
 	if len(c.DigestAlgorithms) == 0 {
 		c.DigestAlgorithms = []string{sipauth.MD5, sipauth.SHA256}
 	}
-	if c.ActorTimeout <= 0 {
-		c.ActorTimeout = 3 * time.Second
-	}
-	if c.LogEvery <= 0 {
-		c.LogEvery = time.Minute
-	}
+	orDefault(&c.ActorTimeout, 3*time.Second)
+	orDefault(&c.LogEvery, time.Minute)
 	c.Trust.fill()
 	c.Health.fill()
 	c.Streams.fill()
@@ -245,4 +226,11 @@ func validAlgorithms(algs []string) bool {
 		seen[a] = true
 	}
 	return len(algs) > 0
+}
+
+// orDefault sets *p to def when it is zero or negative.
+func orDefault[T int | time.Duration](p *T, def T) {
+	if *p <= 0 {
+		*p = def
+	}
 }

@@ -53,12 +53,6 @@ func (e *Edge) mac(parts ...string) string {
 	return base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:routeMACLen])
 }
 
-// dialogMAC signs the dialog of callID whose initiator's tag is tag, with
-// the flows this edge holds for it.
-func (e *Edge) dialogMAC(callID, tag, up, down string) string {
-	return e.mac("dialog", callID, tag, up, down)
-}
-
 func encodeFlow(f string) string { return base64.RawURLEncoding.EncodeToString([]byte(f)) }
 
 func decodeFlow(s string) string {
@@ -82,7 +76,7 @@ func (e *Edge) recordRoute(req *sip.Request, up, down string) *sip.RecordRouteHe
 	if down != "" {
 		params = append(params, sip.HeaderKV{K: downParam, V: encodeFlow(down)})
 	}
-	params = append(params, sip.HeaderKV{K: routeParam, V: e.dialogMAC(callID(req), tag, up, down)})
+	params = append(params, sip.HeaderKV{K: routeParam, V: e.mac("dialog", callID(req), tag, up, down)})
 	return &sip.RecordRouteHeader{Address: sip.Uri{Scheme: "sip", Host: e.advHost, Port: e.advPort, UriParams: params}}
 }
 
@@ -119,7 +113,7 @@ func (e *Edge) ownsDialog(route sip.Uri, req *sip.Request) (dialogRoute, bool) {
 	id := callID(req)
 	for i, h := range []*sip.HeaderParams{&req.From().Params, &req.To().Params} {
 		tag, _ := h.Get("tag")
-		if hmac.Equal([]byte(sig), []byte(e.dialogMAC(id, tag, d.up, d.down))) {
+		if hmac.Equal([]byte(sig), []byte(e.mac("dialog", id, tag, d.up, d.down))) {
 			d.fromInitiator = i == 0
 			return d, true
 		}

@@ -101,7 +101,7 @@ func TestProxy_RFC3261_22_3_OwnRealmCredentialsConsumed(t *testing.T) {
 	e := bareEdge("node secret one")
 	req := mustRequest(t, inviteText)
 	uri := sip.Uri{Scheme: "sip", User: "vm", Host: "voicemail.acme.sip.switchboard.test"}
-	out := e.prepare(req, target{uri: uri, dest: "127.0.0.9:5090", transport: "tcp", feature: true, trusted: true}, true, &callState{up: "udp:127.0.0.9:5070"})
+	out := e.prepare(req, target{uri: uri, dest: "127.0.0.9:5090", transport: "tcp", feature: true, trusted: true}, &callState{up: "udp:127.0.0.9:5070"})
 	var realms []string
 	for _, h := range out.GetHeaders("Proxy-Authorization") {
 		for _, p := range strings.Split(h.Value(), ",") {

@@ -7,7 +7,7 @@
 // banned sources send (declared trusted sources, SBCs and NATs, share
 // one rate instead) and oversized datagrams get 513. Each datagram is
 // parsed once, by sipgo; one it cannot parse is answered from sipgo's log
-// record of it (parseFailures in filter.go) with 400 when a reply is
+// record of it (Edge.parseFailed in filter.go) with 400 when a reply is
 // possible, and bad packets are logged once per source per interval,
 // never with their payload. Then CheckRequest
 // (Max-Forwards, mandatory headers) and the account: the request-URI's
@@ -127,18 +127,10 @@
 // (sip_trusted_sources), is not counted against the per-source limit and
 // never banned; all declared sources share one token bucket instead
 // (TrustConfig.Rate, Burst), and what goes over it is dropped
-// (trusted_rate). This holds even after a device behind it registered,
-// so a flood from an SBC stays bounded; only a peer node inside a
-// declared prefix takes nothing from the bucket. The read filter runs
-// before parsing, with no account known, so the edge gathers account
-// prefixes from the account snapshots it reads (every request for an
-// account reads one; a snapshot is reloaded at least every accountview
-// MaxAge while used) and applies them to every packet from them. An account thus
-// moves its prefixes from the per-source bans to the shared bucket, for
-// everyone's traffic from them, and no further: it can never make an
-// address unlimited, and package actors allows it only a few narrow
-// prefixes. Its prefixes lapse TrustConfig.TTL after its view was last
-// read; a snapshot without them, or an account that is gone, withdraws them.
+// (trusted_rate), even after a device behind it registered; only a peer
+// node inside a declared prefix takes nothing from the bucket.
+// TrustConfig says how the edge gathers accounts' prefixes, when they
+// lapse, and why no account can make an address unlimited by them.
 //
 // Streams (TCP, TLS; stream.go): a message must arrive within
 // StreamConfig.MessageTimeout of its first byte (and a new connection's
@@ -199,7 +191,7 @@
 //	switchboard_sip_fraud_checks_total{kind,verdict} MESSAGE and INVITE checks by the account's supervisor
 //	switchboard_sip_queued_messages_total{result}   stored MESSAGEs handed to devices that registered
 //
-// Every series is listed at 0 from the start (zeroSeries in metrics.go:
+// Every series is listed at 0 from the start (metrics.zero in metrics.go:
 // the common methods and codes, every disposition, reason, result and
 // verdict), so that dashboards and alerts see it before the first request;
 // rarer methods and codes appear when first counted.

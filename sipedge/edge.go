@@ -1,11 +1,13 @@
 package sipedge
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -20,7 +22,6 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/switchboard-pbx/switchboard/accountview"
-	"github.com/switchboard-pbx/switchboard/clock"
 	"github.com/switchboard-pbx/switchboard/internal/loglevel"
 )
 
@@ -77,7 +78,7 @@ type Edge struct {
 }
 
 // New binds the edge's listeners. Run serves them.
-func New(cfg Config) (*Edge, error) {
+func New(cfg Config) (_ *Edge, err error) {
 	setTransactionTimers()
 	cfg.fill()
 	if err := cfg.Validate(); err != nil {
@@ -99,6 +100,11 @@ func New(cfg Config) (*Edge, error) {
 		declared: newDeclared(cfg.Trust.Sources, cfg.Trust.TTL), shared: rate.NewLimiter(cfg.Trust.limit(), cfg.Trust.Burst),
 		rateLog: newLimiter[netip.Addr](cfg.LogEvery),
 	}
+	defer func() {
+		if err != nil {
+			e.Close()
+		}
+	}()
 	if e.cfg.Accounts == nil {
 		// Standalone (tests): snapshots of its own, which only age out.
 		vc := accountview.DefaultConfig()
@@ -107,31 +113,25 @@ func New(cfg Config) (*Edge, error) {
 			return nil, err
 		}
 	}
-	e.streams = newStreams(cfg.Streams, func(ip netip.Addr) bool { return e.trusted(ip, e.now()) }, e.streamClosed)
-	e.streams.gone = e.flows.closed
+	e.streams = newStreams(cfg.Streams, func(ip netip.Addr) bool { return e.trusted(ip, e.now()) }, e.streamClosed, e.flows.closed)
 	if err := e.listen(); err != nil {
 		return nil, err
 	}
-	adv := cfg.Advertise
-	if adv == "" {
-		adv = e.udp.LocalAddr().String()
-	}
+	adv := cmp.Or(cfg.Advertise, e.udp.LocalAddr().String())
 	host, port, err := net.SplitHostPort(adv)
 	if err != nil {
-		e.closeListeners()
 		return nil, fmt.Errorf("sipedge: advertised address %q: %w", adv, err)
 	}
 	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
-		e.closeListeners()
 		return nil, fmt.Errorf("sipedge: --sip %s binds every address; set the address to advertise in Via and Record-Route", cfg.Addr)
 	}
 	e.advHost, e.advPort = host, portOr(port, 5060)
 
-	// sipgo logs routine events at info and below; keep its warnings.
-	// parseFailures first: an unparsable datagram is answered from
-	// sipgo's record of it (filter.go).
-	sipLog := slog.New(parseFailures{e: e, next: sipgoFilter{h: loglevel.AtLeast(cfg.Logger.Handler(), slog.LevelWarn),
-		limit: newLimiter[string](cfg.LogEvery), clock: cfg.Clock}}).With("component", "sipgo")
+	// sipgo logs routine events at info and below; keep its warnings. An
+	// unparsable datagram is answered from sipgo's record of it
+	// (filter.go).
+	sipLog := slog.New(sipgoFilter{e: e, h: loglevel.AtLeast(cfg.Logger.Handler(), slog.LevelWarn),
+		limit: newLimiter[string](cfg.LogEvery)}).With("component", "sipgo")
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent("switchboard"),
 		sipgo.WithUserAgentHostname(e.advHost),
@@ -139,22 +139,16 @@ func New(cfg Config) (*Edge, error) {
 		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(sipLog), sip.WithTransactionLayerUnhandledResponseHandler(e.strayResponse)),
 	)
 	if err != nil {
-		e.closeListeners()
 		return nil, err
 	}
 	e.ua = ua
 	if e.srv, err = sipgo.NewServer(ua, sipgo.WithServerLogger(sipLog)); err != nil {
-		e.closeListeners()
-		_ = ua.Close()
 		return nil, err
 	}
 	if e.cli, err = sipgo.NewClient(ua, sipgo.WithClientLogger(sipLog), sipgo.WithClientHostname(e.advHost), sipgo.WithClientPort(e.advPort)); err != nil {
-		e.closeListeners()
-		_ = ua.Close()
 		return nil, err
 	}
-	for _, m := range []sip.RequestMethod{sip.INVITE, sip.ACK, sip.BYE, sip.CANCEL, sip.REGISTER, sip.OPTIONS, sip.MESSAGE,
-		sip.INFO, sip.UPDATE, sip.PRACK, sip.REFER, sip.NOTIFY, sip.SUBSCRIBE, sip.PUBLISH} {
+	for _, m := range methods {
 		e.srv.OnRequest(m, e.onRequest)
 	}
 	e.srv.OnNoRoute(e.onRequest)
@@ -183,28 +177,14 @@ func (e *Edge) listen() error {
 	if e.cfg.TLSAddr != "" {
 		cert, err := tls.LoadX509KeyPair(e.cfg.CertFile, e.cfg.KeyFile)
 		if err != nil {
-			e.closeListeners()
 			return fmt.Errorf("sipedge: loading the TLS certificate %s and key %s: %w", e.cfg.CertFile, e.cfg.KeyFile, err)
 		}
 		e.tls, err = tls.Listen("tcp", e.cfg.TLSAddr, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 		if err != nil {
-			e.closeListeners()
 			return fmt.Errorf("sipedge: listening for SIP over TLS on %s: %w", e.cfg.TLSAddr, err)
 		}
 	}
 	return nil
-}
-
-func (e *Edge) closeListeners() {
-	if e.udp != nil {
-		_ = e.udp.Close()
-	}
-	if e.tcp != nil {
-		_ = e.tcp.Close()
-	}
-	if e.tls != nil {
-		_ = e.tls.Close()
-	}
 }
 
 // Addr is the bound UDP/TCP address.
@@ -223,24 +203,19 @@ func (e *Edge) TLSAddr() string {
 func (e *Edge) Run(ctx context.Context) error {
 	errc := make(chan error, 3)
 	serve := func(f func() error) {
-		e.wg.Add(1)
-		go func() {
-			defer e.wg.Done()
+		e.wg.Go(func() {
 			if err := f(); err != nil && !errors.Is(err, net.ErrClosed) {
 				errc <- err
 			}
-		}()
+		})
 	}
 	serve(func() error { return e.srv.ServeUDP(e.udp) })
 	serve(func() error { return e.srv.ServeTCP(e.streams.listen(e.tcp)) })
 	if e.tls != nil {
 		serve(func() error { return e.srv.ServeTLS(e.streams.listen(e.tls)) })
 	}
-	e.wg.Add(1)
-	go func() { defer e.wg.Done(); e.probe(ctx) }()
-	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
+	e.wg.Go(func() { e.probe(ctx) })
+	e.wg.Go(func() {
 		// Pings the silent connections of registered flows (a flow whose
 		// connection dies is forgotten, flows.go), and forgets the flows
 		// long past their registration.
@@ -248,7 +223,7 @@ func (e *Edge) Run(ctx context.Context) error {
 			e.streams.keepAlive(time.Now())
 			e.flows.sweep(e.now())
 		})
-	}()
+	})
 	e.log.Info("SIP edge serving", "udp_tcp", e.Addr(), "tls", e.TLSAddr())
 	var err error
 	select {
@@ -263,7 +238,11 @@ func (e *Edge) Run(ctx context.Context) error {
 func (e *Edge) Close() {
 	e.closeOne.Do(func() {
 		close(e.done)
-		e.closeListeners()
+		for _, c := range []io.Closer{e.udp, e.tcp, e.tls} {
+			if c != nil {
+				_ = c.Close()
+			}
+		}
 		if e.ua != nil {
 			_ = e.ua.Close()
 		}
@@ -317,11 +296,7 @@ func (e *Edge) TargetUp(addr, transport string) bool { return e.health.Up(addr, 
 
 // isSelf says whether uri names this edge (a Route or Record-Route entry).
 func (e *Edge) isSelf(uri sip.Uri) bool {
-	port := uri.Port
-	if port == 0 {
-		port = 5060
-	}
-	return strings.EqualFold(uri.Host, e.advHost) && port == e.advPort
+	return strings.EqualFold(uri.Host, e.advHost) && cmp.Or(uri.Port, 5060) == e.advPort
 }
 
 func (e *Edge) actorCtx(parent context.Context) (context.Context, context.CancelFunc) {
@@ -375,18 +350,22 @@ func portOr(s string, def int) int {
 // most one per source (its raddr) and message per limit interval, and never with
 // packet content: the "data" attribute (sipgo puts a whole unparsable
 // message there) is withheld, and an "error" is cut where it starts
-// quoting the packet.
+// quoting the packet. A record of a datagram sipgo could not parse is the
+// edge's to answer first (Edge.parseFailed).
 type sipgoFilter struct {
+	e     *Edge
 	h     slog.Handler
 	limit *limiter[string]
-	clock clock.Clock
 }
 
 func (f sipgoFilter) Enabled(ctx context.Context, l slog.Level) bool {
-	return f.h.Enabled(ctx, l)
+	return l >= slog.LevelError || f.h.Enabled(ctx, l)
 }
 
 func (f sipgoFilter) Handle(ctx context.Context, r slog.Record) error {
+	if f.e.parseFailed(r) || !f.h.Enabled(ctx, r.Level) {
+		return nil
+	}
 	clean := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
 	key := r.Message
 	r.Attrs(func(a slog.Attr) bool {
@@ -403,16 +382,20 @@ func (f sipgoFilter) Handle(ctx context.Context, r slog.Record) error {
 		clean.AddAttrs(a)
 		return true
 	})
-	if !f.limit.allow(key, f.clock.Now()) {
+	if !f.limit.allow(key, f.e.now()) {
 		return nil
 	}
 	return f.h.Handle(ctx, clean)
 }
+
 func (f sipgoFilter) WithAttrs(a []slog.Attr) slog.Handler {
-	return sipgoFilter{h: f.h.WithAttrs(a), limit: f.limit, clock: f.clock}
+	f.h = f.h.WithAttrs(a)
+	return f
 }
+
 func (f sipgoFilter) WithGroup(n string) slog.Handler {
-	return sipgoFilter{h: f.h.WithGroup(n), limit: f.limit, clock: f.clock}
+	f.h = f.h.WithGroup(n)
+	return f
 }
 
 // timeNow is the edge's clock.

@@ -2,12 +2,13 @@ package sipedge
 
 import (
 	"bytes"
-	"context"
+	"cmp"
 	"errors"
+	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -20,7 +21,7 @@ import (
 // rate they share (admit), answers oversized datagrams with 513, and
 // passes the rest on. It does not parse: each datagram is parsed once, by
 // sipgo, and one sipgo cannot parse is answered from its log record
-// (parseFailures), which is why the filter keeps the datagram it passed.
+// (parseFailed), which is why the filter keeps the datagram it passed.
 func (e *Edge) readFilter(p sip.TransportReadProps, data []byte) ([]byte, error) {
 	ip := addrIP(p.RemoteAddr)
 	if !e.admit(p.RemoteAddr, ip, e.cfg.Clock.Now()) {
@@ -46,62 +47,37 @@ func (e *Edge) readFilter(p sip.TransportReadProps, data []byte) ([]byte, error)
 	return data, nil
 }
 
-// unparsable answers a datagram sipgo could not parse with 400 when a
-// reply is possible, counts it and logs it once per source per LogEvery,
-// never with its content.
-func (e *Edge) unparsable(from net.Addr, data []byte, err error) {
-	e.metrics.dropped.WithLabelValues("unparsable").Inc()
-	e.logBad(addrIP(from), "unparsable datagram", len(data), err)
-	e.replyRaw(from, data, 400, "Bad Request")
-}
-
-// parseFailures sees sipgo's log records before sipgoFilter does. sipgo
-// parses each datagram the read filter passes, on the goroutine that ran
-// the filter, and logs one it cannot parse ("failed to parse", with the
-// datagram in "data"): that record is how the edge learns of it. When its
-// data is the datagram the filter passed last, the edge answers it
-// (Edge.unparsable) and the record goes no further.
-type parseFailures struct {
-	next slog.Handler
-	e    *Edge
-}
-
-func (p parseFailures) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= slog.LevelError || p.next.Enabled(ctx, l)
-}
-
-func (p parseFailures) Handle(ctx context.Context, r slog.Record) error {
-	if r.Level >= slog.LevelError && r.Message == "failed to parse" {
-		var data, perr string
-		r.Attrs(func(a slog.Attr) bool {
-			switch a.Key {
-			case "data":
-				data = a.Value.String()
-			case "error":
-				perr = a.Value.String()
-			}
-			return true
-		})
-		p.e.passed.Lock()
-		from, ok := p.e.passed.from, p.e.passed.from != nil && string(p.e.passed.data) == data
-		p.e.passed.Unlock()
-		if ok {
-			p.e.unparsable(from, []byte(data), errors.New(perr))
-			return nil
+// parseFailed sees sipgo's error records before sipgoFilter passes them
+// on. sipgo parses each datagram the read filter passes, on the goroutine
+// that ran the filter, and logs one it cannot parse ("failed to parse",
+// with the datagram in "data"): that record is how the edge learns of it.
+// When its data is the datagram the filter passed last, the edge counts
+// it, logs it (once per source per LogEvery, never with its content) and
+// answers it with 400 when a reply is possible, and parseFailed reports
+// that the record goes no further.
+func (e *Edge) parseFailed(r slog.Record) bool {
+	if r.Level < slog.LevelError || r.Message != "failed to parse" {
+		return false
+	}
+	var data, perr string
+	r.Attrs(func(a slog.Attr) bool {
+		switch a.Key {
+		case "data":
+			data = a.Value.String()
+		case "error":
+			perr = a.Value.String()
 		}
+		return true
+	})
+	e.passed.Lock()
+	from, ok := e.passed.from, e.passed.from != nil && string(e.passed.data) == data
+	e.passed.Unlock()
+	if ok {
+		e.metrics.dropped.WithLabelValues("unparsable").Inc()
+		e.logBad(addrIP(from), "unparsable datagram", len(data), errors.New(perr))
+		e.replyRaw(from, []byte(data), 400, "Bad Request")
 	}
-	if !p.next.Enabled(ctx, r.Level) {
-		return nil
-	}
-	return p.next.Handle(ctx, r)
-}
-
-func (p parseFailures) WithAttrs(a []slog.Attr) slog.Handler {
-	return parseFailures{next: p.next.WithAttrs(a), e: p.e}
-}
-
-func (p parseFailures) WithGroup(n string) slog.Handler {
-	return parseFailures{next: p.next.WithGroup(n), e: p.e}
+	return ok
 }
 
 // admit decides whether a packet from addr (whose IP is ip) is read. A
@@ -168,18 +144,10 @@ func (e *Edge) trusted(ip netip.Addr, now time.Time) bool {
 const trustFor = 10 * time.Minute
 
 func addrIP(a net.Addr) netip.Addr {
-	switch v := a.(type) {
-	case *net.UDPAddr:
-		ip, _ := netip.AddrFromSlice(v.IP)
-		return ip.Unmap()
-	case *net.TCPAddr:
-		ip, _ := netip.AddrFromSlice(v.IP)
-		return ip.Unmap()
+	if a, ok := a.(interface{ AddrPort() netip.AddrPort }); ok { // *net.UDPAddr, *net.TCPAddr
+		return a.AddrPort().Addr().Unmap().WithZone("")
 	}
-	ap, err := netip.ParseAddrPort(a.String())
-	if err != nil {
-		return netip.Addr{}
-	}
+	ap, _ := netip.ParseAddrPort(a.String())
 	return ap.Addr().Unmap()
 }
 
@@ -191,14 +159,10 @@ func (e *Edge) logBad(ip netip.Addr, what string, size int, err error) {
 	}
 	args := []any{"source", ip.String(), "bytes", size, "next_log_after", e.cfg.LogEvery}
 	if err != nil {
-		args = append(args, "err", errorClass(err))
+		args = append(args, "err", withheld(err.Error()))
 	}
 	e.log.Warn(what, args...)
 }
-
-// errorClass is a parse error's text up to its first quote: sipgo's
-// messages quote the packet ("transmission beginning '...'").
-func errorClass(err error) string { return withheld(err.Error()) }
 
 // withheld is msg up to its first quote, where sipgo's messages start
 // quoting the packet, and at most 120 bytes.
@@ -226,9 +190,7 @@ func (e *Edge) replyRaw(to net.Addr, data []byte, code int, reason string) {
 		return
 	}
 	var b bytes.Buffer
-	b.WriteString("SIP/2.0 ")
-	b.WriteString(strconv.Itoa(code))
-	b.WriteString(" " + reason + "\r\n")
+	fmt.Fprintf(&b, "SIP/2.0 %d %s\r\n", code, reason)
 	seen := map[string]bool{}
 	for _, l := range lines[1:] {
 		name, _, ok := bytes.Cut(l, []byte(":"))
@@ -239,10 +201,10 @@ func (e *Edge) replyRaw(to net.Addr, data []byte, code int, reason string) {
 		case "via", "v", "from", "f", "to", "t", "call-id", "i", "cseq":
 			b.Write(l)
 			b.WriteString("\r\n")
-			seen[canonical(n)] = true
+			seen[cmp.Or(compactForm[n], n)] = true
 		}
 	}
-	if !seen["via"] || !seen["from"] || !seen["to"] || !seen["call-id"] || !seen["cseq"] {
+	if len(seen) < 5 { // Via, From, To, Call-ID and CSeq
 		return
 	}
 	b.WriteString("Content-Length: 0\r\n\r\n")
@@ -251,19 +213,9 @@ func (e *Edge) replyRaw(to net.Addr, data []byte, code int, reason string) {
 	}
 }
 
-func canonical(n string) string {
-	switch n {
-	case "v":
-		return "via"
-	case "f":
-		return "from"
-	case "t":
-		return "to"
-	case "i":
-		return "call-id"
-	}
-	return n
-}
+// compactForm maps the compact header names replyRaw copies to their
+// long forms (RFC 3261 section 7.3.3).
+var compactForm = map[string]string{"v": "via", "f": "from", "t": "to", "i": "call-id"}
 
 // limiter allows one event per key per interval, with bounded memory.
 type limiter[K comparable] struct {
@@ -283,11 +235,7 @@ func (l *limiter[K]) allow(k K, now time.Time) bool {
 		return false
 	}
 	if len(l.last) >= 4096 {
-		for k2, t := range l.last {
-			if now.Sub(t) >= l.every {
-				delete(l.last, k2)
-			}
-		}
+		maps.DeleteFunc(l.last, func(_ K, t time.Time) bool { return now.Sub(t) >= l.every })
 		if len(l.last) >= 4096 {
 			return false
 		}

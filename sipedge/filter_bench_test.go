@@ -26,7 +26,7 @@ const benchInvite = "INVITE sip:bob@acme.sip.switchboard.test SIP/2.0\r\n" +
 // with 400 and keep its content out of sipgo's log), then sipgo parsed it
 // again: "filter+sipgo" is that cost, the baseline. Now sipgo's parse is
 // the only one ("sipgo"), and an unparsable datagram is answered from
-// sipgo's log record of it (parseFailures). Compare ns/op and allocs/op.
+// sipgo's log record of it (parseFailed). Compare ns/op and allocs/op.
 //
 //	go test -run '^$' -bench DatagramParse ./sipedge/
 func BenchmarkDatagramParse(b *testing.B) {

@@ -1,6 +1,8 @@
 package sipedge
 
 import (
+	"cmp"
+	"maps"
 	"net/netip"
 	"slices"
 	"sync"
@@ -27,15 +29,9 @@ type FloodConfig struct {
 }
 
 func (c *FloodConfig) fill() {
-	if c.Limit == 0 {
-		c.Limit = 2000
-	}
-	if c.Window <= 0 {
-		c.Window = 2 * time.Second
-	}
-	if c.BanFor <= 0 {
-		c.BanFor = 60 * time.Second
-	}
+	c.Limit = cmp.Or(c.Limit, 2000)
+	orDefault(&c.Window, 2*time.Second)
+	orDefault(&c.BanFor, 60*time.Second)
 }
 
 // Ban is one banned source as /debug/sip/bans lists it.
@@ -98,12 +94,9 @@ func (f *flood) Allow(ip netip.Addr, now time.Time) (ok, banned bool) {
 func (f *flood) Bans(now time.Time) []Ban {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	maps.DeleteFunc(f.bans, func(_ netip.Addr, b *Ban) bool { return !now.Before(b.Until) })
 	out := make([]Ban, 0, len(f.bans))
-	for ip, b := range f.bans {
-		if !now.Before(b.Until) {
-			delete(f.bans, ip)
-			continue
-		}
+	for _, b := range f.bans {
 		out = append(out, *b)
 	}
 	slices.SortFunc(out, func(a, b Ban) int { return a.Since.Compare(b.Since) })

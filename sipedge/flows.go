@@ -1,7 +1,9 @@
 package sipedge
 
 import (
-	"sort"
+	"cmp"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -94,11 +96,7 @@ func (f *flows) holds(key string, now time.Time) bool {
 func (f *flows) sweep(now time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for k, fl := range f.m {
-		if now.After(fl.Expires.Add(flowGrace)) {
-			delete(f.m, k)
-		}
-	}
+	maps.DeleteFunc(f.m, func(_ string, fl *Flow) bool { return now.After(fl.Expires.Add(flowGrace)) })
 }
 
 // list returns the flows, oldest first, at most limit (0: all).
@@ -111,12 +109,7 @@ func (f *flows) list(now time.Time, limit int) []Flow {
 		}
 	}
 	f.mu.Unlock()
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].Since.Equal(out[j].Since) {
-			return out[i].Since.Before(out[j].Since)
-		}
-		return out[i].Key < out[j].Key
-	})
+	slices.SortFunc(out, func(a, b Flow) int { return cmp.Or(a.Since.Compare(b.Since), strings.Compare(a.Key, b.Key)) })
 	if limit > 0 && len(out) > limit {
 		out = out[:limit]
 	}

@@ -20,15 +20,7 @@ const timerB = 64 * 500 * time.Millisecond
 // feature server, whose targets are failed over in turn, nor the hop to
 // the call's node).
 func forks(req *sip.Request, targets []target) bool {
-	if !req.IsInvite() || len(targets) < 2 {
-		return false
-	}
-	for _, t := range targets {
-		if t.feature || t.hop {
-			return false
-		}
-	}
-	return true
+	return req.IsInvite() && len(targets) >= 2 && !slices.ContainsFunc(targets, func(t target) bool { return t.feature || t.hop })
 }
 
 // qGroups splits targets into groups of equal q, highest q first, each
@@ -105,13 +97,7 @@ func (e *Edge) fork(req *sip.Request, tx sip.ServerTransaction, targets []target
 			}
 		}
 	}
-	var ring *time.Timer
-	var ringC <-chan time.Time
-	defer func() {
-		if ring != nil {
-			ring.Stop()
-		}
-	}()
+	var ringC <-chan time.Time // from the first provisional response on
 	var best *sip.Response
 	var bestT target
 groups:
@@ -133,8 +119,9 @@ groups:
 			case ev := <-events:
 				res := ev.res
 				if res != nil && res.IsProvisional() {
-					if ring == nil {
-						ring = time.NewTimer(e.cfg.RingTimeout)
+					if ringC == nil {
+						ring := time.NewTimer(e.cfg.RingTimeout)
+						defer ring.Stop()
 						ringC = ring.C
 					}
 					if res.StatusCode > 100 {
@@ -165,9 +152,7 @@ groups:
 				// cancelled, 408 up.
 				leave(nil)
 				e.respond(req, tx, 408, "Request Timeout")
-				if cs != nil && cs.owner {
-					e.endCall(cs.id, 408, "timeout", "", "")
-				}
+				e.endOwnCall(cs, 408, "timeout", "")
 				return
 			case <-canceled:
 				break groups
@@ -198,16 +183,14 @@ func (e *Edge) forkFailed(req *sip.Request, tx sip.ServerTransaction, cs *callSt
 		e.finish(req, best, cs, t, best.StatusCode)
 		return
 	}
-	if cs != nil && cs.owner {
-		e.endCall(cs.id, code, "failure", "", "")
-	}
+	e.endOwnCall(cs, code, "failure", "")
 	e.respond(req, tx, code, reason)
 }
 
 // startBranch sends req to t in a client transaction of its own, followed
 // by runBranch; nil when it could not be sent.
 func (e *Edge) startBranch(req *sip.Request, t target, cs *callState, events chan<- branchEvent, over <-chan struct{}) *branch {
-	out := e.prepare(req, t, true, cs)
+	out := e.prepare(req, t, cs)
 	clTx, err := e.cli.TransactionRequest(context.Background(), out, sendAsIs)
 	if err != nil {
 		e.log.Debug("sending a branch of a fork failed", "call_id", callID(req), "target", t.dest, "err", err)
@@ -226,8 +209,7 @@ func (e *Edge) startBranch(req *sip.Request, t target, cs *callState, events cha
 			e.write(ack)
 		}
 	})
-	e.wg.Add(1)
-	go e.runBranch(b, events, over)
+	e.wg.Go(func() { e.runBranch(b, events, over) })
 	return b
 }
 
@@ -238,7 +220,6 @@ func (e *Edge) startBranch(req *sip.Request, t target, cs *callState, events cha
 // FailoverTimeout is ended without one), and a 2xx it answers anyway is
 // ended by the edge itself (hangUp): the caller keeps one dialog.
 func (e *Edge) runBranch(b *branch, events chan<- branchEvent, over <-chan struct{}) {
-	defer e.wg.Done()
 	report := func(res *sip.Response) bool {
 		select {
 		case events <- branchEvent{b: b, res: res}:

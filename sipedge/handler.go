@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -69,8 +70,7 @@ func (e *Edge) onRequest(req *sip.Request, tx sip.ServerTransaction) {
 	// sender preloaded goes no further (else any Route would be relayed).
 	for req.RemoveHeader("Route") {
 	}
-	switch {
-	case req.Method == sip.OPTIONS && req.Recipient.User == "":
+	if req.Method == sip.OPTIONS && req.Recipient.User == "" {
 		e.respondOptions(req, tx)
 		return
 	}
@@ -124,10 +124,12 @@ func (e *Edge) onRequest(req *sip.Request, tx sip.ServerTransaction) {
 	e.routeInitial(ctx, req, tx, account, c)
 }
 
+// methods are the request methods the edge handles and counts by name.
+var methods = []sip.RequestMethod{sip.INVITE, sip.ACK, sip.BYE, sip.CANCEL, sip.REGISTER, sip.OPTIONS, sip.MESSAGE,
+	sip.INFO, sip.UPDATE, sip.PRACK, sip.REFER, sip.NOTIFY, sip.SUBSCRIBE, sip.PUBLISH}
+
 func methodLabel(m sip.RequestMethod) string {
-	switch m {
-	case sip.INVITE, sip.ACK, sip.BYE, sip.CANCEL, sip.REGISTER, sip.OPTIONS, sip.MESSAGE, sip.INFO,
-		sip.UPDATE, sip.PRACK, sip.REFER, sip.NOTIFY, sip.SUBSCRIBE, sip.PUBLISH:
+	if slices.Contains(methods, m) {
 		return string(m)
 	}
 	return "other"
@@ -252,10 +254,8 @@ func digestSettings(acct *accountview.Account, d *actorpb.Device) sipauth.Settin
 // later answer is recorded.
 func (e *Edge) noteSHA256(ctx context.Context, account, device string) {
 	rep, err := e.cfg.Actors.Request(ctx, actors.KindAccount, account, &actorpb.DigestAnswered{Device: device, Algorithm: sipauth.SHA256})
-	if err == nil {
-		if r, ok := rep.(*actorpb.DeviceReply); ok && r.Error != nil {
-			err = errors.New(r.Error.Message)
-		}
+	if r, ok := rep.(*actorpb.DeviceReply); err == nil && ok && r.Error != nil {
+		err = errors.New(r.Error.Message)
 	}
 	if err != nil {
 		e.log.Warn("recording a SHA-256 digest answer failed", "account", account, "device", device, "err", err)
@@ -318,8 +318,7 @@ func (e *Edge) register(ctx context.Context, req *sip.Request, tx sip.ServerTran
 		e.rejectWith(req, tx, rej)
 		return
 	}
-	group := c.device.Group
-	rep, err := e.cfg.Actors.Request(ctx, actors.KindDeviceGroup, account+"/"+group, m)
+	rep, err := e.cfg.Actors.Request(ctx, actors.KindDeviceGroup, account+"/"+c.device.Group, m)
 	if err != nil {
 		e.log.Warn("registration failed", "account", account, "device", c.device.Id, "err", err)
 		e.respond(req, tx, 503, "Registrar Unavailable", [2]string{"Retry-After", "1"})
@@ -346,7 +345,9 @@ func (e *Edge) register(ctx context.Context, req *sip.Request, tx sip.ServerTran
 	}
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
 	now := e.now()
+	var left time.Duration // the longest registration left
 	for _, b := range rr.Bindings {
+		left = max(left, b.ExpiresAt.AsTime().Sub(now))
 		var uri sip.Uri
 		if err := sip.ParseUri(b.Contact, &uri); err != nil {
 			continue
@@ -360,10 +361,6 @@ func (e *Edge) register(ctx context.Context, req *sip.Request, tx sip.ServerTran
 	// it came on may idle until its registration runs out, and the flow's
 	// edge actor sends out here what any node has for the device.
 	e.trustAddr(req.Source())
-	left := time.Duration(0)
-	for _, b := range rr.Bindings {
-		left = max(left, b.ExpiresAt.AsTime().Sub(now))
-	}
 	e.flows.registered(flowKey(req.Transport(), req.Source()), account, c.device.Id, now, now.Add(left))
 	if !strings.EqualFold(req.Transport(), "UDP") {
 		e.streams.registered(req.Source(), left)
@@ -382,23 +379,17 @@ func (e *Edge) register(ctx context.Context, req *sip.Request, tx sip.ServerTran
 func (e *Edge) consumeCredentials(out *sip.Request) {
 	for _, name := range []string{"Proxy-Authorization", "Authorization"} {
 		hs := out.GetHeaders(name)
-		if len(hs) == 0 {
-			continue
-		}
-		keep := make([]string, 0, len(hs))
-		for _, h := range hs {
-			if c, err := digest.ParseCredentials(h.Value()); err == nil && e.ownRealm(c.Realm) {
-				continue
-			}
-			keep = append(keep, h.Value())
-		}
+		keep := slices.DeleteFunc(slices.Clone(hs), func(h sip.Header) bool {
+			c, err := digest.ParseCredentials(h.Value())
+			return err == nil && e.ownRealm(c.Realm)
+		})
 		if len(keep) == len(hs) {
 			continue
 		}
 		for out.RemoveHeader(name) {
 		}
-		for _, v := range keep {
-			out.AppendHeader(sip.NewHeader(name, v))
+		for _, h := range keep {
+			out.AppendHeader(sip.NewHeader(name, h.Value()))
 		}
 	}
 }

@@ -76,20 +76,13 @@ func (e *Edge) HangUp(ctx context.Context, rec *actorpb.CallRecord) {
 	// Record-Route reversed.
 	toCallee := slices.Clone(d.RecordRoute)
 	slices.Reverse(toCallee)
-	legs := []struct {
-		from, to, contact string
-		routes            []string
-		cseq              uint32
-		toCallee          bool
-	}{
-		{d.CallerFrom, d.CalleeTo, d.CalleeContact, toCallee, d.InviteCseq + hangupCSeq, true},
-		{d.CalleeTo, d.CallerFrom, d.CallerContact, d.RecordRoute, hangupCSeq, false},
-	}
-	for _, l := range legs {
-		if err := e.sendBye(ctx, d.CallId, l.from, l.to, l.contact, l.routes, l.cseq, l.toCallee); err != nil {
-			e.log.Info("hanging up a leg of an ended call failed", "call_id", d.CallId, "contact", l.contact, "err", err)
+	bye := func(from, to, contact string, routes []string, cseq uint32, toCallee bool) {
+		if err := e.sendBye(ctx, d.CallId, from, to, contact, routes, cseq, toCallee); err != nil {
+			e.log.Info("hanging up a leg of an ended call failed", "call_id", d.CallId, "contact", contact, "err", err)
 		}
 	}
+	bye(d.CallerFrom, d.CalleeTo, d.CalleeContact, toCallee, d.InviteCseq+hangupCSeq, true)
+	bye(d.CalleeTo, d.CallerFrom, d.CallerContact, d.RecordRoute, hangupCSeq, false)
 }
 
 // sendBye sends one BYE in dialog callID, from and to as given, to the

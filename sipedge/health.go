@@ -2,6 +2,7 @@ package sipedge
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -32,21 +33,11 @@ type HealthConfig struct {
 }
 
 func (c *HealthConfig) fill() {
-	if c.Interval <= 0 {
-		c.Interval = 5 * time.Second
-	}
-	if c.Timeout <= 0 {
-		c.Timeout = 2 * time.Second
-	}
-	if c.FailAfter <= 0 {
-		c.FailAfter = 2
-	}
-	if c.RecoverAfter <= 0 {
-		c.RecoverAfter = 2
-	}
-	if c.Forget <= 0 {
-		c.Forget = 10 * time.Minute
-	}
+	orDefault(&c.Interval, 5*time.Second)
+	orDefault(&c.Timeout, 2*time.Second)
+	orDefault(&c.FailAfter, 2)
+	orDefault(&c.RecoverAfter, 2)
+	orDefault(&c.Forget, 10*time.Minute)
 }
 
 // TargetHealth is one probed target as /debug/sip/targets shows it.
@@ -114,34 +105,23 @@ func (h *health) Record(addr, transport string, ok bool, errText string, now tim
 	t := h.get(addr, transport)
 	if ok {
 		t.Failures, t.Successes, t.LastError = 0, t.Successes+1, ""
-		if !t.Up && t.Successes >= h.cfg.RecoverAfter {
-			t.Up, t.ChangedAt = true, now
-			return true
-		}
-		return false
+	} else {
+		t.Successes, t.Failures, t.LastError = 0, t.Failures+1, errText
 	}
-	t.Successes, t.Failures, t.LastError = 0, t.Failures+1, errText
-	if t.Up && t.Failures >= h.cfg.FailAfter {
-		t.Up, t.ChangedAt = false, now
-		return true
+	changed = ok && !t.Up && t.Successes >= h.cfg.RecoverAfter || !ok && t.Up && t.Failures >= h.cfg.FailAfter
+	if changed {
+		t.Up, t.ChangedAt = ok, now
 	}
-	return false
+	return changed
 }
 
-// Due lists the targets to probe now and forgets the ones unused for
-// longer than Forget.
+// Due lists the targets to probe now, sorted by address, and forgets the
+// ones unused for longer than Forget.
 func (h *health) Due(now time.Time) []TargetHealth {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	var out []TargetHealth
-	for k, t := range h.targets {
-		if now.Sub(t.UsedAt) > h.cfg.Forget {
-			delete(h.targets, k)
-			continue
-		}
-		out = append(out, *t)
-	}
-	return out
+	maps.DeleteFunc(h.targets, func(_ targetKey, t *TargetHealth) bool { return now.Sub(t.UsedAt) > h.cfg.Forget })
+	h.mu.Unlock()
+	return h.Snapshot()
 }
 
 // Snapshot lists every known target, sorted by address.

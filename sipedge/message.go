@@ -1,8 +1,10 @@
 package sipedge
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,10 +16,6 @@ import (
 	"github.com/switchboard-pbx/switchboard/actors/actorpb"
 	"github.com/switchboard-pbx/switchboard/fraud"
 )
-
-// kindMessaging is the account's messaging supervisor: fraud checks,
-// messages in flight, the store-and-forward queue.
-const kindMessaging = actors.KindMessaging
 
 // inFlight is a MESSAGE its account's supervisor knows as in flight.
 type inFlight struct {
@@ -50,15 +48,11 @@ func DefaultMessageRules() MessageRules {
 
 func (r *MessageRules) fill() {
 	d := DefaultMessageRules()
-	if r.MaxBody <= 0 {
-		r.MaxBody = d.MaxBody
-	}
+	orDefault(&r.MaxBody, d.MaxBody)
 	if len(r.ContentTypes) == 0 {
 		r.ContentTypes = d.ContentTypes
 	}
-	if r.QueueTTL <= 0 {
-		r.QueueTTL = d.QueueTTL
-	}
+	orDefault(&r.QueueTTL, d.QueueTTL)
 }
 
 // CheckMessageRequest rejects a MESSAGE that is too large (513) or has no
@@ -76,10 +70,8 @@ func CheckMessageRequest(req *sip.Request, r MessageRules) *Reject {
 	}
 	mt, _, _ := strings.Cut(ct.Value(), ";")
 	mt = strings.ToLower(strings.TrimSpace(mt))
-	for _, t := range r.ContentTypes {
-		if mt == t {
-			return nil
-		}
+	if slices.Contains(r.ContentTypes, mt) {
+		return nil
 	}
 	return reject(415, "Unsupported Media Type", accept)
 }
@@ -92,12 +84,7 @@ func (e *Edge) check(ctx context.Context, req *sip.Request, account string, c *c
 	m := &actorpb.CheckMessage{
 		Kind: kind, Destination: req.Recipient.User, Source: strings.ToLower(req.Transport()) + ":" + req.Source(),
 		MessageId: callID(req), Node: e.cfg.Node, Size: uint32(len(body)), Internal: internal,
-	}
-	if c.device != nil {
-		m.Device, m.Group = c.device.Id, c.device.Group
-	}
-	if c.trunk != nil {
-		m.Trunk, m.Group = c.trunk.Id, c.trunk.Group
+		Device: c.device.GetId(), Trunk: c.trunk.GetId(), Group: cmp.Or(c.trunk.GetGroup(), c.device.GetGroup()),
 	}
 	if ua := req.GetHeader("User-Agent"); ua != nil {
 		m.UserAgent = truncate(ua.Value(), 128)
@@ -105,7 +92,7 @@ func (e *Edge) check(ctx context.Context, req *sip.Request, account string, c *c
 	if body != nil {
 		m.BodyHash = binary.BigEndian.AppendUint64(nil, fraud.BodyHash(body))
 	}
-	rep, err := e.cfg.Actors.Request(ctx, kindMessaging, account, m)
+	rep, err := e.cfg.Actors.Request(ctx, actors.KindMessaging, account, m)
 	cr, ok := rep.(*actorpb.CheckReply)
 	if err != nil || !ok || cr.Error != nil {
 		e.metrics.fraudChecks.WithLabelValues(kind, "unavailable").Inc()
@@ -120,14 +107,9 @@ func (e *Edge) check(ctx context.Context, req *sip.Request, account string, c *c
 	case "deliver", "":
 		return nil
 	case "throttle":
-		retry := max(cr.RetryAfter, 1)
-		return reject(503, "Rate Limited", [2]string{"Retry-After", strconv.Itoa(int(retry))})
+		return reject(503, "Rate Limited", [2]string{"Retry-After", strconv.Itoa(int(max(cr.RetryAfter, 1)))})
 	}
-	reason := "Refused By Fraud Policy"
-	if cr.Reason != "" {
-		reason = cr.Reason
-	}
-	return reject(403, reason)
+	return reject(403, cmp.Or(cr.Reason, "Refused By Fraud Policy"))
 }
 
 // message handles an out-of-dialog MESSAGE from an authenticated caller
@@ -142,19 +124,18 @@ func (e *Edge) message(ctx context.Context, req *sip.Request, tx sip.ServerTrans
 	}
 	var dev *actorpb.Device
 	if feature == "" {
-		d, rej := e.device(ctx, account, callee)
-		if rej != nil {
+		var rej *Reject
+		if dev, rej = e.device(ctx, account, callee); rej != nil {
 			e.rejectWith(req, tx, rej)
 			return
 		}
-		dev = d
 	}
+	msg := &inFlight{account: account, id: callID(req)}
 	if rej := e.check(ctx, req, account, c, "message", req.Body(), dev != nil); rej != nil {
-		e.messageDone(&inFlight{account: account, id: callID(req)}, rej.Code, "")
+		e.messageDone(msg, rej.Code, "")
 		e.rejectWith(req, tx, rej)
 		return
 	}
-	msg := &inFlight{account: account, id: callID(req)}
 	targets, rej := e.targets(ctx, account, feature, callee, req)
 	if rej != nil && rej.Code == 480 && dev != nil {
 		e.queue(ctx, req, tx, msg, c, dev)
@@ -180,7 +161,7 @@ func (e *Edge) queue(ctx context.Context, req *sip.Request, tx sip.ServerTransac
 	if ct := req.ContentType(); ct != nil {
 		q.ContentType = ct.Value()
 	}
-	rep, err := e.cfg.Actors.Request(ctx, kindMessaging, msg.account, q)
+	rep, err := e.cfg.Actors.Request(ctx, actors.KindMessaging, msg.account, q)
 	qr, ok := rep.(*actorpb.QueueReply)
 	if err != nil || !ok || qr.Error != nil {
 		e.log.Warn("queueing a message failed", "account", msg.account, "device", dev.Id, "err", err)
@@ -209,7 +190,7 @@ func (e *Edge) messageDone(m *inFlight, status int, target string) bool {
 func (e *Edge) messageDoneAs(m *inFlight, status int, target, disposition string) bool {
 	ctx, cancel := e.actorCtx(context.Background())
 	defer cancel()
-	rep, err := e.cfg.Actors.Request(ctx, kindMessaging, m.account, &actorpb.MessageDone{
+	rep, err := e.cfg.Actors.Request(ctx, actors.KindMessaging, m.account, &actorpb.MessageDone{
 		MessageId: m.id, Status: uint32(status), Disposition: disposition, Target: target, Node: e.cfg.Node,
 	})
 	if err != nil {
@@ -226,9 +207,7 @@ func (e *Edge) messageDoneAs(m *inFlight, status int, target, disposition string
 // or refused it for good (4xx other than 408, 5xx other than 503, 6xx).
 // It runs in the background; Close waits for it.
 func (e *Edge) deliverQueued(account string, dev *actorpb.Device) {
-	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
+	e.wg.Go(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		go func() {
@@ -239,7 +218,7 @@ func (e *Edge) deliverQueued(account string, dev *actorpb.Device) {
 			}
 		}()
 		actx, acancel := e.actorCtx(ctx)
-		rep, err := e.cfg.Actors.Request(actx, kindMessaging, account, &actorpb.TakeQueued{Device: dev.Id, Limit: 100})
+		rep, err := e.cfg.Actors.Request(actx, actors.KindMessaging, account, &actorpb.TakeQueued{Device: dev.Id, Limit: 100})
 		acancel()
 		qm, ok := rep.(*actorpb.QueuedMessages)
 		if err != nil || !ok || qm.Error != nil || len(qm.Messages) == 0 {
@@ -263,14 +242,14 @@ func (e *Edge) deliverQueued(account string, dev *actorpb.Device) {
 				return // the device is not answering: the rest wait for its next registration
 			}
 			actx, acancel = e.actorCtx(ctx)
-			_, err := e.cfg.Actors.Request(actx, kindMessaging, account, &actorpb.DeliveredQueued{MessageIds: []string{q.MessageId}, Status: uint32(status)})
+			_, err := e.cfg.Actors.Request(actx, actors.KindMessaging, account, &actorpb.DeliveredQueued{MessageIds: []string{q.MessageId}, Status: uint32(status)})
 			acancel()
 			if err != nil {
 				e.log.Warn("acknowledging a queued message failed; it will be delivered again", "account", account, "message", q.MessageId, "err", err)
 				return
 			}
 		}
-	}()
+	})
 }
 
 // sendQueued sends one queued message to the first of targets that
@@ -282,11 +261,9 @@ func (e *Edge) sendQueued(ctx context.Context, q *actorpb.QueueMessage, targets 
 			req.AppendHeader(sip.NewHeader("Content-Type", q.ContentType))
 		}
 		req.SetBody(q.Body)
-		res, err := e.send1(ctx, req, e.cfg.FailoverTimeout*4)
-		if err != nil {
-			continue
+		if res, err := e.send1(ctx, req, e.cfg.FailoverTimeout*4); err == nil {
+			return res.StatusCode
 		}
-		return res.StatusCode
 	}
 	return 0
 }

@@ -22,12 +22,10 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer, liveCalls func() int) (*metrics, error) {
 	m := &metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "switchboard_sip_requests_total", Help: "SIP requests received, by method.",
-		}, []string{"method"}),
-		responses: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "switchboard_sip_responses_total", Help: "SIP final and provisional responses sent upstream, by request method and status code.",
-		}, []string{"method", "code"}),
+		requests: counterVec("switchboard_sip_requests_total", "SIP requests received, by method.", "method"),
+		responses: counterVec("switchboard_sip_responses_total",
+			"SIP final and provisional responses sent upstream, by request method and status code.",
+			"method", "code"),
 		transactions: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "switchboard_sip_transactions", Help: "Proxied SIP transactions in progress.",
 		}),
@@ -39,27 +37,21 @@ func newMetrics(reg prometheus.Registerer, liveCalls func() int) (*metrics, erro
 			}
 			return float64(liveCalls())
 		}),
-		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "switchboard_sip_calls_total", Help: "Calls that ended here, by disposition (rate() of it is calls per second).",
-		}, []string{"disposition"}),
-		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "switchboard_sip_auth_failures_total", Help: "Digest authentication failures, by reason.",
-		}, []string{"reason"}),
-		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "switchboard_sip_dropped_total", Help: "Packets dropped before parsing, by reason (banned: a source over the flood limit; trusted_rate: declared trusted sources over their shared rate; unparsable, oversized) and connections cut.",
-		}, []string{"reason"}),
+		calls:        counterVec("switchboard_sip_calls_total", "Calls that ended here, by disposition (rate() of it is calls per second).", "disposition"),
+		authFailures: counterVec("switchboard_sip_auth_failures_total", "Digest authentication failures, by reason.", "reason"),
+		dropped: counterVec("switchboard_sip_dropped_total",
+			"Packets dropped before parsing, by reason (banned: a source over the flood limit; trusted_rate: declared trusted sources over their shared rate; unparsable, oversized) and connections cut.",
+			"reason"),
 		failovers: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "switchboard_sip_failovers_total", Help: "Requests moved on to the next feature-server target after 503, 408 or silence.",
 		}),
-		probes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "switchboard_sip_probes_total", Help: "OPTIONS health probes of feature-server targets, by result.",
-		}, []string{"result"}),
-		fraudChecks: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "switchboard_sip_fraud_checks_total", Help: "Requests checked by their account's messaging supervisor, by kind (message, call) and verdict (deliver, throttle, refuse, unavailable).",
-		}, []string{"kind", "verdict"}),
-		queued: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "switchboard_sip_queued_messages_total", Help: "Stored MESSAGEs handed to devices that registered, by result (delivered, failed).",
-		}, []string{"result"}),
+		probes: counterVec("switchboard_sip_probes_total", "OPTIONS health probes of feature-server targets, by result.", "result"),
+		fraudChecks: counterVec("switchboard_sip_fraud_checks_total",
+			"Requests checked by their account's messaging supervisor, by kind (message, call) and verdict (deliver, throttle, refuse, unavailable).",
+			"kind", "verdict"),
+		queued: counterVec("switchboard_sip_queued_messages_total",
+			"Stored MESSAGEs handed to devices that registered, by result (delivered, failed).",
+			"result"),
 	}
 	m.zero()
 	if reg != nil {
@@ -72,50 +64,39 @@ func newMetrics(reg prometheus.Registerer, liveCalls func() int) (*metrics, erro
 	return m, nil
 }
 
-// zeroSeries are label values each labelled series starts with at 0, so
-// that /metrics lists them before the first request (a rate() or an alert
-// on a series that does not exist yet sees nothing). Others appear when
-// first counted.
-var zeroSeries = struct {
-	methods, codes, dispositions, authReasons, dropReasons, probeResults, fraudKinds, verdicts, queueResults []string
-}{
-	methods:      []string{"REGISTER", "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "MESSAGE"},
-	codes:        []string{"200", "401", "403", "404", "407", "503"},
-	dispositions: []string{"completed", "canceled", "busy", "no_answer", "failed", "expired", "interrupted"},
-	authReasons: []string{"malformed", "stale", "replay", "realm", "unknown_user", "bad_response", "algorithm",
-		"tenancy", "identity", "uri", "dialog", "hop", "other"},
-	dropReasons:  []string{"banned", "trusted_rate", "oversized", "unparsable"},
-	probeResults: []string{"ok", "failed"},
-	fraudKinds:   []string{"message", "call"},
-	verdicts:     []string{"deliver", "throttle", "refuse", "unavailable"},
-	queueResults: []string{"delivered", "failed"},
-}
-
-// zero creates the series of zeroSeries at 0.
+// zero creates at 0 the series each labelled metric starts with, so that
+// /metrics lists them before the first request (a rate() or an alert on a
+// series that does not exist yet sees nothing). Others appear when first
+// counted.
 func (m *metrics) zero() {
-	z := zeroSeries
-	for _, method := range z.methods {
+	for _, method := range []string{"REGISTER", "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "MESSAGE"} {
 		m.requests.WithLabelValues(method)
-		for _, code := range z.codes {
+		for _, code := range []string{"200", "401", "403", "404", "407", "503"} {
 			m.responses.WithLabelValues(method, code)
 		}
 	}
-	for _, vs := range []struct {
-		vec    *prometheus.CounterVec
-		values []string
-	}{
-		{m.calls, z.dispositions}, {m.authFailures, z.authReasons}, {m.dropped, z.dropReasons},
-		{m.probes, z.probeResults}, {m.queued, z.queueResults},
+	for vec, values := range map[*prometheus.CounterVec][]string{
+		m.calls: {"completed", "canceled", "busy", "no_answer", "failed", "expired", "interrupted"},
+		m.authFailures: {"malformed", "stale", "replay", "realm", "unknown_user", "bad_response", "algorithm",
+			"tenancy", "identity", "uri", "dialog", "hop", "other"},
+		m.dropped: {"banned", "trusted_rate", "oversized", "unparsable"},
+		m.probes:  {"ok", "failed"},
+		m.queued:  {"delivered", "failed"},
 	} {
-		for _, v := range vs.values {
-			vs.vec.WithLabelValues(v)
+		for _, v := range values {
+			vec.WithLabelValues(v)
 		}
 	}
-	for _, kind := range z.fraudKinds {
-		for _, verdict := range z.verdicts {
+	for _, kind := range []string{"message", "call"} {
+		for _, verdict := range []string{"deliver", "throttle", "refuse", "unavailable"} {
 			m.fraudChecks.WithLabelValues(kind, verdict)
 		}
 	}
+}
+
+// counterVec is a counter with labels, by name and help text.
+func counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
 }
 
 func (m *metrics) response(method string, code int) {

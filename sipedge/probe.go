@@ -17,19 +17,15 @@ func (e *Edge) probe(ctx context.Context) {
 	e.every(ctx, e.cfg.Health.Interval, func() {
 		var wg sync.WaitGroup
 		for _, th := range e.health.Due(e.now()) {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			wg.Go(func() {
 				ok, why := e.ping(ctx, th.Address, th.Transport)
 				result := "ok"
 				if !ok {
 					result = "failed"
 				}
 				e.metrics.probes.WithLabelValues(result).Inc()
-				if e.health.Record(th.Address, th.Transport, ok, why, e.now()) {
-					e.log.Warn("feature-server target changed state", "target", th.Address, "up", ok, "why", why)
-				}
-			}()
+				e.noteTarget(target{dest: th.Address, transport: th.Transport, feature: true}, ok, why)
+			})
 		}
 		wg.Wait()
 	})
@@ -37,19 +33,16 @@ func (e *Edge) probe(ctx context.Context) {
 
 // ping sends one OPTIONS to addr.
 func (e *Edge) ping(ctx context.Context, addr, transport string) (bool, string) {
-	host, port, ok := strings.Cut(addr, ":")
-	if i := strings.LastIndexByte(addr, ':'); i > 0 {
-		host, port, ok = addr[:i], addr[i+1:], true
-	}
-	if !ok {
+	i := strings.LastIndexByte(addr, ':')
+	if i < 0 {
 		return false, "bad address"
 	}
-	p, _ := strconv.Atoi(port)
+	host, p := addr[:i], portOr(addr[i+1:], 0)
 	req := sip.NewRequest(sip.OPTIONS, sip.Uri{Scheme: "sip", Host: host, Port: p})
 	req.SetTransport(strings.ToUpper(transport))
 	req.SetDestination(addr)
-	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "probe", Host: e.advHost, Port: e.advPort}, Params: sip.HeaderParams{{K: "tag", V: sip.GenerateTagN(10)}}}
-	req.AppendHeader(from)
+	req.AppendHeader(&sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "probe", Host: e.advHost, Port: e.advPort},
+		Params: sip.HeaderParams{{K: "tag", V: sip.GenerateTagN(10)}}})
 	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", Host: host, Port: p}})
 	req.PrependHeader(e.via(req))
 	e.fromListener(req)

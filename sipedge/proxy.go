@@ -13,14 +13,6 @@ import (
 	"github.com/switchboard-pbx/switchboard/actors/actorpb"
 )
 
-// outcome of one attempt at a target.
-type outcome int
-
-const (
-	relayed outcome = iota // a final response went upstream
-	tryNext                // 503, 408 or silence: fail over
-)
-
 // proxy forwards req statefully (RFC 3261 section 16) to the first target
 // that answers, failing over on 503, 408 or silence, relaying
 // provisional and final responses upstream, and cancelling downstream
@@ -29,9 +21,8 @@ const (
 func (e *Edge) proxy(req *sip.Request, tx sip.ServerTransaction, targets []target, cs *callState) {
 	e.metrics.transactions.Inc()
 	defer e.metrics.transactions.Dec()
-	invite := req.IsInvite()
 	canceled := make(chan struct{})
-	if invite {
+	if req.IsInvite() {
 		var once sync.Once
 		tx.OnCancel(func(*sip.Request) { once.Do(func() { close(canceled) }) })
 	}
@@ -68,9 +59,9 @@ func (e *Edge) proxy(req *sip.Request, tx sip.ServerTransaction, targets []targe
 		up = down
 	}
 	for i, t := range up {
-		out := e.prepare(req, t, invite, cs)
-		oc, code := e.attempt(req, out, tx, t, cs, canceled)
-		if oc == relayed {
+		out := e.prepare(req, t, cs)
+		relayed, code := e.attempt(req, out, tx, t, cs, canceled)
+		if relayed {
 			return
 		}
 		lastCode = code
@@ -94,10 +85,8 @@ func (e *Edge) proxy(req *sip.Request, tx sip.ServerTransaction, targets []targe
 	case lastCode == 408 || lastCode == 0:
 		code, reason = 408, "No Target Answered"
 	}
-	if cs != nil && cs.owner && !cs.bye {
-		e.endCall(cs.id, code, "failure", "", "")
-	} else if cs != nil && cs.hopFailure {
-		e.endCall(cs.id, code, "failure", "", "")
+	if cs != nil && (cs.owner && !cs.bye || cs.hopFailure) {
+		e.endCall(cs.id, code, "failure", "")
 	}
 	if req.Method == sip.BYE && cs != nil && cs.bye {
 		// The other side is gone; the call has ended anyway.
@@ -115,9 +104,7 @@ func (e *Edge) proxy(req *sip.Request, tx sip.ServerTransaction, targets []targe
 func (e *Edge) callerCanceled(canceled <-chan struct{}, cs *callState) bool {
 	select {
 	case <-canceled:
-		if cs != nil && cs.owner {
-			e.endCall(cs.id, 487, "cancel", "", "")
-		}
+		e.endOwnCall(cs, 487, "cancel", "")
 		return true
 	default:
 		return false
@@ -128,7 +115,7 @@ func (e *Edge) callerCanceled(canceled <-chan struct{}, cs *callState) bool {
 // decreased, Record-Route on dialog-creating requests (with the flows
 // this edge holds for either side), the hop header when a peer node
 // delivers it, our Via on top.
-func (e *Edge) prepare(req *sip.Request, t target, invite bool, cs *callState) *sip.Request {
+func (e *Edge) prepare(req *sip.Request, t target, cs *callState) *sip.Request {
 	out := req.Clone()
 	out.Recipient = t.uri
 	if mf := out.MaxForwards(); mf != nil {
@@ -137,7 +124,7 @@ func (e *Edge) prepare(req *sip.Request, t target, invite bool, cs *callState) *
 		m := sip.MaxForwardsHeader(70)
 		out.AppendHeader(&m)
 	}
-	if invite && !req.To().Params.Has("tag") {
+	if req.IsInvite() && !req.To().Params.Has("tag") {
 		// An edge that holds a flow of the dialog, or that sends to a
 		// feature server (which answers where the INVITE came from), stays
 		// on its route. The node that hosts a call between devices but
@@ -185,15 +172,16 @@ func (e *Edge) fromListener(req *sip.Request) {
 	}
 }
 
-// attempt sends out to t and follows its client transaction.
-func (e *Edge) attempt(req, out *sip.Request, tx sip.ServerTransaction, t target, cs *callState, canceled <-chan struct{}) (outcome, int) {
-	invite := req.IsInvite()
+// attempt sends out to t and follows its client transaction. relayed: a
+// final response went upstream; else (503, 408 or silence) the next
+// target is to be tried. code is the status that ended the attempt.
+func (e *Edge) attempt(req, out *sip.Request, tx sip.ServerTransaction, t target, cs *callState, canceled <-chan struct{}) (relayed bool, code int) {
 	clTx, err := e.cli.TransactionRequest(context.Background(), out, sendAsIs)
 	if err != nil {
 		e.noteTarget(t, false, err.Error())
-		return tryNext, 0
+		return false, 0
 	}
-	if invite {
+	if req.IsInvite() {
 		// 2xx retransmissions go upstream too (RFC 6026).
 		clTx.OnRetransmission(func(res *sip.Response) {
 			if res.IsSuccess() {
@@ -209,7 +197,7 @@ func (e *Edge) attempt(req, out *sip.Request, tx sip.ServerTransaction, t target
 		case res, ok := <-clTx.Responses():
 			if !ok {
 				e.noteTarget(t, false, "transaction ended")
-				return tryNext, 0
+				return false, 0
 			}
 			if res.IsProvisional() {
 				if !provisional {
@@ -221,49 +209,45 @@ func (e *Edge) attempt(req, out *sip.Request, tx sip.ServerTransaction, t target
 				}
 				continue
 			}
-			code := res.StatusCode
+			code = res.StatusCode
 			// 430: the node that was to hold the device's flow no longer
 			// does; its other contacts may still answer.
 			failover := (code == 503 || code == 408) && !t.hop || code == 430 && t.deliver != ""
 			e.noteTarget(t, !failover, "status "+strconv.Itoa(code))
 			if failover {
-				return tryNext, code
+				return false, code
 			}
 			if cs != nil && cs.message != nil && !e.messageDone(cs.message, code, t.dest) {
 				// Terminated while in flight (fraud containment): the
 				// sender is told no, whatever the target said.
 				e.respond(req, tx, 403, "Message Terminated")
-				return relayed, 403
+				return true, 403
 			}
 			e.relay(req, tx, res)
 			e.finish(req, res, cs, t, code)
-			return relayed, code
+			return true, code
 		case <-clTx.Done():
 			e.noteTarget(t, false, errText(clTx.Err()))
-			return tryNext, 0
+			return false, 0
 		case <-timer.C:
 			if !provisional {
 				clTx.Terminate()
 				e.noteTarget(t, false, "no response in "+e.cfg.FailoverTimeout.String())
-				return tryNext, 0
+				return false, 0
 			}
 			// Rang too long (fr_inv_timer): cancel downstream, 408 up.
 			e.cancelDownstream(out)
 			e.drainTx(clTx)
 			e.respond(req, tx, 408, "Request Timeout")
-			if cs != nil && cs.owner {
-				e.endCall(cs.id, 408, "timeout", t.dest, "")
-			}
-			return relayed, 408
+			e.endOwnCall(cs, 408, "timeout", t.dest)
+			return true, 408
 		case <-canceled:
 			// sipgo has answered the CANCEL with 200 and the INVITE with
 			// 487; the CANCEL goes on downstream (section 16.10).
 			e.cancelDownstream(out)
 			e.drainTx(clTx)
-			if cs != nil && cs.owner {
-				e.endCall(cs.id, 487, "cancel", t.dest, "")
-			}
-			return relayed, 487
+			e.endOwnCall(cs, 487, "cancel", t.dest)
+			return true, 487
 		}
 	}
 }
@@ -278,7 +262,7 @@ func errText(err error) string {
 // finish records what res, a final response, means for the call.
 func (e *Edge) finish(req *sip.Request, res *sip.Response, cs *callState, t target, code int) {
 	if cs != nil && cs.refresh && code >= 200 && code < 300 {
-		e.refreshCall(cs.id, req, res)
+		e.refreshCall(cs.id, res)
 		return
 	}
 	if cs == nil || !cs.owner {
@@ -290,7 +274,7 @@ func (e *Edge) finish(req *sip.Request, res *sip.Response, cs *callState, t targ
 	case req.IsInvite() && code >= 200 && code < 300:
 		e.answerCall(cs.id, t.dest, sessionExpires(res), dialogOf(req, res))
 	case req.IsInvite():
-		e.endCall(cs.id, code, "failure", t.dest, "")
+		e.endCall(cs.id, code, "failure", t.dest)
 	}
 }
 
@@ -298,14 +282,11 @@ func (e *Edge) finish(req *sip.Request, res *sip.Response, cs *callState, t targ
 // which side sent it (the caller when the From user is the call's
 // caller).
 func (e *Edge) endByBye(id string, req *sip.Request) {
-	e.endCallMsg(id, &actorpb.EndCall{Status: 200, ByeFrom: req.From().Address.User}, "")
+	e.endCallMsg(id, &actorpb.EndCall{Status: 200, ByeFrom: req.From().Address.User})
 }
 
 func (e *Edge) noteTarget(t target, ok bool, why string) {
-	if !t.feature {
-		return
-	}
-	if e.health.Record(t.dest, t.transport, ok, why, e.now()) {
+	if t.feature && e.health.Record(t.dest, t.transport, ok, why, e.now()) {
 		e.log.Warn("feature-server target changed state", "target", t.dest, "up", ok, "why", why)
 	}
 }
@@ -334,9 +315,7 @@ func (e *Edge) relayStateless(req *sip.Request, res *sip.Response) {
 // more (the 487 after a CANCEL), so that sipgo, which hands responses over
 // on an unbuffered channel, can finish it: it ACKs a non-2xx final itself.
 func (e *Edge) drainTx(clTx sip.ClientTransaction) {
-	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
+	e.wg.Go(func() {
 		t := time.NewTimer(timerB)
 		defer t.Stop()
 		for {
@@ -355,7 +334,7 @@ func (e *Edge) drainTx(clTx sip.ClientTransaction) {
 				return
 			}
 		}
-	}()
+	})
 }
 
 // cancelDownstream sends CANCEL for out (RFC 3261 section 9.1: same
@@ -365,9 +344,7 @@ func (e *Edge) cancelDownstream(out *sip.Request) {
 	c := sip.NewRequest(sip.CANCEL, out.Recipient)
 	c.SipVersion = out.SipVersion
 	c.AppendHeader(sip.HeaderClone(out.Via()))
-	for _, h := range out.GetHeaders("Route") {
-		c.AppendHeader(sip.HeaderClone(h))
-	}
+	sip.CopyHeaders("Route", out, c)
 	c.AppendHeader(sip.HeaderClone(out.From()))
 	c.AppendHeader(sip.HeaderClone(out.To()))
 	c.AppendHeader(sip.HeaderClone(out.CallID()))

@@ -12,10 +12,7 @@ import (
 // "*", or "*" for any user.
 func MatchRoute(routes []*actorpb.Route, method, user string) string {
 	for _, r := range routes {
-		if r.Method != "*" && !strings.EqualFold(r.Method, method) {
-			continue
-		}
-		if userMatches(r.User, user) {
+		if (r.Method == "*" || strings.EqualFold(r.Method, method)) && userMatches(r.User, user) {
 			return r.Feature
 		}
 	}
@@ -23,11 +20,8 @@ func MatchRoute(routes []*actorpb.Route, method, user string) string {
 }
 
 func userMatches(pattern, user string) bool {
-	switch {
-	case pattern == "*":
-		return true
-	case strings.HasSuffix(pattern, "*"):
-		return strings.HasPrefix(user, pattern[:len(pattern)-1])
+	if prefix, ok := strings.CutSuffix(pattern, "*"); ok {
+		return strings.HasPrefix(user, prefix) // "*" is the empty prefix
 	}
 	return pattern == user
 }

@@ -44,21 +44,11 @@ type StreamConfig struct {
 }
 
 func (c *StreamConfig) fill() {
-	if c.MessageTimeout <= 0 {
-		c.MessageTimeout = 10 * time.Second
-	}
-	if c.IdleTimeout <= 0 {
-		c.IdleTimeout = 60 * time.Second
-	}
-	if c.RegisteredGrace <= 0 {
-		c.RegisteredGrace = 30 * time.Second
-	}
-	if c.MaxPerSource <= 0 {
-		c.MaxPerSource = 32
-	}
-	if c.KeepAlive <= 0 {
-		c.KeepAlive = 30 * time.Second
-	}
+	orDefault(&c.MessageTimeout, 10*time.Second)
+	orDefault(&c.IdleTimeout, 60*time.Second)
+	orDefault(&c.RegisteredGrace, 30*time.Second)
+	orDefault(&c.MaxPerSource, 32)
+	orDefault(&c.KeepAlive, 30*time.Second)
 }
 
 // streams guards the edge's stream listeners. Socket deadlines are in the
@@ -80,8 +70,8 @@ type streams struct {
 	conns  map[string]*guardedConn
 }
 
-func newStreams(cfg StreamConfig, exempt func(netip.Addr) bool, closed func(netip.Addr, string)) *streams {
-	return &streams{cfg: cfg, exempt: exempt, closed: closed, perIP: map[netip.Addr]int{}, regged: map[string]time.Time{}, conns: map[string]*guardedConn{}}
+func newStreams(cfg StreamConfig, exempt func(netip.Addr) bool, closed func(netip.Addr, string), gone func(string)) *streams {
+	return &streams{cfg: cfg, exempt: exempt, closed: closed, gone: gone, perIP: map[netip.Addr]int{}, regged: map[string]time.Time{}, conns: map[string]*guardedConn{}}
 }
 
 // listen wraps l so that what it accepts is guarded.
@@ -129,9 +119,7 @@ func (s *streams) release(ip netip.Addr, remote string) {
 	delete(s.regged, remote)
 	delete(s.conns, remote)
 	s.mu.Unlock()
-	if s.gone != nil {
-		s.gone(remote)
-	}
+	s.gone(remote)
 }
 
 type guardedListener struct {
@@ -275,11 +263,7 @@ func (f *framer) feed(data []byte) (began bool) {
 	for len(data) > 0 {
 		switch f.state {
 		case frIdle:
-			i := 0
-			for i < len(data) && (data[i] == '\r' || data[i] == '\n') {
-				i++
-			}
-			data = data[i:]
+			data = bytes.TrimLeft(data, "\r\n")
 			if len(data) > 0 {
 				f.state, f.bodyLen, f.line, f.lineLen, began = frHeaders, 0, f.line[:0], 0, true
 			}
@@ -318,13 +302,11 @@ func (f *framer) endLine() {
 	empty := f.lineLen <= 1 && len(line) == 0
 	f.line, f.lineLen = f.line[:0], 0
 	if !empty {
-		name, value, ok := bytes.Cut(line, []byte(":"))
-		if ok {
-			name = bytes.TrimSpace(name)
-			if bytes.EqualFold(name, []byte("Content-Length")) || bytes.EqualFold(name, []byte("l")) {
-				if n, err := strconv.Atoi(string(bytes.TrimSpace(value))); err == nil && n >= 0 {
-					f.bodyLen = n
-				}
+		name, value, _ := bytes.Cut(line, []byte(":"))
+		name = bytes.TrimSpace(name)
+		if bytes.EqualFold(name, []byte("Content-Length")) || bytes.EqualFold(name, []byte("l")) {
+			if n, err := strconv.Atoi(string(bytes.TrimSpace(value))); err == nil && n >= 0 {
+				f.bodyLen = n
 			}
 		}
 		return

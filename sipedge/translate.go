@@ -72,12 +72,6 @@ func AccountOf(host, zone string) string {
 	return a
 }
 
-// ForwardingName is the account-based forwarding DNS name of feature f of
-// account a.
-func ForwardingName(feature, account, zone string) string {
-	return actors.ForwardingDNSName(feature, account, zone)
-}
-
 // CallIdentity is the call actor's identity for a Call-ID: the Call-ID
 // itself when it is short and made of safe characters, else a hash.
 func CallIdentity(callID string) string {
@@ -178,15 +172,11 @@ func RegisterRequest(req *sip.Request, device, source, node string, rule ExpiryR
 			}
 			q = uint32(f*1000 + 0.5)
 		}
-		uri := c.Address.Clone()
-		m.Contacts = append(m.Contacts, &actorpb.ContactUpdate{Uri: uri.String(), Expires: expires, QMilli: q})
+		m.Contacts = append(m.Contacts, &actorpb.ContactUpdate{Uri: c.Address.String(), Expires: expires, QMilli: q})
 	}
 	return m, nil
 }
 
 func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
+	return s[:min(len(s), n)]
 }

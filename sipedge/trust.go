@@ -1,6 +1,7 @@
 package sipedge
 
 import (
+	"cmp"
 	"errors"
 	"math"
 	"net/netip"
@@ -47,15 +48,9 @@ type TrustConfig struct {
 }
 
 func (c *TrustConfig) fill() {
-	if c.Rate == 0 {
-		c.Rate = 5000
-	}
-	if c.Burst <= 0 {
-		c.Burst = int(min(2*max(c.Rate, 1), math.MaxInt32))
-	}
-	if c.TTL <= 0 {
-		c.TTL = trustFor
-	}
+	c.Rate = cmp.Or(c.Rate, 5000)
+	orDefault(&c.Burst, int(min(2*max(c.Rate, 1), math.MaxInt32)))
+	orDefault(&c.TTL, trustFor)
 }
 
 func (c TrustConfig) limit() rate.Limit {
@@ -77,8 +72,8 @@ type declared struct {
 	operator map[netip.Prefix]bool
 	owners   map[netip.Prefix]map[string]bool // prefix → accounts declaring it
 	accounts map[string]*accountSources
-	bits     map[int]int // prefix length (IPv6 lengths + 1000) → prefixes of it
-	lens     []int       // the keys of bits, longest first
+	bits     map[prefixLen]int // prefix length → prefixes of it
+	lens     []prefixLen       // the keys of bits, longest first
 	sweptAt  time.Time
 }
 
@@ -89,9 +84,12 @@ type accountSources struct {
 
 func newDeclared(operator []netip.Prefix, ttl time.Duration) *declared {
 	d := &declared{ttl: ttl, operator: map[netip.Prefix]bool{}, owners: map[netip.Prefix]map[string]bool{},
-		accounts: map[string]*accountSources{}, bits: map[int]int{}}
+		accounts: map[string]*accountSources{}, bits: map[prefixLen]int{}}
 	for _, p := range operator {
-		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-unmapBits(p)).Masked()
+		if p.Addr().Is4In6() {
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96) // an IPv4-mapped prefix, as IPv4
+		}
+		p = p.Masked()
 		if !d.operator[p] {
 			d.operator[p] = true
 			d.addLen(p)
@@ -100,27 +98,20 @@ func newDeclared(operator []netip.Prefix, ttl time.Duration) *declared {
 	return d
 }
 
-// unmapBits is what a prefix of IPv4-mapped IPv6 loses when unmapped.
-func unmapBits(p netip.Prefix) int {
-	if p.Addr().Is4In6() {
-		return 96
-	}
-	return 0
+// prefixLen is a prefix length of one address family.
+type prefixLen struct {
+	v6   bool
+	bits int
 }
 
-func lenKey(p netip.Prefix) int {
-	if p.Addr().Is6() {
-		return 1000 + p.Bits()
-	}
-	return p.Bits()
-}
+func lenKey(p netip.Prefix) prefixLen { return prefixLen{p.Addr().Is6(), p.Bits()} }
 
 func (d *declared) addLen(p netip.Prefix) {
 	k := lenKey(p)
 	d.bits[k]++
 	if d.bits[k] == 1 {
 		d.lens = append(d.lens, k)
-		slices.SortFunc(d.lens, func(a, b int) int { return b - a })
+		slices.SortFunc(d.lens, func(a, b prefixLen) int { return b.bits - a.bits })
 	}
 }
 
@@ -128,7 +119,7 @@ func (d *declared) dropLen(p netip.Prefix) {
 	k := lenKey(p)
 	if d.bits[k]--; d.bits[k] <= 0 {
 		delete(d.bits, k)
-		d.lens = slices.DeleteFunc(d.lens, func(l int) bool { return l == k })
+		d.lens = slices.DeleteFunc(d.lens, func(l prefixLen) bool { return l == k })
 	}
 }
 
@@ -140,17 +131,8 @@ func (d *declared) contains(ip netip.Addr, now time.Time) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, k := range d.lens {
-		bits := k
-		if ip.Is6() {
-			if k < 1000 {
-				continue
-			}
-			bits -= 1000
-		} else if k >= 1000 {
-			continue
-		}
-		p, err := ip.Prefix(bits)
-		if err != nil {
+		p, err := ip.Prefix(k.bits)
+		if k.v6 != ip.Is6() || err != nil {
 			continue
 		}
 		if d.operator[p] {
