@@ -19,11 +19,9 @@ import (
 )
 
 // MemberSource supplies placement's view of the members: names, pools,
-// gossiped loads and draining flags.
+// gossiped loads and draining flags, with each member's LoadAt, in one
+// read of the gossip table (placement calls it once per decision).
 type MemberSource interface {
-	PlacementMembers() []placement.Member
-	// PlacementSnapshot is PlacementMembers with each member's LoadAt, in
-	// one read of the gossip table (placement calls it once per decision).
 	PlacementSnapshot() ([]placement.Member, map[string]time.Time)
 }
 
