@@ -244,7 +244,6 @@ func (d *dirState) place(kind, identity string, hint *clusterpb.Hint, waiters []
 		return
 	}
 	pl := toPlacement(dec, d.clk.Now())
-	pl.MemberName = dec.MemberName
 	d.gen++
 	key := entryKey(kind, identity)
 	d.entries[key] = &entry{kind: kind, identity: identity, state: activating, member: dec.Member, placement: pl, hint: hint,
@@ -456,13 +455,8 @@ func (d *dirState) onListed(m listed) {
 }
 
 func (d *dirState) checkReady() {
-	if d.ready {
+	if d.ready || slices.ContainsFunc(d.topo.ids, func(id string) bool { return !d.reported[id] }) {
 		return
-	}
-	for _, id := range d.topo.ids {
-		if !d.reported[id] {
-			return
-		}
 	}
 	d.ready = true
 	parked := d.parked
@@ -482,7 +476,7 @@ func (d *dirState) describe(m *clusterpb.Describe) *clusterpb.DescribeReply {
 }
 
 func toPlacement(dec placement.Decision, now time.Time) *clusterpb.Placement {
-	pl := &clusterpb.Placement{Strategy: dec.Strategy, Reason: dec.Reason, MemberId: dec.Member, PlacedAtUnixMs: now.UnixMilli()}
+	pl := &clusterpb.Placement{Strategy: dec.Strategy, Reason: dec.Reason, MemberId: dec.Member, MemberName: dec.MemberName, PlacedAtUnixMs: now.UnixMilli()}
 	for _, c := range dec.Candidates {
 		pl.Candidates = append(pl.Candidates, &clusterpb.Candidate{
 			Id: c.ID, Name: c.Name, Rank: int32(c.Rank), Load: int64(c.Load), Capacity: int64(c.Capacity), Eligible: c.Eligible, Why: c.Why,

@@ -369,13 +369,9 @@ func (m *Membership) ClusterActivations(ctx context.Context, q *clusterpb.ListAc
 	m.lookup.mu.Lock()
 	topo := m.lookup.topo
 	m.lookup.mu.Unlock()
-	timeout := 2 * time.Second
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = time.Until(dl)
-	}
 	futures := make([]*actor.Future, len(topo.ids))
 	for i, id := range topo.ids {
-		futures[i] = m.as.Root.RequestFuture(topo.activator(id), q, timeout)
+		futures[i] = m.as.Root.RequestFuture(topo.activator(id), q, ctxTimeout(ctx))
 	}
 	var out []*clusterpb.ActivationList
 	var errs []error
@@ -394,25 +390,15 @@ func (m *Membership) ClusterActivations(ctx context.Context, q *clusterpb.ListAc
 
 // Describe asks the identity's directory owner what it knows of it.
 func (m *Membership) Describe(ctx context.Context, kind, identity string) (*clusterpb.DescribeReply, error) {
-	m.lookup.mu.Lock()
-	topo := m.lookup.topo
-	m.lookup.mu.Unlock()
-	if len(topo.ids) == 0 {
-		return nil, errors.New("cluster: no topology yet")
-	}
-	timeout := 2 * time.Second
+	return m.lookup.describe(kind, identity, ctxTimeout(ctx))
+}
+
+// ctxTimeout is the time left until ctx's deadline; 2s without one.
+func ctxTimeout(ctx context.Context) time.Duration {
 	if dl, ok := ctx.Deadline(); ok {
-		timeout = time.Until(dl)
+		return time.Until(dl)
 	}
-	res, err := m.as.Root.RequestFuture(topo.directory(topo.owner(kind, identity)), &clusterpb.Describe{Kind: kind, Identity: identity}, timeout).Result()
-	if err != nil {
-		return nil, err
-	}
-	rep, ok := res.(*clusterpb.DescribeReply)
-	if !ok {
-		return nil, fmt.Errorf("cluster: directory answered %T", res)
-	}
-	return rep, nil
+	return 2 * time.Second
 }
 
 // Leave tells the others this member is leaving (graceful).
