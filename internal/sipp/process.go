@@ -171,13 +171,9 @@ func start(ctx context.Context, bin, path string, scenario Scenario, dir string,
 // Stats returns the server's counts as of its last statistics dump (SIPp
 // writes one a second) without stopping it.
 func (p *Process) Stats() (Result, error) {
-	b, err := os.ReadFile(p.files.stats)
-	if err != nil {
-		return Result{}, fmt.Errorf("sipp: %s statistics: %w", p.scenario.Name(), err)
-	}
 	var r Result
-	if err := parseStats(string(b), &r); err != nil {
-		return Result{}, err
+	if err := parseStatsFile(p.files.stats, &r); err != nil {
+		return Result{}, fmt.Errorf("sipp: %s statistics: %w", p.scenario.Name(), err)
 	}
 	return r, nil
 }
@@ -204,12 +200,6 @@ func (p *Process) Stop() (Result, error) {
 		_ = os.RemoveAll(p.dir)
 	})
 	return p.result, p.stopErr
-}
-
-// Output returns the end of the server's standard error so far.
-func (p *Process) Output() string {
-	b, _ := os.ReadFile(p.files.stderr)
-	return tail(string(b), outputTail)
 }
 
 func (p *Process) exited() bool {

@@ -1,6 +1,7 @@
 package sipp
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -141,20 +142,14 @@ func RunUAC(ctx context.Context, scenario Scenario, target string, opts UACOptio
 
 // setDefaults fills in the zero fields; host is the target's host.
 func (o *UACOptions) setDefaults(host string) {
-	if o.Domain == "" {
-		o.Domain = host
-	}
-	if o.FromUser == "" {
-		o.FromUser = defaultFromUser
-	}
+	o.Domain = cmp.Or(o.Domain, host)
+	o.FromUser = cmp.Or(o.FromUser, defaultFromUser)
+	o.LocalIP = cmp.Or(o.LocalIP, defaultLocalIP)
 	if o.Calls <= 0 {
 		o.Calls = defaultCalls
 	}
 	if o.RecvTimeout <= 0 {
 		o.RecvTimeout = defaultRecvTimeout
-	}
-	if o.LocalIP == "" {
-		o.LocalIP = defaultLocalIP
 	}
 	if o.Timeout <= 0 {
 		rate := o.Rate
@@ -248,11 +243,7 @@ func (o *UACOptions) defaultAuthURI(scenario Scenario) (string, error) {
 	if registers {
 		return o.Domain, nil
 	}
-	service := o.Service
-	if service == "" {
-		service = "service"
-	}
-	return service + "@" + o.Domain, nil
+	return cmp.Or(o.Service, "service") + "@" + o.Domain, nil
 }
 
 // runFiles are the files one SIPp run writes into its folder.
@@ -320,9 +311,7 @@ func (f runFiles) result(cmd *exec.Cmd, withMessages bool) Result {
 			r.ExitCode = -1 // killed by a signal
 		}
 	}
-	if b, err := os.ReadFile(f.stats); err == nil {
-		_ = parseStats(string(b), &r) // a run that died early has no row: zero counts
-	}
+	_ = parseStatsFile(f.stats, &r) // a run that died early has no row: zero counts
 	stderr, _ := os.ReadFile(f.stderr)
 	screens, _ := os.ReadFile(f.screens)
 	r.Output = tail(string(stderr), outputTail/2) + tail(string(screens), outputTail/2)
