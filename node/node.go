@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"runtime/metrics"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -213,12 +214,9 @@ func (n *Node) towardsLeavingPeer(r slog.Record) bool {
 		return true
 	}
 	addr := loglevel.Attr(r, "address")
-	for _, g := range n.membership.Members() {
-		if g.Meta.Actor == addr && (g.Load.Draining || g.Status == gossip.StatusLeft) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(n.membership.Members(), func(g gossip.Member) bool {
+		return g.Meta.Actor == addr && (g.Load.Draining || g.Status == gossip.StatusLeft)
+	})
 }
 
 // HTTPAddr is the address the HTTP listener is bound to.
@@ -261,15 +259,9 @@ func (n *Node) Run(ctx context.Context) error {
 	sipErr := make(chan error, 2)
 	go func() { sipErr <- n.sip.Run(sipCtx) }()
 	go func() { sipErr <- n.dns.Run(sipCtx) }()
-	eventsCtx, stopEvents := context.WithCancel(context.Background())
-	eventsDone := make(chan error, 1)
-	go func() { eventsDone <- n.events.Run(eventsCtx) }()
-	sweepCtx, stopSweep := context.WithCancel(context.Background())
-	sweepDone := make(chan struct{})
-	go func() { n.runCallSweeper(sweepCtx); close(sweepDone) }()
-	callEventsCtx, stopCallEvents := context.WithCancel(context.Background())
-	callEventsDone := make(chan struct{})
-	go func() { n.callEvents.run(callEventsCtx); close(callEventsDone) }()
+	stopEvents := background(func(ctx context.Context) { _ = n.events.Run(ctx) })
+	stopSweep := background(n.runCallSweeper)
+	stopCallEvents := background(n.callEvents.run)
 
 	// Log accounts and feature servers stored under ids that the DNS
 	// label rule now refuses (issue 9), while /healthz says starting.
@@ -298,13 +290,11 @@ func (n *Node) Run(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownTimeout)
 	defer cancel()
 	stopSweep()
-	<-sweepDone
 	n.drain(sctx)
 	stopSIP()
 	n.sip.Close()
 	_ = n.dns.Close()
-	stopCallEvents() // what is queued is appended before the streams end
-	<-callEventsDone
+	stopCallEvents()     // what is queued is appended before the streams end
 	_ = n.events.Close() // ends the event streams, so that Shutdown need not wait for them
 	if serr := n.http.Shutdown(sctx); serr != nil {
 		n.log.Warn("HTTP shutdown did not finish in time", "err", serr)
@@ -316,12 +306,26 @@ func (n *Node) Run(ctx context.Context) error {
 		}
 	}
 	stopEvents() // webhook deliveries: another node's sweep takes them over
-	<-eventsDone
 	if cerr := n.closers.close(); cerr != nil && err == nil {
 		err = cerr
 	}
 	n.log.Info("node stopped")
 	return err
+}
+
+// background runs f on its own goroutine until the returned stop, which
+// cancels f's context and waits for f to return.
+func background(f func(context.Context)) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f(ctx)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 // Close releases a node whose Run was never called.
