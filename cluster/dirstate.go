@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"errors"
 	"log/slog"
 	"math/rand/v2"
@@ -282,10 +283,7 @@ func (d *dirState) onActivated(m activated) {
 			return
 		}
 	}
-	why := r.GetError()
-	if why == "" {
-		why = "activator gave no PID"
-	}
+	why := cmp.Or(r.GetError(), "activator gave no PID")
 	d.log.Warn("activation failed", "kind", e.kind, "id", e.identity, "member", e.member, "err", why)
 	d.reply(e.waiters, &clusterpb.LookupReply{Error: "activation failed: " + why})
 }
