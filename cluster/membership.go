@@ -198,18 +198,11 @@ func (m *Membership) Join(svc Services) error {
 	if m.pc == nil {
 		return errors.New("cluster: Join before Start")
 	}
-	gc := gossip.DefaultConfig()
-	gc.ID = m.as.ID
-	gc.BindAddr = m.cfg.GossipAddr
-	gc.Join = m.cfg.Join
-	gc.SecretKey = m.cfg.GossipKey
-	gc.Meta = gossip.Meta{Name: m.cfg.Name, Pool: m.cfg.Pool, Actor: m.as.Address(), SIP: svc.SIP, HTTP: svc.HTTP, DNS: svc.DNS}
-	gc.LoadInterval = m.cfg.LoadInterval
-	gc.LoadFunc = m.load
-	gc.OnChange = m.publishTopology
-	gc.Logger = m.log
-	gc.Profile = m.cfg.Profile
-	g, err := gossip.New(gc)
+	g, err := gossip.New(gossip.Config{
+		ID: m.as.ID, BindAddr: m.cfg.GossipAddr, Join: m.cfg.Join, SecretKey: m.cfg.GossipKey, Profile: m.cfg.Profile,
+		Meta:         gossip.Meta{Name: m.cfg.Name, Pool: m.cfg.Pool, Actor: m.as.Address(), SIP: svc.SIP, HTTP: svc.HTTP, DNS: svc.DNS},
+		LoadInterval: m.cfg.LoadInterval, LoadFunc: m.load, OnChange: m.publishTopology, Logger: m.log,
+	})
 	if err != nil {
 		return err
 	}
@@ -339,7 +332,8 @@ func (m *Membership) load() gossip.Load {
 	return gossip.Load{Activations: acts, ActiveCalls: calls, CPU: cpu(), Draining: m.draining.Load()}
 }
 
-// PlacementMembers implements MemberSource from gossip.
+// PlacementMembers are the alive and suspect members as placement sees
+// them, with their gossiped loads.
 func (m *Membership) PlacementMembers() []placement.Member {
 	out, _ := m.PlacementSnapshot()
 	return out
