@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"maps"
 	"time"
 
 	"github.com/switchboard-pbx/switchboard/actors"
@@ -86,11 +87,7 @@ func (s *callSweeper) sweep(ctx context.Context) {
 			n.log.Info("call sweep: ended the calls of a gone process", "process", p.ID, "process_name", p.Name, "ended", ended, "err", err)
 		}
 	}
-	for id := range s.goneSince {
-		if !seen[id] {
-			delete(s.goneSince, id)
-		}
-	}
+	maps.DeleteFunc(s.goneSince, func(id string, _ time.Time) bool { return !seen[id] })
 }
 
 // sweepsNow decides whether this node (self, named name, among the live
