@@ -112,7 +112,7 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if n.ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("node: listening for HTTP on %s: %w", cfg.HTTPAddr, err)
 	}
-	n.closers.push(ignoreErr(n.ln.Close)) // Run's Shutdown closes it first
+	n.closers.push(func() error { _ = n.ln.Close(); return nil }) // Run's Shutdown closes it first
 
 	var key []byte
 	if cfg.GossipKey != "" {
@@ -161,11 +161,6 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}
 	n.http = &http.Server{Handler: h, ReadHeaderTimeout: httpReadHeaderTimeout, ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelWarn)}
 	return n, nil
-}
-
-// ignoreErr is release for the closers, whose error does not matter.
-func ignoreErr(release func() error) func() error {
-	return func() error { _ = release(); return nil }
 }
 
 func (n *Node) openStore(ctx context.Context) (persistence.Store, string, error) {
