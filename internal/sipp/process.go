@@ -113,13 +113,7 @@ func (e *bindError) Unwrap() error { return e.err }
 
 func start(ctx context.Context, bin, path string, scenario Scenario, dir string, attempt int, ip string, port int, args []string) (*Process, error) {
 	files := newRunFiles(dir, attempt)
-	if port == 0 {
-		var err error
-		if port, err = freeUDPPort(ip); err != nil {
-			return nil, err
-		}
-	}
-	base, err := baseArgs(path, ip, port, files)
+	base, port, err := baseArgs(path, ip, port, files)
 	if err != nil {
 		return nil, err
 	}

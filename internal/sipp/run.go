@@ -103,7 +103,7 @@ func RunUAC(ctx context.Context, scenario Scenario, target string, opts UACOptio
 	var res Result
 	for attempt := 1; ; attempt++ {
 		files := newRunFiles(dir, attempt)
-		base, err := baseArgs(path, opts.LocalIP, 0, files)
+		base, _, err := baseArgs(path, opts.LocalIP, 0, files)
 		if err != nil {
 			return Result{}, err
 		}
@@ -263,21 +263,22 @@ func newRunFiles(dir string, attempt int) runFiles {
 }
 
 // baseArgs are the arguments of every run: the scenario, free ports on ip
-// (sipPort when non-zero), the default behaviours, and the files.
-func baseArgs(scenarioPath, ip string, sipPort int, f runFiles) ([]string, error) {
+// (sipPort when non-zero), the default behaviours, and the files; and the
+// SIP port they give.
+func baseArgs(scenarioPath, ip string, sipPort int, f runFiles) ([]string, int, error) {
 	var err error
 	if sipPort == 0 {
 		if sipPort, err = freeUDPPort(ip); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	}
 	mediaPort, err := freeMediaPort(ip)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	ctrlPort, err := freeUDPPort(controlIP)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	return []string{
 		"-sf", scenarioPath,
@@ -290,7 +291,7 @@ func baseArgs(scenarioPath, ip string, sipPort int, f runFiles) ([]string, error
 		"-trace_err", "-error_file", f.errors,
 		"-trace_screen", "-screen_file", f.screens,
 		"-max_log_size", strconv.Itoa(maxLogSize),
-	}, nil
+	}, sipPort, nil
 }
 
 // maxLogSize bounds each of SIPp's logs (errors, messages).
