@@ -114,10 +114,7 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}
 	n.closers.push(func() error { _ = n.ln.Close(); return nil }) // Run's Shutdown closes it first
 
-	var key []byte
-	if cfg.GossipKey != "" {
-		key, _ = base64.StdEncoding.DecodeString(cfg.GossipKey) // Validate checked it
-	}
+	key, _ := base64.StdEncoding.DecodeString(cfg.GossipKey) // Validate checked it; "" is no key
 	n.membership, err = cluster.New(cluster.Config{
 		Name: cfg.Name, Pool: cfg.Pool, ActorAddr: cfg.ActorAddr, GossipAddr: cfg.GossipAddr, Join: cfg.Join,
 		GossipKey: key, Profile: cfg.GossipProfile, Logger: n.log, Registerer: n.registry,
