@@ -169,7 +169,7 @@ func appendReport(b []byte, r loadReport) []byte {
 func consumeReport(b []byte) (loadReport, error) {
 	var r loadReport
 	err := eachField(b, "load report", func(num protowire.Number, typ protowire.Type, v []byte) error {
-		if want, ok := reportFieldType(num); !ok || typ != want {
+		if want, ok := reportFieldTypes[num]; !ok || typ != want {
 			return nil
 		}
 		switch typ {
@@ -228,17 +228,12 @@ func consumeReport(b []byte) (loadReport, error) {
 	return r, nil
 }
 
-// reportFieldType is the wire type of a known loadReport field.
-func reportFieldType(num protowire.Number) (protowire.Type, bool) {
-	switch num {
-	case reportFieldID, reportFieldAddr, reportFieldActivation:
-		return protowire.BytesType, true
-	case reportFieldEpoch, reportFieldSeq, reportFieldActiveCalls, reportFieldDraining, reportFieldLeaving:
-		return protowire.VarintType, true
-	case reportFieldCPU:
-		return protowire.Fixed64Type, true
-	}
-	return 0, false
+// reportFieldTypes are the wire types of the known loadReport fields.
+var reportFieldTypes = map[protowire.Number]protowire.Type{
+	reportFieldID: protowire.BytesType, reportFieldAddr: protowire.BytesType, reportFieldActivation: protowire.BytesType,
+	reportFieldEpoch: protowire.VarintType, reportFieldSeq: protowire.VarintType, reportFieldActiveCalls: protowire.VarintType,
+	reportFieldDraining: protowire.VarintType, reportFieldLeaving: protowire.VarintType,
+	reportFieldCPU: protowire.Fixed64Type,
 }
 
 func consumeActivation(b []byte) (kind string, count int, err error) {
