@@ -59,9 +59,10 @@ func (n *Node) opContext(ctx context.Context) (context.Context, context.CancelFu
 	return context.WithTimeout(ctx, max(n.cfg.RenewEvery, n.cfg.TTL/2))
 }
 
-// state is this node's lease as it knows it: valid until until; gen counts
-// lapses (it grows when a renewal succeeds after the lease had lapsed), so
-// a claim made in an earlier generation is void.
+// state is this node's lease as it knows it: when its last successful
+// renewal began (Valid); gen counts lapses (it grows when a renewal
+// succeeds after the lease had lapsed), so a claim made in an earlier
+// generation is void.
 type state struct {
 	renewStart time.Time
 	gen        uint64
