@@ -116,13 +116,7 @@ const sipSecretKey = "cluster/sip-secret"
 type sipMembers struct{ m *cluster.Membership }
 
 func (m sipMembers) alive() []gossip.Member {
-	var out []gossip.Member
-	for _, g := range m.m.Members() {
-		if g.Status == gossip.StatusAlive && g.Meta.SIP != "" {
-			out = append(out, g)
-		}
-	}
-	return out
+	return slices.DeleteFunc(m.m.Members(), func(g gossip.Member) bool { return g.Status != gossip.StatusAlive || g.Meta.SIP == "" })
 }
 
 func (m sipMembers) SIPAddr(node string) (string, bool) {
