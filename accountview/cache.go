@@ -71,8 +71,6 @@ type Account struct {
 	Trunks []Trunk
 	// Pools are the pools of the account's groups, sorted.
 	Pools []string
-	// Loaded is when the snapshot was read from the account actor.
-	Loaded time.Time
 
 	groupPools map[string]string
 }
@@ -204,10 +202,7 @@ func (c *Cache) loadAccount(ctx context.Context, account string) (*Account, erro
 	if err != nil {
 		return nil, err
 	}
-	a := &Account{
-		ID: account, Record: view.Account, Routes: view.GetRoutes().GetRoutes(), Pools: view.Pools,
-		Loaded: c.cfg.Clock.Now(), groupPools: view.GroupPools,
-	}
+	a := &Account{ID: account, Record: view.Account, Routes: view.GetRoutes().GetRoutes(), Pools: view.Pools, groupPools: view.GroupPools}
 	for _, t := range view.Trunks {
 		tr := Trunk{Trunk: t}
 		for _, s := range t.Sources {

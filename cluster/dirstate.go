@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"errors"
 	"log/slog"
 	"math/rand/v2"
@@ -244,7 +245,6 @@ func (d *dirState) place(kind, identity string, hint *clusterpb.Hint, waiters []
 		return
 	}
 	pl := toPlacement(dec, d.clk.Now())
-	pl.MemberName = dec.MemberName
 	d.gen++
 	key := entryKey(kind, identity)
 	d.entries[key] = &entry{kind: kind, identity: identity, state: activating, member: dec.Member, placement: pl, hint: hint,
@@ -283,10 +283,7 @@ func (d *dirState) onActivated(m activated) {
 			return
 		}
 	}
-	why := r.GetError()
-	if why == "" {
-		why = "activator gave no PID"
-	}
+	why := cmp.Or(r.GetError(), "activator gave no PID")
 	d.log.Warn("activation failed", "kind", e.kind, "id", e.identity, "member", e.member, "err", why)
 	d.reply(e.waiters, &clusterpb.LookupReply{Error: "activation failed: " + why})
 }
@@ -456,13 +453,8 @@ func (d *dirState) onListed(m listed) {
 }
 
 func (d *dirState) checkReady() {
-	if d.ready {
+	if d.ready || slices.ContainsFunc(d.topo.ids, func(id string) bool { return !d.reported[id] }) {
 		return
-	}
-	for _, id := range d.topo.ids {
-		if !d.reported[id] {
-			return
-		}
 	}
 	d.ready = true
 	parked := d.parked
@@ -482,7 +474,7 @@ func (d *dirState) describe(m *clusterpb.Describe) *clusterpb.DescribeReply {
 }
 
 func toPlacement(dec placement.Decision, now time.Time) *clusterpb.Placement {
-	pl := &clusterpb.Placement{Strategy: dec.Strategy, Reason: dec.Reason, MemberId: dec.Member, PlacedAtUnixMs: now.UnixMilli()}
+	pl := &clusterpb.Placement{Strategy: dec.Strategy, Reason: dec.Reason, MemberId: dec.Member, MemberName: dec.MemberName, PlacedAtUnixMs: now.UnixMilli()}
 	for _, c := range dec.Candidates {
 		pl.Candidates = append(pl.Candidates, &clusterpb.Candidate{
 			Id: c.ID, Name: c.Name, Rank: int32(c.Rank), Load: int64(c.Load), Capacity: int64(c.Capacity), Eligible: c.Eligible, Why: c.Why,

@@ -19,11 +19,9 @@ import (
 )
 
 // MemberSource supplies placement's view of the members: names, pools,
-// gossiped loads and draining flags.
+// gossiped loads and draining flags, with each member's LoadAt, in one
+// read of the gossip table (placement calls it once per decision).
 type MemberSource interface {
-	PlacementMembers() []placement.Member
-	// PlacementSnapshot is PlacementMembers with each member's LoadAt, in
-	// one read of the gossip table (placement calls it once per decision).
 	PlacementSnapshot() ([]placement.Member, map[string]time.Time)
 }
 
@@ -176,9 +174,13 @@ func (l *Lookup) Get(ci *protocluster.ClusterIdentity) *actor.PID {
 
 // RemovePid drops a stale route.
 func (l *Lookup) RemovePid(ci *protocluster.ClusterIdentity, pid *actor.PID) {
+	l.dropRoute(entryKey(ci.Kind, ci.Identity), pid)
+}
+
+// dropRoute forgets the cached route of key if it leads to pid.
+func (l *Lookup) dropRoute(key string, pid *actor.PID) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	key := entryKey(ci.Kind, ci.Identity)
 	if samePID(l.cache[key], pid) {
 		delete(l.cache, key)
 	}
@@ -292,20 +294,31 @@ func (l *Lookup) Peek(kind, identity string) (*actors.Activation, bool) {
 		l.mu.Unlock()
 		return remoteActivation(kind, identity, pid), true
 	}
-	topo := l.topo
 	l.mu.Unlock()
-	if len(topo.ids) == 0 {
-		return nil, false
-	}
-	res, err := l.as.Root.RequestFuture(topo.directory(topo.owner(kind, identity)), &clusterpb.Describe{Kind: kind, Identity: identity}, l.cfg.DeactivateTimeout).Result()
-	if err != nil {
-		return nil, false
-	}
-	rep, ok := res.(*clusterpb.DescribeReply)
-	if !ok || !rep.Found || rep.State != active.String() {
+	rep, err := l.describe(kind, identity, l.cfg.DeactivateTimeout)
+	if err != nil || !rep.Found || rep.State != active.String() {
 		return nil, false
 	}
 	return remoteActivation(kind, identity, fromRef(rep.Pid)), true
+}
+
+// describe asks the identity's directory owner what it knows of it.
+func (l *Lookup) describe(kind, identity string, timeout time.Duration) (*clusterpb.DescribeReply, error) {
+	l.mu.Lock()
+	topo := l.topo
+	l.mu.Unlock()
+	if len(topo.ids) == 0 {
+		return nil, errors.New("cluster: no topology yet")
+	}
+	res, err := l.as.Root.RequestFuture(topo.directory(topo.owner(kind, identity)), &clusterpb.Describe{Kind: kind, Identity: identity}, timeout).Result()
+	if err != nil {
+		return nil, err
+	}
+	rep, ok := res.(*clusterpb.DescribeReply)
+	if !ok {
+		return nil, fmt.Errorf("cluster: directory answered %T", res)
+	}
+	return rep, nil
 }
 
 // Done implements actors.Lookup; the cluster lookup counts nothing.
@@ -368,12 +381,7 @@ func (l *Lookup) Stopped(act *actors.Activation) {
 
 // Invalidate implements actors.Lookup.
 func (l *Lookup) Invalidate(act *actors.Activation) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	key := entryKey(act.Kind, act.Identity)
-	if samePID(l.cache[key], act.PID) {
-		delete(l.cache, key)
-	}
+	l.dropRoute(entryKey(act.Kind, act.Identity), act.PID)
 }
 
 // Activations implements actors.Lookup: this member's activations.

@@ -198,18 +198,11 @@ func (m *Membership) Join(svc Services) error {
 	if m.pc == nil {
 		return errors.New("cluster: Join before Start")
 	}
-	gc := gossip.DefaultConfig()
-	gc.ID = m.as.ID
-	gc.BindAddr = m.cfg.GossipAddr
-	gc.Join = m.cfg.Join
-	gc.SecretKey = m.cfg.GossipKey
-	gc.Meta = gossip.Meta{Name: m.cfg.Name, Pool: m.cfg.Pool, Actor: m.as.Address(), SIP: svc.SIP, HTTP: svc.HTTP, DNS: svc.DNS}
-	gc.LoadInterval = m.cfg.LoadInterval
-	gc.LoadFunc = m.load
-	gc.OnChange = m.publishTopology
-	gc.Logger = m.log
-	gc.Profile = m.cfg.Profile
-	g, err := gossip.New(gc)
+	g, err := gossip.New(gossip.Config{
+		ID: m.as.ID, BindAddr: m.cfg.GossipAddr, Join: m.cfg.Join, SecretKey: m.cfg.GossipKey, Profile: m.cfg.Profile,
+		Meta:         gossip.Meta{Name: m.cfg.Name, Pool: m.cfg.Pool, Actor: m.as.Address(), SIP: svc.SIP, HTTP: svc.HTTP, DNS: svc.DNS},
+		LoadInterval: m.cfg.LoadInterval, LoadFunc: m.load, OnChange: m.publishTopology, Logger: m.log,
+	})
 	if err != nil {
 		return err
 	}
@@ -339,7 +332,8 @@ func (m *Membership) load() gossip.Load {
 	return gossip.Load{Activations: acts, ActiveCalls: calls, CPU: cpu(), Draining: m.draining.Load()}
 }
 
-// PlacementMembers implements MemberSource from gossip.
+// PlacementMembers are the alive and suspect members as placement sees
+// them, with their gossiped loads.
 func (m *Membership) PlacementMembers() []placement.Member {
 	out, _ := m.PlacementSnapshot()
 	return out
@@ -369,13 +363,9 @@ func (m *Membership) ClusterActivations(ctx context.Context, q *clusterpb.ListAc
 	m.lookup.mu.Lock()
 	topo := m.lookup.topo
 	m.lookup.mu.Unlock()
-	timeout := 2 * time.Second
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = time.Until(dl)
-	}
 	futures := make([]*actor.Future, len(topo.ids))
 	for i, id := range topo.ids {
-		futures[i] = m.as.Root.RequestFuture(topo.activator(id), q, timeout)
+		futures[i] = m.as.Root.RequestFuture(topo.activator(id), q, ctxTimeout(ctx))
 	}
 	var out []*clusterpb.ActivationList
 	var errs []error
@@ -394,25 +384,15 @@ func (m *Membership) ClusterActivations(ctx context.Context, q *clusterpb.ListAc
 
 // Describe asks the identity's directory owner what it knows of it.
 func (m *Membership) Describe(ctx context.Context, kind, identity string) (*clusterpb.DescribeReply, error) {
-	m.lookup.mu.Lock()
-	topo := m.lookup.topo
-	m.lookup.mu.Unlock()
-	if len(topo.ids) == 0 {
-		return nil, errors.New("cluster: no topology yet")
-	}
-	timeout := 2 * time.Second
+	return m.lookup.describe(kind, identity, ctxTimeout(ctx))
+}
+
+// ctxTimeout is the time left until ctx's deadline; 2s without one.
+func ctxTimeout(ctx context.Context) time.Duration {
 	if dl, ok := ctx.Deadline(); ok {
-		timeout = time.Until(dl)
+		return time.Until(dl)
 	}
-	res, err := m.as.Root.RequestFuture(topo.directory(topo.owner(kind, identity)), &clusterpb.Describe{Kind: kind, Identity: identity}, timeout).Result()
-	if err != nil {
-		return nil, err
-	}
-	rep, ok := res.(*clusterpb.DescribeReply)
-	if !ok {
-		return nil, fmt.Errorf("cluster: directory answered %T", res)
-	}
-	return rep, nil
+	return 2 * time.Second
 }
 
 // Leave tells the others this member is leaving (graceful).

@@ -13,31 +13,24 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	counter := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+	}
 	m := &metrics{
 		placements: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_cluster_placement_decisions_total",
 			Help: "Placement decisions made by this member's directory, by actor kind and strategy.",
 		}, []string{"kind", "strategy"}),
-		handovers: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "switchboard_cluster_directory_handovers_total",
-			Help: "Directory entries this member adopted from claims after a topology change.",
-		}),
-		evictions: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "switchboard_cluster_duplicate_evictions_total",
-			Help: "Duplicate activations found in claims and evicted.",
-		}),
-		dropped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "switchboard_cluster_directory_dropped_total",
-			Help: "Directory entries dropped because their host left the topology.",
-		}),
-		topologyChanges: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "switchboard_cluster_topology_changes_total",
-			Help: "Topology views this member has seen.",
-		}),
-		refusedFull: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "switchboard_cluster_calls_refused_full_total",
-			Help: "Call placements a node refused because it was at capacity (the placing directory's figures were stale).",
-		}),
+		handovers: counter("switchboard_cluster_directory_handovers_total",
+			"Directory entries this member adopted from claims after a topology change."),
+		evictions: counter("switchboard_cluster_duplicate_evictions_total",
+			"Duplicate activations found in claims and evicted."),
+		dropped: counter("switchboard_cluster_directory_dropped_total",
+			"Directory entries dropped because their host left the topology."),
+		topologyChanges: counter("switchboard_cluster_topology_changes_total",
+			"Topology views this member has seen."),
+		refusedFull: counter("switchboard_cluster_calls_refused_full_total",
+			"Call placements a node refused because it was at capacity (the placing directory's figures were stale)."),
 		members: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "switchboard_cluster_members",
 			Help: "Members this node knows of, by status (alive, suspect, dead, left, draining).",

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"maps"
 	"slices"
 	"strings"
 
@@ -26,11 +27,7 @@ type topology struct {
 }
 
 func newTopology(addrs map[string]string) topology {
-	ids := make([]string, 0, len(addrs))
-	for id := range addrs {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
+	ids := slices.Sorted(maps.Keys(addrs))
 	return topology{hash: xxhash.Sum64String(strings.Join(ids, "\x00")), ids: ids, addrs: addrs}
 }
 

@@ -78,9 +78,7 @@ func (c Config) withDefaults() Config {
 		c.ForgetAfter = max(d.ForgetAfter, 2*c.TTL)
 	}
 	c.Clock = cmp.Or(c.Clock, d.Clock)
-	if c.Process == (Process{}) {
-		c.Process = ThisProcess()
-	}
+	c.Process = cmp.Or(c.Process, ThisProcess())
 	if c.ProcessExists == nil {
 		c.ProcessExists = processExists
 	}

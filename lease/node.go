@@ -59,9 +59,10 @@ func (n *Node) opContext(ctx context.Context) (context.Context, context.CancelFu
 	return context.WithTimeout(ctx, max(n.cfg.RenewEvery, n.cfg.TTL/2))
 }
 
-// state is this node's lease as it knows it: valid until until; gen counts
-// lapses (it grows when a renewal succeeds after the lease had lapsed), so
-// a claim made in an earlier generation is void.
+// state is this node's lease as it knows it: when its last successful
+// renewal began (Valid); gen counts lapses (it grows when a renewal
+// succeeds after the lease had lapsed), so a claim made in an earlier
+// generation is void.
 type state struct {
 	renewStart time.Time
 	gen        uint64
@@ -260,13 +261,10 @@ func (n *Node) LivePeers() []NodeRecord {
 
 // Gone tells whether node id (a process: an actor system id) is expired
 // or provably dead on this host, so that what it carried may be taken
-// over. It reads the node's record from the store, as Acquire does.
-func (n *Node) Gone(ctx context.Context, id string) (bool, error) { return n.expired(ctx, id) }
-
-// expired tells whether node id is expired. Its record is read from the
-// store (a node may have closed, or registered, since the last scan); the
-// observation of the last scan gives its age when the version is the same.
-func (n *Node) expired(ctx context.Context, id string) (bool, error) {
+// over. Its record is read from the store, as Acquire does (a node may
+// have closed, or registered, since the last scan); the observation of the
+// last scan gives its age when the version is the same.
+func (n *Node) Gone(ctx context.Context, id string) (bool, error) {
 	it, err := n.store.Get(ctx, nodeKey(id))
 	if errors.Is(err, persistence.ErrNotFound) {
 		return true, nil
@@ -348,7 +346,7 @@ func (n *Node) acquire(ctx context.Context, key, kind, identity string, self Nod
 	}
 	gone := false
 	if cur != nil && cur.Node != self.ID {
-		if gone, err = n.expired(ctx, cur.Node); err != nil {
+		if gone, err = n.Gone(ctx, cur.Node); err != nil {
 			return nil, fmt.Errorf("lease: is the owner of %s alive: %w", kind+" "+identity, err)
 		}
 	}

@@ -35,7 +35,6 @@ type callEventQueue struct {
 
 	mu       sync.Mutex
 	lastWarn time.Time
-	wg       sync.WaitGroup
 }
 
 type queuedCallEvent struct {
@@ -88,10 +87,9 @@ func (q *callEventQueue) AppendCallEvent(_ context.Context, account, typ, call, 
 // run appends queued events until ctx ends, then what is still queued,
 // each within a short deadline, and returns.
 func (q *callEventQueue) run(ctx context.Context) {
+	var wg sync.WaitGroup
 	for _, ch := range q.shards {
-		q.wg.Add(1)
-		go func() {
-			defer q.wg.Done()
+		wg.Go(func() {
 			for {
 				select {
 				case e := <-ch:
@@ -107,9 +105,9 @@ func (q *callEventQueue) run(ctx context.Context) {
 					}
 				}
 			}
-		}()
+		})
 	}
-	q.wg.Wait()
+	wg.Wait()
 }
 
 // appendQueued appends first and what else comes on ch within

@@ -2,11 +2,11 @@ package node
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
+	"maps"
 	"time"
 
 	"github.com/switchboard-pbx/switchboard/actors"
+	"github.com/switchboard-pbx/switchboard/placement"
 )
 
 // Calls that outlive their process. Every node sweeps the store's index
@@ -86,11 +86,7 @@ func (s *callSweeper) sweep(ctx context.Context) {
 			n.log.Info("call sweep: ended the calls of a gone process", "process", p.ID, "process_name", p.Name, "ended", ended, "err", err)
 		}
 	}
-	for id := range s.goneSince {
-		if !seen[id] {
-			delete(s.goneSince, id)
-		}
-	}
+	maps.DeleteFunc(s.goneSince, func(id string, _ time.Time) bool { return !seen[id] })
 }
 
 // sweepsNow decides whether this node (self, named name, among the live
@@ -104,18 +100,9 @@ func sweepsNow(p actors.CallProcess, name, self string, live []string, goneFor, 
 	return goneFor >= grace && sweeperOf(p.ID, live) == self
 }
 
-// sweeperOf is the live node that sweeps process id: the highest score
-// of a well-mixed hash of (id, node).
-func sweeperOf(id string, live []string) string {
-	best, bestScore := "", uint64(0)
-	for _, node := range live {
-		h := sha256.Sum256([]byte(id + "\x00" + node))
-		if s := binary.BigEndian.Uint64(h[:8]); best == "" || s > bestScore {
-			best, bestScore = node, s
-		}
-	}
-	return best
-}
+// sweeperOf is the live node that sweeps process id: its rendezvous owner
+// among them (placement.Owner, the one rule).
+func sweeperOf(id string, live []string) string { return placement.Owner(id, live) }
 
 // endCalls serves the node's live calls until the first half of the
 // shutdown timeout has passed or none is left, then ends the rest with

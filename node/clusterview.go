@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"maps"
 	"time"
 
 	"github.com/switchboard-pbx/switchboard/cluster"
@@ -26,11 +27,7 @@ func (v clusterView) Members() []httpapi.MemberView {
 			Addresses: map[string]string{"gossip": g.Addr, "actor": g.Meta.Actor, "http": g.Meta.HTTP, "sip": g.Meta.SIP, "dns": g.Meta.DNS},
 			Load:      httpapi.LoadView{Activations: orEmpty(g.Load.Activations), ActiveCalls: g.Load.ActiveCalls, CPU: g.Load.CPU, Draining: g.Load.Draining},
 		}
-		for k, a := range mv.Addresses {
-			if a == "" {
-				delete(mv.Addresses, k)
-			}
-		}
+		maps.DeleteFunc(mv.Addresses, func(_, a string) bool { return a == "" })
 		if !g.SeenAt.IsZero() {
 			t := g.SeenAt.UTC()
 			mv.LastHeard = &t

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -156,11 +157,8 @@ type Config struct {
 // DefaultConfig returns the defaults documented on Config.
 func DefaultConfig() Config {
 	host, _ := os.Hostname()
-	if host == "" {
-		host = "switchboard"
-	}
 	return Config{
-		Name:             host,
+		Name:             cmp.Or(host, "switchboard"),
 		HTTPAddr:         "127.0.0.1:8080",
 		DataDir:          "data",
 		Zone:             "sip.switchboard.test",

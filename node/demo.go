@@ -65,11 +65,11 @@ func (n *Node) provisionDemo(ctx context.Context) error {
 	return nil
 }
 
-// demoExists says whether the demo account is stored already: --demo
-// creates it once and never overwrites what a user changed since.
 // demoTries is how many times the demo's first read is tried.
 const demoTries = 5
 
+// demoExists says whether the demo account is stored already: --demo
+// creates it once and never overwrites what a user changed since.
 func (n *Node) demoExists(ctx context.Context) (bool, error) {
 	rep, err := n.actors.Request(ctx, actors.KindAccount, demoAccount, &actorpb.GetAccount{})
 	if err != nil {

@@ -33,16 +33,7 @@ func (n *Node) registerLease(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("node: writing this node's liveness record to the store: %w", err)
 	}
-	lctx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		n.lease.Run(lctx)
-	}()
-	n.stopRenewing = func() {
-		stop()
-		<-done
-	}
+	n.stopRenewing = background(n.lease.Run)
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"runtime/metrics"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -111,12 +112,9 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if n.ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("node: listening for HTTP on %s: %w", cfg.HTTPAddr, err)
 	}
-	n.closers.push(ignoreErr(n.ln.Close)) // Run's Shutdown closes it first
+	n.closers.push(func() error { _ = n.ln.Close(); return nil }) // Run's Shutdown closes it first
 
-	var key []byte
-	if cfg.GossipKey != "" {
-		key, _ = base64.StdEncoding.DecodeString(cfg.GossipKey) // Validate checked it
-	}
+	key, _ := base64.StdEncoding.DecodeString(cfg.GossipKey) // Validate checked it; "" is no key
 	n.membership, err = cluster.New(cluster.Config{
 		Name: cfg.Name, Pool: cfg.Pool, ActorAddr: cfg.ActorAddr, GossipAddr: cfg.GossipAddr, Join: cfg.Join,
 		GossipKey: key, Profile: cfg.GossipProfile, Logger: n.log, Registerer: n.registry,
@@ -160,11 +158,6 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}
 	n.http = &http.Server{Handler: h, ReadHeaderTimeout: httpReadHeaderTimeout, ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelWarn)}
 	return n, nil
-}
-
-// ignoreErr is release for the closers, whose error does not matter.
-func ignoreErr(release func() error) func() error {
-	return func() error { _ = release(); return nil }
 }
 
 func (n *Node) openStore(ctx context.Context) (persistence.Store, string, error) {
@@ -213,12 +206,9 @@ func (n *Node) towardsLeavingPeer(r slog.Record) bool {
 		return true
 	}
 	addr := loglevel.Attr(r, "address")
-	for _, g := range n.membership.Members() {
-		if g.Meta.Actor == addr && (g.Load.Draining || g.Status == gossip.StatusLeft) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(n.membership.Members(), func(g gossip.Member) bool {
+		return g.Meta.Actor == addr && (g.Load.Draining || g.Status == gossip.StatusLeft)
+	})
 }
 
 // HTTPAddr is the address the HTTP listener is bound to.
@@ -261,15 +251,9 @@ func (n *Node) Run(ctx context.Context) error {
 	sipErr := make(chan error, 2)
 	go func() { sipErr <- n.sip.Run(sipCtx) }()
 	go func() { sipErr <- n.dns.Run(sipCtx) }()
-	eventsCtx, stopEvents := context.WithCancel(context.Background())
-	eventsDone := make(chan error, 1)
-	go func() { eventsDone <- n.events.Run(eventsCtx) }()
-	sweepCtx, stopSweep := context.WithCancel(context.Background())
-	sweepDone := make(chan struct{})
-	go func() { n.runCallSweeper(sweepCtx); close(sweepDone) }()
-	callEventsCtx, stopCallEvents := context.WithCancel(context.Background())
-	callEventsDone := make(chan struct{})
-	go func() { n.callEvents.run(callEventsCtx); close(callEventsDone) }()
+	stopEvents := background(func(ctx context.Context) { _ = n.events.Run(ctx) })
+	stopSweep := background(n.runCallSweeper)
+	stopCallEvents := background(n.callEvents.run)
 
 	// Log accounts and feature servers stored under ids that the DNS
 	// label rule now refuses (issue 9), while /healthz says starting.
@@ -298,13 +282,11 @@ func (n *Node) Run(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownTimeout)
 	defer cancel()
 	stopSweep()
-	<-sweepDone
 	n.drain(sctx)
 	stopSIP()
 	n.sip.Close()
 	_ = n.dns.Close()
-	stopCallEvents() // what is queued is appended before the streams end
-	<-callEventsDone
+	stopCallEvents()     // what is queued is appended before the streams end
 	_ = n.events.Close() // ends the event streams, so that Shutdown need not wait for them
 	if serr := n.http.Shutdown(sctx); serr != nil {
 		n.log.Warn("HTTP shutdown did not finish in time", "err", serr)
@@ -316,12 +298,26 @@ func (n *Node) Run(ctx context.Context) error {
 		}
 	}
 	stopEvents() // webhook deliveries: another node's sweep takes them over
-	<-eventsDone
 	if cerr := n.closers.close(); cerr != nil && err == nil {
 		err = cerr
 	}
 	n.log.Info("node stopped")
 	return err
+}
+
+// background runs f on its own goroutine until the returned stop, which
+// cancels f's context and waits for f to return.
+func background(f func(context.Context)) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f(ctx)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 // Close releases a node whose Run was never called.

@@ -24,14 +24,11 @@ func (p poolSource) PoolStates(ctx context.Context) ([]placement.PoolState, erro
 
 // pools answers GET /v1/pools.
 func (n *Node) pools(ctx context.Context) ([]httpapi.PoolView, error) {
-	states, err := poolSource{n}.PoolStates(ctx)
-	if err != nil {
-		return nil, err
-	}
 	configured, err := n.actors.PoolSpecs(ctx)
 	if err != nil {
 		return nil, err
 	}
+	states := placement.PoolStates(configured, n.membership.PlacementMembers(), nil)
 	out := make([]httpapi.PoolView, 0, len(states))
 	for _, st := range states {
 		_, isConfigured := configured[st.Spec.Name]

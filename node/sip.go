@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -35,11 +36,7 @@ func (n *Node) startSIP() error {
 		return fmt.Errorf("node: starting the DNS responder on %s: %w", cfg.DNSAddr, err)
 	}
 	n.closers.push(n.dns.Close)
-	resolverAddr := cfg.Resolver
-	if resolverAddr == "" {
-		resolverAddr = n.dns.Addr()
-	}
-	resolver, err := dnszone.NewResolver(dnszone.ResolverConfig{Server: resolverAddr, Logger: n.log})
+	resolver, err := dnszone.NewResolver(dnszone.ResolverConfig{Server: cmp.Or(cfg.Resolver, n.dns.Addr()), Logger: n.log})
 	if err != nil {
 		return err
 	}
@@ -76,12 +73,11 @@ func (n *Node) startSIP() error {
 // keeps dialogs routable through a node after it restarts (nonces are
 // bound to one boot anyway), and a shared one lets peers prove their hops.
 func sipSecret(cfg Config, store persistence.Store) ([]byte, error) {
-	switch {
-	case cfg.SIPSecret != "":
-		s := sha256.Sum256([]byte("switchboard sip nonce\x00" + cfg.SIPSecret))
-		return s[:], nil
-	case cfg.GossipKey != "":
-		k, _ := base64.StdEncoding.DecodeString(cfg.GossipKey)
+	if cfg.SIPSecret != "" || cfg.GossipKey != "" {
+		k := []byte(cfg.SIPSecret)
+		if cfg.SIPSecret == "" {
+			k, _ = base64.StdEncoding.DecodeString(cfg.GossipKey)
+		}
 		s := sha256.Sum256(append([]byte("switchboard sip nonce\x00"), k...))
 		return s[:], nil
 	}
@@ -120,13 +116,7 @@ const sipSecretKey = "cluster/sip-secret"
 type sipMembers struct{ m *cluster.Membership }
 
 func (m sipMembers) alive() []gossip.Member {
-	var out []gossip.Member
-	for _, g := range m.m.Members() {
-		if g.Status == gossip.StatusAlive && g.Meta.SIP != "" {
-			out = append(out, g)
-		}
-	}
-	return out
+	return slices.DeleteFunc(m.m.Members(), func(g gossip.Member) bool { return g.Status != gossip.StatusAlive || g.Meta.SIP == "" })
 }
 
 func (m sipMembers) SIPAddr(node string) (string, bool) {
@@ -139,12 +129,7 @@ func (m sipMembers) SIPAddr(node string) (string, bool) {
 }
 
 func (m sipMembers) IsPeer(addr string) bool {
-	for _, g := range m.alive() {
-		if g.Meta.SIP == addr && !g.Local {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(m.alive(), func(g gossip.Member) bool { return g.Meta.SIP == addr && !g.Local })
 }
 
 // dnsTargets answers the DNS responder: an account DNS name resolves to
@@ -177,11 +162,7 @@ func (d dnsTargets) Targets(ctx context.Context, name string) ([]dnszone.Target,
 		return d.nodes(view.Pools), true, nil
 	}
 	feature := labels[0]
-	routed := false
-	for _, r := range view.Routes {
-		routed = routed || r.Feature == feature
-	}
-	if !routed {
+	if !slices.ContainsFunc(view.Routes, func(r *actorpb.Route) bool { return r.Feature == feature }) {
 		return nil, false, nil
 	}
 	rep, err := d.n.actors.Request(ctx, actors.KindFeatureServer, feature, &actorpb.GetFeatureServer{})

@@ -109,12 +109,8 @@ func (c Config) withDefaults() Config {
 	c.JoinBackoffMin = cmp.Or(c.JoinBackoffMin, d.JoinBackoffMin)
 	c.JoinBackoffMax = cmp.Or(c.JoinBackoffMax, d.JoinBackoffMax)
 	c.DeadRetention = cmp.Or(c.DeadRetention, d.DeadRetention)
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
-	if c.Clock == nil {
-		c.Clock = clock.Real{}
-	}
+	c.Logger = cmp.Or(c.Logger, slog.New(slog.DiscardHandler))
+	c.Clock = cmp.Or[clock.Clock](c.Clock, clock.Real{})
 	return c
 }
 

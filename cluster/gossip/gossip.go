@@ -92,11 +92,9 @@ func New(cfg Config) (*Gossip, error) {
 		closed:    make(chan struct{}),
 	}
 
-	var mc *memberlist.Config
+	mc := memberlist.DefaultLANConfig()
 	if cfg.Profile == ProfileLocal {
 		mc = memberlist.DefaultLocalConfig()
-	} else {
-		mc = memberlist.DefaultLANConfig()
 	}
 	mc.Name = cfg.ID
 	// Lifeguard stretches a suspicion to SuspicionMaxTimeoutMult times its
@@ -132,7 +130,7 @@ func New(cfg Config) (*Gossip, error) {
 	g.mu.Lock()
 	g.addr = g.tbl.local().Addr
 	g.mu.Unlock()
-	if len(g.seeds()) == 0 {
+	if len(g.others(g.cfg.Join)) == 0 {
 		g.joined.Store(true)
 	}
 	return g, nil
@@ -155,26 +153,16 @@ func (g *Gossip) Run(ctx context.Context) error {
 		return nil
 	}
 	g.publishLoad()
-	tick := time.NewTicker(g.cfg.LoadInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-g.closed:
-			return nil
-		case <-g.changed:
-			g.notify()
-		case <-tick.C:
-			g.publishLoad()
-			g.sweep()
-		}
+	for g.wait(ctx, g.cfg.LoadInterval) {
+		g.publishLoad()
+		g.sweep()
 	}
+	return nil
 }
 
 // join retries until joined; false when ctx ended or Shutdown came first.
 func (g *Gossip) join(ctx context.Context) bool {
-	seeds := g.seeds()
+	seeds := g.others(g.cfg.Join)
 	for attempt := 0; !g.joined.Load(); attempt++ {
 		if g.isClosed() || ctx.Err() != nil {
 			return false
@@ -224,15 +212,9 @@ func (g *Gossip) wait(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// seeds are cfg.Join without this node's own address.
-func (g *Gossip) seeds() []string {
-	var out []string
-	for _, s := range g.cfg.Join {
-		if !sameAddr(s, g.addr) && !sameAddr(s, g.cfg.BindAddr) {
-			out = append(out, s)
-		}
-	}
-	return out
+// others are addrs without this node's own address (seeds: cfg.Join's).
+func (g *Gossip) others(addrs []string) []string {
+	return slices.DeleteFunc(slices.Clone(addrs), func(a string) bool { return sameAddr(a, g.addr) || sameAddr(a, g.cfg.BindAddr) })
 }
 
 func sameAddr(a, b string) bool {
@@ -387,12 +369,7 @@ func (g *Gossip) JoinMore(addrs []string) (int, error) {
 	if g.isClosed() || g.left.Load() {
 		return 0, ErrClosed
 	}
-	var out []string
-	for _, a := range addrs {
-		if !sameAddr(a, g.addr) && !sameAddr(a, g.cfg.BindAddr) {
-			out = append(out, a)
-		}
-	}
+	out := g.others(addrs)
 	if len(out) == 0 {
 		return 0, nil
 	}

@@ -109,30 +109,17 @@ func decodeMessage(b []byte) (reports []loadReport, known bool, err error) {
 		}
 		return []loadReport{r}, true, nil
 	case msgLoadTable:
-		b = b[1:]
-		for len(b) > 0 {
-			num, typ, n := protowire.ConsumeTag(b)
-			if n < 0 {
-				return nil, true, fmt.Errorf("%w: load table tag: %v", ErrMalformed, protowire.ParseError(n))
-			}
-			b = b[n:]
+		err := eachField(b[1:], "load table", func(num protowire.Number, typ protowire.Type, v []byte) error {
 			if num != tableFieldReport || typ != protowire.BytesType {
-				if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
-					return nil, true, fmt.Errorf("%w: load table field %d: %v", ErrMalformed, num, protowire.ParseError(n))
-				}
-				b = b[n:]
-				continue
+				return nil
 			}
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return nil, true, fmt.Errorf("%w: load table entry: %v", ErrMalformed, protowire.ParseError(n))
-			}
+			v, _ = protowire.ConsumeBytes(v)
 			r, err := consumeReport(v)
-			if err != nil {
-				return nil, true, err
-			}
 			reports = append(reports, r)
-			b = b[n:]
+			return err
+		})
+		if err != nil {
+			return nil, true, err
 		}
 		return reports, true, nil
 	default:
@@ -181,53 +168,35 @@ func appendReport(b []byte, r loadReport) []byte {
 
 func consumeReport(b []byte) (loadReport, error) {
 	var r loadReport
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return loadReport{}, fmt.Errorf("%w: load report tag: %v", ErrMalformed, protowire.ParseError(n))
-		}
-		b = b[n:]
-		want, ok := reportFieldType(num)
-		if !ok || typ != want {
-			if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
-				return loadReport{}, fmt.Errorf("%w: load report field %d: %v", ErrMalformed, num, protowire.ParseError(n))
-			}
-			b = b[n:]
-			continue
+	err := eachField(b, "load report", func(num protowire.Number, typ protowire.Type, v []byte) error {
+		if want, ok := reportFieldTypes[num]; !ok || typ != want {
+			return nil
 		}
 		switch typ {
 		case protowire.BytesType:
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return loadReport{}, fmt.Errorf("%w: load report field %d: %v", ErrMalformed, num, protowire.ParseError(n))
-			}
-			b = b[n:]
+			v, _ = protowire.ConsumeBytes(v)
 			switch num {
 			case reportFieldID, reportFieldAddr:
 				if !utf8.Valid(v) {
-					return loadReport{}, fmt.Errorf("%w: load report field %d is not UTF-8", ErrMalformed, num)
+					return fmt.Errorf("%w: load report field %d is not UTF-8", ErrMalformed, num)
 				}
 				if num == reportFieldID {
 					r.ID = string(v)
 				} else {
 					r.Addr = string(v)
 				}
-				continue
+				return nil
 			}
 			kind, count, err := consumeActivation(v)
 			if err != nil {
-				return loadReport{}, err
+				return err
 			}
 			if r.Load.Activations == nil {
 				r.Load.Activations = make(map[string]int)
 			}
 			r.Load.Activations[kind] = count
 		case protowire.VarintType:
-			v, n := protowire.ConsumeVarint(b)
-			if n < 0 {
-				return loadReport{}, fmt.Errorf("%w: load report field %d: %v", ErrMalformed, num, protowire.ParseError(n))
-			}
-			b = b[n:]
+			v, _ := protowire.ConsumeVarint(v)
 			switch num {
 			case reportFieldEpoch:
 				r.Epoch = v
@@ -241,17 +210,17 @@ func consumeReport(b []byte) (loadReport, error) {
 				r.Leaving = v != 0
 			}
 		case protowire.Fixed64Type:
-			v, n := protowire.ConsumeFixed64(b)
-			if n < 0 {
-				return loadReport{}, fmt.Errorf("%w: load report field %d: %v", ErrMalformed, num, protowire.ParseError(n))
-			}
-			b = b[n:]
+			v, _ := protowire.ConsumeFixed64(v)
 			cpu := math.Float64frombits(v)
 			if math.IsNaN(cpu) || math.IsInf(cpu, 0) {
-				return loadReport{}, fmt.Errorf("%w: load report CPU %v", ErrMalformed, cpu)
+				return fmt.Errorf("%w: load report CPU %v", ErrMalformed, cpu)
 			}
 			r.Load.CPU = cpu
 		}
+		return nil
+	})
+	if err != nil {
+		return loadReport{}, err
 	}
 	if r.ID == "" {
 		return loadReport{}, fmt.Errorf("%w: load report without sender id", ErrMalformed)
@@ -259,50 +228,48 @@ func consumeReport(b []byte) (loadReport, error) {
 	return r, nil
 }
 
-// reportFieldType is the wire type of a known loadReport field.
-func reportFieldType(num protowire.Number) (protowire.Type, bool) {
-	switch num {
-	case reportFieldID, reportFieldAddr, reportFieldActivation:
-		return protowire.BytesType, true
-	case reportFieldEpoch, reportFieldSeq, reportFieldActiveCalls, reportFieldDraining, reportFieldLeaving:
-		return protowire.VarintType, true
-	case reportFieldCPU:
-		return protowire.Fixed64Type, true
-	}
-	return 0, false
+// reportFieldTypes are the wire types of the known loadReport fields.
+var reportFieldTypes = map[protowire.Number]protowire.Type{
+	reportFieldID: protowire.BytesType, reportFieldAddr: protowire.BytesType, reportFieldActivation: protowire.BytesType,
+	reportFieldEpoch: protowire.VarintType, reportFieldSeq: protowire.VarintType, reportFieldActiveCalls: protowire.VarintType,
+	reportFieldDraining: protowire.VarintType, reportFieldLeaving: protowire.VarintType,
+	reportFieldCPU: protowire.Fixed64Type,
 }
 
 func consumeActivation(b []byte) (kind string, count int, err error) {
+	err = eachField(b, "activation", func(num protowire.Number, typ protowire.Type, v []byte) error {
+		switch {
+		case num == activationFieldKind && typ == protowire.BytesType:
+			v, _ = protowire.ConsumeBytes(v)
+			if !utf8.Valid(v) {
+				return fmt.Errorf("%w: activation kind is not UTF-8", ErrMalformed)
+			}
+			kind = string(v)
+		case num == activationFieldCount && typ == protowire.VarintType:
+			v, _ := protowire.ConsumeVarint(v)
+			count = int(protowire.DecodeZigZag(v))
+		}
+		return nil
+	})
+	return kind, count, err
+}
+
+// eachField calls f with the number, wire type and encoded value of each
+// field of the protobuf message b; what names the message in errors.
+func eachField(b []byte, what string, f func(num protowire.Number, typ protowire.Type, v []byte) error) error {
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
-			return "", 0, fmt.Errorf("%w: activation tag: %v", ErrMalformed, protowire.ParseError(n))
+			return fmt.Errorf("%w: %s tag: %v", ErrMalformed, what, protowire.ParseError(n))
 		}
 		b = b[n:]
-		switch {
-		case num == activationFieldKind && typ == protowire.BytesType:
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return "", 0, fmt.Errorf("%w: activation kind: %v", ErrMalformed, protowire.ParseError(n))
-			}
-			if !utf8.Valid(v) {
-				return "", 0, fmt.Errorf("%w: activation kind is not UTF-8", ErrMalformed)
-			}
-			kind = string(v)
-			b = b[n:]
-		case num == activationFieldCount && typ == protowire.VarintType:
-			v, n := protowire.ConsumeVarint(b)
-			if n < 0 {
-				return "", 0, fmt.Errorf("%w: activation count: %v", ErrMalformed, protowire.ParseError(n))
-			}
-			count = int(protowire.DecodeZigZag(v))
-			b = b[n:]
-		default:
-			if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
-				return "", 0, fmt.Errorf("%w: activation field %d: %v", ErrMalformed, num, protowire.ParseError(n))
-			}
-			b = b[n:]
+		if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
+			return fmt.Errorf("%w: %s field %d: %v", ErrMalformed, what, num, protowire.ParseError(n))
 		}
+		if err := f(num, typ, b[:n]); err != nil {
+			return err
+		}
+		b = b[n:]
 	}
-	return kind, count, nil
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -52,12 +53,12 @@ type Meta struct {
 // UTF-8, and the encoding fits in MaxMetaSize bytes.
 func (m Meta) Validate() error {
 	for _, f := range m.fields() {
-		if !utf8.ValidString(f.value) {
+		if !utf8.ValidString(*f.value) {
 			return fmt.Errorf("gossip: metadata %s is not valid UTF-8", f.label)
 		}
-		if f.addr && f.value != "" {
-			if _, _, err := net.SplitHostPort(f.value); err != nil {
-				return fmt.Errorf("gossip: metadata %s %q is not host:port: %w", f.label, f.value, err)
+		if f.addr && *f.value != "" {
+			if _, _, err := net.SplitHostPort(*f.value); err != nil {
+				return fmt.Errorf("gossip: metadata %s %q is not host:port: %w", f.label, *f.value, err)
 			}
 		}
 	}
@@ -71,8 +72,8 @@ func (m Meta) Validate() error {
 func (m Meta) Encode() ([]byte, error) {
 	size := 1
 	for _, f := range m.fields() {
-		if f.value != "" {
-			size += protowire.SizeTag(f.num) + protowire.SizeBytes(len(f.value))
+		if *f.value != "" {
+			size += protowire.SizeTag(f.num) + protowire.SizeBytes(len(*f.value))
 		}
 	}
 	if size > MaxMetaSize {
@@ -81,9 +82,9 @@ func (m Meta) Encode() ([]byte, error) {
 	b := make([]byte, 0, size)
 	b = append(b, metaVersion)
 	for _, f := range m.fields() {
-		if f.value != "" {
+		if *f.value != "" {
 			b = protowire.AppendTag(b, f.num, protowire.BytesType)
-			b = protowire.AppendString(b, f.value)
+			b = protowire.AppendString(b, *f.value)
 		}
 	}
 	return b, nil
@@ -103,45 +104,21 @@ func DecodeMeta(b []byte) (Meta, error) {
 	if b[0] != metaVersion {
 		return m, fmt.Errorf("%w: metadata version %d, want %d", ErrMalformed, b[0], metaVersion)
 	}
-	b = b[1:]
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return Meta{}, fmt.Errorf("%w: metadata tag: %v", ErrMalformed, protowire.ParseError(n))
+	fields := m.fields()
+	err := eachField(b[1:], "metadata", func(num protowire.Number, typ protowire.Type, v []byte) error {
+		i := slices.IndexFunc(fields, func(f metaField) bool { return f.num == num })
+		if i < 0 || typ != protowire.BytesType {
+			return nil
 		}
-		b = b[n:]
-		var dst *string
-		switch num {
-		case metaFieldName:
-			dst = &m.Name
-		case metaFieldPool:
-			dst = &m.Pool
-		case metaFieldActor:
-			dst = &m.Actor
-		case metaFieldSIP:
-			dst = &m.SIP
-		case metaFieldHTTP:
-			dst = &m.HTTP
-		case metaFieldDNS:
-			dst = &m.DNS
+		s, _ := protowire.ConsumeString(v)
+		if !utf8.ValidString(s) {
+			return fmt.Errorf("%w: metadata field %d is not UTF-8", ErrMalformed, num)
 		}
-		if dst == nil || typ != protowire.BytesType {
-			n = protowire.ConsumeFieldValue(num, typ, b)
-			if n < 0 {
-				return Meta{}, fmt.Errorf("%w: metadata field %d: %v", ErrMalformed, num, protowire.ParseError(n))
-			}
-			b = b[n:]
-			continue
-		}
-		v, n := protowire.ConsumeString(b)
-		if n < 0 {
-			return Meta{}, fmt.Errorf("%w: metadata field %d: %v", ErrMalformed, num, protowire.ParseError(n))
-		}
-		if !utf8.ValidString(v) {
-			return Meta{}, fmt.Errorf("%w: metadata field %d is not UTF-8", ErrMalformed, num)
-		}
-		*dst = v
-		b = b[n:]
+		*fields[i].value = s
+		return nil
+	})
+	if err != nil {
+		return Meta{}, err
 	}
 	return m, nil
 }
@@ -149,17 +126,18 @@ func DecodeMeta(b []byte) (Meta, error) {
 type metaField struct {
 	num   protowire.Number
 	label string
-	value string
+	value *string
 	addr  bool
 }
 
-func (m Meta) fields() [6]metaField {
-	return [6]metaField{
-		{metaFieldName, "name", m.Name, false},
-		{metaFieldPool, "pool", m.Pool, false},
-		{metaFieldActor, "actor address", m.Actor, true},
-		{metaFieldSIP, "SIP address", m.SIP, true},
-		{metaFieldHTTP, "HTTP address", m.HTTP, true},
-		{metaFieldDNS, "DNS address", m.DNS, true},
+// fields are m's fields, each with a pointer to its value.
+func (m *Meta) fields() []metaField {
+	return []metaField{
+		{metaFieldName, "name", &m.Name, false},
+		{metaFieldPool, "pool", &m.Pool, false},
+		{metaFieldActor, "actor address", &m.Actor, true},
+		{metaFieldSIP, "SIP address", &m.SIP, true},
+		{metaFieldHTTP, "HTTP address", &m.HTTP, true},
+		{metaFieldDNS, "DNS address", &m.DNS, true},
 	}
 }

@@ -57,9 +57,9 @@ func metaOfSize(t *testing.T, n int) Meta {
 func (m Meta) encodeUnchecked() []byte {
 	b := []byte{metaVersion}
 	for _, f := range m.fields() {
-		if f.value != "" {
+		if *f.value != "" {
 			b = protowire.AppendTag(b, f.num, protowire.BytesType)
-			b = protowire.AppendString(b, f.value)
+			b = protowire.AppendString(b, *f.value)
 		}
 	}
 	return b

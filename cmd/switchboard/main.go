@@ -20,6 +20,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -229,18 +230,7 @@ func addrTaken(err error, fs *pflag.FlagSet) error {
 
 // quotesAddr says whether msg holds host:port with no digit following.
 func quotesAddr(msg, host, port string) bool {
-	s := net.JoinHostPort(host, port)
-	for i := 0; ; {
-		j := strings.Index(msg[i:], s)
-		if j < 0 {
-			return false
-		}
-		end := i + j + len(s)
-		if end == len(msg) || msg[end] < '0' || msg[end] > '9' {
-			return true
-		}
-		i = end
-	}
+	return regexp.MustCompile(regexp.QuoteMeta(net.JoinHostPort(host, port)) + `([^0-9]|$)`).MatchString(msg)
 }
 
 // envName is the environment variable of a flag: SWITCHBOARD_<FLAG>.

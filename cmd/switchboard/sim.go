@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime/debug"
 	"syscall"
 	"time"
@@ -39,12 +38,12 @@ report the same measures from what the nodes gossip (DIR/report.json,
 DIR/report.md, DIR/logs/). Real time and real processes: not byte-identical.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
 			if cmd.Flags().Changed("live") {
 				if scenario != "" {
 					return errors.New("--live and --scenario do not go together: --live runs real nodes, --scenario the modelled cluster")
 				}
-				ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-				defer stop()
 				liveCfg.Seed, liveCfg.Out, liveCfg.Log = seed, out, stderr
 				if liveCfg.Binary == "" {
 					exe, err := os.Executable()
@@ -64,16 +63,12 @@ DIR/report.md, DIR/logs/). Real time and real processes: not byte-identical.`,
 				return errors.New("--scenario is required, e.g. --scenario simulations/scenarios/steady.json")
 			}
 			if simulations.IsFraudScenario(scenario) {
-				ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-				defer stop()
 				return runFraudSim(ctx, stdout, scenario, seed, out)
 			}
 			sc, err := simulations.LoadScenario(scenario)
 			if err != nil {
 				return err
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
 			cfg := simulations.Config{Seed: seed}
 			if bar := newSimBar(stderr, int64(sc.WithDefaults().Calls)*int64(1+len(simulations.Baselines())), sc.Name); bar != nil {
 				cfg.Progress = func(n int) { _ = bar.Add(n) }
@@ -109,7 +104,7 @@ DIR/report.md, DIR/logs/). Real time and real processes: not byte-identical.`,
 	f := cmd.Flags()
 	f.StringVar(&scenario, "scenario", "", "scenario file, e.g. simulations/scenarios/steady.json")
 	f.Uint64Var(&seed, "seed", 1, "random seed; the same seed replays the same run")
-	f.StringVar(&out, "out", filepath.Join("sim-out"), "folder for report.json, report.md and the plots")
+	f.StringVar(&out, "out", "sim-out", "folder for report.json, report.md and the plots")
 	f.IntVar(&liveCfg.Nodes, "live", 0, "run N real node processes of pool p1 on loopback instead of a scenario")
 	f.StringVar(&liveCfg.Store, "store", "", "live: postgres:// DSN the nodes share; empty: a badger folder per node (state does not follow actors)")
 	f.DurationVar(&liveCfg.Duration, "duration", liveCfg.Duration, "live: how long calls are driven")

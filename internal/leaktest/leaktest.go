@@ -25,13 +25,8 @@ const throttleMarker = "github.com/asynkron/protoactor-go/"
 func VerifyTestMain(m *testing.M) {
 	code := m.Run()
 	if code == 0 {
-		var leaked []string
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			leaked = leftovers()
-			if len(leaked) == 0 || time.Now().After(deadline) {
-				break
-			}
+		leaked := leftovers()
+		for deadline := time.Now().Add(5 * time.Second); len(leaked) > 0 && time.Now().Before(deadline); leaked = leftovers() {
 			time.Sleep(100 * time.Millisecond) // polling interval
 		}
 		if len(leaked) > 0 {

@@ -21,11 +21,8 @@ type Rule struct {
 }
 
 func (r Rule) matches(rec slog.Record) bool {
-	if prefix, ok := strings.CutSuffix(r.Message, "*"); ok {
-		if !strings.HasPrefix(rec.Message, prefix) {
-			return false
-		}
-	} else if rec.Message != r.Message {
+	prefix, wild := strings.CutSuffix(r.Message, "*")
+	if wild && !strings.HasPrefix(rec.Message, prefix) || !wild && rec.Message != r.Message {
 		return false
 	}
 	return r.Match == nil || r.Match(rec)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -263,9 +264,7 @@ func (n *Node) Do(ctx context.Context, method, path string, body any, header htt
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json") // the API refuses other bodies (415)
 	}
-	for k, vs := range header {
-		req.Header[k] = vs
-	}
+	maps.Copy(req.Header, header)
 	resp, err := n.client.Do(req)
 	if err != nil {
 		return Reply{}, err

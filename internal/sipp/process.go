@@ -113,13 +113,7 @@ func (e *bindError) Unwrap() error { return e.err }
 
 func start(ctx context.Context, bin, path string, scenario Scenario, dir string, attempt int, ip string, port int, args []string) (*Process, error) {
 	files := newRunFiles(dir, attempt)
-	if port == 0 {
-		var err error
-		if port, err = freeUDPPort(ip); err != nil {
-			return nil, err
-		}
-	}
-	base, err := baseArgs(path, ip, port, files)
+	base, port, err := baseArgs(path, ip, port, files)
 	if err != nil {
 		return nil, err
 	}
@@ -171,13 +165,9 @@ func start(ctx context.Context, bin, path string, scenario Scenario, dir string,
 // Stats returns the server's counts as of its last statistics dump (SIPp
 // writes one a second) without stopping it.
 func (p *Process) Stats() (Result, error) {
-	b, err := os.ReadFile(p.files.stats)
-	if err != nil {
-		return Result{}, fmt.Errorf("sipp: %s statistics: %w", p.scenario.Name(), err)
-	}
 	var r Result
-	if err := parseStats(string(b), &r); err != nil {
-		return Result{}, err
+	if err := parseStatsFile(p.files.stats, &r); err != nil {
+		return Result{}, fmt.Errorf("sipp: %s statistics: %w", p.scenario.Name(), err)
 	}
 	return r, nil
 }
@@ -204,12 +194,6 @@ func (p *Process) Stop() (Result, error) {
 		_ = os.RemoveAll(p.dir)
 	})
 	return p.result, p.stopErr
-}
-
-// Output returns the end of the server's standard error so far.
-func (p *Process) Output() string {
-	b, _ := os.ReadFile(p.files.stderr)
-	return tail(string(b), outputTail)
 }
 
 func (p *Process) exited() bool {

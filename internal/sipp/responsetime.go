@@ -19,12 +19,11 @@ import (
 func ResponseTimes(messages, method string) ([]time.Duration, error) {
 	type call struct {
 		start time.Time
+		took  time.Duration
 		done  bool
 	}
 	calls := map[string]*call{}
-	var order []string
-	var times []time.Duration
-	durations := map[string]time.Duration{}
+	var order []*call
 	for chunk := range strings.SplitSeq(messages, "\n"+traceSeparator) {
 		chunk = strings.TrimPrefix(chunk, traceSeparator)
 		stampLine, rest, ok := strings.Cut(chunk, "\n")
@@ -55,17 +54,18 @@ func ResponseTimes(messages, method string) ([]time.Duration, error) {
 			}
 			c = &call{start: at}
 			calls[id] = c
-			order = append(order, id)
+			order = append(order, c)
 		}
 		fields := strings.Fields(cseq)
 		if !sent && !c.done && strings.HasPrefix(first, "SIP/2.0 200") && len(fields) == 2 && fields[1] == method {
 			c.done = true
-			durations[id] = at.Sub(c.start)
+			c.took = at.Sub(c.start)
 		}
 	}
-	for _, id := range order {
-		if d, ok := durations[id]; ok {
-			times = append(times, d)
+	var times []time.Duration
+	for _, c := range order {
+		if c.done {
+			times = append(times, c.took)
 		}
 	}
 	return times, nil

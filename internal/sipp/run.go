@@ -1,6 +1,7 @@
 package sipp
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -102,7 +103,7 @@ func RunUAC(ctx context.Context, scenario Scenario, target string, opts UACOptio
 	var res Result
 	for attempt := 1; ; attempt++ {
 		files := newRunFiles(dir, attempt)
-		base, err := baseArgs(path, opts.LocalIP, 0, files)
+		base, _, err := baseArgs(path, opts.LocalIP, 0, files)
 		if err != nil {
 			return Result{}, err
 		}
@@ -141,20 +142,14 @@ func RunUAC(ctx context.Context, scenario Scenario, target string, opts UACOptio
 
 // setDefaults fills in the zero fields; host is the target's host.
 func (o *UACOptions) setDefaults(host string) {
-	if o.Domain == "" {
-		o.Domain = host
-	}
-	if o.FromUser == "" {
-		o.FromUser = defaultFromUser
-	}
+	o.Domain = cmp.Or(o.Domain, host)
+	o.FromUser = cmp.Or(o.FromUser, defaultFromUser)
+	o.LocalIP = cmp.Or(o.LocalIP, defaultLocalIP)
 	if o.Calls <= 0 {
 		o.Calls = defaultCalls
 	}
 	if o.RecvTimeout <= 0 {
 		o.RecvTimeout = defaultRecvTimeout
-	}
-	if o.LocalIP == "" {
-		o.LocalIP = defaultLocalIP
 	}
 	if o.Timeout <= 0 {
 		rate := o.Rate
@@ -248,11 +243,7 @@ func (o *UACOptions) defaultAuthURI(scenario Scenario) (string, error) {
 	if registers {
 		return o.Domain, nil
 	}
-	service := o.Service
-	if service == "" {
-		service = "service"
-	}
-	return service + "@" + o.Domain, nil
+	return cmp.Or(o.Service, "service") + "@" + o.Domain, nil
 }
 
 // runFiles are the files one SIPp run writes into its folder.
@@ -272,21 +263,22 @@ func newRunFiles(dir string, attempt int) runFiles {
 }
 
 // baseArgs are the arguments of every run: the scenario, free ports on ip
-// (sipPort when non-zero), the default behaviours, and the files.
-func baseArgs(scenarioPath, ip string, sipPort int, f runFiles) ([]string, error) {
+// (sipPort when non-zero), the default behaviours, and the files; and the
+// SIP port they give.
+func baseArgs(scenarioPath, ip string, sipPort int, f runFiles) ([]string, int, error) {
 	var err error
 	if sipPort == 0 {
 		if sipPort, err = freeUDPPort(ip); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	}
 	mediaPort, err := freeMediaPort(ip)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	ctrlPort, err := freeUDPPort(controlIP)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	return []string{
 		"-sf", scenarioPath,
@@ -299,7 +291,7 @@ func baseArgs(scenarioPath, ip string, sipPort int, f runFiles) ([]string, error
 		"-trace_err", "-error_file", f.errors,
 		"-trace_screen", "-screen_file", f.screens,
 		"-max_log_size", strconv.Itoa(maxLogSize),
-	}, nil
+	}, sipPort, nil
 }
 
 // maxLogSize bounds each of SIPp's logs (errors, messages).
@@ -320,9 +312,7 @@ func (f runFiles) result(cmd *exec.Cmd, withMessages bool) Result {
 			r.ExitCode = -1 // killed by a signal
 		}
 	}
-	if b, err := os.ReadFile(f.stats); err == nil {
-		_ = parseStats(string(b), &r) // a run that died early has no row: zero counts
-	}
+	_ = parseStatsFile(f.stats, &r) // a run that died early has no row: zero counts
 	stderr, _ := os.ReadFile(f.stderr)
 	screens, _ := os.ReadFile(f.screens)
 	r.Output = tail(string(stderr), outputTail/2) + tail(string(screens), outputTail/2)

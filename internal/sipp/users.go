@@ -1,7 +1,6 @@
 package sipp
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"strings"
@@ -19,22 +18,15 @@ func WriteUsers(path string, users []User) error {
 	if len(users) == 0 {
 		return fmt.Errorf("sipp: injection file %s: no users", path)
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("sipp: %w", err)
-	}
-	w := bufio.NewWriter(f)
-	_, _ = w.WriteString("SEQUENTIAL\n")
+	b := []byte("SEQUENTIAL\n")
 	for _, u := range users {
 		if strings.ContainsAny(u.Name+u.Password, ";\n\r") {
-			_ = f.Close()
 			return fmt.Errorf("sipp: injection file %s: user %q: a name or password with ';' or a line break", path, u.Name)
 		}
-		_, _ = w.WriteString(u.Name + ";" + u.Password + "\n")
+		b = append(b, u.Name+";"+u.Password+"\n"...)
 	}
-	if err := w.Flush(); err != nil {
-		_ = f.Close()
+	if err := os.WriteFile(path, b, 0o666); err != nil {
 		return fmt.Errorf("sipp: %w", err)
 	}
-	return f.Close()
+	return nil
 }
