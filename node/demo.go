@@ -29,25 +29,20 @@ const (
 // prints its credentials on every start.
 func (n *Node) provisionDemo(ctx context.Context) error {
 	realm := demoAccount + "." + n.cfg.Zone
-	// The first request of a node that has just started can time out: its
-	// lease and the cluster's handover may still be settling on a loaded
-	// machine. Only this read is retried: it changes nothing.
-	exists, err := n.demoExists(ctx)
-	for try := 1; err != nil && try < demoTries && ctx.Err() == nil; try++ {
-		n.log.Info("demo: the account is not answering yet; trying again", "err", err)
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
+	// The first requests of a node that has just started can time out:
+	// its lease and the cluster's handover may still be settling on a
+	// loaded machine. Each step is retried: the read changes nothing, and
+	// the writes are PUTs that a second try repeats as they were.
+	var exists bool
+	err := n.demoRetry(ctx, func() (err error) {
 		exists, err = n.demoExists(ctx)
+		return err
+	})
+	if err == nil && !exists {
+		err = n.demoRetry(ctx, func() error { return n.createDemo(ctx, realm) })
 	}
 	if err != nil {
 		return err
-	}
-	if !exists {
-		if err := n.createDemo(ctx, realm); err != nil {
-			return err
-		}
 	}
 	out := n.cfg.Out
 	fmt.Fprintf(out, "\nSwitchboard demo on node %s\n", n.cfg.Name)
@@ -65,8 +60,23 @@ func (n *Node) provisionDemo(ctx context.Context) error {
 	return nil
 }
 
-// demoTries is how many times the demo's first read is tried.
+// demoTries is how many times each demo step is tried.
 const demoTries = 5
+
+// demoRetry runs step until it succeeds, up to demoTries times a second
+// apart.
+func (n *Node) demoRetry(ctx context.Context, step func() error) error {
+	err := step()
+	for try := 1; err != nil && try < demoTries && ctx.Err() == nil; try++ {
+		n.log.Info("demo: the account is not answering yet; trying again", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+		err = step()
+	}
+	return err
+}
 
 // demoExists says whether the demo account is stored already: --demo
 // creates it once and never overwrites what a user changed since.

@@ -48,9 +48,12 @@ var build struct {
 	err  error
 }
 
-// TestMain removes the binary the tests built and fails the run if a test
-// left a goroutine behind (an HTTP connection or a process waiter).
+// TestMain builds the binary before any test runs, so that no test's
+// deadline pays for the build while the parallel tests wait on it, removes
+// it at the end, and fails the run if a test left a goroutine behind (an
+// HTTP connection or a process waiter).
 func TestMain(m *testing.M) {
+	build.once.Do(buildBinary)
 	code := m.Run()
 	if build.dir != "" {
 		_ = os.RemoveAll(build.dir)
@@ -69,28 +72,31 @@ func TestMain(m *testing.M) {
 // the test: these tests are the only check of the shipped binary.
 func switchboardBinary(t testing.TB) string {
 	t.Helper()
-	build.once.Do(func() {
-		goTool, err := exec.LookPath("go")
-		if err != nil {
-			build.err = fmt.Errorf("the process tests build the binary with the go command, which is not on PATH: %w", err)
-			return
-		}
-		build.dir, err = os.MkdirTemp("", "switchboard-process-test-")
-		if err != nil {
-			build.err = err
-			return
-		}
-		build.path = filepath.Join(build.dir, "switchboard")
-		// The test runs in the package directory, cmd/switchboard.
-		out, err := exec.Command(goTool, "build", "-o", build.path, ".").CombinedOutput()
-		if err != nil {
-			build.err = fmt.Errorf("go build ./cmd/switchboard: %w\n%s", err, out)
-		}
-	})
+	build.once.Do(buildBinary)
 	if build.err != nil {
 		t.Fatal(build.err)
 	}
 	return build.path
+}
+
+// buildBinary builds ./cmd/switchboard into a temporary folder.
+func buildBinary() {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		build.err = fmt.Errorf("the process tests build the binary with the go command, which is not on PATH: %w", err)
+		return
+	}
+	build.dir, err = os.MkdirTemp("", "switchboard-process-test-")
+	if err != nil {
+		build.err = err
+		return
+	}
+	build.path = filepath.Join(build.dir, "switchboard")
+	// The test runs in the package directory, cmd/switchboard.
+	out, err := exec.Command(goTool, "build", "-o", build.path, ".").CombinedOutput()
+	if err != nil {
+		build.err = fmt.Errorf("go build ./cmd/switchboard: %w\n%s", err, out)
+	}
 }
 
 // ---- running a node ----
