@@ -69,7 +69,8 @@ DIR/report.md, DIR/logs/). Real time and real processes: not byte-identical.`,
 			if err != nil {
 				return err
 			}
-			cfg := simulations.Config{Seed: seed}
+			cfg := simulations.DefaultConfig()
+			cfg.Seed = seed
 			if bar := newSimBar(stderr, int64(sc.WithDefaults().Calls)*int64(1+len(simulations.Baselines())), sc.Name); bar != nil {
 				cfg.Progress = func(n int) { _ = bar.Add(n) }
 				defer func() { _ = bar.Finish(); fmt.Fprintln(stderr) }()
