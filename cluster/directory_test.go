@@ -18,7 +18,6 @@ import (
 // fakeMembers is a MemberSource with fixed members and no load reports.
 type fakeMembers []placement.Member
 
-func (f fakeMembers) PlacementMembers() []placement.Member { return f }
 func (f fakeMembers) PlacementSnapshot() ([]placement.Member, map[string]time.Time) {
 	return f, map[string]time.Time{}
 }

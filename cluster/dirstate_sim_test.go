@@ -19,7 +19,6 @@ type tracedMembers struct {
 	asOf    time.Time
 }
 
-func (s *tracedMembers) PlacementMembers() []placement.Member { return s.members }
 func (s *tracedMembers) PlacementSnapshot() ([]placement.Member, map[string]time.Time) {
 	at := make(map[string]time.Time, len(s.members))
 	for _, m := range s.members {
