@@ -11,8 +11,10 @@
 //     non-empty.
 //   - `make run` and `./bin/switchboard node ...` start a node in the
 //     background (the README runs each in a terminal of its own); the test
-//     goes on once its /healthz serves. `make run` is the Makefile's run
-//     recipe.
+//     goes on once its /healthz serves. Any `make TARGET [VAR=value ...]`
+//     runs the target's recipe from the Makefile, its variables filled
+//     (makeCommand); the working directory has the repository's
+//     simulations/ folder for the scenarios.
 //   - Each curl must answer 2xx, or the status the command's comment shows
 //     (`# -> 201`). A comment's {"key":value, ...} must match the reply's
 //     top-level fields; a comment's {key, key} names fields the reply has.
@@ -20,14 +22,17 @@
 //   - An HTML comment before a block says what the test does besides:
 //     <!-- readme-test: skip: REASON --> skips the block,
 //     <!-- readme-test: skip "COMMAND": REASON --> skips commands starting
-//     with COMMAND, <!-- readme-test: kill NAME --> SIGKILLs the node
-//     started with --name NAME first. Skips are logged with their reasons.
+//     with COMMAND, <!-- readme-test: kill NAME ... --> SIGKILLs the nodes
+//     started with --name NAME first, and <!-- readme-test: stop NAME ... -->
+//     stops them as a user's Ctrl-C does. Skips are logged with their
+//     reasons.
 //
 // The one mapping from the README's fixed addresses to the test's
 // (readmePorts, readmeStore): every README port on 127.0.0.1 or localhost
 // becomes a free port, also as the nodes' defaults (SWITCHBOARD_HTTP and
 // the like); the PostgreSQL URL and createdb command name a database the
-// test creates beside SWITCHBOARD_TEST_POSTGRES's and drops at the end.
+// test creates beside SWITCHBOARD_TEST_POSTGRES's and drops at the end;
+// an output folder under /tmp is one in the test's working directory.
 package main
 
 import (
@@ -207,7 +212,6 @@ type readmeRun struct {
 	storeUsed map[string]bool
 	nodes     map[string]*proc // by --name ("" for make run's)
 	vars      []string         // shell variables the blocks set
-	runRecipe string           // the Makefile's run recipe
 }
 
 func newReadmeRun(t *testing.T) *readmeRun {
@@ -227,7 +231,13 @@ func newReadmeRun(t *testing.T) *readmeRun {
 		}
 	}
 	r.store = readmeDatabase(t)
-	r.runRecipe = makeRecipe(t, "run")
+	scenarios, err := filepath.Abs("../../simulations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(scenarios, filepath.Join(r.dir, "simulations")); err != nil {
+		t.Fatal(err)
+	}
 	return r
 }
 
@@ -241,19 +251,36 @@ func readmeDatabase(t *testing.T) map[string]string {
 	}
 }
 
-// makeRecipe returns the first command of a Makefile target, $(BIN) filled.
-func makeRecipe(t *testing.T, target string) string {
+// makeCommand returns the first command of the recipe that a README's
+// `make TARGET [VAR=value ...]` runs, its $(VAR)s filled from the command
+// line or else from the Makefile's assignments.
+func makeCommand(t *testing.T, command string) string {
 	t.Helper()
 	mk, err := os.ReadFile("../../Makefile")
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := regexp.MustCompile(`(?m)^BIN\s*:=\s*(\S+)$`).FindSubmatch(mk)
-	recipe := regexp.MustCompile(`(?m)^` + target + `:.*\n\t(.+)$`).FindSubmatch(mk)
-	if bin == nil || recipe == nil {
-		t.Fatalf("the Makefile has no BIN or no %s target with a recipe", target)
+	words := strings.Fields(command)
+	recipe := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(words[1]) + `:.*\n\t(.+)$`).FindSubmatch(mk)
+	if recipe == nil {
+		t.Fatalf("%s: the Makefile has no %s target with a recipe", command, words[1])
 	}
-	return strings.ReplaceAll(string(recipe[1]), "$(BIN)", string(bin[1]))
+	vars := map[string]string{}
+	for _, m := range regexp.MustCompile(`(?m)^([A-Z_]+)\s*[:?]?=[ \t]*(\S*)`).FindAllSubmatch(mk, -1) {
+		vars[string(m[1])] = string(m[2])
+	}
+	for _, w := range words[2:] {
+		if k, v, ok := strings.Cut(w, "="); ok {
+			vars[k] = v
+		}
+	}
+	return regexp.MustCompile(`\$\(([A-Z_]+)\)`).ReplaceAllStringFunc(string(recipe[1]), func(ref string) string {
+		v, ok := vars[ref[2:len(ref)-1]]
+		if !ok {
+			t.Fatalf("%s: the recipe names %s, which the Makefile does not set", command, ref)
+		}
+		return v
+	})
 }
 
 var (
@@ -264,6 +291,8 @@ var (
 	readmeFields   = regexp.MustCompile(`\{([^{}]*(?:\{[^{}]*\}[^{}]*)*)\}`)
 	readmeKV       = regexp.MustCompile(`"([^"]+)":\s*("(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?|true|false|null)`)
 	readmeKeys     = regexp.MustCompile(`^\s*[a-z_]+(\s*,\s*[a-z_]+)*\s*$`)
+	readmeMake     = regexp.MustCompile(`^make\s+[a-z-]+(\s+[A-Z_]+=\S*)*$`)
+	readmeTmp      = regexp.MustCompile(`(\s)/tmp/`)
 )
 
 // mapped is a command with the README's addresses replaced by the test's.
@@ -274,6 +303,7 @@ func (r *readmeRun) mapped(cmd string) string {
 			cmd = strings.ReplaceAll(cmd, from, to)
 		}
 	}
+	cmd = readmeTmp.ReplaceAllString(cmd, "${1}"+r.dir+"/tmp/")
 	return readmeAddr.ReplaceAllStringFunc(cmd, func(a string) string {
 		m := readmeAddr.FindStringSubmatch(a)
 		if p, ok := r.ports[m[2]]; ok {
@@ -296,13 +326,19 @@ func (r *readmeRun) run(t *testing.T, b readmeBlock) {
 			t.Fatalf("README.md:%d: bad directive %q; want skip \"COMMAND\": REASON", b.line-1, d)
 		}
 		skipPrefix, skipReason = m[1], m[2]
-	case strings.HasPrefix(d, "kill "):
-		name := strings.TrimSpace(d[len("kill "):])
-		p, ok := r.nodes[name]
-		if !ok {
-			t.Fatalf("README.md:%d: kill %s: no node of that name was started", b.line-1, name)
+	case strings.HasPrefix(d, "kill ") || strings.HasPrefix(d, "stop "):
+		verb, names, _ := strings.Cut(d, " ")
+		for _, name := range strings.Fields(names) {
+			p, ok := r.nodes[name]
+			if !ok {
+				t.Fatalf("README.md:%d: %s %s: no node of that name was started", b.line-1, verb, name)
+			}
+			if verb == "kill" {
+				p.Kill()
+			} else if err := p.Stop(20 * time.Second); err != nil {
+				t.Fatalf("README.md:%d: stop %s: %v", b.line-1, name, err)
+			}
 		}
-		p.Kill()
 	case d != "":
 		t.Fatalf("README.md:%d: unknown directive %q", b.line-1, d)
 	}
@@ -330,7 +366,7 @@ func (r *readmeRun) startNode(t *testing.T, c readmeCmd) {
 	t.Helper()
 	text := c.text
 	if text == "make run" {
-		text = r.runRecipe
+		text = makeCommand(t, text)
 	}
 	text = r.mapped(text)
 	name := ""
@@ -378,7 +414,11 @@ func (r *readmeRun) shell(t *testing.T, cmds []readmeCmd) {
 	script.WriteString(r.prelude())
 	var curls []readmeCmd // one entry per curl the commands run, in order
 	for _, c := range cmds {
-		script.WriteString(r.mapped(c.text) + "\n")
+		text := c.text
+		if readmeMake.MatchString(text) {
+			text = makeCommand(t, text)
+		}
+		script.WriteString(r.mapped(text) + "\n")
 		for range readmeCurl.FindAllStringIndex(c.text, -1) {
 			curls = append(curls, c)
 		}
@@ -392,7 +432,7 @@ func (r *readmeRun) shell(t *testing.T, cmds []readmeCmd) {
 			fmt.Fprintf(&script, "[ -n \"$%s\" ] || { echo 'README variable %s is empty' >&2; exit 1; }\n", v, v)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute) // the simulations' block takes minutes
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "-c", script.String())
 	cmd.Dir = r.dir

@@ -34,7 +34,10 @@ func TestSimLive_CallsSpreadAndKilledShareTakenOver(t *testing.T) {
 	}
 	const seed = 1
 	const capacity = 60 // generous (about 30 calls are up at once): nothing may be rejected
-	store, out := os.Getenv("SWITCHBOARD_TEST_POSTGRES"), t.TempDir()
+	store, out := "", t.TempDir()
+	if os.Getenv("SWITCHBOARD_TEST_POSTGRES") != "" {
+		store = postgresDSN(t) // a database of its own: nodes on one store find each other
+	}
 	res := runToExit(t, 90*time.Second, nil, "sim", "--live", "3", "--store", store, "--seed", fmt.Sprint(seed), "--out", out,
 		"--duration", "12s", // failure detection of --gossip-profile local takes about 5 s
 		"--rate", "15", "--hold", "2s", "--kill-at", "0.3", "--join-at", "0.5", "--capacity", fmt.Sprint(capacity))
