@@ -289,7 +289,7 @@ func (a *account) putAccount(t *turn, m *actorpb.PutAccount) proto.Message {
 // with this id may have left, before the id is used again.
 func (a *account) cleanLeftovers(ctx context.Context) error {
 	for _, p := range []string{accountChildren(a.id), deviceGroupPrefix(a.id)} {
-		if err := deleteAll(ctx, a.store(), p); err != nil {
+		if err := deleteAll(ctx, a.store(), p, true); err != nil {
 			return err
 		}
 	}
@@ -496,7 +496,7 @@ func pageOf[V any](t *turn, a *account, what string, recs map[string]V, prefix, 
 // record and the bindings records of devices that left it while it was
 // not active (an active one deletes a leaving device's record itself).
 func (a *account) dropGroupState(ctx context.Context, group string) error {
-	if err := deleteAll(ctx, a.store(), deviceBindingsPrefix(a.id, group)); err != nil {
+	if err := deleteAll(ctx, a.store(), deviceBindingsPrefix(a.id, group), true); err != nil {
 		return err
 	}
 	if err := a.store().Delete(ctx, deviceGroupKey(a.id, group), persistence.AnyVersion); err != nil && !errors.Is(err, persistence.ErrNotFound) {

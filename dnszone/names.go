@@ -111,8 +111,9 @@ func parseName(qname, zone string) parsedName {
 		if len(labels) < 3 {
 			return parsedName{kind: kindNone}
 		}
+		service := first + "." + labels[1] + "."
 		for transport, prefix := range srvPrefix {
-			if prefix == first+"."+labels[1]+"." {
+			if prefix == service {
 				return withBase(parsedName{kind: kindService, transport: transport}, labels[2:], zone)
 			}
 		}

@@ -296,13 +296,14 @@ func (s *Stream) putSlots(ctx context.Context, evs []Event) error {
 	return nil
 }
 
-// saw records h as a head of a's account that this node wrote (written) or
-// read, and wakes the account's subscribers on this node if it is newer
-// than what they knew. A written head counts as a fresh read.
-func (s *Stream) saw(a *acct, h Event, earlier []Event, written bool) {
+// saw records h as a head of a's account, and wakes the account's
+// subscribers on this node if it is newer than what they knew. fresh says
+// that h is the store's head now (this node wrote it, or peekHead polled
+// it), so that peekHead may share it for the rest of its interval.
+func (s *Stream) saw(a *acct, h Event, earlier []Event, fresh bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if written {
+	if fresh {
 		a.seenAt, a.seenRead = time.Now(), true
 	}
 	if h.Seq > a.seen.Seq {
@@ -330,7 +331,7 @@ func (s *Stream) peekHead(ctx context.Context, account string, a *acct) (h Event
 		return Event{}, nil, err
 	}
 	s.met.polls.Inc()
-	s.saw(a, h, earlier, true) // a fresh read, as a written head is
+	s.saw(a, h, earlier, true)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.seen, a.seenPrev, nil

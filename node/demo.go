@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -63,11 +64,22 @@ func (n *Node) provisionDemo(ctx context.Context) error {
 // demoTries is how many times each demo step is tried.
 const demoTries = 5
 
+// demoRefused is the account actor's answer to a demo step: final, not
+// retried.
+type demoRefused struct{ e *actorpb.Error }
+
+func (r demoRefused) Error() string { return "demo: " + r.e.Message }
+
 // demoRetry runs step until it succeeds, up to demoTries times a second
-// apart.
+// apart, while it fails to reach the account (or the account answers
+// unavailable).
 func (n *Node) demoRetry(ctx context.Context, step func() error) error {
+	again := func(err error) bool {
+		var r demoRefused
+		return err != nil && (!errors.As(err, &r) || r.e.Code == actorpb.Code_CODE_UNAVAILABLE)
+	}
 	err := step()
-	for try := 1; err != nil && try < demoTries && ctx.Err() == nil; try++ {
+	for try := 1; again(err) && try < demoTries && ctx.Err() == nil; try++ {
 		n.log.Info("demo: the account is not answering yet; trying again", "err", err)
 		select {
 		case <-ctx.Done():
@@ -91,7 +103,7 @@ func (n *Node) demoExists(ctx context.Context) (bool, error) {
 	case e.Code == actorpb.Code_CODE_NOT_FOUND:
 		return false, nil
 	default:
-		return false, fmt.Errorf("demo: %s", e.Message)
+		return false, demoRefused{e}
 	}
 }
 
@@ -111,7 +123,7 @@ func (n *Node) createDemo(ctx context.Context, realm string) error {
 			return err
 		}
 		if e := rep.(interface{ GetError() *actorpb.Error }).GetError(); e != nil {
-			return fmt.Errorf("demo: %s", e.Message)
+			return demoRefused{e}
 		}
 	}
 	return nil

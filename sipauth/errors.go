@@ -31,6 +31,7 @@ var (
 	// password, or a request altered on the way.
 	ErrBadResponse = errors.New("sipauth: wrong digest response")
 
-	// ErrAlgorithm: an algorithm other than MD5 and SHA-256.
+	// ErrAlgorithm: an algorithm other than MD5 and SHA-256, or one the
+	// device was not offered (no downgrade from SHA-256).
 	ErrAlgorithm = errors.New("sipauth: unsupported digest algorithm")
 )

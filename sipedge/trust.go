@@ -43,7 +43,8 @@ type TrustConfig struct {
 	// Default: two seconds' worth (the flood limit's window).
 	Burst int
 	// TTL is how long an account's prefixes count after the edge last
-	// read the account's view. Default 10 min.
+	// read the account's view (its snapshot is reloaded at least every
+	// accountview MaxAge while used). Default 10 min.
 	TTL time.Duration
 }
 

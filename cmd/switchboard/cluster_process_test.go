@@ -12,7 +12,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -275,67 +274,7 @@ func clusterActivationsOf(t *testing.T, p *clusterNode, prefix string) []clActiv
 
 // ---- accounts ----
 
-// accountLedger records the accounts a test created in the shared store,
-// so that they are deleted when the test ends.
-type accountLedger struct {
-	mu  sync.Mutex
-	ids []string
-}
-
-func (l *accountLedger) add(id string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.ids = append(l.ids, id)
-}
-
-// deleteAccountsAtEnd returns a ledger whose accounts are deleted when the
-// test ends, through the first of nodes still running. Call it after
-// starting the nodes, so that it runs before their cleanup kills them.
-func deleteAccountsAtEnd(t *testing.T, nodes []*clusterNode) *accountLedger {
-	t.Helper()
-	l := &accountLedger{}
-	t.Cleanup(func() {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		deadline := time.Now().Add(30 * time.Second)
-		for _, id := range l.ids {
-			if err := deleteAccount(nodes, id, deadline); err != nil {
-				t.Errorf("deleting test account %s from the shared store: %v", id, err)
-			}
-		}
-	})
-	return l
-}
-
-func deleteAccount(nodes []*clusterNode, id string, deadline time.Time) error {
-	var last error = errors.New("no node is running")
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		for _, n := range nodes {
-			if !n.Running() {
-				continue
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			r, err := n.Do(ctx, http.MethodDelete, "/v1/accounts/"+id, nil, nil)
-			cancel()
-			switch {
-			case err != nil:
-				last = err
-			case r.Status == http.StatusNoContent || r.Status == http.StatusNotFound:
-				return nil
-			default:
-				last = fmt.Errorf("DELETE through %s: %s", n.name, r)
-			}
-		}
-		if time.Now().After(deadline) {
-			return last
-		}
-		<-tick.C
-	}
-}
-
-// clusterAccountPrefix is a prefix of account ids unique to this run.
+// clusterAccountPrefix is a prefix of account ids unique to this test.
 func clusterAccountPrefix(test string) string { return "t-" + test + "-" + randomID() + "-" }
 
 // ---- the tests ----
@@ -352,7 +291,6 @@ func TestProcessCluster_ThreeNodesConvergeAndServeFromAnyNode(t *testing.T) {
 	t.Parallel()
 	dsn := postgresDSN(t)
 	nodes := startCluster(t, dsn, 3)
-	ledger := deleteAccountsAtEnd(t, nodes)
 	prefix := clusterAccountPrefix("clconverge")
 	names, ids := map[string]bool{}, map[string]string{} // node names; id -> name
 	for _, n := range nodes {
@@ -371,7 +309,6 @@ func TestProcessCluster_ThreeNodesConvergeAndServeFromAnyNode(t *testing.T) {
 	for i := range accounts {
 		a := fmt.Sprintf("%sa%02d", prefix, i)
 		accounts[i] = a
-		ledger.add(a)
 		base := "/v1/accounts/" + a
 		want(t, next().call(t, http.MethodPut, base, map[string]string{"display_name": "Cluster " + a}), http.StatusCreated, "PUT account "+a)
 		want(t, next().call(t, http.MethodPut, base+"/groups/hq", map[string]string{"display_name": "HQ"}), http.StatusCreated, "PUT group of "+a)
@@ -548,12 +485,10 @@ func TestProcessCluster_SIGKILLLosesNoAcknowledgedWrite(t *testing.T) {
 	t.Parallel()
 	dsn := postgresDSN(t)
 	nodes := startCluster(t, dsn, 3)
-	ledger := deleteAccountsAtEnd(t, nodes)
 	prefix := clusterAccountPrefix("clkill")
 	accounts := make([]string, killTestAccounts)
 	for i := range accounts {
 		accounts[i] = fmt.Sprintf("%sa%d", prefix, i)
-		ledger.add(accounts[i])
 		n := nodes[i%len(nodes)]
 		want(t, n.call(t, http.MethodPut, "/v1/accounts/"+accounts[i], map[string]string{}), http.StatusCreated, "PUT account")
 		want(t, n.call(t, http.MethodPut, "/v1/accounts/"+accounts[i]+"/groups/hq", map[string]string{}), http.StatusCreated, "PUT group")
@@ -693,7 +628,6 @@ func TestProcessCluster_SIGKILLLosesNoAcknowledgedWrite(t *testing.T) {
 	const attempts = 30
 	for i := range attempts {
 		a := fmt.Sprintf("%snew%02d", prefix, i)
-		ledger.add(a)
 		n := members[i%len(members)]
 		want(t, n.call(t, http.MethodPut, "/v1/accounts/"+a, map[string]string{}), http.StatusCreated, "PUT account "+a+" through "+n.name)
 		l := decode[clActivations](t, restarted.call(t, http.MethodGet, "/debug/actors?scope=local&kind=account", nil))
@@ -714,12 +648,10 @@ func TestProcessCluster_DrainMovesActorsAndLeaves(t *testing.T) {
 	t.Parallel()
 	dsn := postgresDSN(t)
 	nodes := startCluster(t, dsn, 3)
-	ledger := deleteAccountsAtEnd(t, nodes)
 	prefix := clusterAccountPrefix("cldrain")
 	accounts := make([]string, drainAccounts)
 	for i := range accounts {
 		accounts[i] = fmt.Sprintf("%sa%02d", prefix, i)
-		ledger.add(accounts[i])
 		want(t, nodes[i%len(nodes)].call(t, http.MethodPut, "/v1/accounts/"+accounts[i], map[string]string{"display_name": "Drain " + accounts[i]}),
 			http.StatusCreated, "PUT account "+accounts[i])
 	}

@@ -72,15 +72,14 @@ func postgresDSN(t *testing.T) string {
 		t.Skip(msg)
 	}
 	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("SWITCHBOARD_TEST_POSTGRES: %v", err)
+	if err != nil || u.Scheme == "" || strings.Trim(u.Path, "/") == "" {
+		t.Fatalf("SWITCHBOARD_TEST_POSTGRES must be a postgres:// URL naming a database, e.g. "+
+			"postgres://postgres@127.0.0.1:5432/switchboard_test?sslmode=disable; got %q (%v)", base, err)
 	}
 	name := strings.TrimPrefix(u.Path, "/") + "_" + randomID()
-	port := u.Port()
-	if port == "" {
-		port = "5432"
-	}
-	client := []string{"-h", u.Hostname(), "-p", port, "-U", u.User.Username()}
+	// createdb and dropdb connect as the DSN says (host, port, user,
+	// password, sslmode) through --maintenance-db.
+	client := []string{"--maintenance-db=" + base}
 	if out, err := exec.Command("createdb", append(client, name)...).CombinedOutput(); err != nil {
 		t.Fatalf("createdb %s (apt-get install postgresql-client): %v\n%s", name, err, out)
 	}
