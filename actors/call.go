@@ -128,7 +128,7 @@ func (c *call) handle(t *turn, msg proto.Message) proto.Message {
 // active record that a sweep cannot find.
 func (c *call) start(t *turn, m *actorpb.StartCall) proto.Message {
 	if c.rec != nil {
-		return &actorpb.CallReply{Call: c.rec} // a retried start: the call exists
+		return c.durable(t, m, &actorpb.CallReply{Call: c.rec}) // a retried start: the call exists
 	}
 	if c.sys.shuttingDown.Load() {
 		return &actorpb.CallReply{Error: unavailable("node %s is shutting down; place the call elsewhere", c.sys.cfg.Node)}
@@ -153,7 +153,18 @@ func (c *call) start(t *turn, m *actorpb.StartCall) proto.Message {
 	}
 	c.arm()
 	c.sys.callStarted(t.ctx, c.rec)
-	return &actorpb.CallReply{Call: c.rec}
+	return c.durable(t, m, &actorpb.CallReply{Call: c.rec})
+}
+
+// durable returns rep once the call's record is in the store when m asks
+// for it (StartCall.durable), else at once.
+func (c *call) durable(t *turn, m *actorpb.StartCall, rep *actorpb.CallReply) proto.Message {
+	if m.Durable {
+		if err := c.sys.commits.sync(t.ctx); err != nil {
+			return &actorpb.CallReply{Error: unavailable("storing call %s: %v; retry", c.id, err)}
+		}
+	}
+	return rep
 }
 
 // maxEnd is when rec reaches the maximum call length (zero: no limit).

@@ -163,6 +163,35 @@ func TestCall_RepliesBeforeItsRecordIsDurable(t *testing.T) {
 	}
 }
 
+// TestCall_DurableStartRepliesOnceStored: a start that a client is told of
+// (StartCall.durable, POST /v1/calls) replies only once the record is in
+// the store, however long the committer's interval; a retried one too. A
+// start without it (the SIP edge's) leaves its record queued.
+func TestCall_DurableStartRepliesOnceStored(t *testing.T) {
+	st := persistence.NewMemory()
+	s, _, _ := callSystem(t, st, func(c *Config) { c.RecordFlushInterval = time.Hour })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	start := func(id string, durable bool) {
+		t.Helper()
+		rep, err := s.Request(ctx, KindCall, id, &actorpb.StartCall{Call: &actorpb.CallRecord{Account: "acme", Caller: "alice", Callee: "bob"}, Durable: durable})
+		if err != nil || rep.(*actorpb.CallReply).Error != nil {
+			t.Fatalf("start %s (durable %v): %v %v", id, durable, rep, err)
+		}
+	}
+	start("queued", false)
+	if inStore(t, st, callKey("queued")) {
+		t.Fatal("a start without durable waited for the store")
+	}
+	start("queued", true) // a retried start, now one a client is told of
+	start("told", true)
+	for _, id := range []string{"queued", "told"} {
+		if !inStore(t, st, callKey(id)) {
+			t.Fatalf("call %s replied durable before its record was in the store", id)
+		}
+	}
+}
+
 // TestCall_RecordsQueuedAtCloseAreWritten: a clean shutdown writes every
 // record the committer holds, however long its interval.
 func TestCall_RecordsQueuedAtCloseAreWritten(t *testing.T) {

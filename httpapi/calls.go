@@ -163,7 +163,7 @@ func (s *server) startCall(w http.ResponseWriter, r *http.Request) {
 	}
 	id := newCallID()
 	rec := &actorpb.CallRecord{Account: in.Account, Caller: in.Device, Callee: in.Callee, Group: dev.Device.Group, Pool: pool}
-	rep, err := s.cfg.Actors.RequestWithHint(ctx, actors.KindCall, id, hint, &actorpb.StartCall{Call: rec, HoldMs: hold.Milliseconds()})
+	rep, err := s.cfg.Actors.RequestWithHint(ctx, actors.KindCall, id, hint, &actorpb.StartCall{Call: rec, HoldMs: hold.Milliseconds(), Durable: true})
 	if errors.Is(err, placement.ErrNoCapacity) || errors.Is(err, placement.ErrNoMembers) {
 		w.Header().Set("Retry-After", "5")
 		writeError(w, http.StatusServiceUnavailable, "", "no node of pool "+pool+" (or its overflow) can take the call now: "+err.Error())

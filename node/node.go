@@ -13,6 +13,7 @@ import (
 	"runtime/metrics"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -190,9 +191,11 @@ func (n *Node) DNSAddr() string { return n.dns.Addr() }
 // protoactorLogger is the logger of the actor system, with the records
 // protoactor logs as errors in an ordinary drain logged at INFO: its
 // endpoint writers' failures (lost connection, failed to connect) towards
-// a member that drains or has left, and every one on a node that drains.
-// When a member leaves, the endpoint to it closes and its writer's stream
-// ends Canceled; a crashed peer's stay errors.
+// a member that drains or has left, every one on a node that drains, and
+// every stream that ends Canceled: that is this node closing the endpoint
+// itself, once the member has left the topology (it may be gone from the
+// member list by the time the writer logs). A crashed peer's errors
+// (Unavailable, refused) stay errors.
 func (n *Node) protoactorLogger() *slog.Logger {
 	return slog.New(loglevel.Handler(n.log.Handler(), loglevel.Rule{
 		Message: "EndpointWriter *", Match: n.towardsLeavingPeer, Level: slog.LevelInfo,
@@ -200,9 +203,10 @@ func (n *Node) protoactorLogger() *slog.Logger {
 }
 
 // towardsLeavingPeer says whether a record of protoactor's concerns the
-// actor address of a member that drains or left, or this node drains.
+// actor address of a member that drains or left, or an endpoint this node
+// closed, or this node drains.
 func (n *Node) towardsLeavingPeer(r slog.Record) bool {
-	if n.Draining() {
+	if n.Draining() || strings.Contains(loglevel.Attr(r, "error"), "code = Canceled") {
 		return true
 	}
 	addr := loglevel.Attr(r, "address")

@@ -4324,7 +4324,12 @@ type StartCall struct {
 	// starts, updated at answer and written again when it ends.
 	//
 	// Deprecated: Marked as deprecated in actors/actorpb/actors.proto.
-	RecordAtEnd   bool `protobuf:"varint,3,opt,name=record_at_end,json=recordAtEnd,proto3" json:"record_at_end,omitempty"`
+	RecordAtEnd bool `protobuf:"varint,3,opt,name=record_at_end,json=recordAtEnd,proto3" json:"record_at_end,omitempty"`
+	// durable makes the call reply only once its record is in the store, for
+	// a client that is told the call exists (POST /v1/calls answers 201).
+	// Without it the record is durable within the committer's interval (SIP:
+	// the edge relays the INVITE without waiting for a disk sync).
+	Durable       bool `protobuf:"varint,4,opt,name=durable,proto3" json:"durable,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4377,6 +4382,13 @@ func (x *StartCall) GetHoldMs() int64 {
 func (x *StartCall) GetRecordAtEnd() bool {
 	if x != nil {
 		return x.RecordAtEnd
+	}
+	return false
+}
+
+func (x *StartCall) GetDurable() bool {
+	if x != nil {
+		return x.Durable
 	}
 	return false
 }
@@ -5204,11 +5216,12 @@ const file_actors_actorpb_actors_proto_rawDesc = "" +
 	"\x0ecallee_contact\x18\x05 \x01(\tR\rcalleeContact\x12!\n" +
 	"\frecord_route\x18\x06 \x03(\tR\vrecordRoute\x12\x1f\n" +
 	"\vinvite_cseq\x18\a \x01(\rR\n" +
-	"inviteCseq\"\x83\x01\n" +
+	"inviteCseq\"\x9d\x01\n" +
 	"\tStartCall\x125\n" +
 	"\x04call\x18\x01 \x01(\v2!.switchboard.actors.v1.CallRecordR\x04call\x12\x17\n" +
 	"\ahold_ms\x18\x02 \x01(\x03R\x06holdMs\x12&\n" +
-	"\rrecord_at_end\x18\x03 \x01(\bB\x02\x18\x01R\vrecordAtEnd\"\x91\x01\n" +
+	"\rrecord_at_end\x18\x03 \x01(\bB\x02\x18\x01R\vrecordAtEnd\x12\x18\n" +
+	"\adurable\x18\x04 \x01(\bR\adurable\"\x91\x01\n" +
 	"\aEndCall\x12 \n" +
 	"\vdisposition\x18\x01 \x01(\tR\vdisposition\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\rR\x06status\x12\x19\n" +
