@@ -3,7 +3,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"testing"
@@ -12,7 +11,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/switchboard-pbx/switchboard/actors/actorpb"
-	"github.com/switchboard-pbx/switchboard/persistence"
 )
 
 // callLoadView is the members' call load as /debug/cluster shows it.
@@ -143,13 +141,7 @@ func TestProcess_SurvivorEndsADeadNodesCalls(t *testing.T) {
 // must not kill it inside that window (a crash loses it, by design).
 func waitCallStored(t *testing.T, dsn, id string, ok func(*actorpb.CallRecord) bool) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	store, err := persistence.OpenPostgres(ctx, dsn, persistence.DefaultPostgresConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	ctx, store := openPostgres(t, dsn)
 	eventually(t, 10*time.Second, "call "+id+"'s record to be durable", func() (bool, string) {
 		it, err := store.Get(ctx, "call/"+id)
 		if err != nil {

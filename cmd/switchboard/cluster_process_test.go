@@ -438,38 +438,21 @@ type clusterPut struct {
 // never sent have status 0 and no error.
 func putDevicesAcrossNodes(nodes []*clusterNode, accounts []string, count int, stop <-chan struct{}, onAck func()) []clusterPut {
 	results := make([]clusterPut, count)
-	jobs := make(chan int)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		defer close(jobs)
-		for i := range count {
-			select {
-			case jobs <- i:
-			case <-stop:
-				return
+	eachUntil(count, stop, func(i int) {
+		n := nodes[i%len(nodes)]
+		res := clusterPut{account: accounts[i%len(accounts)], device: devID(i), via: n.name}
+		body := map[string]string{"group": "hq", "password": "pw-" + devID(i) + "-cluster-kill"}
+		r, err := n.Do(context.Background(), http.MethodPut, "/v1/accounts/"+res.account+"/devices/"+res.device, body, nil)
+		res.Status, res.err = r.Status, err
+		if res.acked() {
+			var d deviceJSON
+			if json.Unmarshal(r.Body, &d) == nil {
+				res.version = d.Version
 			}
+			onAck()
 		}
+		results[i] = res
 	})
-	for range putWorkers {
-		wg.Go(func() {
-			for i := range jobs {
-				n := nodes[i%len(nodes)]
-				res := clusterPut{account: accounts[i%len(accounts)], device: devID(i), via: n.name}
-				body := map[string]string{"group": "hq", "password": "pw-" + devID(i) + "-cluster-kill"}
-				r, err := n.Do(context.Background(), http.MethodPut, "/v1/accounts/"+res.account+"/devices/"+res.device, body, nil)
-				res.Status, res.err = r.Status, err
-				if res.acked() {
-					var d deviceJSON
-					if json.Unmarshal(r.Body, &d) == nil {
-						res.version = d.Version
-					}
-					onAck()
-				}
-				results[i] = res
-			}
-		})
-	}
-	wg.Wait()
 	return results
 }
 

@@ -52,6 +52,30 @@ func (r putResult) acked() bool { return r.Status == http.StatusCreated || r.Sta
 // acknowledged PUT.
 func putDevices(n *proc, account, group string, count int, stop <-chan struct{}, onAck func()) []putResult {
 	results := make([]putResult, count)
+	eachUntil(count, stop, func(i int) {
+		body := map[string]string{"group": group, "password": "pw-" + devID(i) + "-durable"}
+		r, err := n.Do(context.Background(), http.MethodPut, "/v1/accounts/"+account+"/devices/"+devID(i), body, nil)
+		res := putResult{Status: r.Status, err: err}
+		if res.acked() {
+			// The status line is the acknowledgement, even if the
+			// body broke off: the node writes it after the store.
+			var d deviceJSON
+			if json.Unmarshal(r.Body, &d) == nil {
+				res.version = d.Version
+			}
+			if onAck != nil {
+				onAck()
+			}
+		}
+		results[i] = res
+	})
+	return results
+}
+
+// eachUntil calls do for 0..count-1 from putWorkers goroutines, and hands
+// out no more indexes once stop is closed (nil: never). It returns when
+// every call handed out has returned.
+func eachUntil(count int, stop <-chan struct{}, do func(i int)) {
 	jobs := make(chan int)
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -67,26 +91,11 @@ func putDevices(n *proc, account, group string, count int, stop <-chan struct{},
 	for range putWorkers {
 		wg.Go(func() {
 			for i := range jobs {
-				body := map[string]string{"group": group, "password": "pw-" + devID(i) + "-durable"}
-				r, err := n.Do(context.Background(), http.MethodPut, "/v1/accounts/"+account+"/devices/"+devID(i), body, nil)
-				res := putResult{Status: r.Status, err: err}
-				if res.acked() {
-					// The status line is the acknowledgement, even if the
-					// body broke off: the node writes it after the store.
-					var d deviceJSON
-					if json.Unmarshal(r.Body, &d) == nil {
-						res.version = d.Version
-					}
-					if onAck != nil {
-						onAck()
-					}
-				}
-				results[i] = res
+				do(i)
 			}
 		})
 	}
 	wg.Wait()
-	return results
 }
 
 // readDevices GETs each id from putWorkers goroutines and returns the

@@ -6,7 +6,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/md5" //nolint:gosec // digest HA1 (RFC 7616 3.4.2) is what the node stores
 	"crypto/rand"
 	"crypto/sha256"
@@ -21,7 +20,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/switchboard-pbx/switchboard/internal/nodeproc"
 	"github.com/switchboard-pbx/switchboard/persistence"
@@ -216,13 +214,7 @@ func checkBadgerFiles(t *testing.T, dir string, secrets []secret, accepted map[s
 // As a control, each accepted device's raw HA1 must be found.
 func checkPostgresRows(t *testing.T, dsn string, secrets []secret, accepted map[string]secret) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	store, err := persistence.OpenPostgres(ctx, dsn, persistence.DefaultPostgresConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	ctx, store := openPostgres(t, dsn)
 	items, err := persistence.ScanAll(ctx, store, "")
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"net/url"
 	"os"
@@ -13,6 +14,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/switchboard-pbx/switchboard/persistence"
 )
 
 // storeUnderTest is the store a test's nodes run on, and the account the
@@ -96,3 +100,17 @@ func postgresDSN(t *testing.T) string {
 
 // randomID is 10 random characters valid in an id.
 func randomID() string { return strings.ToLower(rand.Text()[:10]) }
+
+// openPostgres opens the store at dsn for the test to read behind the
+// nodes' backs, closed when the test ends, and a context for its calls.
+func openPostgres(t *testing.T, dsn string) (context.Context, persistence.Store) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	store, err := persistence.OpenPostgres(ctx, dsn, persistence.DefaultPostgresConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	return ctx, store
+}
